@@ -1,0 +1,45 @@
+# volo — developer entry points. `make help` lists them.
+PRESET ?= release
+BUILD := build/$(PRESET)
+VOLO := $(BUILD)/volo
+JOBS ?= $(shell nproc)
+WERROR := $(if $(CI),ON,OFF)
+
+.DEFAULT_GOAL := help
+.PHONY: help deps configure build run test test-unit test-asan bench fuzz format clean
+
+help: ## List the targets with what each does
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## Install the Debian packages the build and tests need (idempotent)
+	@scripts/install-deps
+
+configure: deps ## Configure the CMake build (PRESET=release|debug|asan)
+	@cmake --preset $(PRESET) -DVOLO_WERROR=$(WERROR) > /dev/null
+
+build: configure ## Build volo and its tests
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build ## Run volo's main job: seed exercise 5 (100 tasks on 10+10+10 local workers)
+	$(VOLO) up --workers 10 --mult 10 --add 10 --tasks 100 --duration-scale 0.1
+
+test: build ## Build and run every test (unit, FLY corpus, integration, manifests, fuzz smoke)
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+test-asan: ## Run every test under ASan+UBSan
+	@$(MAKE) --no-print-directory test PRESET=asan
+
+bench: ## Benchmarks: volo and the peers (Celery, RQ, Dask, Lua, Python) side by side
+	@scripts/install-deps --bench
+	@$(MAKE) --no-print-directory build
+	@bench/run.sh $(BUILD)
+
+fuzz: ## Run the libFuzzer targets for longer (FUZZ_SECONDS=60 each)
+	@cmake --preset fuzz > /dev/null && cmake --build build/fuzz -j $(JOBS)
+	@for f in build/fuzz/*_fuzz; do echo "== $$f"; $$f -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; done
+
+format: ## clang-format every C++ source in place
+	@find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
+
+clean: ## Remove build outputs
+	rm -rf build
