@@ -1,0 +1,93 @@
+// An HTTP/1.1 + WebSocket server on Boost.Beast, one coroutine per connection.
+//
+// Threading: every callback runs on the io_context thread that runs the server; a Respond or a
+// WsConnection may be used only from that thread. The planner runs its core on the same thread,
+// so handlers may touch core state directly, without locks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "common/status.h"
+#include "net/http.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace volo::net {
+
+// Completes one HTTP request. Call it exactly once, now or later (long-poll), on the io
+// thread. If the last copy is destroyed without being called, the client gets a 500.
+class Respond {
+ public:
+  struct State;
+  explicit Respond(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  void operator()(HttpResponse response) const;
+  // False once the client has gone away (a long-poll may then drop its waiter).
+  bool alive() const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+using HttpHandler = std::function<void(HttpRequest, Respond)>;
+
+// One WebSocket connection (server side or client side). Text messages only.
+class WsConnection {
+ public:
+  virtual ~WsConnection() = default;
+  // Queues a message; messages go out in order. Safe after close (then a no-op).
+  virtual void Send(std::string text) = 0;
+  // Sends a close frame with `reason` and ends the connection; on_close still runs.
+  virtual void Close(std::string_view reason) = 0;
+  virtual bool open() const = 0;
+  virtual const std::string& remote() const = 0;
+  // Bytes queued but not yet written (for back-pressure).
+  virtual size_t queued_bytes() const = 0;
+};
+
+struct WsHandlers {
+  std::function<void(const std::shared_ptr<WsConnection>&, std::string_view message)> on_message;
+  // Runs once when the connection ends, for any reason (peer closed, error, Close()).
+  std::function<void(const std::shared_ptr<WsConnection>&, const Status& why)> on_close;
+};
+
+// Called for each WebSocket upgrade request: return handlers to accept, or a response to refuse
+// (for example 401 or 404).
+using WsAcceptor = std::function<std::variant<WsHandlers, HttpResponse>(const HttpRequest&)>;
+
+struct ServerOptions {
+  std::string bind = "127.0.0.1";
+  uint16_t port = 0;                         // 0 picks a free port
+  size_t max_body_bytes = 8 << 20;           // larger bodies get 413
+  size_t max_ws_message_bytes = 64 << 20;    // larger messages close the connection (1009)
+  size_t max_header_bytes = 16 << 10;        // larger headers get 431
+  std::string server_name = "volo";
+};
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void SetHttpHandler(HttpHandler handler);
+  void SetWsAcceptor(WsAcceptor acceptor);
+  // Binds and starts accepting. Returns the bound port (useful with port 0).
+  Result<uint16_t> Listen();
+  // Stops accepting and closes every connection (WebSockets get a going-away close).
+  void Stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace volo::net
