@@ -1,0 +1,591 @@
+#include "wire/messages.h"
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+namespace volo::wire {
+namespace json = boost::json;
+
+namespace {
+
+std::string Field(std::string_view where, std::string_view name) {
+  std::string s(where);
+  if (!s.empty()) s += '.';
+  s += name;
+  return s;
+}
+
+Result<json::value> ParseJson(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
+  if (ec) return InvalidArgument("malformed JSON: " + ec.message());
+  return v;
+}
+
+Result<const json::object*> AsObject(const json::value& v, std::string_view what) {
+  const json::object* o = v.if_object();
+  if (!o) return InvalidArgument(std::string(what) + ": must be a JSON object");
+  return o;
+}
+
+// A number that fits a double, from int64, uint64 or double.
+bool ToDouble(const json::value& v, double* out) {
+  if (v.is_double()) {
+    *out = v.get_double();
+  } else if (v.is_int64()) {
+    *out = static_cast<double>(v.get_int64());
+  } else if (v.is_uint64()) {
+    *out = static_cast<double>(v.get_uint64());
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool ToInt64(const json::value& v, int64_t* out) {
+  if (v.is_int64()) {
+    *out = v.get_int64();
+  } else if (v.is_uint64() && v.get_uint64() <= uint64_t(INT64_MAX)) {
+    *out = static_cast<int64_t>(v.get_uint64());
+  } else if (v.is_double() && std::trunc(v.get_double()) == v.get_double() &&
+             std::abs(v.get_double()) < 9e15) {
+    *out = static_cast<int64_t>(v.get_double());
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool ToU64(const json::value& v, uint64_t* out) {
+  int64_t i;
+  if (v.is_uint64()) {
+    *out = v.get_uint64();
+    return true;
+  }
+  if (ToInt64(v, &i) && i >= 0) {
+    *out = static_cast<uint64_t>(i);
+    return true;
+  }
+  return false;
+}
+
+Result<std::vector<uint64_t>> IdList(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  const json::array* a = v ? v->if_array() : nullptr;
+  if (!a) return InvalidArgument(std::string(key) + ": must be an array of task ids");
+  std::vector<uint64_t> ids;
+  ids.reserve(a->size());
+  for (const json::value& e : *a) {
+    uint64_t id;
+    if (!ToU64(e, &id)) return InvalidArgument(std::string(key) + ": task ids are integers");
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+std::string_view TypeOf(const json::object& o) {
+  const json::value* t = o.if_contains("t");
+  if (!t || !t->is_string()) return {};
+  const json::string& s = t->get_string();
+  return std::string_view(s.data(), s.size());
+}
+
+void AppendIds(std::string& out, const std::vector<uint64_t>& ids) {
+  out += '[';
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(ids[i]);
+  }
+  out += ']';
+}
+
+std::string Serialize(const json::value& v) { return json::serialize(v); }
+
+}  // namespace
+
+bool ValidName(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+void AppendJsonNumber(std::string& out, double d) {
+  if (!std::isfinite(d)) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, d);
+  out.append(buf, r.ptr);
+}
+
+Result<TaskSpec> ParseTaskSpec(const json::value& v, std::string_view where) {
+  std::string what = where.empty() ? "task" : std::string(where);
+  VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, what));
+  TaskSpec spec;
+  for (const auto& kv : *o) {
+    std::string_view key(kv.key().data(), kv.key().size());
+    const json::value& val = kv.value();
+    if (key == "op") {
+      if (!val.is_string()) return InvalidArgument(Field(where, "op") + ": must be a string");
+      spec.op.assign(val.get_string().data(), val.get_string().size());
+      if (!ValidName(spec.op)) {
+        return InvalidArgument(Field(where, "op") +
+                               ": must be 1-128 characters of letters, digits, _ . : -");
+      }
+    } else if (key == "args") {
+      if (!val.is_object()) return InvalidArgument(Field(where, "args") + ": must be an object");
+      spec.args = Serialize(val);
+    } else if (key == "retries") {
+      int64_t r;
+      if (!ToInt64(val, &r) || r < 0 || r > 100) {
+        return InvalidArgument(Field(where, "retries") + ": must be an integer from 0 to 100");
+      }
+      spec.retries = static_cast<int>(r);
+    } else if (key == "timeout") {
+      double t;
+      if (val.is_null()) continue;
+      if (!ToDouble(val, &t) || !(t > 0) || t > 30 * 86400) {
+        return InvalidArgument(Field(where, "timeout") +
+                               ": must be a number of seconds, above 0 and at most 30 days");
+      }
+      spec.timeout = t;
+    } else if (key == "priority") {
+      int64_t p;
+      if (!ToInt64(val, &p) || p < -1000000 || p > 1000000) {
+        return InvalidArgument(Field(where, "priority") +
+                               ": must be an integer from -1000000 to 1000000");
+      }
+      spec.priority = static_cast<int>(p);
+    } else if (key == "labels") {
+      const json::object* lo = val.if_object();
+      if (!lo) return InvalidArgument(Field(where, "labels") + ": must be an object of strings");
+      for (const auto& l : *lo) {
+        if (!l.value().is_string()) {
+          return InvalidArgument(Field(where, "labels") + ": label '" +
+                                 std::string(l.key()) + "' must be a string");
+        }
+        spec.labels.emplace_back(std::string(l.key()), std::string(l.value().get_string()));
+      }
+    } else {
+      return InvalidArgument(what + ": unknown field '" + std::string(key) +
+                             "' (known: op, args, retries, timeout, priority, labels)");
+    }
+  }
+  if (spec.op.empty()) return InvalidArgument(Field(where, "op") + ": required");
+  return spec;
+}
+
+Result<std::vector<TaskSpec>> ParseSubmitBody(std::string_view body, bool* is_batch) {
+  VOLO_ASSIGN_OR_RETURN(json::value v, ParseJson(body));
+  VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "body"));
+  std::vector<TaskSpec> specs;
+  const json::value* tasks = o->if_contains("tasks");
+  *is_batch = tasks != nullptr;
+  if (!tasks) {
+    VOLO_ASSIGN_OR_RETURN(TaskSpec s, ParseTaskSpec(v));
+    specs.push_back(std::move(s));
+    return specs;
+  }
+  if (o->size() != 1) return InvalidArgument("a batch body has only the field 'tasks'");
+  const json::array* a = tasks->if_array();
+  if (!a) return InvalidArgument("tasks: must be an array");
+  if (a->empty()) return InvalidArgument("tasks: must not be empty");
+  if (a->size() > kMaxBatch) {
+    return InvalidArgument("tasks: at most " + std::to_string(kMaxBatch) + " per batch");
+  }
+  specs.reserve(a->size());
+  for (size_t i = 0; i < a->size(); ++i) {
+    VOLO_ASSIGN_OR_RETURN(TaskSpec s, ParseTaskSpec((*a)[i], "tasks[" + std::to_string(i) + "]"));
+    specs.push_back(std::move(s));
+  }
+  return specs;
+}
+
+// ---- worker -> planner ----
+
+Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
+  VOLO_ASSIGN_OR_RETURN(json::value v, ParseJson(text));
+  VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "message"));
+  std::string_view t = TypeOf(*o);
+  if (t == "heartbeat") return WorkerMessage(Heartbeat{});
+  if (t == "results") {
+    const json::value* rv = o->if_contains("results");
+    const json::array* a = rv ? rv->if_array() : nullptr;
+    if (!a) return InvalidArgument("results: must be an array");
+    Results out;
+    out.results.reserve(a->size());
+    for (const json::value& e : *a) {
+      const json::object* r = e.if_object();
+      if (!r) return InvalidArgument("results: each result is an object");
+      TaskResult tr;
+      const json::value* id = r->if_contains("id");
+      if (!id || !ToU64(*id, &tr.id)) return InvalidArgument("results: id must be an integer");
+      const json::value* ok = r->if_contains("ok");
+      tr.ok = !ok || !ok->is_bool() || ok->get_bool();
+      if (tr.ok) {
+        const json::value* res = r->if_contains("result");
+        tr.value = res ? Serialize(*res) : "null";
+      } else {
+        const json::value* err = r->if_contains("error");
+        tr.value = err && err->is_string() ? std::string(err->get_string())
+                                           : std::string("worker reported an error");
+      }
+      if (const json::value* s = r->if_contains("started")) ToDouble(*s, &tr.started);
+      if (const json::value* f = r->if_contains("finished")) ToDouble(*f, &tr.finished);
+      out.results.push_back(std::move(tr));
+    }
+    return WorkerMessage(std::move(out));
+  }
+  if (t == "register") {
+    Register r;
+    const json::value* ver = o->if_contains("v");
+    int64_t version = 0;
+    if (!ver || !ToInt64(*ver, &version)) return InvalidArgument("register: v (version) required");
+    if (version != kProtocolVersion) {
+      return InvalidArgument("register: protocol version " + std::to_string(version) +
+                             " is not supported (this planner speaks " +
+                             std::to_string(kProtocolVersion) + ")");
+    }
+    const json::value* id = o->if_contains("id");
+    if (!id || !id->is_string() || !ValidName(std::string_view(id->get_string()))) {
+      return InvalidArgument("register: id must be 1-128 characters of letters, digits, _ . : -");
+    }
+    r.id = std::string(id->get_string());
+    const json::value* ops = o->if_contains("ops");
+    const json::array* oa = ops ? ops->if_array() : nullptr;
+    if (!oa || oa->empty()) return InvalidArgument("register: ops must be a non-empty array");
+    for (const json::value& op : *oa) {
+      if (!op.is_string() || !ValidName(std::string_view(op.get_string()))) {
+        return InvalidArgument("register: each op is a valid operation name");
+      }
+      r.ops.emplace_back(op.get_string());
+    }
+    const json::value* slots = o->if_contains("slots");
+    int64_t s = 1;
+    if (slots && (!ToInt64(*slots, &s) || s < 1 || s > 100000)) {
+      return InvalidArgument("register: slots must be an integer from 1 to 100000");
+    }
+    r.slots = static_cast<int>(s);
+    return WorkerMessage(std::move(r));
+  }
+  if (t == "refused") {
+    VOLO_ASSIGN_OR_RETURN(auto ids, IdList(*o, "ids"));
+    return WorkerMessage(Refused{std::move(ids)});
+  }
+  if (t == "leaving") return WorkerMessage(Leaving{});
+  if (t.empty()) return InvalidArgument("message: field 't' (the message type) required");
+  return InvalidArgument("unknown message type '" + std::string(t) + "'");
+}
+
+std::string EncodeRegister(const Register& r) {
+  std::string out = "{\"t\":\"register\",\"v\":" + std::to_string(kProtocolVersion) + ",\"id\":";
+  AppendJsonString(out, r.id);
+  out += ",\"ops\":[";
+  for (size_t i = 0; i < r.ops.size(); ++i) {
+    if (i) out += ',';
+    AppendJsonString(out, r.ops[i]);
+  }
+  out += "],\"slots\":" + std::to_string(r.slots) + "}";
+  return out;
+}
+
+std::string EncodeHeartbeat() { return "{\"t\":\"heartbeat\"}"; }
+
+std::string EncodeRefused(const std::vector<uint64_t>& ids) {
+  std::string out = "{\"t\":\"refused\",\"ids\":";
+  AppendIds(out, ids);
+  out += '}';
+  return out;
+}
+
+std::string EncodeLeaving() { return "{\"t\":\"leaving\"}"; }
+
+void ResultsEncoder::Add(const TaskResult& r) {
+  buf_ += count_ == 0 ? "{\"t\":\"results\",\"results\":[" : ",";
+  ++count_;
+  buf_ += "{\"id\":";
+  buf_ += std::to_string(r.id);
+  if (r.ok) {
+    buf_ += ",\"ok\":true,\"result\":";
+    buf_ += r.value.empty() ? std::string_view("null") : std::string_view(r.value);
+  } else {
+    buf_ += ",\"ok\":false,\"error\":";
+    AppendJsonString(buf_, r.value);
+  }
+  buf_ += ",\"started\":";
+  AppendJsonNumber(buf_, r.started);
+  buf_ += ",\"finished\":";
+  AppendJsonNumber(buf_, r.finished);
+  buf_ += '}';
+}
+
+std::string ResultsEncoder::Finish() {
+  if (count_ == 0) return "{\"t\":\"results\",\"results\":[]}";
+  buf_ += "]}";
+  count_ = 0;
+  return std::exchange(buf_, {});
+}
+
+// ---- planner -> worker ----
+
+Result<PlannerMessage> ParsePlannerMessage(std::string_view text) {
+  VOLO_ASSIGN_OR_RETURN(json::value v, ParseJson(text));
+  VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "message"));
+  std::string_view t = TypeOf(*o);
+  if (t == "tasks") {
+    const json::value* tv = o->if_contains("tasks");
+    const json::array* a = tv ? tv->if_array() : nullptr;
+    if (!a) return InvalidArgument("tasks: must be an array");
+    Tasks out;
+    out.tasks.reserve(a->size());
+    for (const json::value& e : *a) {
+      const json::object* to = e.if_object();
+      if (!to) return InvalidArgument("tasks: each task is an object");
+      Assignment as;
+      const json::value* id = to->if_contains("id");
+      const json::value* op = to->if_contains("op");
+      if (!id || !ToU64(*id, &as.id) || !op || !op->is_string()) {
+        return InvalidArgument("tasks: each task has an integer id and a string op");
+      }
+      as.op = std::string(op->get_string());
+      const json::value* args = to->if_contains("args");
+      as.args = args ? Serialize(*args) : "{}";
+      if (const json::value* tm = to->if_contains("timeout")) ToDouble(*tm, &as.timeout);
+      out.tasks.push_back(std::move(as));
+    }
+    return PlannerMessage(std::move(out));
+  }
+  if (t == "welcome") {
+    Welcome w;
+    int64_t hb = 1000;
+    if (const json::value* h = o->if_contains("heartbeat_ms"); h && ToInt64(*h, &hb) && hb > 0) {
+      w.heartbeat_ms = static_cast<int>(hb);
+    }
+    return PlannerMessage(w);
+  }
+  if (t == "cancel") {
+    VOLO_ASSIGN_OR_RETURN(auto ids, IdList(*o, "ids"));
+    return PlannerMessage(Cancel{std::move(ids)});
+  }
+  if (t == "error") {
+    const json::value* m = o->if_contains("message");
+    return PlannerMessage(
+        Error{m && m->is_string() ? std::string(m->get_string()) : "unspecified error"});
+  }
+  return InvalidArgument("unknown message type '" + std::string(t) + "'");
+}
+
+std::string EncodeWelcome(const Welcome& w) {
+  return "{\"t\":\"welcome\",\"v\":" + std::to_string(kProtocolVersion) +
+         ",\"heartbeat_ms\":" + std::to_string(w.heartbeat_ms) + "}";
+}
+
+std::string EncodeCancel(const std::vector<uint64_t>& ids) {
+  std::string out = "{\"t\":\"cancel\",\"ids\":";
+  AppendIds(out, ids);
+  out += '}';
+  return out;
+}
+
+std::string EncodeError(std::string_view message) {
+  std::string out = "{\"t\":\"error\",\"message\":";
+  AppendJsonString(out, message);
+  out += '}';
+  return out;
+}
+
+void TasksEncoder::Add(uint64_t id, std::string_view op, std::string_view args, double timeout) {
+  buf_ += count_ == 0 ? "{\"t\":\"tasks\",\"tasks\":[" : ",";
+  ++count_;
+  buf_ += "{\"id\":";
+  buf_ += std::to_string(id);
+  buf_ += ",\"op\":";
+  AppendJsonString(buf_, op);
+  buf_ += ",\"args\":";
+  buf_ += args;
+  if (timeout > 0) {
+    buf_ += ",\"timeout\":";
+    AppendJsonNumber(buf_, timeout);
+  }
+  buf_ += '}';
+}
+
+std::string TasksEncoder::Finish() {
+  if (count_ == 0) return "{\"t\":\"tasks\",\"tasks\":[]}";
+  buf_ += "]}";
+  count_ = 0;
+  return std::exchange(buf_, {});
+}
+
+// ---- streaming clients ----
+
+Result<Submit> ParseClientMessage(std::string_view text, int64_t* tag_out) {
+  *tag_out = 0;
+  VOLO_ASSIGN_OR_RETURN(json::value v, ParseJson(text));
+  VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "message"));
+  Submit s;
+  if (const json::value* tag = o->if_contains("tag")) {
+    if (!ToInt64(*tag, &s.tag)) return InvalidArgument("tag: must be an integer");
+    *tag_out = s.tag;
+  }
+  std::string_view t = TypeOf(*o);
+  if (t != "submit") {
+    return InvalidArgument(t.empty() ? "message: field 't' required"
+                                     : "unknown message type '" + std::string(t) + "'");
+  }
+  const json::value* tv = o->if_contains("tasks");
+  const json::array* a = tv ? tv->if_array() : nullptr;
+  if (!a || a->empty()) return InvalidArgument("tasks: must be a non-empty array");
+  if (a->size() > kMaxBatch) {
+    return InvalidArgument("tasks: at most " + std::to_string(kMaxBatch) + " per message");
+  }
+  s.tasks.reserve(a->size());
+  for (size_t i = 0; i < a->size(); ++i) {
+    VOLO_ASSIGN_OR_RETURN(TaskSpec spec,
+                          ParseTaskSpec((*a)[i], "tasks[" + std::to_string(i) + "]"));
+    s.tasks.push_back(std::move(spec));
+  }
+  return s;
+}
+
+std::string EncodeSubmit(int64_t tag, const std::vector<TaskSpec>& tasks) {
+  std::string out = "{\"t\":\"submit\",\"tag\":" + std::to_string(tag) + ",\"tasks\":[";
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const TaskSpec& t = tasks[i];
+    if (i) out += ',';
+    out += "{\"op\":";
+    AppendJsonString(out, t.op);
+    out += ",\"args\":";
+    out += t.args;
+    if (t.retries) out += ",\"retries\":" + std::to_string(t.retries);
+    if (t.priority) out += ",\"priority\":" + std::to_string(t.priority);
+    if (t.timeout > 0) {
+      out += ",\"timeout\":";
+      AppendJsonNumber(out, t.timeout);
+    }
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
+std::string EncodeSubmitted(int64_t tag, uint64_t first, size_t count) {
+  return "{\"t\":\"submitted\",\"tag\":" + std::to_string(tag) +
+         ",\"first\":" + std::to_string(first) + ",\"count\":" + std::to_string(count) + "}";
+}
+
+std::string EncodeClientError(int64_t tag, std::string_view message) {
+  std::string out = "{\"t\":\"error\",\"tag\":" + std::to_string(tag) + ",\"message\":";
+  AppendJsonString(out, message);
+  out += '}';
+  return out;
+}
+
+void ClientResultsEncoder::Add(uint64_t id, std::string_view state, std::string_view result,
+                               std::string_view error, std::string_view worker) {
+  buf_ += count_ == 0 ? "{\"t\":\"results\",\"results\":[" : ",";
+  ++count_;
+  buf_ += "{\"id\":";
+  buf_ += std::to_string(id);
+  buf_ += ",\"state\":\"";
+  buf_ += state;
+  buf_ += "\",\"result\":";
+  buf_ += result.empty() ? std::string_view("null") : result;
+  buf_ += ",\"error\":";
+  if (error.empty()) {
+    buf_ += "null";
+  } else {
+    AppendJsonString(buf_, error);
+  }
+  buf_ += ",\"worker\":";
+  AppendJsonString(buf_, worker);
+  buf_ += '}';
+}
+
+std::string ClientResultsEncoder::Finish() {
+  buf_ += "]}";
+  count_ = 0;
+  return std::exchange(buf_, {});
+}
+
+Result<StreamMessage> ParseStreamMessage(std::string_view text) {
+  VOLO_ASSIGN_OR_RETURN(json::value v, ParseJson(text));
+  VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "message"));
+  std::string_view t = TypeOf(*o);
+  if (t == "results") {
+    const json::value* rv = o->if_contains("results");
+    const json::array* a = rv ? rv->if_array() : nullptr;
+    if (!a) return InvalidArgument("results: must be an array");
+    ClientResults out;
+    out.results.reserve(a->size());
+    for (const json::value& e : *a) {
+      const json::object* r = e.if_object();
+      if (!r) return InvalidArgument("results: each result is an object");
+      ClientResult cr;
+      const json::value* id = r->if_contains("id");
+      if (!id || !ToU64(*id, &cr.id)) return InvalidArgument("results: id must be an integer");
+      if (const json::value* s = r->if_contains("state"); s && s->is_string()) {
+        cr.state = std::string(s->get_string());
+      }
+      if (const json::value* res = r->if_contains("result")) cr.result = Serialize(*res);
+      if (const json::value* err = r->if_contains("error"); err && err->is_string()) {
+        cr.error = std::string(err->get_string());
+      }
+      if (const json::value* w = r->if_contains("worker"); w && w->is_string()) {
+        cr.worker = std::string(w->get_string());
+      }
+      out.results.push_back(std::move(cr));
+    }
+    return StreamMessage(std::move(out));
+  }
+  if (t == "submitted") {
+    Submitted s;
+    const json::value* tag = o->if_contains("tag");
+    const json::value* first = o->if_contains("first");
+    const json::value* count = o->if_contains("count");
+    uint64_t c = 0;
+    if (!tag || !ToInt64(*tag, &s.tag) || !first || !ToU64(*first, &s.first) || !count ||
+        !ToU64(*count, &c)) {
+      return InvalidArgument("submitted: tag, first and count are integers");
+    }
+    s.count = c;
+    return StreamMessage(s);
+  }
+  if (t == "error") {
+    const json::value* m = o->if_contains("message");
+    return StreamMessage(
+        Error{m && m->is_string() ? std::string(m->get_string()) : "unspecified error"});
+  }
+  return InvalidArgument("unknown message type '" + std::string(t) + "'");
+}
+
+}  // namespace volo::wire

@@ -1,0 +1,151 @@
+#include "wire/messages.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+namespace volo::wire {
+namespace {
+
+TEST(TaskSpecTest, ParsesOneTaskWithEveryField) {
+  bool batch = true;
+  auto r = ParseSubmitBody(
+      R"({"op":"add","args":{"a":1,"b":2},"retries":3,"timeout":1.5,"priority":7,)"
+      R"("labels":{"team":"x"}})",
+      &batch);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(batch);
+  ASSERT_EQ(r->size(), 1u);
+  const TaskSpec& t = (*r)[0];
+  EXPECT_EQ(t.op, "add");
+  EXPECT_EQ(t.args, R"({"a":1,"b":2})");
+  EXPECT_EQ(t.retries, 3);
+  EXPECT_DOUBLE_EQ(t.timeout, 1.5);
+  EXPECT_EQ(t.priority, 7);
+  ASSERT_EQ(t.labels.size(), 1u);
+  EXPECT_EQ(t.labels[0].second, "x");
+}
+
+TEST(TaskSpecTest, BatchErrorsNameTheField) {
+  bool batch = false;
+  auto r = ParseSubmitBody(R"({"tasks":[{"op":"add"},{"op":"add","args":[1]}]})", &batch);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "tasks[1].args: must be an object");
+}
+
+TEST(TaskSpecTest, RejectsBadInput) {
+  bool batch;
+  EXPECT_NE(ParseSubmitBody("{nope", &batch).status().message().find("malformed JSON"),
+            std::string::npos);
+  EXPECT_EQ(ParseSubmitBody(R"({"args":{}})", &batch).status().message(), "op: required");
+  EXPECT_EQ(ParseSubmitBody(R"({"op":"a b"})", &batch).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_NE(ParseSubmitBody(R"({"op":"x","colour":1})", &batch).status().message().find(
+                "unknown field 'colour'"),
+            std::string::npos);
+  EXPECT_FALSE(ParseSubmitBody(R"({"op":"x","retries":-1})", &batch).ok());
+  EXPECT_FALSE(ParseSubmitBody(R"({"tasks":[]})", &batch).ok());
+  EXPECT_FALSE(ParseSubmitBody("[1,2]", &batch).ok());
+}
+
+TEST(WorkerMessageTest, RegisterRoundTrips) {
+  std::string text = EncodeRegister({"w-1", {"add", "mult"}, 4});
+  auto m = ParseWorkerMessage(text);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const auto& r = std::get<Register>(*m);
+  EXPECT_EQ(r.id, "w-1");
+  EXPECT_EQ(r.ops, (std::vector<std::string>{"add", "mult"}));
+  EXPECT_EQ(r.slots, 4);
+}
+
+TEST(WorkerMessageTest, RegisterRejectsOtherVersions) {
+  auto m = ParseWorkerMessage(R"({"t":"register","v":2,"id":"w","ops":["add"]})");
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("version 2"), std::string::npos);
+}
+
+TEST(WorkerMessageTest, ResultsRoundTrip) {
+  ResultsEncoder enc;
+  enc.Add({7, true, R"({"res":3})", 1.5, 2.5});
+  enc.Add({8, false, "bad \"input\"\n", 0, 0});
+  auto m = ParseWorkerMessage(enc.Finish());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const auto& r = std::get<Results>(*m).results;
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].id, 7u);
+  EXPECT_TRUE(r[0].ok);
+  EXPECT_EQ(r[0].value, R"({"res":3})");
+  EXPECT_DOUBLE_EQ(r[0].finished, 2.5);
+  EXPECT_FALSE(r[1].ok);
+  EXPECT_EQ(r[1].value, "bad \"input\"\n");
+  EXPECT_TRUE(enc.empty());
+}
+
+TEST(WorkerMessageTest, GarbageIsAnError) {
+  EXPECT_FALSE(ParseWorkerMessage("hello").ok());
+  EXPECT_FALSE(ParseWorkerMessage(R"({"t":"dance"})").ok());
+  EXPECT_FALSE(ParseWorkerMessage(R"({"x":1})").ok());
+  EXPECT_FALSE(ParseWorkerMessage(R"({"t":"results","results":[{"id":"x"}]})").ok());
+}
+
+TEST(PlannerMessageTest, TasksRoundTrip) {
+  TasksEncoder enc;
+  enc.Add(1, "add", R"({"a":1,"b":2})", 0);
+  enc.Add(2, "sleep", R"({"seconds":0.5})", 3);
+  auto m = ParsePlannerMessage(enc.Finish());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const auto& t = std::get<Tasks>(*m).tasks;
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[1].op, "sleep");
+  EXPECT_EQ(boost::json::parse(t[1].args), boost::json::parse(R"({"seconds":0.5})"));
+  EXPECT_DOUBLE_EQ(t[1].timeout, 3);
+  EXPECT_DOUBLE_EQ(t[0].timeout, 0);
+}
+
+TEST(PlannerMessageTest, CancelAndWelcome) {
+  auto c = ParsePlannerMessage(EncodeCancel({3, 4}));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(std::get<Cancel>(*c).ids, (std::vector<uint64_t>{3, 4}));
+  auto w = ParsePlannerMessage(EncodeWelcome({250}));
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(std::get<Welcome>(*w).heartbeat_ms, 250);
+}
+
+TEST(StreamTest, SubmitAndResultsRoundTrip) {
+  TaskSpec t;
+  t.op = "noop";
+  t.retries = 2;
+  int64_t tag = 0;
+  auto s = ParseClientMessage(EncodeSubmit(42, {t, t}), &tag);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(tag, 42);
+  EXPECT_EQ(s->tasks.size(), 2u);
+  EXPECT_EQ(s->tasks[1].retries, 2);
+
+  ClientResultsEncoder enc;
+  enc.Add(5, "done", "3", "", "w1");
+  enc.Add(6, "failed", "", "boom", "w2");
+  auto r = ParseStreamMessage(enc.Finish());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto& rs = std::get<ClientResults>(*r).results;
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[0].result, "3");
+  EXPECT_EQ(rs[1].error, "boom");
+  EXPECT_EQ(rs[1].result, "null");
+
+  auto sub = ParseStreamMessage(EncodeSubmitted(42, 100, 2));
+  ASSERT_TRUE(sub.ok());
+  EXPECT_EQ(std::get<Submitted>(*sub).first, 100u);
+}
+
+TEST(JsonTest, StringsAreEscaped) {
+  std::string out;
+  AppendJsonString(out, "a\"b\\c\x01");
+  EXPECT_EQ(out, R"("a\"b\\c\u0001")");
+  out.clear();
+  AppendJsonNumber(out, 0.1);
+  EXPECT_EQ(out, "0.1");
+}
+
+}  // namespace
+}  // namespace volo::wire
