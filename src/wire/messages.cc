@@ -147,10 +147,37 @@ void AppendJsonNumber(std::string& out, double d) {
   out.append(buf, r.ptr);
 }
 
+bool IsBuiltinOp(std::string_view op) {
+  return op == "add" || op == "mult" || op == "sleep" || op == "echo" || op == "noop";
+}
+
+Status ValidateBuiltinArgs(std::string_view op, const json::object& args, std::string_view where) {
+  auto number = [&](std::string_view key, double lo, double hi) -> Status {
+    const json::value* v = args.if_contains(key);
+    double d;
+    if (!v || !ToDouble(*v, &d)) {
+      return InvalidArgument(std::string(where) + "." + std::string(key) + ": " +
+                             std::string(op) + " needs a number here");
+    }
+    if (!(d >= lo && d <= hi)) {
+      return InvalidArgument(std::string(where) + "." + std::string(key) + ": must be from " +
+                             std::to_string(lo) + " to " + std::to_string(hi));
+    }
+    return Status::Ok();
+  };
+  if (op == "add" || op == "mult") {
+    VOLO_RETURN_IF_ERROR(number("a", -1e300, 1e300));
+    return number("b", -1e300, 1e300);
+  }
+  if (op == "sleep") return number("seconds", 0, 86400);
+  return Status::Ok();
+}
+
 Result<TaskSpec> ParseTaskSpec(const json::value& v, std::string_view where) {
   std::string what = where.empty() ? "task" : std::string(where);
   VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, what));
   TaskSpec spec;
+  const json::object* args = nullptr;
   for (const auto& kv : *o) {
     std::string_view key(kv.key().data(), kv.key().size());
     const json::value& val = kv.value();
@@ -163,6 +190,7 @@ Result<TaskSpec> ParseTaskSpec(const json::value& v, std::string_view where) {
       }
     } else if (key == "args") {
       if (!val.is_object()) return InvalidArgument(Field(where, "args") + ": must be an object");
+      args = &val.get_object();
       spec.args = Serialize(val);
     } else if (key == "retries") {
       int64_t r;
@@ -201,6 +229,8 @@ Result<TaskSpec> ParseTaskSpec(const json::value& v, std::string_view where) {
     }
   }
   if (spec.op.empty()) return InvalidArgument(Field(where, "op") + ": required");
+  static const json::object kEmpty;
+  VOLO_RETURN_IF_ERROR(ValidateBuiltinArgs(spec.op, args ? *args : kEmpty, Field(where, "args")));
   return spec;
 }
 

@@ -39,6 +39,12 @@ Result<TaskSpec> ParseTaskSpec(const boost::json::value& v, std::string_view whe
 // A body that is one task or {"tasks": [...]}.
 Result<std::vector<TaskSpec>> ParseSubmitBody(std::string_view body, bool* is_batch);
 
+// The operations every volo worker runs: add, mult, sleep, echo, noop.
+bool IsBuiltinOp(std::string_view op);
+// Checks a built-in operation's arguments (add/mult: numbers a and b; sleep: seconds).
+Status ValidateBuiltinArgs(std::string_view op, const boost::json::object& args,
+                           std::string_view where);
+
 // Operation names and worker ids: 1..128 of [A-Za-z0-9_.:-].
 bool ValidName(std::string_view s);
 

@@ -28,7 +28,7 @@ TEST(TaskSpecTest, ParsesOneTaskWithEveryField) {
 
 TEST(TaskSpecTest, BatchErrorsNameTheField) {
   bool batch = false;
-  auto r = ParseSubmitBody(R"({"tasks":[{"op":"add"},{"op":"add","args":[1]}]})", &batch);
+  auto r = ParseSubmitBody(R"({"tasks":[{"op":"noop"},{"op":"add","args":[1]}]})", &batch);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "tasks[1].args: must be an object");
 }
@@ -147,5 +147,20 @@ TEST(JsonTest, StringsAreEscaped) {
   EXPECT_EQ(out, "0.1");
 }
 
+}  // namespace
+}  // namespace volo::wire
+
+namespace volo::wire {
+namespace {
+TEST(TaskSpecTest, BuiltinArgumentsAreChecked) {
+  bool batch;
+  auto r = ParseSubmitBody(R"({"op":"add","args":{"a":"x","b":2}})", &batch);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "args.a: add needs a number here");
+  EXPECT_FALSE(ParseSubmitBody(R"({"op":"mult","args":{"a":1}})", &batch).ok());
+  EXPECT_FALSE(ParseSubmitBody(R"({"op":"sleep","args":{"seconds":-1}})", &batch).ok());
+  EXPECT_TRUE(ParseSubmitBody(R"({"op":"sleep","args":{"seconds":0.1}})", &batch).ok());
+  EXPECT_TRUE(ParseSubmitBody(R"({"op":"custom","args":{"a":"x"}})", &batch).ok());
+}
 }  // namespace
 }  // namespace volo::wire
