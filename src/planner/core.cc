@@ -1,0 +1,532 @@
+#include "planner/core.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/check.h"
+
+namespace volo::planner {
+
+std::string_view TaskStateName(TaskState s) {
+  switch (s) {
+    case TaskState::kQueued: return "queued";
+    case TaskState::kRunning: return "running";
+    case TaskState::kDone: return "done";
+    case TaskState::kFailed: return "failed";
+    case TaskState::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+std::optional<TaskState> ParseTaskState(std::string_view s) {
+  for (auto st : {TaskState::kQueued, TaskState::kRunning, TaskState::kDone, TaskState::kFailed,
+                  TaskState::kCancelled}) {
+    if (TaskStateName(st) == s) return st;
+  }
+  return std::nullopt;
+}
+
+Core::Core(const Clock& clock, CoreOptions options) : clock_(clock), options_(options) {
+  for (const char* op : {"add", "mult", "sleep", "echo", "noop"}) {
+    uint32_t i = InternOp(op);
+    op_offered_[i] = true;
+  }
+  op_stats_[op_index_["echo"]].known_short = true;
+  op_stats_[op_index_["noop"]].known_short = true;
+}
+
+Core::~Core() = default;
+
+uint32_t Core::InternOp(std::string_view op) {
+  auto it = op_index_.find(std::string(op));
+  if (it != op_index_.end()) return it->second;
+  uint32_t i = static_cast<uint32_t>(op_names_.size());
+  op_names_.emplace_back(op);
+  op_index_.emplace(std::string(op), i);
+  op_offered_.push_back(false);
+  op_stats_.emplace_back();
+  queues_.emplace_back();
+  return i;
+}
+
+Task* Core::Lookup(TaskId id) {
+  uint64_t v = id.value();
+  if (v == 0 || v > tasks_.size()) return nullptr;
+  return &tasks_[v - 1];
+}
+
+const Task* Core::Find(TaskId id) const { return const_cast<Core*>(this)->Lookup(id); }
+
+Result<TaskId> Core::Submit(std::vector<wire::TaskSpec> specs, uint64_t client) {
+  if (specs.empty()) return InvalidArgument("no tasks to submit");
+  if (counts_.queued + specs.size() > options_.max_queued) {
+    return FailedPrecondition("the queue is full (" + std::to_string(options_.max_queued) +
+                              " tasks); try again when some have run");
+  }
+  // Validate everything before changing anything: a batch is accepted whole or not at all.
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto it = op_index_.find(specs[i].op);
+    if (it == op_index_.end() || !op_offered_[it->second]) {
+      std::string where = specs.size() > 1 ? "tasks[" + std::to_string(i) + "].op: " : "op: ";
+      return InvalidArgument(where + "unknown operation '" + specs[i].op +
+                             "': no worker offers it (built in: add, mult, sleep, echo, noop)");
+    }
+  }
+  double now = WallSeconds();
+  TaskId first(tasks_.size() + 1);
+  for (auto& spec : specs) {
+    Task& t = tasks_.emplace_back();
+    t.id = TaskId(tasks_.size());
+    t.op = op_index_.find(spec.op)->second;
+    t.retries = static_cast<int16_t>(spec.retries);
+    t.priority = spec.priority;
+    t.timeout = static_cast<float>(spec.timeout);
+    t.client = client;
+    t.args = std::move(spec.args);
+    t.submitted = now;
+    if (!spec.labels.empty()) {
+      t.labels = std::make_unique<std::vector<std::pair<std::string, std::string>>>(
+          std::move(spec.labels));
+    }
+    ++counts_.queued;
+    Enqueue(t, false);
+  }
+  Schedule();
+  return first;
+}
+
+void Core::Enqueue(Task& t, bool front) {
+  t.state = TaskState::kQueued;
+  auto& q = queues_[t.op][t.priority];
+  if (front) {
+    q.push_front(t.id);
+  } else {
+    q.push_back(t.id);
+  }
+  ++queued_now_;
+}
+
+Status Core::Cancel(TaskId id) {
+  Task* t = Lookup(id);
+  if (!t) return NotFound("no task " + std::to_string(id.value()));
+  if (Finished(t->state)) {
+    return FailedPrecondition("task " + std::to_string(id.value()) + " already " +
+                              std::string(TaskStateName(t->state)));
+  }
+  if (t->state == TaskState::kRunning && t->worker != kNoWorker) {
+    WorkerInfo& w = workers_[t->worker];
+    Unassign(w, id);
+    if (w.link) w.link->Cancel(id);
+  }
+  // A queued task stays in its queue; the scheduler skips finished tasks lazily. Any pending
+  // retry entry in delayed_ is skipped the same way.
+  Finish(*t, TaskState::kCancelled, "cancelled");
+  Schedule();
+  return Status::Ok();
+}
+
+std::vector<const Task*> Core::List(std::optional<TaskState> state, std::string_view op,
+                                    uint64_t after, size_t limit) const {
+  std::vector<const Task*> out;
+  std::optional<uint32_t> op_filter;
+  if (!op.empty()) {
+    auto it = op_index_.find(std::string(op));
+    if (it == op_index_.end()) return out;
+    op_filter = it->second;
+  }
+  for (uint64_t i = after; i < tasks_.size() && out.size() < limit; ++i) {
+    const Task& t = tasks_[i];
+    if (state && t.state != *state) continue;
+    if (op_filter && t.op != *op_filter) continue;
+    out.push_back(&t);
+  }
+  return out;
+}
+
+bool Core::WhenFinished(TaskId id, std::function<void(const Task&)> fn) {
+  Task* t = Lookup(id);
+  if (!t) return false;
+  if (Finished(t->state)) {
+    fn(*t);
+  } else {
+    waiters_[id.value()].push_back(std::move(fn));
+  }
+  return true;
+}
+
+void Core::AddClient(uint64_t client, ClientSink* sink) { clients_[client] = sink; }
+void Core::RemoveClient(uint64_t client) { clients_.erase(client); }
+
+Result<uint32_t> Core::AddWorker(const WorkerId& id, WorkerKind kind,
+                                 const std::vector<std::string>& ops, int slots,
+                                 WorkerLink* link) {
+  if (FindWorker(id)) {
+    return AlreadyExists("a live worker is already registered as '" + id.value() + "'");
+  }
+  if (ops.empty()) return InvalidArgument("a worker must offer at least one operation");
+  if (slots < 1) return InvalidArgument("slots must be at least 1");
+  WorkerInfo w;
+  w.id = id;
+  w.kind = kind;
+  w.slots = slots;
+  w.link = link;
+  w.last_seen = clock_.Now();
+  for (const auto& op : ops) {
+    uint32_t i = InternOp(op);
+    op_offered_[i] = true;
+    if (std::find(w.ops.begin(), w.ops.end(), i) == w.ops.end()) w.ops.push_back(i);
+  }
+  // Reuse the slot of a dead worker with the same id so its history stays in one row.
+  uint32_t index = static_cast<uint32_t>(workers_.size());
+  for (uint32_t i = 0; i < workers_.size(); ++i) {
+    if (!workers_[i].alive && workers_[i].id == id) {
+      w.done = workers_[i].done;
+      w.busy_seconds = workers_[i].busy_seconds;
+      index = i;
+      break;
+    }
+  }
+  if (index == workers_.size()) {
+    workers_.push_back(std::move(w));
+  } else {
+    workers_[index] = std::move(w);
+  }
+  SortWorkerOrder();
+  Schedule();
+  return index;
+}
+
+std::optional<uint32_t> Core::FindWorker(const WorkerId& id) const {
+  for (uint32_t i = 0; i < workers_.size(); ++i) {
+    if (workers_[i].alive && workers_[i].id == id) return i;
+  }
+  return std::nullopt;
+}
+
+size_t Core::live_workers() const {
+  return static_cast<size_t>(
+      std::count_if(workers_.begin(), workers_.end(), [](const WorkerInfo& w) { return w.alive; }));
+}
+
+void Core::SortWorkerOrder() {
+  worker_order_.clear();
+  for (uint32_t i = 0; i < workers_.size(); ++i) {
+    if (workers_[i].alive) worker_order_.push_back(i);
+  }
+  // Specialised workers choose first, so general workers take what only they can take.
+  std::stable_sort(worker_order_.begin(), worker_order_.end(), [&](uint32_t a, uint32_t b) {
+    return workers_[a].ops.size() < workers_[b].ops.size();
+  });
+}
+
+void Core::RemoveWorker(uint32_t index, std::string_view reason) {
+  if (index >= workers_.size() || !workers_[index].alive) return;
+  WorkerInfo& w = workers_[index];
+  w.alive = false;
+  w.link = nullptr;
+  // Hand its unreported tasks back, oldest first, to the front of their queues: they were
+  // next in line before and should stay so. The lost attempt does not count.
+  std::vector<TaskId> held;
+  held.swap(w.inflight);
+  for (auto it = held.rbegin(); it != held.rend(); ++it) {
+    Task* t = Lookup(*it);
+    if (!t || t->state != TaskState::kRunning) continue;
+    --counts_.running;
+    ++counts_.queued;
+    --t->attempts;
+    t->started = 0;
+    Enqueue(*t, true);
+  }
+  (void)reason;
+  SortWorkerOrder();
+  Schedule();
+}
+
+void Core::OnHeartbeat(uint32_t worker) {
+  if (worker < workers_.size()) workers_[worker].last_seen = clock_.Now();
+}
+
+void Core::Unassign(WorkerInfo& w, TaskId id) {
+  auto it = std::find(w.inflight.begin(), w.inflight.end(), id);
+  if (it != w.inflight.end()) {
+    *it = w.inflight.back();
+    w.inflight.pop_back();
+  }
+}
+
+void Core::LearnDuration(uint32_t op, double seconds) {
+  OpStats& s = op_stats_[op];
+  if (!(seconds >= 0)) return;
+  ++s.samples;
+  // A moving mean that settles quickly and still follows drift.
+  double alpha = s.samples < 20 ? 1.0 / static_cast<double>(s.samples) : 0.05;
+  s.mean_seconds += alpha * (seconds - s.mean_seconds);
+}
+
+std::optional<double> Core::ExpectedSeconds(std::string_view op) const {
+  auto it = op_index_.find(std::string(op));
+  if (it == op_index_.end() || op_stats_[it->second].samples == 0) return std::nullopt;
+  return op_stats_[it->second].mean_seconds;
+}
+
+void Core::OnResults(uint32_t worker, std::span<const wire::TaskResult> results) {
+  if (worker >= workers_.size()) return;
+  WorkerInfo& w = workers_[worker];
+  w.last_seen = clock_.Now();
+  for (const auto& r : results) {
+    Task* t = Lookup(TaskId(r.id));
+    // Only the worker that holds a running task may finish it: a late result from a worker
+    // that lost the task (timed out, declared dead, cancelled) is dropped, so every task's
+    // result is recorded once.
+    if (!t || t->state != TaskState::kRunning || t->worker != worker) continue;
+    Unassign(w, t->id);
+    if (r.started > 0) t->started = r.started;
+    double end = r.finished > 0 ? r.finished : WallSeconds();
+    double took = end - t->started;
+    if (took >= 0) {
+      w.busy_seconds += took;
+      LearnDuration(t->op, took);
+    }
+    t->finished = end;
+    if (r.ok) {
+      ++w.done;
+      Finish(*t, TaskState::kDone, r.value);
+    } else {
+      FailAttempt(*t, r.value);
+    }
+  }
+  Schedule();
+}
+
+void Core::FailAttempt(Task& t, std::string error) {
+  if (t.attempts <= t.retries) {
+    // Exponential backoff from 100 ms, capped at 10 s.
+    double backoff = std::min(10.0, 0.1 * std::pow(2.0, std::max(0, t.attempts - 1)));
+    t.result = std::move(error);
+    if (t.state == TaskState::kRunning) --counts_.running;
+    t.state = TaskState::kQueued;
+    ++counts_.queued;
+    delayed_.emplace(clock_.Now() + std::chrono::duration_cast<Nanos>(
+                                        std::chrono::duration<double>(backoff)),
+                     t.id);
+    return;
+  }
+  Finish(t, TaskState::kFailed, std::move(error));
+}
+
+void Core::Finish(Task& t, TaskState state, std::string result) {
+  if (t.state == TaskState::kQueued) {
+    --counts_.queued;
+  } else if (t.state == TaskState::kRunning) {
+    --counts_.running;
+  }
+  t.state = state;
+  t.result = std::move(result);
+  if (t.finished == 0) t.finished = WallSeconds();
+  switch (state) {
+    case TaskState::kDone: ++counts_.done; break;
+    case TaskState::kFailed: ++counts_.failed; break;
+    case TaskState::kCancelled: ++counts_.cancelled; break;
+    default: VOLO_CHECK(false, "Finish with a non-final state");
+  }
+  std::string_view worker = t.worker != kNoWorker ? workers_[t.worker].id.value() : "";
+  if (t.client) {
+    auto it = clients_.find(t.client);
+    if (it != clients_.end()) it->second->OnFinished(t, worker);
+  }
+  if (auto it = waiters_.find(t.id.value()); it != waiters_.end()) {
+    auto fns = std::move(it->second);
+    waiters_.erase(it);
+    for (auto& fn : fns) fn(t);
+  }
+  if (finished_hook_) finished_hook_(t);
+}
+
+void Core::OnRefused(uint32_t worker, std::span<const uint64_t> ids, bool busy_backoff) {
+  if (worker >= workers_.size()) return;
+  WorkerInfo& w = workers_[worker];
+  for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+    Task* t = Lookup(TaskId(*it));
+    if (!t || t->state != TaskState::kRunning || t->worker != worker) continue;
+    Unassign(w, t->id);
+    --counts_.running;
+    ++counts_.queued;
+    --t->attempts;
+    t->started = 0;
+    Enqueue(*t, true);
+  }
+  if (busy_backoff) w.busy_until = clock_.Now() + options_.busy_backoff;
+  Schedule();
+}
+
+void Core::OnUnsupported(uint32_t worker, TaskId id) {
+  if (worker >= workers_.size()) return;
+  WorkerInfo& w = workers_[worker];
+  Task* t = Lookup(id);
+  if (t) std::erase(w.ops, t->op);
+  uint64_t raw = id.value();
+  OnRefused(worker, std::span<const uint64_t>(&raw, 1), false);
+  if (w.ops.empty()) RemoveWorker(worker, "it runs none of the operations it was given");
+}
+
+void Core::OnLeaving(uint32_t worker) {
+  if (worker < workers_.size()) workers_[worker].draining = true;
+}
+
+int Core::Window(const WorkerInfo& w, uint32_t op) const {
+  const OpStats& s = op_stats_[op];
+  bool is_short = s.known_short ||
+                  (s.samples > 0 && s.mean_seconds < std::chrono::duration<double>(
+                                                         options_.short_task).count());
+  return w.slots + (is_short ? std::min(w.slots, options_.max_prefetch) : 0);
+}
+
+// Picks the best queued task this worker may run and sends it. The best is the highest
+// priority; among equals the operation expected to take longest (longest-processing-time-first
+// keeps the makespan short when operations differ in length); then the oldest.
+bool Core::DispatchOne(uint32_t wi) {
+  WorkerInfo& w = workers_[wi];
+  if (!w.alive || w.draining || !w.link) return false;
+  if (w.kind == WorkerKind::kHttp && w.busy_until > clock_.Now()) return false;
+  int best_prio = 0;
+  double best_len = -1;
+  uint64_t best_id = 0;
+  uint32_t best_op = 0;
+  bool found = false;
+  for (uint32_t op : w.ops) {
+    Queue& q = queues_[op];
+    // Drop heads that were cancelled while queued.
+    while (!q.empty()) {
+      auto& fifo = q.begin()->second;
+      while (!fifo.empty() && Lookup(fifo.front())->state != TaskState::kQueued) {
+        fifo.pop_front();
+        --queued_now_;
+      }
+      if (!fifo.empty()) break;
+      q.erase(q.begin());
+    }
+    if (q.empty()) continue;
+    if (static_cast<int>(w.inflight.size()) >= Window(w, op)) continue;
+    int prio = q.begin()->first;
+    uint64_t id = q.begin()->second.front().value();
+    double len = op_stats_[op].samples ? op_stats_[op].mean_seconds : 0;
+    bool better = !found || prio > best_prio ||
+                  (prio == best_prio && (len > best_len || (len == best_len && id < best_id)));
+    if (better) {
+      found = true;
+      best_prio = prio;
+      best_len = len;
+      best_id = id;
+      best_op = op;
+    }
+  }
+  if (!found) return false;
+  auto& fifo = queues_[best_op].begin()->second;
+  fifo.pop_front();
+  --queued_now_;
+  if (fifo.empty()) queues_[best_op].erase(queues_[best_op].begin());
+  Task& t = *Lookup(TaskId(best_id));
+  t.state = TaskState::kRunning;
+  t.worker = wi;
+  ++t.attempts;
+  t.started = WallSeconds();
+  --counts_.queued;
+  ++counts_.running;
+  w.inflight.push_back(t.id);
+  if (t.timeout > 0) {
+    deadlines_.emplace(clock_.Now() + std::chrono::duration_cast<Nanos>(
+                                          std::chrono::duration<double>(t.timeout)),
+                       std::make_pair(t.id, t.attempts));
+  }
+  w.link->Assign(t, op_names_[t.op]);
+  return true;
+}
+
+void Core::Schedule() {
+  // Rounds of one task per worker, so that short tasks spread over every free worker
+  // instead of filling the first one's prefetch window.
+  bool progress = true;
+  while (progress && queued_now_ > 0) {
+    progress = false;
+    for (uint32_t wi : worker_order_) {
+      if (queued_now_ == 0) break;
+      progress |= DispatchOne(wi);
+    }
+  }
+}
+
+void Core::Tick() {
+  TimePoint now = clock_.Now();
+  // Workers that went silent.
+  for (uint32_t i = 0; i < workers_.size(); ++i) {
+    WorkerInfo& w = workers_[i];
+    if (w.alive && w.kind == WorkerKind::kNative &&
+        now - w.last_seen > options_.heartbeat_timeout) {
+      WorkerLink* link = w.link;
+      RemoveWorker(i, "missed heartbeats");
+      if (link) link->Drop("no heartbeat within the timeout");
+    }
+  }
+  // Attempts that ran past their timeout.
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    auto [id, attempt] = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    Task* t = Lookup(id);
+    if (!t || t->state != TaskState::kRunning || t->attempts != attempt) continue;
+    WorkerInfo& w = workers_[t->worker];
+    Unassign(w, id);
+    if (w.link) w.link->Cancel(id);
+    t->finished = WallSeconds();
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "timed out after %g s", static_cast<double>(t->timeout));
+    FailAttempt(*t, buf);
+    if (!Finished(t->state)) t->finished = 0;
+  }
+  // Retries whose backoff has passed.
+  while (!delayed_.empty() && delayed_.begin()->first <= now) {
+    TaskId id = delayed_.begin()->second;
+    delayed_.erase(delayed_.begin());
+    Task* t = Lookup(id);
+    if (!t || t->state != TaskState::kQueued) continue;
+    t->started = 0;
+    t->finished = 0;
+    Enqueue(*t, false);
+  }
+  Schedule();
+}
+
+std::vector<WaitingReason> Core::Waiting() const {
+  std::vector<WaitingReason> out;
+  std::vector<size_t> per_op(op_names_.size(), 0);
+  for (uint32_t op = 0; op < queues_.size(); ++op) {
+    for (const auto& [prio, fifo] : queues_[op]) {
+      for (TaskId id : fifo) {
+        if (Find(id)->state == TaskState::kQueued) ++per_op[op];
+      }
+    }
+  }
+  for (uint32_t op = 0; op < per_op.size(); ++op) {
+    if (per_op[op] == 0) continue;
+    size_t runners = 0, free = 0;
+    for (const auto& w : workers_) {
+      if (!w.alive || w.draining) continue;
+      if (std::find(w.ops.begin(), w.ops.end(), op) == w.ops.end()) continue;
+      ++runners;
+      if (static_cast<int>(w.inflight.size()) < Window(w, op)) ++free;
+    }
+    WaitingReason r;
+    r.op = op_names_[op];
+    r.queued = per_op[op];
+    if (runners == 0) {
+      r.reason = "no live worker runs '" + r.op + "'; start one with: volo worker --ops " + r.op;
+    } else if (free == 0) {
+      r.reason = "all " + std::to_string(runners) + " workers that run '" + r.op + "' are busy";
+    } else {
+      r.reason = "being dispatched";
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace volo::planner

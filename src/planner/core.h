@@ -1,0 +1,201 @@
+// The planner's state and scheduler: tasks, workers, queues, retries, timeouts, waiters.
+//
+// Core does no I/O. It talks to workers through WorkerLink and to submitting clients through
+// ClientSink, both implemented by the server (net) and by fakes in tests. Time comes from a
+// Clock. Every method must be called from one thread (the planner's event loop); Core holds no
+// locks, like Redis.
+//
+// Each public event method (Submit, OnResults, ...) leaves the state consistent and runs the
+// scheduler before returning, so callers never have to remember to.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/status.h"
+#include "wire/messages.h"
+
+namespace volo::planner {
+
+enum class TaskState : uint8_t { kQueued, kRunning, kDone, kFailed, kCancelled };
+std::string_view TaskStateName(TaskState s);
+std::optional<TaskState> ParseTaskState(std::string_view s);
+inline bool Finished(TaskState s) { return s >= TaskState::kDone; }
+
+inline constexpr uint32_t kNoWorker = UINT32_MAX;
+
+struct Task {
+  TaskId id;
+  uint32_t op = 0;  // index into Core::op_name()
+  TaskState state = TaskState::kQueued;
+  int16_t retries = 0;
+  int16_t attempts = 0;  // attempts started (a lost worker's attempt is not counted)
+  int32_t priority = 0;
+  float timeout = 0;                // seconds, 0 = none
+  uint32_t worker = kNoWorker;      // index of the worker running it, or that ran it last
+  uint64_t client = 0;              // the streaming client that submitted it, 0 = none
+  std::string args;                 // JSON object text
+  std::string result;               // done: JSON text; failed/cancelled: the error text
+  double submitted = 0, started = 0, finished = 0;  // Unix seconds, 0 = not yet
+  std::unique_ptr<std::vector<std::pair<std::string, std::string>>> labels;
+};
+
+// How Core reaches one worker. Calls are buffered by the implementation and sent when the
+// current event-loop turn ends.
+class WorkerLink {
+ public:
+  virtual ~WorkerLink() = default;
+  virtual void Assign(const Task& task, std::string_view op) = 0;
+  virtual void Cancel(TaskId id) = 0;
+  // Core has dropped the worker (dead, refused, protocol error); the link should close.
+  virtual void Drop(std::string_view reason) = 0;
+};
+
+// How Core tells a streaming client that one of its tasks finished.
+class ClientSink {
+ public:
+  virtual ~ClientSink() = default;
+  virtual void OnFinished(const Task& task, std::string_view worker) = 0;
+};
+
+enum class WorkerKind : uint8_t { kNative, kHttp };
+
+struct WorkerInfo {
+  WorkerId id;
+  WorkerKind kind = WorkerKind::kNative;
+  std::vector<uint32_t> ops;  // op indices
+  int slots = 1;
+  bool alive = true;
+  bool draining = false;
+  WorkerLink* link = nullptr;  // not owned; null once dead
+  std::vector<TaskId> inflight;
+  uint64_t done = 0;
+  double busy_seconds = 0;
+  TimePoint last_seen;
+  TimePoint busy_until;  // HTTP workers that answered 403 rest until then
+};
+
+struct CoreOptions {
+  Nanos heartbeat_timeout = std::chrono::seconds(5);
+  // Tasks a worker may hold beyond its slots, for operations that finish quicker than
+  // `short_task` (so a fast worker never waits a round trip for its next task).
+  int max_prefetch = 256;
+  Nanos short_task = std::chrono::milliseconds(2);
+  Nanos busy_backoff = std::chrono::milliseconds(20);
+  size_t max_queued = 10'000'000;
+};
+
+struct Counts {
+  size_t queued = 0, running = 0, done = 0, failed = 0, cancelled = 0;
+};
+
+struct WaitingReason {
+  std::string op;
+  size_t queued = 0;
+  std::string reason;
+};
+
+class Core {
+ public:
+  Core(const Clock& clock, CoreOptions options = {});
+  ~Core();
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  // ---- clients ----
+  // Validates and queues tasks; all or none. Returns the first id (ids are consecutive).
+  // InvalidArgument names the task and field; FailedPrecondition when the queue is full.
+  Result<TaskId> Submit(std::vector<wire::TaskSpec> specs, uint64_t client = 0);
+  // Cancels a queued or running task. FailedPrecondition if it already finished.
+  Status Cancel(TaskId id);
+  const Task* Find(TaskId id) const;
+  // Tasks with id > after, in id order, optionally filtered by state and op.
+  std::vector<const Task*> List(std::optional<TaskState> state, std::string_view op,
+                                uint64_t after, size_t limit) const;
+  // Runs `fn` once when the task finishes (at once if it has). Returns false for unknown ids.
+  bool WhenFinished(TaskId id, std::function<void(const Task&)> fn);
+  void AddClient(uint64_t client, ClientSink* sink);
+  void RemoveClient(uint64_t client);
+  // Called for every finished task (demo progress, `volo up`).
+  void SetFinishedHook(std::function<void(const Task&)> hook) { finished_hook_ = std::move(hook); }
+
+  // ---- workers ----
+  // AlreadyExists when a live worker has that id.
+  Result<uint32_t> AddWorker(const WorkerId& id, WorkerKind kind,
+                             const std::vector<std::string>& ops, int slots, WorkerLink* link);
+  // The worker is gone: its unreported tasks go back to the queue. The link is not used again.
+  void RemoveWorker(uint32_t worker, std::string_view reason);
+  void OnHeartbeat(uint32_t worker);
+  void OnResults(uint32_t worker, std::span<const wire::TaskResult> results);
+  // The worker would not run these now (full, draining, HTTP 403): requeue, no failure.
+  void OnRefused(uint32_t worker, std::span<const uint64_t> ids, bool busy_backoff);
+  // The worker does not run `op` at all (HTTP 404): forget it for that worker and requeue.
+  void OnUnsupported(uint32_t worker, TaskId id);
+  void OnLeaving(uint32_t worker);
+  std::optional<uint32_t> FindWorker(const WorkerId& id) const;
+  const std::vector<WorkerInfo>& workers() const { return workers_; }
+
+  // ---- time ----
+  // Heartbeat and task timeouts, retry backoff. Call periodically (the server: every 50 ms).
+  void Tick();
+
+  // ---- introspection ----
+  Counts counts() const { return counts_; }
+  size_t live_workers() const;
+  std::vector<WaitingReason> Waiting() const;
+  std::string_view op_name(uint32_t op) const { return op_names_[op]; }
+  // Mean learned duration of `op` in seconds, or nullopt before it has run.
+  std::optional<double> ExpectedSeconds(std::string_view op) const;
+  size_t task_count() const { return tasks_.size(); }
+
+ private:
+  struct OpStats {
+    double mean_seconds = 0;
+    uint64_t samples = 0;
+    bool known_short = false;  // built-ins that never block (noop, echo)
+  };
+  using Queue = std::map<int32_t, std::deque<TaskId>, std::greater<>>;  // priority -> FIFO
+
+  Task* Lookup(TaskId id);
+  uint32_t InternOp(std::string_view op);
+  void Enqueue(Task& t, bool front);
+  void Schedule();
+  bool DispatchOne(uint32_t w);
+  int Window(const WorkerInfo& w, uint32_t op) const;
+  void Finish(Task& t, TaskState state, std::string result);
+  void FailAttempt(Task& t, std::string error);
+  void Unassign(WorkerInfo& w, TaskId id);
+  void LearnDuration(uint32_t op, double seconds);
+  void SortWorkerOrder();
+
+  const Clock& clock_;
+  CoreOptions options_;
+  std::deque<Task> tasks_;  // tasks_[i] has id i + 1
+  std::vector<std::string> op_names_;
+  std::unordered_map<std::string, uint32_t> op_index_;
+  std::vector<bool> op_offered_;  // some worker has ever offered it (or it is built in)
+  std::vector<OpStats> op_stats_;
+  std::vector<Queue> queues_;  // per op
+  std::vector<WorkerInfo> workers_;
+  std::vector<uint32_t> worker_order_;  // live workers, most specialised first
+  std::multimap<TimePoint, TaskId> delayed_;   // retries waiting for their backoff
+  std::multimap<TimePoint, std::pair<TaskId, int16_t>> deadlines_;  // (task, attempt)
+  std::unordered_map<uint64_t, std::vector<std::function<void(const Task&)>>> waiters_;
+  std::unordered_map<uint64_t, ClientSink*> clients_;
+  std::function<void(const Task&)> finished_hook_;
+  Counts counts_;
+  size_t queued_now_ = 0;  // tasks in queues_ (not the delayed ones)
+};
+
+}  // namespace volo::planner

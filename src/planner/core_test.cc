@@ -1,0 +1,296 @@
+#include "planner/core.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace volo::planner {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FakeLink : public WorkerLink {
+ public:
+  void Assign(const Task& t, std::string_view op) override {
+    assigned.push_back(t.id.value());
+    ops.emplace_back(op);
+  }
+  void Cancel(TaskId id) override { cancelled.push_back(id.value()); }
+  void Drop(std::string_view reason) override { dropped = std::string(reason); }
+  std::vector<uint64_t> assigned;
+  std::vector<std::string> ops;
+  std::vector<uint64_t> cancelled;
+  std::string dropped;
+};
+
+class FakeClient : public ClientSink {
+ public:
+  void OnFinished(const Task& t, std::string_view worker) override {
+    finished[t.id.value()] = std::string(worker);
+  }
+  std::map<uint64_t, std::string> finished;
+};
+
+wire::TaskSpec Spec(std::string op, int priority = 0, int retries = 0, double timeout = 0) {
+  wire::TaskSpec s;
+  s.op = std::move(op);
+  s.priority = priority;
+  s.retries = retries;
+  s.timeout = timeout;
+  s.args = R"({"a":1,"b":2})";
+  return s;
+}
+
+wire::TaskResult Ok(uint64_t id, std::string value = "3") {
+  return {id, true, std::move(value), 0, 0};
+}
+
+class CoreTest : public ::testing::Test {
+ protected:
+  FakeClock clock_;
+  Core core_{clock_};
+  uint32_t Worker(const std::string& id, std::vector<std::string> ops, FakeLink* link,
+                  int slots = 1) {
+    auto r = core_.AddWorker(WorkerId(id), WorkerKind::kNative, ops, slots, link);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return *r;
+  }
+  void Results(uint32_t w, std::vector<wire::TaskResult> rs) { core_.OnResults(w, rs); }
+};
+
+TEST_F(CoreTest, TaskWaitsForAWorkerThenRuns) {
+  auto id = core_.Submit({Spec("add")});
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(core_.counts().queued, 1u);
+  auto waiting = core_.Waiting();
+  ASSERT_EQ(waiting.size(), 1u);
+  EXPECT_NE(waiting[0].reason.find("no live worker runs 'add'"), std::string::npos);
+
+  FakeLink link;
+  uint32_t w = Worker("w1", {"add"}, &link);
+  ASSERT_EQ(link.assigned, std::vector<uint64_t>{1});
+  EXPECT_EQ(core_.Find(*id)->state, TaskState::kRunning);
+
+  Results(w, {Ok(1)});
+  const Task* t = core_.Find(*id);
+  EXPECT_EQ(t->state, TaskState::kDone);
+  EXPECT_EQ(t->result, "3");
+  EXPECT_EQ(core_.counts().done, 1u);
+  EXPECT_EQ(core_.counts().running, 0u);
+  EXPECT_EQ(core_.workers()[w].done, 1u);
+}
+
+TEST_F(CoreTest, UnknownOperationIsRejectedWhole) {
+  auto r = core_.Submit({Spec("add"), Spec("paint")});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("tasks[1].op: unknown operation 'paint'"),
+            std::string::npos);
+  EXPECT_EQ(core_.task_count(), 0u);
+}
+
+TEST_F(CoreTest, OperationsOfferedByAWorkerBecomeKnown) {
+  FakeLink link;
+  Worker("w1", {"render"}, &link);
+  EXPECT_TRUE(core_.Submit({Spec("render")}).ok());
+  EXPECT_EQ(link.ops, std::vector<std::string>{"render"});
+}
+
+TEST_F(CoreTest, SpecialisedWorkersOnlyGetTheirOperations) {
+  FakeLink adder, multiplier;
+  Worker("a", {"add"}, &adder, 4);
+  Worker("m", {"mult"}, &multiplier, 4);
+  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("mult"), Spec("add"), Spec("mult")}).ok());
+  EXPECT_EQ(adder.ops, (std::vector<std::string>{"add", "add"}));
+  EXPECT_EQ(multiplier.ops, (std::vector<std::string>{"mult", "mult"}));
+}
+
+TEST_F(CoreTest, SlotsLimitWhatAWorkerHolds) {
+  FakeLink link;
+  uint32_t w = Worker("w1", {"add"}, &link, 2);
+  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add"), Spec("add")}).ok());
+  EXPECT_EQ(link.assigned.size(), 2u);  // add has no learned duration: no prefetch
+  Results(w, {Ok(1)});
+  EXPECT_EQ(link.assigned.size(), 3u);
+}
+
+TEST_F(CoreTest, ShortOperationsArePrefetched) {
+  FakeLink link;
+  Worker("w1", {"noop"}, &link, 2);
+  std::vector<wire::TaskSpec> specs(10, Spec("noop"));
+  ASSERT_TRUE(core_.Submit(specs).ok());
+  EXPECT_EQ(link.assigned.size(), 4u);  // 2 slots + 2 prefetch
+}
+
+TEST_F(CoreTest, PriorityFirstThenFifo) {
+  ASSERT_TRUE(core_.Submit({Spec("add", 0), Spec("add", 5), Spec("add", 0), Spec("add", 5)}).ok());
+  FakeLink link;
+  uint32_t w = Worker("w1", {"add"}, &link, 1);
+  for (int i = 0; i < 4; ++i) Results(w, {Ok(link.assigned.back())});
+  EXPECT_EQ(link.assigned, (std::vector<uint64_t>{2, 4, 1, 3}));
+}
+
+TEST_F(CoreTest, LongerOperationsGoFirstOnceLearned) {
+  FakeLink link;
+  uint32_t w = Worker("w1", {"add", "mult"}, &link, 1);
+  // Teach the core that mult takes 3x as long as add.
+  ASSERT_TRUE(core_.Submit({Spec("add")}).ok());
+  Results(w, {{1, true, "1", 10.0, 11.0}});
+  ASSERT_TRUE(core_.Submit({Spec("mult")}).ok());
+  Results(w, {{2, true, "1", 20.0, 23.0}});
+  ASSERT_TRUE(core_.Submit({Spec("add")}).ok());  // occupies the slot
+  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("mult")}).ok());
+  ASSERT_EQ(link.assigned.back(), 3u);
+  Results(w, {Ok(3)});
+  EXPECT_EQ(link.ops.back(), "mult");  // task 5 (mult) before task 4 (add)
+  EXPECT_NEAR(*core_.ExpectedSeconds("mult"), 3.0, 1e-9);
+}
+
+TEST_F(CoreTest, LostWorkerGivesTasksBackWithoutCountingTheAttempt) {
+  FakeLink l1, l2;
+  uint32_t w1 = Worker("w1", {"add"}, &l1, 2);
+  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add")}).ok());
+  ASSERT_EQ(l1.assigned.size(), 2u);
+  core_.RemoveWorker(w1, "connection closed");
+  EXPECT_EQ(core_.counts().queued, 2u);
+  uint32_t w2 = Worker("w2", {"add"}, &l2, 2);
+  EXPECT_EQ(l2.assigned, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(core_.Find(TaskId(1))->attempts, 1);
+  // A late result from the dead worker is ignored; the live one's counts.
+  Results(w1, {Ok(1, "99")});
+  EXPECT_EQ(core_.Find(TaskId(1))->state, TaskState::kRunning);
+  Results(w2, {Ok(1, "3"), Ok(2, "3")});
+  EXPECT_EQ(core_.Find(TaskId(1))->result, "3");
+  EXPECT_EQ(core_.counts().done, 2u);
+}
+
+TEST_F(CoreTest, DuplicateResultIsRecordedOnce) {
+  FakeLink link;
+  uint32_t w = Worker("w1", {"add"}, &link);
+  ASSERT_TRUE(core_.Submit({Spec("add")}).ok());
+  Results(w, {Ok(1, "3"), Ok(1, "4")});
+  EXPECT_EQ(core_.Find(TaskId(1))->result, "3");
+  EXPECT_EQ(core_.counts().done, 1u);
+  EXPECT_EQ(core_.workers()[w].done, 1u);
+}
+
+TEST_F(CoreTest, MissedHeartbeatsDropTheWorker) {
+  FakeLink link;
+  Worker("w1", {"add"}, &link);
+  ASSERT_TRUE(core_.Submit({Spec("add")}).ok());
+  clock_.Advance(6s);
+  core_.Tick();
+  EXPECT_FALSE(link.dropped.empty());
+  EXPECT_EQ(core_.live_workers(), 0u);
+  EXPECT_EQ(core_.Find(TaskId(1))->state, TaskState::kQueued);
+}
+
+TEST_F(CoreTest, FailedAttemptsRetryWithBackoffThenFail) {
+  FakeLink link;
+  uint32_t w = Worker("w1", {"add"}, &link);
+  ASSERT_TRUE(core_.Submit({Spec("add", 0, /*retries=*/2)}).ok());
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    ASSERT_EQ(link.assigned.size(), static_cast<size_t>(attempt));
+    Results(w, {{1, false, "boom " + std::to_string(attempt), 0, 0}});
+    if (attempt < 3) {
+      EXPECT_EQ(core_.Find(TaskId(1))->state, TaskState::kQueued);
+      core_.Tick();  // backoff not over yet
+      EXPECT_EQ(link.assigned.size(), static_cast<size_t>(attempt));
+      clock_.Advance(11s);
+      core_.OnHeartbeat(w);
+      core_.Tick();
+    }
+  }
+  const Task* t = core_.Find(TaskId(1));
+  EXPECT_EQ(t->state, TaskState::kFailed);
+  EXPECT_EQ(t->result, "boom 3");
+  EXPECT_EQ(t->attempts, 3);
+  EXPECT_EQ(core_.counts().failed, 1u);
+  EXPECT_EQ(core_.counts().queued, 0u);
+  EXPECT_EQ(core_.counts().running, 0u);
+}
+
+TEST_F(CoreTest, TimeoutFailsTheAttemptAndCancelsIt) {
+  FakeLink link;
+  Worker("w1", {"sleep"}, &link);
+  ASSERT_TRUE(core_.Submit({Spec("sleep", 0, 0, /*timeout=*/1.0)}).ok());
+  clock_.Advance(500ms);
+  core_.Tick();
+  EXPECT_EQ(core_.Find(TaskId(1))->state, TaskState::kRunning);
+  core_.OnHeartbeat(0);
+  clock_.Advance(600ms);
+  core_.Tick();
+  EXPECT_EQ(core_.Find(TaskId(1))->state, TaskState::kFailed);
+  EXPECT_EQ(core_.Find(TaskId(1))->result, "timed out after 1 s");
+  EXPECT_EQ(link.cancelled, std::vector<uint64_t>{1});
+}
+
+TEST_F(CoreTest, CancelQueuedAndRunning) {
+  FakeLink link;
+  Worker("w1", {"add"}, &link);
+  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add"), Spec("add")}).ok());
+  EXPECT_TRUE(core_.Cancel(TaskId(2)).ok());  // queued
+  EXPECT_TRUE(core_.Cancel(TaskId(1)).ok());  // running: the worker is told, task 3 starts
+  EXPECT_EQ(link.cancelled, std::vector<uint64_t>{1});
+  EXPECT_EQ(link.assigned, (std::vector<uint64_t>{1, 3}));
+  EXPECT_EQ(core_.Cancel(TaskId(1)).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(core_.Cancel(TaskId(42)).code(), StatusCode::kNotFound);
+  EXPECT_EQ(core_.counts().cancelled, 2u);
+  EXPECT_EQ(core_.counts().queued, 0u);
+}
+
+TEST_F(CoreTest, RefusedTasksGoBackWithoutFailing) {
+  FakeLink l1, l2;
+  uint32_t w1 = Worker("w1", {"add"}, &l1);
+  ASSERT_TRUE(core_.Submit({Spec("add")}).ok());
+  std::vector<uint64_t> ids{1};
+  core_.OnRefused(w1, ids, false);
+  EXPECT_EQ(core_.Find(TaskId(1))->attempts, 1);  // re-sent to w1 at once
+  EXPECT_EQ(l1.assigned, (std::vector<uint64_t>{1, 1}));
+  EXPECT_EQ(core_.counts().failed, 0u);
+}
+
+TEST_F(CoreTest, WaitersAndClientsHearAboutFinishedTasks) {
+  FakeClient client;
+  core_.AddClient(7, &client);
+  FakeLink link;
+  uint32_t w = Worker("w1", {"add"}, &link);
+  ASSERT_TRUE(core_.Submit({Spec("add")}, 7).ok());
+  std::string seen;
+  EXPECT_TRUE(core_.WhenFinished(TaskId(1), [&](const Task& t) { seen = t.result; }));
+  EXPECT_FALSE(core_.WhenFinished(TaskId(9), [](const Task&) {}));
+  Results(w, {Ok(1, "3")});
+  EXPECT_EQ(seen, "3");
+  EXPECT_EQ(client.finished.at(1), "w1");
+}
+
+TEST_F(CoreTest, DuplicateLiveWorkerIdIsRefused) {
+  FakeLink l1, l2;
+  Worker("w1", {"add"}, &l1);
+  auto r = core_.AddWorker(WorkerId("w1"), WorkerKind::kNative, {"add"}, 1, &l2);
+  EXPECT_EQ(r.status().code(), StatusCode::kAlreadyExists);
+}
+
+TEST_F(CoreTest, UnsupportedOperationIsForgottenForThatWorker) {
+  FakeLink l1, l2;
+  uint32_t w1 = core_.AddWorker(WorkerId("h"), WorkerKind::kHttp, {"add", "mult"}, 1, &l1).value();
+  ASSERT_TRUE(core_.Submit({Spec("mult")}).ok());
+  core_.OnUnsupported(w1, TaskId(1));
+  EXPECT_EQ(core_.workers()[w1].ops.size(), 1u);
+  Worker("m", {"mult"}, &l2);
+  EXPECT_EQ(l2.assigned, std::vector<uint64_t>{1});
+}
+
+TEST_F(CoreTest, ListFiltersByStateAndOp) {
+  FakeLink link;
+  uint32_t w = Worker("w1", {"add", "mult"}, &link, 1);
+  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("mult"), Spec("add")}).ok());
+  Results(w, {Ok(1)});
+  auto done = core_.List(TaskState::kDone, "", 0, 10);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0]->id.value(), 1u);
+  EXPECT_EQ(core_.List(std::nullopt, "add", 0, 10).size(), 2u);
+  EXPECT_EQ(core_.List(std::nullopt, "", 1, 1).front()->id.value(), 2u);
+}
+
+}  // namespace
+}  // namespace volo::planner
