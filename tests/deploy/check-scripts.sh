@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# CTest entry: every shell script of examples/exercises and deploy parses (`bash -n`), and, when
+# shellcheck is installed, passes it too (it is optional: scripts/install-deps does not install it).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo"
+mapfile -t scripts < <(find examples/exercises deploy tests/deploy -name '*.sh' -not -path '*/node_modules/*' | sort)
+if [[ ${#scripts[@]} -eq 0 ]]; then
+  echo "check-scripts: no scripts found" >&2
+  exit 1
+fi
+passed=0 failed=0
+for s in "${scripts[@]}"; do
+  if out=$(bash -n "$s" 2>&1); then
+    echo "ok   bash -n $s"; passed=$((passed + 1))
+  else
+    echo "FAIL bash -n $s"; echo "$out" | sed 's/^/       /'; failed=$((failed + 1))
+  fi
+  if [[ -x "$s" ]]; then :; else echo "FAIL $s is not executable"; failed=$((failed + 1)); fi
+done
+if command -v shellcheck >/dev/null; then
+  if out=$(shellcheck -x -S warning "${scripts[@]}" 2>&1); then
+    echo "ok   shellcheck (${#scripts[@]} scripts)"; passed=$((passed + 1))
+  else
+    echo "FAIL shellcheck"; echo "$out" | sed 's/^/       /'; failed=$((failed + 1))
+  fi
+else
+  echo "skip shellcheck (not installed)"
+fi
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
