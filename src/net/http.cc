@@ -1,0 +1,133 @@
+#include "net/http.h"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <cstdio>
+
+#include "net/internal.h"
+
+namespace volo::net {
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view HttpRequest::Header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (EqualsIgnoreCase(key, name)) return value;
+  }
+  return {};
+}
+
+std::string HttpRequest::Query(const std::string& name, std::string fallback) const {
+  auto it = query.find(name);
+  return it == query.end() ? std::move(fallback) : it->second;
+}
+
+HttpResponse HttpResponse::Error(int status, std::string_view message) {
+  std::string body = "{\"error\":";
+  internal::AppendJsonString(message, &body);
+  body += '}';
+  return Json(status, std::move(body));
+}
+
+HttpResponse HttpResponse::Json(int status, std::string body) {
+  HttpResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  return response;
+}
+
+bool ParseUrl(std::string_view text, Url* out) {
+  auto parsed = boost::urls::parse_uri(text);
+  if (!parsed) return false;
+  const boost::urls::url_view& u = *parsed;
+  Url url;
+  url.scheme = u.scheme();
+  uint16_t default_port = 0;
+  if (url.scheme == "http" || url.scheme == "ws") {
+    default_port = 80;
+  } else if (url.scheme == "https" || url.scheme == "wss") {
+    default_port = 443;
+  } else {
+    return false;
+  }
+  url.host = u.host_address();
+  if (url.host.empty()) return false;
+  if (u.has_port()) {
+    // port_number() is 0 both for ":0" and for a port that does not fit 16 bits.
+    if (u.port().empty() || u.port_number() == 0) return false;
+    url.port = u.port_number();
+  } else {
+    url.port = default_port;
+  }
+  std::string_view target = u.encoded_target();
+  if (target.empty() || target.front() != '/')
+    url.target = "/";
+  else
+    url.target.clear();
+  url.target += target;
+  *out = std::move(url);
+  return true;
+}
+
+namespace internal {
+
+void AppendJsonString(std::string_view text, std::string* out) {
+  out->reserve(out->size() + text.size() + 2);
+  out->push_back('"');
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
+          *out += buf;
+        } else {
+          out->push_back(c);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+bool ParseTarget(std::string_view target, std::string* path,
+                 std::map<std::string, std::string>* query) {
+  auto parsed = boost::urls::parse_origin_form(target);
+  if (!parsed) return false;
+  *path = parsed->path();
+  query->clear();
+  // Form-style queries encode spaces as '+'; volo's clients and browsers both send that.
+  for (auto param : parsed->params(boost::urls::encoding_opts(true))) {
+    (*query)[std::move(param.key)] = std::move(param.value);
+  }
+  return true;
+}
+
+}  // namespace internal
+}  // namespace volo::net

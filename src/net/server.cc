@@ -1,0 +1,464 @@
+#include "net/server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <exception>
+#include <limits>
+#include <unordered_set>
+#include <utility>
+
+#include "net/internal.h"
+#include "net/ws_session.h"
+
+namespace volo::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using asio::awaitable;
+using tcp = asio::ip::tcp;
+
+namespace internal {
+
+namespace {
+
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+// A keep-alive connection with no request for this long is closed. HttpClient retries a request
+// that lands on a connection the server just closed, so this only bounds idle sockets.
+constexpr auto kIdleTimeout = std::chrono::seconds(120);
+constexpr auto kWriteTimeout = std::chrono::seconds(30);
+// After an error response we half-close and drain what the client is still sending for at most
+// this long; closing with unread data would make the kernel send RST, and the client could lose
+// the response.
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+constexpr auto kWsHandshakeTimeout = std::chrono::seconds(10);
+// While a long-poll waits, pipelined bytes are buffered up to this much; beyond it the peer is no
+// longer watched for disconnects (it is clearly alive).
+constexpr size_t kMaxPipelinedBytes = 64 << 10;
+
+bool IsHttpParseError(const beast::error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_method).category();
+}
+
+}  // namespace
+
+class HttpConnection;
+
+struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
+  ServerImpl(asio::io_context& io_context, ServerOptions opts)
+      : io(io_context), options(std::move(opts)), acceptor(io_context) {}
+
+  static awaitable<void> AcceptLoop(std::shared_ptr<ServerImpl> self);
+
+  asio::io_context& io;
+  ServerOptions options;
+  HttpHandler http_handler;
+  WsAcceptor ws_acceptor;
+  tcp::acceptor acceptor;
+  bool stopped = false;
+  // Live connections, so that Stop() can reach them. Each removes itself when its coroutine ends;
+  // the coroutine keeps the object alive until then, so the raw pointers stay valid.
+  std::unordered_set<HttpConnection*> http_connections;
+  std::unordered_set<WsSession*> ws_sessions;
+};
+
+// One HTTP connection: reads a request, hands it to the handler, waits for its Respond, writes
+// the response, and only then reads the next request. Sequential handling is what makes
+// pipelining safe without reordering responses.
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+ public:
+  HttpConnection(std::shared_ptr<ServerImpl> server, tcp::socket socket, std::string remote)
+      : server_(std::move(server)),
+        stream_(std::move(socket)),
+        wake_(stream_.get_executor()),
+        remote_(std::move(remote)) {}
+
+  static awaitable<void> Run(std::shared_ptr<HttpConnection> self);
+
+  // Delivers the response to request `id`; ignored when stale or already answered.
+  void Complete(uint64_t id, HttpResponse response) {
+    if (id != request_id_ || response_ || finished_) return;
+    response_ = std::move(response);
+    wake_.cancel();
+  }
+  bool Alive(uint64_t id) const {
+    return id == request_id_ && !peer_gone_ && !stopping_ && !finished_;
+  }
+  void Stop() {
+    stopping_ = true;
+    wake_.cancel();
+    if (!upgraded_) stream_.close();
+  }
+
+ private:
+  awaitable<void> Serve();
+  awaitable<void> OnReadError(const beast::error_code& ec);
+  awaitable<void> Dispatch(HttpRequest request);
+  awaitable<void> WaitForWake();
+  awaitable<void> WatchPeer();
+  awaitable<bool> Write(HttpResponse response, bool keep_alive, unsigned version);
+  awaitable<void> RejectAndClose(int status, std::string_view message);
+  awaitable<void> LingeringClose();
+  awaitable<void> Upgrade(http::request<http::string_body> request);
+  bool ToHttpRequest(const http::request<http::string_body>& message, std::string body,
+                     HttpRequest* out) const;
+
+  std::shared_ptr<ServerImpl> server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;  // holds bytes read past the current request (pipelining)
+  asio::steady_timer wake_;    // cancelled when the pending response arrives
+  std::string remote_;
+  uint64_t request_id_ = 0;
+  std::optional<HttpResponse> response_;
+  bool peer_gone_ = false;
+  bool stopping_ = false;
+  bool finished_ = false;
+  bool upgraded_ = false;  // stream_ has been moved into a WsSession
+};
+
+}  // namespace internal
+
+struct Respond::State {
+  std::weak_ptr<internal::HttpConnection> connection;
+  uint64_t request_id = 0;
+  bool called = false;
+
+  ~State() {
+    if (called) return;
+    if (auto c = connection.lock()) {
+      c->Complete(request_id, HttpResponse::Error(500, "the handler dropped the request"));
+    }
+  }
+};
+
+namespace internal {
+
+awaitable<void> HttpConnection::Run(std::shared_ptr<HttpConnection> self) {
+  self->server_->http_connections.insert(self.get());
+  co_await self->Serve();
+  self->finished_ = true;
+  self->server_->http_connections.erase(self.get());
+  if (!self->upgraded_) self->stream_.close();
+}
+
+awaitable<void> HttpConnection::Serve() {
+  const ServerOptions& options = server_->options;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<uint32_t>(
+        std::min<size_t>(options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
+    parser.body_limit(options.max_body_bytes);
+    stream_.expires_after(kIdleTimeout);
+    if (auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, kAsTuple); ec) {
+      co_await OnReadError(ec);
+      co_return;
+    }
+    if (stopping_) co_return;
+    if (websocket::is_upgrade(parser.get())) {
+      co_await Upgrade(parser.release());
+      co_return;
+    }
+    if (!parser.is_done()) {
+      // curl and others hold back large bodies until told to go ahead.
+      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(kContinue), kAsTuple);
+        if (ec) co_return;
+      }
+      if (auto [ec, n] = co_await http::async_read(stream_, buffer_, parser, kAsTuple); ec) {
+        co_await OnReadError(ec);
+        co_return;
+      }
+    }
+    if (stopping_) co_return;
+    http::request<http::string_body> message = parser.release();
+    const bool keep_alive = message.keep_alive();
+    const unsigned version = message.version();
+    HttpRequest request;
+    if (!ToHttpRequest(message, std::move(message.body()), &request)) {
+      co_await RejectAndClose(400, "malformed request target: " + std::string(message.target()));
+      co_return;
+    }
+    co_await Dispatch(std::move(request));
+    if (!response_) co_return;  // the client went away or the server is stopping
+    if (!co_await Write(std::move(*response_), keep_alive, version)) co_return;
+    if (!keep_alive) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+  }
+}
+
+awaitable<void> HttpConnection::OnReadError(const beast::error_code& ec) {
+  const ServerOptions& options = server_->options;
+  if (stopping_) co_return;
+  if (ec == http::error::body_limit) {
+    co_await RejectAndClose(
+        413, "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
+  } else if (ec == http::error::header_limit) {
+    co_await RejectAndClose(
+        431, "request headers exceed " + std::to_string(options.max_header_bytes) + " bytes");
+  } else if (IsHttpParseError(ec) && ec != http::error::end_of_stream &&
+             ec != http::error::partial_message) {
+    co_await RejectAndClose(400, "malformed HTTP request: " + ec.message());
+  }
+  // Anything else (EOF, reset, idle timeout) just ends the connection.
+}
+
+bool HttpConnection::ToHttpRequest(const http::request<http::string_body>& message,
+                                   std::string body, HttpRequest* out) const {
+  out->method = message.method_string();
+  out->target = message.target();
+  if (!ParseTarget(out->target, &out->path, &out->query)) return false;
+  out->headers.clear();
+  for (const auto& field : message) {
+    out->headers.emplace_back(field.name_string(), field.value());
+  }
+  out->body = std::move(body);
+  out->remote = remote_;
+  return true;
+}
+
+awaitable<void> HttpConnection::Dispatch(HttpRequest request) {
+  response_.reset();
+  ++request_id_;
+  if (!server_->http_handler) {
+    response_ = HttpResponse::Error(404, "no HTTP handler");
+    co_return;
+  }
+  {
+    auto state = std::make_shared<Respond::State>();
+    state->connection = weak_from_this();
+    state->request_id = request_id_;
+    try {
+      server_->http_handler(std::move(request), Respond(std::move(state)));
+    } catch (const std::exception& e) {
+      // The handler's copy of Respond may still be alive; Complete ignores whichever comes second.
+      Complete(request_id_, HttpResponse::Error(500, std::string("handler failed: ") + e.what()));
+    }
+  }
+  if (response_ || stopping_) co_return;
+  // Long-poll: wait for Respond, and meanwhile watch the socket so that alive() turns false
+  // when the client disconnects.
+  using namespace asio::experimental::awaitable_operators;
+  stream_.expires_never();
+  co_await (WaitForWake() || WatchPeer());
+}
+
+awaitable<void> HttpConnection::WaitForWake() {
+  while (!response_ && !stopping_) {
+    wake_.expires_at(asio::steady_timer::time_point::max());
+    co_await wake_.async_wait(kAsTuple);
+    auto cs = co_await asio::this_coro::cancellation_state;
+    if (cs.cancelled() != asio::cancellation_type::none) co_return;
+  }
+}
+
+awaitable<void> HttpConnection::WatchPeer() {
+  for (;;) {
+    if (buffer_.size() >= kMaxPipelinedBytes) {
+      // Wait (until cancelled by the response) without reading further.
+      asio::steady_timer forever(stream_.get_executor(), asio::steady_timer::time_point::max());
+      co_await forever.async_wait(kAsTuple);
+      co_return;
+    }
+    // The raw socket, not the tcp_stream: its operations honour per-operation cancellation,
+    // which the || above relies on.
+    auto [ec, n] = co_await stream_.socket().async_read_some(buffer_.prepare(4096), kAsTuple);
+    if (ec) {
+      if (ec != asio::error::operation_aborted) peer_gone_ = true;
+      co_return;
+    }
+    buffer_.commit(n);
+  }
+}
+
+awaitable<bool> HttpConnection::Write(HttpResponse response, bool keep_alive, unsigned version) {
+  http::response<http::string_body> message;
+  message.version(version);
+  message.result(response.status >= 100 && response.status <= 999
+                     ? static_cast<unsigned>(response.status)
+                     : 500u);
+  message.set(http::field::server, server_->options.server_name);
+  if (!response.content_type.empty()) {
+    message.set(http::field::content_type, response.content_type);
+  }
+  for (const auto& [name, value] : response.headers) message.insert(name, value);
+  message.keep_alive(keep_alive);
+  message.body() = std::move(response.body);
+  message.prepare_payload();
+  stream_.expires_after(kWriteTimeout);
+  auto [ec, n] = co_await http::async_write(stream_, message, kAsTuple);
+  co_return !ec;
+}
+
+awaitable<void> HttpConnection::RejectAndClose(int status, std::string_view message) {
+  if (co_await Write(HttpResponse::Error(status, message), /*keep_alive=*/false, 11)) {
+    co_await LingeringClose();
+  }
+}
+
+awaitable<void> HttpConnection::LingeringClose() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.expires_after(kLingerTimeout);
+  buffer_.clear();
+  for (;;) {
+    // Discard: prepare without commit reuses the same bytes every time.
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(16 << 10), kAsTuple);
+    if (ec || stopping_) break;
+  }
+}
+
+awaitable<void> HttpConnection::Upgrade(http::request<http::string_body> request) {
+  if (!server_->ws_acceptor) {
+    co_await RejectAndClose(404, "no WebSocket endpoint here");
+    co_return;
+  }
+  HttpRequest http_request;
+  if (!ToHttpRequest(request, request.body(), &http_request)) {
+    co_await RejectAndClose(400, "malformed request target: " + std::string(request.target()));
+    co_return;
+  }
+  auto decision = server_->ws_acceptor(http_request);
+  if (auto* refusal = std::get_if<HttpResponse>(&decision)) {
+    if (co_await Write(std::move(*refusal), /*keep_alive=*/false, request.version())) {
+      co_await LingeringClose();
+    }
+    co_return;
+  }
+  if (stopping_) co_return;
+
+  // From here the socket belongs to the WebSocket; Stop() reaches it through ws_sessions.
+  upgraded_ = true;
+  server_->http_connections.erase(this);
+  stream_.expires_never();  // websocket::stream runs its own timers
+  auto session = std::make_shared<WsSession>(WsStream(std::move(stream_)), remote_,
+                                             std::get<WsHandlers>(std::move(decision)),
+                                             server_->options.max_ws_message_bytes);
+  WsStream& ws = session->stream();
+  ws.set_option(WsTimeouts(kWsHandshakeTimeout));
+  ws.set_option(websocket::stream_base::decorator(
+      [name = server_->options.server_name](websocket::response_type& response) {
+        response.set(http::field::server, name);
+      }));
+  server_->ws_sessions.insert(session.get());
+  if (auto [ec] = co_await ws.async_accept(request, kAsTuple); ec) {
+    session->NotifyClosed(
+        Unavailable("WebSocket handshake with " + remote_ + " failed: " + ec.message()));
+  } else {
+    co_await session->Run();
+  }
+  server_->ws_sessions.erase(session.get());
+}
+
+awaitable<void> ServerImpl::AcceptLoop(std::shared_ptr<ServerImpl> self) {
+  while (!self->stopped) {
+    auto [ec, socket] = co_await self->acceptor.async_accept(kAsTuple);
+    if (self->stopped) break;
+    if (ec) {
+      // Typically EMFILE: back off briefly instead of spinning on a full descriptor table.
+      asio::steady_timer backoff(self->io, std::chrono::milliseconds(50));
+      co_await backoff.async_wait(kAsTuple);
+      continue;
+    }
+    beast::error_code ignored;
+    // Small request/response messages must not wait for Nagle's algorithm.
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::string remote = EndpointString(socket.remote_endpoint(ignored));
+    auto connection = std::make_shared<HttpConnection>(self, std::move(socket), std::move(remote));
+    asio::co_spawn(self->io, HttpConnection::Run(std::move(connection)), asio::detached);
+  }
+}
+
+}  // namespace internal
+
+void Respond::operator()(HttpResponse response) const {
+  if (!state_ || state_->called) return;
+  state_->called = true;
+  if (auto c = state_->connection.lock()) c->Complete(state_->request_id, std::move(response));
+}
+
+bool Respond::alive() const {
+  if (!state_ || state_->called) return false;
+  auto c = state_->connection.lock();
+  return c && c->Alive(state_->request_id);
+}
+
+struct Server::Impl : internal::ServerImpl {
+  using ServerImpl::ServerImpl;
+};
+
+Server::Server(asio::io_context& io, ServerOptions options)
+    : impl_(std::make_shared<Impl>(io, std::move(options))) {}
+
+Server::~Server() {
+  Stop();
+  // Connections may outlive the Server by a few io turns; they must not call into handlers
+  // whose owner is going away.
+  impl_->http_handler = nullptr;
+  impl_->ws_acceptor = nullptr;
+}
+
+void Server::SetHttpHandler(HttpHandler handler) { impl_->http_handler = std::move(handler); }
+
+void Server::SetWsAcceptor(WsAcceptor acceptor) { impl_->ws_acceptor = std::move(acceptor); }
+
+Result<uint16_t> Server::Listen() {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(impl_->options.bind, ec);
+  if (ec) return InvalidArgument("bad bind address '" + impl_->options.bind + "'");
+  tcp::endpoint endpoint(address, impl_->options.port);
+  const std::string where = internal::EndpointString(endpoint);
+  tcp::acceptor& acceptor = impl_->acceptor;
+  if (acceptor.open(endpoint.protocol(), ec); ec) {
+    return Unavailable("open socket for " + where + ": " + ec.message());
+  }
+  // Lets a restarted planner bind its port while old connections sit in TIME_WAIT.
+  acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (acceptor.bind(endpoint, ec); ec) {
+    acceptor.close(ec);
+    return Unavailable("bind " + where + ": " + ec.message());
+  }
+  if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) {
+    acceptor.close(ec);
+    return Unavailable("listen on " + where + ": " + ec.message());
+  }
+  uint16_t port = acceptor.local_endpoint(ec).port();
+  if (ec) return Unavailable("listen on " + where + ": " + ec.message());
+  asio::co_spawn(impl_->io, internal::ServerImpl::AcceptLoop(impl_), asio::detached);
+  return port;
+}
+
+void Server::Stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  beast::error_code ignored;
+  impl_->acceptor.close(ignored);
+  // Copies: stopping a connection may end it (and unregister it) before we move on.
+  auto http_connections = impl_->http_connections;
+  for (auto* connection : http_connections) connection->Stop();
+  auto ws_sessions = impl_->ws_sessions;
+  for (auto* session : ws_sessions) {
+    Status why = Cancelled("server stopping");
+    session->CloseWith(websocket::close_code::going_away, "server stopping", why);
+    // Report the close now rather than after the peer answers: once Stop() returns, the owner
+    // of the handlers may go away.
+    session->NotifyClosed(why);
+  }
+}
+
+}  // namespace volo::net
