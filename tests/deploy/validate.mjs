@@ -13,8 +13,10 @@
 //   4. volo's policy: image + imagePullPolicy, requests and limits, readiness and liveness
 //      probes, non-root, and every folder applies on its own (a PLANNER=http://NAME:PORT has a
 //      Service NAME with that port in the same folder that selects a pod listening on it).
-// Then it checks that every manifest under tests/deploy/fixtures/invalid/ FAILS with the
-// message its `# expect:` comment names, so a validator that accepts everything cannot pass.
+// It checks deploy/Containerfile too (Debian 12 stages, non-root USER, EXPOSE 3000, ...).
+// Then it checks that every manifest (and *.Containerfile) under tests/deploy/fixtures/invalid/
+// FAILS with the message its `# expect:` comments name, so a validator that accepts everything
+// cannot pass.
 //
 // usage: node validate.mjs [--root DIR] [--fixtures DIR] [--containerfile FILE] [-q]
 // exit 0 when everything is valid, 1 otherwise (2 on a usage error).
@@ -139,9 +141,7 @@ function schemaCheck(model, data) {
 }
 function paramsText(err) {
   const p = err.params || {};
-  if (p.allowedValues) return ` (one of ${p.allowedValues.join(", ")})`;
-  if (p.missingProperty) return "";
-  return "";
+  return p.allowedValues ? ` (one of ${p.allowedValues.join(", ")})` : "";
 }
 
 // ---- checks beyond the schema ------------------------------------------------------------------
@@ -471,6 +471,24 @@ if (fs.existsSync(opts.fixtures)) {
     } else {
       passed++;
       say(`ok   ${rel(f)} rejected: ${errors[0]}${errors.length > 1 ? ` (+${errors.length - 1} more)` : ""}`);
+    }
+  }
+}
+
+// Negative Containerfile fixtures (*.Containerfile): each must fail with its `# expect:` messages.
+if (fs.existsSync(opts.fixtures)) {
+  for (const f of fs.readdirSync(opts.fixtures).filter((n) => n.endsWith(".Containerfile")).sort()) {
+    const file = path.join(opts.fixtures, f);
+    const expects = [...fs.readFileSync(file, "utf8").matchAll(/^#\s*expect:\s*(.+?)\s*$/gm)].map((m) => m[1]);
+    const errors = containerfileCheck(file);
+    const missing = expects.filter((x) => !errors.some((e) => e.includes(x)));
+    if (expects.length && errors.length && !missing.length) {
+      passed++;
+      say(`ok   ${rel(file)} rejected: ${errors.join("; ")}`);
+    } else {
+      failed++;
+      console.log(`FAIL ${rel(file)}: expected errors containing: ${expects.join("; ") || "(no '# expect:' line)"}`);
+      for (const e of errors) console.log(`       got: ${e}`);
     }
   }
 }
