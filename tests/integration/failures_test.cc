@@ -1,0 +1,202 @@
+// Failure paths: workers killed, stopped, failing, lying or hanging; peers speaking garbage.
+// In every case no task is lost, none is recorded twice, and the planner keeps serving.
+
+#include <signal.h>
+
+#include <map>
+
+#include "fakes.h"
+#include "harness.h"
+
+namespace volo::itest {
+namespace {
+
+class FailureTest : public VoloTest {
+ protected:
+  // Ids of `ids` the planner shows running on `worker`.
+  std::vector<uint64_t> RunningOn(const PlannerProc& planner, const std::vector<uint64_t>& ids,
+                                  const std::string& worker) {
+    std::vector<uint64_t> out;
+    for (uint64_t id : ids) {
+      const json::object t = GetTask(planner, id);
+      if (Str(t, "state") == "running" && Str(t, "worker") == worker) out.push_back(id);
+    }
+    return out;
+  }
+
+  // Each task done exactly once: the planner's counters add up to the tasks, and each worker's
+  // "done" equals the tasks recorded as run by it.
+  void ExpectEachDoneOnce(const PlannerProc& planner, const std::vector<json::object>& tasks) {
+    std::map<std::string, double> by_worker;
+    for (const auto& t : tasks) ++by_worker[Str(t, "worker")];
+    const json::object status = Status(planner);
+    EXPECT_EQ(NumAt(status, "done"), static_cast<double>(tasks.size())) << json::serialize(status);
+    EXPECT_EQ(NumAt(status, "failed"), 0) << json::serialize(status);
+    EXPECT_EQ(NumAt(status, "queued"), 0) << json::serialize(status);
+    EXPECT_EQ(NumAt(status, "running"), 0) << json::serialize(status);
+    for (const auto& w : Workers(planner)) {
+      const auto& o = w.as_object();
+      EXPECT_EQ(NumAt(o, "done"), by_worker[Str(o, "id")]) << json::serialize(o);
+    }
+  }
+};
+
+TEST_F(FailureTest, KilledWorkerTasksFinishElsewhereExactlyOnce) {
+  PlannerProc planner = StartPlanner({"--heartbeat-timeout", "1"});
+  ASSERT_NE(planner.port, 0);
+  Child* doomed =
+      StartWorker(planner, {.id = "doomed", .args = {"--slots", "4", "--duration-scale", "0.3"}});
+  ASSERT_FALSE(HasFailure());
+
+  // Tasks of a second or more: two sleeps, an add (0.9-2.1 s) and a mult (0.9-3.6 s).
+  json::array tasks;
+  tasks.push_back(json::object{{"op", "sleep"}, {"args", json::object{{"seconds", 1.5}}}});
+  tasks.push_back(json::object{{"op", "sleep"}, {"args", json::object{{"seconds", 1.5}}}});
+  tasks.push_back(SeedTask("add", 8, 9));
+  tasks.push_back(SeedTask("mult", 8, 9));
+  const auto ids = SubmitMany(planner, tasks);
+  ASSERT_EQ(ids.size(), 4u);
+
+  std::vector<uint64_t> held;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        held = RunningOn(planner, ids, "doomed");
+        return held.size() >= 2;
+      },
+      seconds(20)))
+      << "the worker never ran two tasks at once";
+  h_.Signal(*doomed, SIGKILL);
+  ASSERT_TRUE(h_.WaitExit(*doomed, seconds(10)));
+
+  // Its tasks go back to the queue (the connection closed), not to failed.
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        for (uint64_t id : held) {
+          if (Str(GetTask(planner, id), "state") != "queued") return false;
+        }
+        return true;
+      },
+      seconds(15)))
+      << "the killed worker's tasks were not queued again";
+
+  StartWorker(planner, {.id = "rescuer", .args = {"--slots", "4", "--duration-scale", "0.3"}});
+  const auto finished = WaitFinished(planner, ids);
+  for (size_t i = 0; i < finished.size(); ++i) {
+    const auto& t = finished[i];
+    EXPECT_EQ(Str(t, "state"), "done") << json::serialize(t);
+    if (i >= 2) ExpectDoneWithRightResult(t);
+  }
+  for (uint64_t id : held) {
+    EXPECT_EQ(Str(GetTask(planner, id), "worker"), "rescuer") << "task " << id;
+  }
+  ExpectEachDoneOnce(planner, finished);
+}
+
+TEST_F(FailureTest, TerminatedWorkerDrainsAndNothingIsLost) {
+  PlannerProc planner = StartPlanner();
+  ASSERT_NE(planner.port, 0);
+  Child* leaving =
+      StartWorker(planner, {.id = "leaving", .args = {"--slots", "2", "--duration-scale", "0.2"}});
+  ASSERT_FALSE(HasFailure());
+  const auto ids = SubmitMany(planner, MixedTasks(6));
+  ASSERT_EQ(ids.size(), 6u);
+  ASSERT_TRUE(PollUntil([&] { return !RunningOn(planner, ids, "leaving").empty(); }, seconds(20)));
+
+  h_.Signal(*leaving, SIGTERM);
+  ASSERT_TRUE(h_.WaitExit(*leaving, seconds(30))) << "SIGTERM did not stop the worker";
+  EXPECT_EQ(leaving->ExitCode(), 0) << "a drained worker should exit cleanly";
+
+  // Nothing it held is stuck on it.
+  EXPECT_TRUE(PollUntil([&] { return RunningOn(planner, ids, "leaving").empty(); }, seconds(15)));
+
+  StartWorker(planner, {.id = "stayer", .args = {"--slots", "2", "--duration-scale", "0.02"}});
+  const auto finished = WaitFinished(planner, ids);
+  for (const auto& t : finished) ExpectDoneWithRightResult(t);
+  ExpectEachDoneOnce(planner, finished);
+}
+
+TEST_F(FailureTest, FailingTaskIsRetriedThenFailedWithErrorText) {
+  PlannerProc planner = StartPlanner();
+  ASSERT_NE(planner.port, 0);
+  FakeHttpWorker broken({.mode = FakeMode::kStatus500});
+  const Reply reg = Post(planner.url + "/register",
+                         R"({"url": ")" + broken.url() + R"(", "id": "broken", "ops": ["add"]})");
+  ASSERT_EQ(reg.status, 200) << reg.Describe();
+
+  json::object retried = SeedTask("add", 1, 2);
+  retried["retries"] = 2;
+  const uint64_t id = Submit(planner, retried);
+  const uint64_t once = Submit(planner, SeedTask("add", 3, 4));
+  ASSERT_NE(id, 0u);
+  ASSERT_NE(once, 0u);
+
+  const auto tasks = WaitFinished(planner, {id, once});
+  EXPECT_EQ(Str(tasks[0], "state"), "failed") << json::serialize(tasks[0]);
+  EXPECT_EQ(NumAt(tasks[0], "attempts"), 3) << json::serialize(tasks[0]);
+  EXPECT_FALSE(Str(tasks[0], "error").empty()) << json::serialize(tasks[0]);
+  EXPECT_EQ(Str(tasks[1], "state"), "failed") << json::serialize(tasks[1]);
+  EXPECT_EQ(NumAt(tasks[1], "attempts"), 1) << json::serialize(tasks[1]);
+  EXPECT_EQ(broken.requests(), 4) << "3 attempts + 1 attempt";
+  const std::string error = Str(tasks[0], "error");
+  EXPECT_TRUE(error.find("500") != std::string::npos ||
+              error.find("fake worker exploded") != std::string::npos)
+      << "the error does not say what went wrong: " << error;
+}
+
+TEST_F(FailureTest, HttpWorkerAnsweringGarbageFailsOnlyItsTasks) {
+  PlannerProc planner = StartPlanner();
+  ASSERT_NE(planner.port, 0);
+  FakeHttpWorker liar({.mode = FakeMode::kGarbage});
+  const Reply reg = Post(planner.url + "/register",
+                         R"({"url": ")" + liar.url() + R"(", "id": "liar", "ops": ["add"]})");
+  ASSERT_EQ(reg.status, 200) << reg.Describe();
+  StartWorker(planner, {.id = "honest", .args = {"--ops", "mult", "--duration-scale", "0.01"}});
+
+  json::object add = SeedTask("add", 1, 2);
+  add["retries"] = 1;
+  const uint64_t bad = Submit(planner, add);
+  const uint64_t good = Submit(planner, SeedTask("mult", 3, 4));
+  const auto tasks = WaitFinished(planner, {bad, good});
+  EXPECT_EQ(Str(tasks[0], "state"), "failed") << json::serialize(tasks[0]);
+  EXPECT_EQ(NumAt(tasks[0], "attempts"), 2) << json::serialize(tasks[0]);
+  EXPECT_FALSE(Str(tasks[0], "error").empty()) << json::serialize(tasks[0]);
+  ExpectDoneWithRightResult(tasks[1]);
+  EXPECT_EQ(Str(tasks[1], "worker"), "honest");
+}
+
+TEST_F(FailureTest, HangingHttpWorkerTimesOutOthersUnaffected) {
+  PlannerProc planner = StartPlanner();
+  ASSERT_NE(planner.port, 0);
+  FakeHttpWorker sleeper({.mode = FakeMode::kHang});
+  const Reply reg = Post(planner.url + "/register",
+                         R"({"url": ")" + sleeper.url() + R"(", "id": "hangs", "ops": ["add"]})");
+  ASSERT_EQ(reg.status, 200) << reg.Describe();
+  StartWorker(planner, {.id = "honest", .args = {"--ops", "mult", "--duration-scale", "0.01"}});
+
+  json::object add = SeedTask("add", 1, 2);
+  add["timeout"] = 1;
+  const uint64_t stuck = Submit(planner, add);
+  const uint64_t good = Submit(planner, SeedTask("mult", 3, 4));
+  const auto tasks = WaitFinished(planner, {stuck, good});
+  EXPECT_EQ(Str(tasks[0], "state"), "failed") << json::serialize(tasks[0]);
+  EXPECT_NE(Str(tasks[0], "error").find("timed out"), std::string::npos)
+      << json::serialize(tasks[0]);
+  ExpectDoneWithRightResult(tasks[1]);
+}
+
+TEST_F(FailureTest, NativeTaskTimeoutFailsWithClearError) {
+  PlannerProc planner = StartPlanner();
+  ASSERT_NE(planner.port, 0);
+  StartWorker(planner, {.id = "w", .args = {"--slots", "2", "--duration-scale", "0.01"}});
+  json::object slow{{"op", "sleep"}, {"args", json::object{{"seconds", 30}}}, {"timeout", 0.5}};
+  const uint64_t id = Submit(planner, slow);
+  const uint64_t after = Submit(planner, SeedTask("add", 1, 1));
+  const auto tasks = WaitFinished(planner, {id}, seconds(20));
+  EXPECT_EQ(Str(tasks[0], "state"), "failed") << json::serialize(tasks[0]);
+  EXPECT_NE(Str(tasks[0], "error").find("timed out"), std::string::npos)
+      << json::serialize(tasks[0]);
+  ExpectDoneWithRightResult(WaitFinished(planner, {after})[0]);
+}
+
+}  // namespace
+}  // namespace volo::itest
