@@ -101,9 +101,54 @@ void AppendIds(std::string& out, const std::vector<uint64_t>& ids) {
   out += ']';
 }
 
-std::string Serialize(const json::value& v) { return json::serialize(v); }
+void AppendValue(std::string& out, const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null: out += "null"; break;
+    case json::kind::bool_: out += v.get_bool() ? "true" : "false"; break;
+    case json::kind::int64: out += std::to_string(v.get_int64()); break;
+    case json::kind::uint64: out += std::to_string(v.get_uint64()); break;
+    case json::kind::double_: AppendJsonNumber(out, v.get_double()); break;
+    case json::kind::string: {
+      const json::string& s = v.get_string();
+      AppendJsonString(out, std::string_view(s.data(), s.size()));
+      break;
+    }
+    case json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const json::value& e : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        AppendValue(out, e);
+      }
+      out += ']';
+      break;
+    }
+    case json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& kv : v.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        AppendJsonString(out, std::string_view(kv.key().data(), kv.key().size()));
+        out += ':';
+        AppendValue(out, kv.value());
+      }
+      out += '}';
+      break;
+    }
+  }
+}
+
+std::string Serialize(const json::value& v) { return ToJson(v); }
 
 }  // namespace
+
+std::string ToJson(const json::value& v) {
+  std::string out;
+  AppendValue(out, v);
+  return out;
+}
 
 bool ValidName(std::string_view s) {
   if (s.empty() || s.size() > 128) return false;

@@ -169,6 +169,8 @@ struct ClientResults {
 using StreamMessage = std::variant<Submitted, ClientResults, Error>;
 Result<StreamMessage> ParseStreamMessage(std::string_view text);
 
+// Serializes a JSON value compactly, with doubles in their shortest form (0.5, not 5E-1).
+std::string ToJson(const boost::json::value& v);
 // Appends `s` as a JSON string literal (with quotes and escapes).
 void AppendJsonString(std::string& out, std::string_view s);
 // Appends a double so it reads back the same (JSON has no NaN/Inf: those become null).

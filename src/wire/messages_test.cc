@@ -97,7 +97,7 @@ TEST(PlannerMessageTest, TasksRoundTrip) {
   const auto& t = std::get<Tasks>(*m).tasks;
   ASSERT_EQ(t.size(), 2u);
   EXPECT_EQ(t[1].op, "sleep");
-  EXPECT_EQ(boost::json::parse(t[1].args), boost::json::parse(R"({"seconds":0.5})"));
+  EXPECT_EQ(t[1].args, R"({"seconds":0.5})");
   EXPECT_DOUBLE_EQ(t[1].timeout, 3);
   EXPECT_DOUBLE_EQ(t[0].timeout, 0);
 }

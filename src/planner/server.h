@@ -1,0 +1,54 @@
+// The planner process: Core behind an HTTP/WebSocket server (REST API, native worker links,
+// streaming clients, seed-compatible HTTP workers), on one io_context thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "planner/core.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace volo::planner {
+
+struct PlannerOptions {
+  std::string bind = "127.0.0.1";
+  uint16_t port = 3000;
+  std::string port_file;  // written with the port once listening
+  size_t max_body_bytes = 8 << 20;
+  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds http_worker_timeout{60000};
+  CoreOptions core;
+};
+
+class PlannerServer {
+ public:
+  PlannerServer(boost::asio::io_context& io, PlannerOptions options);
+  ~PlannerServer();
+  PlannerServer(const PlannerServer&) = delete;
+  PlannerServer& operator=(const PlannerServer&) = delete;
+
+  // Binds and starts serving; returns the port.
+  Result<uint16_t> Start();
+  // Stops accepting, closes every connection, cancels timers.
+  void Stop();
+  Core& core();
+  // A seed-style HTTP worker, as POST /register adds one.
+  Status AddHttpWorker(const std::string& id, const std::string& url,
+                       std::vector<std::string> ops);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Renders a task as the REST API's JSON object.
+std::string TaskJson(const Core& core, const Task& t);
+
+}  // namespace volo::planner

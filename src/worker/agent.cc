@@ -1,0 +1,396 @@
+#include "worker/agent.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+#include <fstream>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include "common/clock.h"
+#include "net/client.h"
+#include "net/server.h"
+#include "wire/messages.h"
+#include "worker/builtin.h"
+
+namespace volo::worker {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+struct Agent::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& io, WorkerOptions o)
+      : io(io), options(std::move(o)), rng(std::random_device{}()), heartbeat(io), retry(io),
+        grace(io) {
+    if (options.id.empty()) {
+      char host[64] = "worker";
+      gethostname(host, sizeof host - 1);
+      options.id = std::string(host) + "-" + std::to_string(getpid());
+    }
+    ops.insert(options.ops.begin(), options.ops.end());
+  }
+
+  asio::io_context& io;
+  WorkerOptions options;
+  std::set<std::string> ops;
+  std::mt19937_64 rng;
+  std::unique_ptr<net::Server> http;
+  uint16_t http_port = 0;
+  std::shared_ptr<net::WsConnection> conn;
+  asio::steady_timer heartbeat, retry, grace;
+  std::chrono::milliseconds backoff{100};
+  int heartbeat_ms = 1000;
+  bool registered = false;
+  bool draining = false;
+  bool stopped = false;
+  std::function<void()> on_drained;
+  // Tasks this connection holds, with the timer that finishes each timed one.
+  std::unordered_map<uint64_t, std::unique_ptr<asio::steady_timer>> running;
+  wire::ResultsEncoder results;
+  bool flush_pending = false;
+  std::set<std::string> busy_http_ops;  // seed endpoints: one task per operation at a time
+  int64_t connect_failures = 0;
+
+  Status StartHttp();
+  void Connect();
+  void OnMessage(std::string_view text);
+  void OnClosed(const Status& why);
+  void RunTasks(std::vector<wire::Assignment> tasks);
+  void Finish(uint64_t id, bool ok, std::string value, double started);
+  void FlushSoon();
+  void Flush();
+  void SendHeartbeats();
+  void MaybeDrained();
+  void HandleHttp(net::HttpRequest req, net::Respond respond);
+};
+
+Status Agent::Impl::StartHttp() {
+  if (options.http_port < 0) return Status::Ok();
+  net::ServerOptions so;
+  so.bind = options.bind;
+  so.port = static_cast<uint16_t>(options.http_port);
+  so.max_body_bytes = 1 << 20;
+  http = std::make_unique<net::Server>(io, so);
+  std::weak_ptr<Impl> weak = weak_from_this();
+  http->SetHttpHandler([weak](net::HttpRequest req, net::Respond respond) {
+    if (auto self = weak.lock()) self->HandleHttp(std::move(req), std::move(respond));
+  });
+  VOLO_ASSIGN_OR_RETURN(http_port, http->Listen());
+  if (!options.port_file.empty()) {
+    std::string tmp = options.port_file + ".tmp";
+    {
+      std::ofstream f(tmp);
+      f << http_port << "\n";
+    }
+    if (std::rename(tmp.c_str(), options.port_file.c_str()) != 0) {
+      return IoError("cannot write " + options.port_file);
+    }
+  }
+  spdlog::info("seed HTTP endpoints on http://{}:{}", options.bind, http_port);
+  return Status::Ok();
+}
+
+// The seed's worker protocol: POST /<op> {"a","b"} -> {"res","duration"}; 403 while busy.
+void Agent::Impl::HandleHttp(net::HttpRequest req, net::Respond respond) {
+  if (req.method == "GET" && req.path == "/") {
+    std::string out = "{\"id\":";
+    wire::AppendJsonString(out, options.id);
+    out += ",\"ops\":[";
+    bool first = true;
+    for (const auto& op : ops) {
+      if (!first) out += ',';
+      first = false;
+      wire::AppendJsonString(out, op);
+    }
+    out += "],\"working\":[";
+    first = true;
+    for (const auto& op : busy_http_ops) {
+      if (!first) out += ',';
+      first = false;
+      wire::AppendJsonString(out, op);
+    }
+    out += "],\"connected\":";
+    out += registered ? "true" : "false";
+    out += ",\"running\":" + std::to_string(running.size()) + "}";
+    respond(net::HttpResponse::Json(200, std::move(out)));
+    return;
+  }
+  std::string op = req.path.size() > 1 ? req.path.substr(1) : "";
+  if (req.method != "POST" || !wire::IsBuiltinOp(op)) {
+    respond(net::HttpResponse::Error(404, "this worker serves GET / and POST /<op>"));
+    return;
+  }
+  if (!ops.count(op)) {
+    respond(net::HttpResponse::Error(404, "this worker does not run '" + op + "'"));
+    return;
+  }
+  if (busy_http_ops.count(op)) {
+    respond(net::HttpResponse::Error(403, "Already working"));
+    return;
+  }
+  auto plan = PlanBuiltin(op, req.body.empty() ? "{}" : req.body, options.duration_scale, rng);
+  if (!plan.ok()) {
+    respond(net::HttpResponse::Error(400, plan.status().message()));
+    return;
+  }
+  auto reply = [plan = *plan, respond]() {
+    std::string out = "{\"res\":" + plan.result + ",\"duration\":";
+    wire::AppendJsonNumber(out, plan.seconds);
+    out += '}';
+    respond(net::HttpResponse::Json(200, std::move(out)));
+  };
+  if (plan->seconds <= 0) {
+    reply();
+    return;
+  }
+  busy_http_ops.insert(op);
+  auto timer = std::make_shared<asio::steady_timer>(io);
+  timer->expires_after(std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(plan->seconds)));
+  std::weak_ptr<Impl> weak = weak_from_this();
+  timer->async_wait([weak, timer, op, reply](boost::system::error_code) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->busy_http_ops.erase(op);
+    reply();
+  });
+}
+
+void Agent::Impl::Connect() {
+  if (stopped || options.planner_url.empty()) return;
+  std::string url = options.planner_url;
+  if (url.rfind("http://", 0) == 0) url = "ws://" + url.substr(7);
+  if (url.rfind("https://", 0) == 0) url = "wss://" + url.substr(8);
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  url += "/api/v1/workers/connect";
+  std::weak_ptr<Impl> weak = weak_from_this();
+  net::WsHandlers h;
+  h.on_message = [weak](const std::shared_ptr<net::WsConnection>&, std::string_view text) {
+    if (auto self = weak.lock()) self->OnMessage(text);
+  };
+  h.on_close = [weak](const std::shared_ptr<net::WsConnection>& c, const Status& why) {
+    auto self = weak.lock();
+    if (self && self->conn == c) self->OnClosed(why);
+  };
+  net::WsConnect(io, url, {}, std::move(h), 5s,
+                 [weak](Result<std::shared_ptr<net::WsConnection>> r) {
+                   auto self = weak.lock();
+                   if (!self) return;
+                   if (!r.ok()) {
+                     if (self->connect_failures++ % 20 == 0) {
+                       spdlog::warn("cannot reach the planner at {}: {}; retrying",
+                                    self->options.planner_url, r.status().message());
+                     }
+                     self->OnClosed(r.status());
+                     return;
+                   }
+                   self->connect_failures = 0;
+                   self->conn = *r;
+                   self->conn->Send(wire::EncodeRegister(
+                       {self->options.id,
+                        std::vector<std::string>(self->ops.begin(), self->ops.end()),
+                        self->options.slots}));
+                 });
+}
+
+void Agent::Impl::OnClosed(const Status& why) {
+  bool was_registered = registered;
+  registered = false;
+  conn.reset();
+  heartbeat.cancel();
+  // The planner has queued again whatever this connection held.
+  for (auto& [id, timer] : running) {
+    if (timer) timer->cancel();
+  }
+  running.clear();
+  results = wire::ResultsEncoder();
+  if (was_registered) spdlog::warn("disconnected from the planner: {}", why.message());
+  if (draining) {
+    MaybeDrained();
+    return;
+  }
+  if (stopped) return;
+  retry.expires_after(backoff);
+  backoff = std::min<std::chrono::milliseconds>(backoff * 2, 2s);
+  retry.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!ec && self) self->Connect();
+  });
+}
+
+void Agent::Impl::OnMessage(std::string_view text) {
+  auto msg = wire::ParsePlannerMessage(text);
+  if (!msg.ok()) {
+    spdlog::error("planner sent a bad message: {}", msg.status().message());
+    return;
+  }
+  std::visit(
+      [&](auto&& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, wire::Welcome>) {
+          registered = true;
+          backoff = 100ms;
+          heartbeat_ms = m.heartbeat_ms;
+          spdlog::info("registered with {} as {} (ops {}, slots {})", options.planner_url,
+                       options.id, fmt::join(ops, ","), options.slots);
+          SendHeartbeats();
+        } else if constexpr (std::is_same_v<T, wire::Tasks>) {
+          RunTasks(std::move(m.tasks));
+        } else if constexpr (std::is_same_v<T, wire::Cancel>) {
+          for (uint64_t id : m.ids) {
+            auto it = running.find(id);
+            if (it == running.end()) continue;
+            if (it->second) it->second->cancel();
+            running.erase(it);
+          }
+          MaybeDrained();
+        } else if constexpr (std::is_same_v<T, wire::Error>) {
+          spdlog::error("planner: {}", m.message);
+        }
+      },
+      *msg);
+}
+
+void Agent::Impl::RunTasks(std::vector<wire::Assignment> tasks) {
+  std::vector<uint64_t> refused;
+  for (auto& t : tasks) {
+    if (draining) {
+      refused.push_back(t.id);
+      continue;
+    }
+    double started = WallSeconds();
+    if (!ops.count(t.op)) {
+      Finish(t.id, false, "worker " + options.id + " does not run '" + t.op + "'", started);
+      continue;
+    }
+    auto plan = PlanBuiltin(t.op, t.args, options.duration_scale, rng);
+    if (!plan.ok()) {
+      Finish(t.id, false, plan.status().message(), started);
+      continue;
+    }
+    if (plan->seconds <= 0) {
+      Finish(t.id, true, std::move(plan->result), started);
+      continue;
+    }
+    auto timer = std::make_unique<asio::steady_timer>(io);
+    timer->expires_after(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(plan->seconds)));
+    timer->async_wait([weak = weak_from_this(), id = t.id, result = std::move(plan->result),
+                       started](boost::system::error_code ec) mutable {
+      auto self = weak.lock();
+      if (ec || !self || !self->running.count(id)) return;
+      self->running.erase(id);
+      self->Finish(id, true, std::move(result), started);
+      self->MaybeDrained();
+    });
+    running.emplace(t.id, std::move(timer));
+  }
+  if (!refused.empty() && conn) conn->Send(wire::EncodeRefused(refused));
+}
+
+void Agent::Impl::Finish(uint64_t id, bool ok, std::string value, double started) {
+  results.Add({id, ok, std::move(value), started, WallSeconds()});
+  FlushSoon();
+}
+
+void Agent::Impl::FlushSoon() {
+  if (flush_pending) return;
+  flush_pending = true;
+  asio::post(io, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->Flush();
+  });
+}
+
+void Agent::Impl::Flush() {
+  flush_pending = false;
+  if (results.empty()) return;
+  std::string msg = results.Finish();
+  if (conn) conn->Send(std::move(msg));
+}
+
+void Agent::Impl::SendHeartbeats() {
+  heartbeat.expires_after(std::chrono::milliseconds(heartbeat_ms));
+  heartbeat.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || !self->conn) return;
+    self->conn->Send(wire::EncodeHeartbeat());
+    self->SendHeartbeats();
+  });
+}
+
+void Agent::Impl::MaybeDrained() {
+  if (!draining || !running.empty() || !on_drained) return;
+  Flush();
+  grace.cancel();
+  stopped = true;
+  retry.cancel();
+  heartbeat.cancel();
+  if (conn) conn->Close("worker leaving");
+  if (http) http->Stop();
+  auto done = std::move(on_drained);
+  on_drained = nullptr;
+  // Let the close frame and the last results go out before the caller stops the loop.
+  asio::post(io, std::move(done));
+}
+
+Agent::Agent(asio::io_context& io, WorkerOptions options)
+    : impl_(std::make_shared<Impl>(io, std::move(options))) {}
+
+Agent::~Agent() {
+  impl_->stopped = true;
+  impl_->retry.cancel();
+  impl_->heartbeat.cancel();
+  impl_->grace.cancel();
+  for (auto& [id, timer] : impl_->running) {
+    if (timer) timer->cancel();
+  }
+  if (impl_->conn) impl_->conn->Close("worker stopped");
+  if (impl_->http) impl_->http->Stop();
+}
+
+Status Agent::Start() {
+  if (impl_->ops.empty()) return InvalidArgument("a worker needs at least one operation");
+  for (const auto& op : impl_->ops) {
+    if (!wire::IsBuiltinOp(op)) {
+      return InvalidArgument("unknown operation '" + op +
+                             "' (this worker runs: add, mult, sleep, echo, noop)");
+    }
+  }
+  if (impl_->options.slots < 1) return InvalidArgument("slots must be at least 1");
+  VOLO_RETURN_IF_ERROR(impl_->StartHttp());
+  impl_->Connect();
+  return Status::Ok();
+}
+
+void Agent::Drain(std::function<void()> done) {
+  Impl& s = *impl_;
+  if (s.draining) return;
+  s.draining = true;
+  s.on_drained = std::move(done);
+  spdlog::info("draining: finishing {} running task(s), taking no more", s.running.size());
+  if (s.conn) s.conn->Send(wire::EncodeLeaving());
+  s.grace.expires_after(s.options.drain_grace);
+  s.grace.async_wait([weak = std::weak_ptr<Impl>(impl_)](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self) return;
+    // Out of time: hand back what is still running so another worker runs it.
+    std::vector<uint64_t> ids;
+    for (auto& [id, timer] : self->running) {
+      if (timer) timer->cancel();
+      ids.push_back(id);
+    }
+    self->running.clear();
+    if (self->conn && !ids.empty()) self->conn->Send(wire::EncodeRefused(ids));
+    self->MaybeDrained();
+  });
+  s.MaybeDrained();
+}
+
+uint16_t Agent::http_port() const { return impl_->http_port; }
+
+}  // namespace volo::worker

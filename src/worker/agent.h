@@ -1,0 +1,55 @@
+// A volo worker: connects to a planner over the native protocol (docs/protocol.md), runs the
+// tasks it is given, and also serves the seed's HTTP endpoints (POST /add, POST /mult, GET /)
+// so the original exercise's planner can drive it.
+//
+// Threading: everything runs on the io_context passed in; built-in operations wait on timers,
+// not threads, so one thread serves any number of slots.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace volo::worker {
+
+struct WorkerOptions {
+  std::string planner_url;  // http://host:port; empty: serve the seed endpoints only
+  std::string id;           // unique among live workers; default host-pid
+  std::vector<std::string> ops = {"add", "mult", "sleep", "echo", "noop"};
+  int slots = 1;
+  int http_port = 0;  // seed endpoints: -1 off, 0 any free port
+  std::string bind = "127.0.0.1";
+  std::string port_file;      // gets the seed endpoints' port once listening
+  double duration_scale = 1;  // scales add/mult simulated durations
+  std::chrono::milliseconds drain_grace{30000};
+};
+
+class Agent {
+ public:
+  Agent(boost::asio::io_context& io, WorkerOptions options);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Starts the seed HTTP endpoints and connects to the planner (retrying until it answers).
+  Status Start();
+  // Stops taking work, finishes what it holds (up to drain_grace; the rest is handed back),
+  // disconnects, then calls `done` on the io thread.
+  void Drain(std::function<void()> done);
+  // Port of the seed HTTP endpoints, 0 when off.
+  uint16_t http_port() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace volo::worker
