@@ -1,0 +1,308 @@
+#include "cli/up.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <boost/json.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "cli/process.h"
+#include "common/clock.h"
+#include "net/client.h"
+
+namespace volo::cli {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+std::vector<wire::TaskSpec> RandomSeedTasks(int n, uint64_t seed) {
+  std::mt19937_64 rng(seed ? seed : std::random_device{}());
+  std::uniform_int_distribution<int> op(0, 1), num(0, 99);
+  std::vector<wire::TaskSpec> out(n);
+  for (auto& t : out) {
+    t.op = op(rng) ? "mult" : "add";
+    t.args = "{\"a\":" + std::to_string(num(rng)) + ",\"b\":" + std::to_string(num(rng)) + "}";
+  }
+  return out;
+}
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+void OnInterrupt(int) { g_interrupted = true; }
+
+struct UpOptions {
+  int workers = 0, mult = 0, add = 0, tasks = 0, slots = 1;
+  double scale = 1;
+  bool json = false;
+  uint64_t seed = 0;
+  bool keep_logs = false;
+};
+
+struct Child {
+  std::string name;
+  pid_t pid = 0;
+  std::string log;
+};
+
+class Fleet {
+ public:
+  explicit Fleet(fs::path dir) : dir_(std::move(dir)) {}
+  ~Fleet() { StopAll(); }
+  Result<pid_t> Start(const std::string& name, std::vector<std::string> argv) {
+    std::string log = (dir_ / (name + ".log")).string();
+    auto pid = Spawn(argv, log);
+    if (pid.ok()) children_.push_back({name, *pid, log});
+    return pid;
+  }
+  // Workers first (they drain), then the planner.
+  void StopAll() {
+    for (auto it = children_.rbegin(); it != children_.rend(); ++it) Signal(it->pid, SIGTERM);
+    for (auto it = children_.rbegin(); it != children_.rend(); ++it) {
+      if (!WaitExit(it->pid, 10)) {
+        Signal(it->pid, SIGKILL);
+        WaitExit(it->pid, 5);
+      }
+    }
+    children_.clear();
+  }
+  void PrintLogs(std::ostream& os) const {
+    for (const auto& c : children_) {
+      std::ifstream f(c.log);
+      os << "---- " << c.name << " (" << c.log << ")\n" << f.rdbuf() << "\n";
+    }
+  }
+
+ private:
+  fs::path dir_;
+  std::vector<Child> children_;
+};
+
+bool Interrupted() { return g_interrupted.load(); }
+
+std::optional<json::value> Get(const std::string& url) {
+  auto r = net::HttpFetch("GET", url, "", {}, std::chrono::seconds(10));
+  if (!r.ok() || r->status != 200) return std::nullopt;
+  boost::system::error_code ec;
+  json::value v = json::parse(r->body, ec);
+  if (ec) return std::nullopt;
+  return v;
+}
+
+void ProgressBar(size_t done, size_t total) {
+  int width = 40;
+  int filled = total ? static_cast<int>(width * done / total) : width;
+  std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(filled, '#').c_str(),
+               std::string(width - filled, '.').c_str(), done, total);
+  std::fflush(stderr);
+}
+
+int RunUp(const UpOptions& o) {
+  int total_workers = o.workers + o.mult + o.add;
+  if (total_workers == 0) {
+    std::cerr << "volo up: give at least one worker (--workers, --mult or --add)\n";
+    return 1;
+  }
+  fs::path dir = fs::temp_directory_path() / ("volo-up-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  std::string self = SelfPath();
+  Fleet fleet(dir);
+  auto fail = [&](const std::string& msg) {
+    std::cerr << "volo up: " << msg << "\n";
+    fleet.PrintLogs(std::cerr);
+    return 1;
+  };
+
+  std::string port_file = (dir / "planner.port").string();
+  auto planner = fleet.Start("planner", {self, "planner", "--port", "0", "--port-file", port_file,
+                                         "--log-level", "warn"});
+  if (!planner.ok()) return fail(planner.status().message());
+  std::string port;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (port.empty()) {
+    std::ifstream f(port_file);
+    std::getline(f, port);
+    if (!port.empty()) break;
+    if (Interrupted()) return 130;
+    if (std::chrono::steady_clock::now() > deadline) return fail("the planner did not start");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::string url = "http://127.0.0.1:" + port;
+
+  char scale[32];
+  std::snprintf(scale, sizeof scale, "%g", o.scale);
+  auto start_worker = [&](const std::string& id, const std::string& ops) {
+    return fleet.Start(id, {self, "worker", "--planner", url, "--id", id, "--ops", ops, "--slots",
+                            std::to_string(o.slots), "--port", "-1", "--duration-scale", scale,
+                            "--log-level", "warn"});
+  };
+  std::map<std::string, std::string> worker_ops;
+  for (int i = 1; i <= o.workers; ++i) worker_ops["w-" + std::to_string(i)] = "add,mult";
+  for (int i = 1; i <= o.mult; ++i) worker_ops["mult-" + std::to_string(i)] = "mult";
+  for (int i = 1; i <= o.add; ++i) worker_ops["add-" + std::to_string(i)] = "add";
+  for (const auto& [id, ops] : worker_ops) {
+    auto pid = start_worker(id, ops);
+    if (!pid.ok()) return fail(pid.status().message());
+  }
+  // Wait until every worker has registered, so the run measures scheduling, not start-up.
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (true) {
+    auto st = Get(url + "/api/v1/status");
+    if (st && st->at("workers").to_number<int64_t>() == total_workers) break;
+    if (Interrupted()) return 130;
+    if (std::chrono::steady_clock::now() > deadline) {
+      return fail("the workers did not all register with the planner");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!o.json) {
+    std::cout << "volo up: planner at " << url << ", " << total_workers << " workers ("
+              << o.workers << " general, " << o.mult << " mult, " << o.add << " add)\n";
+  }
+  if (o.tasks == 0) {
+    if (!o.json) std::cout << "volo up: no --tasks; the fleet runs until Ctrl-C\n";
+    while (!Interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return 130;
+  }
+
+  std::string body = "{\"tasks\":[";
+  auto specs = RandomSeedTasks(o.tasks, o.seed);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (i) body += ',';
+    body += "{\"op\":\"" + specs[i].op + "\",\"args\":" + specs[i].args + "}";
+  }
+  body += "]}";
+  double t0 = WallSeconds();
+  auto sub = net::HttpFetch("POST", url + "/api/v1/tasks", body,
+                            {{"Content-Type", "application/json"}}, std::chrono::seconds(30));
+  if (!sub.ok() || sub->status != 201) {
+    return fail("submitting the tasks failed: " + (sub.ok() ? sub->body : sub.status().message()));
+  }
+  json::value ids_v = json::parse(sub->body);
+  json::array ids = ids_v.at("ids").as_array();
+  bool tty = isatty(STDERR_FILENO) && !o.json;
+  json::value final;
+  while (true) {
+    if (Interrupted()) {
+      if (tty) std::fputc('\n', stderr);
+      std::cerr << "volo up: interrupted; stopping the fleet\n";
+      return 130;
+    }
+    double wait = tty ? 0.2 : 5;
+    json::object req{{"ids", ids}, {"timeout", wait}};
+    auto r = net::HttpFetch("POST", url + "/api/v1/wait", json::serialize(req),
+                            {{"Content-Type", "application/json"}}, std::chrono::seconds(20));
+    if (!r.ok() || r->status != 200) {
+      return fail("waiting for the tasks failed: " + (r.ok() ? r->body : r.status().message()));
+    }
+    final = json::parse(r->body);
+    if (tty) {
+      size_t done = 0;
+      for (const auto& t : final.at("tasks").as_array()) {
+        std::string_view s = t.at("state").as_string();
+        if (s != "queued" && s != "running") ++done;
+      }
+      ProgressBar(done, ids.size());
+    }
+    if (final.at("complete").as_bool()) break;
+  }
+  if (tty) std::fputc('\n', stderr);
+  auto workers = Get(url + "/api/v1/workers");
+
+  // Times relative to the submission; the makespan is when the last task ended.
+  double makespan = 0, total_work = 0, longest = 0;
+  std::map<std::string, double> work_by_op;
+  size_t failed = 0;
+  json::array tasks_out;
+  for (const auto& tv : final.at("tasks").as_array()) {
+    const json::object& t = tv.as_object();
+    double start = t.at("started").is_null() ? 0 : t.at("started").to_number<double>() - t0;
+    double end = t.at("finished").is_null() ? 0 : t.at("finished").to_number<double>() - t0;
+    makespan = std::max(makespan, end);
+    double d = std::max(0.0, end - start);
+    total_work += d;
+    longest = std::max(longest, d);
+    work_by_op[std::string(t.at("op").as_string())] += d;
+    if (t.at("state").as_string() != "done") ++failed;
+    tasks_out.push_back(json::object{{"id", t.at("id")},
+                                     {"op", t.at("op")},
+                                     {"args", t.at("args")},
+                                     {"state", t.at("state")},
+                                     {"result", t.at("result")},
+                                     {"error", t.at("error")},
+                                     {"worker", t.at("worker")},
+                                     {"start", start},
+                                     {"end", end}});
+  }
+  // The lower bound any scheduler faces: all work over all workers, each operation's work over
+  // the workers that can run it, and the longest single task.
+  double bound = std::max(total_work / total_workers, longest);
+  if (o.workers + o.mult > 0) bound = std::max(bound, work_by_op["mult"] / (o.workers + o.mult));
+  if (o.workers + o.add > 0) bound = std::max(bound, work_by_op["add"] / (o.workers + o.add));
+
+  if (o.json) {
+    json::array wl;
+    if (workers) wl = workers->at("workers").as_array();
+    json::object doc{{"tasks", tasks_out},       {"makespan", makespan},
+                     {"lower_bound", bound},     {"workers", wl},
+                     {"planner", url},           {"failed", failed}};
+    std::cout << json::serialize(doc) << "\n";
+  } else {
+    std::printf("\n%-10s %-9s %6s %9s\n", "worker", "ops", "tasks", "busy s");
+    if (workers) {
+      for (const auto& wv : workers->at("workers").as_array()) {
+        const json::object& w = wv.as_object();
+        std::string ops;
+        for (const auto& op : w.at("ops").as_array()) {
+          ops += (ops.empty() ? "" : ",") + std::string(op.as_string());
+        }
+        std::printf("%-10s %-9s %6lld %9.3f\n", std::string(w.at("id").as_string()).c_str(),
+                    ops.c_str(), static_cast<long long>(w.at("done").to_number<int64_t>()),
+                    w.at("busy_seconds").to_number<double>());
+      }
+    }
+    std::printf("\n%zu tasks, %zu failed; makespan %.3f s; lower bound %.3f s (%.2fx)\n",
+                ids.size(), failed, makespan, bound, bound > 0 ? makespan / bound : 0.0);
+  }
+  fleet.StopAll();
+  if (!o.keep_logs) fs::remove_all(dir);
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+
+void AddUpCommand(CLI::App& app, int* exit_code) {
+  auto* up = app.add_subcommand(
+      "up", "Start a planner and workers as local processes, run tasks, stop everything");
+  auto o = std::make_shared<UpOptions>();
+  o->scale = std::atof(Env("VOLO_DURATION_SCALE", "1").c_str());
+  up->add_option("--workers", o->workers, "General workers (add and mult)")
+      ->check(CLI::Range(0, 1000));
+  up->add_option("--mult", o->mult, "Workers that only multiply")->check(CLI::Range(0, 1000));
+  up->add_option("--add", o->add, "Workers that only add")->check(CLI::Range(0, 1000));
+  up->add_option("--tasks", o->tasks, "Random add/mult tasks to run (0: keep the fleet up)")
+      ->check(CLI::Range(0, 1000000));
+  up->add_option("--slots", o->slots, "Slots per worker")->capture_default_str();
+  up->add_option("--duration-scale", o->scale,
+                 "Scale the seed's add (3-7 s) and mult (3-12 s) durations")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  up->add_option("--seed", o->seed, "Random seed for the tasks (0: a random one)");
+  up->add_flag("--json", o->json,
+               "Print one JSON document: every task with its worker and times, the makespan");
+  up->add_flag("--keep-logs", o->keep_logs, "Keep the processes' logs in /tmp/volo-up-PID");
+  up->callback([o, exit_code] { *exit_code = RunUp(*o); });
+}
+
+}  // namespace volo::cli

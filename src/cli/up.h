@@ -1,0 +1,22 @@
+// `volo up`: a planner and workers as local processes, one command.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "wire/messages.h"
+
+namespace CLI {
+class App;
+}
+
+namespace volo::cli {
+
+void AddUpCommand(CLI::App& app, int* exit_code);
+// N random add/mult tasks with small integer arguments, as the seed's planner made them.
+std::vector<wire::TaskSpec> RandomSeedTasks(int n, uint64_t seed);
+
+std::string Env(const char* name, std::string fallback);
+
+}  // namespace volo::cli
