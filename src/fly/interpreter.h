@@ -1,0 +1,50 @@
+// The FLY interpreter's entry points: what `volo run`, `volo check`, `volo disasm` and
+// `volo repl` call. Output of the program goes to `out`; diagnostics and runtime errors go to
+// `err` as `file:line:col: message` with the source line and a caret (compile errors) or a FLY
+// stack trace (runtime errors). Every function returns the process exit code: 0 success,
+// 1 a compile or runtime error, 2 a usage error (bad flags, unreadable file).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace volo::fly {
+
+struct RunOptions {
+  std::string file;
+  // NAME=smp:N: rebinds the environment NAME declared in the program (repeatable).
+  std::vector<std::string> env_bindings;
+  bool has_seed = false;
+  uint64_t seed = 0;  // --seed: every random stream derives from it (FLY.md Part A 8)
+  bool disasm = false;  // print the bytecode instead of running
+};
+
+int RunFile(const RunOptions& options, std::ostream& out, std::ostream& err);
+// As RunFile, with the program text given (options.file names it in messages).
+int RunSource(const RunOptions& options, const std::string& source, std::ostream& out,
+              std::ostream& err);
+// Syntax and resolution only; reports every error found.
+int CheckFile(const std::string& file, std::ostream& out, std::ostream& err);
+int CheckSource(const std::string& file, const std::string& source, std::ostream& out,
+                std::ostream& err);
+int DisasmFile(const std::string& file, std::ostream& out, std::ostream& err);
+
+// An interactive session: definitions and variables persist between inputs.
+class ReplSession {
+ public:
+  enum class Outcome { kOk, kError, kIncomplete };
+  ReplSession(const RunOptions& options, std::ostream& out, std::ostream& err);
+  ~ReplSession();
+  // Runs one input (one or more lines). kIncomplete: the input ends inside a construct
+  // (an open brace, a dangling operator); read another line and call again with both.
+  Outcome Eval(const std::string& input);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace volo::fly

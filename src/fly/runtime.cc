@@ -1,0 +1,202 @@
+#include "fly/runtime.h"
+
+#include <random>
+#include <thread>
+
+namespace volo::fly {
+
+namespace {
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+bool IsCloud(const std::string& type) {
+  return type == "aws" || type == "azure" || type == "aws-debug";
+}
+}  // namespace
+
+Runtime::Runtime(const Program& program, const RunOptions& options, std::ostream& out,
+                 std::ostream& err)
+    : program_(program), options_(options), out_(out), err_(err) {
+  for (const auto& b : options.env_bindings) {
+    size_t eq = b.find('=');
+    if (eq == std::string::npos) {
+      bindings_[b] = "";
+    } else {
+      bindings_[b.substr(0, eq)] = b.substr(eq + 1);
+    }
+  }
+  if (options.has_seed) {
+    seed_ = options.seed;
+  } else {
+    std::random_device rd;
+    seed_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }
+}
+
+Runtime::~Runtime() {
+  // Environments first: their threads may still hold runners that use this Runtime.
+  std::map<std::string, std::unique_ptr<Environment>> envs;
+  {
+    std::lock_guard<std::mutex> lock(env_mu_);
+    envs.swap(envs_);
+  }
+  envs.clear();
+}
+
+void Runtime::Write(std::string_view text) {
+  std::lock_guard<std::mutex> lock(out_mu_);
+  out_ << text;
+}
+
+void Runtime::Warn(std::string_view text) {
+  std::lock_guard<std::mutex> lock(out_mu_);
+  out_.flush();
+  err_ << text;
+}
+
+Channel* Runtime::NewChannel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  channels_.push_back(std::make_unique<Channel>(static_cast<int>(channels_.size())));
+  return channels_.back().get();
+}
+
+void Runtime::Send(Channel* ch, Value message) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ch->queue.push_back(message);
+    wake = waiting_ > 0;
+  }
+  if (wake) cv_.notify_all();
+}
+
+bool Runtime::Receive(Channel* ch, Value* out, std::string* error) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (ch->queue.empty()) {
+    if (active_ <= 1) {
+      *error =
+          "receive on an empty channel that can never get a message: no instance that could "
+          "send is running";
+      return false;
+    }
+    ++waiting_;
+    DecActiveLocked();
+    cv_.wait(lock);
+    ++active_;
+    --waiting_;
+  }
+  *out = ch->queue.front();
+  ch->queue.pop_front();
+  return true;
+}
+
+void Runtime::DecActiveLocked() {
+  if (--active_ == 0) cv_.notify_all();
+}
+
+void Runtime::AddActive(int n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  active_ += n;
+}
+
+void Runtime::RemoveActive() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --active_;
+  }
+  // Fly waiters and (when nobody is left) blocked receivers re-check their condition.
+  cv_.notify_all();
+}
+
+void Runtime::AddAsyncJob(std::shared_ptr<FlyJob> job) {
+  std::lock_guard<std::mutex> lock(mu_);
+  async_jobs_.push_back(std::move(job));
+}
+
+std::vector<std::shared_ptr<FlyJob>> Runtime::TakeAsyncJobs() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::move(async_jobs_);
+}
+
+uint64_t Runtime::SeedFor(bool has_decl_seed, uint64_t decl_seed) const {
+  if (options_.has_seed || !has_decl_seed) return seed_;
+  return Mix(decl_seed);
+}
+
+Status Runtime::CheckEnvironments() {
+  for (const auto& [name, spec] : bindings_) {
+    bool declared = false;
+    for (const auto& e : program_.envs) declared = declared || e.name == name;
+    if (!declared) {
+      return InvalidArgument("--env " + name + ": " + program_.file +
+                             " declares no environment named '" + name + "'");
+    }
+    if (spec.rfind("smp", 0) != 0) {
+      std::string kind = spec.substr(0, spec.find(':'));
+      if (kind == "cluster" || kind == "k8s") {
+        return InvalidArgument("--env " + name + "=" + spec + ": the " + kind +
+                               " environment is not available in this build yet; use smp:N");
+      }
+      return InvalidArgument("--env " + name + "=" + spec +
+                             ": expected smp:N (N threads), cluster:URL or k8s:...");
+    }
+    if (spec.size() > 3) {
+      if (spec[3] != ':' || spec.size() == 4 ||
+          spec.find_first_not_of("0123456789", 4) != std::string::npos ||
+          std::stoll(spec.substr(4, 9)) < 1) {
+        return InvalidArgument("--env " + name + "=" + spec +
+                               ": expected smp:N with N a positive thread count");
+      }
+    }
+  }
+  for (const auto& e : program_.envs) {
+    if (bindings_.count(e.name)) continue;
+    std::string where = program_.file + ":" + std::to_string(e.pos.line) + ":" +
+                        std::to_string(e.pos.col) + ": ";
+    if (IsCloud(e.type)) {
+      return FailedPrecondition(where + "environment '" + e.name + "' has type \"" + e.type +
+                                "\", which volo cannot run directly; bind it at launch with --env " +
+                                e.name + "=smp:N (or cluster:URL)");
+    }
+    if (e.type == "k8s" || e.type == "cluster") {
+      return FailedPrecondition(where + "environment '" + e.name + "' has type \"" + e.type +
+                                "\", which is not available in this build yet; bind it with --env " +
+                                e.name + "=smp:N");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Environment*> Runtime::GetEnvironment(const std::string& name, const std::string& type,
+                                             int threads) {
+  std::lock_guard<std::mutex> lock(env_mu_);
+  auto it = envs_.find(name);
+  if (it != envs_.end() && !name.empty()) return it->second.get();
+  auto b = bindings_.find(name);
+  std::unique_ptr<Environment> env;
+  if (b != bindings_.end()) {
+    int n = b->second.size() > 4 ? std::stoi(b->second.substr(4, 9))
+                                 : static_cast<int>(std::thread::hardware_concurrency());
+    env = MakeSmpEnvironment(n);
+  } else if (type == "smp") {
+    if (threads < 1) {
+      return InvalidArgument("an smp environment needs a thread count of at least 1 (nthread=N)");
+    }
+    env = MakeSmpEnvironment(threads);
+  } else if (IsCloud(type) || type == "k8s" || type == "cluster") {
+    return FailedPrecondition("environment '" + name + "' has type \"" + type +
+                              "\"; bind it at launch with --env " + name + "=smp:N");
+  } else {
+    return InvalidArgument("unknown environment type \"" + type + "\"");
+  }
+  Environment* raw = env.get();
+  std::string key = name.empty() ? "#" + std::to_string(envs_.size()) : name;
+  envs_[key] = std::move(env);
+  return raw;
+}
+
+}  // namespace volo::fly

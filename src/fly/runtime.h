@@ -1,0 +1,114 @@
+// The Runtime: what every Vm of one program run shares — the compiled Program, the output
+// stream, channels, environments, the seed, and the accounting that turns a receive that can
+// never be satisfied into an error (FLY.md Part A 9).
+//
+// Deadlock detection: `active_` counts the executors (the top-level code and every fly
+// instance from launch to end) that are not blocked. A receive on an empty channel blocks
+// only while some other executor is active; when the count drops to zero every blocked
+// receiver wakes and fails with "no instance that could send is running".
+//
+// Thread-safety: all public methods may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "fly/chunk.h"
+#include "fly/environment.h"
+#include "fly/interpreter.h"
+#include "fly/value.h"
+
+namespace volo::fly {
+
+class Channel {
+ public:
+  explicit Channel(int id) : id(id) {}
+  ~Channel() {
+    for (Value v : queue) Release(v);
+  }
+  const int id;
+  std::deque<Value> queue;  // transfer copies; GUARDED_BY(Runtime::mu_)
+};
+
+class Runtime {
+ public:
+  Runtime(const Program& program, const RunOptions& options, std::ostream& out,
+          std::ostream& err);
+  ~Runtime();
+
+  const Program& program() const { return program_; }
+  void Write(std::string_view text);
+  void Warn(std::string_view text);
+
+  // Channels live as long as the Runtime.
+  Channel* NewChannel();
+  // Takes over `message` (a transfer copy).
+  void Send(Channel* ch, Value message);
+  // Blocks until a message arrives; false (with *error) when none ever can.
+  bool Receive(Channel* ch, Value* out, std::string* error);
+
+  // Executor accounting (see the header comment).
+  void AddActive(int n);
+  void RemoveActive();
+  // Blocks until pred() is true; the caller is not active meanwhile. pred runs under the lock.
+  template <typename Pred>
+  void WaitInactive(Pred pred) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (pred()) return;
+    DecActiveLocked();
+    cv_.wait(lock, pred);
+    ++active_;
+  }
+  // For state changes that waiters check: call under mu(), then NotifyAll() after unlocking.
+  void RemoveActiveLocked() { DecActiveLocked(); }
+  void NotifyAll() { cv_.notify_all(); }
+  std::mutex& mu() { return mu_; }
+
+  // Async fly jobs, waited for (and their errors reported) when the program ends.
+  void AddAsyncJob(std::shared_ptr<FlyJob> job);
+  std::vector<std::shared_ptr<FlyJob>> TakeAsyncJobs();
+
+  // The environment declared as `name` with type and thread count from its declaration,
+  // unless --env rebinds it. Owned by the Runtime.
+  Result<Environment*> GetEnvironment(const std::string& name, const std::string& type,
+                                      int threads);
+  // Validates --env bindings against the program's declarations before it starts.
+  Status CheckEnvironments();
+
+  // Set when the program failed: instances not yet started are skipped.
+  void Cancel() { cancelled_ = true; }
+  bool cancelled() const { return cancelled_; }
+
+  uint64_t SeedFor(bool has_decl_seed, uint64_t decl_seed) const;
+  uint64_t seed() const { return seed_; }
+
+ private:
+  void DecActiveLocked();
+
+  const Program& program_;
+  RunOptions options_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::mutex out_mu_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int active_ = 1;   // GUARDED_BY(mu_): the top-level code starts active
+  int waiting_ = 0;  // GUARDED_BY(mu_): receivers blocked on an empty channel
+  std::vector<std::unique_ptr<Channel>> channels_;  // GUARDED_BY(mu_)
+  std::mutex env_mu_;
+  std::map<std::string, std::unique_ptr<Environment>> envs_;  // GUARDED_BY(env_mu_)
+  std::map<std::string, std::string> bindings_;  // NAME -> spec from --env
+  std::vector<std::shared_ptr<FlyJob>> async_jobs_;  // GUARDED_BY(mu_)
+  uint64_t seed_;
+  std::atomic<bool> cancelled_{false};
+};
+
+}  // namespace volo::fly

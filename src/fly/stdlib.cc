@@ -1,0 +1,590 @@
+// Methods, Math.*, casts and time().
+#include "fly/stdlib.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <regex>
+
+#include "fly/ops.h"
+#include "fly/serialize.h"
+
+namespace volo::fly {
+
+MethodId LookupMethod(std::string_view name) {
+#define FLY_METHOD_LOOKUP(n) \
+  if (name == #n) return MethodId::k_##n;
+  FLY_METHODS(FLY_METHOD_LOOKUP)
+#undef FLY_METHOD_LOOKUP
+  return MethodId::kUnknown;
+}
+
+bool LookupMath(std::string_view name, MathId* id, int* min_args, int* max_args) {
+#define FLY_MATH_LOOKUP(n, lo, hi) \
+  if (name == #n) {                \
+    *id = MathId::k_##n;           \
+    *min_args = lo;                \
+    *max_args = hi;                \
+    return true;                   \
+  }
+  FLY_MATH(FLY_MATH_LOOKUP)
+#undef FLY_MATH_LOOKUP
+  return false;
+}
+
+const char* MathName(MathId id) {
+  switch (id) {
+#define FLY_MATH_NAME(n, lo, hi) \
+  case MathId::k_##n: return #n;
+    FLY_MATH(FLY_MATH_NAME)
+#undef FLY_MATH_NAME
+  }
+  return "?";
+}
+
+const char* CastName(CastType t) {
+  switch (t) {
+    case CastType::kString: return "String";
+    case CastType::kInteger: return "Integer";
+    case CastType::kDouble: return "Double";
+    case CastType::kObject: return "Object";
+    case CastType::kDate: return "Date";
+    case CastType::kDat: return "Dat";
+    case CastType::kMatrix: return "Matrix";
+    case CastType::kArrayList: return "ArrayList";
+    case CastType::kArray: return "Array";
+  }
+  return "?";
+}
+
+namespace {
+
+bool NoMethod(Vm& vm, Value recv, const std::string& name) {
+  return vm.Fail(std::string("a ") + TypeName(recv) + " has no method '" + name + "'");
+}
+
+bool Arity(Vm& vm, const std::string& name, int argc, int lo, int hi) {
+  if (argc >= lo && argc <= hi) return true;
+  return vm.Fail(name + "() takes " + std::to_string(lo) +
+                 (hi > lo ? " to " + std::to_string(hi) : "") + " argument" +
+                 (hi == 1 ? "" : "s") + ", " + std::to_string(argc) + " given");
+}
+
+bool StrArg(Vm& vm, const std::string& name, Value v, std::string* out) {
+  if (!v.Is(ObjKind::kString)) {
+    return vm.Fail(name + "() needs a String argument, got " + std::string(TypeName(v)));
+  }
+  *out = AsStr(v)->s;
+  return true;
+}
+
+bool IntArg(Vm& vm, const std::string& name, Value v, int64_t* out) {
+  if (!v.IsInt()) {
+    return vm.Fail(name + "() needs an Integer argument, got " + std::string(TypeName(v)));
+  }
+  *out = v.i;
+  return true;
+}
+
+Value StringArray(const std::vector<std::string>& parts) {
+  std::vector<Value> vals;
+  vals.reserve(parts.size());
+  for (const auto& p : parts) vals.push_back(MakeString(p));
+  return MakeArray(std::move(vals));
+}
+
+bool Regex(Vm& vm, const std::string& pattern, std::regex* out) {
+  try {
+    *out = std::regex(pattern, std::regex::ECMAScript);
+    return true;
+  } catch (const std::regex_error& e) {
+    return vm.Fail("bad regular expression '" + pattern + "': " + e.what());
+  }
+}
+
+bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc,
+                  Value* out) {
+  const std::string& s = AsStr(a[0])->s;
+  std::string x, y;
+  int64_t i = 0, j = 0;
+  switch (id) {
+    case MethodId::k_length:
+    case MethodId::k_size:
+      if (!Arity(vm, name, argc, 0, 0)) return false;
+      *out = Value::Int(static_cast<int64_t>(s.size()));
+      return true;
+    case MethodId::k_isEmpty: *out = Value::Bool(s.empty()); return true;
+    case MethodId::k_toString: *out = MakeString(s); return true;
+    case MethodId::k_toLowerCase:
+    case MethodId::k_toUpperCase: {
+      x = s;
+      for (char& c : x) c = id == MethodId::k_toLowerCase ? std::tolower(c) : std::toupper(c);
+      *out = MakeString(std::move(x));
+      return true;
+    }
+    case MethodId::k_trim: {
+      size_t b = s.find_first_not_of(" \t\r\n\f\v");
+      size_t e = s.find_last_not_of(" \t\r\n\f\v");
+      *out = MakeString(b == std::string::npos ? "" : s.substr(b, e - b + 1));
+      return true;
+    }
+    case MethodId::k_concat:
+    case MethodId::k_contains:
+    case MethodId::k_startsWith:
+    case MethodId::k_endsWith:
+    case MethodId::k_indexOf:
+    case MethodId::k_lastIndexOf:
+    case MethodId::k_compareTo:
+      if (!Arity(vm, name, argc, 1, 1) || !StrArg(vm, name, a[1], &x)) return false;
+      switch (id) {
+        case MethodId::k_concat: *out = MakeString(s + x); break;
+        case MethodId::k_contains: *out = Value::Bool(s.find(x) != std::string::npos); break;
+        case MethodId::k_startsWith: *out = Value::Bool(s.rfind(x, 0) == 0); break;
+        case MethodId::k_endsWith:
+          *out = Value::Bool(s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0);
+          break;
+        case MethodId::k_indexOf: {
+          size_t p = s.find(x);
+          *out = Value::Int(p == std::string::npos ? -1 : static_cast<int64_t>(p));
+          break;
+        }
+        case MethodId::k_lastIndexOf: {
+          size_t p = s.rfind(x);
+          *out = Value::Int(p == std::string::npos ? -1 : static_cast<int64_t>(p));
+          break;
+        }
+        default: {
+          int c = s.compare(x);
+          *out = Value::Int(c < 0 ? -1 : c > 0 ? 1 : 0);
+        }
+      }
+      return true;
+    case MethodId::k_equals: *out = Value::Bool(argc == 1 && ValuesEqual(a[0], a[1])); return true;
+    case MethodId::k_charAt:
+      if (!Arity(vm, name, argc, 1, 1) || !IntArg(vm, name, a[1], &i)) return false;
+      if (i < 0 || static_cast<uint64_t>(i) >= s.size()) {
+        return vm.Fail("charAt(" + std::to_string(i) + ") out of bounds for length " +
+                       std::to_string(s.size()));
+      }
+      *out = MakeString(std::string(1, s[i]));
+      return true;
+    case MethodId::k_substring:
+      if (!Arity(vm, name, argc, 1, 2) || !IntArg(vm, name, a[1], &i)) return false;
+      j = static_cast<int64_t>(s.size());
+      if (argc == 2 && !IntArg(vm, name, a[2], &j)) return false;
+      if (i < 0 || j < i || static_cast<uint64_t>(j) > s.size()) {
+        return vm.Fail("substring(" + std::to_string(i) + ", " + std::to_string(j) +
+                       ") out of bounds for length " + std::to_string(s.size()));
+      }
+      *out = MakeString(s.substr(i, j - i));
+      return true;
+    case MethodId::k_replace: {
+      if (!Arity(vm, name, argc, 2, 2) || !StrArg(vm, name, a[1], &x) ||
+          !StrArg(vm, name, a[2], &y))
+        return false;
+      std::string r;
+      if (x.empty()) {
+        r = s;
+      } else {
+        size_t p = 0;
+        for (size_t q; (q = s.find(x, p)) != std::string::npos; p = q + x.size()) {
+          r.append(s, p, q - p);
+          r += y;
+        }
+        r.append(s, p);
+      }
+      *out = MakeString(std::move(r));
+      return true;
+    }
+    case MethodId::k_replaceAll:
+    case MethodId::k_split: {
+      if (!Arity(vm, name, argc, id == MethodId::k_split ? 1 : 2, id == MethodId::k_split ? 1 : 2) ||
+          !StrArg(vm, name, a[1], &x))
+        return false;
+      if (id == MethodId::k_replaceAll && !StrArg(vm, name, a[2], &y)) return false;
+      std::regex re;
+      if (!Regex(vm, x, &re)) return false;
+      if (id == MethodId::k_replaceAll) {
+        *out = MakeString(std::regex_replace(s, re, y));
+        return true;
+      }
+      // Java's split: trailing empty strings are removed.
+      std::vector<std::string> parts;
+      std::sregex_token_iterator it(s.begin(), s.end(), re, -1), end;
+      for (; it != end; ++it) parts.push_back(*it);
+      if (s.empty()) parts = {""};
+      while (parts.size() > 1 && parts.back().empty()) parts.pop_back();
+      *out = StringArray(parts);
+      return true;
+    }
+    default: return NoMethod(vm, a[0], name);
+  }
+}
+
+bool ArrayMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc,
+                 Value* out) {
+  ArrayObj* arr = AsArray(a[0]);
+  switch (id) {
+    case MethodId::k_length:
+    case MethodId::k_size:
+    case MethodId::k_rowCount: *out = Value::Int(static_cast<int64_t>(arr->v.size())); return true;
+    case MethodId::k_colCount:
+      *out = Value::Int(arr->v.empty() || !arr->v[0].Is(ObjKind::kArray)
+                            ? 0
+                            : static_cast<int64_t>(AsArray(arr->v[0])->v.size()));
+      return true;
+    case MethodId::k_deepToString:
+    case MethodId::k_toString: *out = MakeString(ToString(a[0])); return true;
+    case MethodId::k_setType: Retain(a[0]); *out = a[0]; return true;
+    case MethodId::k_getPortionIndex: *out = Value::Int(arr->portion_index); return true;
+    case MethodId::k_getPortionDisplacement:
+      *out = Value::Int(arr->portion_displacement);
+      return true;
+    case MethodId::k_isEmpty: *out = Value::Bool(arr->v.empty()); return true;
+    case MethodId::k_equals: *out = Value::Bool(argc == 1 && ValuesEqual(a[0], a[1])); return true;
+    case MethodId::k_contains:
+    case MethodId::k_indexOf: {
+      if (!Arity(vm, name, argc, 1, 1)) return false;
+      int64_t found = -1;
+      for (size_t k = 0; k < arr->v.size() && found < 0; ++k)
+        if (ValuesEqual(arr->v[k], a[1])) found = static_cast<int64_t>(k);
+      *out = id == MethodId::k_contains ? Value::Bool(found >= 0) : Value::Int(found);
+      return true;
+    }
+    case MethodId::k_add:
+      if (!Arity(vm, name, argc, 1, 1)) return false;
+      Retain(a[1]);
+      arr->v.push_back(a[1]);
+      *out = Value::Bool(true);
+      return true;
+    default: return NoMethod(vm, a[0], name);
+  }
+}
+
+bool MapMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc, Value* out) {
+  OrderedMap& m = AsMap(a[0])->m;
+  switch (id) {
+    case MethodId::k_size:
+    case MethodId::k_length: *out = Value::Int(static_cast<int64_t>(m.size())); return true;
+    case MethodId::k_isEmpty: *out = Value::Bool(m.size() == 0); return true;
+    case MethodId::k_toString: *out = MakeString(ToString(a[0])); return true;
+    case MethodId::k_equals: *out = Value::Bool(argc == 1 && ValuesEqual(a[0], a[1])); return true;
+    case MethodId::k_clear: m.Clear(); *out = Value(); return true;
+    case MethodId::k_keys:
+    case MethodId::k_values: {
+      std::vector<Value> vals;
+      for (const auto& e : m.entries()) {
+        if (e.key.IsNull()) continue;
+        Value v = id == MethodId::k_keys ? e.key : e.val;
+        Retain(v);
+        vals.push_back(v);
+      }
+      *out = MakeArray(std::move(vals));
+      return true;
+    }
+    case MethodId::k_containsKey:
+      if (!Arity(vm, name, argc, 1, 1)) return false;
+      *out = Value::Bool(m.Find(a[1]) != nullptr);
+      return true;
+    case MethodId::k_get:
+      if (!Arity(vm, name, argc, 1, 1)) return false;
+      return IndexGet(vm, a[0], a[1], out);
+    case MethodId::k_put:
+      if (!Arity(vm, name, argc, 2, 2)) return false;
+      *out = Value();
+      return IndexSet(vm, a[0], a[1], a[2]);
+    case MethodId::k_remove:
+      if (!Arity(vm, name, argc, 1, 1)) return false;
+      *out = Value::Bool(m.Remove(a[1]));
+      return true;
+    default: return NoMethod(vm, a[0], name);
+  }
+}
+
+bool RandomMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc,
+                  Value* out) {
+  auto* r = static_cast<RandomObj*>(a[0].o);
+  switch (id) {
+    case MethodId::k_nextDouble: *out = Value::Double(r->NextDouble()); return true;
+    case MethodId::k_nextBoolean: *out = Value::Bool(r->Next() >> 63); return true;
+    case MethodId::k_nextGaussian: {
+      double u1 = r->NextDouble(), u2 = r->NextDouble();
+      *out = Value::Double(std::sqrt(-2 * std::log(1 - u1)) * std::cos(2 * M_PI * u2));
+      return true;
+    }
+    case MethodId::k_nextInt: {
+      if (!Arity(vm, name, argc, 0, 2)) return false;
+      if (argc == 0) {  // Java's nextInt(): any 32-bit int
+        *out = Value::Int(static_cast<int32_t>(r->Next() >> 32));
+        return true;
+      }
+      int64_t lo = 0, hi;
+      if (!IntArg(vm, name, a[argc], &hi)) return false;
+      if (argc == 2 && !IntArg(vm, name, a[1], &lo)) return false;
+      if (hi <= lo) return vm.Fail("nextInt: the bound must be positive");
+      *out = Value::Int(lo + r->NextInt(hi - lo));
+      return true;
+    }
+    default: return NoMethod(vm, a[0], name);
+  }
+}
+
+bool OtherMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc, Value* out) {
+  Value recv = a[0];
+  if (recv.tag == Tag::kChannel && id == MethodId::k_close) {
+    *out = Value();
+    return true;
+  }
+  if (recv.Is(ObjKind::kRange)) {
+    auto* r = static_cast<RangeObj*>(recv.o);
+    if (id == MethodId::k_length || id == MethodId::k_size) {
+      *out = Value::Int(r->hi > r->lo ? r->hi - r->lo : 0);
+      return true;
+    }
+  }
+  if (recv.Is(ObjKind::kFile)) {
+    auto* f = static_cast<FileObj*>(recv.o);
+    std::filesystem::path p(f->path);
+    switch (id) {
+      case MethodId::k_getAbsolutePath:
+        *out = MakeString(std::filesystem::absolute(p).string());
+        return true;
+      case MethodId::k_getName: *out = MakeString(p.filename().string()); return true;
+      case MethodId::k_exists: *out = Value::Bool(std::filesystem::exists(p)); return true;
+      case MethodId::k_getPortionIndex: *out = Value::Int(f->portion_index); return true;
+      case MethodId::k_lines:
+      case MethodId::k_count: {
+        Value v = recv;
+        if (!IterPrep(vm, &v)) return false;
+        if (id == MethodId::k_count) {
+          *out = Value::Int(static_cast<int64_t>(f->lines->size()));
+        } else {
+          *out = StringArray(*f->lines);
+        }
+        return true;
+      }
+      default: break;
+    }
+  }
+  if (recv.Is(ObjKind::kDataframe)) {
+    auto* df = static_cast<DataframeObj*>(recv.o);
+    switch (id) {
+      case MethodId::k_rowCount:
+      case MethodId::k_size:
+      case MethodId::k_length: *out = Value::Int(static_cast<int64_t>(df->RowCount())); return true;
+      case MethodId::k_colCount:
+      case MethodId::k_columnCount:
+        *out = Value::Int(static_cast<int64_t>(df->table->columns.size()));
+        return true;
+      case MethodId::k_columnNames: *out = StringArray(df->table->columns); return true;
+      case MethodId::k_getPortionIndex: *out = Value::Int(df->portion_index); return true;
+      case MethodId::k_toString: *out = MakeString(ToString(recv)); return true;
+      case MethodId::k_getRow:
+        if (!Arity(vm, name, argc, 1, 1)) return false;
+        return IndexGet(vm, recv, a[1], out);
+      default: break;
+    }
+  }
+  if (recv.Is(ObjKind::kRow)) {
+    auto* row = static_cast<RowObj*>(recv.o);
+    switch (id) {
+      case MethodId::k_get:
+        if (!Arity(vm, name, argc, 1, 1)) return false;
+        return IndexGet(vm, recv, a[1], out);
+      case MethodId::k_size:
+      case MethodId::k_length:
+        *out = Value::Int(static_cast<int64_t>(row->table->columns.size()));
+        return true;
+      case MethodId::k_toString: *out = MakeString(ToString(recv)); return true;
+      default: break;
+    }
+  }
+  if (recv.Is(ObjKind::kHandle)) {
+    auto* h = static_cast<HandleObj*>(recv.o);
+    switch (id) {
+      case MethodId::k_wait:
+        if (!WaitHandle(vm, h, out)) return false;
+        Release(*out);
+        *out = Value();
+        return true;
+      case MethodId::k_results: return WaitHandle(vm, h, out);
+      case MethodId::k_isDone:
+      case MethodId::k_status: *out = Value::Bool(HandleDone(h)); return true;
+      default: break;
+    }
+  }
+  if (recv.IsNull()) return vm.Fail("cannot call " + name + "() on null");
+  return NoMethod(vm, recv, name);
+}
+
+}  // namespace
+
+bool CallMethod(Vm& vm, MethodId id, const std::string& name, Value* args, int argc,
+                Value* out) {
+  Value recv = args[0];
+  if (recv.Is(ObjKind::kString)) return StringMethod(vm, id, name, args, argc, out);
+  if (recv.Is(ObjKind::kArray)) return ArrayMethod(vm, id, name, args, argc, out);
+  if (recv.Is(ObjKind::kMap)) return MapMethod(vm, id, name, args, argc, out);
+  if (recv.Is(ObjKind::kRandom)) return RandomMethod(vm, id, name, args, argc, out);
+  if ((recv.IsNumber() || recv.IsBool()) && id == MethodId::k_toString) {
+    *out = MakeString(ToString(recv));
+    return true;
+  }
+  if (recv.IsNumber() && id == MethodId::k_equals) {
+    *out = Value::Bool(argc == 1 && ValuesEqual(recv, args[1]));
+    return true;
+  }
+  return OtherMethod(vm, id, name, args, argc, out);
+}
+
+bool CallMath(Vm& vm, MathId id, Value* a, int argc, Value* out) {
+  for (int k = 0; k < argc; ++k) {
+    if (!a[k].IsNumber()) {
+      return vm.Fail(std::string("Math.") + MathName(id) + " needs numbers, got " +
+                     TypeName(a[k]));
+    }
+  }
+  double x = argc > 0 ? a[0].AsDouble() : 0, y = argc > 1 ? a[1].AsDouble() : 0;
+  bool ints = argc > 0 && a[0].IsInt() && (argc < 2 || a[1].IsInt());
+  switch (id) {
+    case MathId::k_abs:
+      *out = a[0].IsInt() ? Value::Int(a[0].i < 0 ? -a[0].i : a[0].i) : Value::Double(std::fabs(x));
+      return true;
+    case MathId::k_max:
+    case MathId::k_min: {
+      bool mx = id == MathId::k_max;
+      if (ints) {
+        *out = Value::Int(mx ? std::max(a[0].i, a[1].i) : std::min(a[0].i, a[1].i));
+      } else {
+        *out = Value::Double(mx ? std::fmax(x, y) : std::fmin(x, y));
+      }
+      return true;
+    }
+    case MathId::k_round: *out = Value::Int(static_cast<int64_t>(std::floor(x + 0.5))); return true;
+    case MathId::k_floorDiv:
+    case MathId::k_floorMod: {
+      if (!ints) return vm.Fail("Math.floorDiv/floorMod need Integers");
+      if (a[1].i == 0) return vm.Fail("integer division by zero");
+      int64_t q = a[0].i / a[1].i, r = a[0].i % a[1].i;
+      if (r != 0 && ((r < 0) != (a[1].i < 0))) {
+        --q;
+        r += a[1].i;
+      }
+      *out = Value::Int(id == MathId::k_floorDiv ? q : r);
+      return true;
+    }
+    case MathId::k_random: *out = Value::Double(vm.MathRandom()->NextDouble()); return true;
+    default: break;
+  }
+  double r = 0;
+  switch (id) {
+    case MathId::k_sqrt: r = std::sqrt(x); break;
+    case MathId::k_pow: r = std::pow(x, y); break;
+    case MathId::k_floor: r = std::floor(x); break;
+    case MathId::k_ceil: r = std::ceil(x); break;
+    case MathId::k_log: r = std::log(x); break;
+    case MathId::k_log10: r = std::log10(x); break;
+    case MathId::k_exp: r = std::exp(x); break;
+    case MathId::k_sin: r = std::sin(x); break;
+    case MathId::k_cos: r = std::cos(x); break;
+    case MathId::k_tan: r = std::tan(x); break;
+    case MathId::k_asin: r = std::asin(x); break;
+    case MathId::k_acos: r = std::acos(x); break;
+    case MathId::k_atan: r = std::atan(x); break;
+    case MathId::k_atan2: r = std::atan2(x, y); break;
+    case MathId::k_signum: r = x > 0 ? 1.0 : x < 0 ? -1.0 : x; break;
+    case MathId::k_hypot: r = std::hypot(x, y); break;
+    case MathId::k_cbrt: r = std::cbrt(x); break;
+    case MathId::k_toRadians: r = x * M_PI / 180; break;
+    case MathId::k_toDegrees: r = x * 180 / M_PI; break;
+    default: return vm.Fail(std::string("Math.") + MathName(id) + " is not callable");
+  }
+  *out = Value::Double(r);
+  return true;
+}
+
+bool TimeCall(Vm& vm, Value* args, int argc, Value* out) {
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  if (argc == 0) {
+    *out = Value::Int(now);
+    return true;
+  }
+  if (!args[0].IsInt()) return vm.Fail("time(t) needs t from an earlier time()");
+  *out = Value::Int(now - args[0].i);
+  return true;
+}
+
+bool CastValue(Vm& vm, CastType type, Value v, Value* out) {
+  auto fail = [&] {
+    return vm.Fail(std::string("cannot cast ") + TypeName(v) +
+                   (v.Is(ObjKind::kString) ? " \"" + AsStr(v)->s + "\"" : std::string()) +
+                   " to " + CastName(type));
+  };
+  switch (type) {
+    case CastType::kString:
+    case CastType::kDate: *out = v.Is(ObjKind::kString) ? (Retain(v), v) : MakeString(ToString(v)); return true;
+    case CastType::kInteger:
+      if (v.IsInt()) {
+        *out = v;
+      } else if (v.IsDouble()) {
+        if (std::isnan(v.d)) return fail();
+        *out = Value::Int(static_cast<int64_t>(v.d));
+      } else if (v.Is(ObjKind::kString)) {
+        std::string s = AsStr(v)->s;
+        size_t b = s.find_first_not_of(" \t\r\n\"");
+        size_t e = s.find_last_not_of(" \t\r\n\"");
+        if (b == std::string::npos) return fail();
+        s = s.substr(b, e - b + 1);
+        char* end = nullptr;
+        errno = 0;
+        long long n = std::strtoll(s.c_str(), &end, 10);
+        if (*end == 0 && errno == 0) {
+          *out = Value::Int(n);
+        } else {
+          double d = std::strtod(s.c_str(), &end);
+          if (*end != 0) return fail();
+          *out = Value::Int(static_cast<int64_t>(d));
+        }
+      } else {
+        return fail();
+      }
+      return true;
+    case CastType::kDouble:
+      if (v.IsNumber()) {
+        *out = Value::Double(v.AsDouble());
+      } else if (v.Is(ObjKind::kString)) {
+        std::string s = AsStr(v)->s;
+        size_t b = s.find_first_not_of(" \t\r\n\"");
+        size_t e = s.find_last_not_of(" \t\r\n\"");
+        if (b == std::string::npos) return fail();
+        s = s.substr(b, e - b + 1);
+        char* end = nullptr;
+        double d = std::strtod(s.c_str(), &end);
+        if (*end != 0) return fail();
+        *out = Value::Double(d);
+      } else {
+        return fail();
+      }
+      return true;
+    case CastType::kObject:
+    case CastType::kArray:
+    case CastType::kMatrix:
+    case CastType::kArrayList:
+    case CastType::kDat:
+      if (v.Is(ObjKind::kString)) {
+        std::string error;
+        if (!ParseValue(AsStr(v)->s, out, &error)) {
+          return vm.Fail(std::string("cannot cast String to ") + CastName(type) + ": " + error);
+        }
+        return true;
+      }
+      Retain(v);
+      *out = v;
+      return true;
+  }
+  return fail();
+}
+
+}  // namespace volo::fly

@@ -1,0 +1,776 @@
+#include "fly/vm.h"
+
+#include <cmath>
+#include <cstdlib>
+
+#include "fly/ops.h"
+
+namespace volo::fly {
+
+namespace {
+constexpr size_t kStackValues = size_t{1} << 20;  // 16 MiB of address space, touched lazily
+constexpr size_t kMaxFrames = 20000;
+
+uint64_t MixSeed(uint64_t a, uint64_t b) {
+  uint64_t x = a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+Vm::Vm(Runtime& runtime, int64_t instance)
+    : rt_(runtime), program_(runtime.program()), instance_(instance) {
+  stack_ = static_cast<Value*>(std::malloc(kStackValues * sizeof(Value)));
+  stack_end_ = stack_ + kStackValues;
+  sp_ = stack_;
+  globals_.resize(program_.globals.size());
+  frames_.reserve(kMaxFrames + 1);
+}
+
+Vm::~Vm() {
+  for (Value* p = stack_; p < sp_; ++p) Release(*p);
+  for (Value v : globals_) Release(v);
+  Release(math_random_);
+  std::free(stack_);
+}
+
+void Vm::ResetGlobals() {
+  for (Value& v : globals_) {
+    Release(v);
+    v = Value();
+  }
+  globals_.resize(program_.globals.size());
+}
+
+void Vm::BeginInstance(int64_t index) {
+  instance_ = index;
+  random_counter_ = 0;
+  Release(math_random_);
+  math_random_ = Value();
+}
+
+Value Vm::NewRandom(bool has_seed, uint64_t seed) {
+  uint64_t base = rt_.SeedFor(has_seed, seed);
+  uint64_t s = MixSeed(MixSeed(base, static_cast<uint64_t>(instance_ + 1)), ++random_counter_);
+  return Value::Object(new RandomObj(s));
+}
+
+RandomObj* Vm::MathRandom() {
+  if (math_random_.IsNull()) {
+    uint64_t s = MixSeed(MixSeed(rt_.seed(), static_cast<uint64_t>(instance_ + 1)), ~0ULL);
+    math_random_ = Value::Object(new RandomObj(s));
+  }
+  return static_cast<RandomObj*>(math_random_.o);
+}
+
+bool Vm::Fail(std::string message) {
+  message_ = std::move(message);
+  return false;
+}
+
+std::string Vm::Trace(size_t entry_frames) const {
+  std::string out;
+  const std::string& file = program_.file;
+  for (size_t k = frames_.size(); k-- > 0;) {
+    const Frame& f = frames_[k];
+    const Chunk& c = f.fn->chunk;
+    size_t at = f.ip > c.code.data() ? static_cast<size_t>(f.ip - c.code.data()) - 1 : 0;
+    Pos p = at < c.pos.size() ? c.pos[at] : Pos{};
+    if (k + 1 == frames_.size()) {
+      out = file + ":" + std::to_string(p.line) + ":" + std::to_string(p.col) +
+            ": runtime error: " + message_ + "\n";
+    }
+    out += "    at " + f.fn->name + " (" + file + ":" + std::to_string(p.line) + ")\n";
+  }
+  (void)entry_frames;
+  return out;
+}
+
+bool Vm::Call(int fn, const Value* args, int argc, Value* result) {
+  const Function* f = program_.functions[fn].get();
+  if (frames_.empty()) error_.clear();
+  if (globals_.size() < program_.globals.size()) globals_.resize(program_.globals.size());
+  Value* base = sp_;
+  if (frames_.size() >= kMaxFrames || base + f->num_locals + argc + f->max_stack >= stack_end_) {
+    for (int k = 0; k < argc; ++k) Release(args[k]);
+    message_ = "stack overflow (recursion too deep)";
+    error_ = program_.file + ": runtime error: " + message_ + "\n";
+    return false;
+  }
+  for (int k = 0; k < argc; ++k) {
+    if (k < f->arity) {
+      base[k] = args[k];
+    } else {
+      Release(args[k]);
+    }
+  }
+  for (int k = argc < f->arity ? argc : f->arity; k < f->num_locals; ++k) base[k] = Value();
+  sp_ = base + f->num_locals;
+  size_t entry = frames_.size();
+  frames_.push_back({f, f->chunk.code.data(), base});
+  if (!Run(entry)) return false;
+  *result = *--sp_;
+  return true;
+}
+
+bool Vm::Run(size_t entry) {
+  static void* const kLabels[] = {
+#define FLY_OP_LABEL(name, extra, effect) &&L_##name,
+      FLY_OPCODES(FLY_OP_LABEL)
+#undef FLY_OP_LABEL
+  };
+  Frame* frame = &frames_.back();
+  const uint32_t* ip = frame->ip;
+  const uint32_t* code = frame->fn->chunk.code.data();
+  const Value* consts = frame->fn->chunk.constants.data();
+  Value* slots = frame->base;
+  Value* sp = sp_;
+  Value* globals = globals_.data();
+  uint32_t w;
+  Op op;
+
+#define NEXT()                 \
+  do {                         \
+    w = *ip++;                 \
+    goto* kLabels[w & 0xff]; \
+  } while (0)
+#define OPA (w >> 8)
+#define SYNC() (frame->ip = ip, sp_ = sp)
+#define RELOAD() (sp = sp_)
+#define FAIL() goto fail
+
+  NEXT();
+
+L_Const:
+  *sp++ = consts[OPA];  // constants are immortal: no refcount
+  NEXT();
+L_Int:
+  *sp++ = Value::Int(static_cast<int64_t>(OPA) - kIntBias);
+  NEXT();
+L_Null:
+  *sp++ = Value();
+  NEXT();
+L_True:
+  *sp++ = Value::Bool(true);
+  NEXT();
+L_False:
+  *sp++ = Value::Bool(false);
+  NEXT();
+L_Pop:
+  Release(*--sp);
+  NEXT();
+L_GetLocal: {
+  Value v = slots[OPA];
+  Retain(v);
+  *sp++ = v;
+  NEXT();
+}
+L_SetLocal: {
+  Value old = slots[OPA];
+  slots[OPA] = *--sp;
+  Release(old);
+  NEXT();
+}
+L_GetGlobal: {
+  Value v = globals[OPA];
+  Retain(v);
+  *sp++ = v;
+  NEXT();
+}
+L_SetGlobal: {
+  Value old = globals[OPA];
+  globals[OPA] = *--sp;
+  Release(old);
+  NEXT();
+}
+L_Add: {
+  Value b = sp[-1];
+  Value& a = sp[-2];
+  if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
+    a.i = static_cast<int64_t>(static_cast<uint64_t>(a.i) + static_cast<uint64_t>(b.i));
+    --sp;
+    NEXT();
+  }
+  if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) {
+    a.d += b.d;
+    --sp;
+    NEXT();
+  }
+  op = Op::kAdd;
+  goto arith_slow;
+}
+L_Sub: {
+  Value b = sp[-1];
+  Value& a = sp[-2];
+  if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
+    a.i = static_cast<int64_t>(static_cast<uint64_t>(a.i) - static_cast<uint64_t>(b.i));
+    --sp;
+    NEXT();
+  }
+  if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) {
+    a.d -= b.d;
+    --sp;
+    NEXT();
+  }
+  op = Op::kSub;
+  goto arith_slow;
+}
+L_Mul: {
+  Value b = sp[-1];
+  Value& a = sp[-2];
+  if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
+    a.i = static_cast<int64_t>(static_cast<uint64_t>(a.i) * static_cast<uint64_t>(b.i));
+    --sp;
+    NEXT();
+  }
+  if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) {
+    a.d *= b.d;
+    --sp;
+    NEXT();
+  }
+  op = Op::kMul;
+  goto arith_slow;
+}
+L_Div: {
+  Value b = sp[-1];
+  Value& a = sp[-2];
+  if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) {
+    a.d /= b.d;
+    --sp;
+    NEXT();
+  }
+  op = Op::kDiv;
+  goto arith_slow;
+}
+L_Mod: {
+  Value b = sp[-1];
+  Value& a = sp[-2];
+  if (a.tag == Tag::kInt && b.tag == Tag::kInt && b.i > 0) {
+    a.i %= b.i;
+    --sp;
+    NEXT();
+  }
+  op = Op::kMod;
+  goto arith_slow;
+}
+arith_slow: {
+  Value r;
+  SYNC();
+  if (!ArithSlow(*this, op, sp[-2], sp[-1], &r)) FAIL();
+  Release(sp[-2]);
+  Release(sp[-1]);
+  sp[-2] = r;
+  --sp;
+  NEXT();
+}
+L_Neg: {
+  Value& a = sp[-1];
+  if (a.tag == Tag::kInt) {
+    a.i = static_cast<int64_t>(0ULL - static_cast<uint64_t>(a.i));
+  } else if (a.tag == Tag::kDouble) {
+    a.d = -a.d;
+  } else {
+    message_ = std::string("cannot negate a ") + TypeName(a);
+    FAIL();
+  }
+  NEXT();
+}
+L_Not: {
+  Value& a = sp[-1];
+  if (a.tag != Tag::kBool) {
+    message_ = std::string("'not' needs a Boolean, got ") + TypeName(a);
+    FAIL();
+  }
+  a.b = !a.b;
+  NEXT();
+}
+L_Eq:
+L_Ne: {
+  bool eq = ValuesEqual(sp[-2], sp[-1]);
+  Release(sp[-2]);
+  Release(sp[-1]);
+  sp[-2] = Value::Bool(static_cast<Op>(w & 0xff) == Op::kEq ? eq : !eq);
+  --sp;
+  NEXT();
+}
+#define FLY_COMPARE(NAME, OPER)                                      \
+  L_##NAME : {                                                       \
+    Value b = sp[-1];                                                \
+    Value a = sp[-2];                                                \
+    if (a.tag == Tag::kInt && b.tag == Tag::kInt) {                  \
+      sp[-2] = Value::Bool(a.i OPER b.i);                            \
+      --sp;                                                          \
+      NEXT();                                                        \
+    }                                                                \
+    if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) {            \
+      sp[-2] = Value::Bool(a.d OPER b.d);                            \
+      --sp;                                                          \
+      NEXT();                                                        \
+    }                                                                \
+    op = Op::k##NAME;                                                \
+    goto compare_slow;                                               \
+  }
+FLY_COMPARE(Lt, <)
+FLY_COMPARE(Le, <=)
+FLY_COMPARE(Gt, >)
+FLY_COMPARE(Ge, >=)
+#undef FLY_COMPARE
+compare_slow: {
+  bool r;
+  SYNC();
+  if (!CompareSlow(*this, op, sp[-2], sp[-1], &r)) FAIL();
+  Release(sp[-2]);
+  Release(sp[-1]);
+  sp[-2] = Value::Bool(r);
+  --sp;
+  NEXT();
+}
+L_Jump:
+  ip = code + OPA;
+  NEXT();
+L_JumpIfFalse: {
+  Value c = sp[-1];
+  if (c.tag != Tag::kBool) {
+    message_ = std::string("a condition must be a Boolean, got ") + TypeName(c);
+    FAIL();
+  }
+  --sp;
+  if (!c.b) ip = code + OPA;
+  NEXT();
+}
+L_AndJump:
+L_OrJump: {
+  Value c = sp[-1];
+  if (c.tag != Tag::kBool) {
+    message_ = std::string("'and'/'or' need Booleans, got ") + TypeName(c);
+    FAIL();
+  }
+  bool jump_on = static_cast<Op>(w & 0xff) == Op::kOrJump;
+  if (c.b == jump_on) {
+    ip = code + OPA;
+  } else {
+    --sp;
+  }
+  NEXT();
+}
+L_Call: {
+  uint32_t argc = *ip++;
+  const Function* f = program_.functions[OPA].get();
+  Value* base = sp - argc;
+  if (frames_.size() >= kMaxFrames ||
+      base + f->num_locals + f->max_stack >= stack_end_) {
+    message_ = "stack overflow (recursion too deep)";
+    FAIL();
+  }
+  for (int k = static_cast<int>(argc); k < f->num_locals; ++k) base[k] = Value();
+  frame->ip = ip;
+  frames_.push_back({f, f->chunk.code.data(), base});
+  frame = &frames_.back();
+  ip = code = frame->fn->chunk.code.data();
+  consts = f->chunk.constants.data();
+  slots = base;
+  sp = base + f->num_locals;
+  NEXT();
+}
+L_Return: {
+  Value result = *--sp;
+  for (Value* p = slots; p < sp; ++p) Release(*p);
+  sp = slots;
+  *sp++ = result;
+  frames_.pop_back();
+  if (frames_.size() == entry) {
+    sp_ = sp;
+    return true;
+  }
+  frame = &frames_.back();
+  ip = frame->ip;
+  code = frame->fn->chunk.code.data();
+  consts = frame->fn->chunk.constants.data();
+  slots = frame->base;
+  NEXT();
+}
+L_Print:
+L_Println: {
+  Value v = sp[-1];
+  std::string s;
+  AppendString(s, v);
+  if (static_cast<Op>(w & 0xff) == Op::kPrintln) s += '\n';
+  rt_.Write(s);
+  Release(v);
+  --sp;
+  NEXT();
+}
+L_Array: {
+  uint32_t n = OPA;
+  auto* arr = new ArrayObj();
+  arr->v.assign(sp - n, sp);
+  sp -= n;
+  *sp++ = Value::Object(arr);
+  NEXT();
+}
+L_Map: {
+  uint32_t n = OPA;
+  auto* m = new MapObj();
+  Value* p = sp - 2 * n;
+  for (uint32_t k = 0; k < n; ++k) m->m.Set(p[2 * k], p[2 * k + 1]);
+  sp = p;
+  *sp++ = Value::Object(m);
+  NEXT();
+}
+L_Range: {
+  Value lo = sp[-2], hi = sp[-1];
+  if (!lo.IsInt() || !hi.IsInt()) {
+    message_ = std::string("range bounds must be Integers, got ") + TypeName(lo) + " and " +
+               TypeName(hi);
+    FAIL();
+  }
+  sp -= 2;
+  *sp++ = Value::Object(new RangeObj(lo.i, hi.i));
+  NEXT();
+}
+L_SizedArray: {
+  uint32_t n = OPA;
+  CastType type = static_cast<CastType>(*ip++);
+  Value r;
+  SYNC();
+  if (!MakeSizedArray(*this, sp - n, static_cast<int>(n), type, &r)) FAIL();
+  sp -= n;
+  *sp++ = r;
+  NEXT();
+}
+L_Index: {
+  Value key = sp[-1], obj = sp[-2];
+  if (obj.tag == Tag::kObj && key.tag == Tag::kInt) {
+    if (obj.o->kind == ObjKind::kArray) {
+      auto& v = AsArray(obj)->v;
+      if (key.i >= 0 && static_cast<uint64_t>(key.i) < v.size()) {
+        Value x = v[key.i];
+        Retain(x);
+        Release(obj);
+        sp[-2] = x;
+        --sp;
+        NEXT();
+      }
+    } else if (obj.o->kind == ObjKind::kMap) {
+      Value* x = AsMap(obj)->m.Find(key);
+      Value r = x ? *x : Value();
+      Retain(r);
+      Release(obj);
+      sp[-2] = r;
+      --sp;
+      NEXT();
+    }
+  }
+  Value r;
+  SYNC();
+  if (!IndexGet(*this, obj, key, &r)) FAIL();
+  Release(obj);
+  Release(key);
+  sp[-2] = r;
+  --sp;
+  NEXT();
+}
+L_SetIndex: {
+  Value val = sp[-1], key = sp[-2], obj = sp[-3];
+  if (obj.Is(ObjKind::kArray) && key.tag == Tag::kInt) {
+    auto& v = AsArray(obj)->v;
+    if (key.i >= 0 && static_cast<uint64_t>(key.i) < v.size()) {
+      Value old = v[key.i];
+      v[key.i] = val;
+      Release(old);
+      Release(obj);
+      sp -= 3;
+      NEXT();
+    }
+  }
+  SYNC();
+  if (!IndexSet(*this, obj, key, val)) FAIL();
+  Release(val);
+  Release(key);
+  Release(obj);
+  sp -= 3;
+  NEXT();
+}
+L_Slice: {
+  Value r;
+  SYNC();
+  if (!SliceGet(*this, sp[-3], sp[-2], sp[-1], &r)) FAIL();
+  for (int k = 1; k <= 3; ++k) Release(sp[-k]);
+  sp -= 3;
+  *sp++ = r;
+  NEXT();
+}
+L_Cell: {
+  Value r;
+  SYNC();
+  if (!CellGet(*this, sp[-3], sp[-2], sp[-1], &r)) FAIL();
+  for (int k = 1; k <= 3; ++k) Release(sp[-k]);
+  sp -= 3;
+  *sp++ = r;
+  NEXT();
+}
+L_GetField: {
+  Value r;
+  SYNC();
+  if (!FieldGet(*this, sp[-1], AsStr(consts[OPA])->s, &r)) FAIL();
+  Release(sp[-1]);
+  sp[-1] = r;
+  NEXT();
+}
+L_SetField: {
+  SYNC();
+  if (!FieldSet(*this, sp[-2], AsStr(consts[OPA])->s, sp[-1])) FAIL();
+  Release(sp[-1]);
+  Release(sp[-2]);
+  sp -= 2;
+  NEXT();
+}
+L_Invoke: {
+  uint32_t extra = *ip++;
+  int argc = static_cast<int>(extra & 0xff);
+  MethodId id = static_cast<MethodId>(extra >> 8);
+  Value* args = sp - argc - 1;
+  if (argc == 0 && id == MethodId::k_nextDouble && args[0].Is(ObjKind::kRandom)) {
+    Value r = Value::Double(static_cast<RandomObj*>(args[0].o)->NextDouble());
+    Release(args[0]);
+    args[0] = r;
+    NEXT();
+  }
+  Value r;
+  SYNC();
+  if (!CallMethod(*this, id, AsStr(consts[OPA])->s, args, argc, &r)) FAIL();
+  RELOAD();
+  for (int k = 0; k <= argc; ++k) Release(args[k]);
+  sp = args;
+  *sp++ = r;
+  NEXT();
+}
+L_Math: {
+  int argc = static_cast<int>(*ip++);
+  Value r;
+  SYNC();
+  if (!CallMath(*this, static_cast<MathId>(OPA), sp - argc, argc, &r)) FAIL();
+  for (int k = 1; k <= argc; ++k) Release(sp[-k]);
+  sp -= argc;
+  *sp++ = r;
+  NEXT();
+}
+L_Time: {
+  int argc = static_cast<int>(OPA);
+  Value r;
+  SYNC();
+  if (!TimeCall(*this, sp - argc, argc, &r)) FAIL();
+  for (int k = 1; k <= argc; ++k) Release(sp[-k]);
+  sp -= argc;
+  *sp++ = r;
+  NEXT();
+}
+L_Cast: {
+  Value r;
+  SYNC();
+  if (!CastValue(*this, static_cast<CastType>(OPA), sp[-1], &r)) FAIL();
+  Release(sp[-1]);
+  sp[-1] = r;
+  NEXT();
+}
+L_Send: {
+  Value ch = sp[-2], msg = sp[-1];
+  if (ch.tag != Tag::kChannel) {
+    message_ = std::string("'!' sends on a channel, not on a ") + TypeName(ch);
+    FAIL();
+  }
+  Value copy;
+  if (!CopyForTransfer(msg, &copy, &message_)) FAIL();
+  rt_.Send(ch.ch, copy);
+  Release(msg);
+  sp -= 2;
+  *sp++ = Value();
+  NEXT();
+}
+L_Recv: {
+  Value ch = sp[-1];
+  if (ch.tag != Tag::kChannel) {
+    message_ = std::string("'?' receives from a channel, not from a ") + TypeName(ch);
+    FAIL();
+  }
+  Value r;
+  SYNC();
+  if (!rt_.Receive(ch.ch, &r, &message_)) FAIL();
+  sp[-1] = r;
+  NEXT();
+}
+L_Decl: {
+  const DeclSite& site = program_.decls[OPA];
+  int n = static_cast<int>(site.keys.size());
+  Value r;
+  SYNC();
+  if (!MakeDomain(*this, site, sp - n, &r)) FAIL();
+  for (int k = 1; k <= n; ++k) Release(sp[-k]);
+  sp -= n;
+  *sp++ = r;
+  NEXT();
+}
+L_Fly: {
+  const FlySite& site = program_.flies[OPA];
+  int n = site.argc + 1;
+  Value r;
+  SYNC();
+  if (!RunFly(*this, site, sp - n, &r)) FAIL();
+  RELOAD();
+  globals = globals_.data();
+  for (int k = 1; k <= n; ++k) Release(sp[-k]);
+  sp -= n;
+  *sp++ = r;
+  NEXT();
+}
+L_ExecEnv:
+  *sp++ = MakeString("smp");
+  NEXT();
+L_IterPrep:
+  SYNC();
+  if (!IterPrep(*this, &sp[-1])) FAIL();
+  NEXT();
+L_IterNext: {
+  Value it = slots[OPA];
+  int64_t pos = slots[OPA + 1].i;
+  uint32_t var = ip[0];
+  uint32_t exit = ip[1];
+  ip += 2;
+  if (it.Is(ObjKind::kRange)) {
+    auto* r = static_cast<RangeObj*>(it.o);
+    if (r->lo + pos < r->hi) {
+      Release(slots[var]);
+      slots[var] = Value::Int(r->lo + pos);
+      slots[OPA + 1].i = pos + 1;
+    } else {
+      ip = code + exit;
+    }
+    NEXT();
+  }
+  if (it.Is(ObjKind::kArray)) {
+    if (static_cast<uint64_t>(pos) < AsArray(it)->v.size()) {
+      Release(slots[var]);
+      slots[var] = Value::Int(pos);
+      slots[OPA + 1].i = pos + 1;
+    } else {
+      ip = code + exit;
+    }
+    NEXT();
+  }
+  bool has;
+  Value item;
+  SYNC();
+  if (!IterStep(*this, it, &pos, &has, &item)) FAIL();
+  if (has) {
+    Release(slots[var]);
+    slots[var] = item;
+    slots[OPA + 1].i = pos + 1;
+  } else {
+    ip = code + exit;
+  }
+  NEXT();
+}
+L_IncLocal:
+L_DecLocal: {
+  Value& v = slots[OPA];
+  int64_t d = static_cast<Op>(w & 0xff) == Op::kIncLocal ? 1 : -1;
+  if (v.tag == Tag::kInt) {
+    v.i = static_cast<int64_t>(static_cast<uint64_t>(v.i) + static_cast<uint64_t>(d));
+  } else if (v.tag == Tag::kDouble) {
+    v.d += static_cast<double>(d);
+  } else {
+    message_ = std::string("'++'/'--' need a number, got ") + TypeName(v);
+    FAIL();
+  }
+  NEXT();
+}
+L_AddLocal: {
+  Value b = sp[-1];
+  Value& a = slots[OPA];
+  if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
+    a.i = static_cast<int64_t>(static_cast<uint64_t>(a.i) + static_cast<uint64_t>(b.i));
+    --sp;
+    NEXT();
+  }
+  if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) {
+    a.d += b.d;
+    --sp;
+    NEXT();
+  }
+  if (a.Is(ObjKind::kString) && !a.o->immortal && a.o->rc == 1) {
+    // The variable holds the only reference: append in place (s += "x" is amortised O(1)).
+    StrObj* s = AsStr(a);
+    if (b.Is(ObjKind::kString)) {
+      s->s += AsStr(b)->s;
+    } else {
+      AppendString(s->s, b);
+    }
+    s->hash = 0;
+    Release(b);
+    --sp;
+    NEXT();
+  }
+  Value r;
+  SYNC();
+  if (!ArithSlow(*this, Op::kAdd, a, b, &r)) FAIL();
+  Release(a);
+  Release(b);
+  a = r;
+  --sp;
+  NEXT();
+}
+L_ForLt: {
+  Value a = slots[OPA];
+  Value b = slots[ip[0]];
+  if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
+    ip = a.i < b.i ? ip + 2 : code + ip[1];
+    NEXT();
+  }
+  bool r;
+  SYNC();
+  if (!CompareSlow(*this, Op::kLt, a, b, &r)) FAIL();
+  ip = r ? ip + 2 : code + ip[1];
+  NEXT();
+}
+L_ForInc: {
+  Value& v = slots[OPA];
+  if (v.tag == Tag::kInt) {
+    ++v.i;
+  } else if (v.tag == Tag::kDouble) {
+    v.d += 1;
+  } else {
+    message_ = std::string("the loop variable must stay a number, got ") + TypeName(v);
+    FAIL();
+  }
+  ip = code + *ip;
+  NEXT();
+}
+L_Sort:
+  SYNC();
+  if (!SortMap(*this, sp[-1], OPA != 0)) FAIL();
+  Release(sp[-1]);
+  --sp;
+  NEXT();
+L_Nop:
+  NEXT();
+
+fail:
+  frame->ip = ip;
+  sp_ = sp;
+  if (error_.empty()) error_ = Trace(entry);  // else a nested call already reported it
+  {
+    Value* base = frames_[entry].base;
+    for (Value* p = base; p < sp_; ++p) Release(*p);
+    sp_ = base;
+    frames_.resize(entry);
+  }
+  return false;
+#undef NEXT
+#undef OPA
+#undef SYNC
+#undef RELOAD
+#undef FAIL
+}
+
+}  // namespace volo::fly
