@@ -164,6 +164,10 @@ class Core {
     double mean_seconds = 0;
     uint64_t samples = 0;
     bool known_short = false;  // built-ins that never block (noop, echo)
+    // Relative length before anything has run: the seed's mean durations for add (5 s) and
+    // mult (7.5 s), so the first dispatch already orders mult before add. Any learned sample
+    // replaces it.
+    double prior = 0;
   };
   using Queue = std::map<int32_t, std::deque<TaskId>, std::greater<>>;  // priority -> FIFO
 

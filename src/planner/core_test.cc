@@ -284,13 +284,24 @@ TEST_F(CoreTest, ListFiltersByStateAndOp) {
   FakeLink link;
   uint32_t w = Worker("w1", {"add", "mult"}, &link, 1);
   ASSERT_TRUE(core_.Submit({Spec("add"), Spec("mult"), Spec("add")}).ok());
-  Results(w, {Ok(1)});
+  Results(w, {Ok(2)});  // mult runs first
   auto done = core_.List(TaskState::kDone, "", 0, 10);
   ASSERT_EQ(done.size(), 1u);
-  EXPECT_EQ(done[0]->id.value(), 1u);
+  EXPECT_EQ(done[0]->id.value(), 2u);
   EXPECT_EQ(core_.List(std::nullopt, "add", 0, 10).size(), 2u);
   EXPECT_EQ(core_.List(std::nullopt, "", 1, 1).front()->id.value(), 2u);
 }
 
+}  // namespace
+}  // namespace volo::planner
+
+namespace volo::planner {
+namespace {
+TEST_F(CoreTest, MultGoesBeforeAddEvenBeforeAnythingRan) {
+  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add"), Spec("mult")}).ok());
+  FakeLink link;
+  Worker("w1", {"add", "mult"}, &link, 1);
+  EXPECT_EQ(link.ops, std::vector<std::string>{"mult"});
+}
 }  // namespace
 }  // namespace volo::planner
