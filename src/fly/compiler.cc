@@ -29,6 +29,9 @@ std::unique_ptr<Program> CompileSource(std::string_view file, std::string_view s
   Parser parser(source);
   ParsedProgram parsed = parser.ParseProgram();
   diags.insert(diags.end(), parser.diagnostics().begin(), parser.diagnostics().end());
+  // Resolution errors after a syntax error would mostly be echoes of it (a dropped
+  // declaration makes its uses undefined), so resolve only a well-formed program.
+  if (HasErrors(diags)) return program;
   int main_index = static_cast<int>(program->functions.size());
   Resolver resolver(*program);
   resolver.Resolve(parsed, diags);
@@ -153,7 +156,7 @@ void Compiler::Statement(Stmt& s) {
       break;
     case StmtKind::kIf: {
       Expression(*s.value);
-      size_t jf = Emit(Op::kJumpIfFalse, 0, s.pos);
+      size_t jf = Emit(Op::kJumpIfFalse, 0, s.value->pos);
       Statement(*s.body[0]);
       if (s.body.size() > 1) {
         size_t j = Emit(Op::kJump, 0, s.pos);
@@ -168,7 +171,7 @@ void Compiler::Statement(Stmt& s) {
     case StmtKind::kWhile: {
       size_t start = Here();
       Expression(*s.value);
-      size_t jf = Emit(Op::kJumpIfFalse, 0, s.pos);
+      size_t jf = Emit(Op::kJumpIfFalse, 0, s.value->pos);
       loops_.emplace_back();
       Statement(*s.body[0]);
       Emit(Op::kJump, start, s.pos);
