@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "net/internal.h"
 #include "net/ws_session.h"
 
 namespace volo::net {
@@ -57,12 +58,13 @@ awaitable<beast::error_code> Connect(beast::tcp_stream& stream, const Url& url,
   auto address = asio::ip::make_address(url.host, ec);
   if (!ec) {
     stream.expires_at(deadline);
-    auto [connect_ec] = co_await stream.async_connect(tcp::endpoint(address, url.port), kAsTuple);
+    const tcp::endpoint endpoint(address, url.port);
+    auto [connect_ec] = co_await stream.async_connect(endpoint, kAsTuple);
     ec = connect_ec;
   } else {
     tcp::resolver resolver(stream.get_executor());
-    auto [resolve_ec, endpoints] =
-        co_await resolver.async_resolve(url.host, std::to_string(url.port), kAsTuple);
+    const std::string service = std::to_string(url.port);
+    auto [resolve_ec, endpoints] = co_await resolver.async_resolve(url.host, service, kAsTuple);
     if (resolve_ec) co_return resolve_ec;
     stream.expires_at(deadline);
     auto [connect_ec, endpoint] = co_await stream.async_connect(endpoints, kAsTuple);
@@ -136,8 +138,9 @@ awaitable<Exchange> DoExchange(beast::tcp_stream& stream, http::request<http::st
                                bool head, std::chrono::steady_clock::time_point deadline) {
   Exchange out;
   stream.expires_at(deadline);
-  if (auto [ec, n] = co_await http::async_write(stream, request, kAsTuple); ec) {
-    out.ec = ec;
+  auto [write_ec, write_n] = co_await http::async_write(stream, request, kAsTuple);
+  if (write_ec) {
+    out.ec = write_ec;
     out.write_failed = true;
     co_return out;
   }
@@ -254,7 +257,7 @@ void HttpClient::Request(std::string method, std::string url, std::string body, 
   asio::co_spawn(impl_->io,
                  Impl::Run(impl_, std::move(method), std::move(url), std::move(body),
                            std::move(headers), timeout, std::move(done)),
-                 asio::detached);
+                 internal::LogUnexpectedException);
 }
 
 Result<ClientResponse> HttpFetch(const std::string& method, const std::string& url,
@@ -285,8 +288,9 @@ awaitable<void> RunWsConnect(asio::io_context& io, std::string url, Headers head
   }
   const std::string key = HostPort(parsed);
   beast::tcp_stream stream(io);
-  if (auto ec = co_await Connect(stream, parsed, deadline); ec) {
-    done(ConnectError(ec, key, timeout));
+  beast::error_code connect_ec = co_await Connect(stream, parsed, deadline);
+  if (connect_ec) {
+    done(ConnectError(connect_ec, key, timeout));
     co_return;
   }
   stream.expires_never();  // from here websocket::stream owns the timeouts
@@ -302,7 +306,8 @@ awaitable<void> RunWsConnect(asio::io_context& io, std::string url, Headers head
         for (const auto& [name, value] : headers) request.set(name, value);
       }));
   websocket::response_type response;
-  if (auto [ec] = co_await ws.async_handshake(response, key, parsed.target, kAsTuple); ec) {
+  auto [ec] = co_await ws.async_handshake(response, key, parsed.target, kAsTuple);
+  if (ec) {
     if (ec == websocket::error::upgrade_declined) {
       done(FailedPrecondition("WebSocket upgrade to " + url + " refused: HTTP " +
                               std::to_string(response.result_int()) + ": " + response.body()));
@@ -329,7 +334,7 @@ void WsConnect(asio::io_context& io, const std::string& url, Headers headers, Ws
                std::function<void(Result<std::shared_ptr<WsConnection>>)> done) {
   asio::co_spawn(
       io, RunWsConnect(io, url, std::move(headers), std::move(handlers), timeout, std::move(done)),
-      asio::detached);
+      internal::LogUnexpectedException);
 }
 
 }  // namespace volo::net

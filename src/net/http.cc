@@ -1,7 +1,10 @@
 #include "net/http.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
+#include <charconv>
 #include <cstdio>
 
 #include "net/internal.h"
@@ -65,9 +68,14 @@ bool ParseUrl(std::string_view text, Url* out) {
   url.host = u.host_address();
   if (url.host.empty()) return false;
   if (u.has_port()) {
-    // port_number() is 0 both for ":0" and for a port that does not fit 16 bits.
-    if (u.port().empty() || u.port_number() == 0) return false;
-    url.port = u.port_number();
+    // port_number() silently wraps numbers beyond 16 bits, so parse the digits here.
+    std::string_view digits = u.port();
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (ec != std::errc() || end != digits.data() + digits.size() || port == 0 || port > 65535) {
+      return false;
+    }
+    url.port = static_cast<uint16_t>(port);
   } else {
     url.port = default_port;
   }
@@ -127,6 +135,17 @@ bool ParseTarget(std::string_view target, std::string* path,
     (*query)[std::move(param.key)] = std::move(param.value);
   }
   return true;
+}
+
+void LogUnexpectedException(std::exception_ptr error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    spdlog::error("net: coroutine ended with an exception: {}", e.what());
+  } catch (...) {
+    spdlog::error("net: coroutine ended with an unknown exception");
+  }
 }
 
 }  // namespace internal

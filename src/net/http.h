@@ -14,9 +14,9 @@ namespace volo::net {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // as sent: path and query
-  std::string path;    // percent-decoded path without the query
+  std::string method;                        // "GET", "POST", ...
+  std::string target;                        // as sent: path and query
+  std::string path;                          // percent-decoded path without the query
   std::map<std::string, std::string> query;  // decoded query parameters (last one wins)
   Headers headers;
   std::string body;

@@ -1,6 +1,7 @@
 // Helpers shared by the net/*.cc files. Not part of the public API; no Beast here.
 #pragma once
 
+#include <exception>
 #include <map>
 #include <string>
 #include <string_view>
@@ -14,5 +15,9 @@ void AppendJsonString(std::string_view text, std::string* out);
 // query parameters ('+' means space; the last duplicate wins). False when the target is malformed.
 bool ParseTarget(std::string_view target, std::string* path,
                  std::map<std::string, std::string>* query);
+
+// Completion handler for co_spawn: connection coroutines catch expected errors as values, so an
+// exception reaching here is a bug (or a throwing handler); log it instead of losing it.
+void LogUnexpectedException(std::exception_ptr error);
 
 }  // namespace volo::net::internal

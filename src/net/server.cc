@@ -103,15 +103,18 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   }
 
  private:
+  // The helper coroutines take references to named locals of the caller, and co_await
+  // expressions here hold no non-trivial temporaries: GCC 12 mis-handles such temporaries across
+  // a suspension (a 413 test hung until this was done).
   awaitable<void> Serve();
-  awaitable<void> OnReadError(const beast::error_code& ec);
-  awaitable<void> Dispatch(HttpRequest request);
+  awaitable<void> OnReadError(beast::error_code ec);
+  awaitable<void> Dispatch(HttpRequest& request);
   awaitable<void> WaitForWake();
   awaitable<void> WatchPeer();
-  awaitable<bool> Write(HttpResponse response, bool keep_alive, unsigned version);
-  awaitable<void> RejectAndClose(int status, std::string_view message);
+  awaitable<bool> Write(HttpResponse& response, bool keep_alive, unsigned version);
+  awaitable<void> RejectAndClose(int status, const std::string& message);
   awaitable<void> LingeringClose();
-  awaitable<void> Upgrade(http::request<http::string_body> request);
+  awaitable<void> Upgrade(http::request<http::string_body>& request);
   bool ToHttpRequest(const http::request<http::string_body>& message, std::string body,
                      HttpRequest* out) const;
 
@@ -161,13 +164,16 @@ awaitable<void> HttpConnection::Serve() {
         std::min<size_t>(options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
     parser.body_limit(options.max_body_bytes);
     stream_.expires_after(kIdleTimeout);
-    if (auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, kAsTuple); ec) {
-      co_await OnReadError(ec);
+    auto [header_ec, header_n] =
+        co_await http::async_read_header(stream_, buffer_, parser, kAsTuple);
+    if (header_ec) {
+      co_await OnReadError(header_ec);
       co_return;
     }
     if (stopping_) co_return;
     if (websocket::is_upgrade(parser.get())) {
-      co_await Upgrade(parser.release());
+      http::request<http::string_body> upgrade = parser.release();
+      co_await Upgrade(upgrade);
       co_return;
     }
     if (!parser.is_done()) {
@@ -177,8 +183,9 @@ awaitable<void> HttpConnection::Serve() {
         auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(kContinue), kAsTuple);
         if (ec) co_return;
       }
-      if (auto [ec, n] = co_await http::async_read(stream_, buffer_, parser, kAsTuple); ec) {
-        co_await OnReadError(ec);
+      auto [body_ec, body_n] = co_await http::async_read(stream_, buffer_, parser, kAsTuple);
+      if (body_ec) {
+        co_await OnReadError(body_ec);
         co_return;
       }
     }
@@ -188,12 +195,14 @@ awaitable<void> HttpConnection::Serve() {
     const unsigned version = message.version();
     HttpRequest request;
     if (!ToHttpRequest(message, std::move(message.body()), &request)) {
-      co_await RejectAndClose(400, "malformed request target: " + std::string(message.target()));
+      std::string error = "malformed request target: " + std::string(message.target());
+      co_await RejectAndClose(400, error);
       co_return;
     }
-    co_await Dispatch(std::move(request));
+    co_await Dispatch(request);
     if (!response_) co_return;  // the client went away or the server is stopping
-    if (!co_await Write(std::move(*response_), keep_alive, version)) co_return;
+    bool written = co_await Write(*response_, keep_alive, version);
+    if (!written) co_return;
     if (!keep_alive) {
       beast::error_code ignored;
       stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -202,20 +211,24 @@ awaitable<void> HttpConnection::Serve() {
   }
 }
 
-awaitable<void> HttpConnection::OnReadError(const beast::error_code& ec) {
+awaitable<void> HttpConnection::OnReadError(beast::error_code ec) {
   const ServerOptions& options = server_->options;
   if (stopping_) co_return;
+  int status = 0;
+  std::string message;
   if (ec == http::error::body_limit) {
-    co_await RejectAndClose(
-        413, "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
+    status = 413;
+    message = "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes";
   } else if (ec == http::error::header_limit) {
-    co_await RejectAndClose(
-        431, "request headers exceed " + std::to_string(options.max_header_bytes) + " bytes");
+    status = 431;
+    message = "request headers exceed " + std::to_string(options.max_header_bytes) + " bytes";
   } else if (IsHttpParseError(ec) && ec != http::error::end_of_stream &&
              ec != http::error::partial_message) {
-    co_await RejectAndClose(400, "malformed HTTP request: " + ec.message());
+    status = 400;
+    message = "malformed HTTP request: " + ec.message();
   }
   // Anything else (EOF, reset, idle timeout) just ends the connection.
+  if (status != 0) co_await RejectAndClose(status, message);
 }
 
 bool HttpConnection::ToHttpRequest(const http::request<http::string_body>& message,
@@ -232,7 +245,7 @@ bool HttpConnection::ToHttpRequest(const http::request<http::string_body>& messa
   return true;
 }
 
-awaitable<void> HttpConnection::Dispatch(HttpRequest request) {
+awaitable<void> HttpConnection::Dispatch(HttpRequest& request) {
   response_.reset();
   ++request_id_;
   if (!server_->http_handler) {
@@ -240,13 +253,14 @@ awaitable<void> HttpConnection::Dispatch(HttpRequest request) {
     co_return;
   }
   {
+    // Our own reference keeps the state alive through a throwing handler, so the 500 below
+    // (with the exception's message) wins over the one for a dropped Respond.
     auto state = std::make_shared<Respond::State>();
     state->connection = weak_from_this();
     state->request_id = request_id_;
     try {
-      server_->http_handler(std::move(request), Respond(std::move(state)));
+      server_->http_handler(std::move(request), Respond(state));
     } catch (const std::exception& e) {
-      // The handler's copy of Respond may still be alive; Complete ignores whichever comes second.
       Complete(request_id_, HttpResponse::Error(500, std::string("handler failed: ") + e.what()));
     }
   }
@@ -286,7 +300,7 @@ awaitable<void> HttpConnection::WatchPeer() {
   }
 }
 
-awaitable<bool> HttpConnection::Write(HttpResponse response, bool keep_alive, unsigned version) {
+awaitable<bool> HttpConnection::Write(HttpResponse& response, bool keep_alive, unsigned version) {
   http::response<http::string_body> message;
   message.version(version);
   message.result(response.status >= 100 && response.status <= 999
@@ -305,10 +319,10 @@ awaitable<bool> HttpConnection::Write(HttpResponse response, bool keep_alive, un
   co_return !ec;
 }
 
-awaitable<void> HttpConnection::RejectAndClose(int status, std::string_view message) {
-  if (co_await Write(HttpResponse::Error(status, message), /*keep_alive=*/false, 11)) {
-    co_await LingeringClose();
-  }
+awaitable<void> HttpConnection::RejectAndClose(int status, const std::string& message) {
+  HttpResponse response = HttpResponse::Error(status, message);
+  bool written = co_await Write(response, /*keep_alive=*/false, 11);
+  if (written) co_await LingeringClose();
 }
 
 awaitable<void> HttpConnection::LingeringClose() {
@@ -323,21 +337,22 @@ awaitable<void> HttpConnection::LingeringClose() {
   }
 }
 
-awaitable<void> HttpConnection::Upgrade(http::request<http::string_body> request) {
+awaitable<void> HttpConnection::Upgrade(http::request<http::string_body>& request) {
   if (!server_->ws_acceptor) {
-    co_await RejectAndClose(404, "no WebSocket endpoint here");
+    const std::string error = "no WebSocket endpoint here";
+    co_await RejectAndClose(404, error);
     co_return;
   }
   HttpRequest http_request;
   if (!ToHttpRequest(request, request.body(), &http_request)) {
-    co_await RejectAndClose(400, "malformed request target: " + std::string(request.target()));
+    std::string error = "malformed request target: " + std::string(request.target());
+    co_await RejectAndClose(400, error);
     co_return;
   }
   auto decision = server_->ws_acceptor(http_request);
   if (auto* refusal = std::get_if<HttpResponse>(&decision)) {
-    if (co_await Write(std::move(*refusal), /*keep_alive=*/false, request.version())) {
-      co_await LingeringClose();
-    }
+    bool written = co_await Write(*refusal, /*keep_alive=*/false, request.version());
+    if (written) co_await LingeringClose();
     co_return;
   }
   if (stopping_) co_return;
@@ -356,7 +371,8 @@ awaitable<void> HttpConnection::Upgrade(http::request<http::string_body> request
         response.set(http::field::server, name);
       }));
   server_->ws_sessions.insert(session.get());
-  if (auto [ec] = co_await ws.async_accept(request, kAsTuple); ec) {
+  auto [ec] = co_await ws.async_accept(request, kAsTuple);
+  if (ec) {
     session->NotifyClosed(
         Unavailable("WebSocket handshake with " + remote_ + " failed: " + ec.message()));
   } else {
@@ -380,7 +396,8 @@ awaitable<void> ServerImpl::AcceptLoop(std::shared_ptr<ServerImpl> self) {
     socket.set_option(tcp::no_delay(true), ignored);
     std::string remote = EndpointString(socket.remote_endpoint(ignored));
     auto connection = std::make_shared<HttpConnection>(self, std::move(socket), std::move(remote));
-    asio::co_spawn(self->io, HttpConnection::Run(std::move(connection)), asio::detached);
+    asio::co_spawn(self->io, HttpConnection::Run(std::move(connection)),
+                   internal::LogUnexpectedException);
   }
 }
 
@@ -439,7 +456,8 @@ Result<uint16_t> Server::Listen() {
   }
   uint16_t port = acceptor.local_endpoint(ec).port();
   if (ec) return Unavailable("listen on " + where + ": " + ec.message());
-  asio::co_spawn(impl_->io, internal::ServerImpl::AcceptLoop(impl_), asio::detached);
+  asio::co_spawn(impl_->io, internal::ServerImpl::AcceptLoop(impl_),
+                 internal::LogUnexpectedException);
   return port;
 }
 

@@ -64,10 +64,10 @@ using WsAcceptor = std::function<std::variant<WsHandlers, HttpResponse>(const Ht
 
 struct ServerOptions {
   std::string bind = "127.0.0.1";
-  uint16_t port = 0;                         // 0 picks a free port
-  size_t max_body_bytes = 8 << 20;           // larger bodies get 413
-  size_t max_ws_message_bytes = 64 << 20;    // larger messages close the connection (1009)
-  size_t max_header_bytes = 16 << 10;        // larger headers get 431
+  uint16_t port = 0;                       // 0 picks a free port
+  size_t max_body_bytes = 8 << 20;         // larger bodies get 413
+  size_t max_ws_message_bytes = 64 << 20;  // larger messages close the connection (1009)
+  size_t max_header_bytes = 16 << 10;      // larger headers get 431
   std::string server_name = "volo";
 };
 

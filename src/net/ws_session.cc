@@ -7,6 +7,8 @@
 #include <boost/beast/websocket.hpp>
 #include <utility>
 
+#include "net/internal.h"
+
 namespace volo::net::internal {
 
 namespace asio = boost::asio;
@@ -85,8 +87,10 @@ void WsSession::NotifyClosed(const Status& why) {
 
 Status WsSession::StatusFromReadError(const beast::error_code& ec) const {
   if (closing_) return local_close_status_;
-  if (ec == websocket::error::closed) {
-    const websocket::close_reason& reason = ws_.reason();
+  // The peer's close frame explains the end even when echoing it then failed (a peer that
+  // closes its socket right after its close frame makes our reply hit a broken pipe).
+  const websocket::close_reason& reason = ws_.reason();
+  if (ec == websocket::error::closed || reason.code != websocket::close_code::none) {
     if (reason.code == websocket::close_code::normal ||
         reason.code == websocket::close_code::none) {
       return Status::Ok();
@@ -136,7 +140,7 @@ void WsSession::CloseWith(websocket::close_code code, std::string_view reason, S
 void WsSession::StartWriter() {
   if (writing_) return;
   writing_ = true;
-  asio::co_spawn(ws_.get_executor(), WriteLoop(shared_from_this()), asio::detached);
+  asio::co_spawn(ws_.get_executor(), WriteLoop(shared_from_this()), LogUnexpectedException);
 }
 
 asio::awaitable<void> WsSession::WriteLoop(std::shared_ptr<WsSession> self) {

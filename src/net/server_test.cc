@@ -1,0 +1,284 @@
+#include "net/server.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/client.h"
+#include "net/test_util.h"
+
+namespace volo::net {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Awaited;
+using testing::IoThread;
+using testing::RawSocket;
+using testing::WaitUntil;
+
+// A server on an ephemeral port, driven by an io thread; handlers run on that thread.
+class ServerTest : public ::testing::Test {
+ protected:
+  void Start(ServerOptions options = {}) {
+    server_ = std::make_unique<Server>(io_.io(), std::move(options));
+    server_->SetHttpHandler([this](HttpRequest request, Respond respond) {
+      if (handler_) handler_(std::move(request), std::move(respond));
+    });
+    auto port = server_->Listen();
+    ASSERT_TRUE(port.ok()) << port.status().ToString();
+    port_ = *port;
+    ASSERT_NE(port_, 0);
+  }
+  void TearDown() override {
+    io_.Join();
+    server_.reset();
+  }
+  std::string Url(const std::string& target) {
+    return "http://127.0.0.1:" + std::to_string(port_) + target;
+  }
+
+  IoThread io_;
+  std::unique_ptr<Server> server_;
+  uint16_t port_ = 0;
+  HttpHandler handler_;  // set before requests; read on the io thread
+};
+
+TEST_F(ServerTest, GetAndPostRoundTrip) {
+  handler_ = [](HttpRequest request, Respond respond) {
+    respond(HttpResponse::Json(201, "{\"method\":\"" + request.method + "\",\"path\":\"" +
+                                        request.path + "\",\"body\":\"" + request.body +
+                                        "\",\"x\":\"" + std::string(request.Header("x-volo")) +
+                                        "\"}"));
+  };
+  Start();
+  auto get = HttpFetch("GET", Url("/api/v1/ping"), "", {{"X-Volo", "a"}});
+  ASSERT_TRUE(get.ok()) << get.status().ToString();
+  EXPECT_EQ(get->status, 201);
+  EXPECT_EQ(get->content_type, "application/json");
+  EXPECT_EQ(get->body, R"({"method":"GET","path":"/api/v1/ping","body":"","x":"a"})");
+
+  auto post = HttpFetch("POST", Url("/api/v1/tasks"), "hello", {{"x-VOLO", "b"}});
+  ASSERT_TRUE(post.ok()) << post.status().ToString();
+  EXPECT_EQ(post->body, R"({"method":"POST","path":"/api/v1/tasks","body":"hello","x":"b"})");
+}
+
+TEST_F(ServerTest, DecodesPathAndQuery) {
+  Awaited<HttpRequest> seen;
+  handler_ = [&](HttpRequest request, Respond respond) {
+    seen.Set(request);
+    respond(HttpResponse::Json(200, "{}"));
+  };
+  Start();
+  auto r = HttpFetch("GET", Url("/files/a%20b?x=1&name=hello%20world&plus=a+b&x=2&empty="));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto request = seen.Wait();
+  ASSERT_TRUE(request);
+  EXPECT_EQ(request->target, "/files/a%20b?x=1&name=hello%20world&plus=a+b&x=2&empty=");
+  EXPECT_EQ(request->path, "/files/a b");
+  EXPECT_EQ(request->Query("x"), "2");  // the last one wins
+  EXPECT_EQ(request->Query("name"), "hello world");
+  EXPECT_EQ(request->Query("plus"), "a b");
+  EXPECT_EQ(request->Query("empty", "fallback"), "");
+  EXPECT_EQ(request->Query("missing", "fallback"), "fallback");
+  EXPECT_TRUE(request->remote.starts_with("127.0.0.1:")) << request->remote;
+}
+
+TEST_F(ServerTest, KeepAliveReusesTheConnection) {
+  std::vector<std::string> remotes;  // io thread only
+  handler_ = [&](HttpRequest request, Respond respond) {
+    remotes.push_back(request.remote);
+    respond(HttpResponse::Json(200, std::to_string(remotes.size())));
+  };
+  Start();
+  auto client = std::make_unique<HttpClient>(io_.io());
+  // Each request is issued from the previous one's callback, so the connection is idle again.
+  Awaited<std::vector<std::string>> bodies;
+  auto collected = std::make_shared<std::vector<std::string>>();
+  std::function<void(int)> next = [&](int left) {
+    client->Request("GET", Url("/n"), "", {}, 5s, [&, left](Result<ClientResponse> r) {
+      collected->push_back(r.ok() ? r->body : r.status().ToString());
+      if (left > 1) {
+        next(left - 1);
+      } else {
+        bodies.Set(*collected);
+      }
+    });
+  };
+  io_.Run([&] { next(3); });
+  auto got = bodies.Wait();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, (std::vector<std::string>{"1", "2", "3"}));
+  auto seen = io_.Run([&] { return remotes; });
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0], seen[1]);
+  EXPECT_EQ(seen[1], seen[2]);
+  io_.Run([&] { client.reset(); });
+}
+
+TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  // The first request is answered late; the second must still come back second.
+  std::vector<Respond> waiting;
+  handler_ = [&](HttpRequest request, Respond respond) {
+    if (request.path == "/slow") {
+      waiting.push_back(std::move(respond));
+    } else {
+      respond(HttpResponse::Json(200, "fast"));
+    }
+  };
+  Start();
+  RawSocket socket = RawSocket::Connect(port_);
+  ASSERT_TRUE(socket.valid());
+  ASSERT_TRUE(
+      socket.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(WaitUntil([&] { return io_.Run([&] { return waiting.size() == 1; }); }));
+  io_.Run([&] {
+    waiting[0](HttpResponse::Json(200, "slow"));
+    waiting.clear();
+  });
+  std::string out =
+      socket.ReadUntil([](const std::string& s) { return s.find("fast") != std::string::npos; });
+  auto slow = out.find("slow");
+  auto fast = out.find("fast");
+  ASSERT_NE(slow, std::string::npos) << out;
+  ASSERT_NE(fast, std::string::npos) << out;
+  EXPECT_LT(slow, fast);
+}
+
+TEST_F(ServerTest, BodyOverLimitGets413) {
+  ServerOptions options;
+  options.max_body_bytes = 1024;
+  std::atomic<int> handled{0};
+  handler_ = [&](HttpRequest, Respond respond) {
+    ++handled;
+    respond(HttpResponse::Json(200, "{}"));
+  };
+  Start(options);
+  auto big = HttpFetch("POST", Url("/upload"), std::string(64 << 10, 'x'));
+  ASSERT_TRUE(big.ok()) << big.status().ToString();
+  EXPECT_EQ(big->status, 413);
+  EXPECT_NE(big->body.find("\"error\""), std::string::npos) << big->body;
+  EXPECT_NE(big->body.find("1024"), std::string::npos) << big->body;
+  EXPECT_EQ(handled.load(), 0);
+  // A body at the limit still goes through, and the server keeps serving.
+  auto ok = HttpFetch("POST", Url("/upload"), std::string(1024, 'x'));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(handled.load(), 1);
+}
+
+TEST_F(ServerTest, OversizedHeadersGet431) {
+  ServerOptions options;
+  options.max_header_bytes = 1024;
+  handler_ = [](HttpRequest, Respond respond) { respond(HttpResponse::Json(200, "{}")); };
+  Start(options);
+  auto r = HttpFetch("GET", Url("/"), "", {{"X-Big", std::string(4096, 'y')}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 431);
+}
+
+TEST_F(ServerTest, GarbageGets400ThenClose) {
+  std::atomic<int> handled{0};
+  handler_ = [&](HttpRequest, Respond respond) {
+    ++handled;
+    respond(HttpResponse::Json(200, "{}"));
+  };
+  Start();
+  RawSocket socket = RawSocket::Connect(port_);
+  ASSERT_TRUE(socket.Send("\x01\x02 this is not http at all\r\n\r\n"));
+  bool closed = false;
+  std::string out = socket.ReadToClose(&closed);
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 400")) << out;
+  EXPECT_NE(out.find("\"error\""), std::string::npos) << out;
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(handled.load(), 0);
+}
+
+TEST_F(ServerTest, LongPollRespondsLater) {
+  Awaited<bool> parked;
+  std::optional<Respond> parked_respond;  // io thread only
+  handler_ = [&](HttpRequest, Respond respond) {
+    parked_respond.emplace(std::move(respond));
+    parked.Set(true);
+  };
+  Start();
+  Awaited<Result<ClientResponse>> result;
+  auto client = std::make_unique<HttpClient>(io_.io());
+  io_.Run([&] {
+    client->Request("GET", Url("/wait"), "", {}, 10s,
+                    [&](Result<ClientResponse> r) { result.Set(std::move(r)); });
+  });
+  ASSERT_TRUE(parked.Wait());
+  EXPECT_TRUE(io_.Run([&] { return parked_respond->alive(); }));
+  EXPECT_FALSE(result.Wait(0ms));  // nothing answered yet
+  io_.Run([&] { (*parked_respond)(HttpResponse::Json(200, "late")); });
+  auto r = result.Wait();
+  ASSERT_TRUE(r && r->ok()) << (r ? r->status().ToString() : "no result");
+  EXPECT_EQ((*r)->body, "late");
+  // A second call is ignored rather than corrupting the connection.
+  io_.Run([&] { (*parked_respond)(HttpResponse::Json(200, "again")); });
+  io_.Run([&] { client.reset(); });
+}
+
+TEST_F(ServerTest, DroppedRespondGets500) {
+  handler_ = [](HttpRequest, Respond) {};
+  Start();
+  auto r = HttpFetch("GET", Url("/dropped"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 500);
+  EXPECT_NE(r->body.find("\"error\""), std::string::npos);
+}
+
+TEST_F(ServerTest, RespondIsNotAliveAfterClientLeaves) {
+  std::optional<Respond> parked;  // io thread only
+  handler_ = [&](HttpRequest, Respond respond) { parked.emplace(std::move(respond)); };
+  Start();
+  RawSocket socket = RawSocket::Connect(port_);
+  ASSERT_TRUE(socket.Send("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(WaitUntil([&] { return io_.Run([&] { return parked.has_value(); }); }));
+  EXPECT_TRUE(io_.Run([&] { return parked->alive(); }));
+  socket.Close();
+  EXPECT_TRUE(WaitUntil([&] { return io_.Run([&] { return !parked->alive(); }); }));
+  io_.Run([&] { (*parked)(HttpResponse::Json(200, "nobody listens")); });  // must not crash
+}
+
+TEST_F(ServerTest, HandlerExceptionGets500) {
+  handler_ = [](HttpRequest, Respond) { throw std::runtime_error("boom"); };
+  Start();
+  auto r = HttpFetch("GET", Url("/"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 500);
+  EXPECT_NE(r->body.find("boom"), std::string::npos) << r->body;
+}
+
+TEST_F(ServerTest, UpgradeWithoutAcceptorGets404) {
+  Start();
+  Awaited<Result<std::shared_ptr<WsConnection>>> result;
+  WsConnect(io_.io(), "ws://127.0.0.1:" + std::to_string(port_) + "/ws", {}, {}, 5s,
+            [&](Result<std::shared_ptr<WsConnection>> r) { result.Set(std::move(r)); });
+  auto r = result.Wait();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(r->status().message().find("404"), std::string::npos) << r->status().message();
+}
+
+TEST_F(ServerTest, ListenReportsBindErrors) {
+  Start();
+  ServerOptions taken;
+  taken.port = port_;
+  Server second(io_.io(), taken);
+  // SO_REUSEADDR does not allow two listeners on one port.
+  auto r = second.Listen();
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  ServerOptions bad;
+  bad.bind = "not-an-address";
+  Server third(io_.io(), bad);
+  EXPECT_EQ(third.Listen().status().code(), StatusCode::kInvalidArgument);
+  io_.Join();  // the Servers above must go away while the io thread is not running
+}
+
+}  // namespace
+}  // namespace volo::net
