@@ -127,12 +127,23 @@ const Token& Parser::Expect(Tok t, std::string_view what) {
 
 void Parser::Synchronize(size_t stmt_start) {
   // Skip to a token that can start a statement on a later line than the failed statement's
-  // first token (or to a closing brace), always making progress.
+  // first token, or to a '}' that closes an enclosing block; braces opened while skipping are
+  // skipped with their contents. Always makes progress.
   int line = toks_[stmt_start].line;
-  if (pos_ == stmt_start && !Check(Tok::kEof)) ++pos_;
+  int depth = 0;
+  if (pos_ == stmt_start && !Check(Tok::kEof)) {
+    if (Check(Tok::kLBrace)) ++depth;
+    ++pos_;
+  }
   while (!Check(Tok::kEof)) {
-    if (Check(Tok::kRBrace)) return;
-    if (Cur().line > line && StartsStatement(Cur().type)) return;
+    if (Check(Tok::kRBrace)) {
+      if (depth == 0) return;
+      --depth;
+      ++pos_;
+      continue;
+    }
+    if (depth == 0 && Cur().line > line && StartsStatement(Cur().type)) return;
+    if (Check(Tok::kLBrace)) ++depth;
     ++pos_;
   }
 }

@@ -65,33 +65,52 @@ Channel* Runtime::NewChannel() {
 }
 
 void Runtime::Send(Channel* ch, Value message) {
-  bool wake;
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ch->queue.push_back(message);
-    wake = waiting_ > 0;
+    // A blocked receiver now has a message: count it active at once, so nobody mistakes the
+    // moment before it wakes for a deadlock.
+    if (ch->waiters > ch->granted) {
+      ++ch->granted;
+      ++active_;
+      wake = true;
+    }
   }
   if (wake) cv_.notify_all();
 }
 
 bool Runtime::Receive(Channel* ch, Value* out, std::string* error) {
   std::unique_lock<std::mutex> lock(mu_);
-  while (ch->queue.empty()) {
+  for (;;) {
+    if (!ch->queue.empty()) {
+      *out = ch->queue.front();
+      ch->queue.pop_front();
+      return true;
+    }
     if (active_ <= 1) {
       *error =
           "receive on an empty channel that can never get a message: no instance that could "
           "send is running";
       return false;
     }
+    ++ch->waiters;
     ++waiting_;
     DecActiveLocked();
-    cv_.wait(lock);
-    ++active_;
+    bool granted = false;
+    for (;;) {
+      cv_.wait(lock);
+      if (ch->granted > 0) {
+        --ch->granted;
+        granted = true;
+        break;
+      }
+      if (active_ == 0) break;
+    }
+    --ch->waiters;
     --waiting_;
+    if (!granted) ++active_;
   }
-  *out = ch->queue.front();
-  ch->queue.pop_front();
-  return true;
 }
 
 void Runtime::DecActiveLocked() {

@@ -36,6 +36,8 @@ class Channel {
   }
   const int id;
   std::deque<Value> queue;  // transfer copies; GUARDED_BY(Runtime::mu_)
+  int waiters = 0;          // receivers blocked here; GUARDED_BY(Runtime::mu_)
+  int granted = 0;          // waiters a sender already counted active again
 };
 
 class Runtime {
