@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "volo 0.1.0");
   int exit_code = 0;
   volo::cli::AddFleetCommands(app, &exit_code);
+  volo::cli::AddFlyCommands(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

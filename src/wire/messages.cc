@@ -212,7 +212,10 @@ Status ValidateBuiltinArgs(std::string_view op, const json::object& args, std::s
   };
   if (op == "add" || op == "mult") {
     VOLO_RETURN_IF_ERROR(number("a", -1e300, 1e300));
-    return number("b", -1e300, 1e300);
+    VOLO_RETURN_IF_ERROR(number("b", -1e300, 1e300));
+    // Optional: a fixed simulated duration in seconds, for reproducible runs and benchmarks.
+    if (args.contains("duration")) return number("duration", 0, 3600);
+    return Status::Ok();
   }
   if (op == "sleep") return number("seconds", 0, 86400);
   return Status::Ok();

@@ -47,7 +47,9 @@ Result<BuiltinPlan> PlanBuiltin(std::string_view op, std::string_view args, doub
     return InvalidArgument("the result is not a finite number");
   }
   double seconds = 0;
-  if (duration_scale > 0) seconds = std::uniform_real_distribution<double>(lo, hi)(rng) * duration_scale;
+  if (const json::value* d = o.if_contains("duration")) {
+    seconds = d->to_number<double>();
+  } else if (duration_scale > 0) seconds = std::uniform_real_distribution<double>(lo, hi)(rng) * duration_scale;
   return BuiltinPlan{wire::ToJson(res), seconds};
 }
 

@@ -17,7 +17,8 @@ struct BuiltinPlan {
 
 // Computes a built-in operation over its JSON arguments. `duration_scale` scales the seed's
 // simulated durations (add 3-7 s, mult 3-12 s); 0 makes them instant. InvalidArgument names
-// the bad argument; NotFound if `op` is not built in.
+// the bad argument; NotFound if `op` is not built in. add/mult take an optional "duration"
+// (seconds) that replaces the random one.
 Result<BuiltinPlan> PlanBuiltin(std::string_view op, std::string_view args, double duration_scale,
                                 std::mt19937_64& rng);
 

@@ -21,6 +21,15 @@ TEST(BuiltinTest, AddAndMultComputeWithSeedDurations) {
   }
 }
 
+TEST(BuiltinTest, FixedDurationOverridesTheRandomOne) {
+  std::mt19937_64 rng(1);
+  auto r = PlanBuiltin("mult", R"({"a":2,"b":3,"duration":0.042})", 1.0, rng);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->result, "6");
+  EXPECT_DOUBLE_EQ(r->seconds, 0.042);
+  EXPECT_FALSE(PlanBuiltin("add", R"({"a":2,"b":3,"duration":-1})", 1.0, rng).ok());
+}
+
 TEST(BuiltinTest, ScaleZeroIsInstant) {
   std::mt19937_64 rng(1);
   EXPECT_EQ(PlanBuiltin("add", R"({"a":1,"b":1})", 0, rng)->seconds, 0);
