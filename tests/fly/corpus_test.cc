@@ -205,3 +205,67 @@ TEST(Examples, SlidesPiRunsUnchangedOnceRebound) {
 
 }  // namespace
 }  // namespace volo::fly
+
+namespace volo::fly {
+namespace {
+
+TEST(Examples, SumIndices) {
+  int code;
+  EXPECT_EQ(RunExample("sum_indices.fly", {}, false, 0, &code), "sum of indices: 4950\n");
+  EXPECT_EQ(code, 0);
+}
+
+TEST(Examples, OneMaxFindsAllOnes) {
+  for (uint64_t seed : {1, 2, 3}) {
+    int code;
+    std::string out = RunExample("onemax.fly", {}, true, seed, &code);
+    EXPECT_EQ(code, 0);
+    EXPECT_TRUE(std::regex_search(
+        out, std::regex("Optimal solution found at index [0-9]+ \\[1111111111\\]\n$")))
+        << out;
+  }
+}
+
+TEST(Examples, KColoringIsConflictFree) {
+  const int edges[][2] = {{0, 1}, {0, 3}, {1, 2}, {1, 4}, {3, 4}};
+  for (uint64_t seed : {1, 2, 3, 4}) {
+    int code;
+    std::string out = RunExample("kcoloring.fly", {}, true, seed, &code);
+    EXPECT_EQ(code, 0);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(
+        out, m, std::regex("Optimal solution found at index [0-9]+ \\[([0-4]{5})\\] Colours: ([0-9])\n$")))
+        << out;
+    std::string c = m[1];
+    for (auto& e : edges) EXPECT_NE(c[e[0]], c[e[1]]) << c;
+  }
+}
+
+TEST(Examples, TemperaturePerProvince) {
+  for (const char* env : {"local=smp:1", "local=smp:2", "local=smp:4"}) {
+    int code;
+    EXPECT_EQ(RunExample("temperature.fly", {env}, false, 0, &code),
+              "Caserta 12.38\nNapoli 13.3\nSalerno 11.5\n");
+    EXPECT_EQ(code, 0);
+  }
+}
+
+TEST(Examples, WordCount) {
+  for (const char* env : {"local=smp:1", "local=smp:3"}) {
+    int code;
+    EXPECT_EQ(RunExample("wordcount.fly", {env}, false, 0, &code),
+              "words: 85\ndistinct: 34\nthe 11\nit 10\nof 10\nwas 10\nwe 4\n");
+    EXPECT_EQ(code, 0);
+  }
+}
+
+TEST(Examples, EveryExampleChecks) {
+  for (const auto& e : fs::directory_iterator(FLY_EXAMPLES_DIR)) {
+    if (e.path().extension() != ".fly") continue;
+    std::ostringstream out, err;
+    EXPECT_EQ(CheckFile(e.path().string(), out, err), 0) << err.str();
+  }
+}
+
+}  // namespace
+}  // namespace volo::fly
