@@ -25,7 +25,11 @@ extern char** environ;
 
 namespace volo::itest {
 
-const char* VoloBinary() { return VOLO_BINARY; }
+const char* VoloBinary() {
+  // VOLO_BINARY in the environment runs the tests against another build (or an installed volo).
+  const char* override = std::getenv("VOLO_BINARY");
+  return override != nullptr && *override != '\0' ? override : VOLO_BINARY;
+}
 
 bool PollUntil(const std::function<bool()>& done, milliseconds timeout, milliseconds interval) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -30,7 +30,7 @@ namespace json = boost::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// Path of the volo binary under test (a compile definition from CMake).
+// Path of the volo binary under test: $VOLO_BINARY if set, else the one CMake built.
 const char* VoloBinary();
 
 // Calls `done` every `interval` until it returns true or `timeout` has passed. Returns whether
