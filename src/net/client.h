@@ -25,9 +25,16 @@ struct ClientResponse {
   std::string content_type;
 };
 
-// Async HTTP/1.1 client with keep-alive connections reused per host:port.
-// Errors: Unavailable (connection refused, reset, unreachable), DeadlineExceeded (timeout),
-// InvalidArgument (bad URL), Corruption (not HTTP).
+// Async HTTP/1.1 client with keep-alive connections reused per host:port (up to 16 idle ones
+// per host). A request that fails on a reused idle connection before any response byte arrived
+// (the server had closed it) is retried once on a fresh connection.
+// Errors: Unavailable (connection refused, reset, unreachable; the message names host:port),
+// DeadlineExceeded (timeout), InvalidArgument (bad URL; only http:// is supported), Corruption
+// (not HTTP).
+//
+// Call Request and the destructor on the io thread (or while the io_context is not running).
+// Destroying the client aborts outstanding requests: their Done is never called, so it may
+// capture things that die with the client. The io_context must outlive the client.
 class HttpClient {
  public:
   explicit HttpClient(boost::asio::io_context& io);
@@ -36,6 +43,8 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   using Done = std::function<void(Result<ClientResponse>)>;
+  // `timeout` covers connecting, sending and receiving. `done` runs on the io thread, never
+  // inside Request(). Host names other than IP literals are resolved without that bound.
   void Request(std::string method, std::string url, std::string body, Headers headers,
                std::chrono::milliseconds timeout, Done done);
 
@@ -50,8 +59,10 @@ Result<ClientResponse> HttpFetch(const std::string& method, const std::string& u
                                  std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // Opens a WebSocket to `url` (ws://host:port/path). `done` gets the open connection or an
-// error (Unavailable, DeadlineExceeded, or FailedPrecondition carrying the HTTP status when the
-// server refused the upgrade). After that, `handlers` receive its messages and its close.
+// error (Unavailable, DeadlineExceeded, InvalidArgument for a bad URL, or FailedPrecondition
+// carrying the HTTP status and body when the server refused the upgrade). After that,
+// `handlers` receive its messages and its close (see WsHandlers); on an error they never run.
+// `timeout` bounds connecting plus the opening handshake. Incoming messages are limited to 64 MiB.
 void WsConnect(boost::asio::io_context& io, const std::string& url, Headers headers,
                WsHandlers handlers, std::chrono::milliseconds timeout,
                std::function<void(Result<std::shared_ptr<WsConnection>>)> done);

@@ -54,7 +54,13 @@ class WsConnection {
 
 struct WsHandlers {
   std::function<void(const std::shared_ptr<WsConnection>&, std::string_view message)> on_message;
-  // Runs once when the connection ends, for any reason (peer closed, error, Close()).
+  // Runs once when the connection ends, for any reason (peer closed, error, Close()). `why`:
+  // ok after Close() or a normal close by the peer; Unavailable when the peer closed with another
+  // code (the message names it, e.g. 1001 going away) or the connection broke; InvalidArgument
+  // when the peer sent a message over the limit (it gets close code 1009); DeadlineExceeded when
+  // the peer went silent (no data or pong for 60 s; pings go out after 30 s of quiet);
+  // Cancelled("server stopping") on the server side after Server::Stop(). Server side, it also
+  // runs if the handshake fails right after the acceptor said yes. No callback runs after it.
   std::function<void(const std::shared_ptr<WsConnection>&, const Status& why)> on_close;
 };
 
@@ -71,6 +77,8 @@ struct ServerOptions {
   std::string server_name = "volo";
 };
 
+// Call every method (and the destructor) on the io thread, or while the io_context is not
+// running. The io_context must outlive the Server.
 class Server {
  public:
   Server(boost::asio::io_context& io, ServerOptions options);
@@ -80,9 +88,14 @@ class Server {
 
   void SetHttpHandler(HttpHandler handler);
   void SetWsAcceptor(WsAcceptor acceptor);
-  // Binds and starts accepting. Returns the bound port (useful with port 0).
+  // Binds (with SO_REUSEADDR) and starts accepting. Returns the bound port (useful with port 0).
+  // Errors: InvalidArgument for a bad bind address, Unavailable when the port cannot be bound.
   Result<uint16_t> Listen();
-  // Stops accepting and closes every connection (WebSockets get a going-away close).
+  // Stops accepting and closes every connection (WebSockets get a going-away close). The
+  // on_close of every open WebSocket runs inside Stop(), and no handler runs after it returns;
+  // pending Respond objects become no-ops. Close handshakes finish in the background (bounded by
+  // a 10 s timeout), after which io_context::run() can return if nothing else is pending.
+  // Idempotent; the destructor calls it.
   void Stop();
 
  private:

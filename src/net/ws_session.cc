@@ -1,5 +1,9 @@
 #include "net/ws_session.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -143,19 +147,40 @@ void WsSession::StartWriter() {
   asio::co_spawn(ws_.get_executor(), WriteLoop(shared_from_this()), LogUnexpectedException);
 }
 
+void WsSession::SetCork(bool on) {
+#ifdef TCP_CORK
+  int value = on ? 1 : 0;
+  auto& socket = beast::get_lowest_layer(ws_).socket();
+  if (socket.is_open()) {
+    ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof(value));
+  }
+#endif
+}
+
 asio::awaitable<void> WsSession::WriteLoop(std::shared_ptr<WsSession> self) {
+  // Beast writes one message per send(), and with TCP_NODELAY each becomes its own segment; a
+  // burst of small messages then costs the kernel (both ends) far more than the copying. While
+  // more messages are already queued we cork the socket so they share segments, and uncork as
+  // soon as the queue is empty, so a lone message still leaves at once.
+  bool corked = false;
   while (!self->queue_.empty() && !self->ended_) {
     std::string message = std::move(self->queue_.front());
     self->queue_.pop_front();
+    if (!corked && !self->queue_.empty()) {
+      self->SetCork(true);
+      corked = true;
+    }
     auto [ec, n] = co_await self->ws_.async_write(asio::buffer(message), kAsTuple);
     if (ec || self->ended_) {
       self->queue_.clear();
       self->queued_bytes_ = 0;
       self->writing_ = false;
+      if (corked) self->SetCork(false);
       co_return;
     }
     self->queued_bytes_ -= message.size();
   }
+  if (corked) self->SetCork(false);
   if (self->closing_ && !self->close_sent_ && !self->ended_) {
     self->close_sent_ = true;
     // Completion (or failure) of the close handshake also ends the read in Run(), which then

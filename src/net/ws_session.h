@@ -57,6 +57,7 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
  private:
   static boost::asio::awaitable<void> WriteLoop(std::shared_ptr<WsSession> self);
   void StartWriter();
+  void SetCork(bool on);
   Status StatusFromReadError(const boost::beast::error_code& ec) const;
 
   WsStream ws_;
