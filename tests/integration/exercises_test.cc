@@ -1,5 +1,8 @@
 // The five exercises of the seed (workers-exercise.txt), run on real volo processes.
 
+#include <signal.h>
+
+#include <cerrno>
 #include <map>
 #include <set>
 
@@ -152,6 +155,9 @@ TEST_F(ExerciseTest, UpRunsHundredTasksOnMixedFleet) {
                                      {}, seconds(150));
   ASSERT_TRUE(r.finished) << "volo up did not finish";
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // "stops everything": nothing it started is left in its process group.
+  EXPECT_TRUE(PollUntil([&] { return kill(-r.pid, 0) != 0 && errno == ESRCH; }, seconds(10)))
+      << "volo up left processes behind";
   const json::value doc = ParseJson(r.out);
   ASSERT_TRUE(doc.is_object()) << "stdout is not one JSON document:\n" << r.out.substr(0, 2000);
   const json::object& o = doc.as_object();

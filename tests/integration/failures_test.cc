@@ -92,6 +92,49 @@ TEST_F(FailureTest, KilledWorkerTasksFinishElsewhereExactlyOnce) {
   ExpectEachDoneOnce(planner, finished);
 }
 
+// A worker that stops answering without closing its connection (SIGSTOP) is declared dead
+// after --heartbeat-timeout; its task runs elsewhere, and its late result (after SIGCONT) is
+// ignored, so the task is recorded once.
+TEST_F(FailureTest, FrozenWorkerIsDeclaredDeadAndItsLateResultIgnored) {
+  PlannerProc planner = StartPlanner({"--heartbeat-timeout", "1"});
+  ASSERT_NE(planner.port, 0);
+  Child* frozen = StartWorker(planner, {.id = "frozen", .args = {"--duration-scale", "0.3"}});
+  ASSERT_FALSE(HasFailure());
+  const uint64_t id = Submit(planner, SeedTask("mult", 11, 13));
+  ASSERT_TRUE(PollUntil([&] { return !RunningOn(planner, {id}, "frozen").empty(); }, seconds(20)));
+  h_.Signal(*frozen, SIGSTOP);
+
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        const auto w = FindWorker(planner, "frozen");
+        return !w || Str(*w, "state") != "live";
+      },
+      seconds(20)))
+      << "a worker silent past --heartbeat-timeout is still live";
+  StartWorker(planner, {.id = "thawed-out", .args = {"--duration-scale", "0.01"}});
+  const auto tasks = WaitFinished(planner, {id});
+  ExpectDoneWithRightResult(tasks[0]);
+  EXPECT_EQ(Str(tasks[0], "worker"), "thawed-out");
+
+  // Wake the frozen worker: it finishes its copy and reports it (or reconnects first).
+  h_.Signal(*frozen, SIGCONT);
+  const bool back = PollUntil(
+      [&] {
+        const auto w = FindWorker(planner, "frozen");
+        return w && Str(*w, "state") == "live";
+      },
+      seconds(15));
+  if (back) {
+    // Its messages before re-registering are handled; give it work to prove it is usable.
+    const auto more = SubmitMany(planner, MixedTasks(2));
+    for (const auto& t : WaitFinished(planner, more)) ExpectDoneWithRightResult(t);
+  }
+  const json::object again = GetTask(planner, id);
+  EXPECT_EQ(Str(again, "worker"), "thawed-out") << json::serialize(again);
+  EXPECT_DOUBLE_EQ(NumAt(again, "result"), 143);
+  EXPECT_EQ(NumAt(Status(planner), "done"), back ? 3 : 1);
+}
+
 TEST_F(FailureTest, TerminatedWorkerDrainsAndNothingIsLost) {
   PlannerProc planner = StartPlanner();
   ASSERT_NE(planner.port, 0);
@@ -159,7 +202,8 @@ TEST_F(FailureTest, HttpWorkerAnsweringGarbageFailsOnlyItsTasks) {
   const auto tasks = WaitFinished(planner, {bad, good});
   EXPECT_EQ(Str(tasks[0], "state"), "failed") << json::serialize(tasks[0]);
   EXPECT_EQ(NumAt(tasks[0], "attempts"), 2) << json::serialize(tasks[0]);
-  EXPECT_FALSE(Str(tasks[0], "error").empty()) << json::serialize(tasks[0]);
+  // A clear error names the worker that misbehaved.
+  EXPECT_NE(Str(tasks[0], "error").find("liar"), std::string::npos) << json::serialize(tasks[0]);
   ExpectDoneWithRightResult(tasks[1]);
   EXPECT_EQ(Str(tasks[1], "worker"), "honest");
 }

@@ -230,6 +230,7 @@ CommandResult Harness::RunVolo(const std::vector<std::string>& args, const EnvOv
   Child* child = SpawnWithFiles("volo " + (args.empty() ? "" : args[0]), argv, env, base + ".out",
                                 base + ".err");
   if (child == nullptr) return result;
+  result.pid = child->pid;
   result.finished = WaitExit(*child, timeout);
   if (!result.finished) Kill(*child);
   result.exit_code = child->ExitCode();

@@ -56,6 +56,7 @@ struct Child {
 // A finished short-lived command (RunVolo).
 struct CommandResult {
   bool finished = false;  // false: it overran its timeout and was killed
+  pid_t pid = -1;         // also its process group
   int exit_code = -1;
   std::string out;
   std::string err;

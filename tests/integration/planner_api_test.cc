@@ -125,6 +125,10 @@ TEST_F(PlannerApiTest, MalformedRequestsGetClearJsonErrors) {
   ExpectJsonError(Post(planner.Api("/wait"), R"({"ids": "seven"})"), 400, "wait with bad ids");
 
   ExpectStillWorks(planner, "after-bad-input");
+  // A seed worker may not take the id of a live native worker.
+  ExpectJsonError(
+      Post(planner.url + "/register", R"({"url": "http://127.0.0.1:9", "id": "after-bad-input"})"),
+      409, "register over a live native worker");
 }
 
 TEST_F(PlannerApiTest, UnknownIdsGet404) {
@@ -181,6 +185,51 @@ TEST_F(PlannerApiTest, CancelOfFinishedTaskIsConflict) {
   const json::object task = GetTask(planner, id);
   EXPECT_EQ(Str(task, "state"), "done") << "a refused cancel changed the task";
   EXPECT_DOUBLE_EQ(NumAt(task, "result"), 4);
+}
+
+TEST_F(PlannerApiTest, CancelRunningTaskFreesTheWorker) {
+  PlannerProc planner = StartPlanner();
+  ASSERT_NE(planner.port, 0);
+  StartWorker(planner, {.id = "w", .args = {"--slots", "1", "--duration-scale", "0.01"}});
+  const uint64_t id =
+      Submit(planner, json::object{{"op", "sleep"}, {"args", json::object{{"seconds", 600}}}});
+  ASSERT_NE(id, 0u);
+  ASSERT_TRUE(
+      PollUntil([&] { return Str(GetTask(planner, id), "state") == "running"; }, seconds(20)));
+  const Reply cancel = Post(planner.Api("/tasks/" + std::to_string(id) + "/cancel"), "");
+  ASSERT_EQ(cancel.status, 200) << cancel.Describe();
+  EXPECT_EQ(Str(cancel.obj(), "state"), "cancelled");
+
+  // The worker's only slot is free again: the next task runs on it.
+  const uint64_t next = Submit(planner, SeedTask("add", 5, 6));
+  const auto tasks = WaitFinished(planner, {next}, seconds(30));
+  ExpectDoneWithRightResult(tasks[0]);
+  EXPECT_EQ(Str(GetTask(planner, id), "state"), "cancelled");
+}
+
+TEST_F(PlannerApiTest, HigherPriorityRunsFirst) {
+  PlannerProc planner = StartPlanner();
+  ASSERT_NE(planner.port, 0);
+  // Queued before any worker exists, so the order is the planner's choice alone.
+  std::vector<uint64_t> low;
+  for (int i = 0; i < 3; ++i) low.push_back(Submit(planner, SeedTask("add", i, i)));
+  json::object urgent = SeedTask("add", 100, 100);
+  urgent["priority"] = 10;
+  const uint64_t high = Submit(planner, urgent);
+  StartWorker(planner, {.id = "w", .args = {"--slots", "1", "--duration-scale", "0.01"}});
+
+  std::vector<uint64_t> all = low;
+  all.push_back(high);
+  const auto tasks = WaitFinished(planner, all);
+  for (const auto& t : tasks) ExpectDoneWithRightResult(t);
+  const double high_started = NumAt(tasks[3], "started");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_LE(high_started, NumAt(tasks[i], "started"))
+        << "priority 10 started after " << json::serialize(tasks[i]);
+  }
+  // FIFO within a priority.
+  EXPECT_LE(NumAt(tasks[0], "started"), NumAt(tasks[1], "started"));
+  EXPECT_LE(NumAt(tasks[1], "started"), NumAt(tasks[2], "started"));
 }
 
 TEST_F(PlannerApiTest, LongPollWaitReturnsWhenTaskIsDone) {
