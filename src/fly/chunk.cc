@@ -165,6 +165,36 @@ std::string DisassembleFunction(const Program& program, const Function& fn) {
         detail = "slot " + std::to_string(a) + " += 1, -> " + std::to_string(c.code[i + 1]);
         break;
       case Op::kSort: detail = a ? "desc" : "asc"; break;
+      case Op::kForLoop:
+        detail = "slot " + std::to_string(a) + " += 1, while < slot " +
+                 std::to_string(c.code[i + 1]) + " -> " + std::to_string(c.code[i + 2]);
+        break;
+      case Op::kGetLocal2:
+        detail = "slots " + std::to_string(a) + ", " + std::to_string(c.code[i + 1]);
+        break;
+      case Op::kAddK:
+      case Op::kSubK:
+      case Op::kMulK:
+      case Op::kDivK:
+      case Op::kModK:
+      case Op::kLtK:
+      case Op::kLeK:
+      case Op::kGtK:
+      case Op::kGeK: detail = ToString(c.constants[a]); break;
+      case Op::kJumpIfNotLt:
+      case Op::kJumpIfNotLe:
+      case Op::kJumpIfNotGt:
+      case Op::kJumpIfNotGe:
+      case Op::kJumpIfNotEq:
+      case Op::kJumpIfNotNe: detail = "-> " + std::to_string(a); break;
+      case Op::kJumpIfNotLtK:
+      case Op::kJumpIfNotLeK:
+      case Op::kJumpIfNotGtK:
+      case Op::kJumpIfNotGeK:
+      case Op::kJumpIfNotEqK:
+      case Op::kJumpIfNotNeK:
+        detail = ToString(c.constants[a]) + " -> " + std::to_string(c.code[i + 1]);
+        break;
       default: break;
     }
     out += detail;

@@ -14,6 +14,18 @@ constexpr int64_t kMinSmallInt = -(1 << 23);
 constexpr size_t kMaxOperand = (1u << 24) - 1;
 }  // namespace
 
+namespace {
+bool IsNumberLiteral(const Expr& e) {
+  return e.kind == ExprKind::kInt || e.kind == ExprKind::kDouble;
+}
+Value LiteralValue(const Expr& e) {
+  return e.kind == ExprKind::kInt ? Value::Int(e.i) : Value::Double(e.d);
+}
+bool IsLocalName(const Expr& e) {
+  return e.kind == ExprKind::kName && e.ref.kind == RefKind::kLocal;
+}
+}  // namespace
+
 bool HasErrors(const std::vector<Diagnostic>& diags) {
   for (const auto& d : diags)
     if (!d.warning) return true;
@@ -101,6 +113,43 @@ void Compiler::Stmts(std::vector<StmtPtr>& stmts) {
   for (auto& s : stmts) Statement(*s);
 }
 
+std::pair<size_t, bool> Compiler::CondJump(Expr& cond) {
+  if (cond.kind == ExprKind::kBinary) {
+    int k = -1;
+    switch (cond.op) {
+      case Tok::kLt: k = 0; break;
+      case Tok::kLe: k = 1; break;
+      case Tok::kGt: k = 2; break;
+      case Tok::kGe: k = 3; break;
+      case Tok::kEq: k = 4; break;
+      case Tok::kNe: k = 5; break;
+      default: break;
+    }
+    if (k >= 0) {
+      if (IsNumberLiteral(*cond.kids[1])) {
+        Expression(*cond.kids[0]);
+        uint32_t c = fn_->chunk.AddConstant(LiteralValue(*cond.kids[1]));
+        Emit(static_cast<Op>(static_cast<int>(Op::kJumpIfNotLtK) + k), c, cond.pos);
+        Word(0, cond.pos);
+        return {Here() - 1, true};
+      }
+      Expression(*cond.kids[0]);
+      Expression(*cond.kids[1]);
+      return {Emit(static_cast<Op>(static_cast<int>(Op::kJumpIfNotLt) + k), 0, cond.pos), false};
+    }
+  }
+  Expression(cond);
+  return {Emit(Op::kJumpIfFalse, 0, cond.pos), false};
+}
+
+void Compiler::PatchCond(std::pair<size_t, bool> at, uint32_t target) {
+  if (at.second) {
+    PatchWord(at.first, target);
+  } else {
+    Patch(at.first, target);
+  }
+}
+
 void Compiler::Load(Ref r, Pos p) {
   if (r.kind == RefKind::kLocal) {
     Emit(Op::kGetLocal, r.index, p);
@@ -155,27 +204,25 @@ void Compiler::Statement(Stmt& s) {
       Emit(s.newline ? Op::kPrintln : Op::kPrint, 0, s.pos);
       break;
     case StmtKind::kIf: {
-      Expression(*s.value);
-      size_t jf = Emit(Op::kJumpIfFalse, 0, s.value->pos);
+      auto jf = CondJump(*s.value);
       Statement(*s.body[0]);
       if (s.body.size() > 1) {
         size_t j = Emit(Op::kJump, 0, s.pos);
-        Patch(jf, Here());
+        PatchCond(jf, Here());
         Statement(*s.body[1]);
         Patch(j, Here());
       } else {
-        Patch(jf, Here());
+        PatchCond(jf, Here());
       }
       break;
     }
     case StmtKind::kWhile: {
       size_t start = Here();
-      Expression(*s.value);
-      size_t jf = Emit(Op::kJumpIfFalse, 0, s.value->pos);
+      auto jf = CondJump(*s.value);
       loops_.emplace_back();
       Statement(*s.body[0]);
       Emit(Op::kJump, start, s.pos);
-      Patch(jf, Here());
+      PatchCond(jf, Here());
       for (size_t b : loops_.back().breaks) Patch(b, Here());
       for (size_t c : loops_.back().continues) Patch(c, start);
       loops_.pop_back();
@@ -239,12 +286,18 @@ void Compiler::For(Stmt& s) {
       Emit(Op::kLt, 0, s.pos);
       jf = Emit(Op::kJumpIfFalse, 0, s.pos);
     }
+    size_t body = Here();
     Statement(*s.body[0]);
-    size_t inc = Emit(Op::kForInc, var, s.pos);
-    Word(start, s.pos);
+    size_t inc;
     if (fast) {
+      int bound = hi.kind == ExprKind::kInt ? h0 : hi.ref.index;
+      inc = Emit(Op::kForLoop, var, s.pos);
+      Word(bound, s.pos);
+      Word(static_cast<uint32_t>(body), s.pos);
       PatchWord(exit_word, Here());
     } else {
+      inc = Emit(Op::kForInc, var, s.pos);
+      Word(start, s.pos);
       Patch(jf, Here());
     }
     for (size_t b : loops_.back().breaks) Patch(b, Here());
@@ -300,6 +353,20 @@ void Compiler::Assign(Stmt& s) {
                                          : Op::kNop;
   switch (t.kind) {
     case ExprKind::kName:
+      if (t.ref.kind == RefKind::kLocal && arith == Op::kNop && s.value->kind == ExprKind::kBinary &&
+          s.value->op == Tok::kPlus && IsLocalName(*s.value->kids[0]) &&
+          s.value->kids[0]->ref.index == t.ref.index) {
+        // x = x + e: the right side cannot change x (FLY has no assignment expressions), so
+        // this is x += e, which appends in place to an unshared string.
+        Expression(*s.value->kids[1]);
+        Emit(Op::kAddLocal, t.ref.index, s.pos);
+        return;
+      }
+      if ((arith == Op::kAdd || arith == Op::kSub) && t.ref.kind == RefKind::kLocal &&
+          s.value->kind == ExprKind::kInt && s.value->i == 1) {
+        Emit(arith == Op::kAdd ? Op::kIncLocal : Op::kDecLocal, t.ref.index, s.pos);
+        return;
+      }
       if (arith == Op::kAdd && t.ref.kind == RefKind::kLocal) {
         Expression(*s.value);
         Emit(Op::kAddLocal, t.ref.index, s.pos);
@@ -370,8 +437,31 @@ void Compiler::Expression(Expr& e) {
       return;
     }
     case ExprKind::kBinary: {
-      Expression(*e.kids[0]);
-      Expression(*e.kids[1]);
+      Op kop = Op::kNop;
+      switch (e.op) {
+        case Tok::kPlus: kop = Op::kAddK; break;
+        case Tok::kMinus: kop = Op::kSubK; break;
+        case Tok::kStar: kop = Op::kMulK; break;
+        case Tok::kSlash: kop = Op::kDivK; break;
+        case Tok::kPercent: kop = Op::kModK; break;
+        case Tok::kLt: kop = Op::kLtK; break;
+        case Tok::kLe: kop = Op::kLeK; break;
+        case Tok::kGt: kop = Op::kGtK; break;
+        case Tok::kGe: kop = Op::kGeK; break;
+        default: break;
+      }
+      if (kop != Op::kNop && IsNumberLiteral(*e.kids[1])) {
+        Expression(*e.kids[0]);
+        Emit(kop, fn_->chunk.AddConstant(LiteralValue(*e.kids[1])), e.pos);
+        return;
+      }
+      if (IsLocalName(*e.kids[0]) && IsLocalName(*e.kids[1])) {
+        Emit(Op::kGetLocal2, e.kids[0]->ref.index, e.kids[0]->pos);
+        Word(e.kids[1]->ref.index, e.kids[1]->pos);
+      } else {
+        Expression(*e.kids[0]);
+        Expression(*e.kids[1]);
+      }
       Op op = Op::kNop;
       switch (e.op) {
         case Tok::kPlus: op = Op::kAdd; break;

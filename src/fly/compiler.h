@@ -34,6 +34,9 @@ class Compiler {
   void Assign(Stmt& s);
   void Expression(Expr& e);
   void Fly(FlySpec& f, Pos pos);
+  // Emits `cond` and a jump taken when it is false; returns what PatchCond needs.
+  std::pair<size_t, bool> CondJump(Expr& cond);
+  void PatchCond(std::pair<size_t, bool> at, uint32_t target);
   void Load(Ref r, Pos p);
   void Store(Ref r, Pos p);
 

@@ -71,7 +71,31 @@ inline constexpr int kVar = 1000;  // stack effect depends on the operands
   X(AddLocal, 0, -1)    /* slot A += pop() (in place for strings when unshared) */   \
   X(ForLt, 2, 0)        /* if !(slot A < slot W1) jump W2: int fast path of for-range */ \
   X(ForInc, 1, 0)       /* slot A += 1; jump W1 (back to the ForLt) */               \
+  X(ForLoop, 2, 0)      /* slot A += 1; if slot A < slot W1 jump W2 (the body) */    \
   X(Sort, 0, -1)        /* sort the map's values (A = 1: descending) */             \
+  /* Superinstructions: K forms take their right operand from constants[A]. */       \
+  X(GetLocal2, 1, 2)    /* push slot A, then slot W1 */                              \
+  X(AddK, 0, 0)                                                                       \
+  X(SubK, 0, 0)                                                                       \
+  X(MulK, 0, 0)                                                                       \
+  X(DivK, 0, 0)                                                                       \
+  X(ModK, 0, 0)                                                                       \
+  X(LtK, 0, 0)                                                                        \
+  X(LeK, 0, 0)                                                                        \
+  X(GtK, 0, 0)                                                                        \
+  X(GeK, 0, 0)                                                                        \
+  X(JumpIfNotLt, 0, -2) /* pop a, b; ip = A unless a < b */                          \
+  X(JumpIfNotLe, 0, -2)                                                               \
+  X(JumpIfNotGt, 0, -2)                                                               \
+  X(JumpIfNotGe, 0, -2)                                                               \
+  X(JumpIfNotEq, 0, -2)                                                               \
+  X(JumpIfNotNe, 0, -2)                                                               \
+  X(JumpIfNotLtK, 1, -1) /* pop a; ip = W1 unless a < constants[A] */                \
+  X(JumpIfNotLeK, 1, -1)                                                              \
+  X(JumpIfNotGtK, 1, -1)                                                              \
+  X(JumpIfNotGeK, 1, -1)                                                              \
+  X(JumpIfNotEqK, 1, -1)                                                              \
+  X(JumpIfNotNeK, 1, -1)                                                              \
   X(Nop, 0, 0)
 
 enum class Op : uint8_t {

@@ -483,6 +483,11 @@ L_SetIndex: {
       sp -= 3;
       NEXT();
     }
+  } else if (obj.Is(ObjKind::kMap) && !key.IsNull()) {
+    AsMap(obj)->m.Set(key, val);  // takes over the key and value references
+    Release(obj);
+    sp -= 3;
+    NEXT();
   }
   SYNC();
   if (!IndexSet(*this, obj, key, val)) FAIL();
@@ -680,8 +685,11 @@ L_DecLocal: {
   } else if (v.tag == Tag::kDouble) {
     v.d += static_cast<double>(d);
   } else {
-    message_ = std::string("'++'/'--' need a number, got ") + TypeName(v);
-    FAIL();
+    Value r;
+    SYNC();
+    if (!ArithSlow(*this, d > 0 ? Op::kAdd : Op::kSub, v, Value::Int(1), &r)) FAIL();
+    Release(v);
+    v = r;
   }
   NEXT();
 }
@@ -746,6 +754,28 @@ L_ForInc: {
   ip = code + *ip;
   NEXT();
 }
+L_ForLoop: {
+  Value& v = slots[OPA];
+  Value b = slots[ip[0]];
+  if (v.tag == Tag::kInt && b.tag == Tag::kInt) {
+    ++v.i;
+    ip = v.i < b.i ? code + ip[1] : ip + 2;
+    NEXT();
+  }
+  if (v.tag == Tag::kDouble) {
+    v.d += 1;
+  } else if (v.tag == Tag::kInt) {
+    ++v.i;
+  } else {
+    message_ = std::string("the loop variable must stay a number, got ") + TypeName(v);
+    FAIL();
+  }
+  bool r;
+  SYNC();
+  if (!CompareSlow(*this, Op::kLt, v, b, &r)) FAIL();
+  ip = r ? code + ip[1] : ip + 2;
+  NEXT();
+}
 L_Sort:
   SYNC();
   if (!SortMap(*this, sp[-1], OPA != 0)) FAIL();
@@ -754,6 +784,136 @@ L_Sort:
   NEXT();
 L_Nop:
   NEXT();
+
+L_GetLocal2: {
+  Value a = slots[OPA];
+  Value b = slots[*ip++];
+  Retain(a);
+  Retain(b);
+  sp[0] = a;
+  sp[1] = b;
+  sp += 2;
+  NEXT();
+}
+#define FLY_ARITH_K(NAME, OPER, INT_OK)                                          \
+  L_##NAME##K : {                                                                 \
+    Value k = consts[OPA];                                                        \
+    Value& a = sp[-1];                                                            \
+    if (a.tag == Tag::kInt && k.tag == Tag::kInt && (INT_OK)) {                  \
+      a.i = static_cast<int64_t>(static_cast<uint64_t>(a.i)                      \
+                                     OPER static_cast<uint64_t>(k.i));            \
+      NEXT();                                                                     \
+    }                                                                             \
+    if (a.tag == Tag::kDouble && k.tag == Tag::kDouble) {                         \
+      a.d = a.d OPER k.d;                                                         \
+      NEXT();                                                                     \
+    }                                                                             \
+    *sp++ = k;                                                                    \
+    op = Op::k##NAME;                                                             \
+    goto arith_slow;                                                              \
+  }
+FLY_ARITH_K(Add, +, true)
+FLY_ARITH_K(Sub, -, true)
+FLY_ARITH_K(Mul, *, true)
+FLY_ARITH_K(Div, /, false)
+#undef FLY_ARITH_K
+L_ModK: {
+  Value k = consts[OPA];
+  Value& a = sp[-1];
+  if (a.tag == Tag::kInt && k.tag == Tag::kInt && k.i > 0) {
+    a.i %= k.i;
+    NEXT();
+  }
+  *sp++ = k;
+  op = Op::kMod;
+  goto arith_slow;
+}
+#define FLY_COMPARE_K(NAME, OPER)                                   \
+  L_##NAME##K : {                                                   \
+    Value k = consts[OPA];                                          \
+    Value& a = sp[-1];                                              \
+    if (a.tag == Tag::kInt && k.tag == Tag::kInt) {                 \
+      a = Value::Bool(a.i OPER k.i);                                \
+      NEXT();                                                       \
+    }                                                               \
+    if (a.tag == Tag::kDouble && k.tag == Tag::kDouble) {           \
+      a = Value::Bool(a.d OPER k.d);                                \
+      NEXT();                                                       \
+    }                                                               \
+    *sp++ = k;                                                      \
+    op = Op::k##NAME;                                               \
+    goto compare_slow;                                              \
+  }
+FLY_COMPARE_K(Lt, <)
+FLY_COMPARE_K(Le, <=)
+FLY_COMPARE_K(Gt, >)
+FLY_COMPARE_K(Ge, >=)
+#undef FLY_COMPARE_K
+// Fused compare-and-branch: jump when the comparison is false.
+#define FLY_JUMP_IF_NOT(NAME, OPER)                                        \
+  L_JumpIfNot##NAME : {                                                    \
+    Value b = sp[-1];                                                      \
+    Value a = sp[-2];                                                      \
+    uint32_t target = OPA;                                                 \
+    bool r;                                                                \
+    if (a.tag == Tag::kInt && b.tag == Tag::kInt) {                        \
+      r = a.i OPER b.i;                                                    \
+    } else if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) {           \
+      r = a.d OPER b.d;                                                    \
+    } else {                                                               \
+      SYNC();                                                              \
+      if (!CompareSlow(*this, Op::k##NAME, a, b, &r)) FAIL();              \
+      Release(a);                                                          \
+      Release(b);                                                          \
+    }                                                                      \
+    sp -= 2;                                                               \
+    if (!r) ip = code + target;                                            \
+    NEXT();                                                                \
+  }                                                                        \
+  L_JumpIfNot##NAME##K : {                                                 \
+    Value b = consts[OPA];                                                 \
+    Value a = sp[-1];                                                      \
+    uint32_t target = *ip++;                                               \
+    bool r;                                                                \
+    if (a.tag == Tag::kInt && b.tag == Tag::kInt) {                        \
+      r = a.i OPER b.i;                                                    \
+    } else if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) {           \
+      r = a.d OPER b.d;                                                    \
+    } else {                                                               \
+      SYNC();                                                              \
+      if (!CompareSlow(*this, Op::k##NAME, a, b, &r)) FAIL();              \
+      Release(a);                                                          \
+    }                                                                      \
+    --sp;                                                                  \
+    if (!r) ip = code + target;                                            \
+    NEXT();                                                                \
+  }
+FLY_JUMP_IF_NOT(Lt, <)
+FLY_JUMP_IF_NOT(Le, <=)
+FLY_JUMP_IF_NOT(Gt, >)
+FLY_JUMP_IF_NOT(Ge, >=)
+#undef FLY_JUMP_IF_NOT
+L_JumpIfNotEq:
+L_JumpIfNotNe: {
+  Value b = sp[-1];
+  Value a = sp[-2];
+  bool eq = ValuesEqual(a, b);
+  Release(a);
+  Release(b);
+  sp -= 2;
+  if (eq != (static_cast<Op>(w & 0xff) == Op::kJumpIfNotEq)) ip = code + OPA;
+  NEXT();
+}
+L_JumpIfNotEqK:
+L_JumpIfNotNeK: {
+  Value a = sp[-1];
+  bool eq = ValuesEqual(a, consts[OPA]);
+  uint32_t target = *ip++;
+  Release(a);
+  --sp;
+  if (eq != (static_cast<Op>(w & 0xff) == Op::kJumpIfNotEqK)) ip = code + target;
+  NEXT();
+}
 
 fail:
   frame->ip = ip;
