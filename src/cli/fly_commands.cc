@@ -81,9 +81,8 @@ void AddFlyCommands(CLI::App& app, int* exit_code) {
   auto check_file = std::make_shared<std::string>();
   CLI::App* check = app.add_subcommand("check", "Check a FLY program's syntax and names");
   check->add_option("file", *check_file, "The .fly program")->required();
-  check->callback([check_file, exit_code] {
-    *exit_code = fly::CheckFile(*check_file, std::cout, std::cerr);
-  });
+  check->callback(
+      [check_file, exit_code] { *exit_code = fly::CheckFile(*check_file, std::cout, std::cerr); });
 
   auto disasm_file = std::make_shared<std::string>();
   CLI::App* disasm = app.add_subcommand("disasm", "Print a FLY program's bytecode");

@@ -24,8 +24,17 @@ struct Ref {
 };
 
 // Cast targets.
-enum class CastType : uint8_t { kString, kInteger, kDouble, kObject, kDate, kDat, kMatrix,
-                                kArrayList, kArray };
+enum class CastType : uint8_t {
+  kString,
+  kInteger,
+  kDouble,
+  kObject,
+  kDate,
+  kDat,
+  kMatrix,
+  kArrayList,
+  kArray
+};
 
 struct Expr;
 struct Stmt;
@@ -53,33 +62,33 @@ struct FlySpec {
 };
 
 enum class ExprKind : uint8_t {
-  kInt,       // i
-  kDouble,    // d
-  kString,    // s
-  kBool,      // i (0/1)
-  kName,      // s, ref
-  kUnary,     // op, kids[0]
-  kBinary,    // op, kids[0..1]
-  kAnd,       // kids[0..1]
-  kOr,        // kids[0..1]
-  kCall,      // s = function, ref, kids = args
-  kMethod,    // s = method, kids[0] = receiver, kids[1..] = args
-  kMath,      // s = function, kids = args
-  kTime,      // kids: 0 or 1 (the start time)
-  kField,     // s = field, kids[0] = object
-  kIndex,     // kids[0] = object, kids[1] = index
-  kSlice,     // kids[0] = array, kids[1..2] = bounds
-  kCell,      // kids[0] = dataframe, kids[1] = row, kids[2] = column
-  kRecv,      // kids[0] = channel
-  kSend,      // kids[0] = channel, kids[1] = message; s = env (may be empty)
-  kCast,      // cast, kids[0]
-  kRange,     // kids[0..1]
-  kArray,     // kids = elements
-  kMap,       // kids = values, keys[k] = name or "" for positional entries
+  kInt,         // i
+  kDouble,      // d
+  kString,      // s
+  kBool,        // i (0/1)
+  kName,        // s, ref
+  kUnary,       // op, kids[0]
+  kBinary,      // op, kids[0..1]
+  kAnd,         // kids[0..1]
+  kOr,          // kids[0..1]
+  kCall,        // s = function, ref, kids = args
+  kMethod,      // s = method, kids[0] = receiver, kids[1..] = args
+  kMath,        // s = function, kids = args
+  kTime,        // kids: 0 or 1 (the start time)
+  kField,       // s = field, kids[0] = object
+  kIndex,       // kids[0] = object, kids[1] = index
+  kSlice,       // kids[0] = array, kids[1..2] = bounds
+  kCell,        // kids[0] = dataframe, kids[1] = row, kids[2] = column
+  kRecv,        // kids[0] = channel
+  kSend,        // kids[0] = channel, kids[1] = message; s = env (may be empty)
+  kCast,        // cast, kids[0]
+  kRange,       // kids[0..1]
+  kArray,       // kids = elements
+  kMap,         // kids = values, keys[k] = name or "" for positional entries
   kSizedArray,  // cast = element type, kids = dimensions
-  kDecl,      // declaration object: keys, kids = values
-  kExecEnv,   // execution_environment
-  kFly,       // fly
+  kDecl,        // declaration object: keys, kids = values
+  kExecEnv,     // execution_environment
+  kFly,         // fly
 };
 
 struct Expr {
@@ -98,20 +107,20 @@ struct Expr {
 };
 
 enum class StmtKind : uint8_t {
-  kVar,       // name, value (may be null for fly), on (env names)
-  kConst,     // name, value
-  kAssign,    // target, value, op (kAssign, kPlusAssign, ...)
-  kIncr,      // target, op (kPlusPlus / kMinusMinus)
-  kExpr,      // value
-  kPrint,     // value, newline
-  kIf,        // value = cond, body[0] = then, body[1] = else (optional)
-  kWhile,     // value = cond, body[0]
-  kFor,       // names = loop variables, value = iterable, body[0]
-  kBlock,     // body
-  kFunc,      // name, names = params, body
-  kReturn,    // value (may be null)
-  kSort,      // name = map, desc flag in newline
-  kRequire,   // ignored on smp
+  kVar,      // name, value (may be null for fly), on (env names)
+  kConst,    // name, value
+  kAssign,   // target, value, op (kAssign, kPlusAssign, ...)
+  kIncr,     // target, op (kPlusPlus / kMinusMinus)
+  kExpr,     // value
+  kPrint,    // value, newline
+  kIf,       // value = cond, body[0] = then, body[1] = else (optional)
+  kWhile,    // value = cond, body[0]
+  kFor,      // names = loop variables, value = iterable, body[0]
+  kBlock,    // body
+  kFunc,     // name, names = params, body
+  kReturn,   // value (may be null)
+  kSort,     // name = map, desc flag in newline
+  kRequire,  // ignored on smp
   kBreak,
   kContinue,
   kNative,
@@ -129,9 +138,9 @@ struct Stmt {
   std::vector<std::string> names;
   std::vector<Pos> name_positions;
   std::vector<StmtPtr> body;
-  Ref ref;                 // kVar/kConst: the slot declared; kFunc: the function index
-  std::vector<Ref> refs;   // kFor: loop variable slots, then hidden slots
-  int func_locals = 0;     // kFunc: the number of local slots the resolver assigned
+  Ref ref;                // kVar/kConst: the slot declared; kFunc: the function index
+  std::vector<Ref> refs;  // kFor: loop variable slots, then hidden slots
+  int func_locals = 0;    // kFunc: the number of local slots the resolver assigned
   Stmt(StmtKind k, Pos p) : kind(k), pos(p) {}
 };
 

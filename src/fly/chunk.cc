@@ -62,24 +62,34 @@ int StackEffect(const Program& program, const Chunk& chunk, size_t i) {
   int effect = kOpEffect[w & 0xff];
   if (effect != kVar) return effect;
   switch (op) {
-    case Op::kCall: return 1 - static_cast<int>(chunk.code[i + 1]);
-    case Op::kArray: return 1 - static_cast<int>(a);
-    case Op::kMap: return 1 - 2 * static_cast<int>(a);
-    case Op::kSizedArray: return 1 - static_cast<int>(a);
-    case Op::kInvoke: return -static_cast<int>(chunk.code[i + 1] & 0xff);
-    case Op::kMath: return 1 - static_cast<int>(chunk.code[i + 1]);
-    case Op::kTime: return 1 - static_cast<int>(a);
-    case Op::kDecl: return 1 - static_cast<int>(program.decls[a].keys.size());
-    case Op::kFly: return -program.flies[a].argc;  // env + args -> result
-    default: return 0;
+    case Op::kCall:
+      return 1 - static_cast<int>(chunk.code[i + 1]);
+    case Op::kArray:
+      return 1 - static_cast<int>(a);
+    case Op::kMap:
+      return 1 - 2 * static_cast<int>(a);
+    case Op::kSizedArray:
+      return 1 - static_cast<int>(a);
+    case Op::kInvoke:
+      return -static_cast<int>(chunk.code[i + 1] & 0xff);
+    case Op::kMath:
+      return 1 - static_cast<int>(chunk.code[i + 1]);
+    case Op::kTime:
+      return 1 - static_cast<int>(a);
+    case Op::kDecl:
+      return 1 - static_cast<int>(program.decls[a].keys.size());
+    case Op::kFly:
+      return -program.flies[a].argc;  // env + args -> result
+    default:
+      return 0;
   }
 }
 
 std::string DisassembleFunction(const Program& program, const Function& fn) {
   std::string out;
   char buf[256];
-  snprintf(buf, sizeof buf, "== %s (arity %d, locals %d, stack %d) ==\n", fn.name.c_str(),
-           fn.arity, fn.num_locals, fn.max_stack);
+  snprintf(buf, sizeof buf, "== %s (arity %d, locals %d, stack %d) ==\n", fn.name.c_str(), fn.arity,
+           fn.num_locals, fn.max_stack);
   out += buf;
   const Chunk& c = fn.chunk;
   int last_line = -1;
@@ -94,17 +104,23 @@ std::string DisassembleFunction(const Program& program, const Function& fn) {
       snprintf(buf, sizeof buf, "%04zu    | ", i);
     }
     out += buf;
-    snprintf(buf, sizeof buf, "%-12s", kOpNames[w & 0xff]);
+    snprintf(buf, sizeof buf, "%-13s", kOpNames[w & 0xff]);
     out += buf;
     std::string detail;
     switch (op) {
-      case Op::kConst: detail = std::to_string(a) + " (" + ToString(c.constants[a]) + ")"; break;
-      case Op::kInt: detail = std::to_string(static_cast<int64_t>(a) - kIntBias); break;
+      case Op::kConst:
+        detail = std::to_string(a) + " (" + ToString(c.constants[a]) + ")";
+        break;
+      case Op::kInt:
+        detail = std::to_string(static_cast<int64_t>(a) - kIntBias);
+        break;
       case Op::kGetLocal:
       case Op::kSetLocal:
       case Op::kIncLocal:
       case Op::kDecLocal:
-      case Op::kAddLocal: detail = "slot " + std::to_string(a); break;
+      case Op::kAddLocal:
+        detail = "slot " + std::to_string(a);
+        break;
       case Op::kGetGlobal:
       case Op::kSetGlobal:
         detail = std::to_string(a) + " (" +
@@ -113,20 +129,25 @@ std::string DisassembleFunction(const Program& program, const Function& fn) {
       case Op::kJump:
       case Op::kJumpIfFalse:
       case Op::kAndJump:
-      case Op::kOrJump: detail = "-> " + std::to_string(a); break;
+      case Op::kOrJump:
+        detail = "-> " + std::to_string(a);
+        break;
       case Op::kCall:
         detail = (a < program.functions.size() ? program.functions[a]->name : "?") + " (" +
                  std::to_string(c.code[i + 1]) + " args)";
         break;
       case Op::kArray:
       case Op::kMap:
-      case Op::kTime: detail = std::to_string(a); break;
+      case Op::kTime:
+        detail = std::to_string(a);
+        break;
       case Op::kSizedArray:
-        detail = std::to_string(a) + " dims of " +
-                 CastName(static_cast<CastType>(c.code[i + 1]));
+        detail = std::to_string(a) + " dims of " + CastName(static_cast<CastType>(c.code[i + 1]));
         break;
       case Op::kGetField:
-      case Op::kSetField: detail = ToString(c.constants[a]); break;
+      case Op::kSetField:
+        detail = ToString(c.constants[a]);
+        break;
       case Op::kInvoke:
         detail = ToString(c.constants[a]) + " (" + std::to_string(c.code[i + 1] & 0xff) + " args)";
         break;
@@ -134,7 +155,9 @@ std::string DisassembleFunction(const Program& program, const Function& fn) {
         detail = std::string(MathName(static_cast<MathId>(a))) + " (" +
                  std::to_string(c.code[i + 1]) + " args)";
         break;
-      case Op::kCast: detail = CastName(static_cast<CastType>(a)); break;
+      case Op::kCast:
+        detail = CastName(static_cast<CastType>(a));
+        break;
       case Op::kDecl: {
         detail = "[";
         for (size_t k = 0; k < program.decls[a].keys.size(); ++k)
@@ -164,7 +187,9 @@ std::string DisassembleFunction(const Program& program, const Function& fn) {
       case Op::kForInc:
         detail = "slot " + std::to_string(a) + " += 1, -> " + std::to_string(c.code[i + 1]);
         break;
-      case Op::kSort: detail = a ? "desc" : "asc"; break;
+      case Op::kSort:
+        detail = a ? "desc" : "asc";
+        break;
       case Op::kForLoop:
         detail = "slot " + std::to_string(a) + " += 1, while < slot " +
                  std::to_string(c.code[i + 1]) + " -> " + std::to_string(c.code[i + 2]);
@@ -180,13 +205,17 @@ std::string DisassembleFunction(const Program& program, const Function& fn) {
       case Op::kLtK:
       case Op::kLeK:
       case Op::kGtK:
-      case Op::kGeK: detail = ToString(c.constants[a]); break;
+      case Op::kGeK:
+        detail = ToString(c.constants[a]);
+        break;
       case Op::kJumpIfNotLt:
       case Op::kJumpIfNotLe:
       case Op::kJumpIfNotGt:
       case Op::kJumpIfNotGe:
       case Op::kJumpIfNotEq:
-      case Op::kJumpIfNotNe: detail = "-> " + std::to_string(a); break;
+      case Op::kJumpIfNotNe:
+        detail = "-> " + std::to_string(a);
+        break;
       case Op::kJumpIfNotLtK:
       case Op::kJumpIfNotLeK:
       case Op::kJumpIfNotGtK:
@@ -195,7 +224,8 @@ std::string DisassembleFunction(const Program& program, const Function& fn) {
       case Op::kJumpIfNotNeK:
         detail = ToString(c.constants[a]) + " -> " + std::to_string(c.code[i + 1]);
         break;
-      default: break;
+      default:
+        break;
     }
     out += detail;
     while (!out.empty() && out.back() == ' ') out.pop_back();

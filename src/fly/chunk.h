@@ -44,7 +44,7 @@ struct Function {
 struct GlobalInfo {
   std::string name;
   Pos pos;
-  bool is_const = false;          // const (snapshotted per fly instance)
+  bool is_const = false;  // const (snapshotted per fly instance)
   bool visible_in_functions = true;
 };
 

@@ -117,13 +117,26 @@ std::pair<size_t, bool> Compiler::CondJump(Expr& cond) {
   if (cond.kind == ExprKind::kBinary) {
     int k = -1;
     switch (cond.op) {
-      case Tok::kLt: k = 0; break;
-      case Tok::kLe: k = 1; break;
-      case Tok::kGt: k = 2; break;
-      case Tok::kGe: k = 3; break;
-      case Tok::kEq: k = 4; break;
-      case Tok::kNe: k = 5; break;
-      default: break;
+      case Tok::kLt:
+        k = 0;
+        break;
+      case Tok::kLe:
+        k = 1;
+        break;
+      case Tok::kGt:
+        k = 2;
+        break;
+      case Tok::kGe:
+        k = 3;
+        break;
+      case Tok::kEq:
+        k = 4;
+        break;
+      case Tok::kNe:
+        k = 5;
+        break;
+      default:
+        break;
     }
     if (k >= 0) {
       if (IsNumberLiteral(*cond.kids[1])) {
@@ -179,7 +192,9 @@ void Compiler::Statement(Stmt& s) {
       var_name_.clear();
       Store(s.ref, s.pos);
       break;
-    case StmtKind::kAssign: Assign(s); break;
+    case StmtKind::kAssign:
+      Assign(s);
+      break;
     case StmtKind::kIncr: {
       bool inc = s.op == Tok::kPlusPlus;
       if (s.target->kind == ExprKind::kName && s.target->ref.kind == RefKind::kLocal) {
@@ -228,9 +243,14 @@ void Compiler::Statement(Stmt& s) {
       loops_.pop_back();
       break;
     }
-    case StmtKind::kFor: For(s); break;
-    case StmtKind::kBlock: Stmts(s.body); break;
-    case StmtKind::kFunc: break;  // compiled separately
+    case StmtKind::kFor:
+      For(s);
+      break;
+    case StmtKind::kBlock:
+      Stmts(s.body);
+      break;
+    case StmtKind::kFunc:
+      break;  // compiled separately
     case StmtKind::kReturn:
       if (s.value) {
         Expression(*s.value);
@@ -243,12 +263,15 @@ void Compiler::Statement(Stmt& s) {
       Expression(*s.target);
       Emit(Op::kSort, s.newline ? 1 : 0, s.pos);
       break;
-    case StmtKind::kBreak: loops_.back().breaks.push_back(Emit(Op::kJump, 0, s.pos)); break;
+    case StmtKind::kBreak:
+      loops_.back().breaks.push_back(Emit(Op::kJump, 0, s.pos));
+      break;
     case StmtKind::kContinue:
       loops_.back().continues.push_back(Emit(Op::kJump, 0, s.pos));
       break;
     case StmtKind::kRequire:
-    case StmtKind::kNative: break;
+    case StmtKind::kNative:
+      break;
   }
 }
 
@@ -264,8 +287,8 @@ void Compiler::For(Stmt& s) {
     Expression(*it.kids[0]);
     Emit(Op::kSetLocal, var, s.pos);
     Expr& hi = *it.kids[1];
-    bool fast = hi.kind == ExprKind::kInt || (hi.kind == ExprKind::kName &&
-                                              hi.ref.kind == RefKind::kLocal);
+    bool fast =
+        hi.kind == ExprKind::kInt || (hi.kind == ExprKind::kName && hi.ref.kind == RefKind::kLocal);
     size_t start, exit_word = 0, jf = 0;
     if (fast) {
       int bound = h0;
@@ -353,9 +376,9 @@ void Compiler::Assign(Stmt& s) {
                                          : Op::kNop;
   switch (t.kind) {
     case ExprKind::kName:
-      if (t.ref.kind == RefKind::kLocal && arith == Op::kNop && s.value->kind == ExprKind::kBinary &&
-          s.value->op == Tok::kPlus && IsLocalName(*s.value->kids[0]) &&
-          s.value->kids[0]->ref.index == t.ref.index) {
+      if (t.ref.kind == RefKind::kLocal && arith == Op::kNop &&
+          s.value->kind == ExprKind::kBinary && s.value->op == Tok::kPlus &&
+          IsLocalName(*s.value->kids[0]) && s.value->kids[0]->ref.index == t.ref.index) {
         // x = x + e: the right side cannot change x (FLY has no assignment expressions), so
         // this is x += e, which appends in place to an unshared string.
         Expression(*s.value->kids[1]);
@@ -401,7 +424,9 @@ void Compiler::Assign(Stmt& s) {
       Emit(Op::kSetIndex, 0, s.pos);
       return;
     }
-    default: Error(t.pos, "cannot assign to this expression"); return;
+    default:
+      Error(t.pos, "cannot assign to this expression");
+      return;
   }
 }
 
@@ -417,9 +442,15 @@ void Compiler::Expression(Expr& e) {
     case ExprKind::kDouble:
       Emit(Op::kConst, fn_->chunk.AddConstant(Value::Double(e.d)), e.pos);
       return;
-    case ExprKind::kString: Emit(Op::kConst, fn_->chunk.AddString(e.s), e.pos); return;
-    case ExprKind::kBool: Emit(e.i ? Op::kTrue : Op::kFalse, 0, e.pos); return;
-    case ExprKind::kName: Load(e.ref, e.pos); return;
+    case ExprKind::kString:
+      Emit(Op::kConst, fn_->chunk.AddString(e.s), e.pos);
+      return;
+    case ExprKind::kBool:
+      Emit(e.i ? Op::kTrue : Op::kFalse, 0, e.pos);
+      return;
+    case ExprKind::kName:
+      Load(e.ref, e.pos);
+      return;
     case ExprKind::kUnary: {
       Expr& k = *e.kids[0];
       if (e.op == Tok::kMinus && k.kind == ExprKind::kInt) {
@@ -439,16 +470,35 @@ void Compiler::Expression(Expr& e) {
     case ExprKind::kBinary: {
       Op kop = Op::kNop;
       switch (e.op) {
-        case Tok::kPlus: kop = Op::kAddK; break;
-        case Tok::kMinus: kop = Op::kSubK; break;
-        case Tok::kStar: kop = Op::kMulK; break;
-        case Tok::kSlash: kop = Op::kDivK; break;
-        case Tok::kPercent: kop = Op::kModK; break;
-        case Tok::kLt: kop = Op::kLtK; break;
-        case Tok::kLe: kop = Op::kLeK; break;
-        case Tok::kGt: kop = Op::kGtK; break;
-        case Tok::kGe: kop = Op::kGeK; break;
-        default: break;
+        case Tok::kPlus:
+          kop = Op::kAddK;
+          break;
+        case Tok::kMinus:
+          kop = Op::kSubK;
+          break;
+        case Tok::kStar:
+          kop = Op::kMulK;
+          break;
+        case Tok::kSlash:
+          kop = Op::kDivK;
+          break;
+        case Tok::kPercent:
+          kop = Op::kModK;
+          break;
+        case Tok::kLt:
+          kop = Op::kLtK;
+          break;
+        case Tok::kLe:
+          kop = Op::kLeK;
+          break;
+        case Tok::kGt:
+          kop = Op::kGtK;
+          break;
+        case Tok::kGe:
+          kop = Op::kGeK;
+          break;
+        default:
+          break;
       }
       if (kop != Op::kNop && IsNumberLiteral(*e.kids[1])) {
         Expression(*e.kids[0]);
@@ -464,18 +514,41 @@ void Compiler::Expression(Expr& e) {
       }
       Op op = Op::kNop;
       switch (e.op) {
-        case Tok::kPlus: op = Op::kAdd; break;
-        case Tok::kMinus: op = Op::kSub; break;
-        case Tok::kStar: op = Op::kMul; break;
-        case Tok::kSlash: op = Op::kDiv; break;
-        case Tok::kPercent: op = Op::kMod; break;
-        case Tok::kEq: op = Op::kEq; break;
-        case Tok::kNe: op = Op::kNe; break;
-        case Tok::kLt: op = Op::kLt; break;
-        case Tok::kLe: op = Op::kLe; break;
-        case Tok::kGt: op = Op::kGt; break;
-        case Tok::kGe: op = Op::kGe; break;
-        default: break;
+        case Tok::kPlus:
+          op = Op::kAdd;
+          break;
+        case Tok::kMinus:
+          op = Op::kSub;
+          break;
+        case Tok::kStar:
+          op = Op::kMul;
+          break;
+        case Tok::kSlash:
+          op = Op::kDiv;
+          break;
+        case Tok::kPercent:
+          op = Op::kMod;
+          break;
+        case Tok::kEq:
+          op = Op::kEq;
+          break;
+        case Tok::kNe:
+          op = Op::kNe;
+          break;
+        case Tok::kLt:
+          op = Op::kLt;
+          break;
+        case Tok::kLe:
+          op = Op::kLe;
+          break;
+        case Tok::kGt:
+          op = Op::kGt;
+          break;
+        case Tok::kGe:
+          op = Op::kGe;
+          break;
+        default:
+          break;
       }
       Emit(op, 0, e.pos);
       return;
@@ -591,8 +664,12 @@ void Compiler::Expression(Expr& e) {
       Emit(Op::kDecl, static_cast<uint32_t>(program_.decls.size() - 1), e.pos);
       return;
     }
-    case ExprKind::kExecEnv: Emit(Op::kExecEnv, 0, e.pos); return;
-    case ExprKind::kFly: Fly(*e.fly, e.pos); return;
+    case ExprKind::kExecEnv:
+      Emit(Op::kExecEnv, 0, e.pos);
+      return;
+    case ExprKind::kFly:
+      Fly(*e.fly, e.pos);
+      return;
   }
 }
 

@@ -43,8 +43,8 @@ class Compiler {
   size_t Emit(Op op, uint32_t a, Pos p);
   void Word(uint32_t w, Pos p);
   size_t Here() const;
-  void Patch(size_t at, uint32_t target);       // sets operand A of instruction `at`
-  void PatchWord(size_t at, uint32_t target);   // sets a whole extra word
+  void Patch(size_t at, uint32_t target);      // sets operand A of instruction `at`
+  void PatchWord(size_t at, uint32_t target);  // sets a whole extra word
   void Error(Pos p, std::string msg);
 
   Program& program_;

@@ -54,8 +54,8 @@ bool MakeDomain(Vm& vm, const DeclSite& site, Value* vals, Value* out) {
     *out = Value::OfChannel(vm.runtime().NewChannel());
     return true;
   }
-  if (type == "smp" || type == "aws" || type == "azure" || type == "aws-debug" ||
-      type == "k8s" || type == "cluster") {
+  if (type == "smp" || type == "aws" || type == "azure" || type == "aws-debug" || type == "k8s" ||
+      type == "cluster") {
     int threads = 0;
     const Value* n = Find(site, vals, {"nthread", "nthreads", "threads", "thread"});
     if (n) {

@@ -12,8 +12,8 @@
 //            program_source(), function_name(), SerializedArgument(i), SerializedConsts() and
 //            seed() to a remote executor (which compiles the source and runs the function in
 //            a Vm whose consts come from the snapshot), and calls Complete(i, ...) with the
-//            serialized return value or the error text. Channel messages cross machines in the same text form
-//            (SerializeValue / ParseValue in serialize.h).
+//            serialized return value or the error text. Channel messages cross machines in the same
+//            text form (SerializeValue / ParseValue in serialize.h).
 //
 // Threading: Launch is called from the thread running the fly statement and must not block on
 // the instances. FlyJob methods are thread-safe.

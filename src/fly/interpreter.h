@@ -18,7 +18,7 @@ struct RunOptions {
   // NAME=smp:N: rebinds the environment NAME declared in the program (repeatable).
   std::vector<std::string> env_bindings;
   bool has_seed = false;
-  uint64_t seed = 0;  // --seed: every random stream derives from it (FLY.md Part A 8)
+  uint64_t seed = 0;    // --seed: every random stream derives from it (FLY.md Part A 8)
   bool disasm = false;  // print the bytecode instead of running
 };
 

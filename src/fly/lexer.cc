@@ -18,9 +18,7 @@ constexpr Keyword kKeywords[] = {
 #undef FLY_KW_ENTRY
 };
 
-bool IsIdentStart(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '$';
-}
+bool IsIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '$'; }
 bool IsIdentChar(char c) { return IsIdentStart(c) || c == '_' || (c >= '0' && c <= '9'); }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
@@ -28,45 +26,83 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 std::string_view TokName(Tok t) {
   switch (t) {
-    case Tok::kEof: return "end of file";
-    case Tok::kError: return "error";
-    case Tok::kIdent: return "identifier";
-    case Tok::kInt: return "integer";
-    case Tok::kFloat: return "number";
-    case Tok::kString: return "string";
-    case Tok::kNativeCode: return "native code";
-    case Tok::kLParen: return "'('";
-    case Tok::kRParen: return "')'";
-    case Tok::kLBrace: return "'{'";
-    case Tok::kRBrace: return "'}'";
-    case Tok::kLBracket: return "'['";
-    case Tok::kRBracket: return "']'";
-    case Tok::kComma: return "','";
-    case Tok::kDot: return "'.'";
-    case Tok::kColon: return "':'";
-    case Tok::kSemicolon: return "';'";
-    case Tok::kAssign: return "'='";
-    case Tok::kPlusAssign: return "'+='";
-    case Tok::kMinusAssign: return "'-='";
-    case Tok::kStarAssign: return "'*='";
-    case Tok::kSlashAssign: return "'/='";
-    case Tok::kPlus: return "'+'";
-    case Tok::kMinus: return "'-'";
-    case Tok::kStar: return "'*'";
-    case Tok::kSlash: return "'/'";
-    case Tok::kPercent: return "'%'";
-    case Tok::kEq: return "'=='";
-    case Tok::kNe: return "'!='";
-    case Tok::kLt: return "'<'";
-    case Tok::kLe: return "'<='";
-    case Tok::kGt: return "'>'";
-    case Tok::kGe: return "'>='";
-    case Tok::kBang: return "'!'";
-    case Tok::kQuestion: return "'?'";
-    case Tok::kPlusPlus: return "'++'";
-    case Tok::kMinusMinus: return "'--'";
+    case Tok::kEof:
+      return "end of file";
+    case Tok::kError:
+      return "error";
+    case Tok::kIdent:
+      return "identifier";
+    case Tok::kInt:
+      return "integer";
+    case Tok::kFloat:
+      return "number";
+    case Tok::kString:
+      return "string";
+    case Tok::kNativeCode:
+      return "native code";
+    case Tok::kLParen:
+      return "'('";
+    case Tok::kRParen:
+      return "')'";
+    case Tok::kLBrace:
+      return "'{'";
+    case Tok::kRBrace:
+      return "'}'";
+    case Tok::kLBracket:
+      return "'['";
+    case Tok::kRBracket:
+      return "']'";
+    case Tok::kComma:
+      return "','";
+    case Tok::kDot:
+      return "'.'";
+    case Tok::kColon:
+      return "':'";
+    case Tok::kSemicolon:
+      return "';'";
+    case Tok::kAssign:
+      return "'='";
+    case Tok::kPlusAssign:
+      return "'+='";
+    case Tok::kMinusAssign:
+      return "'-='";
+    case Tok::kStarAssign:
+      return "'*='";
+    case Tok::kSlashAssign:
+      return "'/='";
+    case Tok::kPlus:
+      return "'+'";
+    case Tok::kMinus:
+      return "'-'";
+    case Tok::kStar:
+      return "'*'";
+    case Tok::kSlash:
+      return "'/'";
+    case Tok::kPercent:
+      return "'%'";
+    case Tok::kEq:
+      return "'=='";
+    case Tok::kNe:
+      return "'!='";
+    case Tok::kLt:
+      return "'<'";
+    case Tok::kLe:
+      return "'<='";
+    case Tok::kGt:
+      return "'>'";
+    case Tok::kGe:
+      return "'>='";
+    case Tok::kBang:
+      return "'!'";
+    case Tok::kQuestion:
+      return "'?'";
+    case Tok::kPlusPlus:
+      return "'++'";
+    case Tok::kMinusMinus:
+      return "'--'";
 #define FLY_KW_NAME(name, text) \
-  case Tok::name: return "'" text "'";
+  case Tok::name:               \
+    return "'" text "'";
       FLY_KEYWORDS(FLY_KW_NAME)
 #undef FLY_KW_NAME
   }
@@ -145,20 +181,38 @@ Token Lexer::String(char quote, int line, int col) {
       char e = Peek();
       Advance();
       switch (e) {
-        case 'n': value += '\n'; break;
-        case 't': value += '\t'; break;
-        case 'r': value += '\r'; break;
-        case 'b': value += '\b'; break;
-        case 'f': value += '\f'; break;
-        case '0': value += '\0'; break;
-        case '\\': value += '\\'; break;
-        case '"': value += '"'; break;
-        case '\'': value += '\''; break;
+        case 'n':
+          value += '\n';
+          break;
+        case 't':
+          value += '\t';
+          break;
+        case 'r':
+          value += '\r';
+          break;
+        case 'b':
+          value += '\b';
+          break;
+        case 'f':
+          value += '\f';
+          break;
+        case '0':
+          value += '\0';
+          break;
+        case '\\':
+          value += '\\';
+          break;
+        case '"':
+          value += '"';
+          break;
+        case '\'':
+          value += '\'';
+          break;
         case 'u': {
           unsigned cp = 0;
           for (int k = 0; k < 4; ++k) {
             char h = Peek();
-            int d = IsDigit(h) ? h - '0'
+            int d = IsDigit(h)               ? h - '0'
                     : (h >= 'a' && h <= 'f') ? h - 'a' + 10
                     : (h >= 'A' && h <= 'F') ? h - 'A' + 10
                                              : -1;
@@ -250,20 +304,34 @@ Token Lexer::Next() {
   };
   char n = Peek(1);
   switch (c) {
-    case '(': return one(Tok::kLParen);
-    case ')': return one(Tok::kRParen);
-    case '{': return one(Tok::kLBrace);
-    case '}': return one(Tok::kRBrace);
-    case '[': return one(Tok::kLBracket);
-    case ']': return one(Tok::kRBracket);
-    case ',': return one(Tok::kComma);
-    case '.': return one(Tok::kDot);
-    case ':': return one(Tok::kColon);
-    case ';': return one(Tok::kSemicolon);
-    case '?': return one(Tok::kQuestion);
-    case '%': return one(Tok::kPercent);
-    case '=': return n == '=' ? two(Tok::kEq) : one(Tok::kAssign);
-    case '!': return n == '=' ? two(Tok::kNe) : one(Tok::kBang);
+    case '(':
+      return one(Tok::kLParen);
+    case ')':
+      return one(Tok::kRParen);
+    case '{':
+      return one(Tok::kLBrace);
+    case '}':
+      return one(Tok::kRBrace);
+    case '[':
+      return one(Tok::kLBracket);
+    case ']':
+      return one(Tok::kRBracket);
+    case ',':
+      return one(Tok::kComma);
+    case '.':
+      return one(Tok::kDot);
+    case ':':
+      return one(Tok::kColon);
+    case ';':
+      return one(Tok::kSemicolon);
+    case '?':
+      return one(Tok::kQuestion);
+    case '%':
+      return one(Tok::kPercent);
+    case '=':
+      return n == '=' ? two(Tok::kEq) : one(Tok::kAssign);
+    case '!':
+      return n == '=' ? two(Tok::kNe) : one(Tok::kBang);
     case '<':
       if (n == '<' && Peek(2) == '<') {
         // A native code block: everything up to the first ">>>".
@@ -277,16 +345,20 @@ Token Lexer::Next() {
         return t;
       }
       return n == '=' ? two(Tok::kLe) : one(Tok::kLt);
-    case '>': return n == '=' ? two(Tok::kGe) : one(Tok::kGt);
+    case '>':
+      return n == '=' ? two(Tok::kGe) : one(Tok::kGt);
     case '+':
       if (n == '+') return two(Tok::kPlusPlus);
       return n == '=' ? two(Tok::kPlusAssign) : one(Tok::kPlus);
     case '-':
       if (n == '-') return two(Tok::kMinusMinus);
       return n == '=' ? two(Tok::kMinusAssign) : one(Tok::kMinus);
-    case '*': return n == '=' ? two(Tok::kStarAssign) : one(Tok::kStar);
-    case '/': return n == '=' ? two(Tok::kSlashAssign) : one(Tok::kSlash);
-    default: break;
+    case '*':
+      return n == '=' ? two(Tok::kStarAssign) : one(Tok::kStar);
+    case '/':
+      return n == '=' ? two(Tok::kSlashAssign) : one(Tok::kSlash);
+    default:
+      break;
   }
   Advance();
   if (c == '_') return Error("identifiers cannot start with '_'", line, col);

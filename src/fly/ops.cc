@@ -1,10 +1,10 @@
 // Arithmetic slow paths, indexing, fields, slices, iteration and sorting.
+#include "fly/ops.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-
-#include "fly/ops.h"
 
 namespace volo::fly {
 
@@ -12,16 +12,26 @@ namespace {
 
 const char* OpSymbol(Op op) {
   switch (op) {
-    case Op::kAdd: return "+";
-    case Op::kSub: return "-";
-    case Op::kMul: return "*";
-    case Op::kDiv: return "/";
-    case Op::kMod: return "%";
-    case Op::kLt: return "<";
-    case Op::kLe: return "<=";
-    case Op::kGt: return ">";
-    case Op::kGe: return ">=";
-    default: return "?";
+    case Op::kAdd:
+      return "+";
+    case Op::kSub:
+      return "-";
+    case Op::kMul:
+      return "*";
+    case Op::kDiv:
+      return "/";
+    case Op::kMod:
+      return "%";
+    case Op::kLt:
+      return "<";
+    case Op::kLe:
+      return "<=";
+    case Op::kGt:
+      return ">";
+    case Op::kGe:
+      return ">=";
+    default:
+      return "?";
   }
 }
 
@@ -44,10 +54,14 @@ bool ToIndex(Vm& vm, Value key, size_t size, size_t* out, const char* what) {
 
 Value CellValue(const Cell& c) {
   switch (c.kind) {
-    case Cell::kInt: return Value::Int(c.i);
-    case Cell::kDouble: return Value::Double(c.d);
-    case Cell::kString: return MakeString(c.s);
-    default: return Value();
+    case Cell::kInt:
+      return Value::Int(c.i);
+    case Cell::kDouble:
+      return Value::Double(c.d);
+    case Cell::kString:
+      return MakeString(c.s);
+    default:
+      return Value();
   }
 }
 
@@ -80,9 +94,15 @@ bool ArithSlow(Vm& vm, Op op, Value a, Value b, Value* out) {
   if (a.IsInt() && b.IsInt()) {
     uint64_t x = static_cast<uint64_t>(a.i), y = static_cast<uint64_t>(b.i);
     switch (op) {
-      case Op::kAdd: *out = Value::Int(static_cast<int64_t>(x + y)); return true;
-      case Op::kSub: *out = Value::Int(static_cast<int64_t>(x - y)); return true;
-      case Op::kMul: *out = Value::Int(static_cast<int64_t>(x * y)); return true;
+      case Op::kAdd:
+        *out = Value::Int(static_cast<int64_t>(x + y));
+        return true;
+      case Op::kSub:
+        *out = Value::Int(static_cast<int64_t>(x - y));
+        return true;
+      case Op::kMul:
+        *out = Value::Int(static_cast<int64_t>(x * y));
+        return true;
       case Op::kDiv:
       case Op::kMod:
         if (b.i == 0) return vm.Fail("integer division by zero");
@@ -92,17 +112,29 @@ bool ArithSlow(Vm& vm, Op op, Value a, Value b, Value* out) {
         }
         *out = Value::Int(op == Op::kDiv ? a.i / b.i : a.i % b.i);
         return true;
-      default: return BadOperands(vm, op, a, b);
+      default:
+        return BadOperands(vm, op, a, b);
     }
   }
   double x = a.AsDouble(), y = b.AsDouble();
   switch (op) {
-    case Op::kAdd: *out = Value::Double(x + y); return true;
-    case Op::kSub: *out = Value::Double(x - y); return true;
-    case Op::kMul: *out = Value::Double(x * y); return true;
-    case Op::kDiv: *out = Value::Double(x / y); return true;
-    case Op::kMod: *out = Value::Double(std::fmod(x, y)); return true;
-    default: return BadOperands(vm, op, a, b);
+    case Op::kAdd:
+      *out = Value::Double(x + y);
+      return true;
+    case Op::kSub:
+      *out = Value::Double(x - y);
+      return true;
+    case Op::kMul:
+      *out = Value::Double(x * y);
+      return true;
+    case Op::kDiv:
+      *out = Value::Double(x / y);
+      return true;
+    case Op::kMod:
+      *out = Value::Double(std::fmod(x, y));
+      return true;
+    default:
+      return BadOperands(vm, op, a, b);
   }
 }
 
@@ -125,10 +157,18 @@ bool CompareSlow(Vm& vm, Op op, Value a, Value b, bool* out) {
     return BadOperands(vm, op, a, b);
   }
   switch (op) {
-    case Op::kLt: *out = c < 0; break;
-    case Op::kLe: *out = c <= 0; break;
-    case Op::kGt: *out = c > 0; break;
-    default: *out = c >= 0; break;
+    case Op::kLt:
+      *out = c < 0;
+      break;
+    case Op::kLe:
+      *out = c <= 0;
+      break;
+    case Op::kGt:
+      *out = c > 0;
+      break;
+    default:
+      *out = c >= 0;
+      break;
   }
   return true;
 }
@@ -329,7 +369,8 @@ bool IterPrep(Vm& vm, Value* v) {
     case ObjKind::kRange:
     case ObjKind::kArray:
     case ObjKind::kMap:
-    case ObjKind::kDataframe: return true;
+    case ObjKind::kDataframe:
+      return true;
     case ObjKind::kFile: {
       auto* f = static_cast<FileObj*>(v->o);
       if (f->lines) return true;
@@ -354,7 +395,8 @@ bool IterPrep(Vm& vm, Value* v) {
       f->lines = std::move(lines);
       return true;
     }
-    default: return vm.Fail(std::string("cannot iterate over a ") + TypeName(*v));
+    default:
+      return vm.Fail(std::string("cannot iterate over a ") + TypeName(*v));
   }
 }
 
@@ -393,7 +435,8 @@ bool IterStep(Vm& vm, Value it, int64_t* pos, bool* has, Value* item) {
       *has = true;
       return true;
     }
-    default: return vm.Fail(std::string("cannot iterate over a ") + TypeName(it));
+    default:
+      return vm.Fail(std::string("cannot iterate over a ") + TypeName(it));
   }
 }
 

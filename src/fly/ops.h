@@ -28,8 +28,7 @@ bool SortMap(Vm& vm, Value m, bool desc);
 bool IterPrep(Vm& vm, Value* v);
 bool IterStep(Vm& vm, Value it, int64_t* pos, bool* has, Value* item);
 
-bool CallMethod(Vm& vm, MethodId id, const std::string& name, Value* args, int argc,
-                Value* out);
+bool CallMethod(Vm& vm, MethodId id, const std::string& name, Value* args, int argc, Value* out);
 bool CallMath(Vm& vm, MathId id, Value* args, int argc, Value* out);
 bool CastValue(Vm& vm, CastType type, Value v, Value* out);
 bool TimeCall(Vm& vm, Value* args, int argc, Value* out);

@@ -10,20 +10,27 @@ constexpr int kMaxDepth = 200;
 
 int Precedence(Tok t) {
   switch (t) {
-    case Tok::kOr: return 1;
-    case Tok::kAnd: return 2;
+    case Tok::kOr:
+      return 1;
+    case Tok::kAnd:
+      return 2;
     case Tok::kEq:
-    case Tok::kNe: return 3;
+    case Tok::kNe:
+      return 3;
     case Tok::kLt:
     case Tok::kLe:
     case Tok::kGt:
-    case Tok::kGe: return 4;
+    case Tok::kGe:
+      return 4;
     case Tok::kPlus:
-    case Tok::kMinus: return 5;
+    case Tok::kMinus:
+      return 5;
     case Tok::kStar:
     case Tok::kSlash:
-    case Tok::kPercent: return 6;
-    default: return 0;
+    case Tok::kPercent:
+      return 6;
+    default:
+      return 0;
   }
 }
 
@@ -37,22 +44,33 @@ bool IsTypeName(Tok t) {
     case Tok::kTDat:
     case Tok::kTMatrix:
     case Tok::kTArrayList:
-    case Tok::kTArray: return true;
-    default: return false;
+    case Tok::kTArray:
+      return true;
+    default:
+      return false;
   }
 }
 
 CastType ToCastType(Tok t) {
   switch (t) {
-    case Tok::kTInteger: return CastType::kInteger;
-    case Tok::kTDouble: return CastType::kDouble;
-    case Tok::kTObject: return CastType::kObject;
-    case Tok::kTDate: return CastType::kDate;
-    case Tok::kTDat: return CastType::kDat;
-    case Tok::kTMatrix: return CastType::kMatrix;
-    case Tok::kTArrayList: return CastType::kArrayList;
-    case Tok::kTArray: return CastType::kArray;
-    default: return CastType::kString;
+    case Tok::kTInteger:
+      return CastType::kInteger;
+    case Tok::kTDouble:
+      return CastType::kDouble;
+    case Tok::kTObject:
+      return CastType::kObject;
+    case Tok::kTDate:
+      return CastType::kDate;
+    case Tok::kTDat:
+      return CastType::kDat;
+    case Tok::kTMatrix:
+      return CastType::kMatrix;
+    case Tok::kTArrayList:
+      return CastType::kArrayList;
+    case Tok::kTArray:
+      return CastType::kArray;
+    default:
+      return CastType::kString;
   }
 }
 
@@ -76,18 +94,24 @@ bool StartsStatement(Tok t) {
     case Tok::kContinue:
     case Tok::kIdent:
     case Tok::kLBrace:
-    case Tok::kRBrace: return true;
-    default: return false;
+    case Tok::kRBrace:
+      return true;
+    default:
+      return false;
   }
 }
 
 std::string Describe(const Token& t) {
   switch (t.type) {
-    case Tok::kIdent: return "identifier '" + std::string(t.text) + "'";
+    case Tok::kIdent:
+      return "identifier '" + std::string(t.text) + "'";
     case Tok::kInt:
-    case Tok::kFloat: return "number " + std::string(t.text);
-    case Tok::kString: return "string " + std::string(t.text);
-    default: return std::string(TokName(t.type));
+    case Tok::kFloat:
+      return "number " + std::string(t.text);
+    case Tok::kString:
+      return "string " + std::string(t.text);
+    default:
+      return std::string(TokName(t.type));
   }
 }
 
@@ -103,9 +127,7 @@ Parser::Parser(std::string_view source) {
   }
 }
 
-const Token& Parser::Peek(size_t n) const {
-  return toks_[std::min(pos_ + n, toks_.size() - 1)];
-}
+const Token& Parser::Peek(size_t n) const { return toks_[std::min(pos_ + n, toks_.size() - 1)]; }
 
 bool Parser::Match(Tok t) {
   if (!Check(t)) return false;
@@ -171,19 +193,43 @@ StmtPtr Parser::Statement() {
   if (++depth_ > kMaxDepth) ErrorAt(Cur(), "program nests too deeply");
   StmtPtr s;
   switch (Cur().type) {
-    case Tok::kVar: s = VarDecl(); break;
-    case Tok::kConst: s = ConstDecl(); break;
-    case Tok::kFunc: s = FuncDef(); break;
-    case Tok::kIf: s = IfStmt(); break;
-    case Tok::kWhile: s = WhileStmt(); break;
-    case Tok::kFor: s = ForStmt(); break;
+    case Tok::kVar:
+      s = VarDecl();
+      break;
+    case Tok::kConst:
+      s = ConstDecl();
+      break;
+    case Tok::kFunc:
+      s = FuncDef();
+      break;
+    case Tok::kIf:
+      s = IfStmt();
+      break;
+    case Tok::kWhile:
+      s = WhileStmt();
+      break;
+    case Tok::kFor:
+      s = ForStmt();
+      break;
     case Tok::kPrint:
-    case Tok::kPrintln: s = PrintStmt(); break;
-    case Tok::kLBrace: s = Block(); break;
-    case Tok::kReturn: s = ReturnStmt(); break;
-    case Tok::kSort: s = SortStmt(); break;
-    case Tok::kRequire: s = RequireStmt(); break;
-    case Tok::kNative: s = NativeStmt(); break;
+    case Tok::kPrintln:
+      s = PrintStmt();
+      break;
+    case Tok::kLBrace:
+      s = Block();
+      break;
+    case Tok::kReturn:
+      s = ReturnStmt();
+      break;
+    case Tok::kSort:
+      s = SortStmt();
+      break;
+    case Tok::kRequire:
+      s = RequireStmt();
+      break;
+    case Tok::kNative:
+      s = NativeStmt();
+      break;
     case Tok::kBreak:
     case Tok::kContinue:
       s = std::make_unique<Stmt>(Check(Tok::kBreak) ? StmtKind::kBreak : StmtKind::kContinue,
@@ -199,7 +245,9 @@ StmtPtr Parser::Statement() {
     }
     case Tok::kSemicolon:
       ErrorAt(Cur(), "';' is not part of FLY: statements need no separator");
-    default: s = SimpleStmt(); break;
+    default:
+      s = SimpleStmt();
+      break;
   }
   --depth_;
   return s;
@@ -430,7 +478,8 @@ StmtPtr Parser::SimpleStmt() {
       s->target = std::move(e);
       return s;
     }
-    default: break;
+    default:
+      break;
   }
   if (e->kind != ExprKind::kCall && e->kind != ExprKind::kMethod && e->kind != ExprKind::kSend &&
       e->kind != ExprKind::kRecv) {
@@ -669,7 +718,9 @@ ExprPtr Parser::Primary() {
       ++pos_;
       return e;
     }
-    case Tok::kExecEnv: ++pos_; return std::make_unique<Expr>(ExprKind::kExecEnv, p);
+    case Tok::kExecEnv:
+      ++pos_;
+      return std::make_unique<Expr>(ExprKind::kExecEnv, p);
     case Tok::kMath: {
       ++pos_;
       Expect(Tok::kDot, "'.' after Math");
@@ -691,12 +742,15 @@ ExprPtr Parser::Primary() {
       Expect(Tok::kRParen, "')'");
       return e;
     }
-    case Tok::kLBracket: return Bracket();
-    case Tok::kLBrace: return MapLiteral();
+    case Tok::kLBracket:
+      return Bracket();
+    case Tok::kLBrace:
+      return MapLiteral();
     case Tok::kFly:
     case Tok::kAsync:
       ErrorAt(t, "a fly call can only start a statement or initialise a var");
-    default: break;
+    default:
+      break;
   }
   if (IsTypeName(t.type) && Peek().type == Tok::kLBracket) {
     auto e = std::make_unique<Expr>(ExprKind::kSizedArray, p);

@@ -226,7 +226,9 @@ void Resolver::Statement(Stmt& s) {
       if (s.value) Expression(*s.value);
       break;
     case StmtKind::kExpr:
-    case StmtKind::kPrint: Expression(*s.value); break;
+    case StmtKind::kPrint:
+      Expression(*s.value);
+      break;
     case StmtKind::kIf:
     case StmtKind::kWhile:
       Expression(*s.value);
@@ -265,19 +267,21 @@ void Resolver::Statement(Stmt& s) {
       if (AtTopLevel()) Error(s.pos, "return outside a function");
       if (s.value) Expression(*s.value);
       break;
-    case StmtKind::kSort: Expression(*s.target); break;
+    case StmtKind::kSort:
+      Expression(*s.target);
+      break;
     case StmtKind::kBreak:
     case StmtKind::kContinue:
       if (fn_->loops == 0) {
-        Error(s.pos, std::string(s.kind == StmtKind::kBreak ? "break" : "continue") +
-                         " outside a loop");
+        Error(s.pos,
+              std::string(s.kind == StmtKind::kBreak ? "break" : "continue") + " outside a loop");
       }
       break;
     case StmtKind::kNative:
-      Error(s.pos,
-            "native blocks are not supported: write the function in FLY (FLY.md Part A 11)");
+      Error(s.pos, "native blocks are not supported: write the function in FLY (FLY.md Part A 11)");
       break;
-    case StmtKind::kRequire: break;
+    case StmtKind::kRequire:
+      break;
   }
 }
 
@@ -288,8 +292,8 @@ void Resolver::Fly(FlySpec& f, Pos pos) {
   if (fn >= 0) {
     f.function_ref = {RefKind::kFunction, fn};
     if (f.input == FlyInput::kIn && program_.functions[fn]->arity > 1) {
-      Error(f.function_pos, "'" + f.function +
-                                "' is flown over a collection, so it takes 0 or 1 parameters");
+      Error(f.function_pos,
+            "'" + f.function + "' is flown over a collection, so it takes 0 or 1 parameters");
     }
   }
   Expr env(ExprKind::kName, f.env_pos);
@@ -312,13 +316,17 @@ void Resolver::Fly(FlySpec& f, Pos pos) {
 
 void Resolver::Expression(Expr& e) {
   switch (e.kind) {
-    case ExprKind::kName: Name(e); return;
+    case ExprKind::kName:
+      Name(e);
+      return;
     case ExprKind::kCall: {
       int f = CheckCallee(e.s, e.pos, static_cast<int>(e.kids.size()), true);
       if (f >= 0) e.ref = {RefKind::kFunction, f};
       break;
     }
-    case ExprKind::kFly: Fly(*e.fly, e.pos); return;
+    case ExprKind::kFly:
+      Fly(*e.fly, e.pos);
+      return;
     case ExprKind::kSend:
       if (!e.s.empty()) {
         Expr env(ExprKind::kName, e.pos);
@@ -326,7 +334,8 @@ void Resolver::Expression(Expr& e) {
         Name(env);
       }
       break;
-    default: break;
+    default:
+      break;
   }
   for (auto& k : e.kids) Expression(*k);
 }

@@ -59,8 +59,8 @@ class Resolver {
   bool repl_;
   std::vector<Diagnostic>* diags_ = nullptr;
   FnState* fn_ = nullptr;
-  std::map<std::string, int> globals_;  // declared so far (name -> index)
-  std::map<std::string, int> pending_;  // top-level globals not yet reached in main
+  std::map<std::string, int> globals_;    // declared so far (name -> index)
+  std::map<std::string, int> pending_;    // top-level globals not yet reached in main
   std::map<std::string, Pos> main_vars_;  // top-level plain vars (for a clear message)
 };
 

@@ -174,17 +174,18 @@ Status Runtime::CheckEnvironments() {
   }
   for (const auto& e : program_.envs) {
     if (bindings_.count(e.name)) continue;
-    std::string where = program_.file + ":" + std::to_string(e.pos.line) + ":" +
-                        std::to_string(e.pos.col) + ": ";
+    std::string where =
+        program_.file + ":" + std::to_string(e.pos.line) + ":" + std::to_string(e.pos.col) + ": ";
     if (IsCloud(e.type)) {
-      return FailedPrecondition(where + "environment '" + e.name + "' has type \"" + e.type +
-                                "\", which volo cannot run directly; bind it at launch with --env " +
-                                e.name + "=smp:N (or cluster:URL)");
+      return FailedPrecondition(
+          where + "environment '" + e.name + "' has type \"" + e.type +
+          "\", which volo cannot run directly; bind it at launch with --env " + e.name +
+          "=smp:N (or cluster:URL)");
     }
     if (e.type == "k8s" || e.type == "cluster") {
-      return FailedPrecondition(where + "environment '" + e.name + "' has type \"" + e.type +
-                                "\", which is not available in this build yet; bind it with --env " +
-                                e.name + "=smp:N");
+      return FailedPrecondition(
+          where + "environment '" + e.name + "' has type \"" + e.type +
+          "\", which is not available in this build yet; bind it with --env " + e.name + "=smp:N");
     }
   }
   return Status::Ok();

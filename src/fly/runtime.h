@@ -42,8 +42,7 @@ class Channel {
 
 class Runtime {
  public:
-  Runtime(const Program& program, const RunOptions& options, std::ostream& out,
-          std::ostream& err);
+  Runtime(const Program& program, const RunOptions& options, std::ostream& out, std::ostream& err);
   ~Runtime();
 
   const Program& program() const { return program_; }
@@ -107,8 +106,8 @@ class Runtime {
   std::vector<std::unique_ptr<Channel>> channels_;  // GUARDED_BY(mu_)
   std::mutex env_mu_;
   std::map<std::string, std::unique_ptr<Environment>> envs_;  // GUARDED_BY(env_mu_)
-  std::map<std::string, std::string> bindings_;  // NAME -> spec from --env
-  std::vector<std::shared_ptr<FlyJob>> async_jobs_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::string> bindings_;               // NAME -> spec from --env
+  std::vector<std::shared_ptr<FlyJob>> async_jobs_;           // GUARDED_BY(mu_)
   uint64_t seed_;
   std::atomic<bool> cancelled_{false};
 };

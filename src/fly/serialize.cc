@@ -12,11 +12,21 @@ void Quote(const std::string& s, std::string* out) {
   *out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -72,11 +82,21 @@ class Reader {
       if (p_ >= s_.size()) break;
       char e = s_[p_++];
       switch (e) {
-        case 'n': *out += '\n'; break;
-        case 't': *out += '\t'; break;
-        case 'r': *out += '\r'; break;
-        case 'b': *out += '\b'; break;
-        case 'f': *out += '\f'; break;
+        case 'n':
+          *out += '\n';
+          break;
+        case 't':
+          *out += '\t';
+          break;
+        case 'r':
+          *out += '\r';
+          break;
+        case 'b':
+          *out += '\b';
+          break;
+        case 'f':
+          *out += '\f';
+          break;
         case 'u': {
           if (p_ + 4 > s_.size()) return Fail("bad \\u escape");
           unsigned cp = 0;
@@ -95,7 +115,8 @@ class Reader {
           }
           break;
         }
-        default: *out += e;
+        default:
+          *out += e;
       }
     }
     if (p_ >= s_.size()) return Fail("unterminated string");
@@ -202,10 +223,9 @@ class Reader {
     size_t start = p_;
     if (p_ < s_.size() && (s_[p_] == '-' || s_[p_] == '+')) ++p_;
     bool is_double = false;
-    while (p_ < s_.size() && ((s_[p_] >= '0' && s_[p_] <= '9') || s_[p_] == '.' ||
-                              s_[p_] == 'e' || s_[p_] == 'E' ||
-                              ((s_[p_] == '-' || s_[p_] == '+') &&
-                               (s_[p_ - 1] == 'e' || s_[p_ - 1] == 'E')))) {
+    while (p_ < s_.size() &&
+           ((s_[p_] >= '0' && s_[p_] <= '9') || s_[p_] == '.' || s_[p_] == 'e' || s_[p_] == 'E' ||
+            ((s_[p_] == '-' || s_[p_] == '+') && (s_[p_ - 1] == 'e' || s_[p_ - 1] == 'E')))) {
       if (s_[p_] == '.' || s_[p_] == 'e' || s_[p_] == 'E') is_double = true;
       ++p_;
     }
@@ -236,9 +256,15 @@ class Reader {
 
 bool SerializeValue(Value v, std::string* out, std::string* error) {
   switch (v.tag) {
-    case Tag::kNull: *out += "null"; return true;
-    case Tag::kBool: *out += v.b ? "true" : "false"; return true;
-    case Tag::kInt: *out += std::to_string(v.i); return true;
+    case Tag::kNull:
+      *out += "null";
+      return true;
+    case Tag::kBool:
+      *out += v.b ? "true" : "false";
+      return true;
+    case Tag::kInt:
+      *out += std::to_string(v.i);
+      return true;
     case Tag::kDouble: {
       if (!std::isfinite(v.d)) {
         *out += std::isnan(v.d) ? "\"NaN\"" : v.d > 0 ? "\"Infinity\"" : "\"-Infinity\"";
@@ -252,11 +278,16 @@ bool SerializeValue(Value v, std::string* out, std::string* error) {
       return true;
     }
     case Tag::kChannel:
-    case Tag::kEnv: *error = std::string("a ") + TypeName(v) + " cannot be serialized"; return false;
-    case Tag::kObj: break;
+    case Tag::kEnv:
+      *error = std::string("a ") + TypeName(v) + " cannot be serialized";
+      return false;
+    case Tag::kObj:
+      break;
   }
   switch (v.o->kind) {
-    case ObjKind::kString: Quote(AsStr(v)->s, out); return true;
+    case ObjKind::kString:
+      Quote(AsStr(v)->s, out);
+      return true;
     case ObjKind::kArray: {
       *out += '[';
       bool first = true;

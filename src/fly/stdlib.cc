@@ -35,7 +35,8 @@ bool LookupMath(std::string_view name, MathId* id, int* min_args, int* max_args)
 const char* MathName(MathId id) {
   switch (id) {
 #define FLY_MATH_NAME(n, lo, hi) \
-  case MathId::k_##n: return #n;
+  case MathId::k_##n:            \
+    return #n;
     FLY_MATH(FLY_MATH_NAME)
 #undef FLY_MATH_NAME
   }
@@ -44,15 +45,24 @@ const char* MathName(MathId id) {
 
 const char* CastName(CastType t) {
   switch (t) {
-    case CastType::kString: return "String";
-    case CastType::kInteger: return "Integer";
-    case CastType::kDouble: return "Double";
-    case CastType::kObject: return "Object";
-    case CastType::kDate: return "Date";
-    case CastType::kDat: return "Dat";
-    case CastType::kMatrix: return "Matrix";
-    case CastType::kArrayList: return "ArrayList";
-    case CastType::kArray: return "Array";
+    case CastType::kString:
+      return "String";
+    case CastType::kInteger:
+      return "Integer";
+    case CastType::kDouble:
+      return "Double";
+    case CastType::kObject:
+      return "Object";
+    case CastType::kDate:
+      return "Date";
+    case CastType::kDat:
+      return "Dat";
+    case CastType::kMatrix:
+      return "Matrix";
+    case CastType::kArrayList:
+      return "ArrayList";
+    case CastType::kArray:
+      return "Array";
   }
   return "?";
 }
@@ -66,8 +76,8 @@ bool NoMethod(Vm& vm, Value recv, const std::string& name) {
 bool Arity(Vm& vm, const std::string& name, int argc, int lo, int hi) {
   if (argc >= lo && argc <= hi) return true;
   return vm.Fail(name + "() takes " + std::to_string(lo) +
-                 (hi > lo ? " to " + std::to_string(hi) : "") + " argument" +
-                 (hi == 1 ? "" : "s") + ", " + std::to_string(argc) + " given");
+                 (hi > lo ? " to " + std::to_string(hi) : "") + " argument" + (hi == 1 ? "" : "s") +
+                 ", " + std::to_string(argc) + " given");
 }
 
 bool StrArg(Vm& vm, const std::string& name, Value v, std::string* out) {
@@ -102,8 +112,7 @@ bool Regex(Vm& vm, const std::string& pattern, std::regex* out) {
   }
 }
 
-bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc,
-                  Value* out) {
+bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc, Value* out) {
   const std::string& s = AsStr(a[0])->s;
   std::string x, y;
   int64_t i = 0, j = 0;
@@ -113,8 +122,12 @@ bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int ar
       if (!Arity(vm, name, argc, 0, 0)) return false;
       *out = Value::Int(static_cast<int64_t>(s.size()));
       return true;
-    case MethodId::k_isEmpty: *out = Value::Bool(s.empty()); return true;
-    case MethodId::k_toString: *out = MakeString(s); return true;
+    case MethodId::k_isEmpty:
+      *out = Value::Bool(s.empty());
+      return true;
+    case MethodId::k_toString:
+      *out = MakeString(s);
+      return true;
     case MethodId::k_toLowerCase:
     case MethodId::k_toUpperCase: {
       x = s;
@@ -137,11 +150,18 @@ bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int ar
     case MethodId::k_compareTo:
       if (!Arity(vm, name, argc, 1, 1) || !StrArg(vm, name, a[1], &x)) return false;
       switch (id) {
-        case MethodId::k_concat: *out = MakeString(s + x); break;
-        case MethodId::k_contains: *out = Value::Bool(s.find(x) != std::string::npos); break;
-        case MethodId::k_startsWith: *out = Value::Bool(s.rfind(x, 0) == 0); break;
+        case MethodId::k_concat:
+          *out = MakeString(s + x);
+          break;
+        case MethodId::k_contains:
+          *out = Value::Bool(s.find(x) != std::string::npos);
+          break;
+        case MethodId::k_startsWith:
+          *out = Value::Bool(s.rfind(x, 0) == 0);
+          break;
         case MethodId::k_endsWith:
-          *out = Value::Bool(s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0);
+          *out =
+              Value::Bool(s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0);
           break;
         case MethodId::k_indexOf: {
           size_t p = s.find(x);
@@ -159,7 +179,9 @@ bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int ar
         }
       }
       return true;
-    case MethodId::k_equals: *out = Value::Bool(argc == 1 && ValuesEqual(a[0], a[1])); return true;
+    case MethodId::k_equals:
+      *out = Value::Bool(argc == 1 && ValuesEqual(a[0], a[1]));
+      return true;
     case MethodId::k_charAt:
       if (!Arity(vm, name, argc, 1, 1) || !IntArg(vm, name, a[1], &i)) return false;
       if (i < 0 || static_cast<uint64_t>(i) >= s.size()) {
@@ -198,7 +220,8 @@ bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int ar
     }
     case MethodId::k_replaceAll:
     case MethodId::k_split: {
-      if (!Arity(vm, name, argc, id == MethodId::k_split ? 1 : 2, id == MethodId::k_split ? 1 : 2) ||
+      if (!Arity(vm, name, argc, id == MethodId::k_split ? 1 : 2,
+                 id == MethodId::k_split ? 1 : 2) ||
           !StrArg(vm, name, a[1], &x))
         return false;
       if (id == MethodId::k_replaceAll && !StrArg(vm, name, a[2], &y)) return false;
@@ -217,31 +240,44 @@ bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int ar
       *out = StringArray(parts);
       return true;
     }
-    default: return NoMethod(vm, a[0], name);
+    default:
+      return NoMethod(vm, a[0], name);
   }
 }
 
-bool ArrayMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc,
-                 Value* out) {
+bool ArrayMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc, Value* out) {
   ArrayObj* arr = AsArray(a[0]);
   switch (id) {
     case MethodId::k_length:
     case MethodId::k_size:
-    case MethodId::k_rowCount: *out = Value::Int(static_cast<int64_t>(arr->v.size())); return true;
+    case MethodId::k_rowCount:
+      *out = Value::Int(static_cast<int64_t>(arr->v.size()));
+      return true;
     case MethodId::k_colCount:
       *out = Value::Int(arr->v.empty() || !arr->v[0].Is(ObjKind::kArray)
                             ? 0
                             : static_cast<int64_t>(AsArray(arr->v[0])->v.size()));
       return true;
     case MethodId::k_deepToString:
-    case MethodId::k_toString: *out = MakeString(ToString(a[0])); return true;
-    case MethodId::k_setType: Retain(a[0]); *out = a[0]; return true;
-    case MethodId::k_getPortionIndex: *out = Value::Int(arr->portion_index); return true;
+    case MethodId::k_toString:
+      *out = MakeString(ToString(a[0]));
+      return true;
+    case MethodId::k_setType:
+      Retain(a[0]);
+      *out = a[0];
+      return true;
+    case MethodId::k_getPortionIndex:
+      *out = Value::Int(arr->portion_index);
+      return true;
     case MethodId::k_getPortionDisplacement:
       *out = Value::Int(arr->portion_displacement);
       return true;
-    case MethodId::k_isEmpty: *out = Value::Bool(arr->v.empty()); return true;
-    case MethodId::k_equals: *out = Value::Bool(argc == 1 && ValuesEqual(a[0], a[1])); return true;
+    case MethodId::k_isEmpty:
+      *out = Value::Bool(arr->v.empty());
+      return true;
+    case MethodId::k_equals:
+      *out = Value::Bool(argc == 1 && ValuesEqual(a[0], a[1]));
+      return true;
     case MethodId::k_contains:
     case MethodId::k_indexOf: {
       if (!Arity(vm, name, argc, 1, 1)) return false;
@@ -257,7 +293,8 @@ bool ArrayMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int arg
       arr->v.push_back(a[1]);
       *out = Value::Bool(true);
       return true;
-    default: return NoMethod(vm, a[0], name);
+    default:
+      return NoMethod(vm, a[0], name);
   }
 }
 
@@ -265,11 +302,22 @@ bool MapMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc,
   OrderedMap& m = AsMap(a[0])->m;
   switch (id) {
     case MethodId::k_size:
-    case MethodId::k_length: *out = Value::Int(static_cast<int64_t>(m.size())); return true;
-    case MethodId::k_isEmpty: *out = Value::Bool(m.size() == 0); return true;
-    case MethodId::k_toString: *out = MakeString(ToString(a[0])); return true;
-    case MethodId::k_equals: *out = Value::Bool(argc == 1 && ValuesEqual(a[0], a[1])); return true;
-    case MethodId::k_clear: m.Clear(); *out = Value(); return true;
+    case MethodId::k_length:
+      *out = Value::Int(static_cast<int64_t>(m.size()));
+      return true;
+    case MethodId::k_isEmpty:
+      *out = Value::Bool(m.size() == 0);
+      return true;
+    case MethodId::k_toString:
+      *out = MakeString(ToString(a[0]));
+      return true;
+    case MethodId::k_equals:
+      *out = Value::Bool(argc == 1 && ValuesEqual(a[0], a[1]));
+      return true;
+    case MethodId::k_clear:
+      m.Clear();
+      *out = Value();
+      return true;
     case MethodId::k_keys:
     case MethodId::k_values: {
       std::vector<Value> vals;
@@ -297,16 +345,20 @@ bool MapMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc,
       if (!Arity(vm, name, argc, 1, 1)) return false;
       *out = Value::Bool(m.Remove(a[1]));
       return true;
-    default: return NoMethod(vm, a[0], name);
+    default:
+      return NoMethod(vm, a[0], name);
   }
 }
 
-bool RandomMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc,
-                  Value* out) {
+bool RandomMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc, Value* out) {
   auto* r = static_cast<RandomObj*>(a[0].o);
   switch (id) {
-    case MethodId::k_nextDouble: *out = Value::Double(r->NextDouble()); return true;
-    case MethodId::k_nextBoolean: *out = Value::Bool(r->Next() >> 63); return true;
+    case MethodId::k_nextDouble:
+      *out = Value::Double(r->NextDouble());
+      return true;
+    case MethodId::k_nextBoolean:
+      *out = Value::Bool(r->Next() >> 63);
+      return true;
     case MethodId::k_nextGaussian: {
       double u1 = r->NextDouble(), u2 = r->NextDouble();
       *out = Value::Double(std::sqrt(-2 * std::log(1 - u1)) * std::cos(2 * M_PI * u2));
@@ -325,7 +377,8 @@ bool RandomMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int ar
       *out = Value::Int(lo + r->NextInt(hi - lo));
       return true;
     }
-    default: return NoMethod(vm, a[0], name);
+    default:
+      return NoMethod(vm, a[0], name);
   }
 }
 
@@ -349,9 +402,15 @@ bool OtherMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int arg
       case MethodId::k_getAbsolutePath:
         *out = MakeString(std::filesystem::absolute(p).string());
         return true;
-      case MethodId::k_getName: *out = MakeString(p.filename().string()); return true;
-      case MethodId::k_exists: *out = Value::Bool(std::filesystem::exists(p)); return true;
-      case MethodId::k_getPortionIndex: *out = Value::Int(f->portion_index); return true;
+      case MethodId::k_getName:
+        *out = MakeString(p.filename().string());
+        return true;
+      case MethodId::k_exists:
+        *out = Value::Bool(std::filesystem::exists(p));
+        return true;
+      case MethodId::k_getPortionIndex:
+        *out = Value::Int(f->portion_index);
+        return true;
       case MethodId::k_lines:
       case MethodId::k_count: {
         Value v = recv;
@@ -363,7 +422,8 @@ bool OtherMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int arg
         }
         return true;
       }
-      default: break;
+      default:
+        break;
     }
   }
   if (recv.Is(ObjKind::kDataframe)) {
@@ -371,18 +431,27 @@ bool OtherMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int arg
     switch (id) {
       case MethodId::k_rowCount:
       case MethodId::k_size:
-      case MethodId::k_length: *out = Value::Int(static_cast<int64_t>(df->RowCount())); return true;
+      case MethodId::k_length:
+        *out = Value::Int(static_cast<int64_t>(df->RowCount()));
+        return true;
       case MethodId::k_colCount:
       case MethodId::k_columnCount:
         *out = Value::Int(static_cast<int64_t>(df->table->columns.size()));
         return true;
-      case MethodId::k_columnNames: *out = StringArray(df->table->columns); return true;
-      case MethodId::k_getPortionIndex: *out = Value::Int(df->portion_index); return true;
-      case MethodId::k_toString: *out = MakeString(ToString(recv)); return true;
+      case MethodId::k_columnNames:
+        *out = StringArray(df->table->columns);
+        return true;
+      case MethodId::k_getPortionIndex:
+        *out = Value::Int(df->portion_index);
+        return true;
+      case MethodId::k_toString:
+        *out = MakeString(ToString(recv));
+        return true;
       case MethodId::k_getRow:
         if (!Arity(vm, name, argc, 1, 1)) return false;
         return IndexGet(vm, recv, a[1], out);
-      default: break;
+      default:
+        break;
     }
   }
   if (recv.Is(ObjKind::kRow)) {
@@ -395,8 +464,11 @@ bool OtherMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int arg
       case MethodId::k_length:
         *out = Value::Int(static_cast<int64_t>(row->table->columns.size()));
         return true;
-      case MethodId::k_toString: *out = MakeString(ToString(recv)); return true;
-      default: break;
+      case MethodId::k_toString:
+        *out = MakeString(ToString(recv));
+        return true;
+      default:
+        break;
     }
   }
   if (recv.Is(ObjKind::kHandle)) {
@@ -407,10 +479,14 @@ bool OtherMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int arg
         Release(*out);
         *out = Value();
         return true;
-      case MethodId::k_results: return WaitHandle(vm, h, out);
+      case MethodId::k_results:
+        return WaitHandle(vm, h, out);
       case MethodId::k_isDone:
-      case MethodId::k_status: *out = Value::Bool(HandleDone(h)); return true;
-      default: break;
+      case MethodId::k_status:
+        *out = Value::Bool(HandleDone(h));
+        return true;
+      default:
+        break;
     }
   }
   if (recv.IsNull()) return vm.Fail("cannot call " + name + "() on null");
@@ -419,8 +495,7 @@ bool OtherMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int arg
 
 }  // namespace
 
-bool CallMethod(Vm& vm, MethodId id, const std::string& name, Value* args, int argc,
-                Value* out) {
+bool CallMethod(Vm& vm, MethodId id, const std::string& name, Value* args, int argc, Value* out) {
   Value recv = args[0];
   if (recv.Is(ObjKind::kString)) return StringMethod(vm, id, name, args, argc, out);
   if (recv.Is(ObjKind::kArray)) return ArrayMethod(vm, id, name, args, argc, out);
@@ -440,8 +515,7 @@ bool CallMethod(Vm& vm, MethodId id, const std::string& name, Value* args, int a
 bool CallMath(Vm& vm, MathId id, Value* a, int argc, Value* out) {
   for (int k = 0; k < argc; ++k) {
     if (!a[k].IsNumber()) {
-      return vm.Fail(std::string("Math.") + MathName(id) + " needs numbers, got " +
-                     TypeName(a[k]));
+      return vm.Fail(std::string("Math.") + MathName(id) + " needs numbers, got " + TypeName(a[k]));
     }
   }
   double x = argc > 0 ? a[0].AsDouble() : 0, y = argc > 1 ? a[1].AsDouble() : 0;
@@ -460,7 +534,9 @@ bool CallMath(Vm& vm, MathId id, Value* a, int argc, Value* out) {
       }
       return true;
     }
-    case MathId::k_round: *out = Value::Int(static_cast<int64_t>(std::floor(x + 0.5))); return true;
+    case MathId::k_round:
+      *out = Value::Int(static_cast<int64_t>(std::floor(x + 0.5)));
+      return true;
     case MathId::k_floorDiv:
     case MathId::k_floorMod: {
       if (!ints) return vm.Fail("Math.floorDiv/floorMod need Integers");
@@ -473,31 +549,73 @@ bool CallMath(Vm& vm, MathId id, Value* a, int argc, Value* out) {
       *out = Value::Int(id == MathId::k_floorDiv ? q : r);
       return true;
     }
-    case MathId::k_random: *out = Value::Double(vm.MathRandom()->NextDouble()); return true;
-    default: break;
+    case MathId::k_random:
+      *out = Value::Double(vm.MathRandom()->NextDouble());
+      return true;
+    default:
+      break;
   }
   double r = 0;
   switch (id) {
-    case MathId::k_sqrt: r = std::sqrt(x); break;
-    case MathId::k_pow: r = std::pow(x, y); break;
-    case MathId::k_floor: r = std::floor(x); break;
-    case MathId::k_ceil: r = std::ceil(x); break;
-    case MathId::k_log: r = std::log(x); break;
-    case MathId::k_log10: r = std::log10(x); break;
-    case MathId::k_exp: r = std::exp(x); break;
-    case MathId::k_sin: r = std::sin(x); break;
-    case MathId::k_cos: r = std::cos(x); break;
-    case MathId::k_tan: r = std::tan(x); break;
-    case MathId::k_asin: r = std::asin(x); break;
-    case MathId::k_acos: r = std::acos(x); break;
-    case MathId::k_atan: r = std::atan(x); break;
-    case MathId::k_atan2: r = std::atan2(x, y); break;
-    case MathId::k_signum: r = x > 0 ? 1.0 : x < 0 ? -1.0 : x; break;
-    case MathId::k_hypot: r = std::hypot(x, y); break;
-    case MathId::k_cbrt: r = std::cbrt(x); break;
-    case MathId::k_toRadians: r = x * M_PI / 180; break;
-    case MathId::k_toDegrees: r = x * 180 / M_PI; break;
-    default: return vm.Fail(std::string("Math.") + MathName(id) + " is not callable");
+    case MathId::k_sqrt:
+      r = std::sqrt(x);
+      break;
+    case MathId::k_pow:
+      r = std::pow(x, y);
+      break;
+    case MathId::k_floor:
+      r = std::floor(x);
+      break;
+    case MathId::k_ceil:
+      r = std::ceil(x);
+      break;
+    case MathId::k_log:
+      r = std::log(x);
+      break;
+    case MathId::k_log10:
+      r = std::log10(x);
+      break;
+    case MathId::k_exp:
+      r = std::exp(x);
+      break;
+    case MathId::k_sin:
+      r = std::sin(x);
+      break;
+    case MathId::k_cos:
+      r = std::cos(x);
+      break;
+    case MathId::k_tan:
+      r = std::tan(x);
+      break;
+    case MathId::k_asin:
+      r = std::asin(x);
+      break;
+    case MathId::k_acos:
+      r = std::acos(x);
+      break;
+    case MathId::k_atan:
+      r = std::atan(x);
+      break;
+    case MathId::k_atan2:
+      r = std::atan2(x, y);
+      break;
+    case MathId::k_signum:
+      r = x > 0 ? 1.0 : x < 0 ? -1.0 : x;
+      break;
+    case MathId::k_hypot:
+      r = std::hypot(x, y);
+      break;
+    case MathId::k_cbrt:
+      r = std::cbrt(x);
+      break;
+    case MathId::k_toRadians:
+      r = x * M_PI / 180;
+      break;
+    case MathId::k_toDegrees:
+      r = x * 180 / M_PI;
+      break;
+    default:
+      return vm.Fail(std::string("Math.") + MathName(id) + " is not callable");
   }
   *out = Value::Double(r);
   return true;
@@ -519,12 +637,14 @@ bool TimeCall(Vm& vm, Value* args, int argc, Value* out) {
 bool CastValue(Vm& vm, CastType type, Value v, Value* out) {
   auto fail = [&] {
     return vm.Fail(std::string("cannot cast ") + TypeName(v) +
-                   (v.Is(ObjKind::kString) ? " \"" + AsStr(v)->s + "\"" : std::string()) +
-                   " to " + CastName(type));
+                   (v.Is(ObjKind::kString) ? " \"" + AsStr(v)->s + "\"" : std::string()) + " to " +
+                   CastName(type));
   };
   switch (type) {
     case CastType::kString:
-    case CastType::kDate: *out = v.Is(ObjKind::kString) ? (Retain(v), v) : MakeString(ToString(v)); return true;
+    case CastType::kDate:
+      *out = v.Is(ObjKind::kString) ? (Retain(v), v) : MakeString(ToString(v));
+      return true;
     case CastType::kInteger:
       if (v.IsInt()) {
         *out = v;

@@ -9,15 +9,33 @@ namespace volo::fly {
 
 void FreeObj(Obj* o) {
   switch (o->kind) {
-    case ObjKind::kString: delete static_cast<StrObj*>(o); break;
-    case ObjKind::kArray: delete static_cast<ArrayObj*>(o); break;
-    case ObjKind::kMap: delete static_cast<MapObj*>(o); break;
-    case ObjKind::kRange: delete static_cast<RangeObj*>(o); break;
-    case ObjKind::kRandom: delete static_cast<RandomObj*>(o); break;
-    case ObjKind::kFile: delete static_cast<FileObj*>(o); break;
-    case ObjKind::kDataframe: delete static_cast<DataframeObj*>(o); break;
-    case ObjKind::kRow: delete static_cast<RowObj*>(o); break;
-    case ObjKind::kHandle: delete static_cast<HandleObj*>(o); break;
+    case ObjKind::kString:
+      delete static_cast<StrObj*>(o);
+      break;
+    case ObjKind::kArray:
+      delete static_cast<ArrayObj*>(o);
+      break;
+    case ObjKind::kMap:
+      delete static_cast<MapObj*>(o);
+      break;
+    case ObjKind::kRange:
+      delete static_cast<RangeObj*>(o);
+      break;
+    case ObjKind::kRandom:
+      delete static_cast<RandomObj*>(o);
+      break;
+    case ObjKind::kFile:
+      delete static_cast<FileObj*>(o);
+      break;
+    case ObjKind::kDataframe:
+      delete static_cast<DataframeObj*>(o);
+      break;
+    case ObjKind::kRow:
+      delete static_cast<RowObj*>(o);
+      break;
+    case ObjKind::kHandle:
+      delete static_cast<HandleObj*>(o);
+      break;
   }
 }
 
@@ -43,29 +61,38 @@ uint64_t StrObj::Hash() const {
 
 uint64_t HashKey(Value v) {
   switch (v.tag) {
-    case Tag::kInt: return Mix(static_cast<uint64_t>(v.i));
+    case Tag::kInt:
+      return Mix(static_cast<uint64_t>(v.i));
     case Tag::kDouble: {
       uint64_t bits;
       std::memcpy(&bits, &v.d, 8);
       return Mix(bits ^ 0x5555);
     }
-    case Tag::kBool: return v.b ? 3 : 5;
+    case Tag::kBool:
+      return v.b ? 3 : 5;
     case Tag::kObj:
       if (v.o->kind == ObjKind::kString) return AsStr(v)->Hash();
       return Mix(reinterpret_cast<uintptr_t>(v.o));
-    default: return Mix(reinterpret_cast<uintptr_t>(v.ch) + static_cast<int>(v.tag));
+    default:
+      return Mix(reinterpret_cast<uintptr_t>(v.ch) + static_cast<int>(v.tag));
   }
 }
 
 bool KeysEqual(Value a, Value b) {
   if (a.tag != b.tag) return false;
   switch (a.tag) {
-    case Tag::kNull: return true;
-    case Tag::kBool: return a.b == b.b;
-    case Tag::kInt: return a.i == b.i;
-    case Tag::kDouble: return a.d == b.d;
-    case Tag::kChannel: return a.ch == b.ch;
-    case Tag::kEnv: return a.env == b.env;
+    case Tag::kNull:
+      return true;
+    case Tag::kBool:
+      return a.b == b.b;
+    case Tag::kInt:
+      return a.i == b.i;
+    case Tag::kDouble:
+      return a.d == b.d;
+    case Tag::kChannel:
+      return a.ch == b.ch;
+    case Tag::kEnv:
+      return a.env == b.env;
     case Tag::kObj:
       if (a.o == b.o) return true;
       if (a.o->kind == ObjKind::kString && b.o->kind == ObjKind::kString) {
@@ -88,7 +115,8 @@ bool ValuesEqual(Value a, Value b) {
   if (a.o == b.o) return true;
   if (a.o->kind != b.o->kind) return false;
   switch (a.o->kind) {
-    case ObjKind::kString: return AsStr(a)->s == AsStr(b)->s;
+    case ObjKind::kString:
+      return AsStr(a)->s == AsStr(b)->s;
     case ObjKind::kArray: {
       auto& x = AsArray(a)->v;
       auto& y = AsArray(b)->v;
@@ -113,7 +141,8 @@ bool ValuesEqual(Value a, Value b) {
       auto* y = static_cast<RangeObj*>(b.o);
       return x->lo == y->lo && x->hi == y->hi;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -302,24 +331,40 @@ std::string FormatDouble(double d) {
 
 const char* TypeName(Value v) {
   switch (v.tag) {
-    case Tag::kNull: return "null";
-    case Tag::kBool: return "Boolean";
-    case Tag::kInt: return "Integer";
-    case Tag::kDouble: return "Double";
-    case Tag::kChannel: return "channel";
-    case Tag::kEnv: return "environment";
-    case Tag::kObj: break;
+    case Tag::kNull:
+      return "null";
+    case Tag::kBool:
+      return "Boolean";
+    case Tag::kInt:
+      return "Integer";
+    case Tag::kDouble:
+      return "Double";
+    case Tag::kChannel:
+      return "channel";
+    case Tag::kEnv:
+      return "environment";
+    case Tag::kObj:
+      break;
   }
   switch (v.o->kind) {
-    case ObjKind::kString: return "String";
-    case ObjKind::kArray: return "array";
-    case ObjKind::kMap: return "map";
-    case ObjKind::kRange: return "range";
-    case ObjKind::kRandom: return "random";
-    case ObjKind::kFile: return "file";
-    case ObjKind::kDataframe: return "dataframe";
-    case ObjKind::kRow: return "dataframe row";
-    case ObjKind::kHandle: return "fly handle";
+    case ObjKind::kString:
+      return "String";
+    case ObjKind::kArray:
+      return "array";
+    case ObjKind::kMap:
+      return "map";
+    case ObjKind::kRange:
+      return "range";
+    case ObjKind::kRandom:
+      return "random";
+    case ObjKind::kFile:
+      return "file";
+    case ObjKind::kDataframe:
+      return "dataframe";
+    case ObjKind::kRow:
+      return "dataframe row";
+    case ObjKind::kHandle:
+      return "fly handle";
   }
   return "?";
 }
@@ -327,31 +372,52 @@ const char* TypeName(Value v) {
 namespace {
 void AppendCell(std::string& out, const Cell& c) {
   switch (c.kind) {
-    case Cell::kNull: out += ""; break;
-    case Cell::kInt: out += std::to_string(c.i); break;
-    case Cell::kDouble: out += FormatDouble(c.d); break;
-    case Cell::kString: out += c.s; break;
+    case Cell::kNull:
+      out += "";
+      break;
+    case Cell::kInt:
+      out += std::to_string(c.i);
+      break;
+    case Cell::kDouble:
+      out += FormatDouble(c.d);
+      break;
+    case Cell::kString:
+      out += c.s;
+      break;
   }
 }
 }  // namespace
 
 void AppendString(std::string& out, Value v) {
   switch (v.tag) {
-    case Tag::kNull: out += "null"; return;
-    case Tag::kBool: out += v.b ? "true" : "false"; return;
+    case Tag::kNull:
+      out += "null";
+      return;
+    case Tag::kBool:
+      out += v.b ? "true" : "false";
+      return;
     case Tag::kInt: {
       char buf[24];
       auto r = std::to_chars(buf, buf + 24, v.i);
       out.append(buf, r.ptr);
       return;
     }
-    case Tag::kDouble: out += FormatDouble(v.d); return;
-    case Tag::kChannel: out += "channel"; return;
-    case Tag::kEnv: out += "environment"; return;
-    case Tag::kObj: break;
+    case Tag::kDouble:
+      out += FormatDouble(v.d);
+      return;
+    case Tag::kChannel:
+      out += "channel";
+      return;
+    case Tag::kEnv:
+      out += "environment";
+      return;
+    case Tag::kObj:
+      break;
   }
   switch (v.o->kind) {
-    case ObjKind::kString: out += AsStr(v)->s; return;
+    case ObjKind::kString:
+      out += AsStr(v)->s;
+      return;
     case ObjKind::kArray: {
       out += '[';
       bool first = true;
@@ -382,8 +448,12 @@ void AppendString(std::string& out, Value v) {
       out += "[" + std::to_string(r->lo) + ":" + std::to_string(r->hi) + "]";
       return;
     }
-    case ObjKind::kRandom: out += "random"; return;
-    case ObjKind::kFile: out += static_cast<FileObj*>(v.o)->path; return;
+    case ObjKind::kRandom:
+      out += "random";
+      return;
+    case ObjKind::kFile:
+      out += static_cast<FileObj*>(v.o)->path;
+      return;
     case ObjKind::kDataframe: {
       auto* df = static_cast<DataframeObj*>(v.o);
       const Table& t = *df->table;
@@ -412,7 +482,9 @@ void AppendString(std::string& out, Value v) {
       out += ']';
       return;
     }
-    case ObjKind::kHandle: out += "fly handle"; return;
+    case ObjKind::kHandle:
+      out += "fly handle";
+      return;
   }
 }
 
@@ -428,7 +500,9 @@ bool CopyForTransfer(Value v, Value* out, std::string* error) {
     return true;
   }
   switch (v.o->kind) {
-    case ObjKind::kString: *out = MakeString(AsStr(v)->s); return true;
+    case ObjKind::kString:
+      *out = MakeString(AsStr(v)->s);
+      return true;
     case ObjKind::kArray: {
       auto* src = AsArray(v);
       auto* a = new ArrayObj();

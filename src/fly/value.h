@@ -220,7 +220,7 @@ struct DataframeObj : Obj {
 };
 struct RowObj : Obj {
   std::shared_ptr<const Table> table;
-  size_t row;  // absolute row in table
+  size_t row;      // absolute row in table
   int64_t number;  // row number within the frame being iterated
   RowObj() : Obj(ObjKind::kRow) {}
 };

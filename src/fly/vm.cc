@@ -130,9 +130,9 @@ bool Vm::Run(size_t entry) {
   uint32_t w;
   Op op;
 
-#define NEXT()                 \
-  do {                         \
-    w = *ip++;                 \
+#define NEXT()               \
+  do {                       \
+    w = *ip++;               \
     goto* kLabels[w & 0xff]; \
   } while (0)
 #define OPA (w >> 8)
@@ -160,31 +160,31 @@ L_False:
 L_Pop:
   Release(*--sp);
   NEXT();
-L_GetLocal: {
+L_GetLocal : {
   Value v = slots[OPA];
   Retain(v);
   *sp++ = v;
   NEXT();
 }
-L_SetLocal: {
+L_SetLocal : {
   Value old = slots[OPA];
   slots[OPA] = *--sp;
   Release(old);
   NEXT();
 }
-L_GetGlobal: {
+L_GetGlobal : {
   Value v = globals[OPA];
   Retain(v);
   *sp++ = v;
   NEXT();
 }
-L_SetGlobal: {
+L_SetGlobal : {
   Value old = globals[OPA];
   globals[OPA] = *--sp;
   Release(old);
   NEXT();
 }
-L_Add: {
+L_Add : {
   Value b = sp[-1];
   Value& a = sp[-2];
   if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
@@ -200,7 +200,7 @@ L_Add: {
   op = Op::kAdd;
   goto arith_slow;
 }
-L_Sub: {
+L_Sub : {
   Value b = sp[-1];
   Value& a = sp[-2];
   if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
@@ -216,7 +216,7 @@ L_Sub: {
   op = Op::kSub;
   goto arith_slow;
 }
-L_Mul: {
+L_Mul : {
   Value b = sp[-1];
   Value& a = sp[-2];
   if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
@@ -232,7 +232,7 @@ L_Mul: {
   op = Op::kMul;
   goto arith_slow;
 }
-L_Div: {
+L_Div : {
   Value b = sp[-1];
   Value& a = sp[-2];
   if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) {
@@ -243,7 +243,7 @@ L_Div: {
   op = Op::kDiv;
   goto arith_slow;
 }
-L_Mod: {
+L_Mod : {
   Value b = sp[-1];
   Value& a = sp[-2];
   if (a.tag == Tag::kInt && b.tag == Tag::kInt && b.i > 0) {
@@ -254,7 +254,7 @@ L_Mod: {
   op = Op::kMod;
   goto arith_slow;
 }
-arith_slow: {
+arith_slow : {
   Value r;
   SYNC();
   if (!ArithSlow(*this, op, sp[-2], sp[-1], &r)) FAIL();
@@ -264,7 +264,7 @@ arith_slow: {
   --sp;
   NEXT();
 }
-L_Neg: {
+L_Neg : {
   Value& a = sp[-1];
   if (a.tag == Tag::kInt) {
     a.i = static_cast<int64_t>(0ULL - static_cast<uint64_t>(a.i));
@@ -276,7 +276,7 @@ L_Neg: {
   }
   NEXT();
 }
-L_Not: {
+L_Not : {
   Value& a = sp[-1];
   if (a.tag != Tag::kBool) {
     message_ = std::string("'not' needs a Boolean, got ") + TypeName(a);
@@ -286,7 +286,7 @@ L_Not: {
   NEXT();
 }
 L_Eq:
-L_Ne: {
+L_Ne : {
   bool eq = ValuesEqual(sp[-2], sp[-1]);
   Release(sp[-2]);
   Release(sp[-1]);
@@ -294,29 +294,29 @@ L_Ne: {
   --sp;
   NEXT();
 }
-#define FLY_COMPARE(NAME, OPER)                                      \
-  L_##NAME : {                                                       \
-    Value b = sp[-1];                                                \
-    Value a = sp[-2];                                                \
-    if (a.tag == Tag::kInt && b.tag == Tag::kInt) {                  \
-      sp[-2] = Value::Bool(a.i OPER b.i);                            \
-      --sp;                                                          \
-      NEXT();                                                        \
-    }                                                                \
-    if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) {            \
-      sp[-2] = Value::Bool(a.d OPER b.d);                            \
-      --sp;                                                          \
-      NEXT();                                                        \
-    }                                                                \
-    op = Op::k##NAME;                                                \
-    goto compare_slow;                                               \
+#define FLY_COMPARE(NAME, OPER)                           \
+  L_##NAME : {                                            \
+    Value b = sp[-1];                                     \
+    Value a = sp[-2];                                     \
+    if (a.tag == Tag::kInt && b.tag == Tag::kInt) {       \
+      sp[-2] = Value::Bool(a.i OPER b.i);                 \
+      --sp;                                               \
+      NEXT();                                             \
+    }                                                     \
+    if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) { \
+      sp[-2] = Value::Bool(a.d OPER b.d);                 \
+      --sp;                                               \
+      NEXT();                                             \
+    }                                                     \
+    op = Op::k##NAME;                                     \
+    goto compare_slow;                                    \
   }
-FLY_COMPARE(Lt, <)
-FLY_COMPARE(Le, <=)
-FLY_COMPARE(Gt, >)
-FLY_COMPARE(Ge, >=)
+  FLY_COMPARE(Lt, <)
+  FLY_COMPARE(Le, <=)
+  FLY_COMPARE(Gt, >)
+  FLY_COMPARE(Ge, >=)
 #undef FLY_COMPARE
-compare_slow: {
+compare_slow : {
   bool r;
   SYNC();
   if (!CompareSlow(*this, op, sp[-2], sp[-1], &r)) FAIL();
@@ -329,7 +329,7 @@ compare_slow: {
 L_Jump:
   ip = code + OPA;
   NEXT();
-L_JumpIfFalse: {
+L_JumpIfFalse : {
   Value c = sp[-1];
   if (c.tag != Tag::kBool) {
     message_ = std::string("a condition must be a Boolean, got ") + TypeName(c);
@@ -340,7 +340,7 @@ L_JumpIfFalse: {
   NEXT();
 }
 L_AndJump:
-L_OrJump: {
+L_OrJump : {
   Value c = sp[-1];
   if (c.tag != Tag::kBool) {
     message_ = std::string("'and'/'or' need Booleans, got ") + TypeName(c);
@@ -354,12 +354,11 @@ L_OrJump: {
   }
   NEXT();
 }
-L_Call: {
+L_Call : {
   uint32_t argc = *ip++;
   const Function* f = program_.functions[OPA].get();
   Value* base = sp - argc;
-  if (frames_.size() >= kMaxFrames ||
-      base + f->num_locals + f->max_stack >= stack_end_) {
+  if (frames_.size() >= kMaxFrames || base + f->num_locals + f->max_stack >= stack_end_) {
     message_ = "stack overflow (recursion too deep)";
     FAIL();
   }
@@ -373,7 +372,7 @@ L_Call: {
   sp = base + f->num_locals;
   NEXT();
 }
-L_Return: {
+L_Return : {
   Value result = *--sp;
   for (Value* p = slots; p < sp; ++p) Release(*p);
   sp = slots;
@@ -391,7 +390,7 @@ L_Return: {
   NEXT();
 }
 L_Print:
-L_Println: {
+L_Println : {
   Value v = sp[-1];
   std::string s;
   AppendString(s, v);
@@ -401,7 +400,7 @@ L_Println: {
   --sp;
   NEXT();
 }
-L_Array: {
+L_Array : {
   uint32_t n = OPA;
   auto* arr = new ArrayObj();
   arr->v.assign(sp - n, sp);
@@ -409,7 +408,7 @@ L_Array: {
   *sp++ = Value::Object(arr);
   NEXT();
 }
-L_Map: {
+L_Map : {
   uint32_t n = OPA;
   auto* m = new MapObj();
   Value* p = sp - 2 * n;
@@ -418,18 +417,18 @@ L_Map: {
   *sp++ = Value::Object(m);
   NEXT();
 }
-L_Range: {
+L_Range : {
   Value lo = sp[-2], hi = sp[-1];
   if (!lo.IsInt() || !hi.IsInt()) {
-    message_ = std::string("range bounds must be Integers, got ") + TypeName(lo) + " and " +
-               TypeName(hi);
+    message_ =
+        std::string("range bounds must be Integers, got ") + TypeName(lo) + " and " + TypeName(hi);
     FAIL();
   }
   sp -= 2;
   *sp++ = Value::Object(new RangeObj(lo.i, hi.i));
   NEXT();
 }
-L_SizedArray: {
+L_SizedArray : {
   uint32_t n = OPA;
   CastType type = static_cast<CastType>(*ip++);
   Value r;
@@ -439,7 +438,7 @@ L_SizedArray: {
   *sp++ = r;
   NEXT();
 }
-L_Index: {
+L_Index : {
   Value key = sp[-1], obj = sp[-2];
   if (obj.tag == Tag::kObj && key.tag == Tag::kInt) {
     if (obj.o->kind == ObjKind::kArray) {
@@ -471,7 +470,7 @@ L_Index: {
   --sp;
   NEXT();
 }
-L_SetIndex: {
+L_SetIndex : {
   Value val = sp[-1], key = sp[-2], obj = sp[-3];
   if (obj.Is(ObjKind::kArray) && key.tag == Tag::kInt) {
     auto& v = AsArray(obj)->v;
@@ -497,7 +496,7 @@ L_SetIndex: {
   sp -= 3;
   NEXT();
 }
-L_Slice: {
+L_Slice : {
   Value r;
   SYNC();
   if (!SliceGet(*this, sp[-3], sp[-2], sp[-1], &r)) FAIL();
@@ -506,7 +505,7 @@ L_Slice: {
   *sp++ = r;
   NEXT();
 }
-L_Cell: {
+L_Cell : {
   Value r;
   SYNC();
   if (!CellGet(*this, sp[-3], sp[-2], sp[-1], &r)) FAIL();
@@ -515,7 +514,7 @@ L_Cell: {
   *sp++ = r;
   NEXT();
 }
-L_GetField: {
+L_GetField : {
   Value r;
   SYNC();
   if (!FieldGet(*this, sp[-1], AsStr(consts[OPA])->s, &r)) FAIL();
@@ -523,7 +522,7 @@ L_GetField: {
   sp[-1] = r;
   NEXT();
 }
-L_SetField: {
+L_SetField : {
   SYNC();
   if (!FieldSet(*this, sp[-2], AsStr(consts[OPA])->s, sp[-1])) FAIL();
   Release(sp[-1]);
@@ -531,7 +530,7 @@ L_SetField: {
   sp -= 2;
   NEXT();
 }
-L_Invoke: {
+L_Invoke : {
   uint32_t extra = *ip++;
   int argc = static_cast<int>(extra & 0xff);
   MethodId id = static_cast<MethodId>(extra >> 8);
@@ -551,7 +550,7 @@ L_Invoke: {
   *sp++ = r;
   NEXT();
 }
-L_Math: {
+L_Math : {
   int argc = static_cast<int>(*ip++);
   Value r;
   SYNC();
@@ -561,7 +560,7 @@ L_Math: {
   *sp++ = r;
   NEXT();
 }
-L_Time: {
+L_Time : {
   int argc = static_cast<int>(OPA);
   Value r;
   SYNC();
@@ -571,7 +570,7 @@ L_Time: {
   *sp++ = r;
   NEXT();
 }
-L_Cast: {
+L_Cast : {
   Value r;
   SYNC();
   if (!CastValue(*this, static_cast<CastType>(OPA), sp[-1], &r)) FAIL();
@@ -579,7 +578,7 @@ L_Cast: {
   sp[-1] = r;
   NEXT();
 }
-L_Send: {
+L_Send : {
   Value ch = sp[-2], msg = sp[-1];
   if (ch.tag != Tag::kChannel) {
     message_ = std::string("'!' sends on a channel, not on a ") + TypeName(ch);
@@ -593,7 +592,7 @@ L_Send: {
   *sp++ = Value();
   NEXT();
 }
-L_Recv: {
+L_Recv : {
   Value ch = sp[-1];
   if (ch.tag != Tag::kChannel) {
     message_ = std::string("'?' receives from a channel, not from a ") + TypeName(ch);
@@ -605,7 +604,7 @@ L_Recv: {
   sp[-1] = r;
   NEXT();
 }
-L_Decl: {
+L_Decl : {
   const DeclSite& site = program_.decls[OPA];
   int n = static_cast<int>(site.keys.size());
   Value r;
@@ -616,7 +615,7 @@ L_Decl: {
   *sp++ = r;
   NEXT();
 }
-L_Fly: {
+L_Fly : {
   const FlySite& site = program_.flies[OPA];
   int n = site.argc + 1;
   Value r;
@@ -636,7 +635,7 @@ L_IterPrep:
   SYNC();
   if (!IterPrep(*this, &sp[-1])) FAIL();
   NEXT();
-L_IterNext: {
+L_IterNext : {
   Value it = slots[OPA];
   int64_t pos = slots[OPA + 1].i;
   uint32_t var = ip[0];
@@ -677,7 +676,7 @@ L_IterNext: {
   NEXT();
 }
 L_IncLocal:
-L_DecLocal: {
+L_DecLocal : {
   Value& v = slots[OPA];
   int64_t d = static_cast<Op>(w & 0xff) == Op::kIncLocal ? 1 : -1;
   if (v.tag == Tag::kInt) {
@@ -693,7 +692,7 @@ L_DecLocal: {
   }
   NEXT();
 }
-L_AddLocal: {
+L_AddLocal : {
   Value b = sp[-1];
   Value& a = slots[OPA];
   if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
@@ -728,7 +727,7 @@ L_AddLocal: {
   --sp;
   NEXT();
 }
-L_ForLt: {
+L_ForLt : {
   Value a = slots[OPA];
   Value b = slots[ip[0]];
   if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
@@ -741,7 +740,7 @@ L_ForLt: {
   ip = r ? ip + 2 : code + ip[1];
   NEXT();
 }
-L_ForInc: {
+L_ForInc : {
   Value& v = slots[OPA];
   if (v.tag == Tag::kInt) {
     ++v.i;
@@ -754,7 +753,7 @@ L_ForInc: {
   ip = code + *ip;
   NEXT();
 }
-L_ForLoop: {
+L_ForLoop : {
   Value& v = slots[OPA];
   Value b = slots[ip[0]];
   if (v.tag == Tag::kInt && b.tag == Tag::kInt) {
@@ -785,7 +784,7 @@ L_Sort:
 L_Nop:
   NEXT();
 
-L_GetLocal2: {
+L_GetLocal2 : {
   Value a = slots[OPA];
   Value b = slots[*ip++];
   Retain(a);
@@ -795,29 +794,28 @@ L_GetLocal2: {
   sp += 2;
   NEXT();
 }
-#define FLY_ARITH_K(NAME, OPER, INT_OK)                                          \
-  L_##NAME##K : {                                                                 \
-    Value k = consts[OPA];                                                        \
-    Value& a = sp[-1];                                                            \
-    if (a.tag == Tag::kInt && k.tag == Tag::kInt && (INT_OK)) {                  \
-      a.i = static_cast<int64_t>(static_cast<uint64_t>(a.i)                      \
-                                     OPER static_cast<uint64_t>(k.i));            \
-      NEXT();                                                                     \
-    }                                                                             \
-    if (a.tag == Tag::kDouble && k.tag == Tag::kDouble) {                         \
-      a.d = a.d OPER k.d;                                                         \
-      NEXT();                                                                     \
-    }                                                                             \
-    *sp++ = k;                                                                    \
-    op = Op::k##NAME;                                                             \
-    goto arith_slow;                                                              \
+#define FLY_ARITH_K(NAME, OPER, INT_OK)                                                       \
+  L_##NAME##K : {                                                                             \
+    Value k = consts[OPA];                                                                    \
+    Value& a = sp[-1];                                                                        \
+    if (a.tag == Tag::kInt && k.tag == Tag::kInt && (INT_OK)) {                               \
+      a.i = static_cast<int64_t>(static_cast<uint64_t>(a.i) OPER static_cast<uint64_t>(k.i)); \
+      NEXT();                                                                                 \
+    }                                                                                         \
+    if (a.tag == Tag::kDouble && k.tag == Tag::kDouble) {                                     \
+      a.d = a.d OPER k.d;                                                                     \
+      NEXT();                                                                                 \
+    }                                                                                         \
+    *sp++ = k;                                                                                \
+    op = Op::k##NAME;                                                                         \
+    goto arith_slow;                                                                          \
   }
-FLY_ARITH_K(Add, +, true)
-FLY_ARITH_K(Sub, -, true)
-FLY_ARITH_K(Mul, *, true)
-FLY_ARITH_K(Div, /, false)
+  FLY_ARITH_K(Add, +, true)
+  FLY_ARITH_K(Sub, -, true)
+  FLY_ARITH_K(Mul, *, true)
+  FLY_ARITH_K(Div, /, false)
 #undef FLY_ARITH_K
-L_ModK: {
+L_ModK : {
   Value k = consts[OPA];
   Value& a = sp[-1];
   if (a.tag == Tag::kInt && k.tag == Tag::kInt && k.i > 0) {
@@ -828,73 +826,73 @@ L_ModK: {
   op = Op::kMod;
   goto arith_slow;
 }
-#define FLY_COMPARE_K(NAME, OPER)                                   \
-  L_##NAME##K : {                                                   \
-    Value k = consts[OPA];                                          \
-    Value& a = sp[-1];                                              \
-    if (a.tag == Tag::kInt && k.tag == Tag::kInt) {                 \
-      a = Value::Bool(a.i OPER k.i);                                \
-      NEXT();                                                       \
-    }                                                               \
-    if (a.tag == Tag::kDouble && k.tag == Tag::kDouble) {           \
-      a = Value::Bool(a.d OPER k.d);                                \
-      NEXT();                                                       \
-    }                                                               \
-    *sp++ = k;                                                      \
-    op = Op::k##NAME;                                               \
-    goto compare_slow;                                              \
+#define FLY_COMPARE_K(NAME, OPER)                         \
+  L_##NAME##K : {                                         \
+    Value k = consts[OPA];                                \
+    Value& a = sp[-1];                                    \
+    if (a.tag == Tag::kInt && k.tag == Tag::kInt) {       \
+      a = Value::Bool(a.i OPER k.i);                      \
+      NEXT();                                             \
+    }                                                     \
+    if (a.tag == Tag::kDouble && k.tag == Tag::kDouble) { \
+      a = Value::Bool(a.d OPER k.d);                      \
+      NEXT();                                             \
+    }                                                     \
+    *sp++ = k;                                            \
+    op = Op::k##NAME;                                     \
+    goto compare_slow;                                    \
   }
-FLY_COMPARE_K(Lt, <)
-FLY_COMPARE_K(Le, <=)
-FLY_COMPARE_K(Gt, >)
-FLY_COMPARE_K(Ge, >=)
+  FLY_COMPARE_K(Lt, <)
+  FLY_COMPARE_K(Le, <=)
+  FLY_COMPARE_K(Gt, >)
+  FLY_COMPARE_K(Ge, >=)
 #undef FLY_COMPARE_K
 // Fused compare-and-branch: jump when the comparison is false.
-#define FLY_JUMP_IF_NOT(NAME, OPER)                                        \
-  L_JumpIfNot##NAME : {                                                    \
-    Value b = sp[-1];                                                      \
-    Value a = sp[-2];                                                      \
-    uint32_t target = OPA;                                                 \
-    bool r;                                                                \
-    if (a.tag == Tag::kInt && b.tag == Tag::kInt) {                        \
-      r = a.i OPER b.i;                                                    \
-    } else if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) {           \
-      r = a.d OPER b.d;                                                    \
-    } else {                                                               \
-      SYNC();                                                              \
-      if (!CompareSlow(*this, Op::k##NAME, a, b, &r)) FAIL();              \
-      Release(a);                                                          \
-      Release(b);                                                          \
-    }                                                                      \
-    sp -= 2;                                                               \
-    if (!r) ip = code + target;                                            \
-    NEXT();                                                                \
-  }                                                                        \
-  L_JumpIfNot##NAME##K : {                                                 \
-    Value b = consts[OPA];                                                 \
-    Value a = sp[-1];                                                      \
-    uint32_t target = *ip++;                                               \
-    bool r;                                                                \
-    if (a.tag == Tag::kInt && b.tag == Tag::kInt) {                        \
-      r = a.i OPER b.i;                                                    \
-    } else if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) {           \
-      r = a.d OPER b.d;                                                    \
-    } else {                                                               \
-      SYNC();                                                              \
-      if (!CompareSlow(*this, Op::k##NAME, a, b, &r)) FAIL();              \
-      Release(a);                                                          \
-    }                                                                      \
-    --sp;                                                                  \
-    if (!r) ip = code + target;                                            \
-    NEXT();                                                                \
+#define FLY_JUMP_IF_NOT(NAME, OPER)                              \
+  L_JumpIfNot##NAME : {                                          \
+    Value b = sp[-1];                                            \
+    Value a = sp[-2];                                            \
+    uint32_t target = OPA;                                       \
+    bool r;                                                      \
+    if (a.tag == Tag::kInt && b.tag == Tag::kInt) {              \
+      r = a.i OPER b.i;                                          \
+    } else if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) { \
+      r = a.d OPER b.d;                                          \
+    } else {                                                     \
+      SYNC();                                                    \
+      if (!CompareSlow(*this, Op::k##NAME, a, b, &r)) FAIL();    \
+      Release(a);                                                \
+      Release(b);                                                \
+    }                                                            \
+    sp -= 2;                                                     \
+    if (!r) ip = code + target;                                  \
+    NEXT();                                                      \
+  }                                                              \
+  L_JumpIfNot##NAME##K : {                                       \
+    Value b = consts[OPA];                                       \
+    Value a = sp[-1];                                            \
+    uint32_t target = *ip++;                                     \
+    bool r;                                                      \
+    if (a.tag == Tag::kInt && b.tag == Tag::kInt) {              \
+      r = a.i OPER b.i;                                          \
+    } else if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) { \
+      r = a.d OPER b.d;                                          \
+    } else {                                                     \
+      SYNC();                                                    \
+      if (!CompareSlow(*this, Op::k##NAME, a, b, &r)) FAIL();    \
+      Release(a);                                                \
+    }                                                            \
+    --sp;                                                        \
+    if (!r) ip = code + target;                                  \
+    NEXT();                                                      \
   }
-FLY_JUMP_IF_NOT(Lt, <)
-FLY_JUMP_IF_NOT(Le, <=)
-FLY_JUMP_IF_NOT(Gt, >)
-FLY_JUMP_IF_NOT(Ge, >=)
+  FLY_JUMP_IF_NOT(Lt, <)
+  FLY_JUMP_IF_NOT(Le, <=)
+  FLY_JUMP_IF_NOT(Gt, >)
+  FLY_JUMP_IF_NOT(Ge, >=)
 #undef FLY_JUMP_IF_NOT
 L_JumpIfNotEq:
-L_JumpIfNotNe: {
+L_JumpIfNotNe : {
   Value b = sp[-1];
   Value a = sp[-2];
   bool eq = ValuesEqual(a, b);
@@ -905,7 +903,7 @@ L_JumpIfNotNe: {
   NEXT();
 }
 L_JumpIfNotEqK:
-L_JumpIfNotNeK: {
+L_JumpIfNotNeK : {
   Value a = sp[-1];
   bool eq = ValuesEqual(a, consts[OPA]);
   uint32_t target = *ip++;

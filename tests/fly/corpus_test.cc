@@ -142,8 +142,7 @@ TEST_P(Corpus, Runs) {
         << "missing runtime error '" << e << "'" << context;
   }
   for (const auto& e : x.stderr_contains) {
-    EXPECT_NE(err.str().find(e), std::string::npos) << "missing on stderr '" << e << "'"
-                                                    << context;
+    EXPECT_NE(err.str().find(e), std::string::npos) << "missing on stderr '" << e << "'" << context;
   }
   auto lines = Lines(out.str());
   ASSERT_EQ(lines.size(), x.out.size()) << "stdout line count" << context;
@@ -234,7 +233,8 @@ TEST(Examples, KColoringIsConflictFree) {
     EXPECT_EQ(code, 0);
     std::smatch m;
     ASSERT_TRUE(std::regex_search(
-        out, m, std::regex("Optimal solution found at index [0-9]+ \\[([0-4]{5})\\] Colours: ([0-9])\n$")))
+        out, m,
+        std::regex("Optimal solution found at index [0-9]+ \\[([0-4]{5})\\] Colours: ([0-9])\n$")))
         << out;
     std::string c = m[1];
     for (auto& e : edges) EXPECT_NE(c[e[0]], c[e[1]]) << c;
