@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 WERROR := $(if $(CI),ON,OFF)
 
 .DEFAULT_GOAL := help
-.PHONY: help deps configure build run test test-unit test-asan bench fuzz format clean
+.PHONY: help deps configure build run exercise test test-unit test-asan bench fuzz format clean
 
 help: ## List the targets with what each does
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,7 +20,10 @@ configure: deps ## Configure the CMake build (PRESET=release|debug|asan)
 build: configure ## Build volo and its tests
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build ## Run volo's main job: seed exercise 5 (100 tasks on 10+10+10 local workers)
+run: build ## Run volo's main job: examples/pi.fly (Monte Carlo pi, 1,000,000 points, local threads)
+	$(VOLO) run examples/pi.fly
+
+exercise: build ## Run seed exercise 5: 100 tasks on 10 general + 10 mult + 10 add local workers
 	$(VOLO) up --workers 10 --mult 10 --add 10 --tasks 100 --duration-scale 0.1
 
 test: build ## Build and run every test (unit, FLY corpus, integration, manifests, fuzz smoke)

@@ -700,6 +700,11 @@ net::WsHandlers PlannerServer::Impl::WorkerHandlers() {
         conn->Close("protocol error");
         return;
       }
+      if (core.FindWorker(WorkerId(reg->id))) {
+        conn->Send(wire::EncodeError("a live worker is already registered as '" + reg->id + "'"));
+        conn->Close("registration refused");
+        return;
+      }
       auto l = std::make_shared<WsWorkerLink>(io, conn);
       // Welcome goes out before any task the registration lets the scheduler send.
       conn->Send(wire::EncodeWelcome(
