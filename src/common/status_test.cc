@@ -40,3 +40,13 @@ TEST(IdsTest, StrongIdsCompareByValue) {
 
 }  // namespace
 }  // namespace volo
+
+#include "common/sha256.h"
+
+namespace volo {
+namespace {
+TEST(Sha256Test, KnownDigest) {
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+}  // namespace
+}  // namespace volo

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <unordered_map>
 
+#include "common/sha256.h"
 #include "net/client.h"
 #include "net/server.h"
 #include "wire/messages.h"
@@ -22,6 +23,8 @@ using net::HttpResponse;
 using net::Respond;
 
 namespace {
+
+constexpr size_t kMaxBlobBytes = 256 << 20;
 
 void AppendNumberOrNull(std::string& out, double v) {
   if (v == 0) {
@@ -298,7 +301,11 @@ struct PlannerServer::Impl {
   void WaitOne(uint64_t id, const HttpRequest& req, const Respond& respond);
   void WaitMany(const HttpRequest& req, const Respond& respond);
   void Register(const HttpRequest& req, const Respond& respond);
+  void Blob(const HttpRequest& req, const Respond& respond);
   std::string StatusJson();
+  // Content-addressed blobs (FLY programs shipped to workers), by SHA-256.
+  std::unordered_map<std::string, std::string> blobs;
+  size_t blob_bytes = 0;
   std::string WorkersJson();
   std::variant<net::WsHandlers, HttpResponse> AcceptWs(const HttpRequest& req);
   net::WsHandlers WorkerHandlers();
@@ -382,6 +389,7 @@ void PlannerServer::Impl::Handle(HttpRequest req, Respond respond) {
     respond(HttpResponse::Json(200, WorkersJson()));
     return;
   }
+  if (p.rfind("/api/v1/blobs/", 0) == 0) return Blob(req, respond);
   if (p == "/api/v1/status") {
     if (m != "GET") return method_not_allowed("GET");
     respond(HttpResponse::Json(200, StatusJson()));
@@ -550,6 +558,49 @@ void PlannerServer::Impl::WaitMany(const HttpRequest& req, const Respond& respon
       if (--st->left == 0) answer();
     });
   }
+}
+
+void PlannerServer::Impl::Blob(const HttpRequest& req, const Respond& respond) {
+  std::string hash = req.path.substr(14);
+  bool hex = hash.size() == 64 && hash.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (!hex) {
+    respond(HttpResponse::Error(400, "a blob is named by its SHA-256: 64 lowercase hex digits"));
+    return;
+  }
+  if (req.method == "GET") {
+    auto it = blobs.find(hash);
+    if (it == blobs.end()) {
+      respond(HttpResponse::Error(404, "no blob " + hash));
+      return;
+    }
+    HttpResponse r;
+    r.content_type = "application/octet-stream";
+    r.body = it->second;
+    respond(std::move(r));
+    return;
+  }
+  if (req.method == "PUT") {
+    if (Sha256Hex(req.body) != hash) {
+      respond(HttpResponse::Error(400, "the body's SHA-256 is not " + hash));
+      return;
+    }
+    if (!blobs.count(hash)) {
+      if (blob_bytes + req.body.size() > kMaxBlobBytes) {
+        respond(HttpResponse::Error(413, "the blob store is full"));
+        return;
+      }
+      blob_bytes += req.body.size();
+      blobs.emplace(hash, req.body);
+    }
+    respond(HttpResponse::Json(200, "{\"ok\":true}"));
+    return;
+  }
+  if (req.method == "HEAD") {
+    respond(blobs.count(hash) ? HttpResponse::Json(200, "")
+                              : HttpResponse::Error(404, "no blob " + hash));
+    return;
+  }
+  respond(HttpResponse::Error(405, "use GET, HEAD or PUT on a blob"));
 }
 
 void PlannerServer::Impl::Register(const HttpRequest& req, const Respond& respond) {
