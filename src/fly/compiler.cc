@@ -78,7 +78,7 @@ void Compiler::Compile(ParsedProgram& parsed, int main_index, std::vector<Diagno
   diags_ = &diags;
   for (auto& s : parsed.stmts) {
     if (s->kind == StmtKind::kFunc && s->ref.kind == RefKind::kFunction) {
-      Function(*program_.functions[s->ref.index], s->body);
+      CompileFunction(*program_.functions[s->ref.index], s->body);
     }
   }
   fn_ = program_.functions[main_index].get();
@@ -101,7 +101,7 @@ void Compiler::Compile(ParsedProgram& parsed, int main_index, std::vector<Diagno
   }
 }
 
-void Compiler::Function(class Function& fn, std::vector<StmtPtr>& body) {
+void Compiler::CompileFunction(Function& fn, std::vector<StmtPtr>& body) {
   fn_ = &fn;
   Stmts(body);
   Emit(Op::kNull, 0, fn.pos);

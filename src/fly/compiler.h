@@ -27,7 +27,7 @@ class Compiler {
     std::vector<size_t> continues;
   };
 
-  void Function(class Function& fn, std::vector<StmtPtr>& body);
+  void CompileFunction(Function& fn, std::vector<StmtPtr>& body);
   void Stmts(std::vector<StmtPtr>& stmts);
   void Statement(Stmt& s);
   void For(Stmt& s);
@@ -48,7 +48,7 @@ class Compiler {
   void Error(Pos p, std::string msg);
 
   Program& program_;
-  class Function* fn_ = nullptr;
+  Function* fn_ = nullptr;
   std::vector<Diagnostic>* diags_ = nullptr;
   std::vector<Loop> loops_;
   std::string var_name_;  // the var whose initialiser is being compiled

@@ -64,6 +64,14 @@ RandomObj* Vm::MathRandom() {
   return static_cast<RandomObj*>(math_random_.o);
 }
 
+// Out of line: clang rejects indirect gotos that leave the scope of a std::string.
+void Vm::Print(Value v, bool newline) {
+  std::string s;
+  AppendString(s, v);
+  if (newline) s += '\n';
+  rt_.Write(s);
+}
+
 bool Vm::Fail(std::string message) {
   message_ = std::move(message);
   return false;
@@ -392,10 +400,7 @@ L_Return : {
 L_Print:
 L_Println : {
   Value v = sp[-1];
-  std::string s;
-  AppendString(s, v);
-  if (static_cast<Op>(w & 0xff) == Op::kPrintln) s += '\n';
-  rt_.Write(s);
+  Print(v, static_cast<Op>(w & 0xff) == Op::kPrintln);
   Release(v);
   --sp;
   NEXT();

@@ -57,6 +57,7 @@ class Vm {
   };
 
   bool Run(size_t entry_frames);
+  void Print(Value v, bool newline);
   std::string Trace(size_t entry_frames) const;
 
   Runtime& rt_;
