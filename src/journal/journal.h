@@ -1,0 +1,114 @@
+// The planner's durable state in SQLite (WAL): one row per task, plus registered HTTP workers.
+//
+// Writes are grouped: the planner appends records during one turn of its event loop and calls
+// Commit() once at the end of the turn; a writer thread applies every pending batch in one
+// transaction and then runs the batches' callbacks (on the writer thread). A submission is
+// acknowledged from such a callback, so it is never acknowledged before it is on disk.
+//
+// Threading: Open, Load and the append methods run on the planner's thread; Commit hands the
+// batch over; Close drains the writer and may be called once from the planner's thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "common/status.h"
+
+struct sqlite3;
+
+namespace volo::journal {
+
+// A task as stored. `state`: 0 queued, 1 running, 2 done, 3 failed, 4 cancelled.
+struct TaskRecord {
+  uint64_t id = 0;
+  std::string op;
+  std::string args;
+  int retries = 0;
+  double timeout = 0;
+  int priority = 0;
+  std::string labels;  // JSON object text
+  double submitted = 0;
+  std::string key;     // idempotency key, on the first task of the submission that had one
+  int key_count = 0;   // how many tasks that submission had
+  int state = 0;
+  std::string result;
+  std::string worker;
+  int attempts = 0;
+  double started = 0;
+  double finished = 0;
+};
+
+struct FinishRecord {
+  uint64_t id = 0;
+  int state = 0;
+  std::string result;
+  std::string worker;
+  int attempts = 0;
+  double started = 0;
+  double finished = 0;
+};
+
+struct HttpWorkerRecord {
+  std::string id;
+  std::string url;
+  std::string ops;  // comma-separated
+};
+
+struct PruneRecord {
+  double finished_before = 0;  // delete finished tasks that ended before this
+};
+
+class Journal {
+ public:
+  // Opens (creating if needed) DIR/volo.db. IoError or Corruption with the path on failure.
+  static Result<std::unique_ptr<Journal>> Open(const std::string& dir);
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Reads everything back, tasks in id order. Call before any append.
+  Status Load(const std::function<void(TaskRecord&&)>& task,
+              const std::function<void(HttpWorkerRecord&&)>& worker);
+
+  void Submitted(TaskRecord r);
+  void Finished(FinishRecord r);
+  void HttpWorker(HttpWorkerRecord r);
+  void Prune(double finished_before);
+  bool has_pending() const { return !batch_.empty(); }
+
+  // Hands the records appended so far to the writer; `done` runs on the writer thread once
+  // they are committed (or with the error that stopped them).
+  void Commit(std::function<void(const Status&)> done);
+  // Commits what is pending, stops the writer, closes the database.
+  void Close();
+  const std::string& path() const { return path_; }
+
+ private:
+  using Record = std::variant<TaskRecord, FinishRecord, HttpWorkerRecord, PruneRecord>;
+  struct Batch {
+    std::vector<Record> records;
+    std::function<void(const Status&)> done;
+  };
+  explicit Journal(std::string path, sqlite3* db);
+  void WriterLoop();
+  Status Apply(std::vector<Batch>& batches);
+
+  std::string path_;
+  sqlite3* db_;
+  std::vector<Record> batch_;  // planner thread only
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Batch> queue_;  // guarded by mu_
+  bool closing_ = false;      // guarded by mu_
+  std::thread writer_;
+};
+
+}  // namespace volo::journal

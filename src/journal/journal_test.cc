@@ -1,0 +1,106 @@
+#include "journal/journal.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <future>
+
+namespace volo::journal {
+namespace {
+
+class JournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/volo-journal-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  Status CommitAndWait(Journal& j) {
+    std::promise<Status> p;
+    j.Commit([&](const Status& s) { p.set_value(s); });
+    return p.get_future().get();
+  }
+  std::string dir_;
+};
+
+TaskRecord Task(uint64_t id, std::string key = "") {
+  TaskRecord r;
+  r.id = id;
+  r.op = "add";
+  r.args = R"({"a":1,"b":2})";
+  r.labels = "{}";
+  r.submitted = 100 + static_cast<double>(id);
+  r.key = std::move(key);
+  r.key_count = r.key.empty() ? 0 : 2;
+  return r;
+}
+
+TEST_F(JournalTest, SurvivesReopen) {
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE(j.ok()) << j.status().ToString();
+    (*j)->Submitted(Task(1, "k1"));
+    (*j)->Submitted(Task(2));
+    (*j)->Finished({1, 2, "3", "w1", 1, 101.5, 102.5});
+    (*j)->HttpWorker({"h1", "http://127.0.0.1:9", "add"});
+    ASSERT_TRUE(CommitAndWait(**j).ok());
+  }
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  std::vector<TaskRecord> tasks;
+  std::vector<HttpWorkerRecord> workers;
+  ASSERT_TRUE((*j)->Load([&](TaskRecord&& r) { tasks.push_back(std::move(r)); },
+                         [&](HttpWorkerRecord&& w) { workers.push_back(std::move(w)); })
+                  .ok());
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[0].state, 2);
+  EXPECT_EQ(tasks[0].result, "3");
+  EXPECT_EQ(tasks[0].worker, "w1");
+  EXPECT_EQ(tasks[0].key, "k1");
+  EXPECT_EQ(tasks[0].key_count, 2);
+  EXPECT_DOUBLE_EQ(tasks[0].finished, 102.5);
+  EXPECT_EQ(tasks[1].state, 0);
+  EXPECT_EQ(tasks[1].args, R"({"a":1,"b":2})");
+  ASSERT_EQ(workers.size(), 1u);
+  EXPECT_EQ(workers[0].url, "http://127.0.0.1:9");
+}
+
+TEST_F(JournalTest, CloseCommitsWhatIsPending) {
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE(j.ok());
+    (*j)->Submitted(Task(7));
+  }  // destructor closes
+  auto j = Journal::Open(dir_);
+  size_t n = 0;
+  ASSERT_TRUE((*j)->Load([&](TaskRecord&&) { ++n; }, [](HttpWorkerRecord&&) {}).ok());
+  EXPECT_EQ(n, 1u);
+}
+
+TEST_F(JournalTest, PruneDeletesOnlyOldFinishedTasks) {
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  for (uint64_t i = 1; i <= 4; ++i) (*j)->Submitted(Task(i));
+  (*j)->Finished({1, 2, "1", "w", 1, 1, 10});
+  (*j)->Finished({2, 3, "boom", "w", 1, 1, 50});
+  (*j)->Prune(20);
+  ASSERT_TRUE(CommitAndWait(**j).ok());
+  std::vector<uint64_t> ids;
+  ASSERT_TRUE((*j)->Load([&](TaskRecord&& r) { ids.push_back(r.id); }, [](HttpWorkerRecord&&) {})
+                  .ok());
+  EXPECT_EQ(ids, (std::vector<uint64_t>{2, 3, 4}));
+}
+
+TEST_F(JournalTest, UnusableFileIsAClearError) {
+  std::string path = dir_ + "/volo.db";
+  FILE* f = fopen(path.c_str(), "w");
+  fputs("this is not a database, it is a text file long enough to have a header", f);
+  fclose(f);
+  auto j = Journal::Open(dir_);
+  ASSERT_FALSE(j.ok());
+  EXPECT_NE(j.status().message().find(path), std::string::npos);
+}
+
+}  // namespace
+}  // namespace volo::journal
