@@ -24,6 +24,22 @@ class FailureTest : public VoloTest {
     return out;
   }
 
+  // Registers `broken` as the only add worker and a volo worker for mult only, then runs an add
+  // task (with the fields of `extra`) and a mult task. Returns both, finished, in that order.
+  std::vector<json::object> RunAddOnBrokenWorker(const FakeHttpWorker& broken,
+                                                 const std::string& id, const json::object& extra) {
+    PlannerProc planner = StartPlanner();
+    if (planner.port == 0) return {{}, {}};
+    const Reply reg = RegisterFake(planner, broken, id, R"(["add"])");
+    EXPECT_EQ(reg.status, 200) << reg.Describe();
+    StartWorker(planner, {.id = "honest", .args = {"--ops", "mult", "--duration-scale", "0.01"}});
+    json::object add = SeedTask("add", 1, 2);
+    for (const auto& [key, value] : extra) add[key] = value;
+    const uint64_t first = Submit(planner, add);
+    const uint64_t second = Submit(planner, SeedTask("mult", 3, 4));
+    return WaitFinished(planner, {first, second});
+  }
+
   // Each task done exactly once: the planner's counters add up to the tasks, and each worker's
   // "done" equals the tasks recorded as run by it.
   void ExpectEachDoneOnce(const PlannerProc& planner, const std::vector<json::object>& tasks) {
@@ -162,8 +178,7 @@ TEST_F(FailureTest, FailingTaskIsRetriedThenFailedWithErrorText) {
   PlannerProc planner = StartPlanner();
   ASSERT_NE(planner.port, 0);
   FakeHttpWorker broken({.mode = FakeMode::kStatus500});
-  const Reply reg = Post(planner.url + "/register",
-                         R"({"url": ")" + broken.url() + R"(", "id": "broken", "ops": ["add"]})");
+  const Reply reg = RegisterFake(planner, broken, "broken", R"(["add"])");
   ASSERT_EQ(reg.status, 200) << reg.Describe();
 
   json::object retried = SeedTask("add", 1, 2);
@@ -187,19 +202,8 @@ TEST_F(FailureTest, FailingTaskIsRetriedThenFailedWithErrorText) {
 }
 
 TEST_F(FailureTest, HttpWorkerAnsweringGarbageFailsOnlyItsTasks) {
-  PlannerProc planner = StartPlanner();
-  ASSERT_NE(planner.port, 0);
   FakeHttpWorker liar({.mode = FakeMode::kGarbage});
-  const Reply reg = Post(planner.url + "/register",
-                         R"({"url": ")" + liar.url() + R"(", "id": "liar", "ops": ["add"]})");
-  ASSERT_EQ(reg.status, 200) << reg.Describe();
-  StartWorker(planner, {.id = "honest", .args = {"--ops", "mult", "--duration-scale", "0.01"}});
-
-  json::object add = SeedTask("add", 1, 2);
-  add["retries"] = 1;
-  const uint64_t bad = Submit(planner, add);
-  const uint64_t good = Submit(planner, SeedTask("mult", 3, 4));
-  const auto tasks = WaitFinished(planner, {bad, good});
+  const auto tasks = RunAddOnBrokenWorker(liar, "liar", {{"retries", 1}});
   EXPECT_EQ(Str(tasks[0], "state"), "failed") << json::serialize(tasks[0]);
   EXPECT_EQ(NumAt(tasks[0], "attempts"), 2) << json::serialize(tasks[0]);
   // A clear error names the worker that misbehaved.
@@ -209,23 +213,13 @@ TEST_F(FailureTest, HttpWorkerAnsweringGarbageFailsOnlyItsTasks) {
 }
 
 TEST_F(FailureTest, HangingHttpWorkerTimesOutOthersUnaffected) {
-  PlannerProc planner = StartPlanner();
-  ASSERT_NE(planner.port, 0);
-  FakeHttpWorker sleeper({.mode = FakeMode::kHang});
-  const Reply reg = Post(planner.url + "/register",
-                         R"({"url": ")" + sleeper.url() + R"(", "id": "hangs", "ops": ["add"]})");
-  ASSERT_EQ(reg.status, 200) << reg.Describe();
-  StartWorker(planner, {.id = "honest", .args = {"--ops", "mult", "--duration-scale", "0.01"}});
-
-  json::object add = SeedTask("add", 1, 2);
-  add["timeout"] = 1;
-  const uint64_t stuck = Submit(planner, add);
-  const uint64_t good = Submit(planner, SeedTask("mult", 3, 4));
-  const auto tasks = WaitFinished(planner, {stuck, good});
+  FakeHttpWorker hangs({.mode = FakeMode::kHang});
+  const auto tasks = RunAddOnBrokenWorker(hangs, "hangs", {{"timeout", 1}});
   EXPECT_EQ(Str(tasks[0], "state"), "failed") << json::serialize(tasks[0]);
   EXPECT_NE(Str(tasks[0], "error").find("timed out"), std::string::npos)
       << json::serialize(tasks[0]);
   ExpectDoneWithRightResult(tasks[1]);
+  EXPECT_EQ(Str(tasks[1], "worker"), "honest");
 }
 
 TEST_F(FailureTest, NativeTaskTimeoutFailsWithClearError) {

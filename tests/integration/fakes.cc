@@ -107,6 +107,13 @@ void FakeHttpWorker::OnRequest(net::HttpRequest request, net::Respond respond) {
   });
 }
 
+Reply RegisterFake(const PlannerProc& planner, const FakeHttpWorker& worker, const std::string& id,
+                   const std::string& ops_json) {
+  json::object body{{"url", worker.url()}, {"id", id}};
+  if (!ops_json.empty()) body["ops"] = ParseJson(ops_json);
+  return Post(planner.url + "/register", json::serialize(body));
+}
+
 FakeWsClient::FakeWsClient() : io_(std::make_unique<asio::io_context>()) {
   thread_ = std::thread([this] { RunIo(*io_); });
 }

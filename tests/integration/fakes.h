@@ -73,6 +73,11 @@ class FakeHttpWorker {
   std::vector<net::Respond> hung_;
 };
 
+// POST /register of `worker` as `id` on the planner (`ops_json`: a JSON array, or "" to leave
+// the planner's default).
+Reply RegisterFake(const PlannerProc& planner, const FakeHttpWorker& worker, const std::string& id,
+                   const std::string& ops_json = "");
+
 // A WebSocket client to the planner that records what it receives.
 class FakeWsClient {
  public:

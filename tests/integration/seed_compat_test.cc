@@ -13,10 +13,7 @@ class SeedCompatTest : public VoloTest {
  protected:
   void Register(const PlannerProc& planner, const FakeHttpWorker& worker, const std::string& id,
                 const std::string& ops_json = "") {
-    std::string body = R"({"url": ")" + worker.url() + R"(", "id": ")" + id + "\"";
-    if (!ops_json.empty()) body += R"(, "ops": )" + ops_json;
-    body += "}";
-    const Reply r = Post(planner.url + "/register", body);
+    const Reply r = RegisterFake(planner, worker, id, ops_json);
     ASSERT_EQ(r.status, 200) << "register " << id << ": " << r.Describe();
     ASSERT_TRUE(FindWorker(planner, id).has_value()) << id << " not listed after register";
   }
