@@ -223,6 +223,30 @@ TEST_F(ExerciseTest, PlannerGeneratesSeedTasksFromEnvironment) {
   }
 }
 
+// The seed configures its processes with PORT, PLANNER, ADD and MULT; so does volo.
+TEST_F(ExerciseTest, SeedEnvironmentVariablesConfigureProcesses) {
+  const std::string port_file = TempPath("env-planner.port");
+  Child* planner_child =
+      h_.Spawn("planner", {"planner", "--port-file", port_file}, {{"PORT", "0"}});
+  ASSERT_NE(planner_child, nullptr);
+  const auto port = h_.ReadPortFile(port_file, *planner_child);
+  ASSERT_TRUE(port.has_value()) << "PORT=0 did not give an ephemeral port";
+  PlannerProc planner{planner_child, *port, "http://127.0.0.1:" + std::to_string(*port)};
+  ASSERT_TRUE(PollUntil([&] { return Get(planner.url + "/healthz").status == 200; }, seconds(20)));
+
+  Child* worker = h_.Spawn(
+      "worker-env", {"worker", "--id", "from-env"},
+      {{"PLANNER", planner.url}, {"MULT", "1"}, {"PORT", "0"}, {"VOLO_DURATION_SCALE", "0.01"}});
+  ASSERT_NE(worker, nullptr);
+  ASSERT_TRUE(PollUntil([&] { return FindWorker(planner, "from-env").has_value(); }, seconds(20)))
+      << "a worker configured by PLANNER did not register";
+  EXPECT_EQ(StrSet(*FindWorker(planner, "from-env"), "ops"), std::set<std::string>{"mult"});
+  const uint64_t id = Submit(planner, SeedTask("mult", 9, 9));
+  const auto tasks = WaitFinished(planner, {id});
+  ExpectDoneWithRightResult(tasks[0]);
+  EXPECT_EQ(Str(tasks[0], "worker"), "from-env");
+}
+
 TEST_F(ExerciseTest, PlannerGeneratesSeedTasksFromFlag) {
   PlannerProc planner = StartPlanner({"--tasks", "3"});
   ASSERT_NE(planner.port, 0);
