@@ -14,6 +14,7 @@ std::string_view TaskStateName(TaskState s) {
     case TaskState::kDone: return "done";
     case TaskState::kFailed: return "failed";
     case TaskState::kCancelled: return "cancelled";
+    case TaskState::kPruned: return "pruned";
   }
   return "unknown";
 }
@@ -53,14 +54,27 @@ uint32_t Core::InternOp(std::string_view op) {
 
 Task* Core::Lookup(TaskId id) {
   uint64_t v = id.value();
-  if (v == 0 || v > tasks_.size()) return nullptr;
-  return &tasks_[v - 1];
+  if (v < first_id_ || v - first_id_ >= tasks_.size()) return nullptr;
+  Task* t = &tasks_[v - first_id_];
+  return t->state == TaskState::kPruned ? nullptr : t;
 }
 
 const Task* Core::Find(TaskId id) const { return const_cast<Core*>(this)->Lookup(id); }
 
-Result<TaskId> Core::Submit(std::vector<wire::TaskSpec> specs, uint64_t client) {
+Result<TaskId> Core::Submit(std::vector<wire::TaskSpec> specs, uint64_t client,
+                            std::string_view key) {
   if (specs.empty()) return InvalidArgument("no tasks to submit");
+  if (!key.empty()) {
+    auto it = keys_.find(std::string(key));
+    if (it != keys_.end()) {
+      if (it->second.second != specs.size()) {
+        return AlreadyExists("idempotency key '" + std::string(key) + "' was used for " +
+                             std::to_string(it->second.second) + " task(s), not " +
+                             std::to_string(specs.size()));
+      }
+      return TaskId(it->second.first);
+    }
+  }
   if (counts_.queued + specs.size() > options_.max_queued) {
     return FailedPrecondition("the queue is full (" + std::to_string(options_.max_queued) +
                               " tasks); try again when some have run");
@@ -75,10 +89,12 @@ Result<TaskId> Core::Submit(std::vector<wire::TaskSpec> specs, uint64_t client) 
     }
   }
   double now = WallSeconds();
-  TaskId first(tasks_.size() + 1);
+  TaskId first(next_id());
+  size_t count = specs.size();
+  if (!key.empty()) keys_.emplace(std::string(key), std::make_pair(first.value(), count));
   for (auto& spec : specs) {
     Task& t = tasks_.emplace_back();
-    t.id = TaskId(tasks_.size());
+    t.id = TaskId(first_id_ + tasks_.size() - 1);
     t.op = op_index_.find(spec.op)->second;
     t.retries = static_cast<int16_t>(spec.retries);
     t.priority = spec.priority;
@@ -91,10 +107,112 @@ Result<TaskId> Core::Submit(std::vector<wire::TaskSpec> specs, uint64_t client) 
           std::move(spec.labels));
     }
     ++counts_.queued;
+    if (journal_) {
+      bool first_of_batch = t.id == first;
+      journal_->OnSubmitted(t, op_names_[t.op], first_of_batch ? key : "",
+                            first_of_batch && !key.empty() ? count : 0);
+    }
     Enqueue(t, false);
   }
   Schedule();
   return first;
+}
+
+void Core::Restore(journal::TaskRecord&& r) {
+  if (tasks_.empty()) first_id_ = r.id;
+  if (r.id < next_id()) return;  // duplicate or out of order: keep the first
+  while (next_id() < r.id) tasks_.emplace_back().state = TaskState::kPruned;  // pruned gap
+  Task& t = tasks_.emplace_back();
+  t.id = TaskId(r.id);
+  t.op = InternOp(r.op);
+  op_offered_[t.op] = true;  // it was accepted once; keep accepting the same operation
+  t.retries = static_cast<int16_t>(r.retries);
+  t.priority = r.priority;
+  t.timeout = static_cast<float>(r.timeout);
+  t.args = std::move(r.args);
+  t.submitted = r.submitted;
+  if (!r.labels.empty() && r.labels != "{}") {
+    auto labels = wire::ParseSubmitBody("{\"op\":\"x\",\"labels\":" + r.labels + "}", nullptr);
+    if (labels.ok() && !labels->empty() && !(*labels)[0].labels.empty()) {
+      t.labels = std::make_unique<std::vector<std::pair<std::string, std::string>>>(
+          std::move((*labels)[0].labels));
+    }
+  }
+  if (!r.key.empty()) keys_.emplace(std::move(r.key), std::make_pair(r.id, size_t(r.key_count)));
+  t.attempts = static_cast<int16_t>(r.attempts);
+  if (r.state >= 2 && r.state <= 4) {
+    t.state = static_cast<TaskState>(r.state);
+    t.result = std::move(r.result);
+    t.started = r.started;
+    t.finished = r.finished;
+    // The worker that ran it may not exist in this run; keep its name for the API.
+    if (!r.worker.empty()) {
+      WorkerId wid(r.worker);
+      uint32_t w = kNoWorker;
+      for (uint32_t i = 0; i < workers_.size(); ++i) {
+        if (workers_[i].id == wid) w = i;
+      }
+      if (w == kNoWorker) {
+        WorkerInfo info;
+        info.id = wid;
+        info.alive = false;
+        workers_.push_back(std::move(info));
+        w = static_cast<uint32_t>(workers_.size() - 1);
+      }
+      t.worker = w;
+    }
+    switch (t.state) {
+      case TaskState::kDone: ++counts_.done; break;
+      case TaskState::kFailed: ++counts_.failed; break;
+      default: ++counts_.cancelled; break;
+    }
+    return;
+  }
+  ++counts_.queued;
+  Enqueue(t, false);
+}
+
+size_t Core::Prune(double finished_before) {
+  size_t n = 0;
+  for (Task& t : tasks_) {
+    if (!Finished(t.state) || t.state == TaskState::kPruned || t.finished == 0 ||
+        t.finished >= finished_before) {
+      continue;
+    }
+    switch (t.state) {
+      case TaskState::kDone: --counts_.done; break;
+      case TaskState::kFailed: --counts_.failed; break;
+      default: --counts_.cancelled; break;
+    }
+    t.state = TaskState::kPruned;
+    std::string().swap(t.args);
+    std::string().swap(t.result);
+    t.labels.reset();
+    ++n;
+  }
+  // Release the front of the deque; interior pruned tasks keep a small placeholder.
+  while (!tasks_.empty() && tasks_.front().state == TaskState::kPruned) {
+    tasks_.pop_front();
+    ++first_id_;
+  }
+  for (auto it = keys_.begin(); it != keys_.end();) {
+    if (!Find(TaskId(it->second.first))) {
+      it = keys_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return n;
+}
+
+std::vector<std::pair<std::string, size_t>> Core::QueuedByOp() const {
+  std::vector<std::pair<std::string, size_t>> out;
+  for (uint32_t op = 0; op < queues_.size(); ++op) {
+    size_t n = 0;
+    for (const auto& [prio, fifo] : queues_[op]) n += fifo.size();
+    out.emplace_back(op_names_[op], n);
+  }
+  return out;
 }
 
 void Core::Enqueue(Task& t, bool front) {
@@ -136,8 +254,10 @@ std::vector<const Task*> Core::List(std::optional<TaskState> state, std::string_
     if (it == op_index_.end()) return out;
     op_filter = it->second;
   }
-  for (uint64_t i = after; i < tasks_.size() && out.size() < limit; ++i) {
+  uint64_t start = after >= first_id_ ? after - first_id_ + 1 : 0;
+  for (uint64_t i = start; i < tasks_.size() && out.size() < limit; ++i) {
     const Task& t = tasks_[i];
+    if (t.state == TaskState::kPruned) continue;
     if (state && t.state != *state) continue;
     if (op_filter && t.op != *op_filter) continue;
     out.push_back(&t);
@@ -332,6 +452,7 @@ void Core::Finish(Task& t, TaskState state, std::string result) {
     default: VOLO_CHECK(false, "Finish with a non-final state");
   }
   std::string_view worker = t.worker != kNoWorker ? workers_[t.worker].id.value() : "";
+  if (journal_) journal_->OnFinished(t, worker);
   if (t.client) {
     auto it = clients_.find(t.client);
     if (it != clients_.end()) it->second->OnFinished(t, worker);
@@ -400,7 +521,8 @@ bool Core::DispatchOne(uint32_t wi) {
     // Drop heads that were cancelled while queued.
     while (!q.empty()) {
       auto& fifo = q.begin()->second;
-      while (!fifo.empty() && Lookup(fifo.front())->state != TaskState::kQueued) {
+      while (!fifo.empty() && (!Lookup(fifo.front()) ||
+                               Lookup(fifo.front())->state != TaskState::kQueued)) {
         fifo.pop_front();
         --queued_now_;
       }
@@ -432,6 +554,13 @@ bool Core::DispatchOne(uint32_t wi) {
   t.worker = wi;
   ++t.attempts;
   t.started = WallSeconds();
+  if (t.attempts == 1) {
+    double waited = std::max(0.0, t.started - t.submitted);
+    size_t b = 0;
+    while (b < kLatencyBounds.size() && waited > kLatencyBounds[b]) ++b;
+    ++latency_buckets_[b];
+    latency_sum_ += waited;
+  }
   --counts_.queued;
   ++counts_.running;
   w.inflight.push_back(t.id);
@@ -503,7 +632,8 @@ std::vector<WaitingReason> Core::Waiting() const {
   for (uint32_t op = 0; op < queues_.size(); ++op) {
     for (const auto& [prio, fifo] : queues_[op]) {
       for (TaskId id : fifo) {
-        if (Find(id)->state == TaskState::kQueued) ++per_op[op];
+        const Task* t = Find(id);
+        if (t && t->state == TaskState::kQueued) ++per_op[op];
       }
     }
   }

@@ -9,6 +9,7 @@
 // scheduler before returning, so callers never have to remember to.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -24,11 +25,14 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/status.h"
+#include "journal/journal.h"
 #include "wire/messages.h"
 
 namespace volo::planner {
 
-enum class TaskState : uint8_t { kQueued, kRunning, kDone, kFailed, kCancelled };
+// kPruned: a finished task whose record was dropped after --keep-results; Find() no longer
+// returns it.
+enum class TaskState : uint8_t { kQueued, kRunning, kDone, kFailed, kCancelled, kPruned };
 std::string_view TaskStateName(TaskState s);
 std::optional<TaskState> ParseTaskState(std::string_view s);
 inline bool Finished(TaskState s) { return s >= TaskState::kDone; }
@@ -66,6 +70,16 @@ class WorkerLink {
 class ClientSink {
  public:
   virtual ~ClientSink() = default;
+  virtual void OnFinished(const Task& task, std::string_view worker) = 0;
+};
+
+// Where Core records what must survive a restart (the journal). Called on Core's thread.
+class JournalSink {
+ public:
+  virtual ~JournalSink() = default;
+  // `key`/`key_count` are set on the first task of a submission that had an idempotency key.
+  virtual void OnSubmitted(const Task& task, std::string_view op, std::string_view key,
+                           size_t key_count) = 0;
   virtual void OnFinished(const Task& task, std::string_view worker) = 0;
 };
 
@@ -116,7 +130,16 @@ class Core {
   // ---- clients ----
   // Validates and queues tasks; all or none. Returns the first id (ids are consecutive).
   // InvalidArgument names the task and field; FailedPrecondition when the queue is full.
-  Result<TaskId> Submit(std::vector<wire::TaskSpec> specs, uint64_t client = 0);
+  // With an idempotency `key` seen before, nothing is queued and the earlier first id is
+  // returned (AlreadyExists if that submission had a different number of tasks).
+  Result<TaskId> Submit(std::vector<wire::TaskSpec> specs, uint64_t client = 0,
+                        std::string_view key = "");
+  void SetJournal(JournalSink* journal) { journal_ = journal; }
+  // Rebuilds state from the journal, records in id order, before any other call. Tasks that
+  // were queued or running are queued again (a running attempt is not counted).
+  void Restore(journal::TaskRecord&& r);
+  // Drops finished tasks that ended before `finished_before` (Unix seconds); returns how many.
+  size_t Prune(double finished_before);
   // Cancels a queued or running task. FailedPrecondition if it already finished.
   Status Cancel(TaskId id);
   const Task* Find(TaskId id) const;
@@ -158,6 +181,14 @@ class Core {
   // Mean learned duration of `op` in seconds, or nullopt before it has run.
   std::optional<double> ExpectedSeconds(std::string_view op) const;
   size_t task_count() const { return tasks_.size(); }
+  uint64_t next_id() const { return first_id_ + tasks_.size(); }
+  // Time from submission to first dispatch, as a histogram: counts per upper bound in seconds.
+  static constexpr std::array<double, 12> kLatencyBounds = {
+      50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 50e-3, 0.1, 1, 10};
+  const std::array<uint64_t, 13>& dispatch_latency() const { return latency_buckets_; }
+  double dispatch_latency_sum() const { return latency_sum_; }
+  // Queued tasks per operation name.
+  std::vector<std::pair<std::string, size_t>> QueuedByOp() const;
 
  private:
   struct OpStats {
@@ -185,7 +216,13 @@ class Core {
 
   const Clock& clock_;
   CoreOptions options_;
-  std::deque<Task> tasks_;  // tasks_[i] has id i + 1
+  std::deque<Task> tasks_;  // tasks_[i] has id first_id_ + i
+  uint64_t first_id_ = 1;
+  JournalSink* journal_ = nullptr;
+  // Idempotency keys: key -> (first id, task count) of the submission that used it.
+  std::unordered_map<std::string, std::pair<uint64_t, size_t>> keys_;
+  std::array<uint64_t, 13> latency_buckets_{};
+  double latency_sum_ = 0;
   std::vector<std::string> op_names_;
   std::unordered_map<std::string, uint32_t> op_index_;
   std::vector<bool> op_offered_;  // some worker has ever offered it (or it is built in)

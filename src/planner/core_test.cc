@@ -305,3 +305,84 @@ TEST_F(CoreTest, MultGoesBeforeAddEvenBeforeAnythingRan) {
 }
 }  // namespace
 }  // namespace volo::planner
+
+namespace volo::planner {
+namespace {
+
+class RecordingJournal : public JournalSink {
+ public:
+  void OnSubmitted(const Task& t, std::string_view op, std::string_view key,
+                   size_t count) override {
+    journal::TaskRecord r;
+    r.id = t.id.value();
+    r.op = std::string(op);
+    r.args = t.args;
+    r.retries = t.retries;
+    r.submitted = t.submitted;
+    r.key = std::string(key);
+    r.key_count = static_cast<int>(count);
+    records.push_back(std::move(r));
+  }
+  void OnFinished(const Task& t, std::string_view worker) override {
+    for (auto& r : records) {
+      if (r.id != t.id.value()) continue;
+      r.state = static_cast<int>(t.state);
+      r.result = t.result;
+      r.worker = std::string(worker);
+      r.attempts = t.attempts;
+      r.finished = t.finished;
+    }
+  }
+  std::vector<journal::TaskRecord> records;
+};
+
+TEST_F(CoreTest, IdempotencyKeyQueuesOnce) {
+  auto a = core_.Submit({Spec("add"), Spec("add")}, 0, "k1");
+  auto b = core_.Submit({Spec("add"), Spec("add")}, 0, "k1");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
+  EXPECT_EQ(core_.task_count(), 2u);
+  EXPECT_EQ(core_.Submit({Spec("add")}, 0, "k1").status().code(), StatusCode::kAlreadyExists);
+}
+
+TEST_F(CoreTest, RestoreRebuildsQueuedAndFinishedTasks) {
+  RecordingJournal j;
+  core_.SetJournal(&j);
+  FakeLink link;
+  uint32_t w = Worker("w1", {"add"}, &link, 1);
+  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add"), Spec("add")}, 0, "key").ok());
+  Results(w, {Ok(1, "3")});  // task 2 is now running, task 3 queued
+  ASSERT_EQ(j.records.size(), 3u);
+
+  Core restarted(clock_);
+  for (auto r : j.records) restarted.Restore(std::move(r));
+  EXPECT_EQ(restarted.Find(TaskId(1))->state, TaskState::kDone);
+  EXPECT_EQ(restarted.Find(TaskId(1))->result, "3");
+  EXPECT_EQ(restarted.workers()[restarted.Find(TaskId(1))->worker].id.value(), "w1");
+  EXPECT_EQ(restarted.Find(TaskId(2))->state, TaskState::kQueued);  // was running: runs again
+  EXPECT_EQ(restarted.counts().queued, 2u);
+  EXPECT_EQ(restarted.counts().done, 1u);
+  EXPECT_EQ(restarted.next_id(), 4u);
+  // The key still answers with the old ids, and new ids continue after the old ones.
+  EXPECT_EQ(restarted.Submit({Spec("add"), Spec("add"), Spec("add")}, 0, "key")->value(), 1u);
+  EXPECT_EQ(restarted.Submit({Spec("add")})->value(), 4u);
+  FakeLink l2;
+  ASSERT_TRUE(restarted.AddWorker(WorkerId("w2"), WorkerKind::kNative, {"add"}, 4, &l2).ok());
+  EXPECT_EQ(l2.assigned, (std::vector<uint64_t>{2, 3, 4}));
+}
+
+TEST_F(CoreTest, PruneDropsOldFinishedTasksOnly) {
+  FakeLink link;
+  uint32_t w = Worker("w1", {"add"}, &link, 1);
+  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add")}, 0, "k").ok());
+  Results(w, {{1, true, "3", 10, 20}});
+  EXPECT_EQ(core_.Prune(15), 0u);  // finished at 20, not before 15
+  EXPECT_EQ(core_.Prune(25), 1u);
+  EXPECT_EQ(core_.Find(TaskId(1)), nullptr);
+  EXPECT_NE(core_.Find(TaskId(2)), nullptr);
+  EXPECT_EQ(core_.counts().done, 0u);
+  EXPECT_EQ(core_.Submit({Spec("add")})->value(), 3u);
+}
+
+}  // namespace
+}  // namespace volo::planner

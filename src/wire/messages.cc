@@ -287,7 +287,7 @@ Result<std::vector<TaskSpec>> ParseSubmitBody(std::string_view body, bool* is_ba
   VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "body"));
   std::vector<TaskSpec> specs;
   const json::value* tasks = o->if_contains("tasks");
-  *is_batch = tasks != nullptr;
+  if (is_batch) *is_batch = tasks != nullptr;
   if (!tasks) {
     VOLO_ASSIGN_OR_RETURN(TaskSpec s, ParseTaskSpec(v));
     specs.push_back(std::move(s));
@@ -534,6 +534,12 @@ Result<Submit> ParseClientMessage(std::string_view text, int64_t* tag_out) {
   if (const json::value* tag = o->if_contains("tag")) {
     if (!ToInt64(*tag, &s.tag)) return InvalidArgument("tag: must be an integer");
     *tag_out = s.tag;
+  }
+  if (const json::value* key = o->if_contains("key")) {
+    if (!key->is_string() || key->get_string().empty() || key->get_string().size() > 256) {
+      return InvalidArgument("key: must be a string of 1-256 characters");
+    }
+    s.key = std::string(key->get_string());
   }
   std::string_view t = TypeOf(*o);
   if (t != "submit") {

@@ -132,6 +132,7 @@ class TasksEncoder {
 // ---- streaming client <-> planner (/api/v1/stream) ----
 struct Submit {
   int64_t tag = 0;
+  std::string key;  // idempotency key: a retried submit with the same key queues nothing new
   std::vector<TaskSpec> tasks;
 };
 Result<Submit> ParseClientMessage(std::string_view text, int64_t* tag_out);
