@@ -64,7 +64,13 @@ bool MakeDomain(Vm& vm, const DeclSite& site, Value* vals, Value* out) {
     } else if (type == "smp") {
       return vm.Fail("an smp environment needs a thread count: add nthread=N");
     }
-    auto env = vm.runtime().GetEnvironment(site.var_name, type, threads);
+    std::string address;
+    if (type == "cluster") {
+      const Value* url = Find(site, vals, {"url", "planner", "address"});
+      if (url && !url->Is(ObjKind::kString)) return vm.Fail("cluster: url= must be a String");
+      if (url) address = AsStr(*url)->s;
+    }
+    auto env = vm.runtime().GetEnvironment(site.var_name, type, threads, address);
     if (!env.ok()) return vm.Fail(env.status().message());
     *out = Value::OfEnv(*env);
     return true;

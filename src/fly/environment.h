@@ -8,12 +8,14 @@
 //
 //   smp      threads in this process (MakeSmpEnvironment, in src/fly).
 //   cluster  a volo planner and its workers; k8s: a Kubernetes Job. Both are implemented outside
-//            src/fly by code that talks to the planner: such an environment ships
-//            program_source(), function_name(), SerializedArgument(i), SerializedConsts() and
-//            seed() to a remote executor (which compiles the source and runs the function in
-//            a Vm whose consts come from the snapshot), and calls Complete(i, ...) with the
-//            serialized return value or the error text. Channel messages cross machines in the same
-//            text form (SerializeValue / ParseValue in serialize.h).
+//            src/fly (src/cluster) by code that talks to the planner, and reach the Runtime
+//            through an EnvironmentFactory (RunOptions::make_environment). Such an environment
+//            ships program_source(), RemoteSpec() and SerializedArgument(i) to a remote executor
+//            (RemoteProgram in remote.h: it compiles the source and runs the function in a Vm
+//            whose globals come from the spec), hands the messages the instances sent to
+//            Deliver() and their output to Print(), and then calls Complete(i, ...) with the
+//            serialized return value or the error text. Channel messages cross machines in the
+//            same text form (SerializeValue / ParseValue in serialize.h).
 //
 // Threading: Launch is called from the thread running the fly statement and must not block on
 // the instances. FlyJob methods are thread-safe.
@@ -21,8 +23,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
@@ -52,6 +56,18 @@ class FlyJob {
   virtual std::unique_ptr<InstanceRunner> NewRunner() = 0;
   // Remote execution: instance `index` ended with its serialized return value, or an error.
   virtual void Complete(size_t index, Result<std::string> result) = 0;
+
+  // Remote execution: everything a RemoteProgram needs besides the source and the arguments,
+  // as one JSON object (its fields are documented in remote.h). "" when not supported.
+  virtual std::string RemoteSpec() const { return ""; }
+  // Remote execution: a message an instance sent on the channel numbered `channel` (the number
+  // RemoteSpec() gave it), as SerializeValue text. Call before that instance's Complete, so a
+  // receiver never sees the fly end before its messages arrive.
+  virtual Status Deliver(int channel, std::string_view value) {
+    return FailedPrecondition("this job does not take remote messages");
+  }
+  // Remote execution: what instances printed.
+  virtual void Print(std::string_view text) {}
 };
 
 class Environment {
@@ -64,6 +80,14 @@ class Environment {
   // Starts every instance of `job`; returns without waiting for them.
   virtual void Launch(std::shared_ptr<FlyJob> job) = 0;
 };
+
+// Makes the environments src/fly does not implement (cluster, k8s). `kind` is the part of a
+// binding before the first ':' ("cluster"), `address` the rest ("http://host:3000"); for a
+// declared `[type="cluster", url="..."]` kind is the type and address the url. `name` is the
+// environment's variable name. Errors (an unreachable planner) fail the declaration with their
+// message. Called from the thread running the program.
+using EnvironmentFactory = std::function<Result<std::unique_ptr<Environment>>(
+    const std::string& name, const std::string& kind, const std::string& address)>;
 
 // Threads in this process. The pool starts on the first Launch and stops when destroyed
 // (after the instances already launched have run).

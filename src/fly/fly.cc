@@ -71,6 +71,17 @@ class LocalFlyJob : public FlyJob {
     }
     return out + "}";
   }
+  std::string RemoteSpec() const override;
+  Status Deliver(int channel, std::string_view value) override {
+    Channel* ch = rt_.FindChannel(channel);
+    if (!ch) return InvalidArgument("no channel number " + std::to_string(channel));
+    Value v;
+    std::string error;
+    if (!ParseValue(value, &v, &error)) return InvalidArgument("a remote message: " + error);
+    rt_.Send(ch, v);
+    return Status::Ok();
+  }
+  void Print(std::string_view text) override { rt_.Write(text); }
   std::unique_ptr<InstanceRunner> NewRunner() override {
     return std::make_unique<LocalRunner>(*this);
   }
@@ -119,6 +130,76 @@ class LocalFlyJob : public FlyJob {
   std::string error_;           // GUARDED_BY(rt_.mu())
   bool thenall_done_ = false;   // touched by the launching thread only
 };
+
+// The fields are documented in remote.h.
+std::string LocalFlyJob::RemoteSpec() const {
+  const Program& program = rt_.program();
+  std::string out, error;
+  auto key = [&](const std::string& k) {
+    Value s = MakeString(k);
+    SerializeValue(s, &out, &error);
+    Release(s);
+    out += ':';
+  };
+  out += '{';
+  key("file");
+  Value file = MakeString(program.file);
+  SerializeValue(file, &out, &error);
+  Release(file);
+  out += ',';
+  key("function");
+  Value fn = MakeString(name_);
+  SerializeValue(fn, &out, &error);
+  Release(fn);
+  out += ',';
+  key("then");
+  if (site_.then_fn >= 0) {
+    Value then = MakeString(program.functions[site_.then_fn]->name);
+    SerializeValue(then, &out, &error);
+    Release(then);
+  } else {
+    out += "null";
+  }
+  out += ',';
+  key("keep_results");
+  out += keep_results_ ? "true," : "false,";
+  key("seed");
+  out += std::to_string(static_cast<int64_t>(rt_.seed())) + ',';
+  key("seed_forced");
+  out += rt_.seed_forced() ? "true," : "false,";
+  key("range_lo");
+  out += is_range_ ? std::to_string(range_lo_) : "null";
+  std::string globals, randoms, channels, envs;
+  for (size_t g = 0; g < snapshot_.size() && g < program.globals.size(); ++g) {
+    std::string name;
+    Value n = MakeString(program.globals[g].name);
+    SerializeValue(n, &name, &error);
+    Release(n);
+    Value v = snapshot_[g];
+    if (random_global_[g]) {
+      randoms += (randoms.empty() ? "" : ",") + name + ":[" +
+                 (random_has_seed_[g] ? "true," : "false,") +
+                 std::to_string(static_cast<int64_t>(random_seed_[g])) + "]";
+    } else if (v.tag == Tag::kChannel) {
+      channels += (channels.empty() ? "" : ",") + name + ":" + std::to_string(v.ch->id);
+    } else if (v.tag == Tag::kEnv) {
+      std::string desc;
+      Value d = MakeString(v.env->Describe());
+      SerializeValue(d, &desc, &error);
+      Release(d);
+      envs += (envs.empty() ? "" : ",") + name + ":[" + desc + "," +
+              std::to_string(v.env->parallelism()) + "]";
+    } else if (!v.IsNull()) {
+      std::string text;
+      if (SerializeValue(v, &text, &error)) {
+        globals += (globals.empty() ? "" : ",") + name + ":" + text;
+      }
+    }
+  }
+  out += ",\"globals\":{" + globals + "},\"randoms\":{" + randoms + "},\"channels\":{" +
+         channels + "},\"envs\":{" + envs + "}}";
+  return out;
+}
 
 LocalRunner::LocalRunner(LocalFlyJob& job) : job_(job), vm_(job.rt_, 0) {}
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "fly/environment.h"
+
 namespace volo::fly {
 
 struct RunOptions {
@@ -20,6 +22,12 @@ struct RunOptions {
   bool has_seed = false;
   uint64_t seed = 0;    // --seed: every random stream derives from it (FLY.md Part A 8)
   bool disasm = false;  // print the bytecode instead of running
+  // Makes cluster/k8s environments (bindings cluster:URL, declarations type="cluster"); unset:
+  // those are refused with a message. src/cluster provides one (cluster/cluster_env.h).
+  EnvironmentFactory make_environment;
+  // When set (a binding spec like "cluster:http://host:3000"), every environment the program
+  // declares that no --env binds is bound to it (`volo up -- run`).
+  std::string bind_all;
 };
 
 int RunFile(const RunOptions& options, std::ostream& out, std::ostream& err);

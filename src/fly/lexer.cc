@@ -336,8 +336,10 @@ Token Lexer::Next() {
       if (n == '<' && Peek(2) == '<') {
         // A native code block: everything up to the first ">>>".
         size_t end = src_.find(">>>", pos_ + 3);
-        if (end == std::string_view::npos)
+        if (end == std::string_view::npos) {
+          while (pos_ < src_.size()) Advance();
           return Error("unterminated native block: '<<<' has no matching '>>>'", line, col);
+        }
         std::string body(src_.substr(pos_ + 3, end - pos_ - 3));
         while (pos_ < end + 3) Advance();
         Token t = Make(Tok::kNativeCode, start, line, col);

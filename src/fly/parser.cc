@@ -121,6 +121,9 @@ Parser::Parser(std::string_view source) {
   Lexer lexer(source);
   for (;;) {
     Token t = lexer.Next();
+    // Every token consumes input, so there are at most size+1 of them; the bound guards
+    // against a lexer bug turning into unbounded memory.
+    if (toks_.size() > source.size()) t.type = Tok::kEof;
     bool eof = t.type == Tok::kEof;
     toks_.push_back(std::move(t));
     if (eof) break;

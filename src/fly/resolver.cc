@@ -80,7 +80,10 @@ void Resolver::DeclareFunctions(std::vector<StmtPtr>& stmts, bool top) {
       program_.globals.push_back(std::move(g));
       if (s->kind == StmtKind::kVar) {
         std::string type = DeclType(*s->value);
-        if (IsEnvType(type)) program_.envs.push_back({s->name, type, s->name_pos});
+        if (IsEnvType(type)) {
+          program_.envs.push_back(
+              {s->name, type, s->name_pos, s->names.empty() ? "" : s->names[0]});
+        }
       }
     } else if (s->kind == StmtKind::kVar && top) {
       main_vars_.emplace(s->name, s->name_pos);

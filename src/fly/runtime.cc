@@ -29,6 +29,9 @@ Runtime::Runtime(const Program& program, const RunOptions& options, std::ostream
       bindings_[b.substr(0, eq)] = b.substr(eq + 1);
     }
   }
+  if (!options.bind_all.empty()) {
+    for (const auto& e : program.envs) bindings_.emplace(e.name, options.bind_all);
+  }
   if (options.has_seed) {
     seed_ = options.seed;
   } else {
@@ -56,6 +59,12 @@ void Runtime::Warn(std::string_view text) {
   std::lock_guard<std::mutex> lock(out_mu_);
   out_.flush();
   err_ << text;
+}
+
+Channel* Runtime::FindChannel(int id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (id < 0 || static_cast<size_t>(id) >= channels_.size()) return nullptr;
+  return channels_[id].get();
 }
 
 Channel* Runtime::NewChannel() {
@@ -156,6 +165,13 @@ Status Runtime::CheckEnvironments() {
     }
     if (spec.rfind("smp", 0) != 0) {
       std::string kind = spec.substr(0, spec.find(':'));
+      if (kind == "cluster" && options_.make_environment) {
+        if (spec.size() <= kind.size() + 1) {
+          return InvalidArgument("--env " + name + "=" + spec +
+                                 ": expected cluster:URL (like cluster:http://host:3000)");
+        }
+        continue;
+      }
       if (kind == "cluster" || kind == "k8s") {
         return InvalidArgument("--env " + name + "=" + spec + ": the " + kind +
                                " environment is not available in this build yet; use smp:N");
@@ -174,6 +190,9 @@ Status Runtime::CheckEnvironments() {
   }
   for (const auto& e : program_.envs) {
     if (bindings_.count(e.name)) continue;
+    // A k8s environment declared `on` a rebound environment runs where that one runs.
+    if (e.type == "k8s" && !e.on.empty() && bindings_.count(e.on)) continue;
+    if (e.type == "cluster" && options_.make_environment) continue;
     std::string where =
         program_.file + ":" + std::to_string(e.pos.line) + ":" + std::to_string(e.pos.col) + ": ";
     if (IsCloud(e.type)) {
@@ -192,13 +211,28 @@ Status Runtime::CheckEnvironments() {
 }
 
 Result<Environment*> Runtime::GetEnvironment(const std::string& name, const std::string& type,
-                                             int threads) {
+                                             int threads, const std::string& address) {
   std::lock_guard<std::mutex> lock(env_mu_);
   auto it = envs_.find(name);
   if (it != envs_.end() && !name.empty()) return it->second.get();
   auto b = bindings_.find(name);
+  if (b == bindings_.end() && type == "k8s") {
+    for (const auto& e : program_.envs) {
+      if (e.name == name && !e.on.empty()) b = bindings_.find(e.on);
+    }
+  }
   std::unique_ptr<Environment> env;
-  if (b != bindings_.end()) {
+  std::string kind =
+      b == bindings_.end() ? type : b->second.substr(0, b->second.find(':'));
+  if (options_.make_environment && (kind == "cluster" || kind == "k8s") &&
+      (b != bindings_.end() || type == "cluster")) {
+    std::string where = b == bindings_.end()             ? address
+                        : b->second.size() > kind.size() ? b->second.substr(kind.size() + 1)
+                                                         : "";
+    auto made = options_.make_environment(name, kind, where);
+    if (!made.ok()) return made.status();
+    env = std::move(*made);
+  } else if (b != bindings_.end()) {
     int n = b->second.size() > 4 ? std::stoi(b->second.substr(4, 9))
                                  : static_cast<int>(std::thread::hardware_concurrency());
     env = MakeSmpEnvironment(n);

@@ -51,6 +51,8 @@ class Runtime {
 
   // Channels live as long as the Runtime.
   Channel* NewChannel();
+  // The channel with this id (Channel::id), or null. For remote messages (FlyJob::Deliver).
+  Channel* FindChannel(int id);
   // Takes over `message` (a transfer copy).
   void Send(Channel* ch, Value message);
   // Blocks until a message arrives; false (with *error) when none ever can.
@@ -78,9 +80,9 @@ class Runtime {
   std::vector<std::shared_ptr<FlyJob>> TakeAsyncJobs();
 
   // The environment declared as `name` with type and thread count from its declaration,
-  // unless --env rebinds it. Owned by the Runtime.
+  // unless --env rebinds it. Owned by the Runtime. `address`: a declared cluster's url=.
   Result<Environment*> GetEnvironment(const std::string& name, const std::string& type,
-                                      int threads);
+                                      int threads, const std::string& address = "");
   // Validates --env bindings against the program's declarations before it starts.
   Status CheckEnvironments();
 
@@ -90,6 +92,13 @@ class Runtime {
 
   uint64_t SeedFor(bool has_decl_seed, uint64_t decl_seed) const;
   uint64_t seed() const { return seed_; }
+  // Whether --seed forced the seed (then declarations' seed= are ignored; SeedFor).
+  bool seed_forced() const { return options_.has_seed; }
+  // Remote executors: behave as the launching Runtime did (its seed() and seed_forced()).
+  void AdoptSeed(uint64_t seed, bool forced) {
+    seed_ = seed;
+    options_.has_seed = forced;
+  }
 
  private:
   void DecActiveLocked();

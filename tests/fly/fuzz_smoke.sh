@@ -14,5 +14,5 @@ corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
 find examples tests/fly -name '*.fly' -exec cp {} "$corpus"/ \; 2>/dev/null || true
 # Seed inputs keep their names unique by content.
-"$(find build/fuzz -name fly_fuzz -type f -perm -u+x | head -1)" -runs="${FLY_FUZZ_RUNS:-20000}" -max_len=4096 -timeout=10 \
+"$(find build/fuzz -name fly_fuzz -type f -perm -u+x | head -1)" -runs="${FLY_FUZZ_RUNS:-200000}" -max_len=4096 -timeout=10 \
   -rss_limit_mb=2048 "$corpus"

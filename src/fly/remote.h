@@ -1,0 +1,78 @@
+// The executor side of remote fly execution (cluster workers, k8s pods): a compiled program
+// that runs chunks of one fly statement's instances exactly as the smp environment would.
+//
+// A chunk needs the program source (compiled once per worker, see RemoteProgram::Compile), the
+// job's spec (FlyJob::RemoteSpec(), a JSON object) and, unless the fly is over a range, one
+// serialized argument per instance (FlyJob::SerializedArgument). The spec's fields:
+//
+//   file          the program's file name, for error messages
+//   function      the function each instance runs; then: its `then` callback or null
+//   keep_results  whether return values are needed (else they come back as null)
+//   seed, seed_forced   the launching Runtime's seed() and seed_forced() (FLY.md Part A 8)
+//   range_lo      for `fly f in [lo:hi]`: lo (instance i gets lo + i); else null
+//   globals       {name: value}: the consts snapshot (FLY.md Part A 7) and other shippable globals
+//   randoms       {name: [has_decl_seed, decl_seed]}: random objects, re-derived per instance
+//   channels      {name: number}: the instance's sends on these come back as messages
+//   envs          {name: [description, parallelism]}: environments (instances read nthread)
+//
+// An instance's messages are captured, not delivered: they come back with the chunk, in the
+// order the instance sent them per channel (seq counts an instance's messages), for the
+// launching side to hand to FlyJob::Deliver. A receive inside a remote instance sees only the
+// instance's own sends (other senders are on other machines), so it fails when they are used up.
+// Relative file paths resolve against the executor's working directory.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace volo::fly {
+
+struct Program;
+
+struct RemoteMessage {
+  size_t instance = 0;
+  uint32_t seq = 0;  // the instance's messages count from 0
+  int channel = 0;   // the number the spec's `channels` gave it
+  std::string value;  // SerializeValue text
+};
+
+struct ChunkResult {
+  bool ok = true;
+  // ok: one serialized return value per instance, in order. Else the instances before the
+  // failed one.
+  std::vector<std::string> returns;
+  std::vector<RemoteMessage> messages;  // in (instance, seq) order
+  std::string output;                   // what the instances printed
+  size_t failed_instance = 0;           // !ok: the instance that failed ...
+  std::string error;                    // ... and its error (message and FLY stack trace)
+};
+
+class RemoteProgram {
+ public:
+  ~RemoteProgram();
+  // Compiles `source`; InvalidArgument carries the diagnostics.
+  static Result<std::shared_ptr<const RemoteProgram>> Compile(const std::string& file,
+                                                              const std::string& source);
+
+  // Runs instances first .. first + count - 1 of the job `spec` describes. `args` holds one
+  // serialized argument per instance of the chunk, or is empty (a range fly, or a function
+  // without parameters). Stops before the next instance once *stop is true (the result then
+  // fails with "cancelled"). A malformed spec fails the chunk at its first instance.
+  // Thread-safe: every call has its own Runtime and Vm.
+  ChunkResult RunChunk(std::string_view spec, size_t first, size_t count,
+                       const std::vector<std::string>& args,
+                       const std::atomic<bool>* stop = nullptr) const;
+
+ private:
+  RemoteProgram() = default;
+  std::unique_ptr<Program> program_;
+};
+
+}  // namespace volo::fly
