@@ -48,6 +48,16 @@ TEST_F(ExerciseTest, OnePlannerOneWorkerRunsFourTasks) {
   const json::object status = Status(planner);
   EXPECT_EQ(NumAt(status, "done"), 4) << json::serialize(status);
   EXPECT_EQ(NumAt(status, "failed"), 0) << json::serialize(status);
+  EXPECT_EQ(NumAt(status, "workers"), 1) << json::serialize(status);
+
+  const auto w1 = FindWorker(planner, "w1");
+  ASSERT_TRUE(w1.has_value());
+  EXPECT_EQ(Str(*w1, "kind"), "native") << json::serialize(*w1);
+  EXPECT_EQ(Str(*w1, "state"), "live") << json::serialize(*w1);
+  EXPECT_EQ(NumAt(*w1, "slots"), 1) << json::serialize(*w1);
+  EXPECT_EQ(NumAt(*w1, "running"), 0) << json::serialize(*w1);
+  EXPECT_EQ(NumAt(*w1, "done"), 4) << json::serialize(*w1);
+  EXPECT_GT(NumAt(*w1, "busy_seconds"), 0) << json::serialize(*w1);
 }
 
 // Exercise 2: several general workers share the work.

@@ -74,7 +74,7 @@ class Harness {
 
   // Starts `binary args...`. Variables volo reads (PORT, PLANNER, ADD, MULT, TASKS, VOLO_*) are
   // removed from the inherited environment before `env` is applied, so the test's own
-  // environment never leaks in. Aborts the test (ADD_FAILURE + nullptr) if fork fails.
+  // environment never leaks in. Returns nullptr (and adds a failure) if the child cannot start.
   Child* Spawn(const std::string& name, const std::vector<std::string>& args,
                const EnvOverrides& env = {}, const std::string& binary = VoloBinary());
 
@@ -176,8 +176,8 @@ class VoloTest : public ::testing::Test {
 
   std::string TempPath(const std::string& name) const;
 
-  // Starts `volo planner --port 0 --port-file F` and waits for the port and /healthz.
-  // On failure records a fatal failure; check with ASSERT_NO_FATAL_FAILURE or `.child`.
+  // Starts `volo planner --port 0 --port-file F` and waits for the port and /healthz. On
+  // failure adds a (non-fatal) failure and returns port 0: callers ASSERT_NE(p.port, 0).
   PlannerProc StartPlanner(const std::vector<std::string>& extra = {},
                            const EnvOverrides& env = {});
   // Starts `volo worker --planner URL --id ID args...` and (by default) waits until the planner

@@ -1,7 +1,9 @@
 // Seed compatibility both ways: volo's planner drives a seed-style HTTP worker (written here on
 // net::Server), and volo's worker answers a plain HTTP client the way the seed's planner expects.
 
+#include <cmath>
 #include <future>
+#include <set>
 
 #include "fakes.h"
 #include "harness.h"
@@ -33,6 +35,11 @@ TEST_F(SeedCompatTest, PlannerDrivesRegisteredHttpWorker) {
     EXPECT_EQ(Str(t, "worker"), "seed-1");
   }
   EXPECT_EQ(fake.completed(), 6) << "each task should be pushed to the worker exactly once";
+  const auto listed = FindWorker(planner, "seed-1");
+  ASSERT_TRUE(listed.has_value());
+  EXPECT_EQ(Str(*listed, "kind"), "http") << json::serialize(*listed);
+  EXPECT_EQ(StrSet(*listed, "ops"), (std::set<std::string>{"add", "mult"}));
+  EXPECT_EQ(NumAt(*listed, "done"), 6) << json::serialize(*listed);
 }
 
 TEST_F(SeedCompatTest, BusyAnswersRequeueAndAreNotFailures) {
