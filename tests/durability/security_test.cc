@@ -1,0 +1,131 @@
+// Tokens, refusing to listen openly without them, readiness and metrics, on real processes.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "harness.h"
+#include "net/client.h"
+
+namespace volo::itest {
+namespace {
+
+class SecurityTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (HasFailure()) h_.PrintLogs(std::cerr);
+    h_.KillAll();
+  }
+  std::string WriteFile(const std::string& name, const std::string& content) {
+    std::string path = h_.TempPath(name);
+    std::ofstream(path) << content << "\n";
+    return path;
+  }
+  std::string Log(const Child& c) {
+    std::ifstream f(c.log_path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+  int Status(const std::string& method, const std::string& url, const std::string& token,
+             std::string* body = nullptr) {
+    net::Headers headers;
+    if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+    auto r = net::HttpFetch(method, url, method == "POST" ? R"({"op":"noop"})" : "", headers,
+                            seconds(10));
+    if (!r.ok()) return 0;
+    if (body) *body = r->body;
+    return r->status;
+  }
+  Harness h_;
+};
+
+TEST_F(SecurityTest, RefusesToListenBeyondLoopbackWithoutTokens) {
+  CommandResult r = h_.RunVolo({"planner", "--bind", "0.0.0.0", "--port", "0"},
+                               {{"VOLO_TOKEN", std::nullopt}, {"VOLO_JOIN_TOKEN", std::nullopt}},
+                               seconds(20));
+  ASSERT_TRUE(r.finished);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("refusing to listen on 0.0.0.0 without tokens"), std::string::npos)
+      << r.err;
+}
+
+TEST_F(SecurityTest, TokensGuardTheApiAndTheFleet) {
+  const std::string api = "api-secret-4242", join = "join-secret-7373";
+  std::string port_file = h_.TempPath("p.port");
+  Child* planner = h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file,
+                                        "--token-file", WriteFile("api", api),
+                                        "--join-token-file", WriteFile("join", join)});
+  auto port = h_.ReadPortFile(port_file, *planner);
+  ASSERT_TRUE(port.has_value());
+  std::string url = "http://127.0.0.1:" + std::to_string(*port);
+
+  std::string body;
+  EXPECT_EQ(Status("GET", url + "/api/v1/status", "", &body), 401);
+  EXPECT_NE(body.find("bearer token"), std::string::npos);
+  EXPECT_EQ(Status("GET", url + "/api/v1/status", "wrong"), 401);
+  EXPECT_EQ(Status("GET", url + "/api/v1/status", join), 401);  // a join token is not an API one
+  EXPECT_EQ(Status("GET", url + "/api/v1/status", api), 200);
+  EXPECT_EQ(Status("POST", url + "/api/v1/tasks", api), 201);
+  EXPECT_EQ(Status("GET", url + "/healthz", ""), 200);  // probes need no token
+  EXPECT_EQ(Status("GET", url + "/readyz", ""), 200);
+  EXPECT_EQ(Status("GET", url + "/metrics", ""), 401);
+
+  // A worker with the wrong join token never joins; one with the right token does and runs
+  // the queued task.
+  h_.Spawn("intruder", {"worker", "--planner", url, "--id", "intruder", "--port", "-1"},
+           {{"VOLO_JOIN_TOKEN", "nope"}});
+  h_.Spawn("worker", {"worker", "--planner", url, "--id", "good", "--port", "-1"},
+           {{"VOLO_JOIN_TOKEN", join}});
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        std::string b;
+        return Status("GET", url + "/api/v1/tasks/1", api, &b) == 200 &&
+               b.find("\"state\":\"done\"") != std::string::npos;
+      },
+      seconds(20)));
+  std::string workers;
+  ASSERT_EQ(Status("GET", url + "/api/v1/workers", api, &workers), 200);
+  EXPECT_NE(workers.find("\"good\""), std::string::npos);
+  EXPECT_EQ(workers.find("intruder"), std::string::npos);
+
+  // The CLI sends VOLO_TOKEN.
+  CommandResult st = h_.RunVolo({"status", "--planner", url}, {{"VOLO_TOKEN", api}});
+  EXPECT_EQ(st.exit_code, 0) << st.err;
+  CommandResult denied = h_.RunVolo({"status", "--planner", url}, {{"VOLO_TOKEN", std::nullopt}});
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.err.find("bearer token"), std::string::npos) << denied.err;
+
+  // Secrets never reach a log.
+  for (const auto& c : h_.children()) {
+    std::string log = Log(*c);
+    EXPECT_EQ(log.find(api), std::string::npos) << c->name << " logged the API token";
+    EXPECT_EQ(log.find(join), std::string::npos) << c->name << " logged the join token";
+  }
+}
+
+TEST_F(SecurityTest, MetricsDescribeTheQueue) {
+  std::string port_file = h_.TempPath("p.port");
+  Child* planner = h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file});
+  auto port = h_.ReadPortFile(port_file, *planner);
+  ASSERT_TRUE(port.has_value());
+  std::string url = "http://127.0.0.1:" + std::to_string(*port);
+  ASSERT_EQ(Status("POST", url + "/api/v1/tasks", ""), 201);
+  std::string metrics;
+  ASSERT_EQ(Status("GET", url + "/metrics", "", &metrics), 200);
+  EXPECT_NE(metrics.find("volo_queue_depth{op=\"noop\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("volo_workers 0"), std::string::npos);
+  EXPECT_NE(metrics.find("volo_dispatch_latency_seconds_bucket{le=\"+Inf\"} 0"),
+            std::string::npos);
+}
+
+TEST_F(SecurityTest, UnusableDataDirectoryIsAClearError) {
+  std::string file = WriteFile("not-a-dir", "x");
+  CommandResult r = h_.RunVolo({"planner", "--port", "0", "--data", file}, {}, seconds(20));
+  ASSERT_TRUE(r.finished);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find(file), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace volo::itest
