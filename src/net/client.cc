@@ -6,9 +6,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <map>
 #include <optional>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "net/internal.h"
+#include "net/stream.h"
 #include "net/ws_session.h"
 
 namespace volo::net {
@@ -27,6 +30,7 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using asio::awaitable;
 using tcp = asio::ip::tcp;
+using internal::Stream;
 
 namespace {
 
@@ -84,16 +88,45 @@ Status ConnectError(const beast::error_code& ec, const std::string& where,
   return Unavailable("connect to " + where + ": " + ec.message());
 }
 
+// Connects `stream` and, when `tls_context` is set, wraps it in TLS and shakes hands.
+awaitable<Status> Open(Stream& stream, const Url& url, asio::ssl::context* tls_context,
+                       const TlsClientOptions& tls, std::chrono::steady_clock::time_point deadline,
+                       std::chrono::milliseconds timeout) {
+  const std::string where = HostPort(url);
+  beast::error_code ec = co_await Connect(stream.next_layer(), url, deadline);
+  if (ec) co_return ConnectError(ec, where, timeout);
+  if (!tls_context) co_return Status::Ok();
+  stream.StartTls(*tls_context);
+  Status prepared = internal::PrepareClientTls(stream.tls_stream(), url.host, tls);
+  if (!prepared.ok()) co_return prepared;
+  stream.next_layer().expires_at(deadline);
+  auto [handshake_ec] =
+      co_await stream.tls_stream().async_handshake(asio::ssl::stream_base::client, kAsTuple);
+  if (!handshake_ec) co_return Status::Ok();
+  if (handshake_ec == beast::error::timeout) {
+    co_return DeadlineExceeded(TimeoutMessage("TLS handshake with " + where, timeout));
+  }
+  co_return Unavailable(where + ": " +
+                        internal::TlsHandshakeError(stream.tls_stream(), handshake_ec));
+}
+
+// True when the peer closed the connection (plainly, or TLS without close_notify).
+bool PeerClosed(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::ssl::error::stream_truncated;
+}
+
 }  // namespace
 
 struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
-  explicit Impl(asio::io_context& io_context) : io(io_context) {}
+  Impl(asio::io_context& io_context, TlsClientOptions tls_options)
+      : io(io_context), tls(std::move(tls_options)) {}
 
   static awaitable<void> Run(std::shared_ptr<Impl> self, std::string method, std::string url,
                              std::string body, Headers headers, std::chrono::milliseconds timeout,
                              Done done);
 
-  std::unique_ptr<beast::tcp_stream> TakeIdle(const std::string& key) {
+  std::unique_ptr<Stream> TakeIdle(const std::string& key) {
     auto it = idle.find(key);
     if (it == idle.end() || it->second.empty()) return nullptr;
     auto stream = std::move(it->second.back());
@@ -101,7 +134,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     return stream;
   }
 
-  void PutIdle(const std::string& key, std::unique_ptr<beast::tcp_stream> stream) {
+  void PutIdle(const std::string& key, std::unique_ptr<Stream> stream) {
     auto& streams = idle[key];
     if (streams.size() < kMaxIdlePerHost) streams.push_back(std::move(stream));
   }
@@ -109,18 +142,20 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   void Shutdown() {
     shut_down = true;
     idle.clear();
-    for (auto* stream : std::vector<beast::tcp_stream*>(active.begin(), active.end())) {
-      stream->close();
+    for (auto* stream : std::vector<Stream*>(active.begin(), active.end())) {
+      stream->next_layer().close();
     }
   }
 
   asio::io_context& io;
+  const TlsClientOptions tls;
   bool shut_down = false;
-  // Keep-alive connections not in use, by "host:port". The most recently used one goes out
-  // first: it is the least likely to have been closed by the server's idle timeout.
-  std::map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle;
+  // Keep-alive connections not in use, by "host:port" ("https://host:port" for TLS). The most
+  // recently used one goes out first: it is the least likely to have been closed by the
+  // server's idle timeout.
+  std::map<std::string, std::vector<std::unique_ptr<Stream>>> idle;
   // Streams with a request in flight, so that Shutdown() can abort them.
-  std::unordered_set<beast::tcp_stream*> active;
+  std::unordered_set<Stream*> active;
 };
 
 namespace {
@@ -134,10 +169,10 @@ struct Exchange {
 };
 
 // Writes `request` and reads the response on an open connection.
-awaitable<Exchange> DoExchange(beast::tcp_stream& stream, http::request<http::string_body>& request,
-                               bool head, std::chrono::steady_clock::time_point deadline) {
+awaitable<Exchange> DoExchange(Stream& stream, http::request<http::string_body>& request, bool head,
+                               std::chrono::steady_clock::time_point deadline) {
   Exchange out;
-  stream.expires_at(deadline);
+  stream.next_layer().expires_at(deadline);
   auto [write_ec, write_n] = co_await http::async_write(stream, request, kAsTuple);
   if (write_ec) {
     out.ec = write_ec;
@@ -148,7 +183,7 @@ awaitable<Exchange> DoExchange(beast::tcp_stream& stream, http::request<http::st
   http::response_parser<http::string_body> parser;
   parser.body_limit(kMaxResponseBody);
   if (head) parser.skip(true);
-  stream.expires_at(deadline);
+  stream.next_layer().expires_at(deadline);
   auto [ec, n] = co_await http::async_read(stream, buffer, parser, kAsTuple);
   out.got_response_bytes = parser.got_some();
   if (ec) {
@@ -167,8 +202,7 @@ bool StaleConnection(const Exchange& exchange) {
   if (exchange.got_response_bytes) return false;
   if (exchange.write_failed) return exchange.ec != beast::error::timeout;
   const auto& ec = exchange.ec;
-  return ec == http::error::end_of_stream || ec == asio::error::eof ||
-         ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+  return PeerClosed(ec) || ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
 }
 
 }  // namespace
@@ -178,12 +212,22 @@ awaitable<void> HttpClient::Impl::Run(std::shared_ptr<Impl> self, std::string me
                                       std::chrono::milliseconds timeout, Done done) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   Url parsed;
-  if (!ParseUrl(url, &parsed) || parsed.scheme != "http") {
+  if (!ParseUrl(url, &parsed) || (parsed.scheme != "http" && parsed.scheme != "https")) {
     if (!self->shut_down)
-      done(InvalidArgument("bad URL '" + url + "': want http://host:port/path"));
+      done(InvalidArgument("bad URL '" + url + "': want http(s)://host:port/path"));
     co_return;
   }
-  const std::string key = HostPort(parsed);
+  const std::string host_port = HostPort(parsed);
+  std::shared_ptr<asio::ssl::context> tls_context;
+  if (parsed.scheme == "https") {
+    auto context = internal::ClientTlsContext(self->tls);
+    if (!context.ok()) {
+      if (!self->shut_down) done(context.status());
+      co_return;
+    }
+    tls_context = std::move(*context);
+  }
+  const std::string key = tls_context ? "https://" + host_port : host_port;
 
   http::request<http::string_body> request;
   request.version(11);
@@ -193,7 +237,7 @@ awaitable<void> HttpClient::Impl::Run(std::shared_ptr<Impl> self, std::string me
     request.method_string(method);
   }
   request.target(parsed.target);
-  request.set(http::field::host, key);
+  request.set(http::field::host, host_port);
   for (const auto& [name, value] : headers) request.insert(name, value);
   request.body() = std::move(body);
   request.prepare_payload();
@@ -203,20 +247,22 @@ awaitable<void> HttpClient::Impl::Run(std::shared_ptr<Impl> self, std::string me
   for (int attempt = 0;; ++attempt) {
     // The retry always opens a fresh connection: if one idle connection was stale, the others
     // (same server, same idle time) likely are too.
-    std::unique_ptr<beast::tcp_stream> stream = attempt == 0 ? self->TakeIdle(key) : nullptr;
+    std::unique_ptr<Stream> stream = attempt == 0 ? self->TakeIdle(key) : nullptr;
     const bool reused = stream != nullptr;
-    if (!stream) stream = std::make_unique<beast::tcp_stream>(self->io);
+    if (!stream) stream = std::make_unique<Stream>(beast::tcp_stream(self->io));
     self->active.insert(stream.get());
-    beast::error_code connect_ec;
-    if (!reused) connect_ec = co_await Connect(*stream, parsed, deadline);
+    Status opened;
+    if (!reused) {
+      opened = co_await Open(*stream, parsed, tls_context.get(), self->tls, deadline, timeout);
+    }
     Exchange exchange;
-    if (!connect_ec && !self->shut_down) {
+    if (opened.ok() && !self->shut_down) {
       exchange = co_await DoExchange(*stream, request, head, deadline);
     }
     self->active.erase(stream.get());
     if (self->shut_down) co_return;  // documented: Done is not called after ~HttpClient
-    if (connect_ec) {
-      done(ConnectError(connect_ec, key, timeout));
+    if (!opened.ok()) {
+      done(std::move(opened));
       co_return;
     }
     const beast::error_code& ec = exchange.ec;
@@ -238,17 +284,20 @@ awaitable<void> HttpClient::Impl::Run(std::shared_ptr<Impl> self, std::string me
       done(DeadlineExceeded(TimeoutMessage(method + " " + url, timeout)));
     } else if (IsHttpParseError(ec) && ec != http::error::end_of_stream &&
                ec != http::error::partial_message) {
-      done(Corruption(key + " sent something that is not an HTTP response: " + ec.message()));
-    } else if (ec == http::error::end_of_stream) {
-      done(Unavailable(key + " closed the connection without responding"));
+      done(Corruption(host_port + " sent something that is not an HTTP response: " + ec.message()));
+    } else if (PeerClosed(ec) && !exchange.got_response_bytes) {
+      done(Unavailable(host_port + " closed the connection without responding"));
     } else {
-      done(Unavailable("request to " + key + " failed: " + ec.message()));
+      done(Unavailable("request to " + host_port + " failed: " + ec.message()));
     }
     co_return;
   }
 }
 
-HttpClient::HttpClient(asio::io_context& io) : impl_(std::make_shared<Impl>(io)) {}
+HttpClient::HttpClient(asio::io_context& io) : HttpClient(io, DefaultTlsClientOptions()) {}
+
+HttpClient::HttpClient(asio::io_context& io, TlsClientOptions tls)
+    : impl_(std::make_shared<Impl>(io, std::move(tls))) {}
 
 HttpClient::~HttpClient() { impl_->Shutdown(); }
 
@@ -279,21 +328,31 @@ namespace {
 
 awaitable<void> RunWsConnect(asio::io_context& io, std::string url, Headers headers,
                              WsHandlers handlers, std::chrono::milliseconds timeout,
-                             std::function<void(Result<std::shared_ptr<WsConnection>>)> done) {
+                             std::function<void(Result<std::shared_ptr<WsConnection>>)> done,
+                             TlsClientOptions tls) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   Url parsed;
-  if (!ParseUrl(url, &parsed) || parsed.scheme != "ws") {
-    done(InvalidArgument("bad WebSocket URL '" + url + "': want ws://host:port/path"));
+  if (!ParseUrl(url, &parsed) || (parsed.scheme != "ws" && parsed.scheme != "wss")) {
+    done(InvalidArgument("bad WebSocket URL '" + url + "': want ws(s)://host:port/path"));
     co_return;
   }
   const std::string key = HostPort(parsed);
-  beast::tcp_stream stream(io);
-  beast::error_code connect_ec = co_await Connect(stream, parsed, deadline);
-  if (connect_ec) {
-    done(ConnectError(connect_ec, key, timeout));
+  std::shared_ptr<asio::ssl::context> tls_context;
+  if (parsed.scheme == "wss") {
+    auto context = internal::ClientTlsContext(tls);
+    if (!context.ok()) {
+      done(context.status());
+      co_return;
+    }
+    tls_context = std::move(*context);
+  }
+  Stream stream{beast::tcp_stream(io)};
+  Status opened = co_await Open(stream, parsed, tls_context.get(), tls, deadline, timeout);
+  if (!opened.ok()) {
+    done(std::move(opened));
     co_return;
   }
-  stream.expires_never();  // from here websocket::stream owns the timeouts
+  stream.next_layer().expires_never();  // from here websocket::stream owns the timeouts
   auto session = std::make_shared<internal::WsSession>(internal::WsStream(std::move(stream)), key,
                                                        std::move(handlers), kMaxWsMessageBytes);
   internal::WsStream& ws = session->stream();
@@ -332,8 +391,17 @@ awaitable<void> RunWsConnect(asio::io_context& io, std::string url, Headers head
 void WsConnect(asio::io_context& io, const std::string& url, Headers headers, WsHandlers handlers,
                std::chrono::milliseconds timeout,
                std::function<void(Result<std::shared_ptr<WsConnection>>)> done) {
+  WsConnect(io, url, std::move(headers), std::move(handlers), timeout, std::move(done),
+            DefaultTlsClientOptions());
+}
+
+void WsConnect(asio::io_context& io, const std::string& url, Headers headers, WsHandlers handlers,
+               std::chrono::milliseconds timeout,
+               std::function<void(Result<std::shared_ptr<WsConnection>>)> done,
+               const TlsClientOptions& tls) {
   asio::co_spawn(
-      io, RunWsConnect(io, url, std::move(headers), std::move(handlers), timeout, std::move(done)),
+      io,
+      RunWsConnect(io, url, std::move(headers), std::move(handlers), timeout, std::move(done), tls),
       internal::LogUnexpectedException);
 }
 

@@ -6,6 +6,10 @@
 #include <string>
 #include <string_view>
 
+namespace volo::net {
+class Server;
+}
+
 namespace volo::net::internal {
 
 // Appends `text` as a quoted JSON string.
@@ -19,5 +23,10 @@ bool ParseTarget(std::string_view target, std::string* path,
 // Completion handler for co_spawn: connection coroutines catch expected errors as values, so an
 // exception reaching here is a bug (or a throwing handler); log it instead of losing it.
 void LogUnexpectedException(std::exception_ptr error);
+
+// Serves the connected stream socket `fd` (the server takes ownership) exactly as it serves an
+// accepted TCP connection from `remote` ("ip:port"), limits and all. This is how the HTTP
+// fuzzer feeds bytes through the real request path over a socketpair. Call on the io thread.
+void ServeConnectedSocket(Server& server, int fd, std::string remote);
 
 }  // namespace volo::net::internal

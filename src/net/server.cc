@@ -1,5 +1,8 @@
 #include "net/server.h"
 
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -11,14 +14,18 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <exception>
 #include <limits>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
 #include "net/internal.h"
+#include "net/stream.h"
 #include "net/ws_session.h"
 
 namespace volo::net {
@@ -47,6 +54,13 @@ constexpr auto kWsHandshakeTimeout = std::chrono::seconds(10);
 // While a long-poll waits, pipelined bytes are buffered up to this much; beyond it the peer is no
 // longer watched for disconnects (it is clearly alive).
 constexpr size_t kMaxPipelinedBytes = 64 << 10;
+// A TLS client must finish its handshake within this.
+constexpr auto kTlsHandshakeTimeout = std::chrono::seconds(10);
+// A connection over a limit gets this long to send the request head its 429 answers.
+constexpr auto kRefusedReadTimeout = std::chrono::seconds(5);
+// Connections being answered 429 at once; beyond this they are closed without a word, so that a
+// flood cannot hold more descriptors than the limits allow plus this.
+constexpr size_t kMaxRefusing = 64;
 
 bool IsHttpParseError(const beast::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_method).category();
@@ -61,13 +75,21 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
       : io(io_context), options(std::move(opts)), acceptor(io_context) {}
 
   static awaitable<void> AcceptLoop(std::shared_ptr<ServerImpl> self);
+  // Starts serving a connected socket (from the acceptor or the fuzzer).
+  void StartConnection(tcp::socket socket, std::string remote, std::string ip);
 
   asio::io_context& io;
   ServerOptions options;
   HttpHandler http_handler;
   WsAcceptor ws_acceptor;
   tcp::acceptor acceptor;
+  std::shared_ptr<asio::ssl::context> tls_context;  // set when serving HTTPS/WSS
   bool stopped = false;
+  // Connection accounting for the limits in ServerOptions; HttpConnection updates it when it
+  // is created and destroyed. Refused connections count only in `refusing`.
+  size_t open_connections = 0;
+  std::unordered_map<std::string, size_t> connections_per_ip;
+  size_t refusing = 0;
   // Live connections, so that Stop() can reach them. Each removes itself when its coroutine ends;
   // the coroutine keeps the object alive until then, so the raw pointers stay valid.
   std::unordered_set<HttpConnection*> http_connections;
@@ -79,11 +101,34 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
 // pipelining safe without reordering responses.
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
-  HttpConnection(std::shared_ptr<ServerImpl> server, tcp::socket socket, std::string remote)
+  // A non-empty `refusal` means the connection is over a limit: its first request gets 429
+  // with that message.
+  HttpConnection(std::shared_ptr<ServerImpl> server, tcp::socket socket, std::string remote,
+                 std::string ip, std::string refusal)
       : server_(std::move(server)),
-        stream_(std::move(socket)),
+        stream_(beast::tcp_stream(std::move(socket))),
         wake_(stream_.get_executor()),
-        remote_(std::move(remote)) {}
+        remote_(std::move(remote)),
+        ip_(std::move(ip)),
+        refusal_(std::move(refusal)) {
+    if (refusal_.empty()) {
+      ++server_->open_connections;
+      ++server_->connections_per_ip[ip_];
+    } else {
+      ++server_->refusing;
+    }
+  }
+  ~HttpConnection() {
+    if (!refusal_.empty()) {
+      --server_->refusing;
+      return;
+    }
+    --server_->open_connections;
+    auto it = server_->connections_per_ip.find(ip_);
+    if (it != server_->connections_per_ip.end() && --it->second == 0) {
+      server_->connections_per_ip.erase(it);
+    }
+  }
 
   static awaitable<void> Run(std::shared_ptr<HttpConnection> self);
 
@@ -99,13 +144,14 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void Stop() {
     stopping_ = true;
     wake_.cancel();
-    if (!upgraded_) stream_.close();
+    if (!upgraded_) stream_.next_layer().close();
   }
 
  private:
   // The helper coroutines take references to named locals of the caller, and co_await
   // expressions here hold no non-trivial temporaries: GCC 12 mis-handles such temporaries across
   // a suspension (a 413 test hung until this was done).
+  awaitable<bool> Secure();
   awaitable<void> Serve();
   awaitable<void> OnReadError(beast::error_code ec);
   awaitable<void> Dispatch(HttpRequest& request);
@@ -119,10 +165,12 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
                      HttpRequest* out) const;
 
   std::shared_ptr<ServerImpl> server_;
-  beast::tcp_stream stream_;
+  Stream stream_;              // TLS after Secure() when the server has a certificate
   beast::flat_buffer buffer_;  // holds bytes read past the current request (pipelining)
   asio::steady_timer wake_;    // cancelled when the pending response arrives
   std::string remote_;
+  std::string ip_;
+  std::string refusal_;
   uint64_t request_id_ = 0;
   std::optional<HttpResponse> response_;
   bool peer_gone_ = false;
@@ -150,10 +198,36 @@ namespace internal {
 
 awaitable<void> HttpConnection::Run(std::shared_ptr<HttpConnection> self) {
   self->server_->http_connections.insert(self.get());
-  co_await self->Serve();
+  bool secure = co_await self->Secure();
+  if (secure) co_await self->Serve();
   self->finished_ = true;
   self->server_->http_connections.erase(self.get());
-  if (!self->upgraded_) self->stream_.close();
+  if (!self->upgraded_) self->stream_.next_layer().close();
+}
+
+awaitable<bool> HttpConnection::Secure() {
+  if (!server_->tls_context) co_return true;
+  beast::tcp_stream& tcp = stream_.next_layer();
+  tcp.expires_after(kTlsHandshakeTimeout);
+  auto [detect_ec, is_tls] = co_await beast::async_detect_ssl(tcp, buffer_, kAsTuple);
+  if (detect_ec || stopping_) co_return false;
+  if (!is_tls) {
+    // Most likely an http:// URL pointed at this port: say so in plain HTTP, which that client
+    // can read, instead of a handshake error it would show as garbage.
+    const std::string error = "this server speaks HTTPS only: use https:// (or wss://)";
+    co_await RejectAndClose(400, error);
+    co_return false;
+  }
+  stream_.StartTls(*server_->tls_context);
+  auto [ec, used] = co_await stream_.tls_stream().async_handshake(asio::ssl::stream_base::server,
+                                                                  buffer_.data(), kAsTuple);
+  if (ec) {
+    // Clients that distrust our certificate end up here too; the client reports the reason.
+    spdlog::debug("TLS handshake with {} failed: {}", remote_, ec.message());
+    co_return false;
+  }
+  buffer_.consume(used);
+  co_return !stopping_;
 }
 
 awaitable<void> HttpConnection::Serve() {
@@ -163,7 +237,7 @@ awaitable<void> HttpConnection::Serve() {
     parser.header_limit(static_cast<uint32_t>(
         std::min<size_t>(options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
     parser.body_limit(options.max_body_bytes);
-    stream_.expires_after(kIdleTimeout);
+    stream_.next_layer().expires_after(refusal_.empty() ? kIdleTimeout : kRefusedReadTimeout);
     auto [header_ec, header_n] =
         co_await http::async_read_header(stream_, buffer_, parser, kAsTuple);
     if (header_ec) {
@@ -171,6 +245,13 @@ awaitable<void> HttpConnection::Serve() {
       co_return;
     }
     if (stopping_) co_return;
+    if (!refusal_.empty()) {
+      HttpResponse response = HttpResponse::Error(429, refusal_);
+      response.headers.emplace_back("Retry-After", "1");
+      bool written = co_await Write(response, /*keep_alive=*/false, parser.get().version());
+      if (written) co_await LingeringClose();
+      co_return;
+    }
     if (websocket::is_upgrade(parser.get())) {
       http::request<http::string_body> upgrade = parser.release();
       co_await Upgrade(upgrade);
@@ -268,7 +349,7 @@ awaitable<void> HttpConnection::Dispatch(HttpRequest& request) {
   // Long-poll: wait for Respond, and meanwhile watch the socket so that alive() turns false
   // when the client disconnects.
   using namespace asio::experimental::awaitable_operators;
-  stream_.expires_never();
+  stream_.next_layer().expires_never();
   co_await (WaitForWake() || WatchPeer());
 }
 
@@ -278,6 +359,12 @@ awaitable<void> HttpConnection::WaitForWake() {
     co_await wake_.async_wait(kAsTuple);
     auto cs = co_await asio::this_coro::cancellation_state;
     if (cs.cancelled() != asio::cancellation_type::none) co_return;
+  }
+  // A TLS read (WatchPeer) ignores per-operation cancellation, since beast::tcp_stream below it
+  // does; cancel it at the socket. The TLS stream stays usable for the next request.
+  if (stream_.tls()) {
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);
   }
 }
 
@@ -289,9 +376,15 @@ awaitable<void> HttpConnection::WatchPeer() {
       co_await forever.async_wait(kAsTuple);
       co_return;
     }
-    // The raw socket, not the tcp_stream: its operations honour per-operation cancellation,
-    // which the || above relies on.
-    auto [ec, n] = co_await stream_.socket().async_read_some(buffer_.prepare(4096), kAsTuple);
+    // Plain: the raw socket, not the tcp_stream: its operations honour per-operation
+    // cancellation, which the || above relies on. TLS: see WaitForWake.
+    beast::error_code ec;
+    size_t n = 0;
+    if (stream_.tls()) {
+      std::tie(ec, n) = co_await stream_.async_read_some(buffer_.prepare(4096), kAsTuple);
+    } else {
+      std::tie(ec, n) = co_await stream_.socket().async_read_some(buffer_.prepare(4096), kAsTuple);
+    }
     if (ec) {
       if (ec != asio::error::operation_aborted) peer_gone_ = true;
       co_return;
@@ -314,7 +407,7 @@ awaitable<bool> HttpConnection::Write(HttpResponse& response, bool keep_alive, u
   message.keep_alive(keep_alive);
   message.body() = std::move(response.body);
   message.prepare_payload();
-  stream_.expires_after(kWriteTimeout);
+  stream_.next_layer().expires_after(kWriteTimeout);
   auto [ec, n] = co_await http::async_write(stream_, message, kAsTuple);
   co_return !ec;
 }
@@ -328,7 +421,7 @@ awaitable<void> HttpConnection::RejectAndClose(int status, const std::string& me
 awaitable<void> HttpConnection::LingeringClose() {
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream_.expires_after(kLingerTimeout);
+  stream_.next_layer().expires_after(kLingerTimeout);
   buffer_.clear();
   for (;;) {
     // Discard: prepare without commit reuses the same bytes every time.
@@ -360,7 +453,7 @@ awaitable<void> HttpConnection::Upgrade(http::request<http::string_body>& reques
   // From here the socket belongs to the WebSocket; Stop() reaches it through ws_sessions.
   upgraded_ = true;
   server_->http_connections.erase(this);
-  stream_.expires_never();  // websocket::stream runs its own timers
+  stream_.next_layer().expires_never();  // websocket::stream runs its own timers
   auto session = std::make_shared<WsSession>(WsStream(std::move(stream_)), remote_,
                                              std::get<WsHandlers>(std::move(decision)),
                                              server_->options.max_ws_message_bytes);
@@ -394,11 +487,30 @@ awaitable<void> ServerImpl::AcceptLoop(std::shared_ptr<ServerImpl> self) {
     beast::error_code ignored;
     // Small request/response messages must not wait for Nagle's algorithm.
     socket.set_option(tcp::no_delay(true), ignored);
-    std::string remote = EndpointString(socket.remote_endpoint(ignored));
-    auto connection = std::make_shared<HttpConnection>(self, std::move(socket), std::move(remote));
-    asio::co_spawn(self->io, HttpConnection::Run(std::move(connection)),
-                   internal::LogUnexpectedException);
+    const tcp::endpoint peer = socket.remote_endpoint(ignored);
+    self->StartConnection(std::move(socket), EndpointString(peer), peer.address().to_string());
   }
+}
+
+void ServerImpl::StartConnection(tcp::socket socket, std::string remote, std::string ip) {
+  std::string refusal;
+  if (open_connections >= options.max_connections) {
+    refusal = "the server is at its limit of " + std::to_string(options.max_connections) +
+              " connections; retry later";
+  } else if (auto it = connections_per_ip.find(ip);
+             it != connections_per_ip.end() && it->second >= options.max_connections_per_client) {
+    refusal = "too many connections from " + ip + " (limit " +
+              std::to_string(options.max_connections_per_client) +
+              "); close idle ones or retry later";
+  }
+  if (!refusal.empty() && refusing >= kMaxRefusing) {
+    beast::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  auto connection = std::make_shared<HttpConnection>(
+      shared_from_this(), std::move(socket), std::move(remote), std::move(ip), std::move(refusal));
+  asio::co_spawn(io, HttpConnection::Run(std::move(connection)), LogUnexpectedException);
 }
 
 }  // namespace internal
@@ -419,6 +531,29 @@ struct Server::Impl : internal::ServerImpl {
   using ServerImpl::ServerImpl;
 };
 
+namespace internal {
+
+struct ServerAccess {
+  static void Serve(Server& server, int fd, std::string remote) {
+    ServerImpl& impl = *server.impl_;
+    tcp::socket socket(impl.io);
+    beast::error_code ec;
+    socket.assign(tcp::v4(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      return;
+    }
+    std::string ip = remote.substr(0, remote.rfind(':'));
+    impl.StartConnection(std::move(socket), std::move(remote), std::move(ip));
+  }
+};
+
+void ServeConnectedSocket(Server& server, int fd, std::string remote) {
+  ServerAccess::Serve(server, fd, std::move(remote));
+}
+
+}  // namespace internal
+
 Server::Server(asio::io_context& io, ServerOptions options)
     : impl_(std::make_shared<Impl>(io, std::move(options))) {}
 
@@ -435,6 +570,12 @@ void Server::SetHttpHandler(HttpHandler handler) { impl_->http_handler = std::mo
 void Server::SetWsAcceptor(WsAcceptor acceptor) { impl_->ws_acceptor = std::move(acceptor); }
 
 Result<uint16_t> Server::Listen() {
+  const ServerOptions& options = impl_->options;
+  if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
+    auto context = internal::MakeServerTlsContext(options.tls_cert_file, options.tls_key_file);
+    if (!context.ok()) return context.status();
+    impl_->tls_context = std::move(*context);
+  }
   beast::error_code ec;
   auto address = asio::ip::make_address(impl_->options.bind, ec);
   if (ec) return InvalidArgument("bad bind address '" + impl_->options.bind + "'");

@@ -22,6 +22,10 @@ class io_context;
 
 namespace volo::net {
 
+namespace internal {
+struct ServerAccess;
+}
+
 // Completes one HTTP request. Call it exactly once, now or later (long-poll), on the io
 // thread. If the last copy is destroyed without being called, the client gets a 500.
 class Respond {
@@ -68,13 +72,28 @@ struct WsHandlers {
 // (for example 401 or 404).
 using WsAcceptor = std::function<std::variant<WsHandlers, HttpResponse>(const HttpRequest&)>;
 
+// Every limit applies per server, to HTTP and WebSocket alike (a WebSocket is the HTTP
+// connection it was upgraded from).
 struct ServerOptions {
   std::string bind = "127.0.0.1";
   uint16_t port = 0;                       // 0 picks a free port
   size_t max_body_bytes = 8 << 20;         // larger bodies get 413
   size_t max_ws_message_bytes = 64 << 20;  // larger messages close the connection (1009)
   size_t max_header_bytes = 16 << 10;      // larger headers get 431
+  // Open connections (HTTP keep-alive and WebSocket) from one remote IP address. The next one
+  // gets 429 {"error": ...} with Retry-After to its first request and is closed; a connection
+  // that sends no parsable request head within 5 s is just closed.
+  size_t max_connections_per_client = 256;
+  // Open connections in total; beyond it, the same 429 as above. Connections being refused are
+  // not counted, but at most 64 are served a 429 at once: beyond that they are closed at once.
+  size_t max_connections = 10000;
   std::string server_name = "volo";
+  // PEM files: the certificate chain (leaf first) and its private key. When both are set the
+  // server speaks only HTTPS and WSS (TLS 1.2+), with the same handlers and limits; a plain
+  // HTTP request gets a plain-text 400 telling the client to use https://. TLS handshakes must
+  // finish within 10 s. Setting only one of them is an error.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 // Call every method (and the destructor) on the io thread, or while the io_context is not
@@ -89,7 +108,9 @@ class Server {
   void SetHttpHandler(HttpHandler handler);
   void SetWsAcceptor(WsAcceptor acceptor);
   // Binds (with SO_REUSEADDR) and starts accepting. Returns the bound port (useful with port 0).
-  // Errors: InvalidArgument for a bad bind address, Unavailable when the port cannot be bound.
+  // Errors: InvalidArgument for a bad bind address, Unavailable when the port cannot be bound;
+  // with TLS, IoError when a certificate or key file cannot be read and InvalidArgument when it
+  // holds no usable certificate / matching key (both name the file).
   Result<uint16_t> Listen();
   // Stops accepting and closes every connection (WebSockets get a going-away close). The
   // on_close of every open WebSocket runs inside Stop(), and no handler runs after it returns;
@@ -99,6 +120,7 @@ class Server {
   void Stop();
 
  private:
+  friend struct internal::ServerAccess;  // the fuzzer's entry point (internal.h)
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };

@@ -13,10 +13,12 @@
 #include <string>
 
 #include "net/server.h"
+#include "net/stream.h"
 
 namespace volo::net::internal {
 
-using WsStream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+// Plain or TLS underneath, decided per connection (see Stream).
+using WsStream = boost::beast::websocket::stream<Stream>;
 
 // "ip:port" ("[v6]:port" for IPv6).
 std::string EndpointString(const boost::asio::ip::tcp::endpoint& endpoint);
