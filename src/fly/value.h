@@ -24,7 +24,10 @@ namespace volo::fly {
 class Channel;
 class Environment;
 
-enum class Tag : uint8_t { kNull, kBool, kInt, kDouble, kChannel, kEnv, kObj };
+// 64-bit so that a Value is exactly two 8-byte words, each always stored whole: a load of a
+// word is then store-forwarded from whatever wrote it (a byte-sized tag store followed by an
+// 8-byte load of the first word, as passing a Value in registers does, stalls the pipeline).
+enum class Tag : uint64_t { kNull, kBool, kInt, kDouble, kChannel, kEnv, kObj };
 
 enum class ObjKind : uint8_t {
   kString,

@@ -11,6 +11,22 @@ namespace {
 constexpr size_t kStackValues = size_t{1} << 20;  // 16 MiB of address space, touched lazily
 constexpr size_t kMaxFrames = 20000;
 
+// Values move through the dispatch loop word by word (Ld/St, never a 16-byte copy): the int and
+// double fast paths store just the payload word, and a 16-byte load of a Value whose two words
+// were stored separately cannot be store-forwarded (a stall of a dozen cycles or more per
+// instruction). vm.cc is compiled with -fno-tree-slp-vectorize so that GCC does not merge the
+// two words back into one vector move.
+inline Value Ld(const Value* p) {
+  Value r;
+  r.tag = p->tag;
+  r.i = p->i;
+  return r;
+}
+inline void St(Value* p, Value v) {
+  p->tag = v.tag;
+  p->i = v.i;
+}
+
 uint64_t MixSeed(uint64_t a, uint64_t b) {
   uint64_t x = a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -151,49 +167,49 @@ bool Vm::Run(size_t entry) {
   NEXT();
 
 L_Const:
-  *sp++ = consts[OPA];  // constants are immortal: no refcount
+  St(sp++, Ld(&consts[OPA]));  // constants are immortal: no refcount
   NEXT();
 L_Int:
-  *sp++ = Value::Int(static_cast<int64_t>(OPA) - kIntBias);
+  St(sp++, Value::Int(static_cast<int64_t>(OPA) - kIntBias));
   NEXT();
 L_Null:
-  *sp++ = Value();
+  St(sp++, Value());
   NEXT();
 L_True:
-  *sp++ = Value::Bool(true);
+  St(sp++, Value::Bool(true));
   NEXT();
 L_False:
-  *sp++ = Value::Bool(false);
+  St(sp++, Value::Bool(false));
   NEXT();
 L_Pop:
   Release(*--sp);
   NEXT();
 L_GetLocal : {
-  Value v = slots[OPA];
+  Value v = Ld(&slots[OPA]);
   Retain(v);
-  *sp++ = v;
+  St(sp++, v);
   NEXT();
 }
 L_SetLocal : {
-  Value old = slots[OPA];
-  slots[OPA] = *--sp;
+  Value old = Ld(&slots[OPA]);
+  St(&slots[OPA], Ld(--sp));
   Release(old);
   NEXT();
 }
 L_GetGlobal : {
-  Value v = globals[OPA];
+  Value v = Ld(&globals[OPA]);
   Retain(v);
-  *sp++ = v;
+  St(sp++, v);
   NEXT();
 }
 L_SetGlobal : {
-  Value old = globals[OPA];
-  globals[OPA] = *--sp;
+  Value old = Ld(&globals[OPA]);
+  St(&globals[OPA], Ld(--sp));
   Release(old);
   NEXT();
 }
 L_Add : {
-  Value b = sp[-1];
+  Value b = Ld(&sp[-1]);
   Value& a = sp[-2];
   if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
     a.i = static_cast<int64_t>(static_cast<uint64_t>(a.i) + static_cast<uint64_t>(b.i));
@@ -209,7 +225,7 @@ L_Add : {
   goto arith_slow;
 }
 L_Sub : {
-  Value b = sp[-1];
+  Value b = Ld(&sp[-1]);
   Value& a = sp[-2];
   if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
     a.i = static_cast<int64_t>(static_cast<uint64_t>(a.i) - static_cast<uint64_t>(b.i));
@@ -225,7 +241,7 @@ L_Sub : {
   goto arith_slow;
 }
 L_Mul : {
-  Value b = sp[-1];
+  Value b = Ld(&sp[-1]);
   Value& a = sp[-2];
   if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
     a.i = static_cast<int64_t>(static_cast<uint64_t>(a.i) * static_cast<uint64_t>(b.i));
@@ -241,7 +257,7 @@ L_Mul : {
   goto arith_slow;
 }
 L_Div : {
-  Value b = sp[-1];
+  Value b = Ld(&sp[-1]);
   Value& a = sp[-2];
   if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) {
     a.d /= b.d;
@@ -252,7 +268,7 @@ L_Div : {
   goto arith_slow;
 }
 L_Mod : {
-  Value b = sp[-1];
+  Value b = Ld(&sp[-1]);
   Value& a = sp[-2];
   if (a.tag == Tag::kInt && b.tag == Tag::kInt && b.i > 0) {
     a.i %= b.i;
@@ -268,7 +284,7 @@ arith_slow : {
   if (!ArithSlow(*this, op, sp[-2], sp[-1], &r)) FAIL();
   Release(sp[-2]);
   Release(sp[-1]);
-  sp[-2] = r;
+  St(&sp[-2], r);
   --sp;
   NEXT();
 }
@@ -298,21 +314,21 @@ L_Ne : {
   bool eq = ValuesEqual(sp[-2], sp[-1]);
   Release(sp[-2]);
   Release(sp[-1]);
-  sp[-2] = Value::Bool(static_cast<Op>(w & 0xff) == Op::kEq ? eq : !eq);
+  St(&sp[-2], Value::Bool(static_cast<Op>(w & 0xff) == Op::kEq ? eq : !eq));
   --sp;
   NEXT();
 }
 #define FLY_COMPARE(NAME, OPER)                           \
   L_##NAME : {                                            \
-    Value b = sp[-1];                                     \
-    Value a = sp[-2];                                     \
+    Value b = Ld(&sp[-1]);                                     \
+    Value a = Ld(&sp[-2]);                                     \
     if (a.tag == Tag::kInt && b.tag == Tag::kInt) {       \
-      sp[-2] = Value::Bool(a.i OPER b.i);                 \
+      St(&sp[-2], Value::Bool(a.i OPER b.i));                 \
       --sp;                                               \
       NEXT();                                             \
     }                                                     \
     if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) { \
-      sp[-2] = Value::Bool(a.d OPER b.d);                 \
+      St(&sp[-2], Value::Bool(a.d OPER b.d));                 \
       --sp;                                               \
       NEXT();                                             \
     }                                                     \
@@ -330,7 +346,7 @@ compare_slow : {
   if (!CompareSlow(*this, op, sp[-2], sp[-1], &r)) FAIL();
   Release(sp[-2]);
   Release(sp[-1]);
-  sp[-2] = Value::Bool(r);
+  St(&sp[-2], Value::Bool(r));
   --sp;
   NEXT();
 }
@@ -338,7 +354,7 @@ L_Jump:
   ip = code + OPA;
   NEXT();
 L_JumpIfFalse : {
-  Value c = sp[-1];
+  Value c = Ld(&sp[-1]);
   if (c.tag != Tag::kBool) {
     message_ = std::string("a condition must be a Boolean, got ") + TypeName(c);
     FAIL();
@@ -349,7 +365,7 @@ L_JumpIfFalse : {
 }
 L_AndJump:
 L_OrJump : {
-  Value c = sp[-1];
+  Value c = Ld(&sp[-1]);
   if (c.tag != Tag::kBool) {
     message_ = std::string("'and'/'or' need Booleans, got ") + TypeName(c);
     FAIL();
@@ -370,7 +386,7 @@ L_Call : {
     message_ = "stack overflow (recursion too deep)";
     FAIL();
   }
-  for (int k = static_cast<int>(argc); k < f->num_locals; ++k) base[k] = Value();
+  for (int k = static_cast<int>(argc); k < f->num_locals; ++k) St(&base[k], Value());
   frame->ip = ip;
   frames_.push_back({f, f->chunk.code.data(), base});
   frame = &frames_.back();
@@ -381,10 +397,10 @@ L_Call : {
   NEXT();
 }
 L_Return : {
-  Value result = *--sp;
+  Value result = Ld(--sp);
   for (Value* p = slots; p < sp; ++p) Release(*p);
   sp = slots;
-  *sp++ = result;
+  St(sp++, result);
   frames_.pop_back();
   if (frames_.size() == entry) {
     sp_ = sp;
@@ -399,7 +415,7 @@ L_Return : {
 }
 L_Print:
 L_Println : {
-  Value v = sp[-1];
+  Value v = Ld(&sp[-1]);
   Print(v, static_cast<Op>(w & 0xff) == Op::kPrintln);
   Release(v);
   --sp;
@@ -410,7 +426,7 @@ L_Array : {
   auto* arr = new ArrayObj();
   arr->v.assign(sp - n, sp);
   sp -= n;
-  *sp++ = Value::Object(arr);
+  St(sp++, Value::Object(arr));
   NEXT();
 }
 L_Map : {
@@ -419,18 +435,18 @@ L_Map : {
   Value* p = sp - 2 * n;
   for (uint32_t k = 0; k < n; ++k) m->m.Set(p[2 * k], p[2 * k + 1]);
   sp = p;
-  *sp++ = Value::Object(m);
+  St(sp++, Value::Object(m));
   NEXT();
 }
 L_Range : {
-  Value lo = sp[-2], hi = sp[-1];
+  Value lo = Ld(&sp[-2]), hi = Ld(&sp[-1]);
   if (!lo.IsInt() || !hi.IsInt()) {
     message_ =
         std::string("range bounds must be Integers, got ") + TypeName(lo) + " and " + TypeName(hi);
     FAIL();
   }
   sp -= 2;
-  *sp++ = Value::Object(new RangeObj(lo.i, hi.i));
+  St(sp++, Value::Object(new RangeObj(lo.i, hi.i)));
   NEXT();
 }
 L_SizedArray : {
@@ -440,28 +456,28 @@ L_SizedArray : {
   SYNC();
   if (!MakeSizedArray(*this, sp - n, static_cast<int>(n), type, &r)) FAIL();
   sp -= n;
-  *sp++ = r;
+  St(sp++, r);
   NEXT();
 }
 L_Index : {
-  Value key = sp[-1], obj = sp[-2];
+  Value key = Ld(&sp[-1]), obj = Ld(&sp[-2]);
   if (obj.tag == Tag::kObj && key.tag == Tag::kInt) {
     if (obj.o->kind == ObjKind::kArray) {
       auto& v = AsArray(obj)->v;
       if (key.i >= 0 && static_cast<uint64_t>(key.i) < v.size()) {
-        Value x = v[key.i];
+        Value x = Ld(&v[key.i]);
         Retain(x);
         Release(obj);
-        sp[-2] = x;
+        St(&sp[-2], x);
         --sp;
         NEXT();
       }
     } else if (obj.o->kind == ObjKind::kMap) {
       Value* x = AsMap(obj)->m.Find(key);
-      Value r = x ? *x : Value();
+      Value r = x ? Ld(x) : Value();
       Retain(r);
       Release(obj);
-      sp[-2] = r;
+      St(&sp[-2], r);
       --sp;
       NEXT();
     }
@@ -471,17 +487,17 @@ L_Index : {
   if (!IndexGet(*this, obj, key, &r)) FAIL();
   Release(obj);
   Release(key);
-  sp[-2] = r;
+  St(&sp[-2], r);
   --sp;
   NEXT();
 }
 L_SetIndex : {
-  Value val = sp[-1], key = sp[-2], obj = sp[-3];
+  Value val = Ld(&sp[-1]), key = Ld(&sp[-2]), obj = Ld(&sp[-3]);
   if (obj.Is(ObjKind::kArray) && key.tag == Tag::kInt) {
     auto& v = AsArray(obj)->v;
     if (key.i >= 0 && static_cast<uint64_t>(key.i) < v.size()) {
-      Value old = v[key.i];
-      v[key.i] = val;
+      Value old = Ld(&v[key.i]);
+      St(&v[key.i], val);
       Release(old);
       Release(obj);
       sp -= 3;
@@ -507,7 +523,7 @@ L_Slice : {
   if (!SliceGet(*this, sp[-3], sp[-2], sp[-1], &r)) FAIL();
   for (int k = 1; k <= 3; ++k) Release(sp[-k]);
   sp -= 3;
-  *sp++ = r;
+  St(sp++, r);
   NEXT();
 }
 L_Cell : {
@@ -516,7 +532,7 @@ L_Cell : {
   if (!CellGet(*this, sp[-3], sp[-2], sp[-1], &r)) FAIL();
   for (int k = 1; k <= 3; ++k) Release(sp[-k]);
   sp -= 3;
-  *sp++ = r;
+  St(sp++, r);
   NEXT();
 }
 L_GetField : {
@@ -524,7 +540,7 @@ L_GetField : {
   SYNC();
   if (!FieldGet(*this, sp[-1], AsStr(consts[OPA])->s, &r)) FAIL();
   Release(sp[-1]);
-  sp[-1] = r;
+  St(&sp[-1], r);
   NEXT();
 }
 L_SetField : {
@@ -543,7 +559,7 @@ L_Invoke : {
   if (argc == 0 && id == MethodId::k_nextDouble && args[0].Is(ObjKind::kRandom)) {
     Value r = Value::Double(static_cast<RandomObj*>(args[0].o)->NextDouble());
     Release(args[0]);
-    args[0] = r;
+    St(&args[0], r);
     NEXT();
   }
   Value r;
@@ -552,7 +568,7 @@ L_Invoke : {
   RELOAD();
   for (int k = 0; k <= argc; ++k) Release(args[k]);
   sp = args;
-  *sp++ = r;
+  St(sp++, r);
   NEXT();
 }
 L_Math : {
@@ -562,7 +578,7 @@ L_Math : {
   if (!CallMath(*this, static_cast<MathId>(OPA), sp - argc, argc, &r)) FAIL();
   for (int k = 1; k <= argc; ++k) Release(sp[-k]);
   sp -= argc;
-  *sp++ = r;
+  St(sp++, r);
   NEXT();
 }
 L_Time : {
@@ -572,7 +588,7 @@ L_Time : {
   if (!TimeCall(*this, sp - argc, argc, &r)) FAIL();
   for (int k = 1; k <= argc; ++k) Release(sp[-k]);
   sp -= argc;
-  *sp++ = r;
+  St(sp++, r);
   NEXT();
 }
 L_Cast : {
@@ -580,11 +596,11 @@ L_Cast : {
   SYNC();
   if (!CastValue(*this, static_cast<CastType>(OPA), sp[-1], &r)) FAIL();
   Release(sp[-1]);
-  sp[-1] = r;
+  St(&sp[-1], r);
   NEXT();
 }
 L_Send : {
-  Value ch = sp[-2], msg = sp[-1];
+  Value ch = Ld(&sp[-2]), msg = Ld(&sp[-1]);
   if (ch.tag != Tag::kChannel) {
     message_ = std::string("'!' sends on a channel, not on a ") + TypeName(ch);
     FAIL();
@@ -594,11 +610,11 @@ L_Send : {
   rt_.Send(ch.ch, copy);
   Release(msg);
   sp -= 2;
-  *sp++ = Value();
+  St(sp++, Value());
   NEXT();
 }
 L_Recv : {
-  Value ch = sp[-1];
+  Value ch = Ld(&sp[-1]);
   if (ch.tag != Tag::kChannel) {
     message_ = std::string("'?' receives from a channel, not from a ") + TypeName(ch);
     FAIL();
@@ -606,7 +622,7 @@ L_Recv : {
   Value r;
   SYNC();
   if (!rt_.Receive(ch.ch, &r, &message_)) FAIL();
-  sp[-1] = r;
+  St(&sp[-1], r);
   NEXT();
 }
 L_Decl : {
@@ -617,7 +633,7 @@ L_Decl : {
   if (!MakeDomain(*this, site, sp - n, &r)) FAIL();
   for (int k = 1; k <= n; ++k) Release(sp[-k]);
   sp -= n;
-  *sp++ = r;
+  St(sp++, r);
   NEXT();
 }
 L_Fly : {
@@ -630,18 +646,18 @@ L_Fly : {
   globals = globals_.data();
   for (int k = 1; k <= n; ++k) Release(sp[-k]);
   sp -= n;
-  *sp++ = r;
+  St(sp++, r);
   NEXT();
 }
 L_ExecEnv:
-  *sp++ = MakeString("smp");
+  St(sp++, MakeString("smp"));
   NEXT();
 L_IterPrep:
   SYNC();
   if (!IterPrep(*this, &sp[-1])) FAIL();
   NEXT();
 L_IterNext : {
-  Value it = slots[OPA];
+  Value it = Ld(&slots[OPA]);
   int64_t pos = slots[OPA + 1].i;
   uint32_t var = ip[0];
   uint32_t exit = ip[1];
@@ -650,7 +666,7 @@ L_IterNext : {
     auto* r = static_cast<RangeObj*>(it.o);
     if (r->lo + pos < r->hi) {
       Release(slots[var]);
-      slots[var] = Value::Int(r->lo + pos);
+      St(&slots[var], Value::Int(r->lo + pos));
       slots[OPA + 1].i = pos + 1;
     } else {
       ip = code + exit;
@@ -660,7 +676,7 @@ L_IterNext : {
   if (it.Is(ObjKind::kArray)) {
     if (static_cast<uint64_t>(pos) < AsArray(it)->v.size()) {
       Release(slots[var]);
-      slots[var] = Value::Int(pos);
+      St(&slots[var], Value::Int(pos));
       slots[OPA + 1].i = pos + 1;
     } else {
       ip = code + exit;
@@ -673,7 +689,7 @@ L_IterNext : {
   if (!IterStep(*this, it, &pos, &has, &item)) FAIL();
   if (has) {
     Release(slots[var]);
-    slots[var] = item;
+    St(&slots[var], item);
     slots[OPA + 1].i = pos + 1;
   } else {
     ip = code + exit;
@@ -693,12 +709,12 @@ L_DecLocal : {
     SYNC();
     if (!ArithSlow(*this, d > 0 ? Op::kAdd : Op::kSub, v, Value::Int(1), &r)) FAIL();
     Release(v);
-    v = r;
+    St(&v, r);
   }
   NEXT();
 }
 L_AddLocal : {
-  Value b = sp[-1];
+  Value b = Ld(&sp[-1]);
   Value& a = slots[OPA];
   if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
     a.i = static_cast<int64_t>(static_cast<uint64_t>(a.i) + static_cast<uint64_t>(b.i));
@@ -728,12 +744,12 @@ L_AddLocal : {
   if (!ArithSlow(*this, Op::kAdd, a, b, &r)) FAIL();
   Release(a);
   Release(b);
-  a = r;
+  St(&a, r);
   --sp;
   NEXT();
 }
 L_ForLt : {
-  Value a = slots[OPA];
+  Value a = Ld(&slots[OPA]);
   Value b = slots[ip[0]];
   if (a.tag == Tag::kInt && b.tag == Tag::kInt) {
     ip = a.i < b.i ? ip + 2 : code + ip[1];
@@ -790,18 +806,18 @@ L_Nop:
   NEXT();
 
 L_GetLocal2 : {
-  Value a = slots[OPA];
-  Value b = slots[*ip++];
+  Value a = Ld(&slots[OPA]);
+  Value b = Ld(&slots[*ip++]);
   Retain(a);
   Retain(b);
-  sp[0] = a;
-  sp[1] = b;
+  St(&sp[0], a);
+  St(&sp[1], b);
   sp += 2;
   NEXT();
 }
 #define FLY_ARITH_K(NAME, OPER, INT_OK)                                                       \
   L_##NAME##K : {                                                                             \
-    Value k = consts[OPA];                                                                    \
+    Value k = Ld(&consts[OPA]);                                                                    \
     Value& a = sp[-1];                                                                        \
     if (a.tag == Tag::kInt && k.tag == Tag::kInt && (INT_OK)) {                               \
       a.i = static_cast<int64_t>(static_cast<uint64_t>(a.i) OPER static_cast<uint64_t>(k.i)); \
@@ -811,7 +827,7 @@ L_GetLocal2 : {
       a.d = a.d OPER k.d;                                                                     \
       NEXT();                                                                                 \
     }                                                                                         \
-    *sp++ = k;                                                                                \
+    St(sp++, k);                                                                                \
     op = Op::k##NAME;                                                                         \
     goto arith_slow;                                                                          \
   }
@@ -821,29 +837,29 @@ L_GetLocal2 : {
   FLY_ARITH_K(Div, /, false)
 #undef FLY_ARITH_K
 L_ModK : {
-  Value k = consts[OPA];
+  Value k = Ld(&consts[OPA]);
   Value& a = sp[-1];
   if (a.tag == Tag::kInt && k.tag == Tag::kInt && k.i > 0) {
     a.i %= k.i;
     NEXT();
   }
-  *sp++ = k;
+  St(sp++, k);
   op = Op::kMod;
   goto arith_slow;
 }
 #define FLY_COMPARE_K(NAME, OPER)                         \
   L_##NAME##K : {                                         \
-    Value k = consts[OPA];                                \
+    Value k = Ld(&consts[OPA]);                                \
     Value& a = sp[-1];                                    \
     if (a.tag == Tag::kInt && k.tag == Tag::kInt) {       \
-      a = Value::Bool(a.i OPER k.i);                      \
+      St(&a, Value::Bool(a.i OPER k.i));                      \
       NEXT();                                             \
     }                                                     \
     if (a.tag == Tag::kDouble && k.tag == Tag::kDouble) { \
-      a = Value::Bool(a.d OPER k.d);                      \
+      St(&a, Value::Bool(a.d OPER k.d));                      \
       NEXT();                                             \
     }                                                     \
-    *sp++ = k;                                            \
+    St(sp++, k);                                            \
     op = Op::k##NAME;                                     \
     goto compare_slow;                                    \
   }
@@ -855,8 +871,8 @@ L_ModK : {
 // Fused compare-and-branch: jump when the comparison is false.
 #define FLY_JUMP_IF_NOT(NAME, OPER)                              \
   L_JumpIfNot##NAME : {                                          \
-    Value b = sp[-1];                                            \
-    Value a = sp[-2];                                            \
+    Value b = Ld(&sp[-1]);                                            \
+    Value a = Ld(&sp[-2]);                                            \
     uint32_t target = OPA;                                       \
     bool r;                                                      \
     if (a.tag == Tag::kInt && b.tag == Tag::kInt) {              \
@@ -874,8 +890,8 @@ L_ModK : {
     NEXT();                                                      \
   }                                                              \
   L_JumpIfNot##NAME##K : {                                       \
-    Value b = consts[OPA];                                       \
-    Value a = sp[-1];                                            \
+    Value b = Ld(&consts[OPA]);                                       \
+    Value a = Ld(&sp[-1]);                                            \
     uint32_t target = *ip++;                                     \
     bool r;                                                      \
     if (a.tag == Tag::kInt && b.tag == Tag::kInt) {              \
@@ -898,8 +914,8 @@ L_ModK : {
 #undef FLY_JUMP_IF_NOT
 L_JumpIfNotEq:
 L_JumpIfNotNe : {
-  Value b = sp[-1];
-  Value a = sp[-2];
+  Value b = Ld(&sp[-1]);
+  Value a = Ld(&sp[-2]);
   bool eq = ValuesEqual(a, b);
   Release(a);
   Release(b);
@@ -909,7 +925,7 @@ L_JumpIfNotNe : {
 }
 L_JumpIfNotEqK:
 L_JumpIfNotNeK : {
-  Value a = sp[-1];
+  Value a = Ld(&sp[-1]);
   bool eq = ValuesEqual(a, consts[OPA]);
   uint32_t target = *ip++;
   Release(a);
