@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cluster/cluster_env.h"
 #include "fly/interpreter.h"
 
 namespace volo::cli {
@@ -69,12 +70,14 @@ void AddFlyCommands(CLI::App& app, int* exit_code) {
   CLI::App* run = app.add_subcommand("run", "Run a FLY program");
   run->add_option("file", args->options.file, "The .fly program")->required();
   run->add_option("--env", args->options.env_bindings,
-                  "Bind an environment declared in the program: NAME=smp:N (repeatable)");
+                  "Bind an environment declared in the program: NAME=smp:N or NAME=cluster:URL "
+                  "(repeatable)");
   CLI::Option* seed = run->add_option("--seed", args->seed, "Seed for every random stream");
   run->add_flag("--disasm", args->options.disasm, "Print the bytecode instead of running");
   run->callback([args, seed, exit_code] {
     args->options.has_seed = seed->count() > 0;
     args->options.seed = args->seed;
+    args->options.make_environment = cluster::MakeEnvironmentFactory();
     *exit_code = fly::RunFile(args->options, std::cout, std::cerr);
   });
 

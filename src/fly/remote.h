@@ -38,8 +38,8 @@ struct Program;
 
 struct RemoteMessage {
   size_t instance = 0;
-  uint32_t seq = 0;  // the instance's messages count from 0
-  int channel = 0;   // the number the spec's `channels` gave it
+  uint32_t seq = 0;   // the instance's messages count from 0
+  int channel = 0;    // the number the spec's `channels` gave it
   std::string value;  // SerializeValue text
 };
 

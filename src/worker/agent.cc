@@ -18,6 +18,7 @@
 #include "net/server.h"
 #include "wire/messages.h"
 #include "worker/builtin.h"
+#include "worker/fly_executor.h"
 
 namespace volo::worker {
 namespace asio = boost::asio;
@@ -55,6 +56,7 @@ struct Agent::Impl : std::enable_shared_from_this<Impl> {
   bool flush_pending = false;
   std::set<std::string> busy_http_ops;  // seed endpoints: one task per operation at a time
   int64_t connect_failures = 0;
+  std::unique_ptr<FlyExecutor> fly;  // when "fly" is among the ops
 
   Status StartHttp();
   void Connect();
@@ -116,7 +118,15 @@ void Agent::Impl::HandleHttp(net::HttpRequest req, net::Respond respond) {
     }
     out += "],\"connected\":";
     out += registered ? "true" : "false";
-    out += ",\"running\":" + std::to_string(running.size()) + "}";
+    out += ",\"running\":" + std::to_string(running.size());
+    if (fly) {
+      FlyStats st = fly->stats();
+      out += ",\"fly\":{\"blobs_fetched\":" + std::to_string(st.programs_fetched) +
+             ",\"programs_compiled\":" + std::to_string(st.programs_compiled) +
+             ",\"chunks\":" + std::to_string(st.chunks) +
+             ",\"instances\":" + std::to_string(st.instances) + "}";
+    }
+    out += "}";
     respond(net::HttpResponse::Json(200, std::move(out)));
     return;
   }
@@ -268,6 +278,21 @@ void Agent::Impl::RunTasks(std::vector<wire::Assignment> tasks) {
       Finish(t.id, false, "worker " + options.id + " does not run '" + t.op + "'", started);
       continue;
     }
+    if (t.op == "fly" && fly) {
+      // Computes on the pool; the result comes back to this (the io) thread.
+      running.emplace(t.id, nullptr);
+      fly->Submit(std::move(t.args), [weak = weak_from_this(), &io = io, id = t.id,
+                                      started](bool ok, std::string value) {
+        asio::post(io, [weak, id, started, ok, value = std::move(value)]() mutable {
+          auto self = weak.lock();
+          if (!self || !self->running.count(id)) return;  // cancelled or reassigned
+          self->running.erase(id);
+          self->Finish(id, ok, std::move(value), started);
+          self->MaybeDrained();
+        });
+      });
+      continue;
+    }
     auto plan = PlanBuiltin(t.op, t.args, options.duration_scale, rng);
     if (!plan.ok()) {
       Finish(t.id, false, plan.status().message(), started);
@@ -342,6 +367,7 @@ Agent::Agent(asio::io_context& io, WorkerOptions options)
     : impl_(std::make_shared<Impl>(io, std::move(options))) {}
 
 Agent::~Agent() {
+  impl_->fly.reset();
   impl_->stopped = true;
   impl_->retry.cancel();
   impl_->heartbeat.cancel();
@@ -356,12 +382,15 @@ Agent::~Agent() {
 Status Agent::Start() {
   if (impl_->ops.empty()) return InvalidArgument("a worker needs at least one operation");
   for (const auto& op : impl_->ops) {
-    if (!wire::IsBuiltinOp(op)) {
+    if (!wire::IsBuiltinOp(op) && op != "fly") {
       return InvalidArgument("unknown operation '" + op +
-                             "' (this worker runs: add, mult, sleep, echo, noop)");
+                             "' (this worker runs: add, mult, sleep, echo, noop, fly)");
     }
   }
   if (impl_->options.slots < 1) return InvalidArgument("slots must be at least 1");
+  if (impl_->ops.count("fly")) {
+    impl_->fly = std::make_unique<FlyExecutor>(impl_->options.slots, impl_->options.planner_url);
+  }
   VOLO_RETURN_IF_ERROR(impl_->StartHttp());
   impl_->Connect();
   return Status::Ok();

@@ -23,7 +23,8 @@ namespace volo::worker {
 struct WorkerOptions {
   std::string planner_url;  // http://host:port; empty: serve the seed endpoints only
   std::string id;           // unique among live workers; default host-pid
-  std::vector<std::string> ops = {"add", "mult", "sleep", "echo", "noop"};
+  // "fly": chunks of FLY fly instances (fly_executor.h), on `slots` threads.
+  std::vector<std::string> ops = {"add", "mult", "sleep", "echo", "noop", "fly"};
   int slots = 1;
   int http_port = 0;  // seed endpoints: -1 off, 0 any free port
   std::string bind = "127.0.0.1";

@@ -1,0 +1,484 @@
+#include "cluster/cluster_env.h"
+
+#include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <future>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "common/sha256.h"
+#include "net/client.h"
+#include "wire/messages.h"
+
+namespace volo::cluster {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Specs above this size go to the blob store instead of into every chunk's args.
+constexpr size_t kInlineSpecBytes = 16 << 10;
+// One submit message stays under this many bytes of task arguments.
+constexpr size_t kSubmitBytes = 8 << 20;
+constexpr size_t kMaxChunk = 10000;
+
+// Instances of one launched fly, and which of them have had their messages delivered.
+struct LaunchState {
+  std::shared_ptr<fly::FlyJob> job;
+  std::vector<char> delivered;  // per instance (dedupe of (instance, seq) by instance)
+};
+
+struct ChunkRef {
+  std::shared_ptr<LaunchState> launch;
+  size_t first = 0, count = 0;
+  bool done = false;
+};
+
+class ClusterEnvironment : public fly::Environment {
+ public:
+  explicit ClusterEnvironment(ClusterOptions options)
+      : options_(std::move(options)), work_(asio::make_work_guard(io_)) {
+    while (!options_.url.empty() && options_.url.back() == '/') options_.url.pop_back();
+  }
+
+  ~ClusterEnvironment() override {
+    std::vector<uint64_t> unfinished;
+    asio::post(io_, [this, &unfinished] {
+      for (auto& [id, chunk] : by_id_) {
+        if (!chunk->done) unfinished.push_back(id);
+      }
+      if (conn_) conn_->Close("fly program ended");
+      conn_.reset();
+      work_.reset();
+    });
+    if (thread_.joinable()) thread_.join();
+    // A program that failed leaves chunks behind: take them off the fleet.
+    for (size_t k = 0; k < unfinished.size() && k < 1000; ++k) {
+      auto r = net::HttpFetch(
+          "POST", options_.url + "/api/v1/tasks/" + std::to_string(unfinished[k]) + "/cancel", "",
+          {}, 1s);
+      (void)r;
+    }
+  }
+
+  Status Start() {
+    auto health =
+        net::HttpFetch("GET", options_.url + "/healthz", "", {}, options_.connect_timeout);
+    if (!health.ok()) return Unreachable(health.status().message());
+    if (health->status != 200) {
+      return Unreachable("GET /healthz answered HTTP " + std::to_string(health->status));
+    }
+    thread_ = std::thread([this] { io_.run(); });
+    VOLO_RETURN_IF_ERROR(Connect());
+    auto slots = FlySlots();
+    if (slots.ok()) slots_ = std::max(*slots, 1);
+    return Status::Ok();
+  }
+
+  std::string Describe() const override { return "cluster:" + options_.url; }
+  int parallelism() const override { return slots_; }
+
+  void Launch(std::shared_ptr<fly::FlyJob> job) override {
+    size_t n = job->instance_count();
+    if (n == 0) return;
+    Status st = Submit(job);
+    if (!st.ok()) {
+      for (size_t i = 0; i < n; ++i) job->Complete(i, st);
+    }
+  }
+
+ private:
+  Status Unreachable(const std::string& why) const {
+    return Unavailable("cannot reach the planner at " + options_.url + ": " + why);
+  }
+
+  // Opens the stream WebSocket (blocking the calling thread, not the io thread).
+  Status Connect() {
+    std::string url = options_.url;
+    if (url.rfind("http://", 0) == 0) url = "ws://" + url.substr(7);
+    url += "/api/v1/stream";
+    auto promise = std::make_shared<std::promise<Status>>();
+    auto future = promise->get_future();
+    asio::post(io_, [this, url, promise] {
+      net::WsHandlers h;
+      h.on_message = [this](const std::shared_ptr<net::WsConnection>&, std::string_view text) {
+        OnMessage(text);
+      };
+      h.on_close = [this](const std::shared_ptr<net::WsConnection>& c, const Status& why) {
+        if (conn_ == c) OnClosed(why);
+      };
+      net::WsConnect(io_, url, {}, std::move(h), options_.connect_timeout,
+                     [this, promise](Result<std::shared_ptr<net::WsConnection>> r) {
+                       if (!r.ok()) {
+                         promise->set_value(Unreachable(r.status().message()));
+                         return;
+                       }
+                       conn_ = *r;
+                       promise->set_value(Status::Ok());
+                     });
+    });
+    if (future.wait_for(options_.connect_timeout + 1s) != std::future_status::ready) {
+      return Unreachable("no answer to the WebSocket handshake");
+    }
+    return future.get();
+  }
+
+  bool Connected() {
+    std::promise<bool> p;
+    auto f = p.get_future();
+    asio::post(io_, [this, &p] { p.set_value(conn_ != nullptr && conn_->open()); });
+    return f.get();
+  }
+
+  // Total slots of the live workers that run `fly`.
+  Result<int> FlySlots() {
+    auto r = net::HttpFetch("GET", options_.url + "/api/v1/workers", "", {}, 5s);
+    if (!r.ok()) return Unreachable(r.status().message());
+    if (r->status != 200)
+      return Unreachable("GET /api/v1/workers: HTTP " + std::to_string(r->status));
+    boost::system::error_code ec;
+    json::value v = json::parse(r->body, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("workers")) {
+      return Unreachable("GET /api/v1/workers: not a worker list");
+    }
+    int slots = 0;
+    for (const auto& w : v.at("workers").as_array()) {
+      const json::object& o = w.as_object();
+      if (o.contains("state") && o.at("state").is_string() && o.at("state").as_string() != "live" &&
+          o.at("state").as_string() != "idle" && o.at("state").as_string() != "busy") {
+        continue;
+      }
+      bool has_fly = false;
+      if (o.contains("ops") && o.at("ops").is_array()) {
+        for (const auto& op : o.at("ops").as_array()) {
+          has_fly = has_fly || (op.is_string() && op.as_string() == "fly");
+        }
+      }
+      if (has_fly && o.contains("slots") && o.at("slots").is_number()) {
+        slots += static_cast<int>(o.at("slots").to_number<int64_t>());
+      }
+    }
+    return slots;
+  }
+
+  Status PutBlob(const std::string& hash, const std::string& bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (uploaded_.count(hash)) return Status::Ok();
+    }
+    auto r = net::HttpFetch("PUT", options_.url + "/api/v1/blobs/" + hash, bytes,
+                            {{"Content-Type", "application/octet-stream"}}, 30s);
+    if (!r.ok()) return Unreachable(r.status().message());
+    if (r->status != 200) {
+      return Unavailable("the planner at " + options_.url + " refused the program: HTTP " +
+                         std::to_string(r->status) + " " + r->body);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    uploaded_.insert(hash);
+    return Status::Ok();
+  }
+
+  Status Submit(const std::shared_ptr<fly::FlyJob>& job) {
+    std::string spec = job->RemoteSpec();
+    if (spec.empty()) return FailedPrecondition("this fly cannot run on a cluster");
+    const std::string& source = job->program_source();
+    std::string hash = Sha256Hex(source);
+    VOLO_RETURN_IF_ERROR(PutBlob(hash, source));
+    std::string spec_field;
+    if (spec.size() > kInlineSpecBytes) {
+      std::string spec_hash = Sha256Hex(spec);
+      VOLO_RETURN_IF_ERROR(PutBlob(spec_hash, spec));
+      spec_field = "\"spec_blob\":\"" + spec_hash + "\"";
+    } else {
+      spec_field = "\"spec\":";
+      wire::AppendJsonString(spec_field, spec);
+    }
+    // Slots of the fleet now; wait for a first fly worker if there is none yet.
+    int slots = 0;
+    auto deadline = std::chrono::steady_clock::now() + options_.worker_wait;
+    bool told = false;
+    for (;;) {
+      VOLO_ASSIGN_OR_RETURN(slots, FlySlots());
+      if (slots > 0) break;
+      if (std::chrono::steady_clock::now() > deadline) {
+        return Unavailable("no worker with the fly operation registered with the planner at " +
+                           options_.url + " within " +
+                           std::to_string(options_.worker_wait.count() / 1000) + " s");
+      }
+      if (!told) {
+        std::cerr << "volo: waiting for a worker with the fly operation at " << options_.url
+                  << "\n";
+        told = true;
+      }
+      std::unique_lock<std::mutex> lock(mu_);
+      idle_cv_.wait_for(lock, 100ms);
+    }
+    slots_ = slots;
+    if (!Connected()) VOLO_RETURN_IF_ERROR(Connect());
+
+    size_t n = job->instance_count();
+    size_t chunk = std::clamp<size_t>(n / (4 * static_cast<size_t>(slots)), 1, kMaxChunk);
+    // The spec is JSON: its file names the program in the workers' messages; without a
+    // range, every instance's argument travels with its chunk.
+    std::string file_name = "program.fly";
+    bool ship_args = true;
+    {
+      boost::system::error_code ec;
+      json::value sv = json::parse(spec, ec);
+      if (!ec && sv.is_object()) {
+        const json::object& so = sv.as_object();
+        if (so.contains("file") && so.at("file").is_string()) {
+          file_name = std::string(so.at("file").as_string());
+        }
+        ship_args = !(so.contains("range_lo") && so.at("range_lo").is_number());
+      }
+    }
+    std::string file;
+    wire::AppendJsonString(file, file_name);
+
+    auto launch = std::make_shared<LaunchState>();
+    launch->job = job;
+    launch->delivered.assign(n, 0);
+    std::vector<std::pair<std::vector<wire::TaskSpec>, std::vector<std::shared_ptr<ChunkRef>>>>
+        batches(1);
+    size_t bytes = 0;
+    for (size_t first = 0; first < n; first += chunk) {
+      size_t count = std::min(chunk, n - first);
+      std::string args = "{\"program\":\"" + hash + "\",\"file\":" + file + "," + spec_field +
+                         ",\"first\":" + std::to_string(first) +
+                         ",\"count\":" + std::to_string(count);
+      if (ship_args) {
+        args += ",\"args\":[";
+        for (size_t i = first; i < first + count; ++i) {
+          if (i > first) args += ',';
+          wire::AppendJsonString(args, job->SerializedArgument(i));
+        }
+        args += ']';
+      }
+      args += '}';
+      if (bytes > 0 && bytes + args.size() > kSubmitBytes) {
+        batches.emplace_back();
+        bytes = 0;
+      }
+      bytes += args.size();
+      wire::TaskSpec t;
+      t.op = "fly";
+      t.args = std::move(args);
+      t.retries = options_.retries;
+      batches.back().first.push_back(std::move(t));
+      auto ref = std::make_shared<ChunkRef>();
+      ref->launch = launch;
+      ref->first = first;
+      ref->count = count;
+      batches.back().second.push_back(std::move(ref));
+    }
+    for (auto& [tasks, refs] : batches) {
+      asio::post(io_, [this, tasks = std::move(tasks), refs = std::move(refs)]() mutable {
+        int64_t tag = next_tag_++;
+        if (!conn_) {
+          FailChunks(refs, Unreachable("the connection closed"));
+          return;
+        }
+        conn_->Send(wire::EncodeSubmit(tag, tasks));
+        by_tag_[tag] = std::move(refs);
+      });
+    }
+    return Status::Ok();
+  }
+
+  // ---- io thread ----
+
+  void OnMessage(std::string_view text) {
+    auto msg = wire::ParseStreamMessage(text);
+    if (!msg.ok()) {
+      std::cerr << "volo: the planner sent a bad stream message: " << msg.status().message()
+                << "\n";
+      return;
+    }
+    if (auto* s = std::get_if<wire::Submitted>(&*msg)) {
+      auto it = by_tag_.find(s->tag);
+      if (it == by_tag_.end()) return;
+      auto refs = std::move(it->second);
+      by_tag_.erase(it);
+      for (size_t k = 0; k < refs.size() && k < s->count; ++k) by_id_[s->first + k] = refs[k];
+      // Results that overtook their acknowledgement.
+      std::vector<wire::ClientResult> early;
+      early.swap(early_);
+      for (auto& r : early) OnResult(r);
+    } else if (auto* rs = std::get_if<wire::ClientResults>(&*msg)) {
+      for (auto& r : rs->results) OnResult(r);
+    } else if (auto* e = std::get_if<wire::Error>(&*msg)) {
+      // A refused submit: its chunks cannot run.
+      std::cerr << "volo: the planner refused a fly: " << e->message << "\n";
+      std::map<int64_t, std::vector<std::shared_ptr<ChunkRef>>> tags;
+      tags.swap(by_tag_);
+      for (auto& [tag, refs] : tags) {
+        FailChunks(refs, Unavailable("the planner at " + options_.url +
+                                     " refused the fly: " + e->message));
+      }
+    }
+  }
+
+  void OnResult(wire::ClientResult& r) {
+    auto it = by_id_.find(r.id);
+    if (it == by_id_.end()) {
+      early_.push_back(std::move(r));
+      return;
+    }
+    std::shared_ptr<ChunkRef> chunk = it->second;
+    by_id_.erase(it);
+    if (chunk->done) return;
+    chunk->done = true;
+    fly::FlyJob& job = *chunk->launch->job;
+    if (r.state != "done") {
+      FailChunk(*chunk, r.state == "cancelled" ? "the chunk was cancelled" : r.error);
+      return;
+    }
+    boost::system::error_code ec;
+    json::value v = json::parse(r.result, ec);
+    if (ec || !v.is_object()) {
+      FailChunk(*chunk, "a worker sent a malformed fly result");
+      return;
+    }
+    const json::object& o = v.as_object();
+    if (auto out = o.find("output");
+        out != o.end() && out->value().is_string() && !out->value().as_string().empty()) {
+      job.Print(std::string_view(out->value().as_string()));
+    }
+    auto& delivered = chunk->launch->delivered;
+    if (auto m = o.find("messages"); m != o.end() && m->value().is_array()) {
+      for (const auto& e : m->value().as_array()) {
+        if (!e.is_array() || e.as_array().size() != 4) continue;
+        const auto& a = e.as_array();
+        size_t instance = static_cast<size_t>(a[0].to_number<int64_t>(ec));
+        if (ec || instance >= delivered.size() || delivered[instance]) continue;
+        int channel = static_cast<int>(a[2].to_number<int64_t>(ec));
+        if (ec || !a[3].is_string()) continue;
+        Status st = job.Deliver(channel, std::string_view(a[3].as_string()));
+        if (!st.ok()) std::cerr << "volo: " << st.message() << "\n";
+      }
+    }
+    const json::array* returns = nullptr;
+    if (auto rv = o.find("returns"); rv != o.end() && rv->value().is_array()) {
+      returns = &rv->value().as_array();
+    }
+    for (size_t k = 0; k < chunk->count; ++k) {
+      size_t i = chunk->first + k;
+      if (i < delivered.size()) delivered[i] = 1;
+      std::string value = "null";
+      if (returns && k < returns->size() && (*returns)[k].is_string()) {
+        value = std::string((*returns)[k].as_string());
+      }
+      job.Complete(i, std::move(value));
+    }
+  }
+
+  // "instance I: message" -> instance I failed with message; the chunk's instances before it
+  // ran (their results are lost with the chunk, but the fly fails anyway), those after did not.
+  void FailChunk(ChunkRef& chunk, const std::string& error) {
+    size_t failed = chunk.first;
+    std::string message = error;
+    if (error.rfind("instance ", 0) == 0) {
+      size_t colon = error.find(": ");
+      try {
+        size_t i = std::stoull(error.substr(9, colon - 9));
+        if (i >= chunk.first && i < chunk.first + chunk.count) {
+          failed = i;
+          message = error.substr(colon + 2);
+        }
+      } catch (...) {
+      }
+    }
+    fly::FlyJob& job = *chunk.launch->job;
+    for (size_t k = 0; k < chunk.count; ++k) {
+      size_t i = chunk.first + k;
+      if (i < failed) {
+        job.Complete(i, std::string("null"));
+      } else if (i == failed) {
+        job.Complete(i, Internal(message));
+      } else {
+        job.Complete(i, Cancelled("not run: instance " + std::to_string(failed) + " failed"));
+      }
+    }
+  }
+
+  void FailChunks(std::vector<std::shared_ptr<ChunkRef>>& refs, const Status& why) {
+    for (auto& ref : refs) {
+      if (ref->done) continue;
+      ref->done = true;
+      for (size_t k = 0; k < ref->count; ++k) ref->launch->job->Complete(ref->first + k, why);
+    }
+  }
+
+  void OnClosed(const Status& why) {
+    conn_.reset();
+    Status lost = Unavailable("lost the connection to the planner at " + options_.url + ": " +
+                              (why.ok() ? "closed" : why.message()));
+    std::vector<std::shared_ptr<ChunkRef>> all;
+    for (auto& [id, ref] : by_id_) all.push_back(ref);
+    for (auto& [tag, refs] : by_tag_) all.insert(all.end(), refs.begin(), refs.end());
+    by_id_.clear();
+    by_tag_.clear();
+    FailChunks(all, lost);
+  }
+
+  ClusterOptions options_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+  std::atomic<int> slots_{1};
+  std::mutex mu_;
+  std::condition_variable idle_cv_;
+  std::set<std::string> uploaded_;  // GUARDED_BY(mu_)
+  // io thread only:
+  std::shared_ptr<net::WsConnection> conn_;
+  int64_t next_tag_ = 1;
+  std::map<int64_t, std::vector<std::shared_ptr<ChunkRef>>> by_tag_;
+  std::unordered_map<uint64_t, std::shared_ptr<ChunkRef>> by_id_;
+  std::vector<wire::ClientResult> early_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<fly::Environment>> MakeClusterEnvironment(const ClusterOptions& options) {
+  if (options.url.rfind("http://", 0) != 0) {
+    return InvalidArgument(
+        "a cluster environment needs the planner's URL, like "
+        "cluster:http://host:3000 (got '" +
+        options.url + "')");
+  }
+  auto env = std::make_unique<ClusterEnvironment>(options);
+  VOLO_RETURN_IF_ERROR(env->Start());
+  return std::unique_ptr<fly::Environment>(std::move(env));
+}
+
+fly::EnvironmentFactory MakeEnvironmentFactory() {
+  return [](const std::string& name, const std::string& kind,
+            const std::string& address) -> Result<std::unique_ptr<fly::Environment>> {
+    if (kind != "cluster") {
+      return FailedPrecondition("environment '" + name + "': the " + kind +
+                                " environment is not available in this build; bind it with "
+                                "--env " +
+                                name + "=cluster:URL or smp:N");
+    }
+    if (address.empty()) {
+      return InvalidArgument("environment '" + name +
+                             "': a cluster needs the planner's URL: url=\"http://host:3000\" "
+                             "or --env " +
+                             name + "=cluster:http://host:3000");
+    }
+    ClusterOptions o;
+    o.url = address;
+    return MakeClusterEnvironment(o);
+  };
+}
+
+}  // namespace volo::cluster

@@ -1,0 +1,245 @@
+#include "fly/remote.h"
+
+#include <map>
+#include <sstream>
+
+#include "fly/compiler.h"
+#include "fly/runtime.h"
+#include "fly/serialize.h"
+#include "fly/vm.h"
+
+namespace volo::fly {
+
+namespace {
+
+// What an instance reads of an environment it cannot fly on: its description and nthread.
+class StubEnvironment : public Environment {
+ public:
+  StubEnvironment(std::string description, int parallelism)
+      : description_(std::move(description)), parallelism_(parallelism) {}
+  std::string Describe() const override { return description_; }
+  int parallelism() const override { return parallelism_; }
+  void Launch(std::shared_ptr<FlyJob> job) override {
+    for (size_t i = 0; i < job->instance_count(); ++i) {
+      job->Complete(i, FailedPrecondition("a fly instance cannot start another fly"));
+    }
+  }
+
+ private:
+  std::string description_;
+  int parallelism_;
+};
+
+// A field of a parsed spec (a borrowed reference; null when absent).
+Value Field(Value map, const char* name) {
+  if (!map.Is(ObjKind::kMap)) return Value();
+  Value key = MakeString(name);
+  Value* v = AsMap(map)->m.Find(key);
+  Release(key);
+  return v ? *v : Value();
+}
+
+std::string Text(Value v) { return v.Is(ObjKind::kString) ? AsStr(v)->s : ""; }
+
+}  // namespace
+
+RemoteProgram::~RemoteProgram() = default;
+
+Result<std::shared_ptr<const RemoteProgram>> RemoteProgram::Compile(const std::string& file,
+                                                                    const std::string& source) {
+  std::vector<Diagnostic> diags;
+  auto program = CompileSource(file, source, diags);
+  if (HasErrors(diags)) return InvalidArgument(FormatDiagnostics(file, source, diags));
+  std::shared_ptr<RemoteProgram> rp(new RemoteProgram());
+  rp->program_ = std::move(program);
+  return std::shared_ptr<const RemoteProgram>(std::move(rp));
+}
+
+ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, size_t count,
+                                    const std::vector<std::string>& args,
+                                    const std::atomic<bool>* stop) const {
+  ChunkResult res;
+  auto fail = [&res](size_t index, std::string error) {
+    res.ok = false;
+    res.failed_instance = index;
+    res.error = std::move(error);
+  };
+  const Program& program = *program_;
+  Value spec;
+  std::string error;
+  if (!ParseValue(spec_text, &spec, &error) || !spec.Is(ObjKind::kMap)) {
+    Release(spec);
+    fail(first, "malformed fly job spec: " + error);
+    return res;
+  }
+  std::string fn_name = Text(Field(spec, "function"));
+  int fn = program.FindFunction(fn_name);
+  Value then_v = Field(spec, "then");
+  int then_fn = then_v.IsNull() ? -1 : program.FindFunction(Text(then_v));
+  if (fn <= 0 || (!then_v.IsNull() && then_fn <= 0)) {
+    Release(spec);
+    fail(first, "the shipped program has no function '" + fn_name + "'");
+    return res;
+  }
+  bool keep_results = Field(spec, "keep_results").IsBool() && Field(spec, "keep_results").b;
+  Value seed_v = Field(spec, "seed");
+  uint64_t seed = seed_v.IsInt() ? static_cast<uint64_t>(seed_v.i) : 0;
+  bool seed_forced = Field(spec, "seed_forced").IsBool() && Field(spec, "seed_forced").b;
+  Value range_lo = Field(spec, "range_lo");
+
+  std::ostringstream out, err;
+  RunOptions options;
+  options.file = program.file;
+  options.has_seed = true;
+  options.seed = seed;
+  Runtime rt(program, options, out, err);
+  rt.AdoptSeed(seed, seed_forced);
+
+  // Per global: the value each instance starts from (channels and environments are shared).
+  std::map<std::string, size_t> global_index;
+  for (size_t g = 0; g < program.globals.size(); ++g) global_index[program.globals[g].name] = g;
+  size_t n_globals = program.globals.size();
+  std::vector<Value> snapshot(n_globals);
+  std::vector<char> is_random(n_globals, 0), random_has_seed(n_globals, 0);
+  std::vector<uint64_t> random_seed(n_globals, 0);
+  std::vector<std::pair<Channel*, int>> channels;  // in creation order
+  std::vector<std::unique_ptr<Environment>> envs;
+  auto each = [&](const char* field, auto&& fn) {
+    Value m = Field(spec, field);
+    if (!m.Is(ObjKind::kMap)) return;
+    for (const auto& e : AsMap(m)->m.entries()) {
+      if (e.key.IsNull()) continue;
+      auto it = global_index.find(Text(e.key));
+      if (it != global_index.end()) fn(it->second, e.val);
+    }
+  };
+  each("globals", [&](size_t g, Value v) {
+    std::string unused;
+    if (!CopyForTransfer(v, &snapshot[g], &unused)) snapshot[g] = Value();
+  });
+  each("randoms", [&](size_t g, Value v) {
+    if (!v.Is(ObjKind::kArray) || AsArray(v)->v.size() != 2) return;
+    is_random[g] = 1;
+    random_has_seed[g] = AsArray(v)->v[0].IsBool() && AsArray(v)->v[0].b;
+    Value s = AsArray(v)->v[1];
+    random_seed[g] = s.IsInt() ? static_cast<uint64_t>(s.i) : 0;
+  });
+  each("channels", [&](size_t g, Value v) {
+    Channel* ch = rt.NewChannel();
+    channels.push_back({ch, v.IsInt() ? static_cast<int>(v.i) : -1});
+    snapshot[g] = Value::OfChannel(ch);
+  });
+  each("envs", [&](size_t g, Value v) {
+    std::string desc;
+    int parallelism = 1;
+    if (v.Is(ObjKind::kArray) && AsArray(v)->v.size() == 2) {
+      desc = Text(AsArray(v)->v[0]);
+      if (AsArray(v)->v[1].IsInt()) parallelism = static_cast<int>(AsArray(v)->v[1].i);
+    }
+    envs.push_back(std::make_unique<StubEnvironment>(desc, parallelism));
+    snapshot[g] = Value::OfEnv(envs.back().get());
+  });
+
+  const Function& function = *program.functions[fn];
+  {
+    Vm vm(rt, 0);
+    for (size_t k = 0; k < count && res.ok; ++k) {
+      size_t index = first + k;
+      if (stop && stop->load(std::memory_order_relaxed)) {
+        fail(index, "cancelled");
+        break;
+      }
+      vm.BeginInstance(static_cast<int64_t>(index));
+      vm.ResetGlobals();
+      auto& globals = vm.globals();
+      // The same order of random draws as the smp runner, so streams match.
+      for (size_t g = 0; g < n_globals && g < globals.size(); ++g) {
+        if (is_random[g]) {
+          globals[g] = vm.NewRandom(random_has_seed[g], random_seed[g]);
+        } else if (!snapshot[g].IsNull()) {
+          std::string unused;
+          CopyForTransfer(snapshot[g], &globals[g], &unused);
+        }
+      }
+      Value argv[8];
+      int argc = 0;
+      if (function.arity >= 1) {
+        if (range_lo.IsInt()) {
+          argv[argc++] = Value::Int(range_lo.i + static_cast<int64_t>(index));
+        } else if (k < args.size() && !args[k].empty()) {
+          Value a;
+          if (!ParseValue(args[k], &a, &error)) {
+            fail(index, "its argument: " + error);
+            break;
+          }
+          if (function.arity >= 2 && a.Is(ObjKind::kArray)) {
+            for (Value e : AsArray(a)->v) {
+              if (argc == 8) break;
+              Retain(e);
+              argv[argc++] = e;
+            }
+            Release(a);
+          } else {
+            argv[argc++] = a;
+          }
+        }
+      }
+      Value result;
+      if (!vm.Call(fn, argv, argc, &result)) {
+        fail(index, vm.error());
+        break;
+      }
+      if (then_fn > 0) {
+        Retain(result);
+        Value unused;
+        if (!vm.Call(then_fn, &result, 1, &unused)) {
+          Release(result);
+          fail(index, vm.error());
+          break;
+        }
+        Release(unused);
+      }
+      std::string ret;
+      if (keep_results) {
+        if (!SerializeValue(result, &ret, &error)) {
+          Release(result);
+          fail(index, "its return value: " + error);
+          break;
+        }
+      } else {
+        ret = "null";
+      }
+      Release(result);
+      res.returns.push_back(std::move(ret));
+      // Collect what the instance sent, per channel in send order.
+      uint32_t seq = 0;
+      std::lock_guard<std::mutex> lock(rt.mu());
+      for (auto& [ch, number] : channels) {
+        while (!ch->queue.empty()) {
+          Value m = ch->queue.front();
+          ch->queue.pop_front();
+          RemoteMessage msg{index, seq++, number, ""};
+          bool ok = SerializeValue(m, &msg.value, &error);
+          Release(m);
+          if (!ok) {
+            fail(index, "a message it sent cannot leave this machine: " + error);
+            break;
+          }
+          res.messages.push_back(std::move(msg));
+        }
+      }
+    }
+  }
+  for (Value v : snapshot) Release(v);
+  Release(spec);
+  if (!res.ok) {
+    res.returns.resize(res.failed_instance - first);
+    while (!res.messages.empty() && res.messages.back().instance >= res.failed_instance) {
+      res.messages.pop_back();
+    }
+  }
+  res.output = out.str();
+  return res;
+}
+
+}  // namespace volo::fly
