@@ -151,6 +151,49 @@ TEST_F(FailureTest, FrozenWorkerIsDeclaredDeadAndItsLateResultIgnored) {
   EXPECT_EQ(NumAt(Status(planner), "done"), back ? 3 : 1);
 }
 
+// A planner with --data that crashes (SIGKILL) mid-run and restarts on the same journal and
+// port loses nothing: finished tasks keep their results, queued and running ones run, the
+// worker reconnects by itself, and new ids do not reuse old ones.
+TEST_F(FailureTest, PlannerRestartedOnItsJournalLosesNothing) {
+  const std::string data = TempPath("data");
+  PlannerProc planner = StartPlanner({"--data", data});
+  ASSERT_NE(planner.port, 0);
+  StartWorker(planner, {.id = "loyal", .args = {"--duration-scale", "0.1"}});
+  ASSERT_FALSE(HasFailure());
+  const auto ids = SubmitMany(planner, MixedTasks(6));
+  ASSERT_EQ(ids.size(), 6u);
+  json::object status;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        status = Status(planner);
+        return NumAt(status, "done") >= 2 && NumAt(status, "running") >= 1;
+      },
+      seconds(30)))
+      << json::serialize(status);
+  std::map<uint64_t, double> done_before;
+  for (uint64_t id : ids) {
+    const json::object t = GetTask(planner, id);
+    if (Str(t, "state") == "done") done_before[id] = NumAt(t, "result");
+  }
+  h_.Kill(*planner.child);
+
+  PlannerProc again = StartPlanner({"--data", data}, {}, planner.port);
+  ASSERT_NE(again.port, 0) << "the planner did not restart on its journal";
+  for (const auto& [id, result] : done_before) {
+    const json::object t = GetTask(again, id);
+    EXPECT_EQ(Str(t, "state"), "done") << json::serialize(t);
+    EXPECT_DOUBLE_EQ(NumAt(t, "result"), result) << json::serialize(t);
+  }
+  EXPECT_TRUE(PollUntil([&] { return FindWorker(again, "loyal").has_value(); }, seconds(30)))
+      << "the worker did not reconnect to the restarted planner";
+  const auto finished = WaitFinished(again, ids);
+  for (const auto& t : finished) ExpectDoneWithRightResult(t);
+  EXPECT_EQ(NumAt(Status(again), "done"), 6);
+
+  const uint64_t fresh = Submit(again, SeedTask("add", 1, 1));
+  EXPECT_GT(fresh, ids.back()) << "a new task reused an id from before the restart";
+}
+
 TEST_F(FailureTest, TerminatedWorkerDrainsAndNothingIsLost) {
   PlannerProc planner = StartPlanner();
   ASSERT_NE(planner.port, 0);

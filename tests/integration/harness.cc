@@ -370,12 +370,14 @@ void VoloTest::TearDown() {
   h_.KillAll();
 }
 
-PlannerProc VoloTest::StartPlanner(const std::vector<std::string>& extra, const EnvOverrides& env) {
+PlannerProc VoloTest::StartPlanner(const std::vector<std::string>& extra, const EnvOverrides& env,
+                                   uint16_t port_wanted) {
   PlannerProc p;
   const std::string port_file =
       TempPath("planner-" + std::to_string(h_.children().size()) + ".port");
-  std::vector<std::string> args = {"planner", "--port",      "0",    "--port-file",
-                                   port_file, "--log-level", "debug"};
+  std::vector<std::string> args = {"planner",     "--port",  std::to_string(port_wanted),
+                                   "--port-file", port_file, "--log-level",
+                                   "debug"};
   args.insert(args.end(), extra.begin(), extra.end());
   p.child = h_.Spawn("planner", args, env);
   if (p.child == nullptr) return p;

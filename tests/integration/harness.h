@@ -178,8 +178,9 @@ class VoloTest : public ::testing::Test {
 
   // Starts `volo planner --port 0 --port-file F` and waits for the port and /healthz. On
   // failure adds a (non-fatal) failure and returns port 0: callers ASSERT_NE(p.port, 0).
-  PlannerProc StartPlanner(const std::vector<std::string>& extra = {},
-                           const EnvOverrides& env = {});
+  // `port` 0 picks a free one; a restart passes the previous planner's port.
+  PlannerProc StartPlanner(const std::vector<std::string>& extra = {}, const EnvOverrides& env = {},
+                           uint16_t port = 0);
   // Starts `volo worker --planner URL --id ID args...` and (by default) waits until the planner
   // lists the worker.
   Child* StartWorker(const PlannerProc& planner, const WorkerSpec& spec);
