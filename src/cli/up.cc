@@ -13,11 +13,14 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "cli/process.h"
+#include "cluster/cluster_env.h"
 #include "common/clock.h"
+#include "fly/interpreter.h"
 #include "net/client.h"
 
 namespace volo::cli {
@@ -46,6 +49,8 @@ struct UpOptions {
   bool json = false;
   uint64_t seed = 0;
   bool keep_logs = false;
+  // After `--`: a command to run against the fleet (`run prog.fly [--env ..] [--seed N]`).
+  std::vector<std::string> command;
 };
 
 struct Child {
@@ -106,8 +111,53 @@ void ProgressBar(size_t done, size_t total) {
   std::fflush(stderr);
 }
 
+// `volo up ... -- run prog.fly [--env NAME=SPEC] [--seed N]`: the program's environments not
+// bound by --env run on the fleet at `url`.
+Result<fly::RunOptions> ParseRunCommand(const std::vector<std::string>& cmd) {
+  if (cmd.empty() || cmd[0] != "run") {
+    return InvalidArgument("after --, give `run prog.fly [--env NAME=SPEC] [--seed N]`");
+  }
+  fly::RunOptions r;
+  for (size_t k = 1; k < cmd.size(); ++k) {
+    const std::string& a = cmd[k];
+    auto value = [&](const std::string& flag) -> Result<std::string> {
+      if (a.rfind(flag + "=", 0) == 0) return a.substr(flag.size() + 1);
+      if (k + 1 >= cmd.size()) return InvalidArgument(flag + " needs a value");
+      return cmd[++k];
+    };
+    if (a == "--env" || a.rfind("--env=", 0) == 0) {
+      VOLO_ASSIGN_OR_RETURN(std::string v, value("--env"));
+      r.env_bindings.push_back(v);
+    } else if (a == "--seed" || a.rfind("--seed=", 0) == 0) {
+      VOLO_ASSIGN_OR_RETURN(std::string v, value("--seed"));
+      char* end = nullptr;
+      r.seed = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || *end) return InvalidArgument("--seed needs a number, got '" + v + "'");
+      r.has_seed = true;
+    } else if (!a.empty() && a[0] == '-') {
+      return InvalidArgument("run: unknown flag " + a);
+    } else if (r.file.empty()) {
+      r.file = a;
+    } else {
+      return InvalidArgument("run: one program at a time (got " + r.file + " and " + a + ")");
+    }
+  }
+  if (r.file.empty())
+    return InvalidArgument("run: which program? (volo up --workers N -- run prog.fly)");
+  return r;
+}
+
 int RunUp(const UpOptions& o) {
   int total_workers = o.workers + o.mult + o.add;
+  std::optional<fly::RunOptions> program;
+  if (!o.command.empty()) {
+    auto r = ParseRunCommand(o.command);
+    if (!r.ok()) {
+      std::cerr << "volo up: " << r.status().message() << "\n";
+      return 2;
+    }
+    program = std::move(*r);
+  }
   if (total_workers == 0) {
     std::cerr << "volo up: give at least one worker (--workers, --mult or --add)\n";
     return 1;
@@ -125,8 +175,8 @@ int RunUp(const UpOptions& o) {
   };
 
   std::string port_file = (dir / "planner.port").string();
-  auto planner = fleet.Start("planner", {self, "planner", "--port", "0", "--port-file", port_file,
-                                         "--log-level", "warn"});
+  auto planner = fleet.Start(
+      "planner", {self, "planner", "--port", "0", "--port-file", port_file, "--log-level", "warn"});
   if (!planner.ok()) return fail(planner.status().message());
   std::string port;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
@@ -148,7 +198,10 @@ int RunUp(const UpOptions& o) {
                             "--log-level", "warn"});
   };
   std::map<std::string, std::string> worker_ops;
-  for (int i = 1; i <= o.workers; ++i) worker_ops["w-" + std::to_string(i)] = "add,mult";
+  // Workers of a fleet that runs a program also run its fly instances.
+  for (int i = 1; i <= o.workers; ++i) {
+    worker_ops["w-" + std::to_string(i)] = program ? "add,mult,fly" : "add,mult";
+  }
   for (int i = 1; i <= o.mult; ++i) worker_ops["mult-" + std::to_string(i)] = "mult";
   for (int i = 1; i <= o.add; ++i) worker_ops["add-" + std::to_string(i)] = "add";
   for (const auto& [id, ops] : worker_ops) {
@@ -166,9 +219,22 @@ int RunUp(const UpOptions& o) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  if (program) {
+    // The program's output alone goes to stdout.
+    std::cerr << "volo up: planner at " << url << ", " << total_workers << " workers; running "
+              << program->file << " on them\n";
+    program->bind_all = "cluster:" + url;
+    program->make_environment = cluster::MakeEnvironmentFactory();
+    int code = fly::RunFile(*program, std::cout, std::cerr);
+    std::cout.flush();
+    if (code != 0 && o.keep_logs) fleet.PrintLogs(std::cerr);
+    fleet.StopAll();
+    if (!o.keep_logs) fs::remove_all(dir);
+    return code;
+  }
   if (!o.json) {
-    std::cout << "volo up: planner at " << url << ", " << total_workers << " workers ("
-              << o.workers << " general, " << o.mult << " mult, " << o.add << " add)\n";
+    std::cout << "volo up: planner at " << url << ", " << total_workers << " workers (" << o.workers
+              << " general, " << o.mult << " mult, " << o.add << " add)\n";
   }
   if (o.tasks == 0) {
     if (!o.json) std::cout << "volo up: no --tasks; the fleet runs until Ctrl-C\n";
@@ -254,9 +320,8 @@ int RunUp(const UpOptions& o) {
   if (o.json) {
     json::array wl;
     if (workers) wl = workers->at("workers").as_array();
-    json::object doc{{"tasks", tasks_out},       {"makespan", makespan},
-                     {"lower_bound", bound},     {"workers", wl},
-                     {"planner", url},           {"failed", failed}};
+    json::object doc{{"tasks", tasks_out}, {"makespan", makespan}, {"lower_bound", bound},
+                     {"workers", wl},      {"planner", url},       {"failed", failed}};
     std::cout << json::serialize(doc) << "\n";
   } else {
     std::printf("\n%-10s %-9s %6s %9s\n", "worker", "ops", "tasks", "busy s");
@@ -302,6 +367,9 @@ void AddUpCommand(CLI::App& app, int* exit_code) {
   up->add_flag("--json", o->json,
                "Print one JSON document: every task with its worker and times, the makespan");
   up->add_flag("--keep-logs", o->keep_logs, "Keep the processes' logs in /tmp/volo-up-PID");
+  up->add_option("command", o->command,
+                 "After --: run prog.fly [--env NAME=SPEC] [--seed N] on the fleet (its "
+                 "environments not bound by --env run on the workers), then stop everything");
   up->callback([o, exit_code] { *exit_code = RunUp(*o); });
 }
 
