@@ -280,5 +280,98 @@ TEST_F(ServerTest, ListenReportsBindErrors) {
   io_.Join();  // the Servers above must go away while the io thread is not running
 }
 
+// A blocking connection to 127.0.0.1:port from the loopback address `source` (127.0.0.0/8 all
+// reaches this host, so one machine can play several clients).
+RawSocket ConnectFrom(const char* source, uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &local.sin_addr);
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(port);
+  remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof(remote)) != 0) {
+    ::close(fd);
+    return RawSocket();
+  }
+  return RawSocket(fd);
+}
+
+// Sends a keep-alive GET and returns the response head and body read so far.
+std::string Get(RawSocket& socket) {
+  socket.Send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+  return socket.ReadUntil([](const std::string& s) { return s.find("}") != std::string::npos; });
+}
+
+TEST_F(ServerTest, ConnectionsPerClientAreLimited) {
+  handler_ = [](HttpRequest, Respond respond) { respond(HttpResponse::Json(200, "{}")); };
+  ServerOptions options;
+  options.max_connections_per_client = 2;
+  Start(options);
+  std::vector<RawSocket> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(ConnectFrom("127.0.0.1", port_));
+    ASSERT_TRUE(held.back().valid());
+    ASSERT_NE(Get(held.back()).find("HTTP/1.1 200"), std::string::npos);
+  }
+  RawSocket third = ConnectFrom("127.0.0.1", port_);
+  ASSERT_TRUE(third.valid());
+  std::string refused = Get(third);
+  EXPECT_NE(refused.find("HTTP/1.1 429"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("Retry-After: 1"), std::string::npos) << refused;
+  EXPECT_NE(refused.find(R"({"error":"too many connections from 127.0.0.1 (limit 2))"),
+            std::string::npos)
+      << refused;
+  bool closed = false;
+  third.ReadToClose(&closed);
+  EXPECT_TRUE(closed);
+
+  // Another address is a different client.
+  RawSocket other = ConnectFrom("127.0.0.2", port_);
+  ASSERT_TRUE(other.valid());
+  EXPECT_NE(Get(other).find("HTTP/1.1 200"), std::string::npos);
+
+  // Closing one frees its slot (once the server has noticed); the refill takes it again.
+  held[0].Close();
+  RawSocket refill;
+  EXPECT_TRUE(WaitUntil([&] {
+    refill = ConnectFrom("127.0.0.1", port_);
+    return Get(refill).find("HTTP/1.1 200") != std::string::npos;
+  }));
+
+  // A refused WebSocket upgrade reads as such.
+  Awaited<Result<std::shared_ptr<WsConnection>>> ws;
+  io_.Run([&] {
+    WsConnect(io_.io(), Url("/ws").replace(0, 4, "ws"), {}, {}, 5s,
+              [&](Result<std::shared_ptr<WsConnection>> r) { ws.Set(std::move(r)); });
+  });
+  auto r = ws.Wait();
+  ASSERT_TRUE(r.has_value());
+  ASSERT_FALSE(r->ok());
+  EXPECT_NE(r->status().message().find("429"), std::string::npos) << r->status().ToString();
+}
+
+TEST_F(ServerTest, TotalConnectionsAreLimited) {
+  handler_ = [](HttpRequest, Respond respond) { respond(HttpResponse::Json(200, "{}")); };
+  ServerOptions options;
+  options.max_connections = 2;
+  Start(options);
+  RawSocket a = ConnectFrom("127.0.0.1", port_);
+  RawSocket b = ConnectFrom("127.0.0.2", port_);
+  ASSERT_NE(Get(a).find("HTTP/1.1 200"), std::string::npos);
+  ASSERT_NE(Get(b).find("HTTP/1.1 200"), std::string::npos);
+  RawSocket c = ConnectFrom("127.0.0.3", port_);
+  std::string refused = Get(c);
+  EXPECT_NE(refused.find("HTTP/1.1 429"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("limit of 2 connections"), std::string::npos) << refused;
+  b.Close();
+  EXPECT_TRUE(WaitUntil([&] {
+    RawSocket again = ConnectFrom("127.0.0.3", port_);
+    return Get(again).find("HTTP/1.1 200") != std::string::npos;
+  }));
+}
+
 }  // namespace
 }  // namespace volo::net

@@ -85,6 +85,11 @@ Result<std::shared_ptr<ssl::context>> MakeServerTlsContext(const std::string& ce
                            "' holds no usable PEM certificate chain: " + OpenSslError(ec));
   }
   context->use_private_key_file(key_file, ssl::context::pem, ec);
+  if (ec && ec.category() == boost::asio::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
+    return InvalidArgument("TLS key file '" + key_file + "' does not match the certificate in '" +
+                           cert_file + "'");
+  }
   if (ec) {
     return InvalidArgument("TLS key file '" + key_file +
                            "' holds no usable PEM private key: " + OpenSslError(ec));
