@@ -225,7 +225,8 @@ class ClusterEnvironment : public fly::Environment {
     if (!Connected()) VOLO_RETURN_IF_ERROR(Connect());
 
     size_t n = job->instance_count();
-    size_t chunk = std::clamp<size_t>(n / (4 * static_cast<size_t>(slots)), 1, kMaxChunk);
+    // Many chunks per slot keep the tail short when workers run at different speeds.
+    size_t chunk = std::clamp<size_t>(n / (16 * static_cast<size_t>(slots)), 1, kMaxChunk);
     // The spec is JSON: its file names the program in the workers' messages; without a
     // range, every instance's argument travels with its chunk.
     std::string file_name = "program.fly";
