@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <future>
 #include <iostream>
 #include <map>
@@ -64,14 +65,14 @@ class ClusterEnvironment : public fly::Environment {
     for (size_t k = 0; k < unfinished.size() && k < 1000; ++k) {
       auto r = net::HttpFetch(
           "POST", options_.url + "/api/v1/tasks/" + std::to_string(unfinished[k]) + "/cancel", "",
-          {}, 1s);
+          Auth(), 1s);
       (void)r;
     }
   }
 
   Status Start() {
     auto health =
-        net::HttpFetch("GET", options_.url + "/healthz", "", {}, options_.connect_timeout);
+        net::HttpFetch("GET", options_.url + "/healthz", "", Auth(), options_.connect_timeout);
     if (!health.ok()) return Unreachable(health.status().message());
     if (health->status != 200) {
       return Unreachable("GET /healthz answered HTTP " + std::to_string(health->status));
@@ -96,6 +97,11 @@ class ClusterEnvironment : public fly::Environment {
   }
 
  private:
+  net::Headers Auth(net::Headers headers = {}) const {
+    if (!options_.token.empty()) headers.emplace_back("Authorization", "Bearer " + options_.token);
+    return headers;
+  }
+
   Status Unreachable(const std::string& why) const {
     return Unavailable("cannot reach the planner at " + options_.url + ": " + why);
   }
@@ -104,6 +110,7 @@ class ClusterEnvironment : public fly::Environment {
   Status Connect() {
     std::string url = options_.url;
     if (url.rfind("http://", 0) == 0) url = "ws://" + url.substr(7);
+    if (url.rfind("https://", 0) == 0) url = "wss://" + url.substr(8);
     url += "/api/v1/stream";
     auto promise = std::make_shared<std::promise<Status>>();
     auto future = promise->get_future();
@@ -115,7 +122,7 @@ class ClusterEnvironment : public fly::Environment {
       h.on_close = [this](const std::shared_ptr<net::WsConnection>& c, const Status& why) {
         if (conn_ == c) OnClosed(why);
       };
-      net::WsConnect(io_, url, {}, std::move(h), options_.connect_timeout,
+      net::WsConnect(io_, url, Auth(), std::move(h), options_.connect_timeout,
                      [this, promise](Result<std::shared_ptr<net::WsConnection>> r) {
                        if (!r.ok()) {
                          promise->set_value(Unreachable(r.status().message()));
@@ -140,7 +147,7 @@ class ClusterEnvironment : public fly::Environment {
 
   // Total slots of the live workers that run `fly`.
   Result<int> FlySlots() {
-    auto r = net::HttpFetch("GET", options_.url + "/api/v1/workers", "", {}, 5s);
+    auto r = net::HttpFetch("GET", options_.url + "/api/v1/workers", "", Auth(), 5s);
     if (!r.ok()) return Unreachable(r.status().message());
     if (r->status != 200)
       return Unreachable("GET /api/v1/workers: HTTP " + std::to_string(r->status));
@@ -175,7 +182,7 @@ class ClusterEnvironment : public fly::Environment {
       if (uploaded_.count(hash)) return Status::Ok();
     }
     auto r = net::HttpFetch("PUT", options_.url + "/api/v1/blobs/" + hash, bytes,
-                            {{"Content-Type", "application/octet-stream"}}, 30s);
+                            Auth({{"Content-Type", "application/octet-stream"}}), 30s);
     if (!r.ok()) return Unreachable(r.status().message());
     if (r->status != 200) {
       return Unavailable("the planner at " + options_.url + " refused the program: HTTP " +
@@ -450,7 +457,7 @@ class ClusterEnvironment : public fly::Environment {
 }  // namespace
 
 Result<std::unique_ptr<fly::Environment>> MakeClusterEnvironment(const ClusterOptions& options) {
-  if (options.url.rfind("http://", 0) != 0) {
+  if (options.url.rfind("http://", 0) != 0 && options.url.rfind("https://", 0) != 0) {
     return InvalidArgument(
         "a cluster environment needs the planner's URL, like "
         "cluster:http://host:3000 (got '" +
@@ -478,6 +485,7 @@ fly::EnvironmentFactory MakeEnvironmentFactory() {
     }
     ClusterOptions o;
     o.url = address;
+    if (const char* token = std::getenv("VOLO_TOKEN")) o.token = token;
     return MakeClusterEnvironment(o);
   };
 }

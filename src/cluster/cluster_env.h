@@ -25,8 +25,9 @@
 namespace volo::cluster {
 
 struct ClusterOptions {
-  std::string url;  // http://host:port of the planner
-  int retries = 1;  // attempts of a failing chunk after the first
+  std::string url;    // http://host:port of the planner
+  int retries = 1;    // attempts of a failing chunk after the first
+  std::string token;  // the planner's API bearer token (docs/security.md); empty: none
   // How long creating the environment may take to reach the planner.
   std::chrono::milliseconds connect_timeout{3000};
   // How long a Launch waits for a worker with the fly operation to register.
@@ -38,7 +39,7 @@ struct ClusterOptions {
 Result<std::unique_ptr<fly::Environment>> MakeClusterEnvironment(const ClusterOptions& options);
 
 // For fly::RunOptions::make_environment: kind "cluster" (and "k8s" declared on a cluster) with
-// the planner's URL as the address.
+// the planner's URL as the address. The API token comes from $VOLO_TOKEN.
 fly::EnvironmentFactory MakeEnvironmentFactory();
 
 }  // namespace volo::cluster

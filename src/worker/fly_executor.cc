@@ -29,8 +29,10 @@ int64_t Int(const json::object& o, const char* key) {
 
 }  // namespace
 
-FlyExecutor::FlyExecutor(int threads, std::string planner_url)
-    : threads_(threads < 1 ? 1 : threads), planner_url_(std::move(planner_url)) {
+FlyExecutor::FlyExecutor(int threads, std::string planner_url, std::string token)
+    : threads_(threads < 1 ? 1 : threads),
+      planner_url_(std::move(planner_url)),
+      token_(std::move(token)) {
   while (!planner_url_.empty() && planner_url_.back() == '/') planner_url_.pop_back();
 }
 
@@ -80,7 +82,9 @@ Result<std::string> FlyExecutor::Blob(const std::string& hash) {
   // Called with cache_mu_ held.
   auto it = blobs_.find(hash);
   if (it != blobs_.end()) return it->second;
-  auto r = net::HttpFetch("GET", planner_url_ + "/api/v1/blobs/" + hash, "", {},
+  net::Headers headers;
+  if (!token_.empty()) headers.emplace_back("Authorization", "Bearer " + token_);
+  auto r = net::HttpFetch("GET", planner_url_ + "/api/v1/blobs/" + hash, "", headers,
                           std::chrono::seconds(30));
   if (!r.ok()) return Unavailable("fetching blob " + hash + ": " + r.status().message());
   if (r->status != 200) {

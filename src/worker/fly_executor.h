@@ -44,8 +44,9 @@ struct FlyStats {
 class FlyExecutor {
  public:
   using Done = std::function<void(bool ok, std::string value)>;
-  // `threads` pool threads (started on the first Submit); blobs come from `planner_url`.
-  FlyExecutor(int threads, std::string planner_url);
+  // `threads` pool threads (started on the first Submit); blobs come from `planner_url`,
+  // fetched with `token` as a bearer token when it is not empty.
+  FlyExecutor(int threads, std::string planner_url, std::string token = "");
   // Running chunks stop before their next instance; queued ones are dropped (their `done`
   // never runs).
   ~FlyExecutor();
@@ -66,6 +67,7 @@ class FlyExecutor {
 
   const int threads_;
   std::string planner_url_;
+  std::string token_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable cv_;

@@ -324,6 +324,24 @@ TEST_F(ClusterTest, TheSlidesKubernetesVariantRunsOnAFleet) {
   EXPECT_EQ(Run(file, {"cloud=cluster:" + p.url}), smp);
 }
 
+TEST_F(ClusterTest, AProgramCanDeclareItsClusterWithAUrl) {
+  PlannerProc p = StartPlanner();
+  ASSERT_NE(p.port, 0);
+  ASSERT_NE(FlyWorker(p, "w1"), nullptr);
+  std::string text = R"(var fleet = [type="cluster", url="URL"]
+var ch = [type="channel"] on fleet
+func f(i) { ch ! i * i on fleet }
+fly f in [0:50] on fleet
+var s = 0
+for k in [0:50] { s += ch? as Integer }
+println "sum of squares: " + s + " on " + fleet.nthread + " slots"
+)";
+  text.replace(text.find("URL"), 3, p.url);
+  std::string file = TempPath("declared.fly");
+  WriteFile(file, text);
+  EXPECT_EQ(Run(file, {}), "sum of squares: 40425 on 2 slots\n");
+}
+
 TEST_F(ClusterTest, VoloUpRunsAProgramOnAFreshFleetAndStopsIt) {
   std::string file = Program("seeded.fly", kSeeded);
   std::string smp = Run(file, {"local=smp:2"});
