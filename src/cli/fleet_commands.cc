@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <fstream>
 #include <random>
 
 #include "cli/commands.h"
@@ -33,6 +34,19 @@ bool EnvFlag(const char* name) {
   return !v.empty() && v != "0" && v != "false" && v != "no";
 }
 
+// A secret from a file (trailing whitespace trimmed) or, without a file, from the environment.
+std::string Secret(const std::string& file, const char* env) {
+  if (file.empty()) return Env(env, "");
+  std::ifstream f(file);
+  if (!f) throw CLI::ValidationError("cannot read " + file);
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  if (s.empty()) throw CLI::ValidationError(file + " is empty");
+  return s;
+}
+
+std::string g_token_file;  // --token-file of the client commands
+
 std::string DefaultPlanner() {
   return Env("VOLO_PLANNER", Env("PLANNER", "http://127.0.0.1:3000"));
 }
@@ -54,7 +68,10 @@ std::string ErrorText(const net::ClientResponse& r) {
 std::optional<json::value> Call(const std::string& planner, const std::string& method,
                                 const std::string& path, const std::string& body = "",
                                 int* exit_code = nullptr, double timeout_s = 10) {
-  auto r = net::HttpFetch(method, planner + path, body, {{"Content-Type", "application/json"}},
+  net::Headers headers{{"Content-Type", "application/json"}};
+  std::string token = Secret(g_token_file, "VOLO_TOKEN");
+  if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+  auto r = net::HttpFetch(method, planner + path, body, headers,
                           std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
   if (!r.ok()) {
     std::cerr << "volo: cannot reach the planner at " << planner << ": " << r.status().message()
@@ -88,7 +105,7 @@ void RunPlanner(planner::PlannerOptions opts, int tasks, uint64_t seed, int* exi
   planner::PlannerServer server(io, opts);
   auto port = server.Start();
   if (!port.ok()) {
-    spdlog::error("cannot listen on {}:{}: {}", opts.bind, opts.port, port.status().message());
+    spdlog::error("cannot start: {}", port.status().message());
     *exit_code = 1;
     return;
   }
@@ -200,9 +217,37 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::PositiveNumber);
   p->add_option("--max-body", popts->max_body_bytes, "Largest request body in bytes (413 above)")
       ->capture_default_str();
+  p->add_option("--data", popts->data_dir,
+                "Keep a journal in this directory so a restarted planner loses nothing "
+                "(env VOLO_DATA; default: in memory only)");
+  auto keep = std::make_shared<double>(24 * 3600);
+  p->add_option("--keep-results", *keep, "Seconds a finished task stays readable before it is "
+                                         "pruned (memory and journal)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  p->add_option("--max-queued", popts->core.max_queued,
+                "Most tasks waiting at once; submissions beyond get 429")
+      ->capture_default_str();
+  auto token_file = std::make_shared<std::string>();
+  auto join_file = std::make_shared<std::string>();
+  p->add_option("--token-file", *token_file,
+                "Bearer token clients must send to the API (env VOLO_TOKEN)");
+  p->add_option("--join-token-file", *join_file,
+                "Bearer token workers must send to join (env VOLO_JOIN_TOKEN)");
+  p->add_option("--tls-cert", popts->tls_cert_file, "PEM certificate: serve HTTPS/WSS only");
+  p->add_option("--tls-key", popts->tls_key_file, "PEM private key for --tls-cert");
   p->add_option("--log-level", *plevel, "trace, debug, info, warn, error")->capture_default_str();
+  popts->data_dir = Env("VOLO_DATA", "");
   p->callback([=] {
     InitLogging("planner", *plevel);
+    popts->keep_results = std::chrono::seconds(static_cast<int64_t>(*keep));
+    popts->api_token = Secret(*token_file, "VOLO_TOKEN");
+    popts->join_token = Secret(*join_file, "VOLO_JOIN_TOKEN");
+    if (popts->tls_cert_file.empty() != popts->tls_key_file.empty()) {
+      spdlog::error("give both --tls-cert and --tls-key, or neither");
+      *exit_code = 1;
+      return;
+    }
     popts->core.heartbeat_timeout =
         std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(*hb_timeout));
     RunPlanner(*popts, *ptasks, *pseed, exit_code);
@@ -237,9 +282,13 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                 "Scale the seed's simulated add/mult durations (env VOLO_DURATION_SCALE)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  auto wjoin = std::make_shared<std::string>();
+  w->add_option("--join-token-file", *wjoin,
+                "Bearer token the planner asks workers for (env VOLO_JOIN_TOKEN)");
   w->add_option("--log-level", *wlevel, "trace, debug, info, warn, error")->capture_default_str();
   w->callback([=] {
     InitLogging("worker", *wlevel);
+    wopts->join_token = Secret(*wjoin, "VOLO_JOIN_TOKEN");
     if (!wops->empty()) {
       wopts->ops.clear();
       std::stringstream ss(*wops);
@@ -275,6 +324,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->required();
   s->add_option("--args", *sargs, "Arguments as a JSON object, like '{\"a\":1,\"b\":2}'");
   s->add_option("--planner", *planner, "Planner URL (env VOLO_PLANNER)")->capture_default_str();
+  s->add_option("--token-file", g_token_file, "Bearer token for the API (env VOLO_TOKEN)");
   s->add_option("--retries", *sretries, "Retries after a failed attempt")->check(CLI::Range(0, 100));
   s->add_option("--timeout", *stimeout, "Seconds an attempt may run")->check(CLI::NonNegativeNumber);
   s->add_option("--priority", *sprio, "Higher runs first");
@@ -333,6 +383,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   auto* st = app.add_subcommand("status", "Show workers and task counts of a planner");
   auto stjson = std::make_shared<bool>(false);
   st->add_option("--planner", *planner, "Planner URL (env VOLO_PLANNER)")->capture_default_str();
+  st->add_option("--token-file", g_token_file, "Bearer token for the API (env VOLO_TOKEN)");
   st->add_flag("--json", *stjson, "Print JSON instead of tables");
   st->callback([=] {
     auto status = Call(*planner, "GET", "/api/v1/status", "", exit_code);
@@ -380,6 +431,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   auto wtimeout = std::make_shared<double>(300);
   wt->add_option("ids", *wids, "Task ids")->required();
   wt->add_option("--planner", *planner, "Planner URL (env VOLO_PLANNER)")->capture_default_str();
+  wt->add_option("--token-file", g_token_file, "Bearer token for the API (env VOLO_TOKEN)");
   wt->add_option("--timeout", *wtimeout, "Seconds to wait at most")->capture_default_str();
   wt->callback([=] {
     json::array ids;
@@ -416,6 +468,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   auto cids = std::make_shared<std::vector<uint64_t>>();
   c->add_option("ids", *cids, "Task ids")->required();
   c->add_option("--planner", *planner, "Planner URL (env VOLO_PLANNER)")->capture_default_str();
+  c->add_option("--token-file", g_token_file, "Bearer token for the API (env VOLO_TOKEN)");
   c->callback([=] {
     for (uint64_t id : *cids) {
       if (Call(*planner, "POST", "/api/v1/tasks/" + std::to_string(id) + "/cancel", "",

@@ -8,9 +8,11 @@
 #include <boost/json.hpp>
 #include <charconv>
 #include <fstream>
+#include <sstream>
 #include <unordered_map>
 
 #include "common/sha256.h"
+#include "journal/journal.h"
 #include "net/client.h"
 #include "net/server.h"
 #include "wire/messages.h"
@@ -25,6 +27,33 @@ using net::Respond;
 namespace {
 
 constexpr size_t kMaxBlobBytes = 256 << 20;
+
+// Compares without leaking where the first difference is.
+bool SameSecret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+bool BearerMatches(const HttpRequest& req, const std::string& token) {
+  if (token.empty()) return true;
+  std::string_view h = req.Header("Authorization");
+  constexpr std::string_view kPrefix = "Bearer ";
+  if (h.size() <= kPrefix.size() || h.substr(0, kPrefix.size()) != kPrefix) return false;
+  return SameSecret(h.substr(kPrefix.size()), token);
+}
+
+HttpResponse Unauthorized(std::string_view what) {
+  HttpResponse r = HttpResponse::Error(401, "missing or wrong bearer token for " +
+                                                std::string(what));
+  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+bool IsLoopback(const std::string& bind) {
+  return bind == "localhost" || bind == "::1" || bind.rfind("127.", 0) == 0;
+}
 
 void AppendNumberOrNull(std::string& out, double v) {
   if (v == 0) {
@@ -265,14 +294,66 @@ class HttpWorkerLink final : public WorkerLink {
 
 // ---- the server ----
 
+net::ServerOptions ServerOptionsFor(const PlannerOptions& o) {
+  net::ServerOptions so;
+  so.bind = o.bind;
+  so.port = o.port;
+  so.max_body_bytes = o.max_body_bytes;
+  so.tls_cert_file = o.tls_cert_file;
+  so.tls_key_file = o.tls_key_file;
+  return so;
+}
+
+// Turns Core's journal calls into records; commits are scheduled by the server.
+class JournalAdapter final : public JournalSink {
+ public:
+  JournalAdapter(journal::Journal& j, std::function<void()> schedule)
+      : j_(j), schedule_(std::move(schedule)) {}
+  void OnSubmitted(const Task& t, std::string_view op, std::string_view key,
+                   size_t key_count) override {
+    journal::TaskRecord r;
+    r.id = t.id.value();
+    r.op = std::string(op);
+    r.args = t.args;
+    r.retries = t.retries;
+    r.timeout = t.timeout;
+    r.priority = t.priority;
+    r.labels = "{";
+    if (t.labels) {
+      for (size_t i = 0; i < t.labels->size(); ++i) {
+        if (i) r.labels += ',';
+        wire::AppendJsonString(r.labels, (*t.labels)[i].first);
+        r.labels += ':';
+        wire::AppendJsonString(r.labels, (*t.labels)[i].second);
+      }
+    }
+    r.labels += '}';
+    r.submitted = t.submitted;
+    r.key = std::string(key);
+    r.key_count = static_cast<int>(key_count);
+    j_.Submitted(std::move(r));
+    schedule_();
+  }
+  void OnFinished(const Task& t, std::string_view worker) override {
+    j_.Finished({t.id.value(), static_cast<int>(t.state), t.result, std::string(worker),
+                 t.attempts, t.started, t.finished});
+    schedule_();
+  }
+
+ private:
+  journal::Journal& j_;
+  std::function<void()> schedule_;
+};
+
 struct PlannerServer::Impl {
   Impl(asio::io_context& io, PlannerOptions o)
       : io(io),
         options(std::move(o)),
         core(clock, options.core),
-        server(io, net::ServerOptions{options.bind, options.port, options.max_body_bytes}),
+        server(io, ServerOptionsFor(options)),
         http(io),
-        tick(io) {}
+        tick(io),
+        prune_timer(io) {}
 
   asio::io_context& io;
   PlannerOptions options;
@@ -281,6 +362,13 @@ struct PlannerServer::Impl {
   net::Server server;
   net::HttpClient http;
   asio::steady_timer tick;
+  asio::steady_timer prune_timer;
+  std::unique_ptr<journal::Journal> journal;
+  std::unique_ptr<JournalAdapter> journal_sink;
+  // Acknowledgements waiting for the journal: they run once what they acknowledge is on disk.
+  std::vector<std::function<void(const Status&)>> pending_acks;
+  bool commit_scheduled = false;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   std::vector<std::unique_ptr<HttpWorkerLink>> http_links;
   std::unordered_map<uint32_t, std::shared_ptr<WsWorkerLink>> ws_links;
   uint64_t next_client = 1;
@@ -295,6 +383,52 @@ struct PlannerServer::Impl {
     });
   }
 
+  // Runs `ack` once everything recorded so far is durable (at once without a journal).
+  void Durable(std::function<void(const Status&)> ack) {
+    if (!journal) {
+      ack(Status::Ok());
+      return;
+    }
+    pending_acks.push_back(std::move(ack));
+    ScheduleCommit();
+  }
+  // One commit per event-loop turn: everything recorded in the turn goes in one transaction.
+  void ScheduleCommit() {
+    if (!journal || commit_scheduled) return;
+    commit_scheduled = true;
+    asio::post(io, [this, alive = alive] {
+      if (!*alive) return;
+      commit_scheduled = false;
+      auto acks = std::move(pending_acks);
+      pending_acks.clear();
+      if (!journal->has_pending() && acks.empty()) return;
+      journal->Commit([this, alive, acks = std::move(acks)](const Status& s) mutable {
+        if (!s.ok()) spdlog::error("journal: {}", s.message());
+        // Back to the planner's thread for the replies.
+        asio::post(io, [alive, acks = std::move(acks), s] {
+          if (!*alive) return;
+          for (auto& ack : acks) ack(s);
+        });
+      });
+    });
+  }
+  void StartPruning() {
+    auto every = std::clamp<std::chrono::seconds>(options.keep_results / 10,
+                                                  std::chrono::seconds(1), std::chrono::seconds(60));
+    prune_timer.expires_after(every);
+    prune_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopped) return;
+      double cutoff = WallSeconds() - static_cast<double>(options.keep_results.count());
+      size_t n = core.Prune(cutoff);
+      if (journal) {
+        journal->Prune(cutoff);
+        ScheduleCommit();
+      }
+      if (n) spdlog::info("pruned {} finished task(s)", n);
+      StartPruning();
+    });
+  }
+  std::string Metrics();
   void Handle(HttpRequest req, Respond respond);
   void SubmitTasks(const HttpRequest& req, const Respond& respond);
   void ListTasks(const HttpRequest& req, const Respond& respond);
@@ -322,6 +456,23 @@ void PlannerServer::Impl::Handle(HttpRequest req, Respond respond) {
   };
   if (p == "/healthz") {
     respond(HttpResponse::Json(200, "{\"ok\":true}"));
+    return;
+  }
+  if (p == "/readyz") {
+    respond(stopped ? HttpResponse::Error(503, "stopping")
+                    : HttpResponse::Json(200, "{\"ready\":true}"));
+    return;
+  }
+  if (p == "/register") {
+    if (!BearerMatches(req, options.join_token)) return respond(Unauthorized("workers"));
+  } else if (!BearerMatches(req, options.api_token)) {
+    return respond(Unauthorized("the API"));
+  }
+  if (p == "/metrics") {
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = Metrics();
+    respond(std::move(r));
     return;
   }
   if (p == "/api/v1/tasks") {
@@ -410,24 +561,38 @@ void PlannerServer::Impl::SubmitTasks(const HttpRequest& req, const Respond& res
     return;
   }
   size_t n = specs->size();
-  auto first = core.Submit(std::move(specs).value());
+  std::string key(req.Header("Idempotency-Key"));
+  if (key.size() > 256) {
+    respond(HttpResponse::Error(400, "Idempotency-Key: at most 256 characters"));
+    return;
+  }
+  auto first = core.Submit(std::move(specs).value(), 0, key);
   if (!first.ok()) {
-    int code = first.status().code() == StatusCode::kFailedPrecondition ? 429 : 400;
+    StatusCode c = first.status().code();
+    int code = c == StatusCode::kFailedPrecondition ? 429 : c == StatusCode::kAlreadyExists ? 409
+                                                                                          : 400;
     respond(HttpResponse::Error(code, first.status().message()));
     return;
   }
+  std::string out;
   if (!batch) {
-    respond(HttpResponse::Json(201, "{\"id\":" + std::to_string(first->value()) + "}"));
-    return;
+    out = "{\"id\":" + std::to_string(first->value()) + "}";
+  } else {
+    out = "{\"ids\":[";
+    out.reserve(16 + n * 8);
+    for (size_t i = 0; i < n; ++i) {
+      if (i) out += ',';
+      out += std::to_string(first->value() + i);
+    }
+    out += "]}";
   }
-  std::string out = "{\"ids\":[";
-  out.reserve(16 + n * 8);
-  for (size_t i = 0; i < n; ++i) {
-    if (i) out += ',';
-    out += std::to_string(first->value() + i);
-  }
-  out += "]}";
-  respond(HttpResponse::Json(201, std::move(out)));
+  Durable([respond, out = std::move(out)](const Status& s) {
+    if (!s.ok()) {
+      respond(HttpResponse::Error(503, "the journal could not record the tasks: " + s.message()));
+      return;
+    }
+    respond(HttpResponse::Json(201, out));
+  });
 }
 
 void PlannerServer::Impl::ListTasks(const HttpRequest& req, const Respond& respond) {
@@ -649,12 +814,15 @@ void PlannerServer::Impl::Register(const HttpRequest& req, const Respond& respon
       ops.emplace_back(e.get_string());
     }
   }
+  std::string ops_csv;
+  for (const auto& op : ops) ops_csv += (ops_csv.empty() ? "" : ",") + op;
   Status s = AddHttpWorker(id, u, std::move(ops));
   if (!s.ok()) {
     respond(HttpResponse::Error(s.code() == StatusCode::kAlreadyExists ? 409 : 400, s.message()));
     return;
   }
-  respond(HttpResponse::Json(200, "{\"ok\":true}"));
+  if (journal) journal->HttpWorker({id, u, ops_csv});
+  Durable([respond](const Status&) { respond(HttpResponse::Json(200, "{\"ok\":true}")); });
 }
 
 Status PlannerServer::Impl::AddHttpWorker(const std::string& id, const std::string& url,
@@ -679,6 +847,47 @@ Status PlannerServer::Impl::AddHttpWorker(const std::string& id, const std::stri
   raw->index = *r;
   spdlog::info("http worker {} registered at {}", id, url);
   return Status::Ok();
+}
+
+std::string PlannerServer::Impl::Metrics() {
+  std::string out;
+  auto line = [&](const std::string& name, const std::string& labels, double v) {
+    out += name;
+    if (!labels.empty()) out += "{" + labels + "}";
+    out += ' ';
+    wire::AppendJsonNumber(out, v);
+    out += '\n';
+  };
+  Counts c = core.counts();
+  out += "# HELP volo_queue_depth Tasks waiting to run, by operation.\n";
+  out += "# TYPE volo_queue_depth gauge\n";
+  for (const auto& [op, n] : core.QueuedByOp()) line("volo_queue_depth", "op=\"" + op + "\"", n);
+  out += "# HELP volo_tasks_running Tasks handed to a worker and not yet reported.\n";
+  out += "# TYPE volo_tasks_running gauge\n";
+  line("volo_tasks_running", "", c.running);
+  out += "# HELP volo_tasks_finished Finished tasks the planner holds, by final state.\n";
+  out += "# TYPE volo_tasks_finished gauge\n";
+  line("volo_tasks_finished", "state=\"done\"", c.done);
+  line("volo_tasks_finished", "state=\"failed\"", c.failed);
+  line("volo_tasks_finished", "state=\"cancelled\"", c.cancelled);
+  out += "# HELP volo_workers Live workers.\n# TYPE volo_workers gauge\n";
+  line("volo_workers", "", core.live_workers());
+  out += "# HELP volo_dispatch_latency_seconds From submission to first dispatch.\n";
+  out += "# TYPE volo_dispatch_latency_seconds histogram\n";
+  uint64_t cum = 0;
+  const auto& buckets = core.dispatch_latency();
+  for (size_t i = 0; i < Core::kLatencyBounds.size(); ++i) {
+    cum += buckets[i];
+    char le[32];
+    std::snprintf(le, sizeof le, "%g", Core::kLatencyBounds[i]);
+    line("volo_dispatch_latency_seconds_bucket", std::string("le=\"") + le + "\"",
+         static_cast<double>(cum));
+  }
+  cum += buckets.back();
+  line("volo_dispatch_latency_seconds_bucket", "le=\"+Inf\"", static_cast<double>(cum));
+  line("volo_dispatch_latency_seconds_sum", "", core.dispatch_latency_sum());
+  line("volo_dispatch_latency_seconds_count", "", static_cast<double>(cum));
+  return out;
 }
 
 std::string PlannerServer::Impl::WorkersJson() {
@@ -827,13 +1036,17 @@ net::WsHandlers PlannerServer::Impl::StreamHandlers() {
       return;
     }
     size_t n = submit->tasks.size();
-    // The ack must precede results: results are flushed by a posted handler, after this.
-    auto first = core.Submit(std::move(submit->tasks), (*client)->id);
+    auto first = core.Submit(std::move(submit->tasks), (*client)->id, submit->key);
     if (!first.ok()) {
       conn->Send(wire::EncodeClientError(tag, first.status().message()));
       return;
     }
-    conn->Send(wire::EncodeSubmitted(tag, first->value(), n));
+    // Without a journal the ack goes out now, before any result (results are flushed by a
+    // posted handler). With one, results can precede the ack; clients match by id.
+    Durable([conn, tag, first = first->value(), n](const Status& s) {
+      conn->Send(s.ok() ? wire::EncodeSubmitted(tag, first, n)
+                        : wire::EncodeClientError(tag, "journal: " + s.message()));
+    });
   };
   h.on_close = [this, client](const std::shared_ptr<net::WsConnection>&, const Status&) {
     if (*client) core.RemoveClient((*client)->id);
@@ -844,8 +1057,14 @@ net::WsHandlers PlannerServer::Impl::StreamHandlers() {
 
 std::variant<net::WsHandlers, HttpResponse> PlannerServer::Impl::AcceptWs(
     const HttpRequest& req) {
-  if (req.path == "/api/v1/workers/connect") return WorkerHandlers();
-  if (req.path == "/api/v1/stream") return StreamHandlers();
+  if (req.path == "/api/v1/workers/connect") {
+    if (!BearerMatches(req, options.join_token)) return Unauthorized("workers");
+    return WorkerHandlers();
+  }
+  if (req.path == "/api/v1/stream") {
+    if (!BearerMatches(req, options.api_token)) return Unauthorized("the API");
+    return StreamHandlers();
+  }
   return HttpResponse::Error(404, "no WebSocket endpoint at " + req.path +
                                       " (workers: /api/v1/workers/connect, clients: "
                                       "/api/v1/stream)");
@@ -861,6 +1080,35 @@ PlannerServer::PlannerServer(asio::io_context& io, PlannerOptions options)
 PlannerServer::~PlannerServer() { Stop(); }
 
 Result<uint16_t> PlannerServer::Start() {
+  Impl& m = *impl_;
+  if (!IsLoopback(m.options.bind) && (m.options.api_token.empty() || m.options.join_token.empty())) {
+    return FailedPrecondition("refusing to listen on " + m.options.bind +
+                              " without tokens: give --token-file and --join-token-file (or "
+                              "VOLO_TOKEN and VOLO_JOIN_TOKEN), or bind to 127.0.0.1");
+  }
+  if (!m.options.data_dir.empty()) {
+    VOLO_ASSIGN_OR_RETURN(m.journal, journal::Journal::Open(m.options.data_dir));
+    size_t tasks = 0;
+    std::vector<journal::HttpWorkerRecord> http_workers;
+    VOLO_RETURN_IF_ERROR(m.journal->Load(
+        [&](journal::TaskRecord&& r) {
+          ++tasks;
+          m.core.Restore(std::move(r));
+        },
+        [&](journal::HttpWorkerRecord&& w) { http_workers.push_back(std::move(w)); }));
+    Counts c = m.core.counts();
+    spdlog::info("journal {}: {} task(s) ({} queued again, {} done, {} failed, {} cancelled)",
+                 m.journal->path(), tasks, c.queued, c.done, c.failed, c.cancelled);
+    m.journal_sink = std::make_unique<JournalAdapter>(*m.journal, [&m] { m.ScheduleCommit(); });
+    m.core.SetJournal(m.journal_sink.get());
+    for (auto& w : http_workers) {
+      std::vector<std::string> ops;
+      std::stringstream ss(w.ops);
+      for (std::string op; std::getline(ss, op, ',');) ops.push_back(op);
+      Status s = m.AddHttpWorker(w.id, w.url, ops);
+      if (!s.ok()) spdlog::warn("http worker {} from the journal: {}", w.id, s.message());
+    }
+  }
   VOLO_ASSIGN_OR_RETURN(uint16_t port, impl_->server.Listen());
   if (!impl_->options.port_file.empty()) {
     std::string tmp = impl_->options.port_file + ".tmp";
@@ -874,6 +1122,7 @@ Result<uint16_t> PlannerServer::Start() {
     }
   }
   impl_->StartTick();
+  impl_->StartPruning();
   return port;
 }
 
@@ -881,8 +1130,14 @@ void PlannerServer::Stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   impl_->tick.cancel();
+  impl_->prune_timer.cancel();
   for (auto& l : impl_->http_links) l->Drop("stopping");
   impl_->server.Stop();
+  if (impl_->journal) {
+    impl_->journal->Close();
+    spdlog::info("journal committed and closed");
+  }
+  *impl_->alive = false;
 }
 
 Core& PlannerServer::core() { return impl_->core; }

@@ -24,6 +24,17 @@ struct PlannerOptions {
   size_t max_body_bytes = 8 << 20;
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds http_worker_timeout{60000};
+  // Durable state: a SQLite journal in this directory; empty keeps everything in memory only.
+  std::string data_dir;
+  // Finished tasks are forgotten (in memory and in the journal) this long after they end.
+  std::chrono::seconds keep_results{24 * 3600};
+  // Bearer tokens: `api_token` for the REST API and streaming clients, `join_token` for
+  // workers (native and POST /register). Empty: no check. Never logged.
+  std::string api_token;
+  std::string join_token;
+  // With both set the planner speaks HTTPS and WSS only.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   CoreOptions core;
 };
 
@@ -34,9 +45,11 @@ class PlannerServer {
   PlannerServer(const PlannerServer&) = delete;
   PlannerServer& operator=(const PlannerServer&) = delete;
 
-  // Binds and starts serving; returns the port.
+  // Replays the journal (with data_dir), binds and starts serving; returns the port.
+  // FailedPrecondition when asked to listen beyond loopback without both tokens.
   Result<uint16_t> Start();
-  // Stops accepting, closes every connection, cancels timers.
+  // Stops accepting, closes every connection (workers are told), cancels timers, and commits
+  // and closes the journal.
   void Stop();
   Core& core();
   // A seed-style HTTP worker, as POST /register adds one.

@@ -187,7 +187,11 @@ void Agent::Impl::Connect() {
     auto self = weak.lock();
     if (self && self->conn == c) self->OnClosed(why);
   };
-  net::WsConnect(io, url, {}, std::move(h), 5s,
+  net::Headers headers;
+  if (!options.join_token.empty()) {
+    headers.emplace_back("Authorization", "Bearer " + options.join_token);
+  }
+  net::WsConnect(io, url, std::move(headers), std::move(h), 5s,
                  [weak](Result<std::shared_ptr<net::WsConnection>> r) {
                    auto self = weak.lock();
                    if (!self) return;

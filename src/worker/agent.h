@@ -31,6 +31,7 @@ struct WorkerOptions {
   std::string port_file;      // gets the seed endpoints' port once listening
   double duration_scale = 1;  // scales add/mult simulated durations
   std::chrono::milliseconds drain_grace{30000};
+  std::string join_token;  // sent as a bearer token when connecting; never logged
 };
 
 class Agent {

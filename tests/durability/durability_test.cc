@@ -66,8 +66,9 @@ class DurabilityTest : public ::testing::Test {
                                    {"Idempotency-Key", "batch-" + std::to_string(batch)}},
                                   seconds(10));
           if (!r.ok() || r->status != 201) return false;
-          for (const auto& v : ParseJson(r->body).at("ids").as_array()) {
-            ids.push_back(static_cast<uint64_t>(v.as_int64()));
+          json::value doc = ParseJson(r->body);
+          for (const auto& v : doc.at("ids").as_array()) {
+            ids.push_back(v.to_number<uint64_t>());
           }
           return true;
         },
