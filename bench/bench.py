@@ -27,10 +27,10 @@ class Fleet:
     def __init__(self, volo, tmp):
         self.volo, self.tmp, self.procs = volo, tmp, []
 
-    def planner(self):
+    def planner(self, *extra):
         port_file = tempfile.mktemp(prefix="planner-", suffix=".port", dir=self.tmp)
         p = subprocess.Popen([self.volo, "planner", "--port", "0", "--port-file", port_file,
-                              "--log-level", "warn"], stderr=subprocess.DEVNULL)
+                              "--log-level", "warn", *extra], stderr=subprocess.DEVNULL)
         self.procs.append(p)
         deadline = time.time() + 15
         while not (os.path.exists(port_file) and open(port_file).read().strip()):
@@ -105,6 +105,15 @@ def volo_engine(volo, build, tmp, runs):
                for _ in range(runs)]
         res["throughput"] = {"runs": tps, "median": statistics.median(tps)}
         res["latency"] = bench_client(build, "latency", url, 10000)
+    finally:
+        f.stop()
+    f = Fleet(volo, tmp)
+    try:
+        url = f.planner("--data", tempfile.mkdtemp(prefix="journal-", dir=tmp))
+        f.workers(2, slots=256)
+        tps = [bench_client(build, "throughput", url, 100000, 1000)["tasks_per_s"]
+               for _ in range(runs)]
+        res["throughput_journal"] = {"runs": tps, "median": statistics.median(tps)}
     finally:
         f.stop()
     f = Fleet(volo, tmp)
@@ -188,7 +197,7 @@ def fmt(x, nd=0):
     return f"{x:,.{nd}f}"
 
 
-def report(v, peers, fly):
+def report(v, peers, fly, cluster=""):
     lines = []
     w = lines.append
     w("## volo against its peers, one run on this machine\n")
@@ -223,6 +232,10 @@ def report(v, peers, fly):
     w(f"Targets: ≥ 100,000 tasks/s (≥ 100x Celery{', here ' + fmt(tp['median'] / celery_tp) + 'x' if celery_tp else ''}); "
       f"p50 ≤ 100 µs (here {lat['p50_us']:.1f} µs).")
     w(f"Throughput runs (100,000 tasks each): {', '.join(fmt(x) for x in tp['runs'])} tasks/s.\n")
+    tj = v["throughput_journal"]
+    w(f"With the journal on (`--data`, SQLite WAL, synchronous=FULL, group commit): "
+      f"**{fmt(tj['median'])} tasks/s** submitted and completed (target ≥ 50,000; in memory "
+      f"{fmt(tp['median'])}).\n")
     w("### Planner memory\n")
     w(f"1,000,000 queued no-op tasks (payload `{{}}`): RSS {fmt(mem['rss_before_kib'])} KiB → "
       f"{fmt(mem['rss_after_kib'])} KiB, **{mem['bytes_per_task']:.0f} bytes per task** "
@@ -248,6 +261,9 @@ def report(v, peers, fly):
     if fly:
         w("### FLY interpreter (bench/fly/run.sh)\n")
         w(fly)
+    if cluster:
+        w("### FLY on the fleet (bench/cluster/run.sh)\n")
+        w(cluster)
     return "\n".join(lines)
 
 
@@ -275,7 +291,14 @@ def main():
         print("fly: interpreter against Lua and CPython", file=sys.stderr, flush=True)
         r = subprocess.run([fly_script, volo], capture_output=True, text=True)
         fly = r.stdout if r.returncode == 0 else f"(bench/fly/run.sh failed: {r.stderr[-500:]})"
-    text = report(v, peers, fly)
+    cluster = ""
+    cluster_script = os.path.join(ROOT, "bench", "cluster", "run.sh")
+    if os.path.exists(cluster_script) and os.environ.get("BENCH_CLUSTER", "1") != "0":
+        print("cluster: pi 10^9 on smp:2 and on 2 local workers; fan-out overhead",
+              file=sys.stderr, flush=True)
+        r = subprocess.run([cluster_script, volo], capture_output=True, text=True)
+        cluster = r.stdout if r.returncode == 0 else f"(bench/cluster/run.sh failed: {r.stderr[-500:]})"
+    text = report(v, peers, fly, cluster)
     print(text)
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "latest.md"), "w") as f:
