@@ -3,7 +3,9 @@
 #include <bit>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 
 namespace volo::fly {
 
@@ -153,87 +155,112 @@ int64_t OrderedMap::FindIndex(Value key, uint64_t h) const {
   for (size_t p = h & mask;; p = (p + 1) & mask) {
     int32_t e = index_[p];
     if (e < 0) return -1;
-    if (KeysEqual(entries_[e].key, key)) return e;
+    if (KeysEqual(ents_[e].key, key)) return e;
   }
 }
 
-Value* OrderedMap::Find(Value key) {
-  if (dense_) {
-    if (key.tag == Tag::kInt && key.i >= 0 && static_cast<uint64_t>(key.i) < entries_.size())
-      return &entries_[key.i].val;
-    return nullptr;
-  }
+Value* OrderedMap::FindSparse(Value key) {
   int64_t e = FindIndex(key, HashKey(key));
-  return e < 0 ? nullptr : &entries_[e].val;
+  return e < 0 ? nullptr : &ents_[e].val;
+}
+
+void OrderedMap::Reserve(size_t n) {
+  if (n <= cap_) return;
+  size_t cap = cap_ < 8 ? 8 : cap_;
+  while (cap < n) cap *= 2;
+  void* old = dense_ ? static_cast<void*>(vals_) : static_cast<void*>(ents_);
+  void* p = std::realloc(old, cap * (dense_ ? sizeof(Value) : sizeof(Entry)));
+  if (p == nullptr) throw std::bad_alloc();
+  if (dense_) {
+    vals_ = static_cast<Value*>(p);
+  } else {
+    ents_ = static_cast<Entry*>(p);
+  }
+  cap_ = cap;
 }
 
 void OrderedMap::Rebuild(size_t capacity) {
+  if (dense_) {
+    // Materialise the keys 0..n-1.
+    size_t cap = cap_ < 8 ? 8 : cap_;
+    auto* e = static_cast<Entry*>(std::malloc(cap * sizeof(Entry)));
+    if (e == nullptr) throw std::bad_alloc();
+    for (size_t k = 0; k < n_; ++k) e[k] = Entry{Value::Int(static_cast<int64_t>(k)), vals_[k]};
+    std::free(vals_);
+    vals_ = nullptr;
+    ents_ = e;
+    cap_ = cap;
+    dense_ = false;
+  }
   // Drop removed entries, then index the rest.
   size_t w = 0;
-  for (size_t r = 0; r < entries_.size(); ++r) {
-    if (entries_[r].key.IsNull()) continue;
-    entries_[w++] = entries_[r];
+  for (size_t r = 0; r < n_; ++r) {
+    if (ents_[r].key.IsNull()) continue;
+    ents_[w++] = ents_[r];
   }
-  entries_.resize(w);
+  n_ = w;
   index_.assign(capacity, -1);
   size_t mask = capacity - 1;
-  for (size_t e = 0; e < entries_.size(); ++e) {
-    size_t p = HashKey(entries_[e].key) & mask;
+  for (size_t e = 0; e < n_; ++e) {
+    size_t p = HashKey(ents_[e].key) & mask;
     while (index_[p] >= 0) p = (p + 1) & mask;
     index_[p] = static_cast<int32_t>(e);
   }
-  dense_ = false;
 }
 
-void OrderedMap::Set(Value key, Value val) {
+void OrderedMap::SetSlow(Value key, Value val) {
   if (dense_) {
-    if (key.tag == Tag::kInt && key.i >= 0 && static_cast<uint64_t>(key.i) <= entries_.size()) {
-      if (static_cast<uint64_t>(key.i) == entries_.size()) {
-        entries_.push_back({key, val});
+    if (key.tag == Tag::kInt && key.i >= 0 && static_cast<uint64_t>(key.i) <= n_) {
+      if (static_cast<uint64_t>(key.i) == n_) {
+        Reserve(n_ + 1);
+        vals_[n_++] = val;
         ++live_;
       } else {
-        Release(entries_[key.i].val);
-        entries_[key.i].val = val;
+        Value old = vals_[key.i];
+        vals_[key.i] = val;
+        Release(old);
       }
       return;
     }
     size_t cap = 8;
-    while (cap < (entries_.size() + 1) * 2) cap *= 2;
+    while (cap < (n_ + 1) * 2) cap *= 2;
     Rebuild(cap);
   }
   uint64_t h = HashKey(key);
   int64_t e = FindIndex(key, h);
   if (e >= 0) {
     Release(key);
-    Release(entries_[e].val);
-    entries_[e].val = val;
+    Value old = ents_[e].val;
+    ents_[e].val = val;
+    Release(old);
     return;
   }
-  if ((entries_.size() + 1) * 2 > index_.size()) {
+  if ((n_ + 1) * 2 > index_.size()) {
     size_t cap = index_.size();
     while ((live_ + 1) * 2 > cap) cap *= 2;
-    if ((entries_.size() + 1) * 2 > cap) cap *= 2;
+    if ((n_ + 1) * 2 > cap) cap *= 2;
     Rebuild(cap);
   }
   size_t mask = index_.size() - 1;
   size_t p = h & mask;
   while (index_[p] >= 0) p = (p + 1) & mask;
-  index_[p] = static_cast<int32_t>(entries_.size());
-  entries_.push_back({key, val});
+  index_[p] = static_cast<int32_t>(n_);
+  Reserve(n_ + 1);
+  ents_[n_++] = Entry{key, val};
   ++live_;
 }
 
 bool OrderedMap::Remove(Value key) {
   if (dense_) {
     if (!Find(key)) return false;
-    Rebuild(16 > entries_.size() * 2 ? 16 : std::bit_ceil(entries_.size() * 2));
+    Rebuild(16 > n_ * 2 ? 16 : std::bit_ceil(n_ * 2));
   }
   int64_t e = FindIndex(key, HashKey(key));
   if (e < 0) return false;
-  Release(entries_[e].key);
-  Release(entries_[e].val);
-  entries_[e].key = Value::Null();
-  entries_[e].val = Value::Null();
+  Release(ents_[e].key);
+  Release(ents_[e].val);
+  ents_[e].key = Value::Null();
+  ents_[e].val = Value::Null();
   --live_;
   // Keep the probe chains intact by re-indexing (removal is rare in FLY programs).
   size_t cap = index_.size();
@@ -242,11 +269,19 @@ bool OrderedMap::Remove(Value key) {
 }
 
 void OrderedMap::Clear() {
-  for (auto& e : entries_) {
-    Release(e.key);
-    Release(e.val);
+  if (dense_) {
+    for (size_t k = 0; k < n_; ++k) Release(vals_[k]);
+  } else {
+    for (size_t k = 0; k < n_; ++k) {
+      Release(ents_[k].key);
+      Release(ents_[k].val);
+    }
   }
-  entries_.clear();
+  std::free(vals_);
+  std::free(ents_);
+  vals_ = nullptr;
+  ents_ = nullptr;
+  n_ = cap_ = 0;
   index_.clear();
   live_ = 0;
   dense_ = true;

@@ -141,33 +141,94 @@ struct ArrayObj : Obj {
 };
 
 // Insertion-ordered hash map (like CPython's compact dict). While its keys are exactly the
-// integers 0..n-1 in order it needs no hash index at all ("dense"), which makes FLY's array-like
-// maps `{a, b, c}` as cheap as a vector.
+// integers 0..n-1 in order it needs no hash index and stores no keys ("dense": just the values,
+// 16 bytes an element), which makes FLY's array-like maps `{a, b, c}` and `m[i] = x` loops as
+// cheap as a vector. The buffers grow with realloc (Values are trivially copyable), so a big
+// map's pages are moved rather than copied and touched again.
 class OrderedMap {
  public:
   struct Entry {
     Value key;
     Value val;
   };
+  // The entries in insertion order, as Entry values; removed ones have key.tag == kNull and must
+  // be skipped. Invalidated by any change to the map.
+  class Entries {
+   public:
+    class iterator {
+     public:
+      iterator(const OrderedMap* m, size_t i) : m_(m), i_(i) {}
+      Entry operator*() const { return m_->EntryAt(i_); }
+      iterator& operator++() {
+        ++i_;
+        return *this;
+      }
+      bool operator!=(const iterator& o) const { return i_ != o.i_; }
+      bool operator==(const iterator& o) const { return i_ == o.i_; }
+
+     private:
+      const OrderedMap* m_;
+      size_t i_;
+    };
+    explicit Entries(const OrderedMap* m) : m_(m) {}
+    size_t size() const { return m_->n_; }
+    Entry operator[](size_t i) const { return m_->EntryAt(i); }
+    iterator begin() const { return iterator(m_, 0); }
+    iterator end() const { return iterator(m_, m_->n_); }
+
+   private:
+    const OrderedMap* m_;
+  };
+
   OrderedMap() = default;
   OrderedMap(const OrderedMap&) = delete;
   OrderedMap& operator=(const OrderedMap&) = delete;
   ~OrderedMap() { Clear(); }
 
   size_t size() const { return live_; }
-  // Entries in insertion order; removed ones have key.tag == kNull and must be skipped.
-  const std::vector<Entry>& entries() const { return entries_; }
-  Value* Find(Value key);
+  Entries entries() const { return Entries(this); }
+  Value* Find(Value key) {
+    if (dense_) {
+      return key.tag == Tag::kInt && static_cast<uint64_t>(key.i) < n_ ? &vals_[key.i] : nullptr;
+    }
+    return FindSparse(key);
+  }
   // Stores key -> val, taking over both references (an existing key's new key ref is dropped).
-  void Set(Value key, Value val);
+  void Set(Value key, Value val) {
+    if (dense_ && key.tag == Tag::kInt) {
+      if (static_cast<uint64_t>(key.i) < n_) {
+        Value old = vals_[key.i];
+        vals_[key.i] = val;
+        Release(old);
+        return;
+      }
+      if (static_cast<uint64_t>(key.i) == n_ && n_ < cap_) {
+        vals_[n_++] = val;
+        ++live_;
+        return;
+      }
+    }
+    SetSlow(key, val);
+  }
   bool Remove(Value key);
   void Clear();
 
  private:
+  Entry EntryAt(size_t i) const {
+    return dense_ ? Entry{Value::Int(static_cast<int64_t>(i)), vals_[i]} : ents_[i];
+  }
+  Value* FindSparse(Value key);
+  void SetSlow(Value key, Value val);
   int64_t FindIndex(Value key, uint64_t h) const;
+  void Reserve(size_t n);
   void Rebuild(size_t capacity);
-  std::vector<Entry> entries_;
-  std::vector<int32_t> index_;  // -1 empty; size is a power of two when !dense_
+  // Dense: vals_[k] is the value of key k. Otherwise ents_ holds the entries and index_ (a
+  // power-of-two table, -1 empty) their positions by key hash.
+  Value* vals_ = nullptr;
+  Entry* ents_ = nullptr;
+  size_t n_ = 0;    // elements used in vals_ or ents_ (removed entries included)
+  size_t cap_ = 0;  // elements allocated
+  std::vector<int32_t> index_;
   size_t live_ = 0;
   bool dense_ = true;
 };
