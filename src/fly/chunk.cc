@@ -119,6 +119,8 @@ std::string DisassembleFunction(const Program& program, const Function& fn) {
       case Op::kIncLocal:
       case Op::kDecLocal:
       case Op::kAddLocal:
+      case Op::kIndexL:
+      case Op::kSetIndexL:
         detail = "slot " + std::to_string(a);
         break;
       case Op::kGetGlobal:

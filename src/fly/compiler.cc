@@ -412,6 +412,13 @@ void Compiler::Assign(Stmt& s) {
       return;
     }
     case ExprKind::kIndex: {
+      if (arith == Op::kNop && IsLocalName(*t.kids[0])) {
+        // v[k] = e with v a local: read v last (k and e cannot change it), without a reference.
+        Expression(*t.kids[1]);
+        Expression(*s.value);
+        Emit(Op::kSetIndexL, t.kids[0]->ref.index, s.pos);
+        return;
+      }
       Expression(*t.kids[0]);
       Expression(*t.kids[1]);
       if (arith != Op::kNop) {
@@ -610,6 +617,11 @@ void Compiler::Expression(Expr& e) {
     case ExprKind::kIndex:
     case ExprKind::kSlice:
     case ExprKind::kCell:
+      if (e.kind == ExprKind::kIndex && IsLocalName(*e.kids[0])) {
+        Expression(*e.kids[1]);
+        Emit(Op::kIndexL, e.kids[0]->ref.index, e.pos);
+        return;
+      }
       for (auto& a : e.kids) Expression(*a);
       Emit(e.kind == ExprKind::kIndex   ? Op::kIndex
            : e.kind == ExprKind::kSlice ? Op::kSlice

@@ -96,6 +96,8 @@ inline constexpr int kVar = 1000;  // stack effect depends on the operands
   X(JumpIfNotGeK, 1, -1)                                                                     \
   X(JumpIfNotEqK, 1, -1)                                                                     \
   X(JumpIfNotNeK, 1, -1)                                                                     \
+  X(IndexL, 0, 0)     /* key -> (slot A)[key] */                                             \
+  X(SetIndexL, 0, -2) /* key, value -> ; (slot A)[key] = value */                            \
   X(Nop, 0, 0)
 
 enum class Op : uint8_t {

@@ -933,6 +933,63 @@ L_JumpIfNotNeK : {
   if (eq != (static_cast<Op>(w & 0xff) == Op::kJumpIfNotEqK)) ip = code + target;
   NEXT();
 }
+// Indexing a local: the object stays in its slot (no reference taken).
+L_IndexL : {
+  Value obj = Ld(&slots[OPA]);
+  Value key = Ld(&sp[-1]);
+  if (obj.tag == Tag::kObj) {
+    if (obj.o->kind == ObjKind::kMap) {
+      Value* x = AsMap(obj)->m.Find(key);
+      Value r = x ? Ld(x) : Value();
+      Retain(r);
+      Release(key);
+      St(&sp[-1], r);
+      NEXT();
+    }
+    if (obj.o->kind == ObjKind::kArray && key.tag == Tag::kInt) {
+      auto& v = AsArray(obj)->v;
+      if (static_cast<uint64_t>(key.i) < v.size()) {
+        Value x = Ld(&v[key.i]);
+        Retain(x);
+        St(&sp[-1], x);
+        NEXT();
+      }
+    }
+  }
+  Value r;
+  SYNC();
+  if (!IndexGet(*this, obj, key, &r)) FAIL();
+  Release(key);
+  St(&sp[-1], r);
+  NEXT();
+}
+L_SetIndexL : {
+  Value obj = Ld(&slots[OPA]);
+  Value val = Ld(&sp[-1]), key = Ld(&sp[-2]);
+  if (obj.tag == Tag::kObj) {
+    if (obj.o->kind == ObjKind::kMap && !key.IsNull()) {
+      AsMap(obj)->m.Set(key, val);  // takes over the key and value references
+      sp -= 2;
+      NEXT();
+    }
+    if (obj.o->kind == ObjKind::kArray && key.tag == Tag::kInt) {
+      auto& v = AsArray(obj)->v;
+      if (static_cast<uint64_t>(key.i) < v.size()) {
+        Value old = Ld(&v[key.i]);
+        St(&v[key.i], val);
+        Release(old);
+        sp -= 2;
+        NEXT();
+      }
+    }
+  }
+  SYNC();
+  if (!IndexSet(*this, obj, key, val)) FAIL();
+  Release(val);
+  Release(key);
+  sp -= 2;
+  NEXT();
+}
 
 fail:
   frame->ip = ip;
