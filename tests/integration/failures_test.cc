@@ -181,7 +181,9 @@ TEST_F(FailureTest, PlannerRestartedOnItsJournalLosesNothing) {
   ASSERT_NE(again.port, 0) << "the planner did not restart on its journal";
   for (const auto& [id, result] : done_before) {
     const json::object t = GetTask(again, id);
-    EXPECT_EQ(Str(t, "state"), "done") << json::serialize(t);
+    EXPECT_EQ(Str(t, "state"), "done")
+        << "the API showed task " << id << " done before the crash, but the journal did not "
+        << "hold it: " << json::serialize(t);
     EXPECT_DOUBLE_EQ(NumAt(t, "result"), result) << json::serialize(t);
   }
   EXPECT_TRUE(PollUntil([&] { return FindWorker(again, "loyal").has_value(); }, seconds(30)))
