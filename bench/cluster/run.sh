@@ -46,22 +46,36 @@ seconds() {
   python3 -c "print(f'{$t1 - $t0:.3f}')"
 }
 
-smp=$(seconds smp "$volo" run "$dir/pi.fly" --seed 7 --env cloud=smp:2)
+# CPU seconds (user + system) a process has used so far; the machine's load does not change it.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+workers_cpu() { python3 -c "print($(cpu "${pids[1]}") + $(cpu "${pids[2]}"))"; }
+
+smp=$(seconds smp /usr/bin/time -f "%U %S" -o "$dir/smp.time" "$volo" run "$dir/pi.fly" --seed 7 \
+  --env cloud=smp:2)
+smp_cpu=$(awk '{print $1 + $2}' "$dir/smp.time")
+before=$(workers_cpu)
 cluster=$(seconds cluster "$volo" run "$dir/pi.fly" --seed 7 --env "cloud=cluster:$url")
+cluster_cpu=$(python3 -c "print($(workers_cpu) - $before)")
 same=no
 cmp -s "$dir/smp.out" "$dir/cluster.out" && same=yes
 fanout=$(seconds fanout "$volo" run "$dir/empty.fly" --env "cloud=cluster:$url")
 fanout_smp=$(seconds fanout_smp "$volo" run "$dir/empty.fly" --env cloud=smp:2)
 
-python3 - "$points" "$smp" "$cluster" "$same" "$fanout" "$fanout_smp" <<'EOF'
+python3 - "$points" "$smp" "$cluster" "$same" "$fanout" "$fanout_smp" "$smp_cpu" "$cluster_cpu" \
+  "$(cat /proc/loadavg | cut -d' ' -f1)" <<'EOF'
 import sys
-points, smp, cluster, same, fanout, fanout_smp = sys.argv[1:]
+points, smp, cluster, same, fanout, fanout_smp, smp_cpu, cluster_cpu, load = sys.argv[1:]
 smp, cluster, fanout, fanout_smp = map(float, (smp, cluster, fanout, fanout_smp))
+smp_cpu, cluster_cpu = float(smp_cpu), float(cluster_cpu)
 print(f"### FLY on a cluster (bench/cluster/run.sh)\n")
 print("| measure | smp:2 | cluster, 2 local workers | ratio (smp time / cluster time) | target |")
 print("|---|---|---|---|---|")
 print(f"| pi, {int(points):.0e} points (1000 instances) | {smp:.2f} s | {cluster:.2f} s "
       f"| {smp / cluster:.2f}x (same output: {same}) | cluster >= 0.9x smp; <= 23 s |")
+print(f"| pi, CPU seconds (smp: the process; cluster: both workers) | {smp_cpu:.2f} s "
+      f"| {cluster_cpu:.2f} s | {smp_cpu / cluster_cpu:.2f}x | |")
 print(f"| fan-out, 10^6 empty instances | {fanout_smp * 1e6 / 1e6:.2f} us/instance "
       f"| {fanout * 1e6 / 1e6:.2f} us/instance | | cluster <= 20 us/instance |")
+print(f"\n(load average {load} when it ended: wall times on a busy machine are not comparable "
+      f"between runs; the CPU seconds are)")
 EOF

@@ -102,6 +102,7 @@ void AddFlyCommands(CLI::App& app, int* exit_code) {
     repl_args->options.has_seed = repl_seed->count() > 0;
     repl_args->options.seed = repl_args->seed;
     repl_args->options.file = "<repl>";
+    repl_args->options.make_environment = cluster::MakeEnvironmentFactory();
     *exit_code = RunRepl(repl_args->options);
   });
 }
