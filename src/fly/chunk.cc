@@ -106,6 +106,7 @@ std::string DisassembleFunction(const Program& program, const Function& fn) {
     out += buf;
     snprintf(buf, sizeof buf, "%-13s", kOpNames[w & 0xff]);
     out += buf;
+    if (out.back() != ' ') out += ' ';  // a name of 13 letters or more
     std::string detail;
     switch (op) {
       case Op::kConst:
@@ -225,6 +226,20 @@ std::string DisassembleFunction(const Program& program, const Function& fn) {
       case Op::kJumpIfNotEqK:
       case Op::kJumpIfNotNeK:
         detail = ToString(c.constants[a]) + " -> " + std::to_string(c.code[i + 1]);
+        break;
+      case Op::kAddLK:
+      case Op::kSubLK:
+      case Op::kMulLK:
+      case Op::kDivLK:
+      case Op::kModLK:
+        detail = "slot " + std::to_string(a) + ", " + ToString(c.constants[c.code[i + 1]]);
+        break;
+      case Op::kJumpIfNotLtLK:
+      case Op::kJumpIfNotLeLK:
+      case Op::kJumpIfNotGtLK:
+      case Op::kJumpIfNotGeLK:
+        detail = "slot " + std::to_string(a) + ", " + ToString(c.constants[c.code[i + 1]]) +
+                 " -> " + std::to_string(c.code[i + 2]);
         break;
       default:
         break;

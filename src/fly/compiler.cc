@@ -139,6 +139,14 @@ std::pair<size_t, bool> Compiler::CondJump(Expr& cond) {
         break;
     }
     if (k >= 0) {
+      if (k < 4 && IsNumberLiteral(*cond.kids[1]) && IsLocalName(*cond.kids[0])) {
+        uint32_t c = fn_->chunk.AddConstant(LiteralValue(*cond.kids[1]));
+        Emit(static_cast<Op>(static_cast<int>(Op::kJumpIfNotLtLK) + k), cond.kids[0]->ref.index,
+             cond.pos);
+        Word(c, cond.pos);
+        Word(0, cond.pos);
+        return {Here() - 1, true};
+      }
       if (IsNumberLiteral(*cond.kids[1])) {
         Expression(*cond.kids[0]);
         uint32_t c = fn_->chunk.AddConstant(LiteralValue(*cond.kids[1]));
@@ -506,6 +514,13 @@ void Compiler::Expression(Expr& e) {
           break;
         default:
           break;
+      }
+      if (kop != Op::kNop && static_cast<int>(kop) <= static_cast<int>(Op::kModK) &&
+          IsNumberLiteral(*e.kids[1]) && IsLocalName(*e.kids[0])) {
+        int lk = static_cast<int>(Op::kAddLK) + static_cast<int>(kop) - static_cast<int>(Op::kAddK);
+        Emit(static_cast<Op>(lk), e.kids[0]->ref.index, e.pos);
+        Word(fn_->chunk.AddConstant(LiteralValue(*e.kids[1])), e.pos);
+        return;
       }
       if (kop != Op::kNop && IsNumberLiteral(*e.kids[1])) {
         Expression(*e.kids[0]);

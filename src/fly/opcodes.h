@@ -98,6 +98,16 @@ inline constexpr int kVar = 1000;  // stack effect depends on the operands
   X(JumpIfNotNeK, 1, -1)                                                                     \
   X(IndexL, 0, 0)     /* key -> (slot A)[key] */                                             \
   X(SetIndexL, 0, -2) /* key, value -> ; (slot A)[key] = value */                            \
+  /* LK forms: the left operand is slot A, the right constants[W1]. */                       \
+  X(AddLK, 1, 1) /* push slot A + constants[W1] */                                           \
+  X(SubLK, 1, 1)                                                                             \
+  X(MulLK, 1, 1)                                                                             \
+  X(DivLK, 1, 1)                                                                             \
+  X(ModLK, 1, 1)                                                                             \
+  X(JumpIfNotLtLK, 2, 0) /* ip = W2 unless slot A < constants[W1] */                         \
+  X(JumpIfNotLeLK, 2, 0)                                                                     \
+  X(JumpIfNotGtLK, 2, 0)                                                                     \
+  X(JumpIfNotGeLK, 2, 0)                                                                     \
   X(Nop, 0, 0)
 
 enum class Op : uint8_t {

@@ -933,6 +933,69 @@ L_JumpIfNotNeK : {
   if (eq != (static_cast<Op>(w & 0xff) == Op::kJumpIfNotEqK)) ip = code + target;
   NEXT();
 }
+// LK forms: slot A op constants[W1], pushed; the slot keeps its reference.
+#define FLY_ARITH_LK(NAME, OPER, INT_OK)                                                      \
+  L_##NAME##LK : {                                                                            \
+    Value a = Ld(&slots[OPA]);                                                                \
+    Value k = Ld(&consts[*ip++]);                                                             \
+    if (a.tag == Tag::kInt && k.tag == Tag::kInt && (INT_OK)) {                               \
+      St(sp++, Value::Int(static_cast<int64_t>(INT_OP(OPER, a.i, k.i))));                     \
+      NEXT();                                                                                 \
+    }                                                                                         \
+    if (a.tag == Tag::kDouble && k.tag == Tag::kDouble) {                                     \
+      St(sp++, Value::Double(a.d OPER k.d));                                                  \
+      NEXT();                                                                                 \
+    }                                                                                         \
+    Retain(a);                                                                                \
+    St(sp++, a);                                                                              \
+    St(sp++, k);                                                                              \
+    op = Op::k##NAME;                                                                         \
+    goto arith_slow;                                                                          \
+  }
+#define INT_OP(OPER, x, y) (static_cast<uint64_t>(x) OPER static_cast<uint64_t>(y))
+  FLY_ARITH_LK(Add, +, true)
+  FLY_ARITH_LK(Sub, -, true)
+  FLY_ARITH_LK(Mul, *, true)
+  FLY_ARITH_LK(Div, /, false)
+#undef INT_OP
+#undef INT_OP
+#undef FLY_ARITH_LK
+L_ModLK : {
+  Value a = Ld(&slots[OPA]);
+  Value k = Ld(&consts[*ip++]);
+  if (a.tag == Tag::kInt && k.tag == Tag::kInt && k.i > 0) {
+    St(sp++, Value::Int(a.i % k.i));
+    NEXT();
+  }
+  Retain(a);
+  St(sp++, a);
+  St(sp++, k);
+  op = Op::kMod;
+  goto arith_slow;
+}
+#define FLY_JUMP_IF_NOT_LK(NAME, OPER)                           \
+  L_JumpIfNot##NAME##LK : {                                      \
+    Value a = Ld(&slots[OPA]);                                   \
+    Value b = Ld(&consts[ip[0]]);                                \
+    uint32_t target = ip[1];                                     \
+    ip += 2;                                                     \
+    bool r;                                                      \
+    if (a.tag == Tag::kInt && b.tag == Tag::kInt) {              \
+      r = a.i OPER b.i;                                          \
+    } else if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) { \
+      r = a.d OPER b.d;                                          \
+    } else {                                                     \
+      SYNC();                                                    \
+      if (!CompareSlow(*this, Op::k##NAME, a, b, &r)) FAIL();    \
+    }                                                            \
+    if (!r) ip = code + target;                                  \
+    NEXT();                                                      \
+  }
+  FLY_JUMP_IF_NOT_LK(Lt, <)
+  FLY_JUMP_IF_NOT_LK(Le, <=)
+  FLY_JUMP_IF_NOT_LK(Gt, >)
+  FLY_JUMP_IF_NOT_LK(Ge, >=)
+#undef FLY_JUMP_IF_NOT_LK
 // Indexing a local: the object stays in its slot (no reference taken).
 L_IndexL : {
   Value obj = Ld(&slots[OPA]);
