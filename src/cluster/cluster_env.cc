@@ -485,6 +485,18 @@ fly::EnvironmentFactory MakeEnvironmentFactory() {
     }
     ClusterOptions o;
     o.url = address;
+    // cluster:http://host:3000?retries=N: how often a failing chunk is tried again.
+    if (size_t q = address.find('?'); q != std::string::npos) {
+      o.url = address.substr(0, q);
+      std::string query = address.substr(q + 1);
+      if (query.rfind("retries=", 0) != 0 || query.size() == 8 ||
+          query.find_first_not_of("0123456789", 8) != std::string::npos || query.size() > 11 ||
+          std::stoi(query.substr(8)) > 100) {
+        return InvalidArgument("environment '" + name + "': after '?' the cluster URL takes " +
+                               "retries=N (0..100), got '" + query + "'");
+      }
+      o.retries = std::stoi(query.substr(8));
+    }
     if (const char* token = std::getenv("VOLO_TOKEN")) o.token = token;
     return MakeClusterEnvironment(o);
   };

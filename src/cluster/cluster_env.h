@@ -39,7 +39,8 @@ struct ClusterOptions {
 Result<std::unique_ptr<fly::Environment>> MakeClusterEnvironment(const ClusterOptions& options);
 
 // For fly::RunOptions::make_environment: kind "cluster" (and "k8s" declared on a cluster) with
-// the planner's URL as the address. The API token comes from $VOLO_TOKEN.
+// the planner's URL as the address, optionally with `?retries=N`. The API token comes from
+// $VOLO_TOKEN.
 fly::EnvironmentFactory MakeEnvironmentFactory();
 
 }  // namespace volo::cluster
