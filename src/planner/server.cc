@@ -23,6 +23,8 @@ namespace json = boost::json;
 using net::HttpRequest;
 using net::HttpResponse;
 using net::Respond;
+// Answers one request; with a journal it waits until what it reveals is durable.
+using Reply = std::function<void(HttpResponse)>;
 
 namespace {
 
@@ -181,8 +183,9 @@ class WsWorkerLink final : public WorkerLink, public std::enable_shared_from_thi
 // A streaming client: results of the tasks it submitted, batched per event-loop turn.
 class StreamClient final : public ClientSink, public std::enable_shared_from_this<StreamClient> {
  public:
-  StreamClient(asio::io_context& io, std::shared_ptr<net::WsConnection> conn)
-      : io_(io), conn_(std::move(conn)) {}
+  StreamClient(asio::io_context& io, std::shared_ptr<net::WsConnection> conn,
+               std::function<void(std::function<void(const Status&)>)> durable)
+      : io_(io), conn_(std::move(conn)), durable_(std::move(durable)) {}
   void OnFinished(const Task& t, std::string_view worker) override {
     bool done = t.state == TaskState::kDone;
     results_.Add(t.id.value(), TaskStateName(t.state), done ? std::string_view(t.result) : "",
@@ -194,7 +197,10 @@ class StreamClient final : public ClientSink, public std::enable_shared_from_thi
   void Flush() {
     flush_pending_ = false;
     if (results_.empty()) return;
-    if (auto c = conn_.lock()) c->Send(results_.Finish());
+    // Results go out once they are durable, like every other answer.
+    durable_([conn = conn_, msg = results_.Finish()](const Status&) mutable {
+      if (auto c = conn.lock()) c->Send(std::move(msg));
+    });
   }
   uint64_t id = 0;
 
@@ -203,6 +209,7 @@ class StreamClient final : public ClientSink, public std::enable_shared_from_thi
   std::weak_ptr<net::WsConnection> conn_;
   wire::ClientResultsEncoder results_;
   bool flush_pending_ = false;
+  std::function<void(std::function<void(const Status&)>)> durable_;
 };
 
 // A seed-style HTTP worker: the planner pushes `POST <url>/<op>` with the task's arguments
@@ -368,6 +375,7 @@ struct PlannerServer::Impl {
   // Acknowledgements waiting for the journal: they run once what they acknowledge is on disk.
   std::vector<std::function<void(const Status&)>> pending_acks;
   bool commit_scheduled = false;
+  int commits_in_flight = 0;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   std::vector<std::unique_ptr<HttpWorkerLink>> http_links;
   std::unordered_map<uint32_t, std::shared_ptr<WsWorkerLink>> ws_links;
@@ -385,7 +393,7 @@ struct PlannerServer::Impl {
 
   // Runs `ack` once everything recorded so far is durable (at once without a journal).
   void Durable(std::function<void(const Status&)> ack) {
-    if (!journal) {
+    if (!journal || (!journal->has_pending() && commits_in_flight == 0 && pending_acks.empty())) {
       ack(Status::Ok());
       return;
     }
@@ -402,11 +410,13 @@ struct PlannerServer::Impl {
       auto acks = std::move(pending_acks);
       pending_acks.clear();
       if (!journal->has_pending() && acks.empty()) return;
+      ++commits_in_flight;
       journal->Commit([this, alive, acks = std::move(acks)](const Status& s) mutable {
         if (!s.ok()) spdlog::error("journal: {}", s.message());
         // Back to the planner's thread for the replies.
-        asio::post(io, [alive, acks = std::move(acks), s] {
+        asio::post(io, [this, alive, acks = std::move(acks), s] {
           if (!*alive) return;
+          --commits_in_flight;
           for (auto& ack : acks) ack(s);
         });
       });
@@ -430,12 +440,13 @@ struct PlannerServer::Impl {
   }
   std::string Metrics();
   void Handle(HttpRequest req, Respond respond);
-  void SubmitTasks(const HttpRequest& req, const Respond& respond);
-  void ListTasks(const HttpRequest& req, const Respond& respond);
-  void WaitOne(uint64_t id, const HttpRequest& req, const Respond& respond);
-  void WaitMany(const HttpRequest& req, const Respond& respond);
-  void Register(const HttpRequest& req, const Respond& respond);
-  void Blob(const HttpRequest& req, const Respond& respond);
+  void Route(const HttpRequest& req, const Reply& respond);
+  void SubmitTasks(const HttpRequest& req, const Reply& respond);
+  void ListTasks(const HttpRequest& req, const Reply& respond);
+  void WaitOne(uint64_t id, const HttpRequest& req, const Reply& respond);
+  void WaitMany(const HttpRequest& req, const Reply& respond);
+  void Register(const HttpRequest& req, const Reply& respond);
+  void Blob(const HttpRequest& req, const Reply& respond);
   std::string StatusJson();
   // Content-addressed blobs (FLY programs shipped to workers), by SHA-256.
   std::unordered_map<std::string, std::string> blobs;
@@ -449,6 +460,18 @@ struct PlannerServer::Impl {
 };
 
 void PlannerServer::Impl::Handle(HttpRequest req, Respond respond) {
+  if (!journal) {
+    Route(req, [respond](HttpResponse r) { respond(std::move(r)); });
+    return;
+  }
+  // Nothing the API shows may be lost by a crash: every answer waits for the commit of what
+  // has been recorded so far (usually already done, so it goes out at once).
+  Route(req, [this, respond](HttpResponse r) {
+    Durable([respond, r = std::move(r)](const Status&) mutable { respond(std::move(r)); });
+  });
+}
+
+void PlannerServer::Impl::Route(const HttpRequest& req, const Reply& respond) {
   const std::string& p = req.path;
   const std::string& m = req.method;
   auto method_not_allowed = [&](const char* allowed) {
@@ -553,7 +576,7 @@ void PlannerServer::Impl::Handle(HttpRequest req, Respond respond) {
   respond(HttpResponse::Error(404, "no such endpoint: " + m + " " + p + " (see docs/rest-api.md)"));
 }
 
-void PlannerServer::Impl::SubmitTasks(const HttpRequest& req, const Respond& respond) {
+void PlannerServer::Impl::SubmitTasks(const HttpRequest& req, const Reply& respond) {
   bool batch = false;
   auto specs = wire::ParseSubmitBody(req.body, &batch);
   if (!specs.ok()) {
@@ -595,7 +618,7 @@ void PlannerServer::Impl::SubmitTasks(const HttpRequest& req, const Respond& res
   });
 }
 
-void PlannerServer::Impl::ListTasks(const HttpRequest& req, const Respond& respond) {
+void PlannerServer::Impl::ListTasks(const HttpRequest& req, const Reply& respond) {
   std::optional<TaskState> state;
   std::string s = req.Query("state");
   if (!s.empty()) {
@@ -627,7 +650,7 @@ void PlannerServer::Impl::ListTasks(const HttpRequest& req, const Respond& respo
   respond(HttpResponse::Json(200, std::move(out)));
 }
 
-void PlannerServer::Impl::WaitOne(uint64_t id, const HttpRequest& req, const Respond& respond) {
+void PlannerServer::Impl::WaitOne(uint64_t id, const HttpRequest& req, const Reply& respond) {
   double timeout = ParseSeconds(req.Query("timeout"), 30, 300);
   if (timeout < 0) {
     respond(HttpResponse::Error(400, "timeout must be a number of seconds"));
@@ -653,7 +676,7 @@ void PlannerServer::Impl::WaitOne(uint64_t id, const HttpRequest& req, const Res
   });
 }
 
-void PlannerServer::Impl::WaitMany(const HttpRequest& req, const Respond& respond) {
+void PlannerServer::Impl::WaitMany(const HttpRequest& req, const Reply& respond) {
   boost::system::error_code ec;
   json::value v = json::parse(req.body, ec);
   const json::object* o = ec ? nullptr : v.if_object();
@@ -725,7 +748,7 @@ void PlannerServer::Impl::WaitMany(const HttpRequest& req, const Respond& respon
   }
 }
 
-void PlannerServer::Impl::Blob(const HttpRequest& req, const Respond& respond) {
+void PlannerServer::Impl::Blob(const HttpRequest& req, const Reply& respond) {
   std::string hash = req.path.substr(14);
   bool hex = hash.size() == 64 && hash.find_first_not_of("0123456789abcdef") == std::string::npos;
   if (!hex) {
@@ -768,7 +791,7 @@ void PlannerServer::Impl::Blob(const HttpRequest& req, const Respond& respond) {
   respond(HttpResponse::Error(405, "use GET, HEAD or PUT on a blob"));
 }
 
-void PlannerServer::Impl::Register(const HttpRequest& req, const Respond& respond) {
+void PlannerServer::Impl::Register(const HttpRequest& req, const Reply& respond) {
   boost::system::error_code ec;
   json::value v = json::parse(req.body, ec);
   const json::object* o = ec ? nullptr : v.if_object();
@@ -1025,7 +1048,8 @@ net::WsHandlers PlannerServer::Impl::StreamHandlers() {
   h.on_message = [this, client](const std::shared_ptr<net::WsConnection>& conn,
                                 std::string_view text) {
     if (!*client) {
-      *client = std::make_shared<StreamClient>(io, conn);
+      *client = std::make_shared<StreamClient>(
+          io, conn, [this](std::function<void(const Status&)> ack) { Durable(std::move(ack)); });
       (*client)->id = next_client++;
       core.AddClient((*client)->id, client->get());
     }
