@@ -393,7 +393,8 @@ Status Agent::Start() {
   }
   if (impl_->options.slots < 1) return InvalidArgument("slots must be at least 1");
   if (impl_->ops.count("fly")) {
-    impl_->fly = std::make_unique<FlyExecutor>(impl_->options.slots, impl_->options.planner_url);
+    impl_->fly = std::make_unique<FlyExecutor>(impl_->options.slots, impl_->options.planner_url,
+                                               impl_->options.join_token);
   }
   VOLO_RETURN_IF_ERROR(impl_->StartHttp());
   impl_->Connect();
