@@ -67,7 +67,6 @@ import sys
 points, smp, cluster, same, fanout, fanout_smp, smp_cpu, cluster_cpu, load = sys.argv[1:]
 smp, cluster, fanout, fanout_smp = map(float, (smp, cluster, fanout, fanout_smp))
 smp_cpu, cluster_cpu = float(smp_cpu), float(cluster_cpu)
-print(f"### FLY on a cluster (bench/cluster/run.sh)\n")
 print("| measure | smp:2 | cluster, 2 local workers | ratio (smp time / cluster time) | target |")
 print("|---|---|---|---|---|")
 print(f"| pi, {int(points):.0e} points (1000 instances) | {smp:.2f} s | {cluster:.2f} s "
