@@ -25,8 +25,15 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log
                                      0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
   }
+  // The child gets a process group of its own, so a terminal's Ctrl-C reaches only `volo up`,
+  // which then stops its fleet in order (workers drain before the planner goes).
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+  int rc = posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) return IoError("cannot start " + argv[0] + ": " + std::strerror(rc));
   return pid;

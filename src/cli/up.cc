@@ -270,6 +270,7 @@ int RunUp(const UpOptions& o) {
     auto r = net::HttpFetch("POST", url + "/api/v1/wait", json::serialize(req),
                             {{"Content-Type", "application/json"}}, std::chrono::seconds(20));
     if (!r.ok() || r->status != 200) {
+      if (Interrupted()) continue;  // reported at the top of the loop
       return fail("waiting for the tasks failed: " + (r.ok() ? r->body : r.status().message()));
     }
     final = json::parse(r->body);
