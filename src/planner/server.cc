@@ -488,6 +488,11 @@ void PlannerServer::Impl::Route(const HttpRequest& req, const Reply& respond) {
   }
   if (p == "/register") {
     if (!BearerMatches(req, options.join_token)) return respond(Unauthorized("workers"));
+  } else if (p.rfind("/api/v1/blobs/", 0) == 0 && req.method != "PUT") {
+    // Workers fetch the programs they run with their join token; clients upload them.
+    if (!BearerMatches(req, options.join_token) && !BearerMatches(req, options.api_token)) {
+      return respond(Unauthorized("blobs"));
+    }
   } else if (!BearerMatches(req, options.api_token)) {
     return respond(Unauthorized("the API"));
   }
