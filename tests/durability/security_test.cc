@@ -70,6 +70,11 @@ TEST_F(SecurityTest, TokensGuardTheApiAndTheFleet) {
   EXPECT_EQ(Status("GET", url + "/healthz", ""), 200);  // probes need no token
   EXPECT_EQ(Status("GET", url + "/readyz", ""), 200);
   EXPECT_EQ(Status("GET", url + "/metrics", ""), 401);
+  // Workers fetch programs with the join token; uploading one takes the API token.
+  const std::string blob = url + "/api/v1/blobs/" + std::string(64, 'a');
+  EXPECT_EQ(Status("GET", blob, join), 404);
+  EXPECT_EQ(Status("GET", blob, ""), 401);
+  EXPECT_EQ(Status("PUT", blob, join), 401);
 
   // A worker with the wrong join token never joins; one with the right token does and runs
   // the queued task.
