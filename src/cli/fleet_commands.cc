@@ -100,7 +100,8 @@ std::string Str(const json::value& v) {
   return wire::ToJson(v);
 }
 
-void RunPlanner(planner::PlannerOptions opts, int tasks, uint64_t seed, int* exit_code) {
+void RunPlanner(planner::PlannerOptions opts, int tasks, uint64_t seed, double scale,
+                int* exit_code) {
   asio::io_context io(1);
   planner::PlannerServer server(io, opts);
   auto port = server.Start();
@@ -111,7 +112,7 @@ void RunPlanner(planner::PlannerOptions opts, int tasks, uint64_t seed, int* exi
   }
   spdlog::info("volo planner listening on http://{}:{}", opts.bind, *port);
   if (tasks > 0) {
-    auto specs = RandomSeedTasks(tasks, seed);
+    auto specs = RandomSeedTasks(tasks, seed, scale);
     auto first = server.core().Submit(std::move(specs));
     uint64_t first_id = first->value();
     auto left = std::make_shared<int>(tasks);
@@ -211,6 +212,12 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                 "(env TASKS)")
       ->check(CLI::NonNegativeNumber);
   p->add_option("--seed", *pseed, "Random seed for --tasks (0: a random one)");
+  auto pscale = std::make_shared<double>(-1);
+  if (const char* e = std::getenv("VOLO_DURATION_SCALE"); e && *e) *pscale = std::atof(e);
+  p->add_option("--duration-scale", *pscale,
+                "With --tasks: give each task a duration from the seed's ranges (add 3-7 s, mult "
+                "3-12 s) times this (env VOLO_DURATION_SCALE); unset, workers choose")
+      ->check(CLI::NonNegativeNumber);
   p->add_option("--heartbeat-timeout", *hb_timeout,
                 "Seconds without a heartbeat before a worker is declared dead")
       ->capture_default_str()
@@ -250,7 +257,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     }
     popts->core.heartbeat_timeout =
         std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(*hb_timeout));
-    RunPlanner(*popts, *ptasks, *pseed, exit_code);
+    RunPlanner(*popts, *ptasks, *pseed, *pscale, exit_code);
   });
 
   // ---- worker ----

@@ -27,13 +27,21 @@ namespace volo::cli {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-std::vector<wire::TaskSpec> RandomSeedTasks(int n, uint64_t seed) {
+std::vector<wire::TaskSpec> RandomSeedTasks(int n, uint64_t seed, double duration_scale) {
   std::mt19937_64 rng(seed ? seed : std::random_device{}());
   std::uniform_int_distribution<int> op(0, 1), num(0, 99);
   std::vector<wire::TaskSpec> out(n);
   for (auto& t : out) {
-    t.op = op(rng) ? "mult" : "add";
-    t.args = "{\"a\":" + std::to_string(num(rng)) + ",\"b\":" + std::to_string(num(rng)) + "}";
+    bool mult = op(rng);
+    t.op = mult ? "mult" : "add";
+    t.args = "{\"a\":" + std::to_string(num(rng)) + ",\"b\":" + std::to_string(num(rng));
+    if (duration_scale >= 0) {
+      double d = std::uniform_real_distribution<double>(3, mult ? 12 : 7)(rng) * duration_scale;
+      char buf[48];
+      std::snprintf(buf, sizeof buf, ",\"duration\":%.6f", d);
+      t.args += buf;
+    }
+    t.args += "}";
   }
   return out;
 }
@@ -243,7 +251,7 @@ int RunUp(const UpOptions& o) {
   }
 
   std::string body = "{\"tasks\":[";
-  auto specs = RandomSeedTasks(o.tasks, o.seed);
+  auto specs = RandomSeedTasks(o.tasks, o.seed, -1);
   for (size_t i = 0; i < specs.size(); ++i) {
     if (i) body += ',';
     body += "{\"op\":\"" + specs[i].op + "\",\"args\":" + specs[i].args + "}";
