@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cerrno>
 #include <chrono>
@@ -52,6 +53,9 @@ struct Harness {
   }
 
   boost::asio::io_context io;
+  // Without a listener the io_context can run out of work between inputs, which would stop it.
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work =
+      boost::asio::make_work_guard(io);
   std::unique_ptr<Server> server;
 };
 
