@@ -39,7 +39,7 @@ bench: ## Benchmarks: volo and the peers (Celery, RQ, Dask, Lua, Python) side by
 
 fuzz: ## Run the libFuzzer targets for longer (FUZZ_SECONDS=60 each)
 	@cmake --preset fuzz > /dev/null && cmake --build build/fuzz -j $(JOBS)
-	@for f in build/fuzz/*_fuzz; do echo "== $$f"; $$f -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; done
+	@for f in build/fuzz/src/*/*_fuzz; do echo "== $$f"; $$f -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; done
 
 format: ## clang-format every C++ source in place
 	@find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
