@@ -466,7 +466,7 @@ Result<PlannerMessage> ParsePlannerMessage(std::string_view text) {
     Welcome w;
     int64_t hb = 1000;
     if (const json::value* h = o->if_contains("heartbeat_ms"); h && ToInt64(*h, &hb) && hb > 0) {
-      w.heartbeat_ms = static_cast<int>(hb);
+      w.heartbeat_ms = static_cast<int>(std::min<int64_t>(hb, 3'600'000));
     }
     return PlannerMessage(w);
   }
@@ -575,6 +575,16 @@ std::string EncodeSubmit(int64_t tag, const std::vector<TaskSpec>& tasks) {
     if (t.timeout > 0) {
       out += ",\"timeout\":";
       AppendJsonNumber(out, t.timeout);
+    }
+    if (!t.labels.empty()) {
+      out += ",\"labels\":{";
+      for (size_t l = 0; l < t.labels.size(); ++l) {
+        if (l) out += ',';
+        AppendJsonString(out, t.labels[l].first);
+        out += ':';
+        AppendJsonString(out, t.labels[l].second);
+      }
+      out += '}';
     }
     out += '}';
   }

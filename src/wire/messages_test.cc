@@ -115,12 +115,15 @@ TEST(StreamTest, SubmitAndResultsRoundTrip) {
   TaskSpec t;
   t.op = "noop";
   t.retries = 2;
+  t.labels = {{"team", "physics"}};
   int64_t tag = 0;
   auto s = ParseClientMessage(EncodeSubmit(42, {t, t}), &tag);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(tag, 42);
   EXPECT_EQ(s->tasks.size(), 2u);
   EXPECT_EQ(s->tasks[1].retries, 2);
+  ASSERT_EQ(s->tasks[1].labels.size(), 1u);
+  EXPECT_EQ(s->tasks[1].labels[0].second, "physics");
 
   ClientResultsEncoder enc;
   enc.Add(5, "done", "3", "", "w1");
