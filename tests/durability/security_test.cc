@@ -109,6 +109,31 @@ TEST_F(SecurityTest, TokensGuardTheApiAndTheFleet) {
   }
 }
 
+TEST_F(SecurityTest, TlsEndToEnd) {
+  std::string cert = h_.TempPath("cert.pem"), key = h_.TempPath("key.pem");
+  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+                    "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " + key +
+                    " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::string port_file = h_.TempPath("p.port");
+  Child* planner = h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file,
+                                        "--tls-cert", cert, "--tls-key", key});
+  auto port = h_.ReadPortFile(port_file, *planner);
+  ASSERT_TRUE(port.has_value());
+  std::string url = "https://127.0.0.1:" + std::to_string(*port);
+  h_.Spawn("worker", {"--ca-file", cert, "worker", "--planner", url, "--id", "tls-w", "--port",
+                      "-1"});
+  CommandResult r = h_.RunVolo({"--ca-file", cert, "submit", "add", "--args", R"({"a":20,"b":22})",
+                                "--planner", url, "--wait"},
+                               {}, seconds(30));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "42\n");
+  // Without the CA the client refuses the planner's self-signed certificate.
+  CommandResult untrusted = h_.RunVolo({"status", "--planner", url}, {{"VOLO_CA_FILE", std::nullopt}});
+  EXPECT_NE(untrusted.exit_code, 0);
+  EXPECT_NE(untrusted.err.find("certificate"), std::string::npos) << untrusted.err;
+}
+
 TEST_F(SecurityTest, MetricsDescribeTheQueue) {
   std::string port_file = h_.TempPath("p.port");
   Child* planner = h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file});
