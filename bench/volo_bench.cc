@@ -112,9 +112,10 @@ int Throughput(const std::string& url, size_t n, size_t batch) {
     std::fprintf(stderr, "stopped after %zu of %zu: %s\n", finished, n, d.error.c_str());
     return 1;
   }
-  std::printf("{\"bench\":\"throughput\",\"tasks\":%zu,\"failed\":%zu,\"seconds\":%.4f,"
-              "\"tasks_per_s\":%.0f}\n",
-              n, failed, secs, n / secs);
+  std::printf(
+      "{\"bench\":\"throughput\",\"tasks\":%zu,\"failed\":%zu,\"seconds\":%.4f,"
+      "\"tasks_per_s\":%.0f}\n",
+      n, failed, secs, n / secs);
   return failed ? 1 : 0;
 }
 
@@ -152,9 +153,10 @@ int Latency(const std::string& url, size_t n) {
   std::vector<double> s(us.begin() + static_cast<long>(n / 100), us.end());
   std::sort(s.begin(), s.end());
   auto pct = [&](double p) { return s[std::min(s.size() - 1, static_cast<size_t>(p * s.size()))]; };
-  std::printf("{\"bench\":\"latency\",\"tasks\":%zu,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-              "\"max_us\":%.1f}\n",
-              n, pct(0.5), pct(0.99), s.back());
+  std::printf(
+      "{\"bench\":\"latency\",\"tasks\":%zu,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+      "\"max_us\":%.1f}\n",
+      n, pct(0.5), pct(0.99), s.back());
   return 0;
 }
 
@@ -199,7 +201,8 @@ int main(int argc, char** argv) {
   }
   std::string mode = argv[1], url = argv[2];
   size_t n = std::strtoull(argv[3], nullptr, 10);
-  if (mode == "throughput") return Throughput(url, n, argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 1000);
+  if (mode == "throughput")
+    return Throughput(url, n, argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 1000);
   if (mode == "latency") return Latency(url, n);
   if (mode == "fill") return Fill(url, n);
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());

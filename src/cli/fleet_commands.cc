@@ -8,8 +8,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
 #include <cstdlib>
-#include <iostream>
 #include <fstream>
+#include <iostream>
 #include <random>
 
 #include "cli/commands.h"
@@ -126,11 +126,11 @@ void RunPlanner(planner::PlannerOptions opts, int tasks, uint64_t seed, double s
           t.worker != planner::kNoWorker ? core.workers()[t.worker].id.value() : "-";
       std::cout << "task " << t.id.value() << " " << core.op_name(t.op) << " " << t.args << " = "
                 << (t.state == planner::TaskState::kDone ? t.result : t.result) << " ("
-                << planner::TaskStateName(t.state) << " on " << worker << ") ["
-                << tasks - *left << "/" << tasks << "]\n";
+                << planner::TaskStateName(t.state) << " on " << worker << ") [" << tasks - *left
+                << "/" << tasks << "]\n";
       if (*left == 0) {
-        std::cout << "planner: all " << tasks << " tasks finished in "
-                  << WallSeconds() - t0 << " s\n";
+        std::cout << "planner: all " << tasks << " tasks finished in " << WallSeconds() - t0
+                  << " s\n";
       }
       std::cout << std::flush;
     });
@@ -155,19 +155,19 @@ void RunWorker(worker::WorkerOptions opts, int* exit_code) {
   }
   asio::signal_set signals(io, SIGINT, SIGTERM);
   bool draining = false;
-  std::function<void(boost::system::error_code, int)> on_signal =
-      [&](boost::system::error_code ec, int sig) {
-        if (ec) return;
-        if (draining) {
-          spdlog::warn("second signal: leaving now");
-          io.stop();
-          return;
-        }
-        draining = true;
-        spdlog::info("signal {}: draining", sig);
-        agent.Drain([&] { io.stop(); });
-        signals.async_wait(on_signal);
-      };
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,
+                                                                      int sig) {
+    if (ec) return;
+    if (draining) {
+      spdlog::warn("second signal: leaving now");
+      io.stop();
+      return;
+    }
+    draining = true;
+    spdlog::info("signal {}: draining", sig);
+    agent.Drain([&] { io.stop(); });
+    signals.async_wait(on_signal);
+  };
   signals.async_wait(on_signal);
   io.run();
 }
@@ -228,8 +228,9 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                 "Keep a journal in this directory so a restarted planner loses nothing "
                 "(env VOLO_DATA; default: in memory only)");
   auto keep = std::make_shared<double>(24 * 3600);
-  p->add_option("--keep-results", *keep, "Seconds a finished task stays readable before it is "
-                                         "pruned (memory and journal)")
+  p->add_option("--keep-results", *keep,
+                "Seconds a finished task stays readable before it is "
+                "pruned (memory and journal)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   p->add_option("--max-queued", popts->core.max_queued,
@@ -271,7 +272,8 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   wopts->id = Env("VOLO_WORKER_ID", "");
   wopts->duration_scale = std::atof(Env("VOLO_DURATION_SCALE", "1").c_str());
   wopts->slots = std::atoi(Env("VOLO_SLOTS", "1").c_str());
-  w->add_option("--planner", wopts->planner_url, "Planner URL, like http://host:3000 (env PLANNER)");
+  w->add_option("--planner", wopts->planner_url,
+                "Planner URL, like http://host:3000 (env PLANNER)");
   w->add_option("--ops", *wops,
                 "Operations to run, comma-separated (default: add,mult,sleep,echo,noop; the "
                 "seed's ADD / MULT variables: with only ADD set, only add)");
@@ -332,8 +334,10 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   s->add_option("--args", *sargs, "Arguments as a JSON object, like '{\"a\":1,\"b\":2}'");
   s->add_option("--planner", *planner, "Planner URL (env VOLO_PLANNER)")->capture_default_str();
   s->add_option("--token-file", g_token_file, "Bearer token for the API (env VOLO_TOKEN)");
-  s->add_option("--retries", *sretries, "Retries after a failed attempt")->check(CLI::Range(0, 100));
-  s->add_option("--timeout", *stimeout, "Seconds an attempt may run")->check(CLI::NonNegativeNumber);
+  s->add_option("--retries", *sretries, "Retries after a failed attempt")
+      ->check(CLI::Range(0, 100));
+  s->add_option("--timeout", *stimeout, "Seconds an attempt may run")
+      ->check(CLI::NonNegativeNumber);
   s->add_option("--priority", *sprio, "Higher runs first");
   s->add_option("--label", *slabels, "A label key=value (repeatable)");
   s->add_flag("--wait", *swait, "Wait for the result and print it");
@@ -370,8 +374,8 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       return;
     }
     while (true) {
-      auto t = Call(*planner, "GET", "/api/v1/tasks/" + std::to_string(id) + "/wait?timeout=60",
-                    "", exit_code, 70);
+      auto t = Call(*planner, "GET", "/api/v1/tasks/" + std::to_string(id) + "/wait?timeout=60", "",
+                    exit_code, 70);
       if (!t) return;
       std::string state(t->at("state").get_string());
       if (state == "done") {
@@ -448,8 +452,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     while (true) {
       double chunk = std::min(left, 60.0);
       json::object body{{"ids", ids}, {"timeout", chunk}};
-      auto r = Call(*planner, "POST", "/api/v1/wait", json::serialize(body), exit_code,
-                    chunk + 10);
+      auto r = Call(*planner, "POST", "/api/v1/wait", json::serialize(body), exit_code, chunk + 10);
       if (!r) return;
       bool complete = r->at("complete").as_bool();
       left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
@@ -458,8 +461,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
         const json::object& t = tv.as_object();
         std::string state = Str(t.at("state"));
         std::cout << Str(t.at("id")) << " " << state << " "
-                  << (state == "done" ? wire::ToJson(t.at("result")) : Str(t.at("error")))
-                  << "\n";
+                  << (state == "done" ? wire::ToJson(t.at("result")) : Str(t.at("error"))) << "\n";
         if (state == "failed" || state == "cancelled") *exit_code = 1;
       }
       if (!complete) {

@@ -21,8 +21,7 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   if (!log_path.empty()) {
-    posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
   }
   // The child gets a process group of its own, so a terminal's Ctrl-C reaches only `volo up`,

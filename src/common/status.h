@@ -47,7 +47,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
 inline Status FailedPrecondition(std::string m) {
@@ -66,7 +68,7 @@ inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok());
   }
@@ -91,9 +93,9 @@ class [[nodiscard]] Result {
 }  // namespace volo
 
 // Returns the Status from the enclosing function when `expr` is not ok.
-#define VOLO_RETURN_IF_ERROR(expr)           \
-  do {                                       \
-    ::volo::Status volo_status_ = (expr);    \
+#define VOLO_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::volo::Status volo_status_ = (expr);        \
     if (!volo_status_.ok()) return volo_status_; \
   } while (0)
 

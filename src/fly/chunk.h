@@ -71,7 +71,7 @@ struct EnvDecl {
   std::string name;
   std::string type;  // the literal `type=` value
   Pos pos;
-  std::string on;    // `var k = [type="k8s"] on cloud`: "cloud" ("" when none)
+  std::string on;  // `var k = [type="k8s"] on cloud`: "cloud" ("" when none)
 };
 
 struct Program {

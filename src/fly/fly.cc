@@ -196,8 +196,8 @@ std::string LocalFlyJob::RemoteSpec() const {
       }
     }
   }
-  out += ",\"globals\":{" + globals + "},\"randoms\":{" + randoms + "},\"channels\":{" +
-         channels + "},\"envs\":{" + envs + "}}";
+  out += ",\"globals\":{" + globals + "},\"randoms\":{" + randoms + "},\"channels\":{" + channels +
+         "},\"envs\":{" + envs + "}}";
   return out;
 }
 

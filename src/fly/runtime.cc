@@ -222,8 +222,7 @@ Result<Environment*> Runtime::GetEnvironment(const std::string& name, const std:
     }
   }
   std::unique_ptr<Environment> env;
-  std::string kind =
-      b == bindings_.end() ? type : b->second.substr(0, b->second.find(':'));
+  std::string kind = b == bindings_.end() ? type : b->second.substr(0, b->second.find(':'));
   if (options_.make_environment && (kind == "cluster" || kind == "k8s") &&
       (b != bindings_.end() || type == "cluster")) {
     std::string where = b == bindings_.end()             ? address

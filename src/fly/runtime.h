@@ -81,8 +81,8 @@ class Runtime {
 
   // The environment declared as `name` with type and thread count from its declaration,
   // unless --env rebinds it. Owned by the Runtime. `address`: a declared cluster's url=.
-  Result<Environment*> GetEnvironment(const std::string& name, const std::string& type,
-                                      int threads, const std::string& address = "");
+  Result<Environment*> GetEnvironment(const std::string& name, const std::string& type, int threads,
+                                      const std::string& address = "");
   // Validates --env bindings against the program's declarations before it starts.
   Status CheckEnvironments();
 

@@ -320,15 +320,15 @@ L_Ne : {
 }
 #define FLY_COMPARE(NAME, OPER)                           \
   L_##NAME : {                                            \
-    Value b = Ld(&sp[-1]);                                     \
-    Value a = Ld(&sp[-2]);                                     \
+    Value b = Ld(&sp[-1]);                                \
+    Value a = Ld(&sp[-2]);                                \
     if (a.tag == Tag::kInt && b.tag == Tag::kInt) {       \
-      St(&sp[-2], Value::Bool(a.i OPER b.i));                 \
+      St(&sp[-2], Value::Bool(a.i OPER b.i));             \
       --sp;                                               \
       NEXT();                                             \
     }                                                     \
     if (a.tag == Tag::kDouble && b.tag == Tag::kDouble) { \
-      St(&sp[-2], Value::Bool(a.d OPER b.d));                 \
+      St(&sp[-2], Value::Bool(a.d OPER b.d));             \
       --sp;                                               \
       NEXT();                                             \
     }                                                     \
@@ -817,7 +817,7 @@ L_GetLocal2 : {
 }
 #define FLY_ARITH_K(NAME, OPER, INT_OK)                                                       \
   L_##NAME##K : {                                                                             \
-    Value k = Ld(&consts[OPA]);                                                                    \
+    Value k = Ld(&consts[OPA]);                                                               \
     Value& a = sp[-1];                                                                        \
     if (a.tag == Tag::kInt && k.tag == Tag::kInt && (INT_OK)) {                               \
       a.i = static_cast<int64_t>(static_cast<uint64_t>(a.i) OPER static_cast<uint64_t>(k.i)); \
@@ -827,7 +827,7 @@ L_GetLocal2 : {
       a.d = a.d OPER k.d;                                                                     \
       NEXT();                                                                                 \
     }                                                                                         \
-    St(sp++, k);                                                                                \
+    St(sp++, k);                                                                              \
     op = Op::k##NAME;                                                                         \
     goto arith_slow;                                                                          \
   }
@@ -849,17 +849,17 @@ L_ModK : {
 }
 #define FLY_COMPARE_K(NAME, OPER)                         \
   L_##NAME##K : {                                         \
-    Value k = Ld(&consts[OPA]);                                \
+    Value k = Ld(&consts[OPA]);                           \
     Value& a = sp[-1];                                    \
     if (a.tag == Tag::kInt && k.tag == Tag::kInt) {       \
-      St(&a, Value::Bool(a.i OPER k.i));                      \
+      St(&a, Value::Bool(a.i OPER k.i));                  \
       NEXT();                                             \
     }                                                     \
     if (a.tag == Tag::kDouble && k.tag == Tag::kDouble) { \
-      St(&a, Value::Bool(a.d OPER k.d));                      \
+      St(&a, Value::Bool(a.d OPER k.d));                  \
       NEXT();                                             \
     }                                                     \
-    St(sp++, k);                                            \
+    St(sp++, k);                                          \
     op = Op::k##NAME;                                     \
     goto compare_slow;                                    \
   }
@@ -871,8 +871,8 @@ L_ModK : {
 // Fused compare-and-branch: jump when the comparison is false.
 #define FLY_JUMP_IF_NOT(NAME, OPER)                              \
   L_JumpIfNot##NAME : {                                          \
-    Value b = Ld(&sp[-1]);                                            \
-    Value a = Ld(&sp[-2]);                                            \
+    Value b = Ld(&sp[-1]);                                       \
+    Value a = Ld(&sp[-2]);                                       \
     uint32_t target = OPA;                                       \
     bool r;                                                      \
     if (a.tag == Tag::kInt && b.tag == Tag::kInt) {              \
@@ -890,8 +890,8 @@ L_ModK : {
     NEXT();                                                      \
   }                                                              \
   L_JumpIfNot##NAME##K : {                                       \
-    Value b = Ld(&consts[OPA]);                                       \
-    Value a = Ld(&sp[-1]);                                            \
+    Value b = Ld(&consts[OPA]);                                  \
+    Value a = Ld(&sp[-1]);                                       \
     uint32_t target = *ip++;                                     \
     bool r;                                                      \
     if (a.tag == Tag::kInt && b.tag == Tag::kInt) {              \
@@ -934,23 +934,23 @@ L_JumpIfNotNeK : {
   NEXT();
 }
 // LK forms: slot A op constants[W1], pushed; the slot keeps its reference.
-#define FLY_ARITH_LK(NAME, OPER, INT_OK)                                                      \
-  L_##NAME##LK : {                                                                            \
-    Value a = Ld(&slots[OPA]);                                                                \
-    Value k = Ld(&consts[*ip++]);                                                             \
-    if (a.tag == Tag::kInt && k.tag == Tag::kInt && (INT_OK)) {                               \
-      St(sp++, Value::Int(static_cast<int64_t>(INT_OP(OPER, a.i, k.i))));                     \
-      NEXT();                                                                                 \
-    }                                                                                         \
-    if (a.tag == Tag::kDouble && k.tag == Tag::kDouble) {                                     \
-      St(sp++, Value::Double(a.d OPER k.d));                                                  \
-      NEXT();                                                                                 \
-    }                                                                                         \
-    Retain(a);                                                                                \
-    St(sp++, a);                                                                              \
-    St(sp++, k);                                                                              \
-    op = Op::k##NAME;                                                                         \
-    goto arith_slow;                                                                          \
+#define FLY_ARITH_LK(NAME, OPER, INT_OK)                                  \
+  L_##NAME##LK : {                                                        \
+    Value a = Ld(&slots[OPA]);                                            \
+    Value k = Ld(&consts[*ip++]);                                         \
+    if (a.tag == Tag::kInt && k.tag == Tag::kInt && (INT_OK)) {           \
+      St(sp++, Value::Int(static_cast<int64_t>(INT_OP(OPER, a.i, k.i)))); \
+      NEXT();                                                             \
+    }                                                                     \
+    if (a.tag == Tag::kDouble && k.tag == Tag::kDouble) {                 \
+      St(sp++, Value::Double(a.d OPER k.d));                              \
+      NEXT();                                                             \
+    }                                                                     \
+    Retain(a);                                                            \
+    St(sp++, a);                                                          \
+    St(sp++, k);                                                          \
+    op = Op::k##NAME;                                                     \
+    goto arith_slow;                                                      \
   }
 #define INT_OP(OPER, x, y) (static_cast<uint64_t>(x) OPER static_cast<uint64_t>(y))
   FLY_ARITH_LK(Add, +, true)

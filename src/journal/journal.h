@@ -35,8 +35,8 @@ struct TaskRecord {
   int priority = 0;
   std::string labels;  // JSON object text
   double submitted = 0;
-  std::string key;     // idempotency key, on the first task of the submission that had one
-  int key_count = 0;   // how many tasks that submission had
+  std::string key;    // idempotency key, on the first task of the submission that had one
+  int key_count = 0;  // how many tasks that submission had
   int state = 0;
   std::string result;
   std::string worker;

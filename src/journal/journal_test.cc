@@ -87,8 +87,8 @@ TEST_F(JournalTest, PruneDeletesOnlyOldFinishedTasks) {
   (*j)->Prune(20);
   ASSERT_TRUE(CommitAndWait(**j).ok());
   std::vector<uint64_t> ids;
-  ASSERT_TRUE((*j)->Load([&](TaskRecord&& r) { ids.push_back(r.id); }, [](HttpWorkerRecord&&) {})
-                  .ok());
+  ASSERT_TRUE(
+      (*j)->Load([&](TaskRecord&& r) { ids.push_back(r.id); }, [](HttpWorkerRecord&&) {}).ok());
   EXPECT_EQ(ids, (std::vector<uint64_t>{2, 3, 4}));
 }
 

@@ -9,12 +9,18 @@ namespace volo::planner {
 
 std::string_view TaskStateName(TaskState s) {
   switch (s) {
-    case TaskState::kQueued: return "queued";
-    case TaskState::kRunning: return "running";
-    case TaskState::kDone: return "done";
-    case TaskState::kFailed: return "failed";
-    case TaskState::kCancelled: return "cancelled";
-    case TaskState::kPruned: return "pruned";
+    case TaskState::kQueued:
+      return "queued";
+    case TaskState::kRunning:
+      return "running";
+    case TaskState::kDone:
+      return "done";
+    case TaskState::kFailed:
+      return "failed";
+    case TaskState::kCancelled:
+      return "cancelled";
+    case TaskState::kPruned:
+      return "pruned";
   }
   return "unknown";
 }
@@ -162,9 +168,15 @@ void Core::Restore(journal::TaskRecord&& r) {
       t.worker = w;
     }
     switch (t.state) {
-      case TaskState::kDone: ++counts_.done; break;
-      case TaskState::kFailed: ++counts_.failed; break;
-      default: ++counts_.cancelled; break;
+      case TaskState::kDone:
+        ++counts_.done;
+        break;
+      case TaskState::kFailed:
+        ++counts_.failed;
+        break;
+      default:
+        ++counts_.cancelled;
+        break;
     }
     return;
   }
@@ -180,9 +192,15 @@ size_t Core::Prune(double finished_before) {
       continue;
     }
     switch (t.state) {
-      case TaskState::kDone: --counts_.done; break;
-      case TaskState::kFailed: --counts_.failed; break;
-      default: --counts_.cancelled; break;
+      case TaskState::kDone:
+        --counts_.done;
+        break;
+      case TaskState::kFailed:
+        --counts_.failed;
+        break;
+      default:
+        --counts_.cancelled;
+        break;
     }
     t.state = TaskState::kPruned;
     std::string().swap(t.args);
@@ -280,8 +298,7 @@ void Core::AddClient(uint64_t client, ClientSink* sink) { clients_[client] = sin
 void Core::RemoveClient(uint64_t client) { clients_.erase(client); }
 
 Result<uint32_t> Core::AddWorker(const WorkerId& id, WorkerKind kind,
-                                 const std::vector<std::string>& ops, int slots,
-                                 WorkerLink* link) {
+                                 const std::vector<std::string>& ops, int slots, WorkerLink* link) {
   if (FindWorker(id)) {
     return AlreadyExists("a live worker is already registered as '" + id.value() + "'");
   }
@@ -428,9 +445,9 @@ void Core::FailAttempt(Task& t, std::string error) {
     if (t.state == TaskState::kRunning) --counts_.running;
     t.state = TaskState::kQueued;
     ++counts_.queued;
-    delayed_.emplace(clock_.Now() + std::chrono::duration_cast<Nanos>(
-                                        std::chrono::duration<double>(backoff)),
-                     t.id);
+    delayed_.emplace(
+        clock_.Now() + std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(backoff)),
+        t.id);
     return;
   }
   Finish(t, TaskState::kFailed, std::move(error));
@@ -446,10 +463,17 @@ void Core::Finish(Task& t, TaskState state, std::string result) {
   t.result = std::move(result);
   if (t.finished == 0) t.finished = WallSeconds();
   switch (state) {
-    case TaskState::kDone: ++counts_.done; break;
-    case TaskState::kFailed: ++counts_.failed; break;
-    case TaskState::kCancelled: ++counts_.cancelled; break;
-    default: VOLO_CHECK(false, "Finish with a non-final state");
+    case TaskState::kDone:
+      ++counts_.done;
+      break;
+    case TaskState::kFailed:
+      ++counts_.failed;
+      break;
+    case TaskState::kCancelled:
+      ++counts_.cancelled;
+      break;
+    default:
+      VOLO_CHECK(false, "Finish with a non-final state");
   }
   std::string_view worker = t.worker != kNoWorker ? workers_[t.worker].id.value() : "";
   if (journal_) journal_->OnFinished(t, worker);
@@ -499,8 +523,8 @@ void Core::OnLeaving(uint32_t worker) {
 int Core::Window(const WorkerInfo& w, uint32_t op) const {
   const OpStats& s = op_stats_[op];
   bool is_short = s.known_short ||
-                  (s.samples > 0 && s.mean_seconds < std::chrono::duration<double>(
-                                                         options_.short_task).count());
+                  (s.samples > 0 &&
+                   s.mean_seconds < std::chrono::duration<double>(options_.short_task).count());
   return w.slots + (is_short ? std::min(w.slots, options_.max_prefetch) : 0);
 }
 
@@ -521,8 +545,8 @@ bool Core::DispatchOne(uint32_t wi) {
     // Drop heads that were cancelled while queued.
     while (!q.empty()) {
       auto& fifo = q.begin()->second;
-      while (!fifo.empty() && (!Lookup(fifo.front()) ||
-                               Lookup(fifo.front())->state != TaskState::kQueued)) {
+      while (!fifo.empty() &&
+             (!Lookup(fifo.front()) || Lookup(fifo.front())->state != TaskState::kQueued)) {
         fifo.pop_front();
         --queued_now_;
       }
@@ -565,9 +589,9 @@ bool Core::DispatchOne(uint32_t wi) {
   ++counts_.running;
   w.inflight.push_back(t.id);
   if (t.timeout > 0) {
-    deadlines_.emplace(clock_.Now() + std::chrono::duration_cast<Nanos>(
-                                          std::chrono::duration<double>(t.timeout)),
-                       std::make_pair(t.id, t.attempts));
+    deadlines_.emplace(
+        clock_.Now() + std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(t.timeout)),
+        std::make_pair(t.id, t.attempts));
   }
   w.link->Assign(t, op_names_[t.op]);
   return true;

@@ -46,11 +46,11 @@ struct Task {
   int16_t retries = 0;
   int16_t attempts = 0;  // attempts started (a lost worker's attempt is not counted)
   int32_t priority = 0;
-  float timeout = 0;                // seconds, 0 = none
-  uint32_t worker = kNoWorker;      // index of the worker running it, or that ran it last
-  uint64_t client = 0;              // the streaming client that submitted it, 0 = none
-  std::string args;                 // JSON object text
-  std::string result;               // done: JSON text; failed/cancelled: the error text
+  float timeout = 0;            // seconds, 0 = none
+  uint32_t worker = kNoWorker;  // index of the worker running it, or that ran it last
+  uint64_t client = 0;          // the streaming client that submitted it, 0 = none
+  std::string args;             // JSON object text
+  std::string result;           // done: JSON text; failed/cancelled: the error text
   double submitted = 0, started = 0, finished = 0;  // Unix seconds, 0 = not yet
   std::unique_ptr<std::vector<std::pair<std::string, std::string>>> labels;
 };
@@ -144,8 +144,8 @@ class Core {
   Status Cancel(TaskId id);
   const Task* Find(TaskId id) const;
   // Tasks with id > after, in id order, optionally filtered by state and op.
-  std::vector<const Task*> List(std::optional<TaskState> state, std::string_view op,
-                                uint64_t after, size_t limit) const;
+  std::vector<const Task*> List(std::optional<TaskState> state, std::string_view op, uint64_t after,
+                                size_t limit) const;
   // Runs `fn` once when the task finishes (at once if it has). Returns false for unknown ids.
   bool WhenFinished(TaskId id, std::function<void(const Task&)> fn);
   void AddClient(uint64_t client, ClientSink* sink);
@@ -229,8 +229,8 @@ class Core {
   std::vector<OpStats> op_stats_;
   std::vector<Queue> queues_;  // per op
   std::vector<WorkerInfo> workers_;
-  std::vector<uint32_t> worker_order_;  // live workers, most specialised first
-  std::multimap<TimePoint, TaskId> delayed_;   // retries waiting for their backoff
+  std::vector<uint32_t> worker_order_;        // live workers, most specialised first
+  std::multimap<TimePoint, TaskId> delayed_;  // retries waiting for their backoff
   std::multimap<TimePoint, std::pair<TaskId, int16_t>> deadlines_;  // (task, attempt)
   std::unordered_map<uint64_t, std::vector<std::function<void(const Task&)>>> waiters_;
   std::unordered_map<uint64_t, ClientSink*> clients_;

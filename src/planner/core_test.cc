@@ -83,8 +83,7 @@ TEST_F(CoreTest, TaskWaitsForAWorkerThenRuns) {
 TEST_F(CoreTest, UnknownOperationIsRejectedWhole) {
   auto r = core_.Submit({Spec("add"), Spec("paint")});
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("tasks[1].op: unknown operation 'paint'"),
-            std::string::npos);
+  EXPECT_NE(r.status().message().find("tasks[1].op: unknown operation 'paint'"), std::string::npos);
   EXPECT_EQ(core_.task_count(), 0u);
 }
 

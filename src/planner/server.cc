@@ -47,8 +47,8 @@ bool BearerMatches(const HttpRequest& req, const std::string& token) {
 }
 
 HttpResponse Unauthorized(std::string_view what) {
-  HttpResponse r = HttpResponse::Error(401, "missing or wrong bearer token for " +
-                                                std::string(what));
+  HttpResponse r =
+      HttpResponse::Error(401, "missing or wrong bearer token for " + std::string(what));
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
 }
@@ -229,12 +229,12 @@ class HttpWorkerLink final : public WorkerLink {
                                  : timeout_;
     double started = WallSeconds();
     std::shared_ptr<bool> alive = alive_;
-    client_.Request(
-        "POST", url_ + "/" + std::string(op), t.args, {{"Content-Type", "application/json"}},
-        timeout, [this, alive, id, started](Result<net::ClientResponse> r) {
-          if (!*alive) return;
-          OnResponse(id, started, std::move(r));
-        });
+    client_.Request("POST", url_ + "/" + std::string(op), t.args,
+                    {{"Content-Type", "application/json"}}, timeout,
+                    [this, alive, id, started](Result<net::ClientResponse> r) {
+                      if (!*alive) return;
+                      OnResponse(id, started, std::move(r));
+                    });
   }
   void Cancel(TaskId) override {}  // the seed protocol cannot stop a running task
   void Drop(std::string_view) override { *alive_ = false; }
@@ -342,8 +342,8 @@ class JournalAdapter final : public JournalSink {
     schedule_();
   }
   void OnFinished(const Task& t, std::string_view worker) override {
-    j_.Finished({t.id.value(), static_cast<int>(t.state), t.result, std::string(worker),
-                 t.attempts, t.started, t.finished});
+    j_.Finished({t.id.value(), static_cast<int>(t.state), t.result, std::string(worker), t.attempts,
+                 t.started, t.finished});
     schedule_();
   }
 
@@ -423,8 +423,8 @@ struct PlannerServer::Impl {
     });
   }
   void StartPruning() {
-    auto every = std::clamp<std::chrono::seconds>(options.keep_results / 10,
-                                                  std::chrono::seconds(1), std::chrono::seconds(60));
+    auto every = std::clamp<std::chrono::seconds>(
+        options.keep_results / 10, std::chrono::seconds(1), std::chrono::seconds(60));
     prune_timer.expires_after(every);
     prune_timer.async_wait([this](boost::system::error_code ec) {
       if (ec || stopped) return;
@@ -455,8 +455,7 @@ struct PlannerServer::Impl {
   std::variant<net::WsHandlers, HttpResponse> AcceptWs(const HttpRequest& req);
   net::WsHandlers WorkerHandlers();
   net::WsHandlers StreamHandlers();
-  Status AddHttpWorker(const std::string& id, const std::string& url,
-                       std::vector<std::string> ops);
+  Status AddHttpWorker(const std::string& id, const std::string& url, std::vector<std::string> ops);
 };
 
 void PlannerServer::Impl::Handle(HttpRequest req, Respond respond) {
@@ -517,8 +516,8 @@ void PlannerServer::Impl::Route(const HttpRequest& req, const Reply& respond) {
     }
     uint64_t id;
     if (!ParseU64(rest, &id)) {
-      respond(HttpResponse::Error(400, "task id must be a positive integer, not '" +
-                                           std::string(rest) + "'"));
+      respond(HttpResponse::Error(
+          400, "task id must be a positive integer, not '" + std::string(rest) + "'"));
       return;
     }
     const Task* t = core.Find(TaskId(id));
@@ -545,8 +544,8 @@ void PlannerServer::Impl::Route(const HttpRequest& req, const Reply& respond) {
       respond(HttpResponse::Json(200, TaskJson(core, *core.Find(TaskId(id)))));
       return;
     }
-    respond(HttpResponse::Error(404, "unknown action '" + std::string(action) +
-                                         "' (known: wait, cancel)"));
+    respond(HttpResponse::Error(
+        404, "unknown action '" + std::string(action) + "' (known: wait, cancel)"));
     return;
   }
   if (p == "/api/v1/wait") {
@@ -597,8 +596,9 @@ void PlannerServer::Impl::SubmitTasks(const HttpRequest& req, const Reply& respo
   auto first = core.Submit(std::move(specs).value(), 0, key);
   if (!first.ok()) {
     StatusCode c = first.status().code();
-    int code = c == StatusCode::kFailedPrecondition ? 429 : c == StatusCode::kAlreadyExists ? 409
-                                                                                          : 400;
+    int code = c == StatusCode::kFailedPrecondition ? 429
+               : c == StatusCode::kAlreadyExists    ? 409
+                                                    : 400;
     respond(HttpResponse::Error(code, first.status().message()));
     return;
   }
@@ -995,10 +995,9 @@ net::WsHandlers PlannerServer::Impl::WorkerHandlers() {
       }
       auto l = std::make_shared<WsWorkerLink>(io, conn);
       // Welcome goes out before any task the registration lets the scheduler send.
-      conn->Send(wire::EncodeWelcome(
-          {static_cast<int>(options.heartbeat_interval.count())}));
-      auto r = core.AddWorker(WorkerId(reg->id), WorkerKind::kNative, reg->ops, reg->slots,
-                              l.get());
+      conn->Send(wire::EncodeWelcome({static_cast<int>(options.heartbeat_interval.count())}));
+      auto r =
+          core.AddWorker(WorkerId(reg->id), WorkerKind::kNative, reg->ops, reg->slots, l.get());
       if (!r.ok()) {
         conn->Send(wire::EncodeError(r.status().message()));
         conn->Close("registration refused");
@@ -1084,8 +1083,7 @@ net::WsHandlers PlannerServer::Impl::StreamHandlers() {
   return h;
 }
 
-std::variant<net::WsHandlers, HttpResponse> PlannerServer::Impl::AcceptWs(
-    const HttpRequest& req) {
+std::variant<net::WsHandlers, HttpResponse> PlannerServer::Impl::AcceptWs(const HttpRequest& req) {
   if (req.path == "/api/v1/workers/connect") {
     if (!BearerMatches(req, options.join_token)) return Unauthorized("workers");
     return WorkerHandlers();
@@ -1110,7 +1108,8 @@ PlannerServer::~PlannerServer() { Stop(); }
 
 Result<uint16_t> PlannerServer::Start() {
   Impl& m = *impl_;
-  if (!IsLoopback(m.options.bind) && (m.options.api_token.empty() || m.options.join_token.empty())) {
+  if (!IsLoopback(m.options.bind) &&
+      (m.options.api_token.empty() || m.options.join_token.empty())) {
     return FailedPrecondition("refusing to listen on " + m.options.bind +
                               " without tokens: give --token-file and --join-token-file (or "
                               "VOLO_TOKEN and VOLO_JOIN_TOKEN), or bind to 127.0.0.1");

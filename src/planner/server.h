@@ -53,8 +53,7 @@ class PlannerServer {
   void Stop();
   Core& core();
   // A seed-style HTTP worker, as POST /register adds one.
-  Status AddHttpWorker(const std::string& id, const std::string& url,
-                       std::vector<std::string> ops);
+  Status AddHttpWorker(const std::string& id, const std::string& url, std::vector<std::string> ops);
 
  private:
   struct Impl;

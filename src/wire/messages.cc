@@ -103,11 +103,21 @@ void AppendIds(std::string& out, const std::vector<uint64_t>& ids) {
 
 void AppendValue(std::string& out, const json::value& v) {
   switch (v.kind()) {
-    case json::kind::null: out += "null"; break;
-    case json::kind::bool_: out += v.get_bool() ? "true" : "false"; break;
-    case json::kind::int64: out += std::to_string(v.get_int64()); break;
-    case json::kind::uint64: out += std::to_string(v.get_uint64()); break;
-    case json::kind::double_: AppendJsonNumber(out, v.get_double()); break;
+    case json::kind::null:
+      out += "null";
+      break;
+    case json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      break;
+    case json::kind::int64:
+      out += std::to_string(v.get_int64());
+      break;
+    case json::kind::uint64:
+      out += std::to_string(v.get_uint64());
+      break;
+    case json::kind::double_:
+      AppendJsonNumber(out, v.get_double());
+      break;
     case json::kind::string: {
       const json::string& s = v.get_string();
       AppendJsonString(out, std::string_view(s.data(), s.size()));
@@ -164,11 +174,21 @@ void AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -201,8 +221,8 @@ Status ValidateBuiltinArgs(std::string_view op, const json::object& args, std::s
     const json::value* v = args.if_contains(key);
     double d;
     if (!v || !ToDouble(*v, &d)) {
-      return InvalidArgument(std::string(where) + "." + std::string(key) + ": " +
-                             std::string(op) + " needs a number here");
+      return InvalidArgument(std::string(where) + "." + std::string(key) + ": " + std::string(op) +
+                             " needs a number here");
     }
     if (!(d >= lo && d <= hi)) {
       return InvalidArgument(std::string(where) + "." + std::string(key) + ": must be from " +
@@ -266,8 +286,8 @@ Result<TaskSpec> ParseTaskSpec(const json::value& v, std::string_view where) {
       if (!lo) return InvalidArgument(Field(where, "labels") + ": must be an object of strings");
       for (const auto& l : *lo) {
         if (!l.value().is_string()) {
-          return InvalidArgument(Field(where, "labels") + ": label '" +
-                                 std::string(l.key()) + "' must be a string");
+          return InvalidArgument(Field(where, "labels") + ": label '" + std::string(l.key()) +
+                                 "' must be a string");
         }
         spec.labels.emplace_back(std::string(l.key()), std::string(l.value().get_string()));
       }

@@ -9,10 +9,10 @@ namespace {
 
 TEST(TaskSpecTest, ParsesOneTaskWithEveryField) {
   bool batch = true;
-  auto r = ParseSubmitBody(
-      R"({"op":"add","args":{"a":1,"b":2},"retries":3,"timeout":1.5,"priority":7,)"
-      R"("labels":{"team":"x"}})",
-      &batch);
+  auto r =
+      ParseSubmitBody(R"({"op":"add","args":{"a":1,"b":2},"retries":3,"timeout":1.5,"priority":7,)"
+                      R"("labels":{"team":"x"}})",
+                      &batch);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_FALSE(batch);
   ASSERT_EQ(r->size(), 1u);
@@ -40,8 +40,10 @@ TEST(TaskSpecTest, RejectsBadInput) {
   EXPECT_EQ(ParseSubmitBody(R"({"args":{}})", &batch).status().message(), "op: required");
   EXPECT_EQ(ParseSubmitBody(R"({"op":"a b"})", &batch).status().code(),
             StatusCode::kInvalidArgument);
-  EXPECT_NE(ParseSubmitBody(R"({"op":"x","colour":1})", &batch).status().message().find(
-                "unknown field 'colour'"),
+  EXPECT_NE(ParseSubmitBody(R"({"op":"x","colour":1})", &batch)
+                .status()
+                .message()
+                .find("unknown field 'colour'"),
             std::string::npos);
   EXPECT_FALSE(ParseSubmitBody(R"({"op":"x","retries":-1})", &batch).ok());
   EXPECT_FALSE(ParseSubmitBody(R"({"tasks":[]})", &batch).ok());

@@ -26,7 +26,11 @@ using namespace std::chrono_literals;
 
 struct Agent::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& io, WorkerOptions o)
-      : io(io), options(std::move(o)), rng(std::random_device{}()), heartbeat(io), retry(io),
+      : io(io),
+        options(std::move(o)),
+        rng(std::random_device{}()),
+        heartbeat(io),
+        retry(io),
         grace(io) {
     if (options.id.empty()) {
       char host[64] = "worker";
@@ -191,25 +195,25 @@ void Agent::Impl::Connect() {
   if (!options.join_token.empty()) {
     headers.emplace_back("Authorization", "Bearer " + options.join_token);
   }
-  net::WsConnect(io, url, std::move(headers), std::move(h), 5s,
-                 [weak](Result<std::shared_ptr<net::WsConnection>> r) {
-                   auto self = weak.lock();
-                   if (!self) return;
-                   if (!r.ok()) {
-                     if (self->connect_failures++ % 20 == 0) {
-                       spdlog::warn("cannot reach the planner at {}: {}; retrying",
-                                    self->options.planner_url, r.status().message());
-                     }
-                     self->OnClosed(r.status());
-                     return;
-                   }
-                   self->connect_failures = 0;
-                   self->conn = *r;
-                   self->conn->Send(wire::EncodeRegister(
-                       {self->options.id,
-                        std::vector<std::string>(self->ops.begin(), self->ops.end()),
-                        self->options.slots}));
-                 });
+  net::WsConnect(
+      io, url, std::move(headers), std::move(h), 5s,
+      [weak](Result<std::shared_ptr<net::WsConnection>> r) {
+        auto self = weak.lock();
+        if (!self) return;
+        if (!r.ok()) {
+          if (self->connect_failures++ % 20 == 0) {
+            spdlog::warn("cannot reach the planner at {}: {}; retrying", self->options.planner_url,
+                         r.status().message());
+          }
+          self->OnClosed(r.status());
+          return;
+        }
+        self->connect_failures = 0;
+        self->conn = *r;
+        self->conn->Send(wire::EncodeRegister(
+            {self->options.id, std::vector<std::string>(self->ops.begin(), self->ops.end()),
+             self->options.slots}));
+      });
 }
 
 void Agent::Impl::OnClosed(const Status& why) {
@@ -285,8 +289,8 @@ void Agent::Impl::RunTasks(std::vector<wire::Assignment> tasks) {
     if (t.op == "fly" && fly) {
       // Computes on the pool; the result comes back to this (the io) thread.
       running.emplace(t.id, nullptr);
-      fly->Submit(std::move(t.args), [weak = weak_from_this(), &io = io, id = t.id,
-                                      started](bool ok, std::string value) {
+      fly->Submit(std::move(t.args), [weak = weak_from_this(), &io = io, id = t.id, started](
+                                         bool ok, std::string value) {
         asio::post(io, [weak, id, started, ok, value = std::move(value)]() mutable {
           auto self = weak.lock();
           if (!self || !self->running.count(id)) return;  // cancelled or reassigned

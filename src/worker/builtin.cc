@@ -14,7 +14,8 @@ Result<BuiltinPlan> PlanBuiltin(std::string_view op, std::string_view args, doub
                                 std::mt19937_64& rng) {
   if (op == "noop") return BuiltinPlan{"null", 0};
   if (op == "echo") return BuiltinPlan{std::string(args), 0};
-  if (!wire::IsBuiltinOp(op)) return NotFound("operation '" + std::string(op) + "' is not built in");
+  if (!wire::IsBuiltinOp(op))
+    return NotFound("operation '" + std::string(op) + "' is not built in");
   boost::system::error_code ec;
   json::value v = json::parse(json::string_view(args.data(), args.size()), ec);
   if (ec || !v.is_object()) return InvalidArgument("args: must be a JSON object");
@@ -49,7 +50,8 @@ Result<BuiltinPlan> PlanBuiltin(std::string_view op, std::string_view args, doub
   double seconds = 0;
   if (const json::value* d = o.if_contains("duration")) {
     seconds = d->to_number<double>();
-  } else if (duration_scale > 0) seconds = std::uniform_real_distribution<double>(lo, hi)(rng) * duration_scale;
+  } else if (duration_scale > 0)
+    seconds = std::uniform_real_distribution<double>(lo, hi)(rng) * duration_scale;
   return BuiltinPlan{wire::ToJson(res), seconds};
 }
 

@@ -11,8 +11,8 @@
 namespace volo::worker {
 
 struct BuiltinPlan {
-  std::string result;    // JSON text of the result
-  double seconds = 0;    // how long the task must appear to take before it returns
+  std::string result;  // JSON text of the result
+  double seconds = 0;  // how long the task must appear to take before it returns
 };
 
 // Computes a built-in operation over its JSON arguments. `duration_scale` scales the seed's

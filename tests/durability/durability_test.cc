@@ -45,8 +45,8 @@ class DurabilityTest : public ::testing::Test {
 
   Child* StartWorker(int n) {
     return h_.Spawn("worker-" + std::to_string(n),
-                    {"worker", "--planner", url_, "--id", "w" + std::to_string(n), "--slots",
-                     "64", "--port", "-1", "--ops", "add", "--duration-scale", "0"});
+                    {"worker", "--planner", url_, "--id", "w" + std::to_string(n), "--slots", "64",
+                     "--port", "-1", "--ops", "add", "--duration-scale", "0"});
   }
 
   // Submits one batch with an idempotency key, retrying through planner restarts.

@@ -41,21 +41,20 @@ class SecurityTest : public ::testing::Test {
 };
 
 TEST_F(SecurityTest, RefusesToListenBeyondLoopbackWithoutTokens) {
-  CommandResult r = h_.RunVolo({"planner", "--bind", "0.0.0.0", "--port", "0"},
-                               {{"VOLO_TOKEN", std::nullopt}, {"VOLO_JOIN_TOKEN", std::nullopt}},
-                               seconds(20));
+  CommandResult r =
+      h_.RunVolo({"planner", "--bind", "0.0.0.0", "--port", "0"},
+                 {{"VOLO_TOKEN", std::nullopt}, {"VOLO_JOIN_TOKEN", std::nullopt}}, seconds(20));
   ASSERT_TRUE(r.finished);
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("refusing to listen on 0.0.0.0 without tokens"), std::string::npos)
-      << r.err;
+  EXPECT_NE(r.err.find("refusing to listen on 0.0.0.0 without tokens"), std::string::npos) << r.err;
 }
 
 TEST_F(SecurityTest, TokensGuardTheApiAndTheFleet) {
   const std::string api = "api-secret-4242", join = "join-secret-7373";
   std::string port_file = h_.TempPath("p.port");
-  Child* planner = h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file,
-                                        "--token-file", WriteFile("api", api),
-                                        "--join-token-file", WriteFile("join", join)});
+  Child* planner =
+      h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file, "--token-file",
+                           WriteFile("api", api), "--join-token-file", WriteFile("join", join)});
   auto port = h_.ReadPortFile(port_file, *planner);
   ASSERT_TRUE(port.has_value());
   std::string url = "http://127.0.0.1:" + std::to_string(*port);
@@ -111,9 +110,10 @@ TEST_F(SecurityTest, TokensGuardTheApiAndTheFleet) {
 
 TEST_F(SecurityTest, TlsEndToEnd) {
   std::string cert = h_.TempPath("cert.pem"), key = h_.TempPath("key.pem");
-  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-                    "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " + key +
-                    " -out " + cert + " >/dev/null 2>&1";
+  std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+      "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   std::string port_file = h_.TempPath("p.port");
   Child* planner = h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file,
@@ -121,15 +121,16 @@ TEST_F(SecurityTest, TlsEndToEnd) {
   auto port = h_.ReadPortFile(port_file, *planner);
   ASSERT_TRUE(port.has_value());
   std::string url = "https://127.0.0.1:" + std::to_string(*port);
-  h_.Spawn("worker", {"--ca-file", cert, "worker", "--planner", url, "--id", "tls-w", "--port",
-                      "-1"});
+  h_.Spawn("worker",
+           {"--ca-file", cert, "worker", "--planner", url, "--id", "tls-w", "--port", "-1"});
   CommandResult r = h_.RunVolo({"--ca-file", cert, "submit", "add", "--args", R"({"a":20,"b":22})",
                                 "--planner", url, "--wait"},
                                {}, seconds(30));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "42\n");
   // Without the CA the client refuses the planner's self-signed certificate.
-  CommandResult untrusted = h_.RunVolo({"status", "--planner", url}, {{"VOLO_CA_FILE", std::nullopt}});
+  CommandResult untrusted =
+      h_.RunVolo({"status", "--planner", url}, {{"VOLO_CA_FILE", std::nullopt}});
   EXPECT_NE(untrusted.exit_code, 0);
   EXPECT_NE(untrusted.err.find("certificate"), std::string::npos) << untrusted.err;
 }
@@ -145,8 +146,7 @@ TEST_F(SecurityTest, MetricsDescribeTheQueue) {
   ASSERT_EQ(Status("GET", url + "/metrics", "", &metrics), 200);
   EXPECT_NE(metrics.find("volo_queue_depth{op=\"noop\"} 1"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("volo_workers 0"), std::string::npos);
-  EXPECT_NE(metrics.find("volo_dispatch_latency_seconds_bucket{le=\"+Inf\"} 0"),
-            std::string::npos);
+  EXPECT_NE(metrics.find("volo_dispatch_latency_seconds_bucket{le=\"+Inf\"} 0"), std::string::npos);
 }
 
 TEST_F(SecurityTest, UnusableDataDirectoryIsAClearError) {
