@@ -13,9 +13,10 @@ namespace volo::fly {
 #define FLY_KEYWORDS(X)                                                                            \
   X(kVar, "var")                                                                                   \
   X(kConst, "const")                                                                               \
-  X(kFunc, "func") X(kReturn, "return") X(kIf, "if") X(kElse, "else") X(kFor, "for") X(kIn, "in")  \
-      X(kBy, "by") X(kRow, "row") X(kCol, "col") X(kDelimeter, "delimeter") X(kWhile, "while")     \
-          X(kFly, "fly") X(kAsync, "async") X(kOn, "on") X(kThen, "then") X(kThenall, "thenall")   \
+  X(kFunc, "func")                                                                                 \
+  X(kReturn, "return") X(kIf, "if") X(kElse, "else") X(kFor, "for") X(kIn, "in") X(kBy, "by")      \
+      X(kRow, "row") X(kCol, "col") X(kDelimeter, "delimeter") X(kWhile, "while") X(kFly, "fly")   \
+          X(kAsync, "async") X(kOn, "on") X(kThen, "then") X(kThenall, "thenall")                  \
               X(kNative, "native") X(kRequire, "require") X(kSort, "sort") X(kAsc, "asc")          \
                   X(kDesc, "desc") X(kPrint, "print") X(kPrintln, "println") X(kAnd, "and")        \
                       X(kOr, "or") X(kNot, "not") X(kAs, "as") X(kParse, "parse") X(kMath, "Math") \

@@ -14,7 +14,8 @@ namespace volo::fly {
 #define FLY_METHODS(X)                                                                             \
   X(length)                                                                                        \
   X(size)                                                                                          \
-  X(rowCount) X(colCount) X(columnCount) X(deepToString) X(setType) X(getPortionIndex)             \
+  X(rowCount)                                                                                      \
+  X(colCount) X(columnCount) X(deepToString) X(setType) X(getPortionIndex)                         \
       X(getPortionDisplacement) X(nextInt) X(nextDouble) X(nextBoolean) X(nextGaussian) X(replace) \
           X(replaceAll) X(indexOf) X(lastIndexOf) X(substring) X(split) X(concat) X(toLowerCase)   \
               X(toUpperCase) X(charAt) X(contains) X(trim) X(startsWith) X(endsWith) X(equals)     \
@@ -36,7 +37,8 @@ MethodId LookupMethod(std::string_view name);
 #define FLY_MATH(X)                                                                                \
   X(abs, 1, 1)                                                                                     \
   X(sqrt, 1, 1)                                                                                    \
-  X(pow, 2, 2) X(floor, 1, 1) X(ceil, 1, 1) X(round, 1, 1) X(max, 2, 2) X(min, 2, 2) X(log, 1, 1)  \
+  X(pow, 2, 2)                                                                                     \
+  X(floor, 1, 1) X(ceil, 1, 1) X(round, 1, 1) X(max, 2, 2) X(min, 2, 2) X(log, 1, 1)               \
       X(log10, 1, 1) X(exp, 1, 1) X(sin, 1, 1) X(cos, 1, 1) X(tan, 1, 1) X(asin, 1, 1)             \
           X(acos, 1, 1) X(atan, 1, 1) X(atan2, 2, 2) X(random, 0, 0) X(signum, 1, 1)               \
               X(hypot, 2, 2) X(cbrt, 1, 1) X(toRadians, 1, 1) X(toDegrees, 1, 1) X(floorDiv, 2, 2) \

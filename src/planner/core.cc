@@ -33,6 +33,20 @@ std::optional<TaskState> ParseTaskState(std::string_view s) {
   return std::nullopt;
 }
 
+size_t& Core::FinishedCount(TaskState s) {
+  switch (s) {
+    case TaskState::kDone:
+      return counts_.done;
+    case TaskState::kFailed:
+      return counts_.failed;
+    case TaskState::kCancelled:
+      return counts_.cancelled;
+    default:
+      VOLO_CHECK(false, "not a final state");
+  }
+  return counts_.done;  // unreachable
+}
+
 Core::Core(const Clock& clock, CoreOptions options) : clock_(clock), options_(options) {
   for (const char* op : {"add", "mult", "sleep", "echo", "noop"}) {
     uint32_t i = InternOp(op);
@@ -167,17 +181,7 @@ void Core::Restore(journal::TaskRecord&& r) {
       }
       t.worker = w;
     }
-    switch (t.state) {
-      case TaskState::kDone:
-        ++counts_.done;
-        break;
-      case TaskState::kFailed:
-        ++counts_.failed;
-        break;
-      default:
-        ++counts_.cancelled;
-        break;
-    }
+    ++FinishedCount(t.state);
     return;
   }
   ++counts_.queued;
@@ -191,17 +195,7 @@ size_t Core::Prune(double finished_before) {
         t.finished >= finished_before) {
       continue;
     }
-    switch (t.state) {
-      case TaskState::kDone:
-        --counts_.done;
-        break;
-      case TaskState::kFailed:
-        --counts_.failed;
-        break;
-      default:
-        --counts_.cancelled;
-        break;
-    }
+    --FinishedCount(t.state);
     t.state = TaskState::kPruned;
     std::string().swap(t.args);
     std::string().swap(t.result);
@@ -369,16 +363,20 @@ void Core::RemoveWorker(uint32_t index, std::string_view reason) {
   held.swap(w.inflight);
   for (auto it = held.rbegin(); it != held.rend(); ++it) {
     Task* t = Lookup(*it);
-    if (!t || t->state != TaskState::kRunning) continue;
-    --counts_.running;
-    ++counts_.queued;
-    --t->attempts;
-    t->started = 0;
-    Enqueue(*t, true);
+    if (t && t->state == TaskState::kRunning) Requeue(w, *t);
   }
   (void)reason;
   SortWorkerOrder();
   Schedule();
+}
+
+void Core::Requeue(WorkerInfo& w, Task& t) {
+  Unassign(w, t.id);
+  --counts_.running;
+  ++counts_.queued;
+  --t.attempts;
+  t.started = 0;
+  Enqueue(t, true);
 }
 
 void Core::OnHeartbeat(uint32_t worker) {
@@ -462,19 +460,7 @@ void Core::Finish(Task& t, TaskState state, std::string result) {
   t.state = state;
   t.result = std::move(result);
   if (t.finished == 0) t.finished = WallSeconds();
-  switch (state) {
-    case TaskState::kDone:
-      ++counts_.done;
-      break;
-    case TaskState::kFailed:
-      ++counts_.failed;
-      break;
-    case TaskState::kCancelled:
-      ++counts_.cancelled;
-      break;
-    default:
-      VOLO_CHECK(false, "Finish with a non-final state");
-  }
+  ++FinishedCount(state);
   std::string_view worker = t.worker != kNoWorker ? workers_[t.worker].id.value() : "";
   if (journal_) journal_->OnFinished(t, worker);
   if (t.client) {
@@ -495,12 +481,7 @@ void Core::OnRefused(uint32_t worker, std::span<const uint64_t> ids, bool busy_b
   for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
     Task* t = Lookup(TaskId(*it));
     if (!t || t->state != TaskState::kRunning || t->worker != worker) continue;
-    Unassign(w, t->id);
-    --counts_.running;
-    ++counts_.queued;
-    --t->attempts;
-    t->started = 0;
-    Enqueue(*t, true);
+    Requeue(w, *t);
   }
   if (busy_backoff) w.busy_until = clock_.Now() + options_.busy_backoff;
   Schedule();

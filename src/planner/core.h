@@ -212,6 +212,10 @@ class Core {
   void FailAttempt(Task& t, std::string error);
   void Unassign(WorkerInfo& w, TaskId id);
   void LearnDuration(uint32_t op, double seconds);
+  // The counter of tasks in final state `s`.
+  size_t& FinishedCount(TaskState s);
+  // A running task goes back to the front of its queue; the attempt does not count.
+  void Requeue(WorkerInfo& w, Task& t);
   void SortWorkerOrder();
 
   const Clock& clock_;
