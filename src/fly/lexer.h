@@ -10,23 +10,56 @@
 namespace volo::fly {
 
 // Keywords, in FLY's spelling. The original reserves all of these; volo adds break/continue.
-#define FLY_KEYWORDS(X)                                                                            \
-  X(kVar, "var")                                                                                   \
-  X(kConst, "const")                                                                               \
-  X(kFunc, "func")                                                                                 \
-  X(kReturn, "return") X(kIf, "if") X(kElse, "else") X(kFor, "for") X(kIn, "in") X(kBy, "by")      \
-      X(kRow, "row") X(kCol, "col") X(kDelimeter, "delimeter") X(kWhile, "while") X(kFly, "fly")   \
-          X(kAsync, "async") X(kOn, "on") X(kThen, "then") X(kThenall, "thenall")                  \
-              X(kNative, "native") X(kRequire, "require") X(kSort, "sort") X(kAsc, "asc")          \
-                  X(kDesc, "desc") X(kPrint, "print") X(kPrintln, "println") X(kAnd, "and")        \
-                      X(kOr, "or") X(kNot, "not") X(kAs, "as") X(kParse, "parse") X(kMath, "Math") \
-                          X(kTime, "time") X(kExecEnv, "execution_environment") X(kTrue, "true")   \
-                              X(kFalse, "false") X(kTString, "String") X(kTInteger, "Integer")     \
-                                  X(kTDate, "Date") X(kTDat, "Dat") X(kTObject, "Object")          \
-                                      X(kTDouble, "Double") X(kTMatrix, "Matrix")                  \
-                                          X(kTArrayList, "ArrayList") X(kTArray, "Array")          \
-                                              X(kSquare, "square") X(kBreak, "break")              \
-                                                  X(kContinue, "continue")
+// clang-format off
+#define FLY_KEYWORDS(X) \
+  X(kVar, "var") \
+  X(kConst, "const") \
+  X(kFunc, "func") \
+  X(kReturn, "return") \
+  X(kIf, "if") \
+  X(kElse, "else") \
+  X(kFor, "for") \
+  X(kIn, "in") \
+  X(kBy, "by") \
+  X(kRow, "row") \
+  X(kCol, "col") \
+  X(kDelimeter, "delimeter") \
+  X(kWhile, "while") \
+  X(kFly, "fly") \
+  X(kAsync, "async") \
+  X(kOn, "on") \
+  X(kThen, "then") \
+  X(kThenall, "thenall") \
+  X(kNative, "native") \
+  X(kRequire, "require") \
+  X(kSort, "sort") \
+  X(kAsc, "asc") \
+  X(kDesc, "desc") \
+  X(kPrint, "print") \
+  X(kPrintln, "println") \
+  X(kAnd, "and") \
+  X(kOr, "or") \
+  X(kNot, "not") \
+  X(kAs, "as") \
+  X(kParse, "parse") \
+  X(kMath, "Math") \
+  X(kTime, "time") \
+  X(kExecEnv, "execution_environment") \
+  X(kTrue, "true") \
+  X(kFalse, "false") \
+  X(kTString, "String") \
+  X(kTInteger, "Integer") \
+  X(kTDate, "Date") \
+  X(kTDat, "Dat") \
+  X(kTObject, "Object") \
+  X(kTDouble, "Double") \
+  X(kTMatrix, "Matrix") \
+  X(kTArrayList, "ArrayList") \
+  X(kTArray, "Array") \
+  X(kSquare, "square") \
+  X(kBreak, "break") \
+  X(kContinue, "continue")
+// clang-format on
 
 enum class Tok : uint8_t {
   kEof,

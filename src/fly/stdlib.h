@@ -11,18 +11,60 @@
 
 namespace volo::fly {
 
-#define FLY_METHODS(X)                                                                             \
-  X(length)                                                                                        \
-  X(size)                                                                                          \
-  X(rowCount)                                                                                      \
-  X(colCount) X(columnCount) X(deepToString) X(setType) X(getPortionIndex)                         \
-      X(getPortionDisplacement) X(nextInt) X(nextDouble) X(nextBoolean) X(nextGaussian) X(replace) \
-          X(replaceAll) X(indexOf) X(lastIndexOf) X(substring) X(split) X(concat) X(toLowerCase)   \
-              X(toUpperCase) X(charAt) X(contains) X(trim) X(startsWith) X(endsWith) X(equals)     \
-                  X(isEmpty) X(wait) X(isDone) X(status) X(close) X(keys) X(values) X(containsKey) \
-                      X(remove) X(get) X(put) X(getAbsolutePath) X(getName) X(exists) X(lines)     \
-                          X(columnNames) X(getRow) X(toString) X(clear) X(add) X(compareTo)        \
-                              X(count) X(results)
+// clang-format off
+#define FLY_METHODS(X) \
+  X(length) \
+  X(size) \
+  X(rowCount) \
+  X(colCount) \
+  X(columnCount) \
+  X(deepToString) \
+  X(setType) \
+  X(getPortionIndex) \
+  X(getPortionDisplacement) \
+  X(nextInt) \
+  X(nextDouble) \
+  X(nextBoolean) \
+  X(nextGaussian) \
+  X(replace) \
+  X(replaceAll) \
+  X(indexOf) \
+  X(lastIndexOf) \
+  X(substring) \
+  X(split) \
+  X(concat) \
+  X(toLowerCase) \
+  X(toUpperCase) \
+  X(charAt) \
+  X(contains) \
+  X(trim) \
+  X(startsWith) \
+  X(endsWith) \
+  X(equals) \
+  X(isEmpty) \
+  X(wait) \
+  X(isDone) \
+  X(status) \
+  X(close) \
+  X(keys) \
+  X(values) \
+  X(containsKey) \
+  X(remove) \
+  X(get) \
+  X(put) \
+  X(getAbsolutePath) \
+  X(getName) \
+  X(exists) \
+  X(lines) \
+  X(columnNames) \
+  X(getRow) \
+  X(toString) \
+  X(clear) \
+  X(add) \
+  X(compareTo) \
+  X(count) \
+  X(results)
+// clang-format on
 
 enum class MethodId : uint8_t {
   kUnknown,
@@ -34,15 +76,37 @@ enum class MethodId : uint8_t {
 MethodId LookupMethod(std::string_view name);
 
 // X(name, min args, max args); a Math "function" with max -1 is a constant (Math.PI).
-#define FLY_MATH(X)                                                                                \
-  X(abs, 1, 1)                                                                                     \
-  X(sqrt, 1, 1)                                                                                    \
-  X(pow, 2, 2)                                                                                     \
-  X(floor, 1, 1) X(ceil, 1, 1) X(round, 1, 1) X(max, 2, 2) X(min, 2, 2) X(log, 1, 1)               \
-      X(log10, 1, 1) X(exp, 1, 1) X(sin, 1, 1) X(cos, 1, 1) X(tan, 1, 1) X(asin, 1, 1)             \
-          X(acos, 1, 1) X(atan, 1, 1) X(atan2, 2, 2) X(random, 0, 0) X(signum, 1, 1)               \
-              X(hypot, 2, 2) X(cbrt, 1, 1) X(toRadians, 1, 1) X(toDegrees, 1, 1) X(floorDiv, 2, 2) \
-                  X(floorMod, 2, 2) X(PI, -1, -1) X(E, -1, -1)
+// clang-format off
+#define FLY_MATH(X) \
+  X(abs, 1, 1) \
+  X(sqrt, 1, 1) \
+  X(pow, 2, 2) \
+  X(floor, 1, 1) \
+  X(ceil, 1, 1) \
+  X(round, 1, 1) \
+  X(max, 2, 2) \
+  X(min, 2, 2) \
+  X(log, 1, 1) \
+  X(log10, 1, 1) \
+  X(exp, 1, 1) \
+  X(sin, 1, 1) \
+  X(cos, 1, 1) \
+  X(tan, 1, 1) \
+  X(asin, 1, 1) \
+  X(acos, 1, 1) \
+  X(atan, 1, 1) \
+  X(atan2, 2, 2) \
+  X(random, 0, 0) \
+  X(signum, 1, 1) \
+  X(hypot, 2, 2) \
+  X(cbrt, 1, 1) \
+  X(toRadians, 1, 1) \
+  X(toDegrees, 1, 1) \
+  X(floorDiv, 2, 2) \
+  X(floorMod, 2, 2) \
+  X(PI, -1, -1) \
+  X(E, -1, -1)
+// clang-format on
 
 enum class MathId : uint8_t {
 #define FLY_MATH_ENUM(name, lo, hi) k_##name,
