@@ -33,6 +33,37 @@ std::optional<TaskState> ParseTaskState(std::string_view s) {
   return std::nullopt;
 }
 
+journal::TaskRecord SubmittedRecord(const Task& t, std::string_view op, std::string_view key,
+                                    size_t key_count) {
+  journal::TaskRecord r;
+  r.id = t.id.value();
+  r.op = std::string(op);
+  r.args = t.args;
+  r.retries = t.retries;
+  r.timeout = t.timeout;
+  r.priority = t.priority;
+  r.labels = "{";
+  if (t.labels) {
+    for (size_t i = 0; i < t.labels->size(); ++i) {
+      if (i) r.labels += ',';
+      wire::AppendJsonString(r.labels, (*t.labels)[i].first);
+      r.labels += ':';
+      wire::AppendJsonString(r.labels, (*t.labels)[i].second);
+    }
+  }
+  r.labels += '}';
+  r.submitted = t.submitted;
+  r.key = std::string(key);
+  r.key_count = static_cast<int>(key_count);
+  return r;
+}
+
+journal::FinishRecord FinishedRecord(const Task& t, std::string_view worker) {
+  return {
+      t.id.value(), static_cast<int>(t.state), t.result, std::string(worker), t.attempts, t.started,
+      t.finished};
+}
+
 size_t& Core::FinishedCount(TaskState s) {
   switch (s) {
     case TaskState::kDone:

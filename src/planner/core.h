@@ -83,6 +83,12 @@ class JournalSink {
   virtual void OnFinished(const Task& task, std::string_view worker) = 0;
 };
 
+// The journal's records of a task: as submitted, and in its final state. Restore() reads the
+// first back; both the server's journal and the tests build records only through these.
+journal::TaskRecord SubmittedRecord(const Task& t, std::string_view op, std::string_view key,
+                                    size_t key_count);
+journal::FinishRecord FinishedRecord(const Task& t, std::string_view worker);
+
 enum class WorkerKind : uint8_t { kNative, kHttp };
 
 struct WorkerInfo {

@@ -308,28 +308,23 @@ TEST_F(CoreTest, MultGoesBeforeAddEvenBeforeAnythingRan) {
 namespace volo::planner {
 namespace {
 
+// Keeps the records the server's journal would write, built by the same functions.
 class RecordingJournal : public JournalSink {
  public:
   void OnSubmitted(const Task& t, std::string_view op, std::string_view key,
                    size_t count) override {
-    journal::TaskRecord r;
-    r.id = t.id.value();
-    r.op = std::string(op);
-    r.args = t.args;
-    r.retries = t.retries;
-    r.submitted = t.submitted;
-    r.key = std::string(key);
-    r.key_count = static_cast<int>(count);
-    records.push_back(std::move(r));
+    records.push_back(SubmittedRecord(t, op, key, count));
   }
   void OnFinished(const Task& t, std::string_view worker) override {
+    journal::FinishRecord f = FinishedRecord(t, worker);
     for (auto& r : records) {
-      if (r.id != t.id.value()) continue;
-      r.state = static_cast<int>(t.state);
-      r.result = t.result;
-      r.worker = std::string(worker);
-      r.attempts = t.attempts;
-      r.finished = t.finished;
+      if (r.id != f.id) continue;
+      r.state = f.state;
+      r.result = f.result;
+      r.worker = f.worker;
+      r.attempts = f.attempts;
+      r.started = f.started;
+      r.finished = f.finished;
     }
   }
   std::vector<journal::TaskRecord> records;
@@ -349,7 +344,9 @@ TEST_F(CoreTest, RestoreRebuildsQueuedAndFinishedTasks) {
   core_.SetJournal(&j);
   FakeLink link;
   uint32_t w = Worker("w1", {"add"}, &link, 1);
-  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add"), Spec("add")}, 0, "key").ok());
+  wire::TaskSpec labelled = Spec("add", /*priority=*/0, /*retries=*/2, /*timeout=*/30);
+  labelled.labels = {{"team", "physics"}, {"run", "a\"b"}};
+  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add"), labelled}, 0, "key").ok());
   Results(w, {Ok(1, "3")});  // task 2 is now running, task 3 queued
   ASSERT_EQ(j.records.size(), 3u);
 
@@ -359,6 +356,12 @@ TEST_F(CoreTest, RestoreRebuildsQueuedAndFinishedTasks) {
   EXPECT_EQ(restarted.Find(TaskId(1))->result, "3");
   EXPECT_EQ(restarted.workers()[restarted.Find(TaskId(1))->worker].id.value(), "w1");
   EXPECT_EQ(restarted.Find(TaskId(2))->state, TaskState::kQueued);  // was running: runs again
+  const Task* t3 = restarted.Find(TaskId(3));
+  EXPECT_EQ(t3->retries, 2);
+  EXPECT_FLOAT_EQ(t3->timeout, 30);
+  ASSERT_TRUE(t3->labels);
+  EXPECT_EQ(*t3->labels, (std::vector<std::pair<std::string, std::string>>{{"team", "physics"},
+                                                                           {"run", "a\"b"}}));
   EXPECT_EQ(restarted.counts().queued, 2u);
   EXPECT_EQ(restarted.counts().done, 1u);
   EXPECT_EQ(restarted.next_id(), 4u);

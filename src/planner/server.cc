@@ -318,32 +318,11 @@ class JournalAdapter final : public JournalSink {
       : j_(j), schedule_(std::move(schedule)) {}
   void OnSubmitted(const Task& t, std::string_view op, std::string_view key,
                    size_t key_count) override {
-    journal::TaskRecord r;
-    r.id = t.id.value();
-    r.op = std::string(op);
-    r.args = t.args;
-    r.retries = t.retries;
-    r.timeout = t.timeout;
-    r.priority = t.priority;
-    r.labels = "{";
-    if (t.labels) {
-      for (size_t i = 0; i < t.labels->size(); ++i) {
-        if (i) r.labels += ',';
-        wire::AppendJsonString(r.labels, (*t.labels)[i].first);
-        r.labels += ':';
-        wire::AppendJsonString(r.labels, (*t.labels)[i].second);
-      }
-    }
-    r.labels += '}';
-    r.submitted = t.submitted;
-    r.key = std::string(key);
-    r.key_count = static_cast<int>(key_count);
-    j_.Submitted(std::move(r));
+    j_.Submitted(SubmittedRecord(t, op, key, key_count));
     schedule_();
   }
   void OnFinished(const Task& t, std::string_view worker) override {
-    j_.Finished({t.id.value(), static_cast<int>(t.state), t.result, std::string(worker), t.attempts,
-                 t.started, t.finished});
+    j_.Finished(FinishedRecord(t, worker));
     schedule_();
   }
 
