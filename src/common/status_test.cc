@@ -50,3 +50,15 @@ TEST(Sha256Test, KnownDigest) {
 }
 }  // namespace
 }  // namespace volo
+
+#include "common/json_text.h"
+
+namespace volo {
+namespace {
+TEST(JsonTextTest, EscapesQuotesBackslashesAndControls) {
+  std::string out = "x=";
+  AppendJsonString(out, "a\"b\\c\n\t\x01é");
+  EXPECT_EQ(out, "x=\"a\\\"b\\\\c\\n\\t\\u0001é\"");
+}
+}  // namespace
+}  // namespace volo

@@ -4,41 +4,13 @@
 #include <cmath>
 #include <cstdio>
 
+#include "common/json_text.h"
+
 namespace volo::fly {
 
 namespace {
 
-void Quote(const std::string& s, std::string* out) {
-  *out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        *out += "\\\"";
-        break;
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\r':
-        *out += "\\r";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\u%04x", c);
-          *out += buf;
-        } else {
-          *out += static_cast<char>(c);
-        }
-    }
-  }
-  *out += '"';
-}
+void Quote(const std::string& s, std::string* out) { AppendJsonString(*out, s); }
 
 class Reader {
  public:

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "common/json_text.h"
 #include "net/internal.h"
 
 namespace volo::net {
@@ -39,7 +40,7 @@ std::string HttpRequest::Query(const std::string& name, std::string fallback) co
 
 HttpResponse HttpResponse::Error(int status, std::string_view message) {
   std::string body = "{\"error\":";
-  internal::AppendJsonString(message, &body);
+  AppendJsonString(body, message);
   body += '}';
   return Json(status, std::move(body));
 }
@@ -90,39 +91,6 @@ bool ParseUrl(std::string_view text, Url* out) {
 }
 
 namespace internal {
-
-void AppendJsonString(std::string_view text, std::string* out) {
-  out->reserve(out->size() + text.size() + 2);
-  out->push_back('"');
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        *out += "\\\"";
-        break;
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\r':
-        *out += "\\r";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
-          *out += buf;
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 bool ParseTarget(std::string_view target, std::string* path,
                  std::map<std::string, std::string>* query) {

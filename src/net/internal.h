@@ -12,9 +12,6 @@ class Server;
 
 namespace volo::net::internal {
 
-// Appends `text` as a quoted JSON string.
-void AppendJsonString(std::string_view text, std::string* out);
-
 // Splits an origin-form request target ("/a%20b?x=1&y=2") into its percent-decoded path and
 // query parameters ('+' means space; the last duplicate wins). False when the target is malformed.
 bool ParseTarget(std::string_view target, std::string* path,

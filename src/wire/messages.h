@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/json_text.h"
 #include "common/status.h"
 
 namespace boost::json {
@@ -172,8 +173,8 @@ Result<StreamMessage> ParseStreamMessage(std::string_view text);
 
 // Serializes a JSON value compactly, with doubles in their shortest form (0.5, not 5E-1).
 std::string ToJson(const boost::json::value& v);
-// Appends `s` as a JSON string literal (with quotes and escapes).
-void AppendJsonString(std::string& out, std::string_view s);
+// The common escaper, under the name wire's callers use.
+using ::volo::AppendJsonString;
 // Appends a double so it reads back the same (JSON has no NaN/Inf: those become null).
 void AppendJsonNumber(std::string& out, double d);
 
