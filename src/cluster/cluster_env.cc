@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -41,6 +42,14 @@ struct ChunkRef {
   std::shared_ptr<LaunchState> launch;
   size_t first = 0, count = 0;
   bool done = false;
+  std::atomic<int64_t>* outstanding = nullptr;  // the environment's count of chunks not done
+  // Marks the chunk done; false when it already was.
+  bool Finish() {
+    if (done) return false;
+    done = true;
+    if (outstanding) --*outstanding;
+    return true;
+  }
 };
 
 class ClusterEnvironment : public fly::Environment {
@@ -51,6 +60,12 @@ class ClusterEnvironment : public fly::Environment {
   }
 
   ~ClusterEnvironment() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    idle_cv_.notify_all();
+    if (watchdog_.joinable()) watchdog_.join();
     std::vector<uint64_t> unfinished;
     asio::post(io_, [this, &unfinished] {
       for (auto& [id, chunk] : by_id_) {
@@ -62,12 +77,7 @@ class ClusterEnvironment : public fly::Environment {
     });
     if (thread_.joinable()) thread_.join();
     // A program that failed leaves chunks behind: take them off the fleet.
-    for (size_t k = 0; k < unfinished.size() && k < 1000; ++k) {
-      auto r = net::HttpFetch(
-          "POST", options_.url + "/api/v1/tasks/" + std::to_string(unfinished[k]) + "/cancel", "",
-          Auth(), 1s);
-      (void)r;
-    }
+    CancelTasks(unfinished);
   }
 
   Status Start() {
@@ -78,6 +88,7 @@ class ClusterEnvironment : public fly::Environment {
       return Unreachable("GET /healthz answered HTTP " + std::to_string(health->status));
     }
     thread_ = std::thread([this] { io_.run(); });
+    watchdog_ = std::thread([this] { Watch(); });
     VOLO_RETURN_IF_ERROR(Connect());
     auto slots = FlySlots();
     if (slots.ok()) slots_ = std::max(*slots, 1);
@@ -100,6 +111,75 @@ class ClusterEnvironment : public fly::Environment {
   net::Headers Auth(net::Headers headers = {}) const {
     if (!options_.token.empty()) headers.emplace_back("Authorization", "Bearer " + options_.token);
     return headers;
+  }
+
+  void CancelTasks(const std::vector<uint64_t>& ids) {
+    for (size_t k = 0; k < ids.size() && k < 1000; ++k) {
+      auto r = net::HttpFetch("POST",
+                              options_.url + "/api/v1/tasks/" + std::to_string(ids[k]) + "/cancel",
+                              "", Auth(), 1s);
+      (void)r;
+    }
+  }
+
+  // While chunks are outstanding, checks every half second that some worker with the fly
+  // operation is live. When none has been for options_.worker_wait, the outstanding chunks
+  // fail (and are cancelled on the planner) instead of waiting forever.
+  void Watch() {
+    std::optional<std::chrono::steady_clock::time_point> none_since;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+      idle_cv_.wait_for(lock, options_.watch_interval);
+      if (stopping_) break;
+      if (outstanding_.load() == 0) {
+        none_since.reset();
+        continue;
+      }
+      lock.unlock();
+      auto slots = FlySlots();
+      lock.lock();
+      if (!slots.ok() || *slots > 0) {
+        // An unreachable planner shows as a closed stream; a live fleet resets the clock.
+        if (none_since && slots.ok()) {
+          std::cerr << "volo: a worker with the fly operation is back; the fly goes on\n";
+        }
+        if (slots.ok()) none_since.reset();
+        continue;
+      }
+      auto now = std::chrono::steady_clock::now();
+      if (!none_since) {
+        none_since = now;
+        std::cerr << "volo: no worker with the fly operation is connected to the planner at "
+                  << options_.url << "; waiting up to "
+                  << std::chrono::duration_cast<std::chrono::seconds>(options_.worker_wait).count()
+                  << " s for one\n";
+        continue;
+      }
+      if (now - *none_since < options_.worker_wait) continue;
+      none_since.reset();
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(options_.worker_wait).count();
+      Status why = Unavailable("no worker with the fly operation was connected to the planner at " +
+                               options_.url + " for " + std::to_string(secs) +
+                               " s, so the fly could not finish");
+      auto ids = std::make_shared<std::promise<std::vector<uint64_t>>>();
+      auto future = ids->get_future();
+      asio::post(io_, [this, why, ids] {
+        std::vector<uint64_t> abandoned;
+        std::vector<std::shared_ptr<ChunkRef>> all;
+        for (auto& [id, ref] : by_id_) {
+          if (!ref->done) abandoned.push_back(id);
+          all.push_back(ref);
+        }
+        by_id_.clear();
+        for (auto& [tag, refs] : by_tag_) all.insert(all.end(), refs.begin(), refs.end());
+        by_tag_.clear();
+        FailChunks(all, why);
+        ids->set_value(std::move(abandoned));
+      });
+      lock.unlock();
+      CancelTasks(future.get());
+      lock.lock();
+    }
   }
 
   Status Unreachable(const std::string& why) const {
@@ -267,7 +347,8 @@ class ClusterEnvironment : public fly::Environment {
         args += ",\"args\":[";
         for (size_t i = first; i < first + count; ++i) {
           if (i > first) args += ',';
-          wire::AppendJsonString(args, job->SerializedArgument(i));
+          VOLO_ASSIGN_OR_RETURN(std::string arg, job->SerializedArgument(i));
+          wire::AppendJsonString(args, arg);
         }
         args += ']';
       }
@@ -283,6 +364,8 @@ class ClusterEnvironment : public fly::Environment {
       t.retries = options_.retries;
       batches.back().first.push_back(std::move(t));
       auto ref = std::make_shared<ChunkRef>();
+      ref->outstanding = &outstanding_;
+      ++outstanding_;
       ref->launch = launch;
       ref->first = first;
       ref->count = count;
@@ -343,8 +426,7 @@ class ClusterEnvironment : public fly::Environment {
     }
     std::shared_ptr<ChunkRef> chunk = it->second;
     by_id_.erase(it);
-    if (chunk->done) return;
-    chunk->done = true;
+    if (!chunk->Finish()) return;
     fly::FlyJob& job = *chunk->launch->job;
     if (r.state != "done") {
       FailChunk(*chunk, r.state == "cancelled" ? "the chunk was cancelled" : r.error);
@@ -420,8 +502,7 @@ class ClusterEnvironment : public fly::Environment {
 
   void FailChunks(std::vector<std::shared_ptr<ChunkRef>>& refs, const Status& why) {
     for (auto& ref : refs) {
-      if (ref->done) continue;
-      ref->done = true;
+      if (!ref->Finish()) continue;
       for (size_t k = 0; k < ref->count; ++k) ref->launch->job->Complete(ref->first + k, why);
     }
   }
@@ -446,6 +527,9 @@ class ClusterEnvironment : public fly::Environment {
   std::mutex mu_;
   std::condition_variable idle_cv_;
   std::set<std::string> uploaded_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;           // GUARDED_BY(mu_)
+  std::thread watchdog_;
+  std::atomic<int64_t> outstanding_{0};  // chunks submitted and not done
   // io thread only:
   std::shared_ptr<net::WsConnection> conn_;
   int64_t next_tag_ = 1;
@@ -485,17 +569,37 @@ fly::EnvironmentFactory MakeEnvironmentFactory() {
     }
     ClusterOptions o;
     o.url = address;
-    // cluster:http://host:3000?retries=N: how often a failing chunk is tried again.
+    // cluster:http://host:3000?retries=N&wait=S: how often a failing chunk is tried again, and
+    // how many seconds a fly waits for a worker with the fly operation.
     if (size_t q = address.find('?'); q != std::string::npos) {
       o.url = address.substr(0, q);
       std::string query = address.substr(q + 1);
-      if (query.rfind("retries=", 0) != 0 || query.size() == 8 ||
-          query.find_first_not_of("0123456789", 8) != std::string::npos || query.size() > 11 ||
-          std::stoi(query.substr(8)) > 100) {
+      auto bad = [&](const std::string& part) {
         return InvalidArgument("environment '" + name + "': after '?' the cluster URL takes " +
-                               "retries=N (0..100), got '" + query + "'");
+                               "retries=N (0..100) and wait=S (seconds, 1..86400), joined by " +
+                               "'&'; got '" + part + "'");
+      };
+      size_t at = 0;
+      while (at <= query.size()) {
+        size_t amp = query.find('&', at);
+        std::string part = query.substr(at, amp == std::string::npos ? amp : amp - at);
+        at = amp == std::string::npos ? query.size() + 1 : amp + 1;
+        size_t eq = part.find('=');
+        if (eq == std::string::npos) return bad(part);
+        std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+        if (value.empty() || value.size() > 5 ||
+            value.find_first_not_of("0123456789") != std::string::npos) {
+          return bad(part);
+        }
+        int n = std::stoi(value);
+        if (key == "retries" && n <= 100) {
+          o.retries = n;
+        } else if (key == "wait" && n >= 1 && n <= 86400) {
+          o.worker_wait = std::chrono::seconds(n);
+        } else {
+          return bad(part);
+        }
       }
-      o.retries = std::stoi(query.substr(8));
     }
     if (const char* token = std::getenv("VOLO_TOKEN")) o.token = token;
     return MakeClusterEnvironment(o);

@@ -30,8 +30,11 @@ struct ClusterOptions {
   std::string token;  // the planner's API bearer token (docs/security.md); empty: none
   // How long creating the environment may take to reach the planner.
   std::chrono::milliseconds connect_timeout{3000};
-  // How long a Launch waits for a worker with the fly operation to register.
+  // How long a Launch waits for a worker with the fly operation to register, and how long a
+  // running fly goes on without any such worker before its outstanding instances fail.
   std::chrono::milliseconds worker_wait{30000};
+  // How often a running fly checks that the fleet still has a worker with the fly operation.
+  std::chrono::milliseconds watch_interval{500};
 };
 
 // Connects to the planner. Unavailable("cannot reach the planner at URL: ...") when it does not
@@ -39,8 +42,8 @@ struct ClusterOptions {
 Result<std::unique_ptr<fly::Environment>> MakeClusterEnvironment(const ClusterOptions& options);
 
 // For fly::RunOptions::make_environment: kind "cluster" (and "k8s" declared on a cluster) with
-// the planner's URL as the address, optionally with `?retries=N`. The API token comes from
-// $VOLO_TOKEN.
+// the planner's URL as the address, optionally with `?retries=N&wait=S` (ClusterOptions'
+// retries and worker_wait in seconds). The API token comes from $VOLO_TOKEN.
 fly::EnvironmentFactory MakeEnvironmentFactory();
 
 }  // namespace volo::cluster

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <memory>
+
 #include "fly/serialize.h"
 
 namespace volo::fly {
@@ -121,6 +124,95 @@ TEST(Values, SerializeRoundTrip) {
   Release(v);
   Release(w);
   EXPECT_FALSE(ParseValue("[1, 2", &v, &error));
+}
+
+// Serializes, parses back, serializes again: the texts must match (and equal `expect`).
+std::string RoundTrip(Value v, const std::string& expect) {
+  std::string text, again, error;
+  EXPECT_TRUE(SerializeValue(v, &text, &error)) << error;
+  EXPECT_EQ(text, expect);
+  Value w;
+  EXPECT_TRUE(ParseValue(text, &w, &error)) << error;
+  EXPECT_EQ(w.tag, v.tag);
+  if (w.tag == Tag::kObj) EXPECT_EQ(w.o->kind, v.o->kind);
+  EXPECT_TRUE(SerializeValue(w, &again, &error)) << error;
+  EXPECT_EQ(again, text);
+  Release(w);
+  return text;
+}
+
+TEST(Values, TaggedFormsKeepTypesJsonHasNoFormFor) {
+  Value range = Value::Object(new RangeObj(2, 7));
+  RoundTrip(range, "@range[2,7]");
+  Release(range);
+
+  auto* portion = new ArrayObj();
+  portion->portion_index = 1;
+  portion->portion_displacement = 3;
+  portion->v = {Value::Int(4), MakeString("x")};
+  Value pv = Value::Object(portion);
+  RoundTrip(pv, R"(@portion[1,3,[4,"x"]])");
+  Release(pv);
+
+  auto* file = new FileObj();
+  file->path = "data/a.txt";
+  file->portion_index = 0;
+  file->lines =
+      std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"one", "t\"wo"});
+  Value fv = Value::Object(file);
+  RoundTrip(fv, R"(@file{"path":"data/a.txt","dir":false,"index":0,"lines":["one","t\"wo"]})");
+  Release(fv);
+
+  auto table = std::make_shared<Table>();
+  table->columns = {"n", "x", "s"};
+  for (int r = 0; r < 4; ++r) {
+    std::vector<Cell> row(3);
+    row[0].kind = Cell::kInt;
+    row[0].i = r;
+    row[1].kind = Cell::kDouble;
+    row[1].d = r + 0.5;
+    row[2].kind = r == 2 ? Cell::kNull : Cell::kString;
+    row[2].s = "s" + std::to_string(r);
+    table->rows.push_back(row);
+  }
+  auto* df = new DataframeObj();
+  df->table = table;
+  df->begin = 1;
+  df->end = 3;
+  df->portion_index = 5;
+  Value dv = Value::Object(df);
+  RoundTrip(dv,
+            R"(@dataframe{"index":5,"columns":["n","x","s"],"rows":[[1,1.5,"s1"],[2,2.5,null]]})");
+  Release(dv);
+  auto* row = new RowObj();
+  row->table = table;
+  row->row = 3;
+  row->number = 1;
+  Value rv = Value::Object(row);
+  RoundTrip(rv, R"(@row{"number":1,"columns":["n","x","s"],"cells":[3,3.5,"s3"]})");
+  Release(rv);
+
+  Value nan = Value::Double(std::numeric_limits<double>::quiet_NaN());
+  RoundTrip(nan, R"(@double"NaN")");
+  RoundTrip(Value::Double(-std::numeric_limits<double>::infinity()), R"(@double"-Infinity")");
+}
+
+TEST(Values, TagsAreRejectedInPlainJsonAndWhenMalformed) {
+  Value v;
+  std::string error;
+  EXPECT_FALSE(ParseJson("@range[1,2]", &v, &error));
+  EXPECT_NE(error.find("unexpected character '@'"), std::string::npos) << error;
+  for (const char* bad :
+       {"@range[1]", "@range[1,\"a\"]", "@portion[0,0]", "@nothing[1]",
+        R"(@file{"path":3,"index":0})", R"(@dataframe{"index":0,"columns":["a"],"rows":[[1,2]]})",
+        R"(@double"Pi")", "@range"}) {
+    error.clear();
+    EXPECT_FALSE(ParseValue(bad, &v, &error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+  // Plain JSON still parses in both modes.
+  ASSERT_TRUE(ParseJson(R"({"a": [1, 2]})", &v, &error)) << error;
+  Release(v);
 }
 
 TEST(Values, OrderedMapDenseThenHashed) {

@@ -47,8 +47,10 @@ class FlyJob {
   virtual const std::string& function_name() const = 0;
   virtual const std::string& program_source() const = 0;
   virtual uint64_t seed() const = 0;
-  // The argument of instance `index` as JSON-like text ("" when the function takes none).
-  virtual std::string SerializedArgument(size_t index) const = 0;
+  // The argument of instance `index` as SerializeValue text ("" when the function takes none;
+  // several arguments as kArgsTag and a list, remote.h). InvalidArgument when an argument
+  // cannot leave this process (a channel, a random object).
+  virtual Result<std::string> SerializedArgument(size_t index) const = 0;
   // The consts snapshot as a JSON-like object {name: value, ...}.
   virtual std::string SerializedConsts() const = 0;
 

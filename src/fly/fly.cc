@@ -5,6 +5,7 @@
 
 #include "fly/environment.h"
 #include "fly/ops.h"
+#include "fly/remote.h"
 #include "fly/serialize.h"
 
 namespace volo::fly {
@@ -39,22 +40,26 @@ class LocalFlyJob : public FlyJob {
   const std::string& function_name() const override { return name_; }
   const std::string& program_source() const override { return rt_.program().source; }
   uint64_t seed() const override { return rt_.seed(); }
-  std::string SerializedArgument(size_t index) const override {
+  Result<std::string> SerializedArgument(size_t index) const override {
     std::string out, error;
     if (is_range_) return std::to_string(range_lo_ + static_cast<int64_t>(index));
-    if (items_.empty()) return "";
+    if (items_.empty()) return std::string();
     const auto& args = items_[index];
+    if (args.empty()) return std::string();
+    auto cannot = [&] {
+      return InvalidArgument("the argument of instance " + std::to_string(index) +
+                             " cannot leave this process: " + error);
+    };
     if (args.size() == 1) {
-      SerializeValue(args[0], &out, &error);
-    } else {
-      out = "[";
-      for (size_t k = 0; k < args.size(); ++k) {
-        if (k) out += ",";
-        SerializeValue(args[k], &out, &error);
-      }
-      out += "]";
+      if (!SerializeValue(args[0], &out, &error)) return cannot();
+      return out;
     }
-    return out;
+    out = std::string(kArgsTag) + "[";
+    for (size_t k = 0; k < args.size(); ++k) {
+      if (k) out += ",";
+      if (!SerializeValue(args[k], &out, &error)) return cannot();
+    }
+    return out + "]";
   }
   std::string SerializedConsts() const override {
     std::string out = "{", error;

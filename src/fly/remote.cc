@@ -167,12 +167,17 @@ ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, si
         if (range_lo.IsInt()) {
           argv[argc++] = Value::Int(range_lo.i + static_cast<int64_t>(index));
         } else if (k < args.size() && !args[k].empty()) {
+          // "@args[a, b, ...]": several arguments; anything else: the one argument.
+          std::string_view text = args[k];
+          bool several = text.rfind(kArgsTag, 0) == 0;
+          if (several) text.remove_prefix(kArgsTag.size());
           Value a;
-          if (!ParseValue(args[k], &a, &error)) {
-            fail(index, "its argument: " + error);
+          if (!ParseValue(text, &a, &error) || (several && !a.Is(ObjKind::kArray))) {
+            Release(a);
+            fail(index, "its argument: " + (error.empty() ? "not a list" : error));
             break;
           }
-          if (function.arity >= 2 && a.Is(ObjKind::kArray)) {
+          if (several) {
             for (Value e : AsArray(a)->v) {
               if (argc == 8) break;
               Retain(e);

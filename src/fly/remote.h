@@ -36,6 +36,10 @@ namespace volo::fly {
 
 struct Program;
 
+// A serialized argument that starts with this carries several arguments as a list
+// (`fly f(a, b) on env`); any other is the one argument (SerializeValue text).
+inline constexpr std::string_view kArgsTag = "@args";
+
 struct RemoteMessage {
   size_t instance = 0;
   uint32_t seq = 0;   // the instance's messages count from 0

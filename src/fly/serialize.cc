@@ -3,6 +3,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <memory>
+#include <vector>
 
 #include "common/json_text.h"
 
@@ -12,9 +15,62 @@ namespace {
 
 void Quote(const std::string& s, std::string* out) { AppendJsonString(*out, s); }
 
+// A field of a parsed tagged payload (borrowed; null when absent).
+Value Field(Value map, const char* name) {
+  if (!map.Is(ObjKind::kMap)) return Value();
+  Value key = MakeString(name);
+  Value* v = AsMap(map)->m.Find(key);
+  Release(key);
+  return v ? *v : Value();
+}
+
+bool ToCell(Value v, Cell* c) {
+  if (v.IsNull()) {
+    c->kind = Cell::kNull;
+  } else if (v.IsInt()) {
+    c->kind = Cell::kInt;
+    c->i = v.i;
+  } else if (v.tag == Tag::kDouble) {
+    c->kind = Cell::kDouble;
+    c->d = v.d;
+  } else if (v.Is(ObjKind::kString)) {
+    c->kind = Cell::kString;
+    c->s = AsStr(v)->s;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool AppendCellText(const Cell& c, std::string* out, std::string* error) {
+  switch (c.kind) {
+    case Cell::kNull:
+      *out += "null";
+      return true;
+    case Cell::kInt:
+      return SerializeValue(Value::Int(c.i), out, error);
+    case Cell::kDouble:
+      return SerializeValue(Value::Double(c.d), out, error);
+    case Cell::kString:
+      Quote(c.s, out);
+      return true;
+  }
+  return true;
+}
+
+// Strings of an array value; false when it is not an array of strings.
+bool Strings(Value v, std::vector<std::string>* out) {
+  if (!v.Is(ObjKind::kArray)) return false;
+  for (Value e : AsArray(v)->v) {
+    if (!e.Is(ObjKind::kString)) return false;
+    out->push_back(AsStr(e)->s);
+  }
+  return true;
+}
+
 class Reader {
  public:
-  explicit Reader(std::string_view s) : s_(s) {}
+  Reader(std::string_view s, bool tagged) : s_(s), tagged_(tagged) {}
   bool Parse(Value* out, std::string* error) {
     if (!Val(out, 0)) {
       *error = error_.empty() ? "malformed text" : error_;
@@ -180,6 +236,10 @@ class Reader {
         return Fail("expected ',' or '}'");
       }
     }
+    if (c == '@') {
+      if (!tagged_) return Fail("unexpected character '@'");
+      return Tagged(out, depth);
+    }
     if (Lit("true")) {
       *out = Value::Bool(true);
       return true;
@@ -219,7 +279,117 @@ class Reader {
     return true;
   }
 
+  // '@word' and its payload (serialize.h lists the forms).
+  bool Tagged(Value* out, int depth) {
+    size_t at = p_++;
+    size_t start = p_;
+    while (p_ < s_.size() && s_[p_] >= 'a' && s_[p_] <= 'z') ++p_;
+    std::string tag(s_.substr(start, p_ - start));
+    Value payload;
+    if (!Val(&payload, depth + 1)) return false;
+    bool ok = Build(tag, payload, out);
+    Release(payload);
+    if (!ok) {
+      p_ = at;
+      return Fail("malformed @" + tag + " value");
+    }
+    return true;
+  }
+
+  static bool Build(const std::string& tag, Value p, Value* out) {
+    auto ints = [](Value a, size_t n) {
+      if (!a.Is(ObjKind::kArray) || AsArray(a)->v.size() < n) return false;
+      for (size_t k = 0; k < n; ++k)
+        if (!AsArray(a)->v[k].IsInt()) return false;
+      return true;
+    };
+    if (tag == "range") {
+      if (!ints(p, 2) || AsArray(p)->v.size() != 2) return false;
+      *out = Value::Object(new RangeObj(AsArray(p)->v[0].i, AsArray(p)->v[1].i));
+      return true;
+    }
+    if (tag == "portion") {
+      if (!ints(p, 2) || AsArray(p)->v.size() != 3 || !AsArray(p)->v[2].Is(ObjKind::kArray))
+        return false;
+      auto& parts = AsArray(p)->v;
+      auto* a = new ArrayObj();
+      a->portion_index = parts[0].i;
+      a->portion_displacement = parts[1].i;
+      a->v = std::move(AsArray(parts[2])->v);
+      AsArray(parts[2])->v.clear();
+      *out = Value::Object(a);
+      return true;
+    }
+    if (tag == "double") {
+      if (!p.Is(ObjKind::kString)) return false;
+      const std::string& s = AsStr(p)->s;
+      double inf = std::numeric_limits<double>::infinity();
+      if (s == "NaN") {
+        *out = Value::Double(std::numeric_limits<double>::quiet_NaN());
+      } else if (s == "Infinity") {
+        *out = Value::Double(inf);
+      } else if (s == "-Infinity") {
+        *out = Value::Double(-inf);
+      } else {
+        return false;
+      }
+      return true;
+    }
+    if (tag == "file") {
+      Value path = Field(p, "path"), lines = Field(p, "lines"), index = Field(p, "index");
+      if (!path.Is(ObjKind::kString) || !index.IsInt()) return false;
+      auto* f = new FileObj();
+      Value fv = Value::Object(f);
+      f->path = AsStr(path)->s;
+      f->is_dir = Field(p, "dir").IsBool() && Field(p, "dir").b;
+      f->portion_index = index.i;
+      if (!lines.IsNull()) {
+        auto text = std::make_shared<std::vector<std::string>>();
+        if (!Strings(lines, text.get())) return Release(fv), false;
+        f->lines = std::move(text);
+      }
+      *out = fv;
+      return true;
+    }
+    if (tag == "dataframe" || tag == "row") {
+      Value index = Field(p, tag == "row" ? "number" : "index");
+      auto table = std::make_shared<Table>();
+      if (!index.IsInt() || !Strings(Field(p, "columns"), &table->columns)) return false;
+      std::vector<Value> rows;
+      if (tag == "row") {
+        rows.push_back(Field(p, "cells"));
+      } else if (Field(p, "rows").Is(ObjKind::kArray)) {
+        rows = AsArray(Field(p, "rows"))->v;
+      } else {
+        return false;
+      }
+      for (Value r : rows) {
+        if (!r.Is(ObjKind::kArray) || AsArray(r)->v.size() != table->columns.size()) return false;
+        std::vector<Cell> cells(table->columns.size());
+        for (size_t c = 0; c < cells.size(); ++c)
+          if (!ToCell(AsArray(r)->v[c], &cells[c])) return false;
+        table->rows.push_back(std::move(cells));
+      }
+      if (tag == "row") {
+        auto* row = new RowObj();
+        row->table = std::move(table);
+        row->row = 0;
+        row->number = index.i;
+        *out = Value::Object(row);
+      } else {
+        auto* df = new DataframeObj();
+        df->end = table->rows.size();
+        df->table = std::move(table);
+        df->portion_index = index.i;
+        *out = Value::Object(df);
+      }
+      return true;
+    }
+    return false;
+  }
+
   std::string_view s_;
+  bool tagged_;
   size_t p_ = 0;
   std::string error_;
 };
@@ -239,7 +409,9 @@ bool SerializeValue(Value v, std::string* out, std::string* error) {
       return true;
     case Tag::kDouble: {
       if (!std::isfinite(v.d)) {
-        *out += std::isnan(v.d) ? "\"NaN\"" : v.d > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+        *out += std::isnan(v.d) ? "@double\"NaN\""
+                : v.d > 0       ? "@double\"Infinity\""
+                                : "@double\"-Infinity\"";
         return true;
       }
       char buf[64];
@@ -261,14 +433,20 @@ bool SerializeValue(Value v, std::string* out, std::string* error) {
       Quote(AsStr(v)->s, out);
       return true;
     case ObjKind::kArray: {
+      auto* a = AsArray(v);
+      if (a->portion_index >= 0) {
+        *out += "@portion[" + std::to_string(a->portion_index) + ',' +
+                std::to_string(a->portion_displacement) + ',';
+      }
       *out += '[';
       bool first = true;
-      for (Value x : AsArray(v)->v) {
+      for (Value x : a->v) {
         if (!first) *out += ',';
         first = false;
         if (!SerializeValue(x, out, error)) return false;
       }
       *out += ']';
+      if (a->portion_index >= 0) *out += ']';
       return true;
     }
     case ObjKind::kMap: {
@@ -287,7 +465,63 @@ bool SerializeValue(Value v, std::string* out, std::string* error) {
     }
     case ObjKind::kRange: {
       auto* r = static_cast<RangeObj*>(v.o);
-      *out += "[" + std::to_string(r->lo) + "," + std::to_string(r->hi) + "]";
+      *out += "@range[" + std::to_string(r->lo) + "," + std::to_string(r->hi) + "]";
+      return true;
+    }
+    case ObjKind::kFile: {
+      auto* f = static_cast<FileObj*>(v.o);
+      *out += "@file{\"path\":";
+      Quote(f->path, out);
+      *out += std::string(",\"dir\":") + (f->is_dir ? "true" : "false") +
+              ",\"index\":" + std::to_string(f->portion_index) + ",\"lines\":";
+      if (!f->lines) {
+        *out += "null}";
+        return true;
+      }
+      *out += '[';
+      for (size_t k = 0; k < f->lines->size(); ++k) {
+        if (k) *out += ',';
+        Quote((*f->lines)[k], out);
+      }
+      *out += "]}";
+      return true;
+    }
+    case ObjKind::kDataframe:
+    case ObjKind::kRow: {
+      const bool is_row = v.o->kind == ObjKind::kRow;
+      const Table* t;
+      size_t begin, end;
+      int64_t number;
+      if (is_row) {
+        auto* r = static_cast<RowObj*>(v.o);
+        t = r->table.get();
+        begin = r->row;
+        end = r->row + 1;
+        number = r->number;
+      } else {
+        auto* df = static_cast<DataframeObj*>(v.o);
+        t = df->table.get();
+        begin = df->begin;
+        end = df->end;
+        number = df->portion_index;
+      }
+      *out += is_row ? "@row{\"number\":" : "@dataframe{\"index\":";
+      *out += std::to_string(number) + ",\"columns\":[";
+      for (size_t c = 0; c < t->columns.size(); ++c) {
+        if (c) *out += ',';
+        Quote(t->columns[c], out);
+      }
+      *out += is_row ? "],\"cells\":" : "],\"rows\":[";
+      for (size_t r = begin; r < end && r < t->rows.size(); ++r) {
+        if (r > begin) *out += ',';
+        *out += '[';
+        for (size_t c = 0; c < t->rows[r].size(); ++c) {
+          if (c) *out += ',';
+          if (!AppendCellText(t->rows[r][c], out, error)) return false;
+        }
+        *out += ']';
+      }
+      *out += is_row ? "}" : "]}";
       return true;
     }
     default:
@@ -297,7 +531,12 @@ bool SerializeValue(Value v, std::string* out, std::string* error) {
 }
 
 bool ParseValue(std::string_view text, Value* out, std::string* error) {
-  Reader r(text);
+  Reader r(text, /*tagged=*/true);
+  return r.Parse(out, error);
+}
+
+bool ParseJson(std::string_view text, Value* out, std::string* error) {
+  Reader r(text, /*tagged=*/false);
   return r.Parse(out, error);
 }
 

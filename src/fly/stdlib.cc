@@ -695,7 +695,7 @@ bool CastValue(Vm& vm, CastType type, Value v, Value* out) {
     case CastType::kDat:
       if (v.Is(ObjKind::kString)) {
         std::string error;
-        if (!ParseValue(AsStr(v)->s, out, &error)) {
+        if (!ParseJson(AsStr(v)->s, out, &error)) {
           return vm.Fail(std::string("cannot cast String to ") + CastName(type) + ": " + error);
         }
         return true;

@@ -1,9 +1,12 @@
 // FLY programs on a volo fleet: `volo run prog.fly --env NAME=cluster:URL` and
 // `volo up --workers N -- run prog.fly`, with real planner and worker processes.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -143,6 +146,65 @@ println "pi estimation: " + (sum*4.0)/crt
 fly pi in [0:100] on cluster thenall estimation
 )";
 
+// Every kind of piece a fly hands out, and argument types JSON has no form for: each instance
+// returns a description of what it got, printed in index order by the thenall callback.
+constexpr const char* kPieces = R"(var local = [type="smp", nthread=2]
+var people = [type="dataframe", source="people.csv"]
+var text = [type="file", path="lines.txt"]
+var v = [10, 20, 30, 40, 50]
+var m = [[1, 2, 3], [4, 5, 6]]
+
+func rows(p) {
+    var s = 0
+    for i in [0:p.length()] { s += p[i] }
+    return "rows " + p.getPortionIndex() + "@" + p.getPortionDisplacement() + " n=" + p.length() + " sum=" + s
+}
+func cols(p) {
+    return "cols " + p.getPortionIndex() + "@" + p.getPortionDisplacement() + " " + p.rowCount() + "x" + p.colCount()
+}
+func frame(part) {
+    var s = 0.0
+    for r in part { s += r.score }
+    return "frame " + part.getPortionIndex() + " n=" + part.rowCount() + " score=" + s + " first=" + part.getRow(0).name + " " + part.columnNames()
+}
+func lines(part) {
+    var all = ""
+    for line in part { all += line + "," }
+    return "lines " + part.getPortionIndex() + " " + all
+}
+func pair(r, a, w) {
+    var n = 0
+    for i in r { n += i }
+    return "pair " + n + " " + a.length() + " " + a[1] + " " + w
+}
+func one(a) { return "one " + a.length() }
+func weird() { return [0.0 / 0.0, 1.0 / 0.0, -1.0 / 0.0, 4.0] }
+func show(rs) {
+    for i in [0:rs.length()] { println rs[i] }
+}
+
+fly rows in v by row on local thenall show
+fly cols in m by col on local thenall show
+fly frame in people on local thenall show
+fly lines in text on local thenall show
+fly pair([0:4], [7, 8, 9], "w") on local thenall show
+fly one([7, 8, 9]) on local thenall show
+fly weird() on local thenall show
+)";
+
+constexpr const char* kPiecesOutput = R"(rows 0@0 n=3 sum=60
+rows 1@3 n=2 sum=90
+cols 0@0 2x2
+cols 1@2 2x1
+frame 0 n=2 score=15.5 first=ann [name, age, score]
+frame 1 n=2 score=15.25 first=carl [name, age, score]
+lines 0 alpha,beta,gamma,
+lines 1 delta,epsilon,
+pair 6 3 8 w
+one 3
+[NaN, Infinity, -Infinity, 4.0]
+)";
+
 class ClusterTest : public VoloTest {
  protected:
   std::string Program(const std::string& name, const char* text) {
@@ -195,6 +257,135 @@ TEST_F(ClusterTest, SeededProgramPrintsTheSameBytesOnSmpAndClusters) {
   EXPECT_EQ(Run(file, {"local=cluster:" + p.url}), smp1) << "cluster with 1 worker";
   for (const char* id : {"w2", "w3", "w4"}) ASSERT_NE(FlyWorker(p, id), nullptr);
   EXPECT_EQ(Run(file, {"local=cluster:" + p.url}), smp1) << "cluster with 4 workers";
+}
+
+TEST_F(ClusterTest, PiecesKeepTheirPortionIndexAndTypeOnTheWorkers) {
+  std::string dir = TempPath("pieces");
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  for (const char* data : {"people.csv", "lines.txt"}) {
+    WriteFile(dir + "/" + data, ReadAll(std::string(VOLO_SOURCE_DIR) + "/tests/fly/data/" + data));
+  }
+  std::string file = dir + "/pieces.fly";
+  WriteFile(file, kPieces);
+  ASSERT_EQ(Run(file, {}), kPiecesOutput) << "smp";
+  // A fleet with as many slots as the smp env has threads splits the same way.
+  PlannerProc p = StartPlanner();
+  ASSERT_NE(p.port, 0);
+  ASSERT_NE(FlyWorker(p, "w1", 2), nullptr);
+  EXPECT_EQ(Run(file, {"local=cluster:" + p.url}), kPiecesOutput) << "cluster";
+}
+
+// The thread count an example declares for its `local` env.
+int DeclaredThreads(const std::string& text) {
+  size_t at = text.find("nthread=");
+  return at == std::string::npos ? 0 : std::stoi(text.substr(at + 8));
+}
+
+TEST_F(ClusterTest, EveryExamplePrintsTheSameOnAClusterWithTheSameSlots) {
+  std::string examples = std::string(VOLO_SOURCE_DIR) + "/examples/";
+  std::map<int, std::vector<std::string>> by_threads;
+  for (const auto& e : std::filesystem::directory_iterator(examples)) {
+    if (e.path().extension() != ".fly") continue;
+    std::string text = ReadAll(e.path());
+    if (text.find("var local = [type=\"smp\"") == std::string::npos) continue;
+    by_threads[DeclaredThreads(text)].push_back(e.path());
+  }
+  ASSERT_GE(by_threads[2].size() + by_threads[4].size(), 5u) << "examples not found";
+  PlannerProc p = StartPlanner();
+  ASSERT_NE(p.port, 0);
+  int slots = 0;
+  for (auto& [threads, files] : by_threads) {
+    while (slots < threads) {
+      ASSERT_NE(FlyWorker(p, "w" + std::to_string(slots), 1), nullptr);
+      ++slots;
+    }
+    for (const auto& file : files) {
+      std::string smp = Run(file, {});
+      ASSERT_FALSE(smp.empty()) << file;
+      EXPECT_EQ(Run(file, {"local=cluster:" + p.url}), smp) << file << " on " << slots << " slots";
+    }
+  }
+}
+
+TEST_F(ClusterTest, AnArgumentThatCannotLeaveTheProcessIsAClearError) {
+  PlannerProc p = StartPlanner();
+  ASSERT_NE(p.port, 0);
+  ASSERT_NE(FlyWorker(p, "w1"), nullptr);
+  std::string file = Program("chanarg.fly", R"(var local = [type="smp", nthread=2]
+var ch = [type="channel"] on local
+func f(c) { c ! 1 on local }
+fly f(ch) on local
+println ch?
+)");
+  ASSERT_EQ(Run(file, {}), "1\n") << "a channel argument works on smp";
+  CommandResult r = h_.RunVolo({"run", file, "--env", "local=cluster:" + p.url}, {}, seconds(60));
+  ASSERT_TRUE(r.finished);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("the argument of instance 0 cannot leave this process: a channel"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_F(ClusterTest, AFlyWithNoWorkerLeftFailsAfterTheWaitAndGoesOnWhenOneReturns) {
+  // kLong, eight times longer: seconds on one slot.
+  std::string text = kLong;
+  text.replace(text.find("400000"), 6, "3200000");
+  std::string file = TempPath("slow.fly");
+  WriteFile(file, text);
+  std::string expected = Run(file, {"cloud=smp:2"});
+  PlannerProc p = StartPlanner();
+  ASSERT_NE(p.port, 0);
+  auto holding = [&](const char* id) {
+    return PollUntil(
+        [&] {
+          auto w = FindWorker(p, id);
+          return w && NumAt(*w, "running") > 0;
+        },
+        seconds(60), milliseconds(5));
+  };
+
+  // The only worker dies and none comes back: the fly fails after the wait, naming why.
+  Child* only = FlyWorker(p, "only", 1);
+  ASSERT_NE(only, nullptr);
+  Child* run =
+      h_.Spawn("run", {"run", file, "--seed", "42", "--env", "cloud=cluster:" + p.url + "?wait=1"});
+  ASSERT_NE(run, nullptr);
+  ASSERT_TRUE(holding("only"));
+  h_.Kill(*only);
+  ASSERT_TRUE(h_.WaitExit(*run, seconds(60))) << "the fly waited forever without workers";
+  EXPECT_EQ(run->ExitCode(), 1);
+  std::string log = ReadAll(run->log_path);
+  EXPECT_NE(log.find("no worker with the fly operation was connected to the planner at " + p.url +
+                     " for 1 s"),
+            std::string::npos)
+      << log;
+  // Its chunks were taken off the planner: a new worker runs none of them.
+  PollUntil([&] { return NumAt(Status(p), "queued") == 0; }, seconds(10), milliseconds(20));
+  EXPECT_EQ(NumAt(Status(p), "queued"), 0) << "abandoned chunks stayed queued";
+
+  // The only worker dies and another joins within the wait: the fly finishes, right.
+  Child* first = FlyWorker(p, "first", 1);
+  ASSERT_NE(first, nullptr);
+  Child* run2 = h_.Spawn(
+      "run2", {"run", file, "--seed", "42", "--env", "cloud=cluster:" + p.url + "?wait=60"});
+  ASSERT_NE(run2, nullptr);
+  ASSERT_TRUE(holding("first"));
+  h_.Kill(*first);
+  ASSERT_NE(FlyWorker(p, "second", 1), nullptr);
+  ASSERT_TRUE(h_.WaitExit(*run2, seconds(120)));
+  EXPECT_EQ(run2->ExitCode(), 0);
+  std::string log2 = ReadAll(run2->log_path);
+  EXPECT_NE(log2.find(expected), std::string::npos) << "expected " << expected << "got " << log2;
+}
+
+TEST_F(ClusterTest, ABadClusterQueryIsAClearError) {
+  std::string file = Program("fail.fly", kFailing);
+  CommandResult r = h_.RunVolo(
+      {"run", file, "--env", "c=cluster:http://127.0.0.1:1?retries=2&speed=3"}, {}, seconds(30));
+  ASSERT_TRUE(r.finished);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("retries=N (0..100) and wait=S"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("got 'speed=3'"), std::string::npos) << r.err;
 }
 
 TEST_F(ClusterTest, ChannelMessagesArriveInOrderPerSenderExactlyOnce) {
