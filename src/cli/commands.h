@@ -2,14 +2,25 @@
 // A subcommand's callback runs the command and records the process exit code in *exit_code.
 #pragma once
 
+#include <functional>
+
 namespace CLI {
 class App;
+}
+
+namespace volo::fly {
+struct RunOptions;
 }
 
 namespace volo::cli {
 
 // run, check, disasm, repl (src/cli/fly_commands.cc).
 void AddFlyCommands(CLI::App& app, int* exit_code);
+// Runs a FLY program (fly::RunFile to stdout/stderr). While it runs, a SIGINT or SIGTERM
+// cancels the work its cluster environments have on the fleet, runs `cleanup` (when set) and
+// ends the process with 128 + the signal.
+int RunProgramCancellably(const fly::RunOptions& options, std::function<void()> cleanup = {});
+
 // planner, worker, up, submit, status, wait, cancel (src/cli/fleet_commands.cc).
 void AddFleetCommands(CLI::App& app, int* exit_code);
 

@@ -1,10 +1,17 @@
 // `volo run`, `volo check`, `volo disasm`, `volo repl`: thin wrappers over src/fly.
 #include <histedit.h>
+#include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cluster/cluster_env.h"
@@ -13,6 +20,10 @@
 namespace volo::cli {
 
 namespace {
+
+std::atomic<int> g_signal{0};
+
+void OnSignal(int sig) { g_signal.store(sig); }
 
 const char* Prompt(EditLine* el) {
   void* data = nullptr;
@@ -60,6 +71,40 @@ int RunRepl(const fly::RunOptions& options) {
 
 }  // namespace
 
+int RunProgramCancellably(const fly::RunOptions& options, std::function<void()> cleanup) {
+  g_signal.store(0);
+  auto old_int = std::signal(SIGINT, OnSignal);
+  auto old_term = std::signal(SIGTERM, OnSignal);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;
+  // A handler may only set a flag; this thread does the rest.
+  std::thread watcher([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!finished) {
+      cv.wait_for(lock, std::chrono::milliseconds(50));
+      int sig = g_signal.load();
+      if (finished || sig == 0) continue;
+      std::cerr << "\nvolo: interrupted; cancelling the program's work on the fleet\n";
+      size_t n = cluster::CancelOutstanding();
+      if (n > 0) std::cerr << "volo: cancelled " << n << " chunks\n";
+      if (cleanup) cleanup();
+      std::cout.flush();
+      std::_Exit(128 + sig);
+    }
+  });
+  int code = fly::RunFile(options, std::cout, std::cerr);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    finished = true;
+  }
+  cv.notify_all();
+  watcher.join();
+  std::signal(SIGINT, old_int);
+  std::signal(SIGTERM, old_term);
+  return code;
+}
+
 void AddFlyCommands(CLI::App& app, int* exit_code) {
   struct Args {
     fly::RunOptions options;
@@ -78,7 +123,7 @@ void AddFlyCommands(CLI::App& app, int* exit_code) {
     args->options.has_seed = seed->count() > 0;
     args->options.seed = args->seed;
     args->options.make_environment = cluster::MakeEnvironmentFactory();
-    *exit_code = fly::RunFile(args->options, std::cout, std::cerr);
+    *exit_code = RunProgramCancellably(args->options);
   });
 
   auto check_file = std::make_shared<std::string>();

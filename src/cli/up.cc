@@ -17,6 +17,7 @@
 #include <random>
 #include <thread>
 
+#include "cli/commands.h"
 #include "cli/process.h"
 #include "cluster/cluster_env.h"
 #include "common/clock.h"
@@ -233,7 +234,12 @@ int RunUp(const UpOptions& o) {
               << program->file << " on them\n";
     program->bind_all = "cluster:" + url;
     program->make_environment = cluster::MakeEnvironmentFactory();
-    int code = fly::RunFile(*program, std::cout, std::cerr);
+    // Ctrl-C: the program's chunks are cancelled and the fleet stops in order.
+    int code = RunProgramCancellably(*program, [&] {
+      std::cerr << "volo up: stopping the fleet\n";
+      fleet.StopAll();
+      if (!o.keep_logs) fs::remove_all(dir);
+    });
     std::cout.flush();
     if (code != 0 && o.keep_logs) fleet.PrintLogs(std::cerr);
     fleet.StopAll();

@@ -52,14 +52,43 @@ struct ChunkRef {
   }
 };
 
+class ClusterEnvironment;
+
+// The environments alive in this process, for CancelOutstanding.
+std::mutex g_live_mu;
+std::set<ClusterEnvironment*> g_live;  // GUARDED_BY(g_live_mu)
+
 class ClusterEnvironment : public fly::Environment {
  public:
   explicit ClusterEnvironment(ClusterOptions options)
       : options_(std::move(options)), work_(asio::make_work_guard(io_)) {
     while (!options_.url.empty() && options_.url.back() == '/') options_.url.pop_back();
+    std::lock_guard<std::mutex> lock(g_live_mu);
+    g_live.insert(this);
+  }
+
+  // Cancels every chunk the planner has acknowledged and that has not ended; returns how many.
+  size_t CancelAll() {
+    auto ids = std::make_shared<std::promise<std::vector<uint64_t>>>();
+    auto future = ids->get_future();
+    asio::post(io_, [this, ids] {
+      std::vector<uint64_t> open;
+      for (auto& [id, ref] : by_id_) {
+        if (!ref->done) open.push_back(id);
+      }
+      ids->set_value(std::move(open));
+    });
+    if (future.wait_for(2s) != std::future_status::ready) return 0;
+    std::vector<uint64_t> open = future.get();
+    CancelTasks(open);
+    return open.size();
   }
 
   ~ClusterEnvironment() override {
+    {
+      std::lock_guard<std::mutex> lock(g_live_mu);
+      g_live.erase(this);
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
@@ -539,6 +568,13 @@ class ClusterEnvironment : public fly::Environment {
 };
 
 }  // namespace
+
+size_t CancelOutstanding() {
+  std::lock_guard<std::mutex> lock(g_live_mu);
+  size_t n = 0;
+  for (ClusterEnvironment* env : g_live) n += env->CancelAll();
+  return n;
+}
 
 Result<std::unique_ptr<fly::Environment>> MakeClusterEnvironment(const ClusterOptions& options) {
   if (options.url.rfind("http://", 0) != 0 && options.url.rfind("https://", 0) != 0) {

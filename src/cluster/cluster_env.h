@@ -41,6 +41,10 @@ struct ClusterOptions {
 // answer within connect_timeout.
 Result<std::unique_ptr<fly::Environment>> MakeClusterEnvironment(const ClusterOptions& options);
 
+// Cancels, on their planners, the chunks of every fly still running in this process's cluster
+// environments (for an interrupted `volo run`); returns how many. Thread-safe.
+size_t CancelOutstanding();
+
 // For fly::RunOptions::make_environment: kind "cluster" (and "k8s" declared on a cluster) with
 // the planner's URL as the address, optionally with `?retries=N&wait=S` (ClusterOptions'
 // retries and worker_wait in seconds). The API token comes from $VOLO_TOKEN.

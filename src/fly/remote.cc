@@ -143,6 +143,7 @@ ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, si
   const Function& function = *program.functions[fn];
   {
     Vm vm(rt, 0);
+    vm.SetInterrupt(stop);
     for (size_t k = 0; k < count && res.ok; ++k) {
       size_t index = first + k;
       if (stop && stop->load(std::memory_order_relaxed)) {

@@ -163,6 +163,19 @@ bool Vm::Run(size_t entry) {
 #define SYNC() (frame->ip = ip, sp_ = sp)
 #define RELOAD() (sp = sp_)
 #define FAIL() goto fail
+  // Loops poll the interrupt flag once per kPollEvery jumps back.
+  constexpr int32_t kPollEvery = 1 << 14;
+  int32_t poll_budget = kPollEvery;
+#define POLL()                                                                    \
+  do {                                                                            \
+    if (__builtin_expect(--poll_budget == 0, 0)) {                                \
+      poll_budget = kPollEvery;                                                   \
+      if (interrupt_ != nullptr && interrupt_->load(std::memory_order_relaxed)) { \
+        message_ = "cancelled";                                                   \
+        FAIL();                                                                   \
+      }                                                                           \
+    }                                                                             \
+  } while (0)
 
   NEXT();
 
@@ -351,6 +364,7 @@ compare_slow : {
   NEXT();
 }
 L_Jump:
+  POLL();
   ip = code + OPA;
   NEXT();
 L_JumpIfFalse : {
@@ -775,6 +789,7 @@ L_ForInc : {
   NEXT();
 }
 L_ForLoop : {
+  POLL();
   Value& v = slots[OPA];
   Value b = slots[ip[0]];
   if (v.tag == Tag::kInt && b.tag == Tag::kInt) {
@@ -1066,6 +1081,7 @@ fail:
   }
   return false;
 #undef NEXT
+#undef POLL
 #undef OPA
 #undef SYNC
 #undef RELOAD

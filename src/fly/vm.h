@@ -6,6 +6,7 @@
 // computed goto and keeps ints and doubles free of any refcount traffic.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -45,6 +46,11 @@ class Vm {
   Value NewRandom(bool has_seed, uint64_t seed);
   RandomObj* MathRandom();
 
+  // While set and *flag is true, running code fails with "cancelled" at its next loop turn
+  // (checked every few thousand jumps, so the cost stays out of the hot loop). For executors
+  // whose work was cancelled from outside (a cluster worker's chunk). Not owned.
+  void SetInterrupt(const std::atomic<bool>* flag) { interrupt_ = flag; }
+
   // Records a runtime error message (the caller then returns false up to the dispatch loop).
   bool Fail(std::string message);
   std::string& error_message() { return message_; }
@@ -70,6 +76,7 @@ class Vm {
   Value* stack_end_ = nullptr;
   Value* sp_ = nullptr;
   std::vector<Frame> frames_;
+  const std::atomic<bool>* interrupt_ = nullptr;
   std::string message_;  // the pending runtime error
   std::string error_;    // the formatted error with its trace
 };

@@ -224,6 +224,7 @@ void Agent::Impl::OnClosed(const Status& why) {
   // The planner has queued again whatever this connection held.
   for (auto& [id, timer] : running) {
     if (timer) timer->cancel();
+    if (fly) fly->Cancel(id);
   }
   running.clear();
   results = wire::ResultsEncoder();
@@ -265,6 +266,7 @@ void Agent::Impl::OnMessage(std::string_view text) {
             if (it == running.end()) continue;
             if (it->second) it->second->cancel();
             running.erase(it);
+            if (fly) fly->Cancel(id);
           }
           MaybeDrained();
         } else if constexpr (std::is_same_v<T, wire::Error>) {
@@ -289,16 +291,17 @@ void Agent::Impl::RunTasks(std::vector<wire::Assignment> tasks) {
     if (t.op == "fly" && fly) {
       // Computes on the pool; the result comes back to this (the io) thread.
       running.emplace(t.id, nullptr);
-      fly->Submit(std::move(t.args), [weak = weak_from_this(), &io = io, id = t.id, started](
-                                         bool ok, std::string value) {
-        asio::post(io, [weak, id, started, ok, value = std::move(value)]() mutable {
-          auto self = weak.lock();
-          if (!self || !self->running.count(id)) return;  // cancelled or reassigned
-          self->running.erase(id);
-          self->Finish(id, ok, std::move(value), started);
-          self->MaybeDrained();
-        });
-      });
+      fly->Submit(
+          t.id, std::move(t.args),
+          [weak = weak_from_this(), &io = io, id = t.id, started](bool ok, std::string value) {
+            asio::post(io, [weak, id, started, ok, value = std::move(value)]() mutable {
+              auto self = weak.lock();
+              if (!self || !self->running.count(id)) return;  // cancelled or reassigned
+              self->running.erase(id);
+              self->Finish(id, ok, std::move(value), started);
+              self->MaybeDrained();
+            });
+          });
       continue;
     }
     auto plan = PlanBuiltin(t.op, t.args, options.duration_scale, rng);
@@ -420,6 +423,7 @@ void Agent::Drain(std::function<void()> done) {
     std::vector<uint64_t> ids;
     for (auto& [id, timer] : self->running) {
       if (timer) timer->cancel();
+      if (self->fly) self->fly->Cancel(id);
       ids.push_back(id);
     }
     self->running.clear();

@@ -42,22 +42,35 @@ FlyExecutor::~FlyExecutor() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
     queue_.clear();
+    for (auto& [id, flag] : running_) *flag = true;
     pool.swap(pool_);
   }
   cv_.notify_all();
   for (auto& t : pool) t.join();
 }
 
-void FlyExecutor::Submit(std::string args, Done done) {
+void FlyExecutor::Submit(uint64_t id, std::string args, Done done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return;
     if (pool_.empty()) {
       for (int k = 0; k < threads_; ++k) pool_.emplace_back([this] { Loop(); });
     }
-    queue_.push_back({std::move(args), std::move(done)});
+    queue_.push_back(
+        {id, std::move(args), std::move(done), std::make_shared<std::atomic<bool>>(false)});
   }
   cv_.notify_one();
+}
+
+void FlyExecutor::Cancel(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = running_.find(id); it != running_.end()) *it->second = true;
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (it->id == id) {
+      queue_.erase(it);
+      break;
+    }
+  }
 }
 
 FlyStats FlyExecutor::stats() const {
@@ -73,8 +86,11 @@ void FlyExecutor::Loop() {
       if (stop_) return;
       item = std::move(queue_.front());
       queue_.pop_front();
+      running_[item.id] = item.stop;
     }
     Run(item);
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.erase(item.id);
   }
 }
 
@@ -148,7 +164,7 @@ void FlyExecutor::Run(Item& item) {
     }
   }
   fly::ChunkResult r = (*program)->RunChunk(spec, static_cast<size_t>(first),
-                                            static_cast<size_t>(count), args, &stop_);
+                                            static_cast<size_t>(count), args, item.stop.get());
   ++chunks_;
   instances_ += static_cast<int64_t>(r.returns.size());
   if (!r.ok) {

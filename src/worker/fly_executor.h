@@ -11,7 +11,7 @@
 //                     "messages": [[instance, seq, channel, "<value>"], ...], "output": "..."};
 // a failed instance fails the task with "instance I: <error>".
 //
-// Threading: Submit from any thread; `done` runs on a pool thread.
+// Threading: Submit and Cancel from any thread; `done` runs on a pool thread.
 #pragma once
 
 #include <atomic>
@@ -51,13 +51,19 @@ class FlyExecutor {
   // never runs).
   ~FlyExecutor();
 
-  void Submit(std::string args, Done done);
+  // Queues the chunk of task `id`.
+  void Submit(uint64_t id, std::string args, Done done);
+  // The planner cancelled task `id`: dropped if still queued (its `done` never runs), stopped
+  // before its next instance if running. Unknown ids are ignored.
+  void Cancel(uint64_t id);
   FlyStats stats() const;
 
  private:
   struct Item {
+    uint64_t id = 0;
     std::string args;
     Done done;
+    std::shared_ptr<std::atomic<bool>> stop;
   };
   void Loop();
   void Run(Item& item);
@@ -71,7 +77,9 @@ class FlyExecutor {
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> queue_;                    // GUARDED_BY(mu_)
+  std::deque<Item> queue_;  // GUARDED_BY(mu_)
+  // The stop flags of the running chunks, by task id. GUARDED_BY(mu_)
+  std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> running_;
   std::vector<std::thread> pool_;             // GUARDED_BY(mu_)
   std::mutex cache_mu_;                       // held while fetching, so a blob is fetched once
   std::map<std::string, std::string> blobs_;  // GUARDED_BY(cache_mu_)

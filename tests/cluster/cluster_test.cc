@@ -378,6 +378,76 @@ TEST_F(ClusterTest, AFlyWithNoWorkerLeftFailsAfterTheWaitAndGoesOnWhenOneReturns
   EXPECT_NE(log2.find(expected), std::string::npos) << "expected " << expected << "got " << log2;
 }
 
+// Two instances of hours each on one slot: far longer than any test waits.
+constexpr const char* kEndless = R"(var cloud = [type="smp", nthread=2]
+var ch = [type="channel"] on cloud
+func count(i) {
+  var hits = 0
+  for k in [0:1000000000000] { hits += 1 }
+  ch ! hits on cloud
+}
+fly count in [0:2] on cloud
+println ch? as Integer
+)";
+
+TEST_F(ClusterTest, InterruptingARunCancelsItsChunksAndFreesTheWorkers) {
+  PlannerProc p = StartPlanner();
+  ASSERT_NE(p.port, 0);
+  ASSERT_NE(FlyWorker(p, "w1", 1), nullptr);
+  std::string file = Program("endless.fly", kEndless);
+  Child* run = h_.Spawn("run", {"run", file, "--env", "cloud=cluster:" + p.url});
+  ASSERT_NE(run, nullptr);
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto w = FindWorker(p, "w1");
+        return w && NumAt(*w, "running") > 0;
+      },
+      seconds(60), milliseconds(5)));
+  h_.Signal(*run, SIGINT);
+  ASSERT_TRUE(h_.WaitExit(*run, seconds(30)));
+  EXPECT_EQ(run->ExitCode(), 130);
+  EXPECT_NE(ReadAll(run->log_path).find("cancelled 2 chunks"), std::string::npos)
+      << ReadAll(run->log_path);
+  EXPECT_TRUE(
+      PollUntil([&] { return NumAt(Status(p), "cancelled") == 2; }, seconds(10), milliseconds(20)))
+      << "the planner still holds the interrupted program's chunks";
+  // The worker stopped the running chunk: its one slot runs the next program at once (the
+  // cancelled chunk alone would hold it for minutes).
+  std::string quick = Program("quick.fly", R"(var cloud = [type="smp", nthread=1]
+func f(i) { return i }
+fly f in [0:4] on cloud
+println "quick"
+)");
+  CommandResult r = h_.RunVolo({"run", quick, "--env", "cloud=cluster:" + p.url}, {}, seconds(30));
+  ASSERT_TRUE(r.finished) << "the worker's slot stayed busy with a cancelled chunk";
+  EXPECT_EQ(r.out, "quick\n");
+}
+
+TEST_F(ClusterTest, InterruptingVoloUpStopsTheProgramAndTheFleet) {
+  std::string file = Program("endless.fly", kEndless);
+  Child* up = h_.Spawn("up", {"up", "--workers", "1", "--", "run", file});
+  ASSERT_NE(up, nullptr);
+  std::string url;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        std::string log = ReadAll(up->log_path);
+        size_t at = log.find("planner at ");
+        if (at == std::string::npos || log.find(" on them") == std::string::npos) return false;
+        url = log.substr(at + 11, log.find(',', at) - at - 11);
+        return true;
+      },
+      seconds(60), milliseconds(20)));
+  PlannerProc p;
+  p.url = url;
+  ASSERT_TRUE(
+      PollUntil([&] { return NumAt(Status(p), "running") > 0; }, seconds(60), milliseconds(10)));
+  h_.Signal(*up, SIGINT);
+  ASSERT_TRUE(h_.WaitExit(*up, seconds(30)));
+  EXPECT_EQ(up->ExitCode(), 130);
+  EXPECT_NE(ReadAll(up->log_path).find("stopping the fleet"), std::string::npos);
+  EXPECT_EQ(Get(url + "/healthz").status, 0) << "the fleet's planner still answers";
+}
+
 TEST_F(ClusterTest, ABadClusterQueryIsAClearError) {
   std::string file = Program("fail.fly", kFailing);
   CommandResult r = h_.RunVolo(
