@@ -116,7 +116,9 @@ void AddFlyCommands(CLI::App& app, int* exit_code) {
   run->add_option("file", args->options.file, "The .fly program")->required();
   run->add_option("--env", args->options.env_bindings,
                   "Bind an environment declared in the program: NAME=smp:N or NAME=cluster:URL "
-                  "(repeatable)");
+                  "(URL may end in ?retries=N&wait=S: retries of a failing chunk, seconds to "
+                  "wait for a fly worker; repeatable). Ctrl-C cancels the program's work on "
+                  "the fleet. The API token comes from $VOLO_TOKEN");
   CLI::Option* seed = run->add_option("--seed", args->seed, "Seed for every random stream");
   run->add_flag("--disasm", args->options.disasm, "Print the bytecode instead of running");
   run->callback([args, seed, exit_code] {
@@ -141,7 +143,7 @@ void AddFlyCommands(CLI::App& app, int* exit_code) {
 
   auto repl_args = std::make_shared<Args>();
   CLI::App* repl = app.add_subcommand("repl", "Interactive FLY session");
-  repl->add_option("--env", repl_args->options.env_bindings, "NAME=smp:N");
+  repl->add_option("--env", repl_args->options.env_bindings, "NAME=smp:N or NAME=cluster:URL");
   CLI::Option* repl_seed = repl->add_option("--seed", repl_args->seed, "Seed");
   repl->callback([repl_args, repl_seed, exit_code] {
     repl_args->options.has_seed = repl_seed->count() > 0;

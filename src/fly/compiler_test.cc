@@ -134,7 +134,9 @@ std::string RoundTrip(Value v, const std::string& expect) {
   Value w;
   EXPECT_TRUE(ParseValue(text, &w, &error)) << error;
   EXPECT_EQ(w.tag, v.tag);
-  if (w.tag == Tag::kObj) EXPECT_EQ(w.o->kind, v.o->kind);
+  if (w.tag == Tag::kObj) {
+    EXPECT_EQ(w.o->kind, v.o->kind);
+  }
   EXPECT_TRUE(SerializeValue(w, &again, &error)) << error;
   EXPECT_EQ(again, text);
   Release(w);
