@@ -155,13 +155,15 @@ class ClusterEnvironment : public fly::Environment {
   // operation is live. When none has been for options_.worker_wait, the outstanding chunks
   // fail (and are cancelled on the planner) instead of waiting forever.
   void Watch() {
-    std::optional<std::chrono::steady_clock::time_point> none_since;
+    // When the fleet was last seen without a fly worker (none_seen: since then, still none).
+    bool none_seen = false;
+    std::chrono::steady_clock::time_point none_since{};
     std::unique_lock<std::mutex> lock(mu_);
     while (!stopping_) {
       idle_cv_.wait_for(lock, options_.watch_interval);
       if (stopping_) break;
       if (outstanding_.load() == 0) {
-        none_since.reset();
+        none_seen = false;
         continue;
       }
       lock.unlock();
@@ -169,14 +171,15 @@ class ClusterEnvironment : public fly::Environment {
       lock.lock();
       if (!slots.ok() || *slots > 0) {
         // An unreachable planner shows as a closed stream; a live fleet resets the clock.
-        if (none_since && slots.ok()) {
+        if (none_seen && slots.ok()) {
           std::cerr << "volo: a worker with the fly operation is back; the fly goes on\n";
         }
-        if (slots.ok()) none_since.reset();
+        if (slots.ok()) none_seen = false;
         continue;
       }
       auto now = std::chrono::steady_clock::now();
-      if (!none_since) {
+      if (!none_seen) {
+        none_seen = true;
         none_since = now;
         std::cerr << "volo: no worker with the fly operation is connected to the planner at "
                   << options_.url << "; waiting up to "
@@ -184,8 +187,8 @@ class ClusterEnvironment : public fly::Environment {
                   << " s for one\n";
         continue;
       }
-      if (now - *none_since < options_.worker_wait) continue;
-      none_since.reset();
+      if (now - none_since < options_.worker_wait) continue;
+      none_seen = false;
       auto secs = std::chrono::duration_cast<std::chrono::seconds>(options_.worker_wait).count();
       Status why = Unavailable("no worker with the fly operation was connected to the planner at " +
                                options_.url + " for " + std::to_string(secs) +
