@@ -71,13 +71,7 @@ class ClusterEnvironment : public fly::Environment {
   size_t CancelAll() {
     auto ids = std::make_shared<std::promise<std::vector<uint64_t>>>();
     auto future = ids->get_future();
-    asio::post(io_, [this, ids] {
-      std::vector<uint64_t> open;
-      for (auto& [id, ref] : by_id_) {
-        if (!ref->done) open.push_back(id);
-      }
-      ids->set_value(std::move(open));
-    });
+    asio::post(io_, [this, ids] { ids->set_value(OpenIds()); });
     if (future.wait_for(2s) != std::future_status::ready) return 0;
     std::vector<uint64_t> open = future.get();
     CancelTasks(open);
@@ -97,9 +91,7 @@ class ClusterEnvironment : public fly::Environment {
     if (watchdog_.joinable()) watchdog_.join();
     std::vector<uint64_t> unfinished;
     asio::post(io_, [this, &unfinished] {
-      for (auto& [id, chunk] : by_id_) {
-        if (!chunk->done) unfinished.push_back(id);
-      }
+      unfinished = OpenIds();
       if (conn_) conn_->Close("fly program ended");
       conn_.reset();
       work_.reset();
@@ -196,16 +188,8 @@ class ClusterEnvironment : public fly::Environment {
       auto ids = std::make_shared<std::promise<std::vector<uint64_t>>>();
       auto future = ids->get_future();
       asio::post(io_, [this, why, ids] {
-        std::vector<uint64_t> abandoned;
-        std::vector<std::shared_ptr<ChunkRef>> all;
-        for (auto& [id, ref] : by_id_) {
-          if (!ref->done) abandoned.push_back(id);
-          all.push_back(ref);
-        }
-        by_id_.clear();
-        for (auto& [tag, refs] : by_tag_) all.insert(all.end(), refs.begin(), refs.end());
-        by_tag_.clear();
-        FailChunks(all, why);
+        std::vector<uint64_t> abandoned = OpenIds();
+        FailAll(why);
         ids->set_value(std::move(abandoned));
       });
       lock.unlock();
@@ -541,14 +525,27 @@ class ClusterEnvironment : public fly::Environment {
 
   void OnClosed(const Status& why) {
     conn_.reset();
-    Status lost = Unavailable("lost the connection to the planner at " + options_.url + ": " +
-                              (why.ok() ? "closed" : why.message()));
+    FailAll(Unavailable("lost the connection to the planner at " + options_.url + ": " +
+                        (why.ok() ? "closed" : why.message())));
+  }
+
+  // The planner's ids of the chunks it acknowledged that have not ended (io thread).
+  std::vector<uint64_t> OpenIds() const {
+    std::vector<uint64_t> ids;
+    for (const auto& [id, ref] : by_id_) {
+      if (!ref->done) ids.push_back(id);
+    }
+    return ids;
+  }
+
+  // Fails every chunk not ended yet, acknowledged or not, and forgets them (io thread).
+  void FailAll(const Status& why) {
     std::vector<std::shared_ptr<ChunkRef>> all;
     for (auto& [id, ref] : by_id_) all.push_back(ref);
     for (auto& [tag, refs] : by_tag_) all.insert(all.end(), refs.begin(), refs.end());
     by_id_.clear();
     by_tag_.clear();
-    FailChunks(all, lost);
+    FailChunks(all, why);
   }
 
   ClusterOptions options_;
