@@ -69,11 +69,7 @@ class ClusterEnvironment : public fly::Environment {
 
   // Cancels every chunk the planner has acknowledged and that has not ended; returns how many.
   size_t CancelAll() {
-    auto ids = std::make_shared<std::promise<std::vector<uint64_t>>>();
-    auto future = ids->get_future();
-    asio::post(io_, [this, ids] { ids->set_value(OpenIds()); });
-    if (future.wait_for(2s) != std::future_status::ready) return 0;
-    std::vector<uint64_t> open = future.get();
+    std::vector<uint64_t> open = OnIo([this] { return OpenIds(); });
     CancelTasks(open);
     return open.size();
   }
@@ -147,6 +143,8 @@ class ClusterEnvironment : public fly::Environment {
   // operation is live. When none has been for options_.worker_wait, the outstanding chunks
   // fail (and are cancelled on the planner) instead of waiting forever.
   void Watch() {
+    const auto wait_s =
+        std::chrono::duration_cast<std::chrono::seconds>(options_.worker_wait).count();
     // When the fleet was last seen without a fly worker (none_seen: since then, still none).
     bool none_seen = false;
     std::chrono::steady_clock::time_point none_since{};
@@ -161,12 +159,10 @@ class ClusterEnvironment : public fly::Environment {
       lock.unlock();
       auto slots = FlySlots();
       lock.lock();
-      if (!slots.ok() || *slots > 0) {
-        // An unreachable planner shows as a closed stream; a live fleet resets the clock.
-        if (none_seen && slots.ok()) {
-          std::cerr << "volo: a worker with the fly operation is back; the fly goes on\n";
-        }
-        if (slots.ok()) none_seen = false;
+      if (!slots.ok()) continue;  // an unreachable planner shows as a closed stream
+      if (*slots > 0) {
+        if (none_seen) std::cerr << "volo: a worker with the fly operation is back\n";
+        none_seen = false;
         continue;
       }
       auto now = std::chrono::steady_clock::now();
@@ -174,26 +170,20 @@ class ClusterEnvironment : public fly::Environment {
         none_seen = true;
         none_since = now;
         std::cerr << "volo: no worker with the fly operation is connected to the planner at "
-                  << options_.url << "; waiting up to "
-                  << std::chrono::duration_cast<std::chrono::seconds>(options_.worker_wait).count()
-                  << " s for one\n";
+                  << options_.url << "; waiting up to " << wait_s << " s for one\n";
         continue;
       }
       if (now - none_since < options_.worker_wait) continue;
       none_seen = false;
-      auto secs = std::chrono::duration_cast<std::chrono::seconds>(options_.worker_wait).count();
       Status why = Unavailable("no worker with the fly operation was connected to the planner at " +
-                               options_.url + " for " + std::to_string(secs) +
+                               options_.url + " for " + std::to_string(wait_s) +
                                " s, so the fly could not finish");
-      auto ids = std::make_shared<std::promise<std::vector<uint64_t>>>();
-      auto future = ids->get_future();
-      asio::post(io_, [this, why, ids] {
+      lock.unlock();
+      CancelTasks(OnIo([this, &why] {
         std::vector<uint64_t> abandoned = OpenIds();
         FailAll(why);
-        ids->set_value(std::move(abandoned));
-      });
-      lock.unlock();
-      CancelTasks(future.get());
+        return abandoned;
+      }));
       lock.lock();
     }
   }
@@ -234,11 +224,17 @@ class ClusterEnvironment : public fly::Environment {
     return future.get();
   }
 
+  // Runs `f` on the io thread and returns what it returns (not from the io thread).
+  template <typename F>
+  auto OnIo(F f) -> decltype(f()) {
+    std::promise<decltype(f())> p;
+    auto future = p.get_future();
+    asio::post(io_, [&p, &f] { p.set_value(f()); });
+    return future.get();
+  }
+
   bool Connected() {
-    std::promise<bool> p;
-    auto f = p.get_future();
-    asio::post(io_, [this, &p] { p.set_value(conn_ != nullptr && conn_->open()); });
-    return f.get();
+    return OnIo([this] { return conn_ != nullptr && conn_->open(); });
   }
 
   // Total slots of the live workers that run `fly`.

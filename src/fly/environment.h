@@ -51,8 +51,6 @@ class FlyJob {
   // several arguments as kArgsTag and a list, remote.h). InvalidArgument when an argument
   // cannot leave this process (a channel, a random object).
   virtual Result<std::string> SerializedArgument(size_t index) const = 0;
-  // The consts snapshot as a JSON-like object {name: value, ...}.
-  virtual std::string SerializedConsts() const = 0;
 
   // In-process execution: a runner bound to the calling thread.
   virtual std::unique_ptr<InstanceRunner> NewRunner() = 0;

@@ -61,21 +61,7 @@ class LocalFlyJob : public FlyJob {
     }
     return out + "]";
   }
-  std::string SerializedConsts() const override {
-    std::string out = "{", error;
-    bool first = true;
-    for (size_t g = 0; g < snapshot_.size(); ++g) {
-      if (!rt_.program().globals[g].is_const) continue;
-      if (!first) out += ",";
-      first = false;
-      Value key = MakeString(rt_.program().globals[g].name);
-      SerializeValue(key, &out, &error);
-      Release(key);
-      out += ":";
-      if (!SerializeValue(snapshot_[g], &out, &error)) out += "null";
-    }
-    return out + "}";
-  }
+
   std::string RemoteSpec() const override;
   Status Deliver(int channel, std::string_view value) override {
     Channel* ch = rt_.FindChannel(channel);

@@ -30,15 +30,6 @@ class StubEnvironment : public Environment {
   int parallelism_;
 };
 
-// A field of a parsed spec (a borrowed reference; null when absent).
-Value Field(Value map, const char* name) {
-  if (!map.Is(ObjKind::kMap)) return Value();
-  Value key = MakeString(name);
-  Value* v = AsMap(map)->m.Find(key);
-  Release(key);
-  return v ? *v : Value();
-}
-
 std::string Text(Value v) { return v.Is(ObjKind::kString) ? AsStr(v)->s : ""; }
 
 }  // namespace
@@ -72,20 +63,20 @@ ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, si
     fail(first, "malformed fly job spec: " + error);
     return res;
   }
-  std::string fn_name = Text(Field(spec, "function"));
+  std::string fn_name = Text(MapField(spec, "function"));
   int fn = program.FindFunction(fn_name);
-  Value then_v = Field(spec, "then");
+  Value then_v = MapField(spec, "then");
   int then_fn = then_v.IsNull() ? -1 : program.FindFunction(Text(then_v));
   if (fn <= 0 || (!then_v.IsNull() && then_fn <= 0)) {
     Release(spec);
     fail(first, "the shipped program has no function '" + fn_name + "'");
     return res;
   }
-  bool keep_results = Field(spec, "keep_results").IsBool() && Field(spec, "keep_results").b;
-  Value seed_v = Field(spec, "seed");
+  bool keep_results = MapField(spec, "keep_results").IsBool() && MapField(spec, "keep_results").b;
+  Value seed_v = MapField(spec, "seed");
   uint64_t seed = seed_v.IsInt() ? static_cast<uint64_t>(seed_v.i) : 0;
-  bool seed_forced = Field(spec, "seed_forced").IsBool() && Field(spec, "seed_forced").b;
-  Value range_lo = Field(spec, "range_lo");
+  bool seed_forced = MapField(spec, "seed_forced").IsBool() && MapField(spec, "seed_forced").b;
+  Value range_lo = MapField(spec, "range_lo");
 
   std::ostringstream out, err;
   RunOptions options;
@@ -105,7 +96,7 @@ ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, si
   std::vector<std::pair<Channel*, int>> channels;  // in creation order
   std::vector<std::unique_ptr<Environment>> envs;
   auto each = [&](const char* field, auto&& fn) {
-    Value m = Field(spec, field);
+    Value m = MapField(spec, field);
     if (!m.Is(ObjKind::kMap)) return;
     for (const auto& e : AsMap(m)->m.entries()) {
       if (e.key.IsNull()) continue;

@@ -15,15 +15,6 @@ namespace {
 
 void Quote(const std::string& s, std::string* out) { AppendJsonString(*out, s); }
 
-// A field of a parsed tagged payload (borrowed; null when absent).
-Value Field(Value map, const char* name) {
-  if (!map.Is(ObjKind::kMap)) return Value();
-  Value key = MakeString(name);
-  Value* v = AsMap(map)->m.Find(key);
-  Release(key);
-  return v ? *v : Value();
-}
-
 bool ToCell(Value v, Cell* c) {
   if (v.IsNull()) {
     c->kind = Cell::kNull;
@@ -336,12 +327,12 @@ class Reader {
       return true;
     }
     if (tag == "file") {
-      Value path = Field(p, "path"), lines = Field(p, "lines"), index = Field(p, "index");
+      Value path = MapField(p, "path"), lines = MapField(p, "lines"), index = MapField(p, "index");
       if (!path.Is(ObjKind::kString) || !index.IsInt()) return false;
       auto* f = new FileObj();
       Value fv = Value::Object(f);
       f->path = AsStr(path)->s;
-      f->is_dir = Field(p, "dir").IsBool() && Field(p, "dir").b;
+      f->is_dir = MapField(p, "dir").IsBool() && MapField(p, "dir").b;
       f->portion_index = index.i;
       if (!lines.IsNull()) {
         auto text = std::make_shared<std::vector<std::string>>();
@@ -352,14 +343,14 @@ class Reader {
       return true;
     }
     if (tag == "dataframe" || tag == "row") {
-      Value index = Field(p, tag == "row" ? "number" : "index");
+      Value index = MapField(p, tag == "row" ? "number" : "index");
       auto table = std::make_shared<Table>();
-      if (!index.IsInt() || !Strings(Field(p, "columns"), &table->columns)) return false;
+      if (!index.IsInt() || !Strings(MapField(p, "columns"), &table->columns)) return false;
       std::vector<Value> rows;
       if (tag == "row") {
-        rows.push_back(Field(p, "cells"));
-      } else if (Field(p, "rows").Is(ObjKind::kArray)) {
-        rows = AsArray(Field(p, "rows"))->v;
+        rows.push_back(MapField(p, "cells"));
+      } else if (MapField(p, "rows").Is(ObjKind::kArray)) {
+        rows = AsArray(MapField(p, "rows"))->v;
       } else {
         return false;
       }

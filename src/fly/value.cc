@@ -330,6 +330,14 @@ Value MakeArray(std::vector<Value> elems) {
 }
 Value MakeMap() { return Value::Object(new MapObj()); }
 
+Value MapField(Value map, const char* name) {
+  if (!map.Is(ObjKind::kMap)) return Value();
+  Value key = MakeString(name);
+  Value* v = AsMap(map)->m.Find(key);
+  Release(key);
+  return v ? *v : Value();
+}
+
 std::string FormatDouble(double d) {
   if (std::isnan(d)) return "NaN";
   if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";

@@ -304,6 +304,9 @@ inline MapObj* AsMap(Value v) { return static_cast<MapObj*>(v.o); }
 Value MakeString(std::string s);
 Value MakeArray(std::vector<Value> elems = {});
 Value MakeMap();
+// The value under the String key `name` of a map (a borrowed reference); null when `map` is not
+// a map or has no such key.
+Value MapField(Value map, const char* name);
 
 // Java-like rendering: doubles as Double.toString ("4.0", "1.0E10"), arrays "[1, 2]",
 // maps "{k=v, n=1}".

@@ -67,6 +67,9 @@ struct Agent::Impl : std::enable_shared_from_this<Impl> {
   void OnMessage(std::string_view text);
   void OnClosed(const Status& why);
   void RunTasks(std::vector<wire::Assignment> tasks);
+  // Stops running task `id` without reporting it (its timer, or its fly chunk); the caller
+  // takes it off `running`.
+  void Abandon(uint64_t id, const std::unique_ptr<asio::steady_timer>& timer);
   void Finish(uint64_t id, bool ok, std::string value, double started);
   void FlushSoon();
   void Flush();
@@ -222,10 +225,7 @@ void Agent::Impl::OnClosed(const Status& why) {
   conn.reset();
   heartbeat.cancel();
   // The planner has queued again whatever this connection held.
-  for (auto& [id, timer] : running) {
-    if (timer) timer->cancel();
-    if (fly) fly->Cancel(id);
-  }
+  for (auto& [id, timer] : running) Abandon(id, timer);
   running.clear();
   results = wire::ResultsEncoder();
   if (was_registered) spdlog::warn("disconnected from the planner: {}", why.message());
@@ -264,9 +264,8 @@ void Agent::Impl::OnMessage(std::string_view text) {
           for (uint64_t id : m.ids) {
             auto it = running.find(id);
             if (it == running.end()) continue;
-            if (it->second) it->second->cancel();
+            Abandon(id, it->second);
             running.erase(it);
-            if (fly) fly->Cancel(id);
           }
           MaybeDrained();
         } else if constexpr (std::is_same_v<T, wire::Error>) {
@@ -274,6 +273,11 @@ void Agent::Impl::OnMessage(std::string_view text) {
         }
       },
       *msg);
+}
+
+void Agent::Impl::Abandon(uint64_t id, const std::unique_ptr<asio::steady_timer>& timer) {
+  if (timer) timer->cancel();
+  if (fly) fly->Cancel(id);
 }
 
 void Agent::Impl::RunTasks(std::vector<wire::Assignment> tasks) {
@@ -422,8 +426,7 @@ void Agent::Drain(std::function<void()> done) {
     // Out of time: hand back what is still running so another worker runs it.
     std::vector<uint64_t> ids;
     for (auto& [id, timer] : self->running) {
-      if (timer) timer->cancel();
-      if (self->fly) self->fly->Cancel(id);
+      self->Abandon(id, timer);
       ids.push_back(id);
     }
     self->running.clear();
