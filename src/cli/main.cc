@@ -5,8 +5,13 @@
 
 #include "cli/commands.h"
 #include "net/client.h"
+#include "worker/fly_runner.h"
 
 int main(int argc, char** argv) {
+  // A worker's fly runner (src/worker/fly_runner.h): not a user command, so not in --help.
+  if (argc >= 2 && argv[1] == volo::worker::kFlyRunnerCommand) {
+    return volo::worker::FlyRunnerMain(argc, argv);
+  }
   CLI::App app{
       "volo runs work on a fleet of workers: a planner holds tasks, workers run them.\n"
       "Docs: README.md, docs/rest-api.md, docs/protocol.md, docs/fly.md, docs/security.md"};
