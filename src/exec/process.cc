@@ -211,11 +211,13 @@ Result<Process> Spawn(const SpawnOptions& options) {
   }
   char** env = options.env ? envp.data() : environ;
   pid_t pid = -1;
-  int err = options.search_path
-                ? ::posix_spawnp(&pid, argv[0], &parts.actions, &parts.attr, argv.data(), env)
-                : ::posix_spawn(&pid, argv[0], &parts.actions, &parts.attr, argv.data(), env);
+  const std::string& program = options.path.empty() ? options.argv[0] : options.path;
+  int err =
+      options.search_path
+          ? ::posix_spawnp(&pid, program.c_str(), &parts.actions, &parts.attr, argv.data(), env)
+          : ::posix_spawn(&pid, program.c_str(), &parts.actions, &parts.attr, argv.data(), env);
   if (err != 0) {
-    std::string what = "cannot start '" + options.argv[0] + "': " + ErrnoText(err);
+    std::string what = "cannot start '" + program + "': " + ErrnoText(err);
     return err == ENOENT ? NotFound(what) : IoError(what);
   }
   p.pid_ = pid;

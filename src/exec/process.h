@@ -48,6 +48,8 @@ struct SpawnOptions {
   // argv[0] is the program: a path, or a name looked up on PATH when search_path is set.
   std::vector<std::string> argv;
   bool search_path = false;
+  // When set, the program to run, and argv[0] only the name it sees (and `ps` shows).
+  std::string path;
   // The child's environment as NAME=VALUE entries; unset: the parent's.
   std::optional<std::vector<std::string>> env;
   std::string cwd;  // empty: the parent's

@@ -14,6 +14,8 @@
 #include "net/client.h"
 #include "worker/fly_runner.h"
 
+extern char** environ;
+
 namespace volo::worker {
 namespace json = boost::json;
 
@@ -123,8 +125,16 @@ Status StartRunner(const FlyExecutorOptions& options, exec::Process* process, in
     return IoError("cannot create the runner's socket");
   }
   exec::SpawnOptions so;
-  so.argv = options.runner_command;
+  so.path = options.runner_path;
+  so.argv = options.runner_argv;
   so.argv.push_back(std::to_string(::getpid()));
+  // The runner runs users' programs: it gets the worker's environment without its secrets.
+  so.env.emplace();
+  for (char** e = environ; *e; ++e) {
+    std::string_view entry(*e);
+    if (entry.rfind("VOLO_JOIN_TOKEN=", 0) == 0 || entry.rfind("VOLO_TOKEN=", 0) == 0) continue;
+    so.env->emplace_back(entry);
+  }
   so.fds = {{sv[1], kRunnerSocketFd}, {page, kRunnerProgressFd}};
   auto child = exec::Spawn(so);
   ::close(sv[1]);

@@ -58,8 +58,10 @@ struct FlyExecutorOptions {
   int slots = 1;
   std::string planner_url;  // blobs come from here ...
   std::string token;        // ... fetched with this bearer token when not empty
-  // The runner's command; the worker's pid is appended. Default: this binary, re-executed.
-  std::vector<std::string> runner_command = {"/proc/self/exe", "__fly-runner"};
+  // The runner's program and arguments; the worker's pid is appended. Default: this binary,
+  // re-executed (so an upgraded binary on disk never mixes versions), shown as `volo`.
+  std::string runner_path = "/proc/self/exe";
+  std::vector<std::string> runner_argv = {"volo", "__fly-runner"};
 };
 
 class FlyExecutor {
