@@ -1,9 +1,10 @@
-"""volo's benchmarks, side by side with the peers in ../shared/bench-peers, in one run.
+"""volo's benchmarks, side by side with its peers (bench/peers/peers.py), in one run.
 
 Prints markdown tables (and writes them to bench/results/latest.md): throughput of no-op tasks
 (1 client, 2 workers), one task's round trip, planner memory per queued task, seed exercise 5
-against its lower bound, the peers' fixed planner instance on 30 workers, and the FLY
-interpreter against Lua 5.4 and CPython (bench/fly/run.sh).
+against its lower bound, the fixed seed instance (bench/peers/instance.py) on 30 workers, the
+process-per-task baselines (GNU parallel, xargs), and the FLY interpreter against Lua 5.4 and
+CPython (bench/fly/run.sh). The peers (Celery, RQ, Dask) run from bench/peers/peers.py.
 """
 import argparse
 import json
@@ -18,7 +19,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PEERS = os.path.join(os.path.dirname(ROOT), "shared", "bench-peers")
+PEERS = os.path.join(ROOT, "bench", "peers")
 
 
 class Fleet:
@@ -145,18 +146,18 @@ def exercise5(volo, runs):
 
 
 def peer_instance(volo, tmp, runs):
-    """The peers' fixed planner instance (seed 2024, 1/100 scale) on 30 general volo workers."""
+    """The fixed seed instance of bench/peers/instance.py on 30 general volo workers."""
     sys.path.insert(0, PEERS)
-    import planner_instance as PI
-    tasks = PI.make_instance(scale=PI.SCALE)
-    bound = PI.bounds([t[3] for t in tasks])["lower_bound_s"]
+    import instance
+    tasks = instance.tasks()
+    bound = instance.lower_bound([t[3] for t in tasks])
     body = {"tasks": [{"op": op, "args": {"a": a, "b": b, "duration": d}}
                       for op, a, b, d in tasks]}
     f = Fleet(volo, tmp)
     spans = []
     try:
         url = f.planner()
-        f.workers(30, ops="add,mult")
+        f.workers(instance.WORKERS, ops="add,mult")
         for _ in range(runs):
             t0 = time.perf_counter()
             ids = post(url + "/api/v1/tasks", body)["ids"]
@@ -171,26 +172,20 @@ def peer_instance(volo, tmp, runs):
 
 
 def run_peers(tmp, quick):
-    """Copies bench-peers (read-only in shared/) and runs its throughput/latency/planner steps."""
-    work = os.path.join(tmp, "bench-peers")
-    shutil.copytree(PEERS, work, ignore=shutil.ignore_patterns("results"))
-    env = dict(os.environ, PEER_RUNS="1" if quick else "3",
-               PEER_PLANNER_RUNS="3" if quick else "7")
-    steps = ["throughput", "latency", "planner"]
-    log = open(os.path.join(tmp, "peers.log"), "w")
-    print(f"peers: running {', '.join(steps)} (log: {log.name})", file=sys.stderr, flush=True)
-    r = subprocess.run(["./run_all.sh", *steps], cwd=work, env=env, stdout=log, stderr=log)
+    """Runs bench/peers/peers.py (Celery, RQ, Dask, GNU parallel, xargs) and returns its JSON."""
+    out = os.path.join(tmp, "peers.json")
+    argv = [sys.executable, os.path.join(PEERS, "peers.py"), "--out", out]
+    if quick:
+        argv.append("--quick")
+    print("peers: Celery, RQ, Dask, GNU parallel, xargs", file=sys.stderr, flush=True)
+    r = subprocess.run(argv, stdout=subprocess.DEVNULL)
     if r.returncode != 0:
-        print(f"peers: run_all.sh failed ({r.returncode}); see {log.name}", file=sys.stderr)
-    out = {}
-    rdir = os.path.join(work, "results")
-    for name in os.listdir(rdir) if os.path.isdir(rdir) else []:
-        if name.endswith(".json"):
-            try:
-                out[name[:-5]] = json.load(open(os.path.join(rdir, name)))
-            except ValueError:
-                pass
-    return out
+        print(f"peers: peers.py failed ({r.returncode}); the table shows what it measured",
+              file=sys.stderr)
+    try:
+        return json.load(open(out))
+    except (OSError, ValueError):
+        return {}
 
 
 def fmt(x, nd=0):
@@ -203,21 +198,13 @@ def report(v, peers, fly, cluster=""):
     w("## volo against its peers, one run on this machine\n")
     tp, lat, mem = v["throughput"], v["latency"], v["memory"]
     rows = [("volo (stream client, 2 workers)", tp["median"], lat["p50_us"], lat["p99_us"])]
-    named = [("Celery", "celery_throughput", "per_task_get", "celery_latency"),
-             ("RQ SimpleWorker", "rq_simple_throughput", "throughput", "rq_simple_latency"),
-             ("RQ", "rq_fork_throughput", "throughput", "rq_fork_latency"),
-             ("Dask", "dask_throughput", "throughput", "dask_latency")]
-    for label, tkey, tsub, lkey in named:
-        # RQ's file names depend on the worker class; match loosely.
-        tk = next((k for k in peers if k.startswith(tkey.split("_")[0]) and k.endswith(
-            "throughput") and (("simple" in k) == ("simple" in tkey))), None)
-        lk = next((k for k in peers if k.startswith(lkey.split("_")[0]) and k.endswith(
-            "latency") and (("simple" in k) == ("simple" in lkey))), None)
-        if not tk and not lk:
+    for label, key in (("Celery", "celery"), ("RQ (fork per job)", "rq"),
+                       ("RQ SimpleWorker", "rq_simple"), ("Dask", "dask")):
+        d = peers.get(key)
+        if not d:
             continue
-        t = peers.get(tk, {}).get(tsub, {}).get("tasks_per_s") if tk else None
-        l = peers.get(lk, {}).get("latency", {}) if lk else {}
-        rows.append((label, t, l.get("median_us"), l.get("p99_us")))
+        rows.append((label, d.get("throughput", {}).get("tasks_per_s"),
+                     d.get("latency", {}).get("p50_us"), d.get("latency", {}).get("p99_us")))
     celery_tp = next((r[1] for r in rows if r[0] == "Celery"), None)
     celery_p50 = next((r[2] for r in rows if r[0] == "Celery"), None)
     w("| system | no-op tasks/s | volo ÷ it | round trip p50 µs | p99 µs | it ÷ volo (p50) |")
@@ -247,17 +234,24 @@ def report(v, peers, fly, cluster=""):
       f"(target ≤ 1.25x; zero-overhead FIFO 1.31x, mult-before-add simulated ≈ 1.24x). "
       f"Mean makespan {e5['mean_makespan_s'] * 1000:.0f} ms.\n")
     pi = v["peer_instance"]
-    w("### The peers' planner instance (seed 2024, 100 tasks, 30 general workers, 1/100)\n")
+    w("### The fixed seed instance (bench/peers/instance.py: 100 tasks, 30 general workers, 1/100)\n")
     w("| system | median makespan ms | ÷ lower bound |")
     w("|---|---:|---:|")
     w(f"| volo | {pi['median_makespan_s'] * 1000:.0f} | {pi['ratio']:.2f}x |")
-    for label, key, sub in (("Celery (get)", "celery_planner", "planner"),
-                            ("Celery (poll)", "celery_planner", "planner_poll_results"),
-                            ("Dask", "dask_planner", "planner")):
-        d = peers.get(key, {}).get(sub)
+    for label, key in (("Celery", "celery"), ("Dask", "dask")):
+        d = peers.get(key, {}).get("instance")
         if d:
-            w(f"| {label} | {d['median_makespan_s'] * 1000:.0f} | {d['ratio_to_lower_bound']:.2f}x |")
+            w(f"| {label} | {d['makespan_s'] * 1000:.0f} | {d['ratio']:.2f}x |")
     w(f"\nLower bound {pi['lower_bound_s'] * 1000:.0f} ms.\n")
+    cmds = [(label, peers[k]) for label, k in (("xargs -P2", "xargs"), ("GNU parallel -j2",
+                                                                         "parallel")) if k in peers]
+    if cmds:
+        w("### Process-per-task baselines: `/bin/true` run N times, 2 at a time\n")
+        w("| runner | commands/s |")
+        w("|---|---:|")
+        for label, d in cmds:
+            w(f"| {label} | {fmt(d['tasks_per_s'])} |")
+        w("")
     if fly:
         w("### FLY interpreter (bench/fly/run.sh)\n")
         w(fly)
@@ -280,7 +274,7 @@ def main():
     v = volo_engine(volo, build, tmp, runs)
     print("volo: seed exercise 5", file=sys.stderr, flush=True)
     v["exercise5"] = exercise5(volo, 5)
-    print("volo: the peers' planner instance", file=sys.stderr, flush=True)
+    print("volo: the fixed seed instance on 30 workers", file=sys.stderr, flush=True)
     v["peer_instance"] = peer_instance(volo, tmp, 7 if not quick else 3)
     peers = {}
     if os.environ.get("BENCH_PEERS", "1") != "0":
