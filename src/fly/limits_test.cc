@@ -50,10 +50,10 @@ TEST(Limits, LongLeftAssociativeChainsCompileAndRun) {
 TEST(Limits, DeepNestingIsAnErrorNotACrash) {
   for (const std::string& src :
        {"var x = " + Repeat("(", 50'000) + "1" + Repeat(")", 50'000) + "\n",
-        "var x = " + Repeat("-", 50'000) + "1\n", "var x = " + Repeat("[", 50'000) + "\n",
+        "var x = " + Repeat("- ", 50'000) + "1\n", "var x = " + Repeat("[", 50'000) + "\n",
         "var m = {}\nvar x = m" + Repeat(".a", 50'000) + "\n",
         "var m = [1]\nvar x = m" + Repeat("[0]", 50'000) + "\n",
-        "var x = 1" + Repeat(" as String", 50'000) + "\n", Repeat("if true {\n", 50'000)}) {
+        "var x = 1" + Repeat(" as String", 50'000) + "\n", Repeat("if (true) {\n", 50'000)}) {
     std::vector<Diagnostic> diags;
     auto program = CompileSource("t.fly", src, diags);
     ASSERT_TRUE(HasErrors(diags)) << src.substr(0, 40);

@@ -54,7 +54,7 @@ std::string Translate(std::string_view p, std::string* out) {
       std::string_view rest = p.substr(k + 2);
       if (rest.starts_with("=") || rest.starts_with("!") || rest.starts_with("<=") ||
           rest.starts_with("<!")) {
-        return "lookaround (" + std::string(p.substr(k, rest.starts_with("<") ? 4 : 3)) +
+        return "lookaround " + std::string(p.substr(k, rest.starts_with("<") ? 4 : 3)) +
                "...) is not supported";
       }
       if (rest.starts_with("<") && rest.size() > 1 &&
