@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,7 +40,7 @@ Result<RunResult> Run(SpawnOptions options, const RunLimits& limits) {
   VOLO_ASSIGN_OR_RETURN(Process p, Spawn(options));
   // Readable once the command itself has ended, even while something it started still holds
   // its stdout open.
-  int exited_fd = ::pidfd_open(p.pid(), 0);
+  int exited_fd = static_cast<int>(::syscall(SYS_pidfd_open, p.pid(), 0));
   RunResult r;
   using Clock = std::chrono::steady_clock;
   const bool has_deadline = limits.timeout.count() > 0;

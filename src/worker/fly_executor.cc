@@ -11,6 +11,7 @@
 #include "common/sha256.h"
 #include "exec/frame.h"
 #include "exec/process.h"
+#include "fly/memory.h"
 #include "net/client.h"
 #include "worker/fly_runner.h"
 
@@ -52,6 +53,9 @@ struct FlyExecutor::Slot {
 
 FlyExecutor::FlyExecutor(FlyExecutorOptions options) : options_(std::move(options)) {
   int n = std::max(options_.slots, 1);
+  if (options_.runner_max_memory == 0) {
+    options_.runner_max_memory = fly::DefaultMemoryLimit() / static_cast<uint64_t>(n);
+  }
   for (int k = 0; k < n; ++k) slots_.push_back(std::make_unique<Slot>());
   for (auto& slot : slots_) threads_.emplace_back([this, s = slot.get()] { Loop(*s); });
 }
@@ -128,6 +132,7 @@ Status StartRunner(const FlyExecutorOptions& options, exec::Process* process, in
   so.path = options.runner_path;
   so.argv = options.runner_argv;
   so.argv.push_back(std::to_string(::getpid()));
+  so.argv.push_back(std::to_string(options.runner_max_memory));
   // The runner runs users' programs: it gets the worker's environment without its secrets.
   so.env.emplace();
   for (char** e = environ; *e; ++e) {

@@ -60,6 +60,9 @@ struct FlyExecutorOptions {
   std::string token;        // ... fetched with this bearer token when not empty
   // The runner's program and arguments; the worker's pid is appended. Default: this binary,
   // re-executed (so an upgraded binary on disk never mixes versions), shown as `volo`.
+  // Heap bytes FLY code may use in one runner (fly/memory.h); past it the instance fails with
+  // "out of memory". 0: three quarters of the machine's memory shared among the slots.
+  uint64_t runner_max_memory = 0;
   std::string runner_path = "/proc/self/exe";
   std::vector<std::string> runner_argv = {"volo", "__fly-runner"};
 };
@@ -98,7 +101,7 @@ class FlyExecutor {
   Result<Chunk> Prepare(const std::string& args);
   Result<std::string> Blob(const std::string& hash);
 
-  const FlyExecutorOptions options_;
+  FlyExecutorOptions options_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;       // GUARDED_BY(mu_)

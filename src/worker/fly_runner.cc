@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "exec/frame.h"
+#include "fly/memory.h"
 #include "fly/remote.h"
 #include "wire/messages.h"
 
@@ -58,6 +59,9 @@ int FlyRunnerMain(int argc, char** argv) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (parent <= 0 || ::getppid() != parent) return 2;
   ::signal(SIGPIPE, SIG_IGN);
+  // FLY code past its share of memory fails its instance with "out of memory" rather than
+  // taking the machine (or, through the kernel's OOM killer, some other process).
+  if (argc >= 4) fly::SetMemoryLimit(std::strtoull(argv[3], nullptr, 10));
   void* page = ::mmap(nullptr, sizeof(RunnerProgress), PROT_READ | PROT_WRITE, MAP_SHARED,
                       kRunnerProgressFd, 0);
   if (page == MAP_FAILED) return 2;

@@ -35,8 +35,9 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free &&
                   std::atomic<int64_t>::is_always_lock_free,
               "RunnerProgress lives in memory shared between processes");
 
-// The runner's main, for `volo __fly-runner PARENT_PID` (src/cli/main.cc). Returns the exit
-// status: 0 when the worker closed the socket, 2 for a bad start.
+// The runner's main, for `volo __fly-runner PARENT_PID MAX_MEMORY` (src/cli/main.cc); the
+// memory limit in bytes applies to FLY code (fly/memory.h). Returns the exit status: 0 when
+// the worker closed the socket, 2 for a bad start.
 int FlyRunnerMain(int argc, char** argv);
 
 }  // namespace volo::worker

@@ -220,5 +220,103 @@ TEST_F(CrashTest, ATaskWhoseWorkersKeepDyingFailsWithItsHistory) {
   EXPECT_EQ(NumAt(*last, "running"), 0);
 }
 
+// Crash shapes inside fly instances, so they run in the workers' runners. Whether the
+// language turns each into a clean error (as it should) or it still crashes the runner, the
+// program must end with a clean error or result, and the fleet must stay.
+constexpr const char* kInInstance[] = {
+    // division of the most negative Integer by -1
+    R"(func f(i) { return Math.floorDiv(-9223372036854775807 - 1, -1) + Math.floorMod(-9223372036854775807 - 1, -1) })",
+    // a container inside itself: printed, compared, sent back
+    R"(func f(i) { var a = [1]
+  a.add(a)
+  println a
+  return a == a })",
+    R"(func f(i) { var m = {n = 1}
+  m.self = m
+  return m })",
+    // nested 200,000 deep
+    R"(func f(i) { var a = [0]
+  for k in [0:200000] { a = [a] }
+  println a
+  return 1 })",
+    // a regular expression over a long string
+    R"(func f(i) { var s = "ab"
+  for k in [0:16] { s = s + s }
+  return s.replaceAll("(a|b)+", "x") })",
+    // an array too big in its second dimension
+    R"(func f(i) { var d = Double[100000][100000]
+  return 1 })",
+    // runaway recursion
+    R"(func f(i) { return f(i + 1) + 1 })",
+};
+
+TEST_F(CrashTest, CrashShapesInsideInstancesEndCleanlyAndTheFleetStays) {
+  StartFleet();
+  std::vector<pid_t> pids;
+  for (Child* w : workers_) pids.push_back(w->pid);
+  int k = 0;
+  for (const char* body : kInInstance) {
+    std::string text = std::string("var c = [type=\"smp\", nthread=2]\n") + body +
+                       "\nfly f in [0:2] on c\nprintln \"ran\"\n";
+    std::string file = Program("shape" + std::to_string(k++) + ".fly", text);
+    CommandResult r = h_.RunVolo({"run", file, "--env", "c=cluster:" + p_.url}, {}, seconds(120));
+    ASSERT_TRUE(r.finished) << body;
+    EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1) << body << "\n" << r.err;
+    if (r.exit_code == 1) {
+      EXPECT_NE(r.err.find("fly 'f': instance "), std::string::npos) << body << "\n" << r.err;
+    }
+  }
+  for (size_t w = 0; w < workers_.size(); ++w) EXPECT_EQ(workers_[w]->pid, pids[w]);
+  ExpectFleetIntact();
+}
+
+// The language's own list of programs that used to crash (tests/fly/crashes), run with their
+// smp environments bound to the fleet: each ends with a result or a clean error (never a
+// signal, never a hang), and the workers are the same processes afterwards.
+TEST_F(CrashTest, TheKnownCrashingProgramsEndCleanlyOnAFleet) {
+  StartFleet();
+  std::vector<pid_t> pids;
+  for (Child* w : workers_) pids.push_back(w->pid);
+  std::string dir = std::string(VOLO_SOURCE_DIR) + "/tests/fly/crashes/";
+  std::vector<std::string> files;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      // Their limit is a flag of the client (--max-memory): on a fleet the runners' own share
+      // applies, far above what these tests should allocate on a shared machine.
+      if (name.size() > 4 && name.substr(name.size() - 4) == ".fly" &&
+          name.rfind("memory_limit", 0) != 0) {
+        files.push_back(name);
+      }
+    }
+    ::closedir(d);
+  }
+  ASSERT_GE(files.size(), 5u) << "tests/fly/crashes is missing";
+  for (const auto& name : files) {
+    std::string text = ReadAll(dir + name);
+    std::vector<std::string> args = {"run", dir + name};
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("// args:", 0) == 0) {
+        std::istringstream words(line.substr(8));
+        for (std::string w; words >> w;) args.push_back(w);
+      }
+      size_t at = line.find("= [type=\"smp\"");
+      if (line.rfind("var ", 0) == 0 && at != std::string::npos) {
+        std::string env = line.substr(4, at - 4);
+        while (!env.empty() && env.back() == ' ') env.pop_back();
+        args.push_back("--env");
+        args.push_back(env + "=cluster:" + p_.url);
+      }
+    }
+    CommandResult r = h_.RunVolo(args, {}, seconds(120));
+    ASSERT_TRUE(r.finished) << name << " hung";
+    EXPECT_GE(r.exit_code, 0) << name << " died of a signal\n" << r.err;
+    EXPECT_LE(r.exit_code, 124) << name << "\n" << r.err;
+  }
+  for (size_t w = 0; w < workers_.size(); ++w) EXPECT_EQ(workers_[w]->pid, pids[w]);
+  ExpectFleetIntact();
+}
+
 }  // namespace
 }  // namespace volo::itest
