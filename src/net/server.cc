@@ -20,10 +20,12 @@
 #include <boost/beast/websocket.hpp>
 #include <exception>
 #include <limits>
+#include <list>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
+#include "net/admission.h"
 #include "net/internal.h"
 #include "net/stream.h"
 #include "net/ws_session.h"
@@ -56,11 +58,6 @@ constexpr auto kWsHandshakeTimeout = std::chrono::seconds(10);
 constexpr size_t kMaxPipelinedBytes = 64 << 10;
 // A TLS client must finish its handshake within this.
 constexpr auto kTlsHandshakeTimeout = std::chrono::seconds(10);
-// A connection over a limit gets this long to send the request head its 429 answers.
-constexpr auto kRefusedReadTimeout = std::chrono::seconds(5);
-// Connections being answered 429 at once; beyond this they are closed without a word, so that a
-// flood cannot hold more descriptors than the limits allow plus this.
-constexpr size_t kMaxRefusing = 64;
 
 bool IsHttpParseError(const beast::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_method).category();
@@ -80,16 +77,18 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
 
   asio::io_context& io;
   ServerOptions options;
+  AdmissionOptions admission;
   HttpHandler http_handler;
   WsAcceptor ws_acceptor;
   tcp::acceptor acceptor;
   std::shared_ptr<asio::ssl::context> tls_context;  // set when serving HTTPS/WSS
   bool stopped = false;
-  // Connection accounting for the limits in ServerOptions; HttpConnection updates it when it
-  // is created and destroyed. Refused connections count only in `refusing`.
+  // Connection accounting for the limits in ServerOptions. A connection starts in `pending`
+  // (oldest first) and moves to the authenticated counts with its first authenticated request;
+  // HttpConnection keeps both up to date until it is destroyed.
+  std::list<HttpConnection*> pending;
   size_t open_connections = 0;
   std::unordered_map<std::string, size_t> connections_per_ip;
-  size_t refusing = 0;
   // Live connections, so that Stop() can reach them. Each removes itself when its coroutine ends;
   // the coroutine keeps the object alive until then, so the raw pointers stay valid.
   std::unordered_set<HttpConnection*> http_connections;
@@ -101,33 +100,37 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
 // pipelining safe without reordering responses.
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
-  // A non-empty `refusal` means the connection is over a limit: its first request gets 429
-  // with that message.
+  // A new connection is unauthenticated: it joins the server's pending list.
   HttpConnection(std::shared_ptr<ServerImpl> server, tcp::socket socket, std::string remote,
-                 std::string ip, std::string refusal)
+                 std::string ip)
       : server_(std::move(server)),
         stream_(beast::tcp_stream(std::move(socket))),
         wake_(stream_.get_executor()),
         remote_(std::move(remote)),
-        ip_(std::move(ip)),
-        refusal_(std::move(refusal)) {
-    if (refusal_.empty()) {
-      ++server_->open_connections;
-      ++server_->connections_per_ip[ip_];
-    } else {
-      ++server_->refusing;
-    }
+        ip_(std::move(ip)) {
+    pending_it_ = server_->pending.insert(server_->pending.end(), this);
   }
   ~HttpConnection() {
-    if (!refusal_.empty()) {
-      --server_->refusing;
+    if (pending_) {
+      server_->pending.erase(pending_it_);
       return;
     }
+    if (evicted_) return;
     --server_->open_connections;
     auto it = server_->connections_per_ip.find(ip_);
     if (it != server_->connections_per_ip.end() && --it->second == 0) {
       server_->connections_per_ip.erase(it);
     }
+  }
+
+  // Makes room for a newer unauthenticated connection: leaves the pending list and closes.
+  void Evict() {
+    if (!pending_ || upgraded_) return;
+    server_->pending.erase(pending_it_);
+    pending_ = false;
+    evicted_ = true;
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
   }
 
   static awaitable<void> Run(std::shared_ptr<HttpConnection> self);
@@ -163,6 +166,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   awaitable<void> Upgrade(http::request<http::string_body>& request);
   bool ToHttpRequest(const http::request<http::string_body>& message, std::string body,
                      HttpRequest* out) const;
+  // After a request head: promotes a pending connection whose request is authenticated.
+  // Returns the 429 message when the authenticated limits are full, else empty.
+  std::string Admit(const http::request<http::string_body>& head);
+  // Leaves the pending list for the authenticated counts.
+  void Promote();
 
   std::shared_ptr<ServerImpl> server_;
   Stream stream_;              // TLS after Secure() when the server has a certificate
@@ -170,7 +178,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   asio::steady_timer wake_;    // cancelled when the pending response arrives
   std::string remote_;
   std::string ip_;
-  std::string refusal_;
+  std::list<HttpConnection*>::iterator pending_it_;
+  bool pending_ = true;   // not yet authenticated: short deadlines, evictable
+  bool evicted_ = false;  // closed to make room; counted nowhere
   uint64_t request_id_ = 0;
   std::optional<HttpResponse> response_;
   bool peer_gone_ = false;
@@ -208,7 +218,8 @@ awaitable<void> HttpConnection::Run(std::shared_ptr<HttpConnection> self) {
 awaitable<bool> HttpConnection::Secure() {
   if (!server_->tls_context) co_return true;
   beast::tcp_stream& tcp = stream_.next_layer();
-  tcp.expires_after(kTlsHandshakeTimeout);
+  tcp.expires_after(std::min<std::chrono::steady_clock::duration>(
+      kTlsHandshakeTimeout, server_->admission.unauthenticated_timeout));
   auto [detect_ec, is_tls] = co_await beast::async_detect_ssl(tcp, buffer_, kAsTuple);
   if (detect_ec || stopping_) co_return false;
   if (!is_tls) {
@@ -237,20 +248,30 @@ awaitable<void> HttpConnection::Serve() {
     parser.header_limit(static_cast<uint32_t>(
         std::min<size_t>(options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
     parser.body_limit(options.max_body_bytes);
-    stream_.next_layer().expires_after(refusal_.empty() ? kIdleTimeout : kRefusedReadTimeout);
+    // Until a connection has authenticated, its request head (and body) must arrive within a
+    // few seconds: a half-open connection costs the server little and for a short time.
+    if (pending_) {
+      stream_.next_layer().expires_after(server_->admission.unauthenticated_timeout);
+    } else {
+      stream_.next_layer().expires_after(kIdleTimeout);
+    }
     auto [header_ec, header_n] =
         co_await http::async_read_header(stream_, buffer_, parser, kAsTuple);
     if (header_ec) {
       co_await OnReadError(header_ec);
       co_return;
     }
-    if (stopping_) co_return;
-    if (!refusal_.empty()) {
-      HttpResponse response = HttpResponse::Error(429, refusal_);
-      response.headers.emplace_back("Retry-After", "1");
-      bool written = co_await Write(response, /*keep_alive=*/false, parser.get().version());
-      if (written) co_await LingeringClose();
-      co_return;
+    if (stopping_ || evicted_) co_return;
+    if (pending_) {
+      std::string refusal = Admit(parser.get());
+      if (!refusal.empty()) {
+        HttpResponse response = HttpResponse::Error(429, refusal);
+        response.headers.emplace_back("Retry-After", "1");
+        bool written = co_await Write(response, /*keep_alive=*/false, parser.get().version());
+        if (written) co_await LingeringClose();
+        co_return;
+      }
+      if (!pending_) stream_.next_layer().expires_after(kIdleTimeout);
     }
     if (websocket::is_upgrade(parser.get())) {
       http::request<http::string_body> upgrade = parser.release();
@@ -292,9 +313,39 @@ awaitable<void> HttpConnection::Serve() {
   }
 }
 
+std::string HttpConnection::Admit(const http::request<http::string_body>& head) {
+  const ServerOptions& options = server_->options;
+  if (server_->admission.authenticated) {
+    HttpRequest request;
+    if (!ToHttpRequest(head, std::string(), &request) ||
+        !server_->admission.authenticated(request)) {
+      return "";  // served as it is, and still pending
+    }
+  }
+  if (server_->open_connections >= options.max_connections) {
+    return "the server is at its limit of " + std::to_string(options.max_connections) +
+           " connections; retry later";
+  }
+  auto it = server_->connections_per_ip.find(ip_);
+  if (it != server_->connections_per_ip.end() && it->second >= options.max_connections_per_client) {
+    return "too many connections from " + ip_ + " (limit " +
+           std::to_string(options.max_connections_per_client) + "); close idle ones or retry later";
+  }
+  Promote();
+  return "";
+}
+
+void HttpConnection::Promote() {
+  if (!pending_) return;
+  server_->pending.erase(pending_it_);
+  pending_ = false;
+  ++server_->open_connections;
+  ++server_->connections_per_ip[ip_];
+}
+
 awaitable<void> HttpConnection::OnReadError(beast::error_code ec) {
   const ServerOptions& options = server_->options;
-  if (stopping_) co_return;
+  if (stopping_ || evicted_) co_return;
   int status = 0;
   std::string message;
   if (ec == http::error::body_limit) {
@@ -450,7 +501,9 @@ awaitable<void> HttpConnection::Upgrade(http::request<http::string_body>& reques
   }
   if (stopping_) co_return;
 
-  // From here the socket belongs to the WebSocket; Stop() reaches it through ws_sessions.
+  // From here the socket belongs to the WebSocket; Stop() reaches it through ws_sessions. An
+  // accepted WebSocket is counted with the authenticated connections and never evicted.
+  Promote();
   upgraded_ = true;
   server_->http_connections.erase(this);
   stream_.next_layer().expires_never();  // websocket::stream runs its own timers
@@ -493,23 +546,14 @@ awaitable<void> ServerImpl::AcceptLoop(std::shared_ptr<ServerImpl> self) {
 }
 
 void ServerImpl::StartConnection(tcp::socket socket, std::string remote, std::string ip) {
-  std::string refusal;
-  if (open_connections >= options.max_connections) {
-    refusal = "the server is at its limit of " + std::to_string(options.max_connections) +
-              " connections; retry later";
-  } else if (auto it = connections_per_ip.find(ip);
-             it != connections_per_ip.end() && it->second >= options.max_connections_per_client) {
-    refusal = "too many connections from " + ip + " (limit " +
-              std::to_string(options.max_connections_per_client) +
-              "); close idle ones or retry later";
+  // The unauthenticated budget is full: the oldest unauthenticated connection makes room. An
+  // honest client sends its request within a round trip of connecting, so a flood of idle
+  // connections only ever evicts its own.
+  while (!pending.empty() && pending.size() >= std::max<size_t>(admission.max_unauthenticated, 1)) {
+    pending.front()->Evict();
   }
-  if (!refusal.empty() && refusing >= kMaxRefusing) {
-    beast::error_code ignored;
-    socket.close(ignored);
-    return;
-  }
-  auto connection = std::make_shared<HttpConnection>(
-      shared_from_this(), std::move(socket), std::move(remote), std::move(ip), std::move(refusal));
+  auto connection = std::make_shared<HttpConnection>(shared_from_this(), std::move(socket),
+                                                     std::move(remote), std::move(ip));
   asio::co_spawn(io, HttpConnection::Run(std::move(connection)), LogUnexpectedException);
 }
 
@@ -534,6 +578,9 @@ struct Server::Impl : internal::ServerImpl {
 namespace internal {
 
 struct ServerAccess {
+  static void SetAdmission(Server& server, AdmissionOptions options) {
+    server.impl_->admission = std::move(options);
+  }
   static void Serve(Server& server, int fd, std::string remote) {
     ServerImpl& impl = *server.impl_;
     tcp::socket socket(impl.io);
@@ -553,6 +600,10 @@ void ServeConnectedSocket(Server& server, int fd, std::string remote) {
 }
 
 }  // namespace internal
+
+void SetAdmission(Server& server, AdmissionOptions options) {
+  internal::ServerAccess::SetAdmission(server, std::move(options));
+}
 
 Server::Server(asio::io_context& io, ServerOptions options)
     : impl_(std::make_shared<Impl>(io, std::move(options))) {}

@@ -5,9 +5,11 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "net/admission.h"
 #include "net/client.h"
 #include "net/test_util.h"
 
@@ -23,8 +25,9 @@ using testing::WaitUntil;
 // A server on an ephemeral port, driven by an io thread; handlers run on that thread.
 class ServerTest : public ::testing::Test {
  protected:
-  void Start(ServerOptions options = {}) {
+  void Start(ServerOptions options = {}, std::optional<AdmissionOptions> admission = {}) {
     server_ = std::make_unique<Server>(io_.io(), std::move(options));
+    if (admission) SetAdmission(*server_, std::move(*admission));
     server_->SetHttpHandler([this](HttpRequest request, Respond respond) {
       if (handler_) handler_(std::move(request), std::move(respond));
     });
@@ -371,6 +374,60 @@ TEST_F(ServerTest, TotalConnectionsAreLimited) {
     RawSocket again = ConnectFrom("127.0.0.3", port_);
     return Get(again).find("HTTP/1.1 200") != std::string::npos;
   }));
+}
+
+// Connections that have not authenticated live in their own small budget: the oldest makes
+// room for a newcomer, and they never count against the per-client and total limits.
+TEST_F(ServerTest, OldestUnauthenticatedConnectionMakesRoom) {
+  handler_ = [](HttpRequest, Respond respond) { respond(HttpResponse::Json(200, "{}")); };
+  AdmissionOptions admission;
+  admission.max_unauthenticated = 3;
+  admission.authenticated = [](const HttpRequest& r) { return r.Header("X-Key") == "k"; };
+  Start({}, admission);
+  std::vector<RawSocket> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(ConnectFrom("127.0.0.1", port_));
+    ASSERT_TRUE(idle.back().valid());
+  }
+  // Accepted after the three (the accept queue is FIFO), it evicts the oldest.
+  RawSocket fresh = ConnectFrom("127.0.0.1", port_);
+  fresh.Send("GET /x HTTP/1.1\r\nHost: a\r\nX-Key: k\r\n\r\n");
+  EXPECT_NE(fresh.ReadHead().find("HTTP/1.1 200"), std::string::npos);
+  bool closed = false;
+  idle[0].ReadToClose(&closed);
+  EXPECT_TRUE(closed) << "the oldest idle connection was not closed to make room";
+}
+
+TEST_F(ServerTest, UnauthenticatedRequestsAreServedOutsideTheClientLimit) {
+  handler_ = [](HttpRequest, Respond respond) { respond(HttpResponse::Json(200, "{}")); };
+  ServerOptions options;
+  options.max_connections_per_client = 1;
+  AdmissionOptions admission;
+  admission.authenticated = [](const HttpRequest& r) { return r.Header("X-Key") == "k"; };
+  Start(options, admission);
+  // Two probes without credentials: both answered, neither takes the client's one slot.
+  RawSocket a = ConnectFrom("127.0.0.1", port_);
+  RawSocket b = ConnectFrom("127.0.0.1", port_);
+  EXPECT_NE(Get(a).find("HTTP/1.1 200"), std::string::npos);
+  EXPECT_NE(Get(b).find("HTTP/1.1 200"), std::string::npos);
+  RawSocket c = ConnectFrom("127.0.0.1", port_);
+  c.Send("GET /x HTTP/1.1\r\nHost: a\r\nX-Key: k\r\n\r\n");
+  EXPECT_NE(c.ReadHead().find("HTTP/1.1 200"), std::string::npos);
+  // The slot is taken now: a second authenticated connection from the address is refused.
+  RawSocket d = ConnectFrom("127.0.0.1", port_);
+  d.Send("GET /x HTTP/1.1\r\nHost: a\r\nX-Key: k\r\n\r\n");
+  EXPECT_NE(d.ReadHead().find("HTTP/1.1 429"), std::string::npos);
+}
+
+TEST_F(ServerTest, SilentConnectionIsClosedAfterTheHeaderDeadline) {
+  handler_ = [](HttpRequest, Respond respond) { respond(HttpResponse::Json(200, "{}")); };
+  AdmissionOptions admission;
+  admission.unauthenticated_timeout = 200ms;
+  Start({}, admission);
+  RawSocket silent = ConnectFrom("127.0.0.1", port_);
+  bool closed = false;
+  silent.ReadToClose(&closed);
+  EXPECT_TRUE(closed);
 }
 
 }  // namespace

@@ -23,6 +23,8 @@ namespace {
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 // A peer that sends nothing (not even a pong) for this long is considered gone.
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
+// A read buffer grown past this by one large message is given back after it.
+constexpr size_t kKeptReadBuffer = 1 << 20;
 }  // namespace
 
 std::string EndpointString(const asio::ip::tcp::endpoint& endpoint) {
@@ -71,6 +73,8 @@ asio::awaitable<void> WsSession::Run() {
                            std::string_view(static_cast<const char*>(data.data()), data.size()));
     }
     read_buffer_.consume(read_buffer_.size());
+    // One large message must not pin its buffer for the life of the connection.
+    if (read_buffer_.capacity() > kKeptReadBuffer) read_buffer_.shrink_to_fit();
   }
   ended_ = true;
   queued_bytes_ = 0;

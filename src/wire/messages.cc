@@ -180,6 +180,20 @@ void AppendJsonNumber(std::string& out, double d) {
   out.append(buf, r.ptr);
 }
 
+namespace {
+
+// A bound as a person writes it: 3600, 0.5, 1e300 (std::to_string gives 3600.000000 and a
+// 301-digit 1e300).
+std::string HumanNumber(double d) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, d);
+  std::string out(buf, r.ptr);
+  if (auto e = out.find("e+"); e != std::string::npos) out.erase(e + 1, 1);
+  return out;
+}
+
+}  // namespace
+
 bool IsBuiltinOp(std::string_view op) {
   return op == "add" || op == "mult" || op == "sleep" || op == "echo" || op == "noop";
 }
@@ -194,7 +208,7 @@ Status ValidateBuiltinArgs(std::string_view op, const json::object& args, std::s
     }
     if (!(d >= lo && d <= hi)) {
       return InvalidArgument(std::string(where) + "." + std::string(key) + ": must be from " +
-                             std::to_string(lo) + " to " + std::to_string(hi));
+                             HumanNumber(lo) + " to " + HumanNumber(hi));
     }
     return Status::Ok();
   };
