@@ -4,6 +4,8 @@ BUILD := build/$(PRESET)
 VOLO := $(BUILD)/volo
 JOBS ?= $(shell nproc)
 WERROR := $(if $(CI),ON,OFF)
+TEST_TIMEOUT ?= 600
+CTEST_FLAGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help deps configure build run exercise test test-unit test-asan bench fuzz format clean
@@ -27,10 +29,17 @@ exercise: build ## Run seed exercise 5: 100 tasks on 10 general + 10 mult + 10 a
 	$(VOLO) up --workers 10 --mult 10 --add 10 --tasks 100 --duration-scale 0.1
 
 test: build ## Build and run every test (unit, FLY corpus, integration, manifests, fuzz smoke)
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT) $(CTEST_FLAGS)
 
-test-asan: ## Run every test under ASan+UBSan
-	@$(MAKE) --no-print-directory test PRESET=asan
+# UBSan only prints by default: halting makes undefined behaviour fail the test (the integration
+# harness passes the variables on to the volo processes it starts); ASan halts by itself and
+# LSan reports leaks at exit. Debug + ASan is slower, hence the longer per-test timeout. The fuzz
+# smoke tests build and run the same sanitized libFuzzer binaries (build/fuzz) whatever the
+# preset, so `make test` has run them already.
+test-asan: ## Run every test under ASan+UBSan+LSan (Debug; CI runs it after `make test`)
+	@echo "test-asan: the fuzz smoke tests (label fuzz) run in make test, not here"
+	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+	  $(MAKE) --no-print-directory test PRESET=asan TEST_TIMEOUT=900 CTEST_FLAGS="-LE fuzz"
 
 bench: ## Benchmarks: volo and the peers (Celery, RQ, Dask, Lua, Python) side by side
 	@scripts/install-deps --bench

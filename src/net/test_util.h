@@ -26,6 +26,13 @@ namespace volo::net::testing {
 
 using namespace std::chrono_literals;
 inline constexpr auto kWait = std::chrono::seconds(10);
+// Deadlines catch hangs and never measure speed, so a sanitizer build (several times slower)
+// waits that much longer: WaitUntil multiplies its timeout by this.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr int kPatience = 6;
+#else
+inline constexpr int kPatience = 1;
+#endif
 
 // Runs an io_context on a thread until Join().
 class IoThread {
@@ -78,10 +85,10 @@ class Awaited {
   std::optional<T> value_;
 };
 
-// Polls `pred` until it holds or `timeout` passes.
+// Polls `pred` until it holds or `timeout` (times kPatience) passes.
 inline bool WaitUntil(const std::function<bool()>& pred,
                       std::chrono::milliseconds timeout = kWait) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = std::chrono::steady_clock::now() + timeout * kPatience;
   while (!pred()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(1ms);

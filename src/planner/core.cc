@@ -534,7 +534,9 @@ void Core::Finish(Task& t, TaskState state, std::string result) {
   t.history.reset();
   if (t.finished == 0) t.finished = WallSeconds();
   ++FinishedCount(state);
-  std::string_view worker = t.worker != kNoWorker ? workers_[t.worker].id.value() : "";
+  // Both arms views: a std::string arm would make the view dangle (STYLE.md, lessons).
+  std::string_view worker =
+      t.worker != kNoWorker ? std::string_view(workers_[t.worker].id.value()) : std::string_view();
   if (journal_) journal_->OnFinished(t, worker);
   if (t.client) {
     auto it = clients_.find(t.client);

@@ -373,6 +373,36 @@ TEST_F(CoreTest, RestoreRebuildsQueuedAndFinishedTasks) {
   EXPECT_EQ(l2.assigned, (std::vector<uint64_t>{2, 3, 4}));
 }
 
+// Core::Finish hands the sinks a view of the worker's id. It once bound that view to the
+// temporary std::string of `ran ? id.value() : ""`, so the journal and the clients read freed
+// memory (AddressSanitizer: stack- or heap-use-after-scope). Both id lengths matter: a short id
+// lives inside the temporary, a long one on the heap.
+TEST_F(CoreTest, FinishedTaskNamesItsWorkerToJournalAndClient) {
+  RecordingJournal j;
+  core_.SetJournal(&j);
+  FakeClient client;
+  core_.AddClient(7, &client);
+  const std::string long_id = "worker-with-an-id-longer-than-any-small-string-buffer";
+  FakeLink short_link, long_link;
+  uint32_t s = Worker("w1", {"add"}, &short_link);
+  ASSERT_TRUE(core_.Submit({Spec("add")}, 7).ok());
+  uint32_t l = Worker(long_id, {"add"}, &long_link);
+  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("mult")}, 7).ok());  // mult: no worker runs it
+  ASSERT_EQ(short_link.assigned, std::vector<uint64_t>{1});
+  ASSERT_EQ(long_link.assigned, std::vector<uint64_t>{2});
+  Results(s, {Ok(1)});
+  Results(l, {{2, false, "boom", 0, 0}});
+  ASSERT_TRUE(core_.Cancel(TaskId(3)).ok());  // never ran: no worker
+
+  ASSERT_EQ(j.records.size(), 3u);
+  EXPECT_EQ(j.records[0].worker, "w1");
+  EXPECT_EQ(j.records[1].worker, long_id);
+  EXPECT_EQ(j.records[2].worker, "");
+  EXPECT_EQ(client.finished.at(1), "w1");
+  EXPECT_EQ(client.finished.at(2), long_id);
+  EXPECT_EQ(client.finished.at(3), "");
+}
+
 TEST_F(CoreTest, PruneDropsOldFinishedTasksOnly) {
   FakeLink link;
   uint32_t w = Worker("w1", {"add"}, &link, 1);

@@ -31,8 +31,19 @@ const char* VoloBinary() {
   return override != nullptr && *override != '\0' ? override : VOLO_BINARY;
 }
 
+namespace {
+// Deadlines catch hangs and never measure speed, so a sanitizer build (several times slower)
+// waits that much longer: PollUntil (and through it WaitExit, RunVolo and ReadPortFile) and
+// WaitFinished multiply their timeouts by this.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kPatience = 6;
+#else
+constexpr int kPatience = 1;
+#endif
+}  // namespace
+
 bool PollUntil(const std::function<bool()>& done, milliseconds timeout, milliseconds interval) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + timeout * kPatience;
   // Nobody notifies this condition variable: it only bounds the pause between two polls.
   std::mutex mu;
   std::condition_variable cv;
@@ -485,7 +496,7 @@ std::vector<json::object> VoloTest::WaitFinished(const PlannerProc& planner,
   std::map<uint64_t, json::object> seen;
   json::array id_array;
   for (uint64_t id : ids) id_array.push_back(id);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + timeout * kPatience;
   bool complete = false;
   Reply last;
   while (!complete && std::chrono::steady_clock::now() < deadline) {
