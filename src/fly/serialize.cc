@@ -414,7 +414,7 @@ bool SerializeValue(Value v, std::string* out, std::string* error) {
     }
     case Tag::kChannel:
     case Tag::kEnv:
-      *error = std::string("a ") + TypeName(v) + " cannot be serialized";
+      *error = ATypeName(v) + " cannot be serialized";
       return false;
     case Tag::kObj:
       break;
@@ -516,7 +516,7 @@ bool SerializeValue(Value v, std::string* out, std::string* error) {
       return true;
     }
     default:
-      *error = std::string("a ") + TypeName(v) + " cannot be serialized";
+      *error = ATypeName(v) + " cannot be serialized";
       return false;
   }
 }
