@@ -159,6 +159,13 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                 "Most tasks waiting at once; submissions beyond get 429")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  p->add_option("--max-crashes", popts->core.max_crashes,
+                "A task whose attempts crashed or lost their worker this many times fails with "
+                "that history instead of going to the next worker; 0: no limit "
+                "(env VOLO_MAX_CRASHES)")
+      ->envname("VOLO_MAX_CRASHES")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
   auto token_file = std::make_shared<std::string>();
   auto join_file = std::make_shared<std::string>();
   p->add_option("--token-file", *token_file,

@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cluster/cluster_env.h"
 #include "fly/interpreter.h"
+#include "fly/memory.h"
 
 namespace volo::cli {
 
@@ -78,11 +79,27 @@ int RunProgramCancellably(const fly::RunOptions& options, std::function<void()> 
   std::mutex mu;
   std::condition_variable cv;
   bool finished = false;
+  // --timeout stops the program from inside (Runtime::Stop); should it not end within this
+  // grace (a native call that never returns), the process exits anyway.
+  const auto hard_deadline = options.timeout_ms > 0
+                                 ? std::chrono::steady_clock::now() +
+                                       std::chrono::milliseconds(options.timeout_ms) +
+                                       std::chrono::seconds(5)
+                                 : std::chrono::steady_clock::time_point::max();
   // A handler may only set a flag; this thread does the rest.
   std::thread watcher([&] {
     std::unique_lock<std::mutex> lock(mu);
     while (!finished) {
       cv.wait_for(lock, std::chrono::milliseconds(50));
+      if (!finished && std::chrono::steady_clock::now() > hard_deadline) {
+        std::cout.flush();
+        std::cerr << options.file << ": runtime error: timeout: the program ran longer than "
+                  << fly::FormatDuration(options.timeout_ms)
+                  << " (--timeout) and did not stop; exiting\n";
+        cluster::CancelOutstanding();
+        if (cleanup) cleanup();
+        std::_Exit(fly::kExitTimeout);
+      }
       int sig = g_signal.load();
       if (finished || sig == 0) continue;
       std::cerr << "\nvolo: interrupted; cancelling the program's work on the fleet\n";
@@ -111,6 +128,8 @@ void AddFlyCommands(CLI::App& app, int* exit_code) {
   struct Args {
     fly::RunOptions options;
     uint64_t seed = 0;
+    std::string max_memory;
+    std::string timeout;
   };
   auto args = std::make_shared<Args>();
 
@@ -123,7 +142,32 @@ void AddFlyCommands(CLI::App& app, int* exit_code) {
                   "the fleet. The API token comes from $VOLO_TOKEN");
   CLI::Option* seed = run->add_option("--seed", args->seed, "Seed for every random stream");
   run->add_flag("--disasm", args->options.disasm, "Print the bytecode instead of running");
+  run->add_option("--max-memory", args->max_memory,
+                  "The memory the program may use (512M, 2G; 'unlimited'); past it the program "
+                  "fails with 'out of memory'. Default: 3/4 of the machine's memory (" +
+                      fly::FormatByteSize(fly::DefaultMemoryLimit()) + " here)");
+  run->add_option("--timeout", args->timeout,
+                  "Stop the program after this long (30s, 500ms, 5m, 1h) with a 'timeout' error "
+                  "and exit code 124. Default: none");
   run->callback([args, seed, exit_code] {
+    uint64_t max_memory = fly::DefaultMemoryLimit();
+    if (args->max_memory == "unlimited" || args->max_memory == "none") {
+      max_memory = 0;
+    } else if (!args->max_memory.empty() &&
+               (!fly::ParseByteSize(args->max_memory, &max_memory) || max_memory == 0)) {
+      std::cerr << "volo run: --max-memory " << args->max_memory
+                << ": expected a size such as 512M or 2G (or 'unlimited')\n";
+      *exit_code = 2;
+      return;
+    }
+    fly::SetMemoryLimit(max_memory);
+    if (!args->timeout.empty() && (!fly::ParseDuration(args->timeout, &args->options.timeout_ms) ||
+                                   args->options.timeout_ms <= 0)) {
+      std::cerr << "volo run: --timeout " << args->timeout
+                << ": expected a duration such as 30s, 500ms or 5m\n";
+      *exit_code = 2;
+      return;
+    }
     args->options.has_seed = seed->count() > 0;
     args->options.seed = args->seed;
     args->options.make_environment = cluster::MakeEnvironmentFactory();

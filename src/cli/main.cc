@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/text.h"
 #include "net/client.h"
+#include "worker/fly_runner.h"
 
 namespace {
 
@@ -59,6 +60,10 @@ std::string FirstCommandWord(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A worker's fly runner (src/worker/fly_runner.h): not a user command, so not in --help.
+  if (argc >= 2 && argv[1] == volo::worker::kFlyRunnerCommand) {
+    return volo::worker::FlyRunnerMain(argc, argv);
+  }
   // Output as it happens: piped or redirected, stdout is still flushed line by line (a
   // terminal already is), so `volo up | cat`, CI logs and `tee` see each line when it is made.
   std::setvbuf(stdout, nullptr, _IOLBF, 1 << 16);

@@ -104,7 +104,23 @@ struct Expr {
   Ref ref;
   std::unique_ptr<FlySpec> fly;
   Expr(ExprKind k, Pos p) : kind(k), pos(p) {}
+  Expr(const Expr&) = delete;
+  Expr& operator=(const Expr&) = delete;
+  ~Expr();
 };
+
+// A left-nested chain (a + b + c + ...) is one level deeper per term: free it with a loop
+// rather than one nested destructor call per level.
+inline Expr::~Expr() {
+  if (kids.empty()) return;
+  std::vector<ExprPtr> doomed = std::move(kids);
+  while (!doomed.empty()) {
+    ExprPtr x = std::move(doomed.back());
+    doomed.pop_back();
+    for (auto& k : x->kids) doomed.push_back(std::move(k));
+    x->kids.clear();
+  }
+}
 
 enum class StmtKind : uint8_t {
   kVar,      // name, value (may be null for fly), on (env names)

@@ -24,6 +24,65 @@ Value LiteralValue(const Expr& e) {
 bool IsLocalName(const Expr& e) {
   return e.kind == ExprKind::kName && e.ref.kind == RefKind::kLocal;
 }
+
+bool IsChainLink(const Expr& e) {
+  return e.kind == ExprKind::kBinary || e.kind == ExprKind::kAnd || e.kind == ExprKind::kOr;
+}
+
+// The instruction for `x OP constant`, or kNop.
+Op ConstantOp(Tok t) {
+  switch (t) {
+    case Tok::kPlus:
+      return Op::kAddK;
+    case Tok::kMinus:
+      return Op::kSubK;
+    case Tok::kStar:
+      return Op::kMulK;
+    case Tok::kSlash:
+      return Op::kDivK;
+    case Tok::kPercent:
+      return Op::kModK;
+    case Tok::kLt:
+      return Op::kLtK;
+    case Tok::kLe:
+      return Op::kLeK;
+    case Tok::kGt:
+      return Op::kGtK;
+    case Tok::kGe:
+      return Op::kGeK;
+    default:
+      return Op::kNop;
+  }
+}
+
+Op BinaryOp(Tok t) {
+  switch (t) {
+    case Tok::kPlus:
+      return Op::kAdd;
+    case Tok::kMinus:
+      return Op::kSub;
+    case Tok::kStar:
+      return Op::kMul;
+    case Tok::kSlash:
+      return Op::kDiv;
+    case Tok::kPercent:
+      return Op::kMod;
+    case Tok::kEq:
+      return Op::kEq;
+    case Tok::kNe:
+      return Op::kNe;
+    case Tok::kLt:
+      return Op::kLt;
+    case Tok::kLe:
+      return Op::kLe;
+    case Tok::kGt:
+      return Op::kGt;
+    case Tok::kGe:
+      return Op::kGe;
+    default:
+      return Op::kNop;
+  }
+}
 }  // namespace
 
 bool HasErrors(const std::vector<Diagnostic>& diags) {
@@ -445,6 +504,41 @@ void Compiler::Assign(Stmt& s) {
   }
 }
 
+bool Compiler::BinaryWhole(Expr& e) {
+  if (e.kind != ExprKind::kBinary) return false;
+  Op kop = ConstantOp(e.op);
+  if (kop != Op::kNop && static_cast<int>(kop) <= static_cast<int>(Op::kModK) &&
+      IsNumberLiteral(*e.kids[1]) && IsLocalName(*e.kids[0])) {
+    int lk = static_cast<int>(Op::kAddLK) + static_cast<int>(kop) - static_cast<int>(Op::kAddK);
+    Emit(static_cast<Op>(lk), e.kids[0]->ref.index, e.pos);
+    Word(fn_->chunk.AddConstant(LiteralValue(*e.kids[1])), e.pos);
+    return true;
+  }
+  if (IsLocalName(*e.kids[0]) && IsLocalName(*e.kids[1])) {
+    Emit(Op::kGetLocal2, e.kids[0]->ref.index, e.kids[0]->pos);
+    Word(e.kids[1]->ref.index, e.kids[1]->pos);
+    Emit(BinaryOp(e.op), 0, e.pos);
+    return true;
+  }
+  return false;
+}
+
+void Compiler::BinaryTail(Expr& e) {
+  if (e.kind != ExprKind::kBinary) {
+    size_t j = Emit(e.kind == ExprKind::kAnd ? Op::kAndJump : Op::kOrJump, 0, e.pos);
+    Expression(*e.kids[1]);
+    Patch(j, Here());
+    return;
+  }
+  Op kop = ConstantOp(e.op);
+  if (kop != Op::kNop && IsNumberLiteral(*e.kids[1])) {
+    Emit(kop, fn_->chunk.AddConstant(LiteralValue(*e.kids[1])), e.pos);
+    return;
+  }
+  Expression(*e.kids[1]);
+  Emit(BinaryOp(e.op), 0, e.pos);
+}
+
 void Compiler::Expression(Expr& e) {
   switch (e.kind) {
     case ExprKind::kInt:
@@ -482,105 +576,21 @@ void Compiler::Expression(Expr& e) {
       Emit(e.op == Tok::kMinus ? Op::kNeg : Op::kNot, 0, e.pos);
       return;
     }
-    case ExprKind::kBinary: {
-      Op kop = Op::kNop;
-      switch (e.op) {
-        case Tok::kPlus:
-          kop = Op::kAddK;
-          break;
-        case Tok::kMinus:
-          kop = Op::kSubK;
-          break;
-        case Tok::kStar:
-          kop = Op::kMulK;
-          break;
-        case Tok::kSlash:
-          kop = Op::kDivK;
-          break;
-        case Tok::kPercent:
-          kop = Op::kModK;
-          break;
-        case Tok::kLt:
-          kop = Op::kLtK;
-          break;
-        case Tok::kLe:
-          kop = Op::kLeK;
-          break;
-        case Tok::kGt:
-          kop = Op::kGtK;
-          break;
-        case Tok::kGe:
-          kop = Op::kGeK;
-          break;
-        default:
-          break;
-      }
-      if (kop != Op::kNop && static_cast<int>(kop) <= static_cast<int>(Op::kModK) &&
-          IsNumberLiteral(*e.kids[1]) && IsLocalName(*e.kids[0])) {
-        int lk = static_cast<int>(Op::kAddLK) + static_cast<int>(kop) - static_cast<int>(Op::kAddK);
-        Emit(static_cast<Op>(lk), e.kids[0]->ref.index, e.pos);
-        Word(fn_->chunk.AddConstant(LiteralValue(*e.kids[1])), e.pos);
-        return;
-      }
-      if (kop != Op::kNop && IsNumberLiteral(*e.kids[1])) {
-        Expression(*e.kids[0]);
-        Emit(kop, fn_->chunk.AddConstant(LiteralValue(*e.kids[1])), e.pos);
-        return;
-      }
-      if (IsLocalName(*e.kids[0]) && IsLocalName(*e.kids[1])) {
-        Emit(Op::kGetLocal2, e.kids[0]->ref.index, e.kids[0]->pos);
-        Word(e.kids[1]->ref.index, e.kids[1]->pos);
-      } else {
-        Expression(*e.kids[0]);
-        Expression(*e.kids[1]);
-      }
-      Op op = Op::kNop;
-      switch (e.op) {
-        case Tok::kPlus:
-          op = Op::kAdd;
-          break;
-        case Tok::kMinus:
-          op = Op::kSub;
-          break;
-        case Tok::kStar:
-          op = Op::kMul;
-          break;
-        case Tok::kSlash:
-          op = Op::kDiv;
-          break;
-        case Tok::kPercent:
-          op = Op::kMod;
-          break;
-        case Tok::kEq:
-          op = Op::kEq;
-          break;
-        case Tok::kNe:
-          op = Op::kNe;
-          break;
-        case Tok::kLt:
-          op = Op::kLt;
-          break;
-        case Tok::kLe:
-          op = Op::kLe;
-          break;
-        case Tok::kGt:
-          op = Op::kGt;
-          break;
-        case Tok::kGe:
-          op = Op::kGe;
-          break;
-        default:
-          break;
-      }
-      Emit(op, 0, e.pos);
-      return;
-    }
+    case ExprKind::kBinary:
     case ExprKind::kAnd:
     case ExprKind::kOr: {
-      Expression(*e.kids[0]);
-      size_t j = Emit(e.kind == ExprKind::kAnd ? Op::kAndJump : Op::kOrJump, 0, e.pos);
-      Expression(*e.kids[1]);
-      Patch(j, Here());
+      // `a + b + c + ...` nests on the left, one level per term: walk that spine with a loop
+      // so a 50,000-term sum compiles without 50,000 nested calls (other nesting is bounded by
+      // the parser).
+      std::vector<Expr*> spine{&e};
+      while (IsChainLink(*spine.back()->kids[0])) spine.push_back(spine.back()->kids[0].get());
+      Expr& bottom = *spine.back();
+      spine.pop_back();
+      if (!BinaryWhole(bottom)) {
+        Expression(*bottom.kids[0]);
+        BinaryTail(bottom);
+      }
+      for (auto it = spine.rbegin(); it != spine.rend(); ++it) BinaryTail(**it);
       return;
     }
     case ExprKind::kCall:

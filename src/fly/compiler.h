@@ -33,6 +33,10 @@ class Compiler {
   void For(Stmt& s);
   void Assign(Stmt& s);
   void Expression(Expr& e);
+  // A binary/and/or node in parts: BinaryWhole emits forms that read kids[0] directly (a local
+  // and a literal, two locals) and says whether it did; BinaryTail emits what follows kids[0].
+  bool BinaryWhole(Expr& e);
+  void BinaryTail(Expr& e);
   void Fly(FlySpec& f, Pos pos);
   // Emits `cond` and a jump taken when it is false; returns what PatchCond needs.
   std::pair<size_t, bool> CondJump(Expr& cond);

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "fly/environment.h"
+#include "fly/memory.h"
 #include "fly/ops.h"
 #include "fly/remote.h"
 #include "fly/serialize.h"
@@ -428,6 +429,9 @@ bool ThenAll(Vm& vm, LocalFlyJob& job, Value* results_out) {
 }  // namespace
 
 bool RunFly(Vm& vm, const FlySite& site, Value* args, Value* out) {
+  // The job shares state with other threads: it must not be cut short by the memory limit's
+  // exception (the instances' own code is limited inside their Vm::Call).
+  MemoryLimitScope unlimited(false);
   if (vm.in_instance()) {
     return vm.Fail("a fly instance cannot start another fly (fly from the top-level code)");
   }
@@ -503,6 +507,7 @@ bool RunFly(Vm& vm, const FlySite& site, Value* args, Value* out) {
 }
 
 bool WaitHandle(Vm& vm, HandleObj* h, Value* out) {
+  MemoryLimitScope unlimited(false);  // as RunFly
   auto* job = static_cast<LocalFlyJob*>(h->job.get());
   if (!Await(vm, *job)) return false;
   return ThenAll(vm, *job, out);

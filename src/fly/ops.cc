@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "fly/memory.h"
+
 namespace volo::fly {
 
 namespace {
@@ -315,19 +317,34 @@ bool CellGet(Vm& vm, Value obj, Value row, Value col, Value* out) {
   return true;
 }
 
-bool MakeSizedArray(Vm& vm, const Value* dims, int n, CastType type, Value* out) {
+namespace {
+
+// What Type[d0][d1]...[dn-1] will take, counted before anything is allocated: every level's
+// arrays (object and element buffer) and, for Strings, each element's empty string. Saturates
+// rather than overflowing.
+uint64_t SizedArrayBytes(const Value* dims, int n, CastType type) {
+  constexpr uint64_t kCap = uint64_t{1} << 62;
+  uint64_t arrays = 1, bytes = 0;
   for (int k = 0; k < n; ++k) {
-    if (!dims[k].IsInt() || dims[k].i < 0) {
-      return vm.Fail("an array size must be a non-negative Integer");
+    uint64_t d = static_cast<uint64_t>(dims[k].i);
+    uint64_t elems = d == 0 ? 0 : arrays > kCap / d ? kCap : arrays * d;
+    bytes += arrays * sizeof(ArrayObj) + elems * sizeof(Value);
+    if (k == n - 1 && type == CastType::kString) {
+      bytes += elems > kCap / sizeof(StrObj) ? kCap : elems * sizeof(StrObj);
     }
+    if (bytes > kCap) return kCap;
+    arrays = elems;
   }
-  if (dims[0].i > 100'000'000) return vm.Fail("array too large");
+  return bytes;
+}
+
+bool FillSizedArray(Vm& vm, const Value* dims, int n, CastType type, Value* out) {
   std::vector<Value> elems;
   elems.reserve(dims[0].i);
   for (int64_t k = 0; k < dims[0].i; ++k) {
     Value e;
     if (n > 1) {
-      if (!MakeSizedArray(vm, dims + 1, n - 1, type, &e)) {
+      if (!FillSizedArray(vm, dims + 1, n - 1, type, &e)) {
         for (Value x : elems) Release(x);
         return false;
       }
@@ -342,6 +359,28 @@ bool MakeSizedArray(Vm& vm, const Value* dims, int n, CastType type, Value* out)
   }
   *out = MakeArray(std::move(elems));
   return true;
+}
+
+}  // namespace
+
+bool MakeSizedArray(Vm& vm, const Value* dims, int n, CastType type, Value* out) {
+  std::string shape = CastName(type);
+  for (int k = 0; k < n; ++k) {
+    if (!dims[k].IsInt() || dims[k].i < 0) {
+      return vm.Fail("an array size must be a non-negative Integer");
+    }
+    shape += "[" + std::to_string(dims[k].i) + "]";
+  }
+  uint64_t bytes = SizedArrayBytes(dims, n, type);
+  if (!MemoryFits(bytes)) {
+    uint64_t limit = MemoryLimit();
+    return vm.Fail(
+        "out of memory: " + shape + " needs " + FormatByteSize(bytes) +
+        (limit != 0 ? "; the program may use " + FormatByteSize(limit) + " (--max-memory)"
+                    : "; the machine has " + FormatByteSize(MachineMemory())) +
+        (MemoryInUse() > 0 ? " and has " + FormatByteSize(MemoryInUse()) + " in use" : ""));
+  }
+  return FillSizedArray(vm, dims, n, type, out);
 }
 
 bool SortMap(Vm& vm, Value m, bool desc) {

@@ -586,7 +586,9 @@ ExprPtr Parser::Unary() {
 // castExpr ::= postfix {("as" | "parse") TYPE}
 ExprPtr Parser::Cast() {
   ExprPtr e = Postfix();
+  int chain = 0;  // each cast nests the expression one level deeper
   while (Check(Tok::kAs) || Check(Tok::kParse)) {
+    if (depth_ + ++chain > kMaxDepth) ErrorAt(Cur(), "expression nests too deeply");
     const Token& op = toks_[pos_++];
     if (!IsTypeName(Cur().type)) {
       ErrorAt(Cur(), "expected a type after '" + std::string(op.text) +
@@ -623,7 +625,13 @@ ExprPtr Parser::Postfix() {
       return s;
     }
   }
+  // Each suffix nests the expression one level deeper (x.a.b is Field(Field(x))): count them
+  // into depth_ so the walks over the tree stay bounded.
+  const int entry_depth = depth_;
   for (;;) {
+    if ((Check(Tok::kDot) || Check(Tok::kLBracket)) && ++depth_ > kMaxDepth) {
+      ErrorAt(Cur(), "expression nests too deeply");
+    }
     if (Check(Tok::kDot)) {
       ++pos_;
       const Token& name = Expect(Tok::kIdent, "a field or method name after '.'");
@@ -659,6 +667,7 @@ ExprPtr Parser::Postfix() {
       if (second) ix->kids.push_back(std::move(second));
       e = std::move(ix);
     } else {
+      depth_ = entry_depth;
       return e;
     }
   }

@@ -48,7 +48,8 @@ Result<std::shared_ptr<const RemoteProgram>> RemoteProgram::Compile(const std::s
 
 ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, size_t count,
                                     const std::vector<std::string>& args,
-                                    const std::atomic<bool>* stop) const {
+                                    const std::atomic<bool>* stop,
+                                    std::atomic<int64_t>* current) const {
   ChunkResult res;
   auto fail = [&res](size_t index, std::string error) {
     res.ok = false;
@@ -141,6 +142,7 @@ ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, si
         fail(index, "cancelled");
         break;
       }
+      if (current) current->store(static_cast<int64_t>(index), std::memory_order_relaxed);
       vm.BeginInstance(static_cast<int64_t>(index));
       vm.ResetGlobals();
       auto& globals = vm.globals();

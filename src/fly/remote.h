@@ -69,10 +69,13 @@ class RemoteProgram {
   // serialized argument per instance of the chunk, or is empty (a range fly, or a function
   // without parameters). Stops before the next instance once *stop is true (the result then
   // fails with "cancelled"). A malformed spec fails the chunk at its first instance.
+  // `current`, when given, is set to each instance's index as it starts (a worker's runner
+  // keeps it in memory its parent reads, so a crash can name the instance).
   // Thread-safe: every call has its own Runtime and Vm.
   ChunkResult RunChunk(std::string_view spec, size_t first, size_t count,
                        const std::vector<std::string>& args,
-                       const std::atomic<bool>* stop = nullptr) const;
+                       const std::atomic<bool>* stop = nullptr,
+                       std::atomic<int64_t>* current = nullptr) const;
 
  private:
   RemoteProgram() = default;

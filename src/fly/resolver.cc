@@ -317,30 +317,37 @@ void Resolver::Fly(FlySpec& f, Pos pos) {
   if (f.split == FlySplit::kSquare) Error(pos, "'by square' is not supported (use row or col)");
 }
 
-void Resolver::Expression(Expr& e) {
-  switch (e.kind) {
-    case ExprKind::kName:
-      Name(e);
-      return;
-    case ExprKind::kCall: {
-      int f = CheckCallee(e.s, e.pos, static_cast<int>(e.kids.size()), true);
-      if (f >= 0) e.ref = {RefKind::kFunction, f};
-      break;
-    }
-    case ExprKind::kFly:
-      Fly(*e.fly, e.pos);
-      return;
-    case ExprKind::kSend:
-      if (!e.s.empty()) {
-        Expr env(ExprKind::kName, e.pos);
-        env.s = e.s;
-        Name(env);
+// An explicit stack rather than recursion: `a + b + c + ...` nests one level per term, and a
+// 50,000-term sum must resolve. Nodes are visited in the same order as a recursive walk.
+void Resolver::Expression(Expr& root) {
+  std::vector<Expr*> todo{&root};
+  while (!todo.empty()) {
+    Expr& e = *todo.back();
+    todo.pop_back();
+    switch (e.kind) {
+      case ExprKind::kName:
+        Name(e);
+        continue;
+      case ExprKind::kCall: {
+        int f = CheckCallee(e.s, e.pos, static_cast<int>(e.kids.size()), true);
+        if (f >= 0) e.ref = {RefKind::kFunction, f};
+        break;
       }
-      break;
-    default:
-      break;
+      case ExprKind::kFly:
+        Fly(*e.fly, e.pos);
+        continue;
+      case ExprKind::kSend:
+        if (!e.s.empty()) {
+          Expr env(ExprKind::kName, e.pos);
+          env.s = e.s;
+          Name(env);
+        }
+        break;
+      default:
+        break;
+    }
+    for (auto k = e.kids.rbegin(); k != e.kids.rend(); ++k) todo.push_back(k->get());
   }
-  for (auto& k : e.kids) Expression(*k);
 }
 
 }  // namespace volo::fly

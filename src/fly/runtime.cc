@@ -92,6 +92,10 @@ void Runtime::Send(Channel* ch, Value message) {
 bool Runtime::Receive(Channel* ch, Value* out, std::string* error) {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
+    if (stopped_.load(std::memory_order_relaxed)) {
+      *error = stop_reason_;
+      return false;
+    }
     if (!ch->queue.empty()) {
       *out = ch->queue.front();
       ch->queue.pop_front();
@@ -114,12 +118,28 @@ bool Runtime::Receive(Channel* ch, Value* out, std::string* error) {
         granted = true;
         break;
       }
-      if (active_ == 0) break;
+      if (active_ == 0 || stopped_.load(std::memory_order_relaxed)) break;
     }
     --ch->waiters;
     --waiting_;
     if (!granted) ++active_;
   }
+}
+
+void Runtime::Stop(std::string reason) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_.load(std::memory_order_relaxed)) return;
+    stop_reason_ = std::move(reason);
+    stopped_.store(true, std::memory_order_relaxed);
+    cancelled_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::string Runtime::stop_reason() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stop_reason_;
 }
 
 void Runtime::DecActiveLocked() {

@@ -90,6 +90,13 @@ class Runtime {
   void Cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_; }
 
+  // Stops the whole program from outside (volo run --timeout): every Vm of this Runtime fails
+  // with `reason` at its next loop turn or call, and blocked receives fail with it at once.
+  void Stop(std::string reason);
+  const std::atomic<bool>& stop_flag() const { return stopped_; }
+  bool stopped() const { return stopped_.load(std::memory_order_relaxed); }
+  std::string stop_reason();
+
   uint64_t SeedFor(bool has_decl_seed, uint64_t decl_seed) const;
   uint64_t seed() const { return seed_; }
   // Whether --seed forced the seed (then declarations' seed= are ignored; SeedFor).
@@ -119,6 +126,8 @@ class Runtime {
   std::vector<std::shared_ptr<FlyJob>> async_jobs_;           // GUARDED_BY(mu_)
   uint64_t seed_;
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> stopped_{false};
+  std::string stop_reason_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace volo::fly

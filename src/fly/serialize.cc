@@ -1,5 +1,6 @@
 #include "fly/serialize.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -143,7 +144,11 @@ class Reader {
     return true;
   }
   bool Val(Value* out, int depth) {
-    if (depth > 200) return Fail("nesting too deep");
+    // A little above kMaxTransferDepth: the tagged forms wrap their payload in one or two
+    // levels of their own, and whatever SerializeValue wrote must parse.
+    if (depth > kMaxTransferDepth + 8) {
+      return Fail("nested more than " + std::to_string(kMaxTransferDepth) + " levels deep");
+    }
     Space();
     if (p_ >= s_.size()) return Fail("unexpected end");
     char c = s_[p_];
@@ -387,7 +392,31 @@ class Reader {
 
 }  // namespace
 
-bool SerializeValue(Value v, std::string* out, std::string* error) {
+namespace {
+
+bool SerializeLevel(Value v, std::string* out, std::string* error, std::vector<const Obj*>& path);
+
+// One recursion per nesting level: bounded by kMaxTransferDepth (ParseValue's bound too), and
+// a container inside itself is an error rather than endless output.
+bool SerializeInto(Value v, std::string* out, std::string* error, std::vector<const Obj*>& path) {
+  if (!v.Is(ObjKind::kArray) && !v.Is(ObjKind::kMap)) return SerializeLevel(v, out, error, path);
+  if (std::find(path.begin(), path.end(), v.o) != path.end()) {
+    *error = std::string(v.Is(ObjKind::kArray) ? "an array" : "a map") +
+             " that contains itself cannot be serialized";
+    return false;
+  }
+  if (path.size() >= static_cast<size_t>(kMaxTransferDepth)) {
+    *error = "a value nested more than " + std::to_string(kMaxTransferDepth) +
+             " levels deep cannot be serialized";
+    return false;
+  }
+  path.push_back(v.o);
+  bool ok = SerializeLevel(v, out, error, path);
+  path.pop_back();
+  return ok;
+}
+
+bool SerializeLevel(Value v, std::string* out, std::string* error, std::vector<const Obj*>& path) {
   switch (v.tag) {
     case Tag::kNull:
       *out += "null";
@@ -434,7 +463,7 @@ bool SerializeValue(Value v, std::string* out, std::string* error) {
       for (Value x : a->v) {
         if (!first) *out += ',';
         first = false;
-        if (!SerializeValue(x, out, error)) return false;
+        if (!SerializeInto(x, out, error, path)) return false;
       }
       *out += ']';
       if (a->portion_index >= 0) *out += ']';
@@ -447,9 +476,9 @@ bool SerializeValue(Value v, std::string* out, std::string* error) {
         if (e.key.IsNull()) continue;
         if (!first) *out += ',';
         first = false;
-        if (!SerializeValue(e.key, out, error)) return false;
+        if (!SerializeInto(e.key, out, error, path)) return false;
         *out += ':';
-        if (!SerializeValue(e.val, out, error)) return false;
+        if (!SerializeInto(e.val, out, error, path)) return false;
       }
       *out += '}';
       return true;
@@ -519,6 +548,13 @@ bool SerializeValue(Value v, std::string* out, std::string* error) {
       *error = ATypeName(v) + " cannot be serialized";
       return false;
   }
+}
+
+}  // namespace
+
+bool SerializeValue(Value v, std::string* out, std::string* error) {
+  std::vector<const Obj*> path;
+  return SerializeInto(v, out, error, path);
 }
 
 bool ParseValue(std::string_view text, Value* out, std::string* error) {

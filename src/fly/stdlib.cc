@@ -4,9 +4,9 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <regex>
 
 #include "fly/ops.h"
+#include "fly/regex.h"
 #include "fly/serialize.h"
 
 namespace volo::fly {
@@ -69,6 +69,16 @@ const char* CastName(CastType t) {
 
 namespace {
 
+int64_t WrapNeg(int64_t v) { return static_cast<int64_t>(0ULL - static_cast<uint64_t>(v)); }
+
+// A double truncated to an Integer, as Java's (long) cast: out-of-range values saturate (a
+// plain C++ cast of those is undefined).
+int64_t SaturatingInt(double d) {
+  if (d >= 9223372036854775807.0) return INT64_MAX;
+  if (d <= -9223372036854775808.0) return INT64_MIN;
+  return static_cast<int64_t>(d);
+}
+
 bool NoMethod(Vm& vm, Value recv, const std::string& name) {
   return vm.Fail(ATypeName(recv) + " has no method '" + name + "'");
 }
@@ -103,13 +113,11 @@ Value StringArray(const std::vector<std::string>& parts) {
   return MakeArray(std::move(vals));
 }
 
-bool Regex(Vm& vm, const std::string& pattern, std::regex* out) {
-  try {
-    *out = std::regex(pattern, std::regex::ECMAScript);
-    return true;
-  } catch (const std::regex_error& e) {
-    return vm.Fail("bad regular expression '" + pattern + "': " + e.what());
-  }
+std::shared_ptr<const Regex> CompileRegex(Vm& vm, const std::string& pattern) {
+  std::string error;
+  auto re = Regex::Compile(pattern, &error);
+  if (!re) vm.Fail(std::move(error));
+  return re;
 }
 
 bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc, Value* out) {
@@ -225,19 +233,15 @@ bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int ar
           !StrArg(vm, name, a[1], &x))
         return false;
       if (id == MethodId::k_replaceAll && !StrArg(vm, name, a[2], &y)) return false;
-      std::regex re;
-      if (!Regex(vm, x, &re)) return false;
+      auto re = CompileRegex(vm, x);
+      if (!re) return false;
       if (id == MethodId::k_replaceAll) {
-        *out = MakeString(std::regex_replace(s, re, y));
+        std::string r, error;
+        if (!re->ReplaceAll(s, y, &r, &error)) return vm.Fail(std::move(error));
+        *out = MakeString(std::move(r));
         return true;
       }
-      // Java's split: trailing empty strings are removed.
-      std::vector<std::string> parts;
-      std::sregex_token_iterator it(s.begin(), s.end(), re, -1), end;
-      for (; it != end; ++it) parts.push_back(*it);
-      if (s.empty()) parts = {""};
-      while (parts.size() > 1 && parts.back().empty()) parts.pop_back();
-      *out = StringArray(parts);
+      *out = StringArray(re->Split(s));
       return true;
     }
     default:
@@ -374,7 +378,12 @@ bool RandomMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int ar
       if (!IntArg(vm, name, a[argc], &hi)) return false;
       if (argc == 2 && !IntArg(vm, name, a[1], &lo)) return false;
       if (hi <= lo) return vm.Fail("nextInt: the bound must be positive");
-      *out = Value::Int(lo + r->NextInt(hi - lo));
+      // hi - lo may exceed the Integer range (nextInt(-5e18, 5e18)): work in unsigned.
+      uint64_t span = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
+      uint64_t pick = span > static_cast<uint64_t>(INT64_MAX)
+                          ? r->Next() % span
+                          : static_cast<uint64_t>(r->NextInt(static_cast<int64_t>(span)));
+      *out = Value::Int(static_cast<int64_t>(static_cast<uint64_t>(lo) + pick));
       return true;
     }
     default:
@@ -522,7 +531,9 @@ bool CallMath(Vm& vm, MathId id, Value* a, int argc, Value* out) {
   bool ints = argc > 0 && a[0].IsInt() && (argc < 2 || a[1].IsInt());
   switch (id) {
     case MathId::k_abs:
-      *out = a[0].IsInt() ? Value::Int(a[0].i < 0 ? -a[0].i : a[0].i) : Value::Double(std::fabs(x));
+      // As Java: Math.abs of the most negative Integer is itself (two's complement wraps).
+      *out = a[0].IsInt() ? Value::Int(a[0].i < 0 ? WrapNeg(a[0].i) : a[0].i)
+                          : Value::Double(std::fabs(x));
       return true;
     case MathId::k_max:
     case MathId::k_min: {
@@ -535,12 +546,19 @@ bool CallMath(Vm& vm, MathId id, Value* a, int argc, Value* out) {
       return true;
     }
     case MathId::k_round:
-      *out = Value::Int(static_cast<int64_t>(std::floor(x + 0.5)));
+      // Java's Math.round: an Integer stays as it is; NaN is 0; beyond the Integer range the
+      // result saturates.
+      *out =
+          a[0].IsInt() ? a[0] : Value::Int(std::isnan(x) ? 0 : SaturatingInt(std::floor(x + 0.5)));
       return true;
     case MathId::k_floorDiv:
     case MathId::k_floorMod: {
       if (!ints) return vm.Fail("Math.floorDiv/floorMod need Integers");
       if (a[1].i == 0) return vm.Fail("integer division by zero");
+      if (a[1].i == -1) {  // the most negative Integer / -1 overflows: it wraps, as in Java
+        *out = Value::Int(id == MathId::k_floorDiv ? WrapNeg(a[0].i) : 0);
+        return true;
+      }
       int64_t q = a[0].i / a[1].i, r = a[0].i % a[1].i;
       if (r != 0 && ((r < 0) != (a[1].i < 0))) {
         --q;
@@ -650,7 +668,7 @@ bool CastValue(Vm& vm, CastType type, Value v, Value* out) {
         *out = v;
       } else if (v.IsDouble()) {
         if (std::isnan(v.d)) return fail();
-        *out = Value::Int(static_cast<int64_t>(v.d));
+        *out = Value::Int(SaturatingInt(v.d));
       } else if (v.Is(ObjKind::kString)) {
         std::string s = AsStr(v)->s;
         size_t b = s.find_first_not_of(" \t\r\n\"");
@@ -664,8 +682,8 @@ bool CastValue(Vm& vm, CastType type, Value v, Value* out) {
           *out = Value::Int(n);
         } else {
           double d = std::strtod(s.c_str(), &end);
-          if (*end != 0) return fail();
-          *out = Value::Int(static_cast<int64_t>(d));
+          if (*end != 0 || std::isnan(d)) return fail();
+          *out = Value::Int(SaturatingInt(d));
         }
       } else {
         return fail();

@@ -1,15 +1,23 @@
 #include "fly/value.h"
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "fly/memory.h"
 
 namespace volo::fly {
 
-void FreeObj(Obj* o) {
+namespace {
+
+void DeleteObj(Obj* o) {
   switch (o->kind) {
     case ObjKind::kString:
       delete static_cast<StrObj*>(o);
@@ -39,6 +47,34 @@ void FreeObj(Obj* o) {
       delete static_cast<HandleObj*>(o);
       break;
   }
+}
+
+// Objects whose last reference went while another object was being deleted: freed by the
+// outermost FreeObj's loop instead of by recursion, so a list nested 200,000 deep cannot
+// overflow the C++ stack.
+struct FreeQueue {
+  bool draining = false;
+  std::vector<Obj*> pending;
+};
+thread_local FreeQueue free_queue;
+
+}  // namespace
+
+void FreeObj(Obj* o) {
+  FreeQueue& q = free_queue;
+  if (q.draining) {
+    q.pending.push_back(o);  // unarmed: within the outer call's scope below
+    return;
+  }
+  MemoryLimitScope never_refuse(false);  // destructors must not throw
+  q.draining = true;
+  DeleteObj(o);
+  while (!q.pending.empty()) {
+    Obj* next = q.pending.back();
+    q.pending.pop_back();
+    DeleteObj(next);
+  }
+  q.draining = false;
 }
 
 namespace {
@@ -107,45 +143,131 @@ bool KeysEqual(Value a, Value b) {
   return false;
 }
 
-bool ValuesEqual(Value a, Value b) {
+namespace {
+
+// The containers a walk over a value is inside of (pairs, for equality), to spot a container
+// that holds itself. A short path is searched in place; a long one gets a hash index.
+class ValuePath {
+ public:
+  using Key = std::pair<const Obj*, const Obj*>;
+  bool Contains(Key k) const {
+    if (!index_.empty()) return index_.count(k) != 0;
+    return std::find(path_.begin(), path_.end(), k) != path_.end();
+  }
+  void Push(Key k) {
+    path_.push_back(k);
+    if (!index_.empty()) {
+      index_.insert(k);
+    } else if (path_.size() > kLinear) {
+      index_.insert(path_.begin(), path_.end());
+    }
+  }
+  void Pop() {
+    if (!index_.empty()) {
+      index_.erase(path_.back());
+      if (path_.size() <= kLinear / 2) index_.clear();
+    }
+    path_.pop_back();
+  }
+  size_t size() const { return path_.size(); }
+
+ private:
+  static constexpr size_t kLinear = 16;
+  struct Hash {
+    size_t operator()(Key k) const {
+      return std::hash<const void*>()(k.first) * 31 + std::hash<const void*>()(k.second);
+    }
+  };
+  std::vector<Key> path_;
+  std::unordered_set<Key, Hash> index_;
+};
+
+bool IsContainer(Value v) { return v.Is(ObjKind::kArray) || v.Is(ObjKind::kMap); }
+
+// Equality without looking inside containers: 0 unequal, 1 equal, 2 both are distinct
+// containers of one kind (the caller compares their elements).
+int ShallowEqual(Value a, Value b) {
   if (a.IsNumber() && b.IsNumber()) {
     if (a.IsInt() && b.IsInt()) return a.i == b.i;
     return a.AsDouble() == b.AsDouble();
   }
-  if (a.tag != b.tag) return false;
+  if (a.tag != b.tag) return 0;
   if (a.tag != Tag::kObj) return KeysEqual(a, b);
-  if (a.o == b.o) return true;
-  if (a.o->kind != b.o->kind) return false;
+  if (a.o == b.o) return 1;
+  if (a.o->kind != b.o->kind) return 0;
   switch (a.o->kind) {
     case ObjKind::kString:
       return AsStr(a)->s == AsStr(b)->s;
-    case ObjKind::kArray: {
-      auto& x = AsArray(a)->v;
-      auto& y = AsArray(b)->v;
-      if (x.size() != y.size()) return false;
-      for (size_t k = 0; k < x.size(); ++k)
-        if (!ValuesEqual(x[k], y[k])) return false;
-      return true;
-    }
-    case ObjKind::kMap: {
-      OrderedMap& x = AsMap(a)->m;
-      OrderedMap& y = AsMap(b)->m;
-      if (x.size() != y.size()) return false;
-      for (const auto& e : x.entries()) {
-        if (e.key.IsNull()) continue;
-        Value* other = y.Find(e.key);
-        if (!other || !ValuesEqual(e.val, *other)) return false;
-      }
-      return true;
-    }
+    case ObjKind::kArray:
+    case ObjKind::kMap:
+      return 2;
     case ObjKind::kRange: {
       auto* x = static_cast<RangeObj*>(a.o);
       auto* y = static_cast<RangeObj*>(b.o);
       return x->lo == y->lo && x->hi == y->hi;
     }
     default:
-      return false;
+      return 0;
   }
+}
+
+}  // namespace
+
+// Walks both values with an explicit stack (no recursion per nesting level). Two containers
+// compared again while their comparison is still in progress (a map inside itself) are taken
+// as equal on that branch: any difference shows up elsewhere.
+bool ValuesEqual(Value a, Value b) {
+  int shallow = ShallowEqual(a, b);
+  if (shallow != 2) return shallow == 1;
+  struct Frame {
+    Obj* x;
+    Obj* y;
+    size_t next;
+  };
+  std::vector<Frame> stack;
+  ValuePath path;
+  auto open = [&](Value x, Value y) {
+    if (path.Contains({x.o, y.o})) return true;
+    size_t nx = x.Is(ObjKind::kArray) ? AsArray(x)->v.size() : AsMap(x)->m.size();
+    size_t ny = y.Is(ObjKind::kArray) ? AsArray(y)->v.size() : AsMap(y)->m.size();
+    if (nx != ny) return false;
+    stack.push_back({x.o, y.o, 0});
+    path.Push({x.o, y.o});
+    return true;
+  };
+  if (!open(a, b)) return false;
+  while (!stack.empty()) {
+    Frame& f = stack.back();
+    Value ex, ey;
+    if (f.x->kind == ObjKind::kArray) {
+      auto& xv = static_cast<ArrayObj*>(f.x)->v;
+      if (f.next >= xv.size()) {
+        path.Pop();
+        stack.pop_back();
+        continue;
+      }
+      ex = xv[f.next];
+      ey = static_cast<ArrayObj*>(f.y)->v[f.next];
+      ++f.next;
+    } else {
+      auto entries = static_cast<MapObj*>(f.x)->m.entries();
+      while (f.next < entries.size() && entries[f.next].key.IsNull()) ++f.next;
+      if (f.next >= entries.size()) {
+        path.Pop();
+        stack.pop_back();
+        continue;
+      }
+      OrderedMap::Entry e = entries[f.next++];
+      Value* other = static_cast<MapObj*>(f.y)->m.Find(e.key);
+      if (!other) return false;
+      ex = e.val;
+      ey = *other;
+    }
+    int r = ShallowEqual(ex, ey);
+    if (r == 0) return false;
+    if (r == 2 && !open(ex, ey)) return false;
+  }
+  return true;
 }
 
 // ---- OrderedMap ----
@@ -169,8 +291,7 @@ void OrderedMap::Reserve(size_t n) {
   size_t cap = cap_ < 8 ? 8 : cap_;
   while (cap < n) cap *= 2;
   void* old = dense_ ? static_cast<void*>(vals_) : static_cast<void*>(ents_);
-  void* p = std::realloc(old, cap * (dense_ ? sizeof(Value) : sizeof(Entry)));
-  if (p == nullptr) throw std::bad_alloc();
+  void* p = CountedRealloc(old, cap * (dense_ ? sizeof(Value) : sizeof(Entry)));
   if (dense_) {
     vals_ = static_cast<Value*>(p);
   } else {
@@ -183,10 +304,9 @@ void OrderedMap::Rebuild(size_t capacity) {
   if (dense_) {
     // Materialise the keys 0..n-1.
     size_t cap = cap_ < 8 ? 8 : cap_;
-    auto* e = static_cast<Entry*>(std::malloc(cap * sizeof(Entry)));
-    if (e == nullptr) throw std::bad_alloc();
+    auto* e = static_cast<Entry*>(CountedRealloc(nullptr, cap * sizeof(Entry)));
     for (size_t k = 0; k < n_; ++k) e[k] = Entry{Value::Int(static_cast<int64_t>(k)), vals_[k]};
-    std::free(vals_);
+    CountedFree(vals_);
     vals_ = nullptr;
     ents_ = e;
     cap_ = cap;
@@ -277,8 +397,8 @@ void OrderedMap::Clear() {
       Release(ents_[k].val);
     }
   }
-  std::free(vals_);
-  std::free(ents_);
+  CountedFree(vals_);
+  CountedFree(ents_);
   vals_ = nullptr;
   ents_ = nullptr;
   n_ = cap_ = 0;
@@ -439,7 +559,10 @@ void AppendCell(std::string& out, const Cell& c) {
 }
 }  // namespace
 
-void AppendString(std::string& out, Value v) {
+namespace {
+
+// Everything but the elements of arrays and maps.
+void AppendShallow(std::string& out, Value v) {
   switch (v.tag) {
     case Tag::kNull:
       out += "null";
@@ -469,31 +592,9 @@ void AppendString(std::string& out, Value v) {
     case ObjKind::kString:
       out += AsStr(v)->s;
       return;
-    case ObjKind::kArray: {
-      out += '[';
-      bool first = true;
-      for (Value x : AsArray(v)->v) {
-        if (!first) out += ", ";
-        first = false;
-        AppendString(out, x);
-      }
-      out += ']';
-      return;
-    }
-    case ObjKind::kMap: {
-      out += '{';
-      bool first = true;
-      for (const auto& e : AsMap(v)->m.entries()) {
-        if (e.key.IsNull()) continue;
-        if (!first) out += ", ";
-        first = false;
-        AppendString(out, e.key);
-        out += '=';
-        AppendString(out, e.val);
-      }
-      out += '}';
-      return;
-    }
+    case ObjKind::kArray:
+    case ObjKind::kMap:
+      return;  // AppendString walks containers
     case ObjKind::kRange: {
       auto* r = static_cast<RangeObj*>(v.o);
       out += "[" + std::to_string(r->lo) + ":" + std::to_string(r->hi) + "]";
@@ -539,13 +640,116 @@ void AppendString(std::string& out, Value v) {
   }
 }
 
+}  // namespace
+
+// Containers are walked with an explicit stack, so printing a list nested 200,000 deep does
+// not recurse; a container met again inside itself prints as [...] or {...}, as Python does.
+// A map entry is a frame of its own, as its key may be a container too.
+void AppendString(std::string& out, Value v) {
+  if (!IsContainer(v)) {
+    AppendShallow(out, v);
+    return;
+  }
+  struct Frame {
+    enum Kind { kArray, kMap, kEntry } kind = kArray;
+    Obj* o = nullptr;  // kArray, kMap
+    size_t next = 0;   // kArray, kMap: the next element
+    bool any = false;  // kMap: an entry was written (removed entries are skipped)
+    Value val;         // kEntry: printed after the key and '='
+  };
+  std::vector<Frame> stack;
+  ValuePath path;
+  // Writes a scalar, or opens a container (pushing a frame: callers use no Frame& after it).
+  auto element = [&](Value x) {
+    if (!IsContainer(x)) {
+      AppendShallow(out, x);
+      return;
+    }
+    bool array = x.Is(ObjKind::kArray);
+    if (path.Contains({x.o, nullptr})) {
+      out += array ? "[...]" : "{...}";
+      return;
+    }
+    out += array ? '[' : '{';
+    Frame f;
+    f.kind = array ? Frame::kArray : Frame::kMap;
+    f.o = x.o;
+    stack.push_back(f);
+    path.Push({x.o, nullptr});
+  };
+  element(v);
+  while (!stack.empty()) {
+    Frame& f = stack.back();
+    if (f.kind == Frame::kEntry) {
+      Value val = f.val;
+      stack.pop_back();
+      out += '=';
+      element(val);
+      continue;
+    }
+    if (f.kind == Frame::kArray) {
+      auto& xs = static_cast<ArrayObj*>(f.o)->v;
+      if (f.next >= xs.size()) {
+        out += ']';
+        path.Pop();
+        stack.pop_back();
+        continue;
+      }
+      if (f.next > 0) out += ", ";
+      element(xs[f.next++]);
+      continue;
+    }
+    auto entries = static_cast<MapObj*>(f.o)->m.entries();
+    while (f.next < entries.size() && entries[f.next].key.IsNull()) ++f.next;
+    if (f.next >= entries.size()) {
+      out += '}';
+      path.Pop();
+      stack.pop_back();
+      continue;
+    }
+    if (f.any) out += ", ";
+    f.any = true;
+    OrderedMap::Entry e = entries[f.next++];
+    Frame entry;
+    entry.kind = Frame::kEntry;
+    entry.val = e.val;
+    stack.push_back(entry);
+    element(e.key);
+  }
+}
+
 std::string ToString(Value v) {
   std::string s;
   AppendString(s, v);
   return s;
 }
 
-bool CopyForTransfer(Value v, Value* out, std::string* error) {
+namespace {
+
+bool CopyLevel(Value v, Value* out, std::string* error, std::vector<const Obj*>& path);
+
+// Copies recurse once per nesting level: bounded by kMaxTransferDepth, with a path check so a
+// container that holds itself is an error rather than endless copying.
+bool CopyInto(Value v, Value* out, std::string* error, std::vector<const Obj*>& path) {
+  if (!IsContainer(v)) return CopyLevel(v, out, error, path);
+  if (std::find(path.begin(), path.end(), v.o) != path.end()) {
+    *error = std::string(v.Is(ObjKind::kArray) ? "an array" : "a map") +
+             " that contains itself cannot leave its fly instance (sent, passed and returned "
+             "values are copied)";
+    return false;
+  }
+  if (path.size() >= static_cast<size_t>(kMaxTransferDepth)) {
+    *error = "a value nested more than " + std::to_string(kMaxTransferDepth) +
+             " levels deep cannot leave its fly instance";
+    return false;
+  }
+  path.push_back(v.o);
+  bool ok = CopyLevel(v, out, error, path);
+  path.pop_back();
+  return ok;
+}
+
+bool CopyLevel(Value v, Value* out, std::string* error, std::vector<const Obj*>& path) {
   if (v.tag != Tag::kObj) {
     *out = v;
     return true;
@@ -562,7 +766,7 @@ bool CopyForTransfer(Value v, Value* out, std::string* error) {
       a->v.reserve(src->v.size());
       for (Value x : src->v) {
         Value c;
-        if (!CopyForTransfer(x, &c, error)) {
+        if (!CopyInto(x, &c, error, path)) {
           Release(Value::Object(a));
           return false;
         }
@@ -576,7 +780,7 @@ bool CopyForTransfer(Value v, Value* out, std::string* error) {
       for (const auto& e : AsMap(v)->m.entries()) {
         if (e.key.IsNull()) continue;
         Value k, x;
-        if (!CopyForTransfer(e.key, &k, error) || !CopyForTransfer(e.val, &x, error)) {
+        if (!CopyInto(e.key, &k, error, path) || !CopyInto(e.val, &x, error, path)) {
           Release(k);
           Release(Value::Object(m));
           return false;
@@ -626,6 +830,13 @@ bool CopyForTransfer(Value v, Value* out, std::string* error) {
       return false;
   }
   return false;
+}
+
+}  // namespace
+
+bool CopyForTransfer(Value v, Value* out, std::string* error) {
+  std::vector<const Obj*> path;
+  return CopyInto(v, out, error, path);
 }
 
 }  // namespace volo::fly

@@ -9,8 +9,11 @@
 // are immortal (never counted), so every thread may read them.
 //
 // Cycles (a map stored inside itself) are not collected; FLY programs rarely build them and
-// each fly instance's heap dies with it. Channels and environments are owned by the Runtime and
-// live as long as the program, so values refer to them by plain pointer.
+// each fly instance's heap dies with it. Every walk over a value's contents (printing,
+// equality, freeing) uses an explicit stack or queue, never recursion per nesting level, and
+// copes with such cycles; copies that leave an instance (CopyForTransfer, serialization) are
+// bounded by kMaxTransferDepth and refuse cycles. Channels and environments are owned by the
+// Runtime and live as long as the program, so values refer to them by plain pointer.
 #pragma once
 
 #include <cstdint>
@@ -110,7 +113,13 @@ struct Value {
 };
 static_assert(sizeof(Value) == 16);
 
+// Frees an object whose count reached zero. Objects it held that die with it are freed by a
+// loop over a per-thread queue, not by recursion.
 void FreeObj(Obj* o);
+
+// How deep a value may nest to leave its fly instance (channel messages, fly arguments and
+// results, the cluster's wire form): those copies recurse once per level.
+constexpr int kMaxTransferDepth = 1000;
 
 inline void Retain(Value v) {
   if (v.tag == Tag::kObj && !v.o->immortal) ++v.o->rc;
@@ -309,7 +318,7 @@ Value MakeMap();
 Value MapField(Value map, const char* name);
 
 // Java-like rendering: doubles as Double.toString ("4.0", "1.0E10"), arrays "[1, 2]",
-// maps "{k=v, n=1}".
+// maps "{k=v, n=1}"; a container inside itself prints as "[...]" or "{...}".
 std::string ToString(Value v);
 void AppendString(std::string& out, Value v);
 std::string FormatDouble(double d);
@@ -318,7 +327,7 @@ const char* TypeName(Value v);
 std::string ATypeName(Value v);
 
 // Value equality (==): numbers by value across int/double, strings by content, containers
-// element-wise, everything else by identity.
+// element-wise (at any depth, cycles included), everything else by identity.
 bool ValuesEqual(Value a, Value b);
 // Map-key equality: like ValuesEqual but an int never equals a double.
 bool KeysEqual(Value a, Value b);
@@ -326,7 +335,8 @@ uint64_t HashKey(Value v);
 
 // A deep copy whose objects are fresh and referenced only by the result, safe to hand to
 // another thread. Channels and environments are shared (they are thread-safe). Fails (returns
-// false with a message) for values that cannot leave their instance (random objects, handles).
+// false with a message) for values that cannot leave their instance (random objects, handles),
+// containers that contain themselves, and values nested deeper than kMaxTransferDepth.
 bool CopyForTransfer(Value v, Value* out, std::string* error);
 
 }  // namespace volo::fly

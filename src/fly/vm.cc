@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "fly/memory.h"
 #include "fly/ops.h"
 
 namespace volo::fly {
@@ -27,6 +28,15 @@ inline void St(Value* p, Value v) {
   p->i = v.i;
 }
 
+// Runs a runtime call (channels, declarations, fly jobs) that must not be cut short by the
+// memory limit's exception: those keep state shared with other threads consistent only if they
+// finish. Their own allocations are small; the FLY code they run is limited again inside.
+template <typename F>
+auto Unlimited(F f) {
+  MemoryLimitScope scope(false);
+  return f();
+}
+
 uint64_t MixSeed(uint64_t a, uint64_t b) {
   uint64_t x = a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -42,6 +52,11 @@ Vm::Vm(Runtime& runtime, int64_t instance)
   sp_ = stack_;
   globals_.resize(program_.globals.size());
   frames_.reserve(kMaxFrames + 1);
+  interrupt_ = &rt_.stop_flag();
+}
+
+std::string Vm::InterruptMessage() {
+  return interrupt_ == &rt_.stop_flag() ? rt_.stop_reason() : "cancelled";
 }
 
 Vm::~Vm() {
@@ -133,7 +148,21 @@ bool Vm::Call(int fn, const Value* args, int argc, Value* result) {
   sp_ = base + f->num_locals;
   size_t entry = frames_.size();
   frames_.push_back({f, f->chunk.code.data(), base});
-  if (!Run(entry)) return false;
+  bool ok;
+  try {
+    MemoryLimitScope limit(true);
+    ok = Run(entry);
+  } catch (const std::bad_alloc&) {
+    // Past --max-memory (or the machine's memory): the program stops here. The operand
+    // stack above `base` may hold half-updated references, so it is dropped, not released.
+    MemoryLimitScope no_limit(false);
+    message_ = OutOfMemoryMessage();
+    if (error_.empty()) error_ = Trace(entry);
+    frames_.resize(entry);
+    sp_ = base;
+    return false;
+  }
+  if (!ok) return false;
   *result = *--sp_;
   return true;
 }
@@ -171,7 +200,7 @@ bool Vm::Run(size_t entry) {
     if (__builtin_expect(--poll_budget == 0, 0)) {                                \
       poll_budget = kPollEvery;                                                   \
       if (interrupt_ != nullptr && interrupt_->load(std::memory_order_relaxed)) { \
-        message_ = "cancelled";                                                   \
+        message_ = InterruptMessage();                                            \
         FAIL();                                                                   \
       }                                                                           \
     }                                                                             \
@@ -324,6 +353,7 @@ L_Not : {
 }
 L_Eq:
 L_Ne : {
+  frame->ip = ip;
   bool eq = ValuesEqual(sp[-2], sp[-1]);
   Release(sp[-2]);
   Release(sp[-1]);
@@ -393,6 +423,7 @@ L_OrJump : {
   NEXT();
 }
 L_Call : {
+  POLL();  // recursion without loops must stop too
   uint32_t argc = *ip++;
   const Function* f = program_.functions[OPA].get();
   Value* base = sp - argc;
@@ -430,6 +461,7 @@ L_Return : {
 L_Print:
 L_Println : {
   Value v = Ld(&sp[-1]);
+  frame->ip = ip;
   Print(v, static_cast<Op>(w & 0xff) == Op::kPrintln);
   Release(v);
   --sp;
@@ -437,6 +469,7 @@ L_Println : {
 }
 L_Array : {
   uint32_t n = OPA;
+  frame->ip = ip;  // allocations may fail (--max-memory): the error names this line
   auto* arr = new ArrayObj();
   arr->v.assign(sp - n, sp);
   sp -= n;
@@ -445,6 +478,7 @@ L_Array : {
 }
 L_Map : {
   uint32_t n = OPA;
+  frame->ip = ip;
   auto* m = new MapObj();
   Value* p = sp - 2 * n;
   for (uint32_t k = 0; k < n; ++k) m->m.Set(p[2 * k], p[2 * k + 1]);
@@ -518,6 +552,7 @@ L_SetIndex : {
       NEXT();
     }
   } else if (obj.Is(ObjKind::kMap) && !key.IsNull()) {
+    frame->ip = ip;
     AsMap(obj)->m.Set(key, val);  // takes over the key and value references
     Release(obj);
     sp -= 3;
@@ -620,8 +655,9 @@ L_Send : {
     FAIL();
   }
   Value copy;
+  frame->ip = ip;
   if (!CopyForTransfer(msg, &copy, &message_)) FAIL();
-  rt_.Send(ch.ch, copy);
+  Unlimited([this, c = ch.ch, copy] { rt_.Send(c, copy); });
   Release(msg);
   sp -= 2;
   St(sp++, Value());
@@ -635,7 +671,7 @@ L_Recv : {
   }
   Value r;
   SYNC();
-  if (!rt_.Receive(ch.ch, &r, &message_)) FAIL();
+  if (!Unlimited([this, c = ch.ch, out = &r] { return rt_.Receive(c, out, &message_); })) FAIL();
   St(&sp[-1], r);
   NEXT();
 }
@@ -644,7 +680,9 @@ L_Decl : {
   int n = static_cast<int>(site.keys.size());
   Value r;
   SYNC();
-  if (!MakeDomain(*this, site, sp - n, &r)) FAIL();
+  if (!Unlimited(
+          [this, &site, args = sp - n, out = &r] { return MakeDomain(*this, site, args, out); }))
+    FAIL();
   for (int k = 1; k <= n; ++k) Release(sp[-k]);
   sp -= n;
   St(sp++, r);
@@ -655,7 +693,8 @@ L_Fly : {
   int n = site.argc + 1;
   Value r;
   SYNC();
-  if (!RunFly(*this, site, sp - n, &r)) FAIL();
+  if (!Unlimited([this, &site, args = sp - n, out = &r] { return RunFly(*this, site, args, out); }))
+    FAIL();
   RELOAD();
   globals = globals_.data();
   for (int k = 1; k <= n; ++k) Release(sp[-k]);
@@ -742,6 +781,7 @@ L_AddLocal : {
   }
   if (a.Is(ObjKind::kString) && !a.o->immortal && a.o->rc == 1) {
     // The variable holds the only reference: append in place (s += "x" is amortised O(1)).
+    frame->ip = ip;
     StrObj* s = AsStr(a);
     if (b.Is(ObjKind::kString)) {
       s->s += AsStr(b)->s;
@@ -1046,6 +1086,7 @@ L_SetIndexL : {
   Value val = Ld(&sp[-1]), key = Ld(&sp[-2]);
   if (obj.tag == Tag::kObj) {
     if (obj.o->kind == ObjKind::kMap && !key.IsNull()) {
+      frame->ip = ip;
       AsMap(obj)->m.Set(key, val);  // takes over the key and value references
       sp -= 2;
       NEXT();

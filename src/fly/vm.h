@@ -46,9 +46,10 @@ class Vm {
   Value NewRandom(bool has_seed, uint64_t seed);
   RandomObj* MathRandom();
 
-  // While set and *flag is true, running code fails with "cancelled" at its next loop turn
-  // (checked every few thousand jumps, so the cost stays out of the hot loop). For executors
-  // whose work was cancelled from outside (a cluster worker's chunk). Not owned.
+  // While set and *flag is true, running code fails with "cancelled" at its next loop turn or
+  // call (checked every few thousand, so the cost stays out of the hot loop). For executors
+  // whose work was cancelled from outside (a cluster worker's chunk). Not owned. By default the
+  // Runtime's stop flag (Runtime::Stop), which fails with the Runtime's stop reason.
   void SetInterrupt(const std::atomic<bool>* flag) { interrupt_ = flag; }
 
   // Records a runtime error message (the caller then returns false up to the dispatch loop).
@@ -63,6 +64,7 @@ class Vm {
   };
 
   bool Run(size_t entry_frames);
+  std::string InterruptMessage();
   void Print(Value v, bool newline);
   std::string Trace(size_t entry_frames) const;
 

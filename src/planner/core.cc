@@ -394,7 +394,8 @@ void Core::RemoveWorker(uint32_t index, std::string_view reason) {
   held.swap(w.inflight);
   for (auto it = held.rbegin(); it != held.rend(); ++it) {
     Task* t = Lookup(*it);
-    if (t && t->state == TaskState::kRunning) Requeue(w, *t);
+    if (t && t->state == TaskState::kRunning)
+      OnIncident(*t, "worker " + w.id.value() + " lost", true);
   }
   (void)reason;
   SortWorkerOrder();
@@ -459,11 +460,47 @@ void Core::OnResults(uint32_t worker, std::span<const wire::TaskResult> results)
     if (r.ok) {
       ++w.done;
       Finish(*t, TaskState::kDone, r.value);
+    } else if (r.crashed) {
+      OnIncident(*t, r.value + " on " + w.id.value(), false);
     } else {
       FailAttempt(*t, r.value);
     }
   }
   Schedule();
+}
+
+void Core::OnIncident(Task& t, std::string what, bool lost_worker) {
+  if (!t.history) {
+    t.history = std::make_unique<std::string>(std::move(what));
+  } else {
+    *t.history += "; " + what;
+  }
+  if (t.incidents < UINT16_MAX) ++t.incidents;
+  if (options_.max_crashes > 0 && t.incidents >= options_.max_crashes) {
+    t.finished = WallSeconds();
+    Finish(t, TaskState::kFailed,
+           "crashed " + std::to_string(t.incidents) + (t.incidents == 1 ? " time: " : " times: ") +
+               *t.history);
+    return;
+  }
+  // Like a lost worker's attempt, a crashed one does not count against retries.
+  --counts_.running;
+  ++counts_.queued;
+  --t.attempts;
+  t.started = 0;
+  if (lost_worker) {
+    // It was next in line and did nothing wrong that we know of.
+    Enqueue(t, true);
+    return;
+  }
+  // A crash may well happen again: the same backoff as a retry, so a crashing task cannot
+  // take worker after worker in a tight loop.
+  t.state = TaskState::kQueued;
+  t.finished = 0;
+  double backoff = std::min(10.0, 0.1 * std::pow(2.0, t.incidents - 1));
+  delayed_.emplace(
+      clock_.Now() + std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(backoff)),
+      t.id);
 }
 
 void Core::FailAttempt(Task& t, std::string error) {
@@ -490,6 +527,11 @@ void Core::Finish(Task& t, TaskState state, std::string result) {
   }
   t.state = state;
   t.result = std::move(result);
+  // An error after earlier crashes says what they were (a poison failure already does).
+  if (state == TaskState::kFailed && t.history && t.result.rfind("crashed ", 0) != 0) {
+    t.result += " (earlier: " + *t.history + ")";
+  }
+  t.history.reset();
   if (t.finished == 0) t.finished = WallSeconds();
   ++FinishedCount(state);
   std::string_view worker = t.worker != kNoWorker ? workers_[t.worker].id.value() : "";

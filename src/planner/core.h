@@ -45,6 +45,9 @@ struct Task {
   TaskState state = TaskState::kQueued;
   int16_t retries = 0;
   int16_t attempts = 0;  // attempts started (a lost worker's attempt is not counted)
+  // Attempts that crashed (their process died) or lost their worker; at
+  // CoreOptions::max_crashes the task fails with `history` instead of running again.
+  uint16_t incidents = 0;
   int32_t priority = 0;
   float timeout = 0;            // seconds, 0 = none
   uint32_t worker = kNoWorker;  // index of the worker running it, or that ran it last
@@ -53,6 +56,8 @@ struct Task {
   std::string result;           // done: JSON text; failed/cancelled: the error text
   double submitted = 0, started = 0, finished = 0;  // Unix seconds, 0 = not yet
   std::unique_ptr<std::vector<std::pair<std::string, std::string>>> labels;
+  // What the incidents were ("killed by SIGFPE on w1; worker w2 lost"); null without any.
+  std::unique_ptr<std::string> history;
 };
 
 // How Core reaches one worker. Calls are buffered by the implementation and sent when the
@@ -114,6 +119,9 @@ struct CoreOptions {
   Nanos short_task = std::chrono::milliseconds(2);
   Nanos busy_backoff = std::chrono::milliseconds(20);
   size_t max_queued = 10'000'000;
+  // A task whose attempts crashed or lost their worker this many times fails (a poison task
+  // must not take down one worker after another). 0: no limit.
+  int max_crashes = 2;
 };
 
 struct Counts {
@@ -216,6 +224,10 @@ class Core {
   int Window(const WorkerInfo& w, uint32_t op) const;
   void Finish(Task& t, TaskState state, std::string result);
   void FailAttempt(Task& t, std::string error);
+  // An attempt crashed or lost its worker (`what` says how and where): the task runs again
+  // elsewhere, not counted against its retries, or fails with its history at max_crashes.
+  // The caller has taken it off its worker.
+  void OnIncident(Task& t, std::string what, bool lost_worker);
   void Unassign(WorkerInfo& w, TaskId id);
   void LearnDuration(uint32_t op, double seconds);
   // The counter of tasks in final state `s`.

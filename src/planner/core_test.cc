@@ -386,5 +386,148 @@ TEST_F(CoreTest, PruneDropsOldFinishedTasksOnly) {
   EXPECT_EQ(core_.Submit({Spec("add")})->value(), 3u);
 }
 
+namespace poison {
+
+wire::TaskResult Crash(uint64_t id, std::string how) {
+  wire::TaskResult r{id, false, std::move(how), 0, 0};
+  r.crashed = true;
+  return r;
+}
+
+class PoisonTest : public CoreTest {
+ protected:
+  // The worker that holds task `id` now.
+  uint32_t Holder(uint64_t id) {
+    const Task* t = core_.Find(TaskId(id));
+    EXPECT_EQ(t->state, TaskState::kRunning);
+    return t->worker;
+  }
+  // Lets a crashed task's backoff pass and the scheduler hand it out again.
+  void PassBackoff() {
+    clock_.Advance(11s);
+    for (uint32_t w = 0; w < core_.workers().size(); ++w) {
+      if (core_.workers()[w].alive) core_.OnHeartbeat(w);
+    }
+    core_.Tick();
+  }
+};
+
+TEST_F(PoisonTest, ATaskThatCrashesTwiceFailsWithItsHistoryAndWorkersStay) {
+  FakeLink l1, l2, l3;
+  Worker("w1", {"fly"}, &l1);
+  Worker("w2", {"fly"}, &l2);
+  Worker("w3", {"fly"}, &l3);
+  FakeClient client;
+  core_.AddClient(7, &client);
+  // Plenty of retries: crashes have their own budget.
+  auto spec = Spec("fly", 0, /*retries=*/5);
+  ASSERT_TRUE(core_.Submit({spec}, 7).ok());
+  uint32_t first = Holder(1);
+  Results(first, {Crash(1, "instance 3: killed by SIGFPE")});
+  const Task* t = core_.Find(TaskId(1));
+  EXPECT_EQ(t->state, TaskState::kQueued) << "one crash: it runs again";
+  EXPECT_EQ(t->incidents, 1);
+  EXPECT_EQ(t->attempts, 0) << "a crash does not use up a retry";
+  core_.Tick();
+  EXPECT_EQ(core_.counts().running, 0u) << "a crashed task waits out a backoff first";
+  PassBackoff();
+  uint32_t second = Holder(1);
+  Results(second, {Crash(1, "instance 3: killed by SIGFPE")});
+  t = core_.Find(TaskId(1));
+  EXPECT_EQ(t->state, TaskState::kFailed);
+  std::string w1 = core_.workers()[first].id.value(), w2 = core_.workers()[second].id.value();
+  EXPECT_EQ(t->result, "crashed 2 times: instance 3: killed by SIGFPE on " + w1 +
+                           "; instance 3: killed by SIGFPE on " + w2);
+  EXPECT_EQ(t->history, nullptr);
+  EXPECT_EQ(client.finished.count(1), 1u);
+  EXPECT_EQ(core_.counts().failed, 1u);
+  EXPECT_EQ(core_.counts().queued, 0u);
+  EXPECT_EQ(core_.counts().running, 0u);
+  EXPECT_EQ(core_.live_workers(), 3u);
+  // The fleet goes on.
+  ASSERT_TRUE(core_.Submit({Spec("fly")}).ok());
+  Results(Holder(2), {Ok(2)});
+  EXPECT_EQ(core_.Find(TaskId(2))->state, TaskState::kDone);
+}
+
+TEST_F(PoisonTest, ATaskThatLosesItsWorkerTwiceFailsInsteadOfTakingAThird) {
+  FakeLink l1, l2, l3;
+  uint32_t w1 = Worker("w1", {"fly"}, &l1);
+  ASSERT_TRUE(core_.Submit({Spec("fly")}).ok());
+  core_.RemoveWorker(w1, "disconnected");
+  EXPECT_EQ(core_.Find(TaskId(1))->state, TaskState::kQueued);
+  uint32_t w2 = Worker("w2", {"fly"}, &l2);
+  EXPECT_EQ(l2.assigned, std::vector<uint64_t>{1}) << "a lost worker's task runs at once";
+  core_.RemoveWorker(w2, "missed heartbeats");
+  const Task* t = core_.Find(TaskId(1));
+  EXPECT_EQ(t->state, TaskState::kFailed);
+  EXPECT_EQ(t->result, "crashed 2 times: worker w1 lost; worker w2 lost");
+  Worker("w3", {"fly"}, &l3);
+  EXPECT_TRUE(l3.assigned.empty()) << "the poison task reached a third worker";
+  EXPECT_EQ(core_.counts().failed, 1u);
+  EXPECT_EQ(core_.counts().running, 0u);
+  EXPECT_EQ(core_.counts().queued, 0u);
+}
+
+TEST_F(PoisonTest, ACrashAndALostWorkerAddUp) {
+  FakeLink l1, l2;
+  Worker("w1", {"fly"}, &l1);
+  ASSERT_TRUE(core_.Submit({Spec("fly")}).ok());
+  Results(0, {Crash(1, "killed by SIGSEGV")});
+  uint32_t w2 = Worker("w2", {"fly"}, &l2);
+  PassBackoff();
+  uint32_t holder = Holder(1);
+  core_.RemoveWorker(holder, "disconnected");
+  std::string lost = holder == w2 ? "w2" : "w1";
+  EXPECT_EQ(core_.Find(TaskId(1))->result,
+            "crashed 2 times: killed by SIGSEGV on w1; worker " + lost + " lost");
+}
+
+TEST_F(PoisonTest, AnErrorAfterACrashTellsOfTheCrashAndSuccessForgetsIt) {
+  FakeLink l1;
+  uint32_t w = Worker("w1", {"fly"}, &l1, 2);
+  ASSERT_TRUE(core_.Submit({Spec("fly"), Spec("fly")}).ok());
+  Results(w, {Crash(1, "killed by SIGSEGV")});
+  PassBackoff();
+  Results(w, {{1, false, "boom", 0, 0}});
+  EXPECT_EQ(core_.Find(TaskId(1))->state, TaskState::kFailed);
+  EXPECT_EQ(core_.Find(TaskId(1))->result, "boom (earlier: killed by SIGSEGV on w1)");
+
+  Results(w, {Crash(2, "killed by SIGKILL")});
+  PassBackoff();
+  Results(w, {Ok(2, "5")});
+  EXPECT_EQ(core_.Find(TaskId(2))->state, TaskState::kDone);
+  EXPECT_EQ(core_.Find(TaskId(2))->result, "5");
+  EXPECT_EQ(core_.Find(TaskId(2))->history, nullptr);
+}
+
+TEST(PoisonOptions, TheLimitIsAnOptionAndZeroMeansNone) {
+  for (int limit : {0, 3}) {
+    FakeClock clock;
+    CoreOptions o;
+    o.max_crashes = limit;
+    Core core(clock, o);
+    std::vector<std::unique_ptr<FakeLink>> links;
+    ASSERT_TRUE(core.Submit({Spec("add")}).ok());
+    for (int k = 0; k < 5; ++k) {
+      links.push_back(std::make_unique<FakeLink>());
+      auto w = core.AddWorker(WorkerId("w" + std::to_string(k)), WorkerKind::kNative, {"add"}, 1,
+                              links.back().get());
+      ASSERT_TRUE(w.ok());
+      if (core.Find(TaskId(1))->state != TaskState::kRunning) break;
+      core.RemoveWorker(*w, "gone");
+    }
+    const Task* t = core.Find(TaskId(1));
+    if (limit == 0) {
+      EXPECT_EQ(t->state, TaskState::kQueued) << "no limit: it waits for the next worker";
+      EXPECT_EQ(t->incidents, 5);
+    } else {
+      EXPECT_EQ(t->state, TaskState::kFailed);
+      EXPECT_EQ(t->result, "crashed 3 times: worker w0 lost; worker w1 lost; worker w2 lost");
+    }
+  }
+}
+
+}  // namespace poison
 }  // namespace
 }  // namespace volo::planner

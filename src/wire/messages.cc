@@ -324,6 +324,8 @@ Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
         const json::value* err = r->if_contains("error");
         tr.value = err && err->is_string() ? std::string(err->get_string())
                                            : std::string("worker reported an error");
+        const json::value* crashed = r->if_contains("crashed");
+        tr.crashed = crashed && crashed->is_bool() && crashed->get_bool();
       }
       if (const json::value* s = r->if_contains("started")) ToDouble(*s, &tr.started);
       if (const json::value* f = r->if_contains("finished")) ToDouble(*f, &tr.finished);
@@ -406,6 +408,7 @@ void ResultsEncoder::Add(const TaskResult& r) {
   } else {
     buf_ += ",\"ok\":false,\"error\":";
     AppendJsonString(buf_, r.value);
+    if (r.crashed) buf_ += ",\"crashed\":true";
   }
   buf_ += ",\"started\":";
   AppendJsonNumber(buf_, r.started);

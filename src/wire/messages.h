@@ -62,6 +62,9 @@ struct TaskResult {
   std::string value;  // ok: the result as JSON text; else the error text
   double started = 0;
   double finished = 0;
+  // !ok only: the process that ran the task died (a signal, an exit), as opposed to the task
+  // reporting an error. The planner counts crashes towards failing a poison task.
+  bool crashed = false;
 };
 struct Results {
   std::vector<TaskResult> results;

@@ -80,7 +80,24 @@ TEST(WorkerMessageTest, ResultsRoundTrip) {
   EXPECT_DOUBLE_EQ(r[0].finished, 2.5);
   EXPECT_FALSE(r[1].ok);
   EXPECT_EQ(r[1].value, "bad \"input\"\n");
+  EXPECT_FALSE(r[1].crashed);
   EXPECT_TRUE(enc.empty());
+}
+
+TEST(WorkerMessageTest, ACrashIsToldApartFromAnError) {
+  ResultsEncoder enc;
+  enc.Add({9, false, "instance 3: killed by SIGFPE", 1, 2, true});
+  auto m = ParseWorkerMessage(enc.Finish());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const auto& r = std::get<Results>(*m).results;
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_FALSE(r[0].ok);
+  EXPECT_TRUE(r[0].crashed);
+  EXPECT_EQ(r[0].value, "instance 3: killed by SIGFPE");
+  // Older workers send no field: an ordinary error.
+  auto old = ParseWorkerMessage(R"({"t":"results","results":[{"id":1,"ok":false,"error":"x"}]})");
+  ASSERT_TRUE(old.ok());
+  EXPECT_FALSE(std::get<Results>(*old).results[0].crashed);
 }
 
 TEST(WorkerMessageTest, GarbageIsAnError) {

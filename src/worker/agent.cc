@@ -70,7 +70,8 @@ struct Agent::Impl : std::enable_shared_from_this<Impl> {
   // Stops running task `id` without reporting it (its timer, or its fly chunk); the caller
   // takes it off `running`.
   void Abandon(uint64_t id, const std::unique_ptr<asio::steady_timer>& timer);
-  void Finish(uint64_t id, bool ok, std::string value, double started);
+  // `crashed`: the process that ran it died (the planner counts it towards poison tasks).
+  void Finish(uint64_t id, bool ok, std::string value, double started, bool crashed = false);
   void FlushSoon();
   void Flush();
   void SendHeartbeats();
@@ -131,7 +132,9 @@ void Agent::Impl::HandleHttp(net::HttpRequest req, net::Respond respond) {
       out += ",\"fly\":{\"blobs_fetched\":" + std::to_string(st.programs_fetched) +
              ",\"programs_compiled\":" + std::to_string(st.programs_compiled) +
              ",\"chunks\":" + std::to_string(st.chunks) +
-             ",\"instances\":" + std::to_string(st.instances) + "}";
+             ",\"instances\":" + std::to_string(st.instances) +
+             ",\"crashes\":" + std::to_string(st.crashes) +
+             ",\"runners_started\":" + std::to_string(st.runners_started) + "}";
     }
     out += "}";
     respond(net::HttpResponse::Json(200, std::move(out)));
@@ -293,19 +296,18 @@ void Agent::Impl::RunTasks(std::vector<wire::Assignment> tasks) {
       continue;
     }
     if (t.op == "fly" && fly) {
-      // Computes on the pool; the result comes back to this (the io) thread.
+      // Runs in a runner process; the outcome comes back to this (the io) thread.
       running.emplace(t.id, nullptr);
-      fly->Submit(
-          t.id, std::move(t.args),
-          [weak = weak_from_this(), &io = io, id = t.id, started](bool ok, std::string value) {
-            asio::post(io, [weak, id, started, ok, value = std::move(value)]() mutable {
-              auto self = weak.lock();
-              if (!self || !self->running.count(id)) return;  // cancelled or reassigned
-              self->running.erase(id);
-              self->Finish(id, ok, std::move(value), started);
-              self->MaybeDrained();
-            });
-          });
+      fly->Submit(t.id, std::move(t.args),
+                  [weak = weak_from_this(), &io = io, id = t.id, started](FlyOutcome o) {
+                    asio::post(io, [weak, id, started, o = std::move(o)]() mutable {
+                      auto self = weak.lock();
+                      if (!self || !self->running.count(id)) return;  // cancelled or reassigned
+                      self->running.erase(id);
+                      self->Finish(id, o.ok, std::move(o.value), started, o.crashed);
+                      self->MaybeDrained();
+                    });
+                  });
       continue;
     }
     auto plan = PlanBuiltin(t.op, t.args, options.duration_scale, rng);
@@ -333,8 +335,8 @@ void Agent::Impl::RunTasks(std::vector<wire::Assignment> tasks) {
   if (!refused.empty() && conn) conn->Send(wire::EncodeRefused(refused));
 }
 
-void Agent::Impl::Finish(uint64_t id, bool ok, std::string value, double started) {
-  results.Add({id, ok, std::move(value), started, WallSeconds()});
+void Agent::Impl::Finish(uint64_t id, bool ok, std::string value, double started, bool crashed) {
+  results.Add({id, ok, std::move(value), started, WallSeconds(), crashed});
   FlushSoon();
 }
 
@@ -404,8 +406,11 @@ Status Agent::Start() {
   }
   if (impl_->options.slots < 1) return InvalidArgument("slots must be at least 1");
   if (impl_->ops.count("fly")) {
-    impl_->fly = std::make_unique<FlyExecutor>(impl_->options.slots, impl_->options.planner_url,
-                                               impl_->options.join_token);
+    FlyExecutorOptions fo;
+    fo.slots = impl_->options.slots;
+    fo.planner_url = impl_->options.planner_url;
+    fo.token = impl_->options.join_token;
+    impl_->fly = std::make_unique<FlyExecutor>(std::move(fo));
   }
   VOLO_RETURN_IF_ERROR(impl_->StartHttp());
   impl_->Connect();

@@ -1,13 +1,20 @@
 #include "worker/fly_executor.h"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 
 #include "common/sha256.h"
-#include "fly/remote.h"
+#include "exec/frame.h"
+#include "exec/process.h"
 #include "net/client.h"
-#include "wire/messages.h"
+#include "worker/fly_runner.h"
+
+extern char** environ;
 
 namespace volo::worker {
 namespace json = boost::json;
@@ -29,69 +36,244 @@ int64_t Int(const json::object& o, const char* key) {
 
 }  // namespace
 
-FlyExecutor::FlyExecutor(int threads, std::string planner_url, std::string token)
-    : threads_(threads < 1 ? 1 : threads),
-      planner_url_(std::move(planner_url)),
-      token_(std::move(token)) {
-  while (!planner_url_.empty() && planner_url_.back() == '/') planner_url_.pop_back();
+// One slot: its runner process, owned by the slot's thread.
+struct FlyExecutor::Slot {
+  // Slot thread only.
+  exec::Process process;
+  int sock = -1;
+  RunnerProgress* progress = nullptr;
+  // Shared with Cancel and the destructor. GUARDED_BY(FlyExecutor::mu_)
+  pid_t pid = -1;        // the runner to kill, -1 once reaped
+  uint64_t running = 0;  // the task id of the chunk it runs, 0 between chunks
+  bool killed = false;   // Cancel or the destructor killed the runner
+
+  bool alive() const { return sock >= 0; }
+};
+
+FlyExecutor::FlyExecutor(FlyExecutorOptions options) : options_(std::move(options)) {
+  int n = std::max(options_.slots, 1);
+  for (int k = 0; k < n; ++k) slots_.push_back(std::make_unique<Slot>());
+  for (auto& slot : slots_) threads_.emplace_back([this, s = slot.get()] { Loop(*s); });
 }
 
 FlyExecutor::~FlyExecutor() {
-  std::vector<std::thread> pool;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
     queue_.clear();
-    for (auto& [id, flag] : running_) *flag = true;
-    pool.swap(pool_);
+    for (auto& slot : slots_) {
+      if (slot->pid > 0) ::kill(slot->pid, SIGKILL);
+      slot->killed = true;
+    }
   }
   cv_.notify_all();
-  for (auto& t : pool) t.join();
+  for (auto& t : threads_) t.join();
 }
 
 void FlyExecutor::Submit(uint64_t id, std::string args, Done done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return;
-    if (pool_.empty()) {
-      for (int k = 0; k < threads_; ++k) pool_.emplace_back([this] { Loop(); });
-    }
-    queue_.push_back(
-        {id, std::move(args), std::move(done), std::make_shared<std::atomic<bool>>(false)});
+    queue_.push_back({id, std::move(args), std::move(done)});
   }
   cv_.notify_one();
 }
 
 void FlyExecutor::Cancel(uint64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = running_.find(id); it != running_.end()) *it->second = true;
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
     if (it->id == id) {
       queue_.erase(it);
-      break;
+      return;
+    }
+  }
+  // The VM would stop at its next loop turn, but a chunk can be inside a long native call;
+  // killing the runner stops it now, and a new runner costs a few milliseconds.
+  for (auto& slot : slots_) {
+    if (slot->running == id && slot->pid > 0 && !slot->killed) {
+      ::kill(slot->pid, SIGKILL);
+      slot->killed = true;
     }
   }
 }
 
 FlyStats FlyExecutor::stats() const {
-  return {fetched_.load(), compiled_.load(), chunks_.load(), instances_.load()};
+  return {fetched_.load(),   compiled_.load(), chunks_.load(),
+          instances_.load(), crashes_.load(),  started_.load()};
 }
 
-void FlyExecutor::Loop() {
+namespace {
+
+// Starts a runner for `slot`: a socketpair for frames and a shared page for its progress.
+Status StartRunner(const FlyExecutorOptions& options, exec::Process* process, int* sock,
+                   RunnerProgress** progress) {
+  int page = ::memfd_create("volo-fly-runner", MFD_CLOEXEC);
+  if (page < 0 || ::ftruncate(page, sizeof(RunnerProgress)) != 0) {
+    if (page >= 0) ::close(page);
+    return IoError("cannot create the runner's progress page");
+  }
+  void* mem = ::mmap(nullptr, sizeof(RunnerProgress), PROT_READ | PROT_WRITE, MAP_SHARED, page, 0);
+  if (mem == MAP_FAILED) {
+    ::close(page);
+    return IoError("cannot map the runner's progress page");
+  }
+  auto* p = new (mem) RunnerProgress();
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    ::munmap(mem, sizeof(RunnerProgress));
+    ::close(page);
+    return IoError("cannot create the runner's socket");
+  }
+  exec::SpawnOptions so;
+  so.path = options.runner_path;
+  so.argv = options.runner_argv;
+  so.argv.push_back(std::to_string(::getpid()));
+  // The runner runs users' programs: it gets the worker's environment without its secrets.
+  so.env.emplace();
+  for (char** e = environ; *e; ++e) {
+    std::string_view entry(*e);
+    if (entry.rfind("VOLO_JOIN_TOKEN=", 0) == 0 || entry.rfind("VOLO_TOKEN=", 0) == 0) continue;
+    so.env->emplace_back(entry);
+  }
+  so.fds = {{sv[1], kRunnerSocketFd}, {page, kRunnerProgressFd}};
+  auto child = exec::Spawn(so);
+  ::close(sv[1]);
+  ::close(page);
+  if (!child.ok()) {
+    ::close(sv[0]);
+    ::munmap(mem, sizeof(RunnerProgress));
+    return child.status();
+  }
+  *process = std::move(*child);
+  *sock = sv[0];
+  *progress = p;
+  return Status::Ok();
+}
+
+}  // namespace
+
+void FlyExecutor::Loop(Slot& slot) {
+  // Reaps the slot's runner (killing it if it still runs) and says how it ended.
+  auto reap = [&]() -> exec::ExitStatus {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      slot.pid = -1;
+    }
+    exec::ExitStatus st = slot.process.Kill();
+    ::close(slot.sock);
+    slot.sock = -1;
+    ::munmap(slot.progress, sizeof(RunnerProgress));
+    slot.progress = nullptr;
+    return st;
+  };
+  // Starts a runner unless one is alive; false (logged) when it cannot.
+  auto start = [&]() -> Status {
+    if (slot.alive()) return Status::Ok();
+    Status st = StartRunner(options_, &slot.process, &slot.sock, &slot.progress);
+    if (!st.ok()) {
+      spdlog::error("fly: cannot start a runner: {}", st.message());
+      return st;
+    }
+    ++started_;
+    std::lock_guard<std::mutex> lock(mu_);
+    slot.pid = slot.process.pid();
+    if (stop_) {
+      ::kill(slot.pid, SIGKILL);
+      slot.killed = true;
+    }
+    return Status::Ok();
+  };
+  (void)start();  // at once, so the first chunk does not wait for it
   for (;;) {
     Item item;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
+      if (stop_) break;
       item = std::move(queue_.front());
       queue_.pop_front();
-      running_[item.id] = item.stop;
+      slot.running = item.id;
+      slot.killed = false;
     }
-    Run(item);
-    std::lock_guard<std::mutex> lock(mu_);
-    running_.erase(item.id);
+    FlyOutcome outcome;
+    auto chunk = Prepare(item.args);
+    if (!chunk.ok()) {
+      outcome.value = "fly: " + chunk.status().message();
+    } else {
+      exec::FrameWriter w;
+      w.Add("run").Add(static_cast<int64_t>(item.id)).Add(chunk->hash).Add(chunk->file);
+      w.Add(chunk->source).Add(chunk->spec).Add(chunk->first).Add(chunk->count);
+      for (const auto& a : chunk->args) w.Add(a);
+      // A runner found dead before it took the chunk (killed while idle) is replaced and the
+      // chunk sent again, once.
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        Status st = start();
+        if (!st.ok()) {
+          outcome.value = "fly: cannot start a runner: " + st.message();
+          break;
+        }
+        std::string reply;
+        st = exec::SendFrame(slot.sock, w.payload());
+        if (st.ok()) st = exec::ReceiveFrame(slot.sock, &reply);
+        if (st.ok()) {
+          exec::FrameReader r(reply);
+          std::string_view kind, value;
+          int64_t id = 0, ok = 0, compiled = 0, instances = 0;
+          if (r.Next(&kind) && kind == "result" && r.NextInt(&id) &&
+              id == static_cast<int64_t>(item.id) && r.NextInt(&ok) && r.Next(&value) &&
+              r.NextInt(&compiled) && r.NextInt(&instances)) {
+            outcome.ok = ok == 1;
+            outcome.value = std::string(value);
+            compiled_ += compiled;
+            ++chunks_;
+            instances_ += instances;
+          } else {
+            reap();
+            outcome.value = "fly: the runner sent a malformed reply";
+          }
+          break;
+        }
+        // The runner has gone: which chunk and instance did it die in?
+        bool took = slot.progress->chunk.load(std::memory_order_acquire) == item.id;
+        int64_t instance = slot.progress->instance.load(std::memory_order_relaxed);
+        exec::ExitStatus how = reap();
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (slot.killed) break;  // cancelled: nobody wants an outcome
+        }
+        if (!took && attempt == 0) continue;
+        ++crashes_;
+        outcome.crashed = true;
+        std::string what = how.Describe();
+        if (instance >= chunk->first && instance < chunk->first + chunk->count) {
+          outcome.value = "instance " + std::to_string(instance) + ": " + what;
+        } else {
+          outcome.value = "fly: the runner " + std::string(how.signal ? "was " : "") + what +
+                          " before the chunk's first instance started";
+        }
+        spdlog::warn("fly task {}: {}; a new runner takes its slot", item.id, outcome.value);
+        break;
+      }
+    }
+    bool killed;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      slot.running = 0;
+      killed = slot.killed;
+      slot.killed = false;
+    }
+    if (killed) {
+      if (slot.alive()) reap();
+    } else {
+      item.done(std::move(outcome));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) break;
+    }
+    (void)start();  // replace a runner that died, before the next chunk arrives
   }
+  if (slot.alive()) reap();
 }
 
 Result<std::string> FlyExecutor::Blob(const std::string& hash) {
@@ -99,9 +281,11 @@ Result<std::string> FlyExecutor::Blob(const std::string& hash) {
   auto it = blobs_.find(hash);
   if (it != blobs_.end()) return it->second;
   net::Headers headers;
-  if (!token_.empty()) headers.emplace_back("Authorization", "Bearer " + token_);
-  auto r = net::HttpFetch("GET", planner_url_ + "/api/v1/blobs/" + hash, "", headers,
-                          std::chrono::seconds(30));
+  if (!options_.token.empty()) headers.emplace_back("Authorization", "Bearer " + options_.token);
+  std::string base = options_.planner_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  auto r =
+      net::HttpFetch("GET", base + "/api/v1/blobs/" + hash, "", headers, std::chrono::seconds(30));
   if (!r.ok()) return Unavailable("fetching blob " + hash + ": " + r.status().message());
   if (r->status != 200) {
     return NotFound("the planner has no blob " + hash + " (HTTP " + std::to_string(r->status) +
@@ -115,88 +299,33 @@ Result<std::string> FlyExecutor::Blob(const std::string& hash) {
   return std::move(r->body);
 }
 
-Result<std::shared_ptr<const fly::RemoteProgram>> FlyExecutor::Program(const std::string& hash,
-                                                                       const std::string& file) {
-  std::lock_guard<std::mutex> lock(cache_mu_);
-  std::string key = hash + "\n" + file;
-  auto it = programs_.find(key);
-  if (it != programs_.end()) return it->second;
-  VOLO_ASSIGN_OR_RETURN(std::string source, Blob(hash));
-  VOLO_ASSIGN_OR_RETURN(auto program, fly::RemoteProgram::Compile(file, source));
-  ++compiled_;
-  programs_[key] = program;
-  return program;
-}
-
-void FlyExecutor::Run(Item& item) {
+Result<FlyExecutor::Chunk> FlyExecutor::Prepare(const std::string& text) {
   boost::system::error_code ec;
-  json::value v = json::parse(item.args, ec);
-  if (ec || !v.is_object()) {
-    item.done(false, "fly: the task's args are not a JSON object");
-    return;
-  }
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return InvalidArgument("the task's args are not a JSON object");
   const json::object& o = v.as_object();
-  std::string hash = Str(o, "program");
-  int64_t first = Int(o, "first"), count = Int(o, "count");
-  if (hash.empty() || first < 0 || count < 0) {
-    item.done(false, "fly: args need program (a SHA-256), first and count");
-    return;
+  Chunk c;
+  c.hash = Str(o, "program");
+  c.file = Str(o, "file");
+  c.first = Int(o, "first");
+  c.count = Int(o, "count");
+  if (c.hash.empty() || c.first < 0 || c.count < 0) {
+    return InvalidArgument("args need program (a SHA-256), first and count");
   }
-  auto program = Program(hash, Str(o, "file"));
-  if (!program.ok()) {
-    item.done(false, "fly: " + program.status().message());
-    return;
-  }
-  std::string spec = Str(o, "spec");
-  if (spec.empty()) {
+  c.spec = Str(o, "spec");
+  {
     std::lock_guard<std::mutex> lock(cache_mu_);
-    auto blob = Blob(Str(o, "spec_blob"));
-    if (!blob.ok()) {
-      item.done(false, "fly: " + blob.status().message());
-      return;
+    VOLO_ASSIGN_OR_RETURN(c.source, Blob(c.hash));
+    if (c.spec.empty()) {
+      VOLO_ASSIGN_OR_RETURN(c.spec, Blob(Str(o, "spec_blob")));
     }
-    spec = std::move(*blob);
   }
-  std::vector<std::string> args;
   if (auto it = o.find("args"); it != o.end() && it->value().is_array()) {
     for (const auto& a : it->value().as_array()) {
-      args.push_back(a.is_string() ? std::string(a.as_string()) : "");
+      c.args.push_back(a.is_string() ? std::string(a.as_string()) : "");
     }
   }
-  fly::ChunkResult r = (*program)->RunChunk(spec, static_cast<size_t>(first),
-                                            static_cast<size_t>(count), args, item.stop.get());
-  ++chunks_;
-  instances_ += static_cast<int64_t>(r.returns.size());
-  if (!r.ok) {
-    item.done(false, "instance " + std::to_string(r.failed_instance) + ": " + r.error);
-    return;
-  }
-  std::string out = "{\"returns\":";
-  bool all_null = true;
-  for (const auto& s : r.returns) all_null = all_null && s == "null";
-  if (all_null) {
-    out += "null";
-  } else {
-    out += '[';
-    for (size_t k = 0; k < r.returns.size(); ++k) {
-      if (k) out += ',';
-      wire::AppendJsonString(out, r.returns[k]);
-    }
-    out += ']';
-  }
-  out += ",\"messages\":[";
-  for (size_t k = 0; k < r.messages.size(); ++k) {
-    const auto& m = r.messages[k];
-    if (k) out += ',';
-    out += '[' + std::to_string(m.instance) + ',' + std::to_string(m.seq) + ',' +
-           std::to_string(m.channel) + ',';
-    wire::AppendJsonString(out, m.value);
-    out += ']';
-  }
-  out += "],\"output\":";
-  wire::AppendJsonString(out, r.output);
-  out += '}';
-  item.done(true, std::move(out));
+  return c;
 }
 
 }  // namespace volo::worker

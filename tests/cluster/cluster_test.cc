@@ -533,13 +533,16 @@ TEST_F(ClusterTest, TheProgramShipsOnceAndWorkersCacheIt) {
   ASSERT_EQ(s1.status, 200) << s1.Describe();
   const json::object& f1 = s1.obj().at("fly").as_object();
   EXPECT_EQ(Num(f1.at("blobs_fetched")), 1);
-  EXPECT_EQ(Num(f1.at("programs_compiled")), 1);
+  // Each of the worker's two runners compiles the program once, when it first runs it.
+  double compiled = Num(f1.at("programs_compiled"));
+  EXPECT_GE(compiled, 1);
+  EXPECT_LE(compiled, 2);
 
   EXPECT_EQ(Run(file, {"local=cluster:" + p.url}), first);
   Reply s2 = Get("http://127.0.0.1:" + std::to_string(port) + "/");
   const json::object& f2 = s2.obj().at("fly").as_object();
   EXPECT_EQ(Num(f2.at("blobs_fetched")), 1) << "the second run fetched the program again";
-  EXPECT_EQ(Num(f2.at("programs_compiled")), 1);
+  EXPECT_LE(Num(f2.at("programs_compiled")), 2) << "a runner compiled the program again";
   EXPECT_GT(Num(f2.at("chunks")), Num(f1.at("chunks")));
 }
 

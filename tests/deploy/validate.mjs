@@ -12,7 +12,10 @@
 //      declared volumes);
 //   4. volo's policy: image + imagePullPolicy, requests and limits, readiness and liveness
 //      probes, non-root, and every folder applies on its own (a PLANNER=http://NAME:PORT has a
-//      Service NAME with that port in the same folder that selects a pod listening on it).
+//      Service NAME with that port in the same folder that selects a pod listening on it);
+//   5. tokens: a planner that listens beyond loopback gets the API and join tokens (volo refuses
+//      to start without them), every token file lies in a mounted volume of the Secret that
+//      deploy/k8s/apply.sh creates, and workers get the join token when their planner asks.
 // It checks deploy/Containerfile too (Debian 12 stages, non-root USER, EXPOSE 3000, ...).
 // Then it checks that every manifest (and *.Containerfile) under tests/deploy/fixtures/invalid/
 // FAILS with the message its `# expect:` comments name, so a validator that accepts everything
@@ -144,6 +147,68 @@ function paramsText(err) {
   return p.allowedValues ? ` (one of ${p.allowedValues.join(", ")})` : "";
 }
 
+// ---- tokens ------------------------------------------------------------------------------------
+// The Secret deploy/k8s/apply.sh creates (and deploy/k8s/README.md's `kubectl create secret` line).
+const TOKEN_SECRET = "volo-tokens";
+const TOKEN_KEYS = new Set(["api-token", "join-token"]);
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+
+// What a container runs: {role: "planner" | "worker" | null, flag(name), env: Map}.
+function voloCommand(c) {
+  const args = [...(c.command || []), ...(c.args || [])].map(String);
+  if (args.length && /(^|\/)volo$/.test(args[0])) args.shift();
+  const env = new Map((c.env || []).map((e) => [e.name, e]));
+  const flag = (name) => {
+    const i = args.indexOf(name);
+    if (i >= 0 && i + 1 < args.length) return args[i + 1];
+    const eq = args.find((a) => a.startsWith(`${name}=`));
+    return eq === undefined ? undefined : eq.slice(name.length + 1);
+  };
+  const role = args[0] === "planner" || args[0] === "worker" ? args[0] : null;
+  return { role, flag, env };
+}
+
+// Errors of one container's tokens (`pod`: its pod spec, for the volumes).
+function tokenCheck(c, pod, at) {
+  const errs = [];
+  const { role, flag, env } = voloCommand(c);
+  const volumes = new Map((pod.volumes || []).map((v) => [v.name, v]));
+  for (const e of c.env || []) {
+    const ref = e.valueFrom?.secretKeyRef;
+    if (ref && (ref.name !== TOKEN_SECRET || !TOKEN_KEYS.has(ref.key)))
+      errs.push(`${at}: env ${e.name} reads Secret ${ref.name} key ${ref.key}; deploy/k8s/apply.sh creates only ${TOKEN_SECRET} with keys ${[...TOKEN_KEYS].join(", ")}`);
+  }
+  for (const name of ["--token-file", "--join-token-file"]) {
+    const file = flag(name);
+    if (file === undefined) continue;
+    const mount = (c.volumeMounts || []).find((m) => file.startsWith(`${m.mountPath.replace(/\/$/, "")}/`));
+    const vol = mount && volumes.get(mount.name);
+    const base = mount && file.slice(mount.mountPath.replace(/\/$/, "").length + 1);
+    const secret = vol?.secret;
+    const files = secret && (secret.items ? secret.items.map((i) => i.path) : [...TOKEN_KEYS]);
+    if (!secret || secret.secretName !== TOKEN_SECRET || !files.includes(base))
+      errs.push(`${at}: ${name} ${file} is not a file of a mounted ${TOKEN_SECRET} Secret volume`);
+  }
+  for (const v of pod.volumes || []) {
+    const secret = v.secret;
+    if (!secret) continue;
+    if (secret.secretName !== TOKEN_SECRET || (secret.items || []).some((i) => !TOKEN_KEYS.has(i.key)))
+      errs.push(`volume ${v.name}: Secret ${secret.secretName} (${(secret.items || []).map((i) => i.key).join(", ")}); deploy/k8s/apply.sh creates only ${TOKEN_SECRET} with keys ${[...TOKEN_KEYS].join(", ")}`);
+  }
+  if (role === "planner") {
+    const bind = flag("--bind") ?? env.get("VOLO_BIND")?.value ?? "127.0.0.1";
+    const api = flag("--token-file") !== undefined || env.has("VOLO_TOKEN");
+    const join = flag("--join-token-file") !== undefined || env.has("VOLO_JOIN_TOKEN");
+    if (!LOOPBACK.has(bind) && (!api || !join))
+      errs.push(`${at}: the planner listens on ${bind} without ${!api ? "an API token" : "a join token"}, so it refuses to start; give --token-file and --join-token-file from the ${TOKEN_SECRET} Secret`);
+  }
+  return errs;
+}
+const hasJoinToken = (c) => {
+  const { flag, env } = voloCommand(c);
+  return flag("--join-token-file") !== undefined || env.has("VOLO_JOIN_TOKEN");
+};
+
 // ---- checks beyond the schema ------------------------------------------------------------------
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -235,6 +300,7 @@ function semanticCheck(doc) {
       if (!c.livenessProbe) errs.push(`${at}: livenessProbe is required`);
       const nonRoot = c.securityContext?.runAsNonRoot ?? pod.spec.securityContext?.runAsNonRoot;
       if (nonRoot !== true) errs.push(`${at}: must run as non-root (securityContext.runAsNonRoot: true)`);
+      errs.push(...tokenCheck(c, pod.spec, at));
     }
     if ((pod.spec.containers || []).length === 0) errs.push(`${base}/containers must not be empty`);
   }
@@ -272,8 +338,13 @@ function folderCheck(docs) {
         errs.push(`${rel(svc.file)}: Service/${name} port ${p.port} targets "${target}", which no selected pod declares`);
     }
   }
+  // A planner that asks for a join token: every worker of the folder must bring it.
+  const joinTokenAsked = pods.some(({ pod }) =>
+    (pod.spec.containers || []).some((c) => voloCommand(c).role === "planner" && hasJoinToken(c)));
   for (const { d, pod } of pods) {
     for (const c of pod.spec.containers || []) {
+      if (joinTokenAsked && voloCommand(c).role === "worker" && !hasJoinToken(c))
+        errs.push(`${rel(d.file)}: ${d.doc.kind}/${d.doc.metadata?.name} container ${c.name}: the planner asks workers for a join token, but this worker gets none (--join-token-file)`);
       for (const e of c.env || []) {
         if (e.name !== "PLANNER" || typeof e.value !== "string") continue;
         let url;

@@ -8,7 +8,7 @@
 //   // expect-runtime-error: TEXT   the run fails with exit code 1 and stderr contains TEXT
 //   // expect-stderr: TEXT          stderr contains TEXT (warnings, environment errors)
 //   // expect-exit: N               the exit code (default 0, or 1 with an error expectation)
-//   // args: --env NAME=smp:N --seed S
+//   // args: --env NAME=smp:N --seed S --max-memory SIZE --timeout DURATION
 //
 // Standard output must match the expect lines exactly: no line missing, none extra.
 #include <gtest/gtest.h>
@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "fly/interpreter.h"
+#include "fly/memory.h"
 
 namespace volo::fly {
 namespace {
@@ -119,6 +120,10 @@ TEST_P(Corpus, Runs) {
     } else if (x.args[k] == "--seed" && k + 1 < x.args.size()) {
       options.has_seed = true;
       options.seed = std::stoull(x.args[++k]);
+    } else if (x.args[k] == "--max-memory" && k + 1 < x.args.size()) {
+      ASSERT_TRUE(ParseByteSize(x.args[++k], &options.max_memory)) << x.args[k];
+    } else if (x.args[k] == "--timeout" && k + 1 < x.args.size()) {
+      ASSERT_TRUE(ParseDuration(x.args[++k], &options.timeout_ms)) << x.args[k];
     }
   }
   std::ostringstream out, err;

@@ -1,0 +1,224 @@
+// One program must not take the fleet down (docs/placement.md, "Failures"): fly chunks that
+// crash their runner process, and tasks whose attempts keep losing their worker, fail with a
+// clean error and their history, while every worker stays alive and registered, and the next
+// program runs. Real planner, workers and `volo run` processes.
+#include <dirent.h>
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace volo::itest {
+namespace {
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The live (not zombie) child processes of `parent`, from /proc; with `running_only`, only
+// those on a CPU or waiting for one (a runner computing, not one waiting for work).
+std::vector<pid_t> ChildrenOf(pid_t parent, bool running_only = false) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0) continue;
+    std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
+    size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 4 >= stat.size()) continue;
+    std::istringstream rest(stat.substr(paren + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent && state != 'Z' && (!running_only || state == 'R')) out.push_back(pid);
+  }
+  ::closedir(d);
+  return out;
+}
+
+bool Alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+constexpr const char* kQuick = R"(var cloud = [type="smp", nthread=2]
+func f(i) { return i * i }
+func show(rs) { println "sum " + (rs[0] + rs[1] + rs[2] + rs[3]) }
+fly f in [0:4] on cloud thenall show
+)";
+
+// One instance that runs for hours: long enough to be killed in the middle.
+constexpr const char* kEndless = R"(var cloud = [type="smp", nthread=1]
+func f(i) {
+  var n = 0
+  for k in [0:1000000000000] { n += 1 }
+  return n
+}
+fly f in [0:1] on cloud
+println "not reached"
+)";
+
+class CrashTest : public VoloTest {
+ protected:
+  void SetUp() override {
+    p_ = StartPlanner();
+    ASSERT_NE(p_.port, 0);
+  }
+
+  std::string Program(const std::string& name, const std::string& text) {
+    std::string path = TempPath(name);
+    WriteFile(path, text);
+    return path;
+  }
+
+  // Three workers; `ops` fly by default, one slot each (so a worker has one runner).
+  void StartFleet(const std::string& ops = "fly") {
+    for (const char* id : {"w1", "w2", "w3"}) {
+      Child* c = StartWorker(
+          p_, {.id = id,
+               .args = {"--ops", ops, "--slots", "1", "--port", "-1", "--log-level", "info"}});
+      ASSERT_NE(c, nullptr);
+      workers_.push_back(c);
+    }
+  }
+
+  // Every worker process is alive, the planner lists all three, and a program runs on them.
+  void ExpectFleetIntact() {
+    for (Child* w : workers_) {
+      EXPECT_FALSE(h_.Reap(*w)) << w->name << " exited with " << w->ExitCode();
+      EXPECT_TRUE(Alive(w->pid)) << w->name;
+    }
+    for (const char* id : {"w1", "w2", "w3"}) {
+      EXPECT_TRUE(FindWorker(p_, id).has_value()) << id << " is no longer registered";
+    }
+    EXPECT_EQ(NumAt(Status(p_), "workers"), 3);
+    CommandResult next = h_.RunVolo(
+        {"run", Program("quick.fly", kQuick), "--env", "cloud=cluster:" + p_.url}, {}, seconds(60));
+    ASSERT_TRUE(next.finished);
+    EXPECT_EQ(next.exit_code, 0) << next.err;
+    EXPECT_EQ(next.out, "sum 14\n");
+  }
+
+  // The worker id of a child StartWorker started (named "worker-ID").
+  static std::string IdOf(const Child* w) { return w->name.substr(7); }
+
+  // The worker (of `workers_`) that the planner says runs a task now, or nullptr.
+  Child* Busy() {
+    for (Child* w : workers_) {
+      auto info = FindWorker(p_, IdOf(w));
+      if (info && NumAt(*info, "running") > 0) return w;
+    }
+    return nullptr;
+  }
+
+  PlannerProc p_;
+  std::vector<Child*> workers_;
+};
+
+TEST_F(CrashTest, AnInstanceThatCrashesItsProcessFailsTheFlyAndEveryWorkerLives) {
+  StartFleet();
+  std::vector<pid_t> pids;
+  for (Child* w : workers_) pids.push_back(w->pid);
+  // INT64_MIN / -1 traps (SIGFPE) in a plain C++ division. If the language rejects it with an
+  // error instead, the fly fails all the same, without a crash.
+  std::string file = Program("fpe.fly", R"(var c = [type="smp", nthread=2]
+func f(i) {
+  var r = 0
+  if (i == 3) { r = Math.floorDiv(-9223372036854775807 - 1, -1) }
+  return i + r
+}
+fly f in [0:8] on c
+println "not reached"
+)");
+  CommandResult r = h_.RunVolo({"run", file, "--env", "c=cluster:" + p_.url}, {}, seconds(60));
+  ASSERT_TRUE(r.finished);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.out.find("not reached"), std::string::npos);
+  EXPECT_NE(r.err.find("fly 'f': instance 3 failed"), std::string::npos) << r.err;
+  if (r.err.find("killed by") != std::string::npos) {
+    EXPECT_NE(r.err.find("crashed 2 times: killed by SIGFPE on w"), std::string::npos) << r.err;
+  }
+  for (size_t k = 0; k < workers_.size(); ++k) EXPECT_EQ(workers_[k]->pid, pids[k]);
+  ExpectFleetIntact();
+}
+
+TEST_F(CrashTest, ARunnerKilledMidChunkFailsOnlyThatChunkAndIsReplaced) {
+  StartFleet();
+  std::string file = Program("endless.fly", kEndless);
+  Child* run = h_.Spawn("run", {"run", file, "--env", "cloud=cluster:" + p_.url});
+  ASSERT_NE(run, nullptr);
+  // Two real signals to the runner processes, the way a crash or the kernel would send them;
+  // independent of which language bugs are fixed.
+  std::vector<std::string> victims;
+  for (int sig : {SIGSEGV, SIGKILL}) {
+    Child* busy = nullptr;
+    std::vector<pid_t> runners;
+    ASSERT_TRUE(PollUntil(
+        [&] {
+          busy = Busy();
+          if (!busy) return false;
+          runners = ChildrenOf(busy->pid, /*running_only=*/true);
+          return runners.size() == 1;
+        },
+        seconds(60), milliseconds(10)))
+        << "no worker took the chunk";
+    victims.push_back(IdOf(busy));
+    ASSERT_EQ(::kill(runners[0], sig), 0);
+    // The worker starts a new runner in its place.
+    EXPECT_TRUE(PollUntil(
+        [&] {
+          auto now = ChildrenOf(busy->pid);
+          return now.size() == 1 && now[0] != runners[0];
+        },
+        seconds(30), milliseconds(10)))
+        << busy->name << " did not replace its runner";
+  }
+  ASSERT_TRUE(h_.WaitExit(*run, seconds(60)));
+  EXPECT_EQ(run->ExitCode(), 1);
+  std::string log = ReadAll(run->log_path);
+  EXPECT_NE(log.find("fly 'f': instance 0 failed"), std::string::npos) << log;
+  EXPECT_NE(log.find("crashed 2 times: killed by SIGSEGV on " + victims[0] +
+                     "; killed by SIGKILL on " + victims[1]),
+            std::string::npos)
+      << log;
+  ExpectFleetIntact();
+}
+
+TEST_F(CrashTest, ATaskWhoseWorkersKeepDyingFailsWithItsHistory) {
+  StartFleet("sleep");
+  uint64_t id = Submit(p_, json::object{{"op", "sleep"}, {"args", json::object{{"seconds", 600}}}});
+  ASSERT_NE(id, 0u);
+  std::vector<std::string> killed;
+  for (int round = 0; round < 2; ++round) {
+    Child* busy = nullptr;
+    ASSERT_TRUE(PollUntil([&] { return (busy = Busy()) != nullptr; }, seconds(30)))
+        << "no worker took the task";
+    killed.push_back(IdOf(busy));
+    h_.Kill(*busy);
+    std::erase(workers_, busy);
+  }
+  auto tasks = WaitFinished(p_, {id}, seconds(30));
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(Str(tasks[0], "state"), "failed");
+  EXPECT_EQ(Str(tasks[0], "error"),
+            "crashed 2 times: worker " + killed[0] + " lost; worker " + killed[1] + " lost");
+  // The third worker never got it and is still there.
+  ASSERT_EQ(workers_.size(), 1u);
+  EXPECT_TRUE(Alive(workers_[0]->pid));
+  auto last = FindWorker(p_, IdOf(workers_[0]));
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(NumAt(*last, "running"), 0);
+}
+
+}  // namespace
+}  // namespace volo::itest
