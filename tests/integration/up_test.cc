@@ -61,18 +61,21 @@ TEST_F(UpTest, JsonUsesTheRestApiNamesPlainDecimalsAndNaturalOrder) {
 }
 
 TEST_F(UpTest, WorkerTableIsInNaturalOrder) {
-  const CommandResult r =
-      h_.RunVolo({"up", "--add", "10", "--tasks", "3", "--duration-scale", "0.01", "--seed", "3"},
-                 {}, seconds(120));
+  const CommandResult r = h_.RunVolo({"up", "--workers", "1", "--add", "10", "--tasks", "3",
+                                      "--duration-scale", "0.01", "--seed", "3"},
+                                     {}, seconds(120));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   size_t last = 0;
-  for (int i = 1; i <= 10; ++i) {
-    const size_t at = r.out.find("\nadd-" + std::to_string(i) + " ");
-    ASSERT_NE(at, std::string::npos) << "no row for add-" << i << ":\n" << r.out;
-    EXPECT_GT(at, last) << "add-" << i << " out of order:\n" << r.out;
+  std::vector<std::string> rows;
+  for (int i = 1; i <= 10; ++i) rows.push_back("\nadd-" + std::to_string(i) + " ");
+  rows.push_back("\nw-1 ");
+  for (const auto& row : rows) {
+    const size_t at = r.out.find(row);
+    ASSERT_NE(at, std::string::npos) << "no row" << row << ":\n" << r.out;
+    EXPECT_GT(at, last) << row << " out of order:\n" << r.out;
     last = at;
   }
-  EXPECT_NE(r.out.find("with 10 workers (0 general, 0 mult, 10 add)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("with 11 workers (1 general, 0 mult, 10 add)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("3 tasks: 3 done, 0 failed"), std::string::npos) << r.out;
 }
 
