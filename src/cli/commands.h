@@ -21,7 +21,9 @@ void AddFlyCommands(CLI::App& app, int* exit_code);
 // ends the process with 128 + the signal.
 int RunProgramCancellably(const fly::RunOptions& options, std::function<void()> cleanup = {});
 
-// planner, worker, up, submit, status, wait, cancel (src/cli/fleet_commands.cc).
+// planner, worker, up, submit, wait, cancel (src/cli/fleet_commands.cc).
 void AddFleetCommands(CLI::App& app, int* exit_code);
+// status, tasks, task (src/cli/task_commands.cc).
+void AddTaskCommands(CLI::App& app, int* exit_code);
 
 }  // namespace volo::cli

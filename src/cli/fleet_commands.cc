@@ -1,4 +1,5 @@
-// volo planner | worker | up | submit | status | wait | cancel
+// volo planner | worker | submit | wait | cancel (status, tasks, task: task_commands.cc;
+// up: up.cc)
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -12,7 +13,9 @@
 #include <iostream>
 #include <random>
 
+#include "cli/api.h"
 #include "cli/commands.h"
+#include "cli/text.h"
 #include "cli/up.h"
 #include "common/log.h"
 #include "net/client.h"
@@ -24,81 +27,12 @@ namespace volo::cli {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-std::string Env(const char* name, std::string fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::string(v) : fallback;
-}
-
 bool EnvFlag(const char* name) {
   std::string v = Env(name, "");
   return !v.empty() && v != "0" && v != "false" && v != "no";
 }
 
-// A secret from a file (trailing whitespace trimmed) or, without a file, from the environment.
-std::string Secret(const std::string& file, const char* env) {
-  if (file.empty()) return Env(env, "");
-  std::ifstream f(file);
-  if (!f) throw CLI::ValidationError("cannot read " + file);
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  if (s.empty()) throw CLI::ValidationError(file + " is empty");
-  return s;
-}
-
-std::string g_token_file;  // --token-file of the client commands
-
-std::string DefaultPlanner() {
-  return Env("VOLO_PLANNER", Env("PLANNER", "http://127.0.0.1:3000"));
-}
-
 namespace {
-
-// Parses an error body {"error": "..."} into its message, or returns the body.
-std::string ErrorText(const net::ClientResponse& r) {
-  boost::system::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  if (!ec && v.is_object() && v.get_object().contains("error") &&
-      v.get_object().at("error").is_string()) {
-    return std::string(v.get_object().at("error").get_string());
-  }
-  return "HTTP " + std::to_string(r.status) + ": " + r.body;
-}
-
-// Calls the planner; prints a clear message and returns nullopt on any failure.
-std::optional<json::value> Call(const std::string& planner, const std::string& method,
-                                const std::string& path, const std::string& body = "",
-                                int* exit_code = nullptr, double timeout_s = 10) {
-  net::Headers headers{{"Content-Type", "application/json"}};
-  std::string token = Secret(g_token_file, "VOLO_TOKEN");
-  if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
-  auto r = net::HttpFetch(method, planner + path, body, headers,
-                          std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
-  if (!r.ok()) {
-    std::cerr << "volo: cannot reach the planner at " << planner << ": " << r.status().message()
-              << "\n";
-    if (exit_code) *exit_code = 2;
-    return std::nullopt;
-  }
-  if (r->status >= 400) {
-    std::cerr << "volo: " << ErrorText(*r) << "\n";
-    if (exit_code) *exit_code = 1;
-    return std::nullopt;
-  }
-  boost::system::error_code ec;
-  json::value v = json::parse(r->body, ec);
-  if (ec) {
-    std::cerr << "volo: the planner answered something that is not JSON\n";
-    if (exit_code) *exit_code = 1;
-    return std::nullopt;
-  }
-  return v;
-}
-
-std::string Str(const json::value& v) {
-  if (v.is_string()) return std::string(v.get_string());
-  if (v.is_null()) return "-";
-  return wire::ToJson(v);
-}
 
 void RunPlanner(planner::PlannerOptions opts, int tasks, uint64_t seed, double scale,
                 int* exit_code) {
@@ -117,20 +51,22 @@ void RunPlanner(planner::PlannerOptions opts, int tasks, uint64_t seed, double s
     uint64_t first_id = first->value();
     auto left = std::make_shared<int>(tasks);
     double t0 = WallSeconds();
-    std::cout << "planner: " << tasks << " tasks queued; waiting for workers\n" << std::flush;
+    std::cout << "planner: " << Count(tasks, "task") << " queued; waiting for workers\n"
+              << std::flush;
     planner::Core& core = server.core();
     core.SetFinishedHook([&core, left, tasks, first_id, t0](const planner::Task& t) {
       if (t.id.value() < first_id || t.id.value() >= first_id + tasks) return;
       --*left;
       std::string worker =
           t.worker != planner::kNoWorker ? core.workers()[t.worker].id.value() : "-";
-      std::cout << "task " << t.id.value() << " " << core.op_name(t.op) << " " << t.args << " = "
-                << (t.state == planner::TaskState::kDone ? t.result : t.result) << " ("
-                << planner::TaskStateName(t.state) << " on " << worker << ") [" << tasks - *left
-                << "/" << tasks << "]\n";
+      bool done = t.state == planner::TaskState::kDone;
+      std::cout << "task " << t.id.value() << " " << core.op_name(t.op) << " " << t.args
+                << (done ? " = " : ": ") << t.result << " (" << planner::TaskStateName(t.state)
+                << " on " << worker << ") [" << tasks - *left << "/" << tasks << "]\n";
       if (*left == 0) {
-        std::cout << "planner: all " << tasks << " tasks finished in " << WallSeconds() - t0
-                  << " s\n";
+        std::cout << "planner: "
+                  << (tasks == 1 ? "the task" : "all " + std::to_string(tasks) + " tasks")
+                  << " finished in " << PlainDecimal(WallSeconds() - t0, 3) << " s\n";
       }
       std::cout << std::flush;
     });
@@ -172,23 +108,6 @@ void RunWorker(worker::WorkerOptions opts, int* exit_code) {
   io.run();
 }
 
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& r : rows) {
-    widths.resize(std::max(widths.size(), r.size()));
-    for (size_t i = 0; i < r.size(); ++i) widths[i] = std::max(widths[i], r[i].size());
-  }
-  for (const auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) {
-      std::string cell = r[i];
-      if (i + 1 < r.size()) cell.resize(widths[i] + 2, ' ');
-      line += cell;
-    }
-    std::cout << line << "\n";
-  }
-}
-
 }  // namespace
 
 void AddFleetCommands(CLI::App& app, int* exit_code) {
@@ -199,31 +118,34 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   auto pseed = std::make_shared<uint64_t>(0);
   auto plevel = std::make_shared<std::string>("info");
   auto hb_timeout = std::make_shared<double>(5);
-  popts->port = static_cast<uint16_t>(std::atoi(Env("PORT", "3000").c_str()));
+  auto pport = std::make_shared<int>(3000);
   popts->bind = Env("VOLO_BIND", "127.0.0.1");
-  *ptasks = std::atoi(Env("TASKS", "0").c_str());
-  p->add_option("--port", popts->port, "Port to listen on, 0 for any free one (env PORT)")
-      ->capture_default_str();
+  p->add_option("--port", *pport, "Port to listen on, 0 for any free one (env PORT)")
+      ->capture_default_str()
+      ->envname("PORT")
+      ->check(CLI::Range(0, 65535));
   p->add_option("--bind", popts->bind, "Address to listen on (env VOLO_BIND)")
       ->capture_default_str();
   p->add_option("--port-file", popts->port_file, "Write the port to this file once listening");
   p->add_option("--tasks", *ptasks,
                 "Seed demo: queue N random add/mult tasks at start and print their results "
                 "(env TASKS)")
-      ->check(CLI::NonNegativeNumber);
+      ->envname("TASKS")
+      ->check(CLI::Range(0, 1000000));
   p->add_option("--seed", *pseed, "Random seed for --tasks (0: a random one)");
   auto pscale = std::make_shared<double>(-1);
-  if (const char* e = std::getenv("VOLO_DURATION_SCALE"); e && *e) *pscale = std::atof(e);
   p->add_option("--duration-scale", *pscale,
-                "With --tasks: give each task a duration from the seed's ranges (add 3-7 s, mult "
-                "3-12 s) times this (env VOLO_DURATION_SCALE); unset, workers choose")
+                "With --tasks: give each task a random duration (add 3-7 s, mult 3-12 s) times "
+                "this (env VOLO_DURATION_SCALE); unset, workers choose")
+      ->envname("VOLO_DURATION_SCALE")
       ->check(CLI::NonNegativeNumber);
   p->add_option("--heartbeat-timeout", *hb_timeout,
                 "Seconds without a heartbeat before a worker is declared dead")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   p->add_option("--max-body", popts->max_body_bytes, "Largest request body in bytes (413 above)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 32));
   p->add_option("--data", popts->data_dir,
                 "Keep a journal in this directory so a restarted planner loses nothing "
                 "(env VOLO_DATA; default: in memory only)");
@@ -235,7 +157,8 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::PositiveNumber);
   p->add_option("--max-queued", popts->core.max_queued,
                 "Most tasks waiting at once; submissions beyond get 429")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   p->add_option("--max-crashes", popts->core.max_crashes,
                 "A task whose attempts crashed or lost their worker this many times fails with "
                 "that history instead of going to the next worker; 0: no limit "
@@ -251,17 +174,18 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                 "Bearer token workers must send to join (env VOLO_JOIN_TOKEN)");
   p->add_option("--tls-cert", popts->tls_cert_file, "PEM certificate: serve HTTPS/WSS only");
   p->add_option("--tls-key", popts->tls_key_file, "PEM private key for --tls-cert");
-  p->add_option("--log-level", *plevel, "trace, debug, info, warn, error")->capture_default_str();
+  p->add_option("--log-level", *plevel, "trace, debug, info, warn, error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   popts->data_dir = Env("VOLO_DATA", "");
   p->callback([=] {
     InitLogging("planner", *plevel);
+    popts->port = static_cast<uint16_t>(*pport);
     popts->keep_results = std::chrono::seconds(static_cast<int64_t>(*keep));
     popts->api_token = Secret(*token_file, "VOLO_TOKEN");
     popts->join_token = Secret(*join_file, "VOLO_JOIN_TOKEN");
     if (popts->tls_cert_file.empty() != popts->tls_key_file.empty()) {
-      spdlog::error("give both --tls-cert and --tls-key, or neither");
-      *exit_code = 1;
-      return;
+      throw CLI::ValidationError("give both --tls-cert and --tls-key, or neither");
     }
     popts->core.heartbeat_timeout =
         std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(*hb_timeout));
@@ -273,35 +197,43 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   auto wopts = std::make_shared<worker::WorkerOptions>();
   auto wlevel = std::make_shared<std::string>("info");
   auto wops = std::make_shared<std::string>();
-  wopts->planner_url = Env("PLANNER", Env("VOLO_PLANNER", ""));
-  wopts->http_port = std::atoi(Env("PORT", "0").c_str());
+  wopts->planner_url = Env("PLANNER", Env("VOLO_PLANNER", "http://127.0.0.1:3000"));
   wopts->bind = Env("VOLO_BIND", "127.0.0.1");
   wopts->id = Env("VOLO_WORKER_ID", "");
-  wopts->duration_scale = std::atof(Env("VOLO_DURATION_SCALE", "1").c_str());
-  wopts->slots = std::atoi(Env("VOLO_SLOTS", "1").c_str());
-  w->add_option("--planner", wopts->planner_url,
-                "Planner URL, like http://host:3000 (env PLANNER)");
+  CLI::Option* wplanner =
+      w->add_option("--planner", wopts->planner_url,
+                    "Planner URL (env PLANNER, else VOLO_PLANNER); `none`: only serve the HTTP "
+                    "endpoints (--port) for a planner that pushes tasks")
+          ->capture_default_str()
+          ->check(PlannerUrl() | CLI::IsMember({"none"}));
   w->add_option("--ops", *wops,
-                "Operations to run, comma-separated (default: add,mult,sleep,echo,noop; the "
-                "seed's ADD / MULT variables: with only ADD set, only add)");
+                "Operations to run, comma-separated (default: add,mult,sleep,echo,noop,fly; the "
+                "ADD / MULT variables: with only ADD set, only add)");
   w->add_option("--slots", wopts->slots, "Tasks run at once (env VOLO_SLOTS)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 100000));
+      ->envname("VOLO_SLOTS")
+      ->check(CLI::Range(1, 4096));
   w->add_option("--id", wopts->id, "Worker id, unique in the fleet (default host-pid)");
   w->add_option("--port", wopts->http_port,
-                "Port of the seed HTTP endpoints (POST /add, /mult; env PORT); 0 any, -1 off")
-      ->capture_default_str();
-  w->add_option("--bind", wopts->bind, "Address of the seed HTTP endpoints (env VOLO_BIND)")
+                "Port of the HTTP task endpoints (POST /add, /mult; env PORT); 0 any, -1 off")
+      ->capture_default_str()
+      ->envname("PORT")
+      ->check(CLI::Range(-1, 65535));
+  w->add_option("--bind", wopts->bind, "Address of the HTTP task endpoints (env VOLO_BIND)")
       ->capture_default_str();
   w->add_option("--port-file", wopts->port_file, "Write the HTTP port here once listening");
   w->add_option("--duration-scale", wopts->duration_scale,
-                "Scale the seed's simulated add/mult durations (env VOLO_DURATION_SCALE)")
+                "Scale the simulated add (3-7 s) and mult (3-12 s) durations (env "
+                "VOLO_DURATION_SCALE)")
       ->capture_default_str()
+      ->envname("VOLO_DURATION_SCALE")
       ->check(CLI::NonNegativeNumber);
   auto wjoin = std::make_shared<std::string>();
   w->add_option("--join-token-file", *wjoin,
                 "Bearer token the planner asks workers for (env VOLO_JOIN_TOKEN)");
-  w->add_option("--log-level", *wlevel, "trace, debug, info, warn, error")->capture_default_str();
+  w->add_option("--log-level", *wlevel, "trace, debug, info, warn, error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   w->callback([=] {
     InitLogging("worker", *wlevel);
     wopts->join_token = Secret(*wjoin, "VOLO_JOIN_TOKEN");
@@ -315,10 +247,17 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     } else if (EnvFlag("ADD") != EnvFlag("MULT")) {
       wopts->ops = {EnvFlag("ADD") ? "add" : "mult"};
     }
-    if (wopts->planner_url.empty() && wopts->http_port < 0) {
-      spdlog::error("give --planner URL (or PLANNER), or serve the seed endpoints with --port");
-      *exit_code = 1;
-      return;
+    if (wopts->planner_url == "none") {
+      if (wopts->http_port < 0) {
+        throw CLI::ValidationError("--planner none needs the HTTP endpoints: give --port N");
+      }
+      wopts->planner_url.clear();
+      spdlog::info("no planner: serving the HTTP task endpoints only");
+    } else {
+      spdlog::info("connecting to the planner at {}{}", wopts->planner_url,
+                   wplanner->count() || !Env("PLANNER", Env("VOLO_PLANNER", "")).empty()
+                       ? ""
+                       : " (the default; set --planner or PLANNER)");
     }
     RunWorker(*wopts, exit_code);
   });
@@ -339,22 +278,21 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   s->add_option("op", *sop, "Operation (add, mult, sleep, echo, noop, or one a worker offers)")
       ->required();
   s->add_option("--args", *sargs, "Arguments as a JSON object, like '{\"a\":1,\"b\":2}'");
-  s->add_option("--planner", *planner, "Planner URL (env VOLO_PLANNER)")->capture_default_str();
-  s->add_option("--token-file", g_token_file, "Bearer token for the API (env VOLO_TOKEN)");
+  AddPlannerFlags(*s, planner.get());
   s->add_option("--retries", *sretries, "Retries after a failed attempt")
       ->check(CLI::Range(0, 100));
   s->add_option("--timeout", *stimeout, "Seconds an attempt may run")
       ->check(CLI::NonNegativeNumber);
-  s->add_option("--priority", *sprio, "Higher runs first");
+  s->add_option("--priority", *sprio, "Higher runs first (-1000000 to 1000000)")
+      ->check(CLI::Range(-1000000, 1000000));
   s->add_option("--label", *slabels, "A label key=value (repeatable)");
   s->add_flag("--wait", *swait, "Wait for the result and print it");
   s->callback([=] {
     boost::system::error_code ec;
     json::value args = json::parse(*sargs, ec);
     if (ec || !args.is_object()) {
-      std::cerr << "volo: --args must be a JSON object, like '{\"a\":1,\"b\":2}'\n";
-      *exit_code = 1;
-      return;
+      throw CLI::ValidationError(
+          "--args", "give a JSON object, like '{\"a\":1,\"b\":2}', not '" + *sargs + "'");
     }
     json::object task{{"op", *sop}, {"args", args}};
     if (*sretries) task["retries"] = *sretries;
@@ -364,10 +302,8 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       json::object labels;
       for (const auto& l : *slabels) {
         auto eq = l.find('=');
-        if (eq == std::string::npos) {
-          std::cerr << "volo: --label takes key=value, not '" << l << "'\n";
-          *exit_code = 1;
-          return;
+        if (eq == std::string::npos || eq == 0) {
+          throw CLI::ValidationError("--label", "give key=value, not '" + l + "'");
         }
         labels[l.substr(0, eq)] = l.substr(eq + 1);
       }
@@ -397,60 +333,15 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     }
   });
 
-  // ---- status ----
-  auto* st = app.add_subcommand("status", "Show workers and task counts of a planner");
-  auto stjson = std::make_shared<bool>(false);
-  st->add_option("--planner", *planner, "Planner URL (env VOLO_PLANNER)")->capture_default_str();
-  st->add_option("--token-file", g_token_file, "Bearer token for the API (env VOLO_TOKEN)");
-  st->add_flag("--json", *stjson, "Print JSON instead of tables");
-  st->callback([=] {
-    auto status = Call(*planner, "GET", "/api/v1/status", "", exit_code);
-    if (!status) return;
-    auto workers = Call(*planner, "GET", "/api/v1/workers", "", exit_code);
-    if (!workers) return;
-    if (*stjson) {
-      json::object o = status->as_object();
-      o["worker_list"] = workers->at("workers");
-      std::cout << wire::ToJson(o) << "\n";
-      return;
-    }
-    const json::object& so = status->as_object();
-    PrintTable({{"workers", "queued", "running", "done", "failed", "cancelled"},
-                {Str(so.at("workers")), Str(so.at("queued")), Str(so.at("running")),
-                 Str(so.at("done")), Str(so.at("failed")), Str(so.at("cancelled"))}});
-    const json::array& wl = workers->at("workers").as_array();
-    if (!wl.empty()) {
-      std::cout << "\n";
-      std::vector<std::vector<std::string>> rows{
-          {"worker", "kind", "ops", "slots", "running", "done", "busy s", "state"}};
-      for (const auto& wv : wl) {
-        const json::object& wo = wv.as_object();
-        std::string ops;
-        for (const auto& op : wo.at("ops").as_array()) {
-          ops += (ops.empty() ? "" : ",") + Str(op);
-        }
-        char busy[32];
-        std::snprintf(busy, sizeof busy, "%.2f", wo.at("busy_seconds").to_number<double>());
-        rows.push_back({Str(wo.at("id")), Str(wo.at("kind")), ops, Str(wo.at("slots")),
-                        Str(wo.at("running")), Str(wo.at("done")), busy, Str(wo.at("state"))});
-      }
-      PrintTable(rows);
-    }
-    for (const auto& wv : so.at("waiting").as_array()) {
-      std::cout << "\nwaiting: " << Str(wv.at("queued")) << " " << Str(wv.at("op"))
-                << " task(s): " << Str(wv.at("reason"));
-    }
-    if (!so.at("waiting").as_array().empty()) std::cout << "\n";
-  });
-
   // ---- wait ----
   auto* wt = app.add_subcommand("wait", "Wait for tasks to finish and print their results");
   auto wids = std::make_shared<std::vector<uint64_t>>();
   auto wtimeout = std::make_shared<double>(300);
-  wt->add_option("ids", *wids, "Task ids")->required();
-  wt->add_option("--planner", *planner, "Planner URL (env VOLO_PLANNER)")->capture_default_str();
-  wt->add_option("--token-file", g_token_file, "Bearer token for the API (env VOLO_TOKEN)");
-  wt->add_option("--timeout", *wtimeout, "Seconds to wait at most")->capture_default_str();
+  wt->add_option("ids", *wids, "Task ids")->required()->check(CLI::PositiveNumber);
+  AddPlannerFlags(*wt, planner.get());
+  wt->add_option("--timeout", *wtimeout, "Seconds to wait at most (exit code 3 when they run out)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   wt->callback([=] {
     json::array ids;
     for (uint64_t id : *wids) ids.push_back(id);
@@ -472,7 +363,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
         if (state == "failed" || state == "cancelled") *exit_code = 1;
       }
       if (!complete) {
-        std::cerr << "volo: timed out waiting\n";
+        std::cerr << "volo: timed out waiting after " << ShortDuration(*wtimeout) << "\n";
         *exit_code = 3;
       }
       return;
@@ -482,9 +373,8 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   // ---- cancel ----
   auto* c = app.add_subcommand("cancel", "Cancel queued or running tasks");
   auto cids = std::make_shared<std::vector<uint64_t>>();
-  c->add_option("ids", *cids, "Task ids")->required();
-  c->add_option("--planner", *planner, "Planner URL (env VOLO_PLANNER)")->capture_default_str();
-  c->add_option("--token-file", g_token_file, "Bearer token for the API (env VOLO_TOKEN)");
+  c->add_option("ids", *cids, "Task ids")->required()->check(CLI::PositiveNumber);
+  AddPlannerFlags(*c, planner.get());
   c->callback([=] {
     for (uint64_t id : *cids) {
       if (Call(*planner, "POST", "/api/v1/tasks/" + std::to_string(id) + "/cancel", "",

@@ -104,7 +104,9 @@ int RunProgramCancellably(const fly::RunOptions& options, std::function<void()> 
       if (finished || sig == 0) continue;
       std::cerr << "\nvolo: interrupted; cancelling the program's work on the fleet\n";
       size_t n = cluster::CancelOutstanding();
-      if (n > 0) std::cerr << "volo: cancelled " << n << " chunks\n";
+      if (n > 0)
+        std::cerr << "volo: cancelled " << (n == 1 ? "1 chunk" : std::to_string(n) + " chunks")
+                  << "\n";
       if (cleanup) cleanup();
       std::cout.flush();
       std::_Exit(128 + sig);

@@ -17,8 +17,10 @@
 #include <random>
 #include <thread>
 
+#include "cli/api.h"
 #include "cli/commands.h"
 #include "cli/process.h"
+#include "cli/text.h"
 #include "cluster/cluster_env.h"
 #include "common/clock.h"
 #include "fly/interpreter.h"
@@ -112,13 +114,55 @@ std::optional<json::value> Get(const std::string& url) {
   return v;
 }
 
-void ProgressBar(size_t done, size_t total) {
-  int width = 40;
-  int filled = total ? static_cast<int>(width * done / total) : width;
-  std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(filled, '#').c_str(),
-               std::string(width - filled, '.').c_str(), done, total);
-  std::fflush(stderr);
-}
+// Progress of a run on stderr: on a terminal one line redrawn in place (a bar with done/total,
+// running, failed, elapsed and ETA); otherwise a plain line every few seconds, so logs and
+// pipes see it as it happens.
+class Progress {
+ public:
+  Progress(uint64_t total, double t0) : total_(total), t0_(t0), tty_(isatty(STDERR_FILENO) != 0) {}
+
+  void Update(uint64_t finished, uint64_t running, uint64_t failed) {
+    double now = WallSeconds();
+    double every = tty_ ? 0.2 : 3.0;
+    bool last = finished >= total_;
+    if (!first_ && !last && now - shown_ < every) return;
+    if (!tty_ && !first_ && last && finished == finished_) return;
+    first_ = false;
+    shown_ = now;
+    finished_ = finished;
+    double elapsed = now - t0_;
+    std::string eta = "?";
+    if (finished >= total_) {
+      eta = "0s";
+    } else if (finished > 0) {
+      eta = ShortDuration(elapsed / static_cast<double>(finished) *
+                          static_cast<double>(total_ - finished));
+    }
+    std::string text = std::to_string(finished) + "/" + std::to_string(total_) + " done, " +
+                       std::to_string(running) + " running, " + std::to_string(failed) +
+                       " failed, " + ShortDuration(elapsed) + " elapsed, ETA " + eta;
+    if (tty_) {
+      std::cerr << "\r" << Bar(finished, total_, 30) << " " << text << "\x1b[K" << std::flush;
+      drawn_ = true;
+    } else {
+      std::cerr << "volo up: " << text << "\n" << std::flush;
+    }
+  }
+  // Ends the redrawn line, if any.
+  void Finish() {
+    if (drawn_) std::cerr << "\n" << std::flush;
+    drawn_ = false;
+  }
+
+ private:
+  const uint64_t total_;
+  const double t0_;
+  const bool tty_;
+  bool first_ = true;
+  bool drawn_ = false;
+  double shown_ = 0;
+  uint64_t finished_ = 0;
+};
 
 // `volo up ... -- run prog.fly [--env NAME=SPEC] [--seed N]`: the program's environments not
 // bound by --env run on the fleet at `url`.
@@ -169,7 +213,7 @@ int RunUp(const UpOptions& o) {
   }
   if (total_workers == 0) {
     std::cerr << "volo up: give at least one worker (--workers, --mult or --add)\n";
-    return 1;
+    return 2;
   }
   fs::path dir = fs::temp_directory_path() / ("volo-up-" + std::to_string(getpid()));
   fs::create_directories(dir);
@@ -230,8 +274,8 @@ int RunUp(const UpOptions& o) {
   }
   if (program) {
     // The program's output alone goes to stdout.
-    std::cerr << "volo up: planner at " << url << ", " << total_workers << " workers; running "
-              << program->file << " on them\n";
+    std::cerr << "volo up: planner at " << url << " with " << Count(total_workers, "worker")
+              << "; running " << program->file << " on them\n";
     program->bind_all = "cluster:" + url;
     program->make_environment = cluster::MakeEnvironmentFactory();
     // Ctrl-C: the program's chunks are cancelled and the fleet stops in order.
@@ -246,13 +290,12 @@ int RunUp(const UpOptions& o) {
     if (!o.keep_logs) fs::remove_all(dir);
     return code;
   }
-  if (!o.json) {
-    std::cout << "volo up: planner at " << url << ", " << total_workers << " workers (" << o.workers
-              << " general, " << o.mult << " mult, " << o.add << " add)\n";
-  }
+  std::cout << "volo up: planner at " << url << " with " << Count(total_workers, "worker") << " ("
+            << o.workers << " general, " << o.mult << " mult, " << o.add << " add)\n";
   if (o.tasks == 0) {
-    if (!o.json) std::cout << "volo up: no --tasks; the fleet runs until Ctrl-C\n";
+    std::cout << "volo up: no --tasks; the fleet runs until Ctrl-C\n";
     while (!Interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::cout << "volo up: stopping the fleet\n";
     return 130;
   }
 
@@ -269,62 +312,73 @@ int RunUp(const UpOptions& o) {
   if (!sub.ok() || sub->status != 201) {
     return fail("submitting the tasks failed: " + (sub.ok() ? sub->body : sub.status().message()));
   }
-  json::value ids_v = json::parse(sub->body);
-  json::array ids = ids_v.at("ids").as_array();
-  bool tty = isatty(STDERR_FILENO) && !o.json;
-  json::value final;
+  Progress progress(static_cast<uint64_t>(o.tasks), t0);
+  bool interrupted = false;
   while (true) {
     if (Interrupted()) {
-      if (tty) std::fputc('\n', stderr);
-      std::cerr << "volo up: interrupted; stopping the fleet\n";
-      return 130;
+      interrupted = true;
+      break;
     }
-    double wait = tty ? 0.2 : 5;
-    json::object req{{"ids", ids}, {"timeout", wait}};
-    auto r = net::HttpFetch("POST", url + "/api/v1/wait", json::serialize(req),
-                            {{"Content-Type", "application/json"}}, std::chrono::seconds(20));
-    if (!r.ok() || r->status != 200) {
+    auto st = Get(url + "/api/v1/status");
+    if (!st || !st->is_object()) {
       if (Interrupted()) continue;  // reported at the top of the loop
-      return fail("waiting for the tasks failed: " + (r.ok() ? r->body : r.status().message()));
+      return fail("the planner stopped answering");
     }
-    final = json::parse(r->body);
-    if (tty) {
-      size_t done = 0;
-      for (const auto& t : final.at("tasks").as_array()) {
-        std::string_view s = t.at("state").as_string();
-        if (s != "queued" && s != "running") ++done;
-      }
-      ProgressBar(done, ids.size());
-    }
-    if (final.at("complete").as_bool()) break;
+    const json::object& so = st->as_object();
+    auto n = [&](const char* k) {
+      const json::value* v = so.if_contains(k);
+      return v && v->is_number() ? v->to_number<uint64_t>() : 0;
+    };
+    uint64_t finished = n("done") + n("failed") + n("cancelled");
+    progress.Update(finished, n("running"), n("failed") + n("cancelled"));
+    if (finished >= static_cast<uint64_t>(o.tasks)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  if (tty) std::fputc('\n', stderr);
-  auto workers = Get(url + "/api/v1/workers");
+  progress.Finish();
+  if (interrupted) std::cerr << "volo up: interrupted; the summary so far:\n";
+
+  // Every task as the planner has it, in pages; workers in natural order of their ids.
+  json::array tasks;
+  for (uint64_t after = 0;;) {
+    auto page = Get(url + "/api/v1/tasks?limit=10000&after=" + std::to_string(after));
+    const json::array* a =
+        page && page->is_object() ? page->as_object().at("tasks").if_array() : nullptr;
+    if (!a || a->empty()) break;
+    for (const auto& t : *a) tasks.push_back(t);
+    after = a->back().at("id").to_number<uint64_t>();
+  }
+  json::array workers;
+  if (auto w = Get(url + "/api/v1/workers"); w && w->is_object()) {
+    if (const json::array* a = w->as_object().at("workers").if_array()) workers = *a;
+  }
+  std::stable_sort(workers.begin(), workers.end(), [](const json::value& a, const json::value& b) {
+    return NaturalLess(a.at("id").as_string(), b.at("id").as_string());
+  });
 
   // Times relative to the submission; the makespan is when the last task ended.
   double makespan = 0, total_work = 0, longest = 0;
   std::map<std::string, double> work_by_op;
-  size_t failed = 0;
-  json::array tasks_out;
-  for (const auto& tv : final.at("tasks").as_array()) {
+  size_t done = 0, failed = 0, cancelled = 0, unfinished = 0;
+  for (const auto& tv : tasks) {
     const json::object& t = tv.as_object();
-    double start = t.at("started").is_null() ? 0 : t.at("started").to_number<double>() - t0;
-    double end = t.at("finished").is_null() ? 0 : t.at("finished").to_number<double>() - t0;
+    std::string_view state = t.at("state").as_string();
+    if (state == "done") {
+      ++done;
+    } else if (state == "failed") {
+      ++failed;
+    } else if (state == "cancelled") {
+      ++cancelled;
+    } else {
+      ++unfinished;
+    }
+    if (t.at("started").is_null() || t.at("finished").is_null()) continue;
+    double start = t.at("started").to_number<double>() - t0;
+    double end = t.at("finished").to_number<double>() - t0;
     makespan = std::max(makespan, end);
     double d = std::max(0.0, end - start);
     total_work += d;
     longest = std::max(longest, d);
     work_by_op[std::string(t.at("op").as_string())] += d;
-    if (t.at("state").as_string() != "done") ++failed;
-    tasks_out.push_back(json::object{{"id", t.at("id")},
-                                     {"op", t.at("op")},
-                                     {"args", t.at("args")},
-                                     {"state", t.at("state")},
-                                     {"result", t.at("result")},
-                                     {"error", t.at("error")},
-                                     {"worker", t.at("worker")},
-                                     {"start", start},
-                                     {"end", end}});
   }
   // The lower bound any scheduler faces: all work over all workers, each operation's work over
   // the workers that can run it, and the longest single task.
@@ -333,54 +387,76 @@ int RunUp(const UpOptions& o) {
   if (o.workers + o.add > 0) bound = std::max(bound, work_by_op["add"] / (o.workers + o.add));
 
   if (o.json) {
-    json::array wl;
-    if (workers) wl = workers->at("workers").as_array();
-    json::object doc{{"tasks", tasks_out}, {"makespan", makespan}, {"lower_bound", bound},
-                     {"workers", wl},      {"planner", url},       {"failed", failed}};
-    std::cout << json::serialize(doc) << "\n";
+    // The tasks and workers exactly as the REST API names them (Unix-time `submitted`,
+    // `started`, `finished`), plus the run's own figures, every number a plain decimal.
+    json::object doc{{"planner", url},
+                     {"submitted", t0},
+                     {"tasks", tasks},
+                     {"workers", workers},
+                     {"done", done},
+                     {"failed", failed + cancelled},
+                     {"unfinished", unfinished},
+                     {"interrupted", interrupted},
+                     {"makespan", makespan},
+                     {"lower_bound", bound}};
+    std::cout << PlainJson(doc) << "\n";
   } else {
-    std::printf("\n%-10s %-9s %6s %9s\n", "worker", "ops", "tasks", "busy s");
-    if (workers) {
-      for (const auto& wv : workers->at("workers").as_array()) {
-        const json::object& w = wv.as_object();
-        std::string ops;
-        for (const auto& op : w.at("ops").as_array()) {
-          ops += (ops.empty() ? "" : ",") + std::string(op.as_string());
-        }
-        std::printf("%-10s %-9s %6lld %9.3f\n", std::string(w.at("id").as_string()).c_str(),
-                    ops.c_str(), static_cast<long long>(w.at("done").to_number<int64_t>()),
-                    w.at("busy_seconds").to_number<double>());
+    std::vector<std::vector<std::string>> rows{{"worker", "ops", "tasks", "busy s"}};
+    for (const auto& wv : workers) {
+      const json::object& w = wv.as_object();
+      std::string ops;
+      for (const auto& op : w.at("ops").as_array()) {
+        ops += (ops.empty() ? "" : ",") + std::string(op.as_string());
       }
+      rows.push_back({std::string(w.at("id").as_string()), ops, Str(w.at("done")),
+                      PlainDecimal(w.at("busy_seconds").to_number<double>(), 3)});
     }
-    std::printf("\n%zu tasks, %zu failed; makespan %.3f s; lower bound %.3f s (%.2fx)\n",
-                ids.size(), failed, makespan, bound, bound > 0 ? makespan / bound : 0.0);
+    std::cout << "\n" << Table(rows) << "\n";
+    std::string line = Count(static_cast<int64_t>(tasks.size()), "task") + ": " +
+                       std::to_string(done) + " done, " + std::to_string(failed) + " failed";
+    if (cancelled) line += ", " + std::to_string(cancelled) + " cancelled";
+    if (unfinished) line += ", " + std::to_string(unfinished) + " unfinished";
+    char tail[160];
+    std::snprintf(tail, sizeof tail, "; makespan %.3f s; lower bound %.3f s (%.2fx)", makespan,
+                  bound, bound > 0 ? makespan / bound : 0.0);
+    std::cout << line << tail << "\n";
   }
+  std::cout.flush();
   fleet.StopAll();
   if (!o.keep_logs) fs::remove_all(dir);
-  return failed ? 1 : 0;
+  if (interrupted) return 130;
+  return failed + cancelled + unfinished ? 1 : 0;
 }
 
 }  // namespace
 
 void AddUpCommand(CLI::App& app, int* exit_code) {
   auto* up = app.add_subcommand(
-      "up", "Start a planner and workers as local processes, run tasks, stop everything");
+      "up",
+      "Start a planner and workers as local processes, run tasks, stop everything. Prints the "
+      "planner's URL at once and progress while the tasks run (a bar on a terminal, a line "
+      "every few seconds otherwise); Ctrl-C stops the fleet and prints the summary so far");
   auto o = std::make_shared<UpOptions>();
-  o->scale = std::atof(Env("VOLO_DURATION_SCALE", "1").c_str());
   up->add_option("--workers", o->workers, "General workers (add and mult)")
       ->check(CLI::Range(0, 1000));
   up->add_option("--mult", o->mult, "Workers that only multiply")->check(CLI::Range(0, 1000));
   up->add_option("--add", o->add, "Workers that only add")->check(CLI::Range(0, 1000));
   up->add_option("--tasks", o->tasks, "Random add/mult tasks to run (0: keep the fleet up)")
       ->check(CLI::Range(0, 1000000));
-  up->add_option("--slots", o->slots, "Slots per worker")->capture_default_str();
-  up->add_option("--duration-scale", o->scale,
-                 "Scale the seed's add (3-7 s) and mult (3-12 s) durations")
+  up->add_option("--slots", o->slots, "Tasks each worker runs at once")
       ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  up->add_option("--duration-scale", o->scale,
+                 "Scale the simulated add (3-7 s) and mult (3-12 s) durations (env "
+                 "VOLO_DURATION_SCALE)")
+      ->capture_default_str()
+      ->envname("VOLO_DURATION_SCALE")
       ->check(CLI::NonNegativeNumber);
   up->add_option("--seed", o->seed, "Random seed for the tasks (0: a random one)");
   up->add_flag("--json", o->json,
-               "Print one JSON document: every task with its worker and times, the makespan");
+               "At the end print one JSON document: every task as the REST API shows it "
+               "(worker, submitted/started/finished Unix times), the workers, the makespan and "
+               "its lower bound");
   up->add_flag("--keep-logs", o->keep_logs, "Keep the processes' logs in /tmp/volo-up-PID");
   up->add_option("command", o->command,
                  "After --: run prog.fly [--env NAME=SPEC] [--seed N] on the fleet (its "

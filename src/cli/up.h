@@ -19,6 +19,4 @@ void AddUpCommand(CLI::App& app, int* exit_code);
 // otherwise the worker draws one.
 std::vector<wire::TaskSpec> RandomSeedTasks(int n, uint64_t seed, double duration_scale);
 
-std::string Env(const char* name, std::string fallback);
-
 }  // namespace volo::cli

@@ -117,7 +117,7 @@ bool MakeDomain(Vm& vm, const DeclSite& site, Value* vals, Value* out) {
     return true;
   }
   if (type == "sql" || type == "nosql" || type == "query" || type == "distributed-query") {
-    return vm.Fail("type \"" + type + "\" is not supported yet (FLY.md Part A 13)");
+    return vm.Fail("type \"" + type + "\" is not supported yet");
   }
   return vm.Fail("unknown declaration type \"" + type + "\"");
 }

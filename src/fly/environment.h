@@ -89,8 +89,11 @@ class Environment {
 using EnvironmentFactory = std::function<Result<std::unique_ptr<Environment>>(
     const std::string& name, const std::string& kind, const std::string& address)>;
 
-// Threads in this process. The pool starts on the first Launch and stops when destroyed
-// (after the instances already launched have run).
-std::unique_ptr<Environment> MakeSmpEnvironment(int threads);
+// The most threads an smp environment may ask for; more is a clear error, not an abort.
+inline constexpr int kMaxSmpThreads = 4096;
+// Threads in this process. The pool starts at once and stops when destroyed (after the
+// instances already launched have run). InvalidArgument for a count outside 1..kMaxSmpThreads;
+// Unavailable when the machine will not start that many threads.
+Result<std::unique_ptr<Environment>> MakeSmpEnvironment(int threads);
 
 }  // namespace volo::fly

@@ -374,7 +374,7 @@ bool Split(Vm& vm, LocalFlyJob& job, Value x, int parallelism) {
     }
     return true;
   }
-  return vm.Fail(std::string("cannot fly over a ") + TypeName(x) +
+  return vm.Fail(std::string("cannot fly over ") + ATypeName(x) +
                  " (use a range, map, array, matrix, dataframe or file)");
 }
 

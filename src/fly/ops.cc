@@ -214,7 +214,7 @@ bool IndexGet(Vm& vm, Value obj, Value key, Value* out) {
     return true;
   }
   if (obj.IsNull()) return vm.Fail("cannot index null (is the variable initialised?)");
-  return vm.Fail(std::string("cannot index a ") + TypeName(obj));
+  return vm.Fail(std::string("cannot index ") + ATypeName(obj));
 }
 
 bool IndexSet(Vm& vm, Value obj, Value key, Value val) {
@@ -234,7 +234,7 @@ bool IndexSet(Vm& vm, Value obj, Value key, Value val) {
     return true;
   }
   if (obj.IsNull()) return vm.Fail("cannot index null (is the variable initialised?)");
-  return vm.Fail(std::string("cannot assign into a ") + TypeName(obj));
+  return vm.Fail(std::string("cannot assign into ") + ATypeName(obj));
 }
 
 bool FieldGet(Vm& vm, Value obj, const std::string& name, Value* out) {
@@ -260,7 +260,7 @@ bool FieldGet(Vm& vm, Value obj, const std::string& name, Value* out) {
     return vm.Fail("an environment has no field '" + name + "' (only nthread)");
   }
   if (obj.IsNull()) return vm.Fail("cannot read field '" + name + "' of null");
-  return vm.Fail(std::string("a ") + TypeName(obj) + " has no field '" + name + "'");
+  return vm.Fail(ATypeName(obj) + " has no field '" + name + "'");
 }
 
 bool FieldSet(Vm& vm, Value obj, const std::string& name, Value val) {
@@ -270,7 +270,7 @@ bool FieldSet(Vm& vm, Value obj, const std::string& name, Value val) {
     return true;
   }
   if (obj.IsNull()) return vm.Fail("cannot set field '" + name + "' of null");
-  return vm.Fail(std::string("cannot set a field on a ") + TypeName(obj));
+  return vm.Fail(std::string("cannot set a field on ") + ATypeName(obj));
 }
 
 bool SliceGet(Vm& vm, Value obj, Value lo, Value hi, Value* out) {
@@ -281,7 +281,7 @@ bool SliceGet(Vm& vm, Value obj, Value lo, Value hi, Value* out) {
   } else if (obj.Is(ObjKind::kString)) {
     size = AsStr(obj)->s.size();
   } else {
-    return vm.Fail(std::string("cannot slice a ") + TypeName(obj));
+    return vm.Fail(std::string("cannot slice ") + ATypeName(obj));
   }
   if (lo.i < 0 || hi.i < lo.i || static_cast<uint64_t>(hi.i) > size) {
     return vm.Fail("slice [" + std::to_string(lo.i) + ":" + std::to_string(hi.i) +
@@ -402,7 +402,7 @@ bool SortMap(Vm& vm, Value m, bool desc) {
 
 bool IterPrep(Vm& vm, Value* v) {
   if (v->tag != Tag::kObj) {
-    return vm.Fail(std::string("cannot iterate over a ") + TypeName(*v));
+    return vm.Fail(std::string("cannot iterate over ") + ATypeName(*v));
   }
   switch (v->o->kind) {
     case ObjKind::kRange:
@@ -435,7 +435,7 @@ bool IterPrep(Vm& vm, Value* v) {
       return true;
     }
     default:
-      return vm.Fail(std::string("cannot iterate over a ") + TypeName(*v));
+      return vm.Fail(std::string("cannot iterate over ") + ATypeName(*v));
   }
 }
 
@@ -475,7 +475,7 @@ bool IterStep(Vm& vm, Value it, int64_t* pos, bool* has, Value* item) {
       return true;
     }
     default:
-      return vm.Fail(std::string("cannot iterate over a ") + TypeName(it));
+      return vm.Fail(std::string("cannot iterate over ") + ATypeName(it));
   }
 }
 

@@ -281,7 +281,7 @@ void Resolver::Statement(Stmt& s) {
       }
       break;
     case StmtKind::kNative:
-      Error(s.pos, "native blocks are not supported: write the function in FLY (FLY.md Part A 11)");
+      Error(s.pos, "native blocks are not supported: write the function in FLY");
       break;
     case StmtKind::kRequire:
       break;

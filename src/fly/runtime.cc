@@ -202,9 +202,11 @@ Status Runtime::CheckEnvironments() {
     if (spec.size() > 3) {
       if (spec[3] != ':' || spec.size() == 4 ||
           spec.find_first_not_of("0123456789", 4) != std::string::npos ||
-          std::stoll(spec.substr(4, 9)) < 1) {
+          std::stoll(spec.substr(4, 9)) < 1 || spec.size() > 4 + 9 ||
+          std::stoll(spec.substr(4, 9)) > kMaxSmpThreads) {
         return InvalidArgument("--env " + name + "=" + spec +
-                               ": expected smp:N with N a positive thread count");
+                               ": expected smp:N with N a thread count from 1 to " +
+                               std::to_string(kMaxSmpThreads));
       }
     }
   }
@@ -254,12 +256,13 @@ Result<Environment*> Runtime::GetEnvironment(const std::string& name, const std:
   } else if (b != bindings_.end()) {
     int n = b->second.size() > 4 ? std::stoi(b->second.substr(4, 9))
                                  : static_cast<int>(std::thread::hardware_concurrency());
-    env = MakeSmpEnvironment(n);
+    VOLO_ASSIGN_OR_RETURN(env, MakeSmpEnvironment(std::max(n, 1)));
   } else if (type == "smp") {
-    if (threads < 1) {
-      return InvalidArgument("an smp environment needs a thread count of at least 1 (nthread=N)");
+    if (threads < 1 || threads > kMaxSmpThreads) {
+      return InvalidArgument("an smp environment needs a thread count from 1 to " +
+                             std::to_string(kMaxSmpThreads) + " (nthread=N)");
     }
-    env = MakeSmpEnvironment(threads);
+    VOLO_ASSIGN_OR_RETURN(env, MakeSmpEnvironment(threads));
   } else if (IsCloud(type) || type == "k8s" || type == "cluster") {
     return FailedPrecondition("environment '" + name + "' has type \"" + type +
                               "\"; bind it at launch with --env " + name + "=smp:N");

@@ -443,7 +443,7 @@ bool SerializeLevel(Value v, std::string* out, std::string* error, std::vector<c
     }
     case Tag::kChannel:
     case Tag::kEnv:
-      *error = std::string("a ") + TypeName(v) + " cannot be serialized";
+      *error = ATypeName(v) + " cannot be serialized";
       return false;
     case Tag::kObj:
       break;
@@ -545,7 +545,7 @@ bool SerializeLevel(Value v, std::string* out, std::string* error, std::vector<c
       return true;
     }
     default:
-      *error = std::string("a ") + TypeName(v) + " cannot be serialized";
+      *error = ATypeName(v) + " cannot be serialized";
       return false;
   }
 }

@@ -1,8 +1,11 @@
 // The smp environment: a fixed pool of threads pulling instance indices from launched jobs.
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -24,6 +27,20 @@ class SmpEnvironment : public Environment {
     for (auto& t : pool_) t.join();
   }
 
+  // Starts the pool. The machine may refuse threads (ulimit -u, memory for their stacks): that
+  // is an error for the program, never an abort.
+  Status Start() {
+    try {
+      for (int k = 0; k < threads_; ++k) pool_.emplace_back([this] { WorkerLoop(); });
+    } catch (const std::system_error& e) {
+      return Unavailable(
+          "smp:" + std::to_string(threads_) + ": this machine would start only " +
+          std::to_string(pool_.size()) + " of the threads (" + e.what() +
+          "); bind fewer, like smp:" + std::to_string(std::max<size_t>(1, pool_.size() / 2)));
+    }
+    return Status::Ok();
+  }
+
   std::string Describe() const override { return "smp:" + std::to_string(threads_); }
   int parallelism() const override { return threads_; }
 
@@ -31,9 +48,6 @@ class SmpEnvironment : public Environment {
     if (job->instance_count() == 0) return;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (pool_.empty()) {
-        for (int k = 0; k < threads_; ++k) pool_.emplace_back([this] { WorkerLoop(); });
-      }
       auto entry = std::make_shared<Entry>();
       entry->job = std::move(job);
       jobs_.push_back(std::move(entry));
@@ -80,8 +94,15 @@ class SmpEnvironment : public Environment {
 
 }  // namespace
 
-std::unique_ptr<Environment> MakeSmpEnvironment(int threads) {
-  return std::make_unique<SmpEnvironment>(threads);
+Result<std::unique_ptr<Environment>> MakeSmpEnvironment(int threads) {
+  if (threads < 1 || threads > kMaxSmpThreads) {
+    return InvalidArgument("smp:" + std::to_string(threads) + ": the thread count must be 1 to " +
+                           std::to_string(kMaxSmpThreads));
+  }
+  auto env = std::make_unique<SmpEnvironment>(threads);
+  Status s = env->Start();
+  if (!s.ok()) return s;  // the destructor joins the threads that did start
+  return std::unique_ptr<Environment>(std::move(env));
 }
 
 }  // namespace volo::fly

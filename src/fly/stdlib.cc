@@ -80,7 +80,7 @@ int64_t SaturatingInt(double d) {
 }
 
 bool NoMethod(Vm& vm, Value recv, const std::string& name) {
-  return vm.Fail(std::string("a ") + TypeName(recv) + " has no method '" + name + "'");
+  return vm.Fail(ATypeName(recv) + " has no method '" + name + "'");
 }
 
 bool Arity(Vm& vm, const std::string& name, int argc, int lo, int hi) {

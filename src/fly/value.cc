@@ -492,6 +492,14 @@ std::string FormatDouble(double d) {
   return out;
 }
 
+std::string ATypeName(Value v) {
+  std::string name = TypeName(v);
+  if (v.tag == Tag::kNull) return name;
+  bool vowel =
+      !name.empty() && std::string_view("AEIOUaeiou").find(name[0]) != std::string_view::npos;
+  return (vowel ? "an " : "a ") + name;
+}
+
 const char* TypeName(Value v) {
   switch (v.tag) {
     case Tag::kNull:
@@ -818,7 +826,7 @@ bool CopyLevel(Value v, Value* out, std::string* error, std::vector<const Obj*>&
     }
     case ObjKind::kRandom:
     case ObjKind::kHandle:
-      *error = std::string("a ") + TypeName(v) + " cannot leave the fly instance that owns it";
+      *error = ATypeName(v) + " cannot leave the fly instance that owns it";
       return false;
   }
   return false;

@@ -323,6 +323,8 @@ std::string ToString(Value v);
 void AppendString(std::string& out, Value v);
 std::string FormatDouble(double d);
 const char* TypeName(Value v);
+// The type name with its article, for messages: "an Integer", "a Double", "null".
+std::string ATypeName(Value v);
 
 // Value equality (==): numbers by value across int/double, strings by content, containers
 // element-wise (at any depth, cycles included), everything else by identity.

@@ -337,7 +337,7 @@ L_Neg : {
   } else if (a.tag == Tag::kDouble) {
     a.d = -a.d;
   } else {
-    message_ = std::string("cannot negate a ") + TypeName(a);
+    message_ = std::string("cannot negate ") + ATypeName(a);
     FAIL();
   }
   NEXT();
@@ -651,7 +651,7 @@ L_Cast : {
 L_Send : {
   Value ch = Ld(&sp[-2]), msg = Ld(&sp[-1]);
   if (ch.tag != Tag::kChannel) {
-    message_ = std::string("'!' sends on a channel, not on a ") + TypeName(ch);
+    message_ = std::string("'!' sends on a channel, not on ") + ATypeName(ch);
     FAIL();
   }
   Value copy;
@@ -666,7 +666,7 @@ L_Send : {
 L_Recv : {
   Value ch = Ld(&sp[-1]);
   if (ch.tag != Tag::kChannel) {
-    message_ = std::string("'?' receives from a channel, not from a ") + TypeName(ch);
+    message_ = std::string("'?' receives from a channel, not from ") + ATypeName(ch);
     FAIL();
   }
   Value r;

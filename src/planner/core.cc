@@ -732,7 +732,9 @@ std::vector<WaitingReason> Core::Waiting() const {
     if (runners == 0) {
       r.reason = "no live worker runs '" + r.op + "'; start one with: volo worker --ops " + r.op;
     } else if (free == 0) {
-      r.reason = "all " + std::to_string(runners) + " workers that run '" + r.op + "' are busy";
+      r.reason = runners == 1 ? "the one worker that runs '" + r.op + "' is busy"
+                              : "all " + std::to_string(runners) + " workers that run '" + r.op +
+                                    "' are busy";
     } else {
       r.reason = "being dispatched";
     }
