@@ -48,7 +48,14 @@ seconds() {
 
 # CPU seconds (user + system) a process has used so far; the machine's load does not change it.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"; }
-workers_cpu() { python3 -c "print($(cpu "${pids[1]}") + $(cpu "${pids[2]}"))"; }
+# A worker's CPU seconds with those of its fly runners (child processes that run the chunks).
+tree_cpu() {
+  local sum p
+  sum=$(cpu "$1")
+  for p in $(ps -o pid= --ppid "$1"); do sum="$sum + $(cpu "$p" 2>/dev/null || echo 0)"; done
+  python3 -c "print($sum)"
+}
+workers_cpu() { python3 -c "print($(tree_cpu "${pids[1]}") + $(tree_cpu "${pids[2]}"))"; }
 
 smp=$(seconds smp /usr/bin/time -f "%U %S" -o "$dir/smp.time" "$volo" run "$dir/pi.fly" --seed 7 \
   --env cloud=smp:2)
