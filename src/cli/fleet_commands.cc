@@ -19,6 +19,7 @@
 #include "planner/server.h"
 #include "wire/messages.h"
 #include "worker/agent.h"
+#include "worker/seed.h"
 
 namespace volo::cli {
 namespace asio = boost::asio;
@@ -27,11 +28,6 @@ namespace json = boost::json;
 std::string Env(const char* name, std::string fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::string(v) : fallback;
-}
-
-bool EnvFlag(const char* name) {
-  std::string v = Env(name, "");
-  return !v.empty() && v != "0" && v != "false" && v != "no";
 }
 
 // A secret from a file (trailing whitespace trimmed) or, without a file, from the environment.
@@ -275,8 +271,9 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   w->add_option("--planner", wopts->planner_url,
                 "Planner URL, like http://host:3000 (env PLANNER)");
   w->add_option("--ops", *wops,
-                "Operations to run, comma-separated (default: add,mult,sleep,echo,noop; the "
-                "seed's ADD / MULT variables: with only ADD set, only add)");
+                "Operations to run, comma-separated (default: add,mult,sleep,echo,noop,fly). "
+                "Without --ops, the seed's ADD and MULT variables (true/false, both true when "
+                "unset; 1/0 too) choose among add and mult: MULT=false alone runs only add");
   w->add_option("--slots", wopts->slots, "Tasks run at once (env VOLO_SLOTS)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
@@ -287,6 +284,11 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   w->add_option("--bind", wopts->bind, "Address of the seed HTTP endpoints (env VOLO_BIND)")
       ->capture_default_str();
   w->add_option("--port-file", wopts->port_file, "Write the HTTP port here once listening");
+  wopts->advertise_url = Env("ADDRESS", "");
+  w->add_option("--advertise-url", wopts->advertise_url,
+                "URL a seed planner is told to send tasks to, when the worker registers with one "
+                "by POST /register (env ADDRESS; default http://BIND:PORT, the host name for "
+                "0.0.0.0)");
   w->add_option("--duration-scale", wopts->duration_scale,
                 "Scale the seed's simulated add/mult durations (env VOLO_DURATION_SCALE)")
       ->capture_default_str()
@@ -305,8 +307,18 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       while (std::getline(ss, op, ',')) {
         if (!op.empty()) wopts->ops.push_back(op);
       }
-    } else if (EnvFlag("ADD") != EnvFlag("MULT")) {
-      wopts->ops = {EnvFlag("ADD") ? "add" : "mult"};
+    } else {
+      auto env = [](const char* name) -> std::optional<std::string> {
+        const char* v = std::getenv(name);
+        return v ? std::optional<std::string>(v) : std::nullopt;
+      };
+      auto seed_ops = worker::SeedOps(env("ADD"), env("MULT"));
+      if (!seed_ops.ok()) {
+        spdlog::error("{}", seed_ops.status().message());
+        *exit_code = 1;
+        return;
+      }
+      if (*seed_ops) wopts->ops = **seed_ops;
     }
     if (wopts->planner_url.empty() && wopts->http_port < 0) {
       spdlog::error("give --planner URL (or PLANNER), or serve the seed endpoints with --port");
