@@ -131,7 +131,7 @@ wait_healthy() {
 }
 
 # start_worker ID [--ops OPS] [ENV=VALUE...]: a worker that registers with the planner.
-# ENV=VALUE pairs (ADD=true, MULT=true: the seed's specialisation variables) go to its environment.
+# ENV=VALUE pairs (MULT=false, ADD=false: the seed's specialisation variables) go to its environment.
 start_worker() {
   local id=$1 port envs=() flags=()
   shift

@@ -22,14 +22,12 @@
 #include "planner/server.h"
 #include "wire/messages.h"
 #include "worker/agent.h"
+#include "worker/seed.h"
 
 namespace volo::cli {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-bool EnvFlag(const char* name) {
-  std::string v = Env(name, "");
-  return !v.empty() && v != "0" && v != "false" && v != "no";
 }
 
 namespace {
@@ -207,8 +205,9 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
           ->capture_default_str()
           ->check(PlannerUrl() | CLI::IsMember({"none"}));
   w->add_option("--ops", *wops,
-                "Operations to run, comma-separated (default: add,mult,sleep,echo,noop,fly; the "
-                "ADD / MULT variables: with only ADD set, only add)");
+                "Operations to run, comma-separated (default: add,mult,sleep,echo,noop,fly). "
+                "Without --ops, the seed's ADD and MULT variables (true/false, both true when "
+                "unset; 1/0 too) choose among add and mult: MULT=false alone runs only add");
   w->add_option("--slots", wopts->slots, "Tasks run at once (env VOLO_SLOTS)")
       ->capture_default_str()
       ->envname("VOLO_SLOTS")
@@ -222,6 +221,11 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   w->add_option("--bind", wopts->bind, "Address of the HTTP task endpoints (env VOLO_BIND)")
       ->capture_default_str();
   w->add_option("--port-file", wopts->port_file, "Write the HTTP port here once listening");
+  wopts->advertise_url = Env("ADDRESS", "");
+  w->add_option("--advertise-url", wopts->advertise_url,
+                "URL a seed planner is told to send tasks to, when the worker registers with one "
+                "by POST /register (env ADDRESS; default http://BIND:PORT, the host name for "
+                "0.0.0.0)");
   w->add_option("--duration-scale", wopts->duration_scale,
                 "Scale the simulated add (3-7 s) and mult (3-12 s) durations (env "
                 "VOLO_DURATION_SCALE)")
@@ -244,8 +248,18 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       while (std::getline(ss, op, ',')) {
         if (!op.empty()) wopts->ops.push_back(op);
       }
-    } else if (EnvFlag("ADD") != EnvFlag("MULT")) {
-      wopts->ops = {EnvFlag("ADD") ? "add" : "mult"};
+    } else {
+      auto env = [](const char* name) -> std::optional<std::string> {
+        const char* v = std::getenv(name);
+        return v ? std::optional<std::string>(v) : std::nullopt;
+      };
+      auto seed_ops = worker::SeedOps(env("ADD"), env("MULT"));
+      if (!seed_ops.ok()) {
+        spdlog::error("{}", seed_ops.status().message());
+        *exit_code = 1;
+        return;
+      }
+      if (*seed_ops) wopts->ops = **seed_ops;
     }
     if (wopts->planner_url == "none") {
       if (wopts->http_port < 0) {

@@ -19,6 +19,7 @@
 #include "wire/messages.h"
 #include "worker/builtin.h"
 #include "worker/fly_executor.h"
+#include "worker/seed.h"
 
 namespace volo::worker {
 namespace asio = boost::asio;
@@ -58,7 +59,12 @@ struct Agent::Impl : std::enable_shared_from_this<Impl> {
   std::unordered_map<uint64_t, std::unique_ptr<asio::steady_timer>> running;
   wire::ResultsEncoder results;
   bool flush_pending = false;
-  std::set<std::string> busy_http_ops;  // seed endpoints: one task per operation at a time
+  std::unique_ptr<SeedEndpoints> seed;      // the seed's HTTP endpoints, when --port is not -1
+  std::unique_ptr<net::HttpClient> client;  // POST /register to a seed planner
+  // Registered with a planner that does not speak the native protocol (seed.h); it pushes
+  // tasks to the seed endpoints, and the worker stops trying to connect.
+  bool seed_registered = false;
+  bool grace_over = false;  // draining: stop waiting for the seed endpoints' tasks
   int64_t connect_failures = 0;
   std::unique_ptr<FlyExecutor> fly;  // when "fly" is among the ops
 
@@ -76,7 +82,9 @@ struct Agent::Impl : std::enable_shared_from_this<Impl> {
   void Flush();
   void SendHeartbeats();
   void MaybeDrained();
-  void HandleHttp(net::HttpRequest req, net::Respond respond);
+  std::string StatusJson();
+  void RegisterWithSeedPlanner(int upgrade_status);
+  void RetryLater();
 };
 
 Status Agent::Impl::StartHttp() {
@@ -87,8 +95,17 @@ Status Agent::Impl::StartHttp() {
   so.max_body_bytes = 1 << 20;
   http = std::make_unique<net::Server>(io, so);
   std::weak_ptr<Impl> weak = weak_from_this();
+  seed = std::make_unique<SeedEndpoints>(
+      io, options.id, ops, options.duration_scale,
+      [weak] {
+        auto self = weak.lock();
+        return self ? self->StatusJson() : std::string("{}");
+      },
+      [weak] {
+        if (auto self = weak.lock()) self->MaybeDrained();
+      });
   http->SetHttpHandler([weak](net::HttpRequest req, net::Respond respond) {
-    if (auto self = weak.lock()) self->HandleHttp(std::move(req), std::move(respond));
+    if (auto self = weak.lock()) self->seed->Handle(std::move(req), std::move(respond));
   });
   VOLO_ASSIGN_OR_RETURN(http_port, http->Listen());
   if (!options.port_file.empty()) {
@@ -105,84 +122,44 @@ Status Agent::Impl::StartHttp() {
   return Status::Ok();
 }
 
-// The seed's worker protocol: POST /<op> {"a","b"} -> {"res","duration"}; 403 while busy.
-void Agent::Impl::HandleHttp(net::HttpRequest req, net::Respond respond) {
-  if (req.method == "GET" && req.path == "/") {
-    std::string out = "{\"id\":";
-    wire::AppendJsonString(out, options.id);
-    out += ",\"ops\":[";
-    bool first = true;
-    for (const auto& op : ops) {
-      if (!first) out += ',';
-      first = false;
-      wire::AppendJsonString(out, op);
-    }
-    out += "],\"working\":[";
-    first = true;
-    for (const auto& op : busy_http_ops) {
-      if (!first) out += ',';
-      first = false;
-      wire::AppendJsonString(out, op);
-    }
-    out += "],\"connected\":";
-    out += registered ? "true" : "false";
-    out += ",\"running\":" + std::to_string(running.size());
-    if (fly) {
-      FlyStats st = fly->stats();
-      out += ",\"fly\":{\"blobs_fetched\":" + std::to_string(st.programs_fetched) +
-             ",\"programs_compiled\":" + std::to_string(st.programs_compiled) +
-             ",\"chunks\":" + std::to_string(st.chunks) +
-             ",\"instances\":" + std::to_string(st.instances) +
-             ",\"crashes\":" + std::to_string(st.crashes) +
-             ",\"runners_started\":" + std::to_string(st.runners_started) + "}";
-    }
-    out += "}";
-    respond(net::HttpResponse::Json(200, std::move(out)));
-    return;
+// GET /status of the HTTP endpoints: volo's view of this worker.
+std::string Agent::Impl::StatusJson() {
+  std::string out = "{\"id\":";
+  wire::AppendJsonString(out, options.id);
+  out += ",\"ops\":[";
+  bool first = true;
+  for (const auto& op : ops) {
+    if (!first) out += ',';
+    first = false;
+    wire::AppendJsonString(out, op);
   }
-  std::string op = req.path.size() > 1 ? req.path.substr(1) : "";
-  if (req.method != "POST" || !wire::IsBuiltinOp(op)) {
-    respond(net::HttpResponse::Error(404, "this worker serves GET / and POST /<op>"));
-    return;
+  out += "],\"working\":[";
+  first = true;
+  for (const auto& op : seed ? seed->working() : std::vector<std::string>{}) {
+    if (!first) out += ',';
+    first = false;
+    wire::AppendJsonString(out, op);
   }
-  if (!ops.count(op)) {
-    respond(net::HttpResponse::Error(404, "this worker does not run '" + op + "'"));
-    return;
+  out += "],\"planner\":";
+  out += seed_registered ? "\"seed\"" : registered ? "\"volo\"" : "null";
+  out += ",\"connected\":";
+  out += registered || seed_registered ? "true" : "false";
+  out += ",\"running\":" + std::to_string(running.size());
+  if (fly) {
+    FlyStats st = fly->stats();
+    out += ",\"fly\":{\"blobs_fetched\":" + std::to_string(st.programs_fetched) +
+           ",\"programs_compiled\":" + std::to_string(st.programs_compiled) +
+           ",\"chunks\":" + std::to_string(st.chunks) +
+           ",\"instances\":" + std::to_string(st.instances) +
+           ",\"crashes\":" + std::to_string(st.crashes) +
+           ",\"runners_started\":" + std::to_string(st.runners_started) + "}";
   }
-  if (busy_http_ops.count(op)) {
-    respond(net::HttpResponse::Error(403, "Already working"));
-    return;
-  }
-  auto plan = PlanBuiltin(op, req.body.empty() ? "{}" : req.body, options.duration_scale, rng);
-  if (!plan.ok()) {
-    respond(net::HttpResponse::Error(400, plan.status().message()));
-    return;
-  }
-  auto reply = [plan = *plan, respond]() {
-    std::string out = "{\"res\":" + plan.result + ",\"duration\":";
-    wire::AppendJsonNumber(out, plan.seconds);
-    out += '}';
-    respond(net::HttpResponse::Json(200, std::move(out)));
-  };
-  if (plan->seconds <= 0) {
-    reply();
-    return;
-  }
-  busy_http_ops.insert(op);
-  auto timer = std::make_shared<asio::steady_timer>(io);
-  timer->expires_after(std::chrono::duration_cast<std::chrono::nanoseconds>(
-      std::chrono::duration<double>(plan->seconds)));
-  std::weak_ptr<Impl> weak = weak_from_this();
-  timer->async_wait([weak, timer, op, reply](boost::system::error_code) {
-    auto self = weak.lock();
-    if (!self) return;
-    self->busy_http_ops.erase(op);
-    reply();
-  });
+  out += "}";
+  return out;
 }
 
 void Agent::Impl::Connect() {
-  if (stopped || options.planner_url.empty()) return;
+  if (stopped || seed_registered || options.planner_url.empty()) return;
   std::string url = options.planner_url;
   if (url.rfind("http://", 0) == 0) url = "ws://" + url.substr(7);
   if (url.rfind("https://", 0) == 0) url = "wss://" + url.substr(8);
@@ -207,9 +184,22 @@ void Agent::Impl::Connect() {
         auto self = weak.lock();
         if (!self) return;
         if (!r.ok()) {
+          if (auto code = RefusedUpgradeStatus(r.status());
+              code && MeansNoNativeProtocol(*code) && !self->draining) {
+            self->RegisterWithSeedPlanner(*code);
+            return;
+          }
           if (self->connect_failures++ % 20 == 0) {
-            spdlog::warn("cannot reach the planner at {}: {}; retrying", self->options.planner_url,
-                         r.status().message());
+            auto code = RefusedUpgradeStatus(r.status());
+            if (code && (*code == 401 || *code == 403)) {
+              spdlog::error(
+                  "the planner at {} refused this worker's join token (HTTP {}): give the "
+                  "planner's --join-token-file (or VOLO_JOIN_TOKEN); retrying",
+                  self->options.planner_url, *code);
+            } else {
+              spdlog::warn("cannot reach the planner at {}: {}; retrying",
+                           self->options.planner_url, r.status().message());
+            }
           }
           self->OnClosed(r.status());
           return;
@@ -220,6 +210,66 @@ void Agent::Impl::Connect() {
             {self->options.id, std::vector<std::string>(self->ops.begin(), self->ops.end()),
              self->options.slots}));
       });
+}
+
+// The planner answered the native upgrade with `upgrade_status`: it is not a volo planner, so
+// register as the seed's workers do, and let it push tasks to the seed endpoints.
+void Agent::Impl::RegisterWithSeedPlanner(int upgrade_status) {
+  if (!http) {
+    if (connect_failures++ % 20 == 0) {
+      spdlog::error(
+          "the planner at {} does not speak volo's protocol (HTTP {} on the WebSocket upgrade) "
+          "and this worker serves no HTTP endpoints (--port -1), so it cannot register there; "
+          "retrying",
+          options.planner_url, upgrade_status);
+    }
+    RetryLater();
+    return;
+  }
+  std::string base = options.planner_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  const std::string url = AdvertiseUrl(options.advertise_url, options.bind, http_port);
+  net::Headers headers{{"Content-Type", "application/json"}};
+  if (!options.join_token.empty()) {
+    headers.emplace_back("Authorization", "Bearer " + options.join_token);
+  }
+  if (!client) client = std::make_unique<net::HttpClient>(io);
+  client->Request(
+      "POST", base + "/register", SeedRegisterBody(url, options.id), std::move(headers), 10s,
+      [weak = weak_from_this(), url, upgrade_status](Result<net::ClientResponse> r) {
+        auto self = weak.lock();
+        if (!self || self->stopped) return;
+        if (r.ok() && r->status >= 200 && r->status < 300) {
+          self->seed_registered = true;
+          self->connect_failures = 0;
+          self->backoff = 100ms;
+          spdlog::info(
+              "the planner at {} does not speak volo's protocol (HTTP {} on the WebSocket "
+              "upgrade): registered with its POST /register as {} at {} (seed mode: it sends "
+              "tasks to POST {}/<op>; ops {})",
+              self->options.planner_url, upgrade_status, self->options.id, url, url,
+              fmt::join(self->ops, ","));
+          return;
+        }
+        const std::string why =
+            r.ok() ? "HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 200)
+                   : r.status().message();
+        if (self->connect_failures++ % 20 == 0) {
+          spdlog::warn("seed planner at {}: POST /register failed: {}; retrying",
+                       self->options.planner_url, why);
+        }
+        self->RetryLater();
+      });
+}
+
+void Agent::Impl::RetryLater() {
+  if (stopped || draining) return;
+  retry.expires_after(backoff);
+  backoff = std::min<std::chrono::milliseconds>(backoff * 2, 2s);
+  retry.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!ec && self) self->Connect();
+  });
 }
 
 void Agent::Impl::OnClosed(const Status& why) {
@@ -236,13 +286,7 @@ void Agent::Impl::OnClosed(const Status& why) {
     MaybeDrained();
     return;
   }
-  if (stopped) return;
-  retry.expires_after(backoff);
-  backoff = std::min<std::chrono::milliseconds>(backoff * 2, 2s);
-  retry.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (!ec && self) self->Connect();
-  });
+  RetryLater();
 }
 
 void Agent::Impl::OnMessage(std::string_view text) {
@@ -366,7 +410,7 @@ void Agent::Impl::SendHeartbeats() {
 }
 
 void Agent::Impl::MaybeDrained() {
-  if (!draining || !running.empty() || !on_drained) return;
+  if (!draining || !running.empty() || (seed && seed->busy() && !grace_over) || !on_drained) return;
   Flush();
   grace.cancel();
   stopped = true;
@@ -394,6 +438,8 @@ Agent::~Agent() {
   }
   if (impl_->conn) impl_->conn->Close("worker stopped");
   if (impl_->http) impl_->http->Stop();
+  impl_->seed.reset();
+  impl_->client.reset();
 }
 
 Status Agent::Start() {
@@ -422,13 +468,17 @@ void Agent::Drain(std::function<void()> done) {
   if (s.draining) return;
   s.draining = true;
   s.on_drained = std::move(done);
-  spdlog::info("draining: finishing {} running task(s), taking no more", s.running.size());
+  if (s.seed) s.seed->StopTaking();
+  spdlog::info("draining: finishing {} running task(s), taking no more",
+               s.running.size() + (s.seed ? s.seed->working().size() : 0));
   if (s.conn) s.conn->Send(wire::EncodeLeaving());
   s.grace.expires_after(s.options.drain_grace);
   s.grace.async_wait([weak = std::weak_ptr<Impl>(impl_)](boost::system::error_code ec) {
     auto self = weak.lock();
     if (ec || !self) return;
-    // Out of time: hand back what is still running so another worker runs it.
+    // Out of time: hand back what is still running so another worker runs it (a seed
+    // planner sees the connection drop and queues its task again).
+    self->grace_over = true;
     std::vector<uint64_t> ids;
     for (auto& [id, timer] : self->running) {
       self->Abandon(id, timer);

@@ -1,6 +1,8 @@
 // A volo worker: connects to a planner over the native protocol (docs/protocol.md), runs the
-// tasks it is given, and also serves the seed's HTTP endpoints (POST /add, POST /mult, GET /)
-// so the original exercise's planner can drive it.
+// tasks it is given, and also serves the seed's HTTP endpoints (POST /add, POST /mult, GET /;
+// seed.h) so the original exercise's planner can drive it. A planner that does not speak the
+// native protocol (its WebSocket upgrade answers 404 or the like) is taken for a seed planner:
+// the worker registers itself there with POST /register {"url", "id"} and says so in its log.
 //
 // Threading: everything runs on the io_context passed in; built-in operations wait on timers,
 // not threads, so one thread serves any number of slots.
@@ -28,7 +30,10 @@ struct WorkerOptions {
   int slots = 1;
   int http_port = 0;  // seed endpoints: -1 off, 0 any free port
   std::string bind = "127.0.0.1";
-  std::string port_file;      // gets the seed endpoints' port once listening
+  std::string port_file;  // gets the seed endpoints' port once listening
+  // The URL a seed planner is told to send tasks to (the seed's ADDRESS); empty: the bound
+  // address (seed.h AdvertiseUrl).
+  std::string advertise_url;
   double duration_scale = 1;  // scales add/mult simulated durations
   std::chrono::milliseconds drain_grace{30000};
   std::string join_token;  // sent as a bearer token when connecting; never logged

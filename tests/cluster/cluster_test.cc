@@ -232,7 +232,7 @@ class ClusterTest : public VoloTest {
                                     "-1", "--log-level", "info"}});
   }
 
-  // A worker whose status endpoint (GET / on --port) reports its fly counters.
+  // A worker whose status endpoint (GET /status on --port) reports its fly counters.
   Child* FlyWorkerWithStatus(const PlannerProc& p, const std::string& id, uint16_t* port) {
     std::string port_file = TempPath(id + ".port");
     Child* w = StartWorker(
@@ -529,7 +529,7 @@ TEST_F(ClusterTest, TheProgramShipsOnceAndWorkersCacheIt) {
   ASSERT_NE(port, 0);
   std::string file = Program("seeded.fly", kSeeded);
   std::string first = Run(file, {"local=cluster:" + p.url});
-  Reply s1 = Get("http://127.0.0.1:" + std::to_string(port) + "/");
+  Reply s1 = Get("http://127.0.0.1:" + std::to_string(port) + "/status");
   ASSERT_EQ(s1.status, 200) << s1.Describe();
   const json::object& f1 = s1.obj().at("fly").as_object();
   EXPECT_EQ(Num(f1.at("blobs_fetched")), 1);
@@ -539,7 +539,7 @@ TEST_F(ClusterTest, TheProgramShipsOnceAndWorkersCacheIt) {
   EXPECT_LE(compiled, 2);
 
   EXPECT_EQ(Run(file, {"local=cluster:" + p.url}), first);
-  Reply s2 = Get("http://127.0.0.1:" + std::to_string(port) + "/");
+  Reply s2 = Get("http://127.0.0.1:" + std::to_string(port) + "/status");
   const json::object& f2 = s2.obj().at("fly").as_object();
   EXPECT_EQ(Num(f2.at("blobs_fetched")), 1) << "the second run fetched the program again";
   EXPECT_LE(Num(f2.at("programs_compiled")), 2) << "a runner compiled the program again";
@@ -558,7 +558,7 @@ fly nothing in [0:200000] on e
 println "done"
 )");
   EXPECT_EQ(Run(file, {"e=cluster:" + p.url}), "done\n");
-  Reply s = Get("http://127.0.0.1:" + std::to_string(port) + "/");
+  Reply s = Get("http://127.0.0.1:" + std::to_string(port) + "/status");
   const json::object& f = s.obj().at("fly").as_object();
   EXPECT_EQ(Num(f.at("instances")), 200000);
   EXPECT_LE(Num(f.at("chunks")), 40) << "instances should travel in chunks";

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # CTest entry for tests/deploy: validates every Kubernetes manifest under deploy/k8s (and the
-# Containerfile) offline against the Kubernetes schemas. Installs the pinned npm packages from
-# package-lock.json into tests/deploy/node_modules when they are missing or older than the lock.
+# Containerfile) offline against the Kubernetes schemas, or, with --behaviour, runs the
+# manifests' containers as local processes (behaviour.mjs). Installs the pinned npm packages
+# from package-lock.json into tests/deploy/node_modules when they are missing or older than the
+# lock.
 # usage: tests/deploy/run.sh [validate.mjs arguments...]
+#        tests/deploy/run.sh --behaviour --volo PATH [behaviour.mjs arguments...]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -24,4 +27,8 @@ if [[ ! -f "$stamp" ]] || ! cmp -s package-lock.json "$stamp"; then
   flock -u 9
 fi
 
+if [[ "${1:-}" == --behaviour ]]; then
+  shift
+  exec node behaviour.mjs "$@"
+fi
 exec node validate.mjs "$@"

@@ -103,8 +103,9 @@ TEST_F(ExerciseTest, SpecialisedWorkersOnlyGetTheirOperations) {
   };
   StartWorker(planner, {.id = "flag-add", .args = with({"--ops", "add"})});
   StartWorker(planner, {.id = "flag-mult", .args = with({"--ops", "mult"})});
-  StartWorker(planner, {.id = "env-add", .args = scale, .env = {{"ADD", "1"}}});
-  StartWorker(planner, {.id = "env-mult", .args = scale, .env = {{"MULT", "1"}}});
+  // As in the seed, both default to true: MULT=false alone is add-only (1/0 work too).
+  StartWorker(planner, {.id = "env-add", .args = scale, .env = {{"MULT", "false"}}});
+  StartWorker(planner, {.id = "env-mult", .args = scale, .env = {{"ADD", "0"}, {"MULT", "1"}}});
   ASSERT_FALSE(HasFailure());
 
   std::map<std::string, std::set<std::string>> ops;
@@ -246,7 +247,7 @@ TEST_F(ExerciseTest, SeedEnvironmentVariablesConfigureProcesses) {
 
   Child* worker = h_.Spawn(
       "worker-env", {"worker", "--id", "from-env"},
-      {{"PLANNER", planner.url}, {"MULT", "1"}, {"PORT", "0"}, {"VOLO_DURATION_SCALE", "0.01"}});
+      {{"PLANNER", planner.url}, {"ADD", "false"}, {"PORT", "0"}, {"VOLO_DURATION_SCALE", "0.01"}});
   ASSERT_NE(worker, nullptr);
   ASSERT_TRUE(PollUntil([&] { return FindWorker(planner, "from-env").has_value(); }, seconds(20)))
       << "a worker configured by PLANNER did not register";

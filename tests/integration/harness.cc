@@ -74,8 +74,8 @@ std::string ReadFile(const std::string& path) {
 
 // Variables volo reads; a test sets them explicitly or not at all.
 bool IsVoloVariable(std::string_view name) {
-  static const std::set<std::string, std::less<>> kSeed = {"PORT", "PLANNER", "ADD", "MULT",
-                                                           "TASKS"};
+  static const std::set<std::string, std::less<>> kSeed = {"PORT", "PLANNER", "ADD",
+                                                           "MULT", "TASKS",   "ADDRESS"};
   return kSeed.contains(name) || name.starts_with("VOLO_");
 }
 

@@ -72,9 +72,9 @@ class Harness {
   // A path inside this test's temporary directory (not created).
   std::string TempPath(const std::string& name) const;
 
-  // Starts `binary args...`. Variables volo reads (PORT, PLANNER, ADD, MULT, TASKS, VOLO_*) are
-  // removed from the inherited environment before `env` is applied, so the test's own
-  // environment never leaks in. Returns nullptr (and adds a failure) if the child cannot start.
+  // Starts `binary args...`. Variables volo reads (PORT, PLANNER, ADD, MULT, ADDRESS, TASKS,
+  // VOLO_*) are removed from the inherited environment before `env` is applied, so the test's
+  // own environment never leaks in. Returns nullptr (and adds a failure) if the child cannot start.
   Child* Spawn(const std::string& name, const std::vector<std::string>& args,
                const EnvOverrides& env = {}, const std::string& binary = VoloBinary());
 

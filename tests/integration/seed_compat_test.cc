@@ -159,22 +159,46 @@ TEST_F(SeedCompatTest, VoloWorkerAnswersSeedPlannerRequests) {
   ASSERT_TRUE(port.has_value()) << "worker wrote no port file";
   const std::string url = "http://127.0.0.1:" + std::to_string(*port);
 
+  // GET / as the seed's worker answers it: plain text when idle.
   const Reply root = Get(url + "/");
   EXPECT_EQ(root.status, 200) << root.Describe();
+  EXPECT_EQ(root.body, "ready to work");
+  // volo's own view moved to GET /status.
+  const Reply status = Get(url + "/status");
+  EXPECT_EQ(Str(status.obj(), "id"), "seedish") << status.Describe();
+  EXPECT_EQ(Str(status.obj(), "planner"), "volo") << status.Describe();
 
-  // Two requests at once: the worker runs one (add takes 0.6 s or more at this scale) and
-  // turns the other away as busy.
+  // One add runs (0.6 s or more at this scale); meanwhile GET / shows it and a second add is
+  // turned away as busy, in plain text that no seed planner can take for a result.
   auto a = std::async(std::launch::async, [&] { return Post(url + "/add", R"({"a":2,"b":3})"); });
-  auto b = std::async(std::launch::async, [&] { return Post(url + "/add", R"({"a":2,"b":3})"); });
-  const Reply ra = a.get();
-  const Reply rb = b.get();
-  const Reply& ok = ra.status == 200 ? ra : rb;
-  const Reply& busy = ra.status == 200 ? rb : ra;
-  ASSERT_EQ(ok.status, 200) << ra.Describe() << " / " << rb.Describe();
+  Reply working;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        working = Get(url + "/");
+        return working.body != "ready to work";
+      },
+      seconds(10)));
+  EXPECT_EQ(Str(working.obj(), "type"), "add") << working.Describe();
+  EXPECT_EQ(json::serialize(working.obj().contains("task") ? working.obj().at("task") : nullptr),
+            R"({"a":2,"b":3})")
+      << working.Describe();
+  const Reply busy = Post(url + "/add", R"({"a":2,"b":3})");
+  const Reply ok = a.get();
+  ASSERT_EQ(ok.status, 200) << ok.Describe();
   EXPECT_DOUBLE_EQ(NumAt(ok.obj(), "res"), 5) << ok.Describe();
-  EXPECT_FALSE(std::isnan(NumAt(ok.obj(), "duration"))) << "no duration: " << ok.Describe();
+  ASSERT_TRUE(ok.obj().contains("duration") && ok.obj().at("duration").is_int64())
+      << "duration must be whole milliseconds: " << ok.Describe();
+  EXPECT_GE(ok.obj().at("duration").as_int64(), 600) << ok.Describe();
+  EXPECT_LE(ok.obj().at("duration").as_int64(), 1400) << ok.Describe();
+  EXPECT_EQ(Str(ok.obj(), "id"), "seedish") << ok.Describe();
   EXPECT_EQ(busy.status, 403) << busy.Describe();
-  EXPECT_NE(busy.body.find("Already working"), std::string::npos) << busy.Describe();
+  EXPECT_EQ(busy.body, "Already working") << busy.Describe();
+  EXPECT_TRUE(busy.json.is_null()) << "a busy answer parses as JSON: " << busy.Describe();
+
+  // An operation it does not serve: 404, not JSON.
+  const Reply fly = Post(url + "/fly", "{}");
+  EXPECT_EQ(fly.status, 404) << fly.Describe();
+  EXPECT_TRUE(fly.json.is_null()) << fly.Describe();
 
   // Free again once the first is answered.
   const Reply mult = Post(url + "/mult", R"({"a":4,"b":5})", seconds(30));
