@@ -48,7 +48,8 @@ class Vm {
 
   // While set and *flag is true, running code fails with "cancelled" at its next loop turn
   // (checked every few thousand jumps, so the cost stays out of the hot loop). For executors
-  // whose work was cancelled from outside (a cluster worker's chunk). Not owned.
+  // whose work was cancelled from outside (a cluster worker's chunk). Not owned. By default
+  // the Runtime's interrupt_flag() (Ctrl-C at the REPL).
   void SetInterrupt(const std::atomic<bool>* flag) { interrupt_ = flag; }
 
   // Records a runtime error message (the caller then returns false up to the dispatch loop).
