@@ -210,7 +210,7 @@ TEST(Repl, CommandsHelpLoadAndUnknown) {
     f << "func broken() {\n  return 1\n";
   }
   EXPECT_EQ(s.In(":load " + path + "\n"), Outcome::kError);
-  EXPECT_NE(s.Err().find(path + ":1:16: '{' is never closed"), std::string::npos);
+  EXPECT_NE(s.Err().find(path + ":1:15: '{' is never closed"), std::string::npos);
   std::filesystem::remove(path);
   EXPECT_EQ(s.In(":load " + path + "\n"), Outcome::kError);
   EXPECT_NE(s.Err().find("cannot read " + path), std::string::npos);
