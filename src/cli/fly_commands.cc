@@ -1,6 +1,7 @@
 // `volo run`, `volo check`, `volo disasm`, `volo repl`: thin wrappers over src/fly.
 #include <histedit.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -17,6 +18,7 @@
 #include "cluster/cluster_env.h"
 #include "fly/interpreter.h"
 #include "fly/memory.h"
+#include "fly/repl.h"
 
 namespace volo::cli {
 
@@ -26,48 +28,147 @@ std::atomic<int> g_signal{0};
 
 void OnSignal(int sig) { g_signal.store(sig); }
 
+// The REPL's Ctrl-C. The handler only stores: it stops the running input (the session's
+// Interrupt is async-signal-safe) and, at the prompt, makes the line being read fail with EINTR
+// (the handler is installed without SA_RESTART) so the loop drops it.
+fly::ReplSession* g_repl = nullptr;
+volatile std::sig_atomic_t g_repl_sigint = 0;
+
+void OnReplSigint(int) {
+  g_repl_sigint = 1;
+  if (g_repl != nullptr) g_repl->Interrupt();
+}
+
 const char* Prompt(EditLine* el) {
   void* data = nullptr;
   el_get(el, EL_CLIENTDATA, &data);
   return *static_cast<bool*>(data) ? "...> " : "fly> ";
 }
 
-// Line editing and history through libedit; multi-line input continues while the parser says
-// the text so far is incomplete (an open brace, a dangling operator).
+// Reads the REPL's lines: with line editing and history (libedit) on a terminal, plain lines
+// otherwise (piped input prints no prompts, so its output is only what the inputs print).
+class LineReader {
+ public:
+  enum class Result { kLine, kInterrupted, kEnd };
+
+  explicit LineReader(const bool* continuation) : tty_(isatty(STDIN_FILENO) != 0) {
+    if (!tty_) return;
+    el_ = el_init("volo", stdin, stdout, stderr);
+    hist_ = history_init();
+    HistEvent ev;
+    history(hist_, &ev, H_SETSIZE, 1000);
+    history(hist_, &ev, H_SETUNIQUE, 1);
+    el_set(el_, EL_HIST, history, hist_);
+    el_set(el_, EL_EDITOR, "emacs");
+    el_set(el_, EL_CLIENTDATA, continuation);
+    el_set(el_, EL_PROMPT, &Prompt);
+    el_source(el_, nullptr);  // ~/.editrc, as other libedit programs do
+    const char* home = std::getenv("HOME");
+    if (home != nullptr && *home != '\0') {
+      hist_file_ = std::string(home) + "/.volo_history";
+      history(hist_, &ev, H_LOAD, hist_file_.c_str());
+    }
+  }
+  ~LineReader() {
+    if (!tty_) return;
+    history_end(hist_);
+    el_end(el_);
+  }
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
+
+  bool tty() const { return tty_; }
+
+  Result Read(std::string* line) {
+    g_repl_sigint = 0;
+    if (!tty_) {
+      if (std::getline(std::cin, *line)) return Result::kLine;
+      if (g_repl_sigint != 0 && !std::cin.eof()) {
+        std::cin.clear();
+        return Result::kInterrupted;
+      }
+      return Result::kEnd;
+    }
+    int count = 0;
+    const char* text = el_gets(el_, &count);
+    if (text == nullptr || count <= 0) {
+      if (g_repl_sigint != 0) {
+        el_reset(el_);
+        return Result::kInterrupted;
+      }
+      return Result::kEnd;
+    }
+    *line = text;
+    if (!line->empty() && line->back() == '\n') line->pop_back();
+    return Result::kLine;
+  }
+
+  // Adds an input to the history and saves the history file (so a killed terminal keeps it).
+  void Remember(const std::string& input) {
+    if (!tty_ || input.empty()) return;
+    HistEvent ev;
+    history(hist_, &ev, H_ENTER, input.c_str());
+    if (!hist_file_.empty()) history(hist_, &ev, H_SAVE, hist_file_.c_str());
+  }
+
+ private:
+  bool tty_;
+  EditLine* el_ = nullptr;
+  History* hist_ = nullptr;
+  std::string hist_file_;
+};
+
 int RunRepl(const fly::RunOptions& options) {
+  // Each print reaches the terminal or pipe at once, even while an input is still running.
+  std::cout << std::unitbuf;
   fly::ReplSession session(options, std::cout, std::cerr);
   bool continuation = false;
-  EditLine* el = el_init("volo", stdin, stdout, stderr);
-  History* hist = history_init();
-  HistEvent ev;
-  history(hist, &ev, H_SETSIZE, 1000);
-  el_set(el, EL_HIST, history, hist);
-  el_set(el, EL_EDITOR, "emacs");
-  el_set(el, EL_CLIENTDATA, &continuation);
-  el_set(el, EL_PROMPT, &Prompt);
-  std::string home = std::getenv("HOME") ? std::getenv("HOME") : "";
-  std::string hist_file = home.empty() ? "" : home + "/.volo_history";
-  if (!hist_file.empty()) history(hist, &ev, H_LOAD, hist_file.c_str());
-  std::cout << "volo FLY repl: statements run as you enter them; Ctrl-D quits.\n";
-  std::string pending;
-  for (;;) {
-    int count = 0;
-    const char* line = el_gets(el, &count);
-    if (!line || count <= 0) break;
-    std::string text(line);
-    if (!text.empty() && text.back() == '\n') text.pop_back();
-    if (text.empty() && pending.empty()) continue;
-    history(hist, &ev, H_ENTER, line);
-    pending += text + "\n";
-    auto outcome = session.Eval(pending);
-    continuation = outcome == fly::ReplSession::Outcome::kIncomplete;
-    if (!continuation) pending.clear();
+  LineReader reader(&continuation);
+  struct sigaction sa {};
+  struct sigaction old_sa {};
+  sa.sa_handler = OnReplSigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a read at the prompt returns on Ctrl-C
+  g_repl = &session;
+  sigaction(SIGINT, &sa, &old_sa);
+  if (reader.tty()) {
+    std::cout << "volo FLY repl: :help for help, Ctrl-D to quit.\n";
   }
-  std::cout << "\n";
-  if (!hist_file.empty()) history(hist, &ev, H_SAVE, hist_file.c_str());
-  history_end(hist);
-  el_end(el);
-  return 0;
+  std::string pending;
+  bool failed = false;
+  for (;;) {
+    std::string line;
+    auto got = reader.Read(&line);
+    if (got == LineReader::Result::kEnd) break;
+    if (got == LineReader::Result::kInterrupted) {
+      // Ctrl-C at the prompt drops the line (and any unfinished input) and asks again.
+      if (reader.tty()) std::cout << "^C\n" << std::flush;
+      pending.clear();
+      continuation = false;
+      continue;
+    }
+    if (pending.empty() && line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    pending += line + "\n";
+    auto outcome = session.Input(pending);
+    continuation = outcome == fly::ReplSession::Outcome::kIncomplete;
+    if (continuation) continue;
+    failed = failed || outcome == fly::ReplSession::Outcome::kError ||
+             outcome == fly::ReplSession::Outcome::kInterrupted;
+    std::string input = pending;
+    if (!input.empty() && input.back() == '\n') input.pop_back();
+    reader.Remember(input);
+    pending.clear();
+    if (outcome == fly::ReplSession::Outcome::kQuit) break;
+  }
+  if (!pending.empty()) {  // the input ended inside a construct: say what is unfinished
+    failed = session.Eval(pending, /*at_end=*/true) != fly::ReplSession::Outcome::kOk || failed;
+  }
+  if (reader.tty()) std::cout << "\n";
+  std::cout.flush();
+  sigaction(SIGINT, &old_sa, nullptr);
+  g_repl = nullptr;
+  // Piped input is a script: its exit code says whether every input succeeded.
+  return !reader.tty() && failed ? 1 : 0;
 }
 
 }  // namespace
@@ -175,7 +276,10 @@ void AddFlyCommands(CLI::App& app, int* exit_code) {
   });
 
   auto check_file = std::make_shared<std::string>();
-  CLI::App* check = app.add_subcommand("check", "Check a FLY program's syntax and names");
+  CLI::App* check = app.add_subcommand(
+      "check",
+      "Check a FLY program without running it: syntax, names (with suggestions), call "
+      "arities, declaration types, what fly and for loops go over");
   check->add_option("file", *check_file, "The .fly program")->required();
   check->callback(
       [check_file, exit_code] { *exit_code = fly::CheckFile(*check_file, std::cout, std::cerr); });
@@ -188,14 +292,40 @@ void AddFlyCommands(CLI::App& app, int* exit_code) {
   });
 
   auto repl_args = std::make_shared<Args>();
-  CLI::App* repl = app.add_subcommand("repl", "Interactive FLY session");
-  repl->add_option("--env", repl_args->options.env_bindings, "NAME=smp:N or NAME=cluster:URL");
-  CLI::Option* repl_seed = repl->add_option("--seed", repl_args->seed, "Seed");
+  CLI::App* repl = app.add_subcommand(
+      "repl",
+      "Interactive FLY session: declarations stay, an expression prints its value, Ctrl-C "
+      "stops the running input, :help lists :load FILE and :env. Piped input runs as a script "
+      "(no prompts; exit code 1 when an input failed)");
+  repl->add_option("--env", repl_args->options.env_bindings,
+                   "Bind an environment the session declares: NAME=smp:N (repeatable)");
+  CLI::Option* repl_seed =
+      repl->add_option("--seed", repl_args->seed, "Seed for every random stream");
   repl->callback([repl_args, repl_seed, exit_code] {
     repl_args->options.has_seed = repl_seed->count() > 0;
     repl_args->options.seed = repl_args->seed;
     repl_args->options.file = "<repl>";
-    repl_args->options.make_environment = cluster::MakeEnvironmentFactory();
+    // A fleet's workers compile the program's text, and a session has no single text: the
+    // prompt runs environments on this machine only.
+    for (const auto& b : repl_args->options.env_bindings) {
+      size_t eq = b.find('=');
+      std::string spec = eq == std::string::npos ? "" : b.substr(eq + 1);
+      if (spec != "smp" && spec.rfind("smp:", 0) != 0) {
+        std::cerr << "volo repl: --env " << b
+                  << ": the REPL runs environments on this machine only (NAME=smp:N); use "
+                     "volo run for a fleet\n";
+        *exit_code = 2;
+        return;
+      }
+      std::string n = spec.size() > 4 ? spec.substr(4) : "1";
+      if (n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoi(n) < 1 || std::stoi(n) > 4096) {
+        std::cerr << "volo repl: --env " << b
+                  << ": expected NAME=smp:N with N a thread count from 1 to 4096\n";
+        *exit_code = 2;
+        return;
+      }
+    }
     *exit_code = RunRepl(repl_args->options);
   });
 }

@@ -127,7 +127,7 @@ enum class StmtKind : uint8_t {
   kConst,    // name, value
   kAssign,   // target, value, op (kAssign, kPlusAssign, ...)
   kIncr,     // target, op (kPlusPlus / kMinusMinus)
-  kExpr,     // value
+  kExpr,     // value; newline: echo the value unless null (a bare expression at the REPL)
   kPrint,    // value, newline
   kIf,       // value = cond, body[0] = then, body[1] = else (optional)
   kWhile,    // value = cond, body[0]

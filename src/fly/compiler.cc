@@ -279,7 +279,7 @@ void Compiler::Statement(Stmt& s) {
     }
     case StmtKind::kExpr:
       Expression(*s.value);
-      Emit(Op::kPop, 0, s.pos);
+      Emit(s.newline ? Op::kEcho : Op::kPop, 0, s.pos);
       break;
     case StmtKind::kPrint:
       Expression(*s.value);

@@ -51,7 +51,7 @@ bool MakeDomain(Vm& vm, const DeclSite& site, Value* vals, Value* out) {
     return true;
   }
   if (type == "channel") {
-    *out = Value::OfChannel(vm.runtime().NewChannel());
+    *out = Value::OfChannel(vm.runtime().NewChannel(site.var_name));
     return true;
   }
   if (type == "smp" || type == "aws" || type == "azure" || type == "aws-debug" || type == "k8s" ||

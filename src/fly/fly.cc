@@ -196,7 +196,7 @@ std::string LocalFlyJob::RemoteSpec() const {
 LocalRunner::LocalRunner(LocalFlyJob& job) : job_(job), vm_(job.rt_, 0) {}
 
 void LocalRunner::Run(size_t index) {
-  if (job_.rt_.cancelled()) {
+  if (job_.rt_.cancelled() || job_.rt_.interrupted()) {
     if (!job_.items_.empty()) {
       for (Value& v : job_.items_[index]) {
         Release(v);
@@ -432,20 +432,26 @@ bool RunFly(Vm& vm, const FlySite& site, Value* args, Value* out) {
   // The job shares state with other threads: it must not be cut short by the memory limit's
   // exception (the instances' own code is limited inside their Vm::Call).
   MemoryLimitScope unlimited(false);
+  const Program& program = vm.program();
+  const Function& fn = *program.functions[site.function];
+  // A fly that cannot start names its function (its instances' errors name them too).
+  auto fail = [&](std::string message) {
+    if (!message.empty()) vm.error_message() = std::move(message);
+    vm.error_message() = "fly '" + fn.name + "': " + vm.error_message();
+    return false;
+  };
   if (vm.in_instance()) {
-    return vm.Fail("a fly instance cannot start another fly (fly from the top-level code)");
+    return fail("a fly instance cannot start another fly (fly from the top-level code)");
   }
   if (args[0].tag != Tag::kEnv) {
-    return vm.Fail(std::string("fly ... on needs an environment, got ") + TypeName(args[0]));
+    return fail(std::string("'on' needs an environment, got ") + TypeName(args[0]));
   }
   Environment* env = args[0].env;
   Runtime& rt = vm.runtime();
-  const Program& program = vm.program();
   auto job = std::make_shared<LocalFlyJob>(rt, site);
-  const Function& fn = *program.functions[site.function];
   job->pass_arg_ = fn.arity >= 1;
   if (site.input == FlyInput::kIn) {
-    if (!Split(vm, *job, args[1], env->parallelism())) return false;
+    if (!Split(vm, *job, args[1], env->parallelism())) return fail("");
     if (!job->is_range_) {
       job->count_ = job->items_.size();
       if (!job->pass_arg_) {
@@ -461,7 +467,7 @@ bool RunFly(Vm& vm, const FlySite& site, Value* args, Value* out) {
       Value v;
       if (!Transfer(vm, args[1 + k], &v)) {
         for (Value c : call) Release(c);
-        return false;
+        return fail("");
       }
       call.push_back(v);
     }
@@ -526,6 +532,13 @@ bool FinishAsyncJobs(Vm& vm) {
     if (!Await(vm, *job) || !ThenAll(vm, *job, nullptr)) return false;
   }
   return true;
+}
+
+void DrainAsyncJobs(Vm& vm) {
+  for (auto& j : vm.runtime().TakeAsyncJobs()) {
+    auto* job = static_cast<LocalFlyJob*>(j.get());
+    Await(vm, *job);
+  }
 }
 
 }  // namespace volo::fly

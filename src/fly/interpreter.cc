@@ -36,10 +36,7 @@ bool ReadFile(const std::string& file, std::string* text, std::ostream& err) {
 }
 
 void Report(const Program& program, const std::vector<Diagnostic>& diags, std::ostream& err) {
-  err << FormatDiagnostics(program.file, program.source, diags);
-  int errors = 0;
-  for (const auto& d : diags) errors += d.warning ? 0 : 1;
-  if (errors > 1) err << errors << " errors\n";
+  err << FormatReport(program.file, program.source, diags);
 }
 
 }  // namespace
@@ -211,68 +208,6 @@ int DisasmFile(const std::string& file, std::ostream& out, std::ostream& err) {
   options.file = file;
   options.disasm = true;
   return RunFile(options, out, err);
-}
-
-// ---- REPL ----
-
-struct ReplSession::State {
-  State(const RunOptions& options, std::ostream& o, std::ostream& e)
-      : out(o), err(e), resolver(program, /*repl=*/true), rt(program, options, o, e), vm(rt) {
-    program.file = "<repl>";
-  }
-  std::ostream& out;
-  std::ostream& err;
-  Program program;
-  Resolver resolver;
-  Runtime rt;
-  Vm vm;
-};
-
-ReplSession::ReplSession(const RunOptions& options, std::ostream& out, std::ostream& err)
-    : state_(std::make_unique<State>(options, out, err)) {}
-
-ReplSession::~ReplSession() {
-  if (state_) state_->rt.RemoveActive();
-}
-
-ReplSession::Outcome ReplSession::Eval(const std::string& input) {
-  State& s = *state_;
-  Parser parser(input);
-  ParsedProgram parsed = parser.ParseProgram();
-  if (parser.hit_eof()) return Outcome::kIncomplete;
-  std::vector<Diagnostic> diags = parser.diagnostics();
-  s.program.source = input;
-  if (HasErrors(diags)) {
-    Report(s.program, diags, s.err);
-    return Outcome::kError;
-  }
-  size_t functions_before = s.program.functions.size();
-  size_t globals_before = s.program.globals.size();
-  int main_index = static_cast<int>(s.program.functions.size());
-  s.resolver.Resolve(parsed, diags);
-  if (HasErrors(diags)) {
-    Report(s.program, diags, s.err);
-    // Forget the definitions of the failed input.
-    s.program.functions.resize(functions_before);
-    s.program.globals.resize(globals_before);
-    s.resolver.Rollback(globals_before);
-    return Outcome::kError;
-  }
-  Compiler compiler(s.program);
-  compiler.Compile(parsed, main_index, diags);
-  if (HasErrors(diags)) {
-    Report(s.program, diags, s.err);
-    return Outcome::kError;
-  }
-  Value result;
-  if (!s.vm.Call(main_index, nullptr, 0, &result) || !FinishAsyncJobs(s.vm)) {
-    s.out.flush();
-    s.err << s.vm.error();
-    return Outcome::kError;
-  }
-  Release(result);
-  s.out.flush();
-  return Outcome::kOk;
 }
 
 }  // namespace volo::fly

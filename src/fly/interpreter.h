@@ -55,19 +55,4 @@ int CheckSource(const std::string& file, const std::string& source, std::ostream
                 std::ostream& err);
 int DisasmFile(const std::string& file, std::ostream& out, std::ostream& err);
 
-// An interactive session: definitions and variables persist between inputs.
-class ReplSession {
- public:
-  enum class Outcome { kOk, kError, kIncomplete };
-  ReplSession(const RunOptions& options, std::ostream& out, std::ostream& err);
-  ~ReplSession();
-  // Runs one input (one or more lines). kIncomplete: the input ends inside a construct
-  // (an open brace, a dangling operator); read another line and call again with both.
-  Outcome Eval(const std::string& input);
-
- private:
-  struct State;
-  std::unique_ptr<State> state_;
-};
-
 }  // namespace volo::fly

@@ -45,6 +45,7 @@ inline constexpr int kVar = 1000;  // stack effect depends on the operands
   X(Return, 0, -1)      /* return TOS */                                                     \
   X(Print, 0, -1)                                                                            \
   X(Println, 0, -1)                                                                          \
+  X(Echo, 0, -1)         /* pop; print it and a newline unless null (REPL) */                \
   X(Array, 0, kVar)      /* pop A elements, push an array */                                 \
   X(Map, 0, kVar)        /* pop A key/value pairs, push a map */                             \
   X(Range, 0, -1)        /* pop lo, hi; push [lo:hi] */                                      \

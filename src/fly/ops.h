@@ -42,5 +42,8 @@ bool WaitHandle(Vm& vm, HandleObj* h, Value* out);
 bool HandleDone(HandleObj* h);
 // At the end of the top-level code: waits for the async flies nobody waited for.
 bool FinishAsyncJobs(Vm& vm);
+// After the top-level code failed (the REPL goes on): waits until every async fly has ended,
+// ignoring their results and errors. Interrupt the Runtime first to stop them early.
+void DrainAsyncJobs(Vm& vm);
 
 }  // namespace volo::fly

@@ -117,7 +117,7 @@ std::string Describe(const Token& t) {
 
 }  // namespace
 
-Parser::Parser(std::string_view source) {
+Parser::Parser(std::string_view source, bool repl) : repl_(repl) {
   Lexer lexer(source);
   for (;;) {
     Token t = lexer.Next();
@@ -173,6 +173,44 @@ void Parser::Synchronize(size_t stmt_start) {
   }
 }
 
+// A block that reaches the end of input is rarely the one the author left open: a missing '}'
+// inside a function lets the function's own '}' close the inner block, so the function's brace
+// is the one left over. Indentation tells the truth: the first line inside an open block that
+// is indented no deeper than the line that opened it (or a '}' indented less) shows which block
+// really lacks its '}'. Without such a line, the innermost block open at the end is blamed.
+void Parser::Unclosed(size_t open) {
+  auto indent = [&](size_t tok) {
+    size_t k = tok;
+    while (k > 0 && toks_[k - 1].line == toks_[tok].line) --k;
+    return toks_[k].col;
+  };
+  std::vector<size_t> stack;
+  size_t blame = open;
+  int evidence = 0;
+  int prev_line = 0;
+  for (size_t k = 0; k + 1 < toks_.size() && evidence == 0; ++k) {
+    const Token& t = toks_[k];
+    bool first = t.line != prev_line;
+    prev_line = t.line;
+    if (first && !stack.empty()) {
+      int base = indent(stack.back());
+      if (t.type == Tok::kRBrace ? t.col < base : t.col <= base) {
+        blame = stack.back();
+        evidence = t.line;
+      }
+    }
+    if (t.type == Tok::kLBrace) stack.push_back(k);
+    if (t.type == Tok::kRBrace && !stack.empty()) stack.pop_back();
+  }
+  hit_eof_ = true;
+  std::string msg = "'{' is never closed";
+  if (evidence > 0) {
+    msg += " (line " + std::to_string(evidence) + " is indented as if the block ended before it)";
+  }
+  diags_.push_back({PosOf(toks_[blame]), std::move(msg)});
+  throw Panic{};
+}
+
 // program ::= stmt*
 ParsedProgram Parser::ParseProgram() {
   ParsedProgram prog;
@@ -181,6 +219,9 @@ ParsedProgram Parser::ParseProgram() {
     try {
       if (Check(Tok::kRBrace)) ErrorAt(Cur(), "unexpected '}' with no matching '{'");
       prog.stmts.push_back(Statement());
+      // At the prompt a bare expression shows its value (as Lua's, Python's and Node's do).
+      Stmt& s = *prog.stmts.back();
+      if (repl_ && s.kind == StmtKind::kExpr && s.value->kind != ExprKind::kFly) s.newline = true;
     } catch (Panic&) {
       depth_ = 0;
       Synchronize(before);
@@ -259,13 +300,10 @@ StmtPtr Parser::Statement() {
 // block ::= "{" stmt* "}"
 StmtPtr Parser::Block() {
   auto b = std::make_unique<Stmt>(StmtKind::kBlock, PosOf(Cur()));
-  const Token& open = Expect(Tok::kLBrace, "'{'");
+  size_t open = pos_;
+  Expect(Tok::kLBrace, "'{'");
   while (!Check(Tok::kRBrace)) {
-    if (Check(Tok::kEof)) {
-      hit_eof_ = true;
-      diags_.push_back({PosOf(open), "'{' is never closed"});
-      throw Panic{};
-    }
+    if (Check(Tok::kEof)) Unclosed(open);
     size_t before = pos_;
     int depth = depth_;
     try {
@@ -445,13 +483,14 @@ StmtPtr Parser::NativeStmt() {
 }
 
 // simpleStmt ::= postfix (("=" | "+=" | "-=" | "*=" | "/=") expr | "++" | "--")?
-//   where a bare postfix must be a call, method call, send or receive
+//   where a bare postfix must be a call, method call, send or receive (any expression in the
+//   REPL)
 StmtPtr Parser::SimpleStmt() {
   Pos pos = PosOf(Cur());
-  if (!Check(Tok::kIdent)) {
+  if (!Check(Tok::kIdent) && !repl_) {
     ErrorAt(Cur(), "expected a statement, found " + Describe(Cur()));
   }
-  ExprPtr e = Postfix();
+  ExprPtr e = repl_ ? Expression() : Postfix();
   switch (Cur().type) {
     case Tok::kAssign:
     case Tok::kPlusAssign:
@@ -484,8 +523,8 @@ StmtPtr Parser::SimpleStmt() {
     default:
       break;
   }
-  if (e->kind != ExprKind::kCall && e->kind != ExprKind::kMethod && e->kind != ExprKind::kSend &&
-      e->kind != ExprKind::kRecv) {
+  if (!repl_ && e->kind != ExprKind::kCall && e->kind != ExprKind::kMethod &&
+      e->kind != ExprKind::kSend && e->kind != ExprKind::kRecv) {
     ErrorAt(Cur(), "expected '=' or a call: an expression alone is not a statement (found " +
                        Describe(Cur()) + " after it)");
   }

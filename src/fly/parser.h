@@ -15,7 +15,9 @@ namespace volo::fly {
 
 class Parser {
  public:
-  explicit Parser(std::string_view source);
+  // `repl`: the input was typed at the `volo repl` prompt, where an expression alone is a
+  // statement (`1 + 2`); at the top level of the input its value is echoed (Stmt::newline).
+  explicit Parser(std::string_view source, bool repl = false);
   // Parses the whole program. Errors (if any) are in diagnostics(); the AST is then partial.
   ParsedProgram ParseProgram();
   const std::vector<Diagnostic>& diagnostics() const { return diags_; }
@@ -33,6 +35,9 @@ class Parser {
   const Token& Expect(Tok t, std::string_view what);
   [[noreturn]] void ErrorAt(const Token& t, std::string msg);
   void Synchronize(size_t stmt_start);
+  // At the end of input inside the block opened by toks_[open]: reports the block that is
+  // really unclosed (see parser.cc) and unwinds.
+  [[noreturn]] void Unclosed(size_t open);
 
   StmtPtr Statement();
   StmtPtr Block();
@@ -65,6 +70,7 @@ class Parser {
   size_t pos_ = 0;
   std::vector<Diagnostic> diags_;
   bool hit_eof_ = false;
+  bool repl_ = false;
   int depth_ = 0;  // nesting, bounded so hostile input cannot overflow the C++ stack
 };
 

@@ -117,7 +117,7 @@ ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, si
     random_seed[g] = s.IsInt() ? static_cast<uint64_t>(s.i) : 0;
   });
   each("channels", [&](size_t g, Value v) {
-    Channel* ch = rt.NewChannel();
+    Channel* ch = rt.NewChannel(program.globals[g].name);
     channels.push_back({ch, v.IsInt() ? static_cast<int>(v.i) : -1});
     snapshot[g] = Value::OfChannel(ch);
   });

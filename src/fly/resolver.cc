@@ -1,14 +1,22 @@
 #include "fly/resolver.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace volo::fly {
 
 namespace {
 
 bool IsDomainDecl(const Stmt& s) { return s.value && s.value->kind == ExprKind::kDecl; }
 
+// The literal type= of a declaration object (lower case), or "" when it is not a literal.
 std::string DeclType(const Expr& decl) {
   for (size_t k = 0; k < decl.keys.size(); ++k) {
-    if (decl.keys[k] == "type" && decl.kids[k]->kind == ExprKind::kString) return decl.kids[k]->s;
+    if (decl.keys[k] == "type" && decl.kids[k]->kind == ExprKind::kString) {
+      std::string t = decl.kids[k]->s;
+      for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return t;
+    }
   }
   return "";
 }
@@ -18,14 +26,44 @@ bool IsEnvType(const std::string& t) {
          t == "cluster";
 }
 
+// Every type= a declaration object may have (domain.cc makes them).
+const std::vector<std::string>& DeclTypes() {
+  static const std::vector<std::string> kTypes = {
+      "smp",       "cluster", "k8s",     "aws",    "azure",
+      "aws-debug", "local",   "channel", "random", "file",
+      "dataframe", "sql",     "nosql",   "query",  "distributed-query"};
+  return kTypes;
+}
+
+const char* LiteralTypeName(ExprKind k) {
+  switch (k) {
+    case ExprKind::kInt:
+      return "an Integer";
+    case ExprKind::kDouble:
+      return "a Double";
+    case ExprKind::kString:
+      return "a String";
+    case ExprKind::kBool:
+      return "a Boolean";
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace
 
 void Resolver::Error(Pos p, std::string msg) { diags_->push_back({p, std::move(msg)}); }
 
 void Resolver::Resolve(ParsedProgram& parsed, std::vector<Diagnostic>& diags) {
   diags_ = &diags;
+  for (auto& r : replaced_) retired_.push_back(std::move(r.second));
+  replaced_.clear();
+  replaced_globals_.clear();
+  redeclared_envs_.clear();
+  mark_ = {program_.functions.size(), program_.globals.size(), program_.envs.size(),
+           program_.decls.size(), program_.flies.size()};
   // The top-level code is a function of its own.
-  int main_index = static_cast<int>(program_.functions.size());
+  main_index_ = static_cast<int>(program_.functions.size());
   auto main = std::make_unique<Function>();
   main->name = "<top level>";
   program_.functions.push_back(std::move(main));
@@ -36,19 +74,85 @@ void Resolver::Resolve(ParsedProgram& parsed, std::vector<Diagnostic>& diags) {
   }
 
   FnState st;
-  st.function = main_index;
+  st.function = main_index_;
   st.scopes.emplace_back();
   fn_ = &st;
   Stmts(parsed.stmts);
-  program_.functions[main_index]->num_locals = st.next_slot;
+  program_.functions[main_index_]->num_locals = st.next_slot;
   parsed.main_locals = st.next_slot;
   fn_ = nullptr;
 }
 
-void Resolver::Rollback(size_t globals) {
-  for (auto* m : {&globals_, &pending_}) {
-    for (auto it = m->begin(); it != m->end();) {
-      it = it->second >= static_cast<int>(globals) ? m->erase(it) : std::next(it);
+void Resolver::Rollback() {
+  for (auto& [index, old] : replaced_) program_.functions[index] = std::move(old);
+  replaced_.clear();
+  for (auto& [index, old] : replaced_globals_) program_.globals[index] = std::move(old);
+  replaced_globals_.clear();
+  program_.functions.resize(mark_.functions);
+  program_.globals.resize(mark_.globals);
+  program_.envs.resize(mark_.envs);
+  program_.decls.resize(mark_.decls);
+  program_.flies.resize(mark_.flies);
+  pending_.clear();
+  for (auto it = globals_.begin(); it != globals_.end();) {
+    it = it->second >= static_cast<int>(mark_.globals) ? globals_.erase(it) : std::next(it);
+  }
+}
+
+void Resolver::DeclareFunction(Stmt& s) {
+  auto fn = std::make_unique<Function>();
+  fn->name = s.name;
+  fn->arity = static_cast<int>(s.names.size());
+  fn->pos = s.pos;
+  int existing = program_.FindFunction(s.name);
+  if (existing >= 0) {
+    bool earlier_input = static_cast<size_t>(existing) < mark_.functions;
+    bool replaced = false;
+    for (const auto& r : replaced_) replaced = replaced || r.first == existing;
+    if (!repl_ || !earlier_input || replaced) {
+      Error(s.name_pos, "function '" + s.name + "' is already defined");
+      return;
+    }
+    // The REPL: the new definition takes the old one's place.
+    s.ref = {RefKind::kFunction, existing};
+    replaced_.emplace_back(existing, std::move(program_.functions[existing]));
+    program_.functions[existing] = std::move(fn);
+    return;
+  }
+  s.ref = {RefKind::kFunction, static_cast<int>(program_.functions.size())};
+  program_.functions.push_back(std::move(fn));
+}
+
+void Resolver::DeclareGlobal(Stmt& s) {
+  GlobalInfo g;
+  g.name = s.name;
+  g.pos = s.name_pos;
+  g.is_const = s.kind == StmtKind::kConst;
+  auto known = globals_.find(s.name);
+  auto pending = pending_.find(s.name);
+  if (repl_ && (known != globals_.end() || pending != pending_.end())) {
+    // Declared again at the prompt: the name keeps its slot, the new declaration its value.
+    int index = known != globals_.end() ? known->second : pending->second;
+    s.ref = {RefKind::kGlobal, index};
+    if (static_cast<size_t>(index) < mark_.globals) {
+      replaced_globals_.emplace_back(index, program_.globals[index]);
+    }
+    program_.globals[index] = std::move(g);
+  } else if (known != globals_.end() || pending != pending_.end()) {
+    Error(s.name_pos, "'" + s.name + "' is already declared");
+    return;
+  } else {
+    pending_[s.name] = static_cast<int>(program_.globals.size());
+    s.ref = {RefKind::kGlobal, static_cast<int>(program_.globals.size())};
+    program_.globals.push_back(std::move(g));
+  }
+  if (s.kind == StmtKind::kVar && IsDomainDecl(s)) {
+    std::string type = DeclType(*s.value);
+    if (IsEnvType(type)) {
+      for (const auto& e : program_.envs) {
+        if (e.name == s.name) redeclared_envs_.push_back(s.name);
+      }
+      program_.envs.push_back({s.name, type, s.name_pos, s.names.empty() ? "" : s.names[0]});
     }
   }
 }
@@ -56,35 +160,11 @@ void Resolver::Rollback(size_t globals) {
 void Resolver::DeclareFunctions(std::vector<StmtPtr>& stmts, bool top) {
   for (auto& s : stmts) {
     if (s->kind == StmtKind::kFunc) {
-      if (program_.FindFunction(s->name) >= 0) {
-        Error(s->name_pos, "function '" + s->name + "' is already defined");
-        continue;
-      }
-      auto fn = std::make_unique<Function>();
-      fn->name = s->name;
-      fn->arity = static_cast<int>(s->names.size());
-      fn->pos = s->pos;
-      s->ref = {RefKind::kFunction, static_cast<int>(program_.functions.size())};
-      program_.functions.push_back(std::move(fn));
+      DeclareFunction(*s);
     } else if (s->kind == StmtKind::kConst || (s->kind == StmtKind::kVar && IsDomainDecl(*s))) {
-      if (globals_.count(s->name) || pending_.count(s->name)) {
-        Error(s->name_pos, "'" + s->name + "' is already declared");
-        continue;
-      }
-      GlobalInfo g;
-      g.name = s->name;
-      g.pos = s->name_pos;
-      g.is_const = s->kind == StmtKind::kConst;
-      pending_[s->name] = static_cast<int>(program_.globals.size());
-      s->ref = {RefKind::kGlobal, static_cast<int>(program_.globals.size())};
-      program_.globals.push_back(std::move(g));
-      if (s->kind == StmtKind::kVar) {
-        std::string type = DeclType(*s->value);
-        if (IsEnvType(type)) {
-          program_.envs.push_back(
-              {s->name, type, s->name_pos, s->names.empty() ? "" : s->names[0]});
-        }
-      }
+      DeclareGlobal(*s);
+    } else if (s->kind == StmtKind::kVar && top && repl_ && s->value) {
+      DeclareGlobal(*s);  // at the prompt a plain var is a global that functions see
     } else if (s->kind == StmtKind::kVar && top) {
       main_vars_.emplace(s->name, s->name_pos);
     }
@@ -116,7 +196,7 @@ int Resolver::DeclareLocal(const std::string& name, Pos pos) {
       }
     }
   }
-  if (AtTopLevel() && globals_.count(name)) {
+  if (AtTopLevel() && globals_.count(name) && !repl_) {
     Error(pos, "'" + name + "' is already declared as a const or domain object");
   }
   int slot = fn_->next_slot++;
@@ -163,17 +243,74 @@ void Resolver::Name(Expr& e) {
       Error(e.pos, "'" + e.s + "' is used before its declaration (line " +
                        std::to_string(program_.globals[pending_.at(e.s)].pos.line) + ")");
     } else {
-      Error(e.pos, "undefined name '" + e.s + "'");
+      Error(e.pos, "undefined name '" + e.s + "'" + DidYouMean(e.s, NamesInScope()));
     }
     return;
   }
   e.ref = r;
 }
 
+std::vector<std::string> Resolver::NamesInScope() const {
+  std::vector<std::string> names;
+  for (auto s = fn_->scopes.rbegin(); s != fn_->scopes.rend(); ++s) {
+    for (auto l = s->rbegin(); l != s->rend(); ++l) names.push_back(l->name);
+  }
+  for (const auto& [name, index] : globals_) {
+    if (AtTopLevel() || program_.globals[index].visible_in_functions) names.push_back(name);
+  }
+  if (!AtTopLevel()) {
+    for (const auto& [name, index] : pending_) names.push_back(name);
+  }
+  return names;
+}
+
+std::vector<std::string> Resolver::FunctionNames() const {
+  std::vector<std::string> names;
+  for (const auto& f : program_.functions) {
+    if (f->name != "<top level>") names.push_back(f->name);
+  }
+  return names;
+}
+
+void Resolver::CheckDecl(const Expr& decl) {
+  bool has_type = false;
+  for (size_t k = 0; k < decl.keys.size(); ++k) has_type = has_type || decl.keys[k] == "type";
+  if (!has_type) {
+    Error(decl.pos, "a declaration object needs a type (type=\"smp\", \"channel\", ...)");
+    return;
+  }
+  std::string type = DeclType(decl);
+  if (type.empty()) return;  // computed at run time
+  const auto& known = DeclTypes();
+  if (std::find(known.begin(), known.end(), type) == known.end()) {
+    std::string best = ClosestName(type, known);
+    Error(decl.pos, "unknown declaration type \"" + type + "\"" +
+                        (best.empty() ? "" : " (did you mean \"" + best + "\"?)") +
+                        "; environments are smp, cluster, k8s, aws, azure and aws-debug, other "
+                        "objects channel, random, file and dataframe");
+    return;
+  }
+  if (type == "smp") {
+    bool threads = false;
+    for (const auto& k : decl.keys) {
+      threads = threads || k == "nthread" || k == "nthreads" || k == "threads" || k == "thread";
+    }
+    if (!threads) Error(decl.pos, "an smp environment needs a thread count: add nthread=N");
+  }
+}
+
+// A literal that cannot be iterated is an error before the program runs.
+void Resolver::CheckIterable(const Expr& e, const char* what) {
+  const char* type = LiteralTypeName(e.kind);
+  if (type == nullptr) return;
+  Error(e.pos, std::string(what) + " cannot go over " + type +
+                   " (use a range [0:n], an array, a map, a matrix, a dataframe or a file)");
+}
+
 int Resolver::CheckCallee(const std::string& name, Pos pos, int argc, bool exact) {
   int f = program_.FindFunction(name);
   if (f < 0) {
-    Error(pos, "undefined function '" + name + "'");
+    Error(pos, "undefined function '" + name + "'" + DidYouMean(name, FunctionNames()));
     return -1;
   }
   int arity = program_.functions[f]->arity;
@@ -194,21 +331,9 @@ void Resolver::Statement(Stmt& s) {
         Name(env);
       }
       bool top = AtTopLevel() && fn_->scopes.size() == 1;
-      if (top && IsDomainDecl(s) && s.ref.kind == RefKind::kGlobal) {
+      if (top && (IsDomainDecl(s) || repl_) && s.ref.kind == RefKind::kGlobal) {
         pending_.erase(s.name);
         globals_[s.name] = s.ref.index;
-      } else if (top && repl_) {
-        if (globals_.count(s.name)) {
-          s.ref = {RefKind::kGlobal, globals_[s.name]};  // the REPL lets a var be redefined
-        } else {
-          GlobalInfo g;
-          g.name = s.name;
-          g.pos = s.name_pos;
-          g.visible_in_functions = false;
-          s.ref = {RefKind::kGlobal, static_cast<int>(program_.globals.size())};
-          globals_[s.name] = s.ref.index;
-          program_.globals.push_back(std::move(g));
-        }
       } else {
         s.ref = {RefKind::kLocal, DeclareLocal(s.name, s.name_pos)};
       }
@@ -245,6 +370,7 @@ void Resolver::Statement(Stmt& s) {
       break;
     case StmtKind::kFor: {
       Expression(*s.value);
+      CheckIterable(*s.value, "a for loop");
       fn_->scopes.emplace_back();
       s.refs.clear();
       for (size_t k = 0; k < s.names.size(); ++k)
@@ -290,6 +416,7 @@ void Resolver::Statement(Stmt& s) {
 
 void Resolver::Fly(FlySpec& f, Pos pos) {
   for (auto& a : f.args) Expression(*a);
+  if (f.input == FlyInput::kIn && !f.args.empty()) CheckIterable(*f.args[0], "a fly");
   int argc = f.input == FlyInput::kArgs ? static_cast<int>(f.args.size()) : 0;
   int fn = CheckCallee(f.function, f.function_pos, argc, f.input != FlyInput::kIn);
   if (fn >= 0) {
@@ -336,6 +463,20 @@ void Resolver::Expression(Expr& root) {
       case ExprKind::kFly:
         Fly(*e.fly, e.pos);
         continue;
+      case ExprKind::kDecl:
+        CheckDecl(e);
+        break;
+      case ExprKind::kCell:
+        for (size_t k = 1; k < e.kids.size(); ++k) {
+          if (e.kids[k]->kind == ExprKind::kRange) {
+            Error(e.kids[k]->pos,
+                  "a block of rows and columns (x[[a:b], [c:d]]) is not supported: index one "
+                  "cell with x[row, col], or loop over the rows (for row in df) and read "
+                  "row[col]");
+            break;
+          }
+        }
+        break;
       case ExprKind::kSend:
         if (!e.s.empty()) {
           Expr env(ExprKind::kName, e.pos);

@@ -21,12 +21,20 @@ namespace volo::fly {
 
 class Resolver {
  public:
-  // `repl`: top-level vars become globals (kept across inputs, still hidden from functions).
+  // `repl`: each Resolve is one input typed at the `volo repl` prompt. Its top-level vars,
+  // consts, domain objects and functions become globals of the session, visible to every
+  // function (as at a Python or Lua prompt), and a name may be declared again (the new
+  // declaration replaces the old one; a function keeps its index, so earlier callers call
+  // the new definition).
   Resolver(Program& program, bool repl = false) : program_(program), repl_(repl) {}
   // Resolves `parsed` (functions first, then the top-level code). Appends to diagnostics.
   void Resolve(ParsedProgram& parsed, std::vector<Diagnostic>& diags);
-  // Forgets globals numbered >= `globals` (the REPL drops a failed input's declarations).
-  void Rollback(size_t globals);
+  // Undoes the last Resolve's additions to the Program and the session's names (the REPL
+  // drops an input that did not compile). Also drops what a compile of that input added.
+  void Rollback();
+  // Environments the last Resolve declared again (the REPL makes the Runtime forget the old
+  // one before the input runs).
+  const std::vector<std::string>& redeclared_envs() const { return redeclared_envs_; }
 
  private:
   struct Local {
@@ -53,10 +61,31 @@ class Resolver {
   int HiddenSlot() { return fn_->next_slot++; }
   Ref Lookup(const std::string& name) const;
   int CheckCallee(const std::string& name, Pos pos, int argc, bool exact);
-  bool AtTopLevel() const { return fn_->function == 0; }
+  bool AtTopLevel() const { return fn_->function == main_index_; }
+  // Names a "did you mean" may offer: variables in scope, or functions.
+  std::vector<std::string> NamesInScope() const;
+  std::vector<std::string> FunctionNames() const;
+  // Declares a top-level const, var or domain object (DeclareFunctions).
+  void DeclareGlobal(Stmt& s);
+  void DeclareFunction(Stmt& s);
+  void CheckDecl(const Expr& decl);
+  void CheckIterable(const Expr& e, const char* what);
+
+  // What the Program held before the last Resolve (for Rollback).
+  struct Mark {
+    size_t functions = 0, globals = 0, envs = 0, decls = 0, flies = 0;
+  };
 
   Program& program_;
   bool repl_;
+  int main_index_ = 0;  // the function holding the top-level code being resolved
+  Mark mark_;
+  // REPL: functions the last Resolve replaced (index, old definition), restored by Rollback.
+  std::vector<std::pair<int, std::unique_ptr<Function>>> replaced_;
+  // Replaced definitions, kept alive for the session.
+  std::vector<std::unique_ptr<Function>> retired_;
+  std::vector<std::pair<int, GlobalInfo>> replaced_globals_;
+  std::vector<std::string> redeclared_envs_;
   std::vector<Diagnostic>* diags_ = nullptr;
   FnState* fn_ = nullptr;
   std::map<std::string, int> globals_;    // declared so far (name -> index)

@@ -13,6 +13,10 @@ uint64_t Mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+std::string ChannelName(const Channel& ch) {
+  return ch.name.empty() ? "a channel" : "channel '" + ch.name + "'";
+}
+
 bool IsCloud(const std::string& type) {
   return type == "aws" || type == "azure" || type == "aws-debug";
 }
@@ -43,11 +47,34 @@ Runtime::Runtime(const Program& program, const RunOptions& options, std::ostream
 Runtime::~Runtime() {
   // Environments first: their threads may still hold runners that use this Runtime.
   std::map<std::string, std::unique_ptr<Environment>> envs;
+  std::vector<std::unique_ptr<Environment>> forgotten;
   {
     std::lock_guard<std::mutex> lock(env_mu_);
     envs.swap(envs_);
+    forgotten.swap(forgotten_envs_);
   }
   envs.clear();
+  forgotten.clear();
+}
+
+void Runtime::ForgetEnvironment(const std::string& name) {
+  std::lock_guard<std::mutex> lock(env_mu_);
+  auto it = envs_.find(name);
+  if (it == envs_.end()) return;
+  forgotten_envs_.push_back(std::move(it->second));
+  envs_.erase(it);
+}
+
+std::vector<std::pair<std::string, std::string>> Runtime::Environments() {
+  std::lock_guard<std::mutex> lock(env_mu_);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, env] : envs_) out.emplace_back(name, env->Describe());
+  return out;
+}
+
+std::string Runtime::BindingOf(const std::string& name) const {
+  auto it = bindings_.find(name);
+  return it == bindings_.end() ? "" : it->second;
 }
 
 void Runtime::Write(std::string_view text) {
@@ -67,9 +94,10 @@ Channel* Runtime::FindChannel(int id) {
   return channels_[id].get();
 }
 
-Channel* Runtime::NewChannel() {
+Channel* Runtime::NewChannel(std::string name) {
   std::lock_guard<std::mutex> lock(mu_);
-  channels_.push_back(std::make_unique<Channel>(static_cast<int>(channels_.size())));
+  channels_.push_back(
+      std::make_unique<Channel>(static_cast<int>(channels_.size()), std::move(name)));
   return channels_.back().get();
 }
 
@@ -102,9 +130,9 @@ bool Runtime::Receive(Channel* ch, Value* out, std::string* error) {
       return true;
     }
     if (active_ <= 1) {
-      *error =
-          "receive on an empty channel that can never get a message: no instance that could "
-          "send is running";
+      *error = "receive on " + ChannelName(*ch) +
+               ", which is empty and can never get a message: no instance that could send is "
+               "running";
       return false;
     }
     ++ch->waiters;

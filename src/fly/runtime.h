@@ -30,11 +30,12 @@ namespace volo::fly {
 
 class Channel {
  public:
-  explicit Channel(int id) : id(id) {}
+  Channel(int id, std::string name) : id(id), name(std::move(name)) {}
   ~Channel() {
     for (Value v : queue) Release(v);
   }
   const int id;
+  const std::string name;   // the variable it was declared as ("" when none), for messages
   std::deque<Value> queue;  // transfer copies; GUARDED_BY(Runtime::mu_)
   int waiters = 0;          // receivers blocked here; GUARDED_BY(Runtime::mu_)
   int granted = 0;          // waiters a sender already counted active again
@@ -49,8 +50,8 @@ class Runtime {
   void Write(std::string_view text);
   void Warn(std::string_view text);
 
-  // Channels live as long as the Runtime.
-  Channel* NewChannel();
+  // Channels live as long as the Runtime. `name`: the variable declared with it.
+  Channel* NewChannel(std::string name = "");
   // The channel with this id (Channel::id), or null. For remote messages (FlyJob::Deliver).
   Channel* FindChannel(int id);
   // Takes over `message` (a transfer copy).
@@ -96,6 +97,21 @@ class Runtime {
   const std::atomic<bool>& stop_flag() const { return stopped_; }
   bool stopped() const { return stopped_.load(std::memory_order_relaxed); }
   std::string stop_reason();
+  // Ctrl-C at the REPL: every Vm of this Runtime fails with "cancelled" at its next loop turn
+  // (Vm polls interrupt_flag()) and instances not yet started are skipped, until
+  // ClearInterrupt. Interrupt is async-signal-safe.
+  void Interrupt() { interrupted_.store(true, std::memory_order_relaxed); }
+  void ClearInterrupt() { interrupted_.store(false, std::memory_order_relaxed); }
+  bool interrupted() const { return interrupted_.load(std::memory_order_relaxed); }
+  const std::atomic<bool>* interrupt_flag() const { return &interrupted_; }
+
+  // The REPL: the environment `name` was declared again; the next GetEnvironment for it makes
+  // a new one. The old one stays alive (values may still refer to it) until the Runtime ends.
+  void ForgetEnvironment(const std::string& name);
+  // The environments made so far: name and Environment::Describe(), by name.
+  std::vector<std::pair<std::string, std::string>> Environments();
+  // The --env binding of `name` ("smp:4"), or "".
+  std::string BindingOf(const std::string& name) const;
 
   uint64_t SeedFor(bool has_decl_seed, uint64_t decl_seed) const;
   uint64_t seed() const { return seed_; }
@@ -122,12 +138,14 @@ class Runtime {
   std::vector<std::unique_ptr<Channel>> channels_;  // GUARDED_BY(mu_)
   std::mutex env_mu_;
   std::map<std::string, std::unique_ptr<Environment>> envs_;  // GUARDED_BY(env_mu_)
+  std::vector<std::unique_ptr<Environment>> forgotten_envs_;  // GUARDED_BY(env_mu_)
   std::map<std::string, std::string> bindings_;               // NAME -> spec from --env
   std::vector<std::shared_ptr<FlyJob>> async_jobs_;           // GUARDED_BY(mu_)
   uint64_t seed_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> stopped_{false};
   std::string stop_reason_;  // GUARDED_BY(mu_)
+  std::atomic<bool> interrupted_{false};
 };
 
 }  // namespace volo::fly

@@ -1,10 +1,12 @@
 // Methods, Math.*, casts and time().
 #include "fly/stdlib.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 
+#include "fly/diagnostic.h"
 #include "fly/ops.h"
 #include "fly/regex.h"
 #include "fly/serialize.h"
@@ -17,6 +19,15 @@ MethodId LookupMethod(std::string_view name) {
   FLY_METHODS(FLY_METHOD_LOOKUP)
 #undef FLY_METHOD_LOOKUP
   return MethodId::kUnknown;
+}
+
+const std::vector<std::string>& MethodNames() {
+  static const std::vector<std::string> kNames = {
+#define FLY_METHOD_NAME(n) #n,
+      FLY_METHODS(FLY_METHOD_NAME)
+#undef FLY_METHOD_NAME
+  };
+  return kNames;
 }
 
 bool LookupMath(std::string_view name, MathId* id, int* min_args, int* max_args) {
@@ -80,7 +91,8 @@ int64_t SaturatingInt(double d) {
 }
 
 bool NoMethod(Vm& vm, Value recv, const std::string& name) {
-  return vm.Fail(ATypeName(recv) + " has no method '" + name + "'");
+  return vm.Fail(ATypeName(recv) + " has no method '" + name + "'" +
+                 DidYouMean(name, MethodNames()));
 }
 
 bool Arity(Vm& vm, const std::string& name, int argc, int lo, int hi) {
@@ -120,6 +132,62 @@ std::shared_ptr<const Regex> CompileRegex(Vm& vm, const std::string& pattern) {
   return re;
 }
 
+// Java's Character.isWhitespace for the code point starting at s[at] (UTF-8); its length in
+// *len (0 when it is not white space).
+size_t WhitespaceAt(const std::string& s, size_t at) {
+  auto c = static_cast<unsigned char>(s[at]);
+  if (c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f)) return 1;
+  auto byte = [&](size_t k) -> unsigned {
+    return at + k < s.size() ? static_cast<unsigned char>(s[at + k]) : 0u;
+  };
+  if (c == 0xe1 && byte(1) == 0x9a && byte(2) == 0x80) return 3;  // U+1680
+  if (c == 0xe3 && byte(1) == 0x80 && byte(2) == 0x80) return 3;  // U+3000
+  if (c == 0xe2 && byte(1) == 0x80) {
+    unsigned d = byte(2);
+    // U+2000..U+2006, U+2008..U+200A (U+2007 is a non-breaking space), U+2028, U+2029.
+    if ((d >= 0x80 && d <= 0x86) || (d >= 0x88 && d <= 0x8a) || d == 0xa8 || d == 0xa9) return 3;
+  }
+  if (c == 0xe2 && byte(1) == 0x81 && byte(2) == 0x9f) return 3;  // U+205F
+  return 0;
+}
+
+// The start of the UTF-8 code point that ends at s[end - 1].
+size_t CodePointStart(const std::string& s, size_t end) {
+  size_t k = end - 1;
+  while (k > 0 && (static_cast<unsigned char>(s[k]) & 0xc0) == 0x80 && end - k < 4) --k;
+  return k;
+}
+
+std::string StripEnds(const std::string& s, bool leading, bool trailing) {
+  size_t b = 0, e = s.size();
+  while (leading && b < e) {
+    size_t n = WhitespaceAt(s, b);
+    if (n == 0) break;
+    b += n;
+  }
+  while (trailing && e > b) {
+    size_t start = CodePointStart(s, e);
+    if (start < b || WhitespaceAt(s, start) != e - start) break;
+    e = start;
+  }
+  return s.substr(b, e - b);
+}
+
+// Java's compareTo: the difference of the first differing characters, else of the lengths.
+int64_t JavaCompare(const std::string& a, const std::string& b, bool ignore_case) {
+  size_t n = std::min(a.size(), b.size());
+  for (size_t k = 0; k < n; ++k) {
+    int x = static_cast<unsigned char>(a[k]);
+    int y = static_cast<unsigned char>(b[k]);
+    if (ignore_case) {
+      x = std::tolower(std::toupper(x));
+      y = std::tolower(std::toupper(y));
+    }
+    if (x != y) return x - y;
+  }
+  return static_cast<int64_t>(a.size()) - static_cast<int64_t>(b.size());
+}
+
 bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int argc, Value* out) {
   const std::string& s = AsStr(a[0])->s;
   std::string x, y;
@@ -131,7 +199,9 @@ bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int ar
       *out = Value::Int(static_cast<int64_t>(s.size()));
       return true;
     case MethodId::k_isEmpty:
-      *out = Value::Bool(s.empty());
+    case MethodId::k_isBlank:
+      if (!Arity(vm, name, argc, 0, 0)) return false;
+      *out = Value::Bool(id == MethodId::k_isEmpty ? s.empty() : StripEnds(s, true, true).empty());
       return true;
     case MethodId::k_toString:
       *out = MakeString(s);
@@ -144,18 +214,27 @@ bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int ar
       return true;
     }
     case MethodId::k_trim: {
-      size_t b = s.find_first_not_of(" \t\r\n\f\v");
-      size_t e = s.find_last_not_of(" \t\r\n\f\v");
-      *out = MakeString(b == std::string::npos ? "" : s.substr(b, e - b + 1));
+      // Java's trim: every character up to ' ' (controls included) at either end.
+      if (!Arity(vm, name, argc, 0, 0)) return false;
+      size_t b = 0, e = s.size();
+      while (b < e && static_cast<unsigned char>(s[b]) <= ' ') ++b;
+      while (e > b && static_cast<unsigned char>(s[e - 1]) <= ' ') --e;
+      *out = MakeString(s.substr(b, e - b));
       return true;
     }
+    case MethodId::k_strip:
+    case MethodId::k_stripLeading:
+    case MethodId::k_stripTrailing:
+      // Java's strip: white space as Character.isWhitespace says, Unicode included.
+      if (!Arity(vm, name, argc, 0, 0)) return false;
+      *out =
+          MakeString(StripEnds(s, id != MethodId::k_stripTrailing, id != MethodId::k_stripLeading));
+      return true;
     case MethodId::k_concat:
     case MethodId::k_contains:
-    case MethodId::k_startsWith:
     case MethodId::k_endsWith:
-    case MethodId::k_indexOf:
-    case MethodId::k_lastIndexOf:
     case MethodId::k_compareTo:
+    case MethodId::k_compareToIgnoreCase:
       if (!Arity(vm, name, argc, 1, 1) || !StrArg(vm, name, a[1], &x)) return false;
       switch (id) {
         case MethodId::k_concat:
@@ -164,32 +243,85 @@ bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int ar
         case MethodId::k_contains:
           *out = Value::Bool(s.find(x) != std::string::npos);
           break;
-        case MethodId::k_startsWith:
-          *out = Value::Bool(s.rfind(x, 0) == 0);
-          break;
         case MethodId::k_endsWith:
           *out =
               Value::Bool(s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0);
           break;
-        case MethodId::k_indexOf: {
-          size_t p = s.find(x);
-          *out = Value::Int(p == std::string::npos ? -1 : static_cast<int64_t>(p));
-          break;
-        }
-        case MethodId::k_lastIndexOf: {
-          size_t p = s.rfind(x);
-          *out = Value::Int(p == std::string::npos ? -1 : static_cast<int64_t>(p));
-          break;
-        }
-        default: {
-          int c = s.compare(x);
-          *out = Value::Int(c < 0 ? -1 : c > 0 ? 1 : 0);
-        }
+        default:
+          *out = Value::Int(JavaCompare(s, x, id == MethodId::k_compareToIgnoreCase));
       }
       return true;
-    case MethodId::k_equals:
-      *out = Value::Bool(argc == 1 && ValuesEqual(a[0], a[1]));
+    case MethodId::k_indexOf:
+    case MethodId::k_lastIndexOf:
+    case MethodId::k_startsWith: {
+      // indexOf(s[, from]), lastIndexOf(s[, from]), startsWith(prefix[, offset]) as in Java.
+      if (!Arity(vm, name, argc, 1, 2) || !StrArg(vm, name, a[1], &x)) return false;
+      bool has_from = argc == 2;
+      if (has_from && !IntArg(vm, name, a[2], &i)) return false;
+      auto size = static_cast<int64_t>(s.size());
+      if (id == MethodId::k_startsWith) {
+        int64_t at = has_from ? i : 0;
+        *out = Value::Bool(at >= 0 && at <= size - static_cast<int64_t>(x.size()) &&
+                           s.compare(static_cast<size_t>(at), x.size(), x) == 0);
+        return true;
+      }
+      size_t p;
+      if (id == MethodId::k_indexOf) {
+        int64_t from = has_from ? std::clamp<int64_t>(i, 0, size) : 0;
+        p = s.find(x, static_cast<size_t>(from));
+      } else if (has_from && i < 0) {
+        p = std::string::npos;
+      } else {
+        p = s.rfind(x, has_from ? static_cast<size_t>(std::min(i, size)) : std::string::npos);
+      }
+      *out = Value::Int(p == std::string::npos ? -1 : static_cast<int64_t>(p));
       return true;
+    }
+    case MethodId::k_equals:
+    case MethodId::k_equalsIgnoreCase:
+      if (!Arity(vm, name, argc, 1, 1)) return false;
+      if (id == MethodId::k_equals) {
+        *out = Value::Bool(ValuesEqual(a[0], a[1]));
+      } else {
+        *out = Value::Bool(a[1].Is(ObjKind::kString) && AsStr(a[1])->s.size() == s.size() &&
+                           JavaCompare(s, AsStr(a[1])->s, true) == 0);
+      }
+      return true;
+    case MethodId::k_matches: {
+      // The whole string must match (Java's matches, not find).
+      if (!Arity(vm, name, argc, 1, 1) || !StrArg(vm, name, a[1], &x)) return false;
+      std::regex re;
+      if (!Regex(vm, x, &re)) return false;
+      *out = Value::Bool(std::regex_match(s, re));
+      return true;
+    }
+    case MethodId::k_repeat: {
+      if (!Arity(vm, name, argc, 1, 1) || !IntArg(vm, name, a[1], &i)) return false;
+      if (i < 0) return vm.Fail("repeat(" + std::to_string(i) + "): the count is negative");
+      constexpr int64_t kMaxRepeat = int64_t{1} << 30;
+      if (!s.empty() && i > kMaxRepeat / static_cast<int64_t>(s.size())) {
+        return vm.Fail("repeat(" + std::to_string(i) + ") of a String of length " +
+                       std::to_string(s.size()) + " would exceed 1 GiB");
+      }
+      x.reserve(s.size() * static_cast<size_t>(i));
+      for (int64_t k = 0; k < i; ++k) x += s;
+      *out = MakeString(std::move(x));
+      return true;
+    }
+    case MethodId::k_chars:
+    case MethodId::k_toCharArray: {
+      // FLY has no char type: chars() gives each byte's value (an Integer), toCharArray() each
+      // byte as a one-character String, matching length() and charAt().
+      if (!Arity(vm, name, argc, 0, 0)) return false;
+      std::vector<Value> vals;
+      vals.reserve(s.size());
+      for (char c : s) {
+        vals.push_back(id == MethodId::k_chars ? Value::Int(static_cast<unsigned char>(c))
+                                               : MakeString(std::string(1, c)));
+      }
+      *out = MakeArray(std::move(vals));
+      return true;
+    }
     case MethodId::k_charAt:
       if (!Arity(vm, name, argc, 1, 1) || !IntArg(vm, name, a[1], &i)) return false;
       if (i < 0 || static_cast<uint64_t>(i) >= s.size()) {

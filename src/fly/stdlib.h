@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "fly/ast.h"
 #include "fly/value.h"
@@ -63,7 +65,17 @@ namespace volo::fly {
   X(add) \
   X(compareTo) \
   X(count) \
-  X(results)
+  X(results) \
+  X(strip) \
+  X(stripLeading) \
+  X(stripTrailing) \
+  X(isBlank) \
+  X(equalsIgnoreCase) \
+  X(compareToIgnoreCase) \
+  X(matches) \
+  X(repeat) \
+  X(chars) \
+  X(toCharArray)
 // clang-format on
 
 enum class MethodId : uint8_t {
@@ -74,6 +86,8 @@ enum class MethodId : uint8_t {
 };
 
 MethodId LookupMethod(std::string_view name);
+// Every method name (for "did you mean").
+const std::vector<std::string>& MethodNames();
 
 // X(name, min args, max args); a Math "function" with max -1 is a constant (Math.PI).
 // clang-format off

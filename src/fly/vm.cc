@@ -43,10 +43,21 @@ uint64_t MixSeed(uint64_t a, uint64_t b) {
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
 }
+std::string SendError(const Channel& ch, const std::string& why) {
+  return "cannot send on " +
+         (ch.name.empty() ? std::string("a channel") : "channel '" + ch.name + "'") + ": " + why;
+}
+
+std::string ArityMessage(const Function& f, uint32_t argc) {
+  return "'" + f.name + "' takes " + std::to_string(f.arity) + " argument" +
+         (f.arity == 1 ? "" : "s") + ", " + std::to_string(argc) + " given";
+}
 }  // namespace
 
 Vm::Vm(Runtime& runtime, int64_t instance)
-    : rt_(runtime), program_(runtime.program()), instance_(instance) {
+    : rt_(runtime),
+      program_(runtime.program()),
+      instance_(instance) {
   stack_ = static_cast<Value*>(std::malloc(kStackValues * sizeof(Value)));
   stack_end_ = stack_ + kStackValues;
   sp_ = stack_;
@@ -56,6 +67,7 @@ Vm::Vm(Runtime& runtime, int64_t instance)
 }
 
 std::string Vm::InterruptMessage() {
+  if (rt_.interrupted()) return "cancelled";
   return interrupt_ == &rt_.stop_flag() ? rt_.stop_reason() : "cancelled";
 }
 
@@ -199,7 +211,8 @@ bool Vm::Run(size_t entry) {
   do {                                                                            \
     if (__builtin_expect(--poll_budget == 0, 0)) {                                \
       poll_budget = kPollEvery;                                                   \
-      if (interrupt_ != nullptr && interrupt_->load(std::memory_order_relaxed)) { \
+      if ((interrupt_ != nullptr && interrupt_->load(std::memory_order_relaxed)) || \
+          rt_.interrupted()) {                                                    \
         message_ = InterruptMessage();                                            \
         FAIL();                                                                   \
       }                                                                           \
@@ -431,6 +444,12 @@ L_Call : {
     message_ = "stack overflow (recursion too deep)";
     FAIL();
   }
+  // The resolver checked the count against the definition it saw; at the REPL the function may
+  // have been redefined since with another parameter list.
+  if (__builtin_expect(argc != static_cast<uint32_t>(f->arity), 0)) {
+    message_ = ArityMessage(*f, argc);
+    FAIL();
+  }
   for (int k = static_cast<int>(argc); k < f->num_locals; ++k) St(&base[k], Value());
   frame->ip = ip;
   frames_.push_back({f, f->chunk.code.data(), base});
@@ -465,6 +484,12 @@ L_Println : {
   Print(v, static_cast<Op>(w & 0xff) == Op::kPrintln);
   Release(v);
   --sp;
+  NEXT();
+}
+L_Echo : {
+  Value v = Ld(--sp);
+  if (!v.IsNull()) Print(v, true);
+  Release(v);
   NEXT();
 }
 L_Array : {
@@ -656,7 +681,10 @@ L_Send : {
   }
   Value copy;
   frame->ip = ip;
-  if (!CopyForTransfer(msg, &copy, &message_)) FAIL();
+  if (!CopyForTransfer(msg, &copy, &message_)) {
+    message_ = SendError(*ch.ch, message_);
+    FAIL();
+  }
   Unlimited([this, c = ch.ch, copy] { rt_.Send(c, copy); });
   Release(msg);
   sp -= 2;

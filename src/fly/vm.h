@@ -49,7 +49,8 @@ class Vm {
   // While set and *flag is true, running code fails with "cancelled" at its next loop turn or
   // call (checked every few thousand, so the cost stays out of the hot loop). For executors
   // whose work was cancelled from outside (a cluster worker's chunk). Not owned. By default the
-  // Runtime's stop flag (Runtime::Stop), which fails with the Runtime's stop reason.
+  // Runtime's stop flag (Runtime::Stop), which fails with the Runtime's stop reason. The
+  // Runtime's interrupt flag (Ctrl-C at the REPL) is polled as well, whatever is set here.
   void SetInterrupt(const std::atomic<bool>* flag) { interrupt_ = flag; }
 
   // Records a runtime error message (the caller then returns false up to the dispatch loop).
