@@ -8,6 +8,7 @@
 #include "fly/compiler.h"
 #include "fly/interpreter.h"
 #include "fly/memory.h"
+#include "fly/serialize.h"
 #include "fly/value.h"
 
 namespace volo::fly {
@@ -138,6 +139,36 @@ TEST(Limits, DeepValuesFreeWithoutRecursion) {
   Release(v);
   Release(w);
   SUCCEED();
+}
+
+TEST(Limits, SerializationIsBoundedAndRoundTripsWhatItAccepts) {
+  Value v = MakeArray({Value::Int(7)});
+  for (int k = 1; k < kMaxTransferDepth; ++k) v = MakeArray({v});
+  std::string text, error;
+  ASSERT_TRUE(SerializeValue(v, &text, &error)) << error;
+  Value back;
+  ASSERT_TRUE(ParseValue(text, &back, &error)) << error;
+  EXPECT_TRUE(ValuesEqual(v, back));
+  Value copy;
+  ASSERT_TRUE(CopyForTransfer(v, &copy, &error)) << error;
+  Release(copy);
+  Release(back);
+  v = MakeArray({v});  // one level too many
+  text.clear();
+  EXPECT_FALSE(SerializeValue(v, &text, &error));
+  EXPECT_EQ(error, "a value nested more than 1000 levels deep cannot be serialized");
+  EXPECT_FALSE(CopyForTransfer(v, &copy, &error));
+  EXPECT_EQ(error, "a value nested more than 1000 levels deep cannot leave its fly instance");
+  Release(v);
+  Value m = MakeMap();
+  Retain(m);
+  AsMap(m)->m.Set(MakeString("self"), m);
+  text.clear();
+  EXPECT_FALSE(SerializeValue(m, &text, &error));
+  EXPECT_EQ(error, "a map that contains itself cannot be serialized");
+  EXPECT_EQ(ToString(m), "{self={...}}");
+  AsMap(m)->m.Clear();  // breaks the cycle
+  Release(m);
 }
 
 TEST(Limits, CyclesPrintCompareAndRefuseToTravel) {
