@@ -32,11 +32,16 @@ void OnSignal(int sig) { g_signal.store(sig); }
 // Interrupt is async-signal-safe) and, at the prompt, makes the line being read fail with EINTR
 // (the handler is installed without SA_RESTART) so the loop drops it.
 fly::ReplSession* g_repl = nullptr;
+bool g_repl_tty = false;
 volatile std::sig_atomic_t g_repl_sigint = 0;
 
 void OnReplSigint(int) {
   g_repl_sigint = 1;
-  if (g_repl != nullptr) g_repl->Interrupt();
+  // The terminal echoed "^C" after the input's output: "interrupted" goes on a line of its own.
+  if (g_repl != nullptr && g_repl->Interrupt() && g_repl_tty) {
+    ssize_t ignored = write(STDERR_FILENO, "\n", 1);
+    (void)ignored;
+  }
 }
 
 const char* Prompt(EditLine* el) {
@@ -130,6 +135,7 @@ int RunRepl(const fly::RunOptions& options) {
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0;  // no SA_RESTART: a read at the prompt returns on Ctrl-C
   g_repl = &session;
+  g_repl_tty = reader.tty();
   sigaction(SIGINT, &sa, &old_sa);
   if (reader.tty()) {
     std::cout << "volo FLY repl: :help for help, Ctrl-D to quit.\n";

@@ -197,8 +197,10 @@ std::string ReplSession::DescribeEnvironments() {
   return out;
 }
 
-void ReplSession::Interrupt() {
-  if (state_->running.load()) state_->rt.Interrupt();
+bool ReplSession::Interrupt() {
+  if (!state_->running.load()) return false;
+  state_->rt.Interrupt();
+  return true;
 }
 
 }  // namespace volo::fly

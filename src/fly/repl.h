@@ -44,8 +44,8 @@ class ReplSession {
   // `:env`: every environment declared so far and what it is bound to.
   std::string DescribeEnvironments();
   // Stops the input that is running (its fly instances too) at its next loop turn.
-  // Async-signal-safe. A no-op when nothing runs.
-  void Interrupt();
+  // Async-signal-safe. A no-op when nothing runs; returns whether an input was running.
+  bool Interrupt();
 
   static const char* Help();
 
