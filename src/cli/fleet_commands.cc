@@ -205,7 +205,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                     "Planner URL (env PLANNER, else VOLO_PLANNER); `none`: only serve the HTTP "
                     "endpoints (--port) for a planner that pushes tasks")
           ->capture_default_str()
-          ->check(PlannerUrl() | CLI::IsMember({"none"}));
+          ->check(PlannerUrl(/*allow_none=*/true));
   w->add_option("--ops", *wops,
                 "Operations to run, comma-separated (default: add,mult,sleep,echo,noop,fly; the "
                 "ADD / MULT variables: with only ADD set, only add)");
