@@ -30,9 +30,10 @@ std::string DefaultPlanner() {
   return Env("VOLO_PLANNER", Env("PLANNER", "http://127.0.0.1:3000"));
 }
 
-CLI::Validator PlannerUrl() {
+CLI::Validator PlannerUrl(bool allow_none) {
   return CLI::Validator(
-      [](std::string& v) -> std::string {
+      [allow_none](std::string& v) -> std::string {
+        if (allow_none && v == "none") return "";
         size_t scheme = v.rfind("http://", 0) == 0 ? 7 : v.rfind("https://", 0) == 0 ? 8 : 0;
         if (scheme == 0) {
           return "'" + v + "' is not a planner URL; give one like http://127.0.0.1:3000";

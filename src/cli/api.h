@@ -20,8 +20,9 @@ std::string Env(const char* name, std::string fallback);
 // The planner every command uses unless told otherwise: $VOLO_PLANNER, else $PLANNER (the
 // seed's variable), else http://127.0.0.1:3000.
 std::string DefaultPlanner();
-// A CLI11 check that a flag's value is an http:// or https:// URL with a host.
-CLI::Validator PlannerUrl();
+// A CLI11 check that a flag's value is an http:// or https:// URL with a host (or, with
+// `allow_none`, the word "none").
+CLI::Validator PlannerUrl(bool allow_none = false);
 // A secret from a file (trailing whitespace trimmed) or, without a file, from the environment
 // variable `env`. An unreadable or empty file is a usage error (CLI::ValidationError).
 std::string Secret(const std::string& file, const char* env);

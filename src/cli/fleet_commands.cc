@@ -203,7 +203,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                     "Planner URL (env PLANNER, else VOLO_PLANNER); `none`: only serve the HTTP "
                     "endpoints (--port) for a planner that pushes tasks")
           ->capture_default_str()
-          ->check(PlannerUrl() | CLI::IsMember({"none"}));
+          ->check(PlannerUrl(/*allow_none=*/true));
   w->add_option("--ops", *wops,
                 "Operations to run, comma-separated (default: add,mult,sleep,echo,noop,fly). "
                 "Without --ops, the seed's ADD and MULT variables (true/false, both true when "

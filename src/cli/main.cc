@@ -101,7 +101,8 @@ int main(int argc, char** argv) {
   help->add_option("command", *topic, "The command to describe");
   help->callback([&app, topic, &exit_code] {
     if (topic->empty()) {
-      std::cout << app.help();
+      // app.help() would describe the selected subcommand, which is `help` itself.
+      std::cout << app.get_formatter()->make_help(&app, "volo", CLI::AppFormatMode::Normal);
       return;
     }
     const std::string& name = topic->front();

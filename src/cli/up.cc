@@ -290,12 +290,14 @@ int RunUp(const UpOptions& o) {
     if (!o.keep_logs) fs::remove_all(dir);
     return code;
   }
-  std::cout << "volo up: planner at " << url << " with " << Count(total_workers, "worker") << " ("
-            << o.workers << " general, " << o.mult << " mult, " << o.add << " add)\n";
+  // With --json stdout holds the one document; the running commentary goes to stderr.
+  std::ostream& info = o.json ? std::cerr : std::cout;
+  info << "volo up: planner at " << url << " with " << Count(total_workers, "worker") << " ("
+       << o.workers << " general, " << o.mult << " mult, " << o.add << " add)\n";
   if (o.tasks == 0) {
-    std::cout << "volo up: no --tasks; the fleet runs until Ctrl-C\n";
+    info << "volo up: no --tasks; the fleet runs until Ctrl-C\n" << std::flush;
     while (!Interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::cout << "volo up: stopping the fleet\n";
+    info << "volo up: stopping the fleet\n";
     return 130;
   }
 
