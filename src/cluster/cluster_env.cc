@@ -16,6 +16,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "api/views.h"
 #include "common/sha256.h"
 #include "net/client.h"
 #include "wire/messages.h"
@@ -244,27 +245,17 @@ class ClusterEnvironment : public fly::Environment {
     if (!r.ok()) return Unreachable(r.status().message());
     if (r->status != 200)
       return Unreachable("GET /api/v1/workers: HTTP " + std::to_string(r->status));
-    boost::system::error_code ec;
-    json::value v = json::parse(r->body, ec);
-    if (ec || !v.is_object() || !v.as_object().contains("workers")) {
-      return Unreachable("GET /api/v1/workers: not a worker list");
+    auto tree = api::ParseText(r->body);
+    auto list =
+        tree.ok() ? api::ParseWorkerList(*tree) : Result<api::WorkerListView>(tree.status());
+    if (!list.ok()) {
+      return Unreachable("GET /api/v1/workers: not a worker list (" + list.status().message() +
+                         ")");
     }
     int slots = 0;
-    for (const auto& w : v.at("workers").as_array()) {
-      const json::object& o = w.as_object();
-      if (o.contains("state") && o.at("state").is_string() && o.at("state").as_string() != "live" &&
-          o.at("state").as_string() != "idle" && o.at("state").as_string() != "busy") {
-        continue;
-      }
-      bool has_fly = false;
-      if (o.contains("ops") && o.at("ops").is_array()) {
-        for (const auto& op : o.at("ops").as_array()) {
-          has_fly = has_fly || (op.is_string() && op.as_string() == "fly");
-        }
-      }
-      if (has_fly && o.contains("slots") && o.at("slots").is_number()) {
-        slots += static_cast<int>(o.at("slots").to_number<int64_t>());
-      }
+    for (const api::WorkerView& w : list->workers) {
+      if (w.state != api::WorkerState::kLive) continue;  // draining and gone workers take none
+      if (std::find(w.ops.begin(), w.ops.end(), "fly") != w.ops.end()) slots += w.slots;
     }
     return slots;
   }

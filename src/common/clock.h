@@ -9,10 +9,16 @@ namespace volo {
 using Nanos = std::chrono::nanoseconds;
 using TimePoint = std::chrono::steady_clock::time_point;
 
+// Seconds since the Unix epoch, as a double (for JSON timestamps).
+double WallSeconds();
+
+// Two clocks in one: a monotonic one for deadlines and backoff, and wall time for the
+// timestamps users see (submitted, started, finished, the latency histogram).
 class Clock {
  public:
   virtual ~Clock() = default;
   virtual TimePoint Now() const = 0;
+  virtual double Wall() const { return WallSeconds(); }
 };
 
 class SteadyClock final : public Clock {
@@ -20,17 +26,20 @@ class SteadyClock final : public Clock {
   TimePoint Now() const override { return std::chrono::steady_clock::now(); }
 };
 
-// A clock that only moves when told. Not thread-safe; for single-threaded tests.
+// A clock that only moves when told, both kinds of time together. Not thread-safe; for
+// single-threaded tests.
 class FakeClock final : public Clock {
  public:
   TimePoint Now() const override { return now_; }
-  void Advance(Nanos d) { now_ += d; }
+  double Wall() const override { return wall_; }
+  void Advance(Nanos d) {
+    now_ += d;
+    wall_ += std::chrono::duration<double>(d).count();
+  }
 
  private:
   TimePoint now_{std::chrono::seconds(1000)};
+  double wall_ = 1'700'000'000;
 };
-
-// Seconds since the Unix epoch, as a double (for JSON timestamps).
-double WallSeconds();
 
 }  // namespace volo

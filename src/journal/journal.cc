@@ -144,7 +144,12 @@ Status Journal::Load(const std::function<void(TaskRecord&&)>& task,
     r.submitted = sqlite3_column_double(s, 7);
     r.key = Text(s, 8);
     r.key_count = sqlite3_column_int(s, 9);
-    r.state = sqlite3_column_int(s, 10);
+    // A number this version does not know (a newer file, or damage) reads as queued: the task
+    // runs again rather than being lost.
+    int state = sqlite3_column_int(s, 10);
+    r.state = state >= 0 && state <= static_cast<int>(StoredState::kCancelled)
+                  ? static_cast<StoredState>(state)
+                  : StoredState::kQueued;
     r.result = Text(s, 11);
     r.worker = Text(s, 12);
     r.attempts = sqlite3_column_int(s, 13);

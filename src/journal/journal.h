@@ -25,7 +25,11 @@ struct sqlite3;
 
 namespace volo::journal {
 
-// A task as stored. `state`: 0 queued, 1 running, 2 done, 3 failed, 4 cancelled.
+// A task's state as stored. The numbers are the file format: never renumber.
+enum class StoredState : int { kQueued = 0, kRunning = 1, kDone = 2, kFailed = 3, kCancelled = 4 };
+inline bool IsFinal(StoredState s) { return s >= StoredState::kDone; }
+
+// A task as stored.
 struct TaskRecord {
   uint64_t id = 0;
   std::string op;
@@ -37,7 +41,7 @@ struct TaskRecord {
   double submitted = 0;
   std::string key;    // idempotency key, on the first task of the submission that had one
   int key_count = 0;  // how many tasks that submission had
-  int state = 0;
+  StoredState state = StoredState::kQueued;
   std::string result;
   std::string worker;
   int attempts = 0;
@@ -47,7 +51,7 @@ struct TaskRecord {
 
 struct FinishRecord {
   uint64_t id = 0;
-  int state = 0;
+  StoredState state = StoredState::kQueued;
   std::string result;
   std::string worker;
   int attempts = 0;

@@ -42,7 +42,7 @@ TEST_F(JournalTest, SurvivesReopen) {
     ASSERT_TRUE(j.ok()) << j.status().ToString();
     (*j)->Submitted(Task(1, "k1"));
     (*j)->Submitted(Task(2));
-    (*j)->Finished({1, 2, "3", "w1", 1, 101.5, 102.5});
+    (*j)->Finished({1, StoredState::kDone, "3", "w1", 1, 101.5, 102.5});
     (*j)->HttpWorker({"h1", "http://127.0.0.1:9", "add"});
     ASSERT_TRUE(CommitAndWait(**j).ok());
   }
@@ -54,13 +54,13 @@ TEST_F(JournalTest, SurvivesReopen) {
                          [&](HttpWorkerRecord&& w) { workers.push_back(std::move(w)); })
                   .ok());
   ASSERT_EQ(tasks.size(), 2u);
-  EXPECT_EQ(tasks[0].state, 2);
+  EXPECT_EQ(tasks[0].state, StoredState::kDone);
   EXPECT_EQ(tasks[0].result, "3");
   EXPECT_EQ(tasks[0].worker, "w1");
   EXPECT_EQ(tasks[0].key, "k1");
   EXPECT_EQ(tasks[0].key_count, 2);
   EXPECT_DOUBLE_EQ(tasks[0].finished, 102.5);
-  EXPECT_EQ(tasks[1].state, 0);
+  EXPECT_EQ(tasks[1].state, StoredState::kQueued);
   EXPECT_EQ(tasks[1].args, R"({"a":1,"b":2})");
   ASSERT_EQ(workers.size(), 1u);
   EXPECT_EQ(workers[0].url, "http://127.0.0.1:9");
@@ -82,8 +82,8 @@ TEST_F(JournalTest, PruneDeletesOnlyOldFinishedTasks) {
   auto j = Journal::Open(dir_);
   ASSERT_TRUE(j.ok());
   for (uint64_t i = 1; i <= 4; ++i) (*j)->Submitted(Task(i));
-  (*j)->Finished({1, 2, "1", "w", 1, 1, 10});
-  (*j)->Finished({2, 3, "boom", "w", 1, 1, 50});
+  (*j)->Finished({1, StoredState::kDone, "1", "w", 1, 1, 10});
+  (*j)->Finished({2, StoredState::kFailed, "boom", "w", 1, 1, 50});
   (*j)->Prune(20);
   ASSERT_TRUE(CommitAndWait(**j).ok());
   std::vector<uint64_t> ids;

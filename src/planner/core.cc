@@ -58,10 +58,46 @@ journal::TaskRecord SubmittedRecord(const Task& t, std::string_view op, std::str
   return r;
 }
 
+namespace {
+
+journal::StoredState Stored(TaskState s) {
+  switch (s) {
+    case TaskState::kQueued:
+      return journal::StoredState::kQueued;
+    case TaskState::kRunning:
+      return journal::StoredState::kRunning;
+    case TaskState::kDone:
+      return journal::StoredState::kDone;
+    case TaskState::kFailed:
+      return journal::StoredState::kFailed;
+    case TaskState::kCancelled:
+    case TaskState::kPruned:
+      break;
+  }
+  return journal::StoredState::kCancelled;
+}
+
+TaskState FromStored(journal::StoredState s) {
+  switch (s) {
+    case journal::StoredState::kDone:
+      return TaskState::kDone;
+    case journal::StoredState::kFailed:
+      return TaskState::kFailed;
+    case journal::StoredState::kCancelled:
+      return TaskState::kCancelled;
+    case journal::StoredState::kRunning:
+      return TaskState::kRunning;
+    case journal::StoredState::kQueued:
+      break;
+  }
+  return TaskState::kQueued;
+}
+
+}  // namespace
+
 journal::FinishRecord FinishedRecord(const Task& t, std::string_view worker) {
-  return {
-      t.id.value(), static_cast<int>(t.state), t.result, std::string(worker), t.attempts, t.started,
-      t.finished};
+  return {t.id.value(), Stored(t.state), t.result,  std::string(worker),
+          t.attempts,   t.started,       t.finished};
 }
 
 size_t& Core::FinishedCount(TaskState s) {
@@ -139,7 +175,7 @@ Result<TaskId> Core::Submit(std::vector<wire::TaskSpec> specs, uint64_t client,
                              "': no worker offers it (built in: add, mult, sleep, echo, noop)");
     }
   }
-  double now = WallSeconds();
+  double now = clock_.Wall();
   TaskId first(next_id());
   size_t count = specs.size();
   if (!key.empty()) keys_.emplace(std::string(key), std::make_pair(first.value(), count));
@@ -191,8 +227,8 @@ void Core::Restore(journal::TaskRecord&& r) {
   }
   if (!r.key.empty()) keys_.emplace(std::move(r.key), std::make_pair(r.id, size_t(r.key_count)));
   t.attempts = static_cast<int16_t>(r.attempts);
-  if (r.state >= 2 && r.state <= 4) {
-    t.state = static_cast<TaskState>(r.state);
+  if (journal::IsFinal(r.state)) {
+    t.state = FromStored(r.state);
     t.result = std::move(r.result);
     t.started = r.started;
     t.finished = r.finished;
@@ -450,13 +486,18 @@ void Core::OnResults(uint32_t worker, std::span<const wire::TaskResult> results)
     if (!t || t->state != TaskState::kRunning || t->worker != worker) continue;
     Unassign(w, t->id);
     if (r.started > 0) t->started = r.started;
-    double end = r.finished > 0 ? r.finished : WallSeconds();
+    double end = r.finished > 0 ? r.finished : clock_.Wall();
     double took = end - t->started;
     if (took >= 0) {
       w.busy_seconds += took;
       LearnDuration(t->op, took);
     }
     t->finished = end;
+    if (w.kind == WorkerKind::kHttp) {
+      for (WorkerInfo::Busy& b : w.busy) {
+        if (b.op == t->op) b.streak = 0;
+      }
+    }
     if (r.ok) {
       ++w.done;
       Finish(*t, TaskState::kDone, r.value);
@@ -477,7 +518,7 @@ void Core::OnIncident(Task& t, std::string what, bool lost_worker) {
   }
   if (t.incidents < UINT16_MAX) ++t.incidents;
   if (options_.max_crashes > 0 && t.incidents >= options_.max_crashes) {
-    t.finished = WallSeconds();
+    t.finished = clock_.Wall();
     Finish(t, TaskState::kFailed,
            "crashed " + std::to_string(t.incidents) + (t.incidents == 1 ? " time: " : " times: ") +
                *t.history);
@@ -532,7 +573,7 @@ void Core::Finish(Task& t, TaskState state, std::string result) {
     t.result += " (earlier: " + *t.history + ")";
   }
   t.history.reset();
-  if (t.finished == 0) t.finished = WallSeconds();
+  if (t.finished == 0) t.finished = clock_.Wall();
   ++FinishedCount(state);
   // Both arms views: a std::string arm would make the view dangle (STYLE.md, lessons).
   std::string_view worker =
@@ -556,20 +597,50 @@ void Core::OnRefused(uint32_t worker, std::span<const uint64_t> ids, bool busy_b
   for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
     Task* t = Lookup(TaskId(*it));
     if (!t || t->state != TaskState::kRunning || t->worker != worker) continue;
+    if (busy_backoff) {
+      // Exponential backoff with jitter per (worker, operation): a seed worker busy for
+      // seconds is asked a handful of times, not every few milliseconds, and workers freed
+      // at the same moment are not all asked again in the same instant.
+      auto b = std::find_if(w.busy.begin(), w.busy.end(),
+                            [&](const WorkerInfo::Busy& x) { return x.op == t->op; });
+      if (b == w.busy.end()) b = w.busy.insert(w.busy.end(), WorkerInfo::Busy{t->op, {}, 0});
+      double rest = std::chrono::duration<double>(options_.busy_backoff).count() *
+                    std::pow(2.0, std::min(b->streak, 30));
+      rest = std::min(rest, std::chrono::duration<double>(options_.max_busy_backoff).count());
+      rest *= std::uniform_real_distribution<double>(0.5, 1.5)(jitter_);
+      b->until =
+          clock_.Now() + std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(rest));
+      ++b->streak;
+    }
     Requeue(w, *t);
   }
-  if (busy_backoff) w.busy_until = clock_.Now() + options_.busy_backoff;
   Schedule();
 }
 
-void Core::OnUnsupported(uint32_t worker, TaskId id) {
-  if (worker >= workers_.size()) return;
+std::string Core::OnUnsupported(uint32_t worker, TaskId id) {
+  if (worker >= workers_.size()) return "";
   WorkerInfo& w = workers_[worker];
   Task* t = Lookup(id);
-  if (t) std::erase(w.ops, t->op);
+  std::string learned;
+  if (t && std::find(w.ops.begin(), w.ops.end(), t->op) != w.ops.end()) {
+    learned = op_names_[t->op];
+    std::erase(w.ops, t->op);
+  }
   uint64_t raw = id.value();
   OnRefused(worker, std::span<const uint64_t>(&raw, 1), false);
   if (w.ops.empty()) RemoveWorker(worker, "it runs none of the operations it was given");
+  return learned;
+}
+
+bool Core::HttpWorkerCanTake(const WorkerInfo& w, uint32_t op) const {
+  for (const WorkerInfo::Busy& b : w.busy) {
+    if (b.op == op && b.until > clock_.Now()) return false;
+  }
+  for (TaskId id : w.inflight) {
+    const Task* t = Find(id);
+    if (t && t->op == op) return false;
+  }
+  return true;
 }
 
 void Core::OnLeaving(uint32_t worker) {
@@ -577,6 +648,7 @@ void Core::OnLeaving(uint32_t worker) {
 }
 
 int Core::Window(const WorkerInfo& w, uint32_t op) const {
+  if (w.kind == WorkerKind::kHttp) return w.slots;  // the seed protocol has no queue
   const OpStats& s = op_stats_[op];
   bool is_short = s.known_short ||
                   (s.samples > 0 &&
@@ -590,7 +662,6 @@ int Core::Window(const WorkerInfo& w, uint32_t op) const {
 bool Core::DispatchOne(uint32_t wi) {
   WorkerInfo& w = workers_[wi];
   if (!w.alive || w.draining || !w.link) return false;
-  if (w.kind == WorkerKind::kHttp && w.busy_until > clock_.Now()) return false;
   int best_prio = 0;
   double best_len = -1;
   uint64_t best_id = 0;
@@ -611,6 +682,7 @@ bool Core::DispatchOne(uint32_t wi) {
     }
     if (q.empty()) continue;
     if (static_cast<int>(w.inflight.size()) >= Window(w, op)) continue;
+    if (w.kind == WorkerKind::kHttp && !HttpWorkerCanTake(w, op)) continue;
     int prio = q.begin()->first;
     uint64_t id = q.begin()->second.front().value();
     double len = op_stats_[op].samples ? op_stats_[op].mean_seconds : op_stats_[op].prior;
@@ -633,7 +705,7 @@ bool Core::DispatchOne(uint32_t wi) {
   t.state = TaskState::kRunning;
   t.worker = wi;
   ++t.attempts;
-  t.started = WallSeconds();
+  t.started = clock_.Wall();
   if (t.attempts == 1) {
     double waited = std::max(0.0, t.started - t.submitted);
     size_t b = 0;
@@ -687,7 +759,7 @@ void Core::Tick() {
     WorkerInfo& w = workers_[t->worker];
     Unassign(w, id);
     if (w.link) w.link->Cancel(id);
-    t->finished = WallSeconds();
+    t->finished = clock_.Wall();
     char buf[64];
     std::snprintf(buf, sizeof buf, "timed out after %g s", static_cast<double>(t->timeout));
     FailAttempt(*t, buf);

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <span>
 #include <string>
 #include <string_view>
@@ -108,7 +109,14 @@ struct WorkerInfo {
   uint64_t done = 0;
   double busy_seconds = 0;
   TimePoint last_seen;
-  TimePoint busy_until;  // HTTP workers that answered 403 rest until then
+  // HTTP workers: an operation the worker answered 403 (busy) for rests until `until`; each
+  // busy answer in a row doubles the rest (with jitter), a result resets it.
+  struct Busy {
+    uint32_t op = 0;
+    TimePoint until;
+    int streak = 0;
+  };
+  std::vector<Busy> busy;
 };
 
 struct CoreOptions {
@@ -117,7 +125,10 @@ struct CoreOptions {
   // `short_task` (so a fast worker never waits a round trip for its next task).
   int max_prefetch = 256;
   Nanos short_task = std::chrono::milliseconds(2);
+  // An HTTP worker that answers 403 gets no task of that operation for busy_backoff, doubled
+  // for each further 403 in a row up to max_busy_backoff, each rest scaled by a random 0.5-1.5.
   Nanos busy_backoff = std::chrono::milliseconds(20);
+  Nanos max_busy_backoff = std::chrono::seconds(1);
   size_t max_queued = 10'000'000;
   // A task whose attempts crashed or lost their worker this many times fails (a poison task
   // must not take down one worker after another). 0: no limit.
@@ -177,8 +188,10 @@ class Core {
   void OnResults(uint32_t worker, std::span<const wire::TaskResult> results);
   // The worker would not run these now (full, draining, HTTP 403): requeue, no failure.
   void OnRefused(uint32_t worker, std::span<const uint64_t> ids, bool busy_backoff);
-  // The worker does not run `op` at all (HTTP 404): forget it for that worker and requeue.
-  void OnUnsupported(uint32_t worker, TaskId id);
+  // The worker does not run the task's operation at all (HTTP 404): forget the operation for
+  // that worker and requeue. Returns the operation's name when this is news (it was still on
+  // the worker's list), else empty.
+  std::string OnUnsupported(uint32_t worker, TaskId id);
   void OnLeaving(uint32_t worker);
   std::optional<uint32_t> FindWorker(const WorkerId& id) const;
   const std::vector<WorkerInfo>& workers() const { return workers_; }
@@ -186,6 +199,8 @@ class Core {
   // ---- time ----
   // Heartbeat and task timeouts, retry backoff. Call periodically (the server: every 50 ms).
   void Tick();
+  // Wall time in Unix seconds from Core's clock: the timestamps of tasks come from here.
+  double WallNow() const { return clock_.Wall(); }
 
   // ---- introspection ----
   Counts counts() const { return counts_; }
@@ -235,6 +250,9 @@ class Core {
   // A running task goes back to the front of its queue; the attempt does not count.
   void Requeue(WorkerInfo& w, Task& t);
   void SortWorkerOrder();
+  // HTTP workers run one task per operation at a time, and none of an operation that is
+  // resting after a busy answer.
+  bool HttpWorkerCanTake(const WorkerInfo& w, uint32_t op) const;
 
   const Clock& clock_;
   CoreOptions options_;
@@ -258,7 +276,8 @@ class Core {
   std::unordered_map<uint64_t, ClientSink*> clients_;
   std::function<void(const Task&)> finished_hook_;
   Counts counts_;
-  size_t queued_now_ = 0;  // tasks in queues_ (not the delayed ones)
+  size_t queued_now_ = 0;            // tasks in queues_ (not the delayed ones)
+  std::minstd_rand jitter_{0x5eed};  // busy backoff jitter; seeded so tests are reproducible
 };
 
 }  // namespace volo::planner

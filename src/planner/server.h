@@ -1,5 +1,7 @@
 // The planner process: Core behind an HTTP/WebSocket server (REST API, native worker links,
-// streaming clients, seed-compatible HTTP workers), on one io_context thread.
+// streaming clients, seed-compatible HTTP workers), on one io_context thread. The parts live in
+// their own files (rest, sessions, links, commit_gate, blob_store, metrics, auth); this one
+// owns them and wires them together.
 #pragma once
 
 #include <chrono>
@@ -59,8 +61,5 @@ class PlannerServer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Renders a task as the REST API's JSON object.
-std::string TaskJson(const Core& core, const Task& t);
 
 }  // namespace volo::planner

@@ -1,0 +1,69 @@
+// The REST API's request handlers (docs/rest-api.md): plain functions over Core and a request.
+//
+// A handler reads the request, changes or reads Core, and answers through `Reply` exactly once,
+// now or later (the long-polls). What it needs beyond Core comes through RestEnv, which the
+// server implements on its event loop and tests implement with a fake clock and fake timers
+// (rest_test.cc). Every handler runs on the planner's io thread. A handler that waits holds
+// task ids, never Task pointers: pruning may drop a finished task while it waits.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "api/views.h"
+#include "net/http.h"
+#include "planner/auth.h"
+#include "planner/blob_store.h"
+#include "planner/core.h"
+
+namespace volo::planner {
+
+using Reply = std::function<void(net::HttpResponse)>;
+
+class RestEnv {
+ public:
+  virtual ~RestEnv() = default;
+  // Runs `fn` after `delay` on the io thread. The returned function cancels it (a no-op once
+  // it has run).
+  virtual std::function<void()> After(Nanos delay, std::function<void()> fn) = 0;
+  // Runs `ack` once everything recorded so far is durable (CommitGate::Durable).
+  virtual void Durable(std::function<void(const Status&)> ack) = 0;
+  // Enrols a seed-style HTTP worker and journals it. AlreadyExists when a native worker has
+  // the id; InvalidArgument for a bad id.
+  virtual Status EnrolHttpWorker(const std::string& id, const std::string& url,
+                                 std::vector<std::string> ops) = 0;
+  // True once the planner is stopping: /readyz answers 503.
+  virtual bool stopping() const = 0;
+};
+
+struct RestContext {
+  Core& core;
+  BlobStore& blobs;
+  RestEnv& env;
+  Token api_token;
+  Token join_token;
+};
+
+// Authenticates and routes one request, and answers it through `reply`.
+void HandleRequest(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
+
+// Core's state as the API shows it.
+api::TaskView TaskViewOf(const Core& core, const Task& t);
+api::WorkerView WorkerViewOf(const Core& core, const WorkerInfo& w);
+api::StatusView StatusViewOf(const Core& core);
+
+// The handlers HandleRequest routes to, after authentication and method checks.
+void SubmitTasks(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
+void ListTasks(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
+void GetTask(RestContext& ctx, TaskId id, const Reply& reply);
+void CancelTask(RestContext& ctx, TaskId id, const Reply& reply);
+void WaitOne(RestContext& ctx, TaskId id, const net::HttpRequest& req, const Reply& reply);
+void WaitMany(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
+void ListWorkers(RestContext& ctx, const Reply& reply);
+void GetWorker(RestContext& ctx, const std::string& id, const Reply& reply);
+void GetStatus(RestContext& ctx, const Reply& reply);
+void RegisterHttpWorker(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
+void Blob(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
+
+}  // namespace volo::planner

@@ -1,0 +1,130 @@
+#include "planner/sessions.h"
+
+#include <spdlog/spdlog.h>
+
+#include "wire/json_limits.h"
+
+namespace volo::planner {
+
+namespace {
+
+// One native worker's connection: unregistered until its `register`, then the link.
+struct WorkerState {
+  std::shared_ptr<WsWorkerLink> link;
+};
+
+void Refuse(const std::shared_ptr<net::WsConnection>& conn, std::string_view message,
+            std::string_view close_reason) {
+  conn->Send(wire::EncodeError(message));
+  conn->Close(close_reason);
+}
+
+// The `register` message: the worker becomes a Core worker with a link, or is refused.
+void OnRegister(SessionContext& ctx, WorkerState& st,
+                const std::shared_ptr<net::WsConnection>& conn, const wire::Register& reg) {
+  if (st.link) return Refuse(conn, "already registered", "protocol error");
+  if (ctx.core.FindWorker(WorkerId(reg.id))) {
+    return Refuse(conn, "a live worker is already registered as '" + reg.id + "'",
+                  "registration refused");
+  }
+  auto link = std::make_shared<WsWorkerLink>(ctx.io, conn);
+  // Welcome goes out before any task the registration lets the scheduler send.
+  conn->Send(wire::EncodeWelcome({ctx.heartbeat_ms}));
+  auto r =
+      ctx.core.AddWorker(WorkerId(reg.id), WorkerKind::kNative, reg.ops, reg.slots, link.get());
+  if (!r.ok()) return Refuse(conn, r.status().message(), "registration refused");
+  link->index = *r;
+  st.link = link;
+  ctx.worker_links[*r] = link;
+  spdlog::info("worker {} joined from {} (ops {}, slots {})", reg.id, conn->remote(),
+               fmt::join(reg.ops, ","), reg.slots);
+}
+
+}  // namespace
+
+net::WsHandlers WorkerSession(SessionContext& ctx) {
+  auto st = std::make_shared<WorkerState>();
+  net::WsHandlers h;
+  h.on_message = [&ctx, st](const std::shared_ptr<net::WsConnection>& conn, std::string_view text) {
+    auto msg = wire::ParseWorkerMessage(text);
+    if (!msg.ok()) {
+      spdlog::warn("worker at {} sent a bad message: {}", conn->remote(), msg.status().message());
+      return Refuse(conn, msg.status().message(), "protocol error");
+    }
+    if (auto* reg = std::get_if<wire::Register>(&*msg)) return OnRegister(ctx, *st, conn, *reg);
+    if (!st->link) return Refuse(conn, "register first", "protocol error");
+    uint32_t w = st->link->index;
+    std::visit(
+        [&](auto&& m) {
+          using T = std::decay_t<decltype(m)>;
+          if constexpr (std::is_same_v<T, wire::Heartbeat>) {
+            ctx.core.OnHeartbeat(w);
+          } else if constexpr (std::is_same_v<T, wire::Results>) {
+            ctx.core.OnResults(w, m.results);
+          } else if constexpr (std::is_same_v<T, wire::Refused>) {
+            ctx.core.OnRefused(w, m.ids, false);
+          } else if constexpr (std::is_same_v<T, wire::Leaving>) {
+            spdlog::info("worker {} is leaving", ctx.core.workers()[w].id.value());
+            ctx.core.OnLeaving(w);
+          }
+        },
+        *msg);
+  };
+  h.on_close = [&ctx, st](const std::shared_ptr<net::WsConnection>&, const Status& why) {
+    if (!st->link) return;
+    uint32_t w = st->link->index;
+    const WorkerInfo& info = ctx.core.workers()[w];
+    if (info.alive && info.link == st->link.get()) {
+      spdlog::info("worker {} disconnected ({})", info.id.value(), why.message());
+      ctx.core.RemoveWorker(w, "disconnected");
+    }
+    auto it = ctx.worker_links.find(w);
+    if (it != ctx.worker_links.end() && it->second == st->link) ctx.worker_links.erase(it);
+    st->link.reset();
+  };
+  return h;
+}
+
+net::WsHandlers StreamSession(SessionContext& ctx) {
+  auto client = std::make_shared<std::shared_ptr<StreamClient>>();
+  net::WsHandlers h;
+  h.on_message = [&ctx, client](const std::shared_ptr<net::WsConnection>& conn,
+                                std::string_view text) {
+    if (!*client) {
+      *client = std::make_shared<StreamClient>(ctx.io, conn, ctx.durable);
+      (*client)->id = ctx.next_client++;
+      ctx.core.AddClient((*client)->id, client->get());
+    }
+    int64_t tag = 0;
+    // Counted while scanning, before any tree is built: a message of millions of tasks is
+    // refused for the price of reading it.
+    if (Status s = wire::CheckJson(text); !s.ok()) {
+      conn->Send(wire::EncodeClientError(tag, s.message()));
+      return;
+    }
+    auto submit = wire::ParseClientMessage(text, &tag);
+    if (!submit.ok()) {
+      conn->Send(wire::EncodeClientError(tag, submit.status().message()));
+      return;
+    }
+    size_t n = submit->tasks.size();
+    auto first = ctx.core.Submit(std::move(submit->tasks), (*client)->id, submit->key);
+    if (!first.ok()) {
+      conn->Send(wire::EncodeClientError(tag, first.status().message()));
+      return;
+    }
+    // Without a journal the ack goes out now, before any result (results are flushed by a
+    // posted handler). With one, results can precede the ack; clients match by id.
+    ctx.durable([conn, tag, first = first->value(), n](const Status& s) {
+      conn->Send(s.ok() ? wire::EncodeSubmitted(tag, first, n)
+                        : wire::EncodeClientError(tag, "journal: " + s.message()));
+    });
+  };
+  h.on_close = [&ctx, client](const std::shared_ptr<net::WsConnection>&, const Status&) {
+    if (*client) ctx.core.RemoveClient((*client)->id);
+    client->reset();
+  };
+  return h;
+}
+
+}  // namespace volo::planner
