@@ -244,9 +244,12 @@ void AddFlyCommands(CLI::App& app, int* exit_code) {
   run->add_option("file", args->options.file, "The .fly program")->required();
   run->add_option("--env", args->options.env_bindings,
                   "Bind an environment declared in the program: NAME=smp:N or NAME=cluster:URL "
-                  "(URL may end in ?retries=N&wait=S: retries of a failing chunk, seconds to "
-                  "wait for a fly worker; repeatable). Ctrl-C cancels the program's work on "
-                  "the fleet. The API token comes from $VOLO_TOKEN");
+                  "(URL may end in ?retries=N&wait=S&progress=P: retries of a failing chunk, "
+                  "seconds to wait for a fly worker, seconds between progress lines on a "
+                  "non-terminal stderr with 0 for none; repeatable). The binding decides how "
+                  "many threads or workers run the instances, never how a fly splits its "
+                  "input. Ctrl-C cancels the program's work on the fleet. The API token comes "
+                  "from $VOLO_TOKEN");
   CLI::Option* seed = run->add_option("--seed", args->seed, "Seed for every random stream");
   run->add_flag("--disasm", args->options.disasm, "Print the bytecode instead of running");
   run->add_option("--max-memory", args->max_memory,

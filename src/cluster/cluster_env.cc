@@ -1,5 +1,7 @@
 #include "cluster/cluster_env.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -7,6 +9,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <map>
@@ -17,6 +20,7 @@
 #include <unordered_map>
 
 #include "api/views.h"
+#include "cluster/progress.h"
 #include "common/sha256.h"
 #include "net/client.h"
 #include "wire/messages.h"
@@ -38,6 +42,29 @@ constexpr size_t kMaxChunk = 10000;
 struct LaunchState {
   std::shared_ptr<fly::FlyJob> job;
   std::vector<char> delivered;  // per instance (dedupe of (instance, seq) by instance)
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  // For the progress display: instances ended well, and ended with an error.
+  std::atomic<size_t> done{0}, failed{0};
+  // Called (on the io thread) when the last instance ends, before the job learns of it.
+  std::function<void()> on_end;
+
+  // Reports the end of instance i to the job, counting it.
+  void Complete(size_t i, Result<std::string> result) {
+    (result.ok() ? done : failed).fetch_add(1);
+    if (done.load() + failed.load() == delivered.size() && on_end) on_end();
+    job->Complete(i, std::move(result));
+  }
+};
+
+// "1 instance", "4 instances".
+std::string Plural(size_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
+// The fly workers of the fleet: their slots, and how many of those are running something.
+struct FleetSlots {
+  int slots = 0;
+  int busy = 0;
 };
 
 struct ChunkRef {
@@ -63,7 +90,9 @@ std::set<ClusterEnvironment*> g_live;  // GUARDED_BY(g_live_mu)
 class ClusterEnvironment : public fly::Environment {
  public:
   explicit ClusterEnvironment(ClusterOptions options)
-      : options_(std::move(options)), work_(asio::make_work_guard(io_)) {
+      : options_(std::move(options)),
+        work_(asio::make_work_guard(io_)),
+        progress_(std::cerr, ::isatty(STDERR_FILENO) == 1, options_.progress_interval) {
     while (!options_.url.empty() && options_.url.back() == '/') options_.url.pop_back();
     std::lock_guard<std::mutex> lock(g_live_mu);
     g_live.insert(this);
@@ -159,20 +188,23 @@ class ClusterEnvironment : public fly::Environment {
         continue;
       }
       lock.unlock();
-      auto slots = FlySlots();
+      auto fleet = Fleet();
       lock.lock();
-      if (!slots.ok()) continue;  // an unreachable planner shows as a closed stream
-      if (*slots > 0) {
-        if (none_seen) std::cerr << "volo: a worker with the fly operation is back\n";
+      if (!fleet.ok()) continue;  // an unreachable planner shows as a closed stream
+      if (fleet->slots > 0) {
+        if (none_seen) Note("volo: a worker with the fly operation is back");
         none_seen = false;
+        lock.unlock();
+        ShowProgress(*fleet);
+        lock.lock();
         continue;
       }
       auto now = std::chrono::steady_clock::now();
       if (!none_seen) {
         none_seen = true;
         none_since = now;
-        std::cerr << "volo: no worker with the fly operation is connected to the planner at "
-                  << options_.url << "; waiting up to " << wait_s << " s for one\n";
+        Note("volo: no worker with the fly operation is connected to the planner at " +
+             options_.url + "; waiting up to " + std::to_string(wait_s) + " s for one");
         continue;
       }
       if (now - none_since < options_.worker_wait) continue;
@@ -187,6 +219,123 @@ class ClusterEnvironment : public fly::Environment {
         return abandoned;
       }));
       lock.lock();
+    }
+  }
+
+  // A line on stderr that does not run into the progress bar.
+  void Note(const std::string& line) {
+    progress_.Clear();
+    std::cerr << line << "\n";
+  }
+
+  // "fly 'count'", or "3 flies" while several run at once.
+  static std::string What(const std::vector<std::shared_ptr<LaunchState>>& launches) {
+    if (launches.size() == 1) return "fly '" + launches[0]->job->function_name() + "'";
+    return std::to_string(launches.size()) + " flies";
+  }
+
+  static ProgressCounts Count(const std::vector<std::shared_ptr<LaunchState>>& launches,
+                              std::chrono::steady_clock::time_point now) {
+    ProgressCounts c;
+    auto started = now;
+    for (const auto& l : launches) {
+      c.total += l->delivered.size();
+      c.done += l->done.load();
+      c.failed += l->failed.load();
+      started = std::min(started, l->started);
+    }
+    c.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - started);
+    return c;
+  }
+
+  // How many instances of this environment's chunks a worker is running now (0 when the
+  // planner does not say).
+  size_t RunningInstances() {
+    auto open = OnIo([this] {
+      std::map<uint64_t, size_t> counts;
+      for (const auto& [id, ref] : by_id_) {
+        if (!ref->done) counts[id] = ref->count;
+      }
+      return counts;
+    });
+    if (open.empty()) return 0;
+    auto r = net::HttpFetch("GET",
+                            options_.url + "/api/v1/tasks?state=running&op=fly&limit=10000&after=" +
+                                std::to_string(std::max<uint64_t>(open.begin()->first, 1) - 1),
+                            "", Auth(), 5s);
+    if (!r.ok() || r->status != 200) return 0;
+    boost::system::error_code ec;
+    json::value v = json::parse(r->body, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("tasks") || !v.at("tasks").is_array()) {
+      return 0;
+    }
+    size_t running = 0;
+    for (const auto& t : v.at("tasks").as_array()) {
+      if (!t.is_object() || !t.as_object().contains("id")) continue;
+      auto id = static_cast<uint64_t>(t.at("id").to_number<int64_t>(ec));
+      if (ec) continue;
+      if (auto it = open.find(id); it != open.end()) running += it->second;
+    }
+    return running;
+  }
+
+  // Watchdog thread, with a fly worker in the fleet: the progress display, and a note when the
+  // fly's chunks sit queued for a second because every fly slot is taken.
+  void ShowProgress(const FleetSlots& fleet) {
+    std::vector<std::shared_ptr<LaunchState>> launches;
+    {
+      std::lock_guard<std::mutex> lock(launches_mu_);
+      launches = launches_;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (launches.empty()) {
+      told_waiting_ = false;
+      return;
+    }
+    ProgressCounts c = Count(launches, now);
+    if (c.elapsed < 1s) return;  // short flies cost no queries and show nothing
+    c.running = RunningInstances();
+    size_t ended = c.done + c.failed;
+    auto newest = launches[0]->started;
+    for (const auto& l : launches) newest = std::max(newest, l->started);
+    bool moved = c.running > 0 || ended != last_ended_;
+    if (moved || last_activity_ < newest) {
+      if (told_waiting_ && moved) Note("volo: " + What(launches) + " got a fly slot");
+      told_waiting_ = false;
+      last_activity_ = moved ? now : newest;
+      last_ended_ = ended;
+    }
+    if (c.running == 0 && !told_waiting_ && now - last_activity_ >= 1s) {
+      told_waiting_ = true;
+      std::string queued = Plural(c.total - ended, "instance");
+      if (fleet.busy >= fleet.slots) {
+        std::string slots = fleet.slots == 1 ? "the one fly slot at " + options_.url + " is"
+                                             : "all " + std::to_string(fleet.slots) +
+                                                   " fly slots at " + options_.url + " are";
+        Note("volo: " + What(launches) + " is waiting for a free fly slot: " + slots +
+             " busy with other work (" + queued + " queued)");
+      } else {
+        Note("volo: " + What(launches) + " is waiting: none of its " + queued +
+             " has started yet (" + std::to_string(fleet.busy) + " of " +
+             Plural(static_cast<size_t>(fleet.slots), "fly slot") + " at " + options_.url +
+             " busy)");
+      }
+    }
+    progress_.Update(What(launches), c);
+  }
+
+  // io thread: the last instance of `launch` ended (its job does not know yet).
+  void OnLaunchEnded(const LaunchState* launch) {
+    std::vector<std::shared_ptr<LaunchState>> launches;
+    {
+      std::lock_guard<std::mutex> lock(launches_mu_);
+      launches = launches_;
+      std::erase_if(launches_, [&](const auto& l) { return l.get() == launch; });
+    }
+    if (launches.size() == 1) {
+      progress_.Finish(What(launches), Count(launches, std::chrono::steady_clock::now()));
+    } else {
+      progress_.Clear();
     }
   }
 
@@ -241,6 +390,12 @@ class ClusterEnvironment : public fly::Environment {
 
   // Total slots of the live workers that run `fly`.
   Result<int> FlySlots() {
+    VOLO_ASSIGN_OR_RETURN(FleetSlots fleet, Fleet());
+    return fleet.slots;
+  }
+
+  // The slots of the live workers that run `fly`, and how many of them are busy.
+  Result<FleetSlots> Fleet() {
     auto r = net::HttpFetch("GET", options_.url + "/api/v1/workers", "", Auth(), 5s);
     if (!r.ok()) return Unreachable(r.status().message());
     if (r->status != 200)
@@ -252,12 +407,15 @@ class ClusterEnvironment : public fly::Environment {
       return Unreachable("GET /api/v1/workers: not a worker list (" + list.status().message() +
                          ")");
     }
-    int slots = 0;
+    FleetSlots fleet;
     for (const api::WorkerView& w : list->workers) {
       if (w.state != api::WorkerState::kLive) continue;  // draining and gone workers take none
-      if (std::find(w.ops.begin(), w.ops.end(), "fly") != w.ops.end()) slots += w.slots;
+      if (std::find(w.ops.begin(), w.ops.end(), "fly") != w.ops.end()) {
+        fleet.slots += w.slots;
+        fleet.busy += static_cast<int>(w.running);
+      }
     }
-    return slots;
+    return fleet;
   }
 
   Status PutBlob(const std::string& hash, const std::string& bytes) {
@@ -339,6 +497,7 @@ class ClusterEnvironment : public fly::Environment {
     auto launch = std::make_shared<LaunchState>();
     launch->job = job;
     launch->delivered.assign(n, 0);
+    launch->on_end = [this, raw = launch.get()] { OnLaunchEnded(raw); };
     std::vector<std::pair<std::vector<wire::TaskSpec>, std::vector<std::shared_ptr<ChunkRef>>>>
         batches(1);
     size_t bytes = 0;
@@ -369,12 +528,17 @@ class ClusterEnvironment : public fly::Environment {
       batches.back().first.push_back(std::move(t));
       auto ref = std::make_shared<ChunkRef>();
       ref->outstanding = &outstanding_;
-      ++outstanding_;
       ref->launch = launch;
       ref->first = first;
       ref->count = count;
       batches.back().second.push_back(std::move(ref));
     }
+    // Every argument could be serialized: the chunks go out.
+    {
+      std::lock_guard<std::mutex> lock(launches_mu_);
+      launches_.push_back(launch);
+    }
+    for (auto& batch : batches) outstanding_ += static_cast<int64_t>(batch.second.size());
     for (auto& [tasks, refs] : batches) {
       asio::post(io_, [this, tasks = std::move(tasks), refs = std::move(refs)]() mutable {
         int64_t tag = next_tag_++;
@@ -445,6 +609,7 @@ class ClusterEnvironment : public fly::Environment {
     const json::object& o = v.as_object();
     if (auto out = o.find("output");
         out != o.end() && out->value().is_string() && !out->value().as_string().empty()) {
+      progress_.Clear();
       job.Print(std::string_view(out->value().as_string()));
     }
     auto& delivered = chunk->launch->delivered;
@@ -471,7 +636,7 @@ class ClusterEnvironment : public fly::Environment {
       if (returns && k < returns->size() && (*returns)[k].is_string()) {
         value = std::string((*returns)[k].as_string());
       }
-      job.Complete(i, std::move(value));
+      chunk->launch->Complete(i, std::move(value));
     }
   }
 
@@ -501,15 +666,15 @@ class ClusterEnvironment : public fly::Environment {
       }
       break;
     }
-    fly::FlyJob& job = *chunk.launch->job;
+    LaunchState& launch = *chunk.launch;
     for (size_t k = 0; k < chunk.count; ++k) {
       size_t i = chunk.first + k;
       if (i < failed) {
-        job.Complete(i, std::string("null"));
+        launch.Complete(i, std::string("null"));
       } else if (i == failed) {
-        job.Complete(i, Internal(message));
+        launch.Complete(i, Internal(message));
       } else {
-        job.Complete(i, Cancelled("not run: instance " + std::to_string(failed) + " failed"));
+        launch.Complete(i, Cancelled("not run: instance " + std::to_string(failed) + " failed"));
       }
     }
   }
@@ -517,7 +682,7 @@ class ClusterEnvironment : public fly::Environment {
   void FailChunks(std::vector<std::shared_ptr<ChunkRef>>& refs, const Status& why) {
     for (auto& ref : refs) {
       if (!ref->Finish()) continue;
-      for (size_t k = 0; k < ref->count; ++k) ref->launch->job->Complete(ref->first + k, why);
+      for (size_t k = 0; k < ref->count; ++k) ref->launch->Complete(ref->first + k, why);
     }
   }
 
@@ -557,6 +722,13 @@ class ClusterEnvironment : public fly::Environment {
   bool stopping_ = false;           // GUARDED_BY(mu_)
   std::thread watchdog_;
   std::atomic<int64_t> outstanding_{0};  // chunks submitted and not done
+  FlyProgress progress_;                 // thread-safe
+  std::mutex launches_mu_;
+  std::vector<std::shared_ptr<LaunchState>> launches_;  // GUARDED_BY(launches_mu_): not ended
+  // Watchdog thread only: the "waiting for a free fly slot" note.
+  bool told_waiting_ = false;
+  size_t last_ended_ = 0;
+  std::chrono::steady_clock::time_point last_activity_{};
   // io thread only:
   std::shared_ptr<net::WsConnection> conn_;
   int64_t next_tag_ = 1;
@@ -610,8 +782,9 @@ fly::EnvironmentFactory MakeEnvironmentFactory() {
       std::string query = address.substr(q + 1);
       auto bad = [&](const std::string& part) {
         return InvalidArgument("environment '" + name + "': after '?' the cluster URL takes " +
-                               "retries=N (0..100) and wait=S (seconds, 1..86400), joined by " +
-                               "'&'; got '" + part + "'");
+                               "retries=N (0..100), wait=S (seconds, 1..86400) and progress=P " +
+                               "(seconds between progress lines, 0 for none), joined by '&'; " +
+                               "got '" + part + "'");
       };
       size_t at = 0;
       while (at <= query.size()) {
@@ -630,6 +803,8 @@ fly::EnvironmentFactory MakeEnvironmentFactory() {
           o.retries = n;
         } else if (key == "wait" && n >= 1 && n <= 86400) {
           o.worker_wait = std::chrono::seconds(n);
+        } else if (key == "progress" && n <= 86400) {
+          o.progress_interval = std::chrono::seconds(n);
         } else {
           return bad(part);
         }

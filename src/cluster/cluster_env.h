@@ -33,8 +33,12 @@ struct ClusterOptions {
   // How long a Launch waits for a worker with the fly operation to register, and how long a
   // running fly goes on without any such worker before its outstanding instances fail.
   std::chrono::milliseconds worker_wait{30000};
-  // How often a running fly checks that the fleet still has a worker with the fly operation.
+  // How often a running fly checks that the fleet still has a worker with the fly operation
+  // (and redraws its progress bar on a terminal).
   std::chrono::milliseconds watch_interval{500};
+  // How often a running fly prints a progress line when stderr is not a terminal; zero: never,
+  // and no bar on a terminal either (src/cluster/progress.h).
+  std::chrono::milliseconds progress_interval{5000};
 };
 
 // Connects to the planner. Unavailable("cannot reach the planner at URL: ...") when it does not
@@ -46,8 +50,9 @@ Result<std::unique_ptr<fly::Environment>> MakeClusterEnvironment(const ClusterOp
 size_t CancelOutstanding();
 
 // For fly::RunOptions::make_environment: kind "cluster" (and "k8s" declared on a cluster) with
-// the planner's URL as the address, optionally with `?retries=N&wait=S` (ClusterOptions'
-// retries and worker_wait in seconds). The API token comes from $VOLO_TOKEN.
+// the planner's URL as the address, optionally with `?retries=N&wait=S&progress=P`
+// (ClusterOptions' retries, worker_wait in seconds, progress_interval in seconds with 0 for
+// none). The API token comes from $VOLO_TOKEN.
 fly::EnvironmentFactory MakeEnvironmentFactory();
 
 }  // namespace volo::cluster

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "fly/dataframe.h"
 #include "fly/ops.h"
@@ -54,8 +55,9 @@ bool MakeDomain(Vm& vm, const DeclSite& site, Value* vals, Value* out) {
     *out = Value::OfChannel(vm.runtime().NewChannel(site.var_name));
     return true;
   }
-  if (type == "smp" || type == "aws" || type == "azure" || type == "aws-debug" || type == "k8s" ||
-      type == "cluster") {
+  // "local" is the pre-2019 name of smp: `env local = [type:"local"]`, this machine's cores.
+  if (type == "smp" || type == "local" || type == "aws" || type == "azure" || type == "aws-debug" ||
+      type == "k8s" || type == "cluster") {
     int threads = 0;
     const Value* n = Find(site, vals, {"nthread", "nthreads", "threads", "thread"});
     if (n) {
@@ -63,6 +65,8 @@ bool MakeDomain(Vm& vm, const DeclSite& site, Value* vals, Value* out) {
       threads = static_cast<int>(std::clamp<int64_t>(n->i, -1, 4096));
     } else if (type == "smp") {
       return vm.Fail("an smp environment needs a thread count: add nthread=N");
+    } else if (type == "local") {
+      threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
     }
     std::string address;
     if (type == "cluster") {

@@ -75,8 +75,14 @@ class Environment {
   virtual ~Environment() = default;
   // "smp:4", "cluster:http://host:3000".
   virtual std::string Describe() const = 0;
-  // How many instances can run at once (array/matrix/dataframe splits use it).
+  // How many instances can run at once: the binding's threads, or the fleet's fly slots.
   virtual int parallelism() const = 0;
+  // The program's decomposition: how many portions a fly over an array, matrix, dataframe or
+  // file is split into, and what `env.nthread` reads. It is the thread count the program
+  // declared (`nthread=4`), wherever --env or a cluster binds the environment, so the number of
+  // instances and messages, and the answer, do not depend on the placement. An environment
+  // declared without a thread count reads its parallelism() at each fly.
+  virtual int nthread() const { return parallelism(); }
   // Starts every instance of `job`; returns without waiting for them.
   virtual void Launch(std::shared_ptr<FlyJob> job) = 0;
 };

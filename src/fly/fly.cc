@@ -180,7 +180,7 @@ std::string LocalFlyJob::RemoteSpec() const {
       SerializeValue(d, &desc, &error);
       Release(d);
       envs += (envs.empty() ? "" : ",") + name + ":[" + desc + "," +
-              std::to_string(v.env->parallelism()) + "]";
+              std::to_string(v.env->nthread()) + "]";
     } else if (!v.IsNull()) {
       std::string text;
       if (SerializeValue(v, &text, &error)) {
@@ -279,11 +279,13 @@ bool Transfer(Vm& vm, Value v, Value* out) {
   return true;
 }
 
-// Splits the collection `x` into the instances' arguments.
-bool Split(Vm& vm, LocalFlyJob& job, Value x, int parallelism) {
+// Splits the collection `x` into the instances' arguments: arrays, matrices, dataframes and
+// files into at most `portions` contiguous blocks (the environment's nthread(), which is the
+// program's decomposition, not the placement's).
+bool Split(Vm& vm, LocalFlyJob& job, Value x, int portions) {
   auto& items = job.items_;
   const FlySite& site = job.site_;
-  size_t p_max = static_cast<size_t>(std::max(parallelism, 1));
+  size_t p_max = static_cast<size_t>(std::max(portions, 1));
   if (x.Is(ObjKind::kRange)) {
     auto* r = static_cast<RangeObj*>(x.o);
     job.is_range_ = true;
@@ -451,7 +453,7 @@ bool RunFly(Vm& vm, const FlySite& site, Value* args, Value* out) {
   auto job = std::make_shared<LocalFlyJob>(rt, site);
   job->pass_arg_ = fn.arity >= 1;
   if (site.input == FlyInput::kIn) {
-    if (!Split(vm, *job, args[1], env->parallelism())) return fail("");
+    if (!Split(vm, *job, args[1], env->nthread())) return fail("");
     if (!job->is_range_) {
       job->count_ = job->items_.size();
       if (!job->pass_arg_) {

@@ -254,7 +254,7 @@ bool FieldGet(Vm& vm, Value obj, const std::string& name, Value* out) {
   }
   if (obj.tag == Tag::kEnv) {
     if (name == "nthread" || name == "nthreads" || name == "threads" || name == "thread") {
-      *out = Value::Int(obj.env->parallelism());
+      *out = Value::Int(obj.env->nthread());
       return true;
     }
     return vm.Fail("an environment has no field '" + name + "' (only nthread)");

@@ -290,7 +290,7 @@ StmtPtr Parser::Statement() {
     case Tok::kSemicolon:
       ErrorAt(Cur(), "';' is not part of FLY: statements need no separator");
     default:
-      s = SimpleStmt();
+      s = IsHistoricalDecl() ? HistoricalDecl() : SimpleStmt();
       break;
   }
   --depth_;
@@ -338,6 +338,45 @@ StmtPtr Parser::VarDecl() {
       s->names.emplace_back(env.text);
       s->name_positions.push_back(PosOf(env));
     } while (Match(Tok::kComma));
+  }
+  return s;
+}
+
+// Two identifiers in a row start no statement of today's grammar, so `env x`, `channel x` and
+// `random x` are the declarations of FLY before May 2019 (FLY.md B.1.14).
+bool Parser::IsHistoricalDecl() const {
+  if (!Check(Tok::kIdent) || Peek().type != Tok::kIdent) return false;
+  std::string_view kw = Cur().text;
+  if (kw == "env") return Peek(2).type == Tok::kAssign;
+  return kw == "channel" || kw == "random";
+}
+
+// historicalDecl ::= "env" ID "=" declObject ["on" ID]    (keys take ':' or '=')
+//                  | "channel" ID ["on" ID] | "random" ID
+// Each becomes the `var` declaration that replaced it: `channel ch on e` is
+// `var ch = [type="channel"] on e`, `random r` is `var r = [type="random"]`.
+StmtPtr Parser::HistoricalDecl() {
+  auto s = std::make_unique<Stmt>(StmtKind::kVar, PosOf(Cur()));
+  std::string kw(Cur().text);
+  ++pos_;
+  const Token& name = Expect(Tok::kIdent, "a name after '" + kw + "'");
+  s->name = std::string(name.text);
+  s->name_pos = PosOf(name);
+  if (kw == "env") {
+    Expect(Tok::kAssign, "'=' after the environment name");
+    const Token& open = Expect(Tok::kLBracket, "'[' to start the environment's declaration");
+    s->value = DeclObject(open);
+  } else {
+    s->value = std::make_unique<Expr>(ExprKind::kDecl, s->pos);
+    s->value->keys.emplace_back("type");
+    auto type = std::make_unique<Expr>(ExprKind::kString, s->pos);
+    type->s = kw;
+    s->value->kids.push_back(std::move(type));
+  }
+  if (kw != "random" && Match(Tok::kOn)) {
+    const Token& env = Expect(Tok::kIdent, "an environment name after 'on'");
+    s->names.emplace_back(env.text);
+    s->name_positions.push_back(PosOf(env));
   }
   return s;
 }
@@ -840,12 +879,13 @@ ExprPtr Parser::Bracket() {
 }
 
 // declObject ::= "[" ID "=" expr {"," ID "=" expr} "]"
+//   (after `env`, the pre-2019 `key:value` form too)
 ExprPtr Parser::DeclObject(const Token& open) {
   auto d = std::make_unique<Expr>(ExprKind::kDecl, PosOf(open));
   do {
     const Token& key = Expect(Tok::kIdent, "a key name (key=value)");
     d->keys.emplace_back(key.text);
-    Expect(Tok::kAssign, "'=' after the key");
+    if (!Match(Tok::kColon)) Expect(Tok::kAssign, "'=' after the key");
     d->kids.push_back(Expression());
   } while (Match(Tok::kComma));
   Expect(Tok::kRBracket, "',' or ']' in the declaration");

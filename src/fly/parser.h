@@ -53,6 +53,8 @@ class Parser {
   StmtPtr RequireStmt();
   StmtPtr NativeStmt();
   StmtPtr SimpleStmt();
+  bool IsHistoricalDecl() const;
+  StmtPtr HistoricalDecl();
   std::unique_ptr<FlySpec> FlyCall();
 
   ExprPtr Expression();

@@ -15,8 +15,8 @@ namespace {
 // What an instance reads of an environment it cannot fly on: its description and nthread.
 class StubEnvironment : public Environment {
  public:
-  StubEnvironment(std::string description, int parallelism)
-      : description_(std::move(description)), parallelism_(parallelism) {}
+  StubEnvironment(std::string description, int nthread)
+      : description_(std::move(description)), parallelism_(nthread) {}
   std::string Describe() const override { return description_; }
   int parallelism() const override { return parallelism_; }
   void Launch(std::shared_ptr<FlyJob> job) override {

@@ -13,7 +13,7 @@
 //   globals       {name: value}: the consts snapshot (FLY.md Part A 7) and other shippable globals
 //   randoms       {name: [has_decl_seed, decl_seed]}: random objects, re-derived per instance
 //   channels      {name: number}: the instance's sends on these come back as messages
-//   envs          {name: [description, parallelism]}: environments (instances read nthread)
+//   envs          {name: [description, nthread]}: environments (instances read nthread)
 //
 // An instance's messages are captured, not delivered: they come back with the chunk, in the
 // order the instance sent them per channel (seq counts an instance's messages), for the

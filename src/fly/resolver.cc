@@ -22,8 +22,8 @@ std::string DeclType(const Expr& decl) {
 }
 
 bool IsEnvType(const std::string& t) {
-  return t == "smp" || t == "aws" || t == "azure" || t == "aws-debug" || t == "k8s" ||
-         t == "cluster";
+  return t == "smp" || t == "local" || t == "aws" || t == "azure" || t == "aws-debug" ||
+         t == "k8s" || t == "cluster";
 }
 
 // Every type= a declaration object may have (domain.cc makes them).

@@ -20,6 +20,23 @@ std::string ChannelName(const Channel& ch) {
 bool IsCloud(const std::string& type) {
   return type == "aws" || type == "azure" || type == "aws-debug";
 }
+
+// An environment as the program declared it: a fly's portions follow the declared thread count
+// (the program's decomposition), while `bound` (what --env, `volo up` or the declaration made)
+// decides how many of them run at once.
+class DeclaredEnvironment : public Environment {
+ public:
+  DeclaredEnvironment(std::unique_ptr<Environment> bound, int nthread)
+      : bound_(std::move(bound)), nthread_(nthread) {}
+  std::string Describe() const override { return bound_->Describe(); }
+  int parallelism() const override { return bound_->parallelism(); }
+  int nthread() const override { return nthread_; }
+  void Launch(std::shared_ptr<FlyJob> job) override { bound_->Launch(std::move(job)); }
+
+ private:
+  std::unique_ptr<Environment> bound_;
+  const int nthread_;
+};
 }  // namespace
 
 Runtime::Runtime(const Program& program, const RunOptions& options, std::ostream& out,
@@ -80,6 +97,9 @@ std::string Runtime::BindingOf(const std::string& name) const {
 void Runtime::Write(std::string_view text) {
   std::lock_guard<std::mutex> lock(out_mu_);
   out_ << text;
+  // Each whole line reaches a pipe or a file as it is printed, not when a buffer fills or the
+  // program ends (a terminal is line-buffered anyway): logs and `| tee` show progress live.
+  if (text.find('\n') != std::string_view::npos) out_.flush();
 }
 
 void Runtime::Warn(std::string_view text) {
@@ -285,7 +305,7 @@ Result<Environment*> Runtime::GetEnvironment(const std::string& name, const std:
     int n = b->second.size() > 4 ? std::stoi(b->second.substr(4, 9))
                                  : static_cast<int>(std::thread::hardware_concurrency());
     VOLO_ASSIGN_OR_RETURN(env, MakeSmpEnvironment(std::max(n, 1)));
-  } else if (type == "smp") {
+  } else if (type == "smp" || type == "local") {
     if (threads < 1 || threads > kMaxSmpThreads) {
       return InvalidArgument("an smp environment needs a thread count from 1 to " +
                              std::to_string(kMaxSmpThreads) + " (nthread=N)");
@@ -297,6 +317,7 @@ Result<Environment*> Runtime::GetEnvironment(const std::string& name, const std:
   } else {
     return InvalidArgument("unknown environment type \"" + type + "\"");
   }
+  if (threads > 0) env = std::make_unique<DeclaredEnvironment>(std::move(env), threads);
   Environment* raw = env.get();
   std::string key = name.empty() ? "#" + std::to_string(envs_.size()) : name;
   envs_[key] = std::move(env);

@@ -82,6 +82,8 @@ class Runtime {
 
   // The environment declared as `name` with type and thread count from its declaration,
   // unless --env rebinds it. Owned by the Runtime. `address`: a declared cluster's url=.
+  // A declared thread count (threads > 0) stays the environment's nthread() wherever it is
+  // bound (docs/placement.md, "Decomposition and placement"); 0: none was declared.
   Result<Environment*> GetEnvironment(const std::string& name, const std::string& type, int threads,
                                       const std::string& address = "");
   // Validates --env bindings against the program's declarations before it starts.

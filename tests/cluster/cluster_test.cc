@@ -457,7 +457,7 @@ TEST_F(ClusterTest, ABadClusterQueryIsAClearError) {
       {"run", file, "--env", "c=cluster:http://127.0.0.1:1?retries=2&speed=3"}, {}, seconds(30));
   ASSERT_TRUE(r.finished);
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("retries=N (0..100) and wait=S"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("retries=N (0..100), wait=S"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("got 'speed=3'"), std::string::npos) << r.err;
 }
 
