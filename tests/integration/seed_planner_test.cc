@@ -26,8 +26,11 @@ TEST_F(SeedPlannerTest, SeedWorkersJoinByThemselvesAndRunEveryTaskRight) {
   for (const auto& t : WaitFinished(planner, ids)) {
     ExpectDoneWithRightResult(t);
     const std::string w = Str(t, "worker");
-    if (Str(t, "op") == "add") EXPECT_NE(w, "multi") << json::serialize(t);
-    if (Str(t, "op") == "mult") EXPECT_NE(w, "adder") << json::serialize(t);
+    if (Str(t, "op") == "add") {
+      EXPECT_NE(w, "multi") << json::serialize(t);
+    } else {
+      EXPECT_NE(w, "adder") << json::serialize(t);
+    }
   }
   EXPECT_EQ(NumAt(Status(planner), "failed"), 0);
   EXPECT_EQ(general.completed("add") + general.completed("mult") + adder.completed("add") +
