@@ -290,9 +290,9 @@ bool StringMethod(Vm& vm, MethodId id, const std::string& name, Value* a, int ar
     case MethodId::k_matches: {
       // The whole string must match (Java's matches, not find).
       if (!Arity(vm, name, argc, 1, 1) || !StrArg(vm, name, a[1], &x)) return false;
-      std::regex re;
-      if (!Regex(vm, x, &re)) return false;
-      *out = Value::Bool(std::regex_match(s, re));
+      auto re = CompileRegex(vm, x);
+      if (!re) return false;
+      *out = Value::Bool(re->FullMatch(s));
       return true;
     }
     case MethodId::k_repeat: {
