@@ -166,7 +166,9 @@ class ExamplesTest : public VoloTest {
         std::string out = Run(ex, spec, seed);
         ex.check(out);
         auto [it, fresh] = first.emplace(seed, out);
-        if (!fresh) EXPECT_EQ(out, it->second) << "the same seed must give the same answer";
+        if (!fresh) {
+          EXPECT_EQ(out, it->second) << "the same seed must give the same answer";
+        }
       }
     };
     for (int threads : {1, 2, 3, 8}) {
