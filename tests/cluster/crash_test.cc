@@ -129,12 +129,12 @@ TEST_F(CrashTest, AnInstanceThatCrashesItsProcessFailsTheFlyAndEveryWorkerLives)
   StartFleet();
   std::vector<pid_t> pids;
   for (Child* w : workers_) pids.push_back(w->pid);
-  // INT64_MIN / -1 traps (SIGFPE) in a plain C++ division. If the language rejects it with an
-  // error instead, the fly fails all the same, without a crash.
+  // An integer division by zero traps (SIGFPE) in a plain C++ division. FLY reports it as an
+  // error (and INT64_MIN / -1 wraps, as in Java): the fly fails all the same, without a crash.
   std::string file = Program("fpe.fly", R"(var c = [type="smp", nthread=2]
 func f(i) {
   var r = 0
-  if (i == 3) { r = Math.floorDiv(-9223372036854775807 - 1, -1) }
+  if (i == 3) { r = Math.floorDiv(-9223372036854775807 - 1, i - 3) }
   return i + r
 }
 fly f in [0:8] on c
