@@ -12,6 +12,7 @@
 #include <iostream>
 #include <random>
 
+#include "api/views.h"
 #include "cli/commands.h"
 #include "cli/up.h"
 #include "common/log.h"
@@ -55,12 +56,9 @@ namespace {
 
 // Parses an error body {"error": "..."} into its message, or returns the body.
 std::string ErrorText(const net::ClientResponse& r) {
-  boost::system::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  if (!ec && v.is_object() && v.get_object().contains("error") &&
-      v.get_object().at("error").is_string()) {
-    return std::string(v.get_object().at("error").get_string());
-  }
+  auto v = api::ParseText(r.body);
+  auto error = v.ok() ? api::ParseError(*v) : Result<api::ErrorView>(v.status());
+  if (error.ok()) return error->error;
   return "HTTP " + std::to_string(r.status) + ": " + r.body;
 }
 
@@ -94,12 +92,6 @@ std::optional<json::value> Call(const std::string& planner, const std::string& m
   return v;
 }
 
-std::string Str(const json::value& v) {
-  if (v.is_string()) return std::string(v.get_string());
-  if (v.is_null()) return "-";
-  return wire::ToJson(v);
-}
-
 void RunPlanner(planner::PlannerOptions opts, int tasks, uint64_t seed, double scale,
                 int* exit_code) {
   asio::io_context io(1);
@@ -110,7 +102,8 @@ void RunPlanner(planner::PlannerOptions opts, int tasks, uint64_t seed, double s
     *exit_code = 1;
     return;
   }
-  spdlog::info("volo planner listening on http://{}:{}", opts.bind, *port);
+  spdlog::info("volo planner listening on {}://{}:{}",
+               opts.tls_cert_file.empty() ? "http" : "https", opts.bind, *port);
   if (tasks > 0) {
     auto specs = RandomSeedTasks(tasks, seed, scale);
     auto first = server.core().Submit(std::move(specs));
@@ -368,7 +361,13 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     }
     auto r = Call(*planner, "POST", "/api/v1/tasks", json::serialize(task), exit_code);
     if (!r) return;
-    int64_t id = r->at("id").to_number<int64_t>();
+    auto submitted = api::ParseSubmitted(*r);
+    if (!submitted.ok() || submitted->ids.size() != 1) {
+      std::cerr << "volo: unexpected answer from the planner: " << wire::ToJson(*r) << "\n";
+      *exit_code = 1;
+      return;
+    }
+    uint64_t id = submitted->ids[0];
     if (!*swait) {
       std::cout << id << "\n";
       return;
@@ -377,13 +376,21 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       auto t = Call(*planner, "GET", "/api/v1/tasks/" + std::to_string(id) + "/wait?timeout=60", "",
                     exit_code, 70);
       if (!t) return;
-      std::string state(t->at("state").get_string());
-      if (state == "done") {
-        std::cout << wire::ToJson(t->at("result")) << "\n";
+      auto task = api::ParseTask(*t);
+      if (!task.ok()) {
+        std::cerr << "volo: unexpected answer from the planner: " << task.status().message()
+                  << "\n";
+        *exit_code = 1;
+        return;
+      }
+      std::string state(api::TaskStatusName(task->state));
+      if (task->state == api::TaskStatus::kDone) {
+        std::cout << wire::ToJson(task->result) << "\n";
         return;
       }
       if (state == "failed" || state == "cancelled") {
-        std::cerr << "volo: task " << id << " " << state << ": " << Str(t->at("error")) << "\n";
+        std::cerr << "volo: task " << id << " " << state << ": " << task->error.value_or("-")
+                  << "\n";
         *exit_code = 1;
         return;
       }
@@ -401,39 +408,43 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     if (!status) return;
     auto workers = Call(*planner, "GET", "/api/v1/workers", "", exit_code);
     if (!workers) return;
+    auto so = api::ParseStatus(*status);
+    auto wl = api::ParseWorkerList(*workers);
+    if (!so.ok() || !wl.ok()) {
+      std::cerr << "volo: unexpected answer from the planner: "
+                << (so.ok() ? wl.status() : so.status()).message() << "\n";
+      *exit_code = 1;
+      return;
+    }
     if (*stjson) {
-      json::object o = status->as_object();
-      o["worker_list"] = workers->at("workers");
+      json::object o = api::ToValue(*so).as_object();
+      o["worker_list"] = api::ToValue(*wl).at("workers");
       std::cout << wire::ToJson(o) << "\n";
       return;
     }
-    const json::object& so = status->as_object();
+    auto n = [](uint64_t v) { return std::to_string(v); };
     PrintTable({{"workers", "queued", "running", "done", "failed", "cancelled"},
-                {Str(so.at("workers")), Str(so.at("queued")), Str(so.at("running")),
-                 Str(so.at("done")), Str(so.at("failed")), Str(so.at("cancelled"))}});
-    const json::array& wl = workers->at("workers").as_array();
-    if (!wl.empty()) {
+                {n(so->workers), n(so->queued), n(so->running), n(so->done), n(so->failed),
+                 n(so->cancelled)}});
+    if (!wl->workers.empty()) {
       std::cout << "\n";
       std::vector<std::vector<std::string>> rows{
           {"worker", "kind", "ops", "slots", "running", "done", "busy s", "state"}};
-      for (const auto& wv : wl) {
-        const json::object& wo = wv.as_object();
+      for (const api::WorkerView& w : wl->workers) {
         std::string ops;
-        for (const auto& op : wo.at("ops").as_array()) {
-          ops += (ops.empty() ? "" : ",") + Str(op);
-        }
+        for (const auto& op : w.ops) ops += (ops.empty() ? "" : ",") + op;
         char busy[32];
-        std::snprintf(busy, sizeof busy, "%.2f", wo.at("busy_seconds").to_number<double>());
-        rows.push_back({Str(wo.at("id")), Str(wo.at("kind")), ops, Str(wo.at("slots")),
-                        Str(wo.at("running")), Str(wo.at("done")), busy, Str(wo.at("state"))});
+        std::snprintf(busy, sizeof busy, "%.2f", w.busy_seconds);
+        rows.push_back({w.id, std::string(api::WorkerKindName(w.kind)), ops,
+                        std::to_string(w.slots), n(w.running), n(w.done), busy,
+                        std::string(api::WorkerStateName(w.state))});
       }
       PrintTable(rows);
     }
-    for (const auto& wv : so.at("waiting").as_array()) {
-      std::cout << "\nwaiting: " << Str(wv.at("queued")) << " " << Str(wv.at("op"))
-                << " task(s): " << Str(wv.at("reason"));
+    for (const api::WaitingView& w : so->waiting) {
+      std::cout << "\nwaiting: " << w.queued << " " << w.op << " task(s): " << w.reason;
     }
-    if (!so.at("waiting").as_array().empty()) std::cout << "\n";
+    if (!so->waiting.empty()) std::cout << "\n";
   });
 
   // ---- wait ----
@@ -454,14 +465,22 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       json::object body{{"ids", ids}, {"timeout", chunk}};
       auto r = Call(*planner, "POST", "/api/v1/wait", json::serialize(body), exit_code, chunk + 10);
       if (!r) return;
-      bool complete = r->at("complete").as_bool();
+      auto answer = api::ParseWait(*r);
+      if (!answer.ok()) {
+        std::cerr << "volo: unexpected answer from the planner: " << answer.status().message()
+                  << "\n";
+        *exit_code = 1;
+        return;
+      }
+      bool complete = answer->complete;
       left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
       if (!complete && left > 0) continue;
-      for (const auto& tv : r->at("tasks").as_array()) {
-        const json::object& t = tv.as_object();
-        std::string state = Str(t.at("state"));
-        std::cout << Str(t.at("id")) << " " << state << " "
-                  << (state == "done" ? wire::ToJson(t.at("result")) : Str(t.at("error"))) << "\n";
+      for (const api::TaskView& t : answer->tasks) {
+        std::string state(api::TaskStatusName(t.state));
+        std::cout << t.id << " " << state << " "
+                  << (t.state == api::TaskStatus::kDone ? wire::ToJson(t.result)
+                                                        : t.error.value_or("-"))
+                  << "\n";
         if (state == "failed" || state == "cancelled") *exit_code = 1;
       }
       if (!complete) {
