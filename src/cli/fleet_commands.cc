@@ -13,6 +13,7 @@
 #include <iostream>
 #include <random>
 
+#include "api/views.h"
 #include "cli/api.h"
 #include "cli/commands.h"
 #include "cli/text.h"
@@ -42,7 +43,8 @@ void RunPlanner(planner::PlannerOptions opts, int tasks, uint64_t seed, double s
     *exit_code = 1;
     return;
   }
-  spdlog::info("volo planner listening on http://{}:{}", opts.bind, *port);
+  spdlog::info("volo planner listening on {}://{}:{}",
+               opts.tls_cert_file.empty() ? "http" : "https", opts.bind, *port);
   if (tasks > 0) {
     auto specs = RandomSeedTasks(tasks, seed, scale);
     auto first = server.core().Submit(std::move(specs));
@@ -325,7 +327,13 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     }
     auto r = Call(*planner, "POST", "/api/v1/tasks", json::serialize(task), exit_code);
     if (!r) return;
-    int64_t id = r->at("id").to_number<int64_t>();
+    auto submitted = api::ParseSubmitted(*r);
+    if (!submitted.ok() || submitted->ids.size() != 1) {
+      std::cerr << "volo: unexpected answer from the planner: " << wire::ToJson(*r) << "\n";
+      *exit_code = 1;
+      return;
+    }
+    uint64_t id = submitted->ids[0];
     if (!*swait) {
       std::cout << id << "\n";
       return;
@@ -334,13 +342,21 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       auto t = Call(*planner, "GET", "/api/v1/tasks/" + std::to_string(id) + "/wait?timeout=60", "",
                     exit_code, 70);
       if (!t) return;
-      std::string state(t->at("state").get_string());
-      if (state == "done") {
-        std::cout << wire::ToJson(t->at("result")) << "\n";
+      auto task = api::ParseTask(*t);
+      if (!task.ok()) {
+        std::cerr << "volo: unexpected answer from the planner: " << task.status().message()
+                  << "\n";
+        *exit_code = 1;
+        return;
+      }
+      std::string state(api::TaskStatusName(task->state));
+      if (task->state == api::TaskStatus::kDone) {
+        std::cout << wire::ToJson(task->result) << "\n";
         return;
       }
       if (state == "failed" || state == "cancelled") {
-        std::cerr << "volo: task " << id << " " << state << ": " << Str(t->at("error")) << "\n";
+        std::cerr << "volo: task " << id << " " << state << ": " << task->error.value_or("-")
+                  << "\n";
         *exit_code = 1;
         return;
       }
@@ -366,14 +382,22 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       json::object body{{"ids", ids}, {"timeout", chunk}};
       auto r = Call(*planner, "POST", "/api/v1/wait", json::serialize(body), exit_code, chunk + 10);
       if (!r) return;
-      bool complete = r->at("complete").as_bool();
+      auto answer = api::ParseWait(*r);
+      if (!answer.ok()) {
+        std::cerr << "volo: unexpected answer from the planner: " << answer.status().message()
+                  << "\n";
+        *exit_code = 1;
+        return;
+      }
+      bool complete = answer->complete;
       left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
       if (!complete && left > 0) continue;
-      for (const auto& tv : r->at("tasks").as_array()) {
-        const json::object& t = tv.as_object();
-        std::string state = Str(t.at("state"));
-        std::cout << Str(t.at("id")) << " " << state << " "
-                  << (state == "done" ? wire::ToJson(t.at("result")) : Str(t.at("error"))) << "\n";
+      for (const api::TaskView& t : answer->tasks) {
+        std::string state(api::TaskStatusName(t.state));
+        std::cout << t.id << " " << state << " "
+                  << (t.state == api::TaskStatus::kDone ? wire::ToJson(t.result)
+                                                        : t.error.value_or("-"))
+                  << "\n";
         if (state == "failed" || state == "cancelled") *exit_code = 1;
       }
       if (!complete) {

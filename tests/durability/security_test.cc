@@ -108,6 +108,73 @@ TEST_F(SecurityTest, TokensGuardTheApiAndTheFleet) {
   }
 }
 
+// Enrolling a worker (either route) takes the join token only: a client's API token must not
+// let it place a worker that would receive other users' arguments and report their results.
+TEST_F(SecurityTest, EnrolmentTakesTheJoinTokenOnly) {
+  const std::string api = "api-secret-5151", join = "join-secret-6262";
+  std::string port_file = h_.TempPath("p.port");
+  Child* planner =
+      h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file, "--token-file",
+                           WriteFile("api", api), "--join-token-file", WriteFile("join", join)});
+  auto port = h_.ReadPortFile(port_file, *planner);
+  ASSERT_TRUE(port.has_value());
+  std::string url = "http://127.0.0.1:" + std::to_string(*port);
+  auto enrol = [&](const std::string& path, const std::string& id, const std::string& token) {
+    net::Headers headers{{"Authorization", "Bearer " + token}};
+    auto r =
+        net::HttpFetch("POST", url + path, R"({"url":"http://127.0.0.1:9","id":")" + id + R"("})",
+                       headers, seconds(10));
+    return r.ok() ? r->status : 0;
+  };
+  EXPECT_EQ(enrol("/api/v1/workers/http", "by-client", api), 401);
+  EXPECT_EQ(enrol("/register", "by-client-2", api), 401);
+  EXPECT_EQ(enrol("/api/v1/workers/http", "by-worker", join), 200);
+  EXPECT_EQ(enrol("/register", "by-worker-2", join), 200);
+  std::string workers;
+  ASSERT_EQ(Status("GET", url + "/api/v1/workers", api, &workers), 200);
+  EXPECT_EQ(workers.find("by-client"), std::string::npos) << workers;
+  EXPECT_NE(workers.find("by-worker"), std::string::npos) << workers;
+}
+
+// RFC 7235: the scheme name is case-insensitive.
+TEST_F(SecurityTest, BearerSchemeInAnyCase) {
+  const std::string api = "api-secret-8080";
+  std::string port_file = h_.TempPath("p.port");
+  Child* planner = h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file,
+                                        "--token-file", WriteFile("api", api)});
+  auto port = h_.ReadPortFile(port_file, *planner);
+  ASSERT_TRUE(port.has_value());
+  std::string url = "http://127.0.0.1:" + std::to_string(*port) + "/api/v1/status";
+  for (std::string scheme : {"Bearer", "bearer", "BEARER", "bEaReR"}) {
+    auto r = net::HttpFetch("GET", url, "", {{"Authorization", scheme + " " + api}}, seconds(10));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200) << scheme;
+  }
+  for (std::string bad :
+       {"Basic " + api, "Bearer" + api, "Bearer " + api + "x", std::string("Bearer ")}) {
+    auto r = net::HttpFetch("GET", url, "", {{"Authorization", bad}}, seconds(10));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 401) << bad;
+  }
+}
+
+TEST_F(SecurityTest, OneSecretForBothTokensIsRefused) {
+  std::string both = WriteFile("both", "the-same-secret-1234");
+  CommandResult r = h_.RunVolo(
+      {"planner", "--port", "0", "--token-file", both, "--join-token-file", both}, {}, seconds(20));
+  ASSERT_TRUE(r.finished);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("the API token and the join token are the same"), std::string::npos)
+      << r.err;
+  // Different files with the same secret are the same mistake.
+  CommandResult r2 = h_.RunVolo({"planner", "--port", "0", "--token-file", both,
+                                 "--join-token-file", WriteFile("copy", "the-same-secret-1234")},
+                                {}, seconds(20));
+  ASSERT_TRUE(r2.finished);
+  EXPECT_NE(r2.exit_code, 0);
+  EXPECT_EQ(r.err.find("the-same-secret-1234"), std::string::npos) << "the secret was printed";
+}
+
 TEST_F(SecurityTest, TlsEndToEnd) {
   std::string cert = h_.TempPath("cert.pem"), key = h_.TempPath("key.pem");
   std::string cmd =
@@ -121,6 +188,10 @@ TEST_F(SecurityTest, TlsEndToEnd) {
   auto port = h_.ReadPortFile(port_file, *planner);
   ASSERT_TRUE(port.has_value());
   std::string url = "https://127.0.0.1:" + std::to_string(*port);
+  EXPECT_TRUE(PollUntil(
+      [&] { return Log(*planner).find("listening on https://127.0.0.1:") != std::string::npos; },
+      seconds(10)))
+      << Log(*planner);
   h_.Spawn("worker",
            {"--ca-file", cert, "worker", "--planner", url, "--id", "tls-w", "--port", "-1"});
   CommandResult r = h_.RunVolo({"--ca-file", cert, "submit", "add", "--args", R"({"a":20,"b":22})",

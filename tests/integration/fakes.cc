@@ -70,7 +70,8 @@ void FakeHttpWorker::OnRequest(net::HttpRequest request, net::Respond respond) {
     return;
   }
   ++requests_;
-  if (busy_left_ > 0 || working_) {
+  const bool busy = options_.busy_per_op ? working_.contains(op) : !working_.empty();
+  if (busy_left_ > 0 || busy) {
     if (busy_left_ > 0) --busy_left_;
     ++busy_;
     respond(
@@ -98,10 +99,11 @@ void FakeHttpWorker::OnRequest(net::HttpRequest request, net::Respond respond) {
   const double result = ExpectedResult(op, body.as_object());
   const std::string answer =
       json::serialize(json::object{{"res", result}, {"duration", options_.delay.count()}});
-  working_ = true;
+  working_.insert(op);
+  max_running_ = std::max<int>(max_running_, static_cast<int>(working_.size()));
   auto timer = std::make_shared<asio::steady_timer>(*io_, options_.delay);
-  timer->async_wait([this, timer, respond, answer](const boost::system::error_code&) {
-    working_ = false;
+  timer->async_wait([this, timer, respond, answer, op](const boost::system::error_code&) {
+    working_.erase(op);
     ++completed_;
     respond(net::HttpResponse::Json(200, answer));
   });

@@ -35,6 +35,9 @@ struct FakeHttpWorkerOptions {
   std::chrono::milliseconds delay{0};
   int busy_first = 0;  // answer 403 "Already working" to this many operation requests first
   std::set<std::string> ops = {"add", "mult"};  // POST /<other> gets 404
+  // Busy per operation (runs an add and a mult at once, as the seed's worker does) instead
+  // of one task at a time.
+  bool busy_per_op = false;
 };
 
 // The seed's worker, rewritten on net::Server: POST /add and /mult with {"a","b"}.
@@ -52,9 +55,10 @@ class FakeHttpWorker {
   // Blocks until done.
   void Stop();
 
-  int requests() const { return requests_; }    // operation requests received
-  int completed() const { return completed_; }  // answered 200 with a result
-  int busy_answers() const { return busy_; }    // answered 403
+  int requests() const { return requests_; }        // operation requests received
+  int completed() const { return completed_; }      // answered 200 with a result
+  int busy_answers() const { return busy_; }        // answered 403
+  int max_running() const { return max_running_; }  // most operations running at once
 
  private:
   void OnRequest(net::HttpRequest request, net::Respond respond);
@@ -67,8 +71,9 @@ class FakeHttpWorker {
   std::atomic<int> requests_{0};
   std::atomic<int> completed_{0};
   std::atomic<int> busy_{0};
+  std::atomic<int> max_running_{0};
   // io thread only:
-  bool working_ = false;
+  std::set<std::string> working_;  // operations running now
   int busy_left_ = 0;
   std::vector<net::Respond> hung_;
 };
