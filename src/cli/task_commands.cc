@@ -261,18 +261,26 @@ void AddTaskCommands(CLI::App& app, int* exit_code) {
     }
     auto r = Call(*planner, "GET", path, "", exit_code);
     if (!r || !r->is_object()) return;
+    const json::array* tasks = At(r->as_object(), "tasks").if_array();
+    // A full page may have a next one; say how to ask for it (on stderr, apart from the data).
+    auto hint_next_page = [&] {
+      if (!tasks || static_cast<int>(tasks->size()) != *tlimit || !tasks->back().is_object()) {
+        return;
+      }
+      std::cerr << "(more may follow: add --after " << Str(At(tasks->back().as_object(), "id"))
+                << ")\n";
+    };
     if (*tjson) {
       std::cout << PlainJson(*r) << "\n";
+      hint_next_page();
       return;
     }
-    const json::array* tasks = At(r->as_object(), "tasks").if_array();
     if (!tasks || tasks->empty()) {
       std::cout << "no tasks" << (tstate->empty() && top->empty() ? "" : " match") << "\n";
       return;
     }
     std::vector<std::vector<std::string>> rows{
         {"id", "op", "state", "worker", "attempts", "submitted", "took", "result / error"}};
-    std::string last;
     for (const auto& tv : *tasks) {
       if (!tv.is_object()) continue;
       const json::object& t = tv.as_object();
@@ -280,15 +288,12 @@ void AddTaskCommands(CLI::App& app, int* exit_code) {
       std::string outcome = state == "done"            ? wire::ToJson(At(t, "result"))
                             : At(t, "error").is_null() ? ""
                                                        : Str(At(t, "error"));
-      last = Str(At(t, "id"));
-      rows.push_back({last, Str(At(t, "op")), state, Str(At(t, "worker")), Str(At(t, "attempts")),
-                      Timestamp(At(t, "submitted")), Span(At(t, "started"), At(t, "finished")),
-                      Clip(outcome, 48)});
+      rows.push_back({Str(At(t, "id")), Str(At(t, "op")), state, Str(At(t, "worker")),
+                      Str(At(t, "attempts")), Timestamp(At(t, "submitted")),
+                      Span(At(t, "started"), At(t, "finished")), Clip(outcome, 48)});
     }
-    std::cout << Table(rows);
-    if (static_cast<int>(tasks->size()) == *tlimit) {
-      std::cerr << "(more may follow: add --after " << last << ")\n";
-    }
+    std::cout << Table(rows) << std::flush;
+    hint_next_page();
   });
 
   // ---- task ----
