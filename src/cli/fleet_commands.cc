@@ -29,8 +29,6 @@ namespace volo::cli {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-}
-
 namespace {
 
 void RunPlanner(planner::PlannerOptions opts, int tasks, uint64_t seed, double scale,
