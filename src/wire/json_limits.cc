@@ -34,7 +34,7 @@ class LimitHandler {
   bool on_document_begin(json::error_code&) { return true; }
   bool on_document_end(json::error_code&) { return true; }
   bool on_object_begin(json::error_code& ec) {
-    if (!OnValue(ec)) return false;
+    if (!OnValue(ec, true)) return false;
     levels_.push_back({false, 0, keys_.size(), {}, {}});
     return true;
   }
@@ -44,7 +44,7 @@ class LimitHandler {
     return true;
   }
   bool on_array_begin(json::error_code& ec) {
-    if (!OnValue(ec)) return false;
+    if (!OnValue(ec, true)) return false;
     levels_.push_back({true, 0, keys_.size(), {}, {}});
     return true;
   }
@@ -109,13 +109,13 @@ class LimitHandler {
     return false;
   }
 
-  // A value starts (at any depth).
-  bool OnValue(json::error_code& ec) {
+  // A value starts (at any depth); only containers count toward the depth.
+  bool OnValue(json::error_code& ec, bool container = false) {
     if (++values_ > limits_.max_values) {
       problem_ = "more than " + std::to_string(limits_.max_values) + " JSON values";
       return Fail(ec);
     }
-    if (levels_.size() + 1 > limits_.max_depth) {
+    if (container && levels_.size() + 1 > limits_.max_depth) {
       problem_ = "nested deeper than " + std::to_string(limits_.max_depth) + " levels";
       return Fail(ec);
     }

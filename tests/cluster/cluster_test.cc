@@ -436,7 +436,7 @@ TEST_F(ClusterTest, InterruptingVoloUpStopsTheProgramAndTheFleet) {
         std::string log = ReadAll(up->log_path);
         size_t at = log.find("planner at ");
         if (at == std::string::npos || log.find(" on them") == std::string::npos) return false;
-        url = log.substr(at + 11, log.find(',', at) - at - 11);
+        url = log.substr(at + 11, log.find_first_of(" ,\n", at + 11) - at - 11);
         return true;
       },
       seconds(60), milliseconds(20)));
