@@ -37,7 +37,7 @@ test: build ## Build and run every test (unit, FLY corpus, integration, manifest
 # timeout (ctest's --timeout wins over the suites' TIMEOUT properties). The fuzz smoke tests
 # build and run the same sanitized libFuzzer binaries (build/fuzz) whatever the preset, so
 # `make test` has run them already.
-test-asan: ## Run every test under ASan+UBSan+LSan (Debug; CI runs it after `make test`)
+test-asan: ## Run every test under ASan+UBSan+LSan (Debug build in build/asan)
 	@echo "test-asan: the fuzz smoke tests (label fuzz) run in make test, not here"
 	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 	  $(MAKE) --no-print-directory test PRESET=asan TEST_TIMEOUT=1800 CTEST_FLAGS="-LE fuzz"
