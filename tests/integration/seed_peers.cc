@@ -128,7 +128,7 @@ void SeedPlanner::Tick() {
   if (!workers.empty() && !queue_.empty()) {
     SeedTaskSpec task = queue_.front();
     queue_.pop_front();
-    const SeedRegistration w = workers[next_worker_++ % workers.size()];
+    const SeedRegistration w = workers[pick_() % workers.size()];
     const std::string body = json::serialize(json::object{{"a", task.a}, {"b", task.b}});
     client_->Request("POST", w.url + "/" + task.op, body,
                      {{"Content-Type", "application/json"}, {"Accept", "application/json"}},

@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -91,7 +92,9 @@ class SeedPlanner {
   std::atomic<int> tasks_left_;
   // io thread only:
   std::deque<SeedTaskSpec> queue_;
-  size_t next_worker_ = 0;
+  // The worker for each send is drawn at random: a strict rotation can lock into giving the
+  // same tasks to the same wrong specialised workers forever (two tasks, two workers, in phase).
+  std::mt19937 pick_{12345};
   bool stopping_ = false;
   mutable std::mutex mu_;
   std::vector<SeedRegistration> workers_;  // guarded by mu_
