@@ -20,9 +20,11 @@ SpawnOptions Shell(const std::string& script) {
   return o;
 }
 
-// True once `pid` no longer names a live process (gone, or a zombie nobody reaped yet).
+// True once `pid` no longer names a live process (gone, or a zombie nobody reaped yet); polls
+// that condition until a 5 s deadline.
 bool Gone(pid_t pid) {
-  for (int i = 0; i < 500; ++i) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
     if (::kill(pid, 0) != 0) return true;
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string line;

@@ -55,9 +55,7 @@ std::string ArityMessage(const Function& f, uint32_t argc) {
 }  // namespace
 
 Vm::Vm(Runtime& runtime, int64_t instance)
-    : rt_(runtime),
-      program_(runtime.program()),
-      instance_(instance) {
+    : rt_(runtime), program_(runtime.program()), instance_(instance) {
   stack_ = static_cast<Value*>(std::malloc(kStackValues * sizeof(Value)));
   stack_end_ = stack_ + kStackValues;
   sp_ = stack_;
@@ -207,16 +205,16 @@ bool Vm::Run(size_t entry) {
   // Loops poll the interrupt flag once per kPollEvery jumps back.
   constexpr int32_t kPollEvery = 1 << 14;
   int32_t poll_budget = kPollEvery;
-#define POLL()                                                                    \
-  do {                                                                            \
-    if (__builtin_expect(--poll_budget == 0, 0)) {                                \
-      poll_budget = kPollEvery;                                                   \
+#define POLL()                                                                      \
+  do {                                                                              \
+    if (__builtin_expect(--poll_budget == 0, 0)) {                                  \
+      poll_budget = kPollEvery;                                                     \
       if ((interrupt_ != nullptr && interrupt_->load(std::memory_order_relaxed)) || \
-          rt_.interrupted()) {                                                    \
-        message_ = InterruptMessage();                                            \
-        FAIL();                                                                   \
-      }                                                                           \
-    }                                                                             \
+          rt_.interrupted()) {                                                      \
+        message_ = InterruptMessage();                                              \
+        FAIL();                                                                     \
+      }                                                                             \
+    }                                                                               \
   } while (0)
 
   NEXT();
