@@ -164,6 +164,10 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->envname("VOLO_MAX_CRASHES")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000));
+  p->add_option("--workflows", popts->workflows_file,
+                "Define the workflows of this file at start (docs/workflows.md; more with "
+                "`volo workflow apply`)")
+      ->check(CLI::ExistingFile);
   auto token_file = std::make_shared<std::string>();
   auto join_file = std::make_shared<std::string>();
   p->add_option("--token-file", *token_file,

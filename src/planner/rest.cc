@@ -8,6 +8,7 @@
 
 #include "net/client.h"
 #include "planner/metrics.h"
+#include "planner/workflows.h"
 #include "wire/json_limits.h"
 #include "wire/messages.h"
 
@@ -220,6 +221,10 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
   if (p == "/api/v1/status") {
     if (m != "GET") return reply(MethodNotAllowed("GET", p));
     return GetStatus(ctx, reply);
+  }
+  if (p == "/api/v1/workflows" || p.starts_with("/api/v1/workflows/") || p == "/api/v1/runs" ||
+      p.starts_with("/api/v1/runs/") || p == "/api/v1/schedules" || p == "/api/workflows") {
+    return reply(HandleWorkflowRequest(ctx.workflows, req));
   }
   reply(HttpResponse::Error(404, "no such endpoint: " + m + " " + p + " (see docs/rest-api.md)"));
 }
