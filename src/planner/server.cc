@@ -92,7 +92,7 @@ struct PlannerServer::Impl final : RestEnv {
   std::unique_ptr<journal::Journal> journal;
   std::unique_ptr<CommitGate> gate = std::make_unique<CommitGate>(io, nullptr);
   std::vector<std::unique_ptr<HttpWorkerLink>> http_links;
-  std::unordered_map<uint32_t, std::shared_ptr<WsWorkerLink>> ws_links;
+  std::unordered_map<WorkerIndex, std::shared_ptr<WsWorkerLink>> ws_links;
   uint64_t next_client = 1;
   bool stopped = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
@@ -192,7 +192,7 @@ Status PlannerServer::Impl::AddHttpWorker(const std::string& id, const std::stri
   }
   // A seed worker that registers again (it restarted) replaces its old registration.
   if (auto old = core.FindWorker(WorkerId(id))) {
-    if (core.workers()[*old].kind != WorkerKind::kHttp) {
+    if (core.worker(*old).kind != WorkerKind::kHttp) {
       return AlreadyExists("a native worker is already registered as '" + id + "'");
     }
     core.RemoveWorker(*old, "registered again");
