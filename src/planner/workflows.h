@@ -27,7 +27,7 @@ namespace volo::planner {
 
 class WorkflowService final : public ClientSink {
  public:
-  static constexpr uint64_t kClientId = UINT64_MAX - 1;
+  static inline const ClientId kClientId{UINT64_MAX - 1};
   using Post = std::function<void(std::function<void()>)>;
 
   WorkflowService(Core& core, const Clock& clock, Post post);
