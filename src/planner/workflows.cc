@@ -90,7 +90,18 @@ Result<std::vector<std::string>> WorkflowService::Apply(const std::string& filen
 void WorkflowService::OnFinished(const Task& task, std::string_view) {
   // Not inside Core's finish path: the engine's next steps submit tasks.
   bool ok = task.state == TaskState::kDone;
-  post_([this, id = task.id, ok, text = task.result] { engine_.OnTaskFinished(id, ok, text); });
+  std::string text = task.result;
+  if (ok && core_.op_name(task.op) == "exec") {
+    // A command step's result is what it printed: JSON when stdout is JSON, else the text.
+    boost::system::error_code ec;
+    json::value r = json::parse(text, ec);
+    const json::value* out = !ec && r.is_object() ? r.as_object().if_contains("stdout") : nullptr;
+    if (out && out->is_string()) {
+      json::value parsed = json::parse(out->as_string(), ec);
+      text = ec ? json::serialize(*out) : json::serialize(parsed);
+    }
+  }
+  post_([this, id = task.id, ok, text = std::move(text)] { engine_.OnTaskFinished(id, ok, text); });
 }
 
 namespace {

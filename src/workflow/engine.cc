@@ -366,6 +366,14 @@ void Engine::StartTask(Run& run, uint32_t n) {
   } else {
     inputs = "\"payload\":" + run.payload + ",\"parents\":" + ParentsOf(run, n);
   }
+  if (call.def && call.def->kind == TaskKind::kCommand &&
+      own.find("\"stdin\"") == std::string::npos) {
+    // A command reads its inputs as JSON on stdin, as a Director task reads its arguments.
+    std::string text = "{" + inputs + "}";
+    inputs.clear();
+    inputs = "\"stdin\":";
+    AppendJsonString(inputs, text);
+  }
   call.args = Args(own, inputs);
   auto id = sink_.Submit(call);
   if (!id.ok()) {

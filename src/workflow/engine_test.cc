@@ -344,5 +344,31 @@ TEST_F(EngineTest, ASubmitErrorFailsTheStep) {
   EXPECT_EQ(r->error, "task 'noop': no worker runs that");
 }
 
+TEST_F(EngineTest, ACommandReadsItsInputsOnStdin) {
+  engine.Define(Load(R"(
+tasks:
+  A: {op: a}
+  CMD: {cmd: [python3, step.py], env: {MODE: x}}
+  OWN: {shell: "cat", stdin: "fixed"}
+x.C:
+  tasks: [A, CMD, OWN]
+)"));
+  auto run = engine.Start("x.C", R"({"k": 1})");
+  sink.Done(engine, sink.Find("A"), true, "7");
+  uint64_t cmd = sink.Find("CMD");
+  ASSERT_NE(cmd, 0u);
+  EXPECT_EQ(sink.calls[cmd].op, "exec");
+  json::value args = sink.Args(cmd);
+  EXPECT_EQ(json::serialize(args.at("cmd")), R"(["python3","step.py"])");
+  EXPECT_FALSE(args.as_object().contains("payload"));
+  json::value in = json::parse(args.at("stdin").as_string());
+  EXPECT_EQ(json::serialize(in), R"({"payload":{"k":1},"parents":[7]})");
+  sink.Done(engine, cmd, true, "8");
+  uint64_t own = sink.Find("OWN");
+  // A command that sets its own stdin keeps it.
+  EXPECT_EQ(sink.Args(own).at("stdin"), "fixed");
+  (void)run;
+}
+
 }  // namespace
 }  // namespace volo::workflow

@@ -190,5 +190,14 @@ TEST_F(WorkflowTest, BadFilesPayloadsAndIdsGetClearErrors) {
   EXPECT_EQ(Get(p.url + "/healthz").status, 200);
 }
 
+TEST_F(WorkflowTest, TheExamplesAreValid) {
+  for (const char* name : {"etl.yml", "fanout.yml", "scheduled.yml"}) {
+    std::string path = std::string(VOLO_SOURCE_DIR) + "/examples/workflows/" + name;
+    CommandResult v = h_.RunVolo({"workflow", "validate", path});
+    EXPECT_EQ(v.exit_code, 0) << name << ": " << v.err;
+    EXPECT_NE(v.out.find(": ok, "), std::string::npos) << v.out;
+  }
+}
+
 }  // namespace
 }  // namespace volo::itest
