@@ -88,6 +88,7 @@ struct PlannerServer::Impl final : RestEnv {
   uint64_t next_client = 1;
   bool stopped = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  std::unique_ptr<LogStore> logs;
   RestContext rest;
   SessionContext sessions;
 
@@ -143,6 +144,7 @@ struct PlannerServer::Impl final : RestEnv {
         journal->Prune(cutoff);
         gate->ScheduleCommit();
       }
+      if (n && logs) logs->DropMissing(core);
       if (n) spdlog::info("pruned {} finished task(s)", n);
       StartPruning();
     });
@@ -253,6 +255,12 @@ Result<uint16_t> PlannerServer::Start() {
         "and --join-token-file must name different files with different contents)");
   }
   if (!m.options.data_dir.empty()) VOLO_RETURN_IF_ERROR(m.Replay());
+  VOLO_ASSIGN_OR_RETURN(
+      m.logs, LogStore::Open(m.options.data_dir.empty() ? "" : m.options.data_dir + "/logs",
+                             m.options.logs));
+  m.logs->DropMissing(m.core);
+  m.rest.logs = m.logs.get();
+  m.sessions.logs = m.logs.get();
   VOLO_ASSIGN_OR_RETURN(uint16_t port, m.server.Listen());
   if (!m.options.port_file.empty()) {
     std::string tmp = m.options.port_file + ".tmp";

@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "planner/core.h"
+#include "planner/logs.h"
 
 namespace boost::asio {
 class io_context;
@@ -38,6 +39,8 @@ struct PlannerOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   CoreOptions core;
+  // Command tasks' output (logs.h): under data_dir/logs with data_dir, else in memory.
+  LogLimits logs;
 };
 
 class PlannerServer {
