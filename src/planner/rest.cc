@@ -203,8 +203,12 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
       if (m != "POST") return reply(MethodNotAllowed("POST", p));
       return CancelTask(ctx, TaskId(id), reply);
     }
+    if (action == "logs") {
+      if (m != "GET") return reply(MethodNotAllowed("GET", p));
+      return GetLogs(ctx, TaskId(id), req, reply);
+    }
     return reply(HttpResponse::Error(
-        404, "unknown action '" + std::string(action) + "' (known: wait, cancel)"));
+        404, "unknown action '" + std::string(action) + "' (known: wait, cancel, logs)"));
   }
   if (p == "/api/v1/wait") {
     if (m != "POST") return reply(MethodNotAllowed("POST", p));
@@ -506,6 +510,72 @@ void Blob(RestContext& ctx, const HttpRequest& req, const Reply& reply) {
                                      : HttpResponse::Error(404, "no blob " + hash));
   }
   reply(HttpResponse::Error(405, "use GET, HEAD or PUT on a blob"));
+}
+
+namespace {
+
+constexpr size_t kMaxLogSlice = 16 << 20;
+constexpr auto kFollowPoll = std::chrono::milliseconds(500);
+constexpr int kFollowPolls = 50;  // a follow answers after at most 25 s without news
+
+void ServeLogs(RestContext& ctx, uint64_t id, int stream, uint64_t offset, bool follow,
+               int polls_left, const Reply& reply) {
+  const Task* t = ctx.core.Find(TaskId(id));
+  LogStore::Slice slice =
+      ctx.logs ? ctx.logs->Read(id, stream, offset, kMaxLogSlice) : LogStore::Slice{};
+  const bool finished = !t || Finished(t->state);
+  if (follow && slice.data.empty() && !finished && polls_left > 0 && ctx.logs) {
+    // Wait for the next output or the next look at the task's state, whichever comes first.
+    struct Wait {
+      bool done = false;
+      std::function<void()> forget, cancel_timer;
+    };
+    auto w = std::make_shared<Wait>();
+    auto again = [&ctx, id, stream, offset, polls_left, reply, w] {
+      if (w->done) return;
+      w->done = true;
+      ServeLogs(ctx, id, stream, offset, true, polls_left - 1, reply);
+    };
+    w->forget = ctx.logs->WatchOnce(id, [again, w] {
+      if (w->cancel_timer) w->cancel_timer();
+      again();
+    });
+    w->cancel_timer = ctx.env.After(kFollowPoll, [again, w] {
+      if (w->forget) w->forget();
+      again();
+    });
+    return;
+  }
+  HttpResponse r;
+  r.status = 200;
+  r.content_type = "application/octet-stream";
+  r.headers.emplace_back("X-Volo-Log-Size", std::to_string(slice.size));
+  r.headers.emplace_back("X-Volo-Log-Next", std::to_string(offset + slice.data.size()));
+  r.headers.emplace_back("X-Volo-Log-Truncated", slice.truncated ? "true" : "false");
+  r.headers.emplace_back("X-Volo-Task-State",
+                         std::string(t ? TaskStateName(t->state) : std::string_view("pruned")));
+  r.body = std::move(slice.data);
+  reply(std::move(r));
+}
+
+}  // namespace
+
+void GetLogs(RestContext& ctx, TaskId id, const HttpRequest& req, const Reply& reply) {
+  const std::string stream = req.Query("stream", "stdout");
+  if (stream != "stdout" && stream != "stderr") {
+    return reply(HttpResponse::Error(400, "stream: stdout or stderr, not '" + stream + "'"));
+  }
+  uint64_t offset = 0;
+  const std::string off = req.Query("offset", "0");
+  if (!ParseU64(off, &offset)) {
+    return reply(HttpResponse::Error(400, "offset: a byte offset (0 or more), not '" + off + "'"));
+  }
+  const std::string follow = req.Query("follow", "0");
+  if (follow != "0" && follow != "1" && follow != "true" && follow != "false") {
+    return reply(HttpResponse::Error(400, "follow: 1 or 0, not '" + follow + "'"));
+  }
+  ServeLogs(ctx, id.value(), stream == "stdout" ? 1 : 2, offset, follow == "1" || follow == "true",
+            kFollowPolls, reply);
 }
 
 }  // namespace volo::planner

@@ -16,6 +16,7 @@
 #include "planner/auth.h"
 #include "planner/blob_store.h"
 #include "planner/core.h"
+#include "planner/logs.h"
 
 namespace volo::planner {
 
@@ -46,6 +47,7 @@ struct RestContext {
   Token api_token;
   Token join_token;
   WorkflowService* workflows = nullptr;  // workflows.h; null: the routes answer 404
+  LogStore* logs = nullptr;  // command output (GET /api/v1/tasks/{id}/logs)
 };
 
 // Authenticates and routes one request, and answers it through `reply`.
@@ -61,6 +63,8 @@ void SubmitTasks(RestContext& ctx, const net::HttpRequest& req, const Reply& rep
 void ListTasks(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
 void GetTask(RestContext& ctx, TaskId id, const Reply& reply);
 void CancelTask(RestContext& ctx, TaskId id, const Reply& reply);
+// GET /api/v1/tasks/{id}/logs[?stream=stderr][&offset=N][&follow=1]: the raw bytes.
+void GetLogs(RestContext& ctx, TaskId id, const net::HttpRequest& req, const Reply& reply);
 void WaitOne(RestContext& ctx, TaskId id, const net::HttpRequest& req, const Reply& reply);
 void WaitMany(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
 void ListWorkers(RestContext& ctx, const Reply& reply);

@@ -97,6 +97,7 @@ struct PlannerServer::Impl final : RestEnv {
   bool stopped = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   WorkflowService workflows;
+  std::unique_ptr<LogStore> logs;
   RestContext rest;
   SessionContext sessions;
 
@@ -153,6 +154,7 @@ struct PlannerServer::Impl final : RestEnv {
         journal->Prune(cutoff);
         gate->ScheduleCommit();
       }
+      if (n && logs) logs->DropMissing(core);
       if (n) spdlog::info("pruned {} finished task(s)", n);
       StartPruning();
     });
@@ -268,6 +270,12 @@ Result<uint16_t> PlannerServer::Start() {
     if (!names.ok()) return names.status();
     spdlog::info("workflows from {}: {}", m.options.workflows_file, names->size());
   }
+  VOLO_ASSIGN_OR_RETURN(
+      m.logs, LogStore::Open(m.options.data_dir.empty() ? "" : m.options.data_dir + "/logs",
+                             m.options.logs));
+  m.logs->DropMissing(m.core);
+  m.rest.logs = m.logs.get();
+  m.sessions.logs = m.logs.get();
   VOLO_ASSIGN_OR_RETURN(uint16_t port, m.server.Listen());
   if (!m.options.port_file.empty()) {
     std::string tmp = m.options.port_file + ".tmp";

@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "planner/core.h"
+#include "planner/logs.h"
 
 namespace boost::asio {
 class io_context;
@@ -40,6 +41,8 @@ struct PlannerOptions {
   CoreOptions core;
   // A workflow file (docs/workflows.md) defined at start; empty: none until one is applied.
   std::string workflows_file;
+  // Command tasks' output (logs.h): under data_dir/logs with data_dir, else in memory.
+  LogLimits logs;
 };
 
 class PlannerServer {
