@@ -26,6 +26,9 @@ int RunProgramCancellably(const fly::RunOptions& options, std::function<void()> 
 void AddFleetCommands(CLI::App& app, int* exit_code);
 // status, tasks, task (src/cli/task_commands.cc).
 void AddTaskCommands(CLI::App& app, int* exit_code);
+// workflow validate|apply|list|run|runs|show|cancel|relaunch|schedules
+// (src/cli/workflow_commands.cc).
+void AddWorkflowCommands(CLI::App& app, int* exit_code);
 // bundle push | ls | rm (src/cli/bundle_commands.cc).
 void AddBundleCommands(CLI::App& app, int* exit_code);
 // Packs `dir` (deterministically), uploads it unless the planner has it, and returns its id.

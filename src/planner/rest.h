@@ -39,12 +39,15 @@ class RestEnv {
   virtual bool stopping() const = 0;
 };
 
+class WorkflowService;
+
 struct RestContext {
   Core& core;
   BlobStore& blobs;
   RestEnv& env;
   Token api_token;
   Token join_token;
+  WorkflowService* workflows = nullptr;  // workflows.h; null: the routes answer 404
   BundleStore* bundles = nullptr;  // set by the server; without one /api/v1/bundles is 503
 };
 
