@@ -163,6 +163,16 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                 "pruned (memory and journal)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  p->add_option("--max-bundle-bytes", popts->max_bundle_bytes,
+                "Total size of the bundles the planner keeps (under --data/bundles, or in memory); "
+                "an upload beyond gets 413")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 50));
+  auto bundle_grace = std::make_shared<double>(3600);
+  p->add_option("--bundle-grace", *bundle_grace,
+                "Seconds a bundle no task names is kept before it is collected")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   p->add_option("--max-queued", popts->core.max_queued,
                 "Most tasks waiting at once; submissions beyond get 429")
       ->capture_default_str()
@@ -196,6 +206,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     popts->keep_results = std::chrono::seconds(static_cast<int64_t>(*keep));
     popts->logs.per_task = static_cast<uint64_t>(*log_task * 1024 * 1024);
     popts->logs.total = static_cast<uint64_t>(*log_total * 1024 * 1024);
+    popts->bundle_grace = std::chrono::seconds(std::max<int64_t>(1, std::llround(*bundle_grace)));
     popts->api_token = Secret(*token_file, "VOLO_TOKEN");
     popts->join_token = Secret(*join_file, "VOLO_JOIN_TOKEN");
     if (popts->tls_cert_file.empty() != popts->tls_key_file.empty()) {
@@ -329,12 +340,22 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(-1000000, 1000000));
   s->add_option("--label", *slabels, "A label key=value (repeatable)");
   s->add_flag("--wait", *swait, "Wait for the result and print it");
+  auto sbundle = std::make_shared<std::string>();
+  s->add_option("--bundle", *sbundle,
+                "Push this directory as a bundle (volo bundle push) and run the task with it "
+                "(args.bundle)")
+      ->check(CLI::ExistingDirectory);
   s->callback([=] {
     boost::system::error_code ec;
     json::value args = json::parse(*sargs, ec);
     if (ec || !args.is_object()) {
       throw CLI::ValidationError(
           "--args", "give a JSON object, like '{\"a\":1,\"b\":2}', not '" + *sargs + "'");
+    }
+    if (!sbundle->empty()) {
+      std::string id = PushBundle(*planner, *sbundle, exit_code);
+      if (id.empty()) return;
+      args.as_object()["bundle"] = id;
     }
     json::object task{{"op", *sop}, {"args", args}};
     if (*sretries) task["retries"] = *sretries;
