@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -37,6 +38,13 @@ struct WorkerOptions {
   double duration_scale = 1;  // scales add/mult simulated durations
   std::chrono::milliseconds drain_grace{30000};
   std::string join_token;  // sent as a bearer token when connecting; never logged
+  // What the worker offers tasks that request resources (docs/architecture.md, "Placement"):
+  // 0 means the machine's own, read at start (limits.h MachineResources).
+  double cpus = 0;
+  int64_t memory_mib = 0;
+  std::vector<std::pair<std::string, int64_t>> resources;  // named: gpus=2
+  // Most processes one task's command may hold at once (limits.h); 0: no limit.
+  int task_processes = 4096;
 };
 
 class Agent {
