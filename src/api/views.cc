@@ -151,6 +151,14 @@ Result<TaskView> ParseTaskAt(const json::value& v, std::string where) {
   t.submitted = r.NumberOrNull("submitted");
   t.started = r.NumberOrNull("started");
   t.finished = r.NumberOrNull("finished");
+  if (const json::value* res = r.Any("resources")) {
+    if (res->is_object()) {
+      t.resources = *res;
+    } else {
+      r.Fail("resources", "must be an object");
+    }
+  }
+  t.waiting = r.StringOrNull("waiting");
   if (!r.ok()) return r.status();
   return t;
 }
@@ -182,6 +190,15 @@ Result<WorkerView> ParseWorkerAt(const json::value& v, std::string where) {
   w.running = r.Count("running");
   w.done = r.Count("done");
   w.busy_seconds = r.Number("busy_seconds");
+  // Optional: planners before resource requests did not send them.
+  if (const json::object* o = v.if_object()) {
+    if (const json::value* res = o->if_contains("resources"); res && res->is_object()) {
+      w.resources = *res;
+    }
+    if (const json::value* res = o->if_contains("resources_used"); res && res->is_object()) {
+      w.resources_used = *res;
+    }
+  }
   std::string state = r.String("state");
   if (r.ok()) {
     if (state == "live") {
@@ -266,6 +283,8 @@ json::value ToValue(const TaskView& t) {
   o["submitted"] = NumberOrNull(t.submitted);
   o["started"] = NumberOrNull(t.started);
   o["finished"] = NumberOrNull(t.finished);
+  o["resources"] = t.resources;
+  o["waiting"] = StringOrNull(t.waiting);
   return o;
 }
 
@@ -346,7 +365,9 @@ json::value ToValue(const WorkerView& w) {
                       {"running", w.running},
                       {"done", w.done},
                       {"busy_seconds", w.busy_seconds},
-                      {"state", WorkerStateName(w.state)}};
+                      {"state", WorkerStateName(w.state)},
+                      {"resources", w.resources},
+                      {"resources_used", w.resources_used}};
 }
 
 Result<WorkerView> ParseWorker(const json::value& v) { return ParseWorkerAt(v, ""); }

@@ -43,6 +43,11 @@ struct TaskView {
   std::optional<double> timeout;  // seconds
   std::vector<std::pair<std::string, std::string>> labels;
   std::optional<double> submitted, started, finished;  // Unix seconds
+  // {"cpus": 2, "memory": 512, "gpus": 1} as asked for; an empty object when none.
+  boost::json::value resources = boost::json::object();
+  // A queued task with a request: what stands in its way ("needs 64 GiB memory; the largest
+  // worker that runs 'exec' has 16 GiB memory"). Null otherwise.
+  std::optional<std::string> waiting;
 };
 boost::json::value ToValue(const TaskView& t);
 Result<TaskView> ParseTask(const boost::json::value& v);
@@ -86,6 +91,10 @@ struct WorkerView {
   uint64_t done = 0;
   double busy_seconds = 0;
   WorkerState state = WorkerState::kLive;
+  // What it advertised for tasks with resource requests, and how much of that is in use
+  // (objects of the task field's shape; empty when none).
+  boost::json::value resources = boost::json::object();
+  boost::json::value resources_used = boost::json::object();
 };
 boost::json::value ToValue(const WorkerView& w);
 Result<WorkerView> ParseWorker(const boost::json::value& v);

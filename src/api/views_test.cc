@@ -30,7 +30,7 @@ TEST(ViewsTest, TaskRoundTrips) {
             R"({"id":17,"op":"add","args":{"a":1,"b":2.5},"state":"done","result":3.5,)"
             R"("error":null,"worker":"w-3","attempts":1,"retries":0,"priority":-2,"timeout":null,)"
             R"("labels":{"team":"x"},"submitted":1763900000.12,"started":1763900000.13,)"
-            R"("finished":1763900000.18})");
+            R"("finished":1763900000.18,"resources":{},"waiting":null})");
   auto back = ParseTask(Json(text));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(Encode(*back), text);

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -240,6 +241,21 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->capture_default_str()
       ->envname("VOLO_SLOTS")
       ->check(CLI::Range(1, 4096));
+  auto wres = std::make_shared<std::vector<std::string>>();
+  w->add_option("--cpus", wopts->cpus,
+                "CPUs offered to tasks that request cpus, fractions allowed (default: the "
+                "machine's, within its cgroup's CPU quota)")
+      ->check(CLI::Range(0.001, 1e6));
+  w->add_option("--memory", wopts->memory_mib,
+                "Memory in MiB offered to tasks that request memory (default: the machine's, "
+                "within its cgroup's memory limit)")
+      ->check(CLI::Range(int64_t{1}, wire::kMaxMemoryMib));
+  w->add_option("--resource", *wres,
+                "A named resource the worker has, NAME=AMOUNT like gpus=2 (repeatable)");
+  w->add_option("--task-processes", wopts->task_processes,
+                "Most processes and threads one task's command may hold at once (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 22));
   w->add_option("--id", wopts->id, "Worker id, unique in the fleet (default host-pid)");
   w->add_option("--port", wopts->http_port,
                 "Port of the HTTP task endpoints (POST /add, /mult; env PORT); 0 any, -1 off")
@@ -280,6 +296,16 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     InitLogging("worker", *wlevel);
     wopts->join_token = Secret(*wjoin, "VOLO_JOIN_TOKEN");
     wopts->kill_grace = std::chrono::milliseconds(static_cast<int64_t>(*wgrace * 1000));
+    for (const auto& text : *wres) {
+      wire::Resources named;
+      Status st = wire::AddResourceText(named, text);
+      if (st.ok() && named.named.empty()) {
+        st = InvalidArgument("resource '" + text + "': give cpus and memory with --cpus and " +
+                             "--memory, and named resources above 0 here");
+      }
+      if (!st.ok()) throw CLI::ValidationError("--resource", st.message());
+      for (auto& p : named.named) wopts->resources.push_back(std::move(p));
+    }
     if (!wops->empty()) {
       wopts->ops.clear();
       std::stringstream ss(*wops);
@@ -327,6 +353,9 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   auto stimeout = std::make_shared<double>(0);
   auto sprio = std::make_shared<int>(0);
   auto slabels = std::make_shared<std::vector<std::string>>();
+  auto scpus = std::make_shared<double>(0);
+  auto smemory = std::make_shared<int64_t>(0);
+  auto sres = std::make_shared<std::vector<std::string>>();
   auto swait = std::make_shared<bool>(false);
   s->add_option("op", *sop, "Operation (add, mult, sleep, echo, noop, or one a worker offers)")
       ->required();
@@ -339,6 +368,12 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   s->add_option("--priority", *sprio, "Higher runs first (-1000000 to 1000000)")
       ->check(CLI::Range(-1000000, 1000000));
   s->add_option("--label", *slabels, "A label key=value (repeatable)");
+  s->add_option("--cpus", *scpus, "CPUs the task needs on its worker (fractions allowed: 0.5)")
+      ->check(CLI::NonNegativeNumber);
+  s->add_option("--memory", *smemory,
+                "Memory in MiB the task needs; its command is killed above it")
+      ->check(CLI::NonNegativeNumber);
+  s->add_option("--resource", *sres, "A named resource the task needs, NAME=AMOUNT (repeatable)");
   s->add_flag("--wait", *swait, "Wait for the result and print it");
   auto sbundle = std::make_shared<std::string>();
   s->add_option("--bundle", *sbundle,
@@ -371,6 +406,19 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
         labels[l.substr(0, eq)] = l.substr(eq + 1);
       }
       task["labels"] = labels;
+    }
+    wire::Resources res;
+    res.millicpus = static_cast<int64_t>(std::ceil(*scpus * 1000 - 1e-6));
+    res.memory_mib = *smemory;
+    for (const auto& text : *sres) {
+      if (Status st = wire::AddResourceText(res, text); !st.ok()) {
+        throw CLI::ValidationError("--resource", st.message());
+      }
+    }
+    if (!res.empty()) {
+      std::string text;
+      wire::AppendResources(text, res);
+      task["resources"] = json::parse(text);
     }
     auto r = Call(*planner, "POST", "/api/v1/tasks", json::serialize(task), exit_code);
     if (!r) return;

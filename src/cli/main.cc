@@ -18,6 +18,7 @@
 #include "cli/text.h"
 #include "net/client.h"
 #include "worker/fly_runner.h"
+#include "worker/limits.h"
 
 namespace {
 
@@ -63,6 +64,10 @@ int main(int argc, char** argv) {
   // A worker's fly runner (src/worker/fly_runner.h): not a user command, so not in --help.
   if (argc >= 2 && argv[1] == volo::worker::kFlyRunnerCommand) {
     return volo::worker::FlyRunnerMain(argc, argv);
+  }
+  // The shim that puts a command under its task's limits before running it (limits.h).
+  if (argc >= 2 && argv[1] == volo::worker::kLimitShimCommand) {
+    return volo::worker::LimitShimMain(argc, argv);
   }
   // Output as it happens: piped or redirected, stdout is still flushed line by line (a
   // terminal already is), so `volo up | cat`, CI logs and `tee` see each line when it is made.

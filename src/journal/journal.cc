@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   worker TEXT NOT NULL DEFAULT '',
   attempts INTEGER NOT NULL DEFAULT 0,
   started REAL NOT NULL DEFAULT 0,
-  finished REAL NOT NULL DEFAULT 0
+  finished REAL NOT NULL DEFAULT 0,
+  resources TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS tasks_finished ON tasks(finished) WHERE state >= 2;
 CREATE TABLE IF NOT EXISTS http_workers (
@@ -149,6 +150,17 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
     return fail("upgrading it from format " + std::to_string(format) + ": ");
   }
+  // Journals written before tasks had resource requests gain the column (empty: none).
+  if (sqlite3_exec(db, "SELECT resources FROM tasks LIMIT 0", nullptr, nullptr, nullptr) !=
+      SQLITE_OK) {
+    if (sqlite3_exec(db, "ALTER TABLE tasks ADD COLUMN resources TEXT NOT NULL DEFAULT ''", nullptr,
+                     nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      sqlite3_close(db);
+      return Corruption(path + " is not a usable volo journal: " + msg);
+    }
+  }
   return std::unique_ptr<Journal>(new Journal(path, db));
 }
 
@@ -162,7 +174,7 @@ Status Journal::Load(const std::function<void(TaskRecord&&)>& task,
                      const std::function<void(HttpWorkerRecord&&)>& worker) {
   Stmt q(db_,
          "SELECT id, op, args, retries, timeout, priority, labels, submitted, key, key_count, "
-         "state, result, worker, attempts, started, finished FROM tasks ORDER BY id");
+         "state, result, worker, attempts, started, finished, resources FROM tasks ORDER BY id");
   if (!q.ok()) return SqlError(db_, "reading " + path_);
   int rc;
   while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
@@ -189,6 +201,7 @@ Status Journal::Load(const std::function<void(TaskRecord&&)>& task,
     r.attempts = sqlite3_column_int(s, 13);
     r.started = sqlite3_column_double(s, 14);
     r.finished = sqlite3_column_double(s, 15);
+    r.resources = Text(s, 16);
     task(std::move(r));
   }
   if (rc != SQLITE_DONE) return SqlError(db_, "reading tasks from " + path_);
@@ -255,7 +268,7 @@ Status Journal::Apply(std::vector<Batch>& batches) {
   }
   Stmt insert(db_,
               "INSERT OR REPLACE INTO tasks (id, op, args, retries, timeout, priority, labels, "
-              "submitted, key, key_count) VALUES (?,?,?,?,?,?,?,?,?,?)");
+              "submitted, key, key_count, resources) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
   Stmt finish(db_,
               "UPDATE tasks SET state=?, result=?, worker=?, attempts=?, started=?, finished=? "
               "WHERE id=?");
@@ -281,6 +294,7 @@ Status Journal::Apply(std::vector<Batch>& batches) {
                 .Bind(8, t->submitted)
                 .BindNullable(9, t->key)
                 .Bind(10, static_cast<int64_t>(t->key_count))
+                .Bind(11, t->resources)
                 .Run("journal insert");
       } else if (auto* f = std::get_if<FinishRecord>(&rec)) {
         s = finish.Bind(1, static_cast<int64_t>(f->state))

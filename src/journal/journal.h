@@ -37,7 +37,8 @@ struct TaskRecord {
   int retries = 0;
   double timeout = 0;
   int priority = 0;
-  std::string labels;  // JSON object text
+  std::string labels;     // JSON object text
+  std::string resources;  // the task's resource request as a JSON object; empty: none
   double submitted = 0;
   std::string key;    // idempotency key, on the first task of the submission that had one
   int key_count = 0;  // how many tasks that submission had

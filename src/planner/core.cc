@@ -52,6 +52,7 @@ journal::TaskRecord SubmittedRecord(const Task& t, std::string_view op, std::str
     }
   }
   r.labels += '}';
+  if (t.request) wire::AppendResources(r.resources, t.request->spec);
   r.submitted = t.submitted;
   r.key = std::string(key);
   r.key_count = static_cast<int>(key_count);
@@ -175,6 +176,8 @@ Result<TaskId> Core::Submit(std::vector<wire::TaskSpec> specs, ClientId client,
                              "': no worker offers it (built in: add, mult, sleep, echo, noop)");
     }
   }
+  // A request that no live worker fits is accepted: workers come and go (docs/architecture.md,
+  // "Placement"), and `volo status` says what the task waits for.
   double now = clock_.Wall();
   TaskId first(next_id());
   size_t count = specs.size();
@@ -192,6 +195,13 @@ Result<TaskId> Core::Submit(std::vector<wire::TaskSpec> specs, ClientId client,
     if (!spec.labels.empty()) {
       t.labels = std::make_unique<std::vector<std::pair<std::string, std::string>>>(
           std::move(spec.labels));
+    }
+    if (!spec.resources.empty()) {
+      t.request = std::make_unique<Request>();
+      for (const auto& [name, n] : spec.resources.named) {
+        t.request->named.emplace_back(InternResource(name), n);
+      }
+      t.request->spec = std::move(spec.resources);
     }
     ++counts_.queued;
     if (journal_) {
@@ -223,6 +233,17 @@ void Core::Restore(journal::TaskRecord&& r) {
     if (labels.ok() && !labels->empty() && !(*labels)[0].labels.empty()) {
       t.labels = std::make_unique<std::vector<std::pair<std::string, std::string>>>(
           std::move((*labels)[0].labels));
+    }
+  }
+  if (!r.resources.empty() && r.resources != "{}") {
+    auto parsed =
+        wire::ParseSubmitBody("{\"op\":\"x\",\"resources\":" + r.resources + "}", nullptr);
+    if (parsed.ok() && !parsed->empty() && !(*parsed)[0].resources.empty()) {
+      t.request = std::make_unique<Request>();
+      for (const auto& [name, n] : (*parsed)[0].resources.named) {
+        t.request->named.emplace_back(InternResource(name), n);
+      }
+      t.request->spec = std::move((*parsed)[0].resources);
     }
   }
   if (!r.key.empty()) keys_.emplace(std::move(r.key), std::make_pair(r.id, size_t(r.key_count)));
@@ -267,6 +288,7 @@ size_t Core::Prune(double finished_before) {
     std::string().swap(t.args);
     std::string().swap(t.result);
     t.labels.reset();
+    t.request.reset();
     ++n;
   }
   // Release the front of the deque; interior pruned tasks keep a small placeholder.
@@ -360,7 +382,7 @@ void Core::RemoveClient(ClientId client) { clients_.erase(client); }
 
 Result<WorkerIndex> Core::AddWorker(const WorkerId& id, WorkerKind kind,
                                     const std::vector<std::string>& ops, int slots,
-                                    WorkerLink* link) {
+                                    WorkerLink* link, const wire::Resources& resources) {
   if (FindWorker(id)) {
     return AlreadyExists("a live worker is already registered as '" + id.value() + "'");
   }
@@ -372,6 +394,14 @@ Result<WorkerIndex> Core::AddWorker(const WorkerId& id, WorkerKind kind,
   w.slots = slots;
   w.link = link;
   w.last_seen = clock_.Now();
+  w.advertised = resources;
+  w.capacity.millicpus = resources.millicpus;
+  w.capacity.memory_mib = resources.memory_mib;
+  for (const auto& [name, n] : resources.named) {
+    uint32_t r = InternResource(name);
+    if (w.capacity.named.size() <= r) w.capacity.named.resize(r + 1, 0);
+    w.capacity.named[r] = n;
+  }
   for (const auto& op : ops) {
     uint32_t i = InternOp(op);
     op_offered_[i] = true;
@@ -430,6 +460,7 @@ void Core::RemoveWorker(WorkerIndex worker, std::string_view reason) {
   // next in line before and should stay so. The lost attempt does not count.
   std::vector<TaskId> held;
   held.swap(w.inflight);
+  w.used = {};
   for (auto it = held.rbegin(); it != held.rend(); ++it) {
     Task* t = Lookup(*it);
     if (t && t->state == TaskState::kRunning)
@@ -458,6 +489,7 @@ void Core::Unassign(WorkerInfo& w, TaskId id) {
   if (it != w.inflight.end()) {
     *it = w.inflight.back();
     w.inflight.pop_back();
+    if (const Task* t = Find(id); t && t->request) Release(w, *t->request);
   }
 }
 
@@ -669,6 +701,7 @@ bool Core::DispatchOne(uint32_t wi) {
   double best_len = -1;
   uint64_t best_id = 0;
   uint32_t best_op = 0;
+  size_t best_pos = 0;
   bool found = false;
   for (uint32_t op : w.ops) {
     Queue& q = queues_[op];
@@ -687,7 +720,13 @@ bool Core::DispatchOne(uint32_t wi) {
     if (static_cast<int>(w.inflight.size()) >= Window(w, op)) continue;
     if (w.kind == WorkerKind::kHttp && !HttpWorkerCanTake(w, op)) continue;
     int prio = q.begin()->first;
-    uint64_t id = q.begin()->second.front().value();
+    const auto& fifo = q.begin()->second;
+    size_t pos = 0;
+    if (Lookup(fifo.front())->request) {
+      pos = FindFitting(w, fifo);
+      if (pos == fifo.size()) continue;
+    }
+    uint64_t id = fifo[pos].value();
     double len = op_stats_[op].samples ? op_stats_[op].mean_seconds : op_stats_[op].prior;
     bool better = !found || prio > best_prio ||
                   (prio == best_prio && (len > best_len || (len == best_len && id < best_id)));
@@ -697,11 +736,12 @@ bool Core::DispatchOne(uint32_t wi) {
       best_len = len;
       best_id = id;
       best_op = op;
+      best_pos = pos;
     }
   }
   if (!found) return false;
   auto& fifo = queues_[best_op].begin()->second;
-  fifo.pop_front();
+  fifo.erase(fifo.begin() + static_cast<std::ptrdiff_t>(best_pos));
   --queued_now_;
   if (fifo.empty()) queues_[best_op].erase(queues_[best_op].begin());
   Task& t = *Lookup(TaskId(best_id));
@@ -719,6 +759,7 @@ bool Core::DispatchOne(uint32_t wi) {
   --counts_.queued;
   ++counts_.running;
   w.inflight.push_back(t.id);
+  if (t.request) Take(w, *t.request);
   if (t.timeout > 0) {
     deadlines_.emplace(
         clock_.Now() + std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(t.timeout)),
@@ -781,14 +822,140 @@ void Core::Tick() {
   Schedule();
 }
 
+uint32_t Core::InternResource(std::string_view name) {
+  auto it = resource_index_.find(std::string(name));
+  if (it != resource_index_.end()) return it->second;
+  uint32_t i = static_cast<uint32_t>(resource_names_.size());
+  resource_names_.emplace_back(name);
+  resource_index_.emplace(std::string(name), i);
+  return i;
+}
+
+bool Core::Fits(const ResourceAmounts& have, const ResourceAmounts* used, const Request& r) {
+  auto in_use = [&](auto get) { return used ? get(*used) : int64_t{0}; };
+  if (r.spec.millicpus >
+      have.millicpus - in_use([](const ResourceAmounts& a) { return a.millicpus; })) {
+    return false;
+  }
+  if (r.spec.memory_mib >
+      have.memory_mib - in_use([](const ResourceAmounts& a) { return a.memory_mib; })) {
+    return false;
+  }
+  for (const auto& [i, n] : r.named) {
+    if (n > have.Named(i) - (used ? used->Named(i) : 0)) return false;
+  }
+  return true;
+}
+
+void Core::Take(WorkerInfo& w, const Request& r) {
+  w.used.millicpus += r.spec.millicpus;
+  w.used.memory_mib += r.spec.memory_mib;
+  for (const auto& [i, n] : r.named) {
+    if (w.used.named.size() <= i) w.used.named.resize(i + 1, 0);
+    w.used.named[i] += n;
+  }
+}
+
+void Core::Release(WorkerInfo& w, const Request& r) {
+  w.used.millicpus -= r.spec.millicpus;
+  w.used.memory_mib -= r.spec.memory_mib;
+  for (const auto& [i, n] : r.named) {
+    if (i < w.used.named.size()) w.used.named[i] -= n;
+  }
+  VOLO_CHECK(w.used.millicpus >= 0 && w.used.memory_mib >= 0, "resources released twice");
+}
+
+size_t Core::FindFitting(const WorkerInfo& w, const std::deque<TaskId>& fifo) {
+  size_t depth = std::min(fifo.size(), kBackfillDepth);
+  for (size_t i = 0; i < depth; ++i) {
+    const Task* t = Lookup(fifo[i]);
+    if (!t || t->state != TaskState::kQueued) continue;
+    if (!t->request || Fits(w.capacity, &w.used, *t->request)) return i;
+  }
+  return fifo.size();
+}
+
+std::string Core::NoFitReason(const Request& r, uint32_t op, bool ever) const {
+  // The most of each kind that any one worker has (free, unless `ever`): a dimension the
+  // request exceeds on every worker is the reason; otherwise no single worker has all of it.
+  ResourceAmounts most;
+  bool any_worker = false;
+  for (const WorkerInfo& w : workers_) {
+    if (!w.alive || w.draining) continue;
+    if (std::find(w.ops.begin(), w.ops.end(), op) == w.ops.end()) continue;
+    any_worker = true;
+    const ResourceAmounts* used = ever ? nullptr : &w.used;
+    if (Fits(w.capacity, used, r)) return "";
+    most.millicpus = std::max(most.millicpus, w.capacity.millicpus - (used ? used->millicpus : 0));
+    most.memory_mib =
+        std::max(most.memory_mib, w.capacity.memory_mib - (used ? used->memory_mib : 0));
+    for (const auto& [i, n] : r.named) {
+      if (most.named.size() <= i) most.named.resize(i + 1, 0);
+      most.named[i] = std::max(most.named[i], w.capacity.Named(i) - (used ? used->Named(i) : 0));
+    }
+  }
+  if (!any_worker) return "no live worker runs '" + op_names_[op] + "'";
+  std::string largest = ever ? "the largest worker that runs '" + op_names_[op] + "' has "
+                             : "the most free on a worker that runs '" + op_names_[op] + "' is ";
+  std::vector<std::string> parts;
+  if (r.spec.millicpus > most.millicpus) {
+    parts.push_back("needs " + wire::DescribeCpus(r.spec.millicpus) + "; " + largest +
+                    wire::DescribeCpus(most.millicpus));
+  }
+  if (r.spec.memory_mib > most.memory_mib) {
+    parts.push_back("needs " + wire::DescribeMemory(r.spec.memory_mib) + "; " + largest +
+                    wire::DescribeMemory(most.memory_mib));
+  }
+  for (const auto& [i, n] : r.named) {
+    if (n > most.Named(i)) {
+      parts.push_back("needs " + wire::DescribeNamed(resource_names_[i], n) + "; " + largest +
+                      wire::DescribeNamed(resource_names_[i], most.Named(i)));
+    }
+  }
+  if (parts.empty()) {
+    return "needs " + wire::DescribeResources(r.spec) + " on one worker; no worker that runs '" +
+           op_names_[op] + "' has all of it" + (ever ? "" : " free");
+  }
+  std::string out;
+  for (const auto& p : parts) {
+    if (!out.empty()) out += "; and ";
+    out += p;
+  }
+  return out;
+}
+
+std::string Core::WhyWaiting(const Task& t) const {
+  if (t.state != TaskState::kQueued || !t.request) return "";
+  std::string never = NoFitReason(*t.request, t.op, true);
+  if (!never.empty()) return never;
+  std::string busy = NoFitReason(*t.request, t.op, false);
+  return busy.empty() ? "" : "waiting for resources in use: " + busy;
+}
+
 std::vector<WaitingReason> Core::Waiting() const {
   std::vector<WaitingReason> out;
   std::vector<size_t> per_op(op_names_.size(), 0);
+  // Per operation: the first queued task with a request that no live worker could ever fit,
+  // and how many such; the same for requests that fit but wait for resources in use.
+  struct Unfit {
+    size_t never = 0, busy = 0;
+    const Task* first_never = nullptr;
+    const Task* first_busy = nullptr;
+  };
+  std::vector<Unfit> unfit(op_names_.size());
   for (uint32_t op = 0; op < queues_.size(); ++op) {
     for (const auto& [prio, fifo] : queues_[op]) {
       for (TaskId id : fifo) {
         const Task* t = Find(id);
-        if (t && t->state == TaskState::kQueued) ++per_op[op];
+        if (!t || t->state != TaskState::kQueued) continue;
+        ++per_op[op];
+        if (!t->request) continue;
+        Unfit& u = unfit[op];
+        if (!NoFitReason(*t->request, op, true).empty()) {
+          if (u.never++ == 0) u.first_never = t;
+        } else if (!NoFitReason(*t->request, op, false).empty()) {
+          if (u.busy++ == 0) u.first_busy = t;
+        }
       }
     }
   }
@@ -804,12 +971,26 @@ std::vector<WaitingReason> Core::Waiting() const {
     WaitingReason r;
     r.op = op_names_[op];
     r.queued = per_op[op];
+    const Unfit& u = unfit[op];
+    auto count = [](size_t n) {
+      return n == 1 ? std::string("1 task") : std::to_string(n) + " tasks";
+    };
     if (runners == 0) {
       r.reason = "no live worker runs '" + r.op + "'; start one with: volo worker --ops " + r.op;
+    } else if (u.never > 0) {
+      r.reason = count(u.never) + " can never fit a live worker (task " +
+                 std::to_string(u.first_never->id.value()) + " " +
+                 NoFitReason(*u.first_never->request, op, true) +
+                 "); start a larger worker with: volo worker --ops " + r.op +
+                 " --cpus N --memory MiB --resource NAME=N";
     } else if (free == 0) {
       r.reason = runners == 1 ? "the one worker that runs '" + r.op + "' is busy"
                               : "all " + std::to_string(runners) + " workers that run '" + r.op +
                                     "' are busy";
+    } else if (u.busy > 0) {
+      r.reason = count(u.busy) + " wait for resources in use (task " +
+                 std::to_string(u.first_busy->id.value()) + " " +
+                 NoFitReason(*u.first_busy->request, op, false) + ")";
     } else {
       r.reason = "being dispatched";
     }

@@ -40,6 +40,22 @@ inline bool Finished(TaskState s) { return s >= TaskState::kDone; }
 
 inline constexpr WorkerIndex kNoWorker{UINT32_MAX};
 
+// A task's resource request as Core counts it: the request as submitted, with its named
+// resources as indices into Core's resource names.
+struct Request {
+  wire::Resources spec;
+  std::vector<std::pair<uint32_t, int64_t>> named;  // (resource index, amount)
+};
+
+// Amounts of every kind a worker has or has in use; `named` is indexed by resource index and
+// may be shorter than the number of names (missing means 0).
+struct ResourceAmounts {
+  int64_t millicpus = 0;
+  int64_t memory_mib = 0;
+  std::vector<int64_t> named;
+  int64_t Named(uint32_t i) const { return i < named.size() ? named[i] : 0; }
+};
+
 struct Task {
   TaskId id;
   uint32_t op = 0;  // index into Core::op_name()
@@ -59,6 +75,8 @@ struct Task {
   std::unique_ptr<std::vector<std::pair<std::string, std::string>>> labels;
   // What the incidents were ("killed by SIGFPE on w1; worker w2 lost"); null without any.
   std::unique_ptr<std::string> history;
+  // What it needs of a worker besides a slot; null for most tasks (the fast path).
+  std::unique_ptr<Request> request;
 };
 
 // How Core reaches one worker. Calls are buffered by the implementation and sent when the
@@ -117,6 +135,10 @@ struct WorkerInfo {
     int streak = 0;
   };
   std::vector<Busy> busy;
+  // What the worker advertised, and how much of it the tasks it holds have asked for. Tasks
+  // with a request go only where it fits in what is left.
+  wire::Resources advertised;
+  ResourceAmounts capacity, used;
 };
 
 struct CoreOptions {
@@ -180,8 +202,11 @@ class Core {
 
   // ---- workers ----
   // AlreadyExists when a live worker has that id.
+  // `resources`: what the worker has for tasks that request resources (none: it runs only
+  // tasks without a request).
   Result<WorkerIndex> AddWorker(const WorkerId& id, WorkerKind kind,
-                                const std::vector<std::string>& ops, int slots, WorkerLink* link);
+                                const std::vector<std::string>& ops, int slots, WorkerLink* link,
+                                const wire::Resources& resources = {});
   // The worker is gone: its unreported tasks go back to the queue. The link is not used again.
   void RemoveWorker(WorkerIndex worker, std::string_view reason);
   void OnHeartbeat(WorkerIndex worker);
@@ -207,6 +232,16 @@ class Core {
   Counts counts() const { return counts_; }
   size_t live_workers() const;
   std::vector<WaitingReason> Waiting() const;
+  // Why a queued task with a resource request is not running ("needs 64 GiB memory; the
+  // largest worker that runs 'exec' has 16 GiB memory"); empty when nothing stands in its way
+  // but its turn.
+  std::string WhyWaiting(const Task& t) const;
+  // The index Core counts a named resource under, if any task or worker has named it.
+  std::optional<uint32_t> ResourceIndex(std::string_view name) const {
+    auto it = resource_index_.find(std::string(name));
+    if (it == resource_index_.end()) return std::nullopt;
+    return it->second;
+  }
   std::string_view op_name(uint32_t op) const { return op_names_[op]; }
   // Mean learned duration of `op` in seconds, or nullopt before it has run.
   std::optional<double> ExpectedSeconds(std::string_view op) const;
@@ -231,6 +266,9 @@ class Core {
     double prior = 0;
   };
   using Queue = std::map<int32_t, std::deque<TaskId>, std::greater<>>;  // priority -> FIFO
+  // How far down a queue a worker looks for a task whose request fits when the head's does
+  // not (backfilling, bounded so that a queue of large requests costs little per dispatch).
+  static constexpr size_t kBackfillDepth = 64;
 
   Task* Lookup(TaskId id);
   uint32_t InternOp(std::string_view op);
@@ -254,6 +292,17 @@ class Core {
   // HTTP workers run one task per operation at a time, and none of an operation that is
   // resting after a busy answer.
   bool HttpWorkerCanTake(const WorkerInfo& w, uint32_t op) const;
+  // Resource accounting: a request fits a worker when every amount fits in what is free.
+  uint32_t InternResource(std::string_view name);
+  static bool Fits(const ResourceAmounts& have, const ResourceAmounts* used, const Request& r);
+  void Take(WorkerInfo& w, const Request& r);
+  void Release(WorkerInfo& w, const Request& r);
+  // The position in `fifo` (at most kBackfillDepth deep) of the first queued task that fits
+  // worker `w` now, or fifo.size() when none does.
+  size_t FindFitting(const WorkerInfo& w, const std::deque<TaskId>& fifo);
+  // Why `r` cannot start on the live workers that run `op`: empty if it could start now;
+  // with `ever` only whether it could ever fit their whole capacity.
+  std::string NoFitReason(const Request& r, uint32_t op, bool ever) const;
 
   const Clock& clock_;
   CoreOptions options_;
@@ -266,6 +315,8 @@ class Core {
   double latency_sum_ = 0;
   std::vector<std::string> op_names_;
   std::unordered_map<std::string, uint32_t> op_index_;
+  std::vector<std::string> resource_names_;
+  std::unordered_map<std::string, uint32_t> resource_index_;
   std::vector<bool> op_offered_;  // some worker has ever offered it (or it is built in)
   std::vector<OpStats> op_stats_;
   std::vector<Queue> queues_;  // per op

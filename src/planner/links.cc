@@ -16,7 +16,7 @@ WsWorkerLink::WsWorkerLink(asio::io_context& io, std::shared_ptr<net::WsConnecti
     : io_(io), conn_(std::move(conn)) {}
 
 void WsWorkerLink::Assign(const Task& t, std::string_view op) {
-  tasks_.Add(t.id.value(), op, t.args, t.timeout);
+  tasks_.Add(t.id.value(), op, t.args, t.timeout, t.request ? &t.request->spec : nullptr);
   ScheduleFlush();
 }
 

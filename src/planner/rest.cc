@@ -109,6 +109,12 @@ api::TaskView TaskViewOf(const Core& core, const Task& t) {
   if (t.submitted != 0) v.submitted = t.submitted;
   if (t.started != 0) v.started = t.started;
   if (Finished(t.state) && t.finished != 0) v.finished = t.finished;
+  if (t.request) {
+    std::string res;
+    wire::AppendResources(res, t.request->spec);
+    v.resources = TreeOf(res);
+    if (std::string why = core.WhyWaiting(t); !why.empty()) v.waiting = std::move(why);
+  }
   return v;
 }
 
@@ -121,6 +127,21 @@ api::WorkerView WorkerViewOf(const Core& core, const WorkerInfo& w) {
   v.running = w.inflight.size();
   v.done = w.done;
   v.busy_seconds = w.busy_seconds;
+  std::string res;
+  wire::AppendResources(res, w.advertised);
+  v.resources = TreeOf(res);
+  wire::Resources used;
+  used.millicpus = w.used.millicpus;
+  used.memory_mib = w.used.memory_mib;
+  for (const auto& [name, n] : w.advertised.named) {
+    (void)n;
+    if (auto i = core.ResourceIndex(name); i && w.used.Named(*i) > 0) {
+      used.named.emplace_back(name, w.used.Named(*i));
+    }
+  }
+  res.clear();
+  wire::AppendResources(res, used);
+  v.resources_used = TreeOf(res);
   v.state = !w.alive     ? api::WorkerState::kGone
             : w.draining ? api::WorkerState::kDraining
                          : api::WorkerState::kLive;
@@ -590,6 +611,8 @@ void GetLogs(RestContext& ctx, TaskId id, const HttpRequest& req, const Reply& r
   }
   ServeLogs(ctx, id.value(), stream == "stdout" ? 1 : 2, offset, follow == "1" || follow == "true",
             kFollowPolls, reply);
+}
+
 std::string BundleOf(std::string_view op, std::string_view args) {
   if (op != "exec" || args.find("\"bundle\"") == std::string_view::npos) return {};
   boost::system::error_code ec;

@@ -30,8 +30,8 @@ void OnRegister(SessionContext& ctx, WorkerState& st,
   auto link = std::make_shared<WsWorkerLink>(ctx.io, conn);
   // Welcome goes out before any task the registration lets the scheduler send.
   conn->Send(wire::EncodeWelcome({ctx.heartbeat_ms}));
-  auto r =
-      ctx.core.AddWorker(WorkerId(reg.id), WorkerKind::kNative, reg.ops, reg.slots, link.get());
+  auto r = ctx.core.AddWorker(WorkerId(reg.id), WorkerKind::kNative, reg.ops, reg.slots, link.get(),
+                              reg.resources);
   if (!r.ok()) return Refuse(conn, r.status().message(), "registration refused");
   link->index = *r;
   st.link = link;

@@ -1,6 +1,7 @@
 #include "wire/messages.h"
 
 #include <array>
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
@@ -333,6 +334,137 @@ Status ValidateExecArgs(const json::object& args, std::string_view where) {
   return Status::Ok();
 }
 
+Result<Resources> ParseResources(const json::value& v, std::string_view where) {
+  std::string what = Field(where, "resources");
+  const json::object* o = v.if_object();
+  if (!o) {
+    return InvalidArgument(what + ": must be an object like {\"cpus\": 2, \"memory\": 512, " +
+                           "\"gpus\": 1}");
+  }
+  Resources r;
+  for (const auto& kv : *o) {
+    std::string key(kv.key());
+    const json::value& val = kv.value();
+    std::string field = what + "." + key;
+    if (key == "cpus") {
+      double d;
+      if (!ToDouble(val, &d) || !(d >= 0) || d > static_cast<double>(kMaxMillicpus / 1000)) {
+        return InvalidArgument(field + ": must be a number of CPUs from 0 to " +
+                               std::to_string(kMaxMillicpus / 1000) + " (0.5 is half a CPU)");
+      }
+      // Thousandths, rounded up: a request never shrinks below what was asked.
+      r.millicpus = static_cast<int64_t>(std::ceil(d * 1000 - 1e-6));
+    } else if (key == "memory") {
+      int64_t m;
+      if (!ToInt64(val, &m) || m < 0 || m > kMaxMemoryMib) {
+        return InvalidArgument(field + ": must be a whole number of MiB from 0 to " +
+                               std::to_string(kMaxMemoryMib));
+      }
+      r.memory_mib = m;
+    } else {
+      if (!ValidName(key)) {
+        return InvalidArgument(what + ": resource name '" + key.substr(0, 64) +
+                               "' must be 1-128 characters of letters, digits, _ . : -");
+      }
+      int64_t n;
+      if (!ToInt64(val, &n) || n < 0 || n > kMaxNamedAmount) {
+        return InvalidArgument(field + ": must be a whole number from 0 to " +
+                               std::to_string(kMaxNamedAmount));
+      }
+      if (n > 0) r.named.emplace_back(std::move(key), n);
+    }
+  }
+  if (r.named.size() > kMaxNamedResources) {
+    return InvalidArgument(what + ": at most " + std::to_string(kMaxNamedResources) +
+                           " named resources");
+  }
+  std::sort(r.named.begin(), r.named.end());
+  return r;
+}
+
+void AppendResources(std::string& out, const Resources& r) {
+  out += '{';
+  bool first = true;
+  auto sep = [&] {
+    if (!first) out += ',';
+    first = false;
+  };
+  if (r.millicpus) {
+    sep();
+    out += "\"cpus\":";
+    AppendJsonNumber(out, static_cast<double>(r.millicpus) / 1000);
+  }
+  if (r.memory_mib) {
+    sep();
+    out += "\"memory\":" + std::to_string(r.memory_mib);
+  }
+  for (const auto& [name, n] : r.named) {
+    sep();
+    AppendJsonString(out, name);
+    out += ':' + std::to_string(n);
+  }
+  out += '}';
+}
+
+std::string DescribeCpus(int64_t millicpus) {
+  std::string out = HumanNumber(static_cast<double>(millicpus) / 1000);
+  return out + (millicpus == 1000 ? " cpu" : " cpus");
+}
+
+std::string DescribeMemory(int64_t mib) {
+  if (mib >= 1024 && mib % 1024 == 0) return std::to_string(mib / 1024) + " GiB memory";
+  return std::to_string(mib) + " MiB memory";
+}
+
+std::string DescribeNamed(std::string_view name, int64_t amount) {
+  return std::string(name) + "=" + std::to_string(amount);
+}
+
+std::string DescribeResources(const Resources& r) {
+  std::string out;
+  auto add = [&](const std::string& s) {
+    if (!out.empty()) out += ", ";
+    out += s;
+  };
+  if (r.millicpus) add(DescribeCpus(r.millicpus));
+  if (r.memory_mib) add(DescribeMemory(r.memory_mib));
+  for (const auto& [name, n] : r.named) add(DescribeNamed(name, n));
+  return out.empty() ? "nothing" : out;
+}
+
+Status AddResourceText(Resources& r, std::string_view text) {
+  auto eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0 || eq + 1 == text.size()) {
+    return InvalidArgument("resource '" + std::string(text) +
+                           "': write NAME=AMOUNT, like gpus=1 or memory=512");
+  }
+  std::string name(text.substr(0, eq));
+  std::string amount(text.substr(eq + 1));
+  boost::system::error_code ec;
+  json::value v = json::parse(amount, ec);
+  if (ec || !v.is_number()) {
+    return InvalidArgument("resource '" + std::string(text) + "': the amount must be a number");
+  }
+  json::object o;
+  o[name] = v;
+  Resources one;
+  auto parsed = ParseResources(o, "");
+  if (!parsed.ok()) {
+    return InvalidArgument("resource '" + std::string(text) + "': " + parsed.status().message());
+  }
+  one = std::move(*parsed);
+  if (name == "cpus") {
+    r.millicpus = one.millicpus;
+  } else if (name == "memory") {
+    r.memory_mib = one.memory_mib;
+  } else {
+    std::erase_if(r.named, [&](const auto& p) { return p.first == name; });
+    for (auto& p : one.named) r.named.push_back(std::move(p));
+    std::sort(r.named.begin(), r.named.end());
+  }
+  return Status::Ok();
+}
+
 Result<TaskSpec> ParseTaskSpec(const json::value& v, std::string_view where) {
   std::string what = where.empty() ? "task" : std::string(where);
   VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, what));
@@ -383,9 +515,12 @@ Result<TaskSpec> ParseTaskSpec(const json::value& v, std::string_view where) {
         }
         spec.labels.emplace_back(std::string(l.key()), std::string(l.value().get_string()));
       }
+    } else if (key == "resources") {
+      if (val.is_null()) continue;
+      VOLO_ASSIGN_OR_RETURN(spec.resources, ParseResources(val, where));
     } else {
       return InvalidArgument(what + ": unknown field '" + std::string(key) +
-                             "' (known: op, args, retries, timeout, priority, labels)");
+                             "' (known: op, args, retries, timeout, priority, labels, resources)");
     }
   }
   if (spec.op.empty()) return InvalidArgument(Field(where, "op") + ": required");
@@ -510,6 +645,11 @@ Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
       return InvalidArgument("register: slots must be an integer from 1 to 100000");
     }
     r.slots = static_cast<int>(s);
+    if (const json::value* res = o->if_contains("resources")) {
+      auto parsed = ParseResources(*res, "register");
+      if (!parsed.ok()) return parsed.status();
+      r.resources = std::move(*parsed);
+    }
     return WorkerMessage(std::move(r));
   }
   if (t == "refused") {
@@ -529,7 +669,12 @@ std::string EncodeRegister(const Register& r) {
     if (i) out += ',';
     AppendJsonString(out, r.ops[i]);
   }
-  out += "],\"slots\":" + std::to_string(r.slots) + "}";
+  out += "],\"slots\":" + std::to_string(r.slots);
+  if (!r.resources.empty()) {
+    out += ",\"resources\":";
+    AppendResources(out, r.resources);
+  }
+  out += '}';
   return out;
 }
 
@@ -669,6 +814,11 @@ Result<PlannerMessage> ParsePlannerMessage(std::string_view text) {
       const json::value* args = to->if_contains("args");
       as.args = args ? Serialize(*args) : "{}";
       if (const json::value* tm = to->if_contains("timeout")) ToDouble(*tm, &as.timeout);
+      if (const json::value* res = to->if_contains("resources")) {
+        auto parsed = ParseResources(*res, "tasks[]");
+        if (!parsed.ok()) return parsed.status();
+        as.resources = std::move(*parsed);
+      }
       out.tasks.push_back(std::move(as));
     }
     return PlannerMessage(std::move(out));
@@ -712,7 +862,8 @@ std::string EncodeError(std::string_view message) {
   return out;
 }
 
-void TasksEncoder::Add(uint64_t id, std::string_view op, std::string_view args, double timeout) {
+void TasksEncoder::Add(uint64_t id, std::string_view op, std::string_view args, double timeout,
+                       const Resources* resources) {
   buf_ += count_ == 0 ? "{\"t\":\"tasks\",\"tasks\":[" : ",";
   ++count_;
   buf_ += "{\"id\":";
@@ -724,6 +875,10 @@ void TasksEncoder::Add(uint64_t id, std::string_view op, std::string_view args, 
   if (timeout > 0) {
     buf_ += ",\"timeout\":";
     AppendJsonNumber(buf_, timeout);
+  }
+  if (resources && !resources->empty()) {
+    buf_ += ",\"resources\":";
+    AppendResources(buf_, *resources);
   }
   buf_ += '}';
 }
@@ -796,6 +951,10 @@ std::string EncodeSubmit(int64_t tag, const std::vector<TaskSpec>& tasks) {
         AppendJsonString(out, t.labels[l].second);
       }
       out += '}';
+    }
+    if (!t.resources.empty()) {
+      out += ",\"resources\":";
+      AppendResources(out, t.resources);
     }
     out += '}';
   }

@@ -25,6 +25,35 @@ namespace volo::wire {
 inline constexpr int kProtocolVersion = 1;
 inline constexpr size_t kMaxBatch = 100000;
 
+// What a task needs of a worker, or what a worker has (docs/rest-api.md, "Resources"). CPUs are
+// counted in thousandths so that `"cpus": 0.5` is exact; memory in MiB; named resources
+// (`gpus`, `licence`) are whole units. A zero amount is the same as none.
+struct Resources {
+  int64_t millicpus = 0;
+  int64_t memory_mib = 0;
+  std::vector<std::pair<std::string, int64_t>> named;  // sorted by name, amounts above 0
+  bool empty() const { return millicpus == 0 && memory_mib == 0 && named.empty(); }
+  bool operator==(const Resources&) const = default;
+};
+inline constexpr int64_t kMaxMillicpus = int64_t{1000000} * 1000;  // a million CPUs
+inline constexpr int64_t kMaxMemoryMib = int64_t{1} << 40;         // an exbibyte
+inline constexpr int64_t kMaxNamedAmount = int64_t{1} << 50;
+inline constexpr size_t kMaxNamedResources = 32;
+
+// {"cpus": 2, "memory": 512, "gpus": 1}. Errors name the field (`tasks[3].resources.memory:
+// must be an integer number of MiB from 0 to ...`).
+Result<Resources> ParseResources(const boost::json::value& v, std::string_view where);
+// Appends the object form ParseResources reads back.
+void AppendResources(std::string& out, const Resources& r);
+// "2 cpus, 64 GiB memory, gpus=1" for messages; "nothing" when empty.
+std::string DescribeResources(const Resources& r);
+// One amount as DescribeResources writes it: "0.5 cpus", "512 MiB memory", "gpus=2".
+std::string DescribeCpus(int64_t millicpus);
+std::string DescribeMemory(int64_t mib);
+std::string DescribeNamed(std::string_view name, int64_t amount);
+// "gpus=2" (the CLI's --resource): a name and a non-negative integer, or cpus=/memory=.
+Status AddResourceText(Resources& r, std::string_view text);
+
 // What a client asks the planner to run (docs/rest-api.md, "Tasks").
 struct TaskSpec {
   std::string op;
@@ -33,6 +62,7 @@ struct TaskSpec {
   double timeout = 0;  // seconds; 0 means none
   int priority = 0;
   std::vector<std::pair<std::string, std::string>> labels;
+  Resources resources;  // what it needs of a worker; empty: only a slot
 };
 
 // Validates one task object. Errors name the field (`tasks[3].args: must be an object`).
@@ -60,6 +90,7 @@ struct Register {
   std::string id;
   std::vector<std::string> ops;
   int slots = 1;
+  Resources resources;  // what the worker has for tasks that ask for resources
 };
 struct Heartbeat {};
 struct TaskResult {
@@ -138,6 +169,7 @@ struct Assignment {
   std::string op;
   std::string args;  // JSON text
   double timeout = 0;
+  Resources resources;  // what the task asked for: the worker's limits for it
 };
 struct Tasks {
   std::vector<Assignment> tasks;
@@ -158,7 +190,8 @@ std::string EncodeError(std::string_view message);
 // Builds a `tasks` message one assignment at a time.
 class TasksEncoder {
  public:
-  void Add(uint64_t id, std::string_view op, std::string_view args, double timeout);
+  void Add(uint64_t id, std::string_view op, std::string_view args, double timeout,
+           const Resources* resources = nullptr);
   bool empty() const { return count_ == 0; }
   std::string Finish();
 

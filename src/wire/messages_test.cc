@@ -51,7 +51,7 @@ TEST(TaskSpecTest, RejectsBadInput) {
 }
 
 TEST(WorkerMessageTest, RegisterRoundTrips) {
-  std::string text = EncodeRegister({"w-1", {"add", "mult"}, 4});
+  std::string text = EncodeRegister({"w-1", {"add", "mult"}, 4, {}});
   auto m = ParseWorkerMessage(text);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   const auto& r = std::get<Register>(*m);

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <condition_variable>
 #include <cstdlib>
+#include <cmath>
 #include <fstream>
 #include <mutex>
 #include <random>
@@ -23,6 +24,7 @@
 #include "worker/builtin.h"
 #include "worker/command.h"
 #include "worker/fly_executor.h"
+#include "worker/limits.h"
 #include "worker/seed.h"
 
 namespace volo::worker {
@@ -68,6 +70,8 @@ struct Agent::Impl : std::enable_shared_from_this<Impl> {
   // Registered with a planner that does not speak the native protocol (seed.h); it pushes
   // tasks to the seed endpoints, and the worker stops trying to connect.
   bool seed_registered = false;
+  // What the worker offers tasks that request resources: the flags, else the machine's.
+  wire::Resources advertised;
   bool grace_over = false;  // draining: stop waiting for the seed endpoints' tasks
   int64_t connect_failures = 0;
   std::unique_ptr<FlyExecutor> fly;           // when "fly" is among the ops
@@ -236,7 +240,7 @@ void Agent::Impl::Connect() {
         self->conn = *r;
         self->conn->Send(wire::EncodeRegister(
             {self->options.id, std::vector<std::string>(self->ops.begin(), self->ops.end()),
-             self->options.slots}));
+             self->options.slots, self->advertised}));
       });
 }
 
@@ -332,8 +336,9 @@ void Agent::Impl::OnMessage(std::string_view text) {
           registered = true;
           backoff = 100ms;
           heartbeat_ms = m.heartbeat_ms;
-          spdlog::info("registered with {} as {} (ops {}, slots {})", options.planner_url,
-                       options.id, fmt::join(ops, ","), options.slots);
+          spdlog::info("registered with {} as {} (ops {}, slots {}, offering {})",
+                       options.planner_url, options.id, fmt::join(ops, ","), options.slots,
+                       wire::DescribeResources(advertised));
           SendHeartbeats();
         } else if constexpr (std::is_same_v<T, wire::Tasks>) {
           RunTasks(std::move(m.tasks));
@@ -539,6 +544,25 @@ Status Agent::Start() {
     }
   }
   if (impl_->options.slots < 1) return InvalidArgument("slots must be at least 1");
+  {
+    const WorkerOptions& o = impl_->options;
+    if (o.cpus < 0 || o.memory_mib < 0) {
+      return InvalidArgument("--cpus and --memory must not be negative");
+    }
+    MachineResources machine = DetectMachine();
+    wire::Resources& r = impl_->advertised;
+    r.millicpus =
+        o.cpus > 0 ? static_cast<int64_t>(std::ceil(o.cpus * 1000 - 1e-6)) : machine.millicpus;
+    r.memory_mib = o.memory_mib > 0 ? o.memory_mib : machine.memory_mib;
+    for (const auto& [name, n] : o.resources) {
+      if (!wire::ValidName(name) || n < 0) {
+        return InvalidArgument("resource '" + name + "': a name and a whole number");
+      }
+      std::erase_if(r.named, [&](const auto& p) { return p.first == name; });
+      if (n > 0) r.named.emplace_back(name, n);
+    }
+    std::sort(r.named.begin(), r.named.end());
+  }
   if (impl_->ops.count("fly")) {
     FlyExecutorOptions fo;
     fo.slots = impl_->options.slots;

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -45,6 +46,13 @@ struct WorkerOptions {
   std::string work_dir;
   std::shared_ptr<Launcher> launcher;
   std::chrono::milliseconds kill_grace{5000};
+  // What the worker offers tasks that request resources (docs/architecture.md, "Placement"):
+  // 0 means the machine's own, read at start (limits.h MachineResources).
+  double cpus = 0;
+  int64_t memory_mib = 0;
+  std::vector<std::pair<std::string, int64_t>> resources;  // named: gpus=2
+  // Most processes one task's command may hold at once (limits.h); 0: no limit.
+  int task_processes = 4096;
 };
 
 class Agent {
