@@ -254,7 +254,15 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
   }
   if (p == "/api/v1/workflows" || p.starts_with("/api/v1/workflows/") || p == "/api/v1/runs" ||
       p.starts_with("/api/v1/runs/") || p == "/api/v1/schedules" || p == "/api/workflows") {
-    return reply(HandleWorkflowRequest(ctx.workflows, req));
+    HttpResponse r = HandleWorkflowRequest(ctx.workflows, req);
+    if (m == "GET" || r.status >= 400) return reply(std::move(r));
+    // What the answer reveals (a run started, a definition applied) is durable first.
+    return ctx.env.Durable([reply, r = std::move(r)](const Status& s) mutable {
+      if (!s.ok()) {
+        return reply(HttpResponse::Error(503, "the journal could not record it: " + s.message()));
+      }
+      reply(std::move(r));
+    });
   }
   reply(HttpResponse::Error(404, "no such endpoint: " + m + " " + p + " (see docs/rest-api.md)"));
 }

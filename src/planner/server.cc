@@ -254,6 +254,21 @@ Status PlannerServer::Impl::Replay() {
                journal->path(), tasks, c.queued, c.done, c.failed, c.cancelled);
   gate = std::make_unique<CommitGate>(io, journal.get());
   core.SetJournal(gate.get());
+  // Workflows: the --workflows file first (runs of its workflows replay against it), then the
+  // log of definitions applied since, runs and their steps.
+  if (!options.workflows_file.empty()) {
+    auto names = workflows.ApplyFile(options.workflows_file);
+    if (!names.ok()) return names.status();
+    spdlog::info("workflows from {}: {}", options.workflows_file, names->size());
+  }
+  std::vector<journal::WorkflowRecord> log;
+  VOLO_RETURN_IF_ERROR(
+      journal->LoadWorkflows([&](journal::WorkflowRecord&& r) { log.push_back(std::move(r)); }));
+  VOLO_RETURN_IF_ERROR(workflows.Replay(std::move(log)));
+  workflows.SetRecorder([this](journal::WorkflowRecord r) {
+    journal->Workflow(std::move(r));
+    gate->ScheduleCommit();
+  });
   for (auto& w : http_workers) {
     std::vector<std::string> ops;
     std::stringstream ss(w.ops);
@@ -295,7 +310,7 @@ Result<uint16_t> PlannerServer::Start() {
       BundleStore::Open(m.options.data_dir.empty() ? "" : m.options.data_dir + "/bundles",
                         m.options.max_bundle_bytes, m.core.WallNow()));
   m.rest.bundles = m.bundles.get();
-  if (!m.options.workflows_file.empty()) {
+  if (m.options.data_dir.empty() && !m.options.workflows_file.empty()) {
     auto names = m.workflows.ApplyFile(m.options.workflows_file);
     if (!names.ok()) return names.status();
     spdlog::info("workflows from {}: {}", m.options.workflows_file, names->size());

@@ -22,9 +22,26 @@ using workflow::Step;
 // Core on the engine's side: each step is one task of the workflow client.
 class WorkflowService::Sink final : public workflow::StepSink {
  public:
-  explicit Sink(Core& core) : core_(core) {}
+  Sink(Core& core, WorkflowService& service) : core_(core), service_(service) {}
 
   Result<TaskId> Submit(const workflow::StepCall& call) override {
+    const Run* run = service_.engine_.FindRun(call.run);
+    std::string key = run ? workflow::Engine::Key(*run, call.node) : "";
+    if (service_.replaying_) {
+      auto it = service_.replay_steps_.find({call.run.value(), key});
+      if (it != service_.replay_steps_.end()) return TaskId(it->second);
+    }
+    auto id = Start(call);
+    if (id.ok()) {
+      json::object body{{"key", key}, {"task", id->value()}};
+      service_.Record("step", call.run.value(), json::serialize(body));
+    }
+    return id;
+  }
+  void Cancel(TaskId task) override { (void)core_.Cancel(task); }
+
+ private:
+  Result<TaskId> Start(const workflow::StepCall& call) {
     wire::TaskSpec spec;
     spec.op = call.op;
     spec.args = call.args;
@@ -36,18 +53,141 @@ class WorkflowService::Sink final : public workflow::StepSink {
     specs.push_back(std::move(spec));
     return core_.Submit(std::move(specs), kClientId);
   }
-  void Cancel(TaskId task) override { (void)core_.Cancel(task); }
 
- private:
   Core& core_;
+  WorkflowService& service_;
 };
 
 WorkflowService::WorkflowService(Core& core, const Clock& clock, Post post)
     : core_(core),
+      clock_(clock),
       post_(std::move(post)),
-      sink_(std::make_unique<Sink>(core)),
+      sink_(std::make_unique<Sink>(core, *this)),
       engine_(*sink_, clock) {
   core_.AddClient(kClientId, this);
+  engine_.SetObserver(this);
+}
+
+void WorkflowService::Record(std::string kind, uint64_t run, std::string body) {
+  if (record_ && !replaying_) record_({std::move(kind), run, clock_.Wall(), std::move(body)});
+}
+
+void WorkflowService::OnRunCreated(const Run& run) {
+  json::object reuse;
+  for (const auto& [k, v] : run.reuse) reuse[k] = v;
+  json::object body{{"workflow", run.workflow},
+                    {"payload", run.payload},
+                    {"trigger", run.trigger},
+                    {"created", run.created},
+                    {"reuse", std::move(reuse)}};
+  Record("run", run.id.value(), json::serialize(body));
+}
+
+void WorkflowService::OnRunEnded(const Run& run) {
+  Record("end", run.id.value(),
+         json::serialize(json::object{{"state", workflow::RunStateName(run.state)}}));
+}
+
+void WorkflowService::OnFired(const std::string& workflow, double at) {
+  Record("fired", 0, json::serialize(json::object{{"workflow", workflow}, {"at", at}}));
+}
+
+void WorkflowService::Finished(TaskId id, bool ok, std::string text) {
+  Record("done", 0,
+         json::serialize(json::object{{"task", id.value()}, {"ok", ok}, {"result", text}}));
+  engine_.OnTaskFinished(id, ok, text);
+}
+
+Status WorkflowService::Replay(std::vector<journal::WorkflowRecord> log) {
+  replaying_ = true;
+  for (const auto& r : log) {
+    if (r.kind != "step") continue;
+    boost::system::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    if (ec || !v.is_object()) continue;
+    const json::object& o = v.as_object();
+    if (o.contains("key") && o.contains("task") && o.at("task").is_number()) {
+      replay_steps_[{r.run, std::string(o.at("key").as_string())}] =
+          o.at("task").to_number<uint64_t>();
+    }
+  }
+  size_t runs = 0;
+  for (const auto& r : log) {
+    boost::system::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    if (ec || !v.is_object()) {
+      spdlog::warn("workflow log: a {} record that is not JSON; skipped", r.kind);
+      continue;
+    }
+    const json::object& o = v.as_object();
+    auto str = [&](const char* k) {
+      const json::value* f = o.if_contains(k);
+      return f && f->is_string() ? std::string(f->as_string()) : std::string();
+    };
+    if (r.kind == "define") {
+      std::map<std::string, std::string> files;
+      if (const json::value* f = o.if_contains("files"); f && f->is_object()) {
+        for (const auto& [k, text] : f->as_object()) {
+          if (text.is_string()) files[std::string(k)] = std::string(text.as_string());
+        }
+      }
+      workflow::FileReader read = [&files](const std::string& path) -> Result<std::string> {
+        auto it = files.find(path);
+        if (it == files.end()) return NotFound("not in the journal");
+        return it->second;
+      };
+      auto names = Apply(str("filename"), str("text"), read);
+      if (!names.ok())
+        spdlog::warn("workflow log: a definition no longer applies: {}", names.status().message());
+    } else if (r.kind == "run") {
+      std::unordered_map<std::string, std::string> reuse;
+      if (const json::value* f = o.if_contains("reuse"); f && f->is_object()) {
+        for (const auto& [k, res] : f->as_object()) {
+          if (res.is_string()) reuse[std::string(k)] = std::string(res.as_string());
+        }
+      }
+      const json::value* created = o.if_contains("created");
+      engine_.Restore(workflow::RunId(r.run), str("workflow"), str("payload"), str("trigger"),
+                      created && created->is_number() ? created->to_number<double>() : r.at,
+                      std::move(reuse));
+      ++runs;
+    } else if (r.kind == "done") {
+      const json::value* task = o.if_contains("task");
+      const json::value* ok = o.if_contains("ok");
+      if (task && task->is_number() && ok && ok->is_bool()) {
+        engine_.OnTaskFinished(TaskId(task->to_number<uint64_t>()), ok->as_bool(), str("result"));
+      }
+    } else if (r.kind == "end") {
+      if (str("state") == "cancelled") (void)engine_.Cancel(workflow::RunId(r.run));
+    } else if (r.kind == "fired") {
+      const json::value* at = o.if_contains("at");
+      if (at && at->is_number()) engine_.SetLastFired(str("workflow"), at->to_number<double>());
+    }
+  }
+  replaying_ = false;
+  replay_steps_.clear();
+  // Steps still waiting: their tasks finished while the planner was down (Core has their
+  // outcome from its own journal) or are queued again; either way Core tells us, now or later.
+  size_t waiting = 0;
+  for (const Run* run : engine_.Runs("", SIZE_MAX)) {
+    if (run->state != workflow::RunState::kRunning) continue;
+    for (const Node& node : run->nodes) {
+      if (!node.task || node.state != workflow::StepState::kRunning) continue;
+      ++waiting;
+      TaskId id = *node.task;
+      bool known = core_.WhenFinished(id, [this, id](const Task& t) {
+        bool ok = t.state == TaskState::kDone;
+        std::string text = ok ? ResultText(t) : t.result;
+        post_([this, id, ok, text = std::move(text)] { Finished(id, ok, text); });
+      });
+      if (!known) {
+        post_([this, id] { Finished(id, false, "its task was lost while the planner was down"); });
+      }
+    }
+  }
+  spdlog::info("workflow log: {} record(s), {} run(s), {} step(s) waiting on their tasks",
+               log.size(), runs, waiting);
+  return Status::Ok();
 }
 
 WorkflowService::~WorkflowService() { core_.RemoveClient(kClientId); }
@@ -75,7 +215,14 @@ Result<std::vector<std::string>> WorkflowService::ApplyFile(const std::string& p
 Result<std::vector<std::string>> WorkflowService::Apply(const std::string& filename,
                                                         std::string_view text,
                                                         const workflow::FileReader& read) {
-  workflow::ParseResult parsed = workflow::ParseWorkflowFile(text, read);
+  // What the file refers to is kept with it in the journal, so a replay reads the same.
+  read_files_.clear();
+  workflow::FileReader recording = [&](const std::string& path) {
+    auto content = read(path);
+    if (content.ok()) read_files_[path] = *content;
+    return content;
+  };
+  workflow::ParseResult parsed = workflow::ParseWorkflowFile(text, recording);
   if (!parsed.ok()) {
     std::string all;
     for (const auto& d : parsed.errors) all += (all.empty() ? "" : "\n") + d.Format(filename);
@@ -84,14 +231,19 @@ Result<std::vector<std::string>> WorkflowService::Apply(const std::string& filen
   std::vector<std::string> names;
   for (const auto& w : parsed.file.workflows) names.push_back(w.name);
   engine_.Define(std::make_shared<const workflow::WorkflowFile>(std::move(parsed.file)));
+  if (record_ && !replaying_) {
+    json::object fo;
+    for (const auto& [path, content] : read_files_) fo[path] = content;
+    Record("define", 0,
+           json::serialize(
+               json::object{{"filename", filename}, {"text", text}, {"files", std::move(fo)}}));
+  }
   return names;
 }
 
-void WorkflowService::OnFinished(const Task& task, std::string_view) {
-  // Not inside Core's finish path: the engine's next steps submit tasks.
-  bool ok = task.state == TaskState::kDone;
+std::string WorkflowService::ResultText(const Task& task) const {
   std::string text = task.result;
-  if (ok && core_.op_name(task.op) == "exec") {
+  if (core_.op_name(task.op) == "exec") {
     // A command step's result is what it printed: JSON when stdout is JSON, else the text.
     boost::system::error_code ec;
     json::value r = json::parse(text, ec);
@@ -101,7 +253,14 @@ void WorkflowService::OnFinished(const Task& task, std::string_view) {
       text = ec ? json::serialize(*out) : json::serialize(parsed);
     }
   }
-  post_([this, id = task.id, ok, text = std::move(text)] { engine_.OnTaskFinished(id, ok, text); });
+  return text;
+}
+
+void WorkflowService::OnFinished(const Task& task, std::string_view) {
+  // Not inside Core's finish path: the engine's next steps submit tasks.
+  bool ok = task.state == TaskState::kDone;
+  std::string text = ok ? ResultText(task) : task.result;
+  post_([this, id = task.id, ok, text = std::move(text)] { Finished(id, ok, text); });
 }
 
 namespace {

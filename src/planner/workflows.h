@@ -19,13 +19,14 @@
 #include <vector>
 
 #include "api/views.h"
+#include "journal/journal.h"
 #include "net/http.h"
 #include "planner/core.h"
 #include "workflow/engine.h"
 
 namespace volo::planner {
 
-class WorkflowService final : public ClientSink {
+class WorkflowService final : public ClientSink, public workflow::EngineObserver {
  public:
   static inline const ClientId kClientId{UINT64_MAX - 1};
   using Post = std::function<void(std::function<void()>)>;
@@ -43,11 +44,24 @@ class WorkflowService final : public ClientSink {
   // The same for a file on disk; what it refers to is read relative to its folder.
   Result<std::vector<std::string>> ApplyFile(const std::string& path);
 
+  // Durability (with --data): every fact the journal must keep goes to `record` (the server
+  // appends it and schedules a commit). Replay rebuilds definitions and runs from the log, in
+  // order, before `record` is set: each run is created again and re-driven by the same facts,
+  // its steps mapped to the tasks they had started; steps whose tasks finished while the
+  // planner was down are finished from Core's restored tasks.
+  void SetRecorder(std::function<void(journal::WorkflowRecord)> record) {
+    record_ = std::move(record);
+  }
+  Status Replay(std::vector<journal::WorkflowRecord> log);
+
   workflow::Engine& engine() { return engine_; }
   // Starts scheduled runs that are due; the server calls it every second or so.
   void Tick() { engine_.Tick(); }
 
   void OnFinished(const Task& task, std::string_view worker) override;
+  void OnRunCreated(const workflow::Run& run) override;
+  void OnRunEnded(const workflow::Run& run) override;
+  void OnFired(const std::string& workflow, double at) override;
 
   // The API's views.
   api::WorkflowView WorkflowViewOf(const workflow::Workflow& w) const;
@@ -56,7 +70,19 @@ class WorkflowService final : public ClientSink {
 
  private:
   class Sink;
+  friend class Sink;
+  void Record(std::string kind, uint64_t run, std::string body);
+  // The step's task finished: journal it, then tell the engine.
+  void Finished(TaskId id, bool ok, std::string text);
+  // What a finished step task hands on: a command's stdout (as JSON when it is JSON).
+  std::string ResultText(const Task& task) const;
   Core& core_;
+  const Clock& clock_;
+  std::function<void(journal::WorkflowRecord)> record_;
+  // While replaying: (run, step key) -> the task it had started.
+  std::map<std::pair<uint64_t, std::string>, uint64_t> replay_steps_;
+  bool replaying_ = false;
+  std::map<std::string, std::string> read_files_;  // by the last Apply
   Post post_;
   std::unique_ptr<Sink> sink_;
   workflow::Engine engine_;

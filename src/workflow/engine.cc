@@ -129,14 +129,51 @@ Result<RunId> Engine::Start(std::string_view workflow, std::string_view payload_
   run->created = clock_.Wall();
   Run& r = *run;
   runs_.emplace(r.id.value(), std::move(run));
-  if (def->concurrency > 0 && running_[def->name] >= def->concurrency) {
-    queued_[def->name].push_back(r.id.value());
+  if (observer_) observer_->OnRunCreated(r);
+  RunId id = r.id;
+  Enqueue(r);
+  Forget();
+  return id;
+}
+
+void Engine::Enqueue(Run& r) {
+  if (r.def->concurrency > 0 && running_[r.workflow] >= r.def->concurrency) {
+    queued_[r.workflow].push_back(r.id.value());
   } else {
     Begin(r);
   }
-  RunId id = r.id;
-  Forget();
-  return id;
+}
+
+void Engine::Restore(RunId id, const std::string& workflow, std::string payload,
+                     std::string trigger, double created,
+                     std::unordered_map<std::string, std::string> reuse) {
+  auto it = defs_.find(workflow);
+  if (it == defs_.end() || runs_.contains(id.value())) return;
+  auto run = std::make_unique<Run>();
+  run->id = id;
+  run->workflow = workflow;
+  run->file = it->second;
+  run->def = it->second->Find(workflow);
+  run->payload = std::move(payload);
+  run->trigger = std::move(trigger);
+  run->created = created;
+  run->reuse = std::move(reuse);
+  next_run_ = std::max(next_run_, id.value() + 1);
+  Run& r = *run;
+  runs_.emplace(id.value(), std::move(run));
+  Enqueue(r);
+}
+
+void Engine::SetLastFired(const std::string& workflow, double at) {
+  const Workflow* w = Find(workflow);
+  if (!w || w->periodic.kind == Schedule::Kind::kNone) return;
+  auto next = w->periodic.Next(SysSeconds(std::chrono::seconds(static_cast<int64_t>(at))));
+  if (next) next_fire_[workflow] = static_cast<double>(next->time_since_epoch().count());
+}
+
+std::string Engine::Key(const Run& run, uint32_t node) {
+  const Node& n = run.nodes[node];
+  return n.hook ? "hook:" + n.name : Path(run, node);
 }
 
 void Engine::Begin(Run& run) {
@@ -521,6 +558,7 @@ void Engine::EndRun(Run& run, RunState state) {
   run.state = state;
   run.finished = clock_.Wall();
   CancelRunning(run);
+  if (observer_) observer_->OnRunEnded(run);
   if (--running_[run.workflow] <= 0) running_.erase(run.workflow);
   // Hooks see the outcome; a cancelled run runs neither.
   const std::string& hook = state == RunState::kSucceeded ? run.def->on_success
@@ -562,6 +600,7 @@ Status Engine::Cancel(RunId id) {
     q.erase(std::remove(q.begin(), q.end(), id.value()), q.end());
     run->state = RunState::kCancelled;
     run->finished = clock_.Wall();
+    if (observer_) observer_->OnRunEnded(*run);
     return Status::Ok();
   }
   if (run->state != RunState::kRunning) {
@@ -603,11 +642,8 @@ Result<RunId> Engine::Relaunch(RunId id, bool from_failed) {
   run->reuse = std::move(reuse);
   Run& r = *run;
   runs_.emplace(r.id.value(), std::move(run));
-  if (r.def->concurrency > 0 && running_[r.workflow] >= r.def->concurrency) {
-    queued_[r.workflow].push_back(r.id.value());
-  } else {
-    Begin(r);
-  }
+  if (observer_) observer_->OnRunCreated(r);
+  Enqueue(r);
   return r.id;
 }
 
@@ -642,6 +678,7 @@ void Engine::Tick() {
     } else {
       next_fire_.erase(name);
     }
+    if (observer_) observer_->OnFired(name, now);
     (void)Start(name, w->periodic_payload, "schedule");
   }
 }

@@ -97,6 +97,16 @@ struct Run {
   uint32_t running_tasks = 0;
 };
 
+// Told of what the journal must keep (src/planner/workflows.cc writes it): runs created (also
+// by schedules and relaunches), runs ended, schedules fired.
+class EngineObserver {
+ public:
+  virtual ~EngineObserver() = default;
+  virtual void OnRunCreated(const Run& run) = 0;
+  virtual void OnRunEnded(const Run& run) = 0;
+  virtual void OnFired(const std::string& workflow, double at) = 0;
+};
+
 struct EngineOptions {
   size_t max_map_elements = 1'000'000;
   size_t keep_finished_runs = 10'000;  // older finished runs are forgotten first
@@ -105,6 +115,16 @@ struct EngineOptions {
 class Engine {
  public:
   Engine(StepSink& sink, const Clock& clock, EngineOptions options = {});
+  void SetObserver(EngineObserver* observer) { observer_ = observer; }
+
+  // ---- replay (after a restart) ----
+  // Creates run `id` again as it was created, and starts it: the sink is asked for its steps
+  // again and answers with the tasks it had started (the planner's journal).
+  void Restore(RunId id, const std::string& workflow, std::string payload, std::string trigger,
+               double created, std::unordered_map<std::string, std::string> reuse);
+  // The schedule of `workflow` last fired at `at`: the next start counts from there (so a
+  // planner that was down past it starts one run at once).
+  void SetLastFired(const std::string& workflow, double at);
 
   // Adds the file's workflows, replacing ones of the same name; runs already started keep the
   // definition they started with. Schedules start counting from now.
@@ -136,6 +156,8 @@ class Engine {
   std::vector<const Run*> Runs(std::string_view workflow, size_t limit) const;
   // "EXTRACT" or "FAN/INNER/B" or "EACH[3]": where a node sits, for people and for relaunch.
   static std::string Path(const Run& run, uint32_t node);
+  // Path, or "hook:NAME" for the run's hook: unique within a run, stable across a replay.
+  static std::string Key(const Run& run, uint32_t node);
 
  private:
   Run* Mutable(RunId id);
@@ -156,8 +178,10 @@ class Engine {
   const Node* Named(const Run& run, std::string_view name) const;
   void Forget();
 
+  void Enqueue(Run& run);
   StepSink& sink_;
   const Clock& clock_;
+  EngineObserver* observer_ = nullptr;
   EngineOptions options_;
   std::map<std::string, std::shared_ptr<const WorkflowFile>, std::less<>> defs_;
   std::map<std::string, double, std::less<>> next_fire_;

@@ -198,5 +198,90 @@ TEST_F(DurabilityTest, FinishedResultsSurviveACleanRestart) {
   (void)w;
 }
 
+// A workflow run (a chain, a group, a 1,000-element map) with its planner SIGKILLed three times
+// in the middle: it finishes, and no step that had finished runs again (the run has exactly one
+// task per step).
+TEST_F(DurabilityTest, WorkflowRunsContinueAfterThePlannerIsKilled) {
+  StartPlanner();
+  h_.Spawn("worker", {"worker", "--planner", url_, "--id", "w1", "--slots", "64", "--port", "-1",
+                      "--ops", "sleep,echo,noop"});
+  const std::string file = R"(tasks:
+  FIRST: {op: echo, args: {n: 1}}
+  HOLD: {op: sleep, args: {seconds: 1}}
+  STEP: {op: sleep, args: {seconds: 0.05}}
+demo.LONG:
+  tasks:
+    - FIRST
+    - G: {type: group, tasks: [HOLD, HOLD]}
+    - EACH: {type: map, over: payload.items, task: STEP}
+    - HOLD
+    - LAST: {type: chain, tasks: [FIRST]}
+)";
+  json::object def{{"text", file}};
+  ASSERT_EQ(Post(url_ + "/api/v1/workflows", json::serialize(def)).status, 200);
+  json::array items;
+  for (int i = 0; i < 1000; ++i) items.push_back(i);
+  json::object payload{{"payload", json::object{{"items", items}}}};
+  Reply started = Post(url_ + "/api/v1/workflows/demo.LONG/runs", json::serialize(payload));
+  ASSERT_EQ(started.status, 201) << started.Describe();
+
+  auto run = [&] { return Get(url_ + "/api/v1/runs/1").obj(); };
+  auto step = [&](const json::object& r, const std::string& path) -> json::object {
+    for (const auto& s : r.at("steps").as_array()) {
+      if (Str(s.as_object(), "path") == path) return s.as_object();
+    }
+    return {};
+  };
+  auto kill_and_restart = [&] {
+    h_.Kill(*planner_);
+    StartPlanner();
+  };
+  // 1: while the group runs.
+  json::object r;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        r = run();
+        return Str(step(r, "G"), "state") == "running";
+      },
+      seconds(30)));
+  const double first_task = NumAt(step(r, "FIRST"), "task");
+  kill_and_restart();
+  // 2: in the middle of the map.
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        r = run();
+        json::object each = step(r, "EACH");
+        return NumAt(each, "succeeded") > 100 && NumAt(each, "succeeded") < 900;
+      },
+      seconds(60)));
+  kill_and_restart();
+  // 3: during the step after the map.
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        r = run();
+        return Str(step(r, "HOLD"), "state") == "running";
+      },
+      seconds(60)));
+  kill_and_restart();
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        r = run();
+        return Str(r, "state") == "succeeded";
+      },
+      seconds(90)))
+      << json::serialize(r);
+  EXPECT_EQ(NumAt(step(r, "FIRST"), "task"), first_task);
+  EXPECT_EQ(NumAt(step(r, "EACH"), "succeeded"), 1000);
+  // One task per step: 1 + 2 + 1000 + 1 + 1, none run twice by the restarts.
+  json::value tasks = ParseJson(Get(url_ + "/api/v1/tasks?limit=10000").body);
+  size_t of_run = 0;
+  for (const auto& t : tasks.at("tasks").as_array()) {
+    for (const auto& l : t.at("labels").as_object()) {
+      if (l.key() == "run" && l.value() == "1") ++of_run;
+    }
+  }
+  EXPECT_EQ(of_run, 1005u);
+}
+
 }  // namespace
 }  // namespace volo::itest
