@@ -71,6 +71,10 @@ struct ChunkRef {
   std::shared_ptr<LaunchState> launch;
   size_t first = 0, count = 0;
   bool done = false;
+  // Bytes of the chunk's output printed so far. Every attempt of the task prints the same
+  // output (same program, same seed), so a retried attempt is printed from where an earlier
+  // one stopped: each line appears once (docs/placement.md, "Output").
+  uint64_t shown = 0;
   std::atomic<int64_t>* outstanding = nullptr;  // the environment's count of chunks not done
   // Marks the chunk done; false when it already was.
   bool Finish() {
@@ -569,9 +573,14 @@ class ClusterEnvironment : public fly::Environment {
       by_tag_.erase(it);
       for (size_t k = 0; k < refs.size() && k < s->count; ++k) by_id_[s->first + k] = refs[k];
       // Results that overtook their acknowledgement.
+      std::vector<wire::TaskOutput> early_output;
+      early_output.swap(early_output_);
+      for (auto& p : early_output) OnOutput(p);
       std::vector<wire::ClientResult> early;
       early.swap(early_);
       for (auto& r : early) OnResult(r);
+    } else if (auto* out = std::get_if<wire::Output>(&*msg)) {
+      for (auto& p : out->output) OnOutput(p);
     } else if (auto* rs = std::get_if<wire::ClientResults>(&*msg)) {
       for (auto& r : rs->results) OnResult(r);
     } else if (auto* e = std::get_if<wire::Error>(&*msg)) {
@@ -586,6 +595,28 @@ class ClusterEnvironment : public fly::Environment {
     }
   }
 
+  // Live output of a running chunk (its result follows).
+  void OnOutput(wire::TaskOutput& p) {
+    auto it = by_id_.find(p.id);
+    if (it == by_id_.end()) {
+      early_output_.push_back(std::move(p));  // overtook the acknowledgement
+      return;
+    }
+    PrintOutput(*it->second, p.offset, p.text);
+  }
+
+  // Prints what of `text` (at byte `offset` of the chunk's output) was not printed before.
+  void PrintOutput(ChunkRef& chunk, uint64_t offset, std::string_view text) {
+    if (chunk.done) return;
+    uint64_t end = offset + text.size();
+    if (end <= chunk.shown) return;
+    if (offset < chunk.shown) text.remove_prefix(static_cast<size_t>(chunk.shown - offset));
+    chunk.shown = end;
+    if (text.empty()) return;
+    progress_.Clear();
+    chunk.launch->job->Print(text);
+  }
+
   void OnResult(wire::ClientResult& r) {
     auto it = by_id_.find(r.id);
     if (it == by_id_.end()) {
@@ -594,24 +625,31 @@ class ClusterEnvironment : public fly::Environment {
     }
     std::shared_ptr<ChunkRef> chunk = it->second;
     by_id_.erase(it);
-    if (!chunk->Finish()) return;
-    fly::FlyJob& job = *chunk->launch->job;
+    if (chunk->done) return;
     if (r.state != "done") {
-      FailChunk(*chunk, r.state == "cancelled" ? "the chunk was cancelled" : r.error);
+      if (chunk->Finish()) {
+        FailChunk(*chunk, r.state == "cancelled" ? "the chunk was cancelled" : r.error);
+      }
       return;
     }
     boost::system::error_code ec;
     json::value v = json::parse(r.result, ec);
     if (ec || !v.is_object()) {
-      FailChunk(*chunk, "a worker sent a malformed fly result");
+      if (chunk->Finish()) FailChunk(*chunk, "a worker sent a malformed fly result");
       return;
     }
     const json::object& o = v.as_object();
-    if (auto out = o.find("output");
-        out != o.end() && out->value().is_string() && !out->value().as_string().empty()) {
-      progress_.Clear();
-      job.Print(std::string_view(out->value().as_string()));
+    // The unterminated end of the chunk's output (the rest came live).
+    if (auto out = o.find("output"); out != o.end() && out->value().is_string()) {
+      uint64_t offset = 0;
+      if (auto at = o.find("output_offset"); at != o.end() && at->value().is_number()) {
+        offset = at->value().to_number<uint64_t>(ec);
+        if (ec) offset = 0;
+      }
+      PrintOutput(*chunk, offset, std::string_view(out->value().as_string()));
     }
+    if (!chunk->Finish()) return;
+    fly::FlyJob& job = *chunk->launch->job;
     auto& delivered = chunk->launch->delivered;
     if (auto m = o.find("messages"); m != o.end() && m->value().is_array()) {
       for (const auto& e : m->value().as_array()) {
@@ -735,6 +773,7 @@ class ClusterEnvironment : public fly::Environment {
   std::map<int64_t, std::vector<std::shared_ptr<ChunkRef>>> by_tag_;
   std::unordered_map<uint64_t, std::shared_ptr<ChunkRef>> by_id_;
   std::vector<wire::ClientResult> early_;
+  std::vector<wire::TaskOutput> early_output_;
 };
 
 }  // namespace

@@ -1,7 +1,9 @@
 #include "fly/remote.h"
 
 #include <map>
+#include <ostream>
 #include <sstream>
+#include <streambuf>
 
 #include "fly/compiler.h"
 #include "fly/runtime.h"
@@ -32,6 +34,48 @@ class StubEnvironment : public Environment {
 
 std::string Text(Value v) { return v.Is(ObjKind::kString) ? AsStr(v)->s : ""; }
 
+// Collects what a chunk prints. With a live hook, each run of whole lines goes to the hook
+// when the runtime flushes it (Runtime::Write flushes at every newline), and a line that grows
+// past kLiveOutputPiece goes in pieces, so no more than that is held; the rest (an
+// unterminated last line) stays for the chunk's result. Without one, everything stays.
+class ChunkOutput : public std::streambuf {
+ public:
+  explicit ChunkOutput(const LiveOutputFn* live) : live_(live) {}
+  std::string TakeRest() { return std::exchange(pending_, {}); }
+  uint64_t forwarded() const { return forwarded_; }
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    pending_.append(s, static_cast<size_t>(n));
+    if (live_ && pending_.size() >= kLiveOutputPiece) Forward(pending_.size());
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+    char ch = traits_type::to_char_type(c);
+    xsputn(&ch, 1);
+    return c;
+  }
+  int sync() override {
+    if (live_) {
+      size_t nl = pending_.rfind('\n');
+      if (nl != std::string::npos) Forward(nl + 1);
+    }
+    return 0;
+  }
+
+ private:
+  void Forward(size_t n) {
+    (*live_)(forwarded_, std::string_view(pending_).substr(0, n));
+    forwarded_ += n;
+    pending_.erase(0, n);
+  }
+
+  const LiveOutputFn* live_;
+  std::string pending_;
+  uint64_t forwarded_ = 0;
+};
+
 }  // namespace
 
 RemoteProgram::~RemoteProgram() = default;
@@ -48,8 +92,8 @@ Result<std::shared_ptr<const RemoteProgram>> RemoteProgram::Compile(const std::s
 
 ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, size_t count,
                                     const std::vector<std::string>& args,
-                                    const std::atomic<bool>* stop,
-                                    std::atomic<int64_t>* current) const {
+                                    const std::atomic<bool>* stop, std::atomic<int64_t>* current,
+                                    const LiveOutputFn* live) const {
   ChunkResult res;
   auto fail = [&res](size_t index, std::string error) {
     res.ok = false;
@@ -79,7 +123,9 @@ ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, si
   bool seed_forced = MapField(spec, "seed_forced").IsBool() && MapField(spec, "seed_forced").b;
   Value range_lo = MapField(spec, "range_lo");
 
-  std::ostringstream out, err;
+  ChunkOutput printed(live);
+  std::ostream out(&printed);
+  std::ostringstream err;
   RunOptions options;
   options.file = program.file;
   options.has_seed = true;
@@ -237,7 +283,9 @@ ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, si
       res.messages.pop_back();
     }
   }
-  res.output = out.str();
+  out.flush();
+  res.output_offset = printed.forwarded();
+  res.output = printed.TakeRest();
   return res;
 }
 

@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,10 +54,18 @@ struct ChunkResult {
   // failed one.
   std::vector<std::string> returns;
   std::vector<RemoteMessage> messages;  // in (instance, seq) order
-  std::string output;                   // what the instances printed
-  size_t failed_instance = 0;           // !ok: the instance that failed ...
-  std::string error;                    // ... and its error (message and FLY stack trace)
+  // What the instances printed; with a live-output hook only the part not yet handed to it
+  // (an unterminated last line), which starts at byte output_offset of the chunk's output.
+  std::string output;
+  uint64_t output_offset = 0;
+  size_t failed_instance = 0;  // !ok: the instance that failed ...
+  std::string error;           // ... and its error (message and FLY stack trace)
 };
+
+// Receives a chunk's output as it is printed: `text` is whole lines (or a piece of a line
+// longer than kLiveOutputPiece) starting at byte `offset` of the chunk's output.
+using LiveOutputFn = std::function<void(uint64_t offset, std::string_view text)>;
+inline constexpr size_t kLiveOutputPiece = 64 * 1024;
 
 class RemoteProgram {
  public:
@@ -71,11 +80,14 @@ class RemoteProgram {
   // fails with "cancelled"). A malformed spec fails the chunk at its first instance.
   // `current`, when given, is set to each instance's index as it starts (a worker's runner
   // keeps it in memory its parent reads, so a crash can name the instance).
+  // `live`, when given, receives the output as the instances print it (the runner forwards it
+  // to the worker at once); the result's `output` then holds only what it has not received.
   // Thread-safe: every call has its own Runtime and Vm.
   ChunkResult RunChunk(std::string_view spec, size_t first, size_t count,
                        const std::vector<std::string>& args,
                        const std::atomic<bool>* stop = nullptr,
-                       std::atomic<int64_t>* current = nullptr) const;
+                       std::atomic<int64_t>* current = nullptr,
+                       const LiveOutputFn* live = nullptr) const;
 
  private:
   RemoteProgram() = default;

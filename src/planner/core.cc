@@ -626,6 +626,18 @@ void Core::Finish(Task& t, TaskState state, std::string result) {
   if (finished_hook_) finished_hook_(t);
 }
 
+void Core::OnOutput(WorkerIndex worker, std::span<const wire::TaskOutput> output) {
+  if (worker.value() >= workers_.size()) return;
+  workers_[worker.value()].last_seen = clock_.Now();
+  for (const auto& piece : output) {
+    const Task* t = Lookup(TaskId(piece.id));
+    if (!t || t->state != TaskState::kRunning || t->worker != worker) continue;
+    if (t->client == ClientId()) continue;
+    auto it = clients_.find(t->client);
+    if (it != clients_.end()) it->second->OnOutput(*t, piece.offset, piece.text);
+  }
+}
+
 void Core::OnRefused(WorkerIndex worker, std::span<const uint64_t> ids, bool busy_backoff) {
   if (worker.value() >= workers_.size()) return;
   WorkerInfo& w = workers_[worker.value()];

@@ -95,6 +95,8 @@ class ClientSink {
  public:
   virtual ~ClientSink() = default;
   virtual void OnFinished(const Task& task, std::string_view worker) = 0;
+  // Live output of a running task (wire::TaskOutput); always before the task's OnFinished.
+  virtual void OnOutput(const Task& task, uint64_t offset, std::string_view text) {}
 };
 
 // Where Core records what must survive a restart (the journal). Called on Core's thread.
@@ -211,6 +213,9 @@ class Core {
   void RemoveWorker(WorkerIndex worker, std::string_view reason);
   void OnHeartbeat(WorkerIndex worker);
   void OnResults(WorkerIndex worker, std::span<const wire::TaskResult> results);
+  // Live output: passed to the task's streaming client when the task is running on `worker`
+  // (output of an attempt the planner has given up, or of a finished task, is dropped).
+  void OnOutput(WorkerIndex worker, std::span<const wire::TaskOutput> output);
   // The worker would not run these now (full, draining, HTTP 403): requeue, no failure.
   void OnRefused(WorkerIndex worker, std::span<const uint64_t> ids, bool busy_backoff);
   // The worker does not run the task's operation at all (HTTP 404): forget the operation for

@@ -37,7 +37,12 @@ class FakeClient : public ClientSink {
   void OnFinished(const Task& t, std::string_view worker) override {
     finished[t.id.value()] = std::string(worker);
   }
+  void OnOutput(const Task& t, uint64_t offset, std::string_view text) override {
+    output.push_back(std::to_string(t.id.value()) + "@" + std::to_string(offset) + ":" +
+                     std::string(text));
+  }
   std::map<uint64_t, std::string> finished;
+  std::vector<std::string> output;
 };
 
 wire::TaskSpec Spec(std::string op, int priority = 0, int retries = 0, double timeout = 0) {
@@ -269,6 +274,31 @@ TEST_F(CoreTest, WaitersAndClientsHearAboutFinishedTasks) {
   Results(w, {Ok(1, "3")});
   EXPECT_EQ(seen, "3");
   EXPECT_EQ(client.finished.at(1), "w1");
+}
+
+TEST_F(CoreTest, LiveOutputReachesTheClientOnlyFromTheWorkerHoldingTheAttempt) {
+  FakeClient client;
+  core_.AddClient(ClientId(7), &client);
+  FakeLink l1, l2;
+  WorkerIndex w1 = Worker("w1", {"fly"}, &l1);
+  ASSERT_TRUE(core_.Submit({Spec("fly")}, ClientId(7)).ok());
+  ASSERT_TRUE(core_.Submit({Spec("fly")}).ok());  // no client: its output goes nowhere
+  WorkerIndex w2 = Worker("w2", {"fly"}, &l2, 2);
+  ASSERT_EQ(core_.Find(TaskId(1))->worker, w1);
+  std::vector<wire::TaskOutput> out = {{1, 0, "a\n"}, {2, 0, "x\n"}, {1, 2, "b\n"}};
+  core_.OnOutput(w1, out);
+  core_.OnOutput(w2, out);  // w2 does not hold task 1
+  EXPECT_EQ(client.output, (std::vector<std::string>{"1@0:a\n", "1@2:b\n"}));
+  // The attempt is lost with its worker; its late lines are dropped, the next attempt's pass.
+  core_.RemoveWorker(w1, "disconnected");
+  clock_.Advance(1s);
+  core_.Tick();
+  ASSERT_EQ(core_.Find(TaskId(1))->worker, w2);
+  core_.OnOutput(w1, std::vector<wire::TaskOutput>{{1, 4, "late\n"}});
+  core_.OnOutput(w2, std::vector<wire::TaskOutput>{{1, 0, "a\n"}});
+  Results(w2, {Ok(1, "3")});
+  core_.OnOutput(w2, std::vector<wire::TaskOutput>{{1, 2, "after the end\n"}});
+  EXPECT_EQ(client.output, (std::vector<std::string>{"1@0:a\n", "1@2:b\n", "1@0:a\n"}));
 }
 
 TEST_F(CoreTest, DuplicateLiveWorkerIdIsRefused) {

@@ -60,6 +60,15 @@ void StreamClient::OnFinished(const Task& t, std::string_view worker) {
   bool done = t.state == TaskState::kDone;
   results_.Add(t.id.value(), TaskStateName(t.state), done ? std::string_view(t.result) : "",
                done ? "" : std::string_view(t.result), worker);
+  ScheduleFlush();
+}
+
+void StreamClient::OnOutput(const Task& t, uint64_t offset, std::string_view text) {
+  output_.Add(t.id.value(), offset, text);
+  ScheduleFlush();
+}
+
+void StreamClient::ScheduleFlush() {
   if (flush_pending_) return;
   flush_pending_ = true;
   asio::post(io_, [self = shared_from_this()] { self->Flush(); });
@@ -67,6 +76,15 @@ void StreamClient::OnFinished(const Task& t, std::string_view worker) {
 
 void StreamClient::Flush() {
   flush_pending_ = false;
+  // Output is not journaled: it goes now. A task's output always reached Core before its
+  // result, so it also leaves before the result.
+  if (!output_.empty()) {
+    if (auto c = conn_.lock()) {
+      c->Send(output_.Finish());
+    } else {
+      output_ = wire::OutputEncoder();
+    }
+  }
   if (results_.empty()) return;
   // Results go out once they are durable, like every other answer.
   durable_([conn = conn_, msg = results_.Finish()](const Status&) mutable {

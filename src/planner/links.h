@@ -54,6 +54,7 @@ class StreamClient final : public ClientSink, public std::enable_shared_from_thi
   StreamClient(boost::asio::io_context& io, std::shared_ptr<net::WsConnection> conn,
                DurableFn durable);
   void OnFinished(const Task& t, std::string_view worker) override;
+  void OnOutput(const Task& t, uint64_t offset, std::string_view text) override;
 
   ClientId id;  // the client's number in Core
 
@@ -62,7 +63,10 @@ class StreamClient final : public ClientSink, public std::enable_shared_from_thi
 
   boost::asio::io_context& io_;
   std::weak_ptr<net::WsConnection> conn_;
+  void ScheduleFlush();
+
   wire::ClientResultsEncoder results_;
+  wire::OutputEncoder output_;  // sent at once, ahead of results (which wait to be durable)
   bool flush_pending_ = false;
   DurableFn durable_;
 };

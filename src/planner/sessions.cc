@@ -61,6 +61,8 @@ net::WsHandlers WorkerSession(SessionContext& ctx) {
             ctx.core.OnHeartbeat(w);
           } else if constexpr (std::is_same_v<T, wire::Results>) {
             ctx.core.OnResults(w, m.results);
+          } else if constexpr (std::is_same_v<T, wire::Output>) {
+            ctx.core.OnOutput(w, m.output);
           } else if constexpr (std::is_same_v<T, wire::Refused>) {
             ctx.core.OnRefused(w, m.ids, false);
           } else if constexpr (std::is_same_v<T, wire::Logs>) {

@@ -557,6 +557,54 @@ Result<std::vector<TaskSpec>> ParseSubmitBody(std::string_view body, bool* is_ba
 
 // ---- worker -> planner ----
 
+namespace {
+
+// The `output` array of an output message (both directions).
+Result<Output> ParseOutput(const json::object& o) {
+  const json::value* ov = o.if_contains("output");
+  const json::array* a = ov ? ov->if_array() : nullptr;
+  if (!a) return InvalidArgument("output: must be an array");
+  if (a->size() > kMaxBatch) return InvalidArgument("output: too many pieces in one message");
+  Output out;
+  out.output.reserve(a->size());
+  for (const json::value& e : *a) {
+    const json::object* p = e.if_object();
+    if (!p) return InvalidArgument("output: each piece is an object");
+    TaskOutput piece;
+    const json::value* id = p->if_contains("id");
+    const json::value* offset = p->if_contains("offset");
+    const json::value* text = p->if_contains("text");
+    if (!id || !ToU64(*id, &piece.id) || !offset || !ToU64(*offset, &piece.offset)) {
+      return InvalidArgument("output: id and offset must be non-negative integers");
+    }
+    if (!text || !text->is_string()) return InvalidArgument("output: text must be a string");
+    piece.text = std::string(text->get_string());
+    out.output.push_back(std::move(piece));
+  }
+  return out;
+}
+
+}  // namespace
+
+void OutputEncoder::Add(uint64_t id, uint64_t offset, std::string_view text) {
+  buf_ += count_ == 0 ? "{\"t\":\"output\",\"output\":[" : ",";
+  ++count_;
+  buf_ += "{\"id\":";
+  buf_ += std::to_string(id);
+  buf_ += ",\"offset\":";
+  buf_ += std::to_string(offset);
+  buf_ += ",\"text\":";
+  AppendJsonString(buf_, text);
+  buf_ += '}';
+}
+
+std::string OutputEncoder::Finish() {
+  if (count_ == 0) return "{\"t\":\"output\",\"output\":[]}";
+  buf_ += "]}";
+  count_ = 0;
+  return std::exchange(buf_, {});
+}
+
 Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
   VOLO_ASSIGN_OR_RETURN(json::value v, ParseJson(text));
   VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "message"));
@@ -657,6 +705,10 @@ Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
     return WorkerMessage(Refused{std::move(ids)});
   }
   if (t == "leaving") return WorkerMessage(Leaving{});
+  if (t == "output") {
+    VOLO_ASSIGN_OR_RETURN(Output out, ParseOutput(*o));
+    return WorkerMessage(std::move(out));
+  }
   if (t.empty()) return InvalidArgument("message: field 't' (the message type) required");
   return InvalidArgument("unknown message type '" + std::string(t) + "'");
 }
@@ -1029,6 +1081,10 @@ Result<StreamMessage> ParseStreamMessage(std::string_view text) {
       }
       out.results.push_back(std::move(cr));
     }
+    return StreamMessage(std::move(out));
+  }
+  if (t == "output") {
+    VOLO_ASSIGN_OR_RETURN(Output out, ParseOutput(*o));
     return StreamMessage(std::move(out));
   }
   if (t == "submitted") {

@@ -120,7 +120,36 @@ struct LogChunk {
 struct Logs {
   std::vector<LogChunk> chunks;
 };
-using WorkerMessage = std::variant<Register, Heartbeat, Results, Refused, Leaving, Logs>;
+
+// Live output: what a running task printed, as it prints it (docs/protocol.md, "output").
+// `text` is whole lines (or a piece of a line longer than kMaxOutputPiece) found at byte
+// `offset` of the output of the task's current attempt; an attempt's pieces come in order.
+// The same message goes from a worker to the planner and from the planner to the streaming
+// client that submitted the task.
+inline constexpr size_t kMaxOutputPiece = 64 * 1024;
+struct TaskOutput {
+  uint64_t id = 0;
+  uint64_t offset = 0;
+  std::string text;
+};
+struct Output {
+  std::vector<TaskOutput> output;
+};
+// Builds an `output` message one piece at a time.
+class OutputEncoder {
+ public:
+  void Add(uint64_t id, uint64_t offset, std::string_view text);
+  bool empty() const { return count_ == 0; }
+  size_t bytes() const { return buf_.size(); }
+  // Returns the message and resets the encoder.
+  std::string Finish();
+
+ private:
+  std::string buf_;
+  size_t count_ = 0;
+};
+using WorkerMessage =
+    std::variant<Register, Heartbeat, Results, Refused, Leaving, Logs, Output>;
 Result<WorkerMessage> ParseWorkerMessage(std::string_view text);
 
 std::string EncodeRegister(const Register& r);
@@ -229,7 +258,7 @@ class ClientResultsEncoder {
   std::string buf_;
   size_t count_ = 0;
 };
-// What a streaming client receives: submitted acks, results, errors.
+// What a streaming client receives: submitted acks, results, errors, its tasks' live output.
 struct Submitted {
   int64_t tag = 0;
   uint64_t first = 0;
@@ -238,7 +267,7 @@ struct Submitted {
 struct ClientResults {
   std::vector<ClientResult> results;
 };
-using StreamMessage = std::variant<Submitted, ClientResults, Error>;
+using StreamMessage = std::variant<Submitted, ClientResults, Error, Output>;
 Result<StreamMessage> ParseStreamMessage(std::string_view text);
 
 // Serializes a JSON value compactly, with doubles in their shortest form (0.5, not 5E-1).

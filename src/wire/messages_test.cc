@@ -130,6 +130,38 @@ TEST(PlannerMessageTest, CancelAndWelcome) {
   EXPECT_EQ(std::get<Welcome>(*w).heartbeat_ms, 250);
 }
 
+TEST(StreamTest, OutputRoundTripsBothWays) {
+  OutputEncoder enc;
+  EXPECT_TRUE(enc.empty());
+  enc.Add(5, 0, "first line\n");
+  enc.Add(5, 11, "quote \" and \\ and tab\t\n");
+  EXPECT_FALSE(enc.empty());
+  std::string text = enc.Finish();
+  EXPECT_TRUE(enc.empty());
+  for (int way = 0; way < 2; ++way) {
+    std::vector<TaskOutput> got;
+    if (way == 0) {
+      auto m = ParseWorkerMessage(text);
+      ASSERT_TRUE(m.ok()) << m.status().ToString();
+      got = std::get<Output>(*m).output;
+    } else {
+      auto m = ParseStreamMessage(text);
+      ASSERT_TRUE(m.ok()) << m.status().ToString();
+      got = std::get<Output>(*m).output;
+    }
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].id, 5u);
+    EXPECT_EQ(got[1].offset, 11u);
+    EXPECT_EQ(got[1].text, "quote \" and \\ and tab\t\n");
+  }
+  for (const char* bad : {R"({"t":"output"})", R"({"t":"output","output":[1]})",
+                          R"({"t":"output","output":[{"id":1,"offset":-1,"text":"x"}]})",
+                          R"({"t":"output","output":[{"id":1,"offset":0}]})"}) {
+    EXPECT_FALSE(ParseWorkerMessage(bad).ok()) << bad;
+    EXPECT_FALSE(ParseStreamMessage(bad).ok()) << bad;
+  }
+}
+
 TEST(StreamTest, SubmitAndResultsRoundTrip) {
   TaskSpec t;
   t.op = "noop";

@@ -64,6 +64,9 @@ struct Agent::Impl : std::enable_shared_from_this<Impl> {
   // Tasks this connection holds, with the timer that finishes each timed one.
   std::unordered_map<uint64_t, std::unique_ptr<asio::steady_timer>> running;
   wire::ResultsEncoder results;
+  // Fly chunks' live output, sent ahead of the results in the same turn (the planner drops
+  // output for a task it has seen finish).
+  wire::OutputEncoder output;
   bool flush_pending = false;
   std::unique_ptr<SeedEndpoints> seed;      // the seed's HTTP endpoints, when --port is not -1
   std::unique_ptr<net::HttpClient> client;  // POST /register to a seed planner
@@ -315,6 +318,7 @@ void Agent::Impl::OnClosed(const Status& why) {
   results = wire::ResultsEncoder();
   logs = wire::LogsEncoder();
   ReleaseLogs();
+  output = wire::OutputEncoder();
   if (was_registered) spdlog::warn("disconnected from the planner: {}", why.message());
   if (draining) {
     MaybeDrained();
@@ -378,16 +382,30 @@ void Agent::Impl::RunTasks(std::vector<wire::Assignment> tasks) {
     if (t.op == "fly" && fly) {
       // Runs in a runner process; the outcome comes back to this (the io) thread.
       running.emplace(t.id, nullptr);
-      fly->Submit(t.id, std::move(t.args),
-                  [weak = weak_from_this(), &io = io, id = t.id, started](FlyOutcome o) {
-                    asio::post(io, [weak, id, started, o = std::move(o)]() mutable {
-                      auto self = weak.lock();
-                      if (!self || !self->running.count(id)) return;  // cancelled or reassigned
-                      self->running.erase(id);
-                      self->Finish(id, o.ok, std::move(o.value), started, o.crashed);
-                      self->MaybeDrained();
-                    });
-                  });
+      fly->Submit(
+          t.id, std::move(t.args),
+          [weak = weak_from_this(), &io = io, id = t.id, started](FlyOutcome o) {
+            asio::post(io, [weak, id, started, o = std::move(o)]() mutable {
+              auto self = weak.lock();
+              if (!self || !self->running.count(id)) return;  // cancelled or reassigned
+              self->running.erase(id);
+              self->Finish(id, o.ok, std::move(o.value), started, o.crashed);
+              self->MaybeDrained();
+            });
+          },
+          [weak = weak_from_this(), &io = io, id = t.id](uint64_t offset, std::string text) {
+            asio::post(io, [weak, id, offset, text = std::move(text)] {
+              auto self = weak.lock();
+              if (!self || !self->running.count(id)) return;
+              self->output.Add(id, offset, text);
+              // A chatty chunk is sent on in pieces of about a MiB, not held whole.
+              if (self->output.bytes() >= (size_t{1} << 20)) {
+                self->Flush();
+              } else {
+                self->FlushSoon();
+              }
+            });
+          });
       continue;
     }
     if (t.op == "exec" && commands) {
@@ -449,6 +467,10 @@ void Agent::Impl::Flush() {
     std::string msg = logs.Finish();
     if (conn) conn->Send(std::move(msg));
     ReleaseLogs();
+  }
+  if (!output.empty()) {
+    std::string msg = output.Finish();
+    if (conn) conn->Send(std::move(msg));
   }
   if (results.empty()) return;
   std::string msg = results.Finish();

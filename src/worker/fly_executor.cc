@@ -74,11 +74,11 @@ FlyExecutor::~FlyExecutor() {
   for (auto& t : threads_) t.join();
 }
 
-void FlyExecutor::Submit(uint64_t id, std::string args, Done done) {
+void FlyExecutor::Submit(uint64_t id, std::string args, Done done, Output output) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return;
-    queue_.push_back({id, std::move(args), std::move(done)});
+    queue_.push_back({id, std::move(args), std::move(done), std::move(output)});
   }
   cv_.notify_one();
 }
@@ -220,6 +220,18 @@ void FlyExecutor::Loop(Slot& slot) {
         std::string reply;
         st = exec::SendFrame(slot.sock, w.payload());
         if (st.ok()) st = exec::ReceiveFrame(slot.sock, &reply);
+        // Output frames come ahead of the result, as the chunk prints.
+        while (st.ok()) {
+          exec::FrameReader r(reply);
+          std::string_view kind, text;
+          int64_t id = 0, offset = 0;
+          if (!r.Next(&kind) || kind != "output") break;
+          if (r.NextInt(&id) && id == static_cast<int64_t>(item.id) && r.NextInt(&offset) &&
+              offset >= 0 && r.Next(&text) && item.output) {
+            item.output(static_cast<uint64_t>(offset), std::string(text));
+          }
+          st = exec::ReceiveFrame(slot.sock, &reply);
+        }
         if (st.ok()) {
           exec::FrameReader r(reply);
           std::string_view kind, value;

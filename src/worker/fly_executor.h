@@ -8,8 +8,12 @@
 // The source (and a large spec) is fetched once per worker from the planner's blob store
 // (GET /api/v1/blobs/{sha256}) and cached; each runner compiles a program once per (hash, file).
 // The task's result: {"returns": ["<value>", ...] or null when every one is null,
-//                     "messages": [[instance, seq, channel, "<value>"], ...], "output": "..."};
-// a failed instance fails the task with "instance I: <error>".
+//                     "messages": [[instance, seq, channel, "<value>"], ...], "output": "...",
+//                     "output_offset": N};
+// a failed instance fails the task with "instance I: <error>". What the instances print goes
+// out live (Submit's `output`, as whole lines, while the chunk runs); the result's `output`
+// holds only the rest, an unterminated last line, which starts at byte `output_offset` of the
+// chunk's output (the field is absent when 0).
 //
 // Crash containment: a runner that dies while it runs a chunk (a signal, an exit, the
 // out-of-memory killer) fails that chunk with `crashed` set and an error naming the instance
@@ -70,13 +74,16 @@ struct FlyExecutorOptions {
 class FlyExecutor {
  public:
   using Done = std::function<void(FlyOutcome)>;
+  // Output of the chunk as it is printed: `text` at byte `offset` of the chunk's output.
+  using Output = std::function<void(uint64_t offset, std::string text)>;
   // Starts the slot threads, each of which starts its runner at once.
   explicit FlyExecutor(FlyExecutorOptions options);
   // Kills the runners; queued and running chunks are dropped (their `done` never runs).
   ~FlyExecutor();
 
-  // Queues the chunk of task `id`.
-  void Submit(uint64_t id, std::string args, Done done);
+  // Queues the chunk of task `id`. `output` (optional) and then `done` run on a slot thread;
+  // every `output` of the chunk runs before its `done`.
+  void Submit(uint64_t id, std::string args, Done done, Output output = nullptr);
   // The planner cancelled task `id`, or the worker gave it up: dropped if still queued (its
   // `done` never runs); if running, its runner is killed at once (whatever it is doing) and
   // replaced. Unknown ids are ignored.
@@ -88,6 +95,7 @@ class FlyExecutor {
     uint64_t id = 0;
     std::string args;
     Done done;
+    Output output;
   };
   struct Slot;
   // A chunk's program, spec and arguments, ready to send to a runner.

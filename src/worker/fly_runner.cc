@@ -47,6 +47,7 @@ std::string ResultValue(const fly::ChunkResult& r) {
   }
   out += "],\"output\":";
   wire::AppendJsonString(out, r.output);
+  if (r.output_offset > 0) out += ",\"output_offset\":" + std::to_string(r.output_offset);
   out += '}';
   return out;
 }
@@ -101,10 +102,19 @@ int FlyRunnerMain(int argc, char** argv) {
         value = "fly: " + program.status().message();
       }
     }
+    // Output goes to the worker as it is printed (whole lines), ahead of the result. A worker
+    // that has gone ends the runner at the result's send, as before.
+    bool worker_gone = false;
+    const fly::LiveOutputFn live = [&](uint64_t offset, std::string_view text) {
+      if (worker_gone) return;
+      exec::FrameWriter piece;
+      piece.Add("output").Add(id).Add(static_cast<int64_t>(offset)).Add(text);
+      worker_gone = !exec::SendFrame(kRunnerSocketFd, piece.payload()).ok();
+    };
     if (it != programs.end()) {
       fly::ChunkResult r =
           it->second->RunChunk(spec, static_cast<size_t>(first), static_cast<size_t>(count), args,
-                               nullptr, &progress->instance);
+                               nullptr, &progress->instance, &live);
       ok = r.ok;
       instances = static_cast<int64_t>(r.returns.size());
       value = ResultValue(r);

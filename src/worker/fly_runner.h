@@ -6,7 +6,9 @@
 //
 //   worker -> runner  run:    "run", task id, program hash, file, source, spec, first, count,
 //                             then one field per instance argument (none for a range fly)
-//   runner -> worker  result: "result", task id, ok (1/0), value, compiled (1/0), instances
+//   runner -> worker  output: "output", task id, offset, text (zero or more per chunk, as the
+//                             instances print: whole lines at byte `offset` of the chunk's output)
+//                     result: "result", task id, ok (1/0), value, compiled (1/0), instances
 //
 // `value` is the fly task's result JSON when ok, else its error ("instance I: ..."), exactly
 // as fly_executor.h describes them. Descriptor 4 is a page shared with the worker holding

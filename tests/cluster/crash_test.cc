@@ -337,5 +337,83 @@ TEST_F(CrashTest, TheKnownCrashingProgramsEndCleanlyOnAFleet) {
   ExpectFleetIntact();
 }
 
+// Output as it happens (docs/placement.md, "Output"): an instance prints a line and then waits
+// for a file that the test creates only once the client has printed that line, so the line
+// must travel runner -> worker -> planner -> client while the chunk still runs.
+std::string GatedProgram(const std::string& gate) {
+  return "var cloud = [type=\"smp\", nthread=1]\n"
+         "func f(i) {\n"
+         "  println \"started \" + i\n"
+         "  var gate = [type=\"file\", path=\"" +
+         gate +
+         "\"]\n"
+         "  while (not gate.exists()) { }\n"
+         "  println \"released \" + i\n"
+         "  return i\n"
+         "}\n"
+         "fly f in [0:1] on cloud\n"
+         "println \"end\"\n";
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST_F(CrashTest, AnInstancesLinesReachTheClientWhileItRuns) {
+  StartFleet();
+  std::string gate = TempPath("gate");
+  Child* run = h_.Spawn(
+      "run", {"run", Program("gated.fly", GatedProgram(gate)), "--env", "cloud=cluster:" + p_.url});
+  ASSERT_NE(run, nullptr);
+  bool seen =
+      PollUntil([&] { return ReadAll(run->log_path).find("started 0\n") != std::string::npos; },
+                seconds(60), milliseconds(10));
+  // Released either way, so the run ends.
+  WriteFile(gate, "");
+  ASSERT_TRUE(seen) << "the line did not arrive before the chunk ended:\n"
+                    << ReadAll(run->log_path);
+  ASSERT_TRUE(h_.WaitExit(*run, seconds(60)));
+  EXPECT_EQ(run->ExitCode(), 0) << ReadAll(run->log_path);
+  EXPECT_NE(ReadAll(run->log_path).find("started 0\nreleased 0\nend\n"), std::string::npos)
+      << ReadAll(run->log_path);
+}
+
+TEST_F(CrashTest, AChunkRetriedAfterItsRunnerDiedPrintsItsLinesOnce) {
+  StartFleet();
+  std::string gate = TempPath("gate");
+  Child* run = h_.Spawn(
+      "run", {"run", Program("gated.fly", GatedProgram(gate)), "--env", "cloud=cluster:" + p_.url});
+  ASSERT_NE(run, nullptr);
+  ASSERT_TRUE(
+      PollUntil([&] { return ReadAll(run->log_path).find("started 0\n") != std::string::npos; },
+                seconds(60), milliseconds(10)))
+      << ReadAll(run->log_path);
+  // The first attempt has printed; its runner dies (as in a crash) and the chunk runs again,
+  // printing the same line again, which the client has already shown.
+  Child* busy = Busy();
+  ASSERT_NE(busy, nullptr);
+  std::vector<pid_t> runners = ChildrenOf(busy->pid);
+  ASSERT_EQ(runners.size(), 1u);
+  ASSERT_EQ(::kill(runners[0], SIGKILL), 0);
+  // Released once the retry holds the chunk (on any worker).
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        Child* now = Busy();
+        if (!now) return false;
+        auto r = ChildrenOf(now->pid);
+        return r.size() == 1 && r[0] != runners[0];
+      },
+      seconds(60), milliseconds(10)));
+  WriteFile(gate, "");
+  ASSERT_TRUE(h_.WaitExit(*run, seconds(60)));
+  std::string log = ReadAll(run->log_path);
+  EXPECT_EQ(run->ExitCode(), 0) << log;
+  EXPECT_EQ(Count(log, "started 0\n"), 1u) << log;
+  EXPECT_EQ(Count(log, "released 0\n"), 1u) << log;
+  EXPECT_NE(log.find("started 0\nreleased 0\nend\n"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace volo::itest
