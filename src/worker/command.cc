@@ -175,7 +175,7 @@ Result<std::unique_ptr<CommandExecutor>> CommandExecutor::Create(CommandExecutor
   if (options.slots < 1) return InvalidArgument("slots must be at least 1");
   if (options.work_dir.empty()) return InvalidArgument("exec needs a work directory");
   std::error_code ec;
-  fs::create_directories(options.work_dir, ec);
+  const bool created = fs::create_directories(options.work_dir, ec);
   if (ec)
     return IoError("cannot create the work directory " + options.work_dir + ": " + ec.message());
   options.work_dir = fs::canonical(options.work_dir, ec).string();
@@ -184,7 +184,10 @@ Result<std::unique_ptr<CommandExecutor>> CommandExecutor::Create(CommandExecutor
     return IoError("the work directory " + options.work_dir + " is not writable");
   }
   if (!options.launcher) options.launcher = MakeDirectLauncher();
-  return std::unique_ptr<CommandExecutor>(new CommandExecutor(std::move(options), std::move(sink)));
+  auto executor =
+      std::unique_ptr<CommandExecutor>(new CommandExecutor(std::move(options), std::move(sink)));
+  executor->created_dir_ = created;
+  return executor;
 }
 
 CommandExecutor::CommandExecutor(CommandExecutorOptions options, LogSink sink)
@@ -221,6 +224,8 @@ CommandExecutor::~CommandExecutor() {
   cv_.notify_all();
   for (auto& t : threads_) t.join();
   for (auto& slot : slots_) ::close(slot->wake);
+  // A work directory this worker made goes with it (it is empty: each task's is removed).
+  if (created_dir_) ::rmdir(options_.work_dir.c_str());
 }
 
 void CommandExecutor::Submit(uint64_t id, std::string args, Done done) {
