@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 #include "common/clock.h"
@@ -74,6 +76,39 @@ std::string ErrorTail(const std::string& tail) {
     if (nl != std::string::npos && nl + 1 < t.size()) t = "..." + t.substr(nl + 1);
   }
   return ValidUtf8(t);
+}
+
+// Kills (SIGKILL) every process of this user whose environment still holds this attempt's
+// VOLO_TASK_DIR: what left the command's process group (setsid, a double fork) and so escaped
+// the group's signals. Run only when a command was stopped or held its output open after its
+// main process ended, as scanning /proc costs about a millisecond. Returns how many it found.
+int SweepStragglers(const std::string& dir) {
+  std::string needle = std::string(1, '\0') + "VOLO_TASK_DIR=" + dir + std::string(1, '\0');
+  int killed = 0;
+  std::error_code ec;
+  for (int round = 0; round < 3; ++round) {  // a straggler may fork while it is swept
+    int found = 0;
+    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+      pid_t pid = static_cast<pid_t>(std::atol(name.c_str()));
+      if (pid == ::getpid()) continue;
+      int fd = ::open(("/proc/" + name + "/environ").c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      std::string env(1, '\0');
+      char buf[16384];
+      for (ssize_t n; env.size() < (1 << 20) && (n = ::read(fd, buf, sizeof buf)) > 0;) {
+        env.append(buf, static_cast<size_t>(n));
+      }
+      ::close(fd);
+      env.push_back('\0');
+      if (env.find(needle) == std::string::npos) continue;
+      if (::kill(pid, SIGKILL) == 0) ++found;
+    }
+    killed += found;
+    if (found == 0) break;
+  }
+  return killed;
 }
 
 // A command's parsed args.
@@ -472,6 +507,13 @@ CommandOutcome CommandExecutor::Run(Slot& slot, const Item& item) {
     }
   }
   if (!exited) result = proc.Wait();
+  // Stopped, or its output still held open after it ended: something may have left its group.
+  if (stopping || open[0] || open[1]) {
+    if (int n = SweepStragglers(dir); n > 0) {
+      spdlog::info("exec: task {}: killed {} process(es) that had left its process group", item.id,
+                   n);
+    }
+  }
   const double duration = std::chrono::duration<double>(Clock::now() - started).count();
   if (slot.cancelled) {
     ++killed_;

@@ -142,6 +142,26 @@ TEST_F(ExecTest, TimeoutKillsTheWholeTreeGrandchildrenIncluded) {
       << "grandchild " << grandchild << " survived the timeout";
 }
 
+TEST_F(ExecTest, TimeoutAlsoStopsAProcessThatLeftTheGroup) {
+  PlannerProc p = StartPlanner();
+  ASSERT_NE(p.port, 0);
+  StartExecWorker(p, "w1", {"--kill-grace", "0.5"});
+  const std::string pidfile = TempPath("escaped.pid");
+  // setsid: a new session and process group, out of reach of the group's signals.
+  const uint64_t id =
+      Submit(p, Shell("setsid sh -c 'echo $$ > " + pidfile + ".tmp; mv " + pidfile + ".tmp " +
+                          pidfile + "; exec sleep 300' > /dev/null 2>&1 & sleep 300",
+                      {{"timeout", 1}}));
+  ASSERT_TRUE(PollUntil([&] { return ReadPid(pidfile) > 0; }, seconds(20)));
+  const pid_t escaped = ReadPid(pidfile);
+  EXPECT_TRUE(Alive(escaped));
+  auto tasks = WaitFinished(p, {id});
+  EXPECT_EQ(Str(tasks[0], "state"), "failed");
+  EXPECT_TRUE(PollUntil([&] { return !Alive(escaped); }, seconds(10)))
+      << "process " << escaped << " left the task's process group and survived its timeout";
+  if (Alive(escaped)) ::kill(escaped, SIGKILL);
+}
+
 TEST_F(ExecTest, CancelStopsARunningCommand) {
   PlannerProc p = StartPlanner();
   ASSERT_NE(p.port, 0);
