@@ -114,12 +114,90 @@ struct StatusView {
 boost::json::value ToValue(const StatusView& s);
 Result<StatusView> ParseStatus(const boost::json::value& v);
 
+// ---- bundles ----
+
+// One bundle the planner holds (GET /api/v1/bundles, PUT /api/v1/bundles/{id}).
+struct BundleView {
+  std::string id;      // the SHA-256 of the archive, 64 lowercase hex digits
+  uint64_t bytes = 0;  // the archive's size
+  double created = 0;  // Unix seconds when it was uploaded
+  uint64_t tasks = 0;  // tasks the planner knows that name it (kept while any does)
+};
+boost::json::value ToValue(const BundleView& b);
+Result<BundleView> ParseBundle(const boost::json::value& v);
+
+// GET /api/v1/bundles
+struct BundleListView {
+  std::vector<BundleView> bundles;
+  uint64_t bytes = 0;      // all bundles together
+  uint64_t max_bytes = 0;  // the store's limit
+};
+boost::json::value ToValue(const BundleListView& l);
+Result<BundleListView> ParseBundleList(const boost::json::value& v);
+
 // Every 4xx/5xx body: {"error": "what to fix"}.
 struct ErrorView {
   std::string error;
 };
 boost::json::value ToValue(const ErrorView& e);
 Result<ErrorView> ParseError(const boost::json::value& v);
+
+// ---- workflows (docs/workflows.md) ----
+
+// One node of a run: a task, group, chain, map, or the run's hook.
+struct StepView {
+  std::string path;              // "FAN/T1", "EACH[3]"
+  std::string name;              // the step's name
+  std::string kind;              // task, group, chain, map, hook
+  std::string state;             // pending, running, succeeded, failed, cancelled
+  int depth = 0;                 // 0 for the workflow's own steps
+  std::optional<uint64_t> task;  // the task that runs (ran) it
+  boost::json::value result;     // when succeeded
+  std::optional<std::string> error;
+  std::optional<double> started, finished;
+  // A map: how many elements, and how many have ended each way.
+  uint64_t elements = 0, succeeded = 0, failed = 0;
+};
+
+struct RunView {
+  uint64_t id = 0;
+  std::string workflow;
+  std::string state;    // queued, running, succeeded, failed, cancelled
+  std::string trigger;  // api, schedule, relaunch of N
+  boost::json::value payload;
+  std::optional<double> created, started, finished;
+  std::optional<std::string> failed_step, error;
+  std::vector<StepView> steps;  // empty in lists
+};
+boost::json::value ToValue(const RunView& r);
+Result<RunView> ParseRun(const boost::json::value& v);
+
+// GET /api/v1/runs
+struct RunListView {
+  std::vector<RunView> runs;
+};
+boost::json::value ToValue(const RunListView& l);
+Result<RunListView> ParseRunList(const boost::json::value& v);
+
+struct WorkflowView {
+  std::string name;
+  boost::json::value tasks;             // the steps as written: names, and {NAME: {type, ...}}
+  std::optional<std::string> schedule;  // "every 60 s", "cron 0 * * * *"
+  std::optional<double> next_run;       // Unix seconds
+  int concurrency = 0;
+  std::string queue;
+  std::optional<std::string> on_success, on_failure;
+  bool schema = false;  // the payload is checked against a schema
+};
+boost::json::value ToValue(const WorkflowView& w);
+Result<WorkflowView> ParseWorkflow(const boost::json::value& v);
+
+// GET /api/v1/workflows
+struct WorkflowListView {
+  std::vector<WorkflowView> workflows;
+};
+boost::json::value ToValue(const WorkflowListView& l);
+Result<WorkflowListView> ParseWorkflowList(const boost::json::value& v);
 
 // ---- text ----
 

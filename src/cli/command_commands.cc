@@ -242,6 +242,7 @@ int SubmitCommand(const std::string& planner, const CommandFlags& f,
         f.stdin_arg[0] == '@' ? ReadFile(f.stdin_arg.substr(1), "--stdin") : f.stdin_arg;
   }
   if (!f.cwd.empty()) args["cwd"] = f.cwd;
+  if (!f.bundle.empty()) args["bundle"] = f.bundle;
   if (timeout > 0) args["timeout"] = timeout;
   json::object task{{"op", "exec"}, {"args", args}};
   if (retries) task["retries"] = retries;

@@ -29,6 +29,14 @@ int RunProgramCancellably(const fly::RunOptions& options, std::function<void()> 
 void AddFleetCommands(CLI::App& app, int* exit_code);
 // status, tasks, task (src/cli/task_commands.cc).
 void AddTaskCommands(CLI::App& app, int* exit_code);
+// workflow validate|apply|list|run|runs|show|cancel|relaunch|schedules
+// (src/cli/workflow_commands.cc).
+void AddWorkflowCommands(CLI::App& app, int* exit_code);
+// bundle push | ls | rm (src/cli/bundle_commands.cc).
+void AddBundleCommands(CLI::App& app, int* exit_code);
+// Packs `dir` (deterministically), uploads it unless the planner has it, and returns its id.
+// On failure prints one line to stderr, sets *exit_code to 1 and returns empty.
+std::string PushBundle(const std::string& planner, const std::string& dir, int* exit_code);
 
 // logs, resubmit, and the command and array parts of submit and wait
 // (src/cli/command_commands.cc).
@@ -42,6 +50,7 @@ struct CommandFlags {
   std::string stdin_arg;
   std::string cwd;
   std::string each, each_line, each_json;
+  std::string bundle;  // a pushed bundle's id (from submit's --bundle), or empty
 };
 void AddCommandFlags(CLI::App& submit, CommandFlags* flags);
 bool IsCommandSubmit(const CommandFlags& flags);

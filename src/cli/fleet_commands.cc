@@ -55,8 +55,7 @@ void RunPlanner(planner::PlannerOptions opts, int tasks, uint64_t seed, double s
     core.SetFinishedHook([&core, left, tasks, first_id, t0](const planner::Task& t) {
       if (t.id.value() < first_id || t.id.value() >= first_id + tasks) return;
       --*left;
-      std::string worker =
-          t.worker != planner::kNoWorker ? core.workers()[t.worker].id.value() : "-";
+      std::string worker = t.worker != planner::kNoWorker ? core.worker(t.worker).id.value() : "-";
       bool done = t.state == planner::TaskState::kDone;
       std::cout << "task " << t.id.value() << " " << core.op_name(t.op) << " " << t.args
                 << (done ? " = " : ": ") << t.result << " (" << planner::TaskStateName(t.state)
@@ -164,6 +163,16 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                 "pruned (memory and journal)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  p->add_option("--max-bundle-bytes", popts->max_bundle_bytes,
+                "Total size of the bundles the planner keeps (under --data/bundles, or in memory); "
+                "an upload beyond gets 413")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 50));
+  auto bundle_grace = std::make_shared<double>(3600);
+  p->add_option("--bundle-grace", *bundle_grace,
+                "Seconds a bundle no task names is kept before it is collected")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   p->add_option("--max-queued", popts->core.max_queued,
                 "Most tasks waiting at once; submissions beyond get 429")
       ->capture_default_str()
@@ -175,6 +184,10 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->envname("VOLO_MAX_CRASHES")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000));
+  p->add_option("--workflows", popts->workflows_file,
+                "Define the workflows of this file at start (docs/workflows.md; more with "
+                "`volo workflow apply`)")
+      ->check(CLI::ExistingFile);
   auto token_file = std::make_shared<std::string>();
   auto join_file = std::make_shared<std::string>();
   p->add_option("--token-file", *token_file,
@@ -193,6 +206,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     popts->keep_results = std::chrono::seconds(static_cast<int64_t>(*keep));
     popts->logs.per_task = static_cast<uint64_t>(*log_task * 1024 * 1024);
     popts->logs.total = static_cast<uint64_t>(*log_total * 1024 * 1024);
+    popts->bundle_grace = std::chrono::seconds(std::max<int64_t>(1, std::llround(*bundle_grace)));
     popts->api_token = Secret(*token_file, "VOLO_TOKEN");
     popts->join_token = Secret(*join_file, "VOLO_JOIN_TOKEN");
     if (popts->tls_cert_file.empty() != popts->tls_key_file.empty()) {
@@ -333,8 +347,17 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   s->add_flag("--wait", *swait,
               "Wait for the result and print it; a command prints its stdout and stderr and "
               "volo exits with its exit code; an array shows its progress and a summary");
+  auto sbundle = std::make_shared<std::string>();
+  s->add_option("--bundle", *sbundle,
+                "Push this directory as a bundle (volo bundle push) and run the task with it "
+                "(args.bundle)")
+      ->check(CLI::ExistingDirectory);
   s->callback([=] {
     if (IsCommandSubmit(*scf)) {
+      if (!sbundle->empty()) {
+        scf->bundle = PushBundle(*planner, *sbundle, exit_code);
+        if (scf->bundle.empty()) return;
+      }
       std::vector<std::string> argv;
       if (!sop->empty()) argv.push_back(*sop);
       argv.insert(argv.end(), swords->begin(), swords->end());
@@ -360,6 +383,11 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     if (ec || !args.is_object()) {
       throw CLI::ValidationError(
           "--args", "give a JSON object, like '{\"a\":1,\"b\":2}', not '" + *sargs + "'");
+    }
+    if (!sbundle->empty()) {
+      std::string id = PushBundle(*planner, *sbundle, exit_code);
+      if (id.empty()) return;
+      args.as_object()["bundle"] = id;
     }
     json::object task{{"op", *sop}, {"args", args}};
     if (*sretries) task["retries"] = *sretries;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fstream>
 #include <sstream>
@@ -14,10 +15,12 @@
 #include "net/server.h"
 #include "planner/auth.h"
 #include "planner/blob_store.h"
+#include "planner/bundle_store.h"
 #include "planner/commit_gate.h"
 #include "planner/links.h"
 #include "planner/rest.h"
 #include "planner/sessions.h"
+#include "planner/workflows.h"
 #include "wire/messages.h"
 
 namespace volo::planner {
@@ -38,6 +41,12 @@ net::ServerOptions ServerOptionsFor(const PlannerOptions& o) {
   so.max_body_bytes = o.max_body_bytes;
   so.tls_cert_file = o.tls_cert_file;
   so.tls_key_file = o.tls_key_file;
+  // A bundle upload may be as large as the bundle store, when it carries the API token (so a
+  // stranger cannot make the planner buffer gigabytes before it answers 401).
+  so.body_limit_for = [api = Token(o.api_token), max = o.max_bundle_bytes](const HttpRequest& h) {
+    bool upload = h.method == "PUT" && h.path.rfind("/api/v1/bundles/", 0) == 0;
+    return upload && BearerMatches(h, api) ? static_cast<size_t>(max) : size_t{0};
+  };
   return so;
 }
 
@@ -64,7 +73,14 @@ struct PlannerServer::Impl final : RestEnv {
         http(io),
         tick(io),
         prune_timer(io),
-        rest{core, blobs, *this, Token(options.api_token), Token(options.join_token)},
+        bundle_timer(io),
+        workflows(core, clock,
+                  [this](std::function<void()> fn) {
+                    asio::post(this->io, [fn = std::move(fn), alive = alive] {
+                      if (*alive) fn();
+                    });
+                  }),
+        rest{core, blobs, *this, Token(options.api_token), Token(options.join_token), &workflows},
         sessions{io,
                  core,
                  [this](std::function<void(const Status&)> ack) { Durable(std::move(ack)); },
@@ -80,14 +96,17 @@ struct PlannerServer::Impl final : RestEnv {
   net::HttpClient http;
   asio::steady_timer tick;
   asio::steady_timer prune_timer;
+  asio::steady_timer bundle_timer;
+  std::unique_ptr<BundleStore> bundles;
   BlobStore blobs;
   std::unique_ptr<journal::Journal> journal;
   std::unique_ptr<CommitGate> gate = std::make_unique<CommitGate>(io, nullptr);
   std::vector<std::unique_ptr<HttpWorkerLink>> http_links;
-  std::unordered_map<uint32_t, std::shared_ptr<WsWorkerLink>> ws_links;
+  std::unordered_map<WorkerIndex, std::shared_ptr<WsWorkerLink>> ws_links;
   uint64_t next_client = 1;
   bool stopped = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  WorkflowService workflows;
   std::unique_ptr<LogStore> logs;
   RestContext rest;
   SessionContext sessions;
@@ -129,6 +148,7 @@ struct PlannerServer::Impl final : RestEnv {
     tick.async_wait([this](boost::system::error_code ec) {
       if (ec || stopped) return;
       core.Tick();
+      workflows.Tick();
       StartTick();
     });
   }
@@ -147,6 +167,21 @@ struct PlannerServer::Impl final : RestEnv {
       if (n && logs) logs->DropMissing(core);
       if (n) spdlog::info("pruned {} finished task(s)", n);
       StartPruning();
+    });
+  }
+  // Bundles no task names any more go after the grace period; the sweep runs a tenth of it.
+  void StartBundleSweeps() {
+    auto every = std::clamp<std::chrono::seconds>(
+        options.bundle_grace / 10, std::chrono::seconds(1), std::chrono::seconds(60));
+    bundle_timer.expires_after(every);
+    bundle_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopped) return;
+      auto refs = BundleReferences(core);
+      auto removed =
+          bundles->Collect([&](const std::string& id) { return refs.count(id) != 0; },
+                           core.WallNow(), static_cast<double>(options.bundle_grace.count()));
+      for (const auto& id : removed) spdlog::info("bundle {} collected: no task names it", id);
+      StartBundleSweeps();
     });
   }
 };
@@ -184,7 +219,7 @@ Status PlannerServer::Impl::AddHttpWorker(const std::string& id, const std::stri
   }
   // A seed worker that registers again (it restarted) replaces its old registration.
   if (auto old = core.FindWorker(WorkerId(id))) {
-    if (core.workers()[*old].kind != WorkerKind::kHttp) {
+    if (core.worker(*old).kind != WorkerKind::kHttp) {
       return AlreadyExists("a native worker is already registered as '" + id + "'");
     }
     core.RemoveWorker(*old, "registered again");
@@ -256,6 +291,16 @@ Result<uint16_t> PlannerServer::Start() {
   }
   if (!m.options.data_dir.empty()) VOLO_RETURN_IF_ERROR(m.Replay());
   VOLO_ASSIGN_OR_RETURN(
+      m.bundles,
+      BundleStore::Open(m.options.data_dir.empty() ? "" : m.options.data_dir + "/bundles",
+                        m.options.max_bundle_bytes, m.core.WallNow()));
+  m.rest.bundles = m.bundles.get();
+  if (!m.options.workflows_file.empty()) {
+    auto names = m.workflows.ApplyFile(m.options.workflows_file);
+    if (!names.ok()) return names.status();
+    spdlog::info("workflows from {}: {}", m.options.workflows_file, names->size());
+  }
+  VOLO_ASSIGN_OR_RETURN(
       m.logs, LogStore::Open(m.options.data_dir.empty() ? "" : m.options.data_dir + "/logs",
                              m.options.logs));
   m.logs->DropMissing(m.core);
@@ -275,6 +320,7 @@ Result<uint16_t> PlannerServer::Start() {
   }
   m.StartTick();
   m.StartPruning();
+  m.StartBundleSweeps();
   return port;
 }
 
@@ -284,6 +330,7 @@ void PlannerServer::Stop() {
   m.stopped = true;
   m.tick.cancel();
   m.prune_timer.cancel();
+  m.bundle_timer.cancel();
   for (auto& l : m.http_links) l->Drop("stopping");
   m.server.Stop();
   if (m.journal) {
