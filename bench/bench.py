@@ -132,6 +132,50 @@ def volo_engine(volo, build, tmp, runs):
     return res
 
 
+def run_rate(argv, n, stdin=None):
+    """Commands per second of a process-per-task runner, run to completion once."""
+    t0 = time.perf_counter()
+    subprocess.run(argv, input=stdin, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=600)
+    return n / (time.perf_counter() - t0)
+
+
+def volo_commands(volo, tmp, n, runs):
+    """Command tasks/s: an array of n `/bin/true` on 2 workers of one slot each (unsandboxed),
+    from the submit to the last exit code recorded, against xargs -P2 and GNU parallel -j2 on
+    the same machine in the same run."""
+    res = {"tasks": n}
+    f = Fleet(volo, tmp)
+    try:
+        url = f.planner()
+        f.workers(2, slots=1, ops="exec")
+        rates = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            a = post(url + "/api/v1/tasks", {"array": {"op": "exec", "args": {"cmd": ["/bin/true"]}},
+                                              "each": {"var": "i", "from": 1, "to": n}})["array"]
+            while True:
+                s = get(f"{url}/api/v1/arrays/{a}")
+                if s["finished"]:
+                    break
+                time.sleep(0.005)
+            rates.append(n / (time.perf_counter() - t0))
+            if s["done"] != n:
+                raise RuntimeError(f"command bench: {s['failed']} of {n} failed")
+        res["volo"] = {"runs": rates, "median": statistics.median(rates)}
+    finally:
+        f.stop()
+    lines = "".join(f"{i}\n" for i in range(n)).encode()
+    xs = [run_rate(["xargs", "-P2", "-n1", "/bin/true"], n, lines) for _ in range(runs)]
+    res["xargs"] = {"runs": xs, "median": statistics.median(xs)}
+    if shutil.which("parallel"):
+        m = max(200, n // 5)
+        few = "".join(f"{i}\n" for i in range(m)).encode()
+        ps = [run_rate(["parallel", "-j2", "/bin/true"], m, few) for _ in range(runs)]
+        res["parallel"] = {"runs": ps, "median": statistics.median(ps)}
+    return res
+
+
 def exercise5(volo, runs):
     ratios, spans = [], []
     for _ in range(runs):
@@ -252,6 +296,19 @@ def report(v, peers, fly, cluster=""):
         for label, d in cmds:
             w(f"| {label} | {fmt(d['tasks_per_s'])} |")
         w("")
+    c = v.get("commands")
+    if c:
+        vr, xr = c["volo"]["median"], c["xargs"]["median"]
+        pr = c.get("parallel", {}).get("median")
+        w(f"### Command tasks: `/bin/true` on 2 workers (one slot each), {fmt(c['tasks'])} per run\n")
+        w("| runner | commands/s | volo unsandboxed ÷ it |")
+        w("|---|---:|---:|")
+        w(f"| volo unsandboxed (array, submit to last exit code) | {fmt(vr)} | 1x |")
+        w(f"| `xargs -P2` (the machine's process-start rate) | {fmt(xr)} | {vr / xr:.2f}x |")
+        if pr:
+            w(f"| GNU parallel -j2 | {fmt(pr)} | {vr / pr:.1f}x |")
+        w(f"\nGoals: ≥ 0.75x `xargs -P2`, ≥ 3x GNU parallel. volo runs: "
+          f"{', '.join(fmt(x) for x in c['volo']['runs'])}.\n")
     if fly:
         w("### FLY interpreter (bench/fly/run.sh)\n")
         w(fly)
@@ -272,6 +329,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="volo-bench-")
     print("volo: engine throughput, latency, memory", file=sys.stderr, flush=True)
     v = volo_engine(volo, build, tmp, runs)
+    print("volo: command tasks against xargs and GNU parallel", file=sys.stderr, flush=True)
+    v["commands"] = volo_commands(volo, tmp, 2000 if not quick else 500, runs)
     print("volo: seed exercise 5", file=sys.stderr, flush=True)
     v["exercise5"] = exercise5(volo, 5)
     print("volo: the fixed seed instance on 30 workers", file=sys.stderr, flush=True)

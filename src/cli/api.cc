@@ -117,6 +117,28 @@ std::optional<json::value> Call(const std::string& planner, const std::string& m
   return v;
 }
 
+std::optional<std::string> CallRaw(const std::string& planner, const std::string& method,
+                                   const std::string& path, int* exit_code, double timeout_s) {
+  net::Headers headers;
+  std::string token = Secret(g_token_file, "VOLO_TOKEN");
+  if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+  auto r = net::HttpFetch(method, planner + path, "", headers,
+                          std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+  if (!r.ok()) {
+    std::cerr << "volo: cannot reach the planner at " << planner << ": " << r.status().message()
+              << "\n";
+  } else if (r->status == 401) {
+    std::cerr << "volo: the planner at " << planner << " refused the token (" << ErrorText(*r)
+              << "); give it with --token-file or VOLO_TOKEN\n";
+  } else if (r->status >= 400) {
+    std::cerr << "volo: " << ErrorText(*r) << "\n";
+  } else {
+    return std::move(r->body);
+  }
+  if (exit_code) *exit_code = 1;
+  return std::nullopt;
+}
+
 std::string Str(const json::value& v) {
   if (v.is_string()) return std::string(v.get_string());
   if (v.is_null()) return "-";

@@ -41,6 +41,10 @@ std::optional<boost::json::value> Call(const std::string& planner, const std::st
                                        const std::string& path, const std::string& body,
                                        int* exit_code, double timeout_s = 10);
 
+// Like Call, for an answer that is not JSON (command logs): its body as it came.
+std::optional<std::string> CallRaw(const std::string& planner, const std::string& method,
+                                   const std::string& path, int* exit_code, double timeout_s = 10);
+
 // A JSON scalar as table text: strings bare, null as "-", numbers as written.
 std::string Str(const boost::json::value& v);
 // A Unix time as local "YYYY-MM-DD HH:MM:SS.mmm", or "-" for null/0.

@@ -2,8 +2,11 @@
 // A subcommand's callback runs the command and records the process exit code in *exit_code.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -34,5 +37,31 @@ void AddBundleCommands(CLI::App& app, int* exit_code);
 // Packs `dir` (deterministically), uploads it unless the planner has it, and returns its id.
 // On failure prints one line to stderr, sets *exit_code to 1 and returns empty.
 std::string PushBundle(const std::string& planner, const std::string& dir, int* exit_code);
+
+// logs, resubmit, and the command and array parts of submit and wait
+// (src/cli/command_commands.cc).
+void AddCommandCommands(CLI::App& app, int* exit_code);
+// The submit flags that make a command task (--cmd, --shell, --env, --stdin, --cwd) and an
+// array (--each, --each-line, --each-json).
+struct CommandFlags {
+  bool cmd = false;
+  std::string shell;
+  std::vector<std::string> env;
+  std::string stdin_arg;
+  std::string cwd;
+  std::string each, each_line, each_json;
+  std::string bundle;  // a pushed bundle's id (from submit's --bundle), or empty
+};
+void AddCommandFlags(CLI::App& submit, CommandFlags* flags);
+bool IsCommandSubmit(const CommandFlags& flags);
+// Submits the command (argv from the positionals, for --cmd) or array the flags describe and,
+// with `wait`, waits: a task prints its stdout and stderr and returns its exit code; an array
+// shows its progress and a summary. Returns the process exit code.
+int SubmitCommand(const std::string& planner, const CommandFlags& flags,
+                  const std::vector<std::string>& argv, int retries, double timeout, int priority,
+                  const std::vector<std::pair<std::string, std::string>>& labels, bool wait);
+// `volo wait --array A`: progress (a bar on a terminal, a line per change when piped), then a
+// summary; 0 when every task is done, 1 when some failed, 3 on timeout.
+int WaitArray(const std::string& planner, uint64_t array, double timeout);
 
 }  // namespace volo::cli

@@ -357,8 +357,13 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   auto smemory = std::make_shared<int64_t>(0);
   auto sres = std::make_shared<std::vector<std::string>>();
   auto swait = std::make_shared<bool>(false);
-  s->add_option("op", *sop, "Operation (add, mult, sleep, echo, noop, or one a worker offers)")
-      ->required();
+  auto swords = std::make_shared<std::vector<std::string>>();
+  auto scf = std::make_shared<CommandFlags>();
+  s->add_option("op", *sop,
+                "Operation (add, mult, sleep, echo, noop, exec, or one a worker offers); with "
+                "--cmd, the program to run");
+  s->add_option("words", *swords, "With --cmd: the program's arguments (after --)");
+  AddCommandFlags(*s, scf.get());
   s->add_option("--args", *sargs, "Arguments as a JSON object, like '{\"a\":1,\"b\":2}'");
   AddPlannerFlags(*s, planner.get());
   s->add_option("--retries", *sretries, "Retries after a failed attempt")
@@ -374,13 +379,40 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                 "Memory in MiB the task needs; its command is killed above it")
       ->check(CLI::NonNegativeNumber);
   s->add_option("--resource", *sres, "A named resource the task needs, NAME=AMOUNT (repeatable)");
-  s->add_flag("--wait", *swait, "Wait for the result and print it");
+  s->add_flag("--wait", *swait,
+              "Wait for the result and print it; a command prints its stdout and stderr and "
+              "volo exits with its exit code; an array shows its progress and a summary");
   auto sbundle = std::make_shared<std::string>();
   s->add_option("--bundle", *sbundle,
                 "Push this directory as a bundle (volo bundle push) and run the task with it "
                 "(args.bundle)")
       ->check(CLI::ExistingDirectory);
   s->callback([=] {
+    if (IsCommandSubmit(*scf)) {
+      if (!sbundle->empty()) {
+        scf->bundle = PushBundle(*planner, *sbundle, exit_code);
+        if (scf->bundle.empty()) return;
+      }
+      std::vector<std::string> argv;
+      if (!sop->empty()) argv.push_back(*sop);
+      argv.insert(argv.end(), swords->begin(), swords->end());
+      std::vector<std::pair<std::string, std::string>> labels;
+      for (const auto& l : *slabels) {
+        auto eq = l.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          throw CLI::ValidationError("--label", "give key=value, not '" + l + "'");
+        }
+        labels.emplace_back(l.substr(0, eq), l.substr(eq + 1));
+      }
+      *exit_code =
+          SubmitCommand(*planner, *scf, argv, *sretries, *stimeout, *sprio, labels, *swait);
+      return;
+    }
+    if (sop->empty())
+      throw CLI::ValidationError("op", "name the operation (or give --cmd/--shell)");
+    if (!swords->empty()) {
+      throw CLI::ValidationError("op", "takes one operation; its arguments go in --args");
+    }
     boost::system::error_code ec;
     json::value args = json::parse(*sargs, ec);
     if (ec || !args.is_object()) {
@@ -462,12 +494,24 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   auto* wt = app.add_subcommand("wait", "Wait for tasks to finish and print their results");
   auto wids = std::make_shared<std::vector<uint64_t>>();
   auto wtimeout = std::make_shared<double>(300);
-  wt->add_option("ids", *wids, "Task ids")->required()->check(CLI::PositiveNumber);
+  auto warray = std::make_shared<uint64_t>(0);
+  wt->add_option("ids", *wids, "Task ids")->check(CLI::PositiveNumber);
+  wt->add_option("--array", *warray,
+                 "Wait for an array (its id, from volo submit --each): a progress bar on a "
+                 "terminal, a line per change when piped, then a summary with exit codes")
+      ->check(CLI::PositiveNumber);
   AddPlannerFlags(*wt, planner.get());
   wt->add_option("--timeout", *wtimeout, "Seconds to wait at most (exit code 3 when they run out)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   wt->callback([=] {
+    if (*warray) {
+      if (!wids->empty())
+        throw CLI::ValidationError("--array", "give task ids or --array, not both");
+      *exit_code = WaitArray(*planner, *warray, *wtimeout);
+      return;
+    }
+    if (wids->empty()) throw CLI::ValidationError("ids", "give task ids (or --array ID)");
     json::array ids;
     for (uint64_t id : *wids) ids.push_back(id);
     double left = *wtimeout;

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "net/client.h"
+#include "planner/arrays.h"
 #include "planner/metrics.h"
 #include "planner/workflows.h"
 #include "wire/json_limits.h"
@@ -198,6 +199,7 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     return reply(std::move(r));
   }
   if (p == "/api/v1/tasks") {
+    if (m == "POST" && IsArrayBody(req.body)) return SubmitArray(ctx, req, reply);
     if (m == "POST") return SubmitTasks(ctx, req, reply);
     if (m == "GET") return ListTasks(ctx, req, reply);
     return reply(MethodNotAllowed("GET or POST", p));
@@ -236,6 +238,7 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     return reply(HttpResponse::Error(
         404, "unknown action '" + std::string(action) + "' (known: wait, cancel, logs)"));
   }
+  if (p.rfind("/api/v1/arrays/", 0) == 0) return HandleArrays(ctx, req, reply);
   if (p == "/api/v1/wait") {
     if (m != "POST") return reply(MethodNotAllowed("POST", p));
     return WaitMany(ctx, req, reply);

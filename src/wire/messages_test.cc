@@ -218,3 +218,51 @@ TEST(TaskSpecTest, BuiltinArgumentsAreChecked) {
 }
 }  // namespace
 }  // namespace volo::wire
+
+namespace volo::wire {
+namespace {
+TEST(LogsTest, ChunksRoundTripEveryByte) {
+  std::string bytes;
+  for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
+  LogsEncoder enc;
+  enc.Add(7, 1, bytes);
+  enc.Add(7, 2, "x");
+  enc.Add(8, 1, "");
+  enc.Add(9, 2, "ab");
+  auto m = ParseWorkerMessage(enc.Finish());
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  const auto& logs = std::get<Logs>(*m);
+  ASSERT_EQ(logs.chunks.size(), 4u);
+  EXPECT_EQ(logs.chunks[0].id, 7u);
+  EXPECT_EQ(logs.chunks[0].stream, 1);
+  EXPECT_EQ(logs.chunks[0].data, bytes);
+  EXPECT_EQ(logs.chunks[1].data, "x");
+  EXPECT_EQ(logs.chunks[2].data, "");
+  EXPECT_EQ(logs.chunks[3].stream, 2);
+  EXPECT_EQ(logs.chunks[3].data, "ab");
+  EXPECT_TRUE(enc.empty());
+  EXPECT_FALSE(ParseWorkerMessage(R"({"t":"logs","logs":[[1,3,""]]})").ok());
+  EXPECT_FALSE(ParseWorkerMessage(R"({"t":"logs","logs":[[1,1,"a"]]})").ok());
+  EXPECT_FALSE(ParseWorkerMessage(R"({"t":"logs","logs":[[1,1,"a=bc"]]})").ok());
+}
+
+TEST(TaskSpecTest, ExecArgumentsAreChecked) {
+  bool batch;
+  auto err = [&](const char* body) {
+    auto r = ParseSubmitBody(body, &batch);
+    return r.ok() ? std::string("ok") : std::string(r.status().message());
+  };
+  EXPECT_EQ(err(R"({"op":"exec","args":{"cmd":["ls","-l"],"env":{"A":"b"},"cwd":"x/../y"}})"),
+            "ok");
+  EXPECT_EQ(err(R"({"op":"exec","args":{"cmd":[]}})"),
+            "args.cmd: must not be empty: the first element is the program");
+  EXPECT_EQ(err(R"({"op":"exec","args":{"cmd":["ls",{}]}})"), "args.cmd[1]: must be a string");
+  EXPECT_EQ(err(R"({"op":"exec","args":{"shell":"true","cwd":"a/../.."}})"),
+            "args.cwd: 'a/../..' escapes the task's directory");
+  EXPECT_EQ(err(R"({"op":"exec","args":{"shell":"true","stdin":5}})"),
+            "args.stdin: must be a string (the command's standard input)");
+  EXPECT_NE(err(R"({"op":"exec","args":{"shell":"x","bogus":1}})").find("args.bogus: unknown"),
+            std::string::npos);
+}
+}  // namespace
+}  // namespace volo::wire

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 #include "common/clock.h"
@@ -74,6 +76,39 @@ std::string ErrorTail(const std::string& tail) {
     if (nl != std::string::npos && nl + 1 < t.size()) t = "..." + t.substr(nl + 1);
   }
   return ValidUtf8(t);
+}
+
+// Kills (SIGKILL) every process of this user whose environment still holds this attempt's
+// VOLO_TASK_DIR: what left the command's process group (setsid, a double fork) and so escaped
+// the group's signals. Run only when a command was stopped or held its output open after its
+// main process ended, as scanning /proc costs about a millisecond. Returns how many it found.
+int SweepStragglers(const std::string& dir) {
+  std::string needle = std::string(1, '\0') + "VOLO_TASK_DIR=" + dir + std::string(1, '\0');
+  int killed = 0;
+  std::error_code ec;
+  for (int round = 0; round < 3; ++round) {  // a straggler may fork while it is swept
+    int found = 0;
+    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+      pid_t pid = static_cast<pid_t>(std::atol(name.c_str()));
+      if (pid == ::getpid()) continue;
+      int fd = ::open(("/proc/" + name + "/environ").c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      std::string env(1, '\0');
+      char buf[16384];
+      for (ssize_t n; env.size() < (1 << 20) && (n = ::read(fd, buf, sizeof buf)) > 0;) {
+        env.append(buf, static_cast<size_t>(n));
+      }
+      ::close(fd);
+      env.push_back('\0');
+      if (env.find(needle) == std::string::npos) continue;
+      if (::kill(pid, SIGKILL) == 0) ++found;
+    }
+    killed += found;
+    if (found == 0) break;
+  }
+  return killed;
 }
 
 // A command's parsed args.
@@ -175,7 +210,7 @@ Result<std::unique_ptr<CommandExecutor>> CommandExecutor::Create(CommandExecutor
   if (options.slots < 1) return InvalidArgument("slots must be at least 1");
   if (options.work_dir.empty()) return InvalidArgument("exec needs a work directory");
   std::error_code ec;
-  fs::create_directories(options.work_dir, ec);
+  const bool created = fs::create_directories(options.work_dir, ec);
   if (ec)
     return IoError("cannot create the work directory " + options.work_dir + ": " + ec.message());
   options.work_dir = fs::canonical(options.work_dir, ec).string();
@@ -184,7 +219,10 @@ Result<std::unique_ptr<CommandExecutor>> CommandExecutor::Create(CommandExecutor
     return IoError("the work directory " + options.work_dir + " is not writable");
   }
   if (!options.launcher) options.launcher = MakeDirectLauncher();
-  return std::unique_ptr<CommandExecutor>(new CommandExecutor(std::move(options), std::move(sink)));
+  auto executor =
+      std::unique_ptr<CommandExecutor>(new CommandExecutor(std::move(options), std::move(sink)));
+  executor->created_dir_ = created;
+  return executor;
 }
 
 CommandExecutor::CommandExecutor(CommandExecutorOptions options, LogSink sink)
@@ -221,6 +259,8 @@ CommandExecutor::~CommandExecutor() {
   cv_.notify_all();
   for (auto& t : threads_) t.join();
   for (auto& slot : slots_) ::close(slot->wake);
+  // A work directory this worker made goes with it (it is empty: each task's is removed).
+  if (created_dir_) ::rmdir(options_.work_dir.c_str());
 }
 
 void CommandExecutor::Submit(uint64_t id, std::string args, Done done) {
@@ -467,6 +507,13 @@ CommandOutcome CommandExecutor::Run(Slot& slot, const Item& item) {
     }
   }
   if (!exited) result = proc.Wait();
+  // Stopped, or its output still held open after it ended: something may have left its group.
+  if (stopping || open[0] || open[1]) {
+    if (int n = SweepStragglers(dir); n > 0) {
+      spdlog::info("exec: task {}: killed {} process(es) that had left its process group", item.id,
+                   n);
+    }
+  }
   const double duration = std::chrono::duration<double>(Clock::now() - started).count();
   if (slot.cancelled) {
     ++killed_;

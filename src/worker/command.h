@@ -102,6 +102,7 @@ class CommandExecutor {
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::thread> threads_;
   std::atomic<uint64_t> serial_{0};
+  bool created_dir_ = false;  // the work directory did not exist before
   std::atomic<int64_t> started_{0}, failed_{0}, killed_{0}, log_bytes_{0};
 };
 
