@@ -590,6 +590,8 @@ void GetLogs(RestContext& ctx, TaskId id, const HttpRequest& req, const Reply& r
   }
   ServeLogs(ctx, id.value(), stream == "stdout" ? 1 : 2, offset, follow == "1" || follow == "true",
             kFollowPolls, reply);
+}
+
 std::string BundleOf(std::string_view op, std::string_view args) {
   if (op != "exec" || args.find("\"bundle\"") == std::string_view::npos) return {};
   boost::system::error_code ec;

@@ -45,6 +45,10 @@ struct WorkerOptions {
   std::string work_dir;
   std::shared_ptr<Launcher> launcher;
   std::chrono::milliseconds kill_grace{5000};
+  // exec: where bundles are unpacked (empty: <work_dir>-bundles) and how many bytes of
+  // archives the cache holds before it removes the least recently used (bundle_cache.h).
+  std::string bundle_cache_dir;
+  int64_t bundle_cache_bytes = int64_t{10} << 30;
 };
 
 class Agent {

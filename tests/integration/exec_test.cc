@@ -29,7 +29,9 @@ class ExecTest : public VoloTest {
   }
   Child* StartExecWorker(const PlannerProc& p, const std::string& id,
                          std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--ops", "exec", "--work-dir", TempPath("work-" + id)};
+    // These commands write pid files beside the test: they run unsandboxed (sandbox_exec_test).
+    std::vector<std::string> args = {"--ops", "exec",       "--sandbox",
+                                     "none",  "--work-dir", TempPath("work-" + id)};
     args.insert(args.end(), extra.begin(), extra.end());
     return StartWorker(p, {.id = id, .args = args});
   }
@@ -111,8 +113,8 @@ TEST_F(ExecTest, FailedCommandIsRetried) {
   StartExecWorker(p, "w1");
   // Fails on the first attempt, succeeds on the second (the marker survives the task dir).
   const std::string marker = TempPath("tried");
-  json::object t = Shell("if [ -e " + marker + " ]; then echo second; else touch " + marker +
-                         "; exit 1; fi");
+  json::object t =
+      Shell("if [ -e " + marker + " ]; then echo second; else touch " + marker + "; exit 1; fi");
   t["retries"] = 1;
   const uint64_t id = Submit(p, t);
   auto tasks = WaitFinished(p, {id});
@@ -127,10 +129,10 @@ TEST_F(ExecTest, TimeoutKillsTheWholeTreeGrandchildrenIncluded) {
   StartExecWorker(p, "w1", {"--kill-grace", "0.5"});
   const std::string pidfile = TempPath("grandchild.pid");
   // The grandchild ignores SIGTERM: only the SIGKILL after the grace stops it.
-  const uint64_t id = Submit(
-      p, Shell("sh -c 'trap \"\" TERM; echo $$ > " + pidfile + ".tmp; mv " + pidfile + ".tmp " +
-                   pidfile + "; while :; do sleep 1; done' & wait",
-               {{"timeout", 1}}));
+  const uint64_t id =
+      Submit(p, Shell("sh -c 'trap \"\" TERM; echo $$ > " + pidfile + ".tmp; mv " + pidfile +
+                          ".tmp " + pidfile + "; while :; do sleep 1; done' & wait",
+                      {{"timeout", 1}}));
   ASSERT_TRUE(PollUntil([&] { return ReadPid(pidfile) > 0; }, seconds(20)));
   const pid_t grandchild = ReadPid(pidfile);
   EXPECT_TRUE(Alive(grandchild));
@@ -210,7 +212,8 @@ TEST_F(ExecTest, BadRequestsGetClearErrors) {
   expect400(R"({"op":"exec","args":{"shell":"true","cwd":"/etc"}})", "must be a relative path");
   expect400(R"({"op":"exec","args":{"shell":"true","colour":"red"}})",
             "args.colour: unknown field");
-  expect400(R"({"op":"exec","args":{"shell":"true","env":{"A":1}}})", "args.env.A: must be a string");
+  expect400(R"({"op":"exec","args":{"shell":"true","env":{"A":1}}})",
+            "args.env.A: must be a string");
   expect400(R"({"op":"exec","args":{"shell":"true","timeout":-1}})", "args.timeout");
   expect400(R"({"op":"exec","args":{"shell":"true","memory":-5}})", "args.memory");
 }
