@@ -28,7 +28,7 @@ class Fleet:
         self.volo, self.tmp, self.procs = volo, tmp, []
 
     def start(self, sandbox, slots):
-        port_file = os.path.join(self.tmp, f"planner-{len(self.procs)}.port")
+        port_file = tempfile.mktemp(prefix="planner-", suffix=".port", dir=self.tmp)
         self.procs.append(subprocess.Popen(
             [self.volo, "planner", "--port", "0", "--port-file", port_file, "--log-level", "warn"],
             stderr=subprocess.DEVNULL))
@@ -42,7 +42,7 @@ class Fleet:
             self.procs.append(subprocess.Popen(
                 [self.volo, "worker", "--planner", self.url, "--id", f"s{i}", "--ops", "exec",
                  "--slots", str(slots), "--sandbox", sandbox, "--port", "-1",
-                 "--work-dir", os.path.join(self.tmp, f"work-{sandbox}-{i}"), "--log-level", "warn"],
+                 "--work-dir", tempfile.mkdtemp(prefix=f"work-{sandbox}-{i}-", dir=self.tmp), "--log-level", "warn"],
                 stderr=subprocess.DEVNULL))
         deadline = time.time() + 30
         while call("GET", self.url + "/api/v1/status")["workers"] < 2:
