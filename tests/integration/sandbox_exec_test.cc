@@ -21,7 +21,8 @@ class SandboxExecTest : public VoloTest {
     join_file_ = TempPath("join-token");
     std::ofstream(api_file_) << "api-secret-5151\n";
     std::ofstream(join_file_) << "join-secret-5252\n";
-    planner_ = StartPlanner({"--token-file", api_file_, "--join-token-file", join_file_});
+    // Only the join token: the harness watches the fleet through the API without one.
+    planner_ = StartPlanner({"--join-token-file", join_file_});
   }
   // A sandboxed exec worker (the default sandbox), its /status port returned.
   uint16_t StartSandboxedWorker(const std::string& id) {
