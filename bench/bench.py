@@ -351,7 +351,16 @@ def main():
               file=sys.stderr, flush=True)
         r = subprocess.run([cluster_script, volo], capture_output=True, text=True)
         cluster = r.stdout if r.returncode == 0 else f"(bench/cluster/run.sh failed: {r.stderr[-500:]})"
+    sandbox = ""
+    sandbox_script = os.path.join(ROOT, "bench", "sandbox", "run.sh")
+    if os.path.exists(sandbox_script) and os.environ.get("BENCH_SANDBOX", "1") != "0":
+        print("sandbox: commands under bwrap and bare; a 100 MiB bundle to 2 workers",
+              file=sys.stderr, flush=True)
+        r = subprocess.run([sandbox_script, volo], capture_output=True, text=True)
+        sandbox = r.stdout if r.returncode == 0 else f"(bench/sandbox/run.sh failed: {r.stderr[-500:]})"
     text = report(v, peers, fly, cluster)
+    if sandbox:
+        text += "\n### Sandboxed commands and bundles (bench/sandbox/run.sh)\n\n" + sandbox
     print(text)
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "latest.md"), "w") as f:

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
@@ -24,6 +25,7 @@
 #include "planner/server.h"
 #include "wire/messages.h"
 #include "worker/agent.h"
+#include "worker/sandbox.h"
 #include "worker/seed.h"
 
 namespace volo::cli {
@@ -286,6 +288,30 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                 "(to its whole process tree)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
+  auto wsandbox = std::make_shared<std::string>("bwrap");
+  auto wsandbox_ro = std::make_shared<std::vector<std::string>>();
+  auto wsandbox_net = std::make_shared<bool>(false);
+  w->add_option("--sandbox", *wsandbox,
+                "exec: bwrap runs each command under bubblewrap (new user, PID, IPC, UTS and "
+                "network namespaces; only /usr, a few /etc files, its bundle read-only and its own "
+                "directory writable; docs/security.md); none runs commands directly as the "
+                "worker's user. Without a usable bwrap the worker does not offer exec unless "
+                "started with --sandbox none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"bwrap", "none"}));
+  w->add_option("--sandbox-ro-bind", *wsandbox_ro,
+                "exec with bwrap: also show this host directory read-only (repeatable; e.g. /opt)");
+  w->add_flag("--sandbox-network", *wsandbox_net,
+              "exec with bwrap: every command keeps the host's network (else only tasks with "
+              "\"network\": true)");
+  w->add_option("--bundle-cache", wopts->bundle_cache_dir,
+                "exec: where bundles are unpacked (default: the work directory's path + "
+                "\"-bundles\")");
+  w->add_option("--bundle-cache-bytes", wopts->bundle_cache_bytes,
+                "exec: bytes of bundles kept unpacked; beyond, the least recently used bundle no "
+                "task holds is removed")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1} << 20, int64_t{1} << 50));
   auto wjoin = std::make_shared<std::string>();
   w->add_option("--join-token-file", *wjoin,
                 "Bearer token the planner asks workers for (env VOLO_JOIN_TOKEN)");
@@ -325,6 +351,29 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
         return;
       }
       if (*seed_ops) wopts->ops = **seed_ops;
+    }
+    if (std::find(wopts->ops.begin(), wopts->ops.end(), "exec") != wopts->ops.end()) {
+      if (*wsandbox == "none") {
+        spdlog::warn(
+            "exec: commands run without a sandbox, as this worker's user with its view of the "
+            "machine (--sandbox none)");
+      } else {
+        worker::SandboxOptions so;
+        so.ro_binds = *wsandbox_ro;
+        so.network = *wsandbox_net;
+        Status usable = worker::CheckSandbox(so);
+        if (!usable.ok()) {
+          if (!wops->empty()) {  // exec was asked for by name: refuse rather than run it bare
+            spdlog::error("{}", usable.message());
+            *exit_code = 1;
+            return;
+          }
+          spdlog::warn("{}; this worker does not offer exec", usable.message());
+          std::erase(wopts->ops, std::string("exec"));
+        } else {
+          wopts->launcher = worker::MakeBwrapLauncher(std::move(so));
+        }
+      }
     }
     if (wopts->planner_url == "none") {
       if (wopts->http_port < 0) {

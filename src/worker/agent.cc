@@ -22,6 +22,7 @@
 #include "net/server.h"
 #include "wire/messages.h"
 #include "worker/builtin.h"
+#include "worker/bundle_cache.h"
 #include "worker/command.h"
 #include "worker/fly_executor.h"
 #include "worker/limits.h"
@@ -79,6 +80,7 @@ struct Agent::Impl : std::enable_shared_from_this<Impl> {
   int64_t connect_failures = 0;
   std::unique_ptr<FlyExecutor> fly;           // when "fly" is among the ops
   std::unique_ptr<CommandExecutor> commands;  // when "exec" is among the ops
+  std::shared_ptr<BundleCache> bundles;       // with exec
   // Commands' output on its way to the planner. Slot threads wait while `pending` (bytes
   // handed over and not yet written to the connection) is over kMaxPendingLogs, so a command
   // writing faster than the planner takes it waits on its pipe instead of growing the worker.
@@ -187,7 +189,17 @@ std::string Agent::Impl::StatusJson() {
            ",\"failed\":" + std::to_string(st.failed) + ",\"killed\":" + std::to_string(st.killed) +
            ",\"log_bytes\":" + std::to_string(st.log_bytes) + ",\"work_dir\":";
     wire::AppendJsonString(out, commands->work_dir());
+    out += ",\"sandbox\":";
+    wire::AppendJsonString(out, options.launcher ? options.launcher->name() : "none");
     out += "}";
+  }
+  if (bundles) {
+    BundleCacheStats b = bundles->stats();
+    out += ",\"bundles\":{\"fetches\":" + std::to_string(b.fetches) +
+           ",\"bytes_fetched\":" + std::to_string(b.bytes_fetched) +
+           ",\"hits\":" + std::to_string(b.hits) + ",\"evictions\":" + std::to_string(b.evictions) +
+           ",\"cached\":" + std::to_string(b.bundles) +
+           ",\"cached_bytes\":" + std::to_string(b.bytes) + "}";
   }
   out += "}";
   return out;
@@ -601,6 +613,12 @@ Status Agent::Start() {
       co.work_dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/volo-worker-" + impl_->options.id;
     }
     co.launcher = impl_->options.launcher;
+    impl_->bundles = std::make_shared<BundleCache>(
+        impl_->options.bundle_cache_dir.empty() ? co.work_dir + "-bundles"
+                                                : impl_->options.bundle_cache_dir,
+        impl_->options.bundle_cache_bytes,
+        BundleCache::FetchFromPlanner(impl_->options.planner_url, impl_->options.join_token));
+    co.bundles = impl_->bundles;
     co.kill_grace = impl_->options.kill_grace;
     auto sink = [weak = std::weak_ptr<Impl>(impl_), flow = impl_->log_flow, &io = impl_->io](
                     uint64_t id, int stream, std::string_view data,

@@ -53,6 +53,10 @@ struct WorkerOptions {
   std::vector<std::pair<std::string, int64_t>> resources;  // named: gpus=2
   // Most processes one task's command may hold at once (limits.h); 0: no limit.
   int task_processes = 4096;
+  // exec: where bundles are unpacked (empty: <work_dir>-bundles) and how many bytes of
+  // archives the cache holds before it removes the least recently used (bundle_cache.h).
+  std::string bundle_cache_dir;
+  int64_t bundle_cache_bytes = int64_t{10} << 30;
 };
 
 class Agent {

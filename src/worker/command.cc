@@ -365,6 +365,15 @@ CommandOutcome CommandExecutor::Run(Slot& slot, const Item& item) {
   spec.cwd = cwd;
   spec.network = a.network;
   spec.limits = a.limits;
+  std::unique_ptr<BundleCache::Lease> bundle;  // keeps it from eviction until the task ends
+  if (!a.bundle.empty()) {
+    if (!options_.bundles) return fail("args.bundle: this worker keeps no bundles");
+    auto lease = options_.bundles->Acquire(a.bundle);
+    if (!lease.ok()) return fail(std::string(lease.status().message()));
+    bundle = std::move(lease).value();
+    spec.bundle_dir = bundle->dir();
+    spec.env.push_back("VOLO_BUNDLE_DIR=" + spec.bundle_dir);
+  }
 
   // stdin from a memory file; stdout and stderr through pipes read here.
   struct Fds {

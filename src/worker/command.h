@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "worker/bundle_cache.h"
 #include "worker/launcher.h"
 
 namespace volo::worker {
@@ -55,6 +56,9 @@ struct CommandExecutorOptions {
   int slots = 1;
   std::string work_dir;                // tasks' directories go here; created when missing
   std::shared_ptr<Launcher> launcher;  // null: MakeDirectLauncher()
+  // args.bundle is fetched, unpacked and held here while the task runs (its directory goes to
+  // the Launcher read-only, and to the command as VOLO_BUNDLE_DIR); null: such tasks fail.
+  std::shared_ptr<BundleCache> bundles;
   std::chrono::milliseconds kill_grace{5000};
   size_t inline_bytes = 64 << 10;  // of each of stdout and stderr, in the result
 };

@@ -90,7 +90,7 @@ class BwrapLaunched final : public Launched {
   }
 
   pid_t pid() const override { return pid_; }
-  int exit_fd() const { return pidfd_; }
+  int exit_fd() const override { return pidfd_; }
 
   Status Signal(int sig) override {
     if (reaped_) return Status::Ok();
@@ -142,7 +142,10 @@ class BwrapLauncher final : public Launcher {
     std::vector<char*> argv, envp;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
+    // The worker's home is not in the sandbox; the task's directory stands in for it.
     std::vector<std::string> env = spec.env;
+    std::erase_if(env, [](const std::string& e) { return e.rfind("HOME=", 0) == 0; });
+    env.push_back("HOME=" + spec.task_dir);
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
 

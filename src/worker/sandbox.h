@@ -6,7 +6,8 @@
 //   time zone); its bundle read-only; its own task directory writable; a private /tmp, /proc
 //   of its own PID namespace and a minimal /dev.
 // The worker's data directory, token files, other tasks' directories and the worker's
-// environment are not there: the environment is exactly LaunchSpec::env. docs/security.md has
+// environment are not there: the environment is exactly LaunchSpec::env, with HOME set to the
+// task's directory. docs/security.md has
 // the threat model.
 //
 // Paths inside are the same as outside (the bundle and task directory are mounted where they

@@ -66,7 +66,7 @@ class SandboxTest : public ::testing::Test {
   LaunchSpec Spec(std::vector<std::string> argv) {
     LaunchSpec spec;
     spec.argv = std::move(argv);
-    spec.env = {"PATH=/usr/bin:/bin", "HOME=" + task_, "VOLO_TASK=1"};
+    spec.env = {"PATH=/usr/bin:/bin", "HOME=/root", "VOLO_TASK=1"};
     spec.task_dir = task_;
     spec.cwd = task_;
     spec.bundle_dir = bundle_;
@@ -123,7 +123,7 @@ TEST_F(SandboxTest, SeesOnlyTheEnvironmentItIsGiven) {
   Ran r = Run(Spec({"/usr/bin/env"}));
   ::unsetenv("VOLO_WORKER_SECRET");
   // bwrap adds PWD (its --chdir); nothing else comes in.
-  EXPECT_EQ(r.out, "PATH=/usr/bin:/bin\nHOME=" + task_ + "\nVOLO_TASK=1\nPWD=" + task_ + "\n");
+  EXPECT_EQ(r.out, "PATH=/usr/bin:/bin\nVOLO_TASK=1\nHOME=" + task_ + "\nPWD=" + task_ + "\n");
 }
 
 TEST_F(SandboxTest, CannotReadOutsideItsBundleAndDirectory) {

@@ -30,7 +30,9 @@ class ExecTest : public VoloTest {
   }
   Child* StartExecWorker(const PlannerProc& p, const std::string& id,
                          std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--ops", "exec", "--work-dir", TempPath("work-" + id)};
+    // These commands write pid files beside the test: they run unsandboxed (sandbox_exec_test).
+    std::vector<std::string> args = {"--ops", "exec",       "--sandbox",
+                                     "none",  "--work-dir", TempPath("work-" + id)};
     args.insert(args.end(), extra.begin(), extra.end());
     return StartWorker(p, {.id = id, .args = args});
   }
