@@ -6,8 +6,9 @@
 # Settings (environment):
 #   VOLO                 the volo binary (default: build/release/volo in the repository)
 #   VOLO_DURATION_SCALE  task durations relative to the seed's (default 0.1: ten times faster)
-#   PLANNER_PORT         first port to try for the planner (default 3000; the next free one is used)
-#   WORKER_PORT          first port to try for the workers' HTTP endpoints (default 8100)
+#   PLANNER_PORT         first port to try for the planner (default 3000; the next free one is used;
+#                        0: the planner binds any free port and reports it, with no race)
+#   WORKER_PORT          first port to try for the workers' HTTP endpoints (default 8100; 0: any)
 #   TIMEOUT              seconds to wait for the tasks before giving up (default 300)
 #   KEEP_LOGS=1          keep the workers' logs (their folder is printed) instead of deleting them
 
@@ -109,14 +110,30 @@ json_number() {
 # start_planner TASKS [extra planner flags...]: a planner on a free port that generates TASKS
 # random add/mult tasks; its output (the results) goes to this terminal. Waits until /healthz is 200.
 start_planner() {
-  local tasks=$1 port
+  local tasks=$1 port deadline
   shift
-  port=$(free_port "${PLANNER_PORT:-3000}")
-  PLANNER_URL="http://127.0.0.1:$port"
-  log "planner on $PLANNER_URL with $tasks tasks"
-  "$VOLO" planner --port "$port" --tasks "$tasks" "$@" &
-  PLANNER_PID=$!
-  PIDS+=("$PLANNER_PID")
+  if [[ "${PLANNER_PORT:-3000}" == 0 ]]; then
+    # Any free port, bound by the planner itself and read back: nothing can take it in between.
+    "$VOLO" planner --port 0 --port-file "$LOG_DIR/planner.port" --tasks "$tasks" "$@" &
+    PLANNER_PID=$!
+    PIDS+=("$PLANNER_PID")
+    deadline=$((SECONDS + 30))
+    until [[ -s "$LOG_DIR/planner.port" ]]; do
+      kill -0 "$PLANNER_PID" 2>/dev/null || die "the planner exited before it listened"
+      ((SECONDS < deadline)) || die "the planner wrote no port file within 30 s"
+      sleep 0.05
+    done
+    port=$(<"$LOG_DIR/planner.port")
+    PLANNER_URL="http://127.0.0.1:$port"
+    log "planner on $PLANNER_URL with $tasks tasks"
+  else
+    port=$(free_port "${PLANNER_PORT:-3000}")
+    PLANNER_URL="http://127.0.0.1:$port"
+    log "planner on $PLANNER_URL with $tasks tasks"
+    "$VOLO" planner --port "$port" --tasks "$tasks" "$@" &
+    PLANNER_PID=$!
+    PIDS+=("$PLANNER_PID")
+  fi
   wait_healthy
 }
 
@@ -142,12 +159,16 @@ start_worker() {
       *) die "start_worker: unknown argument $1" ;;
     esac
   done
-  port=$(free_port "$NEXT_PORT")
-  NEXT_PORT=$((port + 1))
+  if [[ "$NEXT_PORT" == 0 ]]; then
+    port=0 # the worker binds any free port
+  else
+    port=$(free_port "$NEXT_PORT")
+    NEXT_PORT=$((port + 1))
+  fi
   env "${envs[@]}" "$VOLO" worker --planner "$PLANNER_URL" --id "$id" --port "$port" \
     --duration-scale "$SCALE" "${flags[@]}" >"$LOG_DIR/$id.log" 2>&1 &
   PIDS+=("$!")
-  log "worker $id on port $port ${envs[*]} ${flags[*]}"
+  log "worker $id on $([[ $port == 0 ]] && echo "any free port" || echo "port $port") ${envs[*]} ${flags[*]}"
 }
 
 # wait_tasks N: until N tasks are finished (done, failed or cancelled) and nothing is queued or

@@ -430,6 +430,166 @@ Result<ErrorView> ParseError(const json::value& v) {
   return e;
 }
 
+// ---- workflows ----
+
+namespace {
+
+const char* const kStepStates[] = {"pending", "running", "succeeded", "failed", "cancelled"};
+const char* const kRunStates[] = {"queued", "running", "succeeded", "failed", "cancelled"};
+const char* const kStepKinds[] = {"task", "group", "chain", "map", "hook"};
+
+template <size_t N>
+void OneOf(Reader& r, std::string_view key, const std::string& v, const char* const (&names)[N]) {
+  if (!r.ok()) return;
+  for (const char* n : names) {
+    if (v == n) return;
+  }
+  std::string list;
+  for (const char* n : names) list += (list.empty() ? "" : ", ") + std::string(n);
+  r.Fail(key, "not one of " + list + ": '" + v + "'");
+}
+
+json::value ToValue(const StepView& s) {
+  json::object o{{"path", s.path},
+                 {"name", s.name},
+                 {"kind", s.kind},
+                 {"state", s.state},
+                 {"depth", s.depth},
+                 {"task", s.task ? json::value(*s.task) : json::value(nullptr)},
+                 {"result", s.result},
+                 {"error", StringOrNull(s.error)},
+                 {"started", NumberOrNull(s.started)},
+                 {"finished", NumberOrNull(s.finished)}};
+  if (s.kind == "map") {
+    o["elements"] = s.elements;
+    o["succeeded"] = s.succeeded;
+    o["failed"] = s.failed;
+  }
+  return o;
+}
+
+Result<StepView> ParseStepAt(const json::value& v, std::string where) {
+  Reader r(v, std::move(where));
+  StepView s;
+  s.path = r.String("path");
+  s.name = r.String("name");
+  s.kind = r.String("kind");
+  OneOf(r, "kind", s.kind, kStepKinds);
+  s.state = r.String("state");
+  OneOf(r, "state", s.state, kStepStates);
+  s.depth = r.Int("depth");
+  if (auto t = r.NumberOrNull("task")) s.task = static_cast<uint64_t>(*t);
+  if (const json::value* res = r.Any("result")) s.result = *res;
+  s.error = r.StringOrNull("error");
+  s.started = r.NumberOrNull("started");
+  s.finished = r.NumberOrNull("finished");
+  if (r.ok() && s.kind == "map") {
+    s.elements = r.Count("elements");
+    s.succeeded = r.Count("succeeded");
+    s.failed = r.Count("failed");
+  }
+  if (!r.ok()) return r.status();
+  return s;
+}
+
+Result<RunView> ParseRunAt(const json::value& v, std::string where) {
+  Reader r(v, std::move(where));
+  RunView run;
+  run.id = r.Count("id");
+  run.workflow = r.String("workflow");
+  run.state = r.String("state");
+  OneOf(r, "state", run.state, kRunStates);
+  run.trigger = r.String("trigger");
+  if (const json::value* p = r.Any("payload")) run.payload = *p;
+  run.created = r.NumberOrNull("created");
+  run.started = r.NumberOrNull("started");
+  run.finished = r.NumberOrNull("finished");
+  run.failed_step = r.StringOrNull("failed_step");
+  run.error = r.StringOrNull("error");
+  run.steps = ParseArray<StepView>(r, "steps", ParseStepAt);
+  if (!r.ok()) return r.status();
+  return run;
+}
+
+Result<WorkflowView> ParseWorkflowAt(const json::value& v, std::string where) {
+  Reader r(v, std::move(where));
+  WorkflowView w;
+  w.name = r.String("name");
+  if (const json::value* t = r.Any("tasks")) w.tasks = *t;
+  w.schedule = r.StringOrNull("schedule");
+  w.next_run = r.NumberOrNull("next_run");
+  w.concurrency = r.Int("concurrency");
+  w.queue = r.String("queue");
+  w.on_success = r.StringOrNull("on_success");
+  w.on_failure = r.StringOrNull("on_failure");
+  w.schema = r.Bool("schema");
+  if (!r.ok()) return r.status();
+  return w;
+}
+
+}  // namespace
+
+json::value ToValue(const RunView& run) {
+  json::array steps;
+  steps.reserve(run.steps.size());
+  for (const StepView& s : run.steps) steps.push_back(ToValue(s));
+  return json::object{{"id", run.id},
+                      {"workflow", run.workflow},
+                      {"state", run.state},
+                      {"trigger", run.trigger},
+                      {"payload", run.payload},
+                      {"created", NumberOrNull(run.created)},
+                      {"started", NumberOrNull(run.started)},
+                      {"finished", NumberOrNull(run.finished)},
+                      {"failed_step", StringOrNull(run.failed_step)},
+                      {"error", StringOrNull(run.error)},
+                      {"steps", std::move(steps)}};
+}
+
+Result<RunView> ParseRun(const json::value& v) { return ParseRunAt(v, ""); }
+
+json::value ToValue(const RunListView& l) {
+  json::array runs;
+  for (const RunView& r : l.runs) runs.push_back(ToValue(r));
+  return json::object{{"runs", std::move(runs)}};
+}
+
+Result<RunListView> ParseRunList(const json::value& v) {
+  Reader r(v, "");
+  RunListView l;
+  l.runs = ParseArray<RunView>(r, "runs", ParseRunAt);
+  if (!r.ok()) return r.status();
+  return l;
+}
+
+json::value ToValue(const WorkflowView& w) {
+  return json::object{{"name", w.name},
+                      {"tasks", w.tasks},
+                      {"schedule", StringOrNull(w.schedule)},
+                      {"next_run", NumberOrNull(w.next_run)},
+                      {"concurrency", w.concurrency},
+                      {"queue", w.queue},
+                      {"on_success", StringOrNull(w.on_success)},
+                      {"on_failure", StringOrNull(w.on_failure)},
+                      {"schema", w.schema}};
+}
+
+Result<WorkflowView> ParseWorkflow(const json::value& v) { return ParseWorkflowAt(v, ""); }
+
+json::value ToValue(const WorkflowListView& l) {
+  json::array ws;
+  for (const WorkflowView& w : l.workflows) ws.push_back(ToValue(w));
+  return json::object{{"workflows", std::move(ws)}};
+}
+
+Result<WorkflowListView> ParseWorkflowList(const json::value& v) {
+  Reader r(v, "");
+  WorkflowListView l;
+  l.workflows = ParseArray<WorkflowView>(r, "workflows", ParseWorkflowAt);
+  if (!r.ok()) return r.status();
+  return l;
+}
+
 std::string Serialize(const json::value& v) { return wire::ToJson(v); }
 
 Result<json::value> ParseText(std::string_view text) {

@@ -130,6 +130,63 @@ struct ErrorView {
 boost::json::value ToValue(const ErrorView& e);
 Result<ErrorView> ParseError(const boost::json::value& v);
 
+// ---- workflows (docs/workflows.md) ----
+
+// One node of a run: a task, group, chain, map, or the run's hook.
+struct StepView {
+  std::string path;              // "FAN/T1", "EACH[3]"
+  std::string name;              // the step's name
+  std::string kind;              // task, group, chain, map, hook
+  std::string state;             // pending, running, succeeded, failed, cancelled
+  int depth = 0;                 // 0 for the workflow's own steps
+  std::optional<uint64_t> task;  // the task that runs (ran) it
+  boost::json::value result;     // when succeeded
+  std::optional<std::string> error;
+  std::optional<double> started, finished;
+  // A map: how many elements, and how many have ended each way.
+  uint64_t elements = 0, succeeded = 0, failed = 0;
+};
+
+struct RunView {
+  uint64_t id = 0;
+  std::string workflow;
+  std::string state;    // queued, running, succeeded, failed, cancelled
+  std::string trigger;  // api, schedule, relaunch of N
+  boost::json::value payload;
+  std::optional<double> created, started, finished;
+  std::optional<std::string> failed_step, error;
+  std::vector<StepView> steps;  // empty in lists
+};
+boost::json::value ToValue(const RunView& r);
+Result<RunView> ParseRun(const boost::json::value& v);
+
+// GET /api/v1/runs
+struct RunListView {
+  std::vector<RunView> runs;
+};
+boost::json::value ToValue(const RunListView& l);
+Result<RunListView> ParseRunList(const boost::json::value& v);
+
+struct WorkflowView {
+  std::string name;
+  boost::json::value tasks;             // the steps as written: names, and {NAME: {type, ...}}
+  std::optional<std::string> schedule;  // "every 60 s", "cron 0 * * * *"
+  std::optional<double> next_run;       // Unix seconds
+  int concurrency = 0;
+  std::string queue;
+  std::optional<std::string> on_success, on_failure;
+  bool schema = false;  // the payload is checked against a schema
+};
+boost::json::value ToValue(const WorkflowView& w);
+Result<WorkflowView> ParseWorkflow(const boost::json::value& v);
+
+// GET /api/v1/workflows
+struct WorkflowListView {
+  std::vector<WorkflowView> workflows;
+};
+boost::json::value ToValue(const WorkflowListView& l);
+Result<WorkflowListView> ParseWorkflowList(const boost::json::value& v);
+
 // ---- text ----
 
 // Compact JSON text (doubles in their shortest form, always valid UTF-8).

@@ -25,5 +25,8 @@ int RunProgramCancellably(const fly::RunOptions& options, std::function<void()> 
 void AddFleetCommands(CLI::App& app, int* exit_code);
 // status, tasks, task (src/cli/task_commands.cc).
 void AddTaskCommands(CLI::App& app, int* exit_code);
+// workflow validate|apply|list|run|runs|show|cancel|relaunch|schedules
+// (src/cli/workflow_commands.cc).
+void AddWorkflowCommands(CLI::App& app, int* exit_code);
 
 }  // namespace volo::cli

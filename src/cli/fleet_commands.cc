@@ -56,8 +56,7 @@ void RunPlanner(planner::PlannerOptions opts, int tasks, uint64_t seed, double s
     core.SetFinishedHook([&core, left, tasks, first_id, t0](const planner::Task& t) {
       if (t.id.value() < first_id || t.id.value() >= first_id + tasks) return;
       --*left;
-      std::string worker =
-          t.worker != planner::kNoWorker ? core.workers()[t.worker].id.value() : "-";
+      std::string worker = t.worker != planner::kNoWorker ? core.worker(t.worker).id.value() : "-";
       bool done = t.state == planner::TaskState::kDone;
       std::cout << "task " << t.id.value() << " " << core.op_name(t.op) << " " << t.args
                 << (done ? " = " : ": ") << t.result << " (" << planner::TaskStateName(t.state)
@@ -165,6 +164,10 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->envname("VOLO_MAX_CRASHES")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000));
+  p->add_option("--workflows", popts->workflows_file,
+                "Define the workflows of this file at start (docs/workflows.md; more with "
+                "`volo workflow apply`)")
+      ->check(CLI::ExistingFile);
   auto token_file = std::make_shared<std::string>();
   auto join_file = std::make_shared<std::string>();
   p->add_option("--token-file", *token_file,

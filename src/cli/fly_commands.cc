@@ -94,6 +94,10 @@ class LineReader {
       }
       return Result::kEnd;
     }
+    // el_gets prints the prompt first and only then leaves cooked mode, so a key typed the
+    // moment the prompt shows would reach a canonical terminal: Ctrl-D there is an end-of-file
+    // mark that libedit, once raw, reads as a NUL byte, and the REPL ignored it. Raw first.
+    el_set(el_, EL_PREP_TERM, 1);
     int count = 0;
     const char* text = el_gets(el_, &count);
     if (text == nullptr || count <= 0) {

@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,31 +10,61 @@
 #include <cstring>
 #include <thread>
 
-extern char** environ;
-
 namespace volo::cli {
 
 Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+  // Everything the child needs is made before fork: after it, only async-signal-safe calls.
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
+  int log_fd = -1;
   if (!log_path.empty()) {
-    posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log_fd < 0) return IoError("cannot open " + log_path + ": " + std::strerror(errno));
   }
-  // The child gets a process group of its own, so a terminal's Ctrl-C reaches only `volo up`,
-  // which then stops its fleet in order (workers drain before the planner goes).
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return IoError("cannot start " + argv[0] + ": " + std::strerror(rc));
+  // The child writes exec's errno here when exec fails; a successful exec closes it unwritten.
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) {
+    const int e = errno;
+    if (log_fd >= 0) close(log_fd);
+    return IoError(std::string("cannot start ") + argv[0] + ": pipe: " + std::strerror(e));
+  }
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // A process group of its own, so a terminal's Ctrl-C reaches only `volo up`, which then
+    // stops its fleet in order (workers drain before the planner goes). And SIGTERM when `volo
+    // up` dies without that (SIGKILL, a crash): a fleet never outlives the command that owns it.
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(127);  // `volo up` died between fork and prctl
+    if (log_fd >= 0) {
+      dup2(log_fd, 1);
+      dup2(log_fd, 2);
+    }
+    execv(args[0], args.data());
+    const int e = errno;
+    ssize_t ignored = write(report[1], &e, sizeof e);
+    (void)ignored;
+    _exit(127);
+  }
+  const int fork_errno = errno;
+  close(report[1]);
+  if (log_fd >= 0) close(log_fd);
+  if (pid < 0) {
+    close(report[0]);
+    return IoError("cannot start " + argv[0] + ": fork: " + std::strerror(fork_errno));
+  }
+  int exec_errno = 0;
+  ssize_t n;
+  do {
+    n = read(report[0], &exec_errno, sizeof exec_errno);
+  } while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof exec_errno)) {
+    waitpid(pid, nullptr, 0);
+    return IoError("cannot start " + argv[0] + ": " + std::strerror(exec_errno));
+  }
   return pid;
 }
 

@@ -10,7 +10,9 @@
 
 namespace volo::cli {
 
-// Starts `argv[0]` with `argv`; stdout and stderr go to `log_path` (appended) unless empty.
+// Starts `argv[0]` with `argv`; stdout and stderr go to `log_path` (appended) unless empty. The
+// child is in a process group of its own and gets SIGTERM when the calling thread ends (so the
+// caller spawns from the thread that lives as long as the fleet: volo up's main thread).
 Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log_path);
 // Sends `sig` to the process if it is still ours to signal.
 void Signal(pid_t pid, int sig);

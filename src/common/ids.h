@@ -12,8 +12,8 @@ template <typename Tag, typename Rep>
 class StrongId {
  public:
   StrongId() = default;
-  explicit StrongId(Rep v) : v_(std::move(v)) {}
-  const Rep& value() const { return v_; }
+  constexpr explicit StrongId(Rep v) : v_(std::move(v)) {}
+  constexpr const Rep& value() const { return v_; }
   auto operator<=>(const StrongId&) const = default;
 
  private:
@@ -24,6 +24,11 @@ using TaskId = StrongId<struct TaskIdTag, uint64_t>;
 using JobId = StrongId<struct JobIdTag, uint64_t>;
 // Workers name themselves (the seed's `id`), so their ids are strings.
 using WorkerId = StrongId<struct WorkerIdTag, std::string>;
+// The planner's slot for a worker: an index into Core::workers(), not the worker's name. A
+// worker that leaves and registers again under its name gets its old slot back.
+using WorkerIndex = StrongId<struct WorkerIndexTag, uint32_t>;
+// A streaming client's session number in the planner; ClientId() (0) means none.
+using ClientId = StrongId<struct ClientIdTag, uint64_t>;
 
 }  // namespace volo
 

@@ -149,7 +149,7 @@ Task* Core::Lookup(TaskId id) {
 
 const Task* Core::Find(TaskId id) const { return const_cast<Core*>(this)->Lookup(id); }
 
-Result<TaskId> Core::Submit(std::vector<wire::TaskSpec> specs, uint64_t client,
+Result<TaskId> Core::Submit(std::vector<wire::TaskSpec> specs, ClientId client,
                             std::string_view key) {
   if (specs.empty()) return InvalidArgument("no tasks to submit");
   if (!key.empty()) {
@@ -256,16 +256,16 @@ void Core::Restore(journal::TaskRecord&& r) {
     // The worker that ran it may not exist in this run; keep its name for the API.
     if (!r.worker.empty()) {
       WorkerId wid(r.worker);
-      uint32_t w = kNoWorker;
+      WorkerIndex w = kNoWorker;
       for (uint32_t i = 0; i < workers_.size(); ++i) {
-        if (workers_[i].id == wid) w = i;
+        if (workers_[i].id == wid) w = WorkerIndex(i);
       }
       if (w == kNoWorker) {
         WorkerInfo info;
         info.id = wid;
         info.alive = false;
         workers_.push_back(std::move(info));
-        w = static_cast<uint32_t>(workers_.size() - 1);
+        w = WorkerIndex(static_cast<uint32_t>(workers_.size() - 1));
       }
       t.worker = w;
     }
@@ -335,7 +335,7 @@ Status Core::Cancel(TaskId id) {
                               std::string(TaskStateName(t->state)));
   }
   if (t->state == TaskState::kRunning && t->worker != kNoWorker) {
-    WorkerInfo& w = workers_[t->worker];
+    WorkerInfo& w = workers_[t->worker.value()];
     Unassign(w, id);
     if (w.link) w.link->Cancel(id);
   }
@@ -377,12 +377,12 @@ bool Core::WhenFinished(TaskId id, std::function<void(const Task&)> fn) {
   return true;
 }
 
-void Core::AddClient(uint64_t client, ClientSink* sink) { clients_[client] = sink; }
-void Core::RemoveClient(uint64_t client) { clients_.erase(client); }
+void Core::AddClient(ClientId client, ClientSink* sink) { clients_[client] = sink; }
+void Core::RemoveClient(ClientId client) { clients_.erase(client); }
 
-Result<uint32_t> Core::AddWorker(const WorkerId& id, WorkerKind kind,
-                                 const std::vector<std::string>& ops, int slots, WorkerLink* link,
-                                 const wire::Resources& resources) {
+Result<WorkerIndex> Core::AddWorker(const WorkerId& id, WorkerKind kind,
+                                    const std::vector<std::string>& ops, int slots,
+                                    WorkerLink* link, const wire::Resources& resources) {
   if (FindWorker(id)) {
     return AlreadyExists("a live worker is already registered as '" + id.value() + "'");
   }
@@ -424,12 +424,12 @@ Result<uint32_t> Core::AddWorker(const WorkerId& id, WorkerKind kind,
   }
   SortWorkerOrder();
   Schedule();
-  return index;
+  return WorkerIndex(index);
 }
 
-std::optional<uint32_t> Core::FindWorker(const WorkerId& id) const {
+std::optional<WorkerIndex> Core::FindWorker(const WorkerId& id) const {
   for (uint32_t i = 0; i < workers_.size(); ++i) {
-    if (workers_[i].alive && workers_[i].id == id) return i;
+    if (workers_[i].alive && workers_[i].id == id) return WorkerIndex(i);
   }
   return std::nullopt;
 }
@@ -450,7 +450,8 @@ void Core::SortWorkerOrder() {
   });
 }
 
-void Core::RemoveWorker(uint32_t index, std::string_view reason) {
+void Core::RemoveWorker(WorkerIndex worker, std::string_view reason) {
+  const uint32_t index = worker.value();
   if (index >= workers_.size() || !workers_[index].alive) return;
   WorkerInfo& w = workers_[index];
   w.alive = false;
@@ -479,8 +480,8 @@ void Core::Requeue(WorkerInfo& w, Task& t) {
   Enqueue(t, true);
 }
 
-void Core::OnHeartbeat(uint32_t worker) {
-  if (worker < workers_.size()) workers_[worker].last_seen = clock_.Now();
+void Core::OnHeartbeat(WorkerIndex worker) {
+  if (worker.value() < workers_.size()) workers_[worker.value()].last_seen = clock_.Now();
 }
 
 void Core::Unassign(WorkerInfo& w, TaskId id) {
@@ -507,9 +508,9 @@ std::optional<double> Core::ExpectedSeconds(std::string_view op) const {
   return op_stats_[it->second].mean_seconds;
 }
 
-void Core::OnResults(uint32_t worker, std::span<const wire::TaskResult> results) {
-  if (worker >= workers_.size()) return;
-  WorkerInfo& w = workers_[worker];
+void Core::OnResults(WorkerIndex worker, std::span<const wire::TaskResult> results) {
+  if (worker.value() >= workers_.size()) return;
+  WorkerInfo& w = workers_[worker.value()];
   w.last_seen = clock_.Now();
   for (const auto& r : results) {
     Task* t = Lookup(TaskId(r.id));
@@ -609,10 +610,11 @@ void Core::Finish(Task& t, TaskState state, std::string result) {
   if (t.finished == 0) t.finished = clock_.Wall();
   ++FinishedCount(state);
   // Both arms views: a std::string arm would make the view dangle (STYLE.md, lessons).
-  std::string_view worker =
-      t.worker != kNoWorker ? std::string_view(workers_[t.worker].id.value()) : std::string_view();
+  std::string_view worker = t.worker != kNoWorker
+                                ? std::string_view(workers_[t.worker.value()].id.value())
+                                : std::string_view();
   if (journal_) journal_->OnFinished(t, worker);
-  if (t.client) {
+  if (t.client != ClientId()) {
     auto it = clients_.find(t.client);
     if (it != clients_.end()) it->second->OnFinished(t, worker);
   }
@@ -624,9 +626,9 @@ void Core::Finish(Task& t, TaskState state, std::string result) {
   if (finished_hook_) finished_hook_(t);
 }
 
-void Core::OnRefused(uint32_t worker, std::span<const uint64_t> ids, bool busy_backoff) {
-  if (worker >= workers_.size()) return;
-  WorkerInfo& w = workers_[worker];
+void Core::OnRefused(WorkerIndex worker, std::span<const uint64_t> ids, bool busy_backoff) {
+  if (worker.value() >= workers_.size()) return;
+  WorkerInfo& w = workers_[worker.value()];
   for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
     Task* t = Lookup(TaskId(*it));
     if (!t || t->state != TaskState::kRunning || t->worker != worker) continue;
@@ -650,9 +652,9 @@ void Core::OnRefused(uint32_t worker, std::span<const uint64_t> ids, bool busy_b
   Schedule();
 }
 
-std::string Core::OnUnsupported(uint32_t worker, TaskId id) {
-  if (worker >= workers_.size()) return "";
-  WorkerInfo& w = workers_[worker];
+std::string Core::OnUnsupported(WorkerIndex worker, TaskId id) {
+  if (worker.value() >= workers_.size()) return "";
+  WorkerInfo& w = workers_[worker.value()];
   Task* t = Lookup(id);
   std::string learned;
   if (t && std::find(w.ops.begin(), w.ops.end(), t->op) != w.ops.end()) {
@@ -676,8 +678,8 @@ bool Core::HttpWorkerCanTake(const WorkerInfo& w, uint32_t op) const {
   return true;
 }
 
-void Core::OnLeaving(uint32_t worker) {
-  if (worker < workers_.size()) workers_[worker].draining = true;
+void Core::OnLeaving(WorkerIndex worker) {
+  if (worker.value() < workers_.size()) workers_[worker.value()].draining = true;
 }
 
 int Core::Window(const WorkerInfo& w, uint32_t op) const {
@@ -744,7 +746,7 @@ bool Core::DispatchOne(uint32_t wi) {
   if (fifo.empty()) queues_[best_op].erase(queues_[best_op].begin());
   Task& t = *Lookup(TaskId(best_id));
   t.state = TaskState::kRunning;
-  t.worker = wi;
+  t.worker = WorkerIndex(wi);
   ++t.attempts;
   t.started = clock_.Wall();
   if (t.attempts == 1) {
@@ -788,7 +790,7 @@ void Core::Tick() {
     if (w.alive && w.kind == WorkerKind::kNative &&
         now - w.last_seen > options_.heartbeat_timeout) {
       WorkerLink* link = w.link;
-      RemoveWorker(i, "missed heartbeats");
+      RemoveWorker(WorkerIndex(i), "missed heartbeats");
       if (link) link->Drop("no heartbeat within the timeout");
     }
   }
@@ -798,7 +800,7 @@ void Core::Tick() {
     deadlines_.erase(deadlines_.begin());
     Task* t = Lookup(id);
     if (!t || t->state != TaskState::kRunning || t->attempts != attempt) continue;
-    WorkerInfo& w = workers_[t->worker];
+    WorkerInfo& w = workers_[t->worker.value()];
     Unassign(w, id);
     if (w.link) w.link->Cancel(id);
     t->finished = clock_.Wall();

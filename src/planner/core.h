@@ -38,7 +38,7 @@ std::string_view TaskStateName(TaskState s);
 std::optional<TaskState> ParseTaskState(std::string_view s);
 inline bool Finished(TaskState s) { return s >= TaskState::kDone; }
 
-inline constexpr uint32_t kNoWorker = UINT32_MAX;
+inline constexpr WorkerIndex kNoWorker{UINT32_MAX};
 
 // A task's resource request as Core counts it: the request as submitted, with its named
 // resources as indices into Core's resource names.
@@ -66,11 +66,11 @@ struct Task {
   // CoreOptions::max_crashes the task fails with `history` instead of running again.
   uint16_t incidents = 0;
   int32_t priority = 0;
-  float timeout = 0;            // seconds, 0 = none
-  uint32_t worker = kNoWorker;  // index of the worker running it, or that ran it last
-  uint64_t client = 0;          // the streaming client that submitted it, 0 = none
-  std::string args;             // JSON object text
-  std::string result;           // done: JSON text; failed/cancelled: the error text
+  float timeout = 0;               // seconds, 0 = none
+  WorkerIndex worker = kNoWorker;  // the worker running it, or that ran it last
+  ClientId client;                 // the streaming client that submitted it, 0 = none
+  std::string args;                // JSON object text
+  std::string result;              // done: JSON text; failed/cancelled: the error text
   double submitted = 0, started = 0, finished = 0;  // Unix seconds, 0 = not yet
   std::unique_ptr<std::vector<std::pair<std::string, std::string>>> labels;
   // What the incidents were ("killed by SIGFPE on w1; worker w2 lost"); null without any.
@@ -179,7 +179,7 @@ class Core {
   // InvalidArgument names the task and field; FailedPrecondition when the queue is full.
   // With an idempotency `key` seen before, nothing is queued and the earlier first id is
   // returned (AlreadyExists if that submission had a different number of tasks).
-  Result<TaskId> Submit(std::vector<wire::TaskSpec> specs, uint64_t client = 0,
+  Result<TaskId> Submit(std::vector<wire::TaskSpec> specs, ClientId client = ClientId(),
                         std::string_view key = "");
   void SetJournal(JournalSink* journal) { journal_ = journal; }
   // Rebuilds state from the journal, records in id order, before any other call. Tasks that
@@ -195,8 +195,8 @@ class Core {
                                 size_t limit) const;
   // Runs `fn` once when the task finishes (at once if it has). Returns false for unknown ids.
   bool WhenFinished(TaskId id, std::function<void(const Task&)> fn);
-  void AddClient(uint64_t client, ClientSink* sink);
-  void RemoveClient(uint64_t client);
+  void AddClient(ClientId client, ClientSink* sink);
+  void RemoveClient(ClientId client);
   // Called for every finished task (demo progress, `volo up`).
   void SetFinishedHook(std::function<void(const Task&)> hook) { finished_hook_ = std::move(hook); }
 
@@ -204,22 +204,23 @@ class Core {
   // AlreadyExists when a live worker has that id.
   // `resources`: what the worker has for tasks that request resources (none: it runs only
   // tasks without a request).
-  Result<uint32_t> AddWorker(const WorkerId& id, WorkerKind kind,
-                             const std::vector<std::string>& ops, int slots, WorkerLink* link,
-                             const wire::Resources& resources = {});
+  Result<WorkerIndex> AddWorker(const WorkerId& id, WorkerKind kind,
+                                const std::vector<std::string>& ops, int slots, WorkerLink* link,
+                                const wire::Resources& resources = {});
   // The worker is gone: its unreported tasks go back to the queue. The link is not used again.
-  void RemoveWorker(uint32_t worker, std::string_view reason);
-  void OnHeartbeat(uint32_t worker);
-  void OnResults(uint32_t worker, std::span<const wire::TaskResult> results);
+  void RemoveWorker(WorkerIndex worker, std::string_view reason);
+  void OnHeartbeat(WorkerIndex worker);
+  void OnResults(WorkerIndex worker, std::span<const wire::TaskResult> results);
   // The worker would not run these now (full, draining, HTTP 403): requeue, no failure.
-  void OnRefused(uint32_t worker, std::span<const uint64_t> ids, bool busy_backoff);
+  void OnRefused(WorkerIndex worker, std::span<const uint64_t> ids, bool busy_backoff);
   // The worker does not run the task's operation at all (HTTP 404): forget the operation for
   // that worker and requeue. Returns the operation's name when this is news (it was still on
   // the worker's list), else empty.
-  std::string OnUnsupported(uint32_t worker, TaskId id);
-  void OnLeaving(uint32_t worker);
-  std::optional<uint32_t> FindWorker(const WorkerId& id) const;
+  std::string OnUnsupported(WorkerIndex worker, TaskId id);
+  void OnLeaving(WorkerIndex worker);
+  std::optional<WorkerIndex> FindWorker(const WorkerId& id) const;
   const std::vector<WorkerInfo>& workers() const { return workers_; }
+  const WorkerInfo& worker(WorkerIndex w) const { return workers_[w.value()]; }
 
   // ---- time ----
   // Heartbeat and task timeouts, retry backoff. Call periodically (the server: every 50 ms).
@@ -324,7 +325,7 @@ class Core {
   std::multimap<TimePoint, TaskId> delayed_;  // retries waiting for their backoff
   std::multimap<TimePoint, std::pair<TaskId, int16_t>> deadlines_;  // (task, attempt)
   std::unordered_map<uint64_t, std::vector<std::function<void(const Task&)>>> waiters_;
-  std::unordered_map<uint64_t, ClientSink*> clients_;
+  std::unordered_map<ClientId, ClientSink*> clients_;
   std::function<void(const Task&)> finished_hook_;
   Counts counts_;
   size_t queued_now_ = 0;            // tasks in queues_ (not the delayed ones)

@@ -30,13 +30,13 @@ wire::TaskSpec Spec(std::string op) {
 
 class CoreHttpWorkerTest : public ::testing::Test {
  protected:
-  uint32_t HttpWorker(std::vector<std::string> ops) {
+  WorkerIndex HttpWorker(std::vector<std::string> ops) {
     auto r = core_.AddWorker(WorkerId("seed"), WorkerKind::kHttp, ops, static_cast<int>(ops.size()),
                              &link_);
     EXPECT_TRUE(r.ok());
     return *r;
   }
-  void Busy(uint32_t w, uint64_t id) {
+  void Busy(WorkerIndex w, uint64_t id) {
     std::vector<uint64_t> ids{id};
     core_.OnRefused(w, ids, /*busy_backoff=*/true);
   }
@@ -46,7 +46,7 @@ class CoreHttpWorkerTest : public ::testing::Test {
 };
 
 TEST_F(CoreHttpWorkerTest, OneTaskPerOperationAtATime) {
-  uint32_t w = HttpWorker({"add", "mult"});
+  WorkerIndex w = HttpWorker({"add", "mult"});
   ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add"), Spec("mult")}).ok());
   // An add and a mult at once, never two adds.
   EXPECT_EQ(link_.ops, (std::vector<std::string>{"mult", "add"}));
@@ -57,7 +57,7 @@ TEST_F(CoreHttpWorkerTest, OneTaskPerOperationAtATime) {
 }
 
 TEST_F(CoreHttpWorkerTest, BusyAnswersBackOffExponentially) {
-  uint32_t w = HttpWorker({"add"});
+  WorkerIndex w = HttpWorker({"add"});
   ASSERT_TRUE(core_.Submit({Spec("add")}).ok());
   ASSERT_EQ(link_.assigned.size(), 1u);
   // Each busy answer rests the operation longer: count the ticks of 10 ms until the next try.
@@ -97,7 +97,7 @@ TEST_F(CoreHttpWorkerTest, BusyAnswersBackOffExponentially) {
 }
 
 TEST_F(CoreHttpWorkerTest, BusyWithOneOperationLeavesTheOtherFree) {
-  uint32_t w = HttpWorker({"add", "mult"});
+  WorkerIndex w = HttpWorker({"add", "mult"});
   ASSERT_TRUE(core_.Submit({Spec("mult")}).ok());
   Busy(w, 1);
   ASSERT_TRUE(core_.Submit({Spec("add")}).ok());
@@ -105,7 +105,7 @@ TEST_F(CoreHttpWorkerTest, BusyWithOneOperationLeavesTheOtherFree) {
 }
 
 TEST_F(CoreHttpWorkerTest, UnsupportedOperationIsNewsOnce) {
-  uint32_t w = HttpWorker({"add", "mult"});
+  WorkerIndex w = HttpWorker({"add", "mult"});
   ASSERT_TRUE(core_.Submit({Spec("mult")}).ok());
   EXPECT_EQ(core_.OnUnsupported(w, TaskId(1)), "mult");
   EXPECT_EQ(core_.OnUnsupported(w, TaskId(1)), "");

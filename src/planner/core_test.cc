@@ -3,8 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <type_traits>
 
 namespace volo::planner {
+
+// A worker slot, a client number and a task id are distinct types: none converts from a plain
+// integer or into another.
+static_assert(!std::is_convertible_v<uint32_t, WorkerIndex>);
+static_assert(!std::is_convertible_v<uint64_t, ClientId>);
+static_assert(!std::is_constructible_v<WorkerIndex, ClientId>);
+static_assert(!std::is_constructible_v<TaskId, WorkerIndex>);
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -49,13 +58,13 @@ class CoreTest : public ::testing::Test {
  protected:
   FakeClock clock_;
   Core core_{clock_};
-  uint32_t Worker(const std::string& id, std::vector<std::string> ops, FakeLink* link,
-                  int slots = 1) {
+  WorkerIndex Worker(const std::string& id, std::vector<std::string> ops, FakeLink* link,
+                     int slots = 1) {
     auto r = core_.AddWorker(WorkerId(id), WorkerKind::kNative, ops, slots, link);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return *r;
   }
-  void Results(uint32_t w, std::vector<wire::TaskResult> rs) { core_.OnResults(w, rs); }
+  void Results(WorkerIndex w, std::vector<wire::TaskResult> rs) { core_.OnResults(w, rs); }
 };
 
 TEST_F(CoreTest, TaskWaitsForAWorkerThenRuns) {
@@ -67,7 +76,7 @@ TEST_F(CoreTest, TaskWaitsForAWorkerThenRuns) {
   EXPECT_NE(waiting[0].reason.find("no live worker runs 'add'"), std::string::npos);
 
   FakeLink link;
-  uint32_t w = Worker("w1", {"add"}, &link);
+  WorkerIndex w = Worker("w1", {"add"}, &link);
   ASSERT_EQ(link.assigned, std::vector<uint64_t>{1});
   EXPECT_EQ(core_.Find(*id)->state, TaskState::kRunning);
 
@@ -77,7 +86,7 @@ TEST_F(CoreTest, TaskWaitsForAWorkerThenRuns) {
   EXPECT_EQ(t->result, "3");
   EXPECT_EQ(core_.counts().done, 1u);
   EXPECT_EQ(core_.counts().running, 0u);
-  EXPECT_EQ(core_.workers()[w].done, 1u);
+  EXPECT_EQ(core_.worker(w).done, 1u);
 }
 
 TEST_F(CoreTest, UnknownOperationIsRejectedWhole) {
@@ -105,7 +114,7 @@ TEST_F(CoreTest, SpecialisedWorkersOnlyGetTheirOperations) {
 
 TEST_F(CoreTest, SlotsLimitWhatAWorkerHolds) {
   FakeLink link;
-  uint32_t w = Worker("w1", {"add"}, &link, 2);
+  WorkerIndex w = Worker("w1", {"add"}, &link, 2);
   ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add"), Spec("add")}).ok());
   EXPECT_EQ(link.assigned.size(), 2u);  // add has no learned duration: no prefetch
   Results(w, {Ok(1)});
@@ -123,14 +132,14 @@ TEST_F(CoreTest, ShortOperationsArePrefetched) {
 TEST_F(CoreTest, PriorityFirstThenFifo) {
   ASSERT_TRUE(core_.Submit({Spec("add", 0), Spec("add", 5), Spec("add", 0), Spec("add", 5)}).ok());
   FakeLink link;
-  uint32_t w = Worker("w1", {"add"}, &link, 1);
+  WorkerIndex w = Worker("w1", {"add"}, &link, 1);
   for (int i = 0; i < 4; ++i) Results(w, {Ok(link.assigned.back())});
   EXPECT_EQ(link.assigned, (std::vector<uint64_t>{2, 4, 1, 3}));
 }
 
 TEST_F(CoreTest, LongerOperationsGoFirstOnceLearned) {
   FakeLink link;
-  uint32_t w = Worker("w1", {"add", "mult"}, &link, 1);
+  WorkerIndex w = Worker("w1", {"add", "mult"}, &link, 1);
   // Teach the core that mult takes 3x as long as add.
   ASSERT_TRUE(core_.Submit({Spec("add")}).ok());
   Results(w, {{1, true, "1", 10.0, 11.0}});
@@ -146,12 +155,12 @@ TEST_F(CoreTest, LongerOperationsGoFirstOnceLearned) {
 
 TEST_F(CoreTest, LostWorkerGivesTasksBackWithoutCountingTheAttempt) {
   FakeLink l1, l2;
-  uint32_t w1 = Worker("w1", {"add"}, &l1, 2);
+  WorkerIndex w1 = Worker("w1", {"add"}, &l1, 2);
   ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add")}).ok());
   ASSERT_EQ(l1.assigned.size(), 2u);
   core_.RemoveWorker(w1, "connection closed");
   EXPECT_EQ(core_.counts().queued, 2u);
-  uint32_t w2 = Worker("w2", {"add"}, &l2, 2);
+  WorkerIndex w2 = Worker("w2", {"add"}, &l2, 2);
   EXPECT_EQ(l2.assigned, (std::vector<uint64_t>{1, 2}));
   EXPECT_EQ(core_.Find(TaskId(1))->attempts, 1);
   // A late result from the dead worker is ignored; the live one's counts.
@@ -164,12 +173,12 @@ TEST_F(CoreTest, LostWorkerGivesTasksBackWithoutCountingTheAttempt) {
 
 TEST_F(CoreTest, DuplicateResultIsRecordedOnce) {
   FakeLink link;
-  uint32_t w = Worker("w1", {"add"}, &link);
+  WorkerIndex w = Worker("w1", {"add"}, &link);
   ASSERT_TRUE(core_.Submit({Spec("add")}).ok());
   Results(w, {Ok(1, "3"), Ok(1, "4")});
   EXPECT_EQ(core_.Find(TaskId(1))->result, "3");
   EXPECT_EQ(core_.counts().done, 1u);
-  EXPECT_EQ(core_.workers()[w].done, 1u);
+  EXPECT_EQ(core_.worker(w).done, 1u);
 }
 
 TEST_F(CoreTest, MissedHeartbeatsDropTheWorker) {
@@ -185,7 +194,7 @@ TEST_F(CoreTest, MissedHeartbeatsDropTheWorker) {
 
 TEST_F(CoreTest, FailedAttemptsRetryWithBackoffThenFail) {
   FakeLink link;
-  uint32_t w = Worker("w1", {"add"}, &link);
+  WorkerIndex w = Worker("w1", {"add"}, &link);
   ASSERT_TRUE(core_.Submit({Spec("add", 0, /*retries=*/2)}).ok());
   for (int attempt = 1; attempt <= 3; ++attempt) {
     ASSERT_EQ(link.assigned.size(), static_cast<size_t>(attempt));
@@ -215,7 +224,7 @@ TEST_F(CoreTest, TimeoutFailsTheAttemptAndCancelsIt) {
   clock_.Advance(500ms);
   core_.Tick();
   EXPECT_EQ(core_.Find(TaskId(1))->state, TaskState::kRunning);
-  core_.OnHeartbeat(0);
+  core_.OnHeartbeat(WorkerIndex(0));
   clock_.Advance(600ms);
   core_.Tick();
   EXPECT_EQ(core_.Find(TaskId(1))->state, TaskState::kFailed);
@@ -239,7 +248,7 @@ TEST_F(CoreTest, CancelQueuedAndRunning) {
 
 TEST_F(CoreTest, RefusedTasksGoBackWithoutFailing) {
   FakeLink l1, l2;
-  uint32_t w1 = Worker("w1", {"add"}, &l1);
+  WorkerIndex w1 = Worker("w1", {"add"}, &l1);
   ASSERT_TRUE(core_.Submit({Spec("add")}).ok());
   std::vector<uint64_t> ids{1};
   core_.OnRefused(w1, ids, false);
@@ -250,10 +259,10 @@ TEST_F(CoreTest, RefusedTasksGoBackWithoutFailing) {
 
 TEST_F(CoreTest, WaitersAndClientsHearAboutFinishedTasks) {
   FakeClient client;
-  core_.AddClient(7, &client);
+  core_.AddClient(ClientId(7), &client);
   FakeLink link;
-  uint32_t w = Worker("w1", {"add"}, &link);
-  ASSERT_TRUE(core_.Submit({Spec("add")}, 7).ok());
+  WorkerIndex w = Worker("w1", {"add"}, &link);
+  ASSERT_TRUE(core_.Submit({Spec("add")}, ClientId(7)).ok());
   std::string seen;
   EXPECT_TRUE(core_.WhenFinished(TaskId(1), [&](const Task& t) { seen = t.result; }));
   EXPECT_FALSE(core_.WhenFinished(TaskId(9), [](const Task&) {}));
@@ -271,17 +280,18 @@ TEST_F(CoreTest, DuplicateLiveWorkerIdIsRefused) {
 
 TEST_F(CoreTest, UnsupportedOperationIsForgottenForThatWorker) {
   FakeLink l1, l2;
-  uint32_t w1 = core_.AddWorker(WorkerId("h"), WorkerKind::kHttp, {"add", "mult"}, 1, &l1).value();
+  WorkerIndex w1 =
+      core_.AddWorker(WorkerId("h"), WorkerKind::kHttp, {"add", "mult"}, 1, &l1).value();
   ASSERT_TRUE(core_.Submit({Spec("mult")}).ok());
   core_.OnUnsupported(w1, TaskId(1));
-  EXPECT_EQ(core_.workers()[w1].ops.size(), 1u);
+  EXPECT_EQ(core_.worker(w1).ops.size(), 1u);
   Worker("m", {"mult"}, &l2);
   EXPECT_EQ(l2.assigned, std::vector<uint64_t>{1});
 }
 
 TEST_F(CoreTest, ListFiltersByStateAndOp) {
   FakeLink link;
-  uint32_t w = Worker("w1", {"add", "mult"}, &link, 1);
+  WorkerIndex w = Worker("w1", {"add", "mult"}, &link, 1);
   ASSERT_TRUE(core_.Submit({Spec("add"), Spec("mult"), Spec("add")}).ok());
   Results(w, {Ok(2)});  // mult runs first
   auto done = core_.List(TaskState::kDone, "", 0, 10);
@@ -331,22 +341,23 @@ class RecordingJournal : public JournalSink {
 };
 
 TEST_F(CoreTest, IdempotencyKeyQueuesOnce) {
-  auto a = core_.Submit({Spec("add"), Spec("add")}, 0, "k1");
-  auto b = core_.Submit({Spec("add"), Spec("add")}, 0, "k1");
+  auto a = core_.Submit({Spec("add"), Spec("add")}, ClientId(), "k1");
+  auto b = core_.Submit({Spec("add"), Spec("add")}, ClientId(), "k1");
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(*a, *b);
   EXPECT_EQ(core_.task_count(), 2u);
-  EXPECT_EQ(core_.Submit({Spec("add")}, 0, "k1").status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(core_.Submit({Spec("add")}, ClientId(), "k1").status().code(),
+            StatusCode::kAlreadyExists);
 }
 
 TEST_F(CoreTest, RestoreRebuildsQueuedAndFinishedTasks) {
   RecordingJournal j;
   core_.SetJournal(&j);
   FakeLink link;
-  uint32_t w = Worker("w1", {"add"}, &link, 1);
+  WorkerIndex w = Worker("w1", {"add"}, &link, 1);
   wire::TaskSpec labelled = Spec("add", /*priority=*/0, /*retries=*/2, /*timeout=*/30);
   labelled.labels = {{"team", "physics"}, {"run", "a\"b"}};
-  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add"), labelled}, 0, "key").ok());
+  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add"), labelled}, ClientId(), "key").ok());
   Results(w, {Ok(1, "3")});  // task 2 is now running, task 3 queued
   ASSERT_EQ(j.records.size(), 3u);
 
@@ -354,7 +365,7 @@ TEST_F(CoreTest, RestoreRebuildsQueuedAndFinishedTasks) {
   for (auto r : j.records) restarted.Restore(std::move(r));
   EXPECT_EQ(restarted.Find(TaskId(1))->state, TaskState::kDone);
   EXPECT_EQ(restarted.Find(TaskId(1))->result, "3");
-  EXPECT_EQ(restarted.workers()[restarted.Find(TaskId(1))->worker].id.value(), "w1");
+  EXPECT_EQ(restarted.worker(restarted.Find(TaskId(1))->worker).id.value(), "w1");
   EXPECT_EQ(restarted.Find(TaskId(2))->state, TaskState::kQueued);  // was running: runs again
   const Task* t3 = restarted.Find(TaskId(3));
   EXPECT_EQ(t3->retries, 2);
@@ -366,7 +377,8 @@ TEST_F(CoreTest, RestoreRebuildsQueuedAndFinishedTasks) {
   EXPECT_EQ(restarted.counts().done, 1u);
   EXPECT_EQ(restarted.next_id(), 4u);
   // The key still answers with the old ids, and new ids continue after the old ones.
-  EXPECT_EQ(restarted.Submit({Spec("add"), Spec("add"), Spec("add")}, 0, "key")->value(), 1u);
+  EXPECT_EQ(restarted.Submit({Spec("add"), Spec("add"), Spec("add")}, ClientId(), "key")->value(),
+            1u);
   EXPECT_EQ(restarted.Submit({Spec("add")})->value(), 4u);
   FakeLink l2;
   ASSERT_TRUE(restarted.AddWorker(WorkerId("w2"), WorkerKind::kNative, {"add"}, 4, &l2).ok());
@@ -381,13 +393,14 @@ TEST_F(CoreTest, FinishedTaskNamesItsWorkerToJournalAndClient) {
   RecordingJournal j;
   core_.SetJournal(&j);
   FakeClient client;
-  core_.AddClient(7, &client);
+  core_.AddClient(ClientId(7), &client);
   const std::string long_id = "worker-with-an-id-longer-than-any-small-string-buffer";
   FakeLink short_link, long_link;
-  uint32_t s = Worker("w1", {"add"}, &short_link);
-  ASSERT_TRUE(core_.Submit({Spec("add")}, 7).ok());
-  uint32_t l = Worker(long_id, {"add"}, &long_link);
-  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("mult")}, 7).ok());  // mult: no worker runs it
+  WorkerIndex s = Worker("w1", {"add"}, &short_link);
+  ASSERT_TRUE(core_.Submit({Spec("add")}, ClientId(7)).ok());
+  WorkerIndex l = Worker(long_id, {"add"}, &long_link);
+  ASSERT_TRUE(
+      core_.Submit({Spec("add"), Spec("mult")}, ClientId(7)).ok());  // mult: no worker runs it
   ASSERT_EQ(short_link.assigned, std::vector<uint64_t>{1});
   ASSERT_EQ(long_link.assigned, std::vector<uint64_t>{2});
   Results(s, {Ok(1)});
@@ -405,8 +418,8 @@ TEST_F(CoreTest, FinishedTaskNamesItsWorkerToJournalAndClient) {
 
 TEST_F(CoreTest, PruneDropsOldFinishedTasksOnly) {
   FakeLink link;
-  uint32_t w = Worker("w1", {"add"}, &link, 1);
-  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add")}, 0, "k").ok());
+  WorkerIndex w = Worker("w1", {"add"}, &link, 1);
+  ASSERT_TRUE(core_.Submit({Spec("add"), Spec("add")}, ClientId(), "k").ok());
   Results(w, {{1, true, "3", 10, 20}});
   EXPECT_EQ(core_.Prune(15), 0u);  // finished at 20, not before 15
   EXPECT_EQ(core_.Prune(25), 1u);
@@ -427,7 +440,7 @@ wire::TaskResult Crash(uint64_t id, std::string how) {
 class PoisonTest : public CoreTest {
  protected:
   // The worker that holds task `id` now.
-  uint32_t Holder(uint64_t id) {
+  WorkerIndex Holder(uint64_t id) {
     const Task* t = core_.Find(TaskId(id));
     EXPECT_EQ(t->state, TaskState::kRunning);
     return t->worker;
@@ -436,7 +449,7 @@ class PoisonTest : public CoreTest {
   void PassBackoff() {
     clock_.Advance(11s);
     for (uint32_t w = 0; w < core_.workers().size(); ++w) {
-      if (core_.workers()[w].alive) core_.OnHeartbeat(w);
+      if (core_.workers()[w].alive) core_.OnHeartbeat(WorkerIndex(w));
     }
     core_.Tick();
   }
@@ -448,11 +461,11 @@ TEST_F(PoisonTest, ATaskThatCrashesTwiceFailsWithItsHistoryAndWorkersStay) {
   Worker("w2", {"fly"}, &l2);
   Worker("w3", {"fly"}, &l3);
   FakeClient client;
-  core_.AddClient(7, &client);
+  core_.AddClient(ClientId(7), &client);
   // Plenty of retries: crashes have their own budget.
   auto spec = Spec("fly", 0, /*retries=*/5);
-  ASSERT_TRUE(core_.Submit({spec}, 7).ok());
-  uint32_t first = Holder(1);
+  ASSERT_TRUE(core_.Submit({spec}, ClientId(7)).ok());
+  WorkerIndex first = Holder(1);
   Results(first, {Crash(1, "instance 3: killed by SIGFPE")});
   const Task* t = core_.Find(TaskId(1));
   EXPECT_EQ(t->state, TaskState::kQueued) << "one crash: it runs again";
@@ -461,11 +474,11 @@ TEST_F(PoisonTest, ATaskThatCrashesTwiceFailsWithItsHistoryAndWorkersStay) {
   core_.Tick();
   EXPECT_EQ(core_.counts().running, 0u) << "a crashed task waits out a backoff first";
   PassBackoff();
-  uint32_t second = Holder(1);
+  WorkerIndex second = Holder(1);
   Results(second, {Crash(1, "instance 3: killed by SIGFPE")});
   t = core_.Find(TaskId(1));
   EXPECT_EQ(t->state, TaskState::kFailed);
-  std::string w1 = core_.workers()[first].id.value(), w2 = core_.workers()[second].id.value();
+  std::string w1 = core_.worker(first).id.value(), w2 = core_.worker(second).id.value();
   EXPECT_EQ(t->result, "crashed 2 times: instance 3: killed by SIGFPE on " + w1 +
                            "; instance 3: killed by SIGFPE on " + w2);
   EXPECT_EQ(t->history, nullptr);
@@ -482,11 +495,11 @@ TEST_F(PoisonTest, ATaskThatCrashesTwiceFailsWithItsHistoryAndWorkersStay) {
 
 TEST_F(PoisonTest, ATaskThatLosesItsWorkerTwiceFailsInsteadOfTakingAThird) {
   FakeLink l1, l2, l3;
-  uint32_t w1 = Worker("w1", {"fly"}, &l1);
+  WorkerIndex w1 = Worker("w1", {"fly"}, &l1);
   ASSERT_TRUE(core_.Submit({Spec("fly")}).ok());
   core_.RemoveWorker(w1, "disconnected");
   EXPECT_EQ(core_.Find(TaskId(1))->state, TaskState::kQueued);
-  uint32_t w2 = Worker("w2", {"fly"}, &l2);
+  WorkerIndex w2 = Worker("w2", {"fly"}, &l2);
   EXPECT_EQ(l2.assigned, std::vector<uint64_t>{1}) << "a lost worker's task runs at once";
   core_.RemoveWorker(w2, "missed heartbeats");
   const Task* t = core_.Find(TaskId(1));
@@ -503,10 +516,10 @@ TEST_F(PoisonTest, ACrashAndALostWorkerAddUp) {
   FakeLink l1, l2;
   Worker("w1", {"fly"}, &l1);
   ASSERT_TRUE(core_.Submit({Spec("fly")}).ok());
-  Results(0, {Crash(1, "killed by SIGSEGV")});
-  uint32_t w2 = Worker("w2", {"fly"}, &l2);
+  Results(WorkerIndex(0), {Crash(1, "killed by SIGSEGV")});
+  WorkerIndex w2 = Worker("w2", {"fly"}, &l2);
   PassBackoff();
-  uint32_t holder = Holder(1);
+  WorkerIndex holder = Holder(1);
   core_.RemoveWorker(holder, "disconnected");
   std::string lost = holder == w2 ? "w2" : "w1";
   EXPECT_EQ(core_.Find(TaskId(1))->result,
@@ -515,7 +528,7 @@ TEST_F(PoisonTest, ACrashAndALostWorkerAddUp) {
 
 TEST_F(PoisonTest, AnErrorAfterACrashTellsOfTheCrashAndSuccessForgetsIt) {
   FakeLink l1;
-  uint32_t w = Worker("w1", {"fly"}, &l1, 2);
+  WorkerIndex w = Worker("w1", {"fly"}, &l1, 2);
   ASSERT_TRUE(core_.Submit({Spec("fly"), Spec("fly")}).ok());
   Results(w, {Crash(1, "killed by SIGSEGV")});
   PassBackoff();

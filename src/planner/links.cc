@@ -99,7 +99,7 @@ void HttpWorkerLink::Assign(const Task& t, std::string_view op) {
 }
 
 void HttpWorkerLink::OnResponse(uint64_t id, double started, Result<net::ClientResponse> r) {
-  const std::string wid = core_.workers()[index].id.value();
+  const std::string wid = core_.worker(index).id.value();
   if (!r.ok()) {
     if (r.status().code() == StatusCode::kUnavailable) {
       spdlog::warn("http worker {} at {} is gone ({}); its task goes back to the queue", wid, url_,

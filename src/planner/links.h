@@ -33,7 +33,7 @@ class WsWorkerLink final : public WorkerLink, public std::enable_shared_from_thi
   void Cancel(TaskId id) override;
   void Drop(std::string_view reason) override;
 
-  uint32_t index = kNoWorker;  // the worker's index in Core, once registered
+  WorkerIndex index = kNoWorker;  // the worker's slot in Core, once registered
 
  private:
   void ScheduleFlush();
@@ -55,7 +55,7 @@ class StreamClient final : public ClientSink, public std::enable_shared_from_thi
                DurableFn durable);
   void OnFinished(const Task& t, std::string_view worker) override;
 
-  uint64_t id = 0;  // the client's number in Core
+  ClientId id;  // the client's number in Core
 
  private:
   void Flush();
@@ -78,7 +78,7 @@ class HttpWorkerLink final : public WorkerLink {
   void Cancel(TaskId) override {}  // the seed protocol cannot stop a running task
   void Drop(std::string_view) override { *alive_ = false; }
 
-  uint32_t index = kNoWorker;
+  WorkerIndex index = kNoWorker;
   const std::string& url() const { return url_; }
 
  private:

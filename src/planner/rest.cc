@@ -8,6 +8,7 @@
 
 #include "net/client.h"
 #include "planner/metrics.h"
+#include "planner/workflows.h"
 #include "wire/json_limits.h"
 #include "wire/messages.h"
 
@@ -99,7 +100,7 @@ api::TaskView TaskViewOf(const Core& core, const Task& t) {
   } else if (!t.result.empty()) {
     v.error = t.result;  // failed, cancelled, or the last failed attempt's error
   }
-  if (t.worker != kNoWorker) v.worker = core.workers()[t.worker].id.value();
+  if (t.worker != kNoWorker) v.worker = core.worker(t.worker).id.value();
   v.attempts = t.attempts;
   v.retries = t.retries;
   v.priority = t.priority;
@@ -242,6 +243,10 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     if (m != "GET") return reply(MethodNotAllowed("GET", p));
     return GetStatus(ctx, reply);
   }
+  if (p == "/api/v1/workflows" || p.starts_with("/api/v1/workflows/") || p == "/api/v1/runs" ||
+      p.starts_with("/api/v1/runs/") || p == "/api/v1/schedules" || p == "/api/workflows") {
+    return reply(HandleWorkflowRequest(ctx.workflows, req));
+  }
   reply(HttpResponse::Error(404, "no such endpoint: " + m + " " + p + " (see docs/rest-api.md)"));
 }
 
@@ -255,7 +260,7 @@ void SubmitTasks(RestContext& ctx, const HttpRequest& req, const Reply& reply) {
   if (key.size() > 256) {
     return reply(HttpResponse::Error(400, "Idempotency-Key: at most 256 characters"));
   }
-  auto first = ctx.core.Submit(std::move(specs).value(), 0, key);
+  auto first = ctx.core.Submit(std::move(specs).value(), ClientId(), key);
   if (!first.ok()) {
     StatusCode c = first.status().code();
     int code = c == StatusCode::kFailedPrecondition ? 429
@@ -433,7 +438,7 @@ void GetWorker(RestContext& ctx, const std::string& id, const Reply& reply) {
   // The live worker with that id, else the most recent record of a gone one.
   const WorkerInfo* found = nullptr;
   if (auto live = ctx.core.FindWorker(WorkerId(id))) {
-    found = &ctx.core.workers()[*live];
+    found = &ctx.core.worker(*live);
   } else {
     for (const WorkerInfo& w : ctx.core.workers()) {
       if (w.id.value() == id) found = &w;

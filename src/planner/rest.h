@@ -37,12 +37,15 @@ class RestEnv {
   virtual bool stopping() const = 0;
 };
 
+class WorkflowService;
+
 struct RestContext {
   Core& core;
   BlobStore& blobs;
   RestEnv& env;
   Token api_token;
   Token join_token;
+  WorkflowService* workflows = nullptr;  // workflows.h; null: the routes answer 404
 };
 
 // Authenticates and routes one request, and answers it through `reply`.

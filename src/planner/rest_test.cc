@@ -172,7 +172,7 @@ TEST_F(RestTest, WaitManyCompletesWhenAllFinish) {
             201);
   auto w = Send("POST", "/api/v1/wait", R"({"ids":[1,2]})");
   std::vector<wire::TaskResult> results{{1, true, "null", 0, 0}, {2, true, "7", 0, 0}};
-  core_.OnResults(0, results);
+  core_.OnResults(WorkerIndex(0), results);
   ASSERT_TRUE(w->answered);
   EXPECT_TRUE(w->body.at("complete").as_bool());
   EXPECT_EQ(w->body.at("tasks").at(1).at("result").as_int64(), 7);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fstream>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include "planner/links.h"
 #include "planner/rest.h"
 #include "planner/sessions.h"
+#include "planner/workflows.h"
 #include "wire/messages.h"
 
 namespace volo::planner {
@@ -64,7 +66,13 @@ struct PlannerServer::Impl final : RestEnv {
         http(io),
         tick(io),
         prune_timer(io),
-        rest{core, blobs, *this, Token(options.api_token), Token(options.join_token)},
+        workflows(core, clock,
+                  [this](std::function<void()> fn) {
+                    asio::post(this->io, [fn = std::move(fn), alive = alive] {
+                      if (*alive) fn();
+                    });
+                  }),
+        rest{core, blobs, *this, Token(options.api_token), Token(options.join_token), &workflows},
         sessions{io,
                  core,
                  [this](std::function<void(const Status&)> ack) { Durable(std::move(ack)); },
@@ -84,10 +92,11 @@ struct PlannerServer::Impl final : RestEnv {
   std::unique_ptr<journal::Journal> journal;
   std::unique_ptr<CommitGate> gate = std::make_unique<CommitGate>(io, nullptr);
   std::vector<std::unique_ptr<HttpWorkerLink>> http_links;
-  std::unordered_map<uint32_t, std::shared_ptr<WsWorkerLink>> ws_links;
+  std::unordered_map<WorkerIndex, std::shared_ptr<WsWorkerLink>> ws_links;
   uint64_t next_client = 1;
   bool stopped = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  WorkflowService workflows;
   RestContext rest;
   SessionContext sessions;
 
@@ -128,6 +137,7 @@ struct PlannerServer::Impl final : RestEnv {
     tick.async_wait([this](boost::system::error_code ec) {
       if (ec || stopped) return;
       core.Tick();
+      workflows.Tick();
       StartTick();
     });
   }
@@ -182,7 +192,7 @@ Status PlannerServer::Impl::AddHttpWorker(const std::string& id, const std::stri
   }
   // A seed worker that registers again (it restarted) replaces its old registration.
   if (auto old = core.FindWorker(WorkerId(id))) {
-    if (core.workers()[*old].kind != WorkerKind::kHttp) {
+    if (core.worker(*old).kind != WorkerKind::kHttp) {
       return AlreadyExists("a native worker is already registered as '" + id + "'");
     }
     core.RemoveWorker(*old, "registered again");
@@ -253,6 +263,11 @@ Result<uint16_t> PlannerServer::Start() {
         "and --join-token-file must name different files with different contents)");
   }
   if (!m.options.data_dir.empty()) VOLO_RETURN_IF_ERROR(m.Replay());
+  if (!m.options.workflows_file.empty()) {
+    auto names = m.workflows.ApplyFile(m.options.workflows_file);
+    if (!names.ok()) return names.status();
+    spdlog::info("workflows from {}: {}", m.options.workflows_file, names->size());
+  }
   VOLO_ASSIGN_OR_RETURN(uint16_t port, m.server.Listen());
   if (!m.options.port_file.empty()) {
     std::string tmp = m.options.port_file + ".tmp";

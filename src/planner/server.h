@@ -38,6 +38,8 @@ struct PlannerOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   CoreOptions core;
+  // A workflow file (docs/workflows.md) defined at start; empty: none until one is applied.
+  std::string workflows_file;
 };
 
 class PlannerServer {

@@ -53,7 +53,7 @@ net::WsHandlers WorkerSession(SessionContext& ctx) {
     }
     if (auto* reg = std::get_if<wire::Register>(&*msg)) return OnRegister(ctx, *st, conn, *reg);
     if (!st->link) return Refuse(conn, "register first", "protocol error");
-    uint32_t w = st->link->index;
+    WorkerIndex w = st->link->index;
     std::visit(
         [&](auto&& m) {
           using T = std::decay_t<decltype(m)>;
@@ -64,7 +64,7 @@ net::WsHandlers WorkerSession(SessionContext& ctx) {
           } else if constexpr (std::is_same_v<T, wire::Refused>) {
             ctx.core.OnRefused(w, m.ids, false);
           } else if constexpr (std::is_same_v<T, wire::Leaving>) {
-            spdlog::info("worker {} is leaving", ctx.core.workers()[w].id.value());
+            spdlog::info("worker {} is leaving", ctx.core.worker(w).id.value());
             ctx.core.OnLeaving(w);
           }
         },
@@ -72,8 +72,8 @@ net::WsHandlers WorkerSession(SessionContext& ctx) {
   };
   h.on_close = [&ctx, st](const std::shared_ptr<net::WsConnection>&, const Status& why) {
     if (!st->link) return;
-    uint32_t w = st->link->index;
-    const WorkerInfo& info = ctx.core.workers()[w];
+    WorkerIndex w = st->link->index;
+    const WorkerInfo& info = ctx.core.worker(w);
     if (info.alive && info.link == st->link.get()) {
       spdlog::info("worker {} disconnected ({})", info.id.value(), why.message());
       ctx.core.RemoveWorker(w, "disconnected");
@@ -92,7 +92,7 @@ net::WsHandlers StreamSession(SessionContext& ctx) {
                                 std::string_view text) {
     if (!*client) {
       *client = std::make_shared<StreamClient>(ctx.io, conn, ctx.durable);
-      (*client)->id = ctx.next_client++;
+      (*client)->id = ClientId(ctx.next_client++);
       ctx.core.AddClient((*client)->id, client->get());
     }
     int64_t tag = 0;

@@ -30,7 +30,7 @@ struct SessionContext {
   DurableFn durable;
   int heartbeat_ms = 1000;
   // Native worker links by worker index, so that Stop() can reach them.
-  std::unordered_map<uint32_t, std::shared_ptr<WsWorkerLink>>& worker_links;
+  std::unordered_map<WorkerIndex, std::shared_ptr<WsWorkerLink>>& worker_links;
   uint64_t& next_client;
 };
 

@@ -11,9 +11,12 @@
 //   - the volo-tokens Secret made here (fresh random tokens) and written where its volumes are
 //     mounted; emptyDir volumes are empty folders; a mount path in an argument becomes the local
 //     folder;
-//   - each container's PORT becomes a free local port (pods share this host's network), and a
-//     URL naming a Service of the folder (or localhost, within a pod) is pointed at 127.0.0.1 and
-//     the port of the container the Service selects;
+//   - each container's PORT becomes 0 (pods share this host's network, so the manifests' fixed
+//     ports would collide): the process binds a free port itself and writes it to the file of an
+//     added --port-file, which the test waits for. A URL naming a Service of the folder (or
+//     localhost, within a pod) is pointed at 127.0.0.1 and the port of the container the Service
+//     selects, so containers start in order: the planner first, then the workers. (Picking a
+//     free port here and handing it over would race with any other process binding one.)
 //   - VOLO_DURATION_SCALE is set to --scale (default 0.01) so the seed's 3-12 s tasks take tens of
 //     milliseconds. Nothing else changes: binds (0.0.0.0), token files and flags are the manifests'.
 // A Deployment with N replicas is N pods (NAME-0 ... NAME-N-1).
@@ -25,7 +28,6 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import net from "node:net";
 import crypto from "node:crypto";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -70,13 +72,15 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Polls `fn` (async, returns truthy when done) every `every` ms until `timeoutMs`; returns the
 // last value (falsy on timeout).
-async function pollUntil(fn, timeoutMs, every = 50) {
+// An error thrown by `fn` counts as "not yet", unless `rethrow` is set.
+async function pollUntil(fn, timeoutMs, every = 50, { rethrow = false } = {}) {
   const deadline = Date.now() + timeoutMs;
   let v;
   for (;;) {
     try {
       v = await fn();
-    } catch {
+    } catch (e) {
+      if (rethrow) throw e;
       v = undefined;
     }
     if (v || Date.now() > deadline) return v;
@@ -100,17 +104,6 @@ async function http(method, url, { token, body } = {}) {
     json = JSON.parse(text);
   } catch {}
   return { status: r.status, text, json };
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const isObj = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -212,8 +205,8 @@ class Folder {
     return env;
   }
 
-  // Prepares every container: env, args, local ports. Service URLs are rewritten in start().
-  async prepare() {
+  // Prepares every container: env, args. Ports and Service URLs are settled in start().
+  prepare() {
     for (const pod of this.pods) {
       const vols = this.volumes(pod);
       for (const c of pod.spec.containers) {
@@ -227,20 +220,11 @@ class Folder {
           local(String(a).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, k) => (k in env ? env[k] : m))));
         if (args[0] && /(^|\/)volo$/.test(args[0])) args.shift();
         for (const k of Object.keys(env)) env[k] = local(env[k]);
-        // The container listens on PORT (its declared containerPort); give it a port of its own.
-        const ports = new Map(); // containerPort and port name -> local port
-        if (env.PORT !== undefined) {
-          const local = await freePort();
-          for (const p of c.ports || []) {
-            if (p.containerPort === Number(env.PORT)) {
-              ports.set(p.containerPort, local);
-              if (p.name) ports.set(p.name, local);
-            }
-          }
-          env.PORT = String(local);
-        }
+        // The container listens on PORT (its declared containerPort); start() learns the local
+        // port it binds and fills `ports` (containerPort and port name -> local port).
+        const listens = env.PORT === undefined ? [] : (c.ports || []).filter((p) => p.containerPort === Number(env.PORT));
         if (env.VOLO_DURATION_SCALE !== undefined || args[0] === "planner") env.VOLO_DURATION_SCALE = opts.scale;
-        pod.containers.push({ pod, name: c.name, role: args[0], args, env, ports, spec: c });
+        pod.containers.push({ pod, name: c.name, role: args[0], args, env, listens, ports: new Map(), spec: c });
       }
     }
   }
@@ -266,10 +250,17 @@ class Folder {
     });
   }
 
-  start(c) {
+  // Starts the container's process; with a PORT it binds port 0 and this waits (until its
+  // process ends or 30 s) for the port it writes to its --port-file.
+  async start(c) {
     c.args = c.args.map((a) => this.resolve(c.pod, a));
     for (const k of Object.keys(c.env)) c.env[k] = this.resolve(c.pod, c.env[k]);
     c.log = path.join(this.tmp, `${c.pod.name}.${c.name}.log`);
+    const portFile = path.join(this.tmp, `${c.pod.name}.${c.name}.port`);
+    if (c.env.PORT !== undefined) {
+      c.env.PORT = "0";
+      c.args.push("--port-file", portFile);
+    }
     const out = fs.openSync(c.log, "w");
     // Only the manifest's environment (and PATH/HOME for the process itself).
     const env = { PATH: process.env.PATH, HOME: this.tmp, ...c.env };
@@ -278,6 +269,17 @@ class Folder {
     c.proc.on("exit", (code, sig) => (c.exit = sig ? `signal ${sig}` : `exit ${code}`));
     fs.closeSync(out);
     this.procs.push(c);
+    if (c.env.PORT === undefined) return;
+    const port = await pollUntil(() => {
+      if (c.exit !== null) throw new Error(`${c.pod.name}/${c.name} ended before it listened: ${c.exit}`);
+      const text = fs.existsSync(portFile) ? fs.readFileSync(portFile, "utf8").trim() : "";
+      return /^[0-9]+$/.test(text) && Number(text) > 0 ? Number(text) : undefined;
+    }, 30000, 20, { rethrow: true });
+    if (!port) throw new Error(`${c.pod.name}/${c.name} wrote no port to ${portFile} within 30 s`);
+    for (const p of c.listens) {
+      c.ports.set(p.containerPort, port);
+      if (p.name) c.ports.set(p.name, port);
+    }
   }
 
   async stop() {
@@ -322,13 +324,13 @@ async function runFolder(dir) {
   const fail = (m) => errors.push(m);
   try {
     f.plan();
-    await f.prepare();
+    f.prepare();
     const all = f.pods.flatMap((p) => p.containers);
     const planners = all.filter((c) => c.role === "planner");
     const workers = all.filter((c) => c.role === "worker");
     if (planners.length !== 1) throw new Error(`expected one planner container, found ${planners.length}`);
     const planner = planners[0];
-    f.start(planner);
+    await f.start(planner);
     for (const kind of ["readinessProbe", "livenessProbe"]) {
       const e = await probe(planner, kind);
       if (e) throw new Error(e);
@@ -340,7 +342,7 @@ async function runFolder(dir) {
     if (anon.status !== 401) fail(`planner: the API answered ${anon.status} without the token (want 401): the token is not enforced`);
     const api = f.tokens["api-token"];
 
-    for (const w of workers) f.start(w);
+    for (const w of workers) await f.start(w);
     // Every replica joins, with the operations its manifest gives it.
     const want = new Map(workers.map((w) => [w.pod.name, expectedOps(w.args, w.env)]));
     const listed = await pollUntil(async () => {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <random>
 
 #include "harness.h"
@@ -14,16 +15,33 @@
 namespace volo::itest {
 namespace {
 
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+// The planner restarts on the same port (its workers keep its URL), so the port must stay free
+// while it is down. The kernel hands out ports of ip_local_port_range to every bind(0) and every
+// outgoing connection of the tests running beside this one; a port below that range is never
+// handed out, so only a process asking for that very number could take it. Returns a port below
+// the range that is free now (0 if none is found).
+uint16_t RestartablePort() {
+  int low = 32768;
+  {
+    std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+    range >> low;
+  }
+  if (low <= 10001) return 0;
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> pick(10000, low - 1);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const auto port = static_cast<uint16_t>(pick(rng));
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    if (free) return port;
+  }
+  return 0;
 }
 
 class DurabilityTest : public ::testing::Test {
@@ -35,6 +53,7 @@ class DurabilityTest : public ::testing::Test {
 
   // Starts (or restarts) the planner on the fixed port and data directory.
   void StartPlanner() {
+    ASSERT_NE(port_, 0) << "no free port below the ephemeral range";
     std::string port_file = h_.TempPath("planner-" + std::to_string(restarts_) + ".port");
     planner_ = h_.Spawn("planner-" + std::to_string(restarts_),
                         {"planner", "--port", std::to_string(port_), "--port-file", port_file,
@@ -79,7 +98,7 @@ class DurabilityTest : public ::testing::Test {
 
   Harness h_;
   std::string data_ = h_.TempPath("data");
-  uint16_t port_ = FreePort();
+  uint16_t port_ = RestartablePort();
   std::string url_ = "http://127.0.0.1:" + std::to_string(port_);
   Child* planner_ = nullptr;
   int restarts_ = 0;

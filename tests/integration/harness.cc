@@ -214,7 +214,8 @@ bool Harness::WaitExit(Child& child, milliseconds timeout) {
 }
 
 void Harness::Kill(Child& child) {
-  // The group first: it holds whatever the child started (volo up's planner and workers).
+  // The group first: it holds whatever the child started in its group (volo up gives its
+  // planner and workers groups of their own; they end on SIGTERM when volo up dies).
   kill(-child.pid, SIGKILL);
   if (!Reap(child)) {
     kill(child.pid, SIGKILL);

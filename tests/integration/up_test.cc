@@ -1,8 +1,10 @@
 // `volo up`: its JSON document, its tables in natural order, output that arrives as it happens
-// when piped, and Ctrl-C's partial summary. Real planner and worker processes throughout.
+// when piped, Ctrl-C's partial summary, and a fleet that never outlives it. Real planner and
+// worker processes throughout.
 
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -19,6 +21,31 @@ std::string Slurp(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The processes whose parent is `parent` and that have not exited (zombies do not count).
+std::vector<pid_t> LiveChildrenOf(pid_t parent) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    // /proc/PID/stat: "PID (COMM) STATE PPID ...", COMM may hold spaces and parentheses.
+    const std::string stat = Slurp(entry.path().string() + "/stat");
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    char state = 0;
+    pid_t ppid = 0;
+    if (rest >> state >> ppid && ppid == parent && state != 'Z') out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+bool Alive(pid_t pid) {
+  const std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
+  const size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
 }
 
 TEST_F(UpTest, JsonUsesTheRestApiNamesPlainDecimalsAndNaturalOrder) {
@@ -112,7 +139,39 @@ TEST_F(UpTest, PipedOutputArrivesAsItHappensAndCtrlCPrintsThePartialSummary) {
       << "no summary line:\n"
       << log;
   // Everything it started is gone.
-  EXPECT_TRUE(PollUntil([&] { return kill(-up->pid, 0) != 0; }, seconds(20)));
+  EXPECT_TRUE(PollUntil([&] { return LiveChildrenOf(up->pid).empty(); }, seconds(20)));
+}
+
+// `volo up` killed outright (SIGKILL, a crash, a CI timeout) cannot stop its fleet in order; its
+// planner and workers still end instead of running on unowned.
+TEST_F(UpTest, ItsPlannerAndWorkersEndWhenUpIsKilled) {
+  Child* up = h_.Spawn("up", {"up", "--workers", "2", "--tasks", "20", "--duration-scale", "0.5"});
+  ASSERT_NE(up, nullptr);
+  std::vector<pid_t> fleet;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        fleet = LiveChildrenOf(up->pid);
+        return fleet.size() == 3;
+      },
+      seconds(60)))
+      << fleet.size() << " children of volo up\n"
+      << Slurp(up->log_path);
+  kill(up->pid, SIGKILL);  // volo up alone, not its process group
+  ASSERT_TRUE(h_.WaitExit(*up, seconds(20)));
+  const bool ended = PollUntil(
+      [&] {
+        for (pid_t pid : fleet)
+          if (Alive(pid)) return false;
+        return true;
+      },
+      seconds(30));
+  for (pid_t pid : fleet) {
+    if (Alive(pid)) {
+      ADD_FAILURE() << "pid " << pid << " of volo up's fleet outlived it";
+      kill(pid, SIGKILL);
+    }
+  }
+  EXPECT_TRUE(ended);
 }
 
 }  // namespace

@@ -1,0 +1,244 @@
+#include "workflow/definition.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "workflow/schema.h"
+
+namespace volo::workflow {
+namespace {
+
+FileReader Files(std::map<std::string, std::string> files) {
+  return [files = std::move(files)](const std::string& path) -> Result<std::string> {
+    auto it = files.find(path);
+    if (it == files.end()) return NotFound("no such file");
+    return it->second;
+  };
+}
+
+std::vector<std::string> Errors(std::string_view yaml, const FileReader& read = Files({})) {
+  ParseResult r = ParseWorkflowFile(yaml, read);
+  std::vector<std::string> out;
+  for (const Diagnostic& d : r.errors) out.push_back(d.Format("w.yml"));
+  return out;
+}
+
+TEST(WorkflowParseTest, DirectorsLayoutAsItIs) {
+  // Director's own examples: a chain, a group, a schedule, hooks; tasks named by operation.
+  ParseResult r = ParseWorkflowFile(R"(
+tasks:
+  EXTRACT: {op: echo, args: {rows: 3}}
+  TRANSFORM_ONE: {op: noop}
+  TRANSFORM_TWO: {op: noop}
+  LOAD: {op: noop, retries: 2, timeout: 5, priority: 3, labels: {team: data}}
+  NOTIFY: {op: noop}
+ovh.SIMPLE_ETL:
+  tasks:
+    - EXTRACT
+    - TRANSFORM_ONE
+    - LOAD
+ovh.GROUP_ETL:
+  tasks:
+    - EXTRACT
+    - MY_GROUP:
+        type: group
+        tasks:
+          - TRANSFORM_ONE
+          - TRANSFORM_TWO
+    - LOAD
+  periodic:
+    crontab: "0 */3 * * *"
+  hooks:
+    success: NOTIFY
+    failure: NOTIFY
+  queue: etl
+)",
+                                    Files({}));
+  ASSERT_TRUE(r.ok()) << r.errors[0].Format("w.yml");
+  ASSERT_EQ(r.file.workflows.size(), 2u);
+  const Workflow& g = r.file.workflows[1];
+  EXPECT_EQ(g.name, "ovh.GROUP_ETL");
+  ASSERT_EQ(g.root.steps.size(), 3u);
+  EXPECT_EQ(g.root.steps[1].kind, Step::Kind::kGroup);
+  EXPECT_EQ(g.root.steps[1].name, "MY_GROUP");
+  ASSERT_EQ(g.root.steps[1].steps.size(), 2u);
+  EXPECT_EQ(g.root.steps[1].steps[1].task, "TRANSFORM_TWO");
+  EXPECT_EQ(g.periodic.kind, Schedule::Kind::kCron);
+  EXPECT_EQ(g.on_success, "NOTIFY");
+  EXPECT_EQ(g.queue, "etl");
+  const TaskDef* load = r.file.Task("LOAD");
+  ASSERT_NE(load, nullptr);
+  EXPECT_EQ(load->retries, 2);
+  EXPECT_EQ(load->timeout, 5);
+  EXPECT_EQ(load->priority, 3);
+  EXPECT_EQ(r.file.Task("EXTRACT")->args, R"({"rows":3})");
+  EXPECT_EQ(g.root.steps[0].where.line, 15);
+  EXPECT_EQ(g.root.steps[0].where.col, 7);
+}
+
+TEST(WorkflowParseTest, BeyondDirectorNestingMapsConcurrencyAndCommands) {
+  ParseResult r = ParseWorkflowFile(R"(
+tasks:
+  LIST: {op: echo}
+  SQUARE: {cmd: [python3, square.py], env: {MODE: fast}, timeout: 30}
+  SAY: {shell: "echo hi"}
+  SCORE: {fly: score.fly, func: score}
+demo.NESTED:
+  concurrency: 1
+  tasks:
+    - LIST
+    - OUTER:
+        type: group
+        tasks:
+          - SAY
+          - INNER:
+              type: chain
+              tasks:
+                - SAY
+                - DEEPER: {type: group, tasks: [SAY, SAY]}
+    - EACH: {type: map, over: LIST, task: SQUARE, continue_on_failure: true}
+    - map: {over: payload.items, task: SCORE}
+    - demo.OTHER
+demo.OTHER:
+  tasks: [noop]
+)",
+                                    Files({{"score.fly", "func score(x) { return x }"}}));
+  ASSERT_TRUE(r.ok()) << r.errors[0].Format("w.yml");
+  const Workflow& w = r.file.workflows[0];
+  EXPECT_EQ(w.concurrency, 1);
+  const Step& outer = w.root.steps[1];
+  ASSERT_EQ(outer.steps[1].kind, Step::Kind::kChain);
+  EXPECT_EQ(outer.steps[1].steps[1].kind, Step::Kind::kGroup);
+  const Step& each = w.root.steps[2];
+  EXPECT_EQ(each.kind, Step::Kind::kMap);
+  EXPECT_EQ(each.over, "LIST");
+  EXPECT_EQ(each.task, "SQUARE");
+  EXPECT_TRUE(each.continue_on_failure);
+  EXPECT_EQ(w.root.steps[3].kind, Step::Kind::kMap);
+  EXPECT_EQ(w.root.steps[3].over, "payload.items");
+  EXPECT_EQ(w.root.steps[4].task, "demo.OTHER");
+  const TaskDef* sq = r.file.Task("SQUARE");
+  EXPECT_EQ(sq->kind, TaskKind::kCommand);
+  EXPECT_EQ(sq->op, "exec");
+  EXPECT_EQ(sq->args, R"({"cmd":["python3","square.py"],"env":{"MODE":"fast"}})");
+  EXPECT_EQ(r.file.Task("SCORE")->fly_source, "func score(x) { return x }");
+}
+
+TEST(WorkflowParseTest, ErrorsCarryLineAndColumnAndAllAreReported) {
+  EXPECT_EQ(Errors(R"(
+ovh.A:
+  tasks:
+    - EXTRACT
+    - noop
+  periodic: {crontab: "0 25 * * *"}
+)"),
+            (std::vector<std::string>{
+                "w.yml:4:7: unknown task 'EXTRACT': define it under tasks: (op, cmd, shell or fly)",
+                "w.yml:6:23: crontab: hour: 25 is out of range 0-23"}));
+}
+
+TEST(WorkflowParseTest, YamlSyntaxErrorsArePositioned) {
+  auto e = Errors("ovh.A:\n  tasks: [a, b\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_TRUE(e[0].starts_with("w.yml:3:1: ")) << e[0];
+}
+
+TEST(WorkflowParseTest, MapMustRunOverAnEarlierStepOrAPayloadList) {
+  EXPECT_EQ(Errors(R"(
+tasks:
+  SUM: {op: add, args: {a: 1, b: 2}}
+  LATER: {op: echo}
+ovh.M:
+  tasks:
+    - SUM
+    - EACH: {type: map, over: SUM, task: noop}
+    - BEFORE: {type: map, over: LATER, task: noop}
+    - LATER
+)"),
+            (std::vector<std::string>{
+                "w.yml:8:7: map 'EACH' runs over 'SUM', whose result (add) is a number or null, "
+                "not a list",
+                "w.yml:9:7: map 'BEFORE' runs over 'LATER', which is not a step that finishes "
+                "before it (name an earlier step, or payload.FIELD)"}));
+  // Side by side in a group: not finished before.
+  EXPECT_EQ(Errors(R"(
+tasks:
+  A: {op: echo}
+ovh.G:
+  tasks:
+    - G: {type: group, tasks: [A, {M: {type: map, over: A, task: noop}}]}
+)")
+                .size(),
+            1u);
+  // The schema says the field is not a list.
+  EXPECT_EQ(Errors(R"(
+ovh.S:
+  schema: {type: object, properties: {n: {type: integer}}}
+  tasks:
+    - M: {type: map, over: payload.n, task: noop}
+)"),
+            (std::vector<std::string>{"w.yml:5:7: map 'M' runs over payload.n, which the schema "
+                                      "says is integer, not a list"}));
+}
+
+TEST(WorkflowParseTest, NestingCyclesAreFound) {
+  auto e = Errors(R"(
+a.ONE:
+  tasks: [noop, a.TWO]
+a.TWO:
+  tasks: [a.ONE]
+)");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0], "w.yml:5:11: workflows nest in a cycle: a.ONE -> a.TWO -> a.ONE");
+  EXPECT_EQ(Errors("a.SELF:\n  tasks: [a.SELF]\n"),
+            (std::vector<std::string>{"w.yml:2:11: workflows nest in a cycle: a.SELF -> a.SELF"}));
+}
+
+TEST(WorkflowParseTest, LayoutMistakes) {
+  EXPECT_EQ(Errors("ETL:\n  tasks: [noop]\n"),
+            (std::vector<std::string>{"w.yml:1:1: 'ETL' is not a workflow name: write "
+                                      "PROJECT.NAME (a dot between two names), or tasks: for "
+                                      "task definitions"}));
+  EXPECT_EQ(Errors("a.B:\n  taks: [noop]\n"),
+            (std::vector<std::string>{
+                "w.yml:1:1: workflow 'a.B' has no tasks list",
+                "w.yml:2:3: workflow 'a.B': unknown key 'taks' (tasks, periodic, hooks, schema, "
+                "queue, concurrency)"}));
+  EXPECT_EQ(Errors("tasks:\n  X: {op: add, args: {a: 1}}\na.B:\n  tasks: [X]\n"),
+            (std::vector<std::string>{"w.yml:2:6: task 'X': args.b: add needs a number here"}));
+  EXPECT_EQ(
+      Errors("tasks:\n  X: {op: noop, cmd: [ls]}\na.B:\n  tasks: [X]\n"),
+      (std::vector<std::string>{"w.yml:2:6: task 'X' needs exactly one of op, cmd, shell or fly"}));
+  EXPECT_EQ(
+      Errors("tasks:\n  X: {fly: nope.fly, func: f}\na.B:\n  tasks: [X]\n"),
+      (std::vector<std::string>{"w.yml:2:12: cannot read FLY program 'nope.fly': no such file"}));
+  EXPECT_EQ(Errors("a.B:\n  tasks: [noop]\n  hooks: {success: GONE}\n"),
+            (std::vector<std::string>{"w.yml:3:20: unknown task 'GONE': define it under tasks: "
+                                      "(op, cmd, shell or fly)"}));
+  EXPECT_EQ(Errors(""), (std::vector<std::string>{"w.yml:1:1: the file defines no workflows"}));
+  EXPECT_EQ(Errors("a.B:\n  tasks:\n    - G: {type: grop, tasks: [noop]}\n"),
+            (std::vector<std::string>{"w.yml:3:17: unknown step type 'grop' (group, chain, map)"}));
+}
+
+TEST(PayloadSchemaTest, ChecksAndNamesTheFailingPath) {
+  auto s = PayloadSchema::Compile(R"({"type":"object","required":["user"],
+    "properties":{"user":{"type":"integer"},"tags":{"type":"array","items":{"type":"string"}}}})");
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->Check(R"({"user": 3, "tags": ["a"]})").ok());
+  Status bad = s->Check(R"({"user": "x"})");
+  EXPECT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.message().starts_with("payload.user: ")) << bad.message();
+  Status item = s->Check(R"({"user": 1, "tags": ["a", 2]})");
+  EXPECT_TRUE(item.message().starts_with("payload.tags[1]: ")) << item.message();
+  EXPECT_FALSE(s->Check(R"({})").ok());
+  EXPECT_FALSE(s->Check("not json").ok());
+  EXPECT_EQ(s->TypeAt("tags"), "array");
+  EXPECT_EQ(s->TypeAt(""), "object");
+  EXPECT_EQ(s->TypeAt("nope"), "");
+  EXPECT_FALSE(PayloadSchema::Compile("{").ok());
+  EXPECT_FALSE(PayloadSchema::Compile("[1]").ok());
+}
+
+}  // namespace
+}  // namespace volo::workflow

@@ -1,0 +1,203 @@
+// Workflows on a real planner and worker: a Director-style file defined with
+// `volo workflow apply`, runs started and followed from the CLI and the REST API, failures,
+// hooks, relaunch, and the bad inputs (docs/workflows.md).
+
+#include <fstream>
+#include <string>
+
+#include "harness.h"
+
+namespace volo::itest {
+namespace {
+
+constexpr const char* kFile = R"(tasks:
+  EXTRACT: {op: echo, args: {rows: 3}}
+  SQUARE: {op: echo}
+  LOAD: {op: echo}
+  SLOW: {op: sleep, args: {seconds: 30}, timeout: 0.2}
+  NOTIFY: {op: echo}
+demo.ETL:
+  tasks:
+    - EXTRACT
+    - FAN: {type: group, tasks: [noop, {SIDE: {type: chain, tasks: [noop, noop]}}]}
+    - EACH: {type: map, over: payload.items, task: SQUARE}
+    - LOAD
+  hooks: {success: NOTIFY, failure: NOTIFY}
+  schema: payload.schema.json
+demo.FAILS:
+  tasks:
+    - EXTRACT
+    - SLOW
+    - LOAD
+  hooks: {failure: NOTIFY}
+)";
+
+constexpr const char* kSchema =
+    R"({"type": "object", "required": ["items"], "properties": {"items": {"type": "array"}}})";
+
+class WorkflowTest : public VoloTest {
+ protected:
+  std::string Write(const std::string& name, const std::string& text) {
+    std::string path = TempPath(name);
+    std::ofstream(path) << text;
+    return path;
+  }
+  json::object Run(const PlannerProc& p, uint64_t id) {
+    Reply r = Get(p.Api("/runs/" + std::to_string(id)));
+    EXPECT_EQ(r.status, 200) << r.Describe();
+    return r.obj();
+  }
+  const json::object* Step(const json::object& run, const std::string& path) {
+    for (const auto& s : run.at("steps").as_array()) {
+      if (Str(s.as_object(), "path") == path) return &s.as_object();
+    }
+    return nullptr;
+  }
+};
+
+TEST_F(WorkflowTest, ApplyRunAndFollowFromTheCli) {
+  PlannerProc p = StartPlanner();
+  ASSERT_NE(p.port, 0);
+  StartWorker(p, {.id = "w1", .args = {"--slots", "4"}});
+  std::string file = Write("workflows.yml", kFile);
+  Write("payload.schema.json", kSchema);
+
+  CommandResult apply = h_.RunVolo({"workflow", "apply", file, "--planner", p.url});
+  ASSERT_EQ(apply.exit_code, 0) << apply.err;
+  EXPECT_NE(apply.out.find("defined demo.ETL"), std::string::npos) << apply.out;
+
+  CommandResult run = h_.RunVolo({"workflow", "run", "demo.ETL", "--payload",
+                                  R"({"items": ["a", "b", "c"]})", "--wait", "--planner", p.url});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  // Piped, --wait prints a line per step as it changes, and the outcome.
+  EXPECT_NE(run.out.find("EACH  succeeded  3/3 done [EACH]"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("run 1 of demo.ETL: succeeded"), std::string::npos) << run.out;
+
+  json::object r = Run(p, 1);
+  EXPECT_EQ(Str(r, "state"), "succeeded");
+  // Each step received the payload and its parents' results; a map element its item.
+  const json::object* extract = Step(r, "EXTRACT");
+  ASSERT_NE(extract, nullptr);
+  EXPECT_EQ(json::serialize(extract->at("result").at("payload")), R"({"items":["a","b","c"]})");
+  const json::object* each = Step(r, "EACH");
+  ASSERT_NE(each, nullptr);
+  const json::array& items = each->at("result").as_array();
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_EQ(json::serialize(items[2]), R"({"item":"c","index":2})");
+  const json::object* load = Step(r, "LOAD");
+  ASSERT_NE(load, nullptr);
+  // LOAD follows the map: its parents are the map's results, in order.
+  EXPECT_EQ(json::serialize(load->at("result").at("parents")),
+            R"([{"item":"a","index":0},{"item":"b","index":1},{"item":"c","index":2}])");
+  // The success hook ran with the outcome.
+  const json::object* hook = Step(r, "NOTIFY");
+  ASSERT_NE(hook, nullptr);
+  EXPECT_EQ(Str(hook->at("result").as_object(), "status"), "succeeded");
+
+  CommandResult show = h_.RunVolo({"workflow", "show", "1", "--planner", p.url});
+  EXPECT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("SIDE (chain)  succeeded"), std::string::npos) << show.out;
+  CommandResult runs = h_.RunVolo({"workflow", "runs", "demo.ETL", "--planner", p.url});
+  EXPECT_NE(runs.out.find("demo.ETL  succeeded"), std::string::npos) << runs.out;
+}
+
+TEST_F(WorkflowTest, AFailedStepFailsTheRunTheHookSeesWhyAndRelaunchSkipsWhatSucceeded) {
+  std::string file = Write("workflows.yml", kFile);
+  Write("payload.schema.json", kSchema);
+  PlannerProc p = StartPlanner({"--workflows", file});
+  ASSERT_NE(p.port, 0);
+  StartWorker(p, {.id = "w1", .args = {"--slots", "2"}});
+
+  CommandResult run = h_.RunVolo({"workflow", "run", "demo.FAILS", "--wait", "--planner", p.url});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  json::object r = Run(p, 1);
+  EXPECT_EQ(Str(r, "state"), "failed");
+  EXPECT_EQ(Str(r, "failed_step"), "SLOW");
+  EXPECT_NE(Str(r, "error").find("timed out"), std::string::npos) << json::serialize(r);
+  EXPECT_EQ(Str(*Step(r, "LOAD"), "state"), "cancelled");
+  const json::object* hook = Step(r, "NOTIFY");
+  ASSERT_NE(hook, nullptr);
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        r = Run(p, 1);
+        hook = Step(r, "NOTIFY");
+        return hook && Str(*hook, "state") == "succeeded";
+      },
+      seconds(20)));
+  EXPECT_EQ(Str(hook->at("result").as_object(), "failed_step"), "SLOW");
+
+  // From the failed step: EXTRACT is not run again (no new task), SLOW is.
+  Reply again = Post(p.Api("/runs/1/relaunch"), R"({"from_failed": true})");
+  ASSERT_EQ(again.status, 201) << again.Describe();
+  const json::object& second = again.obj();
+  const json::object* extract = Step(second, "EXTRACT");
+  ASSERT_NE(extract, nullptr);
+  EXPECT_EQ(Str(*extract, "state"), "succeeded");
+  EXPECT_TRUE(extract->at("task").is_null()) << json::serialize(second);
+  EXPECT_EQ(Str(second, "trigger"), "relaunch from failed of 1");
+}
+
+TEST_F(WorkflowTest, BadFilesPayloadsAndIdsGetClearErrors) {
+  PlannerProc p = StartPlanner();
+  ASSERT_NE(p.port, 0);
+  // Locally: file:line:col and exit 1.
+  std::string bad =
+      Write("bad.yml", "demo.X:\n  tasks: [NOPE]\n  periodic: {crontab: \"0 24 * * *\"}\n");
+  CommandResult v = h_.RunVolo({"workflow", "validate", bad});
+  EXPECT_EQ(v.exit_code, 1);
+  EXPECT_NE(v.err.find("bad.yml:2:11: unknown task 'NOPE'"), std::string::npos) << v.err;
+  EXPECT_NE(v.err.find("bad.yml:3:23: crontab: hour: 24 is out of range 0-23"), std::string::npos)
+      << v.err;
+  // Over REST: 400 with every problem, and nothing defined.
+  Reply r =
+      Post(p.Api("/workflows"), R"({"filename": "w.yml", "text": "demo.A:\n  tasks: [a, b\n"})");
+  EXPECT_EQ(r.status, 400) << r.Describe();
+  EXPECT_EQ(Str(r.obj(), "error").rfind("w.yml:3:1: ", 0), 0u) << r.Describe();
+  EXPECT_EQ(Post(p.Api("/workflows"), R"({"text": 3})").status, 400);
+  EXPECT_EQ(Post(p.Api("/workflows"), "not json").status, 400);
+  EXPECT_EQ(Get(p.Api("/workflows")).obj().at("workflows").as_array().size(), 0u);
+
+  // A schema named but not sent.
+  Reply missing =
+      Post(p.Api("/workflows"), R"({"text": "demo.S:\n  schema: s.json\n  tasks: [noop]\n"})");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(Str(missing.obj(), "error").find("cannot read schema 's.json'"), std::string::npos)
+      << missing.Describe();
+
+  Reply ok = Post(p.Api("/workflows"),
+                  R"({"text": "demo.S:\n  schema: s.json\n  tasks: [noop]\n",
+                      "files": {"s.json": "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}}}"}})");
+  ASSERT_EQ(ok.status, 200) << ok.Describe();
+  Reply payload = Post(p.Api("/workflows/demo.S/runs"), R"({"payload": {"n": "x"}})");
+  EXPECT_EQ(payload.status, 400);
+  EXPECT_EQ(Str(payload.obj(), "error").rfind("payload.n: ", 0), 0u) << payload.Describe();
+  EXPECT_EQ(Post(p.Api("/workflows/demo.S/runs"), R"({"payload": [1]})").status, 400);
+  EXPECT_EQ(Post(p.Api("/workflows/demo.NOPE/runs"), "{}").status, 404);
+  EXPECT_EQ(Get(p.Api("/runs/abc")).status, 400);
+  EXPECT_EQ(Get(p.Api("/runs/99")).status, 404);
+  EXPECT_EQ(Get(p.Api("/runs?limit=0")).status, 400);
+  // No worker: the run stays running; relaunching it is refused until it is cancelled.
+  Reply started = Post(p.Api("/workflows/demo.S/runs"), R"({"payload": {"n": 1}})");
+  ASSERT_EQ(started.status, 201) << started.Describe();
+  EXPECT_EQ(Post(p.Api("/runs/1/relaunch"), "{}").status, 409);
+  EXPECT_EQ(Post(p.Api("/runs/1/cancel"), "").status, 200);
+  EXPECT_EQ(Str(Run(p, 1), "state"), "cancelled");
+  EXPECT_EQ(Post(p.Api("/runs/1/cancel"), "").status, 409);
+  // Director's own route starts a run too.
+  Reply director =
+      Post(p.url + "/api/workflows", R"({"project": "demo", "name": "S", "payload": {"n": 2}})");
+  EXPECT_EQ(director.status, 201) << director.Describe();
+  EXPECT_EQ(Get(p.url + "/healthz").status, 200);
+}
+
+TEST_F(WorkflowTest, TheExamplesAreValid) {
+  for (const char* name : {"etl.yml", "fanout.yml", "scheduled.yml"}) {
+    std::string path = std::string(VOLO_SOURCE_DIR) + "/examples/workflows/" + name;
+    CommandResult v = h_.RunVolo({"workflow", "validate", path});
+    EXPECT_EQ(v.exit_code, 0) << name << ": " << v.err;
+    EXPECT_NE(v.out.find(": ok, "), std::string::npos) << v.out;
+  }
+}
+
+}  // namespace
+}  // namespace volo::itest
