@@ -421,6 +421,44 @@ Result<StatusView> ParseStatus(const json::value& v) {
   return s;
 }
 
+namespace {
+
+Result<BundleView> ParseBundleAt(const json::value& v, std::string where) {
+  Reader r(v, std::move(where));
+  BundleView b;
+  b.id = r.String("id");
+  b.bytes = r.Count("bytes");
+  b.created = r.Number("created");
+  b.tasks = r.Count("tasks");
+  if (!r.ok()) return r.status();
+  return b;
+}
+
+}  // namespace
+
+json::value ToValue(const BundleView& b) {
+  return json::object{{"id", b.id}, {"bytes", b.bytes}, {"created", b.created}, {"tasks", b.tasks}};
+}
+
+Result<BundleView> ParseBundle(const json::value& v) { return ParseBundleAt(v, ""); }
+
+json::value ToValue(const BundleListView& l) {
+  json::array bundles;
+  for (const BundleView& b : l.bundles) bundles.push_back(ToValue(b));
+  return json::object{
+      {"bundles", std::move(bundles)}, {"bytes", l.bytes}, {"max_bytes", l.max_bytes}};
+}
+
+Result<BundleListView> ParseBundleList(const json::value& v) {
+  Reader r(v, "");
+  BundleListView l;
+  l.bundles = ParseArray<BundleView>(r, "bundles", ParseBundleAt);
+  l.bytes = r.Count("bytes");
+  l.max_bytes = r.Count("max_bytes");
+  if (!r.ok()) return r.status();
+  return l;
+}
+
 json::value ToValue(const ErrorView& e) { return json::object{{"error", e.error}}; }
 
 Result<ErrorView> ParseError(const json::value& v) {

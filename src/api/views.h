@@ -123,6 +123,27 @@ struct StatusView {
 boost::json::value ToValue(const StatusView& s);
 Result<StatusView> ParseStatus(const boost::json::value& v);
 
+// ---- bundles ----
+
+// One bundle the planner holds (GET /api/v1/bundles, PUT /api/v1/bundles/{id}).
+struct BundleView {
+  std::string id;      // the SHA-256 of the archive, 64 lowercase hex digits
+  uint64_t bytes = 0;  // the archive's size
+  double created = 0;  // Unix seconds when it was uploaded
+  uint64_t tasks = 0;  // tasks the planner knows that name it (kept while any does)
+};
+boost::json::value ToValue(const BundleView& b);
+Result<BundleView> ParseBundle(const boost::json::value& v);
+
+// GET /api/v1/bundles
+struct BundleListView {
+  std::vector<BundleView> bundles;
+  uint64_t bytes = 0;      // all bundles together
+  uint64_t max_bytes = 0;  // the store's limit
+};
+boost::json::value ToValue(const BundleListView& l);
+Result<BundleListView> ParseBundleList(const boost::json::value& v);
+
 // Every 4xx/5xx body: {"error": "what to fix"}.
 struct ErrorView {
   std::string error;

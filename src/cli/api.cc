@@ -79,6 +79,8 @@ std::string ErrorText(const net::ClientResponse& r) {
 
 }  // namespace
 
+std::string ApiToken() { return Secret(g_token_file, "VOLO_TOKEN"); }
+
 std::optional<json::value> Call(const std::string& planner, const std::string& method,
                                 const std::string& path, const std::string& body, int* exit_code,
                                 double timeout_s) {

@@ -31,6 +31,9 @@ std::string Secret(const std::string& file, const char* env);
 // process-wide token file.
 void AddPlannerFlags(CLI::App& cmd, std::string* planner);
 
+// The API token client commands send (--token-file, else VOLO_TOKEN); empty without one.
+std::string ApiToken();
+
 // Calls the planner's REST API and parses the JSON answer. On failure prints one line to
 // stderr (the planner's own error message when it gave one), sets *exit_code (when given) to 1
 // and returns nullopt; success leaves *exit_code alone.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 namespace CLI {
 class App;
@@ -28,5 +29,10 @@ void AddTaskCommands(CLI::App& app, int* exit_code);
 // workflow validate|apply|list|run|runs|show|cancel|relaunch|schedules
 // (src/cli/workflow_commands.cc).
 void AddWorkflowCommands(CLI::App& app, int* exit_code);
+// bundle push | ls | rm (src/cli/bundle_commands.cc).
+void AddBundleCommands(CLI::App& app, int* exit_code);
+// Packs `dir` (deterministically), uploads it unless the planner has it, and returns its id.
+// On failure prints one line to stderr, sets *exit_code to 1 and returns empty.
+std::string PushBundle(const std::string& planner, const std::string& dir, int* exit_code);
 
 }  // namespace volo::cli

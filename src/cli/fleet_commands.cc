@@ -147,10 +147,31 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   p->add_option("--data", popts->data_dir,
                 "Keep a journal in this directory so a restarted planner loses nothing "
                 "(env VOLO_DATA; default: in memory only)");
+  auto log_task = std::make_shared<double>(64);
+  auto log_total = std::make_shared<double>(1024);
+  p->add_option("--log-limit", *log_task,
+                "MiB of output (stdout and stderr) kept per command task; the rest is dropped")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  p->add_option("--log-total", *log_total,
+                "MiB of command output kept for all tasks together (on disk under --data, else "
+                "in memory)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e7));
   auto keep = std::make_shared<double>(24 * 3600);
   p->add_option("--keep-results", *keep,
                 "Seconds a finished task stays readable before it is "
                 "pruned (memory and journal)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  p->add_option("--max-bundle-bytes", popts->max_bundle_bytes,
+                "Total size of the bundles the planner keeps (under --data/bundles, or in memory); "
+                "an upload beyond gets 413")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 50));
+  auto bundle_grace = std::make_shared<double>(3600);
+  p->add_option("--bundle-grace", *bundle_grace,
+                "Seconds a bundle no task names is kept before it is collected")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   p->add_option("--max-queued", popts->core.max_queued,
@@ -184,6 +205,9 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     InitLogging("planner", *plevel);
     popts->port = static_cast<uint16_t>(*pport);
     popts->keep_results = std::chrono::seconds(static_cast<int64_t>(*keep));
+    popts->logs.per_task = static_cast<uint64_t>(*log_task * 1024 * 1024);
+    popts->logs.total = static_cast<uint64_t>(*log_total * 1024 * 1024);
+    popts->bundle_grace = std::chrono::seconds(std::max<int64_t>(1, std::llround(*bundle_grace)));
     popts->api_token = Secret(*token_file, "VOLO_TOKEN");
     popts->join_token = Secret(*join_file, "VOLO_JOIN_TOKEN");
     if (popts->tls_cert_file.empty() != popts->tls_key_file.empty()) {
@@ -209,7 +233,8 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
           ->capture_default_str()
           ->check(PlannerUrl(/*allow_none=*/true));
   w->add_option("--ops", *wops,
-                "Operations to run, comma-separated (default: add,mult,sleep,echo,noop,fly). "
+                "Operations to run, comma-separated (default: add,mult,sleep,echo,noop,fly,exec; "
+                "exec runs users' commands). "
                 "Without --ops, the seed's ADD and MULT variables (true/false, both true when "
                 "unset; 1/0 too) choose among add and mult: MULT=false alone runs only add");
   w->add_option("--slots", wopts->slots, "Tasks run at once (env VOLO_SLOTS)")
@@ -251,6 +276,16 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->capture_default_str()
       ->envname("VOLO_DURATION_SCALE")
       ->check(CLI::NonNegativeNumber);
+  w->add_option("--work-dir", wopts->work_dir,
+                "exec: directory for the tasks' own directories, each removed when its task "
+                "ends (env VOLO_WORK_DIR; default $TMPDIR/volo-worker-ID)")
+      ->envname("VOLO_WORK_DIR");
+  auto wgrace = std::make_shared<double>(5);
+  w->add_option("--kill-grace", *wgrace,
+                "exec: seconds a timed-out or cancelled command has between SIGTERM and SIGKILL "
+                "(to its whole process tree)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   auto wjoin = std::make_shared<std::string>();
   w->add_option("--join-token-file", *wjoin,
                 "Bearer token the planner asks workers for (env VOLO_JOIN_TOKEN)");
@@ -270,6 +305,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       if (!st.ok()) throw CLI::ValidationError("--resource", st.message());
       for (auto& p : named.named) wopts->resources.push_back(std::move(p));
     }
+    wopts->kill_grace = std::chrono::milliseconds(static_cast<int64_t>(*wgrace * 1000));
     if (!wops->empty()) {
       wopts->ops.clear();
       std::stringstream ss(*wops);
@@ -339,12 +375,22 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::NonNegativeNumber);
   s->add_option("--resource", *sres, "A named resource the task needs, NAME=AMOUNT (repeatable)");
   s->add_flag("--wait", *swait, "Wait for the result and print it");
+  auto sbundle = std::make_shared<std::string>();
+  s->add_option("--bundle", *sbundle,
+                "Push this directory as a bundle (volo bundle push) and run the task with it "
+                "(args.bundle)")
+      ->check(CLI::ExistingDirectory);
   s->callback([=] {
     boost::system::error_code ec;
     json::value args = json::parse(*sargs, ec);
     if (ec || !args.is_object()) {
       throw CLI::ValidationError(
           "--args", "give a JSON object, like '{\"a\":1,\"b\":2}', not '" + *sargs + "'");
+    }
+    if (!sbundle->empty()) {
+      std::string id = PushBundle(*planner, *sbundle, exit_code);
+      if (id.empty()) return;
+      args.as_object()["bundle"] = id;
     }
     json::object task{{"op", *sop}, {"args", args}};
     if (*sretries) task["retries"] = *sretries;

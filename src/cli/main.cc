@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
   volo::cli::AddFleetCommands(app, &exit_code);
   volo::cli::AddTaskCommands(app, &exit_code);
   volo::cli::AddWorkflowCommands(app, &exit_code);
+  volo::cli::AddBundleCommands(app, &exit_code);
   volo::cli::AddFlyCommands(app, &exit_code);
 
   // ---- help ----

@@ -154,8 +154,14 @@ Result<Process> Spawn(const SpawnOptions& options) {
     parts.temps.push_back(copy);
     return copy;
   };
-  auto stdio = [&](Stdio how, int target, int* parent_end) -> Status {
+  auto stdio = [&](Stdio how, int target, int* parent_end, int given) -> Status {
     switch (how) {
+      case Stdio::kFd: {
+        if (given < 0) return InvalidArgument("Stdio::kFd without a descriptor");
+        VOLO_ASSIGN_OR_RETURN(int lifted, lift(given));
+        posix_spawn_file_actions_adddup2(&parts.actions, lifted, target);
+        return Status::Ok();
+      }
       case Stdio::kInherit:
         return Status::Ok();
       case Stdio::kNull:
@@ -175,9 +181,9 @@ Result<Process> Spawn(const SpawnOptions& options) {
     }
     return Status::Ok();
   };
-  VOLO_RETURN_IF_ERROR(stdio(options.in, 0, &p.in_));
-  VOLO_RETURN_IF_ERROR(stdio(options.out, 1, &p.out_));
-  VOLO_RETURN_IF_ERROR(stdio(options.err, 2, &p.err_));
+  VOLO_RETURN_IF_ERROR(stdio(options.in, 0, &p.in_, options.in_fd));
+  VOLO_RETURN_IF_ERROR(stdio(options.out, 1, &p.out_, options.out_fd));
+  VOLO_RETURN_IF_ERROR(stdio(options.err, 2, &p.err_, options.err_fd));
   for (const auto& [from, to] : options.fds) {
     VOLO_ASSIGN_OR_RETURN(int lifted, lift(from));
     posix_spawn_file_actions_adddup2(&parts.actions, lifted, to);

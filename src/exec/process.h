@@ -42,6 +42,7 @@ enum class Stdio : uint8_t {
   kInherit,  // the parent's descriptor
   kNull,     // /dev/null
   kPipe,     // a pipe whose other end the Process holds
+  kFd,       // a descriptor of the caller's (SpawnOptions::in_fd/out_fd/err_fd), still its own
 };
 
 struct SpawnOptions {
@@ -54,6 +55,7 @@ struct SpawnOptions {
   std::optional<std::vector<std::string>> env;
   std::string cwd;  // empty: the parent's
   Stdio in = Stdio::kNull, out = Stdio::kInherit, err = Stdio::kInherit;
+  int in_fd = -1, out_fd = -1, err_fd = -1;  // with Stdio::kFd
   // More descriptors for the child: (descriptor here, number in the child), numbers above 2.
   // Every other descriptor is closed in the child.
   std::vector<std::pair<int, int>> fds;

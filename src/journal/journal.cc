@@ -37,6 +37,18 @@ CREATE TABLE IF NOT EXISTS http_workers (
 );
 )sql";
 
+// Format 2: the workflow log.
+const char* kSchema2 = R"sql(
+CREATE TABLE IF NOT EXISTS workflow_log (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  run INTEGER NOT NULL DEFAULT 0,
+  at REAL NOT NULL DEFAULT 0,
+  body TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS workflow_log_run ON workflow_log(run) WHERE run > 0;
+)sql";
+
 Status SqlError(sqlite3* db, const std::string& what) {
   return IoError(what + ": " + (db ? sqlite3_errmsg(db) : "cannot open"));
 }
@@ -108,13 +120,35 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir) {
   const char* pragmas =
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;";
   char* err = nullptr;
-  for (const char* sql : {pragmas, kSchema}) {
-    if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string msg = err ? err : "unknown error";
-      sqlite3_free(err);
-      sqlite3_close(db);
-      return Corruption(path + " is not a usable volo journal: " + msg);
-    }
+  auto fail = [&](const std::string& what) {
+    std::string msg = err ? err : sqlite3_errmsg(db);
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return Corruption(path + " is not a usable volo journal: " + what + msg);
+  };
+  if (sqlite3_exec(db, pragmas, nullptr, nullptr, &err) != SQLITE_OK) return fail("");
+  int format = 0;
+  {
+    Stmt v(db, "PRAGMA user_version");
+    if (!v.ok() || sqlite3_step(v.get()) != SQLITE_ROW) return fail("");
+    format = sqlite3_column_int(v.get(), 0);
+  }
+  if (format > kFormat) {
+    sqlite3_close(db);
+    return FailedPrecondition(path + " was written by a newer volo (journal format " +
+                              std::to_string(format) + "; this volo reads up to " +
+                              std::to_string(kFormat) +
+                              "): run that version, or give --data another directory");
+  }
+  // Format 0 is a new file, or one written before formats had numbers (then: format 1, which
+  // the same statements create). Each step up runs in the one transaction that records it.
+  std::string upgrade = "BEGIN IMMEDIATE;";
+  if (format < 1) upgrade += kSchema;
+  if (format < 2) upgrade += kSchema2;
+  upgrade += "PRAGMA user_version=" + std::to_string(kFormat) + "; COMMIT;";
+  if (format < kFormat && sqlite3_exec(db, upgrade.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return fail("upgrading it from format " + std::to_string(format) + ": ");
   }
   // Journals written before tasks had resource requests gain the column (empty: none).
   if (sqlite3_exec(db, "SELECT resources FROM tasks LIMIT 0", nullptr, nullptr, nullptr) !=
@@ -180,7 +214,21 @@ Status Journal::Load(const std::function<void(TaskRecord&&)>& task,
   return Status::Ok();
 }
 
+Status Journal::LoadWorkflows(const std::function<void(WorkflowRecord&&)>& record) {
+  Stmt q(db_, "SELECT kind, run, at, body FROM workflow_log ORDER BY seq");
+  if (!q.ok()) return SqlError(db_, "reading " + path_);
+  int rc;
+  while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+    sqlite3_stmt* s = q.get();
+    record({Text(s, 0), static_cast<uint64_t>(sqlite3_column_int64(s, 1)),
+            sqlite3_column_double(s, 2), Text(s, 3)});
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "reading the workflow log from " + path_);
+  return Status::Ok();
+}
+
 void Journal::Submitted(TaskRecord r) { batch_.emplace_back(std::move(r)); }
+void Journal::Workflow(WorkflowRecord r) { batch_.emplace_back(std::move(r)); }
 void Journal::Finished(FinishRecord r) { batch_.emplace_back(std::move(r)); }
 void Journal::HttpWorker(HttpWorkerRecord r) { batch_.emplace_back(std::move(r)); }
 void Journal::Prune(double finished_before) { batch_.emplace_back(PruneRecord{finished_before}); }
@@ -226,6 +274,11 @@ Status Journal::Apply(std::vector<Batch>& batches) {
               "WHERE id=?");
   Stmt worker(db_, "INSERT OR REPLACE INTO http_workers (id, url, ops) VALUES (?,?,?)");
   Stmt prune(db_, "DELETE FROM tasks WHERE state >= 2 AND finished > 0 AND finished < ?");
+  Stmt wf(db_, "INSERT INTO workflow_log (kind, run, at, body) VALUES (?,?,?,?)");
+  // A run's facts go once it ended before the cutoff, as its tasks do.
+  Stmt prune_runs(db_,
+                  "DELETE FROM workflow_log WHERE run IN (SELECT run FROM workflow_log WHERE "
+                  "kind = 'end' AND at < ?)");
   Status s;
   for (auto& b : batches) {
     for (auto& rec : b.records) {
@@ -256,6 +309,13 @@ Status Journal::Apply(std::vector<Batch>& batches) {
         s = worker.Bind(1, w->id).Bind(2, w->url).Bind(3, w->ops).Run("journal worker");
       } else if (auto* p = std::get_if<PruneRecord>(&rec)) {
         s = prune.Bind(1, p->finished_before).Run("journal prune");
+        if (s.ok()) s = prune_runs.Bind(1, p->finished_before).Run("journal prune runs");
+      } else if (auto* r = std::get_if<WorkflowRecord>(&rec)) {
+        s = wf.Bind(1, r->kind)
+                .Bind(2, static_cast<int64_t>(r->run))
+                .Bind(3, r->at)
+                .Bind(4, r->body)
+                .Run("journal workflow");
       }
     }
   }

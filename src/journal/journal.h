@@ -66,13 +66,29 @@ struct HttpWorkerRecord {
   std::string ops;  // comma-separated
 };
 
+// One fact about workflows (src/planner/workflows.h), replayed in order: a definition applied,
+// a run created, a step's task submitted or finished, a run ended, a schedule fired. `run` is
+// 0 for facts that belong to no run; `at` is wall time (Unix seconds).
+struct WorkflowRecord {
+  std::string kind;
+  uint64_t run = 0;
+  double at = 0;
+  std::string body;  // JSON text
+};
+
 struct PruneRecord {
   double finished_before = 0;  // delete finished tasks that ended before this
 };
 
 class Journal {
  public:
-  // Opens (creating if needed) DIR/volo.db. IoError or Corruption with the path on failure.
+  // The file format this build writes (SQLite `user_version`). 1: tasks and HTTP workers
+  // (before the format had a number); 2: and the workflow log.
+  static constexpr int kFormat = 2;
+
+  // Opens (creating if needed) DIR/volo.db, bringing an older format up to kFormat in one
+  // transaction. IoError or Corruption with the path on failure; FailedPrecondition when a
+  // newer volo wrote the file (this one would lose what it cannot read).
   static Result<std::unique_ptr<Journal>> Open(const std::string& dir);
   ~Journal();
   Journal(const Journal&) = delete;
@@ -82,7 +98,10 @@ class Journal {
   Status Load(const std::function<void(TaskRecord&&)>& task,
               const std::function<void(HttpWorkerRecord&&)>& worker);
 
+  // The workflow log in the order it was written; call before any append.
+  Status LoadWorkflows(const std::function<void(WorkflowRecord&&)>& record);
   void Submitted(TaskRecord r);
+  void Workflow(WorkflowRecord r);
   void Finished(FinishRecord r);
   void HttpWorker(HttpWorkerRecord r);
   void Prune(double finished_before);
@@ -96,7 +115,8 @@ class Journal {
   const std::string& path() const { return path_; }
 
  private:
-  using Record = std::variant<TaskRecord, FinishRecord, HttpWorkerRecord, PruneRecord>;
+  using Record =
+      std::variant<TaskRecord, FinishRecord, HttpWorkerRecord, PruneRecord, WorkflowRecord>;
   struct Batch {
     std::vector<Record> records;
     std::function<void(const Status&)> done;

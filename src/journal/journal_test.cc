@@ -1,6 +1,7 @@
 #include "journal/journal.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -100,6 +101,83 @@ TEST_F(JournalTest, UnusableFileIsAClearError) {
   auto j = Journal::Open(dir_);
   ASSERT_FALSE(j.ok());
   EXPECT_NE(j.status().message().find(path), std::string::npos);
+}
+
+// A data directory written by the release before the format had a number (made by that code
+// and kept as tests/durability/fixtures/journal-v1): it opens, loses nothing, and gains the
+// workflow log.
+TEST_F(JournalTest, OpensTheFormatBeforeNumbersWithNothingLost) {
+  std::filesystem::copy_file(
+      std::string(VOLO_SOURCE_DIR) + "/tests/durability/fixtures/journal-v1/volo.db",
+      dir_ + "/volo.db");
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE(j.ok()) << j.status().message();
+    std::vector<TaskRecord> tasks;
+    std::vector<HttpWorkerRecord> workers;
+    ASSERT_TRUE((*j)->Load([&](TaskRecord&& r) { tasks.push_back(std::move(r)); },
+                           [&](HttpWorkerRecord&& w) { workers.push_back(std::move(w)); })
+                    .ok());
+    ASSERT_EQ(tasks.size(), 4u);
+    EXPECT_EQ(tasks[0].op, "add");
+    EXPECT_EQ(tasks[0].state, StoredState::kDone);
+    EXPECT_EQ(tasks[0].result, "3");
+    EXPECT_EQ(tasks[0].worker, "fx-worker");
+    EXPECT_EQ(tasks[1].result, "12");
+    EXPECT_EQ(tasks[1].labels, R"({"k":"v"})");
+    EXPECT_EQ(tasks[3].op, "noop");
+    EXPECT_EQ(tasks[3].key, "fixture-1");
+    EXPECT_EQ(tasks[3].priority, 3);
+    EXPECT_EQ(tasks[3].state, StoredState::kQueued);
+    ASSERT_EQ(workers.size(), 1u);
+    EXPECT_EQ(workers[0].id, "seed-w1");
+    (*j)->Workflow({"define", 0, 5, R"({"text":"x"})"});
+    ASSERT_TRUE(CommitAndWait(**j).ok());
+  }
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  std::vector<WorkflowRecord> log;
+  ASSERT_TRUE((*j)->LoadWorkflows([&](WorkflowRecord&& r) { log.push_back(std::move(r)); }).ok());
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].kind, "define");
+  EXPECT_EQ(log[0].body, R"({"text":"x"})");
+}
+
+TEST_F(JournalTest, ANewerFormatIsRefusedAndLeftAlone) {
+  { ASSERT_TRUE(Journal::Open(dir_).ok()); }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ + "/volo.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto j = Journal::Open(dir_);
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(j.status().message().find("written by a newer volo (journal format 99; this volo "
+                                      "reads up to 2)"),
+            std::string::npos)
+      << j.status().message();
+}
+
+TEST_F(JournalTest, WorkflowLogKeepsOrderAndIsPrunedWithEndedRuns) {
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE(j.ok());
+    (*j)->Workflow({"run", 1, 10, "a"});
+    (*j)->Workflow({"step", 1, 11, "b"});
+    (*j)->Workflow({"run", 2, 12, "c"});
+    (*j)->Workflow({"end", 1, 20, ""});
+    ASSERT_TRUE(CommitAndWait(**j).ok());
+    (*j)->Prune(30);  // run 1 ended at 20: its facts go; run 2 has not ended
+    ASSERT_TRUE(CommitAndWait(**j).ok());
+  }
+  auto j = Journal::Open(dir_);
+  std::vector<WorkflowRecord> log;
+  ASSERT_TRUE((*j)->LoadWorkflows([&](WorkflowRecord&& r) { log.push_back(std::move(r)); }).ok());
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].run, 2u);
+  EXPECT_EQ(log[0].body, "c");
 }
 
 }  // namespace

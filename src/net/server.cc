@@ -156,7 +156,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // a suspension (a 413 test hung until this was done).
   awaitable<bool> Secure();
   awaitable<void> Serve();
-  awaitable<void> OnReadError(beast::error_code ec);
+  awaitable<void> OnReadError(beast::error_code ec, size_t body_limit = 0);
   awaitable<void> Dispatch(HttpRequest& request);
   awaitable<void> WaitForWake();
   awaitable<void> WatchPeer();
@@ -247,7 +247,10 @@ awaitable<void> HttpConnection::Serve() {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<uint32_t>(
         std::min<size_t>(options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
-    parser.body_limit(options.max_body_bytes);
+    // With a per-request limit the head decides it (below); Beast would otherwise refuse a
+    // large Content-Length as soon as the head is parsed.
+    parser.body_limit(options.body_limit_for ? std::numeric_limits<std::uint64_t>::max()
+                                             : options.max_body_bytes);
     // Until a connection has authenticated, its request head (and body) must arrive within a
     // few seconds: a half-open connection costs the server little and for a short time.
     if (pending_) {
@@ -273,6 +276,24 @@ awaitable<void> HttpConnection::Serve() {
       }
       if (!pending_) stream_.next_layer().expires_after(kIdleTimeout);
     }
+    size_t body_limit = options.max_body_bytes;
+    if (options.body_limit_for) {
+      HttpRequest head;
+      head.method = std::string(parser.get().method_string());
+      head.target = std::string(parser.get().target());
+      head.path = head.target.substr(0, head.target.find('?'));
+      for (const auto& f : parser.get()) {
+        head.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+      }
+      body_limit = std::max(options.body_limit_for(head), options.max_body_bytes);
+      parser.body_limit(body_limit);
+    }
+    const bool too_large =
+        options.body_limit_for && parser.content_length() && *parser.content_length() > body_limit;
+    if (too_large) {
+      co_await OnReadError(http::error::body_limit, body_limit);
+      co_return;
+    }
     if (websocket::is_upgrade(parser.get())) {
       http::request<http::string_body> upgrade = parser.release();
       co_await Upgrade(upgrade);
@@ -287,7 +308,7 @@ awaitable<void> HttpConnection::Serve() {
       }
       auto [body_ec, body_n] = co_await http::async_read(stream_, buffer_, parser, kAsTuple);
       if (body_ec) {
-        co_await OnReadError(body_ec);
+        co_await OnReadError(body_ec, body_limit);
         co_return;
       }
     }
@@ -343,14 +364,15 @@ void HttpConnection::Promote() {
   ++server_->connections_per_ip[ip_];
 }
 
-awaitable<void> HttpConnection::OnReadError(beast::error_code ec) {
+awaitable<void> HttpConnection::OnReadError(beast::error_code ec, size_t body_limit) {
   const ServerOptions& options = server_->options;
   if (stopping_ || evicted_) co_return;
   int status = 0;
   std::string message;
   if (ec == http::error::body_limit) {
     status = 413;
-    message = "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes";
+    message = "request body exceeds " +
+              std::to_string(body_limit ? body_limit : options.max_body_bytes) + " bytes";
   } else if (ec == http::error::header_limit) {
     status = 431;
     message = "request headers exceed " + std::to_string(options.max_header_bytes) + " bytes";

@@ -76,8 +76,11 @@ using WsAcceptor = std::function<std::variant<WsHandlers, HttpResponse>(const Ht
 // connection it was upgraded from).
 struct ServerOptions {
   std::string bind = "127.0.0.1";
-  uint16_t port = 0;                       // 0 picks a free port
-  size_t max_body_bytes = 8 << 20;         // larger bodies get 413
+  uint16_t port = 0;                // 0 picks a free port
+  size_t max_body_bytes = 8 << 20;  // larger bodies get 413
+  // When set, the body limit for one request, decided from its head (method, path, headers;
+  // no body yet): large uploads on some paths without raising the limit for every request.
+  std::function<size_t(const HttpRequest& head)> body_limit_for;
   size_t max_ws_message_bytes = 64 << 20;  // larger messages close the connection (1009)
   size_t max_header_bytes = 16 << 10;      // larger headers get 431
   // Open connections (HTTP keep-alive and WebSocket) from one remote IP address. The next one

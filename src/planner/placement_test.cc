@@ -52,7 +52,7 @@ class PlacementTest : public ::testing::Test {
   FakeClock clock_;
   Core core_{clock_};
   WorkerIndex Worker(const std::string& id, FakeLink* link, wire::Resources r, int slots = 8,
-                  std::vector<std::string> ops = {"sleep"}) {
+                     std::vector<std::string> ops = {"sleep"}) {
     auto w = core_.AddWorker(WorkerId(id), WorkerKind::kNative, ops, slots, link, r);
     EXPECT_TRUE(w.ok()) << w.status().ToString();
     return *w;

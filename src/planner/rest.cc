@@ -170,6 +170,8 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
                                     : HttpResponse::Json(200, "{\"ready\":true}"));
   }
   const bool blob = p.rfind("/api/v1/blobs/", 0) == 0;
+  // Workers fetch bundles with their join token too; only clients list, upload or remove them.
+  const bool bundle_fetch = p.rfind("/api/v1/bundles/", 0) == 0 && (m == "GET" || m == "HEAD");
   if (p == "/register" || (p == "/api/v1/workers/http" && m == "POST")) {
     // Enrolling a worker takes the join token only: a worker receives other users' arguments
     // and reports results, which an API client must not be able to arrange.
@@ -177,15 +179,18 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     if (m != "POST") return reply(MethodNotAllowed("POST", p));
     return RegisterHttpWorker(ctx, req, reply);
   }
-  if (blob && m != "PUT") {
+  if ((blob && m != "PUT") || bundle_fetch) {
     // Workers fetch the programs they run with their join token; clients upload them.
     if (!BearerMatches(req, ctx.join_token) && !BearerMatches(req, ctx.api_token)) {
-      return reply(Unauthorized("blobs"));
+      return reply(Unauthorized(blob ? "blobs" : "bundles"));
     }
   } else if (!BearerMatches(req, ctx.api_token)) {
     return reply(Unauthorized("the API"));
   }
   if (blob) return Blob(ctx, req, reply);
+  if (p == "/api/v1/bundles" || p.rfind("/api/v1/bundles/", 0) == 0) {
+    return Bundles(ctx, req, reply);
+  }
   if (p == "/metrics") {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4";
@@ -224,8 +229,12 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
       if (m != "POST") return reply(MethodNotAllowed("POST", p));
       return CancelTask(ctx, TaskId(id), reply);
     }
+    if (action == "logs") {
+      if (m != "GET") return reply(MethodNotAllowed("GET", p));
+      return GetLogs(ctx, TaskId(id), req, reply);
+    }
     return reply(HttpResponse::Error(
-        404, "unknown action '" + std::string(action) + "' (known: wait, cancel)"));
+        404, "unknown action '" + std::string(action) + "' (known: wait, cancel, logs)"));
   }
   if (p == "/api/v1/wait") {
     if (m != "POST") return reply(MethodNotAllowed("POST", p));
@@ -256,6 +265,15 @@ void SubmitTasks(RestContext& ctx, const HttpRequest& req, const Reply& reply) {
   auto specs = wire::ParseSubmitBody(req.body, &batch);
   if (!specs.ok()) return reply(HttpResponse::Error(400, specs.status().message()));
   size_t n = specs->size();
+  for (size_t i = 0; i < n; ++i) {
+    // A task naming a bundle the planner lacks could never run; say so now, not on a worker.
+    std::string bundle = BundleOf((*specs)[i].op, (*specs)[i].args);
+    if (!bundle.empty() && !(ctx.bundles && ctx.bundles->Has(bundle))) {
+      std::string where = batch ? "tasks[" + std::to_string(i) + "].args.bundle" : "args.bundle";
+      return reply(HttpResponse::Error(400, where + ": the planner has no bundle " + bundle +
+                                                " (upload it with `volo bundle push DIR`)"));
+    }
+  }
   std::string key(req.Header("Idempotency-Key"));
   if (key.size() > 256) {
     return reply(HttpResponse::Error(400, "Idempotency-Key: at most 256 characters"));
@@ -527,6 +545,158 @@ void Blob(RestContext& ctx, const HttpRequest& req, const Reply& reply) {
                                      : HttpResponse::Error(404, "no blob " + hash));
   }
   reply(HttpResponse::Error(405, "use GET, HEAD or PUT on a blob"));
+}
+
+namespace {
+
+constexpr size_t kMaxLogSlice = 16 << 20;
+constexpr auto kFollowPoll = std::chrono::milliseconds(500);
+constexpr int kFollowPolls = 50;  // a follow answers after at most 25 s without news
+
+void ServeLogs(RestContext& ctx, uint64_t id, int stream, uint64_t offset, bool follow,
+               int polls_left, const Reply& reply) {
+  const Task* t = ctx.core.Find(TaskId(id));
+  LogStore::Slice slice =
+      ctx.logs ? ctx.logs->Read(id, stream, offset, kMaxLogSlice) : LogStore::Slice{};
+  const bool finished = !t || Finished(t->state);
+  if (follow && slice.data.empty() && !finished && polls_left > 0 && ctx.logs) {
+    // Wait for the next output or the next look at the task's state, whichever comes first.
+    struct Wait {
+      bool done = false;
+      std::function<void()> forget, cancel_timer;
+    };
+    auto w = std::make_shared<Wait>();
+    auto again = [&ctx, id, stream, offset, polls_left, reply, w] {
+      if (w->done) return;
+      w->done = true;
+      ServeLogs(ctx, id, stream, offset, true, polls_left - 1, reply);
+    };
+    w->forget = ctx.logs->WatchOnce(id, [again, w] {
+      if (w->cancel_timer) w->cancel_timer();
+      again();
+    });
+    w->cancel_timer = ctx.env.After(kFollowPoll, [again, w] {
+      if (w->forget) w->forget();
+      again();
+    });
+    return;
+  }
+  HttpResponse r;
+  r.status = 200;
+  r.content_type = "application/octet-stream";
+  r.headers.emplace_back("X-Volo-Log-Size", std::to_string(slice.size));
+  r.headers.emplace_back("X-Volo-Log-Next", std::to_string(offset + slice.data.size()));
+  r.headers.emplace_back("X-Volo-Log-Truncated", slice.truncated ? "true" : "false");
+  r.headers.emplace_back("X-Volo-Task-State",
+                         std::string(t ? TaskStateName(t->state) : std::string_view("pruned")));
+  r.body = std::move(slice.data);
+  reply(std::move(r));
+}
+
+}  // namespace
+
+void GetLogs(RestContext& ctx, TaskId id, const HttpRequest& req, const Reply& reply) {
+  const std::string stream = req.Query("stream", "stdout");
+  if (stream != "stdout" && stream != "stderr") {
+    return reply(HttpResponse::Error(400, "stream: stdout or stderr, not '" + stream + "'"));
+  }
+  uint64_t offset = 0;
+  const std::string off = req.Query("offset", "0");
+  if (!ParseU64(off, &offset)) {
+    return reply(HttpResponse::Error(400, "offset: a byte offset (0 or more), not '" + off + "'"));
+  }
+  const std::string follow = req.Query("follow", "0");
+  if (follow != "0" && follow != "1" && follow != "true" && follow != "false") {
+    return reply(HttpResponse::Error(400, "follow: 1 or 0, not '" + follow + "'"));
+  }
+  ServeLogs(ctx, id.value(), stream == "stdout" ? 1 : 2, offset, follow == "1" || follow == "true",
+            kFollowPolls, reply);
+}
+
+std::string BundleOf(std::string_view op, std::string_view args) {
+  if (op != "exec" || args.find("\"bundle\"") == std::string_view::npos) return {};
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(args.data(), args.size()), ec);
+  if (ec || !v.is_object()) return {};
+  const json::value* b = v.get_object().if_contains("bundle");
+  if (!b || !b->is_string()) return {};
+  return std::string(b->get_string());
+}
+
+std::map<std::string, uint64_t> BundleReferences(const Core& core) {
+  std::map<std::string, uint64_t> refs;
+  for (const Task* t : core.List(std::nullopt, "", 0, SIZE_MAX)) {
+    std::string id = BundleOf(core.op_name(t->op), t->args);
+    if (!id.empty()) ++refs[id];
+  }
+  return refs;
+}
+
+void Bundles(RestContext& ctx, const HttpRequest& req, const Reply& reply) {
+  if (!ctx.bundles) return reply(HttpResponse::Error(503, "this planner keeps no bundles"));
+  BundleStore& store = *ctx.bundles;
+  const std::string& m = req.method;
+  if (req.path == "/api/v1/bundles") {
+    if (m != "GET") return reply(MethodNotAllowed("GET", req.path));
+    auto refs = BundleReferences(ctx.core);
+    api::BundleListView list;
+    list.bytes = store.bytes();
+    list.max_bytes = store.max_bytes();
+    for (const BundleEntry& b : store.List()) {
+      auto it = refs.find(b.id);
+      list.bundles.push_back({b.id, b.bytes, b.created, it == refs.end() ? 0 : it->second});
+    }
+    return reply(Ok(list));
+  }
+  std::string id = req.path.substr(16);
+  if (!BundleStore::ValidId(id)) {
+    return reply(HttpResponse::Error(
+        400, "a bundle is named by its SHA-256: 64 lowercase hex digits, not '" + id + "'"));
+  }
+  auto missing = [&] {
+    return HttpResponse::Error(
+        404, "the planner has no bundle " + id + " (upload it with `volo bundle push DIR`)");
+  };
+  if (m == "HEAD") return reply(store.Has(id) ? HttpResponse::Json(200, "") : missing());
+  if (m == "GET") {
+    if (!store.Has(id)) return reply(missing());
+    auto bytes = store.Read(id);
+    if (!bytes.ok()) return reply(HttpResponse::Error(500, bytes.status().message()));
+    HttpResponse r;
+    r.content_type = "application/x-tar";
+    r.body = std::move(bytes).value();
+    return reply(std::move(r));
+  }
+  if (m == "PUT") {
+    Status s = store.Put(id, req.body, ctx.core.WallNow());
+    if (!s.ok()) {
+      int code = s.code() == StatusCode::kFailedPrecondition ? 413
+                 : s.code() == StatusCode::kInvalidArgument  ? 400
+                                                             : 500;
+      return reply(HttpResponse::Error(code, s.message()));
+    }
+    api::BundleView v{id, req.body.size(), ctx.core.WallNow(), 0};
+    for (const BundleEntry& b : store.List()) {
+      if (b.id == id) v.created = b.created;
+    }
+    return reply(Ok(v));
+  }
+  if (m == "DELETE") {
+    if (!store.Has(id)) return reply(missing());
+    // A task waiting to run would fail on every worker without its bundle.
+    for (const Task* t : ctx.core.List(std::nullopt, "", 0, SIZE_MAX)) {
+      if (!Finished(t->state) && BundleOf(ctx.core.op_name(t->op), t->args) == id) {
+        return reply(HttpResponse::Error(
+            409, "task " + std::to_string(t->id.value()) + " (" +
+                     std::string(api::TaskStatusName(TaskViewOf(ctx.core, *t).state)) +
+                     ") uses bundle " + id + "; cancel it or wait for it to finish first"));
+      }
+    }
+    Status s = store.Remove(id);
+    if (!s.ok()) return reply(HttpResponse::Error(500, s.message()));
+    return reply(HttpResponse::Json(200, "{\"ok\":true}"));
+  }
+  reply(MethodNotAllowed("GET, HEAD, PUT or DELETE", req.path));
 }
 
 }  // namespace volo::planner

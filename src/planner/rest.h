@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,9 @@
 #include "net/http.h"
 #include "planner/auth.h"
 #include "planner/blob_store.h"
+#include "planner/bundle_store.h"
 #include "planner/core.h"
+#include "planner/logs.h"
 
 namespace volo::planner {
 
@@ -46,6 +49,8 @@ struct RestContext {
   Token api_token;
   Token join_token;
   WorkflowService* workflows = nullptr;  // workflows.h; null: the routes answer 404
+  LogStore* logs = nullptr;  // command output (GET /api/v1/tasks/{id}/logs)
+  BundleStore* bundles = nullptr;  // set by the server; without one /api/v1/bundles is 503
 };
 
 // Authenticates and routes one request, and answers it through `reply`.
@@ -61,6 +66,8 @@ void SubmitTasks(RestContext& ctx, const net::HttpRequest& req, const Reply& rep
 void ListTasks(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
 void GetTask(RestContext& ctx, TaskId id, const Reply& reply);
 void CancelTask(RestContext& ctx, TaskId id, const Reply& reply);
+// GET /api/v1/tasks/{id}/logs[?stream=stderr][&offset=N][&follow=1]: the raw bytes.
+void GetLogs(RestContext& ctx, TaskId id, const net::HttpRequest& req, const Reply& reply);
 void WaitOne(RestContext& ctx, TaskId id, const net::HttpRequest& req, const Reply& reply);
 void WaitMany(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
 void ListWorkers(RestContext& ctx, const Reply& reply);
@@ -68,5 +75,11 @@ void GetWorker(RestContext& ctx, const std::string& id, const Reply& reply);
 void GetStatus(RestContext& ctx, const Reply& reply);
 void RegisterHttpWorker(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
 void Blob(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
+void Bundles(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
+
+// The bundle an `exec` task's args name ({"bundle": "<sha256>", ...}), or empty.
+std::string BundleOf(std::string_view op, std::string_view args);
+// How many tasks Core still holds (any state) name each bundle.
+std::map<std::string, uint64_t> BundleReferences(const Core& core);
 
 }  // namespace volo::planner

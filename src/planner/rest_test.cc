@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <map>
 
+#include "common/sha256.h"
+
 namespace volo::planner {
 namespace {
 
@@ -233,6 +235,89 @@ TEST_F(RestTest, StatusAndMetrics) {
   EXPECT_EQ(st->body.at("queued").as_int64(), 1);
   ASSERT_EQ(st->body.at("waiting").as_array().size(), 1u);
   EXPECT_EQ(st->body.at("waiting").at(0).at("op").as_string(), "add");
+}
+
+class RestBundleTest : public RestTest {
+ protected:
+  RestBundleTest() {
+    store_ = std::move(BundleStore::Open("", 1000, 0)).value();
+    ctx_.bundles = store_.get();
+  }
+  std::unique_ptr<BundleStore> store_;
+};
+
+TEST_F(RestBundleTest, UploadCheckFetchListRemove) {
+  std::string bytes = "an archive";
+  std::string id = Sha256Hex(bytes);
+  std::string path = "/api/v1/bundles/" + id;
+  EXPECT_EQ(Send("HEAD", path)->status, 404);
+  auto missing = Send("GET", path);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_NE(std::string(missing->body.at("error").as_string()).find("volo bundle push"),
+            std::string::npos);
+  // The hash is checked: bytes that are not the named bundle are refused.
+  EXPECT_EQ(Send("PUT", path, "other bytes")->status, 400);
+  auto put = Send("PUT", path, bytes);
+  ASSERT_EQ(put->status, 200);
+  EXPECT_EQ(put->body.at("id").as_string(), id);
+  EXPECT_EQ(put->body.at("bytes").to_number<int>(), 10);
+  EXPECT_EQ(Send("HEAD", path)->status, 200);
+  EXPECT_EQ(Send("GET", path)->status, 200);  // the body is not JSON; the status says enough
+  auto list = Send("GET", "/api/v1/bundles");
+  ASSERT_EQ(list->status, 200);
+  auto parsed = api::ParseBundleList(list->body);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  ASSERT_EQ(parsed->bundles.size(), 1u);
+  EXPECT_EQ(parsed->bundles[0].id, id);
+  EXPECT_EQ(parsed->bytes, 10u);
+  EXPECT_EQ(parsed->max_bytes, 1000u);
+  EXPECT_EQ(Send("DELETE", path)->status, 200);
+  EXPECT_EQ(Send("HEAD", path)->status, 404);
+  EXPECT_EQ(Send("DELETE", path)->status, 404);
+  EXPECT_EQ(Send("GET", "/api/v1/bundles/not-a-hash")->status, 400);
+  EXPECT_EQ(Send("POST", path)->status, 405);
+}
+
+TEST_F(RestBundleTest, FullStoreAnswers413) {
+  std::string big(1001, 'x');
+  auto r = Send("PUT", "/api/v1/bundles/" + Sha256Hex(big), big);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_NE(std::string(r->body.at("error").as_string()).find("--max-bundle-bytes"),
+            std::string::npos);
+}
+
+TEST_F(RestBundleTest, SubmitNamingAnUnknownBundleIsRefused) {
+  std::string id = Sha256Hex("nothing uploaded");
+  auto r = Send("POST", "/api/v1/tasks",
+                R"({"op":"exec","args":{"cmd":["true"],"bundle":")" + id + R"("}})");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(std::string(r->body.at("error").as_string())
+                .find("args.bundle: the planner has no "
+                      "bundle " +
+                      id),
+            std::string::npos);
+  // Other operations may carry a "bundle" argument of their own.
+  EXPECT_EQ(Send("POST", "/api/v1/tasks", R"({"op":"echo","args":{"bundle":"x"}})")->status, 201);
+}
+
+TEST_F(RestBundleTest, ABundleAQueuedTaskNeedsCannotBeRemoved) {
+  std::string bytes = "code";
+  std::string id = Sha256Hex(bytes);
+  ASSERT_EQ(Send("PUT", "/api/v1/bundles/" + id, bytes)->status, 200);
+  ASSERT_TRUE(core_.AddWorker(WorkerId("w"), WorkerKind::kHttp, {"exec"}, 1, &env_.link).ok());
+  ASSERT_EQ(Send("POST", "/api/v1/tasks",
+                 R"({"op":"exec","args":{"cmd":["true"],"bundle":")" + id + R"("}})")
+                ->status,
+            201);
+  auto list = api::ParseBundleList(Send("GET", "/api/v1/bundles")->body);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->bundles.at(0).tasks, 1u);
+  auto r = Send("DELETE", "/api/v1/bundles/" + id);
+  EXPECT_EQ(r->status, 409);
+  EXPECT_NE(std::string(r->body.at("error").as_string()).find("task 1 (running)"),
+            std::string::npos);
+  EXPECT_EQ(Send("POST", "/api/v1/tasks/1/cancel")->status, 200);
+  EXPECT_EQ(Send("DELETE", "/api/v1/bundles/" + id)->status, 200);
 }
 
 }  // namespace

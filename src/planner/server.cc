@@ -15,6 +15,7 @@
 #include "net/server.h"
 #include "planner/auth.h"
 #include "planner/blob_store.h"
+#include "planner/bundle_store.h"
 #include "planner/commit_gate.h"
 #include "planner/links.h"
 #include "planner/rest.h"
@@ -40,6 +41,12 @@ net::ServerOptions ServerOptionsFor(const PlannerOptions& o) {
   so.max_body_bytes = o.max_body_bytes;
   so.tls_cert_file = o.tls_cert_file;
   so.tls_key_file = o.tls_key_file;
+  // A bundle upload may be as large as the bundle store, when it carries the API token (so a
+  // stranger cannot make the planner buffer gigabytes before it answers 401).
+  so.body_limit_for = [api = Token(o.api_token), max = o.max_bundle_bytes](const HttpRequest& h) {
+    bool upload = h.method == "PUT" && h.path.rfind("/api/v1/bundles/", 0) == 0;
+    return upload && BearerMatches(h, api) ? static_cast<size_t>(max) : size_t{0};
+  };
   return so;
 }
 
@@ -66,6 +73,7 @@ struct PlannerServer::Impl final : RestEnv {
         http(io),
         tick(io),
         prune_timer(io),
+        bundle_timer(io),
         workflows(core, clock,
                   [this](std::function<void()> fn) {
                     asio::post(this->io, [fn = std::move(fn), alive = alive] {
@@ -88,6 +96,8 @@ struct PlannerServer::Impl final : RestEnv {
   net::HttpClient http;
   asio::steady_timer tick;
   asio::steady_timer prune_timer;
+  asio::steady_timer bundle_timer;
+  std::unique_ptr<BundleStore> bundles;
   BlobStore blobs;
   std::unique_ptr<journal::Journal> journal;
   std::unique_ptr<CommitGate> gate = std::make_unique<CommitGate>(io, nullptr);
@@ -97,6 +107,7 @@ struct PlannerServer::Impl final : RestEnv {
   bool stopped = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   WorkflowService workflows;
+  std::unique_ptr<LogStore> logs;
   RestContext rest;
   SessionContext sessions;
 
@@ -153,8 +164,24 @@ struct PlannerServer::Impl final : RestEnv {
         journal->Prune(cutoff);
         gate->ScheduleCommit();
       }
+      if (n && logs) logs->DropMissing(core);
       if (n) spdlog::info("pruned {} finished task(s)", n);
       StartPruning();
+    });
+  }
+  // Bundles no task names any more go after the grace period; the sweep runs a tenth of it.
+  void StartBundleSweeps() {
+    auto every = std::clamp<std::chrono::seconds>(
+        options.bundle_grace / 10, std::chrono::seconds(1), std::chrono::seconds(60));
+    bundle_timer.expires_after(every);
+    bundle_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopped) return;
+      auto refs = BundleReferences(core);
+      auto removed =
+          bundles->Collect([&](const std::string& id) { return refs.count(id) != 0; },
+                           core.WallNow(), static_cast<double>(options.bundle_grace.count()));
+      for (const auto& id : removed) spdlog::info("bundle {} collected: no task names it", id);
+      StartBundleSweeps();
     });
   }
 };
@@ -263,11 +290,22 @@ Result<uint16_t> PlannerServer::Start() {
         "and --join-token-file must name different files with different contents)");
   }
   if (!m.options.data_dir.empty()) VOLO_RETURN_IF_ERROR(m.Replay());
+  VOLO_ASSIGN_OR_RETURN(
+      m.bundles,
+      BundleStore::Open(m.options.data_dir.empty() ? "" : m.options.data_dir + "/bundles",
+                        m.options.max_bundle_bytes, m.core.WallNow()));
+  m.rest.bundles = m.bundles.get();
   if (!m.options.workflows_file.empty()) {
     auto names = m.workflows.ApplyFile(m.options.workflows_file);
     if (!names.ok()) return names.status();
     spdlog::info("workflows from {}: {}", m.options.workflows_file, names->size());
   }
+  VOLO_ASSIGN_OR_RETURN(
+      m.logs, LogStore::Open(m.options.data_dir.empty() ? "" : m.options.data_dir + "/logs",
+                             m.options.logs));
+  m.logs->DropMissing(m.core);
+  m.rest.logs = m.logs.get();
+  m.sessions.logs = m.logs.get();
   VOLO_ASSIGN_OR_RETURN(uint16_t port, m.server.Listen());
   if (!m.options.port_file.empty()) {
     std::string tmp = m.options.port_file + ".tmp";
@@ -282,6 +320,7 @@ Result<uint16_t> PlannerServer::Start() {
   }
   m.StartTick();
   m.StartPruning();
+  m.StartBundleSweeps();
   return port;
 }
 
@@ -291,6 +330,7 @@ void PlannerServer::Stop() {
   m.stopped = true;
   m.tick.cancel();
   m.prune_timer.cancel();
+  m.bundle_timer.cancel();
   for (auto& l : m.http_links) l->Drop("stopping");
   m.server.Stop();
   if (m.journal) {

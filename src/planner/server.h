@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "planner/core.h"
+#include "planner/logs.h"
 
 namespace boost::asio {
 class io_context;
@@ -28,6 +29,10 @@ struct PlannerOptions {
   std::chrono::milliseconds http_worker_timeout{60000};
   // Durable state: a SQLite journal in this directory; empty keeps everything in memory only.
   std::string data_dir;
+  // Bundles (volo bundle push): their total size on disk (or in memory without data_dir), and
+  // how long one that no task names is kept before it is collected.
+  uint64_t max_bundle_bytes = uint64_t{4} << 30;
+  std::chrono::seconds bundle_grace{3600};
   // Finished tasks are forgotten (in memory and in the journal) this long after they end.
   std::chrono::seconds keep_results{24 * 3600};
   // Bearer tokens: `api_token` for the REST API and streaming clients, `join_token` for
@@ -40,6 +45,8 @@ struct PlannerOptions {
   CoreOptions core;
   // A workflow file (docs/workflows.md) defined at start; empty: none until one is applied.
   std::string workflows_file;
+  // Command tasks' output (logs.h): under data_dir/logs with data_dir, else in memory.
+  LogLimits logs;
 };
 
 class PlannerServer {

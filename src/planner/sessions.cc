@@ -63,6 +63,15 @@ net::WsHandlers WorkerSession(SessionContext& ctx) {
             ctx.core.OnResults(w, m.results);
           } else if constexpr (std::is_same_v<T, wire::Refused>) {
             ctx.core.OnRefused(w, m.ids, false);
+          } else if constexpr (std::is_same_v<T, wire::Logs>) {
+            // Kept only for an attempt this worker is running now: output of an attempt the
+            // planner took back (the worker was lost, the task cancelled) is stale.
+            if (!ctx.logs) return;
+            for (const auto& c : m.chunks) {
+              const Task* t = ctx.core.Find(TaskId(c.id));
+              if (!t || t->state != TaskState::kRunning || t->worker != w) continue;
+              ctx.logs->Append(c.id, t->attempts, c.stream, c.data);
+            }
           } else if constexpr (std::is_same_v<T, wire::Leaving>) {
             spdlog::info("worker {} is leaving", ctx.core.worker(w).id.value());
             ctx.core.OnLeaving(w);

@@ -17,6 +17,7 @@
 #include "net/server.h"
 #include "planner/core.h"
 #include "planner/links.h"
+#include "planner/logs.h"
 
 namespace boost::asio {
 class io_context;
@@ -32,6 +33,7 @@ struct SessionContext {
   // Native worker links by worker index, so that Stop() can reach them.
   std::unordered_map<WorkerIndex, std::shared_ptr<WsWorkerLink>>& worker_links;
   uint64_t& next_client;
+  LogStore* logs = nullptr;  // command output the workers stream
 };
 
 net::WsHandlers WorkerSession(SessionContext& ctx);

@@ -1,6 +1,7 @@
 #include "wire/messages.h"
 
 #include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
@@ -221,6 +222,115 @@ Status ValidateBuiltinArgs(std::string_view op, const json::object& args, std::s
     return Status::Ok();
   }
   if (op == "sleep") return number("seconds", 0, 86400);
+  if (op == "exec") return ValidateExecArgs(args, where);
+  return Status::Ok();
+}
+
+Status ValidateExecArgs(const json::object& args, std::string_view where) {
+  auto bad = [&](std::string_view key, std::string_view what) {
+    return InvalidArgument(Field(where, key) + ": " + std::string(what));
+  };
+  const json::value* cmd = args.if_contains("cmd");
+  const json::value* shell = args.if_contains("shell");
+  if (cmd && shell) {
+    return InvalidArgument(std::string(where) +
+                           ": give either cmd (an argv array) or shell (a command line), not both");
+  }
+  if (!cmd && !shell) {
+    return InvalidArgument(std::string(where) +
+                           ": exec needs cmd (an array of strings, the program and its arguments) "
+                           "or shell (a command line for /bin/sh -c)");
+  }
+  for (const auto& kv : args) {
+    std::string_view key(kv.key().data(), kv.key().size());
+    const json::value& v = kv.value();
+    if (key == "cmd") {
+      const json::array* a = v.if_array();
+      if (!a) return bad(key, "must be an array of strings (the program and its arguments)");
+      if (a->empty()) return bad(key, "must not be empty: the first element is the program");
+      for (size_t i = 0; i < a->size(); ++i) {
+        const json::string* s = (*a)[i].if_string();
+        std::string at = "cmd[" + std::to_string(i) + "]";
+        if (!s) return bad(at, "must be a string");
+        if (s->find('\0') != json::string::npos) return bad(at, "must not contain a NUL byte");
+        if (i == 0 && s->empty()) return bad(at, "the program name must not be empty");
+      }
+    } else if (key == "shell") {
+      const json::string* s = v.if_string();
+      if (!s) return bad(key, "must be a string (a command line for /bin/sh -c)");
+      if (s->empty()) return bad(key, "must not be empty");
+      if (s->find('\0') != json::string::npos) return bad(key, "must not contain a NUL byte");
+    } else if (key == "env") {
+      const json::object* e = v.if_object();
+      if (!e) return bad(key, "must be an object of strings (NAME: value)");
+      for (const auto& ev : *e) {
+        std::string_view name(ev.key().data(), ev.key().size());
+        if (name.empty() || name.find('=') != std::string_view::npos ||
+            name.find('\0') != std::string_view::npos) {
+          return bad(key, "'" + std::string(name) + "' is not a variable name");
+        }
+        const json::string* s = ev.value().if_string();
+        if (!s) return bad("env." + std::string(name), "must be a string");
+        if (s->find('\0') != json::string::npos) {
+          return bad("env." + std::string(name), "must not contain a NUL byte");
+        }
+      }
+    } else if (key == "stdin") {
+      if (!v.is_string()) return bad(key, "must be a string (the command's standard input)");
+    } else if (key == "cwd") {
+      const json::string* s = v.if_string();
+      if (!s) return bad(key, "must be a string (a directory inside the task's directory)");
+      std::string_view p(s->data(), s->size());
+      if (!p.empty() && p.front() == '/') {
+        return bad(key, "must be a relative path inside the task's directory, not '" +
+                            std::string(p) + "'");
+      }
+      int depth = 0;
+      size_t start = 0;
+      while (start <= p.size()) {
+        size_t slash = p.find('/', start);
+        if (slash == std::string_view::npos) slash = p.size();
+        std::string_view part = p.substr(start, slash - start);
+        if (part == "..") {
+          if (--depth < 0) return bad(key, "'" + std::string(p) + "' escapes the task's directory");
+        } else if (!part.empty() && part != ".") {
+          ++depth;
+        }
+        start = slash + 1;
+      }
+      if (p.find('\0') != std::string_view::npos) return bad(key, "must not contain a NUL byte");
+    } else if (key == "timeout") {
+      double t;
+      if (!ToDouble(v, &t) || !(t > 0) || t > 30 * 86400) {
+        return bad(key, "must be a number of seconds, above 0 and at most 30 days");
+      }
+    } else if (key == "bundle") {
+      if (!v.is_string() || v.get_string().empty()) {
+        return bad(key, "must be a bundle's name (sha256:...)");
+      }
+    } else if (key == "cpus" || key == "memory") {
+      double d;
+      if (!ToDouble(v, &d) || !(d >= 0) || d > 1e9) {
+        return bad(key, key == "cpus" ? "must be a number of CPUs, 0 or more"
+                                      : "must be a number of MiB, 0 or more");
+      }
+    } else if (key == "resources") {
+      const json::object* r = v.if_object();
+      if (!r) return bad(key, "must be an object of counts (\"gpus\": 1)");
+      for (const auto& rv : *r) {
+        double d;
+        if (!ToDouble(rv.value(), &d) || !(d >= 0) || d > 1e9) {
+          return bad("resources." + std::string(rv.key()), "must be a number, 0 or more");
+        }
+      }
+    } else if (key == "network") {
+      if (!v.is_bool()) return bad(key, "must be true or false");
+    } else {
+      return InvalidArgument(Field(where, key) +
+                             ": unknown field (exec takes cmd, shell, env, stdin, cwd, timeout, "
+                             "bundle, cpus, memory, resources, network)");
+    }
+  }
   return Status::Ok();
 }
 
@@ -482,6 +592,29 @@ Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
     }
     return WorkerMessage(std::move(out));
   }
+  if (t == "logs") {
+    const json::value* lv = o->if_contains("logs");
+    const json::array* a = lv ? lv->if_array() : nullptr;
+    if (!a) return InvalidArgument("logs: must be an array");
+    Logs out;
+    out.chunks.reserve(a->size());
+    for (const json::value& e : *a) {
+      const json::array* c = e.if_array();
+      LogChunk chunk;
+      int64_t stream = 0;
+      if (!c || c->size() != 3 || !ToU64((*c)[0], &chunk.id) || !ToInt64((*c)[1], &stream) ||
+          (stream != 1 && stream != 2) || !(*c)[2].is_string()) {
+        return InvalidArgument("logs: each chunk is [task id, 1 or 2, \"base64\"]");
+      }
+      chunk.stream = static_cast<int>(stream);
+      const json::string& b64 = (*c)[2].get_string();
+      if (!Base64Decode(std::string_view(b64.data(), b64.size()), &chunk.data)) {
+        return InvalidArgument("logs: a chunk's data is not base64");
+      }
+      out.chunks.push_back(std::move(chunk));
+    }
+    return WorkerMessage(std::move(out));
+  }
   if (t == "register") {
     Register r;
     const json::value* ver = o->if_contains("v");
@@ -555,6 +688,79 @@ std::string EncodeRefused(const std::vector<uint64_t>& ids) {
 }
 
 std::string EncodeLeaving() { return "{\"t\":\"leaving\"}"; }
+
+namespace {
+constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}  // namespace
+
+std::string Base64Encode(std::string_view data) {
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  size_t i = 0;
+  auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(data[k])); };
+  for (; i + 3 <= data.size(); i += 3) {
+    uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
+    out += kBase64[v >> 18];
+    out += kBase64[(v >> 12) & 63];
+    out += kBase64[(v >> 6) & 63];
+    out += kBase64[v & 63];
+  }
+  if (size_t rest = data.size() - i; rest > 0) {
+    uint32_t v = byte(i) << 16 | (rest == 2 ? byte(i + 1) << 8 : 0);
+    out += kBase64[v >> 18];
+    out += kBase64[(v >> 12) & 63];
+    out += rest == 2 ? kBase64[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+bool Base64Decode(std::string_view text, std::string* out) {
+  static const auto table = [] {
+    std::array<int8_t, 256> t{};
+    t.fill(-1);
+    for (int k = 0; k < 64; ++k) t[static_cast<unsigned char>(kBase64[k])] = static_cast<int8_t>(k);
+    return t;
+  }();
+  out->clear();
+  if (text.size() % 4 != 0) return false;
+  out->reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = text[i + k];
+      if (c == '=' && i + 4 == text.size() && k >= 2) {
+        v[k] = 0;
+        ++pad;
+      } else if (pad > 0 || (v[k] = table[static_cast<unsigned char>(c)]) < 0) {
+        return false;
+      }
+    }
+    uint32_t n = static_cast<uint32_t>(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
+    out->push_back(static_cast<char>(n >> 16));
+    if (pad < 2) out->push_back(static_cast<char>((n >> 8) & 0xFF));
+    if (pad < 1) out->push_back(static_cast<char>(n & 0xFF));
+  }
+  return true;
+}
+
+void LogsEncoder::Add(uint64_t id, int stream, std::string_view data) {
+  buf_ += count_ == 0 ? "{\"t\":\"logs\",\"logs\":[" : ",";
+  ++count_;
+  buf_ += "[" + std::to_string(id) + "," + std::to_string(stream) + ",\"";
+  buf_ += Base64Encode(data);
+  buf_ += "\"]";
+}
+
+std::string LogsEncoder::Finish() {
+  std::string out = std::move(buf_);
+  if (count_ == 0) out = "{\"t\":\"logs\",\"logs\":[";
+  out += "]}";
+  buf_.clear();
+  count_ = 0;
+  return out;
+}
 
 void ResultsEncoder::Add(const TaskResult& r) {
   buf_ += count_ == 0 ? "{\"t\":\"results\",\"results\":[" : ",";

@@ -72,9 +72,15 @@ Result<std::vector<TaskSpec>> ParseSubmitBody(std::string_view body, bool* is_ba
 
 // The operations every volo worker runs: add, mult, sleep, echo, noop.
 bool IsBuiltinOp(std::string_view op);
-// Checks a built-in operation's arguments (add/mult: numbers a and b; sleep: seconds).
+// Checks a built-in operation's arguments (add/mult: numbers a and b; sleep: seconds; exec:
+// ValidateExecArgs). Every other operation passes.
 Status ValidateBuiltinArgs(std::string_view op, const boost::json::object& args,
                            std::string_view where);
+
+// The `exec` operation's arguments (docs/rest-api.md, "Commands"): cmd or shell, env, stdin,
+// cwd (relative, never above the task's directory), timeout, and the bundle and resource fields
+// the worker gives meaning to. Unknown fields are refused. ValidateBuiltinArgs("exec") calls it.
+Status ValidateExecArgs(const boost::json::object& args, std::string_view where);
 
 // Operation names and worker ids: 1..128 of [A-Za-z0-9_.:-].
 bool ValidName(std::string_view s);
@@ -104,7 +110,17 @@ struct Refused {
   std::vector<uint64_t> ids;
 };
 struct Leaving {};
-using WorkerMessage = std::variant<Register, Heartbeat, Results, Refused, Leaving>;
+// Output of running commands (the exec operation), in the order it was read: stream 1 is
+// stdout, 2 stderr. Bytes travel base64-encoded, so binary output arrives intact.
+struct LogChunk {
+  uint64_t id = 0;
+  int stream = 1;
+  std::string data;
+};
+struct Logs {
+  std::vector<LogChunk> chunks;
+};
+using WorkerMessage = std::variant<Register, Heartbeat, Results, Refused, Leaving, Logs>;
 Result<WorkerMessage> ParseWorkerMessage(std::string_view text);
 
 std::string EncodeRegister(const Register& r);
@@ -125,6 +141,24 @@ class ResultsEncoder {
   std::string buf_;
   size_t count_ = 0;
 };
+
+// Builds a `logs` message one chunk at a time.
+class LogsEncoder {
+ public:
+  void Add(uint64_t id, int stream, std::string_view data);
+  bool empty() const { return count_ == 0; }
+  size_t size() const { return buf_.size(); }
+  // Returns the message and resets the encoder.
+  std::string Finish();
+
+ private:
+  std::string buf_;
+  size_t count_ = 0;
+};
+
+std::string Base64Encode(std::string_view data);
+// False for text that is not standard base64 (with padding).
+bool Base64Decode(std::string_view text, std::string* out);
 
 // ---- planner -> worker ----
 struct Welcome {

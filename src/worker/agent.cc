@@ -9,7 +9,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 #include <cmath>
+#include <condition_variable>
+#include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <set>
 #include <unordered_map>
@@ -19,6 +22,7 @@
 #include "net/server.h"
 #include "wire/messages.h"
 #include "worker/builtin.h"
+#include "worker/command.h"
 #include "worker/fly_executor.h"
 #include "worker/limits.h"
 #include "worker/seed.h"
@@ -70,7 +74,23 @@ struct Agent::Impl : std::enable_shared_from_this<Impl> {
   wire::Resources advertised;
   bool grace_over = false;  // draining: stop waiting for the seed endpoints' tasks
   int64_t connect_failures = 0;
-  std::unique_ptr<FlyExecutor> fly;  // when "fly" is among the ops
+  std::unique_ptr<FlyExecutor> fly;           // when "fly" is among the ops
+  std::unique_ptr<CommandExecutor> commands;  // when "exec" is among the ops
+  // Commands' output on its way to the planner. Slot threads wait while `pending` (bytes
+  // handed over and not yet written to the connection) is over kMaxPendingLogs, so a command
+  // writing faster than the planner takes it waits on its pipe instead of growing the worker.
+  struct LogFlow {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t pending = 0;  // GUARDED_BY(mu)
+  };
+  static constexpr size_t kMaxPendingLogs = 4 << 20;
+  std::shared_ptr<LogFlow> log_flow = std::make_shared<LogFlow>();
+  wire::LogsEncoder logs;
+  std::unique_ptr<asio::steady_timer> log_timer;
+  void OnLog(uint64_t id, int stream, std::string data);
+  // Recomputes `pending` from what the connection still holds; re-checks soon while high.
+  void ReleaseLogs();
 
   Status StartHttp();
   void Connect();
@@ -157,6 +177,14 @@ std::string Agent::Impl::StatusJson() {
            ",\"instances\":" + std::to_string(st.instances) +
            ",\"crashes\":" + std::to_string(st.crashes) +
            ",\"runners_started\":" + std::to_string(st.runners_started) + "}";
+  }
+  if (commands) {
+    CommandStats st = commands->stats();
+    out += ",\"exec\":{\"started\":" + std::to_string(st.started) +
+           ",\"failed\":" + std::to_string(st.failed) + ",\"killed\":" + std::to_string(st.killed) +
+           ",\"log_bytes\":" + std::to_string(st.log_bytes) + ",\"work_dir\":";
+    wire::AppendJsonString(out, commands->work_dir());
+    out += "}";
   }
   out += "}";
   return out;
@@ -285,6 +313,8 @@ void Agent::Impl::OnClosed(const Status& why) {
   for (auto& [id, timer] : running) Abandon(id, timer);
   running.clear();
   results = wire::ResultsEncoder();
+  logs = wire::LogsEncoder();
+  ReleaseLogs();
   if (was_registered) spdlog::warn("disconnected from the planner: {}", why.message());
   if (draining) {
     MaybeDrained();
@@ -330,6 +360,7 @@ void Agent::Impl::OnMessage(std::string_view text) {
 void Agent::Impl::Abandon(uint64_t id, const std::unique_ptr<asio::steady_timer>& timer) {
   if (timer) timer->cancel();
   if (fly) fly->Cancel(id);
+  if (commands) commands->Cancel(id);
 }
 
 void Agent::Impl::RunTasks(std::vector<wire::Assignment> tasks) {
@@ -357,6 +388,30 @@ void Agent::Impl::RunTasks(std::vector<wire::Assignment> tasks) {
                       self->MaybeDrained();
                     });
                   });
+      continue;
+    }
+    if (t.op == "exec" && commands) {
+      running.emplace(t.id, nullptr);
+      // The memory the task asked the planner for is also its command's limit, unless its
+      // arguments set one themselves.
+      if (t.resources.memory_mib > 0 && t.args.find("\"memory\"") == std::string::npos) {
+        boost::system::error_code ec;
+        boost::json::value v = boost::json::parse(t.args, ec);
+        if (!ec && v.is_object() && !v.get_object().contains("memory")) {
+          v.get_object()["memory"] = t.resources.memory_mib;
+          t.args = boost::json::serialize(v);
+        }
+      }
+      commands->Submit(t.id, std::move(t.args),
+                       [weak = weak_from_this(), &io = io, id = t.id, started](CommandOutcome o) {
+                         asio::post(io, [weak, id, started, o = std::move(o)]() mutable {
+                           auto self = weak.lock();
+                           if (!self || !self->running.count(id)) return;
+                           self->running.erase(id);
+                           self->Finish(id, o.ok, std::move(o.value), started);
+                           self->MaybeDrained();
+                         });
+                       });
       continue;
     }
     auto plan = PlanBuiltin(t.op, t.args, options.duration_scale, rng);
@@ -399,9 +454,44 @@ void Agent::Impl::FlushSoon() {
 
 void Agent::Impl::Flush() {
   flush_pending = false;
+  // Output first: a task's result must not reach the planner before its last output.
+  if (!logs.empty()) {
+    std::string msg = logs.Finish();
+    if (conn) conn->Send(std::move(msg));
+    ReleaseLogs();
+  }
   if (results.empty()) return;
   std::string msg = results.Finish();
   if (conn) conn->Send(std::move(msg));
+}
+
+void Agent::Impl::OnLog(uint64_t id, int stream, std::string data) {
+  if (!conn || !running.count(id)) {
+    ReleaseLogs();
+    return;
+  }
+  logs.Add(id, stream, data);
+  if (logs.size() >= (1 << 20)) {
+    Flush();
+  } else {
+    FlushSoon();
+  }
+}
+
+void Agent::Impl::ReleaseLogs() {
+  size_t held = (conn ? conn->queued_bytes() : 0) + logs.size();
+  {
+    std::lock_guard<std::mutex> lock(log_flow->mu);
+    log_flow->pending = held;
+  }
+  log_flow->cv.notify_all();
+  if (held <= kMaxPendingLogs || stopped) return;
+  if (!log_timer) log_timer = std::make_unique<asio::steady_timer>(io);
+  log_timer->expires_after(2ms);
+  log_timer->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!ec && self) self->ReleaseLogs();
+  });
 }
 
 void Agent::Impl::SendHeartbeats() {
@@ -434,6 +524,14 @@ Agent::Agent(asio::io_context& io, WorkerOptions options)
 
 Agent::~Agent() {
   impl_->fly.reset();
+  {
+    // Slot threads waiting to hand over output give up (their commands are being killed).
+    std::lock_guard<std::mutex> lock(impl_->log_flow->mu);
+    impl_->log_flow->pending = 0;
+  }
+  impl_->log_flow->cv.notify_all();
+  impl_->commands.reset();
+  if (impl_->log_timer) impl_->log_timer->cancel();
   impl_->stopped = true;
   impl_->retry.cancel();
   impl_->heartbeat.cancel();
@@ -450,9 +548,9 @@ Agent::~Agent() {
 Status Agent::Start() {
   if (impl_->ops.empty()) return InvalidArgument("a worker needs at least one operation");
   for (const auto& op : impl_->ops) {
-    if (!wire::IsBuiltinOp(op) && op != "fly") {
+    if (!wire::IsBuiltinOp(op) && op != "fly" && op != "exec") {
       return InvalidArgument("unknown operation '" + op +
-                             "' (this worker runs: add, mult, sleep, echo, noop, fly)");
+                             "' (this worker runs: add, mult, sleep, echo, noop, fly, exec)");
     }
   }
   if (impl_->options.slots < 1) return InvalidArgument("slots must be at least 1");
@@ -481,6 +579,42 @@ Status Agent::Start() {
     fo.planner_url = impl_->options.planner_url;
     fo.token = impl_->options.join_token;
     impl_->fly = std::make_unique<FlyExecutor>(std::move(fo));
+  }
+  if (impl_->ops.count("exec")) {
+    CommandExecutorOptions co;
+    co.slots = impl_->options.slots;
+    co.work_dir = impl_->options.work_dir;
+    if (co.work_dir.empty()) {
+      const char* tmp = std::getenv("TMPDIR");
+      co.work_dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/volo-worker-" + impl_->options.id;
+    }
+    co.launcher = impl_->options.launcher;
+    if (!co.launcher) {
+      // Limits as this machine allows them (limits.h): cgroups where writable, else rlimits.
+      std::shared_ptr<Limits> limits = Limits::Probe();
+      spdlog::info("exec: task limits enforced with {}; at most {} processes per command",
+                   limits->Describe(), impl_->options.task_processes);
+      co.launcher = MakeDirectLauncher(std::move(limits), impl_->options.task_processes);
+    }
+    co.kill_grace = impl_->options.kill_grace;
+    auto sink = [weak = std::weak_ptr<Impl>(impl_), flow = impl_->log_flow, &io = impl_->io](
+                    uint64_t id, int stream, std::string_view data,
+                    const std::atomic<bool>& cancelled) {
+      {
+        std::unique_lock<std::mutex> lock(flow->mu);
+        while (flow->pending > Impl::kMaxPendingLogs && !cancelled) {
+          flow->cv.wait_for(lock, 50ms);
+        }
+        flow->pending += data.size();
+      }
+      asio::post(io, [weak, id, stream, d = std::string(data)]() mutable {
+        if (auto self = weak.lock()) self->OnLog(id, stream, std::move(d));
+      });
+    };
+    VOLO_ASSIGN_OR_RETURN(impl_->commands, CommandExecutor::Create(std::move(co), sink));
+    spdlog::info("exec: commands run with the '{}' launcher in {}",
+                 impl_->options.launcher ? impl_->options.launcher->name() : "none",
+                 impl_->commands->work_dir());
   }
   VOLO_RETURN_IF_ERROR(impl_->StartHttp());
   impl_->Connect();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "worker/launcher.h"
 
 namespace boost::asio {
 class io_context;
@@ -27,7 +28,8 @@ struct WorkerOptions {
   std::string planner_url;  // http://host:port; empty: serve the seed endpoints only
   std::string id;           // unique among live workers; default host-pid
   // "fly": chunks of FLY fly instances (fly_executor.h), on `slots` threads.
-  std::vector<std::string> ops = {"add", "mult", "sleep", "echo", "noop", "fly"};
+  // "exec": users' commands (command.h), on `slots` threads, in directories under work_dir.
+  std::vector<std::string> ops = {"add", "mult", "sleep", "echo", "noop", "fly", "exec"};
   int slots = 1;
   int http_port = 0;  // seed endpoints: -1 off, 0 any free port
   std::string bind = "127.0.0.1";
@@ -38,6 +40,12 @@ struct WorkerOptions {
   double duration_scale = 1;  // scales add/mult simulated durations
   std::chrono::milliseconds drain_grace{30000};
   std::string join_token;  // sent as a bearer token when connecting; never logged
+  // exec: where tasks' directories go (empty: $TMPDIR or /tmp, then volo-worker-<id>), how
+  // commands start (null: directly, launcher.h), and how long a stopped command has between
+  // SIGTERM and SIGKILL.
+  std::string work_dir;
+  std::shared_ptr<Launcher> launcher;
+  std::chrono::milliseconds kill_grace{5000};
   // What the worker offers tasks that request resources (docs/architecture.md, "Placement"):
   // 0 means the machine's own, read at start (limits.h MachineResources).
   double cpus = 0;

@@ -57,6 +57,10 @@ class Launched {
  public:
   virtual ~Launched() = default;  // kills and reaps a tree still running
   virtual pid_t pid() const = 0;
+  // A descriptor (owned by the Launched) that polls readable once the command's main process
+  // has ended, so a caller can wait for it, its output and its deadline in one poll(); Wait
+  // then returns without blocking for long. The direct launcher gives a pidfd.
+  virtual int exit_fd() const = 0;
   // Sends `sig` to every process of the tree, grandchildren included.
   virtual Status Signal(int sig) = 0;
   // Blocks until the command has ended and nothing of its tree is left running.
@@ -70,5 +74,18 @@ class Launcher {
   // InvalidArgument for a bad spec; IoError/NotFound (naming the program) when it cannot start.
   virtual Result<std::unique_ptr<Launched>> Launch(const LaunchSpec& spec) = 0;
 };
+
+// The direct launcher (`--sandbox none`): the command runs as the worker's user, in its own
+// process group, in spec.cwd with exactly spec.env. Signal reaches the group; Wait waits for
+// the main process, then kills what is left of its group (a command's background children
+// never outlive it) and reaps it with its resource usage. A process that leaves the group
+// (setsid) escapes both: only a cgroup (limits.h) or the sandbox's PID namespace catches it.
+// With `limits` (limits.h), a command with a memory or process limit (or `max_processes`, the
+// worker's default for commands that set none) runs through the `volo __limit` shim in its
+// own cgroup, which Signal and Wait also reach; memory_exceeded and the tree's peak memory come
+// from it.
+class Limits;
+std::unique_ptr<Launcher> MakeDirectLauncher(std::shared_ptr<Limits> limits = nullptr,
+                                             int max_processes = 0);
 
 }  // namespace volo::worker

@@ -269,6 +269,7 @@ class Folder {
     c.proc.on("exit", (code, sig) => (c.exit = sig ? `signal ${sig}` : `exit ${code}`));
     fs.closeSync(out);
     this.procs.push(c);
+    started.push(c);
     if (c.env.PORT === undefined) return;
     const port = await pollUntil(() => {
       if (c.exit !== null) throw new Error(`${c.pod.name}/${c.name} ended before it listened: ${c.exit}`);
@@ -404,6 +405,12 @@ async function runFolder(dir) {
 }
 
 // ---- run ---------------------------------------------------------------------------------------
+// Whatever way this script ends (an uncaught error, a signal from CTest), no volo outlives it.
+const started = [];
+process.on("exit", () => {
+  for (const c of started) if (c.exit === null) c.proc.kill("SIGKILL");
+});
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => process.exit(128 + os.constants.signals[sig]));
 const folders = fs.readdirSync(opts.root, { withFileTypes: true })
   .filter((e) => e.isDirectory() && (!opts.only || e.name === opts.only))
   .map((e) => path.join(opts.root, e.name))

@@ -1,0 +1,504 @@
+#include "worker/command.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cmath>
+#include <filesystem>
+
+#include "common/clock.h"
+#include "wire/messages.h"
+
+namespace volo::worker {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr size_t kReadChunk = 64 << 10;
+constexpr size_t kStderrTail = 2 << 10;  // of stderr, in a failed attempt's error
+// After the main process ended (and its group was killed), how long output still in the
+// pipes, or held open by a process that left the group, is read before giving up.
+constexpr auto kDrain = std::chrono::seconds(2);
+
+std::string Errno(int err) { return strerrordesc_np(err) ? strerrordesc_np(err) : "error"; }
+
+// Removes a task's directory, also where the command took its own permissions away.
+void RemoveTree(const std::string& dir) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (!ec) return;
+  for (auto it =
+           fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) {
+      ::chmod(it->path().c_str(), 0700);
+    }
+  }
+  ::chmod(dir.c_str(), 0700);
+  fs::remove_all(dir, ec);
+  if (ec) spdlog::warn("exec: cannot remove {}: {}", dir, ec.message());
+}
+
+// The last `n` bytes of what went by.
+class Tail {
+ public:
+  explicit Tail(size_t n) : n_(n) {}
+  void Add(std::string_view d) {
+    buf_.append(d);
+    if (buf_.size() > 2 * n_) buf_.erase(0, buf_.size() - n_);
+  }
+  std::string Get() const { return buf_.size() > n_ ? buf_.substr(buf_.size() - n_) : buf_; }
+
+ private:
+  size_t n_;
+  std::string buf_;
+};
+
+// The stderr tail for an error message: whole lines, trimmed.
+std::string ErrorTail(const std::string& tail) {
+  std::string t = tail;
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+  if (t.size() == kStderrTail) {  // cut mid-line: start at the next line
+    size_t nl = t.find('\n');
+    if (nl != std::string::npos && nl + 1 < t.size()) t = "..." + t.substr(nl + 1);
+  }
+  return ValidUtf8(t);
+}
+
+// A command's parsed args.
+struct ExecArgs {
+  std::vector<std::string> argv;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string stdin_text;
+  bool has_stdin = false;
+  std::string cwd;
+  double timeout = 0;
+  std::string bundle;
+  bool network = false;
+  CommandLimits limits;
+};
+
+Result<ExecArgs> ParseArgs(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
+  if (ec || !v.is_object()) return InvalidArgument("args: must be a JSON object");
+  const json::object& o = v.get_object();
+  VOLO_RETURN_IF_ERROR(wire::ValidateExecArgs(o, "args"));
+  ExecArgs a;
+  if (const json::value* c = o.if_contains("cmd")) {
+    for (const auto& s : c->get_array()) a.argv.emplace_back(s.get_string());
+  } else {
+    a.argv = {"/bin/sh", "-c", std::string(o.at("shell").get_string())};
+  }
+  if (const json::value* e = o.if_contains("env")) {
+    for (const auto& kv : e->get_object()) {
+      a.env.emplace_back(std::string(kv.key()), std::string(kv.value().get_string()));
+    }
+  }
+  if (const json::value* s = o.if_contains("stdin")) {
+    a.stdin_text = std::string(s->get_string());
+    a.has_stdin = true;
+  }
+  if (const json::value* c = o.if_contains("cwd")) a.cwd = std::string(c->get_string());
+  if (const json::value* t = o.if_contains("timeout")) a.timeout = t->to_number<double>();
+  if (const json::value* b = o.if_contains("bundle")) a.bundle = std::string(b->get_string());
+  if (const json::value* n = o.if_contains("network")) a.network = n->get_bool();
+  if (const json::value* c = o.if_contains("cpus")) a.limits.cpus = c->to_number<double>();
+  if (const json::value* m = o.if_contains("memory")) {
+    a.limits.memory_bytes = static_cast<int64_t>(m->to_number<double>() * 1024 * 1024);
+  }
+  return a;
+}
+
+// "2 s", "0.5 s".
+std::string Seconds(double s) {
+  std::string out = std::to_string(s);
+  while (out.find('.') != std::string::npos && (out.back() == '0' || out.back() == '.')) {
+    bool dot = out.back() == '.';
+    out.pop_back();
+    if (dot) break;
+  }
+  return out + " s";
+}
+
+}  // namespace
+
+std::string ValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    }
+    if (ok && len > 1) {
+      uint32_t cp = c & (0xFF >> (len + 1));
+      for (size_t k = 1; k < len; ++k)
+        cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+      const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= min[len] && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+    }
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+struct CommandExecutor::Slot {
+  int wake = -1;  // eventfd: a Cancel for the running task
+  // GUARDED_BY(mu_): the task running here, and whether it was cancelled.
+  uint64_t running = 0;
+  std::atomic<bool> cancelled{false};
+};
+
+Result<std::unique_ptr<CommandExecutor>> CommandExecutor::Create(CommandExecutorOptions options,
+                                                                 LogSink sink) {
+  if (options.slots < 1) return InvalidArgument("slots must be at least 1");
+  if (options.work_dir.empty()) return InvalidArgument("exec needs a work directory");
+  std::error_code ec;
+  fs::create_directories(options.work_dir, ec);
+  if (ec)
+    return IoError("cannot create the work directory " + options.work_dir + ": " + ec.message());
+  options.work_dir = fs::canonical(options.work_dir, ec).string();
+  if (ec) return IoError("work directory " + options.work_dir + ": " + ec.message());
+  if (::access(options.work_dir.c_str(), W_OK | X_OK) != 0) {
+    return IoError("the work directory " + options.work_dir + " is not writable");
+  }
+  if (!options.launcher) options.launcher = MakeDirectLauncher();
+  return std::unique_ptr<CommandExecutor>(new CommandExecutor(std::move(options), std::move(sink)));
+}
+
+CommandExecutor::CommandExecutor(CommandExecutorOptions options, LogSink sink)
+    : options_(std::move(options)), sink_(std::move(sink)) {
+  char host[256] = "";
+  ::gethostname(host, sizeof host - 1);
+  hostname_ = host;
+  for (const char* name : {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ"}) {
+    if (const char* v = ::getenv(name)) base_env_.push_back(std::string(name) + "=" + v);
+  }
+  if (!::getenv("PATH")) base_env_.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
+  base_env_.push_back("HOSTNAME=" + hostname_);
+  for (int i = 0; i < options_.slots; ++i) {
+    auto slot = std::make_unique<Slot>();
+    slot->wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    slots_.push_back(std::move(slot));
+  }
+  for (auto& slot : slots_) threads_.emplace_back([this, s = slot.get()] { Loop(*s); });
+}
+
+CommandExecutor::~CommandExecutor() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    queue_.clear();
+    for (auto& slot : slots_) {
+      if (slot->running) {
+        slot->cancelled = true;
+        uint64_t one = 1;
+        (void)!::write(slot->wake, &one, sizeof one);
+      }
+    }
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  for (auto& slot : slots_) ::close(slot->wake);
+}
+
+void CommandExecutor::Submit(uint64_t id, std::string args, Done done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
+    queue_.push_back({id, std::move(args), std::move(done)});
+  }
+  cv_.notify_one();
+}
+
+void CommandExecutor::Cancel(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (it->id == id) {
+      queue_.erase(it);
+      return;
+    }
+  }
+  for (auto& slot : slots_) {
+    if (slot->running == id) {
+      slot->cancelled = true;
+      uint64_t one = 1;
+      (void)!::write(slot->wake, &one, sizeof one);
+    }
+  }
+}
+
+CommandStats CommandExecutor::stats() const {
+  return {started_.load(), failed_.load(), killed_.load(), log_bytes_.load()};
+}
+
+void CommandExecutor::Loop(Slot& slot) {
+  for (;;) {
+    Item item;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      item = std::move(queue_.front());
+      queue_.pop_front();
+      slot.running = item.id;
+      slot.cancelled = false;
+      uint64_t drain;
+      while (::read(slot.wake, &drain, sizeof drain) > 0) {
+      }
+    }
+    CommandOutcome outcome = Run(slot, item);
+    bool cancelled;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      slot.running = 0;
+      cancelled = slot.cancelled || stop_;
+    }
+    if (!cancelled && item.done) item.done(std::move(outcome));
+  }
+}
+
+CommandOutcome CommandExecutor::Run(Slot& slot, const Item& item) {
+  const auto started = Clock::now();
+  auto fail = [](std::string why) { return CommandOutcome{false, std::move(why)}; };
+  auto parsed = ParseArgs(item.args);
+  if (!parsed.ok()) return fail(std::string(parsed.status().message()));
+  ExecArgs& a = *parsed;
+
+  // The task's own directory, fresh for each attempt.
+  std::string dir =
+      options_.work_dir + "/task-" + std::to_string(item.id) + "-" + std::to_string(serial_++);
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    return fail("cannot create the task's directory " + dir + ": " + Errno(errno));
+  }
+  struct DirGuard {
+    std::string dir;
+    ~DirGuard() { RemoveTree(dir); }
+  } guard{dir};
+  std::string cwd = dir;
+  if (!a.cwd.empty()) {
+    // Validated: relative and never above the task's directory (lexically). Created when
+    // missing, and checked again once it exists, so a symlink cannot lead out either.
+    cwd = (fs::path(dir) / a.cwd).lexically_normal().string();
+    while (cwd.size() > 1 && cwd.back() == '/') cwd.pop_back();
+    std::error_code ec;
+    fs::create_directories(cwd, ec);
+    std::string real = fs::canonical(cwd, ec).string();
+    if (ec || (real != dir && real.rfind(dir + "/", 0) != 0)) {
+      return fail("args.cwd: '" + a.cwd + "' escapes the task's directory");
+    }
+  }
+
+  LaunchSpec spec;
+  spec.argv = a.argv;
+  spec.env = base_env_;
+  spec.env.push_back("VOLO_TASK_ID=" + std::to_string(item.id));
+  spec.env.push_back("VOLO_TASK_DIR=" + dir);
+  spec.env.push_back("TMPDIR=" + dir);
+  for (const auto& [k, v] : a.env) {
+    std::string prefix = k + "=";
+    std::erase_if(spec.env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
+    spec.env.push_back(prefix + v);
+  }
+  spec.task_dir = dir;
+  spec.cwd = cwd;
+  spec.network = a.network;
+  spec.limits = a.limits;
+
+  // stdin from a memory file; stdout and stderr through pipes read here.
+  struct Fds {
+    int in = -1, out[2] = {-1, -1}, err[2] = {-1, -1};
+    ~Fds() {
+      for (int fd : {in, out[0], out[1], err[0], err[1]}) {
+        if (fd >= 0) ::close(fd);
+      }
+    }
+  } fds;
+  if (a.has_stdin) {
+    fds.in = ::memfd_create("volo-stdin", MFD_CLOEXEC);
+    if (fds.in < 0) return fail("memfd_create: " + Errno(errno));
+    size_t off = 0;
+    while (off < a.stdin_text.size()) {
+      ssize_t n = ::write(fds.in, a.stdin_text.data() + off, a.stdin_text.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return fail("cannot buffer the task's stdin: " + Errno(errno));
+      off += static_cast<size_t>(n);
+    }
+    ::lseek(fds.in, 0, SEEK_SET);
+  }
+  if (::pipe2(fds.out, O_CLOEXEC) != 0 || ::pipe2(fds.err, O_CLOEXEC) != 0) {
+    return fail("pipe: " + Errno(errno));
+  }
+  spec.stdin_fd = fds.in;
+  spec.stdout_fd = fds.out[1];
+  spec.stderr_fd = fds.err[1];
+
+  auto launched = options_.launcher->Launch(spec);
+  ::close(fds.out[1]);
+  ::close(fds.err[1]);
+  fds.out[1] = fds.err[1] = -1;
+  if (!launched.ok()) {
+    ++failed_;
+    return fail(std::string(launched.status().message()));
+  }
+  ++started_;
+  Launched& proc = **launched;
+  ::fcntl(fds.out[0], F_SETFL, O_NONBLOCK);
+  ::fcntl(fds.err[0], F_SETFL, O_NONBLOCK);
+
+  std::string inline_out[2];
+  bool truncated[2] = {false, false};
+  Tail err_tail(kStderrTail);
+  auto deadline = a.timeout > 0 ? started + std::chrono::duration_cast<Clock::duration>(
+                                                std::chrono::duration<double>(a.timeout))
+                                : Clock::time_point::max();
+  Clock::time_point kill_at = Clock::time_point::max();
+  Clock::time_point drain_until = Clock::time_point::max();
+  bool timed_out = false, stopping = false, exited = false;
+  CommandExit result;
+  std::vector<char> buf(kReadChunk);
+  bool open[2] = {true, true};
+  int pipe_fd[2] = {fds.out[0], fds.err[0]};
+
+  auto stop = [&] {
+    if (stopping) return;
+    stopping = true;
+    (void)proc.Signal(SIGTERM);
+    kill_at = Clock::now() + options_.kill_grace;
+  };
+  while (open[0] || open[1] || !exited) {
+    auto now = Clock::now();
+    if (!exited && !stopping && now >= deadline) {
+      timed_out = true;
+      stop();
+    }
+    if (!exited && stopping && now >= kill_at) {
+      (void)proc.Signal(SIGKILL);
+      kill_at = Clock::time_point::max();
+    }
+    if (exited && now >= drain_until) break;
+    if (slot.cancelled && !stopping) stop();
+    auto next = std::min({deadline, kill_at, drain_until});
+    if (stopping) next = std::min(next, kill_at);
+    int timeout_ms = -1;
+    if (next != Clock::time_point::max()) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(ms, 0, 60000));
+    }
+    pollfd p[4];
+    int n = 0;
+    int idx[2] = {-1, -1};
+    for (int s = 0; s < 2; ++s) {
+      if (open[s]) {
+        idx[s] = n;
+        p[n++] = {pipe_fd[s], POLLIN, 0};
+      }
+    }
+    int exit_idx = -1;
+    if (!exited) {
+      exit_idx = n;
+      p[n++] = {proc.exit_fd(), POLLIN, 0};
+    }
+    const int wake_idx = n;
+    p[n++] = {slot.wake, POLLIN, 0};
+    int r = ::poll(p, static_cast<nfds_t>(n), timeout_ms);
+    if (r < 0 && errno != EINTR) {
+      spdlog::error("exec: poll: {}", Errno(errno));
+      stop();
+      continue;
+    }
+    if (r <= 0) continue;
+    if (p[wake_idx].revents) {
+      uint64_t drain;
+      while (::read(slot.wake, &drain, sizeof drain) > 0) {
+      }
+      if (!exited) stop();
+    }
+    for (int s = 0; s < 2; ++s) {
+      if (idx[s] < 0 || !p[idx[s]].revents) continue;
+      for (;;) {
+        ssize_t got = ::read(pipe_fd[s], buf.data(), buf.size());
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && errno == EAGAIN) break;
+        if (got <= 0) {
+          open[s] = false;
+          break;
+        }
+        std::string_view data(buf.data(), static_cast<size_t>(got));
+        if (inline_out[s].size() < options_.inline_bytes) {
+          size_t take = std::min(data.size(), options_.inline_bytes - inline_out[s].size());
+          inline_out[s].append(data.substr(0, take));
+          if (take < data.size()) truncated[s] = true;
+        } else {
+          truncated[s] = true;
+        }
+        if (s == 1) err_tail.Add(data);
+        log_bytes_ += got;
+        if (sink_) sink_(item.id, s + 1, data, slot.cancelled);
+        if (static_cast<size_t>(got) < buf.size()) break;
+      }
+    }
+    if (exit_idx >= 0 && p[exit_idx].revents) {
+      // The main process ended: Wait kills what is left of its group and reaps it.
+      result = proc.Wait();
+      exited = true;
+      drain_until = Clock::now() + kDrain;
+    }
+  }
+  if (!exited) result = proc.Wait();
+  const double duration = std::chrono::duration<double>(Clock::now() - started).count();
+  if (slot.cancelled) {
+    ++killed_;
+    return fail("cancelled");
+  }
+  if (timed_out) {
+    ++killed_;
+    ++failed_;
+    std::string why = "timed out after " + Seconds(a.timeout);
+    std::string tail = ErrorTail(err_tail.Get());
+    return fail(tail.empty() ? why : why + "; stderr: " + tail);
+  }
+  if (!result.status.ok() || result.memory_exceeded) {
+    ++failed_;
+    std::string why = result.Describe(spec.limits);
+    std::string tail = ErrorTail(err_tail.Get());
+    return fail(tail.empty() ? why : why + ": " + tail);
+  }
+  std::string out = "{\"exit_code\":0,\"stdout\":";
+  wire::AppendJsonString(out, ValidUtf8(inline_out[0]));
+  out += ",\"stderr\":";
+  wire::AppendJsonString(out, ValidUtf8(inline_out[1]));
+  out += ",\"stdout_truncated\":";
+  out += truncated[0] ? "true" : "false";
+  out += ",\"stderr_truncated\":";
+  out += truncated[1] ? "true" : "false";
+  out += ",\"duration\":";
+  wire::AppendJsonNumber(out, duration);
+  out += ",\"cpu_seconds\":";
+  wire::AppendJsonNumber(out, result.cpu_seconds);
+  out += ",\"max_rss\":" + std::to_string(result.max_rss_bytes) + "}";
+  return {true, std::move(out)};
+}
+
+}  // namespace volo::worker

@@ -1,0 +1,47 @@
+// The bubblewrap Launcher (`volo worker --sandbox bwrap`): each command runs under bwrap(1) in
+// new user, PID, IPC, UTS, cgroup and (unless the task or the worker allows the network)
+// network namespaces, with every capability dropped, and sees only:
+//   /usr (and the /bin, /lib... links or directories beside it) read-only; a short list of /etc
+//   files programs need (the loader's cache, passwd, group, hosts, resolv.conf, TLS roots,
+//   time zone); its bundle read-only; its own task directory writable; a private /tmp, /proc
+//   of its own PID namespace and a minimal /dev.
+// The worker's data directory, token files, other tasks' directories and the worker's
+// environment are not there: the environment is exactly LaunchSpec::env. docs/security.md has
+// the threat model.
+//
+// Paths inside are the same as outside (the bundle and task directory are mounted where they
+// are on the worker), so a command's arguments and cwd need no translation.
+//
+// The whole tree lives in the sandbox's PID namespace: when the command's main process ends,
+// bwrap ends and the kernel kills whatever the command left behind.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "worker/launcher.h"
+
+namespace volo::worker {
+
+struct SandboxOptions {
+  std::string bwrap = "bwrap";  // the program, looked up on PATH without a '/'
+  // More host directories to show read-only at the same path (say /opt for software installed
+  // there), from the worker's --sandbox-ro-bind.
+  std::vector<std::string> ro_binds;
+  bool network = false;  // every task may use the host's network (else only tasks asking)
+};
+
+// OK when bwrap is installed and can create the namespaces here (unprivileged user namespaces
+// are allowed, or the worker runs as root); otherwise FailedPrecondition saying why.
+Status CheckSandbox(const SandboxOptions& options);
+
+// bwrap's argument list for one command (the program first, the command's argv last).
+// InvalidArgument for a spec that cannot be sandboxed (relative paths, cwd outside the task
+// directory and bundle, an empty argv).
+Result<std::vector<std::string>> BwrapArgv(const SandboxOptions& options, const LaunchSpec& spec);
+
+std::unique_ptr<Launcher> MakeBwrapLauncher(SandboxOptions options);
+
+}  // namespace volo::worker
