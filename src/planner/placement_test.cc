@@ -55,7 +55,7 @@ class PlacementTest : public ::testing::Test {
                      std::vector<std::string> ops = {"sleep"}) {
     auto w = core_.AddWorker(WorkerId(id), WorkerKind::kNative, ops, slots, link, r);
     EXPECT_TRUE(w.ok()) << w.status().ToString();
-    return *w;
+    return w.ok() ? w->value() : 0;
   }
   std::string Reason(std::string_view op = "sleep") {
     for (const auto& w : core_.Waiting()) {
@@ -79,7 +79,7 @@ TEST_F(PlacementTest, ATaskRunsOnlyWhereItsRequestFitsAndCountsAreReleasedOnFini
   EXPECT_NE(core_.WhyWaiting(*core_.Find(TaskId(3))).find("waiting for resources in use"),
             std::string::npos);
 
-  core_.OnResults(w, std::vector<wire::TaskResult>{Ok(1)});
+  core_.OnResults(WorkerIndex(w), std::vector<wire::TaskResult>{Ok(1)});
   EXPECT_EQ(link.assigned, (std::vector<uint64_t>{1, 2, 3}));
   EXPECT_EQ(core_.worker(w).used.memory_mib, 356);
   core_.OnResults(w, std::vector<wire::TaskResult>{Ok(2), Ok(3)});
@@ -139,7 +139,7 @@ TEST_F(PlacementTest, NamedResourcesGoOnlyToWorkersThatHaveThem) {
   // Tasks without a request still use any free slot.
   ASSERT_TRUE(core_.Submit({Task({})}).ok());
   EXPECT_EQ(plain.assigned, std::vector<uint64_t>{4});
-  core_.OnResults(g, std::vector<wire::TaskResult>{Ok(1)});
+  core_.OnResults(WorkerIndex(g), std::vector<wire::TaskResult>{Ok(1)});
   EXPECT_EQ(gpu.assigned, (std::vector<uint64_t>{1, 2, 3}));
   EXPECT_EQ(core_.worker(g).used.Named(*core_.ResourceIndex("gpus")), 2);
 }
@@ -172,7 +172,7 @@ TEST_F(PlacementTest, CancelTimeoutAndRefusalReleaseWhatTheTaskHeld) {
   EXPECT_EQ(core_.Find(TaskId(2))->state, TaskState::kFailed);
   ASSERT_EQ(link.assigned, (std::vector<uint64_t>{1, 2, 3}));
   uint64_t three = 3;
-  core_.OnRefused(w, std::span<const uint64_t>(&three, 1), false);
+  core_.OnRefused(WorkerIndex(w), std::span<const uint64_t>(&three, 1), false);
   // Refused and back in the queue: the resources it held are free, and it is sent again.
   EXPECT_EQ(link.assigned, (std::vector<uint64_t>{1, 2, 3, 3}));
   EXPECT_EQ(core_.worker(w).used.millicpus, 1000);
