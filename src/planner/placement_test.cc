@@ -51,8 +51,8 @@ class PlacementTest : public ::testing::Test {
  protected:
   FakeClock clock_;
   Core core_{clock_};
-  WorkerIndex Worker(const std::string& id, FakeLink* link, wire::Resources r, int slots = 8,
-                     std::vector<std::string> ops = {"sleep"}) {
+  uint32_t Worker(const std::string& id, FakeLink* link, wire::Resources r, int slots = 8,
+                  std::vector<std::string> ops = {"sleep"}) {
     auto w = core_.AddWorker(WorkerId(id), WorkerKind::kNative, ops, slots, link, r);
     EXPECT_TRUE(w.ok()) << w.status().ToString();
     return w.ok() ? w->value() : 0;
@@ -67,12 +67,12 @@ class PlacementTest : public ::testing::Test {
 
 TEST_F(PlacementTest, ATaskRunsOnlyWhereItsRequestFitsAndCountsAreReleasedOnFinish) {
   FakeLink link;
-  WorkerIndex w = Worker("w1", &link, Res(2, 1024));
+  uint32_t w = Worker("w1", &link, Res(2, 1024));
   ASSERT_TRUE(core_.Submit({Task(Res(1, 512)), Task(Res(1, 256)), Task(Res(1, 100))}).ok());
   // Slots are free (8) but CPUs are not: the third waits for one of the first two.
   EXPECT_EQ(link.assigned, (std::vector<uint64_t>{1, 2}));
-  EXPECT_EQ(core_.worker(w).used.millicpus, 2000);
-  EXPECT_EQ(core_.worker(w).used.memory_mib, 768);
+  EXPECT_EQ(core_.workers()[w].used.millicpus, 2000);
+  EXPECT_EQ(core_.workers()[w].used.memory_mib, 768);
   EXPECT_NE(Reason().find("1 task wait for resources in use (task 3 needs 1 cpu"),
             std::string::npos)
       << Reason();
@@ -81,10 +81,10 @@ TEST_F(PlacementTest, ATaskRunsOnlyWhereItsRequestFitsAndCountsAreReleasedOnFini
 
   core_.OnResults(WorkerIndex(w), std::vector<wire::TaskResult>{Ok(1)});
   EXPECT_EQ(link.assigned, (std::vector<uint64_t>{1, 2, 3}));
-  EXPECT_EQ(core_.worker(w).used.memory_mib, 356);
-  core_.OnResults(w, std::vector<wire::TaskResult>{Ok(2), Ok(3)});
-  EXPECT_EQ(core_.worker(w).used.millicpus, 0);
-  EXPECT_EQ(core_.worker(w).used.memory_mib, 0);
+  EXPECT_EQ(core_.workers()[w].used.memory_mib, 356);
+  core_.OnResults(WorkerIndex(w), std::vector<wire::TaskResult>{Ok(2), Ok(3)});
+  EXPECT_EQ(core_.workers()[w].used.millicpus, 0);
+  EXPECT_EQ(core_.workers()[w].used.memory_mib, 0);
 }
 
 TEST_F(PlacementTest, FractionalCpusPackTogether) {
@@ -127,7 +127,7 @@ TEST_F(PlacementTest, NoSingleWorkerWithEverythingIsExplained) {
 TEST_F(PlacementTest, NamedResourcesGoOnlyToWorkersThatHaveThem) {
   FakeLink plain, gpu;
   Worker("plain", &plain, Res(8, 8192), /*slots=*/8);
-  WorkerIndex g = Worker("gpu", &gpu, Res(8, 8192, {{"gpus", 2}}), /*slots=*/8);
+  uint32_t g = Worker("gpu", &gpu, Res(8, 8192, {{"gpus", 2}}), /*slots=*/8);
   std::vector<wire::TaskSpec> specs(3, Task(Res(0, 0, {{"gpus", 1}})));
   ASSERT_TRUE(core_.Submit(specs).ok());
   EXPECT_TRUE(plain.assigned.empty());
@@ -141,26 +141,26 @@ TEST_F(PlacementTest, NamedResourcesGoOnlyToWorkersThatHaveThem) {
   EXPECT_EQ(plain.assigned, std::vector<uint64_t>{4});
   core_.OnResults(WorkerIndex(g), std::vector<wire::TaskResult>{Ok(1)});
   EXPECT_EQ(gpu.assigned, (std::vector<uint64_t>{1, 2, 3}));
-  EXPECT_EQ(core_.worker(g).used.Named(*core_.ResourceIndex("gpus")), 2);
+  EXPECT_EQ(core_.workers()[g].used.Named(*core_.ResourceIndex("gpus")), 2);
 }
 
 TEST_F(PlacementTest, ALostWorkersResourcesAreFreedAndItsTasksRunElsewhere) {
   FakeLink l1;
-  WorkerIndex w1 = Worker("w1", &l1, Res(1, 1024));
+  uint32_t w1 = Worker("w1", &l1, Res(1, 1024));
   ASSERT_TRUE(core_.Submit({Task(Res(1, 1024))}).ok());
   EXPECT_EQ(l1.assigned, std::vector<uint64_t>{1});
-  core_.RemoveWorker(w1, "test");
-  EXPECT_EQ(core_.worker(w1).used.millicpus, 0);
+  core_.RemoveWorker(WorkerIndex(w1), "test");
+  EXPECT_EQ(core_.workers()[w1].used.millicpus, 0);
   EXPECT_EQ(core_.Find(TaskId(1))->state, TaskState::kQueued);
   FakeLink l2;
-  WorkerIndex w2 = Worker("w2", &l2, Res(1, 1024));
+  uint32_t w2 = Worker("w2", &l2, Res(1, 1024));
   EXPECT_EQ(l2.assigned, std::vector<uint64_t>{1});
-  EXPECT_EQ(core_.worker(w2).used.memory_mib, 1024);
+  EXPECT_EQ(core_.workers()[w2].used.memory_mib, 1024);
 }
 
 TEST_F(PlacementTest, CancelTimeoutAndRefusalReleaseWhatTheTaskHeld) {
   FakeLink link;
-  WorkerIndex w = Worker("w1", &link, Res(1, 100));
+  uint32_t w = Worker("w1", &link, Res(1, 100));
   wire::TaskSpec timed = Task(Res(1, 100));
   timed.timeout = 1;
   ASSERT_TRUE(core_.Submit({Task(Res(1, 100)), timed, Task(Res(1, 100))}).ok());
@@ -175,7 +175,7 @@ TEST_F(PlacementTest, CancelTimeoutAndRefusalReleaseWhatTheTaskHeld) {
   core_.OnRefused(WorkerIndex(w), std::span<const uint64_t>(&three, 1), false);
   // Refused and back in the queue: the resources it held are free, and it is sent again.
   EXPECT_EQ(link.assigned, (std::vector<uint64_t>{1, 2, 3, 3}));
-  EXPECT_EQ(core_.worker(w).used.millicpus, 1000);
+  EXPECT_EQ(core_.workers()[w].used.millicpus, 1000);
 }
 
 TEST_F(PlacementTest, SmallerTasksBehindOneThatDoesNotFitStillRun) {
