@@ -252,8 +252,10 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(int64_t{1}, wire::kMaxMemoryMib));
   w->add_option("--resource", *wres,
                 "A named resource the worker has, NAME=AMOUNT like gpus=2 (repeatable)");
-  w->add_option("--task-processes", wopts->task_processes,
-                "Most processes and threads one task's command may hold at once (0: no limit)")
+  w->add_option(
+       "--task-processes", wopts->task_processes,
+       "Most processes and threads one task's command may hold at once (0: no limit; a limit "
+       "starts each command through a shim, about one extra process start)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 22));
   w->add_option("--id", wopts->id, "Worker id, unique in the fleet (default host-pid)");
