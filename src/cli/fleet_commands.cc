@@ -254,8 +254,10 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(int64_t{1}, wire::kMaxMemoryMib));
   w->add_option("--resource", *wres,
                 "A named resource the worker has, NAME=AMOUNT like gpus=2 (repeatable)");
-  w->add_option("--task-processes", wopts->task_processes,
-                "Most processes and threads one task's command may hold at once (0: no limit)")
+  w->add_option(
+       "--task-processes", wopts->task_processes,
+       "Most processes and threads one task's command may hold at once (0: no limit; a limit "
+       "starts each command through a shim, about one extra process start)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 22));
   w->add_option("--id", wopts->id, "Worker id, unique in the fleet (default host-pid)");
@@ -321,7 +323,6 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   w->callback([=] {
     InitLogging("worker", *wlevel);
     wopts->join_token = Secret(*wjoin, "VOLO_JOIN_TOKEN");
-    wopts->kill_grace = std::chrono::milliseconds(static_cast<int64_t>(*wgrace * 1000));
     for (const auto& text : *wres) {
       wire::Resources named;
       Status st = wire::AddResourceText(named, text);
@@ -332,6 +333,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       if (!st.ok()) throw CLI::ValidationError("--resource", st.message());
       for (auto& p : named.named) wopts->resources.push_back(std::move(p));
     }
+    wopts->kill_grace = std::chrono::milliseconds(static_cast<int64_t>(*wgrace * 1000));
     if (!wops->empty()) {
       wopts->ops.clear();
       std::stringstream ss(*wops);

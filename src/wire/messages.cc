@@ -1,7 +1,7 @@
 #include "wire/messages.h"
 
-#include <array>
 #include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>

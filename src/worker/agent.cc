@@ -8,9 +8,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
+#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
-#include <cmath>
 #include <fstream>
 #include <mutex>
 #include <random>
@@ -422,6 +422,16 @@ void Agent::Impl::RunTasks(std::vector<wire::Assignment> tasks) {
     }
     if (t.op == "exec" && commands) {
       running.emplace(t.id, nullptr);
+      // The memory the task asked the planner for is also its command's limit, unless its
+      // arguments set one themselves.
+      if (t.resources.memory_mib > 0 && t.args.find("\"memory\"") == std::string::npos) {
+        boost::system::error_code ec;
+        boost::json::value v = boost::json::parse(t.args, ec);
+        if (!ec && v.is_object() && !v.get_object().contains("memory")) {
+          v.get_object()["memory"] = t.resources.memory_mib;
+          t.args = boost::json::serialize(v);
+        }
+      }
       commands->Submit(t.id, std::move(t.args),
                        [weak = weak_from_this(), &io = io, id = t.id, started](CommandOutcome o) {
                          asio::post(io, [weak, id, started, o = std::move(o)]() mutable {
@@ -619,6 +629,13 @@ Status Agent::Start() {
         impl_->options.bundle_cache_bytes,
         BundleCache::FetchFromPlanner(impl_->options.planner_url, impl_->options.join_token));
     co.bundles = impl_->bundles;
+    if (!co.launcher) {
+      // Limits as this machine allows them (limits.h): cgroups where writable, else rlimits.
+      std::shared_ptr<Limits> limits = Limits::Probe();
+      spdlog::info("exec: task limits enforced with {}; at most {} processes per command",
+                   limits->Describe(), impl_->options.task_processes);
+      co.launcher = MakeDirectLauncher(std::move(limits), impl_->options.task_processes);
+    }
     co.kill_grace = impl_->options.kill_grace;
     auto sink = [weak = std::weak_ptr<Impl>(impl_), flow = impl_->log_flow, &io = impl_->io](
                     uint64_t id, int stream, std::string_view data,

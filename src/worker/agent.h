@@ -51,8 +51,10 @@ struct WorkerOptions {
   double cpus = 0;
   int64_t memory_mib = 0;
   std::vector<std::pair<std::string, int64_t>> resources;  // named: gpus=2
-  // Most processes one task's command may hold at once (limits.h); 0: no limit.
-  int task_processes = 4096;
+  // Most processes one task's command may hold at once (limits.h); 0: no limit. Off by
+  // default: a limited command starts through the volo __limit shim, which costs a start of
+  // the volo binary.
+  int task_processes = 0;
   // exec: where bundles are unpacked (empty: <work_dir>-bundles) and how many bytes of
   // archives the cache holds before it removes the least recently used (bundle_cache.h).
   std::string bundle_cache_dir;

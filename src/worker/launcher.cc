@@ -8,6 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
+#include "worker/limits.h"
+
 namespace volo::worker {
 
 std::string CommandExit::Describe(const CommandLimits& limits) const {
@@ -21,7 +26,8 @@ namespace {
 
 class DirectLaunched final : public Launched {
  public:
-  DirectLaunched(pid_t pid, int pidfd) : pid_(pid), pidfd_(pidfd) {}
+  DirectLaunched(pid_t pid, int pidfd, std::unique_ptr<TaskLimit> limit)
+      : pid_(pid), pidfd_(pidfd), limit_(std::move(limit)) {}
   ~DirectLaunched() override {
     if (!reaped_) {
       (void)Signal(SIGKILL);
@@ -36,6 +42,8 @@ class DirectLaunched final : public Launched {
   Status Signal(int sig) override {
     // Until the leader is reaped its pid is the group's id and cannot be reused.
     if (reaped_) return Status::Ok();
+    // The cgroup holds processes that left the group (setsid) too.
+    if (limit_) (void)limit_->Signal(sig);
     if (::kill(-pid_, sig) != 0 && errno != ESRCH) {
       return IoError("cannot signal process group " + std::to_string(pid_) + ": " +
                      strerrordesc_np(errno));
@@ -63,18 +71,31 @@ class DirectLaunched final : public Launched {
     exit_.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     exit_.max_rss_bytes = static_cast<int64_t>(ru.ru_maxrss) * 1024;
+    if (limit_) {
+      // Whatever of the tree is left in its cgroup (escaped the group) goes too; then the
+      // cgroup says what the tree used and whether the kernel killed it for memory.
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!limit_->Empty() && std::chrono::steady_clock::now() < deadline) {
+        (void)limit_->Signal(SIGKILL);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      limit_->Collect(exit_);
+    }
     return exit_;
   }
 
  private:
   pid_t pid_;
   int pidfd_;
+  std::unique_ptr<TaskLimit> limit_;  // null: no limits asked for, or none enforceable
   bool reaped_ = false;
   CommandExit exit_;
 };
 
 class DirectLauncher final : public Launcher {
  public:
+  DirectLauncher(std::shared_ptr<Limits> limits, int max_processes)
+      : limits_(std::move(limits)), max_processes_(max_processes) {}
   std::string name() const override { return "none"; }
 
   Result<std::unique_ptr<Launched>> Launch(const LaunchSpec& spec) override {
@@ -103,6 +124,18 @@ class DirectLauncher final : public Launcher {
         o.search_path = false;
       }
     }
+    std::unique_ptr<TaskLimit> limit;
+    CommandLimits want = spec.limits;
+    if (want.max_processes == 0) want.max_processes = max_processes_;
+    if (limits_ && (want.memory_bytes > 0 || want.max_processes > 0)) {
+      // The shim joins the task's cgroup (or sets rlimits) and then execs the program.
+      VOLO_ASSIGN_OR_RETURN(limit, limits_->Prepare(want));
+      std::vector<std::string> argv = spec.argv;
+      if (!o.path.empty()) argv[0] = o.path;
+      o.argv = limit->Wrap(argv);
+      o.path.clear();
+      o.search_path = false;
+    }
     VOLO_ASSIGN_OR_RETURN(exec::Process p, exec::Spawn(o));
     const pid_t pid = p.Release();
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
@@ -112,11 +145,15 @@ class DirectLauncher final : public Launcher {
       ::waitpid(pid, nullptr, 0);
       return IoError(std::string("pidfd_open: ") + strerrordesc_np(err));
     }
-    return std::unique_ptr<Launched>(std::make_unique<DirectLaunched>(pid, pidfd));
+    return std::unique_ptr<Launched>(
+        std::make_unique<DirectLaunched>(pid, pidfd, std::move(limit)));
   }
 
  private:
   // The first executable `name` in the colon-separated `path`, or "".
+  std::shared_ptr<Limits> limits_;
+  int max_processes_;
+
   static std::string Lookup(const std::string& name, const std::string& path) {
     size_t start = 0;
     while (start <= path.size()) {
@@ -134,6 +171,8 @@ class DirectLauncher final : public Launcher {
 
 }  // namespace
 
-std::unique_ptr<Launcher> MakeDirectLauncher() { return std::make_unique<DirectLauncher>(); }
+std::unique_ptr<Launcher> MakeDirectLauncher(std::shared_ptr<Limits> limits, int max_processes) {
+  return std::make_unique<DirectLauncher>(std::move(limits), max_processes);
+}
 
 }  // namespace volo::worker

@@ -80,6 +80,12 @@ class Launcher {
 // the main process, then kills what is left of its group (a command's background children
 // never outlive it) and reaps it with its resource usage. A process that leaves the group
 // (setsid) escapes both: only a cgroup (limits.h) or the sandbox's PID namespace catches it.
-std::unique_ptr<Launcher> MakeDirectLauncher();
+// With `limits` (limits.h), a command with a memory or process limit (or `max_processes`, the
+// worker's default for commands that set none) runs through the `volo __limit` shim in its
+// own cgroup, which Signal and Wait also reach; memory_exceeded and the tree's peak memory come
+// from it.
+class Limits;
+std::unique_ptr<Launcher> MakeDirectLauncher(std::shared_ptr<Limits> limits = nullptr,
+                                             int max_processes = 0);
 
 }  // namespace volo::worker

@@ -1,6 +1,10 @@
 // Resource requests on real processes: workers advertise what they have, the planner places
 // tasks only where they fit, explains those that cannot, and refuses malformed requests.
 
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "harness.h"
 
 namespace volo::itest {
@@ -102,6 +106,70 @@ TEST_F(ResourcesTest, MalformedRequestsAre400sNamingTheField) {
     EXPECT_EQ(Str(r.obj(), "error").rfind(c.field + ":", 0), 0u) << r.Describe();
   }
   EXPECT_EQ(NumAt(Status(planner), "queued"), 0);
+}
+
+// Whether the worker can enforce limits with a cgroup here (as root with writable cgroups, as
+// in CI); the rlimit fallback neither kills a hog nor stops root's fork bomb.
+bool CgroupsWritable() {
+  std::string probe = "/sys/fs/cgroup/memory/volo-itest-probe";
+  if (::access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) return ::geteuid() == 0;
+  if (::mkdir(probe.c_str(), 0755) != 0) return false;
+  ::rmdir(probe.c_str());
+  return true;
+}
+
+TEST_F(ResourcesTest, AMemoryHogIsKilledAtItsLimitAndTheWorkerSurvives) {
+  if (!CgroupsWritable()) GTEST_SKIP() << "no writable cgroup: limits fall back to rlimits";
+  PlannerProc planner = StartPlanner();
+  ASSERT_NE(planner.port, 0);
+  Child* worker = StartWorker(
+      planner,
+      {.id = "w", .args = {"--ops", "exec", "--work-dir", TempPath("work"), "--memory", "1024"}});
+  // The shell keeps 300 MB of a pipe's output in memory; the task asked for 64 MiB.
+  uint64_t hog =
+      Submit(planner,
+             {{"op", "exec"},
+              {"args", {{"shell", "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived"}}},
+              {"resources", {{"memory", 64}}}});
+  ASSERT_NE(hog, 0u);
+  auto done = WaitFinished(planner, {hog});
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(Str(done[0], "state"), "failed");
+  EXPECT_NE(Str(done[0], "error").find("exceeded its memory limit of 64 MiB"), std::string::npos)
+      << Str(done[0], "error");
+  // The worker is alive and runs the next task.
+  EXPECT_EQ(::kill(worker->pid, 0), 0);
+  uint64_t next =
+      Submit(planner,
+             {{"op", "exec"}, {"args", {{"shell", "echo fine"}}}, {"resources", {{"memory", 64}}}});
+  done = WaitFinished(planner, {next});
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(Str(done[0], "state"), "done") << Str(done[0], "error");
+}
+
+TEST_F(ResourcesTest, AForkBombStopsAtTheProcessLimit) {
+  if (!CgroupsWritable()) GTEST_SKIP() << "no writable cgroup: limits fall back to rlimits";
+  PlannerProc planner = StartPlanner();
+  ASSERT_NE(planner.port, 0);
+  Child* worker = StartWorker(planner, {.id = "w",
+                                        .args = {"--ops", "exec", "--work-dir", TempPath("work"),
+                                                 "--task-processes", "32"}});
+  // A bomb with a fuse: 2^10 processes if nothing stopped it, all alive at once for a while.
+  uint64_t bomb = Submit(planner, {{"op", "exec"},
+                                   {"args",
+                                    {{"shell",
+                                      "b() { [ $1 -gt 0 ] || { sleep 1; return; }; b $(($1-1)) & "
+                                      "b $(($1-1)) & wait; }; b 10; echo finished"},
+                                     {"timeout", 60}}}});
+  ASSERT_NE(bomb, 0u);
+  auto done = WaitFinished(planner, {bomb});
+  ASSERT_EQ(done.size(), 1u);
+  // The shell finishes (its failed forks are errors it reports), and the tree never held more
+  // than the limit: the failed forks are in its stderr.
+  Reply logs = Get(planner.Api("/tasks/" + std::to_string(bomb) + "/logs?stream=stderr"));
+  EXPECT_EQ(logs.status, 200) << logs.Describe();
+  EXPECT_NE(logs.body.find("fork"), std::string::npos) << "no fork failed:\n" << logs.body;
+  EXPECT_EQ(::kill(worker->pid, 0), 0);
 }
 
 }  // namespace
