@@ -199,5 +199,41 @@ TEST_F(WorkflowTest, TheExamplesAreValid) {
   }
 }
 
+// The examples run as written: the nested fan-out maps a command over a previous step's list,
+// sums the squares, and a nested workflow checks the sum; the ETL chains commands and a group.
+TEST_F(WorkflowTest, TheExampleWorkflowsRunWithCommands) {
+  const std::string dir = std::string(VOLO_SOURCE_DIR) + "/examples/workflows/";
+  PlannerProc p = StartPlanner({"--workflows", dir + "fanout.yml"});
+  ASSERT_NE(p.port, 0);
+  StartWorker(p, {.id = "w1", .args = {"--slots", "4", "--sandbox", "none"}});
+  CommandResult fan = h_.RunVolo(
+      {"workflow", "run", "demo.FANOUT", "--payload", R"({"n": 30})", "--wait", "--planner", p.url},
+      {}, seconds(120));
+  EXPECT_EQ(fan.exit_code, 0) << fan.out << fan.err;
+  json::object r = Run(p, 1);
+  EXPECT_EQ(Str(r, "state"), "succeeded") << json::serialize(r);
+  const json::object* sum = Step(r, "SUM");
+  ASSERT_NE(sum, nullptr);
+  EXPECT_EQ(Num(sum->at("result")), 8555);  // 0^2 + ... + 29^2
+  EXPECT_EQ(NumAt(*Step(r, "SQUARES"), "succeeded"), 30);
+
+  CommandResult apply = h_.RunVolo({"workflow", "apply", dir + "etl.yml", "--planner", p.url});
+  ASSERT_EQ(apply.exit_code, 0) << apply.err;
+  CommandResult etl =
+      h_.RunVolo({"workflow", "run", "demo.ETL", "--payload", R"({"source": "sales", "rows": 4})",
+                  "--wait", "--planner", p.url},
+                 {}, seconds(120));
+  EXPECT_EQ(etl.exit_code, 0) << etl.out << etl.err;
+  json::object e = Run(p, 2);
+  const json::object* load = Step(e, "LOAD");
+  ASSERT_NE(load, nullptr);
+  EXPECT_EQ(json::serialize(load->at("result")), R"({"source":"sales","total":100,"largest":40})");
+  // A payload the schema refuses starts nothing.
+  CommandResult bad = h_.RunVolo({"workflow", "run", "demo.ETL", "--payload",
+                                  R"({"source": "sales", "rows": 0})", "--planner", p.url});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("payload.rows"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace volo::itest
