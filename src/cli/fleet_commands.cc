@@ -363,6 +363,12 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
         worker::SandboxOptions so;
         so.ro_binds = *wsandbox_ro;
         so.network = *wsandbox_net;
+        // Task limits apply inside the sandbox too: the shim joins the task's cgroup (or sets
+        // its rlimits) before it starts bwrap.
+        so.limits = worker::Limits::Probe();
+        so.max_processes = wopts->task_processes;
+        spdlog::info("exec: sandboxed with bwrap; task limits enforced with {}",
+                     so.limits->Describe());
         Status usable = worker::CheckSandbox(so);
         if (!usable.ok()) {
           if (!wops->empty()) {  // exec was asked for by name: refuse rather than run it bare

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -80,7 +81,8 @@ std::vector<pid_t> Descendants(pid_t root) {
 
 class BwrapLaunched final : public Launched {
  public:
-  BwrapLaunched(pid_t pid, int pidfd) : pid_(pid), pidfd_(pidfd) {}
+  BwrapLaunched(pid_t pid, int pidfd, std::unique_ptr<TaskLimit> limit)
+      : pid_(pid), pidfd_(pidfd), limit_(std::move(limit)) {}
   ~BwrapLaunched() override {
     if (!reaped_) {
       (void)Signal(SIGKILL);
@@ -98,6 +100,7 @@ class BwrapLaunched final : public Launched {
     // long: SIGKILL of bwrap's own child (the namespace's init) ends all of them anyway.
     std::vector<pid_t> pids = Descendants(pid_);
     for (auto it = pids.rbegin(); it != pids.rend(); ++it) ::kill(*it, sig);
+    if (limit_) (void)limit_->Signal(sig);
     if (sig == SIGKILL && ::kill(pid_, SIGKILL) != 0 && errno != ESRCH) {
       return Errno("cannot signal bwrap " + std::to_string(pid_));
     }
@@ -122,6 +125,7 @@ class BwrapLaunched final : public Launched {
     exit_.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     exit_.max_rss_bytes = static_cast<int64_t>(ru.ru_maxrss) * 1024;
+    if (limit_) limit_->Collect(exit_);
     return exit_;
   }
 
@@ -130,7 +134,20 @@ class BwrapLaunched final : public Launched {
   int pidfd_;
   bool reaped_ = false;
   CommandExit exit_;
+  std::unique_ptr<TaskLimit> limit_;  // null: no limits asked for
 };
+
+// `name` on the worker's PATH, or `name` itself when it has a '/' or is not found.
+std::string OnPath(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    std::string full = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(full.c_str(), X_OK) == 0) return full;
+  }
+  return name;
+}
 
 class BwrapLauncher final : public Launcher {
  public:
@@ -139,6 +156,15 @@ class BwrapLauncher final : public Launcher {
 
   Result<std::unique_ptr<Launched>> Launch(const LaunchSpec& spec) override {
     VOLO_ASSIGN_OR_RETURN(std::vector<std::string> args, BwrapArgv(options_, spec));
+    std::unique_ptr<TaskLimit> limit;
+    CommandLimits want = spec.limits;
+    if (want.max_processes == 0) want.max_processes = options_.max_processes;
+    if (options_.limits && (want.memory_bytes > 0 || want.max_processes > 0)) {
+      VOLO_ASSIGN_OR_RETURN(limit, options_.limits->Prepare(want));
+      args[0] = OnPath(args[0]);
+      args = limit->Wrap(args);
+    }
+    const std::string program = args[0];
     std::vector<char*> argv, envp;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -172,9 +198,9 @@ class BwrapLauncher final : public Launcher {
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
     pid_t pid = -1;
-    int rc = options_.bwrap.find('/') == std::string::npos
-                 ? posix_spawnp(&pid, options_.bwrap.c_str(), &fa, &attr, argv.data(), envp.data())
-                 : posix_spawn(&pid, options_.bwrap.c_str(), &fa, &attr, argv.data(), envp.data());
+    int rc = program.find('/') == std::string::npos
+                 ? posix_spawnp(&pid, program.c_str(), &fa, &attr, argv.data(), envp.data())
+                 : posix_spawn(&pid, program.c_str(), &fa, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc != 0) {
@@ -183,7 +209,7 @@ class BwrapLauncher final : public Launcher {
                           : IoError("cannot start " + options_.bwrap + ": " + std::strerror(rc));
     }
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    return std::unique_ptr<Launched>(new BwrapLaunched(pid, pidfd));
+    return std::unique_ptr<Launched>(new BwrapLaunched(pid, pidfd, std::move(limit)));
   }
 
  private:

@@ -23,6 +23,7 @@
 
 #include "common/status.h"
 #include "worker/launcher.h"
+#include "worker/limits.h"
 
 namespace volo::worker {
 
@@ -32,6 +33,11 @@ struct SandboxOptions {
   // there), from the worker's --sandbox-ro-bind.
   std::vector<std::string> ro_binds;
   bool network = false;  // every task may use the host's network (else only tasks asking)
+  // Task limits (limits.h): with them, a command that asks for memory or processes starts as
+  // `volo __limit ... -- bwrap ...`, so the sandbox and all it runs are inside the task's
+  // cgroup (or under its rlimits). Null: no limits.
+  std::shared_ptr<Limits> limits;
+  int max_processes = 0;  // for every command that does not ask; 0: none
 };
 
 // OK when bwrap is installed and can create the namespaces here (unprivileged user namespaces
