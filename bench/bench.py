@@ -132,6 +132,78 @@ def volo_engine(volo, build, tmp, runs):
     return res
 
 
+def volo_workflows(volo, tmp, quick, runs):
+    """Workflows against Celery's canvas (bench/peers/peers.py "canvas"): a chain of no-op steps,
+    a group of no-ops with a step after it (a chord), a map over a payload list; seconds per
+    step. Then the planner's memory per pending step (a 100,000-element map with no worker to
+    run it) and its peak while a 100,000-element map runs."""
+    chain_n, group_n = (200, 2000) if quick else (1000, 10000)
+    big = 20000 if quick else 100000
+    lines = ["tasks:", "  COUNT: {op: noop}"]
+    lines += ["bench.CHAIN:", "  tasks: [" + ", ".join(["noop"] * chain_n) + "]"]
+    lines += ["bench.CHORD:", "  tasks:", "    - G: {type: group, tasks: [" +
+              ", ".join(["noop"] * group_n) + "]}", "    - COUNT"]
+    lines += ["bench.MAP:", "  tasks:", "    - M: {type: map, over: payload.items, task: noop}"]
+    text = "\n".join(lines) + "\n"
+    res = {}
+
+    def run(url, name, payload):
+        t0 = time.perf_counter()
+        r = post(url + f"/api/v1/workflows/{name}/runs", {"payload": payload})
+        while True:
+            v = get(url + f"/api/v1/runs/{r['id']}")
+            if v["state"] not in ("queued", "running"):
+                break
+            time.sleep(0.002)
+        wall = time.perf_counter() - t0
+        assert v["state"] == "succeeded", f"{name}: {v['state']} {v.get('error')}"
+        return wall
+
+    f = Fleet(volo, tmp)
+    try:
+        url = f.planner()
+        f.workers(2, slots=1, ops="noop,echo")
+        post(url + "/api/v1/workflows", {"text": text})
+        items = {"items": list(range(group_n))}
+        for key, name, payload, steps in (("chain", "bench.CHAIN", {}, chain_n),
+                                          ("chord", "bench.CHORD", {}, group_n + 1),
+                                          ("map", "bench.MAP", items, group_n)):
+            walls = [run(url, name, payload) for _ in range(runs)]
+            wall = statistics.median(walls)
+            res[key] = {"steps": steps, "seconds": wall, "us_per_step": wall / steps * 1e6}
+        # The peak while a big map runs.
+        import threading
+        peak, done = [rss_kib(f.pid)], [False]
+
+        def sample():
+            while not done[0]:
+                peak[0] = max(peak[0], rss_kib(f.pid))
+                time.sleep(0.01)
+        th = threading.Thread(target=sample)
+        th.start()
+        try:
+            wall = run(url, "bench.MAP", {"items": list(range(big))})
+        finally:
+            done[0] = True
+            th.join()
+        res["big_map"] = {"elements": big, "seconds": wall, "peak_rss_mib": peak[0] / 1024}
+    finally:
+        f.stop()
+    # Memory per pending step: the same map on a planner with no worker.
+    f = Fleet(volo, tmp)
+    try:
+        url = f.planner()
+        post(url + "/api/v1/workflows", {"text": text})
+        before = rss_kib(f.pid)
+        # The answer comes once the run and all its element tasks exist.
+        post(url + "/api/v1/workflows/bench.MAP/runs", {"payload": {"items": list(range(big))}})
+        after = rss_kib(f.pid)
+        res["pending_bytes_per_step"] = (after - before) * 1024 / big
+    finally:
+        f.stop()
+    return res
+
+
 def run_rate(argv, n, stdin=None):
     """Commands per second of a process-per-task runner, run to completion once."""
     t0 = time.perf_counter()
@@ -309,6 +381,23 @@ def report(v, peers, fly, cluster=""):
             w(f"| GNU parallel -j2 | {fmt(pr)} | {vr / pr:.1f}x |")
         w(f"\nGoals: ≥ 0.75x `xargs -P2`, ≥ 3x GNU parallel. volo runs: "
           f"{', '.join(fmt(x) for x in c['volo']['runs'])}.\n")
+    wf, cv = v.get("workflows"), peers.get("canvas")
+    if wf:
+        w("### Workflows against Celery's canvas (2 workers; time per step, median)\n")
+        w("| shape | steps | volo µs/step | Celery µs/step | Celery ÷ volo |")
+        w("|---|---:|---:|---:|---:|")
+        for key, label in (("chain", "chain of no-ops"), ("chord", "group of no-ops, then one step (chord)"),
+                           ("map", "map over a list (Celery: a group)")):
+            mine = wf[key]
+            theirs = (cv or {}).get(key)
+            ratio = f"{theirs['us_per_step'] / mine['us_per_step']:,.0f}x" if theirs else "–"
+            w(f"| {label} | {fmt(mine['steps'])} | {fmt(mine['us_per_step'], 1)} | "
+              f"{fmt(theirs['us_per_step'], 1) if theirs else '–'} | {ratio} |")
+        bm = wf["big_map"]
+        w(f"\nGoal: Celery ÷ volo ≥ 100x on each. A {fmt(bm['elements'])}-element map: "
+          f"{bm['seconds']:.2f} s, planner peak RSS {bm['peak_rss_mib']:.0f} MiB (goal < 100 MiB); "
+          f"planner memory per pending step {wf['pending_bytes_per_step']:.0f} bytes "
+          f"(goal ≤ 512).\n")
     if fly:
         w("### FLY interpreter (bench/fly/run.sh)\n")
         w(fly)
@@ -331,6 +420,8 @@ def main():
     v = volo_engine(volo, build, tmp, runs)
     print("volo: command tasks against xargs and GNU parallel", file=sys.stderr, flush=True)
     v["commands"] = volo_commands(volo, tmp, 2000 if not quick else 500, runs)
+    print("volo: workflows (chain, chord, map)", file=sys.stderr, flush=True)
+    v["workflows"] = volo_workflows(volo, tmp, quick, runs)
     print("volo: seed exercise 5", file=sys.stderr, flush=True)
     v["exercise5"] = exercise5(volo, 5)
     print("volo: the fixed seed instance on 30 workers", file=sys.stderr, flush=True)

@@ -25,3 +25,9 @@ def noop(x):
 @app.task(name="volo_peers.seed_op")
 def seed_op(op, a, b, seconds):
     return work.seed_op(op, a, b, seconds)
+
+
+@app.task(name="volo_peers.count")
+def count(xs):
+    """A chord's callback: how many results the group handed on."""
+    return len(xs)

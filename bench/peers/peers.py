@@ -287,6 +287,57 @@ def run_commands(args, logs):
     return out
 
 
+def run_canvas(args, logs):
+    """Celery's canvas, the peer of volo's workflows: a chain of no-op steps, a chord (a group
+    of no-ops and a callback that receives their results), and a map (a group over a list,
+    Celery having no map over an earlier result). Seconds per step, median of the runs."""
+    import celery
+    import celery_tasks as ct
+    out = {"version": celery.__version__}
+    w = Child([PY, "-m", "celery", "-A", "celery_tasks", "worker", "--pool=prefork",
+               "--concurrency=2", "--loglevel=WARNING", "--without-gossip", "--without-mingle",
+               "--without-heartbeat", "-Q", "volo_peers", "-n", "canvas@localhost"],
+              os.path.join(logs, "celery-canvas.log"))
+    try:
+        deadline = time.time() + 120
+        while not ct.app.control.ping(timeout=0.5):
+            if time.time() > deadline or w.p.poll() is not None:
+                raise RuntimeError("the celery worker did not answer (see its log)")
+        chain_n, group_n = args.canvas_chain, args.canvas_group
+
+        def timed(make, check):
+            walls = []
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                value = make().get(timeout=1800)
+                walls.append(time.perf_counter() - t0)
+                check(value)
+            return statistics.median(walls)
+
+        def check_chain(v):
+            assert v == 7, "celery's chain returned a wrong result"
+
+        def check_count(v):
+            assert v == group_n, "celery's chord returned a wrong count"
+
+        def check_list(v):
+            assert v == list(range(group_n)), "celery's group returned wrong results"
+
+        wall = timed(lambda: celery.chain(ct.noop.s(7), *[ct.noop.s() for _ in range(chain_n - 1)])
+                     .apply_async(), check_chain)
+        out["chain"] = {"steps": chain_n, "seconds": wall, "us_per_step": wall / chain_n * 1e6}
+        wall = timed(lambda: celery.chord([ct.noop.s(i) for i in range(group_n)])(ct.count.s()),
+                     check_count)
+        out["chord"] = {"steps": group_n + 1, "seconds": wall,
+                        "us_per_step": wall / (group_n + 1) * 1e6}
+        wall = timed(lambda: celery.group(ct.noop.s(i) for i in range(group_n)).apply_async(),
+                     check_list)
+        out["map"] = {"steps": group_n, "seconds": wall, "us_per_step": wall / group_n * 1e6}
+    finally:
+        w.stop()
+    return {"canvas": out}
+
+
 # ---- driver -------------------------------------------------------------------------------
 
 PEERS = {
@@ -296,6 +347,7 @@ PEERS = {
                                                        "rq_simple")),
     "dask": (("distributed",), run_dask),
     "commands": ((), run_commands),
+    "canvas": (("celery", "redis"), run_canvas),
 }
 
 
@@ -341,6 +393,8 @@ def main():
     a.latency_n = 200 if a.quick else 1000
     a.instance_runs = 3 if a.quick else 7
     a.commands_n = 500 if a.quick else 2000
+    a.canvas_chain = 200 if a.quick else 1000
+    a.canvas_group = 2000 if a.quick else 10000
 
     if a.peer:
         sys.path.insert(0, HERE)
