@@ -99,7 +99,15 @@ class BwrapLaunched final : public Launched {
     // Deepest first, so a parent's handler cannot start new children the walk missed... for
     // long: SIGKILL of bwrap's own child (the namespace's init) ends all of them anyway.
     std::vector<pid_t> pids = Descendants(pid_);
+    // Frozen first, so the whole tree gets the signal at once: otherwise a shell whose
+    // children died first could see its `wait` return and exit 0 before its own signal came.
+    if (sig != SIGKILL) {
+      for (pid_t p : pids) ::kill(p, SIGSTOP);
+    }
     for (auto it = pids.rbegin(); it != pids.rend(); ++it) ::kill(*it, sig);
+    if (sig != SIGKILL) {
+      for (pid_t p : pids) ::kill(p, SIGCONT);
+    }
     if (limit_) (void)limit_->Signal(sig);
     if (sig == SIGKILL && ::kill(pid_, SIGKILL) != 0 && errno != ESRCH) {
       return Errno("cannot signal bwrap " + std::to_string(pid_));
