@@ -188,7 +188,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->capture_default_str()
       ->check(CLI::Range(0, 1000));
   p->add_option("--workflows", popts->workflows_file,
-                "Define the workflows of this file at start (docs/workflows.md; more with "
+                "Define the workflows of this YAML file at start (more with "
                 "`volo workflow apply`)")
       ->check(CLI::ExistingFile);
   auto token_file = std::make_shared<std::string>();

@@ -150,8 +150,9 @@ Result<std::string> PayloadText(const std::string& arg) {
 }  // namespace
 
 void AddWorkflowCommands(CLI::App& app, int* exit_code) {
-  auto* wf =
-      app.add_subcommand("workflow", "Workflows: YAML chains, groups and maps (docs/workflows.md)");
+  auto* wf = app.add_subcommand("workflow",
+                                "Workflows: tasks chained, grouped and mapped in a YAML file "
+                                "(Celery Director's layout), run by the planner");
   wf->require_subcommand(1);
   auto planner = std::make_shared<std::string>(DefaultPlanner());
 
