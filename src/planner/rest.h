@@ -49,8 +49,8 @@ struct RestContext {
   Token api_token;
   Token join_token;
   WorkflowService* workflows = nullptr;  // workflows.h; null: the routes answer 404
-  LogStore* logs = nullptr;  // command output (GET /api/v1/tasks/{id}/logs)
-  BundleStore* bundles = nullptr;  // set by the server; without one /api/v1/bundles is 503
+  LogStore* logs = nullptr;              // command output (GET /api/v1/tasks/{id}/logs)
+  BundleStore* bundles = nullptr;        // set by the server; without one /api/v1/bundles is 503
 };
 
 // Authenticates and routes one request, and answers it through `reply`.

@@ -148,8 +148,7 @@ class OutputEncoder {
   std::string buf_;
   size_t count_ = 0;
 };
-using WorkerMessage =
-    std::variant<Register, Heartbeat, Results, Refused, Leaving, Logs, Output>;
+using WorkerMessage = std::variant<Register, Heartbeat, Results, Refused, Leaving, Logs, Output>;
 Result<WorkerMessage> ParseWorkerMessage(std::string_view text);
 
 std::string EncodeRegister(const Register& r);
