@@ -86,7 +86,11 @@ struct PlannerServer::Impl final : RestEnv {
                  [this](std::function<void(const Status&)> ack) { Durable(std::move(ack)); },
                  static_cast<int>(options.heartbeat_interval.count()),
                  ws_links,
-                 next_client} {}
+                 next_client} {
+    workflows.SetBlobSink([this](const std::string& sha256, std::string bytes) {
+      return blobs.Put(sha256, std::move(bytes));
+    });
+  }
 
   asio::io_context& io;
   PlannerOptions options;
