@@ -428,11 +428,8 @@ api::RunView WorkflowService::RunViewOf(const Run& run, bool steps, bool element
     bool map = node.kind == Step::Kind::kMap;
     if (map) {
       s.elements = node.children.size();
-      for (uint32_t c : node.children) {
-        auto st = run.nodes[c].state;
-        if (st == workflow::StepState::kSucceeded) ++s.succeeded;
-        if (st == workflow::StepState::kFailed) ++s.failed;
-      }
+      s.succeeded = node.succeeded_children;
+      s.failed = node.failed_children;
     }
     v.steps.push_back(std::move(s));
     if (!map || elements) {

@@ -468,9 +468,11 @@ void Engine::Finish(Run& run, uint32_t n, StepState state, std::string result) {
 
 void Engine::ChildFinished(Run& run, uint32_t p, uint32_t child) {
   Node& parent = run.nodes[p];
-  ++parent.ended_children;
-  if (Ended(parent.state)) return;
   const Node& c = run.nodes[child];
+  ++parent.ended_children;
+  if (c.state == StepState::kSucceeded) ++parent.succeeded_children;
+  if (c.state == StepState::kFailed) ++parent.failed_children;
+  if (Ended(parent.state)) return;
   bool tolerated = c.state == StepState::kSucceeded || c.continue_on_failure;
   if (!tolerated) {
     std::string why = c.state == StepState::kCancelled ? "cancelled" : c.result;

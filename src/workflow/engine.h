@@ -75,7 +75,10 @@ struct Node {
   std::vector<uint32_t> children;
   uint32_t ended_children = 0;    // a group or map is done when all of them have ended
   uint32_t started_children = 0;  // a map: elements started (they start in order)
-  bool filling = false;           // a map: FillMap is on the stack for it
+  // Of the ended children: how many succeeded and failed (a run's view counts a map's elements
+  // without visiting them).
+  uint32_t succeeded_children = 0, failed_children = 0;
+  bool filling = false;  // a map: FillMap is on the stack for it
   std::optional<TaskId> task;
   std::string result;                // JSON text once succeeded; the error once failed
   double started = 0, finished = 0;  // wall seconds

@@ -271,6 +271,8 @@ TEST(EngineWindowTest, AFailedElementStopsTheMapFromStartingMore) {
   const workflow::Run* r = engine.FindRun(*run);
   EXPECT_EQ(r->state, RunState::kFailed);
   EXPECT_EQ(r->failed_step, "E[2]");
+  EXPECT_EQ(r->nodes[1].succeeded_children, 1u);
+  EXPECT_EQ(r->nodes[1].failed_children, 1u);
 }
 
 TEST_F(EngineTest, NestedWorkflowsExpandAndReceiveTheirParents) {
