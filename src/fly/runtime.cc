@@ -32,6 +32,7 @@ class DeclaredEnvironment : public Environment {
   int parallelism() const override { return bound_->parallelism(); }
   int nthread() const override { return nthread_; }
   void Launch(std::shared_ptr<FlyJob> job) override { bound_->Launch(std::move(job)); }
+  bool RunPending() override { return bound_->RunPending(); }
 
  private:
   std::unique_ptr<Environment> bound_;
@@ -149,10 +150,20 @@ bool Runtime::Receive(Channel* ch, Value* out, std::string* error) {
       ch->queue.pop_front();
       return true;
     }
-    if (active_ <= 1) {
+    lock.unlock();
+    bool ran = RunPendingInstance();  // one that may send (without threads, the only way)
+    lock.lock();
+    if (ran) continue;
+    // Without threads every other executor is waiting further down this thread's stack.
+    if (active_ <= 1 || kOneThread) {
       *error = "receive on " + ChannelName(*ch) +
                ", which is empty and can never get a message: no instance that could send is "
                "running";
+      if (kOneThread && active_ > 1) {
+        *error +=
+            " (this build runs fly instances one at a time on one thread: an instance "
+            "cannot wait for a message its launcher sends after it waits itself)";
+      }
       return false;
     }
     ++ch->waiters;
@@ -206,6 +217,21 @@ void Runtime::RemoveActive() {
   }
   // Fly waiters and (when nobody is left) blocked receivers re-check their condition.
   cv_.notify_all();
+}
+
+bool Runtime::RunPendingInstance() {
+  if constexpr (!kOneThread) return false;  // the smp pool's threads run every instance
+  std::vector<Environment*> envs;
+  {
+    std::lock_guard<std::mutex> lock(env_mu_);
+    for (const auto& [name, env] : envs_) envs.push_back(env.get());
+    for (const auto& env : forgotten_envs_) envs.push_back(env.get());
+  }
+  // Environments live as long as the Runtime, so the pointers stay valid without the lock.
+  for (Environment* env : envs) {
+    if (env->RunPending()) return true;
+  }
+  return false;
 }
 
 void Runtime::AddAsyncJob(std::shared_ptr<FlyJob> job) {

@@ -66,6 +66,13 @@ class Runtime {
   template <typename Pred>
   void WaitInactive(Pred pred) {
     std::unique_lock<std::mutex> lock(mu_);
+    // Instances that wait for a thread to run them (Environment::RunPending) run here.
+    while (!pred()) {
+      lock.unlock();
+      bool ran = RunPendingInstance();
+      lock.lock();
+      if (!ran) break;
+    }
     if (pred()) return;
     DecActiveLocked();
     cv_.wait(lock, pred);
@@ -75,6 +82,10 @@ class Runtime {
   void RemoveActiveLocked() { DecActiveLocked(); }
   void NotifyAll() { cv_.notify_all(); }
   std::mutex& mu() { return mu_; }
+
+  // Runs one instance an environment holds for lack of threads (Environment::RunPending) on the
+  // calling thread; false when none waits. Call without holding mu().
+  bool RunPendingInstance();
 
   // Async fly jobs, waited for (and their errors reported) when the program ends.
   void AddAsyncJob(std::shared_ptr<FlyJob> job);
