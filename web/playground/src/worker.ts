@@ -1,0 +1,61 @@
+// The interpreter's Web Worker: loads fly.js/fly.wasm (the FLY interpreter built from src/fly)
+// once, then runs each program it is sent. The program runs synchronously here, off the page's
+// thread; every flush of its output is posted at once, so the page shows lines as they are
+// printed. Stop is the page terminating this worker (and starting a fresh one).
+import type { RunRequest, WorkerMessage } from "./protocol";
+
+declare function importScripts(...urls: string[]): void;
+declare function createFlyModule(options: object): Promise<FlyModule>;
+
+interface FlyModule {
+  ccall(name: string, ret: string, types: string[], args: unknown[]): number;
+  FS: {
+    mkdirTree(path: string): void;
+    writeFile(path: string, data: Uint8Array): void;
+  };
+}
+
+const post = (m: WorkerMessage) => (self as unknown as Worker).postMessage(m);
+
+importScripts("fly.js");
+
+let module: FlyModule | undefined;
+const ready = createFlyModule({
+  onOutput: (stream: 1 | 2, text: string) => post({ kind: "output", stream, text }),
+  onAbort: (what: string) => post({ kind: "crashed", message: String(what) }),
+  print: (text: string) => post({ kind: "output", stream: 1, text: text + "\n" }),
+  printErr: (text: string) => post({ kind: "output", stream: 2, text: text + "\n" }),
+}).then((m) => {
+  module = m;
+  post({ kind: "ready" });
+});
+
+const loaded = new Set<string>();
+
+async function run(req: RunRequest) {
+  await ready;
+  const m = module!;
+  for (const d of req.data) {
+    if (loaded.has(d.path)) continue;
+    const res = await fetch(d.url);
+    if (!res.ok) continue;  // the program's own open reports the missing file
+    const dir = d.path.substring(0, d.path.lastIndexOf("/"));
+    if (dir) m.FS.mkdirTree(dir);
+    m.FS.writeFile(d.path, new Uint8Array(await res.arrayBuffer()));
+    loaded.add(d.path);
+  }
+  const start = performance.now();
+  let code: number;
+  try {
+    code = m.ccall("volo_playground_run", "number", ["string", "string", "string", "string"],
+                   [req.file, req.source, req.bindings.join("\n"), req.seed]);
+  } catch (e) {
+    post({ kind: "crashed", message: String(e) });
+    return;
+  }
+  post({ kind: "done", code, ms: performance.now() - start });
+}
+
+self.onmessage = (e: MessageEvent<RunRequest>) => {
+  if (e.data.kind === "run") void run(e.data);
+};
