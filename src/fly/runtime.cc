@@ -150,20 +150,24 @@ bool Runtime::Receive(Channel* ch, Value* out, std::string* error) {
       ch->queue.pop_front();
       return true;
     }
-    lock.unlock();
-    bool ran = RunPendingInstance();  // one that may send (without threads, the only way)
-    lock.lock();
-    if (ran) continue;
-    // Without threads every other executor is waiting further down this thread's stack.
-    if (active_ <= 1 || kOneThread) {
+    if constexpr (kOneThread) {
+      if (ReceiveOnOneThread(ch, lock)) continue;
       *error = "receive on " + ChannelName(*ch) +
                ", which is empty and can never get a message: no instance that could send is "
                "running";
-      if (kOneThread && active_ > 1) {
+      if (active_ > 1) {
+        // Someone further down this thread's stack could go on (a message reached it), but
+        // cannot while this receive sits on top of it.
         *error +=
-            " (this build runs fly instances one at a time on one thread: an instance "
-            "cannot wait for a message its launcher sends after it waits itself)";
+            " (the playground runs fly instances one at a time on one thread: this receive "
+            "waits for an executor it has to finish first)";
       }
+      return false;
+    }
+    if (active_ <= 1) {
+      *error = "receive on " + ChannelName(*ch) +
+               ", which is empty and can never get a message: no instance that could send is "
+               "running";
       return false;
     }
     ++ch->waiters;
@@ -217,6 +221,24 @@ void Runtime::RemoveActive() {
   }
   // Fly waiters and (when nobody is left) blocked receivers re-check their condition.
   cv_.notify_all();
+}
+
+bool Runtime::ReceiveOnOneThread(Channel* ch, std::unique_lock<std::mutex>& lock) {
+  // Blocked as a receiver is (inactive, a send grants it back), while a pending instance runs.
+  ++ch->waiters;
+  ++waiting_;
+  DecActiveLocked();
+  lock.unlock();
+  bool ran = RunPendingInstance();
+  lock.lock();
+  --ch->waiters;
+  --waiting_;
+  if (ch->granted > 0) {
+    --ch->granted;  // a send already counted this receiver active again
+  } else {
+    ++active_;
+  }
+  return ran;
 }
 
 bool Runtime::RunPendingInstance() {

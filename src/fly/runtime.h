@@ -66,15 +66,20 @@ class Runtime {
   template <typename Pred>
   void WaitInactive(Pred pred) {
     std::unique_lock<std::mutex> lock(mu_);
-    // Instances that wait for a thread to run them (Environment::RunPending) run here.
-    while (!pred()) {
-      lock.unlock();
-      bool ran = RunPendingInstance();
-      lock.lock();
-      if (!ran) break;
-    }
     if (pred()) return;
     DecActiveLocked();
+    if constexpr (kOneThread) {
+      // No other thread will make pred() true: the instances waiting for one run here, the
+      // caller counted inactive meanwhile as if it were blocked.
+      while (!pred()) {
+        lock.unlock();
+        bool ran = RunPendingInstance();
+        lock.lock();
+        if (!ran) break;
+      }
+      ++active_;
+      return;
+    }
     cv_.wait(lock, pred);
     ++active_;
   }
@@ -138,6 +143,9 @@ class Runtime {
 
  private:
   void DecActiveLocked();
+  // kOneThread's receive on an empty channel: runs one pending instance with the receiver
+  // counted blocked; false when there was none. Called and returns with `lock` held.
+  bool ReceiveOnOneThread(Channel* ch, std::unique_lock<std::mutex>& lock);
 
   const Program& program_;
   RunOptions options_;

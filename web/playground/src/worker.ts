@@ -2,13 +2,18 @@
 // once, then runs each program it is sent. The program runs synchronously here, off the page's
 // thread; every flush of its output is posted at once, so the page shows lines as they are
 // printed. Stop is the page terminating this worker (and starting a fresh one).
+//
+// worker.js?fleet=1 loads the fly_fleet build instead (the same interpreter with Asyncify), in
+// which the program's flies run on the planner's fleet (fleet.ts) while its top level runs here.
+import { Fleet } from "./fleet";
 import type { RunRequest, WorkerMessage } from "./protocol";
 
 declare function importScripts(...urls: string[]): void;
 declare function createFlyModule(options: object): Promise<FlyModule>;
 
 interface FlyModule {
-  ccall(name: string, ret: string, types: string[], args: unknown[]): number;
+  ccall(name: string, ret: string | null, types: string[], args: unknown[], opts?: object): any;
+  fleet?: Fleet;
   FS: {
     mkdirTree(path: string): void;
     writeFile(path: string, data: Uint8Array): void;
@@ -17,7 +22,8 @@ interface FlyModule {
 
 const post = (m: WorkerMessage) => (self as unknown as Worker).postMessage(m);
 
-importScripts("fly.js");
+const fleetBuild = new URLSearchParams(self.location.search).get("fleet") === "1";
+importScripts(fleetBuild ? "fly_fleet.js" : "fly.js");
 
 let module: FlyModule | undefined;
 const ready = createFlyModule({
@@ -47,8 +53,16 @@ async function run(req: RunRequest) {
   const start = performance.now();
   let code: number;
   try {
-    code = m.ccall("volo_playground_run", "number", ["string", "string", "string", "string"],
-                   [req.file, req.source, req.bindings.join("\n"), req.seed]);
+    const fleet = req.fleet !== null && fleetBuild;
+    if (fleet) {
+      m.fleet = new Fleet(m, req.fleet!.base, req.fleet!.token,
+                          (ids) => post({ kind: "fleet-tasks", ids }));
+      await m.fleet.refreshSlots();
+    }
+    code = await m.ccall("volo_playground_run", "number",
+                         ["string", "string", "string", "string", "number"],
+                         [req.file, req.source, req.bindings.join("\n"), req.seed, fleet ? 1 : 0],
+                         { async: fleet });
   } catch (e) {
     post({ kind: "crashed", message: String(e) });
     return;
