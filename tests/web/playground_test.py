@@ -14,6 +14,7 @@ Run one: /usr/bin/python3 tests/web/playground_test.py PlaygroundTest.test_PiEst
 import base64
 import functools
 import http.server
+import json
 import math
 import os
 import re
@@ -283,6 +284,45 @@ class PlaygroundTest(unittest.TestCase):
         self.open(link)
         self.assertEqual(
             d.execute_script("return document.querySelector('.cm-content').innerText"), program)
+
+
+    def test_RunOnThisFleet(self):
+        """At the planner's /playground the switch runs the flies on its workers: same answer."""
+        port_file = os.path.join(self.tmp, "planner.port")
+        self.children.append(Child("planner", [VOLO, "planner", "--port", "0", "--port-file",
+                                               port_file, "--log-level", "info"], self.out))
+        port = wait_for(lambda: open(port_file).read().strip(), what="the planner's port file")
+        base = f"http://127.0.0.1:{port}"
+        self.children.append(Child("worker", [VOLO, "worker", "--planner", base, "--id", "w1",
+                                              "--ops", "fly", "--slots", "2", "--port", "-1",
+                                              "--log-level", "info"], self.out))
+
+        def fly_workers():
+            with urllib.request.urlopen(f"{base}/api/v1/workers", timeout=10) as r:
+                workers = json.load(r)["workers"]
+            return [w for w in workers if w["state"] == "live" and "fly" in w["ops"]]
+        wait_for(fly_workers, what="a worker with the fly operation")
+
+        d = self.open(f"{base}/playground/#example=pi")
+        switch = wait_for(lambda: self.el("fleet-switch").is_displayed() and self.el("fleet"),
+                          what="the 'run on this fleet' switch")
+        switch.click()
+        self.set_seed(7)
+        code, out = self.run_program(timeout=180)
+        self.assertEqual(code, "0", out)
+        native_code, native_out = self.native("examples/pi.fly", "--seed", "7")
+        self.assertEqual(native_code, 0, native_out)
+        self.assertEqual(out.strip(), native_out.strip())
+        with urllib.request.urlopen(f"{base}/api/v1/tasks?op=fly&limit=1000", timeout=10) as r:
+            chunks = json.load(r)["tasks"]
+        self.assertTrue(chunks, "no fly task reached the planner")
+        self.assertTrue(all(t["state"] == "done" for t in chunks), chunks)
+
+        # Off again, the same page runs in the tab and gives the same answer.
+        self.el("fleet").click()
+        code, out_tab = self.run_program(timeout=120)
+        self.assertEqual((code, out_tab.strip()), ("0", native_out.strip()))
+        self.assertFalse(d.find_elements(By.CSS_SELECTOR, "#output .stderr"))
 
 
 if __name__ == "__main__":

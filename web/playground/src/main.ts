@@ -211,6 +211,7 @@ function startWorker() {
     } else if (m.kind === "done") {
       showDiagnostics();
       setRunning(false, `exit ${m.code} · ${(m.ms / 1000).toFixed(2)} s`);
+      status.dataset.ms = m.ms.toFixed(1);  // the run alone, without loading (bench/playground)
       status.dataset.exit = String(m.code);
     } else if (m.kind === "crashed") {
       append(`playground: the interpreter stopped: ${m.message}\n`, 2);
@@ -241,6 +242,7 @@ function start() {
   stderrText = "";
   diagList.replaceChildren();
   delete status.dataset.exit;
+  delete status.dataset.ms;
   view.dispatch({ effects: setDiagnostics.of([]) });
   const source = view.state.doc.toString();
   const fleet = fleetSwitch.checked;
