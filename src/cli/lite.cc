@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/playground_assets.h"
+#include "net/http.h"
 
 namespace volo::cli {
 
@@ -65,7 +66,52 @@ int Build(const std::string& out) {
   return 0;
 }
 
+std::string ContentType(std::string_view path) {
+  auto ends = [&](std::string_view ext) { return path.ends_with(ext); };
+  if (ends(".html")) return "text/html; charset=utf-8";
+  if (ends(".js")) return "text/javascript; charset=utf-8";
+  if (ends(".css")) return "text/css; charset=utf-8";
+  if (ends(".json")) return "application/json";
+  if (ends(".wasm")) return "application/wasm";
+  if (ends(".fly") || ends(".txt") || ends(".csv")) return "text/plain; charset=utf-8";
+  return "application/octet-stream";
+}
+
 }  // namespace
+
+std::optional<net::HttpResponse> PlaygroundPage(const net::HttpRequest& req) {
+  constexpr std::string_view kPrefix = "/playground/";
+  std::string_view path = req.path;
+  if (path == "/playground") {
+    net::HttpResponse r;
+    r.status = 301;
+    r.content_type = "text/plain; charset=utf-8";
+    r.headers.emplace_back("Location", std::string(kPrefix));
+    return r;
+  }
+  if (!path.starts_with(kPrefix)) return std::nullopt;
+  std::string_view file = path.substr(kPrefix.size());
+  if (file.empty()) file = "index.html";
+  for (const PlaygroundFile& f : PlaygroundFiles()) {
+    if (f.path != file) continue;
+    net::HttpResponse r;
+    r.content_type = ContentType(f.path);
+    if (req.method != "HEAD") r.body = std::string(f.data);
+    // The binary is the version: the browser asks again each time (no stale page after an
+    // upgrade), and the files are small next to what the interpreter does.
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    if (file == "index.html") {
+      // The page runs only its own scripts (and WebAssembly) and talks only to this planner.
+      r.headers.emplace_back("Content-Security-Policy",
+                             "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+                             "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                             "frame-ancestors 'none'");
+      r.headers.emplace_back("X-Frame-Options", "DENY");
+    }
+    return r;
+  }
+  return std::nullopt;
+}
 
 void AddLiteCommands(CLI::App& app, int* exit_code) {
   CLI::App* lite = app.add_subcommand(

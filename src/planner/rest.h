@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,8 @@ struct RestContext {
   WorkflowService* workflows = nullptr;  // workflows.h; null: the routes answer 404
   LogStore* logs = nullptr;              // command output (GET /api/v1/tasks/{id}/logs)
   BundleStore* bundles = nullptr;        // set by the server; without one /api/v1/bundles is 503
+  // PlannerOptions::pages: public pages outside /api/ (the playground); null: none.
+  std::function<std::optional<net::HttpResponse>(const net::HttpRequest&)> pages;
 };
 
 // Authenticates and routes one request, and answers it through `reply`.

@@ -143,6 +143,8 @@ class PlaygroundTest(unittest.TestCase):
     # ---- the site, the browser, the page ----
 
     def build_site(self):
+        if os.environ.get("VOLO_PLAYGROUND_SITE"):  # a site built some other way (development)
+            return os.environ["VOLO_PLAYGROUND_SITE"]
         site = os.path.join(self.tmp, "site")
         r = subprocess.run([VOLO, "lite", "build", site], capture_output=True, text=True,
                            timeout=60 * PATIENCE)
@@ -285,6 +287,26 @@ class PlaygroundTest(unittest.TestCase):
         self.assertEqual(
             d.execute_script("return document.querySelector('.cm-content').innerText"), program)
 
+
+    def test_LiteBuildWritesTheSiteAndRefusesAFile(self):
+        """volo lite build writes every file again over an older build; a file as OUT is an error."""
+        site = os.path.join(self.tmp, "site")
+        os.makedirs(os.path.join(site, "examples"))
+        with open(os.path.join(site, "index.html"), "w") as f:
+            f.write("old")
+        with open(os.path.join(site, "mine.txt"), "w") as f:
+            f.write("kept")
+        r = subprocess.run([VOLO, "lite", "build", site], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("python3 -m http.server", r.stdout)
+        with open(os.path.join(site, "index.html")) as f:
+            self.assertIn("FLY playground", f.read())
+        with open(os.path.join(site, "mine.txt")) as f:
+            self.assertEqual(f.read(), "kept")
+        r = subprocess.run([VOLO, "lite", "build", os.path.join(site, "mine.txt")],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("is not a directory", r.stderr)
 
     def test_RunOnThisFleet(self):
         """At the planner's /playground the switch runs the flies on its workers: same answer."""

@@ -71,10 +71,11 @@ function wordLength(text: string, at: number): number {
   return m ? m[0].length : 1;
 }
 
-// `main.fly:3:17: message` lines of what the interpreter wrote to stderr.
+// `main.fly:3:17: message` lines of what the interpreter wrote to stderr (indented: a fly
+// instance's error inside the fly's).
 export function parseDiagnostics(stderr: string): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const re = /^main\.fly:(\d+):(\d+): (.*)$/gm;
+  const re = /^\s*main\.fly:(\d+):(\d+): (.*)$/gm;
   for (let m = re.exec(stderr); m; m = re.exec(stderr)) {
     out.push({ line: Number(m[1]), col: Number(m[2]), message: m[3] });
   }
@@ -331,6 +332,10 @@ async function init() {
   } catch {
     index = { examples: [], data: [] };
   }
+  const none = document.createElement("option");
+  none.value = "";
+  none.textContent = "—";
+  examples.append(none);
   for (const ex of index.examples) {
     const opt = document.createElement("option");
     opt.value = ex.name;
@@ -344,6 +349,7 @@ async function init() {
   const program = code !== null ? decodeProgram(code) : null;
   if (program !== null) {
     setProgram(program);
+    examples.value = "";
   } else {
     const name = params.get("example") ?? "pi";
     examples.value = name;
