@@ -48,19 +48,21 @@ def wait_for(cond, timeout=300):
 
 
 def tab_ms(driver, url, program_fragment, seed=""):
+    driver.get("about:blank")  # a new fragment alone would not load the page again
     driver.get(url + "#" + program_fragment)
     wait_for(lambda: driver.execute_script("return document.body.dataset.loaded") == "true")
     if seed:
         driver.find_element(By.ID, "seed").send_keys(seed)
-    best = None
+    times = []
     out = ""
     for _ in range(3):
         driver.find_element(By.ID, "run").click()
         wait_for(lambda: driver.find_element(By.ID, "status").get_attribute("data-ms"))
-        ms = float(driver.find_element(By.ID, "status").get_attribute("data-ms"))
+        times.append(float(driver.find_element(By.ID, "status").get_attribute("data-ms")))
         out = driver.find_element(By.ID, "output").text
-        best = ms if best is None else min(best, ms)
-    return best, out
+    # The first run of a fresh page is the one a visitor sees: V8 compiles the module's code
+    # with its baseline compiler first and optimizes it while it runs.
+    return times[0], min(times), out
 
 
 def native_ms(volo, *args):
@@ -96,8 +98,8 @@ def main():
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
     try:
         code = base64.urlsafe_b64encode(FIB.encode()).decode().rstrip("=")
-        fib_tab, fib_out = tab_ms(driver, url, "code=" + code)
-        pi_tab, pi_out = tab_ms(driver, url, "example=pi", seed="7")
+        fib_first, fib_tab, fib_out = tab_ms(driver, url, "code=" + code)
+        pi_first, pi_tab, pi_out = tab_ms(driver, url, "example=pi", seed="7")
     finally:
         driver.quit()
         server.shutdown()
@@ -107,11 +109,14 @@ def main():
     assert fib_out.strip() == fib_native_out.strip() == "196418", (fib_out, fib_native_out)
     assert pi_out.strip() == pi_native_out.strip(), (pi_out, pi_native_out)
 
-    print("| program | in the tab (ms) | native `volo run` (ms) | tab ÷ native |")
-    print("|---|---:|---:|---:|")
-    print(f"| fib(27) | {fib_tab:.0f} | {fib_native:.0f} | {fib_tab / fib_native:.2f}x |")
-    print(f"| examples/pi.fly (10^6 instances, smp:1 natively) | {pi_tab:.0f} | {pi_native:.0f} "
-          f"| {pi_tab / pi_native:.2f}x |")
+    print("| program | tab, first run (ms) | tab, best of 3 (ms) | native `volo run` (ms) "
+          "| tab best ÷ native | first ÷ native |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, first, best, native in (
+            ("fib(27)", fib_first, fib_tab, fib_native),
+            ("examples/pi.fly (10^6 instances; natively smp:1)", pi_first, pi_tab, pi_native)):
+        print(f"| {name} | {first:.0f} | {best:.0f} | {native:.0f} | {best / native:.2f}x "
+              f"| {first / native:.2f}x |")
     print()
     print("| file of `volo lite build` | bytes | gzipped |")
     print("|---|---:|---:|")

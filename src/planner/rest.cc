@@ -170,8 +170,8 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     return reply(ctx.env.stopping() ? HttpResponse::Error(503, "stopping")
                                     : HttpResponse::Json(200, "{\"ready\":true}"));
   }
-  if (ctx.pages && (m == "GET" || m == "HEAD") && p.rfind("/api/", 0) != 0) {
-    if (auto page = ctx.pages(req)) return reply(std::move(*page));
+  if (ctx.pages && *ctx.pages && (m == "GET" || m == "HEAD") && p.rfind("/api/", 0) != 0) {
+    if (auto page = (*ctx.pages)(req)) return reply(std::move(*page));
   }
   const bool blob = p.rfind("/api/v1/blobs/", 0) == 0;
   // Workers fetch bundles with their join token too; only clients list, upload or remove them.

@@ -53,7 +53,7 @@ struct RestContext {
   LogStore* logs = nullptr;              // command output (GET /api/v1/tasks/{id}/logs)
   BundleStore* bundles = nullptr;        // set by the server; without one /api/v1/bundles is 503
   // PlannerOptions::pages: public pages outside /api/ (the playground); null: none.
-  std::function<std::optional<net::HttpResponse>(const net::HttpRequest&)> pages;
+  const std::function<std::optional<net::HttpResponse>(const net::HttpRequest&)>* pages = nullptr;
 };
 
 // Authenticates and routes one request, and answers it through `reply`.

@@ -224,11 +224,13 @@ TEST_F(RestTest, EnrolmentTakesTheJoinTokenOnly) {
 TEST_F(RestTest, PagesAreServedWithoutATokenAndNeverInsteadOfTheApi) {
   ctx_.api_token = Token("api");
   std::vector<std::string> asked;
-  ctx_.pages = [&](const net::HttpRequest& req) -> std::optional<net::HttpResponse> {
+  std::function<std::optional<net::HttpResponse>(const net::HttpRequest&)> pages =
+      [&](const net::HttpRequest& req) -> std::optional<net::HttpResponse> {
     asked.push_back(req.method + " " + req.path);
     if (req.path != "/playground/") return std::nullopt;
     return net::HttpResponse::Json(200, R"({"page":true})");
   };
+  ctx_.pages = &pages;
   auto page = Send("GET", "/playground/");
   ASSERT_EQ(page->status, 200);
   EXPECT_TRUE(page->body.at("page").as_bool());
