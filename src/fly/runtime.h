@@ -68,6 +68,18 @@ class Runtime {
     std::unique_lock<std::mutex> lock(mu_);
     if (pred()) return;
     DecActiveLocked();
+    if constexpr (kOneThread) {
+      // No other thread will make pred() true: the instances waiting for one run here, the
+      // caller counted inactive meanwhile as if it were blocked.
+      while (!pred()) {
+        lock.unlock();
+        bool ran = RunPendingInstance();
+        lock.lock();
+        if (!ran) break;
+      }
+      ++active_;
+      return;
+    }
     cv_.wait(lock, pred);
     ++active_;
   }
@@ -75,6 +87,10 @@ class Runtime {
   void RemoveActiveLocked() { DecActiveLocked(); }
   void NotifyAll() { cv_.notify_all(); }
   std::mutex& mu() { return mu_; }
+
+  // Runs one instance an environment holds for lack of threads (Environment::RunPending) on the
+  // calling thread; false when none waits. Call without holding mu().
+  bool RunPendingInstance();
 
   // Async fly jobs, waited for (and their errors reported) when the program ends.
   void AddAsyncJob(std::shared_ptr<FlyJob> job);
@@ -127,6 +143,9 @@ class Runtime {
 
  private:
   void DecActiveLocked();
+  // kOneThread's receive on an empty channel: runs one pending instance with the receiver
+  // counted blocked; false when there was none. Called and returns with `lock` held.
+  bool ReceiveOnOneThread(Channel* ch, std::unique_lock<std::mutex>& lock);
 
   const Program& program_;
   RunOptions options_;

@@ -171,6 +171,9 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     return reply(ctx.env.stopping() ? HttpResponse::Error(503, "stopping")
                                     : HttpResponse::Json(200, "{\"ready\":true}"));
   }
+  if (ctx.pages && *ctx.pages && (m == "GET" || m == "HEAD") && p.rfind("/api/", 0) != 0) {
+    if (auto page = (*ctx.pages)(req)) return reply(std::move(*page));
+  }
   if (ctx.dashboard && ctx.dashboard->HandlePublic(ctx, req, reply)) return;
   const bool blob = p.rfind("/api/v1/blobs/", 0) == 0;
   // Workers fetch bundles with their join token too; only clients list, upload or remove them.

@@ -329,6 +329,7 @@ Result<uint16_t> PlannerServer::Start() {
                              m.options.logs));
   m.logs->DropMissing(m.core);
   m.rest.logs = m.logs.get();
+  m.rest.pages = &m.options.pages;
   m.sessions.logs = m.logs.get();
   VOLO_ASSIGN_OR_RETURN(uint16_t port, m.server.Listen());
   if (!m.options.port_file.empty()) {
