@@ -41,6 +41,7 @@ class RestEnv {
 };
 
 class WorkflowService;
+class FunctionService;
 
 struct RestContext {
   Core& core;
@@ -51,6 +52,7 @@ struct RestContext {
   WorkflowService* workflows = nullptr;  // workflows.h; null: the routes answer 404
   LogStore* logs = nullptr;              // command output (GET /api/v1/tasks/{id}/logs)
   BundleStore* bundles = nullptr;        // set by the server; without one /api/v1/bundles is 503
+  FunctionService* functions = nullptr;  // functions.h; null: the routes answer 503
 };
 
 // Authenticates and routes one request, and answers it through `reply`.
