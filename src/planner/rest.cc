@@ -9,6 +9,8 @@
 #include "net/client.h"
 #include "planner/arrays.h"
 #include "planner/dashboard.h"
+#include "planner/functions.h"
+#include "planner/functions_rest.h"
 #include "planner/metrics.h"
 #include "planner/workflows.h"
 #include "wire/json_limits.h"
@@ -185,6 +187,10 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     if (m != "POST") return reply(MethodNotAllowed("POST", p));
     return RegisterHttpWorker(ctx, req, reply);
   }
+  if (IsFunctionPath(p)) {
+    // A public function is called without a token; the handler checks the rest.
+    return HandleFunctionRequest(ctx, req, BearerMatches(req, ctx.api_token), reply);
+  }
   if ((blob && m != "PUT") || bundle_fetch) {
     // Workers fetch the programs they run with their join token; clients upload them.
     if (!BearerMatches(req, ctx.join_token) && !BearerMatches(req, ctx.api_token)) {
@@ -204,6 +210,7 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4";
     r.body = RenderMetrics(ctx.core);
+    if (ctx.functions) r.body += ctx.functions->MetricsText();
     return reply(std::move(r));
   }
   if (p == "/api/v1/tasks") {

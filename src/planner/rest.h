@@ -43,6 +43,7 @@ class RestEnv {
 
 class WorkflowService;
 class Dashboard;
+class FunctionService;
 
 struct RestContext {
   Core& core;
@@ -56,6 +57,7 @@ struct RestContext {
   Dashboard* dashboard = nullptr;        // dashboard.h: the page, its sessions, drain; null: none
   // PlannerOptions::pages: public pages outside /api/ (the playground); null: none.
   const std::function<std::optional<net::HttpResponse>(const net::HttpRequest&)>* pages = nullptr;
+  FunctionService* functions = nullptr;  // functions.h; null: the routes answer 503
 };
 
 // Authenticates and routes one request, and answers it through `reply`.
