@@ -150,6 +150,7 @@ ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, si
   options.has_seed = true;
   options.seed = seed;
   Runtime rt(program, options, out, err);
+  HeapScope heap(&rt.heap());
   rt.AdoptSeed(seed, seed_forced);
 
   // Per global: the value each instance starts from (channels and environments are shared).
