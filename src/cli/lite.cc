@@ -119,9 +119,7 @@ void AddLiteCommands(CLI::App& app, int* exit_code) {
       "The FLY playground as a static site: FLY programs run in the browser tab (the "
       "interpreter compiled to WebAssembly), with an editor, the examples and shareable links");
   lite->require_subcommand(1);
-  lite->footer(
-      "The planner serves the same playground at /playground, with a switch that runs the "
-      "program's flies on its fleet.");
+  lite->footer("A planner serves the same playground at /playground/.");
   CLI::App* build = lite->add_subcommand(
       "build",
       "Write the playground to OUT (index.html, JavaScript, WebAssembly, examples) for any "
