@@ -13,13 +13,14 @@
 // (the page's Stop ends a program instead) and --max-memory (the tab's limit is fixed).
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 
-const [wasmDir, ...corpusArgs] = process.argv.slice(2);
-if (!wasmDir) {
+const [wasmArg, ...corpusArgs] = process.argv.slice(2);
+if (!wasmArg) {
   console.error("usage: node playground_corpus.mjs WASM_DIR [CORPUS_DIR]");
   process.exit(2);
 }
+const wasmDir = resolve(wasmArg);
 const here = new URL(".", import.meta.url).pathname;
 const corpora = corpusArgs.length > 0 ? corpusArgs
   : [join(here, "..", "fly"), join(here, "playground_corpus")];
