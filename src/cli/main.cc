@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   volo::cli::AddCommandCommands(app, &exit_code);
   volo::cli::AddWorkflowCommands(app, &exit_code);
   volo::cli::AddBundleCommands(app, &exit_code);
+  volo::cli::AddFunctionCommands(app, &exit_code);
   volo::cli::AddFlyCommands(app, &exit_code);
   volo::cli::AddLiteCommands(app, &exit_code);
 

@@ -131,6 +131,7 @@ class Watchdog {
 int RunCompiled(const RunOptions& options, const Program& program, std::ostream& out,
                 std::ostream& err) {
   Runtime rt(program, options, out, err);
+  HeapScope heap(&rt.heap());
   Status envs = rt.CheckEnvironments();
   if (!envs.ok()) {
     err << "error: " << envs.message() << "\n";

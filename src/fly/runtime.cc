@@ -73,6 +73,18 @@ Runtime::~Runtime() {
   }
   envs.clear();
   forgotten.clear();
+  // Then what still holds values: channels' messages and async jobs' arguments and results.
+  std::vector<std::unique_ptr<Channel>> channels;
+  std::vector<std::shared_ptr<FlyJob>> jobs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    channels.swap(channels_);
+    jobs.swap(async_jobs_);
+  }
+  channels.clear();
+  jobs.clear();
+  // No code of this run executes any more: free the reference cycles it left (heap.h).
+  heap_.Collect();
 }
 
 void Runtime::ForgetEnvironment(const std::string& name) {

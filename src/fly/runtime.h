@@ -23,6 +23,7 @@
 
 #include "fly/chunk.h"
 #include "fly/environment.h"
+#include "fly/heap.h"
 #include "fly/interpreter.h"
 #include "fly/value.h"
 
@@ -47,6 +48,8 @@ class Runtime {
   ~Runtime();
 
   const Program& program() const { return program_; }
+  // The registry of this run's arrays and maps; its cycles are freed when the Runtime ends.
+  Heap& heap() { return heap_; }
   void Write(std::string_view text);
   void Warn(std::string_view text);
 
@@ -147,6 +150,7 @@ class Runtime {
   // counted blocked; false when there was none. Called and returns with `lock` held.
   bool ReceiveOnOneThread(Channel* ch, std::unique_lock<std::mutex>& lock);
 
+  Heap heap_;  // first: destroyed last, after every member that may still hold values
   const Program& program_;
   RunOptions options_;
   std::ostream& out_;
