@@ -513,11 +513,14 @@ L_Echo : {
 L_Array : {
   uint32_t n = OPA;
   frame->ip = ip;  // allocations may fail (--max-memory): the error names this line
-  std::vector<Value> elems(sp - n, sp);  // if either allocation throws, the stack still owns all
-  auto* arr = new ArrayObj();
-  arr->v = std::move(elems);
-  sp -= n;
-  St(sp++, Value::Object(arr));
+  {
+    // Its own scope: NEXT()'s computed goto may not leave a live vector's scope (clang).
+    std::vector<Value> elems(sp - n, sp);  // if either allocation throws, the stack owns all
+    auto* arr = new ArrayObj();
+    arr->v = std::move(elems);
+    sp -= n;
+    St(sp++, Value::Object(arr));
+  }
   NEXT();
 }
 L_Map : {
