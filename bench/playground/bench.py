@@ -120,8 +120,7 @@ def main():
     print()
     print("| file of `volo lite build` | bytes | gzipped |")
     print("|---|---:|---:|")
-    for f in ["fly.wasm", "fly.js", "app.js", "worker.js", "index.html", "style.css",
-              "fly_fleet.wasm", "fly_fleet.js"]:
+    for f in ["fly.wasm", "fly.js", "app.js", "worker.js", "index.html", "style.css"]:
         data = open(os.path.join(site, f), "rb").read()
         print(f"| {f} | {len(data):,} | {len(gzip.compress(data, 9)):,} |")
 

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/playground_assets.h"
 #include "net/http.h"
+#include "web/web.h"
 
 namespace volo::cli {
 
@@ -66,21 +67,20 @@ int Build(const std::string& out) {
   return 0;
 }
 
-std::string ContentType(std::string_view path) {
-  auto ends = [&](std::string_view ext) { return path.ends_with(ext); };
-  if (ends(".html")) return "text/html; charset=utf-8";
-  if (ends(".js")) return "text/javascript; charset=utf-8";
-  if (ends(".css")) return "text/css; charset=utf-8";
-  if (ends(".json")) return "application/json";
-  if (ends(".wasm")) return "application/wasm";
-  if (ends(".fly") || ends(".txt") || ends(".csv")) return "text/plain; charset=utf-8";
-  return "application/octet-stream";
-}
+constexpr std::string_view kPrefix = "/playground/";
 
 }  // namespace
 
+std::vector<PlaygroundFile> PlaygroundFiles() {
+  std::vector<PlaygroundFile> files;
+  for (const web::Asset* a : web::All()) {
+    std::string_view path = a->path;
+    if (path.starts_with(kPrefix)) files.push_back({path.substr(kPrefix.size()), a->body()});
+  }
+  return files;
+}
+
 std::optional<net::HttpResponse> PlaygroundPage(const net::HttpRequest& req) {
-  constexpr std::string_view kPrefix = "/playground/";
   std::string_view path = req.path;
   if (path == "/playground") {
     net::HttpResponse r;
@@ -90,27 +90,20 @@ std::optional<net::HttpResponse> PlaygroundPage(const net::HttpRequest& req) {
     return r;
   }
   if (!path.starts_with(kPrefix)) return std::nullopt;
-  std::string_view file = path.substr(kPrefix.size());
-  if (file.empty()) file = "index.html";
-  for (const PlaygroundFile& f : PlaygroundFiles()) {
-    if (f.path != file) continue;
-    net::HttpResponse r;
-    r.content_type = ContentType(f.path);
-    if (req.method != "HEAD") r.body = std::string(f.data);
-    // The binary is the version: the browser asks again each time (no stale page after an
-    // upgrade), and the files are small next to what the interpreter does.
-    r.headers.emplace_back("Cache-Control", "no-cache");
-    if (file == "index.html") {
-      // The page runs only its own scripts (and WebAssembly) and talks only to this planner.
-      r.headers.emplace_back("Content-Security-Policy",
-                             "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
-                             "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                             "frame-ancestors 'none'");
-      r.headers.emplace_back("X-Frame-Options", "DENY");
-    }
-    return r;
+  const web::Asset* asset = web::Find(path);  // "/playground/" is its index.html
+  if (!asset) return std::nullopt;
+  net::HttpResponse r = web::Serve(*asset, req);
+  if (std::string_view(asset->content_type).starts_with("text/html")) {
+    // The page runs only its own scripts (and WebAssembly, which its worker inherits the
+    // policy for) and talks only to this planner.
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+                           "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                           "frame-ancestors 'none'");
+    r.headers.emplace_back("X-Frame-Options", "DENY");
   }
-  return std::nullopt;
+  if (req.method == "HEAD") r.body.clear();
+  return r;
 }
 
 void AddLiteCommands(CLI::App& app, int* exit_code) {
@@ -119,9 +112,7 @@ void AddLiteCommands(CLI::App& app, int* exit_code) {
       "The FLY playground as a static site: FLY programs run in the browser tab (the "
       "interpreter compiled to WebAssembly), with an editor, the examples and shareable links");
   lite->require_subcommand(1);
-  lite->footer(
-      "The planner serves the same playground at /playground, with a switch that runs the "
-      "program's flies on its fleet.");
+  lite->footer("A planner serves the same playground at /playground/.");
   CLI::App* build = lite->add_subcommand(
       "build",
       "Write the playground to OUT (index.html, JavaScript, WebAssembly, examples) for any "

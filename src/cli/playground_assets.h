@@ -1,5 +1,6 @@
-// The playground's static site (web/playground), built into the binary: what `volo lite build`
-// writes. Empty when this volo was built without Emscripten (no playground).
+// The playground's static site (web/playground), built into the binary under /playground/ with
+// volo_embed_dir (src/web/web.h): what `volo lite build` writes and the planner serves. Empty
+// when this volo was built without Emscripten (no playground). Implemented in lite.cc.
 #pragma once
 
 #include <optional>
@@ -18,9 +19,9 @@ struct PlaygroundFile {
 // Every file of the site, in path order. Static storage; no I/O.
 std::vector<PlaygroundFile> PlaygroundFiles();
 
-// The planner's /playground/ pages (PlannerOptions::pages, src/cli/lite.cc): "/playground"
-// redirects to "/playground/", which is index.html; "/playground/F" is file F. nullopt for any
-// other path or a file the site does not have.
+// The planner's /playground/ pages (PlannerOptions::pages): "/playground" redirects to
+// "/playground/", which is index.html; "/playground/F" is file F (web::Serve: gzip, ETag).
+// nullopt for any other path or a file the site does not have.
 std::optional<net::HttpResponse> PlaygroundPage(const net::HttpRequest& req);
 
 }  // namespace volo::cli

@@ -13,13 +13,14 @@
 // (the page's Stop ends a program instead) and --max-memory (the tab's limit is fixed).
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 
-const [wasmDir, ...corpusArgs] = process.argv.slice(2);
-if (!wasmDir) {
+const [wasmArg, ...corpusArgs] = process.argv.slice(2);
+if (!wasmArg) {
   console.error("usage: node playground_corpus.mjs WASM_DIR [CORPUS_DIR]");
   process.exit(2);
 }
+const wasmDir = resolve(wasmArg);
 const here = new URL(".", import.meta.url).pathname;
 const corpora = corpusArgs.length > 0 ? corpusArgs
   : [join(here, "..", "fly"), join(here, "playground_corpus")];
@@ -86,9 +87,8 @@ for (const { corpus, f } of all.filter((e) => e.f.endsWith(".fly"))) {
   }
   out = "";
   err = "";
-  const code = module.ccall("volo_playground_run", "number",
-                            ["string", "string", "string", "string", "number"],
-                            [f, source, bindings.join("\n"), seed, 0]);
+  const code = module.ccall("volo_playground_run", "number", ["string", "string", "string", "string"],
+                            [f, source, bindings.join("\n"), seed]);
   const problems = [];
   if (code !== x.exit) problems.push(`exit ${code}, expected ${x.exit}`);
   for (const e of x.compile) if (!err.includes(`${f}:${e}`)) problems.push(`missing compile error '${e}'`);

@@ -1,7 +1,6 @@
 // The playground page: a CodeMirror editor for FLY, Run and Stop, the program's output as it is
-// printed, its errors as marks on their lines, the examples one click away, a link that
-// carries the program in the URL fragment, and, when a planner serves the page (/playground),
-// a switch that runs the program's flies on that planner's fleet (fleet.ts).
+// printed, its errors as marks on their lines, the examples one click away, and a link that
+// carries the program in the URL fragment.
 import { EditorState, StateEffect, StateField, RangeSetBuilder } from "@codemirror/state";
 import {
   Decoration, DecorationSet, EditorView, highlightActiveLine, keymap, lineNumbers,
@@ -115,7 +114,6 @@ const stopButton = $<HTMLButtonElement>("stop");
 const examples = $<HTMLSelectElement>("examples");
 const seedInput = $<HTMLInputElement>("seed");
 const diagList = $<HTMLUListElement>("diagnostics");
-const fleetSwitch = $<HTMLInputElement>("fleet");
 
 const view = new EditorView({
   parent: $("editor"),
@@ -148,9 +146,6 @@ let workerReady = false;
 let running = false;
 let pendingRun: RunRequest | null = null;
 let stderrText = "";
-let workerFleet = false;            // the worker runs the fly_fleet build
-let fleetTasks: number[] = [];      // what the current fleet run submitted (Stop cancels them)
-const apiBase = new URL("/", location.href).href;
 
 function append(text: string, stream: 1 | 2) {
   const atBottom = output.scrollTop + output.clientHeight >= output.scrollHeight - 4;
@@ -195,8 +190,7 @@ function setRunning(on: boolean, text: string) {
 
 function startWorker() {
   workerReady = false;
-  workerFleet = fleetSwitch.checked;
-  worker = new Worker(workerFleet ? "worker.js?fleet=1" : "worker.js");
+  worker = new Worker("worker.js");
   worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
     const m = e.data;
     if (m.kind === "ready") {
@@ -205,8 +199,6 @@ function startWorker() {
         worker!.postMessage(pendingRun);
         pendingRun = null;
       }
-    } else if (m.kind === "fleet-tasks") {
-      fleetTasks.push(...m.ids);
     } else if (m.kind === "output") {
       append(m.text, m.stream);
     } else if (m.kind === "done") {
@@ -224,6 +216,7 @@ function startWorker() {
   worker.onerror = (e) => {
     append(`playground: ${e.message}\n`, 2);
     setRunning(false, "crashed");
+    status.dataset.exit = "crashed";
     restartWorker();
   };
 }
@@ -246,14 +239,10 @@ function start() {
   delete status.dataset.ms;
   view.dispatch({ effects: setDiagnostics.of([]) });
   const source = view.state.doc.toString();
-  const fleet = fleetSwitch.checked;
-  if (fleet !== workerFleet) restartWorker();
-  fleetTasks = [];
-  setRunning(true, fleet ? "running on the fleet…" : "running…");
+  setRunning(true, "running…");
   const req: RunRequest = {
     kind: "run", file: FILE, source, seed: seedInput.value.trim(), bindings: bindings(),
     data: index.data.map((p) => ({ path: p, url: `examples/${p}` })),
-    fleet: fleet ? { base: apiBase, token: sessionStorage.getItem("volo-token") ?? "" } : null,
   };
   if (workerReady) {
     worker!.postMessage(req);
@@ -266,41 +255,9 @@ function stop() {
   if (!running) return;
   pendingRun = null;
   restartWorker();
-  cancelFleetTasks();
   append("stopped\n", 2);
   setRunning(false, "stopped");
   status.dataset.exit = "stopped";
-}
-
-// Stop on the fleet: the chunks the stopped program submitted are cancelled on the planner.
-function cancelFleetTasks() {
-  const token = sessionStorage.getItem("volo-token");
-  const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
-  for (const id of fleetTasks) {
-    void fetch(`${apiBase}api/v1/tasks/${id}/cancel`, { method: "POST", headers }).catch(() => undefined);
-  }
-  fleetTasks = [];
-}
-
-// The switch appears when a planner served this page: its API answers next to it.
-async function detectFleet() {
-  try {
-    const res = await fetch(`${apiBase}api/v1/status`, { headers: { Accept: "application/json" } });
-    if (res.status === 401) {
-      $("fleet-switch").hidden = false;
-      fleetSwitch.onchange = () => {
-        if (fleetSwitch.checked && !sessionStorage.getItem("volo-token")) {
-          const token = prompt("The planner's API token");
-          if (token) sessionStorage.setItem("volo-token", token);
-          else fleetSwitch.checked = false;
-        }
-      };
-    } else if (res.ok && (res.headers.get("Content-Type") ?? "").includes("json")) {
-      $("fleet-switch").hidden = false;
-    }
-  } catch {
-    // a static host without a planner: no switch
-  }
 }
 
 async function loadExample(name: string) {
@@ -343,7 +300,6 @@ async function init() {
     opt.title = ex.title;
     examples.append(opt);
   }
-  await detectFleet();
   const params = fragmentParams();
   const code = params.get("code");
   const program = code !== null ? decodeProgram(code) : null;

@@ -2,18 +2,13 @@
 // once, then runs each program it is sent. The program runs synchronously here, off the page's
 // thread; every flush of its output is posted at once, so the page shows lines as they are
 // printed. Stop is the page terminating this worker (and starting a fresh one).
-//
-// worker.js?fleet=1 loads the fly_fleet build instead (the same interpreter with Asyncify), in
-// which the program's flies run on the planner's fleet (fleet.ts) while its top level runs here.
-import { Fleet } from "./fleet";
 import type { RunRequest, WorkerMessage } from "./protocol";
 
 declare function importScripts(...urls: string[]): void;
 declare function createFlyModule(options: object): Promise<FlyModule>;
 
 interface FlyModule {
-  ccall(name: string, ret: string | null, types: string[], args: unknown[], opts?: object): any;
-  fleet?: Fleet;
+  ccall(name: string, ret: string | null, types: string[], args: unknown[]): number;
   FS: {
     mkdirTree(path: string): void;
     writeFile(path: string, data: Uint8Array): void;
@@ -22,8 +17,7 @@ interface FlyModule {
 
 const post = (m: WorkerMessage) => (self as unknown as Worker).postMessage(m);
 
-const fleetBuild = new URLSearchParams(self.location.search).get("fleet") === "1";
-importScripts(fleetBuild ? "fly_fleet.js" : "fly.js");
+importScripts("fly.js");
 
 // Run once, silently, before the first program: V8 first compiles WebAssembly with its
 // baseline compiler and optimizes a function only once it is hot, for its next call; the
@@ -66,8 +60,8 @@ const ready = createFlyModule({
   module = m;
   warming = true;
   for (let k = 0; k < 2; ++k) {
-    m.ccall("volo_playground_run", "number", ["string", "string", "string", "string", "number"],
-            ["warmup.fly", kWarmUp, "", "1", 0]);
+    m.ccall("volo_playground_run", "number", ["string", "string", "string", "string"],
+            ["warmup.fly", kWarmUp, "", "1"]);
   }
   warming = false;
   post({ kind: "ready" });
@@ -90,16 +84,8 @@ async function run(req: RunRequest) {
   const start = performance.now();
   let code: number;
   try {
-    const fleet = req.fleet !== null && fleetBuild;
-    if (fleet) {
-      m.fleet = new Fleet(m, req.fleet!.base, req.fleet!.token,
-                          (ids) => post({ kind: "fleet-tasks", ids }));
-      await m.fleet.refreshSlots();
-    }
-    code = await m.ccall("volo_playground_run", "number",
-                         ["string", "string", "string", "string", "number"],
-                         [req.file, req.source, req.bindings.join("\n"), req.seed, fleet ? 1 : 0],
-                         { async: fleet });
+    code = m.ccall("volo_playground_run", "number", ["string", "string", "string", "string"],
+                   [req.file, req.source, req.bindings.join("\n"), req.seed]);
   } catch (e) {
     post({ kind: "crashed", message: String(e) });
     return;

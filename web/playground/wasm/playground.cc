@@ -10,7 +10,6 @@
 #include <streambuf>
 #include <string>
 
-#include "fleet_env.h"
 #include "fly/interpreter.h"
 
 extern "C" {
@@ -76,13 +75,10 @@ class EmitBuf : public std::streambuf {
 }  // namespace
 
 // Runs `source` as the program `file` (the name its messages carry). `bindings`: --env
-// bindings, one per line ("pool=smp:4"); `seed`: --seed as decimal text, "" for a random one;
-// `fleet`: bind every environment the program declares to the fleet (fleet_env.h; only in the
-// fly_fleet build, with Module.fleet set). Returns volo run's exit code (0, 1 for a compile or
-// runtime error, 2 for a usage error).
+// bindings, one per line ("pool=smp:4"); `seed`: --seed as decimal text, "" for a random one.
+// Returns volo run's exit code (0, 1 for a compile or runtime error, 2 for a usage error).
 extern "C" EMSCRIPTEN_KEEPALIVE int volo_playground_run(const char* file, const char* source,
-                                                        const char* bindings, const char* seed,
-                                                        int fleet) {
+                                                        const char* bindings, const char* seed) {
   EmitBuf out_buf(1), err_buf(2);
   std::ostream out(&out_buf), err(&err_buf);
   volo::fly::RunOptions options;
@@ -94,12 +90,6 @@ extern "C" EMSCRIPTEN_KEEPALIVE int volo_playground_run(const char* file, const 
     if (nl == std::string::npos) nl = b.size();
     if (nl > at) options.env_bindings.push_back(b.substr(at, nl - at));
     at = nl + 1;
-  }
-  if (fleet) {
-    options.bind_all = "cluster:fleet";
-    options.make_environment = [](const std::string&, const std::string&, const std::string&) {
-      return volo::playground::MakeFleetEnvironment();
-    };
   }
   if (seed[0] != '\0') {
     char* end = nullptr;
