@@ -49,7 +49,11 @@ struct CommandExit {
   double cpu_seconds = 0;        // user + system of the whole tree
   int64_t max_rss_bytes = 0;     // the largest resident set of any process in it
   bool memory_exceeded = false;  // killed for going over limits.memory_bytes
-  // "exited with status 3", "killed by SIGSEGV", "exceeded its memory limit of 64 MiB".
+  // Why it ended when neither its exit status nor its memory says it ("killed: its sandbox
+  // (zygote) ended while it ran"); empty otherwise.
+  std::string error;
+  // "exited with status 3", "killed by SIGSEGV", "exceeded its memory limit of 64 MiB", or
+  // `error`.
   std::string Describe(const CommandLimits& limits) const;
 };
 
