@@ -315,6 +315,7 @@ class BwrapLauncher final : public Launcher {
           done.push_back(std::move(it->second));
           it = zygotes_.erase(it);
         } else {
+          it->second->Sweep();  // finished commands' cgroups
           ++it;
         }
       }

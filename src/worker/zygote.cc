@@ -83,7 +83,10 @@ class ZygoteLaunched final : public Launched {
   }
 
   pid_t pid() const override { return pid_; }
-  int exit_fd() const override { return pidfd_; }
+  // The command's socket: readable when the task init reports the end (after reaping the
+  // whole tree), or closes because it died. Not the pidfd: the task init's own exit waits for
+  // the kernel to take its namespaces apart, which costs more than the command's whole start.
+  int exit_fd() const override { return task_; }
 
   Status Signal(int sig) override {
     if (reaped_) return Status::Ok();
@@ -107,8 +110,7 @@ class ZygoteLaunched final : public Launched {
 
   CommandExit Wait() override {
     if (reaped_) return exit_;
-    // The task init is not our child: its pidfd says when it (and so its namespace) ended.
-    while (!WaitReadable(pidfd_, std::chrono::hours(24))) {
+    while (!WaitReadable(task_, std::chrono::hours(24))) {
     }
     reaped_ = true;
     std::string data;
@@ -131,6 +133,18 @@ class ZygoteLaunched final : public Launched {
       // Killed by us (timeout, cancel) or over its memory (the cgroup says so below); else its
       // sandbox went away under it.
       if (!killed_) exit_.error = "killed: its sandbox (zygote) ended while it ran";
+    }
+    // Without a report the task init died, and its PID namespace is going: wait until it is
+    // gone. With one, the whole tree is reaped: the cgroup's figures are final, and the
+    // cgroup goes once the task init has left it too (Zygote::Bury).
+    if (!reported) {
+      while (!WaitReadable(pidfd_, std::chrono::hours(24))) {
+      }
+    }
+    if (limit_ && reported) {
+      limit_->Collect(exit_);
+      int pidfd = ::fcntl(pidfd_, F_DUPFD_CLOEXEC, 0);
+      if (pidfd >= 0) zygote_->Bury(pidfd, std::move(limit_));
     }
     if (limit_) {
       auto deadline = Clock::now() + std::chrono::seconds(10);
@@ -233,6 +247,36 @@ Zygote::~Zygote() {
     }
   }
   if (pidfd_ >= 0) ::close(pidfd_);
+  // The sandbox is gone, and every task init with it.
+  std::lock_guard lock(graves_mu_);
+  for (auto& g : graves_) {
+    (void)WaitReadable(g.pidfd, std::chrono::seconds(5));
+    ::close(g.pidfd);
+  }
+  graves_.clear();
+}
+
+void Zygote::Bury(int pidfd, std::unique_ptr<TaskLimit> limit) {
+  std::lock_guard lock(graves_mu_);
+  graves_.push_back({pidfd, std::move(limit)});
+}
+
+void Zygote::Sweep() {
+  std::vector<std::unique_ptr<TaskLimit>> done;
+  {
+    std::lock_guard lock(graves_mu_);
+    for (auto it = graves_.begin(); it != graves_.end();) {
+      pollfd p{it->pidfd, POLLIN, 0};
+      if (::poll(&p, 1, 0) == 1) {
+        ::close(it->pidfd);
+        done.push_back(std::move(it->limit));
+        it = graves_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // Their cgroups are removed here, outside the lock.
 }
 
 bool Zygote::Alive() const {
@@ -250,6 +294,7 @@ Result<std::unique_ptr<Launched>> Zygote::Spawn(const ZygoteRequest& request, in
                                                 int stdout_fd, int stderr_fd,
                                                 std::unique_ptr<TaskLimit>* limit) {
   last_used_ns_ = NowNs();
+  Sweep();
   std::string encoded = EncodeZygoteRequest(request);
   int memfd = ::memfd_create("volo-zygote-request", MFD_CLOEXEC);
   if (memfd < 0) return IoError(std::string("memfd_create: ") + strerror(errno));

@@ -83,6 +83,10 @@ class Zygote : public std::enable_shared_from_this<Zygote> {
   // Whether the sandbox still runs (no: its control socket hung up or bwrap ended).
   bool Alive() const;
   pid_t pid() const { return pid_; }  // bwrap's
+  // Keeps a finished command's cgroups until its task init (pidfd) has ended too, then removes
+  // them (Sweep, and the destructor); the command's report comes before the task init's end.
+  void Bury(int pidfd, std::unique_ptr<TaskLimit> limit);
+  void Sweep();
   std::chrono::steady_clock::time_point last_used() const;
 
  private:
@@ -92,6 +96,12 @@ class Zygote : public std::enable_shared_from_this<Zygote> {
   int pidfd_ = -1;    // bwrap's
   int control_ = -1;  // SOCK_SEQPACKET to the zygote
   std::atomic<int64_t> last_used_ns_{0};
+  struct Grave {
+    int pidfd;
+    std::unique_ptr<TaskLimit> limit;
+  };
+  std::mutex graves_mu_;
+  std::vector<Grave> graves_;  // GUARDED_BY(graves_mu_)
 };
 
 }  // namespace volo::worker

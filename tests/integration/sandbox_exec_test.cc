@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -143,23 +144,25 @@ TEST_F(SandboxExecTest, ASandboxedCommandSeesNothingOfTheWorker) {
       << json::serialize(net);
 }
 
-// The pids of processes descended from `root` whose command line has `needle`.
-std::vector<pid_t> DescendantsNamed(pid_t root, const std::string& needle) {
-  auto parent = [](pid_t pid) -> pid_t {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(f, line)) {
-      if (line.rfind("PPid:", 0) == 0) return static_cast<pid_t>(std::atol(line.c_str() + 5));
-    }
-    return 0;
-  };
+pid_t ParentOf(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("PPid:", 0) == 0) return static_cast<pid_t>(std::atol(line.c_str() + 5));
+  }
+  return 0;
+}
+
+// The pids of processes descended from `root` whose command line starts with `prefix`.
+std::vector<pid_t> DescendantsNamed(pid_t root, const std::string& prefix) {
+  auto parent = ParentOf;
   std::vector<pid_t> out;
   for (const auto& e : fs::directory_iterator("/proc")) {
     const std::string name = e.path().filename();
     if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
     std::ifstream f("/proc/" + name + "/cmdline");
     std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (cmd.find(needle) == std::string::npos) continue;
+    if (cmd.rfind(prefix, 0) != 0) continue;
     pid_t pid = static_cast<pid_t>(std::atol(name.c_str()));
     for (pid_t p = parent(pid); p > 1; p = parent(p)) {
       if (p == root) {
@@ -184,13 +187,19 @@ TEST_F(SandboxExecTest, AZygoteKilledMidTaskFailsItCleanlyAndTheNextTaskGetsANew
                std::string::npos;
       },
       seconds(60)));
-  std::vector<pid_t> zygotes = DescendantsNamed(worker_->pid, "__zygote");
-  ASSERT_EQ(zygotes.size(), 1u);
-  ASSERT_EQ(::kill(zygotes[0], SIGKILL), 0);
+  // The zygote and the task's init (forked from it) run the same program: the zygote is the
+  // one whose parent is not.
+  std::vector<pid_t> inits = DescendantsNamed(worker_->pid, "/run/volo/zygote");
+  std::erase_if(inits, [&](pid_t p) {
+    return std::find(inits.begin(), inits.end(), ParentOf(p)) != inits.end();
+  });
+  ASSERT_EQ(inits.size(), 1u);
+  ASSERT_EQ(::kill(inits[0], SIGKILL), 0);
   json::object t = WaitTask(id);
   EXPECT_EQ(Str(t, "state"), "failed") << json::serialize(t);
   EXPECT_NE(Str(t, "error").find("zygote"), std::string::npos) << json::serialize(t);
   EXPECT_TRUE(DescendantsNamed(worker_->pid, "sleep").empty());
+  EXPECT_TRUE(DescendantsNamed(worker_->pid, "/run/volo/zygote").empty());
   json::object again = WaitTask(SubmitShell("echo again"));
   ASSERT_EQ(Str(again, "state"), "done") << json::serialize(again);
   EXPECT_EQ(Str(again.at("result").as_object(), "stdout"), "again\n");
