@@ -371,8 +371,13 @@ Result<std::unique_ptr<TaskLimit>> Limits::Prepare(const CommandLimits& limits) 
     t->cpu_dir_.clear();
     return s;
   };
-  t->memory_dir_ = memory_base_ + name;
-  if (::mkdir(t->memory_dir_.c_str(), 0755) != 0) return fail(t->memory_dir_);
+  // v2: one cgroup for everything. v1: the pids hierarchy's holds the tree (Signal, Empty);
+  // the memory and cpu ones only when there is a limit of theirs to set, as a memory cgroup
+  // costs the kernel far more to make and take down than the command's start.
+  if (mode_ == LimitMode::kCgroupV2 || limits.memory_bytes > 0) {
+    t->memory_dir_ = memory_base_ + name;
+    if (::mkdir(t->memory_dir_.c_str(), 0755) != 0) return fail(t->memory_dir_);
+  }
   if (mode_ == LimitMode::kCgroupV2) {
     if (limits.memory_bytes > 0) {
       if (!WriteFile(t->memory_dir_ + "/memory.max", std::to_string(limits.memory_bytes))) {
@@ -423,7 +428,7 @@ Result<std::unique_ptr<TaskLimit>> Limits::Prepare(const CommandLimits& limits) 
 // ---- one command ----
 
 TaskLimit::~TaskLimit() {
-  if (memory_dir_.empty() && pids_dir_.empty()) return;
+  if (memory_dir_.empty() && pids_dir_.empty() && cpu_dir_.empty()) return;
   (void)Signal(SIGKILL);
   RemoveCgroup(memory_dir_);
   RemoveCgroup(pids_dir_);
