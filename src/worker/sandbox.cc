@@ -139,6 +139,13 @@ std::vector<std::string> SandboxEnv(const LaunchSpec& spec) {
   return env;
 }
 
+// "dev:inode" of a directory, "" when it is not there.
+std::string Inode(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
 // What every sandbox shows read-only: /usr and its links, a few /etc files, --sandbox-ro-bind
 // directories; then its own /proc and a minimal /dev.
 void AddSystemView(const SandboxOptions& options, std::vector<std::string>& a) {
@@ -243,12 +250,13 @@ class BwrapLauncher final : public Launcher {
     // A bundle unpacked anew (after eviction) is another directory to a sandbox that bound the
     // old one: its inode is in the key, so the stale sandbox is never used again.
     std::string key = work_dir + '\0' + spec.bundle_dir + '\0' + (network ? "net" : "nonet");
+    std::string bundle_inode;
     if (!spec.bundle_dir.empty()) {
-      struct stat st {};
-      if (::stat(spec.bundle_dir.c_str(), &st) != 0) {
+      bundle_inode = Inode(spec.bundle_dir);
+      if (bundle_inode.empty()) {
         return NotFound("the bundle directory " + spec.bundle_dir + " is gone");
       }
-      key += '\0' + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+      key += '\0' + bundle_inode;
     }
     ZygoteRequest request;
     request.argv = spec.argv;
@@ -267,19 +275,19 @@ class BwrapLauncher final : public Launcher {
       {
         std::lock_guard lock(mu_);
         auto it = zygotes_.find(key);
-        if (it != zygotes_.end() && it->second->Alive()) {
-          zygote = it->second;
+        if (it != zygotes_.end() && it->second.zygote->Alive()) {
+          zygote = it->second.zygote;
         } else {
           if (it != zygotes_.end()) {
             spdlog::warn("exec: a warm sandbox (bwrap pid {}) ended; starting another",
-                         it->second->pid());
+                         it->second.zygote->pid());
             zygotes_.erase(it);
           }
           auto started = Zygote::Start(ZygoteArgv(options_, work_dir, spec.bundle_dir, network));
           if (!started.ok()) return started.status();
           zygote = *started;
           ++zygotes_started_;
-          zygotes_.emplace(key, zygote);
+          zygotes_.emplace(key, Warm{zygote, spec.bundle_dir, bundle_inode});
         }
       }
       auto launched = zygote->Spawn(request, spec.stdin_fd, spec.stdout_fd, spec.stderr_fd, &limit);
@@ -292,7 +300,7 @@ class BwrapLauncher final : public Launcher {
       last = launched.status();
       std::lock_guard lock(mu_);
       auto it = zygotes_.find(key);
-      if (it != zygotes_.end() && it->second == zygote) zygotes_.erase(it);
+      if (it != zygotes_.end() && it->second.zygote == zygote) zygotes_.erase(it);
     }
     return last;
   }
@@ -308,14 +316,17 @@ class BwrapLauncher final : public Launcher {
       std::vector<std::shared_ptr<Zygote>> done;
       const auto now = std::chrono::steady_clock::now();
       for (auto it = zygotes_.begin(); it != zygotes_.end();) {
-        // Held only by the map: no command runs in it, none is being started.
-        bool idle =
-            it->second.use_count() == 1 && now - it->second->last_used() >= options_.zygote_idle;
-        if (idle || !it->second->Alive()) {
-          done.push_back(std::move(it->second));
+        const Warm& w = it->second;
+        // Held only by the map: no command runs in it, none is being started. Idle, or its
+        // bundle evicted from the cache (its files stay on disk while a sandbox binds them).
+        bool unused = w.zygote.use_count() == 1;
+        bool idle = unused && now - w.zygote->last_used() >= options_.zygote_idle;
+        bool evicted = unused && !w.bundle_dir.empty() && Inode(w.bundle_dir) != w.bundle_inode;
+        if (idle || evicted || !w.zygote->Alive()) {
+          done.push_back(std::move(it->second.zygote));
           it = zygotes_.erase(it);
         } else {
-          it->second->Sweep();  // finished commands' cgroups
+          w.zygote->Sweep();  // finished commands' cgroups
           ++it;
         }
       }
@@ -384,8 +395,12 @@ class BwrapLauncher final : public Launcher {
   SandboxOptions options_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;                                       // GUARDED_BY(mu_)
-  std::map<std::string, std::shared_ptr<Zygote>> zygotes_;  // GUARDED_BY(mu_)
+  bool stop_ = false;  // GUARDED_BY(mu_)
+  struct Warm {
+    std::shared_ptr<Zygote> zygote;
+    std::string bundle_dir, bundle_inode;  // empty without a bundle
+  };
+  std::map<std::string, Warm> zygotes_;  // GUARDED_BY(mu_)
   std::thread janitor_;
   std::atomic<int> failures_{0};  // zygotes that failed in a row
   std::atomic<int64_t> zygotes_started_{0}, warm_starts_{0}, cold_starts_{0};

@@ -21,7 +21,8 @@
 // forks each command inside it in PID, mount, IPC and network namespaces of its own, with the
 // same view as above. A zygote idle for `zygote_idle` is stopped; one that died is started
 // again on the next command; one whose bundle is gone (removed from the cache, or unpacked
-// anew) is not used again. When a zygote cannot start, commands fall back to a bwrap each.
+// anew) is not used again, and is stopped (with its bind of the old files) once no command
+// runs in it. When a zygote cannot start, commands fall back to a bwrap each.
 #pragma once
 
 #include <chrono>

@@ -228,6 +228,8 @@ TEST_F(ZygoteTest, ABundleUnpackedAnewGetsANewZygote) {
   spec.task_dir = spec.cwd = NewTaskDir();
   EXPECT_EQ(Run(*launcher, spec), "two\n");
   EXPECT_EQ(BwrapStats(*launcher).zygotes_started, 2);
+  // The stale one (binding the old, deleted files) is stopped without waiting to be idle.
+  EXPECT_TRUE(Eventually([&] { return BwrapStats(*launcher).zygotes_running == 1; }));
 }
 
 TEST_F(ZygoteTest, AThousandCommandsLeaveNoProcessAndNoDirectoryBehind) {

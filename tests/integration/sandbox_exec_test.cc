@@ -211,6 +211,40 @@ TEST_F(SandboxExecTest, AZygoteKilledMidTaskFailsItCleanlyAndTheNextTaskGetsANew
   EXPECT_EQ(NumAt(z, "warm_starts"), 3) << status.body;
 }
 
+// Processes anywhere on the machine whose command line contains `needle`.
+int CountProcessesWith(const std::string& needle) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream f("/proc/" + name + "/cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (cmd.find(needle) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+TEST_F(SandboxExecTest, AKilledWorkerLeavesNoSandboxOrCommandBehind) {
+  ASSERT_NE(planner_.port, 0);
+  ASSERT_NE(StartSandboxedWorker("k1"), 0);
+  // A duration no other process on the machine has.
+  const std::string marker = std::string("4242.") + std::to_string(::getpid() % 1000);
+  const uint64_t id = SubmitShell("sleep " + marker + " & echo started; wait", {{"timeout", 600}});
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return Api("GET", "/tasks/" + std::to_string(id) + "/logs").body.find("started") !=
+               std::string::npos;
+      },
+      seconds(60)));
+  const std::string work_dir = TempPath("work-k1");
+  ASSERT_GE(CountProcessesWith(marker), 1);
+  ASSERT_GE(CountProcessesWith(work_dir), 1);  // the zygote's bwrap names the work directory
+  h_.Kill(*worker_);
+  // The zygote sees its control socket close and ends, and its sandbox with everything in it.
+  EXPECT_TRUE(PollUntil([&] { return CountProcessesWith(marker) == 0; }, seconds(30)));
+  EXPECT_TRUE(PollUntil([&] { return CountProcessesWith(work_dir) == 0; }, seconds(30)));
+}
+
 TEST_F(SandboxExecTest, ABadArchiveIsRefusedWithAClearError) {
   ASSERT_NE(planner_.port, 0);
   ASSERT_NE(StartSandboxedWorker("x1"), 0);
