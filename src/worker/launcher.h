@@ -6,7 +6,8 @@
 // A Launcher turns a LaunchSpec into a running process tree and reports how it ended. Two
 // implementations: the direct one (`--sandbox none`: posix_spawn through src/exec, limits applied
 // by a small shim that the worker re-executes before the user's program) and the bubblewrap one
-// (`--sandbox bwrap`). Both kill the whole tree on Signal, grandchildren included.
+// (`--sandbox bwrap`, in warm sandboxes: sandbox.h, zygote.h). Both kill the whole tree on
+// Signal, grandchildren included.
 //
 // Threading: Launch may be called from any thread; a Launched is owned by one thread.
 #pragma once
@@ -60,10 +61,13 @@ struct CommandExit {
 class Launched {
  public:
   virtual ~Launched() = default;  // kills and reaps a tree still running
+  // The tree's root as the worker sees it: the command itself, or bwrap, or (in a warm
+  // sandbox, zygote.h) the command's task init.
   virtual pid_t pid() const = 0;
   // A descriptor (owned by the Launched) that polls readable once the command's main process
   // has ended, so a caller can wait for it, its output and its deadline in one poll(); Wait
-  // then returns without blocking for long. The direct launcher gives a pidfd.
+  // then returns without blocking for long. The direct launcher gives a pidfd; a warm sandbox
+  // the command's socket, on which its task init reports the end.
   virtual int exit_fd() const = 0;
   // Sends `sig` to every process of the tree, grandchildren included.
   virtual Status Signal(int sig) = 0;
