@@ -17,6 +17,8 @@
 #include "planner/blob_store.h"
 #include "planner/bundle_store.h"
 #include "planner/commit_gate.h"
+#include "planner/dashboard.h"
+#include "planner/functions.h"
 #include "planner/links.h"
 #include "planner/rest.h"
 #include "planner/sessions.h"
@@ -62,6 +64,23 @@ net::AdmissionOptions AdmissionFor(const PlannerOptions& o) {
 
 }  // namespace
 
+// Function messages to native workers, sent as they are made (functions.h).
+class WsFunctionTransport final : public FunctionTransport {
+ public:
+  explicit WsFunctionTransport(
+      std::unordered_map<WorkerIndex, std::shared_ptr<WsWorkerLink>>& links)
+      : links_(links) {}
+  void Start(WorkerIndex w, const wire::FnStart& m) override { Send(w, wire::EncodeFnStart(m)); }
+  void Call(WorkerIndex w, const wire::FnCall& m) override { Send(w, wire::EncodeFnCall(m)); }
+  void Stop(WorkerIndex w, uint64_t instance) override { Send(w, wire::EncodeFnStop({instance})); }
+
+ private:
+  void Send(WorkerIndex w, std::string msg) {
+    if (auto it = links_.find(w); it != links_.end()) it->second->SendNow(std::move(msg));
+  }
+  std::unordered_map<WorkerIndex, std::shared_ptr<WsWorkerLink>>& links_;
+};
+
 // The process: owns Core, the network server, the journal and the timers, and wires them
 // together. Every member is used on the io thread only.
 struct PlannerServer::Impl final : RestEnv {
@@ -80,13 +99,21 @@ struct PlannerServer::Impl final : RestEnv {
                       if (*alive) fn();
                     });
                   }),
+        fn_transport(ws_links),
+        functions(clock, fn_transport),
         rest{core, blobs, *this, Token(options.api_token), Token(options.join_token), &workflows},
         sessions{io,
                  core,
                  [this](std::function<void(const Status&)> ack) { Durable(std::move(ack)); },
                  static_cast<int>(options.heartbeat_interval.count()),
                  ws_links,
-                 next_client} {}
+                 next_client},
+        dashboard(core, *this) {
+    rest.dashboard = &dashboard;
+    workflows.SetBlobSink([this](const std::string& sha256, std::string bytes) {
+      return blobs.Put(sha256, std::move(bytes));
+    });
+  }
 
   asio::io_context& io;
   PlannerOptions options;
@@ -108,8 +135,11 @@ struct PlannerServer::Impl final : RestEnv {
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   WorkflowService workflows;
   std::unique_ptr<LogStore> logs;
+  WsFunctionTransport fn_transport;
+  FunctionService functions;
   RestContext rest;
   SessionContext sessions;
+  Dashboard dashboard;
 
   // ---- RestEnv ----
   std::function<void()> After(Nanos delay, std::function<void()> fn) override {
@@ -149,6 +179,7 @@ struct PlannerServer::Impl final : RestEnv {
       if (ec || stopped) return;
       core.Tick();
       workflows.Tick();
+      functions.Tick();
       StartTick();
     });
   }
@@ -177,6 +208,7 @@ struct PlannerServer::Impl final : RestEnv {
     bundle_timer.async_wait([this](boost::system::error_code ec) {
       if (ec || stopped) return;
       auto refs = BundleReferences(core);
+      for (const auto& id : functions.Bundles()) ++refs[id];
       auto removed =
           bundles->Collect([&](const std::string& id) { return refs.count(id) != 0; },
                            core.WallNow(), static_cast<double>(options.bundle_grace.count()));
@@ -203,13 +235,14 @@ std::variant<net::WsHandlers, HttpResponse> PlannerServer::Impl::AcceptWs(const 
     if (!BearerMatches(req, rest.join_token)) return Unauthorized("workers");
     return WorkerSession(sessions);
   }
+  if (req.path == "/api/v1/events") return AcceptFeed(dashboard, rest, req);
   if (req.path == "/api/v1/stream") {
     if (!BearerMatches(req, rest.api_token)) return Unauthorized("the API");
     return StreamSession(sessions);
   }
   return HttpResponse::Error(404, "no WebSocket endpoint at " + req.path +
                                       " (workers: /api/v1/workers/connect, clients: "
-                                      "/api/v1/stream)");
+                                      "/api/v1/stream, the dashboard: /api/v1/events)");
 }
 
 Status PlannerServer::Impl::AddHttpWorker(const std::string& id, const std::string& url,
@@ -269,6 +302,21 @@ Status PlannerServer::Impl::Replay() {
     journal->Workflow(std::move(r));
     gate->ScheduleCommit();
   });
+  // Functions: each as its last recorded state; instances start again as calls come.
+  size_t fns = 0;
+  VOLO_RETURN_IF_ERROR(journal->LoadFunctions([&](journal::FunctionRecord&& r) {
+    Status s = functions.Restore(r.name, r.state);
+    if (s.ok()) {
+      ++fns;
+    } else {
+      spdlog::warn("{}", s.message());
+    }
+  }));
+  if (fns) spdlog::info("journal: {} function(s)", fns);
+  functions.SetRecorder([this](const std::string& name, const std::string& state) {
+    journal->Function({name, state});
+    gate->ScheduleCommit();
+  });
   for (auto& w : http_workers) {
     std::vector<std::string> ops;
     std::stringstream ss(w.ops);
@@ -310,6 +358,8 @@ Result<uint16_t> PlannerServer::Start() {
       BundleStore::Open(m.options.data_dir.empty() ? "" : m.options.data_dir + "/bundles",
                         m.options.max_bundle_bytes, m.core.WallNow()));
   m.rest.bundles = m.bundles.get();
+  m.rest.functions = &m.functions;
+  m.sessions.functions = &m.functions;
   if (m.options.data_dir.empty() && !m.options.workflows_file.empty()) {
     auto names = m.workflows.ApplyFile(m.options.workflows_file);
     if (!names.ok()) return names.status();
@@ -320,6 +370,7 @@ Result<uint16_t> PlannerServer::Start() {
                              m.options.logs));
   m.logs->DropMissing(m.core);
   m.rest.logs = m.logs.get();
+  m.rest.pages = &m.options.pages;
   m.sessions.logs = m.logs.get();
   VOLO_ASSIGN_OR_RETURN(uint16_t port, m.server.Listen());
   if (!m.options.port_file.empty()) {
@@ -334,6 +385,7 @@ Result<uint16_t> PlannerServer::Start() {
     }
   }
   m.StartTick();
+  m.dashboard.Start();
   m.StartPruning();
   m.StartBundleSweeps();
   return port;
@@ -346,6 +398,7 @@ void PlannerServer::Stop() {
   m.tick.cancel();
   m.prune_timer.cancel();
   m.bundle_timer.cancel();
+  m.dashboard.Stop();
   for (auto& l : m.http_links) l->Drop("stopping");
   m.server.Stop();
   if (m.journal) {

@@ -674,6 +674,10 @@ Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
   VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "message"));
   std::string_view t = TypeOf(*o);
   if (t == "heartbeat") return WorkerMessage(Heartbeat{});
+  if (t.starts_with("fn_")) {
+    VOLO_ASSIGN_OR_RETURN(FnWorkerMessage fm, ParseFnWorkerMessage(t, *o));
+    return std::visit([](auto&& m) { return WorkerMessage(std::move(m)); }, std::move(fm));
+  }
   if (t == "results") {
     const json::value* rv = o->if_contains("results");
     const json::array* a = rv ? rv->if_array() : nullptr;
@@ -732,9 +736,10 @@ Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
     const json::value* ver = o->if_contains("v");
     int64_t version = 0;
     if (!ver || !ToInt64(*ver, &version)) return InvalidArgument("register: v (version) required");
-    if (version != kProtocolVersion) {
+    if (version < kMinProtocolVersion || version > kProtocolVersion) {
       return InvalidArgument("register: protocol version " + std::to_string(version) +
                              " is not supported (this planner speaks " +
+                             std::to_string(kMinProtocolVersion) + " to " +
                              std::to_string(kProtocolVersion) + ")");
     }
     const json::value* id = o->if_contains("id");
@@ -761,6 +766,13 @@ Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
       auto parsed = ParseResources(*res, "register");
       if (!parsed.ok()) return parsed.status();
       r.resources = std::move(*parsed);
+    }
+    if (const json::value* fn = o->if_contains("functions"); fn && version >= 2) {
+      int64_t n = 0;
+      if (!ToInt64(*fn, &n) || n < 0 || n > 100000) {
+        return InvalidArgument("register: functions must be an integer from 0 to 100000");
+      }
+      r.functions = static_cast<int>(n);
     }
     return WorkerMessage(std::move(r));
   }
@@ -790,6 +802,7 @@ std::string EncodeRegister(const Register& r) {
     out += ",\"resources\":";
     AppendResources(out, r.resources);
   }
+  if (r.functions > 0) out += ",\"functions\":" + std::to_string(r.functions);
   out += '}';
   return out;
 }
@@ -911,6 +924,10 @@ Result<PlannerMessage> ParsePlannerMessage(std::string_view text) {
   VOLO_ASSIGN_OR_RETURN(json::value v, ParseJson(text));
   VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "message"));
   std::string_view t = TypeOf(*o);
+  if (t.starts_with("fn_")) {
+    VOLO_ASSIGN_OR_RETURN(FnPlannerMessage fm, ParseFnPlannerMessage(t, *o));
+    return std::visit([](auto&& m) { return PlannerMessage(std::move(m)); }, std::move(fm));
+  }
   if (t == "tasks") {
     const json::value* tv = o->if_contains("tasks");
     const json::array* a = tv ? tv->if_array() : nullptr;
