@@ -513,9 +513,12 @@ L_Echo : {
 L_Array : {
   uint32_t n = OPA;
   frame->ip = ip;  // allocations may fail (--max-memory): the error names this line
-  std::vector<Value> elems(sp - n, sp);  // if either allocation throws, the stack still owns all
-  auto* arr = new ArrayObj();
-  arr->v = std::move(elems);
+  ArrayObj* arr;
+  {  // the vector's scope ends before NEXT(): clang refuses a computed goto out of it
+    std::vector<Value> elems(sp - n, sp);  // if either allocation throws, the stack owns all
+    arr = new ArrayObj();
+    arr->v = std::move(elems);
+  }
   sp -= n;
   St(sp++, Value::Object(arr));
   NEXT();
