@@ -1,5 +1,7 @@
-"""Command tasks under `--sandbox bwrap` against `--sandbox none` (2 workers, `/bin/true`), and
-the time to ship a 100 MiB bundle to 2 workers (push, fetch, verify, unpack) against `cp`.
+"""Command tasks under `--sandbox bwrap` (warm sandboxes, the default, and a bwrap per command)
+against `--sandbox none` and `xargs -P4` (2 workers of 2 slots, `/bin/true`), side by side in one
+run, and the time to ship a 100 MiB bundle to 2 workers (push, fetch, verify, unpack) against
+`cp`.
 
 Prints a markdown section for bench/bench.py. Processes are started and stopped by pid.
 """
@@ -27,7 +29,7 @@ class Fleet:
     def __init__(self, volo, tmp):
         self.volo, self.tmp, self.procs = volo, tmp, []
 
-    def start(self, sandbox, slots):
+    def start(self, sandbox, slots, extra=()):
         port_file = tempfile.mktemp(prefix="planner-", suffix=".port", dir=self.tmp)
         self.procs.append(subprocess.Popen(
             [self.volo, "planner", "--port", "0", "--port-file", port_file, "--log-level", "warn"],
@@ -42,7 +44,8 @@ class Fleet:
             self.procs.append(subprocess.Popen(
                 [self.volo, "worker", "--planner", self.url, "--id", f"s{i}", "--ops", "exec",
                  "--slots", str(slots), "--sandbox", sandbox, "--port", "-1",
-                 "--work-dir", tempfile.mkdtemp(prefix=f"work-{sandbox}-{i}-", dir=self.tmp), "--log-level", "warn"],
+                 "--work-dir", tempfile.mkdtemp(prefix=f"work-{sandbox}-{i}-", dir=self.tmp),
+                 "--log-level", "warn", *extra],
                 stderr=subprocess.DEVNULL))
         deadline = time.time() + 30
         while call("GET", self.url + "/api/v1/status")["workers"] < 2:
@@ -74,10 +77,10 @@ class Fleet:
         self.procs = []
 
 
-def commands_per_s(volo, tmp, sandbox, n, runs):
+def commands_per_s(volo, tmp, sandbox, n, runs, extra=()):
     f = Fleet(volo, tmp)
     try:
-        f.start(sandbox, slots=2)
+        f.start(sandbox, slots=2, extra=extra)
         task = {"op": "exec", "args": {"cmd": ["/bin/true"]}}
         f.run([task] * 20)  # warm-up
         rates = []
@@ -88,6 +91,17 @@ def commands_per_s(volo, tmp, sandbox, n, runs):
         return statistics.median(rates)
     finally:
         f.stop()
+
+
+def xargs_per_s(n, runs):
+    """The machine's raw process-start rate at the same parallelism (4)."""
+    lines = ("x\n" * n).encode()
+    rates = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(["xargs", "-P4", "-n1", "/bin/true"], input=lines, check=True)
+        rates.append(n / (time.perf_counter() - t0))
+    return statistics.median(rates)
 
 
 def bundle_shipping(volo, tmp):
@@ -127,15 +141,23 @@ def main():
     n, runs = (200, 1) if quick else (1000, 3)
     tmp = tempfile.mkdtemp(prefix="volo-bench-sandbox-")
     try:
+        xargs = xargs_per_s(n, runs)
         bare = commands_per_s(volo, tmp, "none", n, runs)
         boxed = commands_per_s(volo, tmp, "bwrap", n, runs)
+        cold_n = max(100, n // 4)  # a bwrap per command is slow: fewer
+        cold = commands_per_s(volo, tmp, "bwrap", cold_n, runs, ["--sandbox-zygote=false"])
         ship = bundle_shipping(volo, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("| `/bin/true` on 2 workers, 2 slots each | commands/s | ÷ unsandboxed |")
     print("|---|---:|---:|")
+    print(f"| `xargs -P4 -n1 /bin/true` (the machine's process-start rate) | {xargs:,.0f} | "
+          f"{xargs / bare:.2f}x |")
     print(f"| volo `--sandbox none` | {bare:,.0f} | 1x |")
-    print(f"| volo `--sandbox bwrap` | {boxed:,.0f} | {boxed / bare:.2f}x |")
+    print(f"| volo `--sandbox bwrap` (warm sandbox per bundle, the default) | {boxed:,.0f} | "
+          f"{boxed / bare:.2f}x |")
+    print(f"| volo `--sandbox bwrap --sandbox-zygote=false` (a bwrap per command) | {cold:,.0f} | "
+          f"{cold / bare:.2f}x |")
     print()
     print("| 100 MiB bundle to 2 workers | seconds | ÷ `cp` |")
     print("|---|---:|---:|")

@@ -256,12 +256,15 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(int64_t{1}, wire::kMaxMemoryMib));
   w->add_option("--resource", *wres,
                 "A named resource the worker has, NAME=AMOUNT like gpus=2 (repeatable)");
-  w->add_option(
-       "--task-processes", wopts->task_processes,
-       "Most processes and threads one task's command may hold at once (0: no limit; a limit "
-       "starts each command through a shim, about one extra process start)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 1 << 22));
+  CLI::Option* wprocs =
+      w->add_option("--task-processes", wopts->task_processes,
+                    "Most processes and threads one task's command may hold at once (0: no "
+                    "limit). Default: " +
+                        std::to_string(worker::kDefaultSandboxedProcesses) +
+                        " for sandboxed commands (the warm sandbox sets it with the command's "
+                        "cgroup), none with --sandbox none (where a limit starts each command "
+                        "through a shim, about one extra process start)")
+          ->check(CLI::Range(0, 1 << 22));
   w->add_option("--id", wopts->id, "Worker id, unique in the fleet (default host-pid)");
   w->add_option("--port", wopts->http_port,
                 "Port of the HTTP task endpoints (POST /add, /mult; env PORT); 0 any, -1 off")
@@ -295,6 +298,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   auto wsandbox = std::make_shared<std::string>("bwrap");
   auto wsandbox_ro = std::make_shared<std::vector<std::string>>();
   auto wsandbox_net = std::make_shared<bool>(false);
+  auto wzygote = std::make_shared<bool>(true);
   w->add_option("--sandbox", *wsandbox,
                 "exec: bwrap runs each command under bubblewrap (new user, PID, IPC, UTS and "
                 "network namespaces; only /usr, a few /etc files, its bundle read-only and its own "
@@ -308,6 +312,12 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
   w->add_flag("--sandbox-network", *wsandbox_net,
               "exec with bwrap: every command keeps the host's network (else only tasks with "
               "\"network\": true)");
+  w->add_flag("--sandbox-zygote", *wzygote,
+              "exec with bwrap: keep a warm sandbox per bundle and fork each command in it, in "
+              "PID, mount, IPC and network namespaces of its own (about a tenth of the cost of "
+              "a bwrap per command; docs/security.md); --sandbox-zygote=false starts a bwrap "
+              "per command")
+      ->capture_default_str();
   w->add_option("--bundle-cache", wopts->bundle_cache_dir,
                 "exec: where bundles are unpacked (default: the work directory's path + "
                 "\"-bundles\")");
@@ -370,12 +380,20 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
         worker::SandboxOptions so;
         so.ro_binds = *wsandbox_ro;
         so.network = *wsandbox_net;
-        // Task limits apply inside the sandbox too: the shim joins the task's cgroup (or sets
-        // its rlimits) before it starts bwrap.
+        // Task limits apply inside the sandbox too: the worker moves each command's task init
+        // into its cgroup (or the task init sets its rlimits) before the command starts.
         so.limits = worker::Limits::Probe();
-        so.max_processes = wopts->task_processes;
-        spdlog::info("exec: sandboxed with bwrap; task limits enforced with {}",
-                     so.limits->Describe());
+        // The default only where a cgroup enforces it per tree: RLIMIT_NPROC counts all of a
+        // user's processes, so the fallback is for a limit someone asked for.
+        so.max_processes = wprocs->count() > 0 ? wopts->task_processes
+                           : so.limits->mode() == worker::LimitMode::kRlimit
+                               ? 0
+                               : worker::kDefaultSandboxedProcesses;
+        so.zygote = *wzygote;
+        spdlog::info("exec: sandboxed with bwrap{}; task limits enforced with {}; at most {} "
+                     "processes per command",
+                     so.zygote ? " in warm sandboxes" : "", so.limits->Describe(),
+                     so.max_processes);
         Status usable = worker::CheckSandbox(so);
         if (!usable.ok()) {
           if (!wops->empty()) {  // exec was asked for by name: refuse rather than run it bare

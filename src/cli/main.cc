@@ -19,6 +19,7 @@
 #include "net/client.h"
 #include "worker/fly_runner.h"
 #include "worker/limits.h"
+#include "worker/zygote.h"
 
 namespace {
 
@@ -68,6 +69,10 @@ int main(int argc, char** argv) {
   // The shim that puts a command under its task's limits before running it (limits.h).
   if (argc >= 2 && argv[1] == volo::worker::kLimitShimCommand) {
     return volo::worker::LimitShimMain(argc, argv);
+  }
+  // The warm sandbox's init, run by bubblewrap inside it (zygote.h).
+  if (argc >= 2 && argv[1] == volo::worker::kZygoteCommand) {
+    return volo::worker::ZygoteMain(argc, argv);
   }
   // Output as it happens: piped or redirected, stdout is still flushed line by line (a
   // terminal already is), so `volo up | cat`, CI logs and `tee` see each line when it is made.

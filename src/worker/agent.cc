@@ -27,6 +27,7 @@
 #include "worker/fly_executor.h"
 #include "worker/functions.h"
 #include "worker/limits.h"
+#include "worker/sandbox.h"
 #include "worker/seed.h"
 
 namespace volo::worker {
@@ -194,6 +195,13 @@ std::string Agent::Impl::StatusJson() {
     wire::AppendJsonString(out, commands->work_dir());
     out += ",\"sandbox\":";
     wire::AppendJsonString(out, options.launcher ? options.launcher->name() : "none");
+    if (options.launcher) {
+      SandboxStats sb = BwrapStats(*options.launcher);
+      out += ",\"zygotes\":{\"started\":" + std::to_string(sb.zygotes_started) +
+             ",\"running\":" + std::to_string(sb.zygotes_running) +
+             ",\"warm_starts\":" + std::to_string(sb.warm_starts) +
+             ",\"cold_starts\":" + std::to_string(sb.cold_starts) + "}";
+    }
     out += "}";
   }
   if (fn_host) {
@@ -447,13 +455,19 @@ void Agent::Impl::RunTasks(std::vector<wire::Assignment> tasks) {
     }
     if (t.op == "exec" && commands) {
       running.emplace(t.id, nullptr);
-      // The memory the task asked the planner for is also its command's limit, unless its
-      // arguments set one themselves.
-      if (t.resources.memory_mib > 0 && t.args.find("\"memory\"") == std::string::npos) {
+      // The memory and CPUs the task asked the planner for are also its command's limits,
+      // unless its arguments set them themselves.
+      if (t.resources.memory_mib > 0 || t.resources.millicpus > 0) {
         boost::system::error_code ec;
         boost::json::value v = boost::json::parse(t.args, ec);
-        if (!ec && v.is_object() && !v.get_object().contains("memory")) {
-          v.get_object()["memory"] = t.resources.memory_mib;
+        if (!ec && v.is_object()) {
+          boost::json::object& o = v.get_object();
+          if (t.resources.memory_mib > 0 && !o.contains("memory")) {
+            o["memory"] = t.resources.memory_mib;
+          }
+          if (t.resources.millicpus > 0 && !o.contains("cpus")) {
+            o["cpus"] = static_cast<double>(t.resources.millicpus) / 1000;
+          }
           t.args = boost::json::serialize(v);
         }
       }

@@ -51,9 +51,9 @@ struct WorkerOptions {
   double cpus = 0;
   int64_t memory_mib = 0;
   std::vector<std::pair<std::string, int64_t>> resources;  // named: gpus=2
-  // Most processes one task's command may hold at once (limits.h); 0: no limit. Off by
-  // default: a limited command starts through the volo __limit shim, which costs a start of
-  // the volo binary.
+  // Most processes one task's command may hold at once without a sandbox (limits.h); 0: no
+  // limit. Off by default: a limited command starts through the volo __limit shim, which costs
+  // a start of the volo binary. (A sandboxed launcher carries its own, sandbox.h.)
   int task_processes = 0;
   // exec: where bundles are unpacked (empty: <work_dir>-bundles) and how many bytes of
   // archives the cache holds before it removes the least recently used (bundle_cache.h).

@@ -11,23 +11,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "worker/temp_dir_testing.h"
+
 namespace volo::worker {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/volo-bundle-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { RemoveTree(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 void Write(const std::string& path, const std::string& text, mode_t mode = 0644) {
   fs::create_directories(fs::path(path).parent_path());
@@ -102,7 +91,7 @@ class Forge {
 };
 
 TEST(BundleArchiveTest, PackingIsDeterministic) {
-  TempDir a, b;
+  TempDir a{"volo-bundle"}, b{"volo-bundle"};
   for (const auto* d : {&a, &b}) {
     Write(d->path() + "/src/main.py", "print('hi')\n");
     Write(d->path() + "/run.sh", "#!/bin/sh\necho run\n", 0700);
@@ -123,7 +112,7 @@ TEST(BundleArchiveTest, PackingIsDeterministic) {
 }
 
 TEST(BundleArchiveTest, RoundTripIsReadOnly) {
-  TempDir src, dst;
+  TempDir src{"volo-bundle"}, dst{"volo-bundle"};
   Write(src.path() + "/bin/tool", "#!/bin/sh\necho tool\n", 0755);
   Write(src.path() + "/lib/data.txt", "payload");
   fs::create_directories(src.path() + "/empty");
@@ -148,7 +137,7 @@ TEST(BundleArchiveTest, RoundTripIsReadOnly) {
 }
 
 TEST(BundleArchiveTest, PackingRefusesSpecialFiles) {
-  TempDir src;
+  TempDir src{"volo-bundle"};
   ASSERT_EQ(::mkfifo((src.path() + "/pipe").c_str(), 0644), 0);
   auto packed = PackBundle(src.path());
   EXPECT_EQ(packed.status().code(), StatusCode::kInvalidArgument);
@@ -178,7 +167,7 @@ TEST(BundleArchiveTest, RefusesHostileArchives) {
       {"too large", Forge().File("big", std::string(2048, 'b')).Bytes(), "more than 1024 bytes"},
   };
   for (const auto& c : cases) {
-    TempDir dst;
+    TempDir dst{"volo-bundle"};
     std::string out = dst.path() + "/b";
     Status s = UnpackBundle(c.archive, out, 1024);
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << c.name << ": " << s.message();

@@ -12,31 +12,19 @@
 
 #include "common/sha256.h"
 #include "worker/bundle_archive.h"
+#include "worker/temp_dir_testing.h"
 
 namespace volo::worker {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/volo-bundle-cache-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { RemoveTree(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // A planner's bundle store in a map, counting the fetches.
 struct FakePlanner {
   std::map<std::string, std::string> bundles;
   std::atomic<int> fetches{0};
   std::string Add(const std::string& content) {
-    TempDir src;
+    TempDir src{"volo-bundle-cache"};
     std::ofstream(src.path() + "/file.txt") << content;
     std::string archive = std::move(PackBundle(src.path())).value();
     std::string id = Sha256Hex(archive);
@@ -61,7 +49,7 @@ std::string Read(const std::string& path) {
 }
 
 TEST(BundleCacheTest, ASecondTaskTransfersNothing) {
-  TempDir dir;
+  TempDir dir{"volo-bundle-cache"};
   FakePlanner planner;
   std::string id = planner.Add("hello");
   BundleCache cache(dir.path(), 1 << 30, planner.fetch());
@@ -83,7 +71,7 @@ TEST(BundleCacheTest, ASecondTaskTransfersNothing) {
 }
 
 TEST(BundleCacheTest, ConcurrentTasksShareOneFetch) {
-  TempDir dir;
+  TempDir dir{"volo-bundle-cache"};
   FakePlanner planner;
   std::string id = planner.Add("shared");
   BundleCache cache(dir.path(), 1 << 30, planner.fetch());
@@ -100,7 +88,7 @@ TEST(BundleCacheTest, ConcurrentTasksShareOneFetch) {
 }
 
 TEST(BundleCacheTest, ClearErrors) {
-  TempDir dir;
+  TempDir dir{"volo-bundle-cache"};
   FakePlanner planner;
   BundleCache cache(dir.path(), 1 << 30, planner.fetch());
   auto unknown = cache.Acquire(Sha256Hex("never pushed"));
@@ -121,7 +109,7 @@ TEST(BundleCacheTest, ClearErrors) {
 }
 
 TEST(BundleCacheTest, EvictsTheLeastRecentlyUsedButNeverOneInUse) {
-  TempDir dir;
+  TempDir dir{"volo-bundle-cache"};
   FakePlanner planner;
   std::string a = planner.Add("a"), b = planner.Add("b"), c = planner.Add("c");
   int64_t one = static_cast<int64_t>(planner.bundles[a].size());
@@ -143,7 +131,7 @@ TEST(BundleCacheTest, EvictsTheLeastRecentlyUsedButNeverOneInUse) {
 }
 
 TEST(BundleCacheTest, TaskDirectoriesAreFreshAndRemoved) {
-  TempDir dir;
+  TempDir dir{"volo-bundle-cache"};
   FakePlanner planner;
   BundleCache cache(dir.path(), 1 << 20, planner.fetch());
   auto d1 = cache.MakeTaskDir();

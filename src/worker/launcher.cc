@@ -3,14 +3,11 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <thread>
-
+#include "worker/child_launched.h"
 #include "worker/limits.h"
 
 namespace volo::worker {
@@ -19,77 +16,37 @@ std::string CommandExit::Describe(const CommandLimits& limits) const {
   if (memory_exceeded) {
     return "exceeded its memory limit of " + std::to_string(limits.memory_bytes >> 20) + " MiB";
   }
+  if (!error.empty()) return error;
   return status.Describe();
 }
 
 namespace {
 
-class DirectLaunched final : public Launched {
+class DirectLaunched final : public ChildLaunched {
  public:
-  DirectLaunched(pid_t pid, int pidfd, std::unique_ptr<TaskLimit> limit)
-      : pid_(pid), pidfd_(pidfd), limit_(std::move(limit)) {}
-  ~DirectLaunched() override {
-    if (!reaped_) {
-      (void)Signal(SIGKILL);
-      (void)Wait();
-    }
-    if (pidfd_ >= 0) ::close(pidfd_);
-  }
+  using ChildLaunched::ChildLaunched;
+  ~DirectLaunched() override { KillAndReap(); }
 
-  pid_t pid() const override { return pid_; }
-  int exit_fd() const override { return pidfd_; }
-
-  Status Signal(int sig) override {
-    // Until the leader is reaped its pid is the group's id and cannot be reused.
-    if (reaped_) return Status::Ok();
+ private:
+  Status SignalTree(int sig) override {
     // The cgroup holds processes that left the group (setsid) too.
-    if (limit_) (void)limit_->Signal(sig);
-    if (::kill(-pid_, sig) != 0 && errno != ESRCH) {
-      return IoError("cannot signal process group " + std::to_string(pid_) + ": " +
+    if (limit()) (void)limit()->Signal(sig);
+    if (::kill(-pid(), sig) != 0 && errno != ESRCH) {
+      return IoError("cannot signal process group " + std::to_string(pid()) + ": " +
                      strerrordesc_np(errno));
     }
     return Status::Ok();
   }
 
-  CommandExit Wait() override {
-    if (reaped_) return exit_;
+  void BeforeReap() override {
     // Wait for the leader without reaping it, so its group id stays ours while the rest of
     // the group is killed.
     siginfo_t info{};
-    while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) != 0 &&
+    while (::waitid(P_PID, static_cast<id_t>(pid()), &info, WEXITED | WNOWAIT) != 0 &&
            errno == EINTR) {
     }
-    (void)::kill(-pid_, SIGKILL);
-    int st = 0;
-    struct rusage ru {};
-    pid_t r;
-    do {
-      r = ::wait4(pid_, &st, 0, &ru);
-    } while (r < 0 && errno == EINTR);
-    reaped_ = true;
-    exit_.status = r == pid_ ? exec::ExitStatus::FromWait(st) : exec::ExitStatus{-1, 0};
-    exit_.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                        static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-    exit_.max_rss_bytes = static_cast<int64_t>(ru.ru_maxrss) * 1024;
-    if (limit_) {
-      // Whatever of the tree is left in its cgroup (escaped the group) goes too; then the
-      // cgroup says what the tree used and whether the kernel killed it for memory.
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      while (!limit_->Empty() && std::chrono::steady_clock::now() < deadline) {
-        (void)limit_->Signal(SIGKILL);
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      }
-      limit_->Collect(exit_);
-    }
-    return exit_;
+    (void)::kill(-pid(), SIGKILL);
   }
-
- private:
-  pid_t pid_;
-  int pidfd_;
-  std::unique_ptr<TaskLimit> limit_;  // null: no limits asked for, or none enforceable
-  bool reaped_ = false;
-  CommandExit exit_;
 };
 
 class DirectLauncher final : public Launcher {
@@ -127,7 +84,7 @@ class DirectLauncher final : public Launcher {
     std::unique_ptr<TaskLimit> limit;
     CommandLimits want = spec.limits;
     if (want.max_processes == 0) want.max_processes = max_processes_;
-    if (limits_ && (want.memory_bytes > 0 || want.max_processes > 0)) {
+    if (limits_ && (want.memory_bytes > 0 || want.max_processes > 0 || want.cpus > 0)) {
       // The shim joins the task's cgroup (or sets rlimits) and then execs the program.
       VOLO_ASSIGN_OR_RETURN(limit, limits_->Prepare(want));
       std::vector<std::string> argv = spec.argv;

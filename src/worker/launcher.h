@@ -6,7 +6,8 @@
 // A Launcher turns a LaunchSpec into a running process tree and reports how it ended. Two
 // implementations: the direct one (`--sandbox none`: posix_spawn through src/exec, limits applied
 // by a small shim that the worker re-executes before the user's program) and the bubblewrap one
-// (`--sandbox bwrap`). Both kill the whole tree on Signal, grandchildren included.
+// (`--sandbox bwrap`, in warm sandboxes: sandbox.h, zygote.h). Both kill the whole tree on
+// Signal, grandchildren included.
 //
 // Threading: Launch may be called from any thread; a Launched is owned by one thread.
 #pragma once
@@ -49,17 +50,24 @@ struct CommandExit {
   double cpu_seconds = 0;        // user + system of the whole tree
   int64_t max_rss_bytes = 0;     // the largest resident set of any process in it
   bool memory_exceeded = false;  // killed for going over limits.memory_bytes
-  // "exited with status 3", "killed by SIGSEGV", "exceeded its memory limit of 64 MiB".
+  // Why it ended when neither its exit status nor its memory says it ("killed: its sandbox
+  // (zygote) ended while it ran"); empty otherwise.
+  std::string error;
+  // "exited with status 3", "killed by SIGSEGV", "exceeded its memory limit of 64 MiB", or
+  // `error`.
   std::string Describe(const CommandLimits& limits) const;
 };
 
 class Launched {
  public:
   virtual ~Launched() = default;  // kills and reaps a tree still running
+  // The tree's root as the worker sees it: the command itself, or bwrap, or (in a warm
+  // sandbox, zygote.h) the command's task init.
   virtual pid_t pid() const = 0;
   // A descriptor (owned by the Launched) that polls readable once the command's main process
   // has ended, so a caller can wait for it, its output and its deadline in one poll(); Wait
-  // then returns without blocking for long. The direct launcher gives a pidfd.
+  // then returns without blocking for long. The direct launcher gives a pidfd; a warm sandbox
+  // the command's socket, on which its task init reports the end.
   virtual int exit_fd() const = 0;
   // Sends `sig` to every process of the tree, grandchildren included.
   virtual Status Signal(int sig) = 0;

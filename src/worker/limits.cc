@@ -161,6 +161,12 @@ std::vector<pid_t> Procs(const std::string& dir) {
   return out;
 }
 
+// cpu.max / cpu.cfs_quota_us: `cpus` CPUs' worth of each 100 ms period (at least 1 ms).
+constexpr int64_t kCpuPeriod = 100000;
+int64_t CpuQuota(double cpus) {
+  return std::max<int64_t>(1000, static_cast<int64_t>(cpus * kCpuPeriod + 0.5));
+}
+
 // Processes (and threads) this user has now: RLIMIT_NPROC counts them all.
 int64_t UserProcessCount() {
   uid_t uid = ::getuid();
@@ -272,7 +278,12 @@ bool Limits::TryV2() {
   // Children get the memory and pids controllers only when the parent enables them, and a
   // non-root cgroup that enables them may hold no process itself: if the worker's own cgroup
   // has processes, the worker moves into a leaf beside its commands' cgroups first.
+  // CPU quotas too where the cpu controller is ours (else CPUs are counted, not enforced).
   std::string enable = "+memory +pids";
+  if (controllers.find("cpu") != std::string::npos &&
+      (WriteFile(own + "/cgroup.subtree_control", enable + " +cpu") || errno == EBUSY)) {
+    enable += " +cpu";
+  }
   if (!WriteFile(own + "/cgroup.subtree_control", enable)) {
     if (errno != EBUSY) return false;
     std::string leaf = own + "/volo-worker-" + std::to_string(::getpid());
@@ -291,6 +302,8 @@ bool Limits::TryV2() {
   }
   mode_ = LimitMode::kCgroupV2;
   memory_base_ = base;
+  cpu_v2_ = enable.find("+cpu") != std::string::npos &&
+            ReadFile(base + "/cgroup.subtree_control").find("cpu") != std::string::npos;
   return true;
 }
 
@@ -310,20 +323,27 @@ bool Limits::TryV1() {
   mode_ = LimitMode::kCgroupV1;
   memory_base_ = mem_base;
   pids_base_ = pids_base;
+  // CPU quotas where the cpu hierarchy is writable too (else CPUs are counted, not enforced).
+  if (std::string cpu = V1Mount(mounts, "cpu"); !cpu.empty()) {
+    std::string cpu_base = Join(cpu, OwnCgroup("cpu")) + tag;
+    if (::mkdir(cpu_base.c_str(), 0755) == 0 || errno == EEXIST) cpu_base_ = cpu_base;
+  }
   return true;
 }
 
 Limits::~Limits() {
   RemoveCgroup(memory_base_);
   RemoveCgroup(pids_base_);
+  RemoveCgroup(cpu_base_);
 }
 
 std::string Limits::Describe() const {
   switch (mode_) {
     case LimitMode::kCgroupV2:
-      return "cgroup v2 (" + memory_base_ + ")";
+      return "cgroup v2 (" + memory_base_ + (cpu_v2_ ? "" : "; CPUs counted, not enforced") + ")";
     case LimitMode::kCgroupV1:
-      return "cgroup v1 (memory: " + memory_base_ + ", pids: " + pids_base_ + ")";
+      return "cgroup v1 (memory: " + memory_base_ + ", pids: " + pids_base_ +
+             (cpu_base_.empty() ? "; CPUs counted, not enforced" : ", cpu: " + cpu_base_) + ")";
     case LimitMode::kRlimit:
       break;
   }
@@ -332,7 +352,7 @@ std::string Limits::Describe() const {
 }
 
 Result<std::unique_ptr<TaskLimit>> Limits::Prepare(const CommandLimits& limits) {
-  if (limits.memory_bytes < 0 || limits.max_processes < 0) {
+  if (limits.memory_bytes < 0 || limits.max_processes < 0 || limits.cpus < 0) {
     return InvalidArgument("limits must not be negative");
   }
   std::unique_ptr<TaskLimit> t(new TaskLimit());
@@ -345,12 +365,19 @@ Result<std::unique_ptr<TaskLimit>> Limits::Prepare(const CommandLimits& limits) 
     Status s = IoError("cannot set up the task's cgroup (" + what + "): " + strerror(errno));
     RemoveCgroup(t->memory_dir_);
     RemoveCgroup(t->pids_dir_);
+    RemoveCgroup(t->cpu_dir_);
     t->memory_dir_.clear();
     t->pids_dir_.clear();
+    t->cpu_dir_.clear();
     return s;
   };
-  t->memory_dir_ = memory_base_ + name;
-  if (::mkdir(t->memory_dir_.c_str(), 0755) != 0) return fail(t->memory_dir_);
+  // v2: one cgroup for everything. v1: the pids hierarchy's holds the tree (Signal, Empty);
+  // the memory and cpu ones only when there is a limit of theirs to set, as a memory cgroup
+  // costs the kernel far more to make and take down than the command's start.
+  if (mode_ == LimitMode::kCgroupV2 || limits.memory_bytes > 0) {
+    t->memory_dir_ = memory_base_ + name;
+    if (::mkdir(t->memory_dir_.c_str(), 0755) != 0) return fail(t->memory_dir_);
+  }
   if (mode_ == LimitMode::kCgroupV2) {
     if (limits.memory_bytes > 0) {
       if (!WriteFile(t->memory_dir_ + "/memory.max", std::to_string(limits.memory_bytes))) {
@@ -364,6 +391,11 @@ Result<std::unique_ptr<TaskLimit>> Limits::Prepare(const CommandLimits& limits) 
     if (limits.max_processes > 0 &&
         !WriteFile(t->memory_dir_ + "/pids.max", std::to_string(limits.max_processes))) {
       return fail("pids.max");
+    }
+    if (limits.cpus > 0 && cpu_v2_ &&
+        !WriteFile(t->memory_dir_ + "/cpu.max",
+                   std::to_string(CpuQuota(limits.cpus)) + " " + std::to_string(kCpuPeriod))) {
+      return fail("cpu.max");
     }
     return t;
   }
@@ -382,16 +414,25 @@ Result<std::unique_ptr<TaskLimit>> Limits::Prepare(const CommandLimits& limits) 
       !WriteFile(t->pids_dir_ + "/pids.max", std::to_string(limits.max_processes))) {
     return fail("pids.max");
   }
+  if (limits.cpus > 0 && !cpu_base_.empty()) {
+    t->cpu_dir_ = cpu_base_ + name;
+    if (::mkdir(t->cpu_dir_.c_str(), 0755) != 0) return fail(t->cpu_dir_);
+    if (!WriteFile(t->cpu_dir_ + "/cpu.cfs_period_us", std::to_string(kCpuPeriod)) ||
+        !WriteFile(t->cpu_dir_ + "/cpu.cfs_quota_us", std::to_string(CpuQuota(limits.cpus)))) {
+      return fail("cpu.cfs_quota_us");
+    }
+  }
   return t;
 }
 
 // ---- one command ----
 
 TaskLimit::~TaskLimit() {
-  if (memory_dir_.empty() && pids_dir_.empty()) return;
+  if (memory_dir_.empty() && pids_dir_.empty() && cpu_dir_.empty()) return;
   (void)Signal(SIGKILL);
   RemoveCgroup(memory_dir_);
   RemoveCgroup(pids_dir_);
+  RemoveCgroup(cpu_dir_);
 }
 
 std::vector<std::string> TaskLimit::Wrap(const std::vector<std::string>& argv) const {
@@ -400,9 +441,10 @@ std::vector<std::string> TaskLimit::Wrap(const std::vector<std::string>& argv) c
     out.push_back("--cgroup");
     out.push_back(memory_dir_);
   }
-  if (!pids_dir_.empty()) {
+  for (const std::string* dir : {&pids_dir_, &cpu_dir_}) {
+    if (dir->empty()) continue;
     out.push_back("--cgroup");
-    out.push_back(pids_dir_);
+    out.push_back(*dir);
   }
   if (mode_ == LimitMode::kRlimit) {
     if (limits_.memory_bytes > 0) {
@@ -417,6 +459,25 @@ std::vector<std::string> TaskLimit::Wrap(const std::vector<std::string>& argv) c
   out.push_back("--");
   out.insert(out.end(), argv.begin(), argv.end());
   return out;
+}
+
+Status TaskLimit::Join(pid_t pid) const {
+  for (const std::string& dir : {memory_dir_, pids_dir_, cpu_dir_}) {
+    if (dir.empty()) continue;
+    if (!WriteFile(dir + "/cgroup.procs", std::to_string(pid))) {
+      return IoError("cannot move the command into its cgroup " + dir + ": " + strerror(errno));
+    }
+  }
+  return Status::Ok();
+}
+
+int64_t TaskLimit::RlimitData() const {
+  return mode_ == LimitMode::kRlimit ? limits_.memory_bytes : 0;
+}
+
+int64_t TaskLimit::RlimitNproc() const {
+  if (mode_ != LimitMode::kRlimit || limits_.max_processes <= 0) return 0;
+  return UserProcessCount() + limits_.max_processes;
 }
 
 Status TaskLimit::Signal(int sig) {
@@ -439,6 +500,12 @@ Status TaskLimit::Signal(int sig) {
 bool TaskLimit::Empty() const {
   std::string dir = !pids_dir_.empty() ? pids_dir_ : memory_dir_;
   return dir.empty() || Procs(dir).empty();
+}
+
+int64_t TaskLimit::ThrottledPeriods() const {
+  std::string dir = mode_ == LimitMode::kCgroupV2 ? memory_dir_ : cpu_dir_;
+  if (dir.empty()) return 0;
+  return std::max<int64_t>(0, KeyedValue(ReadFile(dir + "/cpu.stat"), "nr_throttled"));
 }
 
 void TaskLimit::Collect(CommandExit& exit) const {

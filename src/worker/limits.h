@@ -3,14 +3,17 @@
 //
 // Enforcement, in the order a worker tries it when it starts (docs/architecture.md, "Limits"):
 //  - cgroup v2: a cgroup per command under the worker's own, with memory.max (swap off),
-//    memory.oom.group and pids.max. The kernel kills the whole tree when it goes over its
-//    memory, and memory.events says so; memory.peak is the tree's peak.
+//    memory.oom.group, pids.max and (where the cpu controller is delegated) cpu.max. The kernel
+//    kills the whole tree when it goes over its memory, and memory.events says so; memory.peak is
+//    the tree's peak.
 //  - cgroup v1 (the memory and pids hierarchies, as in many container hosts): the same with
-//    memory.limit_in_bytes (+ memsw), memory.oom_control and pids.max.
+//    memory.limit_in_bytes (+ memsw), memory.oom_control and pids.max, and the cpu hierarchy's
+//    cpu.cfs_quota_us where it is writable.
 //  - rlimits otherwise: RLIMIT_DATA per process for memory (the program sees allocations fail
 //    rather than being killed, and the limit is per process, not per tree) and RLIMIT_NPROC
 //    for processes (counted per user, so the shim grants the user's current count plus the
-//    limit; root is exempt from it). A weaker fallback, documented as such.
+//    limit; root is exempt from it). CPUs are not enforced. A weaker fallback, documented as
+//    such.
 //
 // A command joins its cgroup before it runs anything: the launcher starts the worker's own
 // binary as `volo __limit --cgroup DIR ... -- PROGRAM ARGS...`, which joins, sets rlimits and
@@ -58,6 +61,15 @@ class TaskLimit {
   // The command line that runs `argv` under these limits: the shim, its flags, then argv
   // (argv[0] is looked up on the PATH of the environment the shim is started with).
   std::vector<std::string> Wrap(const std::vector<std::string>& argv) const;
+  // Moves process `pid` (and so all it starts from then on) into the command's cgroup(s): for
+  // a launcher that starts the command itself (the zygote, zygote.h) rather than via Wrap.
+  // Ok (and nothing) without a cgroup.
+  Status Join(pid_t pid) const;
+  // The rlimits the command's first process should set itself, without the shim (rlimit mode
+  // only; 0 when there is none to set): RLIMIT_DATA in bytes, and RLIMIT_NPROC, which counts
+  // the user's processes, as the user's current count plus the limit.
+  int64_t RlimitData() const;
+  int64_t RlimitNproc() const;
   // Sends `sig` to every process in the command's cgroup, also those that left its process
   // group. Ok (and nothing) without a cgroup.
   Status Signal(int sig);
@@ -67,6 +79,9 @@ class TaskLimit {
   // otherwise `exit` keeps what the launcher measured) and whether it was killed for going
   // over its memory.
   void Collect(CommandExit& exit) const;
+  // How many CPU periods the tree was held back by its CPU quota (cpu.stat nr_throttled); 0
+  // without a quota.
+  int64_t ThrottledPeriods() const;
   const CommandLimits& limits() const { return limits_; }
 
  private:
@@ -78,6 +93,7 @@ class TaskLimit {
   std::string shim_;
   std::string memory_dir_;  // v2: the one cgroup; v1: the memory hierarchy's
   std::string pids_dir_;    // v1 only
+  std::string cpu_dir_;     // v1 only, with a CPU quota
 };
 
 // What this worker can enforce, probed once at start.
@@ -91,6 +107,8 @@ class Limits {
   ~Limits();  // removes the worker's cgroup directories (empty ones)
 
   LimitMode mode() const { return mode_; }
+  // Whether a command's `cpus` becomes a CPU quota here (else CPUs are only counted).
+  bool enforces_cpus() const { return cpu_v2_ || !cpu_base_.empty(); }
   // "cgroup v1 (memory: /sys/fs/cgroup/memory/..., pids: ...)" for the worker's log.
   std::string Describe() const;
   // Creates the command's cgroup(s) with the limits set. Limits of 0 are not set.
@@ -105,6 +123,8 @@ class Limits {
   std::string shim_;
   std::string memory_base_;  // the worker's directory for its commands' cgroups
   std::string pids_base_;    // v1 only
+  std::string cpu_base_;     // v1 only: empty without a writable cpu hierarchy
+  bool cpu_v2_ = false;      // v2: the cpu controller is enabled for commands' cgroups
   std::atomic<uint64_t> next_{1};
 };
 

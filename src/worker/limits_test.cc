@@ -112,6 +112,21 @@ TEST(LimitsTest, SignalReachesProcessesThatLeftTheGroup) {
   EXPECT_TRUE(WaitEmpty(**limit));
 }
 
+TEST(LimitsTest, ACpuQuotaHoldsTheTreeBack) {
+  auto limits = CgroupLimits();
+  if (!limits || !limits->enforces_cpus()) GTEST_SKIP() << "no writable cpu controller here";
+  auto limit = limits->Prepare({.memory_bytes = 0, .max_processes = 0, .cpus = 0.05});
+  ASSERT_TRUE(limit.ok()) << limit.status().ToString();
+  // A busy loop that needs far more than 5 ms of CPU: the kernel must hold it back.
+  Ran r = RunUnder(**limit, {"sh", "-c", "i=0; while [ $i -lt 50000 ]; do i=$((i+1)); done"});
+  EXPECT_TRUE(r.status.ok()) << r.err;
+  EXPECT_GT((*limit)->ThrottledPeriods(), 0);
+  // Without a quota nothing is held back.
+  auto free = limits->Prepare({.memory_bytes = 64 << 20, .max_processes = 0, .cpus = 0});
+  ASSERT_TRUE(free.ok());
+  EXPECT_EQ((*free)->ThrottledPeriods(), 0);
+}
+
 TEST(LimitsTest, TheRlimitFallbackBoundsEachProcesssMemory) {
   auto limits = Limits::RlimitOnly(VOLO_BINARY);
   EXPECT_EQ(limits->mode(), LimitMode::kRlimit);

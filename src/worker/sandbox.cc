@@ -4,20 +4,28 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "exec/process.h"
+#include "worker/child_launched.h"
+#include "worker/zygote.h"
 
 namespace volo::worker {
 
@@ -79,26 +87,16 @@ std::vector<pid_t> Descendants(pid_t root) {
   return out;
 }
 
-class BwrapLaunched final : public Launched {
+class BwrapLaunched final : public ChildLaunched {
  public:
-  BwrapLaunched(pid_t pid, int pidfd, std::unique_ptr<TaskLimit> limit)
-      : pid_(pid), pidfd_(pidfd), limit_(std::move(limit)) {}
-  ~BwrapLaunched() override {
-    if (!reaped_) {
-      (void)Signal(SIGKILL);
-      (void)Wait();
-    }
-    if (pidfd_ >= 0) ::close(pidfd_);
-  }
+  using ChildLaunched::ChildLaunched;
+  ~BwrapLaunched() override { KillAndReap(); }
 
-  pid_t pid() const override { return pid_; }
-  int exit_fd() const override { return pidfd_; }
-
-  Status Signal(int sig) override {
-    if (reaped_) return Status::Ok();
+ private:
+  Status SignalTree(int sig) override {
     // Deepest first, so a parent's handler cannot start new children the walk missed... for
     // long: SIGKILL of bwrap's own child (the namespace's init) ends all of them anyway.
-    std::vector<pid_t> pids = Descendants(pid_);
+    std::vector<pid_t> pids = Descendants(pid());
     // Frozen first, so the whole tree gets the signal at once: otherwise a shell whose
     // children died first could see its `wait` return and exit 0 before its own signal came.
     if (sig != SIGKILL) {
@@ -108,42 +106,67 @@ class BwrapLaunched final : public Launched {
     if (sig != SIGKILL) {
       for (pid_t p : pids) ::kill(p, SIGCONT);
     }
-    if (limit_) (void)limit_->Signal(sig);
-    if (sig == SIGKILL && ::kill(pid_, SIGKILL) != 0 && errno != ESRCH) {
-      return Errno("cannot signal bwrap " + std::to_string(pid_));
+    if (limit()) (void)limit()->Signal(sig);
+    if (sig == SIGKILL && ::kill(pid(), SIGKILL) != 0 && errno != ESRCH) {
+      return Errno("cannot signal bwrap " + std::to_string(pid()));
     }
     return Status::Ok();
   }
 
-  CommandExit Wait() override {
-    if (reaped_) return exit_;
-    int st = 0;
-    struct rusage ru {};
-    pid_t r;
-    do {
-      r = ::wait4(pid_, &st, 0, &ru);
-    } while (r < 0 && errno == EINTR);
-    reaped_ = true;
-    exit_.status = exec::ExitStatus::FromWait(st);
+  void AfterReap(CommandExit& exit) override {
     // bwrap reports a command killed by signal N as exit status 128 + N.
-    if (exit_.status.exited() && exit_.status.code > 128 && exit_.status.code < 128 + 65) {
-      exit_.status.signal = exit_.status.code - 128;
-      exit_.status.code = 0;
+    if (exit.status.exited() && exit.status.code > 128 && exit.status.code < 128 + 65) {
+      exit.status.signal = exit.status.code - 128;
+      exit.status.code = 0;
     }
-    exit_.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                        static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-    exit_.max_rss_bytes = static_cast<int64_t>(ru.ru_maxrss) * 1024;
-    if (limit_) limit_->Collect(exit_);
-    return exit_;
   }
-
- private:
-  pid_t pid_;
-  int pidfd_;
-  bool reaped_ = false;
-  CommandExit exit_;
-  std::unique_ptr<TaskLimit> limit_;  // null: no limits asked for
 };
+
+// The parent directory of an absolute path ("/" for "/x").
+std::string Parent(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
+}
+
+// The command's environment: the worker's home is not in the sandbox; the task's directory
+// stands in for it.
+std::vector<std::string> SandboxEnv(const LaunchSpec& spec) {
+  std::vector<std::string> env = spec.env;
+  std::erase_if(env, [](const std::string& e) {
+    return e.rfind("HOME=", 0) == 0 || e.rfind("PWD=", 0) == 0;
+  });
+  env.push_back("HOME=" + spec.task_dir);
+  return env;
+}
+
+// "dev:inode" of a directory, "" when it is not there.
+std::string Inode(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
+// What every sandbox shows read-only: /usr and its links, a few /etc files, --sandbox-ro-bind
+// directories; then its own /proc and a minimal /dev.
+void AddSystemView(const SandboxOptions& options, std::vector<std::string>& a) {
+  auto add = [&](std::initializer_list<std::string> more) { a.insert(a.end(), more); };
+  add({"--ro-bind", "/usr", "/usr"});
+  for (const char* d : kSystemDirs) {
+    struct stat st;
+    if (::lstat(d, &st) != 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = ::readlink(d, target, sizeof target - 1);
+      if (n <= 0) continue;
+      add({"--symlink", std::string(target, static_cast<size_t>(n)), d});
+    } else if (S_ISDIR(st.st_mode)) {
+      add({"--ro-bind", d, d});
+    }
+  }
+  for (const char* f : kEtcFiles) add({"--ro-bind-try", f, f});
+  for (const auto& d : options.ro_binds) add({"--ro-bind", d, d});
+  add({"--proc", "/proc", "--dev", "/dev"});
+}
 
 // `name` on the worker's PATH, or `name` itself when it has a '/' or is not found.
 std::string OnPath(const std::string& name) {
@@ -159,7 +182,29 @@ std::string OnPath(const std::string& name) {
 
 class BwrapLauncher final : public Launcher {
  public:
-  explicit BwrapLauncher(SandboxOptions options) : options_(std::move(options)) {}
+  explicit BwrapLauncher(SandboxOptions options) : options_(std::move(options)) {
+    if (options_.zygote) {
+      if (options_.zygote_program == "/proc/self/exe") {
+        // bwrap opens the path itself, from its own user namespace, where this process's /proc
+        // is out of reach: the binary's real path. (Replaced on disk since, it ends in
+        // " (deleted)": the zygote cannot start and commands fall back to a bwrap each.)
+        char buf[4096];
+        ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+        if (n > 0) options_.zygote_program.assign(buf, static_cast<size_t>(n));
+      }
+      janitor_ = std::thread([this] { Janitor(); });
+    }
+  }
+  ~BwrapLauncher() override {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (janitor_.joinable()) janitor_.join();
+    std::lock_guard lock(mu_);
+    zygotes_.clear();  // each ends its sandbox
+  }
   std::string name() const override { return "bwrap"; }
 
   Result<std::unique_ptr<Launched>> Launch(const LaunchSpec& spec) override {
@@ -167,8 +212,136 @@ class BwrapLauncher final : public Launcher {
     std::unique_ptr<TaskLimit> limit;
     CommandLimits want = spec.limits;
     if (want.max_processes == 0) want.max_processes = options_.max_processes;
-    if (options_.limits && (want.memory_bytes > 0 || want.max_processes > 0)) {
+    if (options_.limits && (want.memory_bytes > 0 || want.max_processes > 0 || want.cpus > 0)) {
+      // In a zygote the task init is one more process of the tree than the command counts.
+      if (options_.zygote && want.max_processes > 0) ++want.max_processes;
       VOLO_ASSIGN_OR_RETURN(limit, options_.limits->Prepare(want));
+    }
+    if (options_.zygote && failures_ < kMaxZygoteFailures) {
+      auto warm = LaunchWarm(spec, limit);
+      if (warm.ok() || warm.status().code() != StatusCode::kUnavailable) return warm;
+      int failed = ++failures_;
+      spdlog::warn("exec: {}; starting this command in a bwrap of its own{}",
+                   warm.status().message(),
+                   failed >= kMaxZygoteFailures ? " (and every command from now on)" : "");
+    }
+    return LaunchCold(spec, std::move(args), std::move(limit));
+  }
+
+  SandboxStats stats() const {
+    SandboxStats s;
+    s.zygotes_started = zygotes_started_;
+    s.warm_starts = warm_starts_;
+    s.cold_starts = cold_starts_;
+    std::lock_guard lock(mu_);
+    s.zygotes_running = static_cast<int64_t>(zygotes_.size());
+    return s;
+  }
+
+ private:
+  static constexpr int kMaxZygoteFailures = 3;
+
+  // In the warm sandbox for the spec's work directory, bundle and network, started when there
+  // is none (or it died). Unavailable when no zygote could take it.
+  Result<std::unique_ptr<Launched>> LaunchWarm(const LaunchSpec& spec,
+                                               std::unique_ptr<TaskLimit>& limit) {
+    const bool network = spec.network || options_.network;
+    const std::string work_dir = Parent(spec.task_dir);
+    // A bundle unpacked anew (after eviction) is another directory to a sandbox that bound the
+    // old one: its inode is in the key, so the stale sandbox is never used again.
+    std::string key = work_dir + '\0' + spec.bundle_dir + '\0' + (network ? "net" : "nonet");
+    std::string bundle_inode;
+    if (!spec.bundle_dir.empty()) {
+      bundle_inode = Inode(spec.bundle_dir);
+      if (bundle_inode.empty()) {
+        return NotFound("the bundle directory " + spec.bundle_dir + " is gone");
+      }
+      key += '\0' + bundle_inode;
+    }
+    ZygoteRequest request;
+    request.argv = spec.argv;
+    request.cwd = spec.cwd.empty() ? spec.task_dir : spec.cwd;
+    request.env = SandboxEnv(spec);
+    request.env.push_back("PWD=" + request.cwd);  // as bwrap's --chdir sets it
+    request.task_dir = spec.task_dir;
+    request.bundle_dir = spec.bundle_dir;
+    if (limit) {
+      request.rlimit_data = limit->RlimitData();
+      request.rlimit_nproc = limit->RlimitNproc();
+    }
+    Status last = Unavailable("no warm sandbox");
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      std::shared_ptr<Zygote> zygote;
+      {
+        std::lock_guard lock(mu_);
+        auto it = zygotes_.find(key);
+        if (it != zygotes_.end() && it->second.zygote->Alive()) {
+          zygote = it->second.zygote;
+        } else {
+          if (it != zygotes_.end()) {
+            spdlog::warn("exec: a warm sandbox (bwrap pid {}) ended; starting another",
+                         it->second.zygote->pid());
+            zygotes_.erase(it);
+          }
+          auto started = Zygote::Start(ZygoteArgv(options_, work_dir, spec.bundle_dir, network));
+          if (!started.ok()) return started.status();
+          zygote = *started;
+          ++zygotes_started_;
+          zygotes_.emplace(key, Warm{zygote, spec.bundle_dir, bundle_inode});
+        }
+      }
+      auto launched = zygote->Spawn(request, spec.stdin_fd, spec.stdout_fd, spec.stderr_fd, &limit);
+      if (launched.ok()) {
+        ++warm_starts_;
+        failures_ = 0;
+        return launched;
+      }
+      if (launched.status().code() != StatusCode::kUnavailable) return launched;
+      last = launched.status();
+      std::lock_guard lock(mu_);
+      auto it = zygotes_.find(key);
+      if (it != zygotes_.end() && it->second.zygote == zygote) zygotes_.erase(it);
+    }
+    return last;
+  }
+
+  // Stops zygotes idle for options_.zygote_idle and forgets dead ones.
+  void Janitor() {
+    const auto period = std::clamp<std::chrono::milliseconds>(
+        options_.zygote_idle / 4, std::chrono::milliseconds(10), std::chrono::seconds(5));
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      cv_.wait_for(lock, period);
+      if (stop_) break;
+      std::vector<std::shared_ptr<Zygote>> done;
+      const auto now = std::chrono::steady_clock::now();
+      for (auto it = zygotes_.begin(); it != zygotes_.end();) {
+        const Warm& w = it->second;
+        // Held only by the map: no command runs in it, none is being started. Idle, or its
+        // bundle evicted from the cache (its files stay on disk while a sandbox binds them).
+        bool unused = w.zygote.use_count() == 1;
+        bool idle = unused && now - w.zygote->last_used() >= options_.zygote_idle;
+        bool evicted = unused && !w.bundle_dir.empty() && Inode(w.bundle_dir) != w.bundle_inode;
+        if (idle || evicted || !w.zygote->Alive()) {
+          done.push_back(std::move(it->second.zygote));
+          it = zygotes_.erase(it);
+        } else {
+          w.zygote->Sweep();  // finished commands' cgroups
+          ++it;
+        }
+      }
+      if (done.empty()) continue;
+      lock.unlock();
+      done.clear();  // ends them (and waits for their bwrap) outside the lock
+      lock.lock();
+    }
+  }
+
+  // A bwrap of its own for this command (under the limit shim when it has limits).
+  Result<std::unique_ptr<Launched>> LaunchCold(const LaunchSpec& spec,
+                                               std::vector<std::string> args,
+                                               std::unique_ptr<TaskLimit> limit) {
+    if (limit) {
       args[0] = OnPath(args[0]);
       args = limit->Wrap(args);
     }
@@ -176,10 +349,7 @@ class BwrapLauncher final : public Launcher {
     std::vector<char*> argv, envp;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    // The worker's home is not in the sandbox; the task's directory stands in for it.
-    std::vector<std::string> env = spec.env;
-    std::erase_if(env, [](const std::string& e) { return e.rfind("HOME=", 0) == 0; });
-    env.push_back("HOME=" + spec.task_dir);
+    std::vector<std::string> env = SandboxEnv(spec);
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
 
@@ -217,11 +387,23 @@ class BwrapLauncher final : public Launcher {
                           : IoError("cannot start " + options_.bwrap + ": " + std::strerror(rc));
     }
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    ++cold_starts_;
     return std::unique_ptr<Launched>(new BwrapLaunched(pid, pidfd, std::move(limit)));
   }
 
  private:
   SandboxOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // GUARDED_BY(mu_)
+  struct Warm {
+    std::shared_ptr<Zygote> zygote;
+    std::string bundle_dir, bundle_inode;  // empty without a bundle
+  };
+  std::map<std::string, Warm> zygotes_;  // GUARDED_BY(mu_)
+  std::thread janitor_;
+  std::atomic<int> failures_{0};  // zygotes that failed in a row
+  std::atomic<int64_t> zygotes_started_{0}, warm_starts_{0}, cold_starts_{0};
 };
 
 }  // namespace
@@ -246,26 +428,42 @@ Result<std::vector<std::string>> BwrapArgv(const SandboxOptions& options, const 
                                 "--hostname",        "volo-task"};
   if (!spec.network && !options.network) a.push_back("--unshare-net");
   auto add = [&](std::initializer_list<std::string> more) { a.insert(a.end(), more); };
-  add({"--ro-bind", "/usr", "/usr"});
-  for (const char* d : kSystemDirs) {
-    struct stat st;
-    if (::lstat(d, &st) != 0) continue;
-    if (S_ISLNK(st.st_mode)) {
-      char target[4096];
-      ssize_t n = ::readlink(d, target, sizeof target - 1);
-      if (n <= 0) continue;
-      add({"--symlink", std::string(target, static_cast<size_t>(n)), d});
-    } else if (S_ISDIR(st.st_mode)) {
-      add({"--ro-bind", d, d});
-    }
-  }
-  for (const char* f : kEtcFiles) add({"--ro-bind-try", f, f});
-  for (const auto& d : options.ro_binds) add({"--ro-bind", d, d});
-  add({"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"});
+  AddSystemView(options, a);
+  add({"--tmpfs", "/tmp"});
   if (!spec.bundle_dir.empty()) add({"--ro-bind", spec.bundle_dir, spec.bundle_dir});
   add({"--bind", spec.task_dir, spec.task_dir, "--chdir", cwd, "--"});
   a.insert(a.end(), spec.argv.begin(), spec.argv.end());
   return a;
+}
+
+std::vector<std::string> ZygoteArgv(const SandboxOptions& options, const std::string& work_dir,
+                                    const std::string& bundle_dir, bool network) {
+  // The zygote keeps the capabilities it needs to make each command's namespaces and mounts;
+  // each command drops them all before it runs (zygote_main.cc).
+  // The zygote is the PID namespace's init (--as-pid-1): when it ends, for any reason, the
+  // kernel ends everything in the sandbox (under a bwrap init, orphaned task inits would keep
+  // the sandbox alive).
+  std::vector<std::string> a = {
+      options.bwrap,   "--unshare-user",       "--unshare-pid", "--as-pid-1",  "--unshare-ipc",
+      "--unshare-uts", "--unshare-cgroup-try", "--new-session", "--cap-drop",  "ALL",
+      "--cap-add",     "CAP_SYS_ADMIN",        "--cap-add",     "CAP_SETPCAP", "--hostname",
+      "volo-task"};
+  // Without the network: the zygote's namespace has only a loopback, which its commands share.
+  if (!network) a.push_back("--unshare-net");
+  AddSystemView(options, a);
+  auto add = [&](std::initializer_list<std::string> more) { a.insert(a.end(), more); };
+  // No /tmp: each command mounts its own over the directories made for these binds. The
+  // bundle after the work directory, so that it is read-only even when it lies inside.
+  add({"--bind", work_dir, work_dir});
+  if (!bundle_dir.empty()) add({"--ro-bind", bundle_dir, bundle_dir});
+  add({"--ro-bind", options.zygote_program, "/run/volo/zygote", "--chdir", "/", "--",
+       "/run/volo/zygote", std::string(kZygoteCommand)});
+  return a;
+}
+
+SandboxStats BwrapStats(const Launcher& launcher) {
+  if (auto* b = dynamic_cast<const BwrapLauncher*>(&launcher)) return b->stats();
+  return {};
 }
 
 Status CheckSandbox(const SandboxOptions& options) {

@@ -15,8 +15,18 @@
 //
 // The whole tree lives in the sandbox's PID namespace: when the command's main process ends,
 // bwrap ends and the kernel kills whatever the command left behind.
+//
+// Warm sandboxes (zygote.h, on by default): rather than one bwrap per command, the launcher
+// keeps one bwrap sandbox per (work directory, bundle, network) running `volo __zygote`, and
+// forks each command inside it in PID, mount, IPC and network namespaces of its own, with the
+// same view as above. A zygote idle for `zygote_idle` is stopped; one that died is started
+// again on the next command; one whose bundle is gone (removed from the cache, or unpacked
+// anew) is not used again, and is stopped (with its bind of the old files) once no command
+// runs in it. When a zygote cannot start, commands fall back to a bwrap each.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +36,9 @@
 #include "worker/limits.h"
 
 namespace volo::worker {
+
+// The process limit of a sandboxed command whose worker was given no --task-processes.
+inline constexpr int kDefaultSandboxedProcesses = 4096;
 
 struct SandboxOptions {
   std::string bwrap = "bwrap";  // the program, looked up on PATH without a '/'
@@ -38,6 +51,19 @@ struct SandboxOptions {
   // cgroup (or under its rlimits). Null: no limits.
   std::shared_ptr<Limits> limits;
   int max_processes = 0;  // for every command that does not ask; 0: none
+  // Warm sandboxes (above); off: a bwrap per command.
+  bool zygote = true;
+  // The volo binary the zygote runs (bound read-only into the sandbox); "/proc/self/exe" is
+  // this process's own.
+  std::string zygote_program = "/proc/self/exe";
+  std::chrono::milliseconds zygote_idle{60000};
+};
+
+struct SandboxStats {
+  int64_t zygotes_started = 0;  // warm sandboxes started (restarts included)
+  int64_t zygotes_running = 0;  // warm now
+  int64_t warm_starts = 0;      // commands forked in a warm sandbox
+  int64_t cold_starts = 0;      // commands that started a bwrap of their own
 };
 
 // OK when bwrap is installed and can create the namespaces here (unprivileged user namespaces
@@ -49,6 +75,15 @@ Status CheckSandbox(const SandboxOptions& options);
 // directory and bundle, an empty argv).
 Result<std::vector<std::string>> BwrapArgv(const SandboxOptions& options, const LaunchSpec& spec);
 
+// The zygote's bwrap command line (program first, ending with the zygote program and its
+// arguments) for commands with task directories in `work_dir`, with `bundle_dir` (may be
+// empty) and the host's network or not.
+std::vector<std::string> ZygoteArgv(const SandboxOptions& options, const std::string& work_dir,
+                                    const std::string& bundle_dir, bool network);
+
+// With warm sandboxes the launcher keeps a thread that stops idle ones; destroying it ends them.
 std::unique_ptr<Launcher> MakeBwrapLauncher(SandboxOptions options);
+// What a launcher from MakeBwrapLauncher has done (zeros for any other launcher).
+SandboxStats BwrapStats(const Launcher& launcher);
 
 }  // namespace volo::worker

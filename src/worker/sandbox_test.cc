@@ -1,4 +1,5 @@
-// The bubblewrap launcher with real processes: what a sandboxed command can and cannot see.
+// The bubblewrap launcher with real processes: what a sandboxed command can and cannot see,
+// both through a warm sandbox (the zygote, the default) and with a bwrap per command.
 #include "worker/sandbox.h"
 
 #include <arpa/inet.h>
@@ -16,24 +17,12 @@
 #include <sstream>
 
 #include "worker/bundle_archive.h"
+#include "worker/temp_dir_testing.h"
 
 namespace volo::worker {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/volo-sandbox-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { RemoveTree(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 struct Ran {
   CommandExit exit;
@@ -47,9 +36,11 @@ std::string Drain(int fd) {
   return s;
 }
 
-class SandboxTest : public ::testing::Test {
+class SandboxTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
+    options_.zygote = GetParam();
+    options_.zygote_program = VOLO_BINARY;
     Status s = CheckSandbox(options_);
     ASSERT_TRUE(s.ok()) << s.message();
     task_ = root_.path() + "/task";
@@ -61,6 +52,18 @@ class SandboxTest : public ::testing::Test {
     secret_ = root_.path() + "/join-token";
     std::ofstream(secret_) << "s3cret";
     launcher_ = MakeBwrapLauncher(options_);
+  }
+
+  void TearDown() override {
+    // Each command went the way the test asked: all warm, or all cold.
+    if (!launcher_) return;
+    SandboxStats st = BwrapStats(*launcher_);
+    if (GetParam()) {
+      EXPECT_EQ(st.cold_starts, 0);
+    } else {
+      EXPECT_EQ(st.warm_starts, 0);
+      EXPECT_EQ(st.zygotes_started, 0);
+    }
   }
 
   LaunchSpec Spec(std::vector<std::string> argv) {
@@ -100,13 +103,13 @@ class SandboxTest : public ::testing::Test {
 
   Ran Shell(const std::string& script) { return Run(Spec({"/bin/sh", "-c", script})); }
 
-  TempDir root_;
+  TempDir root_{"volo-sandbox"};
   std::string task_, bundle_, secret_;
   SandboxOptions options_;
   std::unique_ptr<Launcher> launcher_;
 };
 
-TEST_F(SandboxTest, RunsAndReportsHowItEnded) {
+TEST_P(SandboxTest, RunsAndReportsHowItEnded) {
   Ran r = Shell("cat " + bundle_ + "/code.sh; pwd; echo oops >&2; exit 3");
   EXPECT_EQ(r.out, "echo from the bundle\n" + task_ + "\n");
   EXPECT_EQ(r.err, "oops\n");
@@ -118,7 +121,7 @@ TEST_F(SandboxTest, RunsAndReportsHowItEnded) {
   EXPECT_NE(missing.err.find("no-such-program-here"), std::string::npos) << missing.err;
 }
 
-TEST_F(SandboxTest, SeesOnlyTheEnvironmentItIsGiven) {
+TEST_P(SandboxTest, SeesOnlyTheEnvironmentItIsGiven) {
   ::setenv("VOLO_WORKER_SECRET", "leak", 1);
   Ran r = Run(Spec({"/usr/bin/env"}));
   ::unsetenv("VOLO_WORKER_SECRET");
@@ -126,7 +129,7 @@ TEST_F(SandboxTest, SeesOnlyTheEnvironmentItIsGiven) {
   EXPECT_EQ(r.out, "PATH=/usr/bin:/bin\nVOLO_TASK=1\nHOME=" + task_ + "\nPWD=" + task_ + "\n");
 }
 
-TEST_F(SandboxTest, CannotReadOutsideItsBundleAndDirectory) {
+TEST_P(SandboxTest, CannotReadOutsideItsBundleAndDirectory) {
   Ran r = Shell("cat " + secret_);
   EXPECT_NE(r.exit.status.code, 0);
   EXPECT_EQ(r.out, "");
@@ -140,7 +143,7 @@ TEST_F(SandboxTest, CannotReadOutsideItsBundleAndDirectory) {
   EXPECT_EQ(ls.out.find("work\n"), std::string::npos) << ls.out;
 }
 
-TEST_F(SandboxTest, WritesOnlyItsOwnDirectory) {
+TEST_P(SandboxTest, WritesOnlyItsOwnDirectory) {
   Ran r = Shell("echo made > out.txt && echo ok1; echo x > " + bundle_ +
                 "/new 2>/dev/null || echo bundle-refused; echo x > /usr/volo-x 2>/dev/null || "
                 "echo usr-refused; echo x > " +
@@ -154,7 +157,7 @@ TEST_F(SandboxTest, WritesOnlyItsOwnDirectory) {
   EXPECT_FALSE(fs::exists("/tmp/private"));
 }
 
-TEST_F(SandboxTest, HasNoNetworkUnlessAllowed) {
+TEST_P(SandboxTest, HasNoNetworkUnlessAllowed) {
   int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -173,7 +176,7 @@ TEST_F(SandboxTest, HasNoNetworkUnlessAllowed) {
   ::close(s);
 }
 
-TEST_F(SandboxTest, SignalStopsTheWholeTree) {
+TEST_P(SandboxTest, SignalStopsTheWholeTree) {
   int out[2];
   ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
   LaunchSpec spec = Spec({"/bin/sh", "-c", "sleep 1000 & sleep 1000 & echo started; wait"});
@@ -191,12 +194,46 @@ TEST_F(SandboxTest, SignalStopsTheWholeTree) {
   ::close(out[0]);
 }
 
-TEST_F(SandboxTest, RefusesSpecsItCannotSandbox) {
+TEST_P(SandboxTest, CommandsCannotSeeEachOthersProcessesOrFiles) {
+  // A leaves a process, a file in /tmp, one in /dev/shm and one in its own directory.
+  int out[2];
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  LaunchSpec a = Spec({"/bin/sh", "-c",
+                       "echo a > /tmp/a; echo a > /dev/shm/a; echo a > a-file; "
+                       "sleep 1000 & echo started; wait"});
+  a.stdout_fd = out[1];
+  auto la = launcher_->Launch(a);
+  ::close(out[1]);
+  ASSERT_TRUE(la.ok()) << la.status().message();
+  char buf[16];
+  ASSERT_GT(::read(out[0], buf, sizeof buf), 0);
+  // B runs beside it (in the same warm sandbox when there is one).
+  const std::string task2 = root_.path() + "/task2";
+  fs::create_directories(task2);
+  LaunchSpec b =
+      Spec({"/bin/sh", "-c",
+            "test -e /tmp/a && echo tmp-seen; test -e /dev/shm/a && echo shm-seen; "
+            "test -e " +
+                task_ + "/a-file && echo dir-seen; cat /proc/[0-9]*/comm | grep -c '^sleep$'"});
+  b.task_dir = task2;
+  b.cwd = task2;
+  Ran r = Run(b);
+  EXPECT_EQ(r.out, "0\n") << r.err;
+  ASSERT_TRUE((*la)->Signal(SIGKILL).ok());
+  (*la)->Wait();
+  ::close(out[0]);
+  EXPECT_TRUE(fs::exists(task_ + "/a-file"));
+}
+
+TEST_P(SandboxTest, RefusesSpecsItCannotSandbox) {
   LaunchSpec spec = Spec({"/bin/true"});
   spec.cwd = "/etc";
   EXPECT_EQ(launcher_->Launch(spec).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(launcher_->Launch(Spec({})).status().code(), StatusCode::kInvalidArgument);
 }
+
+INSTANTIATE_TEST_SUITE_P(Sandbox, SandboxTest, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "Warm" : "Cold"; });
 
 }  // namespace
 }  // namespace volo::worker

@@ -1,7 +1,11 @@
 // Bundles and the sandbox on real workers: a bundle crosses to a worker once, a sandboxed command
 // sees its bundle and nothing of the worker (files, token, environment, network), bad bundles
-// get clear errors.
+// get clear errors, and a warm sandbox (zygote) killed under a task fails it cleanly.
 
+#include <signal.h>
+
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 
@@ -138,6 +142,107 @@ TEST_F(SandboxExecTest, ASandboxedCommandSeesNothingOfTheWorker) {
                            {{"network", true}}));
   EXPECT_EQ(Str(net.at("result").as_object(), "stdout"), "planner-reached\n")
       << json::serialize(net);
+}
+
+pid_t ParentOf(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("PPid:", 0) == 0) return static_cast<pid_t>(std::atol(line.c_str() + 5));
+  }
+  return 0;
+}
+
+// The pids of processes descended from `root` whose command line starts with `prefix`.
+std::vector<pid_t> DescendantsNamed(pid_t root, const std::string& prefix) {
+  auto parent = ParentOf;
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream f("/proc/" + name + "/cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (cmd.rfind(prefix, 0) != 0) continue;
+    pid_t pid = static_cast<pid_t>(std::atol(name.c_str()));
+    for (pid_t p = parent(pid); p > 1; p = parent(p)) {
+      if (p == root) {
+        out.push_back(pid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+TEST_F(SandboxExecTest, AZygoteKilledMidTaskFailsItCleanlyAndTheNextTaskGetsANewOne) {
+  ASSERT_NE(planner_.port, 0);
+  const uint16_t port = StartSandboxedWorker("z1");
+  ASSERT_NE(port, 0);
+  json::object warm = WaitTask(SubmitShell("echo warm"));
+  ASSERT_EQ(Str(warm, "state"), "done") << json::serialize(warm);
+  const uint64_t id = SubmitShell("sleep 1000 & echo started; wait", {{"timeout", 600}});
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return Api("GET", "/tasks/" + std::to_string(id) + "/logs").body.find("started") !=
+               std::string::npos;
+      },
+      seconds(60)));
+  // The zygote and the task's init (forked from it) run the same program: the zygote is the
+  // one whose parent is not.
+  std::vector<pid_t> inits = DescendantsNamed(worker_->pid, "/run/volo/zygote");
+  std::erase_if(inits, [&](pid_t p) {
+    return std::find(inits.begin(), inits.end(), ParentOf(p)) != inits.end();
+  });
+  ASSERT_EQ(inits.size(), 1u);
+  ASSERT_EQ(::kill(inits[0], SIGKILL), 0);
+  json::object t = WaitTask(id);
+  EXPECT_EQ(Str(t, "state"), "failed") << json::serialize(t);
+  EXPECT_NE(Str(t, "error").find("zygote"), std::string::npos) << json::serialize(t);
+  EXPECT_TRUE(DescendantsNamed(worker_->pid, "sleep").empty());
+  EXPECT_TRUE(DescendantsNamed(worker_->pid, "/run/volo/zygote").empty());
+  json::object again = WaitTask(SubmitShell("echo again"));
+  ASSERT_EQ(Str(again, "state"), "done") << json::serialize(again);
+  EXPECT_EQ(Str(again.at("result").as_object(), "stdout"), "again\n");
+  Reply status = Get("http://127.0.0.1:" + std::to_string(port) + "/status");
+  ASSERT_EQ(status.status, 200) << status.Describe();
+  const json::object& z = status.obj().at("exec").as_object().at("zygotes").as_object();
+  EXPECT_EQ(NumAt(z, "started"), 2) << status.body;
+  EXPECT_EQ(NumAt(z, "cold_starts"), 0) << status.body;
+  EXPECT_EQ(NumAt(z, "warm_starts"), 3) << status.body;
+}
+
+// Processes anywhere on the machine whose command line contains `needle`.
+int CountProcessesWith(const std::string& needle) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream f("/proc/" + name + "/cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (cmd.find(needle) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+TEST_F(SandboxExecTest, AKilledWorkerLeavesNoSandboxOrCommandBehind) {
+  ASSERT_NE(planner_.port, 0);
+  ASSERT_NE(StartSandboxedWorker("k1"), 0);
+  // A duration no other process on the machine has.
+  const std::string marker = std::string("4242.") + std::to_string(::getpid() % 1000);
+  const uint64_t id = SubmitShell("sleep " + marker + " & echo started; wait", {{"timeout", 600}});
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return Api("GET", "/tasks/" + std::to_string(id) + "/logs").body.find("started") !=
+               std::string::npos;
+      },
+      seconds(60)));
+  const std::string work_dir = TempPath("work-k1");
+  ASSERT_GE(CountProcessesWith(marker), 1);
+  ASSERT_GE(CountProcessesWith(work_dir), 1);  // the zygote's bwrap names the work directory
+  h_.Kill(*worker_);
+  // The zygote sees its control socket close and ends, and its sandbox with everything in it.
+  EXPECT_TRUE(PollUntil([&] { return CountProcessesWith(marker) == 0; }, seconds(30)));
+  EXPECT_TRUE(PollUntil([&] { return CountProcessesWith(work_dir) == 0; }, seconds(30)));
 }
 
 TEST_F(SandboxExecTest, ABadArchiveIsRefusedWithAClearError) {
