@@ -449,6 +449,15 @@ def main():
               file=sys.stderr, flush=True)
         r = subprocess.run([sandbox_script, volo], capture_output=True, text=True)
         sandbox = r.stdout if r.returncode == 0 else f"(bench/sandbox/run.sh failed: {r.stderr[-500:]})"
+    playground = ""
+    playground_script = os.path.join(ROOT, "bench", "playground", "run.sh")
+    if (os.path.exists(playground_script) and os.environ.get("BENCH_PLAYGROUND", "1") != "0"
+            and subprocess.run([volo, "lite", "build", "--help"], capture_output=True).returncode == 0):
+        print("playground: fib(27) in headless Chromium against volo run; sizes",
+              file=sys.stderr, flush=True)
+        r = subprocess.run([playground_script, volo], capture_output=True, text=True)
+        playground = (r.stdout if r.returncode == 0
+                      else f"(bench/playground/run.sh failed: {r.stderr[-500:]})")
     functions = ""
     functions_script = os.path.join(ROOT, "bench", "functions", "run.sh")
     if os.path.exists(functions_script) and os.environ.get("BENCH_FUNCTIONS", "1") != "0":
@@ -457,6 +466,8 @@ def main():
         r = subprocess.run([functions_script, volo], capture_output=True, text=True)
         functions = r.stdout if r.returncode == 0 else f"(bench/functions/run.sh failed: {r.stderr[-500:]})"
     text = report(v, peers, fly, cluster)
+    if playground:
+        text += "\n### The FLY playground (bench/playground/run.sh)\n\n" + playground
     if sandbox:
         text += "\n### Sandboxed commands and bundles (bench/sandbox/run.sh)\n\n" + sandbox
     if functions:

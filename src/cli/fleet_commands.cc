@@ -18,6 +18,7 @@
 #include "api/views.h"
 #include "cli/api.h"
 #include "cli/commands.h"
+#include "cli/playground_assets.h"
 #include "cli/text.h"
 #include "cli/up.h"
 #include "common/log.h"
@@ -217,6 +218,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     }
     popts->core.heartbeat_timeout =
         std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(*hb_timeout));
+    if (!PlaygroundFiles().empty()) popts->pages = PlaygroundPage;  // /playground/
     RunPlanner(*popts, *ptasks, *pseed, *pscale, exit_code);
   });
 

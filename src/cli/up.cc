@@ -276,6 +276,7 @@ int RunUp(const UpOptions& o) {
     // The program's output alone goes to stdout.
     std::cerr << "volo up: planner at " << url << " with " << Count(total_workers, "worker")
               << "; running " << program->file << " on them\n";
+    std::cerr << "volo up: dashboard at " << url << "/\n";
     program->bind_all = "cluster:" + url;
     program->make_environment = cluster::MakeEnvironmentFactory();
     // Ctrl-C: the program's chunks are cancelled and the fleet stops in order.
@@ -294,6 +295,7 @@ int RunUp(const UpOptions& o) {
   std::ostream& info = o.json ? std::cerr : std::cout;
   info << "volo up: planner at " << url << " with " << Count(total_workers, "worker") << " ("
        << o.workers << " general, " << o.mult << " mult, " << o.add << " add)\n";
+  info << "volo up: dashboard at " << url << "/\n" << std::flush;
   if (o.tasks == 0) {
     info << "volo up: no --tasks; the fleet runs until Ctrl-C\n" << std::flush;
     while (!Interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(100));

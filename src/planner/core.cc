@@ -624,6 +624,7 @@ void Core::Finish(Task& t, TaskState state, std::string result) {
     for (auto& fn : fns) fn(t);
   }
   if (finished_hook_) finished_hook_(t);
+  if (finished_tap_) finished_tap_(t);
 }
 
 void Core::OnOutput(WorkerIndex worker, std::span<const wire::TaskOutput> output) {

@@ -201,6 +201,10 @@ class Core {
   void RemoveClient(ClientId client);
   // Called for every finished task (demo progress, `volo up`).
   void SetFinishedHook(std::function<void(const Task&)> hook) { finished_hook_ = std::move(hook); }
+  // A second observer of every finished task, for the dashboard's feed (dashboard.h), so it
+  // and `volo up`'s hook do not displace each other. Null: none.
+  void SetFinishedTap(std::function<void(const Task&)> tap) { finished_tap_ = std::move(tap); }
+  bool has_finished_tap() const { return static_cast<bool>(finished_tap_); }
 
   // ---- workers ----
   // AlreadyExists when a live worker has that id.
@@ -248,10 +252,12 @@ class Core {
     return it->second;
   }
   std::string_view op_name(uint32_t op) const { return op_names_[op]; }
+  uint32_t op_count() const { return static_cast<uint32_t>(op_names_.size()); }
   // Mean learned duration of `op` in seconds, or nullopt before it has run.
   std::optional<double> ExpectedSeconds(std::string_view op) const;
   size_t task_count() const { return tasks_.size(); }
   uint64_t next_id() const { return first_id_ + tasks_.size(); }
+  uint64_t first_id() const { return first_id_; }  // the oldest id Core may still hold
   // Time from submission to first dispatch, as a histogram: counts per upper bound in seconds.
   static constexpr std::array<double, 12> kLatencyBounds = {
       50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 50e-3, 0.1, 1, 10};
@@ -332,6 +338,7 @@ class Core {
   std::unordered_map<uint64_t, std::vector<std::function<void(const Task&)>>> waiters_;
   std::unordered_map<ClientId, ClientSink*> clients_;
   std::function<void(const Task&)> finished_hook_;
+  std::function<void(const Task&)> finished_tap_;
   Counts counts_;
   size_t queued_now_ = 0;            // tasks in queues_ (not the delayed ones)
   std::minstd_rand jitter_{0x5eed};  // busy backoff jitter; seeded so tests are reproducible

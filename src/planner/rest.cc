@@ -8,6 +8,7 @@
 
 #include "net/client.h"
 #include "planner/arrays.h"
+#include "planner/dashboard.h"
 #include "planner/functions.h"
 #include "planner/functions_rest.h"
 #include "planner/metrics.h"
@@ -172,6 +173,10 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     return reply(ctx.env.stopping() ? HttpResponse::Error(503, "stopping")
                                     : HttpResponse::Json(200, "{\"ready\":true}"));
   }
+  if (ctx.pages && *ctx.pages && (m == "GET" || m == "HEAD") && p.rfind("/api/", 0) != 0) {
+    if (auto page = (*ctx.pages)(req)) return reply(std::move(*page));
+  }
+  if (ctx.dashboard && ctx.dashboard->HandlePublic(ctx, req, reply)) return;
   const bool blob = p.rfind("/api/v1/blobs/", 0) == 0;
   // Workers fetch bundles with their join token too; only clients list, upload or remove them.
   const bool bundle_fetch = p.rfind("/api/v1/bundles/", 0) == 0 && (m == "GET" || m == "HEAD");
@@ -192,12 +197,15 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
       return reply(Unauthorized(blob ? "blobs" : "bundles"));
     }
   } else if (!BearerMatches(req, ctx.api_token)) {
-    return reply(Unauthorized("the API"));
+    // The dashboard's session cookie stands in for the token (with CSRF checks).
+    if (!ctx.dashboard) return reply(Unauthorized("the API"));
+    if (auto denied = ctx.dashboard->Authorize(ctx, req)) return reply(std::move(*denied));
   }
   if (blob) return Blob(ctx, req, reply);
   if (p == "/api/v1/bundles" || p.rfind("/api/v1/bundles/", 0) == 0) {
     return Bundles(ctx, req, reply);
   }
+  if (ctx.dashboard && ctx.dashboard->HandleApi(ctx, req, reply)) return;
   if (p == "/metrics") {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4";

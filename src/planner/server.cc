@@ -17,6 +17,7 @@
 #include "planner/blob_store.h"
 #include "planner/bundle_store.h"
 #include "planner/commit_gate.h"
+#include "planner/dashboard.h"
 #include "planner/functions.h"
 #include "planner/links.h"
 #include "planner/rest.h"
@@ -106,7 +107,13 @@ struct PlannerServer::Impl final : RestEnv {
                  [this](std::function<void(const Status&)> ack) { Durable(std::move(ack)); },
                  static_cast<int>(options.heartbeat_interval.count()),
                  ws_links,
-                 next_client} {}
+                 next_client},
+        dashboard(core, *this) {
+    rest.dashboard = &dashboard;
+    workflows.SetBlobSink([this](const std::string& sha256, std::string bytes) {
+      return blobs.Put(sha256, std::move(bytes));
+    });
+  }
 
   asio::io_context& io;
   PlannerOptions options;
@@ -132,6 +139,7 @@ struct PlannerServer::Impl final : RestEnv {
   FunctionService functions;
   RestContext rest;
   SessionContext sessions;
+  Dashboard dashboard;
 
   // ---- RestEnv ----
   std::function<void()> After(Nanos delay, std::function<void()> fn) override {
@@ -227,13 +235,14 @@ std::variant<net::WsHandlers, HttpResponse> PlannerServer::Impl::AcceptWs(const 
     if (!BearerMatches(req, rest.join_token)) return Unauthorized("workers");
     return WorkerSession(sessions);
   }
+  if (req.path == "/api/v1/events") return AcceptFeed(dashboard, rest, req);
   if (req.path == "/api/v1/stream") {
     if (!BearerMatches(req, rest.api_token)) return Unauthorized("the API");
     return StreamSession(sessions);
   }
   return HttpResponse::Error(404, "no WebSocket endpoint at " + req.path +
                                       " (workers: /api/v1/workers/connect, clients: "
-                                      "/api/v1/stream)");
+                                      "/api/v1/stream, the dashboard: /api/v1/events)");
 }
 
 Status PlannerServer::Impl::AddHttpWorker(const std::string& id, const std::string& url,
@@ -361,6 +370,7 @@ Result<uint16_t> PlannerServer::Start() {
                              m.options.logs));
   m.logs->DropMissing(m.core);
   m.rest.logs = m.logs.get();
+  m.rest.pages = &m.options.pages;
   m.sessions.logs = m.logs.get();
   VOLO_ASSIGN_OR_RETURN(uint16_t port, m.server.Listen());
   if (!m.options.port_file.empty()) {
@@ -375,6 +385,7 @@ Result<uint16_t> PlannerServer::Start() {
     }
   }
   m.StartTick();
+  m.dashboard.Start();
   m.StartPruning();
   m.StartBundleSweeps();
   return port;
@@ -387,6 +398,7 @@ void PlannerServer::Stop() {
   m.tick.cancel();
   m.prune_timer.cancel();
   m.bundle_timer.cancel();
+  m.dashboard.Stop();
   for (auto& l : m.http_links) l->Drop("stopping");
   m.server.Stop();
   if (m.journal) {

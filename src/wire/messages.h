@@ -55,6 +55,11 @@ std::string DescribeResources(const Resources& r);
 std::string DescribeCpus(int64_t millicpus);
 std::string DescribeMemory(int64_t mib);
 std::string DescribeNamed(std::string_view name, int64_t amount);
+// An exec task's own `cpus`, `memory` and `resources` args count for placement as the task's
+// `resources` do: they are added to `r`. Set in both with different amounts is an
+// InvalidArgument naming the field (`args.memory: 512 MiB memory here but 256 MiB memory in the
+// task's resources; give it once, in "resources"`). `args` was validated by ValidateExecArgs.
+Status AddExecRequest(const boost::json::object& args, std::string_view where, Resources& r);
 // "gpus=2" (the CLI's --resource): a name and a non-negative integer, or cpus=/memory=.
 Status AddResourceText(Resources& r, std::string_view text);
 
