@@ -692,7 +692,8 @@ Status Agent::Start() {
       });
     };
     std::shared_ptr<Launcher> launcher = co.launcher;
-    std::string fn_dir = co.work_dir + "/functions";
+    // Calls' directories go beside tasks' ones, each removed when its call ends.
+    std::string fn_dir = co.work_dir;
     VOLO_ASSIGN_OR_RETURN(impl_->commands, CommandExecutor::Create(std::move(co), sink));
     if (impl_->options.functions > 0) {
       FunctionHostOptions fo;

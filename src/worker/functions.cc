@@ -130,7 +130,7 @@ FunctionHost::~FunctionHost() {
     std::lock_guard<std::mutex> lock(mu_);
     instances_.clear();
   }
-  RemoveTree(options_.work_dir);
+  // The work directory is the caller's (the worker's exec directory); each call removed its own.
 }
 
 void FunctionHost::Enqueue(std::function<void(Running&)> work) {
