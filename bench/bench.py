@@ -449,9 +449,19 @@ def main():
               file=sys.stderr, flush=True)
         r = subprocess.run([sandbox_script, volo], capture_output=True, text=True)
         sandbox = r.stdout if r.returncode == 0 else f"(bench/sandbox/run.sh failed: {r.stderr[-500:]})"
+    dashboard = ""
+    dashboard_script = os.path.join(ROOT, "bench", "dashboard", "run.sh")
+    if os.path.exists(dashboard_script) and os.environ.get("BENCH_DASHBOARD", "1") != "0":
+        print("dashboard: size, first render, throughput with a page open", file=sys.stderr,
+              flush=True)
+        r = subprocess.run([dashboard_script, build, "--runs", str(5 if not quick else 2)],
+                           capture_output=True, text=True)
+        dashboard = r.stdout if r.returncode == 0 else f"(bench/dashboard/run.sh failed: {r.stderr[-500:]})"
     text = report(v, peers, fly, cluster)
     if sandbox:
         text += "\n### Sandboxed commands and bundles (bench/sandbox/run.sh)\n\n" + sandbox
+    if dashboard:
+        text += "\n### The dashboard (bench/dashboard/run.sh)\n\n" + dashboard
     print(text)
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "latest.md"), "w") as f:
