@@ -457,11 +457,31 @@ def main():
         r = subprocess.run([dashboard_script, build, "--runs", str(5 if not quick else 2)],
                            capture_output=True, text=True)
         dashboard = r.stdout if r.returncode == 0 else f"(bench/dashboard/run.sh failed: {r.stderr[-500:]})"
+    playground = ""
+    playground_script = os.path.join(ROOT, "bench", "playground", "run.sh")
+    if (os.path.exists(playground_script) and os.environ.get("BENCH_PLAYGROUND", "1") != "0"
+            and subprocess.run([volo, "lite", "build", "--help"], capture_output=True).returncode == 0):
+        print("playground: fib(27) in headless Chromium against volo run; sizes",
+              file=sys.stderr, flush=True)
+        r = subprocess.run([playground_script, volo], capture_output=True, text=True)
+        playground = (r.stdout if r.returncode == 0
+                      else f"(bench/playground/run.sh failed: {r.stderr[-500:]})")
+    functions = ""
+    functions_script = os.path.join(ROOT, "bench", "functions", "run.sh")
+    if os.path.exists(functions_script) and os.environ.get("BENCH_FUNCTIONS", "1") != "0":
+        print("functions: cold start, warm latency and throughput through the planner",
+              file=sys.stderr, flush=True)
+        r = subprocess.run([functions_script, volo], capture_output=True, text=True)
+        functions = r.stdout if r.returncode == 0 else f"(bench/functions/run.sh failed: {r.stderr[-500:]})"
     text = report(v, peers, fly, cluster)
+    if playground:
+        text += "\n### The FLY playground (bench/playground/run.sh)\n\n" + playground
     if sandbox:
         text += "\n### Sandboxed commands and bundles (bench/sandbox/run.sh)\n\n" + sandbox
     if dashboard:
         text += "\n### The dashboard (bench/dashboard/run.sh)\n\n" + dashboard
+    if functions:
+        text += "\n### Functions (bench/functions/run.sh)\n\n" + functions
     print(text)
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "latest.md"), "w") as f:

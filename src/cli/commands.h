@@ -32,6 +32,10 @@ void AddTaskCommands(CLI::App& app, int* exit_code);
 // workflow validate|apply|list|run|runs|show|cancel|relaunch|schedules
 // (src/cli/workflow_commands.cc).
 void AddWorkflowCommands(CLI::App& app, int* exit_code);
+// lite build (src/cli/lite.cc).
+void AddLiteCommands(CLI::App& app, int* exit_code);
+// fn deploy | invoke | ls | show | rm | rollback | usage (src/cli/fn_commands.cc).
+void AddFunctionCommands(CLI::App& app, int* exit_code);
 // bundle push | ls | rm (src/cli/bundle_commands.cc).
 void AddBundleCommands(CLI::App& app, int* exit_code);
 // Packs `dir` (deterministically), uploads it unless the planner has it, and returns its id.

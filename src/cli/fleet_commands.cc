@@ -18,6 +18,7 @@
 #include "api/views.h"
 #include "cli/api.h"
 #include "cli/commands.h"
+#include "cli/playground_assets.h"
 #include "cli/text.h"
 #include "cli/up.h"
 #include "common/log.h"
@@ -217,6 +218,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     }
     popts->core.heartbeat_timeout =
         std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(*hb_timeout));
+    if (!PlaygroundFiles().empty()) popts->pages = PlaygroundPage;  // /playground/
     RunPlanner(*popts, *ptasks, *pseed, *pscale, exit_code);
   });
 
@@ -314,6 +316,11 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                 "task holds is removed")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1} << 20, int64_t{1} << 50));
+  w->add_option("--functions", wopts->functions,
+                "Function instances (volo fn) this worker hosts at once, with exec among its ops; "
+                "their calls run like exec's commands (sandbox, limits). 0: none")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
   auto wjoin = std::make_shared<std::string>();
   w->add_option("--join-token-file", *wjoin,
                 "Bearer token the planner asks workers for (env VOLO_JOIN_TOKEN)");

@@ -101,7 +101,9 @@ int main(int argc, char** argv) {
   volo::cli::AddCommandCommands(app, &exit_code);
   volo::cli::AddWorkflowCommands(app, &exit_code);
   volo::cli::AddBundleCommands(app, &exit_code);
+  volo::cli::AddFunctionCommands(app, &exit_code);
   volo::cli::AddFlyCommands(app, &exit_code);
+  volo::cli::AddLiteCommands(app, &exit_code);
 
   // ---- help ----
   CLI::App* help = app.add_subcommand("help", "Describe volo, or one command and its flags");

@@ -17,6 +17,7 @@
 #include "cli/api.h"
 #include "cli/commands.h"
 #include "cli/text.h"
+#include "fly/remote.h"
 #include "workflow/definition.h"
 
 namespace volo::cli {
@@ -48,7 +49,7 @@ workflow::ParseResult ParseFromDisk(const std::string& path, std::string* text,
     if (content.ok()) (*files)[rel] = *content;
     return content;
   };
-  return workflow::ParseWorkflowFile(*text, read);
+  return workflow::ParseWorkflowFile(*text, read, fly::CheckStepFunction);
 }
 
 std::string Dur(const std::optional<double>& a, const std::optional<double>& b) {

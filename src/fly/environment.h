@@ -85,6 +85,11 @@ class Environment {
   virtual int nthread() const { return parallelism(); }
   // Starts every instance of `job`; returns without waiting for them.
   virtual void Launch(std::shared_ptr<FlyJob> job) = 0;
+  // Runs one instance that was launched here and has not started, on the calling thread;
+  // false when there is none. Only an environment without threads of its own (smp in the
+  // browser playground, a single-threaded WebAssembly build) holds such instances: the Runtime
+  // runs them while the code that launched them waits for a fly or a message.
+  virtual bool RunPending() { return false; }
 };
 
 // Makes the environments src/fly does not implement (cluster, k8s). `kind` is the part of a
@@ -97,9 +102,19 @@ using EnvironmentFactory = std::function<Result<std::unique_ptr<Environment>>(
 
 // The most threads an smp environment may ask for; more is a clear error, not an abort.
 inline constexpr int kMaxSmpThreads = 4096;
-// Threads in this process. The pool starts at once and stops when destroyed (after the
-// instances already launched have run). InvalidArgument for a count outside 1..kMaxSmpThreads;
-// Unavailable when the machine will not start that many threads.
+// Whether this build has threads. Without them (WebAssembly without SharedArrayBuffer), an smp
+// environment queues the instances it is given and the Runtime runs them one at a time on the
+// program's own thread whenever that thread would wait (a fly's end, a receive); the answer
+// for a seed is the same, since the decomposition follows the declared thread count.
+#if defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
+inline constexpr bool kOneThread = true;
+#else
+inline constexpr bool kOneThread = false;
+#endif
+
+// Threads in this process (kOneThread: the queue described above). The pool starts at once and
+// stops when destroyed (after the instances already launched have run). InvalidArgument for a count
+// outside 1..kMaxSmpThreads; Unavailable when the machine will not start that many threads.
 Result<std::unique_ptr<Environment>> MakeSmpEnvironment(int threads);
 
 }  // namespace volo::fly

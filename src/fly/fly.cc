@@ -196,6 +196,7 @@ std::string LocalFlyJob::RemoteSpec() const {
 LocalRunner::LocalRunner(LocalFlyJob& job) : job_(job), vm_(job.rt_, 0) {}
 
 void LocalRunner::Run(size_t index) {
+  HeapScope heap(&job_.rt_.heap());
   if (job_.rt_.cancelled() || job_.rt_.interrupted()) {
     if (!job_.items_.empty()) {
       for (Value& v : job_.items_[index]) {

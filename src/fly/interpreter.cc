@@ -131,6 +131,7 @@ class Watchdog {
 int RunCompiled(const RunOptions& options, const Program& program, std::ostream& out,
                 std::ostream& err) {
   Runtime rt(program, options, out, err);
+  HeapScope heap(&rt.heap());
   Status envs = rt.CheckEnvironments();
   if (!envs.ok()) {
     err << "error: " << envs.message() << "\n";
@@ -144,7 +145,10 @@ int RunCompiled(const RunOptions& options, const Program& program, std::ostream&
     if (!vm.Call(0, nullptr, 0, &result) || !FinishAsyncJobs(vm)) {
       rt.Cancel();
       out.flush();
-      err << vm.error();
+      // An async fly nobody waited for fails after the top-level code returned, outside any
+      // call: its message has no FLY stack to trace.
+      err << (vm.error().empty() ? options.file + ": runtime error: " + vm.error_message() + "\n"
+                                 : vm.error());
       code = rt.stopped() ? kExitTimeout : 1;
     } else {
       Release(result);

@@ -6,6 +6,9 @@
 // groups, (?i) flags, greedy and lazy quantifiers. What RE2 cannot do in linear time is refused
 // with a clear error: backreferences (\1) and lookaround ((?=x), (?!x), (?<=x), (?<!x)).
 // Replacement strings follow Java: $1 or ${name} insert a group, \$ and \\ a literal character.
+//
+// The WebAssembly playground has no RE2: web/playground/wasm/regex_browser.cc implements this
+// class over the browser's RegExp, with the same refusals (docs/dashboard.md, "The playground").
 #pragma once
 
 #include <memory>
@@ -35,11 +38,19 @@ class Regex {
   // Java's String.matches(regex): the whole string matches.
   bool FullMatch(std::string_view s) const;
 
+#ifdef __EMSCRIPTEN__
+  explicit Regex(int handle);  // a compiled RegExp kept on the JavaScript side
+#else
   explicit Regex(std::unique_ptr<re2::RE2> re);
+#endif
   ~Regex();
 
  private:
+#ifdef __EMSCRIPTEN__
+  int handle_;
+#else
   std::unique_ptr<re2::RE2> re_;
+#endif
 };
 
 }  // namespace volo::fly

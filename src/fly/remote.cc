@@ -90,6 +90,25 @@ Result<std::shared_ptr<const RemoteProgram>> RemoteProgram::Compile(const std::s
   return std::shared_ptr<const RemoteProgram>(std::move(rp));
 }
 
+std::string CheckStepFunction(const std::string& file, const std::string& source,
+                              const std::string& func) {
+  std::vector<Diagnostic> diags;
+  auto program = CompileSource(file, source, diags);
+  if (HasErrors(diags)) {
+    std::string text = FormatDiagnostics(file, source, diags);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    return text;
+  }
+  int fn = program->FindFunction(func);
+  if (fn <= 0) return file + " has no function '" + func + "'";
+  int arity = program->functions[fn]->arity;
+  if (arity > 1) {
+    return "function '" + func + "' of " + file + " takes " + std::to_string(arity) +
+           " parameters; a step passes one (its inputs) or none";
+  }
+  return "";
+}
+
 ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, size_t count,
                                     const std::vector<std::string>& args,
                                     const std::atomic<bool>* stop, std::atomic<int64_t>* current,
@@ -131,6 +150,7 @@ ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, si
   options.has_seed = true;
   options.seed = seed;
   Runtime rt(program, options, out, err);
+  HeapScope heap(&rt.heap());
   rt.AdoptSeed(seed, seed_forced);
 
   // Per global: the value each instance starts from (channels and environments are shared).
@@ -178,8 +198,29 @@ ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, si
     snapshot[g] = Value::OfEnv(envs.back().get());
   });
 
+  // `init` (a workflow step, docs/workflows.md): the program's top level runs once first, as
+  // a module is loaded before one of its functions is called; its consts are then what each
+  // instance starts from, as they would be for a fly launched at the end of the top level.
+  std::unique_ptr<Vm> init_vm;
+  if (Value init = MapField(spec, "init"); init.IsBool() && init.b) {
+    init_vm = std::make_unique<Vm>(rt, -1);
+    init_vm->SetInterrupt(stop);
+    Value top;
+    if (!init_vm->Call(0, nullptr, 0, &top)) {
+      fail(first, "the program's top level: " + init_vm->error());
+    } else {
+      Release(top);
+      const auto& globals = init_vm->globals();
+      for (size_t g = 0; g < n_globals && g < globals.size(); ++g) {
+        if (!program.globals[g].is_const || !snapshot[g].IsNull()) continue;
+        std::string unused;
+        if (!CopyForTransfer(globals[g], &snapshot[g], &unused)) snapshot[g] = Value();
+      }
+    }
+  }
+
   const Function& function = *program.functions[fn];
-  {
+  if (res.ok) {
     Vm vm(rt, 0);
     vm.SetInterrupt(stop);
     for (size_t k = 0; k < count && res.ok; ++k) {

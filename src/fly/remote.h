@@ -14,6 +14,8 @@
 //   randoms       {name: [has_decl_seed, decl_seed]}: random objects, re-derived per instance
 //   channels      {name: number}: the instance's sends on these come back as messages
 //   envs          {name: [description, nthread]}: environments (instances read nthread)
+//   init          optional, true for a workflow step: the program's top level runs once before
+//                 the instances, and the consts it leaves are their starting values
 //
 // An instance's messages are captured, not delivered: they come back with the chunk, in the
 // order the instance sent them per channel (seq counts an instance's messages), for the
@@ -66,6 +68,12 @@ struct ChunkResult {
 // longer than kLiveOutputPiece) starting at byte `offset` of the chunk's output.
 using LiveOutputFn = std::function<void(uint64_t offset, std::string_view text)>;
 inline constexpr size_t kLiveOutputPiece = 64 * 1024;
+
+// Whether `func` of the program can be a workflow step (docs/workflows.md): the program
+// compiles and the function exists and takes one parameter (the step's inputs) or none. Returns
+// what is wrong ("score.fly:3:5: ..." for compile errors), or "" when nothing is.
+std::string CheckStepFunction(const std::string& file, const std::string& source,
+                              const std::string& func);
 
 class RemoteProgram {
  public:

@@ -32,6 +32,7 @@ class DeclaredEnvironment : public Environment {
   int parallelism() const override { return bound_->parallelism(); }
   int nthread() const override { return nthread_; }
   void Launch(std::shared_ptr<FlyJob> job) override { bound_->Launch(std::move(job)); }
+  bool RunPending() override { return bound_->RunPending(); }
 
  private:
   std::unique_ptr<Environment> bound_;
@@ -72,6 +73,18 @@ Runtime::~Runtime() {
   }
   envs.clear();
   forgotten.clear();
+  // Then what still holds values: channels' messages and async jobs' arguments and results.
+  std::vector<std::unique_ptr<Channel>> channels;
+  std::vector<std::shared_ptr<FlyJob>> jobs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    channels.swap(channels_);
+    jobs.swap(async_jobs_);
+  }
+  channels.clear();
+  jobs.clear();
+  // No code of this run executes any more: free the reference cycles it left (heap.h).
+  heap_.Collect();
 }
 
 void Runtime::ForgetEnvironment(const std::string& name) {
@@ -149,6 +162,20 @@ bool Runtime::Receive(Channel* ch, Value* out, std::string* error) {
       ch->queue.pop_front();
       return true;
     }
+    if constexpr (kOneThread) {
+      if (ReceiveOnOneThread(ch, lock)) continue;
+      *error = "receive on " + ChannelName(*ch) +
+               ", which is empty and can never get a message: no instance that could send is "
+               "running";
+      if (active_ > 1) {
+        // Someone further down this thread's stack could go on (a message reached it), but
+        // cannot while this receive sits on top of it.
+        *error +=
+            " (the playground runs fly instances one at a time on one thread: this receive "
+            "waits for an executor it has to finish first)";
+      }
+      return false;
+    }
     if (active_ <= 1) {
       *error = "receive on " + ChannelName(*ch) +
                ", which is empty and can never get a message: no instance that could send is "
@@ -206,6 +233,39 @@ void Runtime::RemoveActive() {
   }
   // Fly waiters and (when nobody is left) blocked receivers re-check their condition.
   cv_.notify_all();
+}
+
+bool Runtime::ReceiveOnOneThread(Channel* ch, std::unique_lock<std::mutex>& lock) {
+  // Blocked as a receiver is (inactive, a send grants it back), while a pending instance runs.
+  ++ch->waiters;
+  ++waiting_;
+  DecActiveLocked();
+  lock.unlock();
+  bool ran = RunPendingInstance();
+  lock.lock();
+  --ch->waiters;
+  --waiting_;
+  if (ch->granted > 0) {
+    --ch->granted;  // a send already counted this receiver active again
+  } else {
+    ++active_;
+  }
+  return ran;
+}
+
+bool Runtime::RunPendingInstance() {
+  if constexpr (!kOneThread) return false;  // the smp pool's threads run every instance
+  std::vector<Environment*> envs;
+  {
+    std::lock_guard<std::mutex> lock(env_mu_);
+    for (const auto& [name, env] : envs_) envs.push_back(env.get());
+    for (const auto& env : forgotten_envs_) envs.push_back(env.get());
+  }
+  // Environments live as long as the Runtime, so the pointers stay valid without the lock.
+  for (Environment* env : envs) {
+    if (env->RunPending()) return true;
+  }
+  return false;
 }
 
 void Runtime::AddAsyncJob(std::shared_ptr<FlyJob> job) {

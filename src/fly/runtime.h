@@ -23,6 +23,7 @@
 
 #include "fly/chunk.h"
 #include "fly/environment.h"
+#include "fly/heap.h"
 #include "fly/interpreter.h"
 #include "fly/value.h"
 
@@ -47,6 +48,8 @@ class Runtime {
   ~Runtime();
 
   const Program& program() const { return program_; }
+  // The registry of this run's arrays and maps; its cycles are freed when the Runtime ends.
+  Heap& heap() { return heap_; }
   void Write(std::string_view text);
   void Warn(std::string_view text);
 
@@ -68,6 +71,18 @@ class Runtime {
     std::unique_lock<std::mutex> lock(mu_);
     if (pred()) return;
     DecActiveLocked();
+    if constexpr (kOneThread) {
+      // No other thread will make pred() true: the instances waiting for one run here, the
+      // caller counted inactive meanwhile as if it were blocked.
+      while (!pred()) {
+        lock.unlock();
+        bool ran = RunPendingInstance();
+        lock.lock();
+        if (!ran) break;
+      }
+      ++active_;
+      return;
+    }
     cv_.wait(lock, pred);
     ++active_;
   }
@@ -75,6 +90,10 @@ class Runtime {
   void RemoveActiveLocked() { DecActiveLocked(); }
   void NotifyAll() { cv_.notify_all(); }
   std::mutex& mu() { return mu_; }
+
+  // Runs one instance an environment holds for lack of threads (Environment::RunPending) on the
+  // calling thread; false when none waits. Call without holding mu().
+  bool RunPendingInstance();
 
   // Async fly jobs, waited for (and their errors reported) when the program ends.
   void AddAsyncJob(std::shared_ptr<FlyJob> job);
@@ -127,7 +146,11 @@ class Runtime {
 
  private:
   void DecActiveLocked();
+  // kOneThread's receive on an empty channel: runs one pending instance with the receiver
+  // counted blocked; false when there was none. Called and returns with `lock` held.
+  bool ReceiveOnOneThread(Channel* ch, std::unique_lock<std::mutex>& lock);
 
+  Heap heap_;  // first: destroyed last, after every member that may still hold values
   const Program& program_;
   RunOptions options_;
   std::ostream& out_;

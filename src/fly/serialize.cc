@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/json_text.h"
+#include "fly/shortest_double.h"
 
 namespace volo::fly {
 
@@ -434,9 +435,13 @@ bool SerializeLevel(Value v, std::string* out, std::string* error, std::vector<c
                                 : "@double\"-Infinity\"";
         return true;
       }
+#ifdef __EMSCRIPTEN__
+      std::string s = ShortestScientific(v.d);  // no floating-point to_chars there
+#else
       char buf[64];
       auto r = std::to_chars(buf, buf + sizeof buf, v.d);
       std::string s(buf, r.ptr);
+#endif
       if (s.find_first_of(".eE") == std::string::npos) s += ".0";
       *out += s;
       return true;

@@ -92,6 +92,59 @@ class SmpEnvironment : public Environment {
   std::vector<std::thread> pool_;
 };
 
+// smp without threads (kOneThread): launched instances wait in a queue until the program's
+// thread would wait for them (Runtime::RunPendingInstance), then run there one at a time, in
+// launch order, each on a runner of its own job.
+class OneThreadEnvironment : public Environment {
+ public:
+  explicit OneThreadEnvironment(int threads) : threads_(threads) {}
+  // As the pool's destructor: what was launched still runs (a cancelled program's instances
+  // only record that they were skipped), so every job hears of each instance's end.
+  ~OneThreadEnvironment() override {
+    while (RunPending()) {
+    }
+  }
+
+  std::string Describe() const override { return "smp:" + std::to_string(threads_); }
+  int parallelism() const override { return threads_; }
+
+  void Launch(std::shared_ptr<FlyJob> job) override {
+    if (job->instance_count() == 0) return;
+    auto entry = std::make_shared<Entry>();
+    entry->job = std::move(job);
+    queue_.push_back(std::move(entry));
+  }
+
+  bool RunPending() override {
+    if (queue_.empty()) return false;
+    std::shared_ptr<Entry> entry = queue_.front();
+    size_t index = entry->next++;
+    if (entry->next == entry->job->instance_count()) queue_.pop_front();
+    // An instance that waits for a message runs the next pending ones from inside its Run, so
+    // a runner (one Vm) may be busy further down the stack: those take another one.
+    std::unique_ptr<InstanceRunner> runner;
+    if (!entry->idle.empty()) {
+      runner = std::move(entry->idle.back());
+      entry->idle.pop_back();
+    } else {
+      runner = entry->job->NewRunner();
+    }
+    runner->Run(index);
+    entry->idle.push_back(std::move(runner));
+    return true;
+  }
+
+ private:
+  struct Entry {
+    std::shared_ptr<FlyJob> job;
+    size_t next = 0;
+    std::vector<std::unique_ptr<InstanceRunner>> idle;  // runners not in a Run now
+  };
+
+  const int threads_;
+  std::deque<std::shared_ptr<Entry>> queue_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<Environment>> MakeSmpEnvironment(int threads) {
@@ -99,6 +152,7 @@ Result<std::unique_ptr<Environment>> MakeSmpEnvironment(int threads) {
     return InvalidArgument("smp:" + std::to_string(threads) + ": the thread count must be 1 to " +
                            std::to_string(kMaxSmpThreads));
   }
+  if constexpr (kOneThread) return std::unique_ptr<Environment>(new OneThreadEnvironment(threads));
   auto env = std::make_unique<SmpEnvironment>(threads);
   Status s = env->Start();
   if (!s.ok()) return s;  // the destructor joins the threads that did start

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fly/memory.h"
+#include "fly/shortest_double.h"
 
 namespace volo::fly {
 
@@ -463,9 +464,7 @@ std::string FormatDouble(double d) {
   if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
   if (d == 0) return std::signbit(d) ? "-0.0" : "0.0";
   // Shortest round-trip digits, then Java's layout: plain for 1e-3 <= |d| < 1e7, else E form.
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
-  std::string sci(buf, res.ptr);
+  std::string sci = ShortestScientific(d);
   bool neg = sci[0] == '-';
   if (neg) sci.erase(0, 1);
   size_t epos = sci.find('e');

@@ -8,12 +8,12 @@
 // CopyForTransfer() whose only reference moves with them. Objects in a Program's constant pools
 // are immortal (never counted), so every thread may read them.
 //
-// Cycles (a map stored inside itself) are not collected; FLY programs rarely build them and
-// each fly instance's heap dies with it. Every walk over a value's contents (printing,
-// equality, freeing) uses an explicit stack or queue, never recursion per nesting level, and
-// copes with such cycles; copies that leave an instance (CopyForTransfer, serialization) are
-// bounded by kMaxTransferDepth and refuse cycles. Channels and environments are owned by the
-// Runtime and live as long as the program, so values refer to them by plain pointer.
+// Cycles (a map stored inside itself) are not freed by counting: every array and map registers
+// in its run's Heap (heap.h), which frees the cycles left when the run ends. Every walk over a
+// value's contents (printing, equality, freeing) uses an explicit stack or queue, never recursion
+// per nesting level, and copes with such cycles; copies that leave an instance (CopyForTransfer,
+// serialization) are bounded by kMaxTransferDepth and refuse cycles. Channels and environments are
+// owned by the Runtime and live as long as the program, so values refer to them by plain pointer.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +26,7 @@ namespace volo::fly {
 
 class Channel;
 class Environment;
+class HeapShard;
 
 // 64-bit so that a Value is exactly two 8-byte words, each always stored whole: a load of a
 // word is then store-forwarded from whatever wrote it (a byte-sized tag store followed by an
@@ -137,13 +138,26 @@ struct StrObj : Obj {
   uint64_t Hash() const;
 };
 
+// An array or a map: the objects that hold other values, so the only ones that can form a
+// reference cycle. Registers itself in the current Heap of the thread that makes it (heap.h)
+// and leaves it when freed.
+struct ContainerObj : Obj {
+  explicit ContainerObj(ObjKind k);
+  ~ContainerObj();
+  ContainerObj(const ContainerObj&) = delete;
+  ContainerObj& operator=(const ContainerObj&) = delete;
+  HeapShard* shard = nullptr;  // null: not registered
+  ContainerObj* prev = nullptr;
+  ContainerObj* next = nullptr;
+};
+
 // An array or a matrix (an array of arrays). A portion handed to a fly instance records where
 // it came from; outside a split function both are -1.
-struct ArrayObj : Obj {
+struct ArrayObj : ContainerObj {
   std::vector<Value> v;
   int64_t portion_index = -1;
   int64_t portion_displacement = -1;
-  ArrayObj() : Obj(ObjKind::kArray) {}
+  ArrayObj() : ContainerObj(ObjKind::kArray) {}
   ~ArrayObj() {
     for (Value x : v) Release(x);
   }
@@ -242,9 +256,9 @@ class OrderedMap {
   bool dense_ = true;
 };
 
-struct MapObj : Obj {
+struct MapObj : ContainerObj {
   OrderedMap m;
-  MapObj() : Obj(ObjKind::kMap) {}
+  MapObj() : ContainerObj(ObjKind::kMap) {}
 };
 
 struct RangeObj : Obj {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <exception>
 
 #include "fly/memory.h"
 #include "fly/ops.h"
@@ -138,6 +139,7 @@ std::string Vm::Trace(size_t entry_frames) const {
 
 bool Vm::Call(int fn, const Value* args, int argc, Value* result) {
   const Function* f = program_.functions[fn].get();
+  HeapScope heap(&rt_.heap());  // the arrays and maps the code makes belong to this run
   if (frames_.empty()) error_.clear();
   if (globals_.size() < program_.globals.size()) globals_.resize(program_.globals.size());
   Value* base = sp_;
@@ -163,11 +165,12 @@ bool Vm::Call(int fn, const Value* args, int argc, Value* result) {
     MemoryLimitScope limit(true);
     ok = Run(entry);
   } catch (const std::bad_alloc&) {
-    // Past --max-memory (or the machine's memory): the program stops here. The operand
-    // stack above `base` may hold half-updated references, so it is dropped, not released.
+    // Past --max-memory (or the machine's memory): the program stops here. Run left the
+    // operand stack as it stood; release it as a failing opcode's unwinding would.
     MemoryLimitScope no_limit(false);
     message_ = OutOfMemoryMessage();
     if (error_.empty()) error_ = Trace(entry);
+    for (Value* p = base; p < sp_; ++p) Release(*p);
     frames_.resize(entry);
     sp_ = base;
     return false;
@@ -216,6 +219,23 @@ bool Vm::Run(size_t entry) {
       }                                                                             \
     }                                                                               \
   } while (0)
+
+  // An allocation past --max-memory throws out of any opcode. The stack up to `sp` then holds
+  // exactly the references it owns (opcodes pop their operands only once done with them), so
+  // record where it stood, and the line, for Call to release and report.
+  struct RecordOnUnwind {
+    Vm& vm;
+    Value*& sp;
+    Frame*& frame;
+    const uint32_t*& ip;
+    int exceptions = std::uncaught_exceptions();
+    ~RecordOnUnwind() {
+      if (std::uncaught_exceptions() > exceptions) {
+        vm.sp_ = sp;
+        frame->ip = ip;
+      }
+    }
+  } on_unwind{*this, sp, frame, ip};
 
   NEXT();
 
@@ -493,10 +513,15 @@ L_Echo : {
 L_Array : {
   uint32_t n = OPA;
   frame->ip = ip;  // allocations may fail (--max-memory): the error names this line
-  auto* arr = new ArrayObj();
-  arr->v.assign(sp - n, sp);
-  sp -= n;
-  St(sp++, Value::Object(arr));
+  {
+    // Its own scope: the computed goto in NEXT() must not leave the scope of a vector (clang, and
+    // so the WebAssembly build, refuses a jump that skips a destructor).
+    std::vector<Value> elems(sp - n, sp);  // if either allocation throws, the stack owns all
+    auto* arr = new ArrayObj();
+    arr->v = std::move(elems);
+    sp -= n;
+    St(sp++, Value::Object(arr));
+  }
   NEXT();
 }
 L_Map : {
@@ -504,7 +529,16 @@ L_Map : {
   frame->ip = ip;
   auto* m = new MapObj();
   Value* p = sp - 2 * n;
-  for (uint32_t k = 0; k < n; ++k) m->m.Set(p[2 * k], p[2 * k + 1]);
+  uint32_t k = 0;
+  try {
+    for (; k < n; ++k) m->m.Set(p[2 * k], p[2 * k + 1]);
+  } catch (const std::bad_alloc&) {
+    // Set throws before it takes a pair over: the map owns the first k, the stack the rest.
+    for (uint32_t j = 0; j < 2 * k; ++j) p[j] = Value();
+    MemoryLimitScope no_limit(false);
+    Release(Value::Object(m));
+    throw;
+  }
   sp = p;
   St(sp++, Value::Object(m));
   NEXT();

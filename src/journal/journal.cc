@@ -49,6 +49,14 @@ CREATE TABLE IF NOT EXISTS workflow_log (
 CREATE INDEX IF NOT EXISTS workflow_log_run ON workflow_log(run) WHERE run > 0;
 )sql";
 
+// Format 3: functions, one row each (their revisions as JSON).
+const char* kSchema3 = R"sql(
+CREATE TABLE IF NOT EXISTS functions (
+  name TEXT PRIMARY KEY,
+  state TEXT NOT NULL
+);
+)sql";
+
 Status SqlError(sqlite3* db, const std::string& what) {
   return IoError(what + ": " + (db ? sqlite3_errmsg(db) : "cannot open"));
 }
@@ -145,6 +153,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir) {
   std::string upgrade = "BEGIN IMMEDIATE;";
   if (format < 1) upgrade += kSchema;
   if (format < 2) upgrade += kSchema2;
+  if (format < 3) upgrade += kSchema3;
   upgrade += "PRAGMA user_version=" + std::to_string(kFormat) + "; COMMIT;";
   if (format < kFormat && sqlite3_exec(db, upgrade.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -227,6 +236,18 @@ Status Journal::LoadWorkflows(const std::function<void(WorkflowRecord&&)>& recor
   return Status::Ok();
 }
 
+Status Journal::LoadFunctions(const std::function<void(FunctionRecord&&)>& record) {
+  Stmt q(db_, "SELECT name, state FROM functions ORDER BY name");
+  if (!q.ok()) return SqlError(db_, "reading " + path_);
+  int rc;
+  while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+    record({Text(q.get(), 0), Text(q.get(), 1)});
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "reading functions from " + path_);
+  return Status::Ok();
+}
+
+void Journal::Function(FunctionRecord r) { batch_.emplace_back(std::move(r)); }
 void Journal::Submitted(TaskRecord r) { batch_.emplace_back(std::move(r)); }
 void Journal::Workflow(WorkflowRecord r) { batch_.emplace_back(std::move(r)); }
 void Journal::Finished(FinishRecord r) { batch_.emplace_back(std::move(r)); }
@@ -275,6 +296,8 @@ Status Journal::Apply(std::vector<Batch>& batches) {
   Stmt worker(db_, "INSERT OR REPLACE INTO http_workers (id, url, ops) VALUES (?,?,?)");
   Stmt prune(db_, "DELETE FROM tasks WHERE state >= 2 AND finished > 0 AND finished < ?");
   Stmt wf(db_, "INSERT INTO workflow_log (kind, run, at, body) VALUES (?,?,?,?)");
+  Stmt fn_put(db_, "INSERT OR REPLACE INTO functions (name, state) VALUES (?,?)");
+  Stmt fn_del(db_, "DELETE FROM functions WHERE name=?");
   // A run's facts go once it ended before the cutoff, as its tasks do.
   Stmt prune_runs(db_,
                   "DELETE FROM workflow_log WHERE run IN (SELECT run FROM workflow_log WHERE "
@@ -316,6 +339,9 @@ Status Journal::Apply(std::vector<Batch>& batches) {
                 .Bind(3, r->at)
                 .Bind(4, r->body)
                 .Run("journal workflow");
+      } else if (auto* fn = std::get_if<FunctionRecord>(&rec)) {
+        s = fn->state.empty() ? fn_del.Bind(1, fn->name).Run("journal function")
+                              : fn_put.Bind(1, fn->name).Bind(2, fn->state).Run("journal function");
       }
     }
   }

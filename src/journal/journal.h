@@ -76,6 +76,13 @@ struct WorkflowRecord {
   std::string body;  // JSON text
 };
 
+// A function (src/planner/functions.h) as stored: its revisions and which is current, as the
+// JSON text FunctionService writes; an empty `state` removes it.
+struct FunctionRecord {
+  std::string name;
+  std::string state;
+};
+
 struct PruneRecord {
   double finished_before = 0;  // delete finished tasks that ended before this
 };
@@ -83,8 +90,8 @@ struct PruneRecord {
 class Journal {
  public:
   // The file format this build writes (SQLite `user_version`). 1: tasks and HTTP workers
-  // (before the format had a number); 2: and the workflow log.
-  static constexpr int kFormat = 2;
+  // (before the format had a number); 2: and the workflow log; 3: and functions.
+  static constexpr int kFormat = 3;
 
   // Opens (creating if needed) DIR/volo.db, bringing an older format up to kFormat in one
   // transaction. IoError or Corruption with the path on failure; FailedPrecondition when a
@@ -100,6 +107,9 @@ class Journal {
 
   // The workflow log in the order it was written; call before any append.
   Status LoadWorkflows(const std::function<void(WorkflowRecord&&)>& record);
+  // The functions, by name; call before any append.
+  Status LoadFunctions(const std::function<void(FunctionRecord&&)>& record);
+  void Function(FunctionRecord r);
   void Submitted(TaskRecord r);
   void Workflow(WorkflowRecord r);
   void Finished(FinishRecord r);
@@ -115,8 +125,8 @@ class Journal {
   const std::string& path() const { return path_; }
 
  private:
-  using Record =
-      std::variant<TaskRecord, FinishRecord, HttpWorkerRecord, PruneRecord, WorkflowRecord>;
+  using Record = std::variant<TaskRecord, FinishRecord, HttpWorkerRecord, PruneRecord,
+                              WorkflowRecord, FunctionRecord>;
   struct Batch {
     std::vector<Record> records;
     std::function<void(const Status&)> done;

@@ -155,9 +155,60 @@ TEST_F(JournalTest, ANewerFormatIsRefusedAndLeftAlone) {
   ASSERT_FALSE(j.ok());
   EXPECT_EQ(j.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(j.status().message().find("written by a newer volo (journal format 99; this volo "
-                                      "reads up to 2)"),
+                                      "reads up to 3)"),
             std::string::npos)
       << j.status().message();
+}
+
+TEST_F(JournalTest, FunctionsAreKeptReplacedAndRemoved) {
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE(j.ok());
+    (*j)->Function({"resize", R"({"v":1})"});
+    (*j)->Function({"upper", R"({"v":1})"});
+    (*j)->Function({"resize", R"({"v":2})"});
+    (*j)->Function({"upper", ""});
+    ASSERT_TRUE(CommitAndWait(**j).ok());
+  }
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  std::vector<FunctionRecord> fns;
+  ASSERT_TRUE((*j)->LoadFunctions([&](FunctionRecord&& r) { fns.push_back(std::move(r)); }).ok());
+  ASSERT_EQ(fns.size(), 1u);
+  EXPECT_EQ(fns[0].name, "resize");
+  EXPECT_EQ(fns[0].state, R"({"v":2})");
+}
+
+// A format 2 file (workflows, before functions) opens with its log intact and gains the table.
+TEST_F(JournalTest, OpensFormatTwoAndAddsFunctions) {
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE(j.ok());
+    (*j)->Workflow({"define", 0, 5, R"({"text":"x"})"});
+    ASSERT_TRUE(CommitAndWait(**j).ok());
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ + "/volo.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(db, "DROP TABLE functions; PRAGMA user_version=2", nullptr, nullptr, nullptr),
+        SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE(j.ok()) << j.status().message();
+    std::vector<WorkflowRecord> log;
+    ASSERT_TRUE((*j)->LoadWorkflows([&](WorkflowRecord&& r) { log.push_back(std::move(r)); }).ok());
+    EXPECT_EQ(log.size(), 1u);
+    (*j)->Function({"f", "{}"});
+    ASSERT_TRUE(CommitAndWait(**j).ok());
+  }
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  size_t n = 0;
+  ASSERT_TRUE((*j)->LoadFunctions([&](FunctionRecord&&) { ++n; }).ok());
+  EXPECT_EQ(n, 1u);
 }
 
 TEST_F(JournalTest, WorkflowLogKeepsOrderAndIsPrunedWithEndedRuns) {

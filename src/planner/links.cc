@@ -33,6 +33,10 @@ void WsWorkerLink::Drop(std::string_view reason) {
   }
 }
 
+void WsWorkerLink::SendNow(std::string message) {
+  if (auto c = conn_.lock()) c->Send(std::move(message));
+}
+
 void WsWorkerLink::ScheduleFlush() {
   if (flush_pending_) return;
   flush_pending_ = true;

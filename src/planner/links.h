@@ -32,6 +32,8 @@ class WsWorkerLink final : public WorkerLink, public std::enable_shared_from_thi
   void Assign(const Task& t, std::string_view op) override;
   void Cancel(TaskId id) override;
   void Drop(std::string_view reason) override;
+  // Sends a message now, outside the batched task frames (function messages).
+  void SendNow(std::string message);
 
   WorkerIndex index = kNoWorker;  // the worker's slot in Core, once registered
 

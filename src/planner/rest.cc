@@ -9,6 +9,8 @@
 #include "net/client.h"
 #include "planner/arrays.h"
 #include "planner/dashboard.h"
+#include "planner/functions.h"
+#include "planner/functions_rest.h"
 #include "planner/metrics.h"
 #include "planner/workflows.h"
 #include "wire/json_limits.h"
@@ -171,6 +173,9 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     return reply(ctx.env.stopping() ? HttpResponse::Error(503, "stopping")
                                     : HttpResponse::Json(200, "{\"ready\":true}"));
   }
+  if (ctx.pages && *ctx.pages && (m == "GET" || m == "HEAD") && p.rfind("/api/", 0) != 0) {
+    if (auto page = (*ctx.pages)(req)) return reply(std::move(*page));
+  }
   if (ctx.dashboard && ctx.dashboard->HandlePublic(ctx, req, reply)) return;
   const bool blob = p.rfind("/api/v1/blobs/", 0) == 0;
   // Workers fetch bundles with their join token too; only clients list, upload or remove them.
@@ -181,6 +186,10 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     if (!BearerMatches(req, ctx.join_token)) return reply(Unauthorized("workers"));
     if (m != "POST") return reply(MethodNotAllowed("POST", p));
     return RegisterHttpWorker(ctx, req, reply);
+  }
+  if (IsFunctionPath(p)) {
+    // A public function is called without a token; the handler checks the rest.
+    return HandleFunctionRequest(ctx, req, BearerMatches(req, ctx.api_token), reply);
   }
   if ((blob && m != "PUT") || bundle_fetch) {
     // Workers fetch the programs they run with their join token; clients upload them.
@@ -201,6 +210,7 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4";
     r.body = RenderMetrics(ctx.core);
+    if (ctx.functions) r.body += ctx.functions->MetricsText();
     return reply(std::move(r));
   }
   if (p == "/api/v1/tasks") {

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,7 @@ class RestEnv {
 
 class WorkflowService;
 class Dashboard;
+class FunctionService;
 
 struct RestContext {
   Core& core;
@@ -53,6 +55,9 @@ struct RestContext {
   LogStore* logs = nullptr;              // command output (GET /api/v1/tasks/{id}/logs)
   BundleStore* bundles = nullptr;        // set by the server; without one /api/v1/bundles is 503
   Dashboard* dashboard = nullptr;        // dashboard.h: the page, its sessions, drain; null: none
+  // PlannerOptions::pages: public pages outside /api/ (the playground); null: none.
+  const std::function<std::optional<net::HttpResponse>(const net::HttpRequest&)>* pages = nullptr;
+  FunctionService* functions = nullptr;  // functions.h; null: the routes answer 503
 };
 
 // Authenticates and routes one request, and answers it through `reply`.

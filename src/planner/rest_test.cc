@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 #include <map>
+#include <optional>
+#include <vector>
 
 #include "common/sha256.h"
 
@@ -217,6 +219,25 @@ TEST_F(RestTest, EnrolmentTakesTheJoinTokenOnly) {
   auto st = Send("GET", "/api/v1/status", "", {}, {{"Authorization", "Bearer api"}});
   ASSERT_EQ(st->status, 200);
   EXPECT_EQ(st->body.at("workers").as_int64(), 1);
+}
+
+TEST_F(RestTest, PagesAreServedWithoutATokenAndNeverInsteadOfTheApi) {
+  ctx_.api_token = Token("api");
+  std::vector<std::string> asked;
+  std::function<std::optional<net::HttpResponse>(const net::HttpRequest&)> pages =
+      [&](const net::HttpRequest& req) -> std::optional<net::HttpResponse> {
+    asked.push_back(req.method + " " + req.path);
+    if (req.path != "/playground/") return std::nullopt;
+    return net::HttpResponse::Json(200, R"({"page":true})");
+  };
+  ctx_.pages = &pages;
+  auto page = Send("GET", "/playground/");
+  ASSERT_EQ(page->status, 200);
+  EXPECT_TRUE(page->body.at("page").as_bool());
+  EXPECT_EQ(Send("GET", "/playground/missing")->status, 401);  // then the API's answer
+  EXPECT_EQ(Send("GET", "/api/v1/status")->status, 401);       // never asked for /api/
+  EXPECT_EQ(Send("POST", "/playground/")->status, 401);        // GET and HEAD only
+  EXPECT_EQ(asked, (std::vector<std::string>{"GET /playground/", "GET /playground/missing"}));
 }
 
 TEST_F(RestTest, BlobsByContent) {

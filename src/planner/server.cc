@@ -18,6 +18,7 @@
 #include "planner/bundle_store.h"
 #include "planner/commit_gate.h"
 #include "planner/dashboard.h"
+#include "planner/functions.h"
 #include "planner/links.h"
 #include "planner/rest.h"
 #include "planner/sessions.h"
@@ -63,6 +64,23 @@ net::AdmissionOptions AdmissionFor(const PlannerOptions& o) {
 
 }  // namespace
 
+// Function messages to native workers, sent as they are made (functions.h).
+class WsFunctionTransport final : public FunctionTransport {
+ public:
+  explicit WsFunctionTransport(
+      std::unordered_map<WorkerIndex, std::shared_ptr<WsWorkerLink>>& links)
+      : links_(links) {}
+  void Start(WorkerIndex w, const wire::FnStart& m) override { Send(w, wire::EncodeFnStart(m)); }
+  void Call(WorkerIndex w, const wire::FnCall& m) override { Send(w, wire::EncodeFnCall(m)); }
+  void Stop(WorkerIndex w, uint64_t instance) override { Send(w, wire::EncodeFnStop({instance})); }
+
+ private:
+  void Send(WorkerIndex w, std::string msg) {
+    if (auto it = links_.find(w); it != links_.end()) it->second->SendNow(std::move(msg));
+  }
+  std::unordered_map<WorkerIndex, std::shared_ptr<WsWorkerLink>>& links_;
+};
+
 // The process: owns Core, the network server, the journal and the timers, and wires them
 // together. Every member is used on the io thread only.
 struct PlannerServer::Impl final : RestEnv {
@@ -81,6 +99,8 @@ struct PlannerServer::Impl final : RestEnv {
                       if (*alive) fn();
                     });
                   }),
+        fn_transport(ws_links),
+        functions(clock, fn_transport),
         rest{core, blobs, *this, Token(options.api_token), Token(options.join_token), &workflows},
         sessions{io,
                  core,
@@ -90,6 +110,9 @@ struct PlannerServer::Impl final : RestEnv {
                  next_client},
         dashboard(core, *this) {
     rest.dashboard = &dashboard;
+    workflows.SetBlobSink([this](const std::string& sha256, std::string bytes) {
+      return blobs.Put(sha256, std::move(bytes));
+    });
   }
 
   asio::io_context& io;
@@ -112,6 +135,8 @@ struct PlannerServer::Impl final : RestEnv {
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   WorkflowService workflows;
   std::unique_ptr<LogStore> logs;
+  WsFunctionTransport fn_transport;
+  FunctionService functions;
   RestContext rest;
   SessionContext sessions;
   Dashboard dashboard;
@@ -154,6 +179,7 @@ struct PlannerServer::Impl final : RestEnv {
       if (ec || stopped) return;
       core.Tick();
       workflows.Tick();
+      functions.Tick();
       StartTick();
     });
   }
@@ -182,6 +208,7 @@ struct PlannerServer::Impl final : RestEnv {
     bundle_timer.async_wait([this](boost::system::error_code ec) {
       if (ec || stopped) return;
       auto refs = BundleReferences(core);
+      for (const auto& id : functions.Bundles()) ++refs[id];
       auto removed =
           bundles->Collect([&](const std::string& id) { return refs.count(id) != 0; },
                            core.WallNow(), static_cast<double>(options.bundle_grace.count()));
@@ -275,6 +302,21 @@ Status PlannerServer::Impl::Replay() {
     journal->Workflow(std::move(r));
     gate->ScheduleCommit();
   });
+  // Functions: each as its last recorded state; instances start again as calls come.
+  size_t fns = 0;
+  VOLO_RETURN_IF_ERROR(journal->LoadFunctions([&](journal::FunctionRecord&& r) {
+    Status s = functions.Restore(r.name, r.state);
+    if (s.ok()) {
+      ++fns;
+    } else {
+      spdlog::warn("{}", s.message());
+    }
+  }));
+  if (fns) spdlog::info("journal: {} function(s)", fns);
+  functions.SetRecorder([this](const std::string& name, const std::string& state) {
+    journal->Function({name, state});
+    gate->ScheduleCommit();
+  });
   for (auto& w : http_workers) {
     std::vector<std::string> ops;
     std::stringstream ss(w.ops);
@@ -316,6 +358,8 @@ Result<uint16_t> PlannerServer::Start() {
       BundleStore::Open(m.options.data_dir.empty() ? "" : m.options.data_dir + "/bundles",
                         m.options.max_bundle_bytes, m.core.WallNow()));
   m.rest.bundles = m.bundles.get();
+  m.rest.functions = &m.functions;
+  m.sessions.functions = &m.functions;
   if (m.options.data_dir.empty() && !m.options.workflows_file.empty()) {
     auto names = m.workflows.ApplyFile(m.options.workflows_file);
     if (!names.ok()) return names.status();
@@ -326,6 +370,7 @@ Result<uint16_t> PlannerServer::Start() {
                              m.options.logs));
   m.logs->DropMissing(m.core);
   m.rest.logs = m.logs.get();
+  m.rest.pages = &m.options.pages;
   m.sessions.logs = m.logs.get();
   VOLO_ASSIGN_OR_RETURN(uint16_t port, m.server.Listen());
   if (!m.options.port_file.empty()) {

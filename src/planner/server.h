@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
+#include "net/http.h"
 #include "planner/core.h"
 #include "planner/logs.h"
 
@@ -47,6 +49,10 @@ struct PlannerOptions {
   std::string workflows_file;
   // Command tasks' output (logs.h): under data_dir/logs with data_dir, else in memory.
   LogLimits logs;
+  // Pages served besides the API, to anyone (the FLY playground at /playground/, from the files
+  // built into the binary: src/cli/playground_assets.h): the answer to a GET or HEAD outside
+  // /api/, or nullopt for a path they do not have. Runs on the io thread.
+  std::function<std::optional<net::HttpResponse>(const net::HttpRequest&)> pages;
 };
 
 class PlannerServer {

@@ -36,8 +36,11 @@ void OnRegister(SessionContext& ctx, WorkerState& st,
   link->index = *r;
   st.link = link;
   ctx.worker_links[*r] = link;
-  spdlog::info("worker {} joined from {} (ops {}, slots {})", reg.id, conn->remote(),
-               fmt::join(reg.ops, ","), reg.slots);
+  if (ctx.functions && reg.functions > 0) {
+    ctx.functions->AddWorker(*r, reg.id, reg.functions);
+  }
+  spdlog::info("worker {} joined from {} (ops {}, slots {}, function instances {})", reg.id,
+               conn->remote(), fmt::join(reg.ops, ","), reg.slots, reg.functions);
 }
 
 }  // namespace
@@ -77,6 +80,13 @@ net::WsHandlers WorkerSession(SessionContext& ctx) {
           } else if constexpr (std::is_same_v<T, wire::Leaving>) {
             spdlog::info("worker {} is leaving", ctx.core.worker(w).id.value());
             ctx.core.OnLeaving(w);
+            if (ctx.functions) ctx.functions->WorkerLeaving(w);
+          } else if constexpr (std::is_same_v<T, wire::FnReady>) {
+            if (ctx.functions) ctx.functions->OnReady(w, m);
+          } else if constexpr (std::is_same_v<T, wire::FnAnswer>) {
+            if (ctx.functions) ctx.functions->OnAnswer(w, m);
+          } else if constexpr (std::is_same_v<T, wire::FnExited>) {
+            if (ctx.functions) ctx.functions->OnExited(w, m);
           }
         },
         *msg);
@@ -90,7 +100,12 @@ net::WsHandlers WorkerSession(SessionContext& ctx) {
       ctx.core.RemoveWorker(w, "disconnected");
     }
     auto it = ctx.worker_links.find(w);
-    if (it != ctx.worker_links.end() && it->second == st->link) ctx.worker_links.erase(it);
+    if (it != ctx.worker_links.end() && it->second == st->link) {
+      // Its function instances are gone with it (a worker registering again under the same
+      // slot has a link of its own by now, and keeps its instances).
+      if (ctx.functions) ctx.functions->RemoveWorker(w);
+      ctx.worker_links.erase(it);
+    }
     st->link.reset();
   };
   return h;

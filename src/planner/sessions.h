@@ -16,6 +16,7 @@
 
 #include "net/server.h"
 #include "planner/core.h"
+#include "planner/functions.h"
 #include "planner/links.h"
 #include "planner/logs.h"
 
@@ -34,6 +35,7 @@ struct SessionContext {
   std::unordered_map<WorkerIndex, std::shared_ptr<WsWorkerLink>>& worker_links;
   uint64_t& next_client;
   LogStore* logs = nullptr;  // command output the workers stream
+  FunctionService* functions = nullptr;  // function instances on workers (functions.h)
 };
 
 net::WsHandlers WorkerSession(SessionContext& ctx);

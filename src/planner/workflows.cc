@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/sha256.h"
+#include "fly/remote.h"
 #include "wire/json_limits.h"
 #include "wire/messages.h"
 
@@ -25,14 +27,18 @@ class WorkflowService::Sink final : public workflow::StepSink {
   Sink(Core& core, WorkflowService& service) : core_(core), service_(service) {}
 
   Result<TaskId> Submit(const workflow::StepCall& call) override {
-    const Run* run = service_.engine_.FindRun(call.run);
-    std::string key = run ? workflow::Engine::Key(*run, call.node) : "";
+    // The step's key ties it to its task in the journal; without one there is nothing to tie.
+    std::string key;
+    if (service_.replaying_ || service_.recording()) {
+      const Run* run = service_.engine_.FindRun(call.run);
+      if (run) key = workflow::Engine::Key(*run, call.node);
+    }
     if (service_.replaying_) {
       auto it = service_.replay_steps_.find({call.run.value(), key});
       if (it != service_.replay_steps_.end()) return TaskId(it->second);
     }
     auto id = Start(call);
-    if (id.ok()) {
+    if (id.ok() && service_.recording()) {
       json::object body{{"key", key}, {"task", id->value()}};
       service_.Record("step", call.run.value(), json::serialize(body));
     }
@@ -45,6 +51,9 @@ class WorkflowService::Sink final : public workflow::StepSink {
     wire::TaskSpec spec;
     spec.op = call.op;
     spec.args = call.args;
+    if (call.def && call.def->kind == workflow::TaskKind::kFly) {
+      VOLO_ASSIGN_OR_RETURN(spec.args, FlyArgs(*call.def, call.args));
+    }
     spec.retries = call.retries;
     spec.timeout = call.timeout;
     spec.priority = call.priority;
@@ -52,6 +61,31 @@ class WorkflowService::Sink final : public workflow::StepSink {
     std::vector<wire::TaskSpec> specs;
     specs.push_back(std::move(spec));
     return core_.Submit(std::move(specs), kClientId);
+  }
+
+  // A FLY step is one instance of a `fly` task (src/worker/fly_executor.h): the program goes to
+  // the blob store, the function gets the step's inputs as its one argument, and the chunk's
+  // spec asks the runner to run the program's top level first (its consts).
+  Result<std::string> FlyArgs(const workflow::TaskDef& def, const std::string& inputs) {
+    if (!service_.put_blob_) return FailedPrecondition("this planner cannot run FLY steps");
+    std::string hash = Sha256Hex(def.fly_source);
+    VOLO_RETURN_IF_ERROR(service_.put_blob_(hash, def.fly_source));
+    json::object spec{{"file", def.fly_file},
+                      {"function", def.fly_func},
+                      {"then", nullptr},
+                      {"keep_results", true},
+                      {"seed", 0},
+                      {"seed_forced", false},
+                      {"range_lo", nullptr},
+                      {"globals", json::object()},
+                      {"randoms", json::object()},
+                      {"channels", json::object()},
+                      {"envs", json::object()},
+                      {"init", true}};
+    json::object args{
+        {"program", hash}, {"file", def.fly_file}, {"spec", json::serialize(spec)},
+        {"first", 0},      {"count", 1},           {"args", json::array{json::string(inputs)}}};
+    return json::serialize(args);
   }
 
   Core& core_;
@@ -93,8 +127,9 @@ void WorkflowService::OnFired(const std::string& workflow, double at) {
 }
 
 void WorkflowService::Finished(TaskId id, bool ok, std::string text) {
-  Record("done", 0,
-         json::serialize(json::object{{"task", id.value()}, {"ok", ok}, {"result", text}}));
+  if (recording())
+    Record("done", 0,
+           json::serialize(json::object{{"task", id.value()}, {"ok", ok}, {"result", text}}));
   engine_.OnTaskFinished(id, ok, text);
 }
 
@@ -222,7 +257,8 @@ Result<std::vector<std::string>> WorkflowService::Apply(const std::string& filen
     if (content.ok()) read_files_[path] = *content;
     return content;
   };
-  workflow::ParseResult parsed = workflow::ParseWorkflowFile(text, recording);
+  workflow::ParseResult parsed =
+      workflow::ParseWorkflowFile(text, recording, fly::CheckStepFunction);
   if (!parsed.ok()) {
     std::string all;
     for (const auto& d : parsed.errors) all += (all.empty() ? "" : "\n") + d.Format(filename);
@@ -243,6 +279,21 @@ Result<std::vector<std::string>> WorkflowService::Apply(const std::string& filen
 
 std::string WorkflowService::ResultText(const Task& task) const {
   std::string text = task.result;
+  if (core_.op_name(task.op) == "fly" && task.client == kClientId) {
+    // A FLY step's result is its function's return value: JSON as it is; a value JSON has no
+    // form for (a map with integer keys, a range) is handed on as its FLY text, a string.
+    boost::system::error_code ec;
+    json::value r = json::parse(text, ec);
+    const json::value* returns =
+        !ec && r.is_object() ? r.as_object().if_contains("returns") : nullptr;
+    if (!returns || !returns->is_array() || returns->as_array().empty() ||
+        !returns->as_array()[0].is_string()) {
+      return "null";
+    }
+    std::string_view value = returns->as_array()[0].as_string();
+    json::value parsed = json::parse(value, ec);
+    return ec ? json::serialize(json::string(value)) : json::serialize(parsed);
+  }
   if (core_.op_name(task.op) == "exec") {
     // A command step's result is what it printed: JSON when stdout is JSON, else the text.
     boost::system::error_code ec;
@@ -377,11 +428,8 @@ api::RunView WorkflowService::RunViewOf(const Run& run, bool steps, bool element
     bool map = node.kind == Step::Kind::kMap;
     if (map) {
       s.elements = node.children.size();
-      for (uint32_t c : node.children) {
-        auto st = run.nodes[c].state;
-        if (st == workflow::StepState::kSucceeded) ++s.succeeded;
-        if (st == workflow::StepState::kFailed) ++s.failed;
-      }
+      s.succeeded = node.succeeded_children;
+      s.failed = node.failed_children;
     }
     v.steps.push_back(std::move(s));
     if (!map || elements) {

@@ -54,6 +54,11 @@ class WorkflowService final : public ClientSink, public workflow::EngineObserver
   }
   Status Replay(std::vector<journal::WorkflowRecord> log);
 
+  // Where FLY steps' programs go for workers to fetch (GET /api/v1/blobs/{sha256}), as
+  // `volo run --planner` puts them; without it a FLY step fails with a clear error.
+  using PutBlob = std::function<Status(const std::string& sha256, std::string bytes)>;
+  void SetBlobSink(PutBlob put) { put_blob_ = std::move(put); }
+
   workflow::Engine& engine() { return engine_; }
   // Starts scheduled runs that are due; the server calls it every second or so.
   void Tick() { engine_.Tick(); }
@@ -72,6 +77,9 @@ class WorkflowService final : public ClientSink, public workflow::EngineObserver
   class Sink;
   friend class Sink;
   void Record(std::string kind, uint64_t run, std::string body);
+  // Whether Record keeps anything (with --data, once replay is over): callers skip building
+  // records nobody keeps.
+  bool recording() const { return record_ && !replaying_; }
   // The step's task finished: journal it, then tell the engine.
   void Finished(TaskId id, bool ok, std::string text);
   // What a finished step task hands on: a command's stdout (as JSON when it is JSON).
@@ -84,6 +92,7 @@ class WorkflowService final : public ClientSink, public workflow::EngineObserver
   bool replaying_ = false;
   std::map<std::string, std::string> read_files_;  // by the last Apply
   Post post_;
+  PutBlob put_blob_;
   std::unique_ptr<Sink> sink_;
   workflow::Engine engine_;
 };

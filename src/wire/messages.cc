@@ -526,7 +526,71 @@ Result<TaskSpec> ParseTaskSpec(const json::value& v, std::string_view where) {
   if (spec.op.empty()) return InvalidArgument(Field(where, "op") + ": required");
   static const json::object kEmpty;
   VOLO_RETURN_IF_ERROR(ValidateBuiltinArgs(spec.op, args ? *args : kEmpty, Field(where, "args")));
+  if (spec.op == "exec" && args) {
+    VOLO_RETURN_IF_ERROR(AddExecRequest(*args, Field(where, "args"), spec.resources));
+  }
   return spec;
+}
+
+Status AddExecRequest(const json::object& args, std::string_view where, Resources& r) {
+  // Set in both places: the same amount, or a 400 saying where it belongs.
+  auto merge = [&](std::string_view key, int64_t amount, int64_t& into,
+                   const std::string& shown) -> Status {
+    if (amount == 0 || into == amount) return Status::Ok();
+    if (into != 0) {
+      return InvalidArgument(Field(where, key) + ": " + shown + " here but " +
+                             (key == "cpus"     ? DescribeCpus(into)
+                              : key == "memory" ? DescribeMemory(into)
+                                                : std::to_string(into)) +
+                             " in the task's resources; give it once, in \"resources\"");
+    }
+    into = amount;
+    return Status::Ok();
+  };
+  if (const json::value* c = args.if_contains("cpus")) {
+    double d = 0;
+    ToDouble(*c, &d);  // validated by ValidateExecArgs
+    int64_t milli = std::min(kMaxMillicpus, static_cast<int64_t>(std::ceil(d * 1000 - 1e-6)));
+    VOLO_RETURN_IF_ERROR(merge("cpus", milli, r.millicpus, DescribeCpus(milli)));
+  }
+  if (const json::value* m = args.if_contains("memory")) {
+    int64_t mib;
+    if (!ToInt64(*m, &mib) || mib < 0 || mib > kMaxMemoryMib) {
+      return InvalidArgument(Field(where, "memory") + ": must be a whole number of MiB from 0 to " +
+                             std::to_string(kMaxMemoryMib));
+    }
+    VOLO_RETURN_IF_ERROR(merge("memory", mib, r.memory_mib, DescribeMemory(mib)));
+  }
+  if (const json::value* named = args.if_contains("resources")) {
+    for (const auto& kv : named->get_object()) {
+      std::string name(kv.key());
+      std::string field = "resources." + name;
+      if (!ValidName(name) || name == "cpus" || name == "memory") {
+        return InvalidArgument(Field(where, "resources") + ": resource name '" +
+                               name.substr(0, 64) +
+                               "' must be 1-128 characters of letters, digits, _ . : - (cpus "
+                               "and memory go in their own fields)");
+      }
+      int64_t n;
+      if (!ToInt64(kv.value(), &n) || n < 0 || n > kMaxNamedAmount) {
+        return InvalidArgument(Field(where, field) + ": must be a whole number from 0 to " +
+                               std::to_string(kMaxNamedAmount));
+      }
+      auto it = std::find_if(r.named.begin(), r.named.end(),
+                             [&](const auto& p) { return p.first == name; });
+      int64_t have = it == r.named.end() ? 0 : it->second;
+      VOLO_RETURN_IF_ERROR(merge(field, n, have, DescribeNamed(name, n)));
+      if (have > 0 && it == r.named.end()) {
+        r.named.emplace_back(name, have);
+      }
+    }
+    std::sort(r.named.begin(), r.named.end());
+    if (r.named.size() > kMaxNamedResources) {
+      return InvalidArgument(Field(where, "resources") + ": at most " +
+                             std::to_string(kMaxNamedResources) + " named resources");
+    }
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<TaskSpec>> ParseSubmitBody(std::string_view body, bool* is_batch) {
@@ -610,6 +674,10 @@ Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
   VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "message"));
   std::string_view t = TypeOf(*o);
   if (t == "heartbeat") return WorkerMessage(Heartbeat{});
+  if (t.starts_with("fn_")) {
+    VOLO_ASSIGN_OR_RETURN(FnWorkerMessage fm, ParseFnWorkerMessage(t, *o));
+    return std::visit([](auto&& m) { return WorkerMessage(std::move(m)); }, std::move(fm));
+  }
   if (t == "results") {
     const json::value* rv = o->if_contains("results");
     const json::array* a = rv ? rv->if_array() : nullptr;
@@ -668,9 +736,10 @@ Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
     const json::value* ver = o->if_contains("v");
     int64_t version = 0;
     if (!ver || !ToInt64(*ver, &version)) return InvalidArgument("register: v (version) required");
-    if (version != kProtocolVersion) {
+    if (version < kMinProtocolVersion || version > kProtocolVersion) {
       return InvalidArgument("register: protocol version " + std::to_string(version) +
                              " is not supported (this planner speaks " +
+                             std::to_string(kMinProtocolVersion) + " to " +
                              std::to_string(kProtocolVersion) + ")");
     }
     const json::value* id = o->if_contains("id");
@@ -697,6 +766,13 @@ Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
       auto parsed = ParseResources(*res, "register");
       if (!parsed.ok()) return parsed.status();
       r.resources = std::move(*parsed);
+    }
+    if (const json::value* fn = o->if_contains("functions"); fn && version >= 2) {
+      int64_t n = 0;
+      if (!ToInt64(*fn, &n) || n < 0 || n > 100000) {
+        return InvalidArgument("register: functions must be an integer from 0 to 100000");
+      }
+      r.functions = static_cast<int>(n);
     }
     return WorkerMessage(std::move(r));
   }
@@ -726,6 +802,7 @@ std::string EncodeRegister(const Register& r) {
     out += ",\"resources\":";
     AppendResources(out, r.resources);
   }
+  if (r.functions > 0) out += ",\"functions\":" + std::to_string(r.functions);
   out += '}';
   return out;
 }
@@ -847,6 +924,10 @@ Result<PlannerMessage> ParsePlannerMessage(std::string_view text) {
   VOLO_ASSIGN_OR_RETURN(json::value v, ParseJson(text));
   VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "message"));
   std::string_view t = TypeOf(*o);
+  if (t.starts_with("fn_")) {
+    VOLO_ASSIGN_OR_RETURN(FnPlannerMessage fm, ParseFnPlannerMessage(t, *o));
+    return std::visit([](auto&& m) { return PlannerMessage(std::move(m)); }, std::move(fm));
+  }
   if (t == "tasks") {
     const json::value* tv = o->if_contains("tasks");
     const json::array* a = tv ? tv->if_array() : nullptr;

@@ -14,6 +14,7 @@
 
 #include "common/json_text.h"
 #include "common/status.h"
+#include "wire/function_messages.h"
 
 namespace boost::json {
 class value;
@@ -22,7 +23,10 @@ class object;
 
 namespace volo::wire {
 
-inline constexpr int kProtocolVersion = 1;
+// Version 2 added functions (function_messages.h); a planner still accepts version 1 workers,
+// which host no function instances.
+inline constexpr int kProtocolVersion = 2;
+inline constexpr int kMinProtocolVersion = 1;
 inline constexpr size_t kMaxBatch = 100000;
 
 // What a task needs of a worker, or what a worker has (docs/rest-api.md, "Resources"). CPUs are
@@ -51,6 +55,11 @@ std::string DescribeResources(const Resources& r);
 std::string DescribeCpus(int64_t millicpus);
 std::string DescribeMemory(int64_t mib);
 std::string DescribeNamed(std::string_view name, int64_t amount);
+// An exec task's own `cpus`, `memory` and `resources` args count for placement as the task's
+// `resources` do: they are added to `r`. Set in both with different amounts is an
+// InvalidArgument naming the field (`args.memory: 512 MiB memory here but 256 MiB memory in the
+// task's resources; give it once, in "resources"`). `args` was validated by ValidateExecArgs.
+Status AddExecRequest(const boost::json::object& args, std::string_view where, Resources& r);
 // "gpus=2" (the CLI's --resource): a name and a non-negative integer, or cpus=/memory=.
 Status AddResourceText(Resources& r, std::string_view text);
 
@@ -91,6 +100,7 @@ struct Register {
   std::vector<std::string> ops;
   int slots = 1;
   Resources resources;  // what the worker has for tasks that ask for resources
+  int functions = 0;    // function instances it hosts at once (version 2); 0: none
 };
 struct Heartbeat {};
 struct TaskResult {
@@ -148,7 +158,8 @@ class OutputEncoder {
   std::string buf_;
   size_t count_ = 0;
 };
-using WorkerMessage = std::variant<Register, Heartbeat, Results, Refused, Leaving, Logs, Output>;
+using WorkerMessage = std::variant<Register, Heartbeat, Results, Refused, Leaving, Logs, Output,
+                                   FnReady, FnAnswer, FnExited>;
 Result<WorkerMessage> ParseWorkerMessage(std::string_view text);
 
 std::string EncodeRegister(const Register& r);
@@ -208,7 +219,7 @@ struct Cancel {
 struct Error {
   std::string message;
 };
-using PlannerMessage = std::variant<Welcome, Tasks, Cancel, Error>;
+using PlannerMessage = std::variant<Welcome, Tasks, Cancel, Error, FnStart, FnCall, FnStop>;
 Result<PlannerMessage> ParsePlannerMessage(std::string_view text);
 
 std::string EncodeWelcome(const Welcome& w);

@@ -51,7 +51,7 @@ TEST(TaskSpecTest, RejectsBadInput) {
 }
 
 TEST(WorkerMessageTest, RegisterRoundTrips) {
-  std::string text = EncodeRegister({"w-1", {"add", "mult"}, 4, {}});
+  std::string text = EncodeRegister({"w-1", {"add", "mult"}, 4, {}, 0});
   auto m = ParseWorkerMessage(text);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   const auto& r = std::get<Register>(*m);
@@ -61,9 +61,82 @@ TEST(WorkerMessageTest, RegisterRoundTrips) {
 }
 
 TEST(WorkerMessageTest, RegisterRejectsOtherVersions) {
-  auto m = ParseWorkerMessage(R"({"t":"register","v":2,"id":"w","ops":["add"]})");
+  auto m = ParseWorkerMessage(R"({"t":"register","v":3,"id":"w","ops":["add"]})");
   ASSERT_FALSE(m.ok());
-  EXPECT_NE(m.status().message().find("version 2"), std::string::npos);
+  EXPECT_NE(m.status().message().find("version 3"), std::string::npos);
+  EXPECT_FALSE(ParseWorkerMessage(R"({"t":"register","v":0,"id":"w","ops":["add"]})").ok());
+}
+
+// Version 1 workers still join (they host no functions); version 2 ones say how many.
+TEST(WorkerMessageTest, RegisterVersionsAndFunctions) {
+  auto v1 = ParseWorkerMessage(R"({"t":"register","v":1,"id":"w","ops":["add"],"functions":4})");
+  ASSERT_TRUE(v1.ok()) << v1.status().ToString();
+  EXPECT_EQ(std::get<Register>(*v1).functions, 0);
+  Register r{"w", {"exec"}, 2, {}, 16};
+  auto v2 = ParseWorkerMessage(EncodeRegister(r));
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  EXPECT_EQ(std::get<Register>(*v2).functions, 16);
+  EXPECT_FALSE(
+      ParseWorkerMessage(R"({"t":"register","v":2,"id":"w","ops":["add"],"functions":-1})").ok());
+}
+
+TEST(FunctionMessageTest, RoundTrip) {
+  FnStart start;
+  start.instance = 9;
+  start.function = "resize";
+  start.revision = "abc";
+  start.argv = {"sh", "-c", "cat \"$1\""};
+  start.bundle = std::string(64, 'f');
+  start.env = {{"MODE", "fast"}};
+  start.timeout = 2.5;
+  start.memory_mib = 64;
+  auto m = ParsePlannerMessage(EncodeFnStart(start));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(std::get<FnStart>(*m), start);
+
+  std::string binary("\0\xff\x01 body", 8);
+  auto call = ParsePlannerMessage(EncodeFnCall({9, 77, binary}));
+  ASSERT_TRUE(call.ok()) << call.status().ToString();
+  EXPECT_EQ(std::get<FnCall>(*call).call, 77u);
+  EXPECT_EQ(std::get<FnCall>(*call).body, binary);
+  auto stop = ParsePlannerMessage(EncodeFnStop({9}));
+  ASSERT_TRUE(stop.ok());
+  EXPECT_EQ(std::get<FnStop>(*stop).instance, 9u);
+
+  FnAnswer a;
+  a.call = 77;
+  a.instance = 9;
+  a.ok = false;
+  a.error = "killed by SIGSEGV";
+  a.crashed = true;
+  a.body = binary;
+  a.wall = 0.25;
+  a.cpu = 0.125;
+  a.max_rss = 1 << 20;
+  auto ans = ParseWorkerMessage(EncodeFnAnswer(a));
+  ASSERT_TRUE(ans.ok()) << ans.status().ToString();
+  const auto& got = std::get<FnAnswer>(*ans);
+  EXPECT_FALSE(got.ok);
+  EXPECT_TRUE(got.crashed);
+  EXPECT_EQ(got.body, binary);
+  EXPECT_EQ(got.error, a.error);
+  EXPECT_EQ(got.max_rss, a.max_rss);
+  EXPECT_DOUBLE_EQ(got.wall, 0.25);
+  auto ready = ParseWorkerMessage(EncodeFnReady({9, 1.5}));
+  ASSERT_TRUE(ready.ok());
+  EXPECT_DOUBLE_EQ(std::get<FnReady>(*ready).start_ms, 1.5);
+  auto exited = ParseWorkerMessage(EncodeFnExited({9, "no bundle"}));
+  ASSERT_TRUE(exited.ok());
+  EXPECT_EQ(std::get<FnExited>(*exited).error, "no bundle");
+}
+
+TEST(FunctionMessageTest, BadMessagesNameTheField) {
+  auto m = ParsePlannerMessage(R"({"t":"fn_start","instance":1,"function":"f","argv":[]})");
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("argv"), std::string::npos);
+  EXPECT_FALSE(ParsePlannerMessage(R"({"t":"fn_call","instance":1,"call":2,"body":"!!"})").ok());
+  EXPECT_FALSE(ParseWorkerMessage(R"({"t":"fn_answer","instance":1,"call":2})").ok());
+  EXPECT_FALSE(ParseWorkerMessage(R"({"t":"fn_nothing","instance":1})").ok());
 }
 
 TEST(WorkerMessageTest, ResultsRoundTrip) {

@@ -56,6 +56,33 @@ TEST(ResourcesTest, BadRequestsNameTheField) {
             "resources: resource name 'a b' must be 1-128 characters of letters, digits, _ . : -");
 }
 
+TEST(ResourcesTest, AnExecCommandsOwnRequestCountsForPlacement) {
+  auto r = ParseSubmitBody(
+      R"({"op":"exec","args":{"cmd":["x"],"cpus":0.5,"memory":64,"resources":{"gpus":1}}})",
+      nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(DescribeResources((*r)[0].resources), "0.5 cpus, 64 MiB memory, gpus=1");
+  // Both places, the same amounts: fine; merged with the task's other requests.
+  r = ParseSubmitBody(
+      R"({"op":"exec","args":{"cmd":["x"],"memory":64},"resources":{"memory":64,"licence":2}})",
+      nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(DescribeResources((*r)[0].resources), "64 MiB memory, licence=2");
+  // Different amounts: the user is told where it belongs.
+  EXPECT_EQ(
+      SubmitError(R"({"op":"exec","args":{"cmd":["x"],"memory":64},"resources":{"memory":32}})")
+          .message(),
+      "args.memory: 64 MiB memory here but 32 MiB memory in the task's resources; give it once, "
+      "in \"resources\"");
+  EXPECT_EQ(SubmitError(R"({"tasks":[{"op":"exec","args":{"cmd":["x"],"memory":1.5}}]})").message(),
+            "tasks[0].args.memory: must be a whole number of MiB from 0 to 1099511627776");
+  EXPECT_EQ(SubmitError(R"({"op":"exec","args":{"cmd":["x"],"resources":{"gpus":1}},)"
+                        R"("resources":{"gpus":2}})")
+                .message(),
+            "args.resources.gpus: gpus=1 here but 2 in the task's resources; give it once, in "
+            "\"resources\"");
+}
+
 TEST(ResourcesTest, WorkersAdvertiseInRegisterAndTasksCarryTheirRequest) {
   Register reg{"w1", {"exec"}, 2, {}};
   reg.resources.millicpus = 4000;

@@ -25,6 +25,7 @@
 #include "worker/bundle_cache.h"
 #include "worker/command.h"
 #include "worker/fly_executor.h"
+#include "worker/functions.h"
 #include "worker/limits.h"
 #include "worker/seed.h"
 
@@ -81,6 +82,8 @@ struct Agent::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<FlyExecutor> fly;           // when "fly" is among the ops
   std::unique_ptr<CommandExecutor> commands;  // when "exec" is among the ops
   std::shared_ptr<BundleCache> bundles;       // with exec
+  std::unique_ptr<FunctionHost> fn_host;      // with exec and functions > 0
+  uint64_t fn_epoch = 0;                      // FunctionHost::StopAll calls so far
   // Commands' output on its way to the planner. Slot threads wait while `pending` (bytes
   // handed over and not yet written to the connection) is over kMaxPendingLogs, so a command
   // writing faster than the planner takes it waits on its pipe instead of growing the worker.
@@ -193,6 +196,12 @@ std::string Agent::Impl::StatusJson() {
     wire::AppendJsonString(out, options.launcher ? options.launcher->name() : "none");
     out += "}";
   }
+  if (fn_host) {
+    FunctionHostStats st = fn_host->stats();
+    out += ",\"functions\":{\"instances\":" + std::to_string(st.instances) +
+           ",\"started\":" + std::to_string(st.started) + ",\"calls\":" + std::to_string(st.calls) +
+           ",\"failed\":" + std::to_string(st.failed) + "}";
+  }
   if (bundles) {
     BundleCacheStats b = bundles->stats();
     out += ",\"bundles\":{\"fetches\":" + std::to_string(b.fetches) +
@@ -255,7 +264,7 @@ void Agent::Impl::Connect() {
         self->conn = *r;
         self->conn->Send(wire::EncodeRegister(
             {self->options.id, std::vector<std::string>(self->ops.begin(), self->ops.end()),
-             self->options.slots, self->advertised}));
+             self->options.slots, self->advertised, self->fn_host ? self->options.functions : 0}));
       });
 }
 
@@ -330,6 +339,11 @@ void Agent::Impl::OnClosed(const Status& why) {
   results = wire::ResultsEncoder();
   logs = wire::LogsEncoder();
   ReleaseLogs();
+  // The planner forgot this worker's function instances; their calls are answered by it.
+  if (fn_host) {
+    fn_host->StopAll();
+    ++fn_epoch;
+  }
   output = wire::OutputEncoder();
   if (was_registered) spdlog::warn("disconnected from the planner: {}", why.message());
   if (draining) {
@@ -368,6 +382,17 @@ void Agent::Impl::OnMessage(std::string_view text) {
           MaybeDrained();
         } else if constexpr (std::is_same_v<T, wire::Error>) {
           spdlog::error("planner: {}", m.message);
+        } else if constexpr (std::is_same_v<T, wire::FnStart>) {
+          if (fn_host) {
+            fn_host->Start(std::move(m));
+          } else if (conn) {
+            conn->Send(wire::EncodeFnExited(
+                {m.instance, "worker " + options.id + " hosts no function instances"}));
+          }
+        } else if constexpr (std::is_same_v<T, wire::FnCall>) {
+          if (fn_host) fn_host->Call(std::move(m));
+        } else if constexpr (std::is_same_v<T, wire::FnStop>) {
+          if (fn_host) fn_host->Stop(m.instance);
         }
       },
       *msg);
@@ -558,6 +583,7 @@ Agent::Agent(asio::io_context& io, WorkerOptions options)
 
 Agent::~Agent() {
   impl_->fly.reset();
+  impl_->fn_host.reset();
   {
     // Slot threads waiting to hand over output give up (their commands are being killed).
     std::lock_guard<std::mutex> lock(impl_->log_flow->mu);
@@ -651,7 +677,27 @@ Status Agent::Start() {
         if (auto self = weak.lock()) self->OnLog(id, stream, std::move(d));
       });
     };
+    std::shared_ptr<Launcher> launcher = co.launcher;
+    std::string fn_dir = co.work_dir + "/functions";
     VOLO_ASSIGN_OR_RETURN(impl_->commands, CommandExecutor::Create(std::move(co), sink));
+    if (impl_->options.functions > 0) {
+      FunctionHostOptions fo;
+      fo.work_dir = fn_dir;
+      fo.launcher = launcher;
+      fo.bundles = impl_->bundles;
+      fo.kill_grace = impl_->options.kill_grace;
+      auto send = [weak = std::weak_ptr<Impl>(impl_), &io = impl_->io](std::string msg,
+                                                                       uint64_t epoch) {
+        asio::post(io, [weak, msg = std::move(msg), epoch]() mutable {
+          auto self = weak.lock();
+          if (!self || !self->conn || epoch != self->fn_epoch) return;
+          self->conn->Send(std::move(msg));
+        });
+      };
+      VOLO_ASSIGN_OR_RETURN(impl_->fn_host, FunctionHost::Create(std::move(fo), send));
+      spdlog::info("functions: hosts up to {} instances, calls run like exec's commands",
+                   impl_->options.functions);
+    }
     spdlog::info("exec: commands run with the '{}' launcher in {}",
                  impl_->options.launcher ? impl_->options.launcher->name() : "none",
                  impl_->commands->work_dir());

@@ -59,6 +59,9 @@ struct WorkerOptions {
   // archives the cache holds before it removes the least recently used (bundle_cache.h).
   std::string bundle_cache_dir;
   int64_t bundle_cache_bytes = int64_t{10} << 30;
+  // Function instances (functions.h) this worker hosts at once, with exec among its ops; 0:
+  // none. Calls run through the same launcher (sandbox, limits) as exec's commands.
+  int functions = 64;
 };
 
 class Agent {

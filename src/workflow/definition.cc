@@ -97,7 +97,8 @@ bool IsWorkflowName(std::string_view s) {
 
 class Parser {
  public:
-  Parser(const FileReader& read, std::vector<Diagnostic>& errors) : read_(read), errors_(errors) {}
+  Parser(const FileReader& read, const FlyCheck& check_fly, std::vector<Diagnostic>& errors)
+      : read_(read), check_fly_(check_fly), errors_(errors) {}
 
   void Error(const YAML::Node& n, std::string message) {
     errors_.push_back({At(n), std::move(message)});
@@ -278,6 +279,11 @@ class Parser {
     }
     if (def.kind == TaskKind::kFly && def.fly_func.empty()) {
       Error(n, "task '" + def.name + "': fly needs func, the function to call");
+    }
+    if (def.kind == TaskKind::kFly && !def.fly_func.empty() && !def.fly_source.empty() &&
+        check_fly_) {
+      std::string problem = check_fly_(def.fly_file, def.fly_source, def.fly_func);
+      if (!problem.empty()) Error(n, "task '" + def.name + "': " + problem);
     }
     if (def.kind != TaskKind::kFly && !def.fly_func.empty()) {
       Error(n, "task '" + def.name + "': func goes with fly");
@@ -638,13 +644,15 @@ class Parser {
 
  private:
   const FileReader& read_;
+  const FlyCheck& check_fly_;
   std::vector<Diagnostic>& errors_;
   std::vector<std::pair<Position, std::string>> hook_nodes_;
 };
 
 }  // namespace
 
-ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read) {
+ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
+                              const FlyCheck& check_fly) {
   ParseResult out;
   YAML::Node root;
   try {
@@ -655,7 +663,7 @@ ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read) {
     out.errors.push_back({p, e.msg});
     return out;
   }
-  Parser parser(read, out.errors);
+  Parser parser(read, check_fly, out.errors);
   if (root.IsNull()) {
     out.errors.push_back({{1, 1}, "the file defines no workflows"});
     return out;

@@ -115,6 +115,13 @@ struct ParseResult {
 // Parses and checks a workflow file: YAML syntax, the layout, unknown task names, steps that
 // refer to steps that have not finished before them, maps over something that is not a list,
 // nesting cycles between workflows, bad cron expressions, unreadable or invalid schemas.
-ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read);
+//
+// `check_fly`, when given, checks a FLY step's program and function (it compiles the program:
+// the workflow library does not depend on the FLY compiler, its callers do) and returns what is
+// wrong, or "" when nothing is.
+using FlyCheck = std::function<std::string(const std::string& file, const std::string& source,
+                                           const std::string& func)>;
+ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
+                              const FlyCheck& check_fly = {});
 
 }  // namespace volo::workflow

@@ -340,11 +340,23 @@ void Engine::ExpandMap(Run& run, uint32_t n) {
     // The element's item is its result until it runs; StartTask reads it from there.
     e.result = json::serialize(items[i]);
   }
-  std::vector<uint32_t> children = run.nodes[n].children;
-  for (uint32_t c : children) {
-    if (run.state != RunState::kRunning || Ended(run.nodes[n].state)) return;
+  FillMap(run, n);
+}
+
+// Starts a map's next elements until map_window of them are running. A child that ends at once
+// (a failed submit, a reused result) comes back through ChildFinished, which leaves the filling
+// to this loop instead of recursing once per element.
+void Engine::FillMap(Run& run, uint32_t n) {
+  if (run.nodes[n].filling) return;
+  run.nodes[n].filling = true;
+  while (run.state == RunState::kRunning && !Ended(run.nodes[n].state)) {
+    Node& map = run.nodes[n];  // StartNode may grow run.nodes: look it up each time
+    if (map.started_children >= map.children.size()) break;
+    if (map.started_children - map.ended_children >= options_.map_window) break;
+    uint32_t c = map.children[map.started_children++];
     StartNode(run, c);
   }
+  run.nodes[n].filling = false;
 }
 
 void Engine::StartTask(Run& run, uint32_t n) {
@@ -359,15 +371,10 @@ void Engine::StartTask(Run& run, uint32_t n) {
   call.def = run.file->Task(task);
   std::string own = "{}";
   if (call.def) {
-    if (call.def->kind == TaskKind::kFly) {
-      Finish(run, n, StepState::kFailed,
-             "task '" + task +
-                 "': FLY functions as workflow steps are not supported yet; "
-                 "run the function from a command step (volo run)");
-      return;
-    }
-    call.op = call.def->op;
-    own = call.def->args;
+    // A FLY step (kFly) runs on the `fly` operation; the sink turns its inputs into the
+    // function's argument.
+    call.op = call.def->kind == TaskKind::kFly ? "fly" : call.def->op;
+    own = call.def->kind == TaskKind::kFly ? "{}" : call.def->args;
     call.retries = call.def->retries;
     call.timeout = call.def->timeout;
     call.priority = call.def->priority;
@@ -461,9 +468,11 @@ void Engine::Finish(Run& run, uint32_t n, StepState state, std::string result) {
 
 void Engine::ChildFinished(Run& run, uint32_t p, uint32_t child) {
   Node& parent = run.nodes[p];
-  ++parent.ended_children;
-  if (Ended(parent.state)) return;
   const Node& c = run.nodes[child];
+  ++parent.ended_children;
+  if (c.state == StepState::kSucceeded) ++parent.succeeded_children;
+  if (c.state == StepState::kFailed) ++parent.failed_children;
+  if (Ended(parent.state)) return;
   bool tolerated = c.state == StepState::kSucceeded || c.continue_on_failure;
   if (!tolerated) {
     std::string why = c.state == StepState::kCancelled ? "cancelled" : c.result;
@@ -480,7 +489,10 @@ void Engine::ChildFinished(Run& run, uint32_t p, uint32_t child) {
     return;
   }
   // Group or map: done when every member has ended.
-  if (parent.ended_children < parent.children.size()) return;
+  if (parent.ended_children < parent.children.size()) {
+    if (parent.kind == Step::Kind::kMap) FillMap(run, p);
+    return;
+  }
   std::string list = "[";
   for (size_t i = 0; i < parent.children.size(); ++i) {
     if (i) list += ',';

@@ -73,7 +73,12 @@ struct Node {
   const TaskDef* def = nullptr;  // what a task node runs (nullptr: a built-in op)
   std::string name;              // the step's name; "EACH[3]" for a map element
   std::vector<uint32_t> children;
-  uint32_t ended_children = 0;  // a group or map is done when all of them have ended
+  uint32_t ended_children = 0;    // a group or map is done when all of them have ended
+  uint32_t started_children = 0;  // a map: elements started (they start in order)
+  // Of the ended children: how many succeeded and failed (a run's view counts a map's elements
+  // without visiting them).
+  uint32_t succeeded_children = 0, failed_children = 0;
+  bool filling = false;  // a map: FillMap is on the stack for it
   std::optional<TaskId> task;
   std::string result;                // JSON text once succeeded; the error once failed
   double started = 0, finished = 0;  // wall seconds
@@ -109,6 +114,11 @@ class EngineObserver {
 
 struct EngineOptions {
   size_t max_map_elements = 1'000'000;
+  // Elements of one map running (or queued in Core) at once; the rest wait as nodes in the
+  // engine, where a pending element costs its node and its item, not a task. The next element
+  // starts as one ends, so the order of starts depends only on the order of finishes (a replay
+  // after a restart starts the same elements).
+  size_t map_window = 4096;
   size_t keep_finished_runs = 10'000;  // older finished runs are forgotten first
 };
 
@@ -165,6 +175,7 @@ class Engine {
   void StartNode(Run& run, uint32_t n);
   void StartTask(Run& run, uint32_t n);
   void ExpandMap(Run& run, uint32_t n);
+  void FillMap(Run& run, uint32_t n);
   void ExpandWorkflow(Run& run, uint32_t n, const Workflow& nested);
   uint32_t AddNode(Run& run, uint32_t parent, const Step* step, std::string name);
   void Finish(Run& run, uint32_t n, StepState state, std::string result);

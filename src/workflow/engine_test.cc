@@ -208,13 +208,71 @@ TEST_F(EngineTest, MapOverAPayloadFieldOfTenThousand) {
   for (int i = 0; i < 10000; ++i) payload += (i ? "," : "") + std::to_string(i);
   payload += "]}";
   auto run = engine.Start("x.P", payload);
-  ASSERT_EQ(sink.running.size(), 10000u);
-  std::vector<uint64_t> ids = sink.Running();
-  for (uint64_t id : ids) sink.Done(engine, id, true, "null");
-  EXPECT_EQ(engine.FindRun(*run)->state, RunState::kSucceeded);
+  // The first map_window elements are tasks; the rest wait in the engine and start, in order,
+  // as earlier ones end, so no more than the window is ever submitted at once.
+  const size_t window = EngineOptions{}.map_window;
+  ASSERT_LT(window, 10000u);
+  ASSERT_EQ(sink.running.size(), window);
+  size_t finished = 0;
+  int64_t next_index = 0;
+  while (!sink.running.empty()) {
+    EXPECT_LE(sink.running.size(), window);
+    uint64_t id = *sink.running.begin();
+    EXPECT_EQ(sink.Args(id).at("index"), next_index++);
+    sink.Done(engine, id, true, std::to_string(finished++ * 2));
+  }
+  EXPECT_EQ(finished, 10000u);
+  const workflow::Run* r = engine.FindRun(*run);
+  ASSERT_EQ(r->state, RunState::kSucceeded);
+  json::value list = json::parse(r->nodes[1].result);
+  ASSERT_EQ(list.as_array().size(), 10000u);
+  EXPECT_EQ(list.as_array()[9999], 19998);
   // An empty list succeeds at once.
   auto empty = engine.Start("x.P", R"({"items": []})");
   EXPECT_EQ(engine.FindRun(*empty)->state, RunState::kSucceeded);
+}
+
+// Elements that end as they start (here: every submit fails, and the map tolerates it) are
+// started by one loop, not by a recursion per element: 200,000 of them do not exhaust the stack.
+TEST_F(EngineTest, AMapWhoseElementsEndAtOnceNeedsNoRecursionPerElement) {
+  engine.Define(
+      Load("x.P:\n  tasks:\n    - E: {type: map, over: payload.items, task: noop, "
+           "continue_on_failure: true}\n"));
+  std::string payload = R"({"items": [)";
+  for (int i = 0; i < 200000; ++i) payload += (i ? ",0" : "0");
+  payload += "]}";
+  sink.fail_submit = true;
+  auto run = engine.Start("x.P", payload);
+  ASSERT_TRUE(run.ok());
+  const workflow::Run* r = engine.FindRun(*run);
+  EXPECT_EQ(r->state, RunState::kSucceeded);
+  EXPECT_EQ(r->nodes[1].ended_children, 200000u);
+}
+
+// A window of two: a third element starts only when one of the first two ends, and the failure
+// of one element cancels the running ones and starts no more.
+TEST(EngineWindowTest, AFailedElementStopsTheMapFromStartingMore) {
+  FakeClock clock;
+  FakeSink sink;
+  EngineOptions options;
+  options.map_window = 2;
+  Engine engine(sink, clock, options);
+  engine.Define(Load("x.P:\n  tasks:\n    - E: {type: map, over: payload.items, task: noop}\n"));
+  auto run = engine.Start("x.P", R"({"items": [1, 2, 3, 4, 5]})");
+  ASSERT_EQ(sink.running.size(), 2u);
+  std::vector<uint64_t> first = sink.Running();
+  sink.Done(engine, first[0], true, "1");
+  ASSERT_EQ(sink.running.size(), 2u);
+  uint64_t third = sink.Running().back();
+  EXPECT_EQ(sink.Args(third).at("item"), 3);
+  sink.Done(engine, third, false, "boom");
+  EXPECT_TRUE(sink.running.empty());  // the second was cancelled, 4 and 5 never started
+  EXPECT_EQ(sink.calls.size(), 3u);
+  const workflow::Run* r = engine.FindRun(*run);
+  EXPECT_EQ(r->state, RunState::kFailed);
+  EXPECT_EQ(r->failed_step, "E[2]");
+  EXPECT_EQ(r->nodes[1].succeeded_children, 1u);
+  EXPECT_EQ(r->nodes[1].failed_children, 1u);
 }
 
 TEST_F(EngineTest, NestedWorkflowsExpandAndReceiveTheirParents) {

@@ -190,8 +190,117 @@ TEST_F(WorkflowTest, BadFilesPayloadsAndIdsGetClearErrors) {
   EXPECT_EQ(Get(p.url + "/healthz").status, 200);
 }
 
+constexpr const char* kScoreFly = R"(// Steps of demo.FLY: a library of functions and a const.
+const BONUS = 10
+
+func squared(inputs) {
+    var x = inputs.item
+    return x * x + BONUS
+}
+
+func total(inputs) {
+    var parents = inputs.parents
+    var s = 0
+    for i in parents {
+        s += parents[i]
+    }
+    println "total " + s
+    var r = {}
+    r.sum = s
+    r.count = parents.length()
+    return r
+}
+
+func broken(inputs) {
+    return inputs.item / 0
+}
+)";
+
+// FLY functions as steps: a map runs a FLY function per element on the workers' `fly`
+// operation, the program's top level sets its consts first, and the next step (another function
+// of the same file) receives the list of results. A wrong function or program is refused with
+// file:line:col when the file is validated; a FLY error at run time fails the step with it.
+TEST_F(WorkflowTest, FlyFunctionsRunAsSteps) {
+  PlannerProc p = StartPlanner();
+  ASSERT_NE(p.port, 0);
+  StartWorker(p, {.id = "w1", .args = {"--slots", "2"}});
+  Write("score.fly", kScoreFly);
+  std::string file = Write("fly.yml", R"(tasks:
+  SQUARE: {fly: score.fly, func: squared}
+  TOTAL: {fly: score.fly, func: total}
+  BROKEN: {fly: score.fly, func: broken}
+demo.FLY:
+  tasks:
+    - EACH: {type: map, over: payload.items, task: SQUARE}
+    - TOTAL
+demo.BROKEN:
+  tasks:
+    - EACH: {type: map, over: payload.items, task: BROKEN}
+)");
+  CommandResult apply = h_.RunVolo({"workflow", "apply", file, "--planner", p.url});
+  ASSERT_EQ(apply.exit_code, 0) << apply.err;
+  CommandResult run = h_.RunVolo({"workflow", "run", "demo.FLY", "--payload",
+                                  R"({"items": [1, 2, 3]})", "--wait", "--planner", p.url},
+                                 {}, seconds(120));
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  json::object r = Run(p, 1);
+  ASSERT_EQ(Str(r, "state"), "succeeded") << json::serialize(r);
+  const json::object* each = Step(r, "EACH");
+  ASSERT_NE(each, nullptr);
+  EXPECT_EQ(json::serialize(each->at("result")), "[11,14,19]");
+  const json::object* total = Step(r, "TOTAL");
+  ASSERT_NE(total, nullptr);
+  EXPECT_EQ(json::serialize(total->at("result")), R"({"sum":44,"count":3})");
+
+  CommandResult broken = h_.RunVolo({"workflow", "run", "demo.BROKEN", "--payload",
+                                     R"({"items": [5]})", "--wait", "--planner", p.url},
+                                    {}, seconds(120));
+  EXPECT_NE(broken.exit_code, 0);
+  json::object b = Run(p, 2);
+  EXPECT_EQ(Str(b, "state"), "failed");
+  EXPECT_NE(Str(b, "error").find("division by zero"), std::string::npos) << json::serialize(b);
+  EXPECT_NE(Str(b, "error").find("score.fly:"), std::string::npos) << json::serialize(b);
+
+  // The example: slices, a map over them, a total.
+  const std::string dir = std::string(VOLO_SOURCE_DIR) + "/examples/workflows/";
+  ASSERT_EQ(h_.RunVolo({"workflow", "apply", dir + "integrate.yml", "--planner", p.url}).exit_code,
+            0);
+  CommandResult pi = h_.RunVolo({"workflow", "run", "demo.INTEGRATE", "--payload",
+                                 R"({"slices": 4})", "--wait", "--planner", p.url},
+                                {}, seconds(120));
+  EXPECT_EQ(pi.exit_code, 0) << pi.out << pi.err;
+  json::object e = Run(p, 3);
+  const json::object* sum = Step(e, "TOTAL");
+  ASSERT_NE(sum, nullptr) << json::serialize(e);
+  EXPECT_NEAR(Num(sum->at("result")), 3.14159265358979, 1e-9) << json::serialize(e);
+
+  // Checked before anything runs: a missing function, one with two parameters, a program that
+  // does not compile.
+  Write("two.fly", "func pair(a, b) {\n    return a\n}\n");
+  Write("bad.fly", "func f(x) {\n    return x +\n}\n");
+  std::string wrong = Write("wrong.yml", R"(tasks:
+  NOPE: {fly: score.fly, func: nope}
+  PAIR: {fly: two.fly, func: pair}
+  BAD: {fly: bad.fly, func: f}
+demo.W:
+  tasks: [NOPE, PAIR, BAD]
+)");
+  CommandResult v = h_.RunVolo({"workflow", "validate", wrong});
+  EXPECT_EQ(v.exit_code, 1);
+  EXPECT_NE(v.err.find("wrong.yml:2:9: task 'NOPE': score.fly has no function 'nope'"),
+            std::string::npos)
+      << v.err;
+  EXPECT_NE(v.err.find("task 'PAIR': function 'pair' of two.fly takes 2 parameters"),
+            std::string::npos)
+      << v.err;
+  EXPECT_NE(v.err.find("task 'BAD': bad.fly:3:1: "), std::string::npos) << v.err;
+  CommandResult refused = h_.RunVolo({"workflow", "apply", wrong, "--planner", p.url});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("score.fly has no function 'nope'"), std::string::npos) << refused.err;
+}
+
 TEST_F(WorkflowTest, TheExamplesAreValid) {
-  for (const char* name : {"etl.yml", "fanout.yml", "scheduled.yml"}) {
+  for (const char* name : {"etl.yml", "fanout.yml", "scheduled.yml", "integrate.yml"}) {
     std::string path = std::string(VOLO_SOURCE_DIR) + "/examples/workflows/" + name;
     CommandResult v = h_.RunVolo({"workflow", "validate", path});
     EXPECT_EQ(v.exit_code, 0) << name << ": " << v.err;

@@ -1,0 +1,305 @@
+// `volo fn deploy|invoke|ls|show|rm|rollback|usage`: functions as a service
+// (docs/functions.md; the planner's side is src/planner/functions.h).
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "cli/api.h"
+#include "cli/commands.h"
+#include "net/client.h"
+
+namespace volo::cli {
+namespace json = boost::json;
+
+namespace {
+
+struct DeployFlags {
+  std::string name;
+  std::vector<std::string> words;
+  bool cmd = false;
+  std::string bundle_dir;
+  int min = 0, max = 10, concurrency = 1, queue = 100;
+  double idle = 300, timeout = 60, cpus = 0;
+  int64_t memory = 0;
+  std::vector<std::string> env;
+  bool is_public = false;
+};
+
+// "@FILE" is the file's bytes, "@-" this process's stdin, anything else the text itself.
+std::optional<std::string> ReadData(const std::string& arg) {
+  if (arg.empty() || arg[0] != '@') return arg;
+  if (arg == "@-") {
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  std::ifstream f(arg.substr(1), std::ios::binary);
+  if (!f) return std::nullopt;
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+int Deploy(const std::string& planner, const DeployFlags& d) {
+  if (!d.cmd || d.words.empty()) {
+    std::cerr << "volo: give the function's program with --cmd: volo fn deploy " << d.name
+              << " --cmd -- PROGRAM ARGS...\n";
+    return 2;
+  }
+  json::object spec;
+  spec["runner"] = "cmd";
+  json::array argv;
+  for (const auto& w : d.words) argv.emplace_back(w);
+  spec["cmd"] = std::move(argv);
+  int exit_code = 0;
+  if (!d.bundle_dir.empty()) {
+    std::string id = PushBundle(planner, d.bundle_dir, &exit_code);
+    if (id.empty()) return exit_code ? exit_code : 1;
+    spec["bundle"] = id;
+  }
+  json::object env;
+  for (const auto& e : d.env) {
+    auto eq = e.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "volo: --env takes NAME=VALUE, not '" << e << "'\n";
+      return 2;
+    }
+    env[e.substr(0, eq)] = e.substr(eq + 1);
+  }
+  spec["env"] = std::move(env);
+  spec["min"] = d.min;
+  spec["max"] = d.max;
+  spec["concurrency"] = d.concurrency;
+  spec["queue"] = d.queue;
+  spec["idle"] = d.idle;
+  spec["timeout"] = d.timeout;
+  spec["memory"] = d.memory;
+  spec["cpus"] = d.cpus;
+  spec["public"] = d.is_public;
+  auto r = Call(planner, "PUT", "/api/v1/functions/" + d.name, json::serialize(spec), &exit_code);
+  if (!r) return exit_code;
+  const json::object& o = r->as_object();
+  std::string rev = o.contains("revision") ? Str(o.at("revision")) : "";
+  bool changed = o.contains("changed") && o.at("changed").is_bool() && o.at("changed").as_bool();
+  std::cout << d.name << " " << rev.substr(0, 12)
+            << (changed ? " deployed" : " unchanged (already the current revision)") << "\n";
+  return 0;
+}
+
+int Invoke(const std::string& planner, const std::string& name, const std::string& data,
+           double timeout) {
+  auto body = ReadData(data);
+  if (!body) {
+    std::cerr << "volo: cannot read " << data.substr(1) << "\n";
+    return 1;
+  }
+  net::Headers headers{{"Content-Type", "application/octet-stream"}};
+  if (std::string token = ApiToken(); !token.empty()) {
+    headers.emplace_back("Authorization", "Bearer " + token);
+  }
+  auto r = net::HttpFetch("POST", planner + "/fn/" + name, *body, headers,
+                          std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
+  if (!r.ok()) {
+    std::cerr << "volo: cannot reach the planner at " << planner << ": " << r.status().message()
+              << "\n";
+    return 1;
+  }
+  if (r->status >= 400) {
+    boost::system::error_code ec;
+    json::value v = json::parse(r->body, ec);
+    std::string msg = r->body;
+    if (!ec && v.is_object() && v.as_object().contains("error")) {
+      msg = Str(v.as_object().at("error"));
+    }
+    std::cerr << "volo: HTTP " << r->status << ": " << msg << "\n";
+    return 1;
+  }
+  std::cout << r->body;
+  std::cout.flush();
+  return 0;
+}
+
+std::string Seconds(const json::value& v) {
+  if (!v.is_number()) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", v.to_number<double>());
+  return buf;
+}
+
+int List(const std::string& planner) {
+  int exit_code = 0;
+  auto r = Call(planner, "GET", "/api/v1/functions", "", &exit_code);
+  if (!r) return exit_code;
+  std::vector<std::vector<std::string>> rows{
+      {"NAME", "REVISION", "INSTANCES", "CALLS", "ERRORS", "COLD STARTS", "COMMAND"}};
+  for (const auto& f : r->as_object().at("functions").as_array()) {
+    const json::object& o = f.as_object();
+    const json::object& inst = o.at("instances").as_object();
+    std::string cmd;
+    for (const auto& w : o.at("spec").as_object().at("cmd").as_array()) {
+      cmd += (cmd.empty() ? "" : " ") + Str(w);
+    }
+    rows.push_back({Str(o.at("name")), Str(o.at("revision")).substr(0, 12),
+                    Str(inst.at("ready")) + "/" + Str(inst.at("total")), Str(o.at("calls")),
+                    Str(o.at("errors")), Str(o.at("cold_starts")), cmd});
+  }
+  if (rows.size() == 1) {
+    std::cout << "no functions (deploy one with `volo fn deploy NAME --cmd -- PROGRAM`)\n";
+    return 0;
+  }
+  std::cout << Table(rows);
+  return 0;
+}
+
+int Show(const std::string& planner, const std::string& name) {
+  int exit_code = 0;
+  auto r = Call(planner, "GET", "/api/v1/functions/" + name, "", &exit_code);
+  if (!r) return exit_code;
+  std::cout << PlainJson(*r) << "\n";
+  return 0;
+}
+
+int Usage(const std::string& planner, const std::string& name, const std::string& from,
+          const std::string& to, bool as_json) {
+  std::string path = "/api/v1/functions/" + name + "/usage";
+  std::string q;
+  if (!from.empty()) q += "from=" + from;
+  if (!to.empty()) q += std::string(q.empty() ? "" : "&") + "to=" + to;
+  if (!q.empty()) path += "?" + q;
+  int exit_code = 0;
+  auto r = Call(planner, "GET", path, "", &exit_code);
+  if (!r) return exit_code;
+  if (as_json) {
+    std::cout << PlainJson(*r) << "\n";
+    return 0;
+  }
+  const json::object& o = r->as_object();
+  std::vector<std::vector<std::string>> rows{
+      {"CALLER", "CALLS", "ERRORS", "COLD", "WALL", "RUN", "CPU", "PEAK MEMORY"}};
+  auto row = [&](const std::string& who, const json::object& s) {
+    rows.push_back({who, Str(s.at("calls")), Str(s.at("errors")), Str(s.at("cold")),
+                    Seconds(s.at("wall_seconds")), Seconds(s.at("run_seconds")),
+                    Seconds(s.at("cpu_seconds")), Str(s.at("peak_memory"))});
+  };
+  for (const auto& [caller, s] : o.at("callers").as_object())
+    row(std::string(caller), s.as_object());
+  row("(all)", o);
+  std::cout << Table(rows);
+  return 0;
+}
+
+}  // namespace
+
+void AddFunctionCommands(CLI::App& app, int* exit_code) {
+  auto* fn = app.add_subcommand(
+      "fn",
+      "Functions as a service: deploy a program by name, call it over HTTP (docs/functions.md)");
+  fn->require_subcommand(1);
+  auto planner = std::make_shared<std::string>(DefaultPlanner());
+
+  // ---- deploy ----
+  auto d = std::make_shared<DeployFlags>();
+  auto* dep = fn->add_subcommand(
+      "deploy",
+      "Deploy a function (a new revision when anything changed): volo fn deploy NAME [--bundle "
+      "DIR] --cmd -- PROGRAM ARGS... Each call runs PROGRAM in the sandbox with the request body "
+      "on stdin; its stdout is the answer");
+  dep->add_option("name", d->name, "The function's name (a-z, 0-9, '-')")->required();
+  dep->add_option("words", d->words, "After --: the program and its arguments");
+  dep->add_flag("--cmd", d->cmd,
+                "The cmd runner: one sandboxed process per call, the words after -- its program");
+  dep->add_option("--bundle", d->bundle_dir,
+                  "Push this directory as a bundle; the program runs in it (read-only)")
+      ->check(CLI::ExistingDirectory);
+  dep->add_option("--min", d->min, "Instances kept running without calls")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
+  dep->add_option("--max", d->max, "Instances at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  dep->add_option("--concurrency", d->concurrency, "Calls one instance runs at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  dep->add_option("--queue", d->queue,
+                  "Calls held while every instance is busy or starting; beyond, 429")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  dep->add_option("--idle", d->idle, "Seconds without calls before an instance stops")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 604800.0));
+  dep->add_option("--timeout", d->timeout, "Seconds a call may take, waiting included")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 604800.0));
+  dep->add_option("--memory", d->memory, "MiB one call's processes may use (0: no limit)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  dep->add_option("--cpus", d->cpus, "CPUs a call uses (counted, not enforced yet)")
+      ->check(CLI::NonNegativeNumber);
+  dep->add_option("--env", d->env, "NAME=VALUE in the program's environment (repeatable)");
+  dep->add_flag("--public", d->is_public, "Callable without the API token");
+  AddPlannerFlags(*dep, planner.get());
+  dep->callback([=] { *exit_code = Deploy(*planner, *d); });
+
+  // ---- invoke ----
+  auto iname = std::make_shared<std::string>();
+  auto idata = std::make_shared<std::string>();
+  auto itimeout = std::make_shared<double>(600);
+  auto* inv = fn->add_subcommand(
+      "invoke", "Call a function (POST /fn/NAME) and print its answer; exits 1 on an error");
+  inv->add_option("name", *iname, "The function")->required();
+  inv->add_option("--data,-d", *idata,
+                  "The request body: @FILE for a file's bytes, @- for stdin, else the text");
+  inv->add_option("--timeout", *itimeout, "Seconds to wait for the answer")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 604800.0));
+  AddPlannerFlags(*inv, planner.get());
+  inv->callback([=] { *exit_code = Invoke(*planner, *iname, *idata, *itimeout); });
+
+  // ---- ls / show / rm / rollback ----
+  auto* ls = fn->add_subcommand("ls", "List the functions, their instances and calls");
+  AddPlannerFlags(*ls, planner.get());
+  ls->callback([=] { *exit_code = List(*planner); });
+
+  auto sname = std::make_shared<std::string>();
+  auto* show = fn->add_subcommand("show", "A function's spec, revisions and counters (JSON)");
+  show->add_option("name", *sname, "The function")->required();
+  AddPlannerFlags(*show, planner.get());
+  show->callback([=] { *exit_code = Show(*planner, *sname); });
+
+  auto rname = std::make_shared<std::string>();
+  auto* rm = fn->add_subcommand("rm", "Remove a function: its instances stop");
+  rm->add_option("name", *rname, "The function")->required();
+  AddPlannerFlags(*rm, planner.get());
+  rm->callback([=] {
+    auto r = Call(*planner, "DELETE", "/api/v1/functions/" + *rname, "", exit_code);
+    if (r) std::cout << *rname << " removed\n";
+  });
+
+  auto bname = std::make_shared<std::string>();
+  auto* rb = fn->add_subcommand(
+      "rollback", "Make the previous revision current again (it takes calls once ready)");
+  rb->add_option("name", *bname, "The function")->required();
+  AddPlannerFlags(*rb, planner.get());
+  rb->callback([=] {
+    auto r = Call(*planner, "POST", "/api/v1/functions/" + *bname + "/rollback", "", exit_code);
+    if (r) {
+      std::cout << *bname << " rolled back to " << Str(r->as_object().at("revision")).substr(0, 12)
+                << "\n";
+    }
+  });
+
+  // ---- usage ----
+  auto uname = std::make_shared<std::string>();
+  auto ufrom = std::make_shared<std::string>();
+  auto uto = std::make_shared<std::string>();
+  auto ujson = std::make_shared<bool>(false);
+  auto* use = fn->add_subcommand(
+      "usage", "Metered calls of a function over a period, in all and per caller");
+  use->add_option("name", *uname, "The function")->required();
+  use->add_option("--from", *ufrom, "Calls that arrived at or after this Unix time (seconds)");
+  use->add_option("--to", *uto, "... and before this one");
+  use->add_flag("--json", *ujson, "Print the planner's JSON answer");
+  AddPlannerFlags(*use, planner.get());
+  use->callback([=] { *exit_code = Usage(*planner, *uname, *ufrom, *uto, *ujson); });
+}
+
+}  // namespace volo::cli

@@ -1,0 +1,134 @@
+// `volo lite build OUT/`: writes the FLY playground (FLY compiled to WebAssembly, an editor, the
+// examples) as a static site that any static web server can serve: the seeds' "build once,
+// deploy anywhere". The files come from the binary itself (playground_assets.h); nothing is
+// downloaded. The planner serves the same site at /playground.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <system_error>
+
+#include "cli/commands.h"
+#include "cli/playground_assets.h"
+#include "net/http.h"
+
+namespace volo::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string MiB(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+// Writes every file of the site under `out`, creating directories; files already there are
+// replaced, others left alone. Returns the exit code.
+int Build(const std::string& out) {
+  std::vector<PlaygroundFile> files = PlaygroundFiles();
+  if (files.empty()) {
+    std::cerr << "volo: this volo was built without the playground (Emscripten's emcmake was "
+                 "not found at build time; scripts/install-deps installs it)\n";
+    return 1;
+  }
+  std::error_code ec;
+  fs::path root(out);
+  if (fs::exists(root, ec) && !fs::is_directory(root, ec)) {
+    std::cerr << "volo: " << out << " exists and is not a directory\n";
+    return 1;
+  }
+  uint64_t bytes = 0;
+  for (const PlaygroundFile& f : files) {
+    fs::path path = root / std::string(f.path);
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) {
+      std::cerr << "volo: cannot create " << path.parent_path().string() << ": " << ec.message()
+                << "\n";
+      return 1;
+    }
+    std::ofstream o(path, std::ios::binary | std::ios::trunc);
+    o.write(f.data.data(), static_cast<std::streamsize>(f.data.size()));
+    o.close();
+    if (!o) {
+      std::cerr << "volo: cannot write " << path.string() << "\n";
+      return 1;
+    }
+    bytes += f.data.size();
+  }
+  std::cout << "wrote the FLY playground to " << out << " (" << files.size() << " files, "
+            << MiB(bytes) << ")\n"
+            << "serve it with any static web server, for example:\n"
+            << "  python3 -m http.server --directory " << out << " 8000\n"
+            << "and open http://localhost:8000/\n";
+  return 0;
+}
+
+std::string ContentType(std::string_view path) {
+  auto ends = [&](std::string_view ext) { return path.ends_with(ext); };
+  if (ends(".html")) return "text/html; charset=utf-8";
+  if (ends(".js")) return "text/javascript; charset=utf-8";
+  if (ends(".css")) return "text/css; charset=utf-8";
+  if (ends(".json")) return "application/json";
+  if (ends(".wasm")) return "application/wasm";
+  if (ends(".fly") || ends(".txt") || ends(".csv")) return "text/plain; charset=utf-8";
+  return "application/octet-stream";
+}
+
+}  // namespace
+
+std::optional<net::HttpResponse> PlaygroundPage(const net::HttpRequest& req) {
+  constexpr std::string_view kPrefix = "/playground/";
+  std::string_view path = req.path;
+  if (path == "/playground") {
+    net::HttpResponse r;
+    r.status = 301;
+    r.content_type = "text/plain; charset=utf-8";
+    r.headers.emplace_back("Location", std::string(kPrefix));
+    return r;
+  }
+  if (!path.starts_with(kPrefix)) return std::nullopt;
+  std::string_view file = path.substr(kPrefix.size());
+  if (file.empty()) file = "index.html";
+  for (const PlaygroundFile& f : PlaygroundFiles()) {
+    if (f.path != file) continue;
+    net::HttpResponse r;
+    r.content_type = ContentType(f.path);
+    if (req.method != "HEAD") r.body = std::string(f.data);
+    // The binary is the version: the browser asks again each time (no stale page after an
+    // upgrade), and the files are small next to what the interpreter does.
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    if (file == "index.html") {
+      // The page runs only its own scripts (and WebAssembly) and talks only to this planner.
+      r.headers.emplace_back("Content-Security-Policy",
+                             "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+                             "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                             "frame-ancestors 'none'");
+      r.headers.emplace_back("X-Frame-Options", "DENY");
+    }
+    return r;
+  }
+  return std::nullopt;
+}
+
+void AddLiteCommands(CLI::App& app, int* exit_code) {
+  CLI::App* lite = app.add_subcommand(
+      "lite",
+      "The FLY playground as a static site: FLY programs run in the browser tab (the "
+      "interpreter compiled to WebAssembly), with an editor, the examples and shareable links");
+  lite->require_subcommand(1);
+  lite->footer(
+      "The planner serves the same playground at /playground, with a switch that runs the "
+      "program's flies on its fleet.");
+  CLI::App* build = lite->add_subcommand(
+      "build",
+      "Write the playground to OUT (index.html, JavaScript, WebAssembly, examples) for any "
+      "static web server; files already in OUT are replaced, others are left alone");
+  auto out = std::make_shared<std::string>();
+  build->add_option("OUT", *out, "The directory to write (created if missing)")->required();
+  build->callback([out, exit_code] { *exit_code = Build(*out); });
+}
+
+}  // namespace volo::cli

@@ -1,0 +1,445 @@
+#include "planner/functions.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <map>
+
+namespace volo::planner {
+namespace {
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+class FakeTransport : public FunctionTransport {
+ public:
+  void Start(WorkerIndex w, const wire::FnStart& m) override { starts.push_back({w, m}); }
+  void Call(WorkerIndex w, const wire::FnCall& m) override { calls.push_back({w, m}); }
+  void Stop(WorkerIndex w, uint64_t instance) override { stops.push_back({w, instance}); }
+  std::vector<std::pair<WorkerIndex, wire::FnStart>> starts;
+  std::vector<std::pair<WorkerIndex, wire::FnCall>> calls;
+  std::vector<std::pair<WorkerIndex, uint64_t>> stops;
+};
+
+struct Answers {
+  std::vector<net::HttpResponse> got;
+  FunctionService::Reply Sink() {
+    return [this](net::HttpResponse r) { got.push_back(std::move(r)); };
+  }
+};
+
+std::string Header(const net::HttpResponse& r, const std::string& name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+FunctionSpec Spec(std::string name = "echo") {
+  FunctionSpec s;
+  s.name = std::move(name);
+  s.argv = {"cat"};
+  s.max = 2;
+  s.idle = 10;
+  s.timeout = 5;
+  return s;
+}
+
+wire::FnAnswer Ok(const wire::FnCall& c, std::string body) {
+  wire::FnAnswer a;
+  a.call = c.call;
+  a.instance = c.instance;
+  a.body = std::move(body);
+  a.wall = 0.01;
+  a.cpu = 0.005;
+  a.max_rss = 1000;
+  return a;
+}
+
+class FunctionServiceTest : public ::testing::Test {
+ protected:
+  FakeClock clock;
+  FakeTransport t;
+  FunctionService svc{clock, t};
+  const WorkerIndex w0{0};
+  const WorkerIndex w1{1};
+};
+
+// ready, starting, inflight, queued, min, max, concurrency.
+int Start(int ready, int starting, int inflight, int queued, int min, int max, int conc = 1) {
+  ScaleInput in;
+  in.ready = ready;
+  in.starting = starting;
+  in.inflight = inflight;
+  in.queued = queued;
+  in.min = min;
+  in.max = max;
+  in.concurrency = conc;
+  return InstancesToStart(in);
+}
+
+TEST(ScaleTest, StartsEnoughForDemandWithinMinAndMax) {
+  EXPECT_EQ(Start(0, 0, 0, 1, 0, 5), 1);
+  EXPECT_EQ(Start(0, 0, 0, 7, 0, 5), 5);
+  EXPECT_EQ(Start(0, 0, 0, 7, 0, 5, 4), 2);
+  EXPECT_EQ(Start(0, 1, 0, 1, 0, 5), 0);
+  EXPECT_EQ(Start(1, 0, 1, 1, 0, 5), 1);
+  EXPECT_EQ(Start(0, 0, 0, 0, 2, 5), 2);
+  EXPECT_EQ(Start(3, 0, 0, 0, 0, 5), 0);  // stopping is idle's job
+  EXPECT_EQ(Start(5, 0, 5, 9, 0, 5), 0);
+}
+
+TEST(ScaleTest, IdleStopsKeepMin) {
+  EXPECT_TRUE(StopWhenIdle(10, 10, 1, 0));
+  EXPECT_FALSE(StopWhenIdle(9.9, 10, 1, 0));
+  EXPECT_FALSE(StopWhenIdle(100, 10, 1, 1));
+  EXPECT_TRUE(StopWhenIdle(100, 10, 2, 1));
+}
+
+TEST(ScaleTest, RetryAfterIsBounded) {
+  EXPECT_EQ(RetryAfterSeconds(0, 1, 0), 1);
+  EXPECT_EQ(RetryAfterSeconds(10, 2, 1), 5);
+  EXPECT_EQ(RetryAfterSeconds(1000000, 1, 10), 60);
+}
+
+TEST_F(FunctionServiceTest, ColdCallIsHeldUntilReadyThenWarmCallsGoStraightThrough) {
+  svc.AddWorker(w0, "w0", 8);
+  svc.Deploy(Spec());
+  EXPECT_TRUE(t.starts.empty());  // min 0: nothing runs without calls
+  Answers a;
+  svc.Invoke("echo", "hello", "api", a.Sink());
+  ASSERT_EQ(t.starts.size(), 1u);
+  EXPECT_EQ(t.starts[0].second.argv, std::vector<std::string>{"cat"});
+  EXPECT_TRUE(t.calls.empty());
+  EXPECT_TRUE(a.got.empty());
+  EXPECT_EQ(svc.queued("echo"), 1u);
+
+  svc.OnReady(w0, {t.starts[0].second.instance, 3});
+  ASSERT_EQ(t.calls.size(), 1u);
+  EXPECT_EQ(t.calls[0].second.body, "hello");
+  clock.Advance(20ms);
+  svc.OnAnswer(w0, Ok(t.calls[0].second, "hello"));
+  ASSERT_EQ(a.got.size(), 1u);
+  EXPECT_EQ(a.got[0].status, 200);
+  EXPECT_EQ(a.got[0].body, "hello");
+  EXPECT_EQ(Header(a.got[0], "X-Volo-Cold"), "true");
+
+  svc.Invoke("echo", "again", "api", a.Sink());
+  EXPECT_EQ(t.starts.size(), 1u);
+  ASSERT_EQ(t.calls.size(), 2u);
+  svc.OnAnswer(w0, Ok(t.calls[1].second, "again"));
+  ASSERT_EQ(a.got.size(), 2u);
+  EXPECT_EQ(Header(a.got[1], "X-Volo-Cold"), "false");
+}
+
+TEST_F(FunctionServiceTest, UnknownFunctionIs404) {
+  Answers a;
+  svc.Invoke("nope", "", "api", a.Sink());
+  ASSERT_EQ(a.got.size(), 1u);
+  EXPECT_EQ(a.got[0].status, 404);
+}
+
+TEST_F(FunctionServiceTest, IdleInstanceStopsAndTheNextCallStartsOneAgain) {
+  svc.AddWorker(w0, "w0", 8);
+  svc.Deploy(Spec());
+  Answers a;
+  svc.Invoke("echo", "x", "api", a.Sink());
+  svc.OnReady(w0, {t.starts[0].second.instance, 1});
+  svc.OnAnswer(w0, Ok(t.calls[0].second, "x"));
+  clock.Advance(9s);
+  svc.Tick();
+  EXPECT_TRUE(t.stops.empty());
+  clock.Advance(1s);
+  svc.Tick();
+  ASSERT_EQ(t.stops.size(), 1u);
+  EXPECT_EQ(t.stops[0].second, t.starts[0].second.instance);
+  EXPECT_EQ(svc.instances("echo"), 0u);
+
+  svc.Invoke("echo", "y", "api", a.Sink());
+  ASSERT_EQ(t.starts.size(), 2u);
+  EXPECT_NE(t.starts[1].second.instance, t.starts[0].second.instance);
+}
+
+TEST_F(FunctionServiceTest, MinKeepsInstancesWarmWithoutCalls) {
+  svc.AddWorker(w0, "w0", 8);
+  FunctionSpec s = Spec();
+  s.min = 1;
+  svc.Deploy(s);
+  ASSERT_EQ(t.starts.size(), 1u);
+  svc.OnReady(w0, {t.starts[0].second.instance, 1});
+  clock.Advance(1h);
+  svc.Tick();
+  EXPECT_TRUE(t.stops.empty());
+  EXPECT_EQ(svc.instances("echo"), 1u);
+  Answers a;
+  svc.Invoke("echo", "x", "api", a.Sink());
+  svc.OnAnswer(w0, Ok(t.calls[0].second, "x"));
+  ASSERT_EQ(a.got.size(), 1u);
+  EXPECT_EQ(Header(a.got[0], "X-Volo-Cold"), "false");
+}
+
+TEST_F(FunctionServiceTest, FullQueueAnswers429WithRetryAfter) {
+  svc.AddWorker(w0, "w0", 8);
+  FunctionSpec s = Spec();
+  s.max = 1;
+  s.queue = 2;
+  svc.Deploy(s);
+  Answers a;
+  svc.Invoke("echo", "1", "api", a.Sink());
+  svc.OnReady(w0, {t.starts[0].second.instance, 1});
+  ASSERT_EQ(t.calls.size(), 1u);  // the instance is busy with call 1
+  svc.Invoke("echo", "2", "api", a.Sink());
+  svc.Invoke("echo", "3", "api", a.Sink());
+  EXPECT_EQ(svc.queued("echo"), 2u);
+  EXPECT_TRUE(a.got.empty());
+  svc.Invoke("echo", "4", "api", a.Sink());
+  ASSERT_EQ(a.got.size(), 1u);
+  EXPECT_EQ(a.got[0].status, 429);
+  EXPECT_FALSE(Header(a.got[0], "Retry-After").empty());
+  EXPECT_EQ(t.starts.size(), 1u);  // max 1
+  // The held calls go one at a time as the instance frees.
+  svc.OnAnswer(w0, Ok(t.calls[0].second, "1"));
+  ASSERT_EQ(t.calls.size(), 2u);
+  EXPECT_EQ(t.calls[1].second.body, "2");
+}
+
+TEST_F(FunctionServiceTest, ConcurrencyLetsOneInstanceTakeSeveralCalls) {
+  svc.AddWorker(w0, "w0", 8);
+  FunctionSpec s = Spec();
+  s.max = 1;
+  s.concurrency = 3;
+  svc.Deploy(s);
+  Answers a;
+  for (int i = 0; i < 4; ++i) svc.Invoke("echo", std::to_string(i), "api", a.Sink());
+  ASSERT_EQ(t.starts.size(), 1u);
+  svc.OnReady(w0, {t.starts[0].second.instance, 1});
+  EXPECT_EQ(t.calls.size(), 3u);
+  EXPECT_EQ(svc.queued("echo"), 1u);
+}
+
+TEST_F(FunctionServiceTest, CrashedCallIs502AndAnEndedInstanceIsReplaced) {
+  svc.AddWorker(w0, "w0", 8);
+  FunctionSpec s = Spec();
+  s.min = 1;
+  svc.Deploy(s);
+  svc.OnReady(w0, {t.starts[0].second.instance, 1});
+  Answers a;
+  svc.Invoke("echo", "x", "api", a.Sink());
+  wire::FnAnswer crash = Ok(t.calls[0].second, "");
+  crash.ok = false;
+  crash.crashed = true;
+  crash.error = "killed by SIGSEGV";
+  svc.OnAnswer(w0, crash);
+  ASSERT_EQ(a.got.size(), 1u);
+  EXPECT_EQ(a.got[0].status, 502);
+  EXPECT_NE(a.got[0].body.find("killed by SIGSEGV"), std::string::npos) << a.got[0].body;
+
+  // The instance itself ends with a call in flight: the call is 502, a new instance starts.
+  svc.Invoke("echo", "y", "api", a.Sink());
+  ASSERT_EQ(t.calls.size(), 2u);
+  svc.OnExited(w0, {t.starts[0].second.instance, "killed by SIGKILL"});
+  ASSERT_EQ(a.got.size(), 2u);
+  EXPECT_EQ(a.got[1].status, 502);
+  EXPECT_NE(a.got[1].body.find("killed by SIGKILL"), std::string::npos);
+  EXPECT_EQ(t.starts.size(), 2u);
+}
+
+TEST_F(FunctionServiceTest, LostWorkerFailsItsCallsAndInstancesMoveOn) {
+  svc.AddWorker(w0, "w0", 8);
+  svc.AddWorker(w1, "w1", 1);
+  svc.Deploy(Spec());
+  Answers a;
+  svc.Invoke("echo", "x", "api", a.Sink());
+  ASSERT_EQ(t.starts.size(), 1u);
+  EXPECT_EQ(t.starts[0].first, w0);  // the most room
+  svc.OnReady(w0, {t.starts[0].second.instance, 1});
+  svc.Invoke("echo", "y", "api", a.Sink());  // a second instance for the second call
+  svc.RemoveWorker(w0);
+  ASSERT_EQ(a.got.size(), 1u);
+  EXPECT_EQ(a.got[0].status, 502);
+  EXPECT_NE(a.got[0].body.find("w0"), std::string::npos);
+}
+
+TEST_F(FunctionServiceTest, HeldCallsTimeOutWithoutWorkers) {
+  svc.Deploy(Spec());
+  Answers a;
+  svc.Invoke("echo", "x", "api", a.Sink());
+  clock.Advance(4s);
+  svc.Tick();
+  EXPECT_TRUE(a.got.empty());
+  clock.Advance(1s);
+  svc.Tick();
+  ASSERT_EQ(a.got.size(), 1u);
+  EXPECT_EQ(a.got[0].status, 504);
+  EXPECT_NE(a.got[0].body.find("no worker"), std::string::npos) << a.got[0].body;
+}
+
+TEST_F(FunctionServiceTest, InstanceThatCannotStartFailsHeldCalls) {
+  svc.AddWorker(w0, "w0", 8);
+  svc.Deploy(Spec());
+  Answers a;
+  svc.Invoke("echo", "x", "api", a.Sink());
+  svc.OnExited(w0, {t.starts[0].second.instance, "the planner has no bundle abc"});
+  ASSERT_EQ(a.got.size(), 1u);
+  EXPECT_EQ(a.got[0].status, 502);
+  EXPECT_NE(a.got[0].body.find("no bundle"), std::string::npos);
+}
+
+TEST_F(FunctionServiceTest, NewRevisionTakesCallsOnceReadyAndOldOneStops) {
+  svc.AddWorker(w0, "w0", 8);
+  auto first = svc.Deploy(Spec());
+  Answers a;
+  svc.Invoke("echo", "1", "api", a.Sink());
+  uint64_t old_instance = t.starts[0].second.instance;
+  svc.OnReady(w0, {old_instance, 1});
+  ASSERT_EQ(t.calls.size(), 1u);
+
+  FunctionSpec s2 = Spec();
+  s2.argv = {"tac"};
+  auto second = svc.Deploy(s2);
+  EXPECT_TRUE(second.changed);
+  ASSERT_EQ(t.starts.size(), 2u);  // the new revision starts at once, to replace the old
+  EXPECT_NE(second.revision, first.revision);
+  EXPECT_FALSE(svc.Deploy(s2).changed);
+  // A call now: the new revision is not ready, the old instance is busy (concurrency 1), so
+  // it waits, and the new revision starts.
+  svc.Invoke("echo", "2", "api", a.Sink());
+  ASSERT_EQ(t.starts.size(), 2u);
+  EXPECT_EQ(t.starts[1].second.argv, std::vector<std::string>{"tac"});
+  // The old call finishes; the old instance, free again, takes the held call (no waiting for
+  // the new revision).
+  svc.OnAnswer(w0, Ok(t.calls[0].second, "1"));
+  ASSERT_EQ(t.calls.size(), 2u);
+  EXPECT_EQ(t.calls[1].second.instance, old_instance);
+  // The new revision is ready: the old instance stops once its call is done.
+  uint64_t new_instance = t.starts[1].second.instance;
+  svc.OnReady(w0, {new_instance, 1});
+  EXPECT_TRUE(t.stops.empty());
+  svc.OnAnswer(w0, Ok(t.calls[1].second, "2"));
+  ASSERT_EQ(t.stops.size(), 1u);
+  EXPECT_EQ(t.stops[0].second, old_instance);
+  svc.Invoke("echo", "3", "api", a.Sink());
+  ASSERT_EQ(t.calls.size(), 3u);
+  EXPECT_EQ(t.calls[2].second.instance, new_instance);
+  for (const auto& r : a.got) EXPECT_EQ(r.status, 200);
+
+  auto back = svc.Rollback("echo");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, first.revision);
+  // The rolled-back revision starts at once, to replace the instance now out of date.
+  ASSERT_EQ(t.starts.size(), 3u);
+  EXPECT_EQ(t.starts[2].second.argv, std::vector<std::string>{"cat"});
+  EXPECT_EQ(t.starts[2].second.revision, first.revision);
+}
+
+TEST_F(FunctionServiceTest, RollbackNeedsAnEarlierRevision) {
+  svc.Deploy(Spec());
+  auto r = svc.Rollback("echo");
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(svc.Rollback("nope").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(FunctionServiceTest, UsageSumsTheCallsPerCaller) {
+  svc.AddWorker(w0, "w0", 8);
+  FunctionSpec s = Spec();
+  s.concurrency = 10;
+  svc.Deploy(s);
+  Answers a;
+  const double t0 = clock.Wall();
+  for (int i = 0; i < 3; ++i) svc.Invoke("echo", "x", i == 2 ? "public" : "api", a.Sink());
+  svc.OnReady(w0, {t.starts[0].second.instance, 1});
+  ASSERT_EQ(t.calls.size(), 3u);
+  for (const auto& [w, c] : t.calls) svc.OnAnswer(w, Ok(c, "x"));
+  auto u = svc.UsageJson("echo", t0, t0 + 1);
+  ASSERT_TRUE(u.has_value());
+  json::object o = json::parse(*u).as_object();
+  EXPECT_EQ(o.at("calls").to_number<int>(), 3);
+  EXPECT_EQ(o.at("cold").to_number<int>(), 3);
+  EXPECT_NEAR(o.at("cpu_seconds").to_number<double>(), 0.015, 1e-9);
+  EXPECT_EQ(o.at("callers").at("api").at("calls").to_number<int>(), 2);
+  EXPECT_EQ(o.at("callers").at("public").at("calls").to_number<int>(), 1);
+  auto none = svc.UsageJson("echo", t0 + 1, t0 + 2);
+  EXPECT_EQ(json::parse(*none).at("calls").to_number<int>(), 0);
+  EXPECT_NE(svc.MetricsText().find("volo_function_calls_total{function=\"echo\"} 3"),
+            std::string::npos)
+      << svc.MetricsText();
+}
+
+TEST_F(FunctionServiceTest, RemoveAnswersWaitingCallsAndStopsInstances) {
+  svc.AddWorker(w0, "w0", 8);
+  svc.Deploy(Spec());
+  Answers a;
+  svc.Invoke("echo", "x", "api", a.Sink());
+  svc.OnReady(w0, {t.starts[0].second.instance, 1});
+  ASSERT_TRUE(svc.Remove("echo").ok());
+  ASSERT_EQ(a.got.size(), 1u);
+  EXPECT_EQ(a.got[0].status, 503);
+  EXPECT_EQ(t.stops.size(), 1u);
+  EXPECT_FALSE(svc.Remove("echo").ok());
+}
+
+TEST_F(FunctionServiceTest, StateRecordedAndRestored) {
+  std::map<std::string, std::string> stored;
+  svc.SetRecorder([&](const std::string& name, const std::string& state) {
+    if (state.empty()) {
+      stored.erase(name);
+    } else {
+      stored[name] = state;
+    }
+  });
+  auto first = svc.Deploy(Spec());
+  FunctionSpec s2 = Spec();
+  s2.argv = {"tac"};
+  s2.is_public = true;
+  svc.Deploy(s2);
+  ASSERT_TRUE(svc.Rollback("echo").ok());
+  svc.Deploy(Spec("gone"));
+  ASSERT_TRUE(svc.Remove("gone").ok());
+  ASSERT_EQ(stored.size(), 1u);
+
+  FakeTransport t2;
+  FunctionService restored(clock, t2);
+  for (const auto& [name, state] : stored) ASSERT_TRUE(restored.Restore(name, state).ok());
+  EXPECT_EQ(*restored.GetJson("echo"), *svc.GetJson("echo"));
+  EXPECT_FALSE(restored.IsPublic("echo"));  // the rolled-back revision is current
+  ASSERT_TRUE(restored.Rollback("echo").ok());
+  EXPECT_TRUE(restored.IsPublic("echo"));
+  restored.AddWorker(w0, "w0", 4);
+  Answers a;
+  restored.Invoke("echo", "x", "api", a.Sink());
+  ASSERT_EQ(t2.starts.size(), 1u);
+  EXPECT_EQ(t2.starts[0].second.argv, std::vector<std::string>{"tac"});
+  EXPECT_NE(t2.starts[0].second.revision, first.revision);
+  EXPECT_FALSE(restored.Restore("bad", "{}").ok());
+}
+
+TEST(FunctionSpecTest, ParsesAndNamesBadFields) {
+  auto ok = ParseFunctionSpec("resize", R"({"cmd":["python3","r.py"],"min":1,"max":3,
+      "env":{"B":"2","A":"1"},"public":true,"idle":2.5})");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->argv.size(), 2u);
+  EXPECT_EQ(ok->env[0].first, "A");  // sorted: the revision does not depend on the order
+  EXPECT_TRUE(ok->is_public);
+  auto same = ParseFunctionSpec("resize", R"({"cmd":["python3","r.py"],"min":1,"max":3,
+      "env":{"A":"1","B":"2"},"public":true,"idle":2.5})");
+  EXPECT_EQ(RevisionOf(*ok), RevisionOf(*same));
+
+  auto err = [](std::string_view name, std::string_view body) {
+    auto r = ParseFunctionSpec(name, body);
+    return r.ok() ? std::string("ok") : std::string(r.status().message());
+  };
+  EXPECT_NE(err("Bad_Name", R"({"cmd":["x"]})").find("function name"), std::string::npos);
+  EXPECT_NE(err("f", R"({})").find("cmd: required"), std::string::npos);
+  EXPECT_NE(err("f", R"({"cmd":[]})").find("cmd"), std::string::npos);
+  EXPECT_NE(err("f", R"({"cmd":["x"],"max":0})").find("max:"), std::string::npos);
+  EXPECT_NE(err("f", R"({"cmd":["x"],"min":5,"max":2})").find("above max"), std::string::npos);
+  EXPECT_NE(err("f", R"({"cmd":["x"],"timeout":0})").find("timeout"), std::string::npos);
+  EXPECT_NE(err("f", R"({"cmd":["x"],"bundle":"abc"})").find("bundle"), std::string::npos);
+  EXPECT_NE(err("f", R"({"cmd":["x"],"colour":1})").find("unknown field 'colour'"),
+            std::string::npos);
+  EXPECT_NE(err("f", R"({"cmd":["x"],"runner":"http"})").find("runner"), std::string::npos);
+  EXPECT_NE(err("f", "not json").find("malformed JSON"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace volo::planner

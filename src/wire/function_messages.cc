@@ -1,0 +1,248 @@
+#include "wire/function_messages.h"
+
+#include <boost/json.hpp>
+#include <cmath>
+
+#include "wire/messages.h"
+
+namespace volo::wire {
+namespace json = boost::json;
+
+namespace {
+
+const json::value* At(const json::object& o, std::string_view key) { return o.if_contains(key); }
+
+bool GetU64(const json::object& o, std::string_view key, uint64_t* out) {
+  const json::value* v = At(o, key);
+  if (!v) return false;
+  if (v->is_uint64()) {
+    *out = v->get_uint64();
+    return true;
+  }
+  if (v->is_int64() && v->get_int64() >= 0) {
+    *out = static_cast<uint64_t>(v->get_int64());
+    return true;
+  }
+  return false;
+}
+
+// An optional number (absent leaves *out alone); false for a value of another type.
+bool GetDouble(const json::object& o, std::string_view key, double* out) {
+  const json::value* v = At(o, key);
+  if (!v || v->is_null()) return true;
+  if (v->is_double()) {
+    *out = v->get_double();
+  } else if (v->is_int64()) {
+    *out = static_cast<double>(v->get_int64());
+  } else if (v->is_uint64()) {
+    *out = static_cast<double>(v->get_uint64());
+  } else {
+    return false;
+  }
+  return std::isfinite(*out);
+}
+
+bool GetString(const json::object& o, std::string_view key, std::string* out) {
+  const json::value* v = At(o, key);
+  if (!v) return true;
+  if (!v->is_string()) return false;
+  *out = std::string(v->get_string());
+  return true;
+}
+
+bool GetBody(const json::object& o, std::string_view key, std::string* out) {
+  const json::value* v = At(o, key);
+  if (!v) return true;
+  if (!v->is_string()) return false;
+  const json::string& s = v->get_string();
+  return Base64Decode(std::string_view(s.data(), s.size()), out);
+}
+
+void AppendInstance(std::string& out, std::string_view t, uint64_t instance) {
+  out += "{\"t\":\"";
+  out += t;
+  out += "\",\"instance\":";
+  out += std::to_string(instance);
+}
+
+}  // namespace
+
+std::string EncodeFnStart(const FnStart& m) {
+  std::string out;
+  AppendInstance(out, "fn_start", m.instance);
+  out += ",\"function\":";
+  AppendJsonString(out, m.function);
+  out += ",\"revision\":";
+  AppendJsonString(out, m.revision);
+  out += ",\"runner\":";
+  AppendJsonString(out, m.runner);
+  out += ",\"argv\":[";
+  for (size_t i = 0; i < m.argv.size(); ++i) {
+    if (i) out += ',';
+    AppendJsonString(out, m.argv[i]);
+  }
+  out += "],\"bundle\":";
+  AppendJsonString(out, m.bundle);
+  out += ",\"env\":{";
+  for (size_t i = 0; i < m.env.size(); ++i) {
+    if (i) out += ',';
+    AppendJsonString(out, m.env[i].first);
+    out += ':';
+    AppendJsonString(out, m.env[i].second);
+  }
+  out += "},\"timeout\":";
+  AppendJsonNumber(out, m.timeout);
+  out += ",\"memory\":" + std::to_string(m.memory_mib) + ",\"cpus\":";
+  AppendJsonNumber(out, m.cpus);
+  out += '}';
+  return out;
+}
+
+std::string EncodeFnCall(const FnCall& m) {
+  std::string out;
+  AppendInstance(out, "fn_call", m.instance);
+  out += ",\"call\":" + std::to_string(m.call) + ",\"body\":\"";
+  out += Base64Encode(m.body);
+  out += "\"}";
+  return out;
+}
+
+std::string EncodeFnStop(const FnStop& m) {
+  std::string out;
+  AppendInstance(out, "fn_stop", m.instance);
+  out += '}';
+  return out;
+}
+
+std::string EncodeFnReady(const FnReady& m) {
+  std::string out;
+  AppendInstance(out, "fn_ready", m.instance);
+  out += ",\"start_ms\":";
+  AppendJsonNumber(out, m.start_ms);
+  out += '}';
+  return out;
+}
+
+std::string EncodeFnAnswer(const FnAnswer& m) {
+  std::string out;
+  AppendInstance(out, "fn_answer", m.instance);
+  out += ",\"call\":" + std::to_string(m.call);
+  out += m.ok ? ",\"ok\":true" : ",\"ok\":false";
+  out += ",\"status\":" + std::to_string(m.status) + ",\"body\":\"";
+  out += Base64Encode(m.body);
+  out += "\",\"error\":";
+  AppendJsonString(out, m.error);
+  if (m.crashed) out += ",\"crashed\":true";
+  out += ",\"wall\":";
+  AppendJsonNumber(out, m.wall);
+  out += ",\"cpu\":";
+  AppendJsonNumber(out, m.cpu);
+  out += ",\"max_rss\":" + std::to_string(m.max_rss) + '}';
+  return out;
+}
+
+std::string EncodeFnExited(const FnExited& m) {
+  std::string out;
+  AppendInstance(out, "fn_exited", m.instance);
+  out += ",\"error\":";
+  AppendJsonString(out, m.error);
+  out += '}';
+  return out;
+}
+
+Result<FnPlannerMessage> ParseFnPlannerMessage(std::string_view t, const json::object& o) {
+  uint64_t instance = 0;
+  if (!GetU64(o, "instance", &instance)) {
+    return InvalidArgument(std::string(t) + ": instance must be a non-negative integer");
+  }
+  if (t == "fn_start") {
+    FnStart m;
+    m.instance = instance;
+    if (!GetString(o, "function", &m.function) || !ValidName(m.function)) {
+      return InvalidArgument("fn_start: function must be a valid name");
+    }
+    if (!GetString(o, "revision", &m.revision) || !GetString(o, "runner", &m.runner) ||
+        !GetString(o, "bundle", &m.bundle)) {
+      return InvalidArgument("fn_start: revision, runner and bundle are strings");
+    }
+    if (m.runner != "cmd") {
+      return InvalidArgument("fn_start: runner '" + m.runner + "' is not known to this worker");
+    }
+    const json::value* argv = At(o, "argv");
+    const json::array* a = argv ? argv->if_array() : nullptr;
+    if (!a || a->empty()) return InvalidArgument("fn_start: argv must be a non-empty array");
+    for (const json::value& e : *a) {
+      if (!e.is_string()) return InvalidArgument("fn_start: argv holds strings");
+      m.argv.emplace_back(e.get_string());
+    }
+    if (const json::value* env = At(o, "env")) {
+      const json::object* eo = env->if_object();
+      if (!eo) return InvalidArgument("fn_start: env must be an object");
+      for (const auto& [k, v] : *eo) {
+        if (!v.is_string()) return InvalidArgument("fn_start: env values are strings");
+        m.env.emplace_back(std::string(k), std::string(v.get_string()));
+      }
+    }
+    double memory = 0;
+    if (!GetDouble(o, "timeout", &m.timeout) || m.timeout < 0 || !GetDouble(o, "memory", &memory) ||
+        memory < 0 || !GetDouble(o, "cpus", &m.cpus) || m.cpus < 0) {
+      return InvalidArgument("fn_start: timeout, memory and cpus are non-negative numbers");
+    }
+    m.memory_mib = static_cast<int64_t>(memory);
+    return FnPlannerMessage(std::move(m));
+  }
+  if (t == "fn_call") {
+    FnCall m;
+    m.instance = instance;
+    if (!GetU64(o, "call", &m.call)) return InvalidArgument("fn_call: call must be an integer");
+    if (!GetBody(o, "body", &m.body)) return InvalidArgument("fn_call: body must be base64");
+    return FnPlannerMessage(std::move(m));
+  }
+  if (t == "fn_stop") return FnPlannerMessage(FnStop{instance});
+  return InvalidArgument("unknown message type '" + std::string(t) + "'");
+}
+
+Result<FnWorkerMessage> ParseFnWorkerMessage(std::string_view t, const json::object& o) {
+  uint64_t instance = 0;
+  if (!GetU64(o, "instance", &instance)) {
+    return InvalidArgument(std::string(t) + ": instance must be a non-negative integer");
+  }
+  if (t == "fn_ready") {
+    FnReady m{instance, 0};
+    if (!GetDouble(o, "start_ms", &m.start_ms)) {
+      return InvalidArgument("fn_ready: start_ms must be a number");
+    }
+    return FnWorkerMessage(m);
+  }
+  if (t == "fn_answer") {
+    FnAnswer m;
+    m.instance = instance;
+    if (!GetU64(o, "call", &m.call)) return InvalidArgument("fn_answer: call must be an integer");
+    const json::value* ok = At(o, "ok");
+    if (!ok || !ok->is_bool()) return InvalidArgument("fn_answer: ok must be true or false");
+    m.ok = ok->get_bool();
+    double status = 200;
+    if (!GetDouble(o, "status", &status) || status < 100 || status > 599) {
+      return InvalidArgument("fn_answer: status must be an HTTP status");
+    }
+    m.status = static_cast<int>(status);
+    if (!GetBody(o, "body", &m.body)) return InvalidArgument("fn_answer: body must be base64");
+    if (!GetString(o, "error", &m.error)) return InvalidArgument("fn_answer: error is a string");
+    if (const json::value* c = At(o, "crashed"); c && c->is_bool()) m.crashed = c->get_bool();
+    double rss = 0;
+    if (!GetDouble(o, "wall", &m.wall) || !GetDouble(o, "cpu", &m.cpu) ||
+        !GetDouble(o, "max_rss", &rss)) {
+      return InvalidArgument("fn_answer: wall, cpu and max_rss are numbers");
+    }
+    m.max_rss = static_cast<int64_t>(rss);
+    return FnWorkerMessage(std::move(m));
+  }
+  if (t == "fn_exited") {
+    FnExited m{instance, ""};
+    if (!GetString(o, "error", &m.error)) return InvalidArgument("fn_exited: error is a string");
+    return FnWorkerMessage(std::move(m));
+  }
+  return InvalidArgument("unknown message type '" + std::string(t) + "'");
+}
+
+}  // namespace volo::wire

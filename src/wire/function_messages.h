@@ -1,0 +1,91 @@
+// The native protocol's function messages (docs/protocol.md, "Functions", protocol version 2):
+// the planner starts, calls and stops function instances on workers that advertised room for
+// them in `register` (`functions`: how many instances they host).
+//
+//   planner -> worker   fn_start {instance, function, revision, runner, argv, bundle, env,
+//                                  timeout, memory, cpus}
+//                       fn_call  {instance, call, body (base64)}
+//                       fn_stop  {instance}
+//   worker -> planner   fn_ready  {instance, start_ms}
+//                       fn_answer {call, instance, ok, status, body (base64), error, wall, cpu,
+//                                  max_rss, crashed}
+//                       fn_exited {instance, error}
+//
+// Bodies travel base64-encoded, so binary requests and answers arrive intact. Parsing validates
+// shape and types and returns InvalidArgument naming the field.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "common/status.h"
+
+namespace boost::json {
+class object;
+}
+
+namespace volo::wire {
+
+// ---- planner -> worker ----
+struct FnStart {
+  uint64_t instance = 0;
+  std::string function;  // the function's name, for logs and the process's environment
+  std::string revision;  // its revision id
+  std::string runner = "cmd";
+  std::vector<std::string> argv;                         // the program and its arguments
+  std::string bundle;                                    // sha256 of the bundle, or empty
+  std::vector<std::pair<std::string, std::string>> env;  // what the function sets
+  double timeout = 0;                                    // seconds per call; 0: none
+  int64_t memory_mib = 0;                                // per call's process tree; 0: none
+  double cpus = 0;                                       // counted, not enforced (limits.h)
+  bool operator==(const FnStart&) const = default;
+};
+struct FnCall {
+  uint64_t instance = 0;
+  uint64_t call = 0;
+  std::string body;
+};
+struct FnStop {
+  uint64_t instance = 0;
+};
+
+// ---- worker -> planner ----
+struct FnReady {
+  uint64_t instance = 0;
+  double start_ms = 0;  // how long the instance took to start on the worker
+};
+struct FnAnswer {
+  uint64_t call = 0;
+  uint64_t instance = 0;
+  bool ok = true;        // false: the call failed (`error` says how); the planner answers 502
+  int status = 200;      // the HTTP status of a successful call
+  std::string body;      // the response body (ok)
+  std::string error;     // "exited with status 3: <stderr tail>", "killed by SIGSEGV", ...
+  bool crashed = false;  // the process died of a signal (not a plain non-zero exit)
+  double wall = 0;       // seconds the call took on the worker
+  double cpu = 0;        // CPU seconds of its process tree
+  int64_t max_rss = 0;   // bytes, the largest resident set of its processes
+};
+struct FnExited {
+  uint64_t instance = 0;
+  std::string error;  // why it could not start or stopped on its own
+};
+
+std::string EncodeFnStart(const FnStart& m);
+std::string EncodeFnCall(const FnCall& m);
+std::string EncodeFnStop(const FnStop& m);
+std::string EncodeFnReady(const FnReady& m);
+std::string EncodeFnAnswer(const FnAnswer& m);
+std::string EncodeFnExited(const FnExited& m);
+
+using FnPlannerMessage = std::variant<FnStart, FnCall, FnStop>;
+using FnWorkerMessage = std::variant<FnReady, FnAnswer, FnExited>;
+// `t` is the message's type ("fn_start", ...); `o` the whole message.
+Result<FnPlannerMessage> ParseFnPlannerMessage(std::string_view t, const boost::json::object& o);
+Result<FnWorkerMessage> ParseFnWorkerMessage(std::string_view t, const boost::json::object& o);
+
+}  // namespace volo::wire

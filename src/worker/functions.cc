@@ -1,0 +1,477 @@
+#include "worker/functions.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+namespace volo::worker {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr size_t kReadChunk = 64 << 10;
+constexpr size_t kStderrTail = 2 << 10;
+// After the main process ended, how long output still held open is read before giving up.
+constexpr auto kDrain = std::chrono::seconds(2);
+
+std::string Errno(int err) { return strerrordesc_np(err) ? strerrordesc_np(err) : "error"; }
+
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+void RemoveTree(const std::string& dir) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (!ec) return;
+  // The call may have taken its own permissions away.
+  for (auto it =
+           fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
+  }
+  ::chmod(dir.c_str(), 0700);
+  fs::remove_all(dir, ec);
+  if (ec) spdlog::warn("functions: cannot remove {}: {}", dir, ec.message());
+}
+
+// The stderr tail for an error message: trimmed, valid UTF-8 is the planner's concern (it
+// escapes what it sends as JSON).
+std::string Trim(std::string t) {
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+  if (t.size() >= kStderrTail) {
+    size_t nl = t.find('\n');
+    if (nl != std::string::npos && nl + 1 < t.size()) t = "..." + t.substr(nl + 1);
+  }
+  // Bytes that are not UTF-8 would make the JSON text invalid: keep ASCII and well-formed
+  // multi-byte sequences only, replacing the rest with '?'.
+  std::string out;
+  out.reserve(t.size());
+  for (size_t i = 0; i < t.size();) {
+    unsigned char c = static_cast<unsigned char>(t[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = n > 0 && i + n <= t.size();
+    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(t[i + k]) >> 6) == 2;
+    if (ok) {
+      out.append(t, i, n);
+      i += n;
+    } else {
+      out += '?';
+      ++i;
+    }
+  }
+  return out;
+}
+
+std::string SecondsText(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", s);
+  return buf;
+}
+
+}  // namespace
+
+struct FunctionHost::Instance {
+  wire::FnStart spec;
+  std::unique_ptr<BundleCache::Lease> bundle;
+};
+
+struct FunctionHost::Running {
+  int wake = -1;  // eventfd: written to kill the call this thread runs
+  std::atomic<bool> killed{false};
+  uint64_t epoch = 0;
+};
+
+Result<std::unique_ptr<FunctionHost>> FunctionHost::Create(FunctionHostOptions options, Send send) {
+  if (!options.launcher) return InvalidArgument("functions: no launcher");
+  std::error_code ec;
+  fs::create_directories(options.work_dir, ec);
+  if (ec) {
+    return IoError("functions: cannot create " + options.work_dir + ": " + ec.message());
+  }
+  return std::unique_ptr<FunctionHost>(new FunctionHost(std::move(options), std::move(send)));
+}
+
+FunctionHost::FunctionHost(FunctionHostOptions options, Send send)
+    : options_(std::move(options)), send_(std::move(send)) {
+  for (const char* name : {"PATH", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ"}) {
+    if (const char* v = ::getenv(name)) base_env_.push_back(std::string(name) + "=" + v);
+  }
+  if (!::getenv("PATH")) base_env_.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
+}
+
+FunctionHost::~FunctionHost() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    queue_.clear();
+    for (Running* r : running_) {
+      r->killed = true;
+      uint64_t one = 1;
+      (void)!::write(r->wake, &one, sizeof one);
+    }
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    instances_.clear();
+  }
+  RemoveTree(options_.work_dir);
+}
+
+void FunctionHost::Enqueue(std::function<void(Running&)> work) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stop_) return;
+  queue_.push_back(std::move(work));
+  if (idle_threads_ < static_cast<int>(queue_.size()) &&
+      static_cast<int>(threads_.size()) < options_.max_threads) {
+    threads_.emplace_back([this] { Loop(); });
+  }
+  cv_.notify_one();
+}
+
+void FunctionHost::Loop() {
+  Running run;
+  run.wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    ++idle_threads_;
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    --idle_threads_;
+    if (stop_) break;
+    auto work = std::move(queue_.front());
+    queue_.pop_front();
+    run.killed = false;
+    run.epoch = epoch_;
+    uint64_t drain;
+    while (::read(run.wake, &drain, sizeof drain) > 0) {
+    }
+    running_.push_back(&run);
+    lock.unlock();
+    work(run);
+    lock.lock();
+    std::erase(running_, &run);
+  }
+  if (run.wake >= 0) ::close(run.wake);
+}
+
+void FunctionHost::Start(wire::FnStart m) {
+  Enqueue([this, m = std::move(m)](Running&) { RunStart(m); });
+}
+
+void FunctionHost::RunStart(const wire::FnStart& m) {
+  const auto t0 = Clock::now();
+  uint64_t epoch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    epoch = epoch_;
+  }
+  auto inst = std::make_shared<Instance>();
+  inst->spec = m;
+  if (!m.bundle.empty()) {
+    if (!options_.bundles) {
+      send_(wire::EncodeFnExited({m.instance, "this worker keeps no bundles"}), epoch);
+      return;
+    }
+    auto lease = options_.bundles->Acquire(m.bundle);
+    if (!lease.ok()) {
+      send_(wire::EncodeFnExited({m.instance, std::string(lease.status().message())}), epoch);
+      return;
+    }
+    inst->bundle = std::move(lease).value();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (epoch != epoch_ || stop_) return;          // the planner went away meanwhile
+    if (stopped_early_.erase(m.instance)) return;  // stopped before it was ready
+    instances_[m.instance] = inst;
+  }
+  ++started_;
+  spdlog::info("function {}: instance {} ready (revision {})", m.function, m.instance,
+               m.revision.substr(0, 12));
+  send_(wire::EncodeFnReady({m.instance, Since(t0) * 1000}), epoch);
+}
+
+void FunctionHost::Call(wire::FnCall m) {
+  std::shared_ptr<Instance> inst;
+  uint64_t epoch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = instances_.find(m.instance);
+    if (it != instances_.end()) inst = it->second;
+    epoch = epoch_;
+  }
+  if (!inst) {
+    wire::FnAnswer a;
+    a.call = m.call;
+    a.instance = m.instance;
+    a.ok = false;
+    a.error = "instance " + std::to_string(m.instance) + " is not running on this worker";
+    send_(wire::EncodeFnAnswer(a), epoch);
+    return;
+  }
+  Enqueue(
+      [this, inst, m = std::move(m)](Running& run) mutable { RunCall(run, inst, std::move(m)); });
+}
+
+void FunctionHost::Stop(uint64_t instance) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (instances_.erase(instance)) {
+    spdlog::info("function instance {} stopped", instance);
+  } else {
+    stopped_early_.insert(instance);  // its start may still be running
+  }
+}
+
+void FunctionHost::StopAll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++epoch_;
+  instances_.clear();
+  stopped_early_.clear();
+  queue_.clear();
+  for (Running* r : running_) {
+    r->killed = true;
+    uint64_t one = 1;
+    (void)!::write(r->wake, &one, sizeof one);
+  }
+}
+
+FunctionHostStats FunctionHost::stats() const {
+  FunctionHostStats s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s.instances = static_cast<int64_t>(instances_.size());
+  }
+  s.started = started_;
+  s.calls = calls_;
+  s.failed = failed_;
+  return s;
+}
+
+void FunctionHost::RunCall(Running& run, const std::shared_ptr<Instance>& inst, wire::FnCall m) {
+  wire::FnAnswer answer;
+  answer.call = m.call;
+  answer.instance = m.instance;
+  Execute(run, *inst, m, answer);
+  if (!answer.ok) ++failed_;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (run.epoch != epoch_ || run.killed) return;  // the planner is gone: nobody waits
+  send_(wire::EncodeFnAnswer(answer), run.epoch);
+}
+
+void FunctionHost::Execute(Running& run, const Instance& instance, const wire::FnCall& m,
+                           wire::FnAnswer& answer) {
+  const auto started = Clock::now();
+  const Instance* inst = &instance;
+  const wire::FnStart& spec = inst->spec;
+  auto finish = [&](bool ok, std::string error) {
+    answer.ok = ok;
+    answer.error = std::move(error);
+    answer.wall = Since(started);
+  };
+  ++calls_;
+  std::string dir = options_.work_dir + "/fn-" + std::to_string(m.instance) + "-" +
+                    std::to_string(m.call) + "-" + std::to_string(serial_++);
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    return finish(false, "cannot create the call's directory " + dir + ": " + Errno(errno));
+  }
+  struct DirGuard {
+    std::string dir;
+    ~DirGuard() { RemoveTree(dir); }
+  } guard{dir};
+
+  LaunchSpec ls;
+  ls.argv = spec.argv;
+  ls.env = base_env_;
+  ls.env.push_back("HOME=" + dir);
+  ls.env.push_back("TMPDIR=" + dir);
+  ls.env.push_back("VOLO_FUNCTION=" + spec.function);
+  ls.env.push_back("VOLO_FUNCTION_REVISION=" + spec.revision);
+  ls.env.push_back("VOLO_CALL_ID=" + std::to_string(m.call));
+  if (inst->bundle) {
+    ls.bundle_dir = inst->bundle->dir();
+    ls.env.push_back("VOLO_BUNDLE_DIR=" + ls.bundle_dir);
+  }
+  for (const auto& [k, v] : spec.env) {
+    std::string prefix = k + "=";
+    std::erase_if(ls.env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
+    ls.env.push_back(prefix + v);
+  }
+  ls.task_dir = dir;
+  // The program runs where its bundle is (so `./handler` works), else in its own directory.
+  ls.cwd = inst->bundle ? ls.bundle_dir : dir;
+  ls.limits.memory_bytes = spec.memory_mib * (int64_t{1} << 20);
+  ls.limits.cpus = spec.cpus;
+
+  struct Fds {
+    int in = -1, out[2] = {-1, -1}, err[2] = {-1, -1};
+    ~Fds() {
+      for (int fd : {in, out[0], out[1], err[0], err[1]}) {
+        if (fd >= 0) ::close(fd);
+      }
+    }
+  } fds;
+  fds.in = ::memfd_create("volo-fn-body", MFD_CLOEXEC);
+  if (fds.in < 0) return finish(false, "memfd_create: " + Errno(errno));
+  for (size_t off = 0; off < m.body.size();) {
+    ssize_t n = ::write(fds.in, m.body.data() + off, m.body.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return finish(false, "cannot buffer the request body: " + Errno(errno));
+    off += static_cast<size_t>(n);
+  }
+  ::lseek(fds.in, 0, SEEK_SET);
+  if (::pipe2(fds.out, O_CLOEXEC) != 0 || ::pipe2(fds.err, O_CLOEXEC) != 0) {
+    return finish(false, "pipe: " + Errno(errno));
+  }
+  ls.stdin_fd = fds.in;
+  ls.stdout_fd = fds.out[1];
+  ls.stderr_fd = fds.err[1];
+  auto launched = options_.launcher->Launch(ls);
+  ::close(fds.out[1]);
+  ::close(fds.err[1]);
+  fds.out[1] = fds.err[1] = -1;
+  if (!launched.ok()) {
+    return finish(false, "cannot start: " + std::string(launched.status().message()));
+  }
+  Launched& proc = **launched;
+  ::fcntl(fds.out[0], F_SETFL, O_NONBLOCK);
+  ::fcntl(fds.err[0], F_SETFL, O_NONBLOCK);
+
+  std::string out, err_tail;
+  bool too_large = false, timed_out = false, stopping = false, exited = false;
+  auto deadline = spec.timeout > 0 ? started + std::chrono::duration_cast<Clock::duration>(
+                                                   std::chrono::duration<double>(spec.timeout))
+                                   : Clock::time_point::max();
+  Clock::time_point kill_at = Clock::time_point::max();
+  Clock::time_point drain_until = Clock::time_point::max();
+  CommandExit result;
+  std::vector<char> buf(kReadChunk);
+  bool open[2] = {true, true};
+  int pipe_fd[2] = {fds.out[0], fds.err[0]};
+  auto stop = [&] {
+    if (stopping) return;
+    stopping = true;
+    (void)proc.Signal(SIGTERM);
+    kill_at = Clock::now() + options_.kill_grace;
+  };
+  while (open[0] || open[1] || !exited) {
+    auto now = Clock::now();
+    if (!exited && !stopping && now >= deadline) {
+      timed_out = true;
+      stop();
+    }
+    if (!exited && stopping && now >= kill_at) {
+      (void)proc.Signal(SIGKILL);
+      kill_at = Clock::time_point::max();
+    }
+    if (exited && now >= drain_until) break;
+    if (run.killed && !stopping) {
+      // The planner went away or the worker stops: no one waits for this answer.
+      stopping = true;
+      (void)proc.Signal(SIGKILL);
+    }
+    auto next = std::min({deadline, kill_at, drain_until});
+    int timeout_ms = -1;
+    if (next != Clock::time_point::max()) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(ms, 0, 60000));
+    }
+    pollfd p[4];
+    int n = 0;
+    int idx[2] = {-1, -1};
+    for (int s = 0; s < 2; ++s) {
+      if (open[s]) {
+        idx[s] = n;
+        p[n++] = {pipe_fd[s], POLLIN, 0};
+      }
+    }
+    int exit_idx = -1;
+    if (!exited) {
+      exit_idx = n;
+      p[n++] = {proc.exit_fd(), POLLIN, 0};
+    }
+    const int wake_idx = n;
+    p[n++] = {run.wake, POLLIN, 0};
+    int r = ::poll(p, static_cast<nfds_t>(n), timeout_ms);
+    if (r < 0 && errno != EINTR) {
+      spdlog::error("functions: poll: {}", Errno(errno));
+      stop();
+      continue;
+    }
+    if (r <= 0) continue;
+    if (p[wake_idx].revents) {
+      uint64_t drain;
+      while (::read(run.wake, &drain, sizeof drain) > 0) {
+      }
+    }
+    for (int s = 0; s < 2; ++s) {
+      if (idx[s] < 0 || !p[idx[s]].revents) continue;
+      for (;;) {
+        ssize_t got = ::read(pipe_fd[s], buf.data(), buf.size());
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && errno == EAGAIN) break;
+        if (got <= 0) {
+          open[s] = false;
+          break;
+        }
+        std::string_view data(buf.data(), static_cast<size_t>(got));
+        if (s == 0) {
+          if (out.size() + data.size() > options_.max_response) {
+            if (!too_large) {
+              too_large = true;
+              stop();
+            }
+          } else {
+            out.append(data);
+          }
+        } else {
+          err_tail.append(data);
+          if (err_tail.size() > 2 * kStderrTail) {
+            err_tail.erase(0, err_tail.size() - kStderrTail);
+          }
+        }
+        if (static_cast<size_t>(got) < buf.size()) break;
+      }
+    }
+    if (exit_idx >= 0 && p[exit_idx].revents) {
+      result = proc.Wait();
+      exited = true;
+      drain_until = Clock::now() + kDrain;
+    }
+  }
+  if (!exited) result = proc.Wait();
+  answer.cpu = result.cpu_seconds;
+  answer.max_rss = result.max_rss_bytes;
+  if (err_tail.size() > kStderrTail) err_tail.erase(0, err_tail.size() - kStderrTail);
+  std::string tail = Trim(err_tail);
+  auto with_tail = [&](std::string why) { return tail.empty() ? why : why + ": " + tail; };
+  if (run.killed) return finish(false, "stopped");
+  if (too_large) {
+    return finish(false, "its answer is larger than the limit of " +
+                             std::to_string(options_.max_response) + " bytes");
+  }
+  if (timed_out) return finish(false, with_tail("timed out after " + SecondsText(spec.timeout)));
+  if (!result.status.ok() || result.memory_exceeded) {
+    answer.crashed = !result.status.exited() || result.memory_exceeded;
+    return finish(false, with_tail(result.Describe(ls.limits)));
+  }
+  answer.status = 200;
+  answer.body = std::move(out);
+  finish(true, "");
+}
+
+}  // namespace volo::worker

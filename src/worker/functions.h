@@ -1,0 +1,102 @@
+// Function instances on a worker (docs/functions.md): the planner starts an instance of a
+// function here (`fn_start`), sends it calls (`fn_call`) and stops it (`fn_stop`); the host
+// answers `fn_ready`, `fn_answer` and `fn_exited` (wire/function_messages.h).
+//
+// The `cmd` runner: an instance holds the function's bundle (fetched and unpacked once, kept
+// from eviction while the instance lives); each call runs the function's program in a fresh
+// directory through the worker's Launcher (so under the bubblewrap sandbox and the worker's
+// limits, as the `exec` operation runs), with the request body on stdin. Its stdout is the
+// answer; a non-zero exit, a signal or a timeout fails the call with the tail of its stderr.
+//
+// Threading: Start, Call, Stop and StopAll from any thread (the worker's io thread); the work
+// runs on the host's own threads (one per call running, up to max_threads), and `send` is
+// called on them.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "wire/function_messages.h"
+#include "worker/bundle_cache.h"
+#include "worker/launcher.h"
+
+namespace volo::worker {
+
+struct FunctionHostOptions {
+  std::string work_dir;  // calls' directories go here (created when missing)
+  std::shared_ptr<Launcher> launcher;
+  std::shared_ptr<BundleCache> bundles;  // null: functions with a bundle cannot start
+  std::chrono::milliseconds kill_grace{5000};
+  int max_threads = 64;           // calls running at once; more wait for a thread
+  size_t max_response = 8 << 20;  // bytes of stdout a call may answer with
+};
+
+struct FunctionHostStats {
+  int64_t instances = 0;  // running now
+  int64_t started = 0;    // instances started
+  int64_t calls = 0;      // calls run
+  int64_t failed = 0;     // calls that failed (exit, signal, timeout)
+};
+
+class FunctionHost {
+ public:
+  // A protocol message for the planner (fn_ready, fn_answer, fn_exited), made in `epoch`: the
+  // number of StopAll calls before it. A message of an older epoch is for a planner connection
+  // that is gone, and the caller drops it.
+  using Send = std::function<void(std::string message, uint64_t epoch)>;
+
+  static Result<std::unique_ptr<FunctionHost>> Create(FunctionHostOptions options, Send send);
+  // Kills running calls (their answers are never sent) and joins the threads.
+  ~FunctionHost();
+  FunctionHost(const FunctionHost&) = delete;
+  FunctionHost& operator=(const FunctionHost&) = delete;
+
+  void Start(wire::FnStart m);
+  void Call(wire::FnCall m);
+  // The instance takes no more calls; those running finish and are answered.
+  void Stop(uint64_t instance);
+  // The planner is gone: every instance goes and running calls are killed unanswered.
+  void StopAll();
+  FunctionHostStats stats() const;
+
+ private:
+  struct Instance;
+  struct Job;
+  struct Running;
+  explicit FunctionHost(FunctionHostOptions options, Send send);
+  void Enqueue(std::function<void(Running&)> work);
+  void Loop();
+  void RunStart(const wire::FnStart& m);
+  void RunCall(Running& run, const std::shared_ptr<Instance>& inst, wire::FnCall m);
+  // Runs the call into `answer`; its directory is removed by the time it returns.
+  void Execute(Running& run, const Instance& inst, const wire::FnCall& m, wire::FnAnswer& answer);
+
+  FunctionHostOptions options_;
+  Send send_;
+  std::vector<std::string> base_env_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;                                        // GUARDED_BY(mu_)
+  std::deque<std::function<void(Running&)>> queue_;          // GUARDED_BY(mu_)
+  std::map<uint64_t, std::shared_ptr<Instance>> instances_;  // GUARDED_BY(mu_)
+  std::set<uint64_t> stopped_early_;                         // GUARDED_BY(mu_)
+  std::vector<Running*> running_;                            // GUARDED_BY(mu_)
+  int idle_threads_ = 0;                                     // GUARDED_BY(mu_)
+  uint64_t epoch_ = 0;  // GUARDED_BY(mu_); StopAll bumps it: older work is dropped
+  std::vector<std::thread> threads_;
+  std::atomic<uint64_t> serial_{0};
+  std::atomic<int64_t> started_{0}, calls_{0}, failed_{0};
+};
+
+}  // namespace volo::worker

@@ -1,0 +1,386 @@
+// Functions as a service on real processes (docs/functions.md): `volo fn deploy` stores a
+// function, `POST /fn/NAME` through the planner runs it on a worker in the sandbox, cold then
+// warm; instances stop when idle and start again; --min keeps one warm; the hold queue's 429;
+// crashes and failures are 502s and the worker lives on; a deploy during a stream of calls
+// fails none; rollback; metering sums equal the calls made; tokens and bad input.
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "harness.h"
+#include "net/client.h"
+
+namespace volo::itest {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kApiToken = "api-secret-7171";
+
+class FunctionsTest : public VoloTest {
+ protected:
+  void SetUp() override {
+    join_file_ = TempPath("join-token");
+    std::ofstream(join_file_) << "join-secret-7272\n";
+    api_file_ = TempPath("api-token");
+    std::ofstream(api_file_) << kApiToken << "\n";
+  }
+
+  // A planner; with `tokens` it also asks for the API token (the harness then cannot watch
+  // the fleet without one, so the worker is waited for here).
+  void Start(bool tokens = false, const std::vector<std::string>& worker_args = {}) {
+    std::vector<std::string> args = {"--join-token-file", join_file_};
+    if (tokens) {
+      args.push_back("--token-file");
+      args.push_back(api_file_);
+    }
+    planner_ = StartPlanner(args);
+    ASSERT_NE(planner_.port, 0);
+    std::vector<std::string> wargs = {
+        "--ops",    "exec",   "--work-dir", TempPath("work"), "--join-token-file",
+        join_file_, "--port", "0",          "--port-file",    TempPath("worker.port")};
+    wargs.insert(wargs.end(), worker_args.begin(), worker_args.end());
+    worker_ = StartWorker(planner_, {.id = "fw1", .args = wargs, .wait_registered = !tokens});
+    ASSERT_NE(worker_, nullptr);
+    if (tokens) {
+      ASSERT_TRUE(
+          PollUntil([&] { return Api("GET", "/workers").body.find("fw1") != std::string::npos; },
+                    seconds(20)));
+    }
+  }
+
+  Reply Api(const std::string& method, const std::string& path, const std::string& body = "",
+            bool token = true) {
+    return Fetch(method, planner_.Api(path), body, token);
+  }
+  static Reply Fetch(const std::string& method, const std::string& url, const std::string& body,
+                     bool token, milliseconds timeout = seconds(60)) {
+    net::Headers h;
+    if (token) h.emplace_back("Authorization", std::string("Bearer ") + kApiToken);
+    auto r = net::HttpFetch(method, url, body, h, timeout);
+    Reply reply;
+    if (!r.ok()) {
+      reply.transport_error = std::string(r.status().message());
+      return reply;
+    }
+    reply.status = r->status;
+    reply.body = r->body;
+    reply.json = ParseJson(reply.body);
+    return reply;
+  }
+  Reply CallFn(const std::string& name, const std::string& body, bool token = true) {
+    return Fetch("POST", planner_.url + "/fn/" + name, body, token);
+  }
+  // `volo fn SUB ...` with the planner's flags right after SUB (before any `--`).
+  CommandResult Volo(std::vector<std::string> args) {
+    args.insert(args.begin() + 2, {"--planner", planner_.url, "--token-file", api_file_});
+    return h_.RunVolo(args);
+  }
+  // A bundle directory with `handler.sh` holding `script`.
+  std::string Project(const std::string& name, const std::string& script) {
+    const std::string dir = TempPath(name);
+    fs::create_directories(dir);
+    std::ofstream(dir + "/handler.sh") << script;
+    return dir;
+  }
+  void Deploy(const std::string& name, const std::string& script,
+              std::vector<std::string> flags = {}) {
+    std::vector<std::string> args = {
+        "fn", "deploy", name, "--bundle",
+        Project("project-" + name + std::to_string(deploys_++), script)};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.insert(args.end(), {"--cmd", "--", "sh", "handler.sh"});
+    CommandResult r = Volo(args);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    ASSERT_NE(r.out.find("deployed"), std::string::npos) << r.out;
+  }
+  json::object Function(const std::string& name) {
+    Reply r = Api("GET", "/functions/" + name);
+    EXPECT_EQ(r.status, 200) << r.Describe();
+    return r.obj();
+  }
+  double Instances(const std::string& name, const char* which = "total") {
+    return NumAt(Function(name).at("instances").as_object(), which);
+  }
+
+  std::string join_file_, api_file_;
+  PlannerProc planner_;
+  Child* worker_ = nullptr;
+  int deploys_ = 0;
+};
+
+TEST_F(FunctionsTest, ColdThenWarmThroughTheCliAndHttp) {
+  Start();
+  Deploy("upper", "tr a-z A-Z\n");
+  CommandResult first = Volo({"fn", "invoke", "upper", "--data", "hello"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.out, "HELLO");
+  const std::string input_file = TempPath("input");
+  std::ofstream(input_file) << "from a file\n";
+  CommandResult second = Volo({"fn", "invoke", "upper", "--data", "@" + input_file});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(second.out, "FROM A FILE\n");
+  // The first call was cold (held while the instance started), the second warm.
+  json::object f = Function("upper");
+  EXPECT_EQ(NumAt(f, "cold_starts"), 1) << json::serialize(f);
+  EXPECT_EQ(NumAt(f, "calls"), 2);
+  Reply usage = Api("GET", "/functions/upper/usage");
+  ASSERT_EQ(usage.status, 200) << usage.Describe();
+  EXPECT_EQ(NumAt(usage.obj(), "cold"), 1) << usage.body;
+
+  // Binary bodies cross intact both ways.
+  Deploy("same", "cat\n");
+  std::string binary;
+  for (int i = 0; i < 256; ++i) binary += static_cast<char>(i);
+  Reply echo = CallFn("same", binary);
+  ASSERT_EQ(echo.status, 200) << echo.Describe();
+  EXPECT_EQ(echo.body, binary);
+
+  CommandResult ls = Volo({"fn", "ls"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("upper"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("sh handler.sh"), std::string::npos) << ls.out;
+
+  CommandResult rm = Volo({"fn", "rm", "same"});
+  ASSERT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_EQ(CallFn("same", "x").status, 404);
+}
+
+TEST_F(FunctionsTest, FailuresAndCrashesAre502AndTheWorkerLivesOn) {
+  Start();
+  Deploy("fails", "echo 'bad input: no digits' >&2\nexit 3\n");
+  Reply r = CallFn("fails", "x");
+  EXPECT_EQ(r.status, 502) << r.Describe();
+  EXPECT_NE(Str(r.obj(), "error").find("exited with status 3"), std::string::npos) << r.body;
+  EXPECT_NE(Str(r.obj(), "error").find("bad input: no digits"), std::string::npos) << r.body;
+
+  Deploy("crashes", "read line\nif [ \"$line\" = crash ]; then kill -SEGV $$; fi\necho fine\n");
+  Reply crash = CallFn("crashes", "crash\n");
+  EXPECT_EQ(crash.status, 502) << crash.Describe();
+  EXPECT_NE(Str(crash.obj(), "error").find("SIGSEGV"), std::string::npos) << crash.body;
+  Reply fine = CallFn("crashes", "ok\n");
+  EXPECT_EQ(fine.status, 200) << fine.Describe();
+  EXPECT_EQ(fine.body, "fine\n");
+  EXPECT_FALSE(h_.Reap(*worker_));
+
+  Deploy("slow", "sleep 30\n", {"--timeout", "1"});
+  Reply slow = CallFn("slow", "");
+  EXPECT_EQ(slow.status, 502) << slow.Describe();
+  EXPECT_NE(Str(slow.obj(), "error").find("timed out"), std::string::npos) << slow.body;
+
+  // A program that is not there: the call says so.
+  CommandResult missing = Volo({"fn", "deploy", "missing", "--cmd", "--", "/no/such/program"});
+  ASSERT_EQ(missing.exit_code, 0) << missing.err;
+  Reply m = CallFn("missing", "");
+  EXPECT_EQ(m.status, 502) << m.Describe();
+  EXPECT_NE(m.body.find("/no/such/program"), std::string::npos) << m.body;
+}
+
+TEST_F(FunctionsTest, IdleInstancesStopAndTheNextCallStartsOneAgain) {
+  Start();
+  Deploy("idle", "cat\n", {"--idle", "0.3"});
+  ASSERT_EQ(CallFn("idle", "1").status, 200);
+  ASSERT_TRUE(PollUntil([&] { return Instances("idle") == 0; }, seconds(20)))
+      << json::serialize(Function("idle"));
+  Reply again = CallFn("idle", "2");
+  EXPECT_EQ(again.status, 200) << again.Describe();
+  EXPECT_EQ(again.body, "2");
+  json::object f = Function("idle");
+  EXPECT_EQ(NumAt(f, "cold_starts"), 2) << json::serialize(f);
+  EXPECT_GE(NumAt(f, "instances_stopped"), 1) << json::serialize(f);
+}
+
+TEST_F(FunctionsTest, MinKeepsOneWarm) {
+  Start();
+  Deploy("warm", "cat\n", {"--min", "1", "--idle", "0.1"});
+  ASSERT_TRUE(PollUntil([&] { return Instances("warm", "ready") == 1; }, seconds(20)))
+      << json::serialize(Function("warm"));
+  Reply r = CallFn("warm", "x");
+  EXPECT_EQ(r.status, 200) << r.Describe();
+  // A witness with the same --idle and no --min: once its instance has stopped, the idle time
+  // has passed for both.
+  Deploy("witness", "cat\n", {"--idle", "0.1"});
+  ASSERT_EQ(CallFn("witness", "x").status, 200);
+  ASSERT_TRUE(PollUntil([&] { return Instances("witness") == 0; }, seconds(20)));
+  json::object f = Function("warm");
+  EXPECT_EQ(NumAt(f.at("instances").as_object(), "ready"), 1) << json::serialize(f);
+  EXPECT_EQ(NumAt(f, "instances_started"), 1) << json::serialize(f);
+  EXPECT_EQ(NumAt(f, "instances_stopped"), 0) << json::serialize(f);
+  Reply usage = Api("GET", "/functions/warm/usage");
+  EXPECT_EQ(NumAt(usage.obj(), "cold"), 0) << usage.body;
+  EXPECT_EQ(NumAt(usage.obj(), "calls"), 1) << usage.body;
+}
+
+TEST_F(FunctionsTest, AFullQueueAnswers429WithRetryAfter) {
+  Start();
+  Deploy("busy", "sleep 2\necho done\n", {"--max", "1", "--concurrency", "1", "--queue", "1"});
+  Reply first, second;
+  std::thread t1([&] { first = CallFn("busy", "1"); });
+  ASSERT_TRUE(PollUntil([&] { return NumAt(Function("busy"), "inflight") == 1; }, seconds(20)));
+  std::thread t2([&] { second = CallFn("busy", "2"); });
+  ASSERT_TRUE(PollUntil([&] { return NumAt(Function("busy"), "queued") == 1; }, seconds(20)));
+  auto r = net::HttpFetch("POST", planner_.url + "/fn/busy", "3");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 429) << r->body;
+  EXPECT_NE(r->body.find("busy"), std::string::npos) << r->body;
+  t1.join();
+  t2.join();
+  EXPECT_EQ(first.status, 200) << first.Describe();
+  EXPECT_EQ(second.status, 200) << second.Describe();
+  EXPECT_EQ(NumAt(Function("busy"), "rejected"), 1);
+}
+
+TEST_F(FunctionsTest, TheSandboxAppliesToFunctions) {
+  Start();
+  Deploy("peek", "cat " + join_file_ + " 2>/dev/null && echo token-read || echo token-hidden\n" +
+                     "env | grep -c -e join-secret -e VOLO_TOKEN || true\n");
+  Reply r = CallFn("peek", "");
+  ASSERT_EQ(r.status, 200) << r.Describe();
+  EXPECT_EQ(r.body, "token-hidden\n0\n");
+}
+
+TEST_F(FunctionsTest, TokensAndBadInput) {
+  Start(/*tokens=*/true);
+  Deploy("private", "cat\n");
+  Deploy("open", "cat\n", {"--public"});
+  EXPECT_EQ(CallFn("private", "x", /*token=*/false).status, 401);
+  EXPECT_EQ(CallFn("private", "x").status, 200);
+  Reply pub = CallFn("open", "hi", /*token=*/false);
+  EXPECT_EQ(pub.status, 200) << pub.Describe();
+  EXPECT_EQ(pub.body, "hi");
+  EXPECT_EQ(Api("GET", "/functions", "", /*token=*/false).status, 401);
+  Reply usage = Api("GET", "/functions/open/usage");
+  ASSERT_TRUE(usage.obj().contains("callers")) << usage.body;
+  EXPECT_EQ(NumAt(usage.obj().at("callers").as_object().at("public").as_object(), "calls"), 1)
+      << usage.body;
+
+  Reply unknown = CallFn("nothing-here", "");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(Str(unknown.obj(), "error").find("no function nothing-here"), std::string::npos);
+  EXPECT_EQ(CallFn("Bad_Name", "").status, 400);
+  Reply bad = Api("PUT", "/functions/f", R"({"cmd":["x"],"max":0})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(Str(bad.obj(), "error").find("max"), std::string::npos) << bad.body;
+  Reply nobundle =
+      Api("PUT", "/functions/f", R"({"cmd":["x"],"bundle":")" + std::string(64, 'a') + "\"}");
+  EXPECT_EQ(nobundle.status, 400);
+  EXPECT_NE(nobundle.body.find("no bundle"), std::string::npos) << nobundle.body;
+  CommandResult nocmd = Volo({"fn", "deploy", "f"});
+  EXPECT_EQ(nocmd.exit_code, 2);
+  EXPECT_NE(nocmd.err.find("--cmd"), std::string::npos) << nocmd.err;
+  CommandResult badname = Volo({"fn", "deploy", "No_Good", "--cmd", "--", "cat"});
+  EXPECT_EQ(badname.exit_code, 1);
+  EXPECT_NE(badname.err.find("function name"), std::string::npos) << badname.err;
+  CommandResult failing = Volo({"fn", "invoke", "nothing-here"});
+  EXPECT_EQ(failing.exit_code, 1);
+  EXPECT_NE(failing.err.find("404"), std::string::npos) << failing.err;
+}
+
+TEST_F(FunctionsTest, ADeployDuringAStreamOfCallsFailsNoneAndRollbackReturns) {
+  Start();
+  Deploy("ver", "echo v1\n", {"--max", "2"});
+  ASSERT_EQ(CallFn("ver", "").body, "v1\n");
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::atomic<bool> saw_v2{false};
+  std::string last_failure;
+  std::thread caller([&] {
+    while (!stop) {
+      Reply r = CallFn("ver", "");
+      if (r.status == 200 && (r.body == "v1\n" || r.body == "v2\n")) {
+        ++ok;
+        if (r.body == "v2\n") saw_v2 = true;
+      } else {
+        ++failed;
+        last_failure = r.Describe();
+      }
+    }
+  });
+  ASSERT_TRUE(PollUntil([&] { return ok >= 3; }, seconds(30)));
+  Deploy("ver", "echo v2\n", {"--max", "2"});
+  bool switched = PollUntil([&] { return saw_v2.load(); }, seconds(30));
+  int at_switch = ok;
+  PollUntil([&] { return ok >= at_switch + 3; }, seconds(30));
+  stop = true;
+  caller.join();
+  EXPECT_TRUE(switched);
+  EXPECT_EQ(failed.load(), 0) << last_failure;
+  EXPECT_EQ(CallFn("ver", "").body, "v2\n");
+
+  CommandResult rb = Volo({"fn", "rollback", "ver"});
+  ASSERT_EQ(rb.exit_code, 0) << rb.err;
+  EXPECT_EQ(CallFn("ver", "").body, "v1\n");
+  EXPECT_EQ(NumAt(Function("ver"), "errors"), 0);
+}
+
+TEST_F(FunctionsTest, FunctionsSurviveAPlannerRestart) {
+  const std::string data = TempPath("data");
+  planner_ = StartPlanner({"--join-token-file", join_file_, "--data", data});
+  ASSERT_NE(planner_.port, 0);
+  worker_ = StartWorker(planner_, {.id = "fw1",
+                                   .args = {"--ops", "exec", "--work-dir", TempPath("work"),
+                                            "--join-token-file", join_file_}});
+  ASSERT_NE(worker_, nullptr);
+  Deploy("keep", "echo one\n");
+  Deploy("keep", "echo two\n");
+  ASSERT_EQ(CallFn("keep", "").body, "two\n");
+  h_.Kill(*planner_.child);
+  const uint16_t port = planner_.port;
+  planner_ = StartPlanner({"--join-token-file", join_file_, "--data", data}, {}, port);
+  ASSERT_NE(planner_.port, 0);
+  // The worker joins the new planner by itself; the function answers as before.
+  Reply r;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        r = CallFn("keep", "");
+        return r.status == 200;
+      },
+      seconds(30)))
+      << r.Describe();
+  EXPECT_EQ(r.body, "two\n");
+  json::object f = Function("keep");
+  EXPECT_EQ(f.at("revisions").as_array().size(), 2u) << json::serialize(f);
+  CommandResult rb = Volo({"fn", "rollback", "keep"});
+  ASSERT_EQ(rb.exit_code, 0) << rb.err;
+  EXPECT_EQ(CallFn("keep", "").body, "one\n");
+}
+
+TEST_F(FunctionsTest, MeteringSumsEqualTheCallsMade) {
+  Start();
+  Deploy("count", "cat\n", {"--concurrency", "2"});
+  const int n = 12;
+  int errors = 0;
+  for (int i = 0; i < n; ++i) {
+    Reply r = CallFn("count", i % 4 == 3 ? "" : "x");
+    if (r.status != 200) ++errors;
+  }
+  EXPECT_EQ(errors, 0);
+  Reply usage = Api("GET", "/functions/count/usage?from=0");
+  ASSERT_EQ(usage.status, 200) << usage.Describe();
+  EXPECT_EQ(NumAt(usage.obj(), "calls"), n) << usage.body;
+  EXPECT_EQ(NumAt(usage.obj(), "errors"), 0) << usage.body;
+  EXPECT_EQ(NumAt(usage.obj(), "cold"), 1) << usage.body;
+  EXPECT_GT(NumAt(usage.obj(), "run_seconds"), 0) << usage.body;
+  EXPECT_GT(NumAt(usage.obj(), "peak_memory"), 0) << usage.body;
+  EXPECT_EQ(NumAt(usage.obj().at("callers").as_object().at("api").as_object(), "calls"), n);
+  // A period before the calls holds none of them.
+  Reply before = Api("GET", "/functions/count/usage?from=0&to=1");
+  EXPECT_EQ(NumAt(before.obj(), "calls"), 0) << before.body;
+  Reply metrics = Fetch("GET", planner_.url + "/metrics", "", true);
+  EXPECT_NE(metrics.body.find("volo_function_calls_total{function=\"count\"} " + std::to_string(n)),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(
+      metrics.body.find("volo_function_duration_seconds_count{function=\"count\",cold=\"false\"} " +
+                        std::to_string(n - 1)),
+      std::string::npos)
+      << metrics.body;
+  CommandResult cli = Volo({"fn", "usage", "count"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_NE(cli.out.find("(all)"), std::string::npos) << cli.out;
+}
+
+}  // namespace
+}  // namespace volo::itest

@@ -1,0 +1,351 @@
+"""Browser tests of the FLY playground (label `browser`), in Debian's headless Chromium.
+
+The site under test is what a user deploys: `volo lite build OUT/` writes it, and a plain static
+file server started here on an ephemeral loopback port serves it (no volo process involved). The
+fleet test instead opens the planner's own /playground with a real worker behind it.
+
+Waiting is always "poll a condition until a deadline", never a fixed pause. Children run in
+their own process groups, are killed by pid, and their logs are printed when a test fails; a
+failing test also leaves a screenshot and the page's HTML in its output directory.
+
+Run one: /usr/bin/python3 tests/web/playground_test.py PlaygroundTest.test_PiEstimate
+(VOLO_BINARY, VOLO_CHROMIUM, VOLO_CHROMEDRIVER and VOLO_TEST_OUT come from ctest).
+"""
+import base64
+import functools
+import http.server
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VOLO = os.environ.get("VOLO_BINARY", os.path.join(ROOT, "build", "release", "volo"))
+PATIENCE = float(os.environ.get("VOLO_TEST_PATIENCE", "1"))
+
+
+def wait_for(cond, timeout=30.0, what="a condition", interval=0.05):
+    """Calls cond() until it returns something truthy or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout * PATIENCE
+    last_error = None
+    while True:
+        try:
+            v = cond()
+            if v:
+                return v
+        except Exception as e:  # the page may be between renders
+            last_error = e
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}" +
+                                 (f" (last error: {last_error})" if last_error else ""))
+        time.sleep(interval)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".wasm": "application/wasm", ".js": "text/javascript",
+                      ".fly": "text/plain; charset=utf-8"}
+
+    def log_message(self, *args):
+        pass
+
+
+class Child:
+    """A volo process in its own process group, its output in a log file."""
+
+    def __init__(self, name, args, out_dir):
+        self.name = name
+        self.log_path = os.path.join(out_dir, f"{name}.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait()
+        self.log.close()
+
+    def output(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+def encode_program(text):
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+class PlaygroundTest(unittest.TestCase):
+    def setUp(self):
+        self.out = os.environ.get("VOLO_TEST_OUT") or tempfile.mkdtemp(prefix="volo-pg-")
+        shutil.rmtree(self.out, ignore_errors=True)
+        os.makedirs(self.out)
+        self.tmp = tempfile.mkdtemp(prefix="volo-pg-")
+        self.children = []
+        self.server = None
+        self.driver = None
+
+    def tearDown(self):
+        failed = self._failed()
+        if self.driver is not None:
+            if failed:
+                try:
+                    self.driver.save_screenshot(os.path.join(self.out, "screenshot.png"))
+                    with open(os.path.join(self.out, "page.html"), "w") as f:
+                        f.write(self.driver.page_source)
+                    print(f"screenshot and page: {self.out}", file=sys.stderr)
+                except Exception as e:  # the browser itself may be what failed
+                    print(f"no screenshot: {e}", file=sys.stderr)
+            self.driver.quit()
+        for c in self.children:
+            c.stop()
+            if failed:
+                print(f"---- {c.name} ----\n{c.output()}", file=sys.stderr)
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _failed(self):
+        outcome = getattr(self, "_outcome", None)
+        result = getattr(outcome, "result", None)
+        if result is None:
+            return True
+        return any(t is self for t, _ in result.errors + result.failures)
+
+    # ---- the site, the browser, the page ----
+
+    def build_site(self):
+        if os.environ.get("VOLO_PLAYGROUND_SITE"):  # a site built some other way (development)
+            return os.environ["VOLO_PLAYGROUND_SITE"]
+        site = os.path.join(self.tmp, "site")
+        r = subprocess.run([VOLO, "lite", "build", site], capture_output=True, text=True,
+                           timeout=60 * PATIENCE)
+        self.assertEqual(r.returncode, 0, f"volo lite build failed:\n{r.stdout}{r.stderr}")
+        for f in ["index.html", "app.js", "worker.js", "fly.js", "fly.wasm",
+                  "examples/pi.fly", "examples/index.json"]:
+            self.assertTrue(os.path.isfile(os.path.join(site, f)), f"{f} missing from {site}")
+        return site
+
+    def serve(self, site):
+        handler = functools.partial(QuietHandler, directory=site)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def browser(self):
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = os.environ.get("VOLO_CHROMIUM", "/usr/bin/chromium")
+        for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                  "--window-size=1280,900", f"--user-data-dir={self.tmp}/chrome"]:
+            opts.add_argument(a)
+        service = Service(os.environ.get("VOLO_CHROMEDRIVER", "/usr/bin/chromedriver"))
+        self.driver = webdriver.Chrome(service=service, options=opts)
+        return self.driver
+
+    def open(self, url):
+        d = self.driver or self.browser()
+        d.get(url)
+        wait_for(lambda: d.execute_script("return document.body.dataset.loaded") == "true",
+                 what="the playground to load")
+        return d
+
+    def el(self, id_):
+        return self.driver.find_element(By.ID, id_)
+
+    def run_program(self, timeout=60.0):
+        """Clicks Run and waits for the run to end; returns (exit status text, output text)."""
+        wait_for(lambda: self.el("run").is_enabled(), what="Run to be enabled")
+        self.el("run").click()
+        wait_for(lambda: self.el("status").get_attribute("data-exit") is not None,
+                 timeout=timeout, what="the program to end")
+        return self.el("status").get_attribute("data-exit"), self.el("output").text
+
+    def set_seed(self, seed):
+        box = self.el("seed")
+        box.clear()
+        box.send_keys(str(seed))
+
+    def native(self, *args):
+        r = subprocess.run([VOLO, "run", *args], capture_output=True, text=True,
+                           timeout=120 * PATIENCE, cwd=ROOT)
+        return r.returncode, r.stdout
+
+    # ---- the tests ----
+
+    def test_PiEstimate(self):
+        """examples/pi.fly, the default example of the static build, estimates pi."""
+        d = self.open(self.serve(self.build_site()))
+        self.assertIn("fly pi in [0:1000000] on local thenall estimation",
+                      d.execute_script("return document.querySelector('.cm-content').innerText"))
+        code, out = self.run_program(timeout=120)
+        self.assertEqual(code, "0", out)
+        m = re.search(r"pi estimation: ([0-9.]+)", out)
+        self.assertIsNotNone(m, out)
+        self.assertLess(abs(float(m.group(1)) - math.pi), 0.01, out)
+
+    def test_SameAnswerAsNativeForASeed(self):
+        """smp runs one instance at a time in the tab; the answer for a seed is volo run's."""
+        url = self.serve(self.build_site())
+        for example in ["pi", "onemax", "temperature", "wordcount"]:
+            d = self.open(f"{url}#example={example}")
+            self.set_seed(7)
+            code, out = self.run_program(timeout=120)
+            self.assertEqual(code, "0", f"{example}: {out}")
+            native_code, native_out = self.native(f"examples/{example}.fly", "--seed", "7")
+            self.assertEqual(native_code, 0, native_out)
+            self.assertEqual(out.strip(), native_out.strip(), example)
+            d.get("about:blank")
+
+    def test_ErrorMarkAtItsLine(self):
+        """A runtime error and a compile error each mark their line in the editor."""
+        url = self.serve(self.build_site())
+        runtime_error = 'var x = 1\nprintln "before"\nvar y = x + "b" * 2\nprintln "after"\n'
+        self.open(f"{url}#code={encode_program(runtime_error)}")
+        code, out = self.run_program()
+        self.assertEqual(code, "1", out)
+        self.assertIn("before", out)
+        self.assertNotIn("after", out)
+        self.assertIn("main.fly:3:17:", out)
+        self.assert_marked(3)
+
+        compile_error = "var a = 1\n\nfunc f( {\n  return 2\n}\n"
+        self.open(f"{url}#code={encode_program(compile_error)}")
+        code, out = self.run_program()
+        self.assertEqual(code, "1", out)
+        self.assert_marked(3)
+
+    def assert_marked(self, line):
+        d = self.driver
+        marked = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".cm-fly-error-line"),
+                          what=f"an error mark on line {line}")
+        self.assertEqual([m.get_attribute("data-error-line") for m in marked], [str(line)])
+        # The mark is on the editor's line `line` as the reader sees it.
+        lines = d.find_elements(By.CSS_SELECTOR, ".cm-content > .cm-line")
+        self.assertIn("cm-fly-error-line", lines[line - 1].get_attribute("class"))
+        items = d.find_elements(By.CSS_SELECTOR, "#diagnostics li")
+        self.assertTrue(items and items[0].get_attribute("data-line") == str(line),
+                        [i.text for i in items])
+
+    def test_OutputStreamsAndStopStops(self):
+        """Lines show while the program runs; Stop ends an endless program; Run works again."""
+        url = self.serve(self.build_site())
+        program = ('println "started"\nvar n = 0\nwhile (true) {\n  n += 1\n'
+                   '  if (n % 2000000 == 0) {\n    println "tick " + n\n  }\n}\n')
+        self.open(f"{url}#code={encode_program(program)}")
+        self.el("run").click()
+        wait_for(lambda: "tick 4000000" in self.el("output").text, what="streamed output")
+        self.assertIsNone(self.el("status").get_attribute("data-exit"))  # still running
+        self.el("stop").click()
+        wait_for(lambda: self.el("status").get_attribute("data-exit") == "stopped",
+                 what="the program to stop")
+        d = self.driver
+        d.execute_script("location.hash = arguments[0]; location.reload()",
+                         "code=" + encode_program('println "again"\n'))
+        wait_for(lambda: d.execute_script("return document.body.dataset.loaded") == "true",
+                 what="reload")
+        code, out = self.run_program()
+        self.assertEqual((code, out.strip()), ("0", "again"))
+
+    def test_ShareLinkCarriesTheProgram(self):
+        """Share puts the program in the URL fragment; opening the link restores it."""
+        url = self.serve(self.build_site())
+        d = self.open(f"{url}#example=sum_indices")
+        program = d.execute_script("return document.querySelector('.cm-content').innerText")
+        self.el("share").click()
+        link = wait_for(lambda: self.el("share-link").get_attribute("value"), what="the link")
+        self.assertIn("#code=", link)
+        d.get("about:blank")
+        self.open(link)
+        self.assertEqual(
+            d.execute_script("return document.querySelector('.cm-content').innerText"), program)
+
+
+    def test_LiteBuildWritesTheSiteAndRefusesAFile(self):
+        """volo lite build writes every file again over an older build; a file as OUT is an error."""
+        site = os.path.join(self.tmp, "site")
+        os.makedirs(os.path.join(site, "examples"))
+        with open(os.path.join(site, "index.html"), "w") as f:
+            f.write("old")
+        with open(os.path.join(site, "mine.txt"), "w") as f:
+            f.write("kept")
+        r = subprocess.run([VOLO, "lite", "build", site], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("python3 -m http.server", r.stdout)
+        with open(os.path.join(site, "index.html")) as f:
+            self.assertIn("FLY playground", f.read())
+        with open(os.path.join(site, "mine.txt")) as f:
+            self.assertEqual(f.read(), "kept")
+        r = subprocess.run([VOLO, "lite", "build", os.path.join(site, "mine.txt")],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("is not a directory", r.stderr)
+
+    def test_RunOnThisFleet(self):
+        """At the planner's /playground the switch runs the flies on its workers: same answer."""
+        port_file = os.path.join(self.tmp, "planner.port")
+        self.children.append(Child("planner", [VOLO, "planner", "--port", "0", "--port-file",
+                                               port_file, "--log-level", "info"], self.out))
+        port = wait_for(lambda: open(port_file).read().strip(), what="the planner's port file")
+        base = f"http://127.0.0.1:{port}"
+        self.children.append(Child("worker", [VOLO, "worker", "--planner", base, "--id", "w1",
+                                              "--ops", "fly", "--slots", "2", "--port", "-1",
+                                              "--log-level", "info"], self.out))
+
+        def fly_workers():
+            with urllib.request.urlopen(f"{base}/api/v1/workers", timeout=10) as r:
+                workers = json.load(r)["workers"]
+            return [w for w in workers if w["state"] == "live" and "fly" in w["ops"]]
+        wait_for(fly_workers, what="a worker with the fly operation")
+
+        d = self.open(f"{base}/playground/#example=pi")
+        switch = wait_for(lambda: self.el("fleet-switch").is_displayed() and self.el("fleet"),
+                          what="the 'run on this fleet' switch")
+        switch.click()
+        self.set_seed(7)
+        code, out = self.run_program(timeout=180)
+        self.assertEqual(code, "0", out)
+        native_code, native_out = self.native("examples/pi.fly", "--seed", "7")
+        self.assertEqual(native_code, 0, native_out)
+        self.assertEqual(out.strip(), native_out.strip())
+        with urllib.request.urlopen(f"{base}/api/v1/tasks?op=fly&limit=1000", timeout=10) as r:
+            chunks = json.load(r)["tasks"]
+        self.assertTrue(chunks, "no fly task reached the planner")
+        self.assertTrue(all(t["state"] == "done" for t in chunks), chunks)
+
+        # Off again, the same page runs in the tab and gives the same answer.
+        self.el("fleet").click()
+        code, out_tab = self.run_program(timeout=120)
+        self.assertEqual((code, out_tab.strip()), ("0", native_out.strip()))
+        self.assertFalse(d.find_elements(By.CSS_SELECTOR, "#output .stderr"))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,362 @@
+// The playground page: a CodeMirror editor for FLY, Run and Stop, the program's output as it is
+// printed, its errors as marks on their lines, the examples one click away, a link that
+// carries the program in the URL fragment, and, when a planner serves the page (/playground),
+// a switch that runs the program's flies on that planner's fleet (fleet.ts).
+import { EditorState, StateEffect, StateField, RangeSetBuilder } from "@codemirror/state";
+import {
+  Decoration, DecorationSet, EditorView, highlightActiveLine, keymap, lineNumbers,
+} from "@codemirror/view";
+import { defaultKeymap, history as editHistory, historyKeymap, indentWithTab } from "@codemirror/commands";
+import { bracketMatching, defaultHighlightStyle, syntaxHighlighting } from "@codemirror/language";
+import { fly } from "./fly_mode";
+import type { RunRequest, WorkerMessage } from "./protocol";
+
+const FILE = "main.fly";
+
+interface Example {
+  name: string;
+  file: string;
+  title: string;
+}
+interface ExampleIndex {
+  examples: Example[];
+  data: string[];  // data files the examples read, relative to examples/
+}
+
+// ---- error marks ----
+
+export interface Diagnostic {
+  line: number;
+  col: number;
+  message: string;
+}
+
+const setDiagnostics = StateEffect.define<Diagnostic[]>();
+
+const diagnosticsField = StateField.define<DecorationSet>({
+  create: () => Decoration.none,
+  update(marks, tr) {
+    marks = marks.map(tr.changes);
+    for (const e of tr.effects) {
+      if (!e.is(setDiagnostics)) continue;
+      const builder = new RangeSetBuilder<Decoration>();
+      const doc = tr.state.doc;
+      const sorted = [...e.value].sort((a, b) => a.line - b.line || a.col - b.col);
+      let lastLine = -1;
+      for (const d of sorted) {
+        if (d.line < 1 || d.line > doc.lines || d.line === lastLine) continue;
+        lastLine = d.line;
+        const line = doc.line(d.line);
+        builder.add(line.from, line.from, Decoration.line({
+          class: "cm-fly-error-line",
+          attributes: { "data-error-line": String(d.line), title: d.message },
+        }));
+        const from = Math.min(line.from + Math.max(d.col - 1, 0), line.to);
+        const to = Math.min(from + Math.max(1, wordLength(line.text, from - line.from)), line.to);
+        if (to > from) {
+          builder.add(from, to, Decoration.mark({
+            class: "cm-fly-error", attributes: { title: `${d.line}:${d.col}: ${d.message}` },
+          }));
+        }
+      }
+      marks = builder.finish();
+    }
+    return marks;
+  },
+  provide: (f) => EditorView.decorations.from(f),
+});
+
+function wordLength(text: string, at: number): number {
+  const m = /^[A-Za-z0-9_$]+/.exec(text.substring(at));
+  return m ? m[0].length : 1;
+}
+
+// `main.fly:3:17: message` lines of what the interpreter wrote to stderr (indented: a fly
+// instance's error inside the fly's).
+export function parseDiagnostics(stderr: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const re = /^\s*main\.fly:(\d+):(\d+): (.*)$/gm;
+  for (let m = re.exec(stderr); m; m = re.exec(stderr)) {
+    out.push({ line: Number(m[1]), col: Number(m[2]), message: m[3] });
+  }
+  return out;
+}
+
+// ---- the program in the URL fragment ----
+
+function encodeProgram(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function decodeProgram(code: string): string | null {
+  try {
+    const bin = atob(code.replace(/-/g, "+").replace(/_/g, "/"));
+    return new TextDecoder("utf-8", { fatal: true }).decode(
+      Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+  } catch {
+    return null;
+  }
+}
+
+function fragmentParams(): URLSearchParams {
+  return new URLSearchParams(location.hash.replace(/^#/, ""));
+}
+
+// ---- the page ----
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const output = $<HTMLPreElement>("output");
+const status = $<HTMLSpanElement>("status");
+const runButton = $<HTMLButtonElement>("run");
+const stopButton = $<HTMLButtonElement>("stop");
+const examples = $<HTMLSelectElement>("examples");
+const seedInput = $<HTMLInputElement>("seed");
+const diagList = $<HTMLUListElement>("diagnostics");
+const fleetSwitch = $<HTMLInputElement>("fleet");
+
+const view = new EditorView({
+  parent: $("editor"),
+  state: EditorState.create({
+    doc: "",
+    extensions: [
+      lineNumbers(), editHistory(), highlightActiveLine(), bracketMatching(),
+      syntaxHighlighting(defaultHighlightStyle), fly, diagnosticsField,
+      keymap.of([
+        { key: "Mod-Enter", run: () => (start(), true) },
+        indentWithTab, ...defaultKeymap, ...historyKeymap,
+      ]),
+      EditorView.updateListener.of((u) => {
+        if (u.docChanged) view.dispatch({ effects: setDiagnostics.of([]) });
+      }),
+    ],
+  }),
+});
+
+function setProgram(text: string) {
+  view.dispatch({
+    changes: { from: 0, to: view.state.doc.length, insert: text },
+    effects: setDiagnostics.of([]),
+  });
+}
+
+let index: ExampleIndex = { examples: [], data: [] };
+let worker: Worker | null = null;
+let workerReady = false;
+let running = false;
+let pendingRun: RunRequest | null = null;
+let stderrText = "";
+let workerFleet = false;            // the worker runs the fly_fleet build
+let fleetTasks: number[] = [];      // what the current fleet run submitted (Stop cancels them)
+const apiBase = new URL("/", location.href).href;
+
+function append(text: string, stream: 1 | 2) {
+  const atBottom = output.scrollTop + output.clientHeight >= output.scrollHeight - 4;
+  if (stream === 1) {
+    output.append(text);
+  } else {
+    const span = document.createElement("span");
+    span.className = "stderr";
+    span.textContent = text;
+    output.append(span);
+    stderrText += text;
+  }
+  if (atBottom) output.scrollTop = output.scrollHeight;
+}
+
+function showDiagnostics() {
+  const diags = parseDiagnostics(stderrText);
+  view.dispatch({ effects: setDiagnostics.of(diags) });
+  diagList.replaceChildren(...diags.map((d) => {
+    const li = document.createElement("li");
+    li.className = "diagnostic";
+    li.dataset.line = String(d.line);
+    li.dataset.col = String(d.col);
+    li.textContent = `${d.line}:${d.col}: ${d.message}`;
+    li.onclick = () => {
+      const line = view.state.doc.line(Math.min(d.line, view.state.doc.lines));
+      const pos = Math.min(line.from + d.col - 1, line.to);
+      view.dispatch({ selection: { anchor: pos }, scrollIntoView: true });
+      view.focus();
+    };
+    return li;
+  }));
+}
+
+function setRunning(on: boolean, text: string) {
+  running = on;
+  runButton.disabled = on;
+  stopButton.disabled = !on;
+  status.textContent = text;
+  document.body.dataset.state = on ? "running" : "idle";
+}
+
+function startWorker() {
+  workerReady = false;
+  workerFleet = fleetSwitch.checked;
+  worker = new Worker(workerFleet ? "worker.js?fleet=1" : "worker.js");
+  worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
+    const m = e.data;
+    if (m.kind === "ready") {
+      workerReady = true;
+      if (pendingRun) {
+        worker!.postMessage(pendingRun);
+        pendingRun = null;
+      }
+    } else if (m.kind === "fleet-tasks") {
+      fleetTasks.push(...m.ids);
+    } else if (m.kind === "output") {
+      append(m.text, m.stream);
+    } else if (m.kind === "done") {
+      showDiagnostics();
+      setRunning(false, `exit ${m.code} · ${(m.ms / 1000).toFixed(2)} s`);
+      status.dataset.ms = m.ms.toFixed(1);  // the run alone, without loading (bench/playground)
+      status.dataset.exit = String(m.code);
+    } else if (m.kind === "crashed") {
+      append(`playground: the interpreter stopped: ${m.message}\n`, 2);
+      setRunning(false, "crashed");
+      status.dataset.exit = "crashed";
+      restartWorker();
+    }
+  };
+  worker.onerror = (e) => {
+    append(`playground: ${e.message}\n`, 2);
+    setRunning(false, "crashed");
+    restartWorker();
+  };
+}
+
+function restartWorker() {
+  worker?.terminate();
+  startWorker();
+}
+
+function bindings(): string[] {
+  return [];
+}
+
+function start() {
+  if (running) return;
+  output.textContent = "";
+  stderrText = "";
+  diagList.replaceChildren();
+  delete status.dataset.exit;
+  delete status.dataset.ms;
+  view.dispatch({ effects: setDiagnostics.of([]) });
+  const source = view.state.doc.toString();
+  const fleet = fleetSwitch.checked;
+  if (fleet !== workerFleet) restartWorker();
+  fleetTasks = [];
+  setRunning(true, fleet ? "running on the fleet…" : "running…");
+  const req: RunRequest = {
+    kind: "run", file: FILE, source, seed: seedInput.value.trim(), bindings: bindings(),
+    data: index.data.map((p) => ({ path: p, url: `examples/${p}` })),
+    fleet: fleet ? { base: apiBase, token: sessionStorage.getItem("volo-token") ?? "" } : null,
+  };
+  if (workerReady) {
+    worker!.postMessage(req);
+  } else {
+    pendingRun = req;
+  }
+}
+
+function stop() {
+  if (!running) return;
+  pendingRun = null;
+  restartWorker();
+  cancelFleetTasks();
+  append("stopped\n", 2);
+  setRunning(false, "stopped");
+  status.dataset.exit = "stopped";
+}
+
+// Stop on the fleet: the chunks the stopped program submitted are cancelled on the planner.
+function cancelFleetTasks() {
+  const token = sessionStorage.getItem("volo-token");
+  const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+  for (const id of fleetTasks) {
+    void fetch(`${apiBase}api/v1/tasks/${id}/cancel`, { method: "POST", headers }).catch(() => undefined);
+  }
+  fleetTasks = [];
+}
+
+// The switch appears when a planner served this page: its API answers next to it.
+async function detectFleet() {
+  try {
+    const res = await fetch(`${apiBase}api/v1/status`, { headers: { Accept: "application/json" } });
+    if (res.status === 401) {
+      $("fleet-switch").hidden = false;
+      fleetSwitch.onchange = () => {
+        if (fleetSwitch.checked && !sessionStorage.getItem("volo-token")) {
+          const token = prompt("The planner's API token");
+          if (token) sessionStorage.setItem("volo-token", token);
+          else fleetSwitch.checked = false;
+        }
+      };
+    } else if (res.ok && (res.headers.get("Content-Type") ?? "").includes("json")) {
+      $("fleet-switch").hidden = false;
+    }
+  } catch {
+    // a static host without a planner: no switch
+  }
+}
+
+async function loadExample(name: string) {
+  const ex = index.examples.find((e) => e.name === name);
+  if (!ex) return;
+  const res = await fetch(`examples/${ex.file}`);
+  setProgram(await res.text());
+  history.replaceState(null, "", `#example=${encodeURIComponent(name)}`);
+}
+
+function share() {
+  const link = `${location.origin}${location.pathname}#code=${encodeProgram(view.state.doc.toString())}`;
+  history.replaceState(null, "", link);
+  const shareBox = $<HTMLInputElement>("share-link");
+  shareBox.value = link;
+  shareBox.hidden = false;
+  shareBox.select();
+  void navigator.clipboard?.writeText(link).catch(() => undefined);
+}
+
+async function init() {
+  startWorker();
+  runButton.onclick = start;
+  stopButton.onclick = stop;
+  $<HTMLButtonElement>("share").onclick = share;
+  examples.onchange = () => void loadExample(examples.value);
+  try {
+    index = await (await fetch("examples/index.json")).json();
+  } catch {
+    index = { examples: [], data: [] };
+  }
+  const none = document.createElement("option");
+  none.value = "";
+  none.textContent = "—";
+  examples.append(none);
+  for (const ex of index.examples) {
+    const opt = document.createElement("option");
+    opt.value = ex.name;
+    opt.textContent = ex.name;
+    opt.title = ex.title;
+    examples.append(opt);
+  }
+  await detectFleet();
+  const params = fragmentParams();
+  const code = params.get("code");
+  const program = code !== null ? decodeProgram(code) : null;
+  if (program !== null) {
+    setProgram(program);
+    examples.value = "";
+  } else {
+    const name = params.get("example") ?? "pi";
+    examples.value = name;
+    await loadExample(name);
+  }
+  setRunning(false, "ready");
+  document.body.dataset.loaded = "true";
+}
+
+void init();
