@@ -449,6 +449,14 @@ def main():
               file=sys.stderr, flush=True)
         r = subprocess.run([sandbox_script, volo], capture_output=True, text=True)
         sandbox = r.stdout if r.returncode == 0 else f"(bench/sandbox/run.sh failed: {r.stderr[-500:]})"
+    dashboard = ""
+    dashboard_script = os.path.join(ROOT, "bench", "dashboard", "run.sh")
+    if os.path.exists(dashboard_script) and os.environ.get("BENCH_DASHBOARD", "1") != "0":
+        print("dashboard: size, first render, throughput with a page open", file=sys.stderr,
+              flush=True)
+        r = subprocess.run([dashboard_script, build, "--runs", str(5 if not quick else 2)],
+                           capture_output=True, text=True)
+        dashboard = r.stdout if r.returncode == 0 else f"(bench/dashboard/run.sh failed: {r.stderr[-500:]})"
     playground = ""
     playground_script = os.path.join(ROOT, "bench", "playground", "run.sh")
     if (os.path.exists(playground_script) and os.environ.get("BENCH_PLAYGROUND", "1") != "0"
@@ -470,6 +478,8 @@ def main():
         text += "\n### The FLY playground (bench/playground/run.sh)\n\n" + playground
     if sandbox:
         text += "\n### Sandboxed commands and bundles (bench/sandbox/run.sh)\n\n" + sandbox
+    if dashboard:
+        text += "\n### The dashboard (bench/dashboard/run.sh)\n\n" + dashboard
     if functions:
         text += "\n### Functions (bench/functions/run.sh)\n\n" + functions
     print(text)

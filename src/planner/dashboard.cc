@@ -303,7 +303,9 @@ std::string Dashboard::Snapshot(bool hello) {
   o["queues"] = std::move(waiting);
   // Tasks finished since the last snapshot: the newest max_finished_per_push of them.
   json::array finished;
-  if (!ring_.empty() && core_.has_finished_tap()) {
+  // A hello leaves the ring to the ticks, so every open page gets every finished row once
+  // (the hello has the ones already sent in `recent`).
+  if (!hello && !ring_.empty() && core_.has_finished_tap()) {
     uint64_t from =
         std::max(finished_sent_,
                  finished_seen_ > ring_.size() ? finished_seen_ - ring_.size() : uint64_t{0});

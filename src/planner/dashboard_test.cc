@@ -175,6 +175,24 @@ TEST_F(DashboardTest, FeedSendsOnItsTimerNotPerTask) {
   EXPECT_TRUE(got.back().at("finished").as_array().empty());
 }
 
+TEST_F(DashboardTest, APageOpeningDoesNotTakeFinishedTasksFromAnother) {
+  dash_.Start();
+  auto w = AddWorker("w1", {"noop"}, 100);
+  std::vector<json::value> a, b;
+  Open(&a);
+  Submit("noop", 10);
+  FinishAll(w);
+  Open(&b);  // between two ticks
+  EXPECT_TRUE(b[0].at("finished").as_array().empty());
+  env_.Advance(250ms);
+  EXPECT_EQ(a.back().at("finished").as_array().size(), 10u);
+  EXPECT_EQ(b.back().at("finished").as_array().size(), 10u);
+  // A page opening later has them in its hello's recent tasks.
+  std::vector<json::value> c;
+  Open(&c);
+  EXPECT_EQ(c[0].at("recent").as_array().size(), 10u);
+}
+
 TEST_F(DashboardTest, SnapshotShowsWorkersQueuesAndRunningTasks) {
   dash_.Start();
   std::vector<json::value> got;

@@ -76,6 +76,11 @@ function start(withSession: boolean): void {
     route(/^\/fly\/?$/, fly);
     route(/^\/runs\/?$/, runs);
     route(/^\/runs\/(\d+)$/, run);
+    // The bench (bench/dashboard) reads when the first live data was on the page.
+    const off = feed.on(() => {
+      requestAnimationFrame(() => performance.mark("volo-first-data"));
+      setTimeout(() => off(), 0);
+    });
     feed.start();
     startRouter(main);
   } else {

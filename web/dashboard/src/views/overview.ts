@@ -123,7 +123,8 @@ export function overview(root: HTMLElement): () => void {
     lat,
   );
   const resize = () => {
-    const w = Math.max(280, Math.min(720, (root.clientWidth - 40) / 2));
+    // Each chart fills its grid column (two side by side, one under the other when narrow).
+    const w = Math.max(260, Math.min(900, (tput.parentElement?.clientWidth ?? 600) - 20));
     tputPlot.setSize({ width: w, height: 200 });
     latPlot.setSize({ width: w, height: 200 });
   };

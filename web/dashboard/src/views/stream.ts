@@ -51,6 +51,7 @@ export function stream(root: HTMLElement): () => void {
   }
 
   function ingest(s: Snapshot) {
+    if (s.type === "hello") for (const t of s.recent ?? []) place(t, s.t);
     for (const t of s.running) place(t, s.t);
     for (const t of s.finished) place(t, s.t);
     // A bar whose task left the running list without a finished row (skipped under load) is

@@ -1,0 +1,242 @@
+"""The dashboard's numbers (make bench; docs/dashboard.md): the page's size, its first render on
+loopback, and what an open dashboard costs a planner running the no-op throughput benchmark.
+
+usage: dashboard.py BUILD_DIR [--runs N]              prints a markdown section
+       dashboard.py BUILD_DIR --screenshot OUT.png    a screenshot of a real fleet's overview
+"""
+import argparse
+import gzip
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+
+def browser(tmp, width=1400, height=1000):
+    o = webdriver.ChromeOptions()
+    o.binary_location = os.environ.get("VOLO_CHROMIUM", "/usr/bin/chromium")
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              f"--window-size={width},{height}", "--no-first-run", "--disable-extensions",
+              f"--user-data-dir={tempfile.mkdtemp(prefix='chrome-', dir=tmp)}"]:
+        o.add_argument(a)
+    return webdriver.Chrome(service=Service(os.environ.get("VOLO_CHROMEDRIVER", "/usr/bin/chromedriver")),
+                            options=o)
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            v = cond()
+            if v:
+                return v
+        except Exception:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out waiting for " + what)
+        time.sleep(0.02)
+
+
+class Fleet:
+    def __init__(self, volo, tmp):
+        self.volo, self.tmp, self.procs = volo, tmp, []
+
+    def start(self, args):
+        p = subprocess.Popen([self.volo, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             start_new_session=True, text=True)
+        self.procs.append(p)
+        return p
+
+    def planner(self):
+        port_file = tempfile.mktemp(prefix="planner-", suffix=".port", dir=self.tmp)
+        self.start(["planner", "--port", "0", "--port-file", port_file, "--log-level", "warn"])
+        def port():
+            with open(port_file) as f:
+                return f.read().strip()
+        self.url = "http://127.0.0.1:" + wait_for(port, 15, "the planner")
+        return self.url
+
+    def workers(self, n, slots, ops="add,mult,sleep,echo,noop", scale="1"):
+        for i in range(n):
+            self.start(["worker", "--planner", self.url, "--id", f"d{i}", "--slots", str(slots),
+                        "--ops", ops, "--port", "-1", "--duration-scale", scale, "--log-level", "warn"])
+        wait_for(lambda: get(self.url + "/api/v1/status")["workers"] >= n, 30, "the workers")
+
+    def stop(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in reversed(self.procs):
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.procs = []
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.load(r)
+
+
+def post(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.load(r)
+
+
+def throughput(build, url, n=100000):
+    out = subprocess.run([os.path.join(build, "volo_bench"), "throughput", url, str(n), "1000"],
+                         capture_output=True, text=True, timeout=600, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["tasks_per_s"]
+
+
+def sizes(build):
+    dist = os.path.join(build, "web", "dashboard", "dist")
+    raw = gz = 0
+    for root, _, files in os.walk(dist):
+        for f in files:
+            if f.endswith((".js", ".css")):
+                data = open(os.path.join(root, f), "rb").read()
+                raw += len(data)
+                gz += len(gzip.compress(data, 9))
+    return raw, gz
+
+
+def first_render(volo, tmp, loads):
+    """Milliseconds from navigation to the first live data drawn, cold (a new browser profile)
+    and warm (reloads answered 304)."""
+    f = Fleet(volo, tmp)
+    d = None
+    try:
+        url = f.planner()
+        f.workers(2, 4)
+        d = browser(tmp)
+        times = []
+        for i in range(loads):
+            d.get(url + "/")
+            t = wait_for(lambda: d.execute_script(
+                "const m = performance.getEntriesByName('volo-first-data'); return m.length && m[0].startTime"),
+                30, "the first live data")
+            times.append(t)
+        return times[0], statistics.median(times[1:]) if len(times) > 1 else times[0]
+    finally:
+        if d:
+            d.quit()
+        f.stop()
+
+
+def with_and_without(volo, build, tmp, runs):
+    """The no-op throughput benchmark of make bench (2 workers of 256 slots, 100,000 tasks in
+    batches of 1,000) with no page open, then with a headless Chromium on the overview, in
+    alternation."""
+    f = Fleet(volo, tmp)
+    d = None
+    try:
+        url = f.planner()
+        f.workers(2, 256)
+        throughput(build, url, 20000)  # warm-up
+        bare, open_ = [], []
+        d = browser(tmp)
+        for _ in range(runs):
+            d.get("about:blank")
+            bare.append(throughput(build, url))
+            d.get(url + "/")
+            wait_for(lambda: d.execute_script("return performance.getEntriesByName('volo-first-data').length"),
+                     30, "the dashboard")
+            open_.append(throughput(build, url))
+        return statistics.median(bare), statistics.median(open_), bare, open_
+    finally:
+        if d:
+            d.quit()
+        f.stop()
+
+
+def screenshot(volo, tmp, out):
+    """The overview and the task stream of a `volo up` fleet under a mixed load."""
+    f = Fleet(volo, tmp)
+    d = None
+    stop = threading.Event()
+    try:
+        up = f.start(["up", "--workers", "3", "--mult", "2", "--add", "1", "--slots", "2",
+                      "--tasks", "0", "--duration-scale", "0.04"])
+        url = None
+        while url is None:
+            line = up.stdout.readline()
+            if not line:
+                raise RuntimeError("volo up ended")
+            if "dashboard at " in line:
+                url = line.split("dashboard at ")[1].strip().rstrip("/")
+        rng = random.Random(7)
+
+        def load():
+            while not stop.is_set():
+                tasks = [{"op": rng.choice(["add", "mult", "mult"]), "args": {"a": rng.randint(1, 9), "b": rng.randint(1, 9)}}
+                         for _ in range(rng.randint(2, 9))]
+                batches = [tasks]
+                if rng.random() < 0.1:  # a task that fails, for the failures table
+                    batches.append([{"op": "mult", "args": {"a": 1, "b": 2}, "timeout": 0.02}])
+                for b in batches:
+                    try:
+                        post(url + "/api/v1/tasks", {"tasks": b})
+                    except Exception:
+                        pass
+                stop.wait(0.35)
+        t = threading.Thread(target=load, daemon=True)
+        t.start()
+        d = browser(tmp, 1400, 1050)
+        d.get(url + "/")
+        time.sleep(45)  # the charts fill: a picture, not a measurement
+        d.save_screenshot(out)
+        d.get(url + "/stream")
+        time.sleep(3)
+        d.save_screenshot(out.replace(".png", "-stream.png"))
+    finally:
+        stop.set()
+        if d:
+            d.quit()
+        f.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--screenshot")
+    a = ap.parse_args()
+    build = os.path.abspath(a.build)
+    volo = os.path.join(build, "volo")
+    tmp = tempfile.mkdtemp(prefix="volo-dash-bench-")
+    try:
+        if a.screenshot:
+            screenshot(volo, tmp, os.path.abspath(a.screenshot))
+            return
+        raw, gz = sizes(build)
+        cold, warm = first_render(volo, tmp, 6)
+        bare, opened, bare_runs, open_runs = with_and_without(volo, build, tmp, a.runs)
+        print("| dashboard | value |")
+        print("|---|---|")
+        print(f"| JavaScript + CSS | {raw / 1024:.0f} KiB, **{gz / 1024:.0f} KiB gzipped** (goal ≤ 300 KB) |")
+        print(f"| first render on loopback (navigation to the first live data drawn) | **{cold:.0f} ms** cold, {warm:.0f} ms warm (304s) |")
+        print(f"| no-op throughput, no page open | {bare:,.0f} tasks/s (runs: {', '.join(f'{x:,.0f}' for x in bare_runs)}) |")
+        print(f"| no-op throughput, headless Chromium on the overview | {opened:,.0f} tasks/s (runs: {', '.join(f'{x:,.0f}' for x in open_runs)}) |")
+        print(f"| with ÷ without | **{opened / bare:.3f}** (goal ≥ 0.95) |")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
