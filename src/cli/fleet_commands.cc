@@ -287,7 +287,7 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::NonNegativeNumber);
   w->add_option("--work-dir", wopts->work_dir,
                 "exec: directory for the tasks' own directories, each removed when its task "
-                "ends (env VOLO_WORK_DIR; default $TMPDIR/volo-worker-ID)")
+                "ends (env VOLO_WORK_DIR; default $TMPDIR/volo-worker-ID-PID, this process's own)")
       ->envname("VOLO_WORK_DIR");
   auto wgrace = std::make_shared<double>(5);
   w->add_option("--kill-grace", *wgrace,
@@ -390,10 +390,10 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                                ? 0
                                : worker::kDefaultSandboxedProcesses;
         so.zygote = *wzygote;
-        spdlog::info("exec: sandboxed with bwrap{}; task limits enforced with {}; at most {} "
-                     "processes per command",
-                     so.zygote ? " in warm sandboxes" : "", so.limits->Describe(),
-                     so.max_processes);
+        spdlog::info(
+            "exec: sandboxed with bwrap{}; task limits enforced with {}; at most {} "
+            "processes per command",
+            so.zygote ? " in warm sandboxes" : "", so.limits->Describe(), so.max_processes);
         Status usable = worker::CheckSandbox(so);
         if (!usable.ok()) {
           if (!wops->empty()) {  // exec was asked for by name: refuse rather than run it bare

@@ -658,14 +658,19 @@ Status Agent::Start() {
     CommandExecutorOptions co;
     co.slots = impl_->options.slots;
     co.work_dir = impl_->options.work_dir;
+    const char* tmp = std::getenv("TMPDIR");
+    const std::string base =
+        std::string(tmp && *tmp ? tmp : "/tmp") + "/volo-worker-" + impl_->options.id;
     if (co.work_dir.empty()) {
-      const char* tmp = std::getenv("TMPDIR");
-      co.work_dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/volo-worker-" + impl_->options.id;
+      // This process's own: two workers of one id on a machine (tests side by side, a worker
+      // started again while the killed one's task directories remain) never meet in it.
+      co.work_dir = base + "-" + std::to_string(::getpid());
     }
     co.launcher = impl_->options.launcher;
     impl_->bundles = std::make_shared<BundleCache>(
-        impl_->options.bundle_cache_dir.empty() ? co.work_dir + "-bundles"
-                                                : impl_->options.bundle_cache_dir,
+        impl_->options.bundle_cache_dir.empty()
+            ? (impl_->options.work_dir.empty() ? base : co.work_dir) + "-bundles"
+            : impl_->options.bundle_cache_dir,
         impl_->options.bundle_cache_bytes,
         BundleCache::FetchFromPlanner(impl_->options.planner_url, impl_->options.join_token));
     co.bundles = impl_->bundles;
