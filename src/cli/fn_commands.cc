@@ -7,6 +7,7 @@
 #include <iostream>
 #include <iterator>
 #include <sstream>
+#include <thread>
 
 #include "cli/api.h"
 #include "cli/commands.h"
@@ -38,6 +39,16 @@ std::optional<std::string> ReadData(const std::string& arg) {
   std::ifstream f(arg.substr(1), std::ios::binary);
   if (!f) return std::nullopt;
   return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+// An error answer's message: its JSON "error", else the body.
+std::string ErrorOf(const std::string& body) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (!ec && v.is_object() && v.as_object().contains("error")) {
+    return Str(v.as_object().at("error"));
+  }
+  return body;
 }
 
 int Deploy(const std::string& planner, const DeployFlags& d) {
@@ -86,8 +97,44 @@ int Deploy(const std::string& planner, const DeployFlags& d) {
   return 0;
 }
 
+// `volo fn result NAME ID [--wait S]`: an async call's answer (GET
+// /api/v1/functions/NAME/calls/ID); exits 1 on an error answer, 3 while the call still runs.
+int AsyncAnswer(const std::string& planner, const std::string& name, const std::string& id,
+                double wait) {
+  net::Headers headers;
+  if (std::string token = ApiToken(); !token.empty()) {
+    headers.emplace_back("Authorization", "Bearer " + token);
+  }
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(wait * 1000));
+  for (auto pause = std::chrono::milliseconds(20);;
+       pause = std::min(pause * 2, std::chrono::milliseconds(1000))) {
+    auto r = net::HttpFetch("GET", planner + "/api/v1/functions/" + name + "/calls/" + id, "",
+                            headers, std::chrono::seconds(60));
+    if (!r.ok()) {
+      std::cerr << "volo: cannot reach the planner at " << planner << ": " << r.status().message()
+                << "\n";
+      return 1;
+    }
+    if (r->status >= 400) {
+      std::cerr << "volo: HTTP " << r->status << ": " << ErrorOf(r->body) << "\n";
+      return 1;
+    }
+    if (r->status != 202) {
+      std::cout << r->body;
+      std::cout.flush();
+      return 0;
+    }
+    if (std::chrono::steady_clock::now() + pause > deadline) {
+      std::cerr << "volo: call " << id << " of " << name << " is still running\n";
+      return 3;
+    }
+    std::this_thread::sleep_for(pause);
+  }
+}
+
 int Invoke(const std::string& planner, const std::string& name, const std::string& data,
-           double timeout) {
+           double timeout, bool async) {
   auto body = ReadData(data);
   if (!body) {
     std::cerr << "volo: cannot read " << data.substr(1) << "\n";
@@ -97,22 +144,26 @@ int Invoke(const std::string& planner, const std::string& name, const std::strin
   if (std::string token = ApiToken(); !token.empty()) {
     headers.emplace_back("Authorization", "Bearer " + token);
   }
-  auto r = net::HttpFetch("POST", planner + "/fn/" + name, *body, headers,
-                          std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
+  auto r = net::HttpFetch("POST", planner + "/fn/" + name + (async ? "?async=1" : ""), *body,
+                          headers, std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
   if (!r.ok()) {
     std::cerr << "volo: cannot reach the planner at " << planner << ": " << r.status().message()
               << "\n";
     return 1;
   }
   if (r->status >= 400) {
+    std::cerr << "volo: HTTP " << r->status << ": " << ErrorOf(r->body) << "\n";
+    return 1;
+  }
+  if (async) {
     boost::system::error_code ec;
     json::value v = json::parse(r->body, ec);
-    std::string msg = r->body;
-    if (!ec && v.is_object() && v.as_object().contains("error")) {
-      msg = Str(v.as_object().at("error"));
+    if (ec || !v.is_object() || !v.as_object().contains("id")) {
+      std::cerr << "volo: the planner's answer has no call id: " << r->body << "\n";
+      return 1;
     }
-    std::cerr << "volo: HTTP " << r->status << ": " << msg << "\n";
-    return 1;
+    std::cout << Str(v.as_object().at("id")) << "\n";
+    return 0;
   }
   std::cout << r->body;
   std::cout.flush();
@@ -251,8 +302,25 @@ void AddFunctionCommands(CLI::App& app, int* exit_code) {
   inv->add_option("--timeout", *itimeout, "Seconds to wait for the answer")
       ->capture_default_str()
       ->check(CLI::Range(0.001, 604800.0));
+  auto iasync = std::make_shared<bool>(false);
+  inv->add_flag("--async", *iasync,
+                "Do not wait: print the call's id (its answer: volo fn result NAME ID)");
   AddPlannerFlags(*inv, planner.get());
-  inv->callback([=] { *exit_code = Invoke(*planner, *iname, *idata, *itimeout); });
+  inv->callback([=] { *exit_code = Invoke(*planner, *iname, *idata, *itimeout, *iasync); });
+
+  auto resname = std::make_shared<std::string>();
+  auto resid = std::make_shared<std::string>();
+  auto reswait = std::make_shared<double>(0);
+  auto* res = fn->add_subcommand(
+      "result",
+      "An async call's answer (printed as invoke does); exits 3 while the call still runs");
+  res->add_option("name", *resname, "The function")->required();
+  res->add_option("id", *resid, "The id `volo fn invoke --async` printed")->required();
+  res->add_option("--wait", *reswait, "Seconds to wait for the call to be done")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 604800.0));
+  AddPlannerFlags(*res, planner.get());
+  res->callback([=] { *exit_code = AsyncAnswer(*planner, *resname, *resid, *reswait); });
 
   // ---- ls / show / rm / rollback ----
   auto* ls = fn->add_subcommand("ls", "List the functions, their instances and calls");

@@ -437,7 +437,10 @@ bool Dashboard::HandlePublic(RestContext& ctx, const HttpRequest& req, const Rep
     return true;
   }
   if (m != "GET" && m != "HEAD") return false;
-  if (p.starts_with("/api/") || p == "/metrics" || p == "/register") return false;
+  // `GET /fn/NAME` calls the function NAME (docs/functions.md), it is no page.
+  if (p.starts_with("/api/") || p.starts_with("/fn/") || p == "/metrics" || p == "/register") {
+    return false;
+  }
   const web::Asset* a = web::Find(p);
   if (!a && p.find('.') == std::string::npos && web::Find("/index.html")) {
     // The page's own routes (/tasks, /tasks/12, /stream): the page reads the path itself.

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstdio>
+#include <random>
 
 #include "common/json_text.h"
 #include "common/sha256.h"
@@ -234,7 +235,7 @@ int RetryAfterSeconds(int queued, int capacity, double mean_call_seconds) {
 
 struct FunctionService::Held {
   uint64_t id = 0;
-  std::string body;
+  wire::FnCall request;  // the body and the HTTP request's parts
   std::string caller;
   Reply reply;
   TimePoint arrived;
@@ -568,7 +569,7 @@ void FunctionService::Scale(Function& f) {
   }
 }
 
-void FunctionService::Invoke(const std::string& name, std::string body, std::string caller,
+void FunctionService::Invoke(const std::string& name, wire::FnCall request, std::string caller,
                              Reply reply) {
   Function* f = Find(name);
   if (!f) {
@@ -577,7 +578,7 @@ void FunctionService::Invoke(const std::string& name, std::string body, std::str
   }
   Held h;
   h.id = next_call_++;
-  h.body = std::move(body);
+  h.request = std::move(request);
   h.caller = std::move(caller);
   h.reply = std::move(reply);
   h.arrived = clock_.Now();
@@ -613,6 +614,66 @@ void FunctionService::Invoke(const std::string& name, std::string body, std::str
     }
     if (!any_ready) f->queue.back().cold = true;
     Scale(*f);
+  }
+}
+
+void FunctionService::InvokeAsync(
+    const std::string& name, wire::FnCall request, std::string caller,
+    const std::function<void(Result<std::string>, net::HttpResponse)>& accepted) {
+  static std::random_device device;
+  std::string id;
+  do {
+    id.clear();
+    for (int i = 0; i < 4; ++i) {
+      char part[9];
+      std::snprintf(part, sizeof part, "%08x", static_cast<unsigned>(device()));
+      id += part;
+    }
+  } while (async_.contains(id));
+  async_[id] = Async{name, false, {}, {}};
+  Invoke(name, std::move(request), std::move(caller), [this, id](net::HttpResponse r) {
+    auto it = async_.find(id);
+    if (it == async_.end()) return;
+    it->second.done = true;
+    it->second.response = std::move(r);
+    it->second.finished = clock_.Now();
+    async_bytes_ += it->second.response.body.size();
+    async_done_.push_back(id);
+    DropOldAsync();
+  });
+  auto it = async_.find(id);
+  if (it != async_.end() && it->second.done && it->second.response.status != 200 &&
+      async_done_.back() == id) {
+    // Answered without running (no such function, a full queue): the caller gets that now.
+    net::HttpResponse now = std::move(it->second.response);
+    async_bytes_ -= now.body.size();
+    async_done_.pop_back();
+    async_.erase(it);
+    return accepted(FailedPrecondition("not accepted"), std::move(now));
+  }
+  accepted(id, {});
+}
+
+std::optional<FunctionService::AsyncState> FunctionService::AsyncResult(
+    const std::string& name, const std::string& id) const {
+  auto it = async_.find(id);
+  if (it == async_.end() || it->second.function != name) return std::nullopt;
+  return AsyncState{it->second.done, it->second.response};
+}
+
+void FunctionService::DropOldAsync() {
+  const TimePoint now = clock_.Now();
+  while (!async_done_.empty()) {
+    auto it = async_.find(async_done_.front());
+    if (it != async_.end() && async_done_.size() <= kAsyncKeepCalls &&
+        async_bytes_ <= kAsyncKeepBytes && Seconds(now - it->second.finished) < kAsyncKeepSeconds) {
+      break;
+    }
+    if (it != async_.end()) {
+      async_bytes_ -= it->second.response.body.size();
+      async_.erase(it);
+    }
+    async_done_.pop_front();
   }
 }
 
@@ -659,8 +720,10 @@ void FunctionService::Send(Function& f, Instance& inst, Held call) {
   r->function = f.spec().name;
   r->instance = inst.id;
   r->revision = f.revisions[inst.revision].id;
-  wire::FnCall m{inst.id, call.id, std::move(call.body)};
-  call.body.clear();
+  wire::FnCall m = std::move(call.request);
+  m.instance = inst.id;
+  m.call = call.id;
+  call.request = {};
   r->call = std::move(call);
   uint64_t id = r->call.id;
   calls_[id] = std::move(r);
@@ -804,6 +867,7 @@ void FunctionService::ForgetInstance(uint64_t id) {
 
 void FunctionService::Tick() {
   const TimePoint now = clock_.Now();
+  DropOldAsync();
   for (auto& [name, fp] : functions_) {
     Function& f = *fp;
     const FunctionSpec& spec = f.spec();

@@ -146,9 +146,35 @@ class FunctionService {
   void WorkerLeaving(WorkerIndex w);
 
   // Answers `reply` once the call is done (or at once: 404, 429).
-  void Invoke(const std::string& name, std::string body, std::string caller, Reply reply);
+  // `request` holds the body, method, path after /fn/NAME, query string and headers (its
+  // instance and call ids are set here).
+  void Invoke(const std::string& name, wire::FnCall request, std::string caller, Reply reply);
+  void Invoke(const std::string& name, std::string body, std::string caller, Reply reply) {
+    wire::FnCall request;
+    request.body = std::move(body);
+    Invoke(name, std::move(request), std::move(caller), std::move(reply));
+  }
   // Whether a call needs no token (the function is public).
   bool IsPublic(const std::string& name) const;
+
+  // `POST /fn/NAME?async=1`: runs the call as Invoke does and keeps its answer under a new
+  // random id (32 hex digits) for AsyncResult. `accepted` gets the id, or, when the call is
+  // answered at once without running (404, 429), that answer instead.
+  void InvokeAsync(
+      const std::string& name, wire::FnCall request, std::string caller,
+      const std::function<void(Result<std::string> id, net::HttpResponse now)>& accepted);
+  // The answer of an async call of function `name`: nullopt when no such id is kept (never
+  // made, of another function, or dropped: answers are kept kAsyncKeepSeconds after they
+  // are done, at most kAsyncKeepCalls of them and kAsyncKeepBytes of bodies, the oldest
+  // dropped first); `done` false while the call runs.
+  struct AsyncState {
+    bool done = false;
+    net::HttpResponse response;
+  };
+  std::optional<AsyncState> AsyncResult(const std::string& name, const std::string& id) const;
+  static constexpr double kAsyncKeepSeconds = 3600;
+  static constexpr size_t kAsyncKeepCalls = 10000;
+  static constexpr size_t kAsyncKeepBytes = 256 << 20;
 
   void OnReady(WorkerIndex w, const wire::FnReady& m);
   void OnAnswer(WorkerIndex w, const wire::FnAnswer& m);
@@ -185,6 +211,7 @@ class FunctionService {
   void ForgetInstance(uint64_t id);
   std::optional<WorkerIndex> PickWorker();
   void Record(const std::string& name);
+  void DropOldAsync();
   std::function<void(const std::string&, const std::string&)> record_;
 
   const Clock& clock_;
@@ -194,6 +221,15 @@ class FunctionService {
   struct Running;
   std::unordered_map<uint64_t, std::unique_ptr<Running>> calls_;
   std::map<WorkerIndex, Worker> workers_;
+  struct Async {
+    std::string function;
+    bool done = false;
+    net::HttpResponse response;
+    TimePoint finished;
+  };
+  std::unordered_map<std::string, Async> async_;
+  std::deque<std::string> async_done_;  // ids of finished async calls, oldest first
+  size_t async_bytes_ = 0;              // their bodies' bytes
   uint64_t next_instance_ = 1;
   uint64_t next_call_ = 1;
 };

@@ -1,5 +1,7 @@
 #include "planner/functions_rest.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <limits>
 
@@ -15,6 +17,13 @@ namespace {
 
 constexpr std::string_view kCall = "/fn/";
 constexpr std::string_view kApi = "/api/v1/functions";
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
 
 // A time bound of the usage query: Unix seconds, or empty for `fallback`.
 bool ParseTime(const std::string& s, double fallback, double* out) {
@@ -40,7 +49,63 @@ void Call(RestContext& ctx, const HttpRequest& req, bool authorized, const Reply
   if (req.method != "POST" && req.method != "GET" && req.method != "PUT") {
     return reply(HttpResponse::Error(405, "call a function with POST (or GET, PUT)"));
   }
-  ctx.functions->Invoke(name, req.body, authorized ? "api" : "public", reply);
+  // What the program sees of the request (docs/functions.md, "The request"): never the token.
+  wire::FnCall call;
+  call.body = req.body;
+  call.method = req.method;
+  call.path = std::string(rest.substr(name.size()));
+  if (auto q = req.target.find('?'); q != std::string::npos) call.query = req.target.substr(q + 1);
+  for (const auto& [k, v] : req.headers) {
+    if (!EqualsIgnoreCase(k, "Authorization")) call.headers.emplace_back(k, v);
+  }
+  const std::string async = req.Query("async");
+  if (async.empty() || async == "0" || async == "false") {
+    return ctx.functions->Invoke(name, std::move(call), authorized ? "api" : "public", reply);
+  }
+  if (async != "1" && async != "true") {
+    return reply(HttpResponse::Error(400, "async: 1 or 0, not '" + async + "'"));
+  }
+  ctx.functions->InvokeAsync(
+      name, std::move(call), authorized ? "api" : "public",
+      [&](Result<std::string> id, HttpResponse now) {
+        if (!id.ok()) return reply(std::move(now));
+        std::string body = "{\"id\":";
+        AppendJsonString(body, *id);
+        body += ",\"function\":";
+        AppendJsonString(body, name);
+        body += ",\"result\":";
+        AppendJsonString(body, std::string(kApi) + "/" + name + "/calls/" + *id);
+        body += '}';
+        HttpResponse r = HttpResponse::Json(202, std::move(body));
+        r.headers.emplace_back("Location", std::string(kApi) + "/" + name + "/calls/" + *id);
+        reply(std::move(r));
+      });
+}
+
+// GET /api/v1/functions/NAME/calls/ID: an async call's answer once it is done (its status,
+// headers and body as the call would have had them), 202 while it runs.
+void AsyncResult(RestContext& ctx, const HttpRequest& req, const std::string& name,
+                 const std::string& id, const Reply& reply) {
+  if (req.method != "GET") return reply(HttpResponse::Error(405, "use GET on " + req.path));
+  auto state = ctx.functions->AsyncResult(name, id);
+  if (!state) {
+    return reply(HttpResponse::Error(404, "no call " + id + " of function " + name +
+                                              " (unknown, or its answer was dropped " +
+                                              "an hour after it was done)"));
+  }
+  if (!state->done) {
+    std::string body = "{\"id\":";
+    AppendJsonString(body, id);
+    body += ",\"function\":";
+    AppendJsonString(body, name);
+    body += ",\"done\":false}";
+    HttpResponse r = HttpResponse::Json(202, std::move(body));
+    r.headers.emplace_back("Retry-After", "1");
+    return reply(std::move(r));
+  }
+  HttpResponse r = std::move(state->response);
+  r.headers.emplace_back("X-Volo-Call", id);
+  reply(std::move(r));
 }
 
 }  // namespace
@@ -55,6 +120,20 @@ void HandleFunctionRequest(RestContext& ctx, const HttpRequest& req, bool author
   const std::string& p = req.path;
   const std::string& m = req.method;
   if (p.starts_with(kCall)) return Call(ctx, req, authorized, reply);
+  // An async call's answer: with the API token, or without one for a public function (the
+  // id, 128 random bits, is then the capability).
+  if (p.starts_with(std::string(kApi) + "/")) {
+    std::string_view rest = std::string_view(p).substr(kApi.size() + 1);
+    auto slash = rest.find('/');
+    if (slash != std::string_view::npos && rest.substr(slash + 1).starts_with("calls/")) {
+      std::string name(rest.substr(0, slash));
+      std::string id(rest.substr(slash + 1 + 6));
+      if (ValidFunctionName(name) && !id.empty() && id.find('/') == std::string::npos &&
+          (authorized || ctx.functions->IsPublic(name))) {
+        return AsyncResult(ctx, req, name, id, reply);
+      }
+    }
+  }
   if (!authorized) return reply(Unauthorized("the API"));
   if (p == kApi) {
     if (m != "GET") return reply(HttpResponse::Error(405, "use GET on " + p));
@@ -123,8 +202,8 @@ void HandleFunctionRequest(RestContext& ctx, const HttpRequest& req, bool author
     if (!j) return reply(HttpResponse::Error(404, "no function " + name));
     return reply(HttpResponse::Json(200, *j));
   }
-  return reply(
-      HttpResponse::Error(404, "unknown action '" + action + "' (known: rollback, usage)"));
+  return reply(HttpResponse::Error(
+      404, "unknown action '" + action + "' (known: rollback, usage, calls/ID)"));
 }
 
 }  // namespace volo::planner

@@ -132,6 +132,53 @@ TEST_F(FunctionServiceTest, ColdCallIsHeldUntilReadyThenWarmCallsGoStraightThrou
   EXPECT_EQ(Header(a.got[1], "X-Volo-Cold"), "false");
 }
 
+// Async calls: an id at once, the answer kept once done (with the request's parts passed on),
+// dropped an hour later; calls that cannot be taken are answered instead of given an id.
+TEST_F(FunctionServiceTest, AsyncAnswersAreKeptThenDropped) {
+  svc.AddWorker(w0, "w0", 8);
+  svc.Deploy(Spec());
+  std::string id;
+  wire::FnCall req;
+  req.body = "hi";
+  req.method = "PUT";
+  req.path = "/a";
+  req.query = "x=1";
+  req.headers = {{"X-Color", "blue"}};
+  svc.InvokeAsync("echo", req, "api", [&](Result<std::string> r, net::HttpResponse) {
+    ASSERT_TRUE(r.ok());
+    id = *r;
+  });
+  ASSERT_EQ(id.size(), 32u);
+  ASSERT_TRUE(svc.AsyncResult("echo", id).has_value());
+  EXPECT_FALSE(svc.AsyncResult("echo", id)->done);
+  EXPECT_FALSE(svc.AsyncResult("other", id).has_value());
+  ASSERT_EQ(t.starts.size(), 1u);
+  svc.OnReady(w0, {t.starts[0].second.instance, 3});
+  ASSERT_EQ(t.calls.size(), 1u);
+  EXPECT_EQ(t.calls[0].second.method, "PUT");
+  EXPECT_EQ(t.calls[0].second.path, "/a");
+  EXPECT_EQ(t.calls[0].second.query, "x=1");
+  EXPECT_EQ(t.calls[0].second.headers, req.headers);
+  svc.OnAnswer(w0, Ok(t.calls[0].second, "HI"));
+  auto done = svc.AsyncResult("echo", id);
+  ASSERT_TRUE(done && done->done);
+  EXPECT_EQ(done->response.status, 200);
+  EXPECT_EQ(done->response.body, "HI");
+  clock.Advance(std::chrono::seconds(3599));
+  svc.Tick();
+  EXPECT_TRUE(svc.AsyncResult("echo", id).has_value());
+  clock.Advance(std::chrono::seconds(2));
+  svc.Tick();
+  EXPECT_FALSE(svc.AsyncResult("echo", id).has_value());
+
+  int status = 0;
+  svc.InvokeAsync("nope", {}, "api", [&](Result<std::string> r, net::HttpResponse now) {
+    EXPECT_FALSE(r.ok());
+    status = now.status;
+  });
+  EXPECT_EQ(status, 404);
+}
+
 TEST_F(FunctionServiceTest, UnknownFunctionIs404) {
   Answers a;
   svc.Invoke("nope", "", "api", a.Sink());

@@ -173,7 +173,9 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     return reply(ctx.env.stopping() ? HttpResponse::Error(503, "stopping")
                                     : HttpResponse::Json(200, "{\"ready\":true}"));
   }
-  if (ctx.pages && *ctx.pages && (m == "GET" || m == "HEAD") && p.rfind("/api/", 0) != 0) {
+  // The web pages take GETs but the API's and function calls' (`GET /fn/NAME` calls NAME).
+  if (ctx.pages && *ctx.pages && (m == "GET" || m == "HEAD") && p.rfind("/api/", 0) != 0 &&
+      p.rfind("/fn/", 0) != 0) {
     if (auto page = (*ctx.pages)(req)) return reply(std::move(*page));
   }
   if (ctx.dashboard && ctx.dashboard->HandlePublic(ctx, req, reply)) return;

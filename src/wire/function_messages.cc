@@ -103,7 +103,22 @@ std::string EncodeFnCall(const FnCall& m) {
   AppendInstance(out, "fn_call", m.instance);
   out += ",\"call\":" + std::to_string(m.call) + ",\"body\":\"";
   out += Base64Encode(m.body);
-  out += "\"}";
+  out += "\",\"method\":";
+  AppendJsonString(out, m.method);
+  out += ",\"path\":";
+  AppendJsonString(out, m.path);
+  out += ",\"query\":";
+  AppendJsonString(out, m.query);
+  out += ",\"headers\":[";
+  for (size_t i = 0; i < m.headers.size(); ++i) {
+    if (i) out += ',';
+    out += '[';
+    AppendJsonString(out, m.headers[i].first);
+    out += ',';
+    AppendJsonString(out, m.headers[i].second);
+    out += ']';
+  }
+  out += "]}";
   return out;
 }
 
@@ -196,6 +211,22 @@ Result<FnPlannerMessage> ParseFnPlannerMessage(std::string_view t, const json::o
     m.instance = instance;
     if (!GetU64(o, "call", &m.call)) return InvalidArgument("fn_call: call must be an integer");
     if (!GetBody(o, "body", &m.body)) return InvalidArgument("fn_call: body must be base64");
+    if (!GetString(o, "method", &m.method) || !GetString(o, "path", &m.path) ||
+        !GetString(o, "query", &m.query)) {
+      return InvalidArgument("fn_call: method, path and query are strings");
+    }
+    if (const json::value* h = At(o, "headers"); h && !h->is_null()) {
+      const json::array* ha = h->if_array();
+      if (!ha) return InvalidArgument("fn_call: headers must be an array of [name, value]");
+      for (const json::value& pair : *ha) {
+        const json::array* p = pair.if_array();
+        if (!p || p->size() != 2 || !(*p)[0].is_string() || !(*p)[1].is_string()) {
+          return InvalidArgument("fn_call: headers must be an array of [name, value]");
+        }
+        m.headers.emplace_back(std::string((*p)[0].get_string()),
+                               std::string((*p)[1].get_string()));
+      }
+    }
     return FnPlannerMessage(std::move(m));
   }
   if (t == "fn_stop") return FnPlannerMessage(FnStop{instance});

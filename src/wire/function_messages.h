@@ -4,7 +4,8 @@
 //
 //   planner -> worker   fn_start {instance, function, revision, runner, argv, bundle, env,
 //                                  timeout, memory, cpus}
-//                       fn_call  {instance, call, body (base64)}
+//                       fn_call  {instance, call, body (base64), method, path, query,
+//                                  headers: [[name, value], ...]}
 //                       fn_stop  {instance}
 //   worker -> planner   fn_ready  {instance, start_ms}
 //                       fn_answer {call, instance, ok, status, body (base64), error, wall, cpu,
@@ -48,6 +49,13 @@ struct FnCall {
   uint64_t instance = 0;
   uint64_t call = 0;
   std::string body;
+  // The HTTP request (all optional on the wire): its method, the decoded path after
+  // /fn/NAME ("" or "/..."), the query string as sent (without '?'), and its headers but the
+  // Authorization one.
+  std::string method = "POST";
+  std::string path;
+  std::string query;
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 struct FnStop {
   uint64_t instance = 0;

@@ -95,10 +95,25 @@ TEST(FunctionMessageTest, RoundTrip) {
   EXPECT_EQ(std::get<FnStart>(*m), start);
 
   std::string binary("\0\xff\x01 body", 8);
-  auto call = ParsePlannerMessage(EncodeFnCall({9, 77, binary}));
+  FnCall plain;
+  plain.instance = 9;
+  plain.call = 77;
+  plain.body = binary;
+  auto call = ParsePlannerMessage(EncodeFnCall(plain));
   ASSERT_TRUE(call.ok()) << call.status().ToString();
   EXPECT_EQ(std::get<FnCall>(*call).call, 77u);
   EXPECT_EQ(std::get<FnCall>(*call).body, binary);
+  EXPECT_EQ(std::get<FnCall>(*call).method, "POST");
+  FnCall req{9, 78, "b", "GET", "/a b/c", "x=1&y", {{"Accept", "text/plain"}, {"X-Q", "\"q\""}}};
+  auto req_back = ParsePlannerMessage(EncodeFnCall(req));
+  ASSERT_TRUE(req_back.ok()) << req_back.status().message();
+  EXPECT_EQ(std::get<FnCall>(*req_back).method, "GET");
+  EXPECT_EQ(std::get<FnCall>(*req_back).path, "/a b/c");
+  EXPECT_EQ(std::get<FnCall>(*req_back).query, "x=1&y");
+  EXPECT_EQ(std::get<FnCall>(*req_back).headers, req.headers);
+  EXPECT_FALSE(
+      ParsePlannerMessage(R"({"t":"fn_call","instance":1,"call":2,"body":"","headers":[["a"]]})")
+          .ok());
   auto stop = ParsePlannerMessage(EncodeFnStop({9}));
   ASSERT_TRUE(stop.ok());
   EXPECT_EQ(std::get<FnStop>(*stop).instance, 9u);

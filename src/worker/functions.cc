@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <set>
@@ -273,6 +274,47 @@ void FunctionHost::RunCall(Running& run, const std::shared_ptr<Instance>& inst, 
   send_(wire::EncodeFnAnswer(answer), run.epoch);
 }
 
+namespace {
+
+// The request's environment variables for the program: CGI's REQUEST_METHOD, PATH_INFO,
+// QUERY_STRING, CONTENT_LENGTH, CONTENT_TYPE and HTTP_* (a header's name upper-cased, '-' as
+// '_'; names with other characters are left out).
+std::vector<std::string> RequestEnv(const wire::FnCall& m) {
+  std::vector<std::string> env = {"REQUEST_METHOD=" + m.method, "PATH_INFO=" + m.path,
+                                  "QUERY_STRING=" + m.query,
+                                  "CONTENT_LENGTH=" + std::to_string(m.body.size())};
+  std::vector<std::string> seen;
+  for (const auto& [name, value] : m.headers) {
+    std::string key;
+    bool ok = !name.empty();
+    for (char c : name) {
+      if (std::isalnum(static_cast<unsigned char>(c))) {
+        key += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      } else if (c == '-') {
+        key += '_';
+      } else {
+        ok = false;  // not a header name a shell variable can carry
+      }
+    }
+    if (!ok || value.find('\0') != std::string::npos) continue;
+    key = key == "CONTENT_TYPE" ? key : key == "CONTENT_LENGTH" ? "" : "HTTP_" + key;
+    if (key.empty()) continue;
+    // A header sent more than once: its values joined with ", " (RFC 9110, 5.3).
+    auto it = std::find(seen.begin(), seen.end(), key);
+    if (it != seen.end()) {
+      for (std::string& e : env) {
+        if (e.starts_with(key + "=")) e += ", " + value;
+      }
+      continue;
+    }
+    seen.push_back(key);
+    env.push_back(key + "=" + value);
+  }
+  return env;
+}
+
+}  // namespace
+
 void FunctionHost::Execute(Running& run, const Instance& instance, const wire::FnCall& m,
                            wire::FnAnswer& answer) {
   const auto started = Clock::now();
@@ -306,6 +348,9 @@ void FunctionHost::Execute(Running& run, const Instance& instance, const wire::F
     ls.bundle_dir = inst->bundle->dir();
     ls.env.push_back("VOLO_BUNDLE_DIR=" + ls.bundle_dir);
   }
+  // The HTTP request, CGI-like (docs/functions.md, "The request"); the function's own --env
+  // wins over these.
+  for (std::string& e : RequestEnv(m)) ls.env.push_back(std::move(e));
   for (const auto& [k, v] : spec.env) {
     std::string prefix = k + "=";
     std::erase_if(ls.env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });

@@ -45,6 +45,14 @@ class Outbox {
   size_t read_ = 0;
 };
 
+wire::FnCall MakeCall(uint64_t instance, uint64_t call, std::string body) {
+  wire::FnCall m;
+  m.instance = instance;
+  m.call = call;
+  m.body = std::move(body);
+  return m;
+}
+
 class FunctionHostTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -82,7 +90,7 @@ class FunctionHostTest : public ::testing::Test {
     EXPECT_EQ(ready->instance, id);
   }
   wire::FnAnswer Call(uint64_t instance, uint64_t call, std::string body) {
-    host_->Call({instance, call, std::move(body)});
+    host_->Call(MakeCall(instance, call, std::move(body)));
     auto m = out_.Next();
     if (!m) return {};
     auto* a = std::get_if<wire::FnAnswer>(&m->first);
@@ -160,7 +168,7 @@ TEST_F(FunctionHostTest, AMissingBundleEndsTheInstance) {
 
 TEST_F(FunctionHostTest, StopAllKillsCallsAndStartsANewEpoch) {
   StartShell(1, "sleep 30");
-  host_->Call({1, 1, ""});
+  host_->Call(MakeCall(1, 1, ""));
   // The call is running (a thread took it); StopAll kills it without an answer.
   host_->StopAll();
   StartShell(2, "echo after");

@@ -382,5 +382,81 @@ TEST_F(FunctionsTest, MeteringSumsEqualTheCallsMade) {
   EXPECT_NE(cli.out.find("(all)"), std::string::npos) << cli.out;
 }
 
+// `POST /fn/NAME?async=1` answers 202 with an id at once; the call runs as usual and
+// `GET /api/v1/functions/NAME/calls/ID` gives its answer once done (202 while it runs).
+TEST_F(FunctionsTest, AsyncCallsAnswer202AndTheirResultLater) {
+  Start(/*tokens=*/true);
+  Deploy("upper", "tr a-z A-Z\n");
+  CommandResult inv = Volo({"fn", "invoke", "upper", "--async", "--data", "hello"});
+  ASSERT_EQ(inv.exit_code, 0) << inv.err;
+  ASSERT_EQ(inv.out.size(), 33u) << inv.out;  // 32 hex digits and a newline
+  const std::string id = inv.out.substr(0, 32);
+  CommandResult res = Volo({"fn", "result", "upper", id, "--wait", "60"});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_EQ(res.out, "HELLO");
+  Reply got = Api("GET", "/functions/upper/calls/" + id);
+  EXPECT_EQ(got.status, 200) << got.Describe();
+  EXPECT_EQ(got.body, "HELLO");
+  // The id belongs to its function; unknown ids, other functions and no token are refused.
+  EXPECT_EQ(Api("GET", "/functions/other/calls/" + id).status, 404);
+  EXPECT_EQ(Api("GET", "/functions/upper/calls/" + std::string(32, '0')).status, 404);
+  EXPECT_EQ(Api("GET", "/functions/upper/calls/" + id, "", /*token=*/false).status, 401);
+  EXPECT_EQ(Fetch("POST", planner_.url + "/fn/upper?async=1", "x", /*token=*/false).status, 401);
+  // Calls that cannot run are answered at once, not with an id.
+  EXPECT_EQ(Fetch("POST", planner_.url + "/fn/nothing-here?async=1", "", true).status, 404);
+  EXPECT_EQ(Fetch("POST", planner_.url + "/fn/upper?async=maybe", "", true).status, 400);
+
+  // A call that runs long: 202 until it is done (here: its function removed, 503).
+  Deploy("sleeper", "sleep 120\n", {"--timeout", "300"});
+  Reply accepted = Fetch("POST", planner_.url + "/fn/sleeper?async=1", "", true);
+  ASSERT_EQ(accepted.status, 202) << accepted.Describe();
+  const std::string sid = Str(accepted.obj(), "id");
+  EXPECT_EQ(Str(accepted.obj(), "result"), "/api/v1/functions/sleeper/calls/" + sid);
+  ASSERT_TRUE(PollUntil([&] { return NumAt(Function("sleeper"), "inflight") == 1; }, seconds(20)));
+  Reply running = Api("GET", "/functions/sleeper/calls/" + sid);
+  EXPECT_EQ(running.status, 202) << running.Describe();
+  EXPECT_EQ(running.obj().at("done"), json::value(false)) << running.body;
+  CommandResult pending = Volo({"fn", "result", "sleeper", sid});
+  EXPECT_EQ(pending.exit_code, 3) << pending.out << pending.err;
+  ASSERT_EQ(Volo({"fn", "rm", "sleeper"}).exit_code, 0);
+  Reply removed = Api("GET", "/functions/sleeper/calls/" + sid);
+  EXPECT_EQ(removed.status, 503) << removed.Describe();
+  EXPECT_NE(Str(removed.obj(), "error").find("removed"), std::string::npos) << removed.body;
+
+  // A public function's async answer needs no token either.
+  Deploy("open", "cat\n", {"--public"});
+  Reply pub = Fetch("POST", planner_.url + "/fn/open?async=1", "hi", /*token=*/false);
+  ASSERT_EQ(pub.status, 202) << pub.Describe();
+  Reply pubres;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        pubres = Api("GET", "/functions/open/calls/" + Str(pub.obj(), "id"), "", false);
+        return pubres.status != 202;
+      },
+      seconds(30)));
+  EXPECT_EQ(pubres.status, 200) << pubres.Describe();
+  EXPECT_EQ(pubres.body, "hi");
+}
+
+// The HTTP request reaches a `cmd` program CGI-like: REQUEST_METHOD, PATH_INFO (the path after
+// /fn/NAME), QUERY_STRING, CONTENT_TYPE, CONTENT_LENGTH and HTTP_* headers; never the token.
+TEST_F(FunctionsTest, PathQueryAndHeadersReachACmdFunction) {
+  Start(/*tokens=*/true);
+  Deploy("req",
+         "printf '%s|%s|%s|%s|%s|%s|%s|%s' \"$REQUEST_METHOD\" \"$PATH_INFO\" \"$QUERY_STRING\" "
+         "\"$HTTP_X_COLOR\" \"$CONTENT_TYPE\" \"$CONTENT_LENGTH\" \"${HTTP_AUTHORIZATION-none}\" "
+         "\"$(cat)\"\n");
+  net::Headers h = {{"Authorization", std::string("Bearer ") + kApiToken},
+                    {"X-Color", "blue"},
+                    {"Content-Type", "text/plain"}};
+  auto r = net::HttpFetch("PUT", planner_.url + "/fn/req/a/b%20c?x=1&y=two", "abc", h, seconds(60));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->body, "PUT|/a/b c|x=1&y=two|blue|text/plain|3|none|abc");
+  Reply bare = Fetch("GET", planner_.url + "/fn/req", "", true);
+  EXPECT_EQ(bare.status, 200) << bare.Describe();
+  EXPECT_EQ(bare.body, "GET|||||0|none|");
+}
+
 }  // namespace
 }  // namespace volo::itest
