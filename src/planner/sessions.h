@@ -34,7 +34,7 @@ struct SessionContext {
   // Native worker links by worker index, so that Stop() can reach them.
   std::unordered_map<WorkerIndex, std::shared_ptr<WsWorkerLink>>& worker_links;
   uint64_t& next_client;
-  LogStore* logs = nullptr;  // command output the workers stream
+  LogStore* logs = nullptr;              // command output the workers stream
   FunctionService* functions = nullptr;  // function instances on workers (functions.h)
 };
 
