@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/poll_testing.h"
 #include "exec/frame.h"
 #include "exec/process.h"
 #include "exec/run.h"
@@ -23,19 +24,16 @@ SpawnOptions Shell(const std::string& script) {
 // True once `pid` no longer names a live process (gone, or a zombie nobody reaped yet); polls
 // that condition until a 5 s deadline.
 bool Gone(pid_t pid) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (::kill(pid, 0) != 0) return true;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    size_t paren = line.rfind(')');
-    if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z') {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
+  return test_util::PollUntil(
+      [pid] {
+        if (::kill(pid, 0) != 0) return true;
+        std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+        std::string line;
+        std::getline(stat, line);
+        size_t paren = line.rfind(')');
+        return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
+      },
+      std::chrono::seconds(5));
 }
 
 TEST(SignalName, NamesSignalsAsUsersKnowThem) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/poll_testing.h"
 #include "exec/process.h"
 
 namespace volo::worker {
@@ -37,12 +38,7 @@ Ran RunUnder(const TaskLimit& limit, const std::vector<std::string>& argv) {
 
 // Killed processes leave their cgroup when the kernel has finished with them.
 bool WaitEmpty(const TaskLimit& limit) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!limit.Empty()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
+  return test_util::PollUntil([&limit] { return limit.Empty(); }, std::chrono::seconds(10));
 }
 
 std::unique_ptr<Limits> CgroupLimits() {

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/poll_testing.h"
 #include "worker/command.h"
 #include "worker/sandbox.h"
 #include "worker/temp_dir_testing.h"
@@ -27,12 +28,7 @@ using Clock = std::chrono::steady_clock;
 // Polls `cond` until it holds or 30 s pass.
 template <typename F>
 bool Eventually(F cond) {
-  auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (!cond()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
+  return test_util::PollUntil(cond, std::chrono::seconds(30));
 }
 
 std::string Drain(int fd) {
