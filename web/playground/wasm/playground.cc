@@ -10,6 +10,7 @@
 #include <streambuf>
 #include <string>
 
+#include "fleet.h"
 #include "fly/interpreter.h"
 
 extern "C" {
@@ -76,9 +77,12 @@ class EmitBuf : public std::streambuf {
 
 // Runs `source` as the program `file` (the name its messages carry). `bindings`: --env
 // bindings, one per line ("pool=smp:4"); `seed`: --seed as decimal text, "" for a random one.
+// `fleet`: the planner's URL to run every environment the program declares on its fly workers
+// ("run on this fleet", fleet.h), "" to run them in the tab.
 // Returns volo run's exit code (0, 1 for a compile or runtime error, 2 for a usage error).
 extern "C" EMSCRIPTEN_KEEPALIVE int volo_playground_run(const char* file, const char* source,
-                                                        const char* bindings, const char* seed) {
+                                                        const char* bindings, const char* seed,
+                                                        const char* fleet) {
   EmitBuf out_buf(1), err_buf(2);
   std::ostream out(&out_buf), err(&err_buf);
   volo::fly::RunOptions options;
@@ -90,6 +94,10 @@ extern "C" EMSCRIPTEN_KEEPALIVE int volo_playground_run(const char* file, const 
     if (nl == std::string::npos) nl = b.size();
     if (nl > at) options.env_bindings.push_back(b.substr(at, nl - at));
     at = nl + 1;
+  }
+  if (fleet[0] != '\0') {
+    options.bind_all = std::string("cluster:") + fleet;
+    options.make_environment = volo::playground::MakeFleetFactory();
   }
   if (seed[0] != '\0') {
     char* end = nullptr;
