@@ -93,6 +93,11 @@ std::optional<net::HttpResponse> PlaygroundPage(const net::HttpRequest& req) {
   const web::Asset* asset = web::Find(path);  // "/playground/" is its index.html
   if (!asset) return std::nullopt;
   net::HttpResponse r = web::Serve(*asset, req);
+  // Cross-origin isolated (every file, the Web Workers' scripts included): the page may use
+  // SharedArrayBuffer, so smp runs on Web Workers (the threaded build, fly-mt.js).
+  r.headers.emplace_back("Cross-Origin-Opener-Policy", "same-origin");
+  r.headers.emplace_back("Cross-Origin-Embedder-Policy", "require-corp");
+  r.headers.emplace_back("Cross-Origin-Resource-Policy", "same-origin");
   if (std::string_view(asset->content_type).starts_with("text/html")) {
     // The page runs only its own scripts (and WebAssembly, which its worker inherits the
     // policy for) and talks only to this planner.

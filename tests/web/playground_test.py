@@ -208,6 +208,8 @@ class PlaygroundTest(unittest.TestCase):
                       d.execute_script("return document.querySelector('.cm-content').innerText"))
         code, out = self.run_program(timeout=120)
         self.assertEqual(code, "0", out)
+        # A static host without COOP/COEP headers: one thread.
+        self.assertEqual(d.execute_script("return document.body.dataset.threads"), "one-thread")
         m = re.search(r"pi estimation: ([0-9.]+)", out)
         self.assertIsNotNone(m, out)
         self.assertLess(abs(float(m.group(1)) - math.pi), 0.01, out)
@@ -493,6 +495,58 @@ class PlaygroundTest(unittest.TestCase):
         wait_for(lambda: self.fly_tasks() and
                  all(t["state"] == "cancelled" for t in self.fly_tasks()),
                  what="every chunk cancelled")
+
+    def test_SmpOnWebWorkersWhenIsolated(self):
+        """The planner serves the playground cross-origin isolated: smp runs on Web Workers
+        (the threaded build), with volo run's answers, and a program that needs two instances
+        running at once works as it does natively; output keeps its printed order."""
+        base = self.start_fleet(workers=0)
+        d = self.open(f"{base}/playground/#example=pi")
+        self.assertTrue(d.execute_script("return crossOriginIsolated"))
+        wait_for(lambda: d.execute_script("return document.body.dataset.threads") == "web-workers",
+                 what="the threaded interpreter")
+        self.assertIn("Web Workers", self.el("smp-mode").text)
+        self.set_seed(7)
+        code, out = self.run_program(timeout=120)
+        self.assertEqual(code, "0", out)
+        print(f"pi.fly --seed 7 on Web Workers: {self.el('status').get_attribute('data-ms')} ms",
+              file=sys.stderr)
+        native_code, native_out = self.native("examples/pi.fly", "--seed", "7")
+        self.assertEqual((code, out.strip()), ("0", native_out.strip()))
+
+        # b waits for a's message and a for b's: fine with threads, a clear error on one thread
+        # (tests/web/playground_corpus/one_thread_nested_receive.fly).
+        nested = ('var local = [type="smp", nthread=2]\nvar x = [type="channel"] on local\n'
+                  'var y = [type="channel"] on local\nfunc b() {\n    var v = x? as Integer\n'
+                  '    y ! v + 1 on local\n}\nfunc a() {\n    x ! 1 on local\n'
+                  '    println y? as Integer\n}\nvar hb = async fly b in [0:1] on local\n'
+                  'var ha = async fly a in [0:1] on local\n')
+        ordered = ('var pool = [type="smp", nthread=4]\nfunc hello(i) {\n'
+                   '    println "hello " + i\n}\nprintln "start"\n'
+                   'fly hello in [0:8] on pool\nprintln "end"\n')
+        for program, check in [(nested, lambda out: self.assertEqual(out.strip(), "2")),
+                               (ordered, lambda out: self.assertEqual(
+                                   (out.splitlines()[0], sorted(out.splitlines()[1:-1]),
+                                    out.splitlines()[-1]),
+                                   ("start", sorted(f"hello {i}" for i in range(8)), "end")))]:
+            d.execute_script("location.hash = arguments[0]; location.reload()",
+                             "code=" + encode_program(program))
+            wait_for(lambda: d.execute_script("return document.body.dataset.loaded") == "true",
+                     what="reload")
+            code, out = self.run_program(timeout=60)
+            self.assertEqual(code, "0", out)
+            check(out)
+
+        # More threads than the page has Web Workers for: a clear error, not a hang.
+        greedy = ('var pool = [type="smp", nthread=12]\nfunc f(i) {\n    return i\n}\n'
+                  'fly f in [0:12] on pool\nprintln "done"\n')
+        d.execute_script("location.hash = arguments[0]; location.reload()",
+                         "code=" + encode_program(greedy))
+        wait_for(lambda: d.execute_script("return document.body.dataset.loaded") == "true",
+                 what="reload")
+        code, out = self.run_program(timeout=60)
+        self.assertEqual(code, "1", out)
+        self.assertIn("smp:12: this machine would start only 8 of the threads", out)
 
 
 if __name__ == "__main__":

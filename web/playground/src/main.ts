@@ -8,7 +8,7 @@ import {
 import { defaultKeymap, history as editHistory, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { bracketMatching, defaultHighlightStyle, syntaxHighlighting } from "@codemirror/language";
 import { fly } from "./fly_mode";
-import type { RunRequest, WorkerMessage } from "./protocol";
+import type { OutputPiece, RunRequest, WorkerMessage } from "./protocol";
 
 const FILE = "main.fly";
 
@@ -178,7 +178,9 @@ async function probeFleet() {
   }
   fleetSwitch.hidden = false;
   $("footer-fleet").hidden = false;
+  $("footer-tab").hidden = true;
   fleetBox.onchange = () => {
+    if (!running && fleetWorkerWanted() !== workerForFleet) restartWorker();
     loginForm.hidden = !(fleetBox.checked && needsLogin());
     if (!loginForm.hidden) $<HTMLInputElement>("token").focus();
   };
@@ -282,13 +284,56 @@ function setRunning(on: boolean, text: string) {
   document.body.dataset.state = on ? "running" : "idle";
 }
 
+// The threaded build's output (BroadcastChannel pieces, numbered): shown in order; a run's end
+// waits for its last piece.
+let outputChannel: BroadcastChannel | null = null;
+let nextPiece = 0;
+const earlyPieces = new Map<number, OutputPiece>();
+let endWaiting: Extract<WorkerMessage, { kind: "done" }> | null = null;
+
+function onPiece(p: OutputPiece) {
+  earlyPieces.set(p.seq, p);
+  for (let q = earlyPieces.get(nextPiece); q; q = earlyPieces.get(nextPiece)) {
+    earlyPieces.delete(nextPiece++);
+    append(q.text, q.stream);
+  }
+  if (endWaiting && nextPiece >= endWaiting.emitted) finish(endWaiting);
+}
+
+function finish(m: Extract<WorkerMessage, { kind: "done" }>) {
+  endWaiting = null;
+  openChunks.clear();
+  showDiagnostics();
+  setRunning(false, `exit ${m.code} · ${(m.ms / 1000).toFixed(2)} s`);
+  status.dataset.ms = m.ms.toFixed(1);  // the run alone, without loading (bench/playground)
+  status.dataset.exit = String(m.code);
+}
+
+// Whether the worker runs the one-thread build for the fleet (a cross-origin isolated page
+// otherwise gets the threaded one; fleet.cc waits on the one thread).
+let workerForFleet = false;
+function fleetWorkerWanted(): boolean {
+  return crossOriginIsolated && fleet.available && fleetBox.checked;
+}
+
 function startWorker() {
   workerReady = false;
-  worker = new Worker("worker.js");
+  workerForFleet = fleetWorkerWanted();
+  outputChannel?.close();
+  outputChannel = null;
+  worker = new Worker(workerForFleet ? "worker.js?fleet=1" : "worker.js");
   worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
     const m = e.data;
     if (m.kind === "ready") {
       workerReady = true;
+      document.body.dataset.threads = m.threads ? "web-workers" : "one-thread";
+      $("smp-mode").textContent = m.threads
+        ? "smp runs on Web Workers (this page is cross-origin isolated)."
+        : "smp runs one instance at a time on one thread.";
+      if (m.channel) {
+        outputChannel = new BroadcastChannel(m.channel);
+        outputChannel.onmessage = (ev: MessageEvent<OutputPiece>) => onPiece(ev.data);
+      }
       if (pendingRun) {
         worker!.postMessage(pendingRun);
         pendingRun = null;
@@ -298,11 +343,8 @@ function startWorker() {
     } else if (m.kind === "fleet") {
       onFleet(m);
     } else if (m.kind === "done") {
-      openChunks.clear();
-      showDiagnostics();
-      setRunning(false, `exit ${m.code} · ${(m.ms / 1000).toFixed(2)} s`);
-      status.dataset.ms = m.ms.toFixed(1);  // the run alone, without loading (bench/playground)
-      status.dataset.exit = String(m.code);
+      if (outputChannel && nextPiece < m.emitted) endWaiting = m;
+      else finish(m);
     } else if (m.kind === "crashed") {
       append(`playground: the interpreter stopped: ${m.message}\n`, 2);
       setRunning(false, "crashed");
@@ -346,6 +388,9 @@ function start() {
   openChunks.clear();
   chunksSubmitted = 0;
   chunksEnded = 0;
+  nextPiece = 0;
+  earlyPieces.clear();
+  endWaiting = null;
   delete status.dataset.chunks;
   setRunning(true, useFleet ? "running on the fleet…" : "running…");
   const req: RunRequest = {
@@ -353,7 +398,10 @@ function start() {
     data: index.data.map((p) => ({ path: p, url: `examples/${p}` })),
     fleet: useFleet ? { url: location.origin, api, csrf: fleet.csrf } : undefined,
   };
-  if (workerReady) {
+  if (fleetWorkerWanted() !== workerForFleet) {
+    pendingRun = req;
+    restartWorker();
+  } else if (workerReady) {
     worker!.postMessage(req);
   } else {
     pendingRun = req;

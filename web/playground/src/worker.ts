@@ -6,6 +6,7 @@ import type { RunRequest, WorkerMessage } from "./protocol";
 
 declare function importScripts(...urls: string[]): void;
 declare function createFlyModule(options: object): Promise<FlyModule>;
+declare function createFlyMtModule(options: object): Promise<FlyModule>;
 
 interface FlyModule {
   fleetClient?: Fleet;
@@ -176,7 +177,14 @@ class Fleet {
   }
 }
 
-importScripts("fly.js");
+// On a cross-origin isolated page (SharedArrayBuffer) the threaded build runs smp on Web
+// Workers; elsewhere, and for "run on this fleet" (whose waiting needs the one thread, fleet.cc),
+// the one-thread build.
+const threaded = (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated === true &&
+  !new URLSearchParams(location.search).has("fleet");
+importScripts(threaded ? "fly-mt.js" : "fly.js");
+// The threaded build's output goes straight from every thread to the page on this channel.
+const channel = threaded ? `volo-playground-${Date.now()}-${Math.random().toString(36).slice(2)}` : "";
 
 // Run once, silently, before the first program: V8 first compiles WebAssembly with its
 // baseline compiler and optimizes a function only once it is hot, for its next call; the
@@ -208,7 +216,8 @@ println fib(20) + s + m.size()
 
 let module: FlyModule | undefined;
 let warming = false;
-const ready = createFlyModule({
+const ready = (threaded ? createFlyMtModule : createFlyModule)({
+  mainScriptUrlOrBlob: "fly-mt.js",  // what the threads' Web Workers load
   onOutput: (stream: 1 | 2, text: string) => {
     if (!warming) post({ kind: "output", stream, text });
   },
@@ -219,11 +228,12 @@ const ready = createFlyModule({
   module = m;
   warming = true;
   for (let k = 0; k < 2; ++k) {
-    m.ccall("volo_playground_run", "number", ["string", "string", "string", "string", "string"],
-            ["warmup.fly", kWarmUp, "", "1", ""]);
+    m.ccall("volo_playground_run", "number",
+            ["string", "string", "string", "string", "string", "string"],
+            ["warmup.fly", kWarmUp, "", "1", "", ""]);
   }
   warming = false;
-  post({ kind: "ready" });
+  post({ kind: "ready", threads: threaded, channel });
 });
 
 const loaded = new Set<string>();
@@ -245,13 +255,15 @@ async function run(req: RunRequest) {
   let code: number;
   try {
     code = m.ccall("volo_playground_run", "number",
-                   ["string", "string", "string", "string", "string"],
-                   [req.file, req.source, req.bindings.join("\n"), req.seed, req.fleet?.url ?? ""]);
+                   ["string", "string", "string", "string", "string", "string"],
+                   [req.file, req.source, req.bindings.join("\n"), req.seed, req.fleet?.url ?? "",
+                    channel]);
   } catch (e) {
     post({ kind: "crashed", message: String(e) });
     return;
   }
-  post({ kind: "done", code, ms: performance.now() - start });
+  const ms = performance.now() - start;
+  post({ kind: "done", code, ms, emitted: m.ccall("volo_playground_emitted", "number", [], []) });
 }
 
 self.onmessage = (e: MessageEvent<RunRequest>) => {

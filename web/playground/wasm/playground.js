@@ -1,8 +1,16 @@
 // The JavaScript half of playground.cc and fleet.cc (linked with --js-library).
 mergeInto(LibraryManager.library, {
-  volo_playground_emit: function(stream, data, n) {
+  volo_playground_emit: function(stream, data, n, seq, channel) {
     const text = UTF8ToString(data, n);
-    if (Module.onOutput) Module.onOutput(stream, text);
+    const name = channel ? UTF8ToString(channel) : "";
+    if (name) {
+      // Any thread (each a Web Worker with its own JavaScript): straight to the page.
+      const open = self.voloOutputChannels || (self.voloOutputChannels = {});
+      const ch = open[name] || (open[name] = new BroadcastChannel(name));
+      ch.postMessage({seq: seq, stream: stream, text: text});
+    } else if (Module.onOutput) {
+      Module.onOutput(stream, text);
+    }
   },
 
   // fleet.cc's calls go to Module.fleetClient (the Web Worker's Fleet, worker.ts), which
