@@ -117,7 +117,10 @@ void AddLiteCommands(CLI::App& app, int* exit_code) {
       "The FLY playground as a static site: FLY programs run in the browser tab (the "
       "interpreter compiled to WebAssembly), with an editor, the examples and shareable links");
   lite->require_subcommand(1);
-  lite->footer("A planner serves the same playground at /playground/.");
+  lite->footer(
+      "A planner serves the same playground at /playground/, cross-origin isolated (smp runs on "
+      "Web Workers there), with a \"Run on this fleet\" switch that runs the program's flies on "
+      "the planner's fly workers.");
   CLI::App* build = lite->add_subcommand(
       "build",
       "Write the playground to OUT (index.html, JavaScript, WebAssembly, examples) for any "

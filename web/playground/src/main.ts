@@ -327,8 +327,9 @@ function startWorker() {
     if (m.kind === "ready") {
       workerReady = true;
       document.body.dataset.threads = m.threads ? "web-workers" : "one-thread";
-      $("smp-mode").textContent = m.threads
-        ? "smp runs on Web Workers (this page is cross-origin isolated)."
+      // (With the fleet switch on, a program's environments are the fleet's, not smp.)
+      $("smp-mode").textContent = workerForFleet ? ""
+        : m.threads ? "smp runs on Web Workers (this page is cross-origin isolated)."
         : "smp runs one instance at a time on one thread.";
       if (m.channel) {
         outputChannel = new BroadcastChannel(m.channel);
