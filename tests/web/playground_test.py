@@ -478,6 +478,17 @@ class PlaygroundTest(unittest.TestCase):
         self.assertEqual(out.strip(), native_out.strip())
         self.assertTrue(self.fly_tasks())
 
+    def test_NoFlyWorkerIsAClearError(self):
+        """With no fly worker connected, a fly on the fleet fails at once, saying so."""
+        base = self.start_fleet(workers=0)
+        self.open(f"{base}/playground/#example=pi")
+        self.switch_to_fleet()
+        code, out = self.run_program(timeout=60)
+        self.assertEqual(code, "1", out)
+        self.assertIn("no worker with the fly operation is connected to the planner at " + base,
+                      out)
+        self.assertEqual(self.fly_tasks(), [])
+
     def test_StopCancelsTheFleetsChunks(self):
         """Stop ends the program at once and cancels its chunks still on the fleet."""
         base = self.start_fleet(workers=1)
