@@ -45,7 +45,11 @@ provision::Demand ProvisionDriver::CurrentDemand() const {
 void ProvisionDriver::Tick() {
   if (shut_) return;
   for (const provision::Ended& e : backend_->Poll()) {
-    std::string why = policy_.Exited(e.id);
+    // Registered at all (its record stays in Core after it is gone), perhaps since the last
+    // round: then its end is no failure to start.
+    bool registered = false;
+    for (const WorkerInfo& w : core_.workers()) registered = registered || w.id.value() == e.id;
+    std::string why = policy_.Exited(e.id, registered);
     if (why == "stopped") {
       spdlog::info("provision: worker {} stopped ({})", e.id, e.how);
     } else {

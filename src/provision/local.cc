@@ -152,9 +152,17 @@ std::vector<Ended> LocalProvisioner::Poll() {
 }
 
 void LocalProvisioner::StopAll(Nanos grace) {
+  // A worker drains on its first SIGTERM and leaves at once on the second: its tasks' results
+  // could not reach a planner that is going anyway (they run again after a restart).
   for (auto& [id, c] : children_) kill(c.pid, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + grace;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + grace;
+  bool second = false;
   while (!children_.empty() && std::chrono::steady_clock::now() < deadline) {
+    if (!second && std::chrono::steady_clock::now() >= start + std::chrono::milliseconds(100)) {
+      second = true;
+      for (auto& [id, c] : children_) kill(c.pid, SIGTERM);
+    }
     for (auto it = children_.begin(); it != children_.end();) {
       pid_t r = waitpid(it->second.pid, nullptr, WNOHANG);
       it = (r == it->second.pid || (r < 0 && errno == ECHILD)) ? children_.erase(it) : ++it;

@@ -137,7 +137,7 @@ void Policy::StartFailed(const std::string& id) {
   if (workers_.erase(id)) Fail();
 }
 
-std::string Policy::Exited(const std::string& id) {
+std::string Policy::Exited(const std::string& id, bool registered) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return "not ours";
   State s = it->second.state;
@@ -146,6 +146,7 @@ std::string Policy::Exited(const std::string& id) {
     case State::kStopping:
       return "stopped";
     case State::kStarting:
+      if (registered) break;
       Fail();
       return "ended before registering";
     case State::kRunning:

@@ -59,9 +59,10 @@ class Policy {
                              const std::function<Observed(const std::string& id)>& observe);
   // The backend could not start `id` (Start returned an error): forgotten, a failure.
   void StartFailed(const std::string& id);
-  // The process of `id` ended (Provisioner::Poll). Returns why, for the log: "stopped" when it
-  // was asked to, else what happened ("ended before registering", "ended on its own").
-  std::string Exited(const std::string& id);
+  // The process of `id` ended (Provisioner::Poll); `registered`: the planner had seen it
+  // register (perhaps since the last Decide). Returns why, for the log: "stopped" when it was
+  // asked to, else what happened ("ended before registering", "ended on its own").
+  std::string Exited(const std::string& id, bool registered = false);
 
   enum class State : uint8_t { kStarting, kRunning, kStopping };
   std::optional<State> state(const std::string& id) const;

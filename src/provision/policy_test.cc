@@ -193,6 +193,13 @@ TEST_F(PolicyTest, ADeadWorkerIsReplacedOnlyWhileWorkWaits) {
   EXPECT_EQ(Starts(Round(Tasks("sleep", 1))), std::vector<std::string>{"prov-2"});
 }
 
+TEST_F(PolicyTest, OneThatRegisteredBetweenRoundsAndDiedIsNoFailure) {
+  Round(Tasks("sleep", 1));
+  EXPECT_EQ(policy().Exited("prov-1", /*registered=*/true), "ended on its own");
+  EXPECT_EQ(policy().failures(), 0);
+  EXPECT_EQ(Starts(Round(Tasks("sleep", 1))), std::vector<std::string>{"prov-2"});
+}
+
 TEST_F(PolicyTest, WorkersNotStartedHereAreNeverStopped) {
   seen_["w1"] = {.registered = true, .busy = false};
   clock_.Advance(1h);

@@ -44,7 +44,8 @@ class Provisioner {
   // Workers that ended since the last call (the local backend reaps them here); also carries
   // out the forced stops whose grace has passed. Called every planner tick.
   virtual std::vector<Ended> Poll() = 0;
-  // Stops every worker it started: asks, waits up to `grace`, then forces. Blocks.
+  // Stops every worker it started at once (the planner is going): asks them to leave without
+  // finishing what they hold, waits up to `grace`, then forces. Blocks.
   virtual void StopAll(Nanos grace) = 0;
   // "local" (for logs and metrics).
   virtual std::string_view name() const = 0;
