@@ -30,8 +30,7 @@ provision::Demand ProvisionDriver::CurrentDemand() const {
     if (n > 0 && ProvisionableOp(op)) d.tasks[op] = n;
   }
   // A provisioned worker idle beside queued tasks of an operation it offers cannot take them.
-  for (const std::string& id : ever_) {
-    if (!policy_.Has(id)) continue;
+  for (const std::string& id : policy_.ids()) {
     auto w = core_.FindWorker(WorkerId(id));
     if (!w) continue;
     const WorkerInfo& info = core_.worker(*w);
@@ -42,14 +41,26 @@ provision::Demand ProvisionDriver::CurrentDemand() const {
   return d;
 }
 
+bool ProvisionDriver::Registered(const std::string& id, bool live) const {
+  // The row of an earlier worker of the same id was last seen before this one started.
+  std::optional<TimePoint> started = policy_.started(id);
+  if (!started) return false;
+  if (live) {
+    auto w = core_.FindWorker(WorkerId(id));
+    return w && core_.worker(*w).last_seen >= *started;
+  }
+  for (const WorkerInfo& w : core_.workers()) {
+    if (w.id.value() == id && w.last_seen >= *started) return true;
+  }
+  return false;
+}
+
 void ProvisionDriver::Tick() {
   if (shut_) return;
   for (const provision::Ended& e : backend_->Poll()) {
-    // Registered at all (its record stays in Core after it is gone), perhaps since the last
+    // Registered since it was started (Core keeps a gone worker's row), perhaps since the last
     // round: then its end is no failure to start.
-    bool registered = false;
-    for (const WorkerInfo& w : core_.workers()) registered = registered || w.id.value() == e.id;
-    std::string why = policy_.Exited(e.id, registered);
+    std::string why = policy_.Exited(e.id, Registered(e.id, /*live=*/false));
     if (why == "stopped") {
       spdlog::info("provision: worker {} stopped ({})", e.id, e.how);
     } else {
@@ -60,10 +71,9 @@ void ProvisionDriver::Tick() {
   auto observe = [this](const std::string& id) {
     provision::Observed o;
     auto w = core_.FindWorker(WorkerId(id));
-    if (!w) return o;
-    const WorkerInfo& info = core_.worker(*w);
-    o.registered = info.alive;
-    o.busy = !info.inflight.empty() || functions_.HostedOn(*w) > 0;
+    if (!w || !Registered(id, /*live=*/true)) return o;
+    o.registered = true;
+    o.busy = !core_.worker(*w).inflight.empty() || functions_.HostedOn(*w) > 0;
     return o;
   };
   for (provision::Action& a : policy_.Decide(CurrentDemand(), observe)) {

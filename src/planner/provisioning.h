@@ -45,6 +45,9 @@ class ProvisionDriver {
   provision::Demand CurrentDemand() const;
 
  private:
+  // Whether worker `id` has registered since it was started (`live`: and is still there).
+  bool Registered(const std::string& id, bool live) const;
+
   Core& core_;
   FunctionService& functions_;
   provision::ProvisionOptions options_;

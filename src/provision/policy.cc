@@ -50,10 +50,22 @@ std::string Demand::Describe() const {
 Policy::Policy(const Clock& clock, const ProvisionOptions& options)
     : clock_(clock), options_(options) {}
 
+std::vector<std::string> Policy::ids() const {
+  std::vector<std::string> out;
+  for (const auto& [id, w] : workers_) out.push_back(id);
+  return out;
+}
+
 int Policy::starting() const {
   int n = 0;
   for (const auto& [id, w] : workers_) n += w.state == State::kStarting;
   return n;
+}
+
+std::optional<TimePoint> Policy::started(const std::string& id) const {
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return std::nullopt;
+  return it->second.started;
 }
 
 std::optional<Policy::State> Policy::state(const std::string& id) const {
@@ -117,7 +129,9 @@ std::vector<Action> Policy::Decide(const Demand& demand,
   const int n = std::min(wanted - starting(), options_.max - in_all);
   for (int i = 0; i < n; ++i) {
     WorkerRequest r;
-    r.id = "prov-" + std::to_string(next_id_++);
+    // The lowest free number: ids are reused, so the planner's list of workers (which keeps
+    // one row per id) stays as long as MAX, not as long as the planner's life.
+    for (int k = 1; r.id.empty() || workers_.count(r.id); ++k) r.id = "prov-" + std::to_string(k);
     r.ops.assign(ops.begin(), ops.end());
     r.slots = options_.slots;
     r.functions = ops.count("exec") ? options_.functions : 0;

@@ -14,7 +14,8 @@
 // - A running worker idle (no task, no function instance) for `idle` is stopped.
 // - A running worker that ends without being stopped is forgotten; it is replaced only if
 //   work still waits (by the first rule).
-// Only the workers started here are ever stopped here.
+// Only the workers started here are ever stopped here. Ids are prov-1, prov-2, ...: the lowest
+// number not in use, so a replacement takes the id of the worker it replaces.
 #pragma once
 
 #include <cstdint>
@@ -66,7 +67,10 @@ class Policy {
 
   enum class State : uint8_t { kStarting, kRunning, kStopping };
   std::optional<State> state(const std::string& id) const;
+  // When `id` was started (by this policy's clock), if it is one of the workers here.
+  std::optional<TimePoint> started(const std::string& id) const;
   bool Has(const std::string& id) const { return workers_.count(id) != 0; }
+  std::vector<std::string> ids() const;
   int count() const { return static_cast<int>(workers_.size()); }
   int starting() const;
   int failures() const { return failures_; }
@@ -85,7 +89,6 @@ class Policy {
   const Clock& clock_;
   ProvisionOptions options_;
   std::map<std::string, Worker> workers_;
-  uint64_t next_id_ = 1;
   int failures_ = 0;  // in a row
   TimePoint retry_at_{};
 };

@@ -135,7 +135,8 @@ TEST_F(PolicyTest, IdleRunningWorkersStopAfterTheIdleTimeBusyOnesStay) {
   // Stopping ones are not stopped twice, and count against MAX until they have ended.
   EXPECT_TRUE(Round(Tasks("sleep", 5)).empty());
   EXPECT_EQ(policy().Exited("prov-2"), "stopped");
-  EXPECT_EQ(Starts(Round(Tasks("sleep", 5))), std::vector<std::string>{"prov-3"});
+  // The lowest free id again.
+  EXPECT_EQ(Starts(Round(Tasks("sleep", 5))), std::vector<std::string>{"prov-2"});
 }
 
 TEST_F(PolicyTest, AWorkerThatDoesNotRegisterIsStoppedAndStartsBackOff) {
@@ -152,32 +153,32 @@ TEST_F(PolicyTest, AWorkerThatDoesNotRegisterIsStoppedAndStartsBackOff) {
   // Backoff: 1 s, then 2 s, 4 s, 8 s, 8 s (the cap).
   EXPECT_TRUE(Round(Tasks("add", 1)).empty());
   clock_.Advance(1s);
-  EXPECT_EQ(Starts(Round(Tasks("add", 1))), std::vector<std::string>{"prov-2"});
+  EXPECT_EQ(Starts(Round(Tasks("add", 1))), std::vector<std::string>{"prov-1"});
   // This one's process ends at once (a bad binary, a refused registration): a failure too.
-  EXPECT_EQ(policy().Exited("prov-2"), "ended before registering");
+  EXPECT_EQ(policy().Exited("prov-1"), "ended before registering");
   EXPECT_EQ(policy().failures(), 2);
   clock_.Advance(1999ms);
   EXPECT_TRUE(Round(Tasks("add", 1)).empty());
   clock_.Advance(1ms);
-  EXPECT_EQ(Starts(Round(Tasks("add", 1))), std::vector<std::string>{"prov-3"});
-  policy().StartFailed("prov-3");
+  EXPECT_EQ(Starts(Round(Tasks("add", 1))), std::vector<std::string>{"prov-1"});
+  policy().StartFailed("prov-1");
   EXPECT_EQ(policy().failures(), 3);
   EXPECT_EQ(policy().count(), 0);
   clock_.Advance(3s);
   EXPECT_TRUE(Round(Tasks("add", 1)).empty());
   clock_.Advance(1s);
-  EXPECT_EQ(Starts(Round(Tasks("add", 1))), std::vector<std::string>{"prov-4"});
-  policy().StartFailed("prov-4");
+  EXPECT_EQ(Starts(Round(Tasks("add", 1))), std::vector<std::string>{"prov-1"});
+  policy().StartFailed("prov-1");
   clock_.Advance(8s);
-  EXPECT_EQ(Starts(Round(Tasks("add", 1))), std::vector<std::string>{"prov-5"});
-  policy().StartFailed("prov-5");
+  EXPECT_EQ(Starts(Round(Tasks("add", 1))), std::vector<std::string>{"prov-1"});
+  policy().StartFailed("prov-1");
   clock_.Advance(8s);  // capped at 8 s, not 16
-  EXPECT_EQ(Starts(Round(Tasks("add", 1))), std::vector<std::string>{"prov-6"});
+  EXPECT_EQ(Starts(Round(Tasks("add", 1))), std::vector<std::string>{"prov-1"});
   // One that registers resets the count.
-  seen_["prov-6"] = {.registered = true, .busy = true};
+  seen_["prov-1"] = {.registered = true, .busy = true};
   Round({});
   EXPECT_EQ(policy().failures(), 0);
-  EXPECT_EQ(policy().state("prov-6"), Policy::State::kRunning);
+  EXPECT_EQ(policy().state("prov-1"), Policy::State::kRunning);
 }
 
 TEST_F(PolicyTest, ADeadWorkerIsReplacedOnlyWhileWorkWaits) {
@@ -190,14 +191,14 @@ TEST_F(PolicyTest, ADeadWorkerIsReplacedOnlyWhileWorkWaits) {
   // Nothing waits any more: no replacement.
   EXPECT_TRUE(Round({}).empty());
   // Its task went back to the queue: replaced at once.
-  EXPECT_EQ(Starts(Round(Tasks("sleep", 1))), std::vector<std::string>{"prov-2"});
+  EXPECT_EQ(Starts(Round(Tasks("sleep", 1))), std::vector<std::string>{"prov-1"});
 }
 
 TEST_F(PolicyTest, OneThatRegisteredBetweenRoundsAndDiedIsNoFailure) {
   Round(Tasks("sleep", 1));
   EXPECT_EQ(policy().Exited("prov-1", /*registered=*/true), "ended on its own");
   EXPECT_EQ(policy().failures(), 0);
-  EXPECT_EQ(Starts(Round(Tasks("sleep", 1))), std::vector<std::string>{"prov-2"});
+  EXPECT_EQ(Starts(Round(Tasks("sleep", 1))), std::vector<std::string>{"prov-1"});
 }
 
 TEST_F(PolicyTest, WorkersNotStartedHereAreNeverStopped) {

@@ -201,7 +201,8 @@ TEST_F(ProvisionTest, AKilledWorkerIsReplacedWhileWorkWaits) {
   for (const json::object& t : WaitFinished(planner_, ids, seconds(60))) {
     EXPECT_EQ(Str(t, "state"), "done") << json::serialize(t);
   }
-  EXPECT_EQ(Str(GetTask(planner_, ids.back()), "worker"), "prov-2");
+  // The replacement takes the lowest free id: the dead one's.
+  EXPECT_EQ(Str(GetTask(planner_, ids.back()), "worker"), "prov-1");
   EXPECT_EQ(Metric("volo_provision_workers_ended_total"), 1);
   EXPECT_EQ(Metric("volo_provision_workers_started_total"), 2);
   EXPECT_FALSE(Running(pids[0]));  // reaped by the planner
