@@ -198,6 +198,9 @@ Result<WorkerView> ParseWorkerAt(const json::value& v, std::string where) {
     if (const json::value* res = o->if_contains("resources_used"); res && res->is_object()) {
       w.resources_used = *res;
     }
+    if (const json::value* p = o->if_contains("provisioned"); p && p->is_bool()) {
+      w.provisioned = p->get_bool();
+    }
   }
   std::string state = r.String("state");
   if (r.ok()) {
@@ -367,7 +370,8 @@ json::value ToValue(const WorkerView& w) {
                       {"busy_seconds", w.busy_seconds},
                       {"state", WorkerStateName(w.state)},
                       {"resources", w.resources},
-                      {"resources_used", w.resources_used}};
+                      {"resources_used", w.resources_used},
+                      {"provisioned", w.provisioned}};
 }
 
 Result<WorkerView> ParseWorker(const json::value& v) { return ParseWorkerAt(v, ""); }

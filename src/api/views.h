@@ -95,6 +95,8 @@ struct WorkerView {
   // (objects of the task field's shape; empty when none).
   boost::json::value resources = boost::json::object();
   boost::json::value resources_used = boost::json::object();
+  // Started by the planner on demand (`volo planner --provision`); absent in JSON: false.
+  bool provisioned = false;
 };
 boost::json::value ToValue(const WorkerView& w);
 Result<WorkerView> ParseWorker(const boost::json::value& v);

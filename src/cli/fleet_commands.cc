@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "net/client.h"
 #include "planner/server.h"
+#include "provision/provisioner.h"
 #include "wire/messages.h"
 #include "worker/agent.h"
 #include "worker/sandbox.h"
@@ -200,6 +201,25 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                 "Bearer token workers must send to join (env VOLO_JOIN_TOKEN)");
   p->add_option("--tls-cert", popts->tls_cert_file, "PEM certificate: serve HTTPS/WSS only");
   p->add_option("--tls-key", popts->tls_key_file, "PEM private key for --tls-cert");
+  auto prov = std::make_shared<std::string>();
+  auto prov_idle = std::make_shared<std::string>("60s");
+  p->add_option("--provision", *prov,
+                "Start workers on demand: local:MAX runs up to MAX `volo worker` processes on "
+                "this machine while tasks or function calls wait that no live worker can take, "
+                "and stops them when idle (docs/functions.md, \"Workers on demand\")");
+  p->add_option("--provision-idle", *prov_idle,
+                "With --provision: a provisioned worker with no task and no function instance "
+                "for this long is stopped (90, 500ms, 90s, 2m, 1h)")
+      ->capture_default_str();
+  p->add_option("--provision-slots", popts->provision.slots,
+                "With --provision: each provisioned worker's --slots")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  p->add_option("--provision-sandbox", popts->provision.sandbox,
+                "With --provision: each provisioned worker's --sandbox for exec and functions "
+                "(bwrap, or none to run commands as the planner's user)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"bwrap", "none"}));
   p->add_option("--log-level", *plevel, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
@@ -218,6 +238,16 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
     }
     popts->core.heartbeat_timeout =
         std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(*hb_timeout));
+    if (!prov->empty()) {
+      if (Status st = provision::ParseProvisionSpec(*prov, popts->provision); !st.ok()) {
+        throw CLI::ValidationError(std::string(st.message()));
+      }
+    }
+    auto idle = provision::ParseDuration(*prov_idle);
+    if (!idle.ok()) {
+      throw CLI::ValidationError("--provision-idle " + std::string(idle.status().message()));
+    }
+    popts->provision.idle = *idle;
     if (!PlaygroundFiles().empty()) popts->pages = PlaygroundPage;  // /playground/
     RunPlanner(*popts, *ptasks, *pseed, *pscale, exit_code);
   });

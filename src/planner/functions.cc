@@ -1112,6 +1112,39 @@ std::vector<std::string> FunctionService::Bundles() const {
   return out;
 }
 
+int FunctionService::UnhostedInstances() const {
+  // As Scale counts: what InstancesToStart still wants after Scale has placed what it could.
+  int total = 0;
+  for (const auto& [name, fp] : functions_) {
+    const Function& f = *fp;
+    ScaleInput in;
+    in.min = f.spec().min;
+    in.max = f.spec().max;
+    in.concurrency = f.spec().concurrency;
+    in.queued = static_cast<int>(f.queue.size());
+    int older = 0;
+    for (uint64_t id : f.instances) {
+      const Instance& inst = *instances_.at(id);
+      if (inst.state == Instance::State::kStopping) continue;
+      if (inst.revision != f.current) {
+        ++older;
+        continue;
+      }
+      if (inst.state == Instance::State::kReady) ++in.ready;
+      if (inst.state == Instance::State::kStarting) ++in.starting;
+      in.inflight += inst.inflight;
+    }
+    in.min = std::max(in.min, std::min(older, in.max));
+    total += InstancesToStart(in);
+  }
+  return total;
+}
+
+int FunctionService::HostedOn(WorkerIndex w) const {
+  auto it = workers_.find(w);
+  return it == workers_.end() ? 0 : it->second.hosted;
+}
+
 size_t FunctionService::instances(const std::string& name) const {
   auto it = functions_.find(name);
   return it == functions_.end() ? 0 : it->second->instances.size();

@@ -193,6 +193,11 @@ class FunctionService {
   // The bundles every revision of every function names (kept from collection).
   std::vector<std::string> Bundles() const;
 
+  // For `--provision` (provisioning.h): the instances the scaler wants that no worker has
+  // room to host, over all functions, and the instances worker `w` hosts.
+  int UnhostedInstances() const;
+  int HostedOn(WorkerIndex w) const;
+
   // For tests.
   size_t instances(const std::string& name) const;
   size_t queued(const std::string& name) const;

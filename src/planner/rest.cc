@@ -213,6 +213,7 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     r.content_type = "text/plain; version=0.0.4";
     r.body = RenderMetrics(ctx.core);
     if (ctx.functions) r.body += ctx.functions->MetricsText();
+    if (ctx.provision_metrics) r.body += ctx.provision_metrics();
     return reply(std::move(r));
   }
   if (p == "/api/v1/tasks") {
@@ -522,7 +523,10 @@ void WaitMany(RestContext& ctx, const HttpRequest& req, const Reply& reply) {
 
 void ListWorkers(RestContext& ctx, const Reply& reply) {
   api::WorkerListView list;
-  for (const WorkerInfo& w : ctx.core.workers()) list.workers.push_back(WorkerViewOf(ctx.core, w));
+  for (const WorkerInfo& w : ctx.core.workers()) {
+    list.workers.push_back(WorkerViewOf(ctx.core, w));
+    list.workers.back().provisioned = ctx.provisioned && ctx.provisioned(w.id.value());
+  }
   reply(Ok(list));
 }
 
@@ -537,7 +541,9 @@ void GetWorker(RestContext& ctx, const std::string& id, const Reply& reply) {
     }
   }
   if (!found) return reply(HttpResponse::Error(404, "no worker '" + id + "'"));
-  reply(Ok(WorkerViewOf(ctx.core, *found)));
+  api::WorkerView v = WorkerViewOf(ctx.core, *found);
+  v.provisioned = ctx.provisioned && ctx.provisioned(id);
+  reply(Ok(v));
 }
 
 void GetStatus(RestContext& ctx, const Reply& reply) { reply(Ok(StatusViewOf(ctx.core))); }

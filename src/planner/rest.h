@@ -58,6 +58,10 @@ struct RestContext {
   // PlannerOptions::pages: public pages outside /api/ (the playground); null: none.
   const std::function<std::optional<net::HttpResponse>(const net::HttpRequest&)>* pages = nullptr;
   FunctionService* functions = nullptr;  // functions.h; null: the routes answer 503
+  // With --provision: whether a worker id was started on demand (workers' `provisioned`), and
+  // the provisioning metrics. Null: no provisioning.
+  std::function<bool(const std::string& id)> provisioned = nullptr;
+  std::function<std::string()> provision_metrics = nullptr;
 };
 
 // Authenticates and routes one request, and answers it through `reply`.

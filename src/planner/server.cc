@@ -20,9 +20,11 @@
 #include "planner/dashboard.h"
 #include "planner/functions.h"
 #include "planner/links.h"
+#include "planner/provisioning.h"
 #include "planner/rest.h"
 #include "planner/sessions.h"
 #include "planner/workflows.h"
+#include "provision/local.h"
 #include "wire/messages.h"
 
 namespace volo::planner {
@@ -60,6 +62,15 @@ net::AdmissionOptions AdmissionFor(const PlannerOptions& o) {
     return BearerMatches(req, api) || BearerMatches(req, join);
   };
   return a;
+}
+
+// The URL provisioned workers on this machine reach the planner at.
+std::string WorkerUrl(const PlannerOptions& o, uint16_t port) {
+  std::string host = o.bind;
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return (o.tls_cert_file.empty() ? "http://" : "https://") + host + ":" + std::to_string(port);
 }
 
 }  // namespace
@@ -140,6 +151,7 @@ struct PlannerServer::Impl final : RestEnv {
   RestContext rest;
   SessionContext sessions;
   Dashboard dashboard;
+  std::unique_ptr<ProvisionDriver> provision;  // with --provision
 
   // ---- RestEnv ----
   std::function<void()> After(Nanos delay, std::function<void()> fn) override {
@@ -180,6 +192,7 @@ struct PlannerServer::Impl final : RestEnv {
       core.Tick();
       workflows.Tick();
       functions.Tick();
+      if (provision) provision->Tick();
       StartTick();
     });
   }
@@ -384,6 +397,24 @@ Result<uint16_t> PlannerServer::Start() {
       return IoError("cannot write " + m.options.port_file);
     }
   }
+  if (m.options.provision.enabled()) {
+    provision::LocalOptions lo;
+    lo.binary =
+        m.options.provision_binary.empty() ? provision::SelfBinary() : m.options.provision_binary;
+    lo.planner_url = WorkerUrl(m.options, port);
+    lo.join_token = m.options.join_token;
+    lo.sandbox = m.options.provision.sandbox;
+    m.provision = std::make_unique<ProvisionDriver>(
+        m.core, m.functions, m.clock, m.options.provision,
+        std::make_unique<provision::LocalProvisioner>(m.clock, lo));
+    m.rest.provisioned = [p = m.provision.get()](const std::string& id) {
+      return p->IsProvisioned(id);
+    };
+    m.rest.provision_metrics = [p = m.provision.get()] { return p->MetricsText(); };
+    spdlog::info("provision: up to {} local worker(s) on demand, stopped after {} s idle ({})",
+                 m.options.provision.max,
+                 std::chrono::duration<double>(m.options.provision.idle).count(), lo.binary);
+  }
   m.StartTick();
   m.dashboard.Start();
   m.StartPruning();
@@ -401,6 +432,9 @@ void PlannerServer::Stop() {
   m.dashboard.Stop();
   for (auto& l : m.http_links) l->Drop("stopping");
   m.server.Stop();
+  // Provisioned workers go with the planner: SIGTERM, and SIGKILL to those still running after
+  // the grace.
+  if (m.provision) m.provision->Shutdown(std::chrono::seconds(5));
   if (m.journal) {
     m.journal->Close();
     spdlog::info("journal committed and closed");

@@ -15,6 +15,7 @@
 #include "net/http.h"
 #include "planner/core.h"
 #include "planner/logs.h"
+#include "provision/provisioner.h"
 
 namespace boost::asio {
 class io_context;
@@ -53,6 +54,11 @@ struct PlannerOptions {
   // built into the binary: src/cli/playground_assets.h): the answer to a GET or HEAD outside
   // /api/, or nullopt for a path they do not have. Runs on the io thread.
   std::function<std::optional<net::HttpResponse>(const net::HttpRequest&)> pages;
+  // `--provision local:MAX`: workers started on demand (provision/provisioner.h,
+  // planner/provisioning.h); disabled by default. `provision_binary` is the volo to run
+  // (empty: this process's own).
+  provision::ProvisionOptions provision;
+  std::string provision_binary;
 };
 
 class PlannerServer {
