@@ -604,9 +604,12 @@ Status HttpInstance::WaitReady(const std::string& path, double timeout) {
       Exchange x = RoundTrip(fd, req, step, options_.max_response);
       Release(fd, x.reusable);
       if (!x.ec && !x.timed_out && x.status > 0 && x.status < 500) return Status::Ok();
-      last = x.timed_out ? "the readiness check timed out"
-             : x.ec      ? x.ec.message()
-                         : "GET " + path + " answered " + std::to_string(x.status);
+      // An attempt cut short by the deadline says less than the one before it.
+      if (!x.timed_out || step < deadline || last == "no answer yet") {
+        last = x.timed_out ? "the readiness check timed out"
+               : x.ec      ? x.ec.message()
+                           : "GET " + path + " answered " + std::to_string(x.status);
+      }
     } else {
       last = fd == -ESRCH ? "its sandbox was not found yet" : "connect: " + Errno(-fd);
     }
