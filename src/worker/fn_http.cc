@@ -22,7 +22,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -213,7 +215,7 @@ std::string EncodePath(const std::string& path) {
   std::string out;
   if (path[0] != '/') out += '/';
   for (unsigned char c : path) {
-    if (std::isalnum(c) || std::strchr("/-._~!$&'()*+,;=:@", c)) {
+    if (std::isalnum(c) || (c != 0 && std::strchr("/-._~!$&'()*+,;=:@", c))) {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -704,7 +706,8 @@ void HttpInstance::Call(const wire::FnCall& m, double timeout, wire::FnAnswer& a
                    x.ec == asio::error::broken_pipe;
       if (stale && pooled && attempt == 0 && EndedWith(std::chrono::milliseconds(0)).empty())
         continue;
-      return ended(std::chrono::milliseconds(1000),
+      // A crashing process may take a moment to end (its core dump): wait for it, to name it.
+      return ended(std::chrono::milliseconds(3000),
                    "the connection to its instance failed: " + x.ec.message());
     }
     Release(fd, x.reusable);
