@@ -402,6 +402,7 @@ void FunctionHost::StopAll() {
     instances.swap(instances_);
     for (auto& [id, inst] : instances) {
       if (inst->http) inst->http->Kill();
+      std::erase(ports_, inst->port);
     }
     for (auto& [id, inst] : starting_) {
       if (inst->http) inst->http->Kill();

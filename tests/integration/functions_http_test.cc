@@ -33,6 +33,7 @@ constexpr const char* kApiToken = "api-secret-8181";
 //   GET /together?N  waits until N requests are inside at once ("together"), or 20 s ("alone")
 //   POST /crash      crashes the server (SIGSEGV: it reads address 0)
 //   GET /version     $VERSION
+//   GET /peek?FILE   "read" when the server can read FILE, else "hidden"
 constexpr const char* kServer = R"PY(
 import ctypes, http.server, json, os, sys, threading, time
 inside = 0
@@ -61,6 +62,12 @@ class H(http.server.BaseHTTPRequestHandler):
         if path == "/slow":
             time.sleep(float(query or "1"))
             return self.answer(200, "slept")
+        if path == "/peek":
+            try:
+                open(query).read()
+                return self.answer(200, "read")
+            except OSError:
+                return self.answer(200, "hidden")
         if path == "/version":
             return self.answer(200, os.environ.get("VERSION", "?"))
         if path == "/together":
@@ -235,6 +242,10 @@ TEST_F(FunctionsHttpTest, PathQueryHeadersAndBodyRoundTrip) {
   ExpectRoundTrip();
   // The instance stays: the next calls are warm.
   EXPECT_EQ(NumAt(Function("echo"), "cold_starts"), 1);
+  // The sandbox applies: the worker's token file is not there for the server.
+  Reply peek = Get("echo", "/peek?" + join_file_);
+  EXPECT_EQ(peek.status, 200) << peek.Describe();
+  EXPECT_EQ(peek.body, "hidden");
 }
 
 TEST_F(FunctionsHttpTest, WithoutASandbox) {
