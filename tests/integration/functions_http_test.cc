@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -88,6 +89,8 @@ class H(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = any
     def log_message(self, fmt, *args):
         sys.stderr.write("request " + (fmt % args) + "\n")
+if os.environ.get("PIDDIR"):
+    open(os.path.join(os.environ["PIDDIR"], str(os.getpid())), "w").close()
 http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 )PY";
 
@@ -181,8 +184,8 @@ class FunctionsHttpTest : public VoloTest {
   }
 
   // The round trip of one request through the planner and the worker to the server and back.
-  void ExpectRoundTrip() {
-    Deploy("echo");
+  void ExpectRoundTrip(std::vector<std::string> flags = {}) {
+    Deploy("echo", flags);
     std::string body;
     for (int i = 0; i < 256; ++i) body += static_cast<char>(i);
     Reply r = Fetch("PUT", planner_.url + "/fn/echo/echo/a%20b/c?x=1&y=%2Fz", body,
@@ -218,8 +221,9 @@ class FunctionsHttpTest : public VoloTest {
   }
 
   // A crash mid-call is a 502 naming it; the instance is replaced, the worker lives.
-  void ExpectCrashReplaced() {
-    Deploy("crashy", {"--max", "1"});
+  void ExpectCrashReplaced(std::vector<std::string> flags = {}) {
+    flags.insert(flags.end(), {"--max", "1"});
+    Deploy("crashy", flags);
     ASSERT_EQ(Get("crashy", "/version").status, 200);
     Reply crash = Fetch("POST", planner_.url + "/fn/crashy/crash", "");
     EXPECT_EQ(crash.status, 502) << crash.Describe();
@@ -250,8 +254,22 @@ TEST_F(FunctionsHttpTest, PathQueryHeadersAndBodyRoundTrip) {
 
 TEST_F(FunctionsHttpTest, WithoutASandbox) {
   Start({"--sandbox", "none"});
-  ExpectRoundTrip();
-  ExpectCrashReplaced();
+  // Without a sandbox nothing ends the servers with their worker but the worker itself: each
+  // writes its pid here, and the worker's exit must leave none running.
+  const std::string pids = TempPath("pids");
+  fs::create_directories(pids);
+  ExpectRoundTrip({"--env", "PIDDIR=" + pids});
+  ExpectCrashReplaced({"--env", "PIDDIR=" + pids});
+  h_.Signal(*worker_, SIGTERM);
+  ASSERT_TRUE(h_.WaitExit(*worker_, seconds(60)));
+  int servers = 0;
+  for (const auto& e : fs::directory_iterator(pids)) {
+    ++servers;
+    const int pid = std::stoi(e.path().filename().string());
+    EXPECT_TRUE(PollUntil([&] { return ::kill(pid, 0) != 0; }, seconds(30)))
+        << "server " << pid << " outlived its worker";
+  }
+  EXPECT_GE(servers, 3);  // echo, crashy and crashy's replacement
 }
 
 TEST_F(FunctionsHttpTest, InAColdSandbox) {
