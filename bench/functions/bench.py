@@ -1,7 +1,9 @@
 """Functions as a service, measured on loopback (docs/functions.md).
 
 A planner and one sandboxed worker; a `cmd` function (`cat`, so the program's own work is
-nothing and what is measured is volo's path plus one sandboxed process start per call):
+nothing and what is measured is volo's path plus one sandboxed process start per call) and an
+`http` function (a small Python HTTP/1.1 server answering its request's body, also run directly,
+outside volo, as the machine's limit for that server):
 
 - cold start: from no instance to the first answer (a new function each time, so the instance,
   its bundle lease and the call all start from nothing), p50 and max over the runs;
@@ -23,6 +25,8 @@ import time
 import urllib.request
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+# The Python the sandbox finds on its PATH (only /usr is there), for the direct runs too.
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
 
 
 def call(url, body=b"x", timeout=60):
@@ -36,9 +40,65 @@ def get(url):
         return json.loads(r.read())
 
 
+# The http function's server: Python's threading HTTP server with keep-alive, its answer in one
+# write (wbufsize), so that what limits it is Python, not Nagle's algorithm.
+SERVER = r"""
+import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    wbufsize = 1 << 16
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_GET = do_POST
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"""
+
+
+def wrk(url, seconds, connections=8):
+    """Requests/s and latency p50/p99 (ms) of wrk POSTing "x" to url."""
+    script = os.path.join(tempfile.gettempdir(), f"volo-bench-post-{os.getpid()}.lua")
+    with open(script, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.body = "x"\n')
+    r = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+                        script, url], capture_output=True, text=True)
+    os.unlink(script)
+    tput, p50, p99 = None, None, None
+
+    def ms(text):
+        for unit, f in (("us", 1e-3), ("ms", 1), ("s", 1e3)):
+            if text.endswith(unit):
+                return float(text[:-len(unit)]) * f
+        return float(text)
+    for line in r.stdout.splitlines():
+        w = line.split()
+        if line.startswith("Requests/sec:"):
+            tput = float(w[1])
+        elif len(w) == 2 and w[0] == "50%":
+            p50 = ms(w[1])
+        elif len(w) == 2 and w[0] == "99%":
+            p99 = ms(w[1])
+    return tput, p50, p99
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def main():
@@ -121,15 +181,97 @@ def main():
             how = "8 Python clients (wrk not installed)"
         usage = get(f"{url}/api/v1/functions/warm/usage")
 
+        # The http runner: the same, and the server reached directly.
+        web = os.path.join(tmp, "web")
+        os.makedirs(web)
+        with open(os.path.join(web, "server.py"), "w") as f:
+            f.write(SERVER)
+
+        def deploy_http(name, *flags):
+            subprocess.run([volo, "fn", "deploy", name, "--planner", url, "--bundle", web,
+                            "--http", *flags, "--cmd", "--", "python3", "server.py"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        http_cold = []
+        for i in range(3 if QUICK else 10):
+            deploy_http(f"hcold-{i}")
+            t0 = time.perf_counter()
+            status, _ = call(f"{url}/fn/hcold-{i}")
+            http_cold.append((time.perf_counter() - t0) * 1000)
+            assert status == 200
+        # The server's own start, for comparison: from exec to its first answer, directly.
+        own_start = []
+        for _ in range(3 if QUICK else 10):
+            port = free_port()
+            t0 = time.perf_counter()
+            p = subprocess.Popen([PYTHON, os.path.join(web, "server.py")],
+                                 env={**os.environ, "PORT": str(port)},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while True:
+                try:
+                    call(f"http://127.0.0.1:{port}/", timeout=5)
+                    break
+                except OSError:
+                    time.sleep(0.001)
+            own_start.append((time.perf_counter() - t0) * 1000)
+            p.terminate()
+            p.wait()
+        deploy_http("hwarm", "--max", "1", "--concurrency", "16", "--queue", "10000")
+        call(f"{url}/fn/hwarm")
+        http_warm = []
+        for _ in range(100 if QUICK else 500):
+            t0 = time.perf_counter()
+            call(f"{url}/fn/hwarm")
+            http_warm.append((time.perf_counter() - t0) * 1000)
+        http_tput = wrk(f"{url}/fn/hwarm", seconds) if shutil.which("wrk") else (None, None, None)
+        port = free_port()
+        direct = subprocess.Popen([PYTHON, os.path.join(web, "server.py")],
+                                  env={**os.environ, "PORT": str(port)},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(direct)
+        deadline = time.time() + 20
+        while True:
+            try:
+                call(f"http://127.0.0.1:{port}/", timeout=5)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.01)
+        direct_warm = []
+        for _ in range(100 if QUICK else 500):
+            t0 = time.perf_counter()
+            call(f"http://127.0.0.1:{port}/")
+            direct_warm.append((time.perf_counter() - t0) * 1000)
+        direct_tput = (wrk(f"http://127.0.0.1:{port}/", seconds) if shutil.which("wrk")
+                       else (None, None, None))
+
         print("| runner | cold start p50 | cold start max | warm p50 | warm p99 | warm calls/s |")
         print("|---|---|---|---|---|---|")
         print(f"| cmd (`cat` under bwrap) | {statistics.median(cold):.1f} ms | {max(cold):.1f} ms | "
               f"{pct(warm, 50):.2f} ms | {pct(warm, 99):.2f} ms | {tput:.0f} ({how}) |")
+
+        def fmt(x, unit=""):
+            return "n/a" if x is None else f"{x:.0f}{unit}" if unit == "" else f"{x:.2f}{unit}"
+        print(f"| http (Python server under bwrap) | {statistics.median(http_cold):.1f} ms | "
+              f"{max(http_cold):.1f} ms | {pct(http_warm, 50):.2f} ms | "
+              f"{pct(http_warm, 99):.2f} ms | {fmt(http_tput[0])} |")
+        print(f"| the same server, directly | {statistics.median(own_start):.1f} ms (its own "
+              f"start) | {max(own_start):.1f} ms | {pct(direct_warm, 50):.2f} ms | "
+              f"{pct(direct_warm, 99):.2f} ms | {fmt(direct_tput[0])} |")
         print()
+        if http_tput[0] and direct_tput[0]:
+            print(f"`--http` through volo: {http_tput[0] / direct_tput[0]:.2f}x the server's "
+                  f"direct throughput (goal: at least 0.5x); wrk's own p50/p99: "
+                  f"{fmt(http_tput[1], ' ms')}/{fmt(http_tput[2], ' ms')} through volo, "
+                  f"{fmt(direct_tput[1], ' ms')}/{fmt(direct_tput[2], ' ms')} directly. "
+                  f"Cold start beyond the server's own start: "
+                  f"{statistics.median(http_cold) - statistics.median(own_start):.1f} ms (p50).")
+            print()
         print(f"Cold start: a new function each run ({len(cold)} runs), from no instance to the "
               f"first answer. Warm: {len(warm)} sequential calls, then {how} for {seconds} s "
               f"(4 instances of concurrency 4). The planner metered {usage['calls']} warm calls.")
-        print("The `--http` and `--fly` runners are not built yet, so they have no row.")
+        print("The `--fly` runner is not built yet, so it has no row.")
     finally:
         for p in reversed(procs):
             if p.poll() is None:

@@ -22,6 +22,9 @@ struct DeployFlags {
   std::string name;
   std::vector<std::string> words;
   bool cmd = false;
+  bool http = false;
+  std::string ready;
+  double ready_timeout = 0;
   std::string bundle_dir;
   int min = 0, max = 10, concurrency = 1, queue = 100;
   double idle = 300, timeout = 60, cpus = 0;
@@ -54,11 +57,17 @@ std::string ErrorOf(const std::string& body) {
 int Deploy(const std::string& planner, const DeployFlags& d) {
   if (!d.cmd || d.words.empty()) {
     std::cerr << "volo: give the function's program with --cmd: volo fn deploy " << d.name
-              << " --cmd -- PROGRAM ARGS...\n";
+              << " [--http] --cmd -- PROGRAM ARGS...\n";
+    return 2;
+  }
+  if (!d.http && (!d.ready.empty() || d.ready_timeout > 0)) {
+    std::cerr << "volo: --ready and --ready-timeout are for --http functions\n";
     return 2;
   }
   json::object spec;
-  spec["runner"] = "cmd";
+  spec["runner"] = d.http ? "http" : "cmd";
+  if (!d.ready.empty()) spec["ready"] = d.ready;
+  if (d.ready_timeout > 0) spec["ready_timeout"] = d.ready_timeout;
   json::array argv;
   for (const auto& w : d.words) argv.emplace_back(w);
   spec["cmd"] = std::move(argv);
@@ -253,12 +262,24 @@ void AddFunctionCommands(CLI::App& app, int* exit_code) {
   auto* dep = fn->add_subcommand(
       "deploy",
       "Deploy a function (a new revision when anything changed): volo fn deploy NAME [--bundle "
-      "DIR] --cmd -- PROGRAM ARGS... Each call runs PROGRAM in the sandbox with the request body "
-      "on stdin; its stdout is the answer");
+      "DIR] [--http] --cmd -- PROGRAM ARGS... Each call runs PROGRAM in the sandbox with the "
+      "request body on stdin; its stdout is the answer. With --http, PROGRAM is a long-lived "
+      "HTTP server listening on 127.0.0.1:$PORT, and calls are proxied to it "
+      "(docs/functions.md, \"Runners\")");
   dep->add_option("name", d->name, "The function's name (a-z, 0-9, '-')")->required();
   dep->add_option("words", d->words, "After --: the program and its arguments");
   dep->add_flag("--cmd", d->cmd,
                 "The cmd runner: one sandboxed process per call, the words after -- its program");
+  dep->add_flag("--http", d->http,
+                "The http runner: PROGRAM (after --cmd --) serves HTTP on 127.0.0.1:$PORT in the "
+                "sandbox; each instance is one such process, and calls are proxied to it");
+  dep->add_option("--ready", d->ready,
+                  "With --http: the path an instance must answer a GET on (any status below "
+                  "500) before it takes calls (default /)");
+  dep->add_option("--ready-timeout", d->ready_timeout,
+                  "With --http: seconds an instance may take to become ready before it is "
+                  "stopped and reported (default 30)")
+      ->check(CLI::Range(0.001, 604800.0));
   dep->add_option("--bundle", d->bundle_dir,
                   "Push this directory as a bundle; the program runs in it (read-only)")
       ->check(CLI::ExistingDirectory);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstdio>
@@ -76,7 +77,15 @@ std::string FunctionSpec::ToJson() const {
   out += ",\"memory\":" + std::to_string(memory_mib) + ",\"cpus\":";
   AppendNumber(out, cpus);
   out += is_public ? ",\"public\":true" : ",\"public\":false";
-  out += ",\"queue\":" + std::to_string(queue) + "}";
+  out += ",\"queue\":" + std::to_string(queue);
+  if (runner == "http") {
+    // Only for http functions, so that a cmd function's revision id stays what it was.
+    out += ",\"ready\":";
+    AppendJsonString(out, ready);
+    out += ",\"ready_timeout\":";
+    AppendNumber(out, ready_timeout);
+  }
+  out += "}";
   return out;
 }
 
@@ -94,9 +103,9 @@ Result<FunctionSpec> ParseFunctionSpec(std::string_view name, std::string_view b
   if (!o) return InvalidArgument("the body must be a JSON object");
   FunctionSpec s;
   s.name = std::string(name);
-  static const char* kKnown[] = {"runner", "cmd",         "bundle", "env",     "min",
-                                 "max",    "concurrency", "idle",   "timeout", "memory",
-                                 "cpus",   "public",      "queue",  "name"};
+  static const char* kKnown[] = {"runner",      "cmd",  "bundle",  "env",          "min",  "max",
+                                 "concurrency", "idle", "timeout", "memory",       "cpus", "public",
+                                 "queue",       "name", "ready",   "ready_timeout"};
   for (const auto& [k, val] : *o) {
     (void)val;
     if (std::none_of(std::begin(kKnown), std::end(kKnown),
@@ -142,11 +151,20 @@ Result<FunctionSpec> ParseFunctionSpec(std::string_view name, std::string_view b
     return Status::Ok();
   };
   if (const json::value* r = o->if_contains("runner")) {
-    if (!r->is_string() || r->get_string() != "cmd") {
-      return InvalidArgument(
-          "runner: must be \"cmd\" (the runners --http and --fly are not "
-          "available in this version)");
+    if (!r->is_string() || (r->get_string() != "cmd" && r->get_string() != "http")) {
+      return InvalidArgument("runner: must be \"cmd\" or \"http\"");
     }
+    s.runner = std::string(r->get_string());
+  }
+  if (const json::value* r = o->if_contains("ready")) {
+    const json::string* p = r->if_string();
+    if (!p || p->empty() || (*p)[0] != '/' || std::any_of(p->begin(), p->end(), [](char c) {
+          return static_cast<unsigned char>(c) <= ' ' || c == 127;
+        })) {
+      return InvalidArgument(
+          "ready: must be a path starting with '/', without spaces or control characters");
+    }
+    s.ready = std::string(*p);
   }
   const json::value* cmd = o->if_contains("cmd");
   const json::array* argv = cmd ? cmd->if_array() : nullptr;
@@ -194,6 +212,10 @@ Result<FunctionSpec> ParseFunctionSpec(std::string_view name, std::string_view b
   }
   VOLO_RETURN_IF_ERROR(seconds("idle", 0, &s.idle));
   VOLO_RETURN_IF_ERROR(seconds("timeout", 1e-9, &s.timeout));
+  VOLO_RETURN_IF_ERROR(seconds("ready_timeout", 1e-9, &s.ready_timeout));
+  if (s.runner != "http" && (o->contains("ready") || o->contains("ready_timeout"))) {
+    return InvalidArgument("ready, ready_timeout: only for the http runner");
+  }
   int memory = 0;
   VOLO_RETURN_IF_ERROR(integer("memory", 0, 1 << 30, &memory));
   s.memory_mib = memory;
@@ -563,6 +585,8 @@ void FunctionService::Scale(Function& f) {
     m.timeout = spec.timeout;
     m.memory_mib = spec.memory_mib;
     m.cpus = spec.cpus;
+    m.ready = spec.ready;
+    m.ready_timeout = spec.ready_timeout;
     spdlog::debug("function {}: starting instance {} on {}", spec.name, inst->id, workers_[*w].id);
     instances_[inst->id] = std::move(inst);
     transport_.Start(*w, m);
@@ -795,6 +819,13 @@ void FunctionService::OnAnswer(WorkerIndex w, const wire::FnAnswer& m) {
     r.status = m.status;
     r.content_type = "application/octet-stream";
     r.body = m.body;
+    for (const auto& [k, v] : m.headers) {
+      if (boost::algorithm::iequals(k, "content-type")) {
+        r.content_type = v;
+      } else {
+        r.headers.emplace_back(k, v);
+      }
+    }
   } else {
     r = net::HttpResponse::Error(502, "function " + name + ": " + m.error);
     if (m.crashed) {
@@ -910,12 +941,14 @@ void FunctionService::Tick() {
       auto it = instances_.find(id);
       if (it == instances_.end()) continue;
       Instance& inst = *it->second;
-      if (inst.state == Instance::State::kStarting &&
-          Seconds(now - inst.started) >= kStartDeadline) {
+      // An http instance's worker stops it after its readiness deadline and says so; this
+      // catches a worker that never answers.
+      const FunctionSpec& ispec = f.revisions[inst.revision].spec;
+      const double deadline = kStartDeadline + (ispec.runner == "http" ? ispec.ready_timeout : 0);
+      if (inst.state == Instance::State::kStarting && Seconds(now - inst.started) >= deadline) {
         transport_.Stop(inst.worker, inst.id);
-        OnExited(inst.worker,
-                 {inst.id,
-                  "not ready within " + std::to_string(static_cast<int>(kStartDeadline)) + " s"});
+        OnExited(inst.worker, {inst.id, "not ready within " +
+                                            std::to_string(static_cast<int>(deadline)) + " s"});
         continue;
       }
       if (inst.state != Instance::State::kReady || inst.inflight > 0) continue;

@@ -38,7 +38,9 @@ namespace volo::planner {
 // What `volo fn deploy` sets (docs/functions.md, "Deploy").
 struct FunctionSpec {
   std::string name;
-  std::string runner = "cmd";     // one process per call: body on stdin, stdout the answer
+  // "cmd": one process per call, body on stdin, stdout the answer; "http": a long-lived server
+  // on $PORT, calls proxied to it.
+  std::string runner = "cmd";
   std::vector<std::string> argv;  // the program and its arguments
   std::string bundle;             // sha256 of a bundle the planner has, or empty
   std::vector<std::pair<std::string, std::string>> env;  // sorted by name
@@ -51,6 +53,10 @@ struct FunctionSpec {
   double cpus = 0;         // counted by the worker, not enforced
   bool is_public = false;  // callable without the API token
   int queue = 100;         // calls held while no instance has room; then 429
+  // The http runner: an instance is ready once it answers `GET ready` (a status below 500),
+  // and is stopped and reported when it has not within `ready_timeout` seconds.
+  std::string ready = "/";
+  double ready_timeout = 30;
 
   // The spec as canonical JSON (fixed field order, sorted env): what a revision is named by.
   std::string ToJson() const;

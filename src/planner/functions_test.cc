@@ -460,6 +460,49 @@ TEST_F(FunctionServiceTest, StateRecordedAndRestored) {
   EXPECT_FALSE(restored.Restore("bad", "{}").ok());
 }
 
+TEST(FunctionSpecTest, TheHttpRunnerAndItsReadinessCheck) {
+  auto cmd = ParseFunctionSpec("f", R"({"cmd":["x"]})");
+  ASSERT_TRUE(cmd.ok());
+  // A cmd function's revision id is what it was before the http runner existed.
+  EXPECT_EQ(cmd->ToJson().find("ready"), std::string::npos);
+  auto http = ParseFunctionSpec("f", R"({"cmd":["x"],"runner":"http"})");
+  ASSERT_TRUE(http.ok()) << http.status().ToString();
+  EXPECT_EQ(http->runner, "http");
+  EXPECT_EQ(http->ready, "/");
+  EXPECT_EQ(http->ready_timeout, 30);
+  EXPECT_NE(RevisionOf(*http), RevisionOf(*cmd));
+  auto custom = ParseFunctionSpec(
+      "f", R"({"cmd":["x"],"runner":"http","ready":"/healthz?deep=1","ready_timeout":2})");
+  ASSERT_TRUE(custom.ok()) << custom.status().ToString();
+  EXPECT_EQ(custom->ready, "/healthz?deep=1");
+  EXPECT_NE(RevisionOf(*custom), RevisionOf(*http));
+
+  // The instance's start carries them to the worker.
+  FakeClock clock;
+  FakeTransport t;
+  FunctionService svc(clock, t);
+  svc.AddWorker(WorkerIndex{0}, "w", 4);
+  svc.Deploy(*custom);
+  Answers a;
+  svc.Invoke("f", "x", "api", a.Sink());
+  ASSERT_EQ(t.starts.size(), 1u);
+  EXPECT_EQ(t.starts[0].second.runner, "http");
+  EXPECT_EQ(t.starts[0].second.ready, "/healthz?deep=1");
+  EXPECT_EQ(t.starts[0].second.ready_timeout, 2);
+  // The answer's headers reach the caller, its Content-Type as the content type.
+  svc.OnReady(WorkerIndex{0}, {t.starts[0].second.instance, 1});
+  ASSERT_EQ(t.calls.size(), 1u);
+  wire::FnAnswer ans = Ok(t.calls[0].second, "<p>hi</p>");
+  ans.status = 201;
+  ans.headers = {{"Content-Type", "text/html"}, {"Set-Cookie", "a=1"}};
+  svc.OnAnswer(WorkerIndex{0}, ans);
+  ASSERT_EQ(a.got.size(), 1u);
+  EXPECT_EQ(a.got[0].status, 201);
+  EXPECT_EQ(a.got[0].content_type, "text/html");
+  EXPECT_EQ(Header(a.got[0], "Set-Cookie"), "a=1");
+  EXPECT_EQ(a.got[0].body, "<p>hi</p>");
+}
+
 TEST(FunctionSpecTest, ParsesAndNamesBadFields) {
   auto ok = ParseFunctionSpec("resize", R"({"cmd":["python3","r.py"],"min":1,"max":3,
       "env":{"B":"2","A":"1"},"public":true,"idle":2.5})");
@@ -484,7 +527,15 @@ TEST(FunctionSpecTest, ParsesAndNamesBadFields) {
   EXPECT_NE(err("f", R"({"cmd":["x"],"bundle":"abc"})").find("bundle"), std::string::npos);
   EXPECT_NE(err("f", R"({"cmd":["x"],"colour":1})").find("unknown field 'colour'"),
             std::string::npos);
-  EXPECT_NE(err("f", R"({"cmd":["x"],"runner":"http"})").find("runner"), std::string::npos);
+  EXPECT_NE(err("f", R"({"cmd":["x"],"runner":"fly"})").find("runner"), std::string::npos);
+  EXPECT_NE(err("f", R"({"cmd":["x"],"runner":"http","ready":"x"})").find("ready:"),
+            std::string::npos);
+  EXPECT_NE(err("f", R"({"cmd":["x"],"runner":"http","ready":"/a b"})").find("ready:"),
+            std::string::npos);
+  EXPECT_NE(err("f", R"({"cmd":["x"],"ready":"/x"})").find("only for the http runner"),
+            std::string::npos);
+  EXPECT_NE(err("f", R"({"cmd":["x"],"runner":"http","ready_timeout":0})").find("ready_timeout"),
+            std::string::npos);
   EXPECT_NE(err("f", "not json").find("malformed JSON"), std::string::npos);
 }
 

@@ -65,6 +65,33 @@ void AppendInstance(std::string& out, std::string_view t, uint64_t instance) {
   out += std::to_string(instance);
 }
 
+void AppendHeaders(std::string& out, const std::vector<std::pair<std::string, std::string>>& h) {
+  out += ",\"headers\":[";
+  for (size_t i = 0; i < h.size(); ++i) {
+    if (i) out += ',';
+    out += '[';
+    AppendJsonString(out, h[i].first);
+    out += ',';
+    AppendJsonString(out, h[i].second);
+    out += ']';
+  }
+  out += ']';
+}
+
+// An optional "headers": [[name, value], ...] into *out; false for another shape.
+bool GetHeaders(const json::object& o, std::vector<std::pair<std::string, std::string>>* out) {
+  const json::value* h = At(o, "headers");
+  if (!h || h->is_null()) return true;
+  const json::array* ha = h->if_array();
+  if (!ha) return false;
+  for (const json::value& pair : *ha) {
+    const json::array* p = pair.if_array();
+    if (!p || p->size() != 2 || !(*p)[0].is_string() || !(*p)[1].is_string()) return false;
+    out->emplace_back(std::string((*p)[0].get_string()), std::string((*p)[1].get_string()));
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string EncodeFnStart(const FnStart& m) {
@@ -94,6 +121,12 @@ std::string EncodeFnStart(const FnStart& m) {
   AppendJsonNumber(out, m.timeout);
   out += ",\"memory\":" + std::to_string(m.memory_mib) + ",\"cpus\":";
   AppendJsonNumber(out, m.cpus);
+  if (m.runner == "http") {
+    out += ",\"ready\":";
+    AppendJsonString(out, m.ready);
+    out += ",\"ready_timeout\":";
+    AppendJsonNumber(out, m.ready_timeout);
+  }
   out += '}';
   return out;
 }
@@ -109,16 +142,8 @@ std::string EncodeFnCall(const FnCall& m) {
   AppendJsonString(out, m.path);
   out += ",\"query\":";
   AppendJsonString(out, m.query);
-  out += ",\"headers\":[";
-  for (size_t i = 0; i < m.headers.size(); ++i) {
-    if (i) out += ',';
-    out += '[';
-    AppendJsonString(out, m.headers[i].first);
-    out += ',';
-    AppendJsonString(out, m.headers[i].second);
-    out += ']';
-  }
-  out += "]}";
+  AppendHeaders(out, m.headers);
+  out += '}';
   return out;
 }
 
@@ -152,7 +177,9 @@ std::string EncodeFnAnswer(const FnAnswer& m) {
   AppendJsonNumber(out, m.wall);
   out += ",\"cpu\":";
   AppendJsonNumber(out, m.cpu);
-  out += ",\"max_rss\":" + std::to_string(m.max_rss) + '}';
+  out += ",\"max_rss\":" + std::to_string(m.max_rss);
+  if (!m.headers.empty()) AppendHeaders(out, m.headers);
+  out += '}';
   return out;
 }
 
@@ -180,7 +207,7 @@ Result<FnPlannerMessage> ParseFnPlannerMessage(std::string_view t, const json::o
         !GetString(o, "bundle", &m.bundle)) {
       return InvalidArgument("fn_start: revision, runner and bundle are strings");
     }
-    if (m.runner != "cmd") {
+    if (m.runner != "cmd" && m.runner != "http") {
       return InvalidArgument("fn_start: runner '" + m.runner + "' is not known to this worker");
     }
     const json::value* argv = At(o, "argv");
@@ -204,6 +231,11 @@ Result<FnPlannerMessage> ParseFnPlannerMessage(std::string_view t, const json::o
       return InvalidArgument("fn_start: timeout, memory and cpus are non-negative numbers");
     }
     m.memory_mib = static_cast<int64_t>(memory);
+    if (!GetString(o, "ready", &m.ready) || !GetDouble(o, "ready_timeout", &m.ready_timeout) ||
+        m.ready_timeout <= 0 || m.ready.empty() || m.ready[0] != '/') {
+      return InvalidArgument(
+          "fn_start: ready is a path starting with '/', ready_timeout a number above 0");
+    }
     return FnPlannerMessage(std::move(m));
   }
   if (t == "fn_call") {
@@ -215,17 +247,8 @@ Result<FnPlannerMessage> ParseFnPlannerMessage(std::string_view t, const json::o
         !GetString(o, "query", &m.query)) {
       return InvalidArgument("fn_call: method, path and query are strings");
     }
-    if (const json::value* h = At(o, "headers"); h && !h->is_null()) {
-      const json::array* ha = h->if_array();
-      if (!ha) return InvalidArgument("fn_call: headers must be an array of [name, value]");
-      for (const json::value& pair : *ha) {
-        const json::array* p = pair.if_array();
-        if (!p || p->size() != 2 || !(*p)[0].is_string() || !(*p)[1].is_string()) {
-          return InvalidArgument("fn_call: headers must be an array of [name, value]");
-        }
-        m.headers.emplace_back(std::string((*p)[0].get_string()),
-                               std::string((*p)[1].get_string()));
-      }
+    if (!GetHeaders(o, &m.headers)) {
+      return InvalidArgument("fn_call: headers must be an array of [name, value]");
     }
     return FnPlannerMessage(std::move(m));
   }
@@ -266,6 +289,9 @@ Result<FnWorkerMessage> ParseFnWorkerMessage(std::string_view t, const json::obj
       return InvalidArgument("fn_answer: wall, cpu and max_rss are numbers");
     }
     m.max_rss = static_cast<int64_t>(rss);
+    if (!GetHeaders(o, &m.headers)) {
+      return InvalidArgument("fn_answer: headers must be an array of [name, value]");
+    }
     return FnWorkerMessage(std::move(m));
   }
   if (t == "fn_exited") {

@@ -3,13 +3,13 @@
 // them in `register` (`functions`: how many instances they host).
 //
 //   planner -> worker   fn_start {instance, function, revision, runner, argv, bundle, env,
-//                                  timeout, memory, cpus}
+//                                  timeout, memory, cpus, ready, ready_timeout}
 //                       fn_call  {instance, call, body (base64), method, path, query,
 //                                  headers: [[name, value], ...]}
 //                       fn_stop  {instance}
 //   worker -> planner   fn_ready  {instance, start_ms}
 //                       fn_answer {call, instance, ok, status, body (base64), error, wall, cpu,
-//                                  max_rss, crashed}
+//                                  max_rss, crashed, headers: [[name, value], ...]}
 //                       fn_exited {instance, error}
 //
 // Bodies travel base64-encoded, so binary requests and answers arrive intact. Parsing validates
@@ -34,15 +34,19 @@ namespace volo::wire {
 // ---- planner -> worker ----
 struct FnStart {
   uint64_t instance = 0;
-  std::string function;  // the function's name, for logs and the process's environment
-  std::string revision;  // its revision id
-  std::string runner = "cmd";
-  std::vector<std::string> argv;                         // the program and its arguments
-  std::string bundle;                                    // sha256 of the bundle, or empty
+  std::string function;           // the function's name, for logs and the process's environment
+  std::string revision;           // its revision id
+  std::string runner = "cmd";     // "cmd" or "http"
+  std::vector<std::string> argv;  // the program and its arguments
+  std::string bundle;             // sha256 of the bundle, or empty
   std::vector<std::pair<std::string, std::string>> env;  // what the function sets
   double timeout = 0;                                    // seconds per call; 0: none
   int64_t memory_mib = 0;                                // per call's process tree; 0: none
   double cpus = 0;                                       // counted, not enforced (limits.h)
+  // The http runner: the path its readiness check GETs, and how long the instance may take to
+  // answer it before it is stopped and reported (seconds).
+  std::string ready = "/";
+  double ready_timeout = 30;
   bool operator==(const FnStart&) const = default;
 };
 struct FnCall {
@@ -69,9 +73,11 @@ struct FnReady {
 struct FnAnswer {
   uint64_t call = 0;
   uint64_t instance = 0;
-  bool ok = true;        // false: the call failed (`error` says how); the planner answers 502
-  int status = 200;      // the HTTP status of a successful call
-  std::string body;      // the response body (ok)
+  bool ok = true;    // false: the call failed (`error` says how); the planner answers 502
+  int status = 200;  // the HTTP status of a successful call
+  std::string body;  // the response body (ok)
+  // The response's headers (the http runner; the cmd runner answers application/octet-stream).
+  std::vector<std::pair<std::string, std::string>> headers;
   std::string error;     // "exited with status 3: <stderr tail>", "killed by SIGSEGV", ...
   bool crashed = false;  // the process died of a signal (not a plain non-zero exit)
   double wall = 0;       // seconds the call took on the worker

@@ -93,6 +93,16 @@ TEST(FunctionMessageTest, RoundTrip) {
   auto m = ParsePlannerMessage(EncodeFnStart(start));
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(std::get<FnStart>(*m), start);
+  FnStart http = start;
+  http.runner = "http";
+  http.ready = "/healthz";
+  http.ready_timeout = 4.5;
+  auto hm = ParsePlannerMessage(EncodeFnStart(http));
+  ASSERT_TRUE(hm.ok()) << hm.status().ToString();
+  EXPECT_EQ(std::get<FnStart>(*hm), http);
+  EXPECT_FALSE(ParsePlannerMessage(R"({"t":"fn_start","instance":1,"function":"f","runner":"http",
+      "argv":["x"],"ready":"nope"})")
+                   .ok());
 
   std::string binary("\0\xff\x01 body", 8);
   FnCall plain;
@@ -137,6 +147,12 @@ TEST(FunctionMessageTest, RoundTrip) {
   EXPECT_EQ(got.error, a.error);
   EXPECT_EQ(got.max_rss, a.max_rss);
   EXPECT_DOUBLE_EQ(got.wall, 0.25);
+  EXPECT_TRUE(got.headers.empty());
+  a.ok = true;
+  a.headers = {{"Content-Type", "text/html"}, {"Set-Cookie", "a=1"}};
+  auto with_headers = ParseWorkerMessage(EncodeFnAnswer(a));
+  ASSERT_TRUE(with_headers.ok()) << with_headers.status().ToString();
+  EXPECT_EQ(std::get<FnAnswer>(*with_headers).headers, a.headers);
   auto ready = ParseWorkerMessage(EncodeFnReady({9, 1.5}));
   ASSERT_TRUE(ready.ok());
   EXPECT_DOUBLE_EQ(std::get<FnReady>(*ready).start_ms, 1.5);

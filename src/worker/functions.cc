@@ -17,6 +17,8 @@
 #include <filesystem>
 #include <set>
 
+#include "worker/fn_http.h"
+
 namespace volo::worker {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -88,6 +90,9 @@ std::string SecondsText(double s) {
 struct FunctionHost::Instance {
   wire::FnStart spec;
   std::unique_ptr<BundleCache::Lease> bundle;
+  uint64_t epoch = 0;
+  uint16_t port = 0;                   // http
+  std::unique_ptr<HttpInstance> http;  // http: its process
 };
 
 struct FunctionHost::Running {
@@ -115,10 +120,21 @@ FunctionHost::FunctionHost(FunctionHostOptions options, Send send)
 }
 
 FunctionHost::~FunctionHost() {
+  // Instances and queued work are let go outside the lock: an http instance's end waits for
+  // its process and its monitor thread, which may be reporting to this host.
+  std::deque<std::function<void(Running&)>> queued;
+  std::map<uint64_t, std::shared_ptr<Instance>> instances;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
-    queue_.clear();
+    queued.swap(queue_);
+    instances.swap(instances_);
+    for (auto& [id, inst] : instances) {
+      if (inst->http) inst->http->Kill();
+    }
+    for (auto& [id, inst] : starting_) {
+      if (inst->http) inst->http->Kill();
+    }
     for (Running* r : running_) {
       r->killed = true;
       uint64_t one = 1;
@@ -126,11 +142,9 @@ FunctionHost::~FunctionHost() {
     }
   }
   cv_.notify_all();
+  queued.clear();
+  instances.clear();
   for (auto& t : threads_) t.join();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    instances_.clear();
-  }
   // The work directory is the caller's (the worker's exec directory); each call removed its own.
 }
 
@@ -164,6 +178,7 @@ void FunctionHost::Loop() {
     running_.push_back(&run);
     lock.unlock();
     work(run);
+    work = nullptr;  // its captures (maybe the last hold on an instance) go outside the lock
     lock.lock();
     std::erase(running_, &run);
   }
@@ -183,6 +198,7 @@ void FunctionHost::RunStart(const wire::FnStart& m) {
   }
   auto inst = std::make_shared<Instance>();
   inst->spec = m;
+  inst->epoch = epoch;
   if (!m.bundle.empty()) {
     if (!options_.bundles) {
       send_(wire::EncodeFnExited({m.instance, "this worker keeps no bundles"}), epoch);
@@ -195,6 +211,7 @@ void FunctionHost::RunStart(const wire::FnStart& m) {
     }
     inst->bundle = std::move(lease).value();
   }
+  if (m.runner == "http") return StartHttp(inst, t0, epoch);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (epoch != epoch_ || stop_) return;          // the planner went away meanwhile
@@ -205,6 +222,133 @@ void FunctionHost::RunStart(const wire::FnStart& m) {
   spdlog::info("function {}: instance {} ready (revision {})", m.function, m.instance,
                m.revision.substr(0, 12));
   send_(wire::EncodeFnReady({m.instance, Since(t0) * 1000}), epoch);
+}
+
+void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_point t0,
+                             uint64_t epoch) {
+  const wire::FnStart& m = inst->spec;
+  auto exited = [&](std::string why) {
+    send_(wire::EncodeFnExited({m.instance, std::move(why)}), epoch);
+  };
+  std::string dir =
+      options_.work_dir + "/fn-" + std::to_string(m.instance) + "-" + std::to_string(serial_++);
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    return exited("cannot create the instance's directory " + dir + ": " + Errno(errno));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inst->port = PickPort(ports_);
+    if (inst->port) ports_.push_back(inst->port);
+  }
+  if (!inst->port) {
+    RemoveTree(dir);
+    return exited("no free port on the worker's loopback");
+  }
+  HttpInstanceOptions ho;
+  ho.launcher = options_.launcher;
+  ho.port = inst->port;
+  ho.dir = dir;
+  ho.kill_grace = options_.kill_grace;
+  ho.max_response = options_.max_response;
+  const uint64_t id = m.instance;
+  ho.on_exit = [this, id](const std::string& why) { HttpExited(id, why); };
+  LaunchSpec& ls = ho.spec;
+  ls.argv = m.argv;
+  ls.env = base_env_;
+  ls.env.push_back("HOME=" + dir);
+  ls.env.push_back("TMPDIR=" + dir);
+  ls.env.push_back("VOLO_FUNCTION=" + m.function);
+  ls.env.push_back("VOLO_FUNCTION_REVISION=" + m.revision);
+  if (inst->bundle) {
+    ls.bundle_dir = inst->bundle->dir();
+    ls.env.push_back("VOLO_BUNDLE_DIR=" + ls.bundle_dir);
+  }
+  for (const auto& [k, v] : m.env) {
+    std::string prefix = k + "=";
+    std::erase_if(ls.env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
+    ls.env.push_back(prefix + v);
+  }
+  // The port is the worker's to give: the function's --env does not override it.
+  std::erase_if(ls.env, [](const std::string& e) { return e.rfind("PORT=", 0) == 0; });
+  ls.env.push_back("PORT=" + std::to_string(inst->port));
+  ls.task_dir = dir;
+  ls.cwd = inst->bundle ? ls.bundle_dir : dir;
+  ls.limits.memory_bytes = m.memory_mib * (int64_t{1} << 20);
+  ls.limits.cpus = m.cpus;
+  auto release_port = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::erase(ports_, inst->port);
+  };
+  auto started = HttpInstance::Start(std::move(ho));
+  if (!started.ok()) {
+    release_port();
+    RemoveTree(dir);
+    return exited("cannot start: " + std::string(started.status().message()));
+  }
+  inst->http = std::move(started).value();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Known before it is ready, so that fn_stop or StopAll can end the wait.
+    starting_[id] = inst;
+  }
+  Status ready = inst->http->WaitReady(m.ready, m.ready_timeout);
+  bool keep = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    starting_.erase(id);
+    bool stopped = stopped_early_.erase(id) > 0;
+    if (ready.ok() && !stopped && epoch == epoch_ && !stop_) {
+      instances_[id] = inst;
+      keep = true;
+    }
+  }
+  if (!keep) {
+    inst->http->Kill();
+    if (!ready.ok() && ready.code() != StatusCode::kCancelled) {
+      spdlog::warn("function {}: instance {} did not become ready: {}", m.function, id,
+                   ready.message());
+      exited(std::string(ready.message()));
+    }
+    release_port();
+    inst->http.reset();
+    return;
+  }
+  ++started_;
+  spdlog::info("function {}: instance {} ready on port {} (revision {})", m.function, id,
+               inst->port, m.revision.substr(0, 12));
+  send_(wire::EncodeFnReady({id, Since(t0) * 1000}), epoch);
+  // It may have ended between its answer and now, unseen (its end found no instance).
+  if (inst->http->exited()) HttpExited(id, "ended right after it became ready");
+}
+
+void FunctionHost::HttpExited(uint64_t instance, const std::string& why) {
+  std::shared_ptr<Instance> inst;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = instances_.find(instance);
+    if (it == instances_.end()) return;
+    inst = std::move(it->second);
+    instances_.erase(it);
+  }
+  spdlog::warn("function {}: instance {} ended: {}", inst->spec.function, instance, why);
+  send_(wire::EncodeFnExited({instance, why}), inst->epoch);
+  Release(std::move(inst));
+}
+
+void FunctionHost::Release(std::shared_ptr<Instance> inst) {
+  if (!inst || !inst->http) return;
+  // An http instance stops gracefully (its calls in flight finish), on a host thread: the
+  // end of its process is waited for there.
+  inst->http->Stop();
+  Enqueue([this, inst = std::move(inst)](Running&) mutable {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::erase(ports_, inst->port);
+    }
+    // The instance itself goes when the last call holding it is done (here, or on its
+    // thread).
+    inst.reset();
+  });
 }
 
 void FunctionHost::Call(wire::FnCall m) {
@@ -230,25 +374,49 @@ void FunctionHost::Call(wire::FnCall m) {
 }
 
 void FunctionHost::Stop(uint64_t instance) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (instances_.erase(instance)) {
-    spdlog::info("function instance {} stopped", instance);
-  } else {
-    stopped_early_.insert(instance);  // its start may still be running
+  std::shared_ptr<Instance> inst;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = instances_.find(instance);
+    if (it != instances_.end()) {
+      inst = std::move(it->second);
+      instances_.erase(it);
+      spdlog::info("function instance {} stopped", instance);
+    } else {
+      stopped_early_.insert(instance);  // its start may still be running
+      if (auto s = starting_.find(instance); s != starting_.end() && s->second->http) {
+        s->second->http->Stop();  // ends its readiness wait
+      }
+    }
   }
+  Release(std::move(inst));
 }
 
 void FunctionHost::StopAll() {
-  std::lock_guard<std::mutex> lock(mu_);
-  ++epoch_;
-  instances_.clear();
-  stopped_early_.clear();
-  queue_.clear();
-  for (Running* r : running_) {
-    r->killed = true;
-    uint64_t one = 1;
-    (void)!::write(r->wake, &one, sizeof one);
+  std::deque<std::function<void(Running&)>> queued;
+  std::map<uint64_t, std::shared_ptr<Instance>> instances;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++epoch_;
+    queued.swap(queue_);
+    instances.swap(instances_);
+    for (auto& [id, inst] : instances) {
+      if (inst->http) inst->http->Kill();
+      std::erase(ports_, inst->port);
+    }
+    for (auto& [id, inst] : starting_) {
+      if (inst->http) inst->http->Kill();
+    }
+    stopped_early_.clear();
+    for (Running* r : running_) {
+      r->killed = true;
+      uint64_t one = 1;
+      (void)!::write(r->wake, &one, sizeof one);
+    }
   }
+  // Outside the lock (killed, they end at once).
+  queued.clear();
+  instances.clear();
 }
 
 FunctionHostStats FunctionHost::stats() const {
@@ -267,7 +435,12 @@ void FunctionHost::RunCall(Running& run, const std::shared_ptr<Instance>& inst, 
   wire::FnAnswer answer;
   answer.call = m.call;
   answer.instance = m.instance;
-  Execute(run, *inst, m, answer);
+  if (inst->http) {
+    ++calls_;
+    inst->http->Call(m, inst->spec.timeout, answer);
+  } else {
+    Execute(run, *inst, m, answer);
+  }
   if (!answer.ok) ++failed_;
   std::lock_guard<std::mutex> lock(mu_);
   if (run.epoch != epoch_ || run.killed) return;  // the planner is gone: nobody waits

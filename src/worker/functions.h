@@ -8,6 +8,11 @@
 // limits, as the `exec` operation runs), with the request body on stdin. Its stdout is the
 // answer; a non-zero exit, a signal or a timeout fails the call with the tail of its stderr.
 //
+// The `http` runner (fn_http.h): an instance is one long-lived process serving HTTP on $PORT,
+// started by fn_start and ready once it answers the readiness check; calls are proxied to it,
+// up to the function's concurrency at once. fn_stop lets its calls in flight finish, then
+// stops the process; a process that ends on its own is reported (`fn_exited`).
+//
 // Threading: Start, Call, Stop and StopAll from any thread (the worker's io thread); the work
 // runs on the host's own threads (one per call running, up to max_threads), and `send` is
 // called on them.
@@ -50,6 +55,8 @@ struct FunctionHostStats {
 };
 
 class FunctionHost {
+  using Clock = std::chrono::steady_clock;
+
  public:
   // A protocol message for the planner (fn_ready, fn_answer, fn_exited), made in `epoch`: the
   // number of StopAll calls before it. A message of an older epoch is for a planner connection
@@ -78,6 +85,12 @@ class FunctionHost {
   void Enqueue(std::function<void(Running&)> work);
   void Loop();
   void RunStart(const wire::FnStart& m);
+  // The http runner's start: the process, then its readiness check.
+  void StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_point t0, uint64_t epoch);
+  // An http instance's process ended on its own (from its monitor thread).
+  void HttpExited(uint64_t instance, const std::string& why);
+  // Lets the last reference to an instance go on a host thread (never an instance's own).
+  void Release(std::shared_ptr<Instance> inst);
   void RunCall(Running& run, const std::shared_ptr<Instance>& inst, wire::FnCall m);
   // Runs the call into `answer`; its directory is removed by the time it returns.
   void Execute(Running& run, const Instance& inst, const wire::FnCall& m, wire::FnAnswer& answer);
@@ -85,12 +98,14 @@ class FunctionHost {
   FunctionHostOptions options_;
   Send send_;
   std::vector<std::string> base_env_;
+  std::vector<uint16_t> ports_;  // GUARDED_BY(mu_); http instances' ports
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;                                        // GUARDED_BY(mu_)
   std::deque<std::function<void(Running&)>> queue_;          // GUARDED_BY(mu_)
   std::map<uint64_t, std::shared_ptr<Instance>> instances_;  // GUARDED_BY(mu_)
   std::set<uint64_t> stopped_early_;                         // GUARDED_BY(mu_)
+  std::map<uint64_t, std::shared_ptr<Instance>> starting_;   // GUARDED_BY(mu_); http, not ready
   std::vector<Running*> running_;                            // GUARDED_BY(mu_)
   int idle_threads_ = 0;                                     // GUARDED_BY(mu_)
   uint64_t epoch_ = 0;  // GUARDED_BY(mu_); StopAll bumps it: older work is dropped
