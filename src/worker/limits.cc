@@ -161,6 +161,30 @@ std::vector<pid_t> Procs(const std::string& dir) {
   return out;
 }
 
+// The base directory of an earlier process with this pid (killed before it could clean up)
+// holds that process's commands' cgroups: kill what is still in them and remove them, so the
+// names this worker gives its commands (t1, t2, ...) are free again.
+void ClearStale(const std::string& base) {
+  if (base.empty()) return;
+  std::vector<std::string> dirs;
+  if (DIR* d = ::opendir(base.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      struct stat st {};
+      std::string path = base + "/" + name;
+      if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) dirs.push_back(path);
+    }
+    ::closedir(d);
+  }
+  for (const std::string& dir : dirs) {
+    if (!WriteFile(dir + "/cgroup.kill", "1")) {
+      for (pid_t p : Procs(dir)) ::kill(p, SIGKILL);
+    }
+    RemoveCgroup(dir);
+  }
+}
+
 // cpu.max / cpu.cfs_quota_us: `cpus` CPUs' worth of each 100 ms period (at least 1 ms).
 constexpr int64_t kCpuPeriod = 100000;
 int64_t CpuQuota(double cpus) {
@@ -295,7 +319,10 @@ bool Limits::TryV2() {
     if (!WriteFile(own + "/cgroup.subtree_control", enable)) return false;
   }
   std::string base = own + "/volo-tasks-" + std::to_string(::getpid());
-  if (::mkdir(base.c_str(), 0755) != 0 && errno != EEXIST) return false;
+  if (::mkdir(base.c_str(), 0755) != 0) {
+    if (errno != EEXIST) return false;
+    ClearStale(base);
+  }
   if (!WriteFile(base + "/cgroup.subtree_control", enable)) {
     ::rmdir(base.c_str());
     return false;
@@ -315,10 +342,16 @@ bool Limits::TryV1() {
   std::string tag = "/volo-" + std::to_string(::getpid());
   std::string mem_base = Join(mem, OwnCgroup("memory")) + tag;
   std::string pids_base = Join(pids, OwnCgroup("pids")) + tag;
-  if (::mkdir(mem_base.c_str(), 0755) != 0 && errno != EEXIST) return false;
-  if (::mkdir(pids_base.c_str(), 0755) != 0 && errno != EEXIST) {
-    ::rmdir(mem_base.c_str());
-    return false;
+  if (::mkdir(mem_base.c_str(), 0755) != 0) {
+    if (errno != EEXIST) return false;
+    ClearStale(mem_base);
+  }
+  if (::mkdir(pids_base.c_str(), 0755) != 0) {
+    if (errno != EEXIST) {
+      ::rmdir(mem_base.c_str());
+      return false;
+    }
+    ClearStale(pids_base);
   }
   mode_ = LimitMode::kCgroupV1;
   memory_base_ = mem_base;
@@ -326,7 +359,12 @@ bool Limits::TryV1() {
   // CPU quotas where the cpu hierarchy is writable too (else CPUs are counted, not enforced).
   if (std::string cpu = V1Mount(mounts, "cpu"); !cpu.empty()) {
     std::string cpu_base = Join(cpu, OwnCgroup("cpu")) + tag;
-    if (::mkdir(cpu_base.c_str(), 0755) == 0 || errno == EEXIST) cpu_base_ = cpu_base;
+    if (::mkdir(cpu_base.c_str(), 0755) == 0) {
+      cpu_base_ = cpu_base;
+    } else if (errno == EEXIST) {
+      ClearStale(cpu_base);
+      cpu_base_ = cpu_base;
+    }
   }
   return true;
 }
@@ -335,6 +373,14 @@ Limits::~Limits() {
   RemoveCgroup(memory_base_);
   RemoveCgroup(pids_base_);
   RemoveCgroup(cpu_base_);
+}
+
+std::vector<std::string> Limits::BaseDirs() const {
+  std::vector<std::string> out;
+  for (const std::string* d : {&memory_base_, &pids_base_, &cpu_base_}) {
+    if (!d->empty()) out.push_back(*d);
+  }
+  return out;
 }
 
 std::string Limits::Describe() const {

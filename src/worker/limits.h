@@ -113,6 +113,8 @@ class Limits {
   std::string Describe() const;
   // Creates the command's cgroup(s) with the limits set. Limits of 0 are not set.
   Result<std::unique_ptr<TaskLimit>> Prepare(const CommandLimits& limits);
+  // The directories under which Prepare makes commands' cgroups (none with rlimits).
+  std::vector<std::string> BaseDirs() const;
 
  private:
   Limits() = default;

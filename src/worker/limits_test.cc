@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -121,6 +123,28 @@ TEST(LimitsTest, ACpuQuotaHoldsTheTreeBack) {
   auto free = limits->Prepare({.memory_bytes = 64 << 20, .max_processes = 0, .cpus = 0});
   ASSERT_TRUE(free.ok());
   EXPECT_EQ((*free)->ThrottledPeriods(), 0);
+}
+
+// A worker killed with SIGKILL leaves its cgroups behind; a later worker that gets the same pid
+// must not fail its commands with "File exists" on the names it gives them (t1, t2, ...).
+TEST(LimitsTest, CgroupsLeftByAnEarlierProcessOfThisPidAreCleared) {
+  std::vector<std::string> bases;
+  {
+    auto first = CgroupLimits();
+    if (!first) GTEST_SKIP() << "no writable cgroup here (rlimits only)";
+    bases = first->BaseDirs();
+  }
+  // What the earlier process left: its base directories with a command's cgroup in each.
+  for (const std::string& b : bases) {
+    ASSERT_TRUE(::mkdir(b.c_str(), 0755) == 0 || errno == EEXIST) << b;
+    ASSERT_EQ(::mkdir((b + "/t1").c_str(), 0755), 0) << b << ": " << strerror(errno);
+  }
+  auto limits = CgroupLimits();
+  ASSERT_NE(limits, nullptr);
+  auto limit = limits->Prepare({.memory_bytes = 64 << 20, .max_processes = 16, .cpus = 0.5});
+  ASSERT_TRUE(limit.ok()) << limit.status().ToString();
+  Ran r = RunUnder(**limit, {"/bin/true"});
+  EXPECT_TRUE(r.status.ok()) << r.status.Describe() << " " << r.err;
 }
 
 TEST(LimitsTest, TheRlimitFallbackBoundsEachProcesssMemory) {
