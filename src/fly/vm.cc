@@ -513,11 +513,15 @@ L_Echo : {
 L_Array : {
   uint32_t n = OPA;
   frame->ip = ip;  // allocations may fail (--max-memory): the error names this line
-  std::vector<Value> elems(sp - n, sp);  // if either allocation throws, the stack still owns all
-  auto* arr = new ArrayObj();
-  arr->v = std::move(elems);
-  sp -= n;
-  St(sp++, Value::Object(arr));
+  {
+    // Its own scope: the computed goto in NEXT() must not leave the scope of a vector (clang, and
+    // so the WebAssembly build, refuses a jump that skips a destructor).
+    std::vector<Value> elems(sp - n, sp);  // if either allocation throws, the stack owns all
+    auto* arr = new ArrayObj();
+    arr->v = std::move(elems);
+    sp -= n;
+    St(sp++, Value::Object(arr));
+  }
   NEXT();
 }
 L_Map : {
