@@ -299,6 +299,7 @@ TEST_F(ReplTest, CtrlCTypedAheadOfTheContinuationPromptDropsTheInput) {
   ASSERT_TRUE(repl.WaitOut("fly> ", &at)) << repl.Transcript();
   repl.Send("dropped()\n");
   ASSERT_TRUE(repl.WaitOut("undefined function 'dropped'", &at)) << repl.Transcript();
+  ASSERT_TRUE(repl.WaitOut("fly> ", &at)) << repl.Transcript();
   repl.EndInput();
   EXPECT_EQ(repl.WaitExit(), 0) << repl.Transcript();
 }
