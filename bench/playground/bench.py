@@ -120,7 +120,8 @@ def main():
     print()
     print("| file of `volo lite build` | bytes | gzipped |")
     print("|---|---:|---:|")
-    for f in ["fly.wasm", "fly.js", "app.js", "worker.js", "index.html", "style.css"]:
+    for f in ["fly.wasm", "fly.js", "fly-mt.wasm", "fly-mt.js", "fly-mt.worker.js", "app.js",
+              "worker.js", "index.html", "style.css"]:
         data = open(os.path.join(site, f), "rb").read()
         print(f"| {f} | {len(data):,} | {len(gzip.compress(data, 9)):,} |")
 

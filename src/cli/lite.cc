@@ -93,6 +93,11 @@ std::optional<net::HttpResponse> PlaygroundPage(const net::HttpRequest& req) {
   const web::Asset* asset = web::Find(path);  // "/playground/" is its index.html
   if (!asset) return std::nullopt;
   net::HttpResponse r = web::Serve(*asset, req);
+  // Cross-origin isolated (every file, the Web Workers' scripts included): the page may use
+  // SharedArrayBuffer, so smp runs on Web Workers (the threaded build, fly-mt.js).
+  r.headers.emplace_back("Cross-Origin-Opener-Policy", "same-origin");
+  r.headers.emplace_back("Cross-Origin-Embedder-Policy", "require-corp");
+  r.headers.emplace_back("Cross-Origin-Resource-Policy", "same-origin");
   if (std::string_view(asset->content_type).starts_with("text/html")) {
     // The page runs only its own scripts (and WebAssembly, which its worker inherits the
     // policy for) and talks only to this planner.
@@ -112,7 +117,10 @@ void AddLiteCommands(CLI::App& app, int* exit_code) {
       "The FLY playground as a static site: FLY programs run in the browser tab (the "
       "interpreter compiled to WebAssembly), with an editor, the examples and shareable links");
   lite->require_subcommand(1);
-  lite->footer("A planner serves the same playground at /playground/.");
+  lite->footer(
+      "A planner serves the same playground at /playground/, cross-origin isolated (smp runs on "
+      "Web Workers there), with a \"Run on this fleet\" switch that runs the program's flies on "
+      "the planner's fly workers.");
   CLI::App* build = lite->add_subcommand(
       "build",
       "Write the playground to OUT (index.html, JavaScript, WebAssembly, examples) for any "

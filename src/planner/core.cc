@@ -192,10 +192,7 @@ Result<TaskId> Core::Submit(std::vector<wire::TaskSpec> specs, ClientId client,
     t.client = client;
     t.args = std::move(spec.args);
     t.submitted = now;
-    if (!spec.labels.empty()) {
-      t.labels = std::make_unique<std::vector<std::pair<std::string, std::string>>>(
-          std::move(spec.labels));
-    }
+    if (!spec.labels.empty()) t.labels = InternLabels(std::move(spec.labels));
     if (!spec.resources.empty()) {
       t.request = std::make_unique<Request>();
       for (const auto& [name, n] : spec.resources.named) {
@@ -231,8 +228,7 @@ void Core::Restore(journal::TaskRecord&& r) {
   if (!r.labels.empty() && r.labels != "{}") {
     auto labels = wire::ParseSubmitBody("{\"op\":\"x\",\"labels\":" + r.labels + "}", nullptr);
     if (labels.ok() && !labels->empty() && !(*labels)[0].labels.empty()) {
-      t.labels = std::make_unique<std::vector<std::pair<std::string, std::string>>>(
-          std::move((*labels)[0].labels));
+      t.labels = InternLabels(std::move((*labels)[0].labels));
     }
   }
   if (!r.resources.empty() && r.resources != "{}") {
@@ -493,6 +489,13 @@ void Core::Unassign(WorkerInfo& w, TaskId id) {
   }
 }
 
+std::shared_ptr<const Labels> Core::InternLabels(Labels&& labels) {
+  if (!last_labels_ || *last_labels_ != labels) {
+    last_labels_ = std::make_shared<const Labels>(std::move(labels));
+  }
+  return last_labels_;
+}
+
 void Core::LearnDuration(uint32_t op, double seconds) {
   OpStats& s = op_stats_[op];
   if (!(seconds >= 0)) return;
@@ -698,10 +701,19 @@ void Core::OnLeaving(WorkerIndex worker) {
 int Core::Window(const WorkerInfo& w, uint32_t op) const {
   if (w.kind == WorkerKind::kHttp) return w.slots;  // the seed protocol has no queue
   const OpStats& s = op_stats_[op];
-  bool is_short = s.known_short ||
-                  (s.samples > 0 &&
-                   s.mean_seconds < std::chrono::duration<double>(options_.short_task).count());
-  return w.slots + (is_short ? std::min(w.slots, options_.max_prefetch) : 0);
+  double short_seconds = std::chrono::duration<double>(options_.short_task).count();
+  bool learned = s.samples > 0 && s.mean_seconds < short_seconds;
+  if (!s.known_short && !learned) return w.slots;
+  // Beyond the task each slot runs, about half of short_task's worth of work per slot waits
+  // on the worker: one more task for tasks near short_task, hundreds for tasks of a few
+  // microseconds, so a worker never waits a round trip for its next task and its results and
+  // assignments travel many to a message.
+  int per_slot = 1;
+  if (learned && s.mean_seconds > 0) {
+    per_slot = static_cast<int>(std::clamp(std::round(short_seconds / 2 / s.mean_seconds), 1.0,
+                                           static_cast<double>(options_.max_prefetch)));
+  }
+  return w.slots + std::min(w.slots * per_slot, options_.max_prefetch);
 }
 
 // Picks the best queued task this worker may run and sends it. The best is the highest

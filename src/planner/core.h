@@ -56,6 +56,8 @@ struct ResourceAmounts {
   int64_t Named(uint32_t i) const { return i < named.size() ? named[i] : 0; }
 };
 
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
 struct Task {
   TaskId id;
   uint32_t op = 0;  // index into Core::op_name()
@@ -72,7 +74,9 @@ struct Task {
   std::string args;                // JSON object text
   std::string result;              // done: JSON text; failed/cancelled: the error text
   double submitted = 0, started = 0, finished = 0;  // Unix seconds, 0 = not yet
-  std::unique_ptr<std::vector<std::pair<std::string, std::string>>> labels;
+  // Shared by the tasks of one submission (or consecutive ones) that carry the same labels,
+  // as a workflow's map elements do: a label set costs once, not per task.
+  std::shared_ptr<const Labels> labels;
   // What the incidents were ("killed by SIGFPE on w1; worker w2 lost"); null without any.
   std::unique_ptr<std::string> history;
   // What it needs of a worker besides a slot; null for most tasks (the fast path).
@@ -146,7 +150,8 @@ struct WorkerInfo {
 struct CoreOptions {
   Nanos heartbeat_timeout = std::chrono::seconds(5);
   // Tasks a worker may hold beyond its slots, for operations that finish quicker than
-  // `short_task` (so a fast worker never waits a round trip for its next task).
+  // `short_task` (so a fast worker never waits a round trip for its next task): about
+  // short_task/2 of work per slot, at least one task per slot, at most max_prefetch in all.
   int max_prefetch = 256;
   Nanos short_task = std::chrono::milliseconds(2);
   // An HTTP worker that answers 403 gets no task of that operation for busy_backoff, doubled
@@ -330,6 +335,9 @@ class Core {
   std::unordered_map<std::string, uint32_t> resource_index_;
   std::vector<bool> op_offered_;  // some worker has ever offered it (or it is built in)
   std::vector<OpStats> op_stats_;
+  // The label set given to the last task that had labels, for the next to share.
+  std::shared_ptr<const Labels> last_labels_;
+  std::shared_ptr<const Labels> InternLabels(Labels&& labels);
   std::vector<Queue> queues_;  // per op
   std::vector<WorkerInfo> workers_;
   std::vector<uint32_t> worker_order_;        // live workers, most specialised first

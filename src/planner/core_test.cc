@@ -134,6 +134,28 @@ TEST_F(CoreTest, ShortOperationsArePrefetched) {
   EXPECT_EQ(link.assigned.size(), 4u);  // 2 slots + 2 prefetch
 }
 
+// How many tasks a worker holds follows what the operation was learned to take: about a
+// millisecond of work per slot waits on the worker for tasks of microseconds, one more per
+// slot near short_task (2 ms), none beyond the slots for longer tasks.
+TEST_F(CoreTest, ThePrefetchWindowFollowsTheLearnedDuration) {
+  auto held_after_learning = [&](const std::string& op, double seconds) -> size_t {
+    Core core(clock_);
+    FakeLink link;
+    auto w = core.AddWorker(WorkerId("w1"), WorkerKind::kNative, {op}, 2, &link);
+    EXPECT_TRUE(w.ok());
+    EXPECT_TRUE(core.Submit({Spec(op)}).ok());
+    std::vector<wire::TaskResult> learned{{1, true, "3", 100.0, 100.0 + seconds}};
+    core.OnResults(*w, learned);
+    std::vector<wire::TaskSpec> specs(1000, Spec(op));
+    EXPECT_TRUE(core.Submit(specs).ok());
+    return link.assigned.size() - 1;
+  };
+  EXPECT_EQ(held_after_learning("add", 0.000'010), 2u + 200u);  // 1 ms / 10 us per slot
+  EXPECT_EQ(held_after_learning("add", 0.000'001), 2u + 256u);  // at most max_prefetch
+  EXPECT_EQ(held_after_learning("add", 0.001'5), 2u + 2u);      // one more per slot
+  EXPECT_EQ(held_after_learning("add", 0.5), 2u);               // a long task: slots only
+}
+
 TEST_F(CoreTest, PriorityFirstThenFifo) {
   ASSERT_TRUE(core_.Submit({Spec("add", 0), Spec("add", 5), Spec("add", 0), Spec("add", 5)}).ok());
   FakeLink link;

@@ -272,6 +272,10 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     if (m != "GET") return reply(MethodNotAllowed("GET", p));
     return GetStatus(ctx, reply);
   }
+  if (p.starts_with("/api/v1/runs/") && p.ends_with("/wait") && ctx.workflows) {
+    if (m != "GET") return reply(MethodNotAllowed("GET", p));
+    return WaitRun(ctx, p.substr(13, p.size() - 13 - 5), req, reply);
+  }
   if (p == "/api/v1/workflows" || p.starts_with("/api/v1/workflows/") || p == "/api/v1/runs" ||
       p.starts_with("/api/v1/runs/") || p == "/api/v1/schedules" || p == "/api/workflows") {
     HttpResponse r = HandleWorkflowRequest(ctx.workflows, req);
@@ -382,6 +386,48 @@ void WaitOne(RestContext& ctx, TaskId id, const HttpRequest& req, const Reply& r
     st->done = true;
     st->cancel_timer();
     reply(Ok(TaskViewOf(core, t)));
+  });
+}
+
+void WaitRun(RestContext& ctx, std::string_view id_text, const HttpRequest& req,
+             const Reply& reply) {
+  uint64_t id = 0;
+  if (!ParseU64(id_text, &id) || id == 0) {
+    return reply(HttpResponse::Error(
+        400, "run id must be a positive integer, not '" + std::string(id_text) + "'"));
+  }
+  double timeout = ParseSeconds(req.Query("timeout"), 30, 300);
+  if (timeout < 0) return reply(HttpResponse::Error(400, "timeout must be a number of seconds"));
+  WorkflowService& wf = *ctx.workflows;
+  workflow::RunId run(id);
+  struct State {
+    bool done = false;
+    uint64_t handle = 0;
+    std::function<void()> cancel_timer;
+  };
+  auto st = std::make_shared<State>();
+  auto view = [&wf](const workflow::Run& r) {
+    return HttpResponse::Json(200, api::Encode(wf.RunViewOf(r, true, false)));
+  };
+  bool known = false;
+  st->handle = wf.WhenSettled(
+      run,
+      [st, reply, view](const workflow::Run& r) {
+        if (st->done) return;
+        st->done = true;
+        if (st->cancel_timer) st->cancel_timer();
+        reply(view(r));
+      },
+      &known);
+  if (!known) return reply(HttpResponse::Error(404, "no run " + std::to_string(id)));
+  if (st->done) return;
+  st->cancel_timer = ctx.env.After(SecondsToNanos(timeout), [&wf, st, reply, view, run] {
+    if (st->done) return;
+    st->done = true;
+    wf.Unwatch(run, st->handle);
+    const workflow::Run* r = wf.engine().FindRun(run);
+    if (!r) return reply(HttpResponse::Error(404, "no run " + std::to_string(run.value())));
+    reply(view(*r));
   });
 }
 

@@ -77,6 +77,10 @@ void CancelTask(RestContext& ctx, TaskId id, const Reply& reply);
 void GetLogs(RestContext& ctx, TaskId id, const net::HttpRequest& req, const Reply& reply);
 void WaitOne(RestContext& ctx, TaskId id, const net::HttpRequest& req, const Reply& reply);
 void WaitMany(RestContext& ctx, const net::HttpRequest& req, const Reply& reply);
+// GET /api/v1/runs/{id}/wait?timeout=T: the run once it has ended and its hook too, or as it is
+// after T seconds.
+void WaitRun(RestContext& ctx, std::string_view id, const net::HttpRequest& req,
+             const Reply& reply);
 void ListWorkers(RestContext& ctx, const Reply& reply);
 void GetWorker(RestContext& ctx, const std::string& id, const Reply& reply);
 void GetStatus(RestContext& ctx, const Reply& reply);

@@ -59,6 +59,16 @@ void OnWorkerMessage(SessionContext& ctx, WorkerIndex w, const wire::WorkerMessa
         } else if constexpr (std::is_same_v<T, wire::Results>) {
           ctx.core.OnResults(w, m.results);
         } else if constexpr (std::is_same_v<T, wire::Output>) {
+          // Live output (a fly chunk's printing) goes to the streaming client that submitted
+          // the task, and is kept as the task's stdout log as well, for clients that asked
+          // over REST (the playground's "run on this fleet"): GET /api/v1/tasks/{id}/logs.
+          if (ctx.logs) {
+            for (const auto& piece : m.output) {
+              const Task* t = ctx.core.Find(TaskId(piece.id));
+              if (!t || t->state != TaskState::kRunning || t->worker != w) continue;
+              ctx.logs->Append(piece.id, t->attempts, 1, piece.text);
+            }
+          }
           ctx.core.OnOutput(w, m.output);
         } else if constexpr (std::is_same_v<T, wire::Refused>) {
           ctx.core.OnRefused(w, m.ids, false);

@@ -122,6 +122,35 @@ void WorkflowService::OnRunEnded(const Run& run) {
          json::serialize(json::object{{"state", workflow::RunStateName(run.state)}}));
 }
 
+void WorkflowService::OnRunSettled(const Run& run) {
+  auto it = settle_waiters_.find(run.id.value());
+  if (it == settle_waiters_.end()) return;
+  auto waiters = std::move(it->second);
+  settle_waiters_.erase(it);
+  for (auto& [handle, fn] : waiters) fn(run);
+}
+
+uint64_t WorkflowService::WhenSettled(workflow::RunId id, std::function<void(const Run&)> fn,
+                                      bool* known) {
+  const Run* run = engine_.FindRun(id);
+  *known = run != nullptr;
+  if (!run) return 0;
+  if (workflow::Settled(*run)) {
+    fn(*run);
+    return 0;
+  }
+  uint64_t handle = next_waiter_++;
+  settle_waiters_[id.value()].emplace(handle, std::move(fn));
+  return handle;
+}
+
+void WorkflowService::Unwatch(workflow::RunId id, uint64_t handle) {
+  auto it = settle_waiters_.find(id.value());
+  if (it == settle_waiters_.end()) return;
+  it->second.erase(handle);
+  if (it->second.empty()) settle_waiters_.erase(it);
+}
+
 void WorkflowService::OnFired(const std::string& workflow, double at) {
   Record("fired", 0, json::serialize(json::object{{"workflow", workflow}, {"at", at}}));
 }

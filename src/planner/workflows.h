@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "api/views.h"
@@ -67,6 +68,13 @@ class WorkflowService final : public ClientSink, public workflow::EngineObserver
   void OnRunCreated(const workflow::Run& run) override;
   void OnRunEnded(const workflow::Run& run) override;
   void OnFired(const std::string& workflow, double at) override;
+  void OnRunSettled(const workflow::Run& run) override;
+
+  // Calls `fn` once the run has ended and its hook too (at once if it has). Returns a handle
+  // for Unwatch (0 when `fn` ran at once or the run is unknown: then `known` tells which).
+  uint64_t WhenSettled(workflow::RunId id, std::function<void(const workflow::Run&)> fn,
+                       bool* known);
+  void Unwatch(workflow::RunId id, uint64_t handle);
 
   // The API's views.
   api::WorkflowView WorkflowViewOf(const workflow::Workflow& w) const;
@@ -93,6 +101,10 @@ class WorkflowService final : public ClientSink, public workflow::EngineObserver
   std::map<std::string, std::string> read_files_;  // by the last Apply
   Post post_;
   PutBlob put_blob_;
+  // Long-polls on runs (GET /api/v1/runs/{id}/wait): run -> handle -> what to call.
+  std::unordered_map<uint64_t, std::map<uint64_t, std::function<void(const workflow::Run&)>>>
+      settle_waiters_;
+  uint64_t next_waiter_ = 1;
   std::unique_ptr<Sink> sink_;
   workflow::Engine engine_;
 };

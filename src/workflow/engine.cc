@@ -80,6 +80,11 @@ std::string Args(std::string_view own, std::string_view inputs) {
 
 }  // namespace
 
+bool Settled(const Run& run) {
+  if (run.state == RunState::kQueued || run.state == RunState::kRunning) return false;
+  return !run.hook_node || Ended(run.nodes[*run.hook_node].state);
+}
+
 Engine::Engine(StepSink& sink, const Clock& clock, EngineOptions options)
     : sink_(sink), clock_(clock), options_(options) {}
 
@@ -450,7 +455,10 @@ void Engine::Finish(Run& run, uint32_t n, StepState state, std::string result) {
   node.state = state;
   node.result = std::move(result);
   node.finished = clock_.Wall();
-  if (node.hook) return;
+  if (node.hook) {
+    if (observer_) observer_->OnRunSettled(run);
+    return;
+  }
   // The first failure that is not tolerated is where the run's failure comes from; parents
   // that fail because of it come later.
   if (state == StepState::kFailed && run.failed_step.empty() && !node.continue_on_failure) {
@@ -587,6 +595,8 @@ void Engine::EndRun(Run& run, RunState state) {
     run.hook_node = h;
     // StartTask checks nothing about the run's state, so the hook starts although it ended.
     StartTask(run, h);
+  } else if (observer_) {
+    observer_->OnRunSettled(run);
   }
   StartNextQueued(run.workflow);
 }
@@ -612,7 +622,10 @@ Status Engine::Cancel(RunId id) {
     q.erase(std::remove(q.begin(), q.end(), id.value()), q.end());
     run->state = RunState::kCancelled;
     run->finished = clock_.Wall();
-    if (observer_) observer_->OnRunEnded(*run);
+    if (observer_) {
+      observer_->OnRunEnded(*run);
+      observer_->OnRunSettled(*run);
+    }
     return Status::Ok();
   }
   if (run->state != RunState::kRunning) {

@@ -102,6 +102,9 @@ struct Run {
   uint32_t running_tasks = 0;
 };
 
+// The run has ended and so has its hook, if it has one.
+bool Settled(const Run& run);
+
 // Told of what the journal must keep (src/planner/workflows.cc writes it): runs created (also
 // by schedules and relaunches), runs ended, schedules fired.
 class EngineObserver {
@@ -110,6 +113,9 @@ class EngineObserver {
   virtual void OnRunCreated(const Run& run) = 0;
   virtual void OnRunEnded(const Run& run) = 0;
   virtual void OnFired(const std::string& workflow, double at) = 0;
+  // The run has ended and so has its hook, if it has one: nothing about it changes any more
+  // (the long-poll GET /api/v1/runs/{id}/wait answers then).
+  virtual void OnRunSettled(const Run& /*run*/) {}
 };
 
 struct EngineOptions {

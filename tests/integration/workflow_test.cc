@@ -3,6 +3,7 @@
 // hooks, relaunch, and the bad inputs (docs/workflows.md).
 
 #include <fstream>
+#include <future>
 #include <string>
 
 #include "harness.h"
@@ -135,6 +136,47 @@ TEST_F(WorkflowTest, AFailedStepFailsTheRunTheHookSeesWhyAndRelaunchSkipsWhatSuc
   EXPECT_EQ(Str(*extract, "state"), "succeeded");
   EXPECT_TRUE(extract->at("task").is_null()) << json::serialize(second);
   EXPECT_EQ(Str(second, "trigger"), "relaunch from failed of 1");
+}
+
+// GET /api/v1/runs/{id}/wait answers once the run has ended and its hook too, or with the run
+// as it is when the timeout passes; bad ids and methods get 4xx.
+TEST_F(WorkflowTest, TheWaitLongPollAnswersOnceTheRunAndItsHookHaveEnded) {
+  std::string file =
+      Write("workflows.yml", "tasks:\n  NAP: {op: sleep, args: {seconds: 30}}\n" +
+                                 std::string(kFile).substr(7) + "demo.LONG:\n  tasks: [NAP]\n");
+  Write("payload.schema.json", kSchema);
+  PlannerProc p = StartPlanner({"--workflows", file});
+  ASSERT_NE(p.port, 0);
+  StartWorker(p, {.id = "w1", .args = {"--slots", "2"}});
+
+  // demo.FAILS fails after SLOW times out; the answer waits for the failure hook as well.
+  ASSERT_EQ(Post(p.Api("/workflows/demo.FAILS/runs"), "{}").status, 201);
+  // (The planner's timeout is longer than the client's: only the run's end can answer in time.)
+  Reply ended = Get(p.Api("/runs/1/wait?timeout=300"), seconds(60));
+  ASSERT_EQ(ended.status, 200) << ended.Describe();
+  EXPECT_EQ(Str(ended.obj(), "state"), "failed");
+  const json::object* hook = Step(ended.obj(), "NOTIFY");
+  ASSERT_NE(hook, nullptr) << ended.Describe();
+  EXPECT_EQ(Str(*hook, "state"), "succeeded") << ended.Describe();
+
+  // A run that is still going: the timeout answers it as it is; cancelling answers a waiter.
+  ASSERT_EQ(Post(p.Api("/workflows/demo.LONG/runs"), "{}").status, 201);
+  Reply running = Get(p.Api("/runs/2/wait?timeout=0.3"));
+  ASSERT_EQ(running.status, 200) << running.Describe();
+  EXPECT_EQ(Str(running.obj(), "state"), "running");
+  auto waiter = std::async(std::launch::async,
+                           [&] { return Get(p.Api("/runs/2/wait?timeout=300"), seconds(60)); });
+  // The waiter is answered by the cancel whichever comes first: a wait that starts after the
+  // run ended answers at once.
+  ASSERT_EQ(Post(p.Api("/runs/2/cancel"), "").status, 200);
+  Reply cancelled = waiter.get();
+  ASSERT_EQ(cancelled.status, 200) << cancelled.Describe();
+  EXPECT_EQ(Str(cancelled.obj(), "state"), "cancelled");
+
+  EXPECT_EQ(Get(p.Api("/runs/99/wait")).status, 404);
+  EXPECT_EQ(Get(p.Api("/runs/abc/wait")).status, 400);
+  EXPECT_EQ(Get(p.Api("/runs/1/wait?timeout=soon")).status, 400);
+  EXPECT_EQ(Post(p.Api("/runs/1/wait"), "").status, 405);
 }
 
 TEST_F(WorkflowTest, BadFilesPayloadsAndIdsGetClearErrors) {

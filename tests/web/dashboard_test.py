@@ -174,6 +174,57 @@ class DashboardTest(BrowserTest):
                  what="the relaunched run's page")
         wait_for(lambda: self.text_of("#run-state") == "succeeded", what="the relaunch succeeded")
 
+    def call_function(self, name, data):
+        """POST /fn/NAME; returns (status, body)."""
+        import urllib.error
+        import urllib.request
+        req = urllib.request.Request(f"{self.url}/fn/{name}", data=data.encode(), method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def function_cell(self, name, column):
+        heads = [th.text for th in self.css("#functions thead th")]
+        cells = self.css(f'#functions tr[data-function="{name}"] td')
+        return cells[heads.index(column)].text if cells else None
+
+    def test_FunctionsViewCountsCalls(self):
+        self.planner()
+        self.worker("w1", ops="exec")  # function instances run beside exec
+        self.open("/functions")
+        wait_for(lambda: "No functions deployed" in (self.text_of("main") or ""),
+                 what="the empty functions view")
+        self.api("PUT", "/api/v1/functions/upper", {"cmd": ["tr", "a-z", "A-Z"]})
+        self.api("PUT", "/api/v1/functions/broken", {"cmd": ["false"]})
+        wait_for(lambda: self.function_cell("upper", "Calls") == "0"
+                 and self.function_cell("broken", "Calls") == "0",
+                 what="both functions listed without calls")
+        self.assertEqual(self.function_cell("upper", "Latency p50 / p99"), "–")
+        for word in ["one", "two", "three"]:
+            self.assertEqual(self.call_function("upper", word), (200, word.upper()))
+        status, body = self.call_function("broken", "x")
+        self.assertEqual(status, 502, body)
+        # The counts move on the open page, without a reload.
+        wait_for(lambda: self.function_cell("upper", "Calls") == "3", what="3 calls of upper")
+        wait_for(lambda: self.function_cell("broken", "Errors") == "1", what="the error of broken")
+        self.assertEqual(self.function_cell("upper", "Errors"), "0")
+        self.assertGreaterEqual(int(self.function_cell("upper", "Cold starts")), 1)
+        wait_for(lambda: re.match(r"^[0-9.]+ (µs|ms|s) / [0-9.]+ (µs|ms|s)$",
+                                  self.function_cell("upper", "Latency p50 / p99") or ""),
+                 what="upper's latency")
+        self.css('#functions tr[data-function="upper"] a')[0].click()
+        wait_for(lambda: self.text_of('#function-facts dd[data-fact="Calls"]') == "3",
+                 what="the function's page")
+        wait_for(lambda: [td.text for td in self.css('#function-usage tr[data-caller="all"] td')][:2]
+                 == ["all", "3"], what="the usage of all calls")
+        self.assertTrue(self.css('#function-usage tr[data-caller="api"]'))
+        self.assertEqual(len(self.css("#function-revisions li")), 1)
+        self.assertEqual(self.call_function("upper", "four"), (200, "FOUR"))
+        wait_for(lambda: self.text_of('#function-facts dd[data-fact="Calls"]') == "4",
+                 what="the fourth call on the function's page")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -87,8 +87,9 @@ for (const { corpus, f } of all.filter((e) => e.f.endsWith(".fly"))) {
   }
   out = "";
   err = "";
-  const code = module.ccall("volo_playground_run", "number", ["string", "string", "string", "string"],
-                            [f, source, bindings.join("\n"), seed]);
+  const code = module.ccall("volo_playground_run", "number",
+                            ["string", "string", "string", "string", "string", "string"],
+                            [f, source, bindings.join("\n"), seed, "", ""]);
   const problems = [];
   if (code !== x.exit) problems.push(`exit ${code}, expected ${x.exit}`);
   for (const e of x.compile) if (!err.includes(`${f}:${e}`)) problems.push(`missing compile error '${e}'`);

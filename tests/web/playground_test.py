@@ -14,6 +14,7 @@ Run one: /usr/bin/python3 tests/web/playground_test.py PlaygroundTest.test_PiEst
 import base64
 import functools
 import http.server
+import json
 import math
 import os
 import re
@@ -207,6 +208,8 @@ class PlaygroundTest(unittest.TestCase):
                       d.execute_script("return document.querySelector('.cm-content').innerText"))
         code, out = self.run_program(timeout=120)
         self.assertEqual(code, "0", out)
+        # A static host without COOP/COEP headers: one thread.
+        self.assertEqual(d.execute_script("return document.body.dataset.threads"), "one-thread")
         m = re.search(r"pi estimation: ([0-9.]+)", out)
         self.assertIsNotNone(m, out)
         self.assertLess(abs(float(m.group(1)) - math.pi), 0.01, out)
@@ -334,6 +337,227 @@ class PlaygroundTest(unittest.TestCase):
         native_code, native_out = self.native("examples/pi.fly", "--seed", "7")
         self.assertEqual(native_code, 0, native_out)
         self.assertEqual(out.strip(), native_out.strip())
+
+    # ---- "run on this fleet": the page a planner serves, its flies on the planner's workers ----
+
+    def start_fleet(self, token=None, workers=2):
+        """A planner (with API and join tokens when `token`) and `workers` fly workers."""
+        port_file = os.path.join(self.tmp, "planner.port")
+        args = [VOLO, "planner", "--port", "0", "--port-file", port_file, "--log-level", "info"]
+        worker_extra = []
+        if token:
+            self.token = token
+            for name, value in [("token", token), ("join", "j0in")]:
+                with open(os.path.join(self.tmp, name), "w") as f:
+                    f.write(value)
+            args += ["--token-file", os.path.join(self.tmp, "token"),
+                     "--join-token-file", os.path.join(self.tmp, "join")]
+            worker_extra = ["--join-token-file", os.path.join(self.tmp, "join")]
+        self.children.append(Child("planner", args, self.out))
+        def read_port():
+            with open(port_file) as f:
+                return f.read().strip()
+        port = wait_for(read_port, what="the planner's port file")
+        self.base = f"http://127.0.0.1:{port}"
+        for k in range(workers):
+            self.children.append(Child(f"worker-w{k + 1}", [
+                VOLO, "worker", "--planner", self.base, "--id", f"w{k + 1}", "--ops", "fly",
+                "--slots", "2", "--port", "-1", "--log-level", "info", *worker_extra], self.out))
+        wait_for(lambda: len([w for w in self.api("GET", "/api/v1/workers")["workers"]
+                              if w["state"] == "live"]) == workers,
+                 what=f"{workers} fly workers to join")
+        return self.base
+
+    def api(self, method, path):
+        req = urllib.request.Request(self.base + path, method=method)
+        if getattr(self, "token", None):
+            req.add_header("Authorization", "Bearer " + self.token)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def fly_tasks(self):
+        return self.api("GET", "/api/v1/tasks?op=fly&limit=10000")["tasks"]
+
+    def switch_to_fleet(self, on=True):
+        wait_for(lambda: self.el("fleet-switch").is_displayed(), what="the fleet switch")
+        if self.el("fleet").is_selected() != on:
+            self.el("fleet").click()
+
+    def test_RunsOnTheFleet(self):
+        """With the switch on, pi.fly's flies run on the planner's two fly workers, with the answer
+        of `volo run --seed` and of the tab; chunks' output reaches the page as printed."""
+        base = self.start_fleet()
+        native_code, native_out = self.native("examples/pi.fly", "--seed", "7")
+        self.assertEqual(native_code, 0, native_out)
+
+        self.open(f"{base}/playground/#example=pi")
+        self.set_seed(7)
+        code, tab_out = self.run_program(timeout=120)  # the switch off: in the tab
+        self.assertEqual(code, "0", tab_out)
+        self.assertEqual(self.fly_tasks(), [])
+
+        self.switch_to_fleet()
+        tab_ms = float(self.el("status").get_attribute("data-ms"))
+        code, fleet_out = self.run_program(timeout=300)
+        self.assertEqual(code, "0", fleet_out)
+        print(f"pi.fly --seed 7: {tab_ms:.0f} ms in the tab, "
+              f"{float(self.el('status').get_attribute('data-ms')):.0f} ms on the fleet",
+              file=sys.stderr)
+        self.assertEqual(fleet_out.strip(), native_out.strip())
+        self.assertEqual(fleet_out.strip(), tab_out.strip())
+        chunks = self.fly_tasks()
+        self.assertGreater(len(chunks), 1)
+        self.assertTrue(all(t["state"] == "done" for t in chunks), chunks)
+        self.assertEqual({t["worker"] for t in chunks}, {"w1", "w2"})
+        self.assertEqual(self.el("status").get_attribute("data-chunks"), str(len(chunks)))
+
+        # What instances print on the workers shows on the page, whole lines and an
+        # unterminated last piece alike.
+        program = ('var pool = [type="smp", nthread=4]\n'
+                   'func hello(i) {\n    println "hello from instance " + i\n'
+                   '    if (i == 3) {\n        print "no newline"\n    }\n}\n'
+                   'fly hello in [0:4] on pool\nprintln ""\nprintln "end"\n')
+        self.driver.execute_script("location.hash = arguments[0]; location.reload()",
+                                   "code=" + encode_program(program))
+        wait_for(lambda: self.driver.execute_script("return document.body.dataset.loaded") == "true",
+                 what="reload")
+        self.switch_to_fleet()
+        code, out = self.run_program(timeout=120)
+        self.assertEqual(code, "0", out)
+        lines = out.splitlines()
+        self.assertEqual(sorted(l for l in lines if l.startswith("hello")),
+                         [f"hello from instance {i}" for i in range(4)], out)
+        self.assertIn("no newline", out)
+        self.assertEqual(lines[-1], "end", out)
+        before = len(chunks)
+        self.assertGreater(len(self.fly_tasks()), before)  # it did run on the fleet
+
+    def test_ChunkErrorMarksItsLine(self):
+        """An instance that fails on a worker fails the program with its line:col, marked."""
+        base = self.start_fleet(workers=1)
+        program = ('var pool = [type="smp", nthread=2]\n'
+                   'func bad(i) {\n    var x = i + "a" * 2\n    return x\n}\n'
+                   'fly bad in [0:4] on pool\nprintln "not reached"\n')
+        self.open(f"{base}/playground/#code={encode_program(program)}")
+        self.switch_to_fleet()
+        code, out = self.run_program(timeout=120)
+        self.assertEqual(code, "1", out)
+        self.assertNotIn("not reached", out)
+        # As in the tab and with `volo run`: the fly fails at its statement (line 6), with the
+        # instance's own error inside, at the line and column on the worker.
+        self.assertIn("main.fly:6:1: runtime error: fly 'bad': instance 0 failed:", out)
+        self.assertIn("main.fly:3:21: runtime error: cannot apply '*' to String and Integer", out)
+        d = self.driver
+        marked = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".cm-fly-error-line"),
+                          what="the error marks")
+        self.assertEqual(sorted(m.get_attribute("data-error-line") for m in marked), ["3", "6"])
+        items = [(i.get_attribute("data-line"), i.get_attribute("data-col"))
+                 for i in d.find_elements(By.CSS_SELECTOR, "#diagnostics li")]
+        self.assertIn(("3", "21"), items)
+        self.assertTrue(all(t["state"] == "failed" for t in self.fly_tasks()), self.fly_tasks())
+
+    def test_RunsOnTheFleetWithTokens(self):
+        """With tokens configured the switch asks for the API token once (a wrong one is
+        refused), then runs on the fleet in the dashboard's session."""
+        base = self.start_fleet(token="fl33t-s3cret")
+        native_code, native_out = self.native("examples/pi.fly", "--seed", "11")
+        self.assertEqual(native_code, 0, native_out)
+        self.open(f"{base}/playground/#example=pi")
+        self.set_seed(11)
+        self.switch_to_fleet()
+        wait_for(lambda: self.el("login").is_displayed(), what="the token prompt")
+        self.el("token").send_keys("wrong")
+        self.el("login-button").click()
+        wait_for(lambda: "wrong token" in self.el("login-error").text, what="the refusal")
+        self.el("token").clear()
+        self.el("token").send_keys("fl33t-s3cret")
+        self.el("login-button").click()
+        wait_for(lambda: not self.el("login").is_displayed(), what="the session")
+        code, out = self.run_program(timeout=300)
+        self.assertEqual(code, "0", out)
+        self.assertEqual(out.strip(), native_out.strip())
+        self.assertTrue(self.fly_tasks())
+
+    def test_NoFlyWorkerIsAClearError(self):
+        """With no fly worker connected, a fly on the fleet fails at once, saying so."""
+        base = self.start_fleet(workers=0)
+        self.open(f"{base}/playground/#example=pi")
+        self.switch_to_fleet()
+        code, out = self.run_program(timeout=60)
+        self.assertEqual(code, "1", out)
+        self.assertIn("no worker with the fly operation is connected to the planner at " + base,
+                      out)
+        self.assertEqual(self.fly_tasks(), [])
+
+    def test_StopCancelsTheFleetsChunks(self):
+        """Stop ends the program at once and cancels its chunks still on the fleet."""
+        base = self.start_fleet(workers=1)
+        program = ('var pool = [type="smp", nthread=2]\n'
+                   'func spin(i) {\n    var n = 0\n    while (true) {\n        n += 1\n    }\n}\n'
+                   'fly spin in [0:8] on pool\n')
+        self.open(f"{base}/playground/#code={encode_program(program)}")
+        self.switch_to_fleet()
+        self.el("run").click()
+        wait_for(lambda: any(t["state"] == "running" for t in self.fly_tasks()),
+                 what="a chunk running on the fleet")
+        self.el("stop").click()
+        wait_for(lambda: self.el("status").get_attribute("data-exit") == "stopped",
+                 what="the program to stop")
+        wait_for(lambda: self.fly_tasks() and
+                 all(t["state"] == "cancelled" for t in self.fly_tasks()),
+                 what="every chunk cancelled")
+
+    def test_SmpOnWebWorkersWhenIsolated(self):
+        """The planner serves the playground cross-origin isolated: smp runs on Web Workers
+        (the threaded build), with volo run's answers, and a program that needs two instances
+        running at once works as it does natively; output keeps its printed order."""
+        base = self.start_fleet(workers=0)
+        d = self.open(f"{base}/playground/#example=pi")
+        self.assertTrue(d.execute_script("return crossOriginIsolated"))
+        wait_for(lambda: d.execute_script("return document.body.dataset.threads") == "web-workers",
+                 what="the threaded interpreter")
+        self.assertIn("Web Workers", self.el("smp-mode").text)
+        self.set_seed(7)
+        code, out = self.run_program(timeout=120)
+        self.assertEqual(code, "0", out)
+        print(f"pi.fly --seed 7 on Web Workers: {self.el('status').get_attribute('data-ms')} ms",
+              file=sys.stderr)
+        native_code, native_out = self.native("examples/pi.fly", "--seed", "7")
+        self.assertEqual((code, out.strip()), ("0", native_out.strip()))
+
+        # b waits for a's message and a for b's: fine with threads, a clear error on one thread
+        # (tests/web/playground_corpus/one_thread_nested_receive.fly).
+        nested = ('var local = [type="smp", nthread=2]\nvar x = [type="channel"] on local\n'
+                  'var y = [type="channel"] on local\nfunc b() {\n    var v = x? as Integer\n'
+                  '    y ! v + 1 on local\n}\nfunc a() {\n    x ! 1 on local\n'
+                  '    println y? as Integer\n}\nvar hb = async fly b in [0:1] on local\n'
+                  'var ha = async fly a in [0:1] on local\n')
+        ordered = ('var pool = [type="smp", nthread=4]\nfunc hello(i) {\n'
+                   '    println "hello " + i\n}\nprintln "start"\n'
+                   'fly hello in [0:8] on pool\nprintln "end"\n')
+        for program, check in [(nested, lambda out: self.assertEqual(out.strip(), "2")),
+                               (ordered, lambda out: self.assertEqual(
+                                   (out.splitlines()[0], sorted(out.splitlines()[1:-1]),
+                                    out.splitlines()[-1]),
+                                   ("start", sorted(f"hello {i}" for i in range(8)), "end")))]:
+            d.execute_script("location.hash = arguments[0]; location.reload()",
+                             "code=" + encode_program(program))
+            wait_for(lambda: d.execute_script("return document.body.dataset.loaded") == "true",
+                     what="reload")
+            code, out = self.run_program(timeout=60)
+            self.assertEqual(code, "0", out)
+            check(out)
+
+        # More threads than the page has Web Workers for: a clear error, not a hang.
+        greedy = ('var pool = [type="smp", nthread=12]\nfunc f(i) {\n    return i\n}\n'
+                  'fly f in [0:12] on pool\nprintln "done"\n')
+        d.execute_script("location.hash = arguments[0]; location.reload()",
+                         "code=" + encode_program(greedy))
+        wait_for(lambda: d.execute_script("return document.body.dataset.loaded") == "true",
+                 what="reload")
+        code, out = self.run_program(timeout=60)
+        self.assertEqual(code, "1", out)
+        self.assertIn("smp:12: this machine would start only 8 of the threads", out)
 
 
 if __name__ == "__main__":

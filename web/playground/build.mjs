@@ -1,7 +1,8 @@
 // Builds the playground's static site:
 //   node build.mjs --node-modules DIR --wasm DIR --examples DIR --out DIR
 //   DIR/index.html, style.css, app.js (page + CodeMirror), worker.js (the interpreter's Web
-//   Worker), fly.js + fly.wasm (from --wasm), examples/*.fly + examples/data/* and
+//   Worker), fly.js + fly.wasm and the threaded fly-mt.js + fly-mt.wasm + fly-mt.worker.js
+//   (from --wasm), examples/*.fly + examples/data/* and
 //   examples/index.json (the example list and the data files they read).
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -26,7 +27,9 @@ const common = { nodePaths: [modules], bundle: true, minify: true, target: "es20
 await build({ ...common, entryPoints: [join(here, "src/main.ts")], outfile: join(out, "app.js"), format: "iife" });
 await build({ ...common, entryPoints: [join(here, "src/worker.ts")], outfile: join(out, "worker.js"), format: "iife" });
 for (const f of ["index.html", "style.css"]) copyFileSync(join(here, f), join(out, f));
-for (const f of ["fly.js", "fly.wasm"]) copyFileSync(join(args.wasm, f), join(out, f));
+for (const f of ["fly.js", "fly.wasm", "fly-mt.js", "fly-mt.wasm", "fly-mt.worker.js"]) {
+  copyFileSync(join(args.wasm, f), join(out, f));
+}
 
 // The examples: every examples/*.fly, pi first; its title is the first comment line.
 const examples = [];

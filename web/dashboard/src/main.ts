@@ -10,6 +10,7 @@ import { task, tasks } from "./views/tasks";
 import { stream } from "./views/stream";
 import { fly } from "./views/fly";
 import { run, runs } from "./views/runs";
+import { fn, functions } from "./views/functions";
 
 const app = document.getElementById("app")!;
 
@@ -64,7 +65,7 @@ function start(withSession: boolean): void {
       h("b", { class: "brand" }, "volo"),
       h("nav", {},
         link("/", "Overview"), link("/tasks", "Tasks"), link("/stream", "Task stream"),
-        link("/fly", "FLY runs"), link("/runs", "Workflow runs")),
+        link("/fly", "FLY runs"), link("/runs", "Workflow runs"), link("/functions", "Functions")),
       status, logout),
     main);
   if (!started) {
@@ -76,6 +77,8 @@ function start(withSession: boolean): void {
     route(/^\/fly\/?$/, fly);
     route(/^\/runs\/?$/, runs);
     route(/^\/runs\/(\d+)$/, run);
+    route(/^\/functions\/?$/, functions);
+    route(/^\/functions\/([^/]+)$/, fn);
     // The bench (bench/dashboard) reads when the first live data was on the page.
     const off = feed.on(() => {
       requestAnimationFrame(() => performance.mark("volo-first-data"));

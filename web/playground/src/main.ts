@@ -8,7 +8,7 @@ import {
 import { defaultKeymap, history as editHistory, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { bracketMatching, defaultHighlightStyle, syntaxHighlighting } from "@codemirror/language";
 import { fly } from "./fly_mode";
-import type { RunRequest, WorkerMessage } from "./protocol";
+import type { OutputPiece, RunRequest, WorkerMessage } from "./protocol";
 
 const FILE = "main.fly";
 
@@ -114,6 +114,10 @@ const stopButton = $<HTMLButtonElement>("stop");
 const examples = $<HTMLSelectElement>("examples");
 const seedInput = $<HTMLInputElement>("seed");
 const diagList = $<HTMLUListElement>("diagnostics");
+const fleetSwitch = $<HTMLLabelElement>("fleet-switch");
+const fleetBox = $<HTMLInputElement>("fleet");
+const loginForm = $<HTMLFormElement>("login");
+const loginError = $<HTMLSpanElement>("login-error");
 
 const view = new EditorView({
   parent: $("editor"),
@@ -146,6 +150,98 @@ let workerReady = false;
 let running = false;
 let pendingRun: RunRequest | null = null;
 let stderrText = "";
+
+// ---- "run on this fleet" (only on the page a planner serves at /playground/) ----
+
+// The planner's API beside the page, and the session the dashboard's login makes: with tokens
+// configured, requests carry the session cookie, and the ones that change something its CSRF
+// token (docs/dashboard.md, Security).
+const api = new URL("../api/v1/", location.href).href;
+const fleet = { available: false, tokenRequired: false, authenticated: false, csrf: "" };
+// The chunks (task ids) of the running program still out on the fleet, for Stop to cancel.
+const openChunks = new Set<number>();
+let chunksSubmitted = 0;
+let chunksEnded = 0;
+
+async function probeFleet() {
+  try {
+    const res = await fetch(api + "session", { credentials: "same-origin" });
+    if (!res.ok) return;
+    const s = await res.json() as { token_required?: boolean; authenticated?: boolean; csrf?: string };
+    if (typeof s.token_required !== "boolean") return;
+    fleet.available = true;
+    fleet.tokenRequired = s.token_required;
+    fleet.authenticated = !!s.authenticated;
+    fleet.csrf = s.csrf ?? "";
+  } catch {
+    return;  // a static host: no planner behind the page
+  }
+  fleetSwitch.hidden = false;
+  $("footer-fleet").hidden = false;
+  $("footer-tab").hidden = true;
+  fleetBox.onchange = () => {
+    if (!running && fleetWorkerWanted() !== workerForFleet) restartWorker();
+    loginForm.hidden = !(fleetBox.checked && needsLogin());
+    if (!loginForm.hidden) $<HTMLInputElement>("token").focus();
+  };
+  loginForm.onsubmit = (e) => {
+    e.preventDefault();
+    void login();
+  };
+}
+
+function needsLogin(): boolean {
+  return fleet.tokenRequired && !fleet.authenticated;
+}
+
+async function login() {
+  loginError.textContent = "";
+  const token = $<HTMLInputElement>("token").value;
+  let res: Response;
+  try {
+    res = await fetch(api + "session", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token }),
+    });
+  } catch (e) {
+    loginError.textContent = `cannot reach the planner: ${(e as Error).message}`;
+    return;
+  }
+  const body = await res.json().catch(() => ({})) as { csrf?: string; error?: string };
+  if (!res.ok) {
+    loginError.textContent = body.error ?? `HTTP ${res.status}`;
+    return;
+  }
+  fleet.authenticated = true;
+  fleet.csrf = body.csrf ?? "";
+  loginForm.hidden = true;
+  $<HTMLInputElement>("token").value = "";
+}
+
+function onFleet(m: { submitted?: [number, number]; ended?: number[] }) {
+  if (m.submitted) {
+    const [first, count] = m.submitted;
+    for (let k = 0; k < count; ++k) openChunks.add(first + k);
+    chunksSubmitted += count;
+  }
+  for (const id of m.ended ?? []) {
+    if (openChunks.delete(id)) ++chunksEnded;
+  }
+  if (running) {
+    status.textContent = `running on the fleet · ${chunksEnded} of ${chunksSubmitted} chunks done`;
+  }
+  status.dataset.chunks = String(chunksSubmitted);
+}
+
+// Stop ends the interpreter's worker; its chunks still on the fleet are cancelled there.
+function cancelOpenChunks() {
+  const headers: Record<string, string> = fleet.csrf ? { "X-Volo-CSRF": fleet.csrf } : {};
+  for (const id of openChunks) {
+    void fetch(`${api}tasks/${id}/cancel`, { method: "POST", credentials: "same-origin", headers })
+      .catch(() => undefined);
+  }
+  openChunks.clear();
+}
 
 function append(text: string, stream: 1 | 2) {
   const atBottom = output.scrollTop + output.clientHeight >= output.scrollHeight - 4;
@@ -188,24 +284,68 @@ function setRunning(on: boolean, text: string) {
   document.body.dataset.state = on ? "running" : "idle";
 }
 
+// The threaded build's output (BroadcastChannel pieces, numbered): shown in order; a run's end
+// waits for its last piece.
+let outputChannel: BroadcastChannel | null = null;
+let nextPiece = 0;
+const earlyPieces = new Map<number, OutputPiece>();
+let endWaiting: Extract<WorkerMessage, { kind: "done" }> | null = null;
+
+function onPiece(p: OutputPiece) {
+  earlyPieces.set(p.seq, p);
+  for (let q = earlyPieces.get(nextPiece); q; q = earlyPieces.get(nextPiece)) {
+    earlyPieces.delete(nextPiece++);
+    append(q.text, q.stream);
+  }
+  if (endWaiting && nextPiece >= endWaiting.emitted) finish(endWaiting);
+}
+
+function finish(m: Extract<WorkerMessage, { kind: "done" }>) {
+  endWaiting = null;
+  openChunks.clear();
+  showDiagnostics();
+  setRunning(false, `exit ${m.code} · ${(m.ms / 1000).toFixed(2)} s`);
+  status.dataset.ms = m.ms.toFixed(1);  // the run alone, without loading (bench/playground)
+  status.dataset.exit = String(m.code);
+}
+
+// Whether the worker runs the one-thread build for the fleet (a cross-origin isolated page
+// otherwise gets the threaded one; fleet.cc waits on the one thread).
+let workerForFleet = false;
+function fleetWorkerWanted(): boolean {
+  return crossOriginIsolated && fleet.available && fleetBox.checked;
+}
+
 function startWorker() {
   workerReady = false;
-  worker = new Worker("worker.js");
+  workerForFleet = fleetWorkerWanted();
+  outputChannel?.close();
+  outputChannel = null;
+  worker = new Worker(workerForFleet ? "worker.js?fleet=1" : "worker.js");
   worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
     const m = e.data;
     if (m.kind === "ready") {
       workerReady = true;
+      document.body.dataset.threads = m.threads ? "web-workers" : "one-thread";
+      // (With the fleet switch on, a program's environments are the fleet's, not smp.)
+      $("smp-mode").textContent = workerForFleet ? ""
+        : m.threads ? "smp runs on Web Workers (this page is cross-origin isolated)."
+        : "smp runs one instance at a time on one thread.";
+      if (m.channel) {
+        outputChannel = new BroadcastChannel(m.channel);
+        outputChannel.onmessage = (ev: MessageEvent<OutputPiece>) => onPiece(ev.data);
+      }
       if (pendingRun) {
         worker!.postMessage(pendingRun);
         pendingRun = null;
       }
     } else if (m.kind === "output") {
       append(m.text, m.stream);
+    } else if (m.kind === "fleet") {
+      onFleet(m);
     } else if (m.kind === "done") {
-      showDiagnostics();
-      setRunning(false, `exit ${m.code} · ${(m.ms / 1000).toFixed(2)} s`);
-      status.dataset.ms = m.ms.toFixed(1);  // the run alone, without loading (bench/playground)
-      status.dataset.exit = String(m.code);
+      if (outputChannel && nextPiece < m.emitted) endWaiting = m;
+      else finish(m);
     } else if (m.kind === "crashed") {
       append(`playground: the interpreter stopped: ${m.message}\n`, 2);
       setRunning(false, "crashed");
@@ -239,12 +379,30 @@ function start() {
   delete status.dataset.ms;
   view.dispatch({ effects: setDiagnostics.of([]) });
   const source = view.state.doc.toString();
-  setRunning(true, "running…");
+  const useFleet = fleet.available && fleetBox.checked;
+  if (useFleet && needsLogin()) {
+    loginForm.hidden = false;
+    $<HTMLInputElement>("token").focus();
+    status.textContent = "log in to run on this fleet";
+    return;
+  }
+  openChunks.clear();
+  chunksSubmitted = 0;
+  chunksEnded = 0;
+  nextPiece = 0;
+  earlyPieces.clear();
+  endWaiting = null;
+  delete status.dataset.chunks;
+  setRunning(true, useFleet ? "running on the fleet…" : "running…");
   const req: RunRequest = {
     kind: "run", file: FILE, source, seed: seedInput.value.trim(), bindings: bindings(),
     data: index.data.map((p) => ({ path: p, url: `examples/${p}` })),
+    fleet: useFleet ? { url: location.origin, api, csrf: fleet.csrf } : undefined,
   };
-  if (workerReady) {
+  if (fleetWorkerWanted() !== workerForFleet) {
+    pendingRun = req;
+    restartWorker();
+  } else if (workerReady) {
     worker!.postMessage(req);
   } else {
     pendingRun = req;
@@ -255,6 +413,7 @@ function stop() {
   if (!running) return;
   pendingRun = null;
   restartWorker();
+  cancelOpenChunks();
   append("stopped\n", 2);
   setRunning(false, "stopped");
   status.dataset.exit = "stopped";
@@ -311,6 +470,7 @@ async function init() {
     examples.value = name;
     await loadExample(name);
   }
+  await probeFleet();
   setRunning(false, "ready");
   document.body.dataset.loaded = "true";
 }

@@ -6,8 +6,10 @@ import type { RunRequest, WorkerMessage } from "./protocol";
 
 declare function importScripts(...urls: string[]): void;
 declare function createFlyModule(options: object): Promise<FlyModule>;
+declare function createFlyMtModule(options: object): Promise<FlyModule>;
 
 interface FlyModule {
+  fleetClient?: Fleet;
   ccall(name: string, ret: string | null, types: string[], args: unknown[]): number;
   FS: {
     mkdirTree(path: string): void;
@@ -17,7 +19,172 @@ interface FlyModule {
 
 const post = (m: WorkerMessage) => (self as unknown as Worker).postMessage(m);
 
-importScripts("fly.js");
+// ---- "run on this fleet" ----
+
+// The planner's REST API for fleet.cc (through playground.js), with synchronous requests: they
+// block this worker only, which is what the interpreter's one thread wants while it waits for
+// a fly's chunks. Every method answers "ok\n..." or throws an Error with what went wrong.
+interface TaskView {
+  id: number;
+  state: string;
+  error: string | null;
+  result: {
+    returns?: (string | null)[] | null;
+    messages?: [number, number, number, string][];
+    output?: string;
+    output_offset?: number;
+  } | null;
+}
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; ++i) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) { n += 4; ++i; }
+    else n += 3;
+  }
+  return n;
+}
+
+// One record of a wait answer: "TAG A B LEN\n" + LEN bytes of UTF-8 + "\n" (fleet.cc reads it).
+function record(out: string[], tag: string, a: number, b: number, body: string) {
+  out.push(`${tag} ${a} ${b} ${utf8Length(body)}\n`, body, "\n");
+}
+
+class Fleet {
+  private readonly decoder = new TextDecoder();
+
+  constructor(private readonly url: string, private readonly api: string,
+              private readonly csrf: string) {}
+
+  slots(): string {
+    const x = this.request("GET", "workers");
+    const workers = (JSON.parse(x.responseText) as {
+      workers: { state: string; ops: string[]; slots: number }[];
+    }).workers;
+    let slots = 0;
+    for (const w of workers) {
+      if (w.state === "live" && w.ops.includes("fly")) slots += w.slots;
+    }
+    return `ok\n${slots}`;
+  }
+
+  putBlob(hash: string, bytes: Uint8Array): string {
+    this.request("PUT", `blobs/${hash}`, bytes);
+    return "ok\n";
+  }
+
+  submit(body: string): string {
+    const ids = (JSON.parse(this.request("POST", "tasks", body).responseText) as { ids: number[] }).ids;
+    post({ kind: "fleet", submitted: [ids[0], ids.length] });
+    return `ok\n${ids[0]}`;
+  }
+
+  wait(ids: string, timeout: number): string {
+    const body = JSON.stringify({ ids: ids.split(",").map(Number), timeout });
+    const tasks = (JSON.parse(this.request("POST", "wait", body).responseText) as {
+      tasks: TaskView[];
+    }).tasks;
+    const out = ["ok\n"];
+    const ended: number[] = [];
+    for (const t of tasks) {
+      if (t.state !== "done" && t.state !== "failed" && t.state !== "cancelled") continue;
+      ended.push(t.id);
+      record(out, "T", t.id, 0, t.state);
+      const r = t.result ?? {};
+      // The chunk's output: the lines it printed while it ran are the task's stdout log (the
+      // planner keeps them for REST clients); the result holds the unterminated rest.
+      let text = "";
+      if (t.state === "done") {
+        const forwarded = r.output_offset ?? 0;
+        if (forwarded > 0) text = this.logs(t.id, forwarded);
+        text += r.output ?? "";
+      } else if (t.state === "failed") {
+        text = this.logs(t.id, Infinity);
+      }
+      if (text) record(out, "O", 0, 0, text);
+      if (t.error) record(out, "E", 0, 0, t.error);
+      if (t.state !== "done") continue;
+      (r.returns ?? []).forEach((v, k) => {
+        if (typeof v === "string") record(out, "R", k, 0, v);
+      });
+      for (const m of r.messages ?? []) record(out, "M", m[0], m[2], m[3]);
+    }
+    if (ended.length) post({ kind: "fleet", ended });
+    return out.join("");
+  }
+
+  cancel(ids: string): string {
+    for (const id of ids.split(",").slice(0, 1000)) {
+      try {
+        this.request("POST", `tasks/${id}/cancel`);
+      } catch {
+        // finished meanwhile (409), or the planner is gone: nothing left to cancel
+      }
+    }
+    return "ok\n";
+  }
+
+  // The first `limit` bytes of task `id`'s stdout log, as text.
+  private logs(id: number, limit: number): string {
+    const parts: Uint8Array[] = [];
+    let have = 0;
+    while (have < limit) {
+      const x = this.request("GET", `tasks/${id}/logs?offset=${have}`, undefined, true);
+      const bytes = new Uint8Array(x.response as ArrayBuffer);
+      if (bytes.length === 0) break;
+      parts.push(bytes);
+      have += bytes.length;
+    }
+    const all = new Uint8Array(Math.min(have, limit));
+    let at = 0;
+    for (const p of parts) {
+      const n = Math.min(p.length, all.length - at);
+      all.set(p.subarray(0, n), at);
+      at += n;
+    }
+    return this.decoder.decode(all);
+  }
+
+  private request(method: string, path: string, body?: string | Uint8Array,
+                  binary = false): XMLHttpRequest {
+    const x = new XMLHttpRequest();
+    x.open(method, this.api + path, false);
+    if (binary) x.responseType = "arraybuffer";
+    if (body !== undefined) {
+      x.setRequestHeader("Content-Type",
+                         typeof body === "string" ? "application/json" : "application/octet-stream");
+    }
+    if (method !== "GET" && this.csrf) x.setRequestHeader("X-Volo-CSRF", this.csrf);
+    try {
+      x.send(body ?? null);
+    } catch (e) {
+      throw new Error(`cannot reach the planner at ${this.url}: ${(e as Error).message}`);
+    }
+    if (x.status >= 200 && x.status < 300) return x;
+    let why = binary ? "" : x.responseText;
+    try {
+      why = (JSON.parse(why) as { error: string }).error ?? why;
+    } catch {
+      // not JSON: the text as it is
+    }
+    if (x.status === 0) why = "no answer";
+    if (x.status === 401) why += " (log in on the page first)";
+    throw new Error(`${method} /api/v1/${path.split("?")[0]}: the planner at ${this.url} answered ` +
+                    `${x.status}${why ? ": " + why : ""}`);
+  }
+}
+
+// On a cross-origin isolated page (SharedArrayBuffer) the threaded build runs smp on Web
+// Workers; elsewhere, and for "run on this fleet" (whose waiting needs the one thread, fleet.cc),
+// the one-thread build.
+const threaded = (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated === true &&
+  !new URLSearchParams(location.search).has("fleet");
+importScripts(threaded ? "fly-mt.js" : "fly.js");
+// The threaded build's output goes straight from every thread to the page on this channel.
+const channel = threaded ? `volo-playground-${Date.now()}-${Math.random().toString(36).slice(2)}` : "";
 
 // Run once, silently, before the first program: V8 first compiles WebAssembly with its
 // baseline compiler and optimizes a function only once it is hot, for its next call; the
@@ -49,7 +216,8 @@ println fib(20) + s + m.size()
 
 let module: FlyModule | undefined;
 let warming = false;
-const ready = createFlyModule({
+const ready = (threaded ? createFlyMtModule : createFlyModule)({
+  mainScriptUrlOrBlob: "fly-mt.js",  // what the threads' Web Workers load
   onOutput: (stream: 1 | 2, text: string) => {
     if (!warming) post({ kind: "output", stream, text });
   },
@@ -60,11 +228,12 @@ const ready = createFlyModule({
   module = m;
   warming = true;
   for (let k = 0; k < 2; ++k) {
-    m.ccall("volo_playground_run", "number", ["string", "string", "string", "string"],
-            ["warmup.fly", kWarmUp, "", "1"]);
+    m.ccall("volo_playground_run", "number",
+            ["string", "string", "string", "string", "string", "string"],
+            ["warmup.fly", kWarmUp, "", "1", "", ""]);
   }
   warming = false;
-  post({ kind: "ready" });
+  post({ kind: "ready", threads: threaded, channel });
 });
 
 const loaded = new Set<string>();
@@ -81,16 +250,20 @@ async function run(req: RunRequest) {
     m.FS.writeFile(d.path, new Uint8Array(await res.arrayBuffer()));
     loaded.add(d.path);
   }
+  m.fleetClient = req.fleet ? new Fleet(req.fleet.url, req.fleet.api, req.fleet.csrf) : undefined;
   const start = performance.now();
   let code: number;
   try {
-    code = m.ccall("volo_playground_run", "number", ["string", "string", "string", "string"],
-                   [req.file, req.source, req.bindings.join("\n"), req.seed]);
+    code = m.ccall("volo_playground_run", "number",
+                   ["string", "string", "string", "string", "string", "string"],
+                   [req.file, req.source, req.bindings.join("\n"), req.seed, req.fleet?.url ?? "",
+                    channel]);
   } catch (e) {
     post({ kind: "crashed", message: String(e) });
     return;
   }
-  post({ kind: "done", code, ms: performance.now() - start });
+  const ms = performance.now() - start;
+  post({ kind: "done", code, ms, emitted: m.ccall("volo_playground_emitted", "number", [], []) });
 }
 
 self.onmessage = (e: MessageEvent<RunRequest>) => {

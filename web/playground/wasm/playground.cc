@@ -5,19 +5,30 @@
 // text `volo run` prints, which the page turns into marks in the editor.
 #include <emscripten.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <ostream>
 #include <streambuf>
 #include <string>
 
+#include "fleet.h"
 #include "fly/interpreter.h"
 
 extern "C" {
-// playground.js: hands `n` bytes of UTF-8 to Module.onOutput(stream, text) (1 stdout, 2 stderr).
-void volo_playground_emit(int stream, const char* data, int n);
+// playground.js: hands `n` bytes of UTF-8 to Module.onOutput(stream, text) (1 stdout, 2 stderr),
+// or, with a `channel` name (the threaded build), posts {seq, stream, text} on that
+// BroadcastChannel: a thread other than the program's cannot reach the page through the program's
+// Web Worker while that one waits for it, so every piece goes straight to the page, numbered in
+// the order printed.
+void volo_playground_emit(int stream, const char* data, int n, int seq, const char* channel);
 }
 
 namespace {
+
+// The run's output pieces so far (numbered from 0), and the BroadcastChannel they go to ("":
+// Module.onOutput). Pieces are emitted under the Runtime's output lock, so in print order.
+std::atomic<int> g_emitted{0};
+std::string g_channel;
 
 // The heap a program may use before it fails with "out of memory" instead of aborting the
 // module (the module's memory may grow to 2 GiB).
@@ -64,7 +75,8 @@ class EmitBuf : public std::streambuf {
   }
   void Emit(size_t n) {
     if (n == 0) return;
-    volo_playground_emit(stream_, pending_.data(), static_cast<int>(n));
+    volo_playground_emit(stream_, pending_.data(), static_cast<int>(n), g_emitted.fetch_add(1),
+                         g_channel.c_str());
     pending_.erase(0, n);
   }
 
@@ -76,9 +88,15 @@ class EmitBuf : public std::streambuf {
 
 // Runs `source` as the program `file` (the name its messages carry). `bindings`: --env
 // bindings, one per line ("pool=smp:4"); `seed`: --seed as decimal text, "" for a random one.
+// `fleet`: the planner's URL to run every environment the program declares on its fly workers
+// ("run on this fleet", fleet.h), "" to run them in the tab. `channel`: the BroadcastChannel for
+// the output (volo_playground_emit), "" for Module.onOutput.
 // Returns volo run's exit code (0, 1 for a compile or runtime error, 2 for a usage error).
 extern "C" EMSCRIPTEN_KEEPALIVE int volo_playground_run(const char* file, const char* source,
-                                                        const char* bindings, const char* seed) {
+                                                        const char* bindings, const char* seed,
+                                                        const char* fleet, const char* channel) {
+  g_emitted = 0;
+  g_channel = channel;
   EmitBuf out_buf(1), err_buf(2);
   std::ostream out(&out_buf), err(&err_buf);
   volo::fly::RunOptions options;
@@ -90,6 +108,10 @@ extern "C" EMSCRIPTEN_KEEPALIVE int volo_playground_run(const char* file, const 
     if (nl == std::string::npos) nl = b.size();
     if (nl > at) options.env_bindings.push_back(b.substr(at, nl - at));
     at = nl + 1;
+  }
+  if (fleet[0] != '\0') {
+    options.bind_all = std::string("cluster:") + fleet;
+    options.make_environment = volo::playground::MakeFleetFactory();
   }
   if (seed[0] != '\0') {
     char* end = nullptr;
@@ -105,3 +127,6 @@ extern "C" EMSCRIPTEN_KEEPALIVE int volo_playground_run(const char* file, const 
   err.flush();
   return code;
 }
+
+// How many output pieces the last run emitted (the page waits for all of them).
+extern "C" EMSCRIPTEN_KEEPALIVE int volo_playground_emitted() { return g_emitted.load(); }

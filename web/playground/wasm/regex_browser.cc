@@ -56,7 +56,13 @@ Regex::Regex(int handle) : handle_(handle) {}
 Regex::~Regex() { volo_regex_free(handle_); }
 
 std::shared_ptr<const Regex> Regex::Compile(std::string_view pattern, std::string* error) {
+#if defined(__EMSCRIPTEN_PTHREADS__)
+  // Each thread is a Web Worker with its own JavaScript, so its own table of RegExps: a thread
+  // compiles its own (and frees them on its own thread when its cache is cleared or it ends).
+  thread_local std::unordered_map<std::string, std::shared_ptr<const Regex>> cache;
+#else
   static std::unordered_map<std::string, std::shared_ptr<const Regex>> cache;  // one thread
+#endif
   std::string key(pattern);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
