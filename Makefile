@@ -36,14 +36,16 @@ test: build ## Build and run every test (unit, FLY corpus, integration, manifest
 # harness passes the variables on to the volo processes it starts); ASan halts by itself and
 # LSan reports leaks at exit. allocator_may_return_null: a request too large for any machine
 # fails as it does without ASan (malloc returns null, operator new throws std::bad_alloc, which
-# volo handles) instead of aborting the process. Debug + ASan runs several times slower, hence
+# volo handles) instead of aborting the process. ASan at -O1 runs several times slower, hence
 # the longer per-test timeout (ctest's --timeout wins over the suites' TIMEOUT properties). The
 # fuzz smoke tests build and run the same sanitized libFuzzer binaries (build/fuzz) whatever the
-# preset, so `make test` has run them already.
-test-asan: ## Run every test under ASan+UBSan+LSan (Debug build in build/asan)
-	@echo "test-asan: the fuzz smoke tests (label fuzz) run in make test, not here"
+# preset, so `make test` has run them already. The browser tests (label browser) drive Chromium
+# through Selenium against the planner's pages; what they exercise in volo is its HTTP layer,
+# which the integration tests cover here, so they are left out too.
+test-asan: ## Run every test under ASan+UBSan+LSan (-O1 build in build/asan)
+	@echo "test-asan: the fuzz smoke tests (label fuzz) and browser tests (label browser) run in make test, not here"
 	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
-	  $(MAKE) --no-print-directory test PRESET=asan TEST_TIMEOUT=1800 CTEST_FLAGS="-LE fuzz"
+	  $(MAKE) --no-print-directory test PRESET=asan TEST_TIMEOUT=1800 CTEST_FLAGS="-LE '(fuzz|browser)'"
 
 bench: ## Benchmarks: volo and the peers (Celery, RQ, Dask, Lua, Python) side by side
 	@scripts/install-deps --bench

@@ -28,9 +28,10 @@ std::atomic<int> g_signal{0};
 
 void OnSignal(int sig) { g_signal.store(sig); }
 
-// The REPL's Ctrl-C. The handler only stores: it stops the running input (the session's
-// Interrupt is async-signal-safe) and, at the prompt, makes the line being read fail with EINTR
-// (the handler is installed without SA_RESTART) so the loop drops it.
+// The REPL's Ctrl-C while an input runs. The handler only stores: it stops the running input
+// (the session's Interrupt is async-signal-safe). At a terminal's prompt Ctrl-C is a key
+// (OnPromptCtrlC); piped, SIGINT makes the line being read fail with EINTR (the handler is
+// installed without SA_RESTART) so the loop drops it.
 fly::ReplSession* g_repl = nullptr;
 bool g_repl_tty = false;
 volatile std::sig_atomic_t g_repl_sigint = 0;
@@ -42,6 +43,14 @@ void OnReplSigint(int) {
     ssize_t ignored = write(STDERR_FILENO, "\n", 1);
     (void)ignored;
   }
+}
+
+// Ctrl-C typed at the prompt. The terminal does not turn it into SIGINT while a line is edited
+// (see LineReader): a signal that came between el_gets printing the prompt and its first read
+// would be lost, and the read would wait for another key. Read as a key, it ends el_gets.
+unsigned char OnPromptCtrlC(EditLine*, int) {
+  g_repl_sigint = 1;
+  return CC_EOF;
 }
 
 const char* Prompt(EditLine* el) {
@@ -67,6 +76,11 @@ class LineReader {
     el_set(el_, EL_EDITOR, "emacs");
     el_set(el_, EL_CLIENTDATA, continuation);
     el_set(el_, EL_PROMPT, &Prompt);
+    // While a line is edited Ctrl-C is a key (no SIGINT), bound to drop the line; while an
+    // input runs the terminal is cooked again and Ctrl-C is SIGINT, which stops the input.
+    el_set(el_, EL_SETTY, "-d", "-isig", nullptr);
+    el_set(el_, EL_ADDFN, "volo-interrupt", "drop the line being edited", &OnPromptCtrlC);
+    el_set(el_, EL_BIND, "^C", "volo-interrupt", nullptr);
     el_source(el_, nullptr);  // ~/.editrc, as other libedit programs do
     const char* home = std::getenv("HOME");
     if (home != nullptr && *home != '\0') {

@@ -58,7 +58,8 @@ TEST(Heap, CollectFreesCyclesNothingOutsideHolds) {
   // A container used as a map key takes part too.
   Value k = MakeArray();
   Retain(k);
-  AsMap(x)->m.Set(k, k);
+  Retain(k);
+  AsMap(x)->m.Set(k, k);  // takes two references; ours is released below
   Release(m);
   Release(a);
   Release(x);
@@ -97,7 +98,9 @@ TEST(Heap, WhatTheOutsideHoldsSurvivesWithEverythingItReaches) {
   EXPECT_EQ(kept.o->rc, 2u);      // ours and its own "self"
   EXPECT_EQ(ToString(kept), "{list=[7], self={...}}");
   // Detached: values outliving the Heap are freed by their counts as before.
-  AsMap(kept)->m.Remove(Str("self"));
+  Value self = Str("self");
+  AsMap(kept)->m.Remove(self);  // borrows the key
+  Release(self);
   Release(kept);
 }
 

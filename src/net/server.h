@@ -5,6 +5,7 @@
 // so handlers may touch core state directly, without locks.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -54,9 +55,20 @@ class WsConnection {
   virtual const std::string& remote() const = 0;
   // Bytes queued but not yet written (for back-pressure).
   virtual size_t queued_bytes() const = 0;
+  // For WsHandlers::session: the next message, valid until the next Read. False once the
+  // connection has ended (on_close has run or is about to run, with the reason); after that
+  // the session must return without touching what on_close cleans up.
+  virtual boost::asio::awaitable<bool> Read(std::string_view* message) = 0;
 };
 
 struct WsHandlers {
+  // A session written as one coroutine, as Beast's examples are: it co_awaits conn->Read() for
+  // each message (typically: a first message that opens the session, then a loop) and returns
+  // when Read() says the connection ended, or earlier after closing it (the remaining messages
+  // are then read and dropped until the close completes). Its parameters must be taken by value
+  // (a lambda's captures do not live in the coroutine's frame). on_message then gets nothing.
+  std::function<boost::asio::awaitable<void>(std::shared_ptr<WsConnection>)> session;
+  // Each message, for a connection without `session`.
   std::function<void(const std::shared_ptr<WsConnection>&, std::string_view message)> on_message;
   // Runs once when the connection ends, for any reason (peer closed, error, Close()). `why`:
   // ok after Close() or a normal close by the peer; Unavailable when the peer closed with another

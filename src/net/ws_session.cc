@@ -57,25 +57,50 @@ WsSession::WsSession(WsStream stream, std::string remote, WsHandlers handlers,
   ws_.text(true);
 }
 
+asio::awaitable<bool> WsSession::Read(std::string_view* message) {
+  // The previous message is done with.
+  read_buffer_.consume(read_buffer_.size());
+  // One large message must not pin its buffer for the life of the connection.
+  if (read_buffer_.capacity() > kKeptReadBuffer) read_buffer_.shrink_to_fit();
+  if (read_ended_ || notified_) co_return false;
+  auto [ec, n] = co_await ws_.async_read(read_buffer_, kAsTuple);
+  if (ec) {
+    read_ended_ = true;
+    read_status_ = StatusFromReadError(ec);
+    co_return false;
+  }
+  // Once on_close has run (Server::Stop), nothing more reaches the owner.
+  if (notified_) co_return false;
+  auto data = read_buffer_.cdata();
+  *message = std::string_view(static_cast<const char*>(data.data()), data.size());
+  co_return true;
+}
+
 asio::awaitable<void> WsSession::Run() {
   auto self = shared_from_this();
   running_ = true;
-  Status why;
-  for (;;) {
-    auto [ec, n] = co_await ws_.async_read(read_buffer_, kAsTuple);
-    if (ec) {
-      why = StatusFromReadError(ec);
-      break;
-    }
-    if (handlers_.on_message && !notified_) {
-      auto data = read_buffer_.cdata();
-      handlers_.on_message(self,
-                           std::string_view(static_cast<const char*>(data.data()), data.size()));
-    }
-    read_buffer_.consume(read_buffer_.size());
-    // One large message must not pin its buffer for the life of the connection.
-    if (read_buffer_.capacity() > kKeptReadBuffer) read_buffer_.shrink_to_fit();
+  std::string_view message;
+  if (handlers_.session) {
+    auto session = std::move(handlers_.session);
+    handlers_.on_message = nullptr;
+    co_await session(self);
   }
+  // Without a session, each message goes to on_message; after a session that returned early,
+  // the rest are dropped until the connection ends.
+  while (co_await Read(&message)) {
+    if (handlers_.on_message) handlers_.on_message(self, message);
+  }
+  // Read() stopped because the connection ended, or because on_close already ran; in the
+  // second case the connection may still be open: wait for it to end.
+  while (!read_ended_) {
+    auto [ec, n] = co_await ws_.async_read(read_buffer_, kAsTuple);
+    read_buffer_.consume(read_buffer_.size());
+    if (ec) {
+      read_ended_ = true;
+      read_status_ = StatusFromReadError(ec);
+    }
+  }
+  Status why = read_status_;
   ended_ = true;
   queued_bytes_ = 0;
   queue_.clear();

@@ -55,6 +55,7 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   bool open() const override { return !ended_ && !closing_; }
   const std::string& remote() const override { return remote_; }
   size_t queued_bytes() const override { return queued_bytes_; }
+  boost::asio::awaitable<bool> Read(std::string_view* message) override;
 
  private:
   static boost::asio::awaitable<void> WriteLoop(std::shared_ptr<WsSession> self);
@@ -76,6 +77,8 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   bool closing_ = false;  // a local close was requested
   bool close_sent_ = false;
   bool notified_ = false;
+  bool read_ended_ = false;  // a read failed (or the connection was closed): no more messages
+  Status read_status_;       // why, for on_close
   boost::beast::websocket::close_reason close_reason_;
   Status local_close_status_;
 };

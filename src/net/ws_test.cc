@@ -26,6 +26,10 @@ using testing::WaitUntil;
 
 using WsPtr = std::shared_ptr<WsConnection>;
 
+// A session written as one coroutine: a greeting answers the first message, then each message
+// is recorded and numbered until "bye", which closes the connection.
+boost::asio::awaitable<void> Greeter(WsPtr conn, struct Recorder* recorder);
+
 // Everything one side of a WebSocket saw. Written on the io thread, read by the test under mu.
 struct Recorder {
   std::mutex mu;
@@ -68,6 +72,11 @@ class WsTest : public ::testing::Test {
           if (request.Header("authorization") != "Bearer good") {
             return HttpResponse::Error(401, "bad token");
           }
+          if (session_) {
+            WsHandlers h = server_side_.Handlers();
+            h.session = [this](WsPtr conn) { return Greeter(std::move(conn), &server_side_); };
+            return h;
+          }
           return server_side_.Handlers(
               echo_ ? [](const WsPtr& c, std::string_view m) { c->Send("echo:" + std::string(m)); }
                     : std::function<void(const WsPtr&, std::string_view)>());
@@ -102,6 +111,7 @@ class WsTest : public ::testing::Test {
   std::unique_ptr<Server> server_;
   uint16_t port_ = 0;
   bool echo_ = true;
+  bool session_ = false;
   Recorder server_side_;
   Recorder client_side_;
   WsPtr client_;
@@ -125,6 +135,40 @@ TEST_F(WsTest, EchoBothWays) {
   });
   ASSERT_TRUE(WaitUntil([&] { return client_side_.message_count() == 2; }));
   EXPECT_EQ(client_side_.messages[1], "push");
+}
+
+boost::asio::awaitable<void> Greeter(WsPtr conn, Recorder* recorder) {
+  std::string_view m;
+  if (!co_await conn->Read(&m)) co_return;
+  conn->Send("welcome " + std::string(m));
+  int n = 0;
+  while (co_await conn->Read(&m)) {
+    {
+      std::lock_guard lock(recorder->mu);
+      recorder->messages.emplace_back(m);
+    }
+    if (m == "bye") {
+      conn->Close("bye");
+      co_return;
+    }
+    conn->Send(std::to_string(++n) + ":" + std::string(m));
+  }
+}
+
+TEST_F(WsTest, ASessionCoroutineReadsTheConnectionInOrderAndMayEndIt) {
+  session_ = true;
+  Start();
+  ASSERT_TRUE(Connect().ok());
+  io_.Run([&] {
+    for (const char* m : {"hello", "a", "b", "bye", "after the end"}) client_->Send(m);
+  });
+  ASSERT_TRUE(WaitUntil(
+      [&] { return client_side_.close_count() == 1 && server_side_.close_count() == 1; }));
+  EXPECT_EQ(client_side_.messages, (std::vector<std::string>{"welcome hello", "1:a", "2:b"}));
+  // The session saw what it read; the message after its end went nowhere (no on_message).
+  EXPECT_EQ(server_side_.messages, (std::vector<std::string>{"a", "b", "bye"}));
+  EXPECT_TRUE(server_side_.closes[0].ok()) << server_side_.closes[0].ToString();
+  EXPECT_TRUE(client_side_.closes[0].ok()) << client_side_.closes[0].ToString();
 }
 
 TEST_F(WsTest, TenThousandMessagesKeepTheirOrder) {

@@ -8,31 +8,36 @@ namespace volo::planner {
 
 namespace {
 
-// One native worker's connection: unregistered until its `register`, then the link.
+namespace asio = boost::asio;
+using ConnPtr = std::shared_ptr<net::WsConnection>;
+
+// One native worker's connection: unregistered until its `register`, then the link. Shared by
+// the session coroutine and on_close, which cleans up.
 struct WorkerState {
   std::shared_ptr<WsWorkerLink> link;
 };
 
-void Refuse(const std::shared_ptr<net::WsConnection>& conn, std::string_view message,
-            std::string_view close_reason) {
+void Refuse(const ConnPtr& conn, std::string_view message, std::string_view close_reason) {
   conn->Send(wire::EncodeError(message));
   conn->Close(close_reason);
 }
 
-// The `register` message: the worker becomes a Core worker with a link, or is refused.
-void OnRegister(SessionContext& ctx, WorkerState& st,
-                const std::shared_ptr<net::WsConnection>& conn, const wire::Register& reg) {
-  if (st.link) return Refuse(conn, "already registered", "protocol error");
+// The `register` message: the worker becomes a Core worker with a link (true), or is refused.
+bool Register(SessionContext& ctx, WorkerState& st, const ConnPtr& conn,
+              const wire::Register& reg) {
   if (ctx.core.FindWorker(WorkerId(reg.id))) {
-    return Refuse(conn, "a live worker is already registered as '" + reg.id + "'",
-                  "registration refused");
+    Refuse(conn, "a live worker is already registered as '" + reg.id + "'", "registration refused");
+    return false;
   }
   auto link = std::make_shared<WsWorkerLink>(ctx.io, conn);
   // Welcome goes out before any task the registration lets the scheduler send.
   conn->Send(wire::EncodeWelcome({ctx.heartbeat_ms}));
   auto r = ctx.core.AddWorker(WorkerId(reg.id), WorkerKind::kNative, reg.ops, reg.slots, link.get(),
                               reg.resources);
-  if (!r.ok()) return Refuse(conn, r.status().message(), "registration refused");
+  if (!r.ok()) {
+    Refuse(conn, r.status().message(), "registration refused");
+    return false;
+  }
   link->index = *r;
   st.link = link;
   ctx.worker_links[*r] = link;
@@ -41,6 +46,127 @@ void OnRegister(SessionContext& ctx, WorkerState& st,
   }
   spdlog::info("worker {} joined from {} (ops {}, slots {}, function instances {})", reg.id,
                conn->remote(), fmt::join(reg.ops, ","), reg.slots, reg.functions);
+  return true;
+}
+
+// One message of a registered worker.
+void OnWorkerMessage(SessionContext& ctx, WorkerIndex w, const wire::WorkerMessage& msg) {
+  std::visit(
+      [&](auto&& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, wire::Heartbeat>) {
+          ctx.core.OnHeartbeat(w);
+        } else if constexpr (std::is_same_v<T, wire::Results>) {
+          ctx.core.OnResults(w, m.results);
+        } else if constexpr (std::is_same_v<T, wire::Output>) {
+          // Live output (a fly chunk's printing) goes to the streaming client that submitted
+          // the task, and is kept as the task's stdout log as well, for clients that asked
+          // over REST (the playground's "run on this fleet"): GET /api/v1/tasks/{id}/logs.
+          if (ctx.logs) {
+            for (const auto& piece : m.output) {
+              const Task* t = ctx.core.Find(TaskId(piece.id));
+              if (!t || t->state != TaskState::kRunning || t->worker != w) continue;
+              ctx.logs->Append(piece.id, t->attempts, 1, piece.text);
+            }
+          }
+          ctx.core.OnOutput(w, m.output);
+        } else if constexpr (std::is_same_v<T, wire::Refused>) {
+          ctx.core.OnRefused(w, m.ids, false);
+        } else if constexpr (std::is_same_v<T, wire::Logs>) {
+          // Kept only for an attempt this worker is running now: output of an attempt the
+          // planner took back (the worker was lost, the task cancelled) is stale.
+          if (!ctx.logs) return;
+          for (const auto& c : m.chunks) {
+            const Task* t = ctx.core.Find(TaskId(c.id));
+            if (!t || t->state != TaskState::kRunning || t->worker != w) continue;
+            ctx.logs->Append(c.id, t->attempts, c.stream, c.data);
+          }
+        } else if constexpr (std::is_same_v<T, wire::Leaving>) {
+          spdlog::info("worker {} is leaving", ctx.core.worker(w).id.value());
+          ctx.core.OnLeaving(w);
+          if (ctx.functions) ctx.functions->WorkerLeaving(w);
+        } else if constexpr (std::is_same_v<T, wire::FnReady>) {
+          if (ctx.functions) ctx.functions->OnReady(w, m);
+        } else if constexpr (std::is_same_v<T, wire::FnAnswer>) {
+          if (ctx.functions) ctx.functions->OnAnswer(w, m);
+        } else if constexpr (std::is_same_v<T, wire::FnExited>) {
+          if (ctx.functions) ctx.functions->OnExited(w, m);
+        }
+      },
+      msg);
+}
+
+// A worker's connection: `register`, then its messages until the connection ends. Returns
+// early (and the connection closes) on a protocol error.
+asio::awaitable<void> RunWorker(SessionContext& ctx, std::shared_ptr<WorkerState> st,
+                                ConnPtr conn) {
+  std::string_view text;
+  if (!co_await conn->Read(&text)) co_return;
+  {
+    auto msg = wire::ParseWorkerMessage(text);
+    if (!msg.ok()) {
+      spdlog::warn("worker at {} sent a bad message: {}", conn->remote(), msg.status().message());
+      co_return Refuse(conn, msg.status().message(), "protocol error");
+    }
+    auto* reg = std::get_if<wire::Register>(&*msg);
+    if (!reg) co_return Refuse(conn, "register first", "protocol error");
+    if (!Register(ctx, *st, conn, *reg)) co_return;
+  }
+  const WorkerIndex w = st->link->index;
+  while (co_await conn->Read(&text)) {
+    auto msg = wire::ParseWorkerMessage(text);
+    if (!msg.ok()) {
+      spdlog::warn("worker at {} sent a bad message: {}", conn->remote(), msg.status().message());
+      co_return Refuse(conn, msg.status().message(), "protocol error");
+    }
+    if (std::holds_alternative<wire::Register>(*msg)) {
+      co_return Refuse(conn, "already registered", "protocol error");
+    }
+    OnWorkerMessage(ctx, w, *msg);
+  }
+}
+
+// One `submit`: queued (all or none) and acknowledged once durable, or answered with an error.
+void Submit(SessionContext& ctx, StreamClient& client, const ConnPtr& conn, std::string_view text) {
+  int64_t tag = 0;
+  // Counted while scanning, before any tree is built: a message of millions of tasks is
+  // refused for the price of reading it.
+  if (Status s = wire::CheckJson(text); !s.ok()) {
+    conn->Send(wire::EncodeClientError(tag, s.message()));
+    return;
+  }
+  auto submit = wire::ParseClientMessage(text, &tag);
+  if (!submit.ok()) {
+    conn->Send(wire::EncodeClientError(tag, submit.status().message()));
+    return;
+  }
+  size_t n = submit->tasks.size();
+  auto first = ctx.core.Submit(std::move(submit->tasks), client.id, submit->key);
+  if (!first.ok()) {
+    conn->Send(wire::EncodeClientError(tag, first.status().message()));
+    return;
+  }
+  // Without a journal the ack goes out now, before any result (results are flushed by a
+  // posted handler). With one, results can precede the ack; clients match by id.
+  ctx.durable([conn, tag, first = first->value(), n](const Status& s) {
+    conn->Send(s.ok() ? wire::EncodeSubmitted(tag, first, n)
+                      : wire::EncodeClientError(tag, "journal: " + s.message()));
+  });
+}
+
+// A streaming client's connection: it becomes a client of Core with its first message, then
+// every message is a `submit`.
+asio::awaitable<void> RunStream(SessionContext& ctx,
+                                std::shared_ptr<std::shared_ptr<StreamClient>> client,
+                                ConnPtr conn) {
+  std::string_view text;
+  if (!co_await conn->Read(&text)) co_return;
+  *client = std::make_shared<StreamClient>(ctx.io, conn, ctx.durable);
+  (*client)->id = ClientId(ctx.next_client++);
+  ctx.core.AddClient((*client)->id, client->get());
+  do {
+    Submit(ctx, **client, conn, text);
+  } while (co_await conn->Read(&text));
 }
 
 }  // namespace
@@ -48,60 +174,8 @@ void OnRegister(SessionContext& ctx, WorkerState& st,
 net::WsHandlers WorkerSession(SessionContext& ctx) {
   auto st = std::make_shared<WorkerState>();
   net::WsHandlers h;
-  h.on_message = [&ctx, st](const std::shared_ptr<net::WsConnection>& conn, std::string_view text) {
-    auto msg = wire::ParseWorkerMessage(text);
-    if (!msg.ok()) {
-      spdlog::warn("worker at {} sent a bad message: {}", conn->remote(), msg.status().message());
-      return Refuse(conn, msg.status().message(), "protocol error");
-    }
-    if (auto* reg = std::get_if<wire::Register>(&*msg)) return OnRegister(ctx, *st, conn, *reg);
-    if (!st->link) return Refuse(conn, "register first", "protocol error");
-    WorkerIndex w = st->link->index;
-    std::visit(
-        [&](auto&& m) {
-          using T = std::decay_t<decltype(m)>;
-          if constexpr (std::is_same_v<T, wire::Heartbeat>) {
-            ctx.core.OnHeartbeat(w);
-          } else if constexpr (std::is_same_v<T, wire::Results>) {
-            ctx.core.OnResults(w, m.results);
-          } else if constexpr (std::is_same_v<T, wire::Output>) {
-            // Live output (a fly chunk's printing) goes to the streaming client that submitted
-            // the task, and is kept as the task's stdout log as well, for clients that asked
-            // over REST (the playground's "run on this fleet"): GET /api/v1/tasks/{id}/logs.
-            if (ctx.logs) {
-              for (const auto& piece : m.output) {
-                const Task* t = ctx.core.Find(TaskId(piece.id));
-                if (!t || t->state != TaskState::kRunning || t->worker != w) continue;
-                ctx.logs->Append(piece.id, t->attempts, 1, piece.text);
-              }
-            }
-            ctx.core.OnOutput(w, m.output);
-          } else if constexpr (std::is_same_v<T, wire::Refused>) {
-            ctx.core.OnRefused(w, m.ids, false);
-          } else if constexpr (std::is_same_v<T, wire::Logs>) {
-            // Kept only for an attempt this worker is running now: output of an attempt the
-            // planner took back (the worker was lost, the task cancelled) is stale.
-            if (!ctx.logs) return;
-            for (const auto& c : m.chunks) {
-              const Task* t = ctx.core.Find(TaskId(c.id));
-              if (!t || t->state != TaskState::kRunning || t->worker != w) continue;
-              ctx.logs->Append(c.id, t->attempts, c.stream, c.data);
-            }
-          } else if constexpr (std::is_same_v<T, wire::Leaving>) {
-            spdlog::info("worker {} is leaving", ctx.core.worker(w).id.value());
-            ctx.core.OnLeaving(w);
-            if (ctx.functions) ctx.functions->WorkerLeaving(w);
-          } else if constexpr (std::is_same_v<T, wire::FnReady>) {
-            if (ctx.functions) ctx.functions->OnReady(w, m);
-          } else if constexpr (std::is_same_v<T, wire::FnAnswer>) {
-            if (ctx.functions) ctx.functions->OnAnswer(w, m);
-          } else if constexpr (std::is_same_v<T, wire::FnExited>) {
-            if (ctx.functions) ctx.functions->OnExited(w, m);
-          }
-        },
-        *msg);
-  };
-  h.on_close = [&ctx, st](const std::shared_ptr<net::WsConnection>&, const Status& why) {
+  h.session = [&ctx, st](ConnPtr conn) { return RunWorker(ctx, st, std::move(conn)); };
+  h.on_close = [&ctx, st](const ConnPtr&, const Status& why) {
     if (!st->link) return;
     WorkerIndex w = st->link->index;
     const WorkerInfo& info = ctx.core.worker(w);
@@ -124,39 +198,8 @@ net::WsHandlers WorkerSession(SessionContext& ctx) {
 net::WsHandlers StreamSession(SessionContext& ctx) {
   auto client = std::make_shared<std::shared_ptr<StreamClient>>();
   net::WsHandlers h;
-  h.on_message = [&ctx, client](const std::shared_ptr<net::WsConnection>& conn,
-                                std::string_view text) {
-    if (!*client) {
-      *client = std::make_shared<StreamClient>(ctx.io, conn, ctx.durable);
-      (*client)->id = ClientId(ctx.next_client++);
-      ctx.core.AddClient((*client)->id, client->get());
-    }
-    int64_t tag = 0;
-    // Counted while scanning, before any tree is built: a message of millions of tasks is
-    // refused for the price of reading it.
-    if (Status s = wire::CheckJson(text); !s.ok()) {
-      conn->Send(wire::EncodeClientError(tag, s.message()));
-      return;
-    }
-    auto submit = wire::ParseClientMessage(text, &tag);
-    if (!submit.ok()) {
-      conn->Send(wire::EncodeClientError(tag, submit.status().message()));
-      return;
-    }
-    size_t n = submit->tasks.size();
-    auto first = ctx.core.Submit(std::move(submit->tasks), (*client)->id, submit->key);
-    if (!first.ok()) {
-      conn->Send(wire::EncodeClientError(tag, first.status().message()));
-      return;
-    }
-    // Without a journal the ack goes out now, before any result (results are flushed by a
-    // posted handler). With one, results can precede the ack; clients match by id.
-    ctx.durable([conn, tag, first = first->value(), n](const Status& s) {
-      conn->Send(s.ok() ? wire::EncodeSubmitted(tag, first, n)
-                        : wire::EncodeClientError(tag, "journal: " + s.message()));
-    });
-  };
-  h.on_close = [&ctx, client](const std::shared_ptr<net::WsConnection>&, const Status&) {
+  h.session = [&ctx, client](ConnPtr conn) { return RunStream(ctx, client, std::move(conn)); };
+  h.on_close = [&ctx, client](const ConnPtr&, const Status&) {
     if (*client) ctx.core.RemoveClient((*client)->id);
     client->reset();
   };

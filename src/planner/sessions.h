@@ -6,7 +6,10 @@
 //   stream  (/api/v1/stream): `submit` messages, each acknowledged once durable; the client's
 //           tasks' results flow back through its StreamClient.
 //
-// Each function returns the net::WsHandlers for one new connection. Both run on the planner's
+// Each function returns the net::WsHandlers for one new connection: a session coroutine that
+// reads the connection from its first message to its last (register, then loop, as Beast's
+// examples do) and an on_close that cleans up, once, however the connection ends (it also runs
+// inside Server::Stop, after which the coroutine touches nothing). Both run on the planner's
 // io thread.
 #pragma once
 

@@ -287,6 +287,23 @@ TEST_F(ReplTest, PipedCtrlCStopsALoopAndFlyInstancesAndKeepsState) {
   EXPECT_EQ(repl.WaitExit(), 1) << repl.Transcript();
 }
 
+// A Ctrl-C typed before the continuation prompt shows (typed ahead, or the REPL is slow to
+// print it) still drops the unfinished input: at the prompt it is a key, not a signal that
+// could come before the read.
+TEST_F(ReplTest, CtrlCTypedAheadOfTheContinuationPromptDropsTheInput) {
+  ReplProc repl(true, harness_.dir());
+  size_t at = 0;
+  ASSERT_TRUE(repl.WaitOut("fly> ", &at)) << repl.Transcript();
+  repl.Send("func dropped() {\n\x03");
+  ASSERT_TRUE(repl.WaitOut("...> ", &at)) << repl.Transcript();
+  ASSERT_TRUE(repl.WaitOut("fly> ", &at)) << repl.Transcript();
+  repl.Send("dropped()\n");
+  ASSERT_TRUE(repl.WaitOut("undefined function 'dropped'", &at)) << repl.Transcript();
+  ASSERT_TRUE(repl.WaitOut("fly> ", &at)) << repl.Transcript();
+  repl.EndInput();
+  EXPECT_EQ(repl.WaitExit(), 0) << repl.Transcript();
+}
+
 TEST_F(ReplTest, TerminalPromptsEchoesCancelsWithCtrlCAndQuitsWithCtrlD) {
   ReplProc repl(true, harness_.dir());
   size_t at = 0;
