@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -21,51 +20,9 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "bench", "peers")
 
-
-class Fleet:
-    """A planner and workers started by pid, stopped by pid."""
-
-    def __init__(self, volo, tmp):
-        self.volo, self.tmp, self.procs = volo, tmp, []
-
-    def planner(self, *extra):
-        port_file = tempfile.mktemp(prefix="planner-", suffix=".port", dir=self.tmp)
-        p = subprocess.Popen([self.volo, "planner", "--port", "0", "--port-file", port_file,
-                              "--log-level", "warn", *extra], stderr=subprocess.DEVNULL)
-        self.procs.append(p)
-        deadline = time.time() + 15
-        while not (os.path.exists(port_file) and open(port_file).read().strip()):
-            if time.time() > deadline or p.poll() is not None:
-                raise RuntimeError("planner did not start")
-            time.sleep(0.01)
-        self.url = "http://127.0.0.1:" + open(port_file).read().strip()
-        self.pid = p.pid
-        return self.url
-
-    def workers(self, n, slots=1, ops="add,mult,sleep,echo,noop", scale=1.0):
-        for i in range(n):
-            self.procs.append(subprocess.Popen(
-                [self.volo, "worker", "--planner", self.url, "--id", f"b{len(self.procs)}",
-                 "--slots", str(slots), "--ops", ops, "--port", "-1",
-                 "--duration-scale", str(scale), "--log-level", "warn"],
-                stderr=subprocess.DEVNULL))
-        deadline = time.time() + 30
-        while get(self.url + "/api/v1/status")["workers"] < n:
-            if time.time() > deadline:
-                raise RuntimeError("workers did not register")
-            time.sleep(0.01)
-
-    def stop(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in reversed(self.procs):
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.procs = []
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from fleet import Fleet  # noqa: E402
 
 
 def get(url):

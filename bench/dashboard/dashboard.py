@@ -10,7 +10,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,10 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fleet import Fleet, wait_for  # noqa: E402
+
 
 def browser(tmp, width=1400, height=1000):
     o = webdriver.ChromeOptions()
@@ -32,58 +35,6 @@ def browser(tmp, width=1400, height=1000):
         o.add_argument(a)
     return webdriver.Chrome(service=Service(os.environ.get("VOLO_CHROMEDRIVER", "/usr/bin/chromedriver")),
                             options=o)
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            v = cond()
-            if v:
-                return v
-        except Exception:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("timed out waiting for " + what)
-        time.sleep(0.02)
-
-
-class Fleet:
-    def __init__(self, volo, tmp):
-        self.volo, self.tmp, self.procs = volo, tmp, []
-
-    def start(self, args):
-        p = subprocess.Popen([self.volo, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             start_new_session=True, text=True)
-        self.procs.append(p)
-        return p
-
-    def planner(self):
-        port_file = tempfile.mktemp(prefix="planner-", suffix=".port", dir=self.tmp)
-        self.start(["planner", "--port", "0", "--port-file", port_file, "--log-level", "warn"])
-        def port():
-            with open(port_file) as f:
-                return f.read().strip()
-        self.url = "http://127.0.0.1:" + wait_for(port, 15, "the planner")
-        return self.url
-
-    def workers(self, n, slots, ops="add,mult,sleep,echo,noop", scale="1"):
-        for i in range(n):
-            self.start(["worker", "--planner", self.url, "--id", f"d{i}", "--slots", str(slots),
-                        "--ops", ops, "--port", "-1", "--duration-scale", scale, "--log-level", "warn"])
-        wait_for(lambda: get(self.url + "/api/v1/status")["workers"] >= n, 30, "the workers")
-
-    def stop(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in reversed(self.procs):
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-        self.procs = []
 
 
 def get(url):
@@ -171,8 +122,8 @@ def screenshot(volo, tmp, out):
     d = None
     stop = threading.Event()
     try:
-        up = f.start(["up", "--workers", "3", "--mult", "2", "--add", "1", "--slots", "2",
-                      "--tasks", "0", "--duration-scale", "0.04"])
+        up = f.spawn(["up", "--workers", "3", "--mult", "2", "--add", "1", "--slots", "2",
+                      "--tasks", "0", "--duration-scale", "0.04"], stdout=subprocess.PIPE)
         url = None
         while url is None:
             line = up.stdout.readline()

@@ -8,13 +8,16 @@ Prints a markdown section for bench/bench.py. Processes are started and stopped 
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import fleet  # noqa: E402
 
 
 def call(method, url, body=None):
@@ -25,33 +28,13 @@ def call(method, url, body=None):
         return json.load(r)
 
 
-class Fleet:
-    def __init__(self, volo, tmp):
-        self.volo, self.tmp, self.procs = volo, tmp, []
+class Fleet(fleet.Fleet):
+    """A planner and 2 exec workers with the given sandbox."""
 
     def start(self, sandbox, slots, extra=()):
-        port_file = tempfile.mktemp(prefix="planner-", suffix=".port", dir=self.tmp)
-        self.procs.append(subprocess.Popen(
-            [self.volo, "planner", "--port", "0", "--port-file", port_file, "--log-level", "warn"],
-            stderr=subprocess.DEVNULL))
-        deadline = time.time() + 15
-        while not (os.path.exists(port_file) and open(port_file).read().strip()):
-            if time.time() > deadline:
-                raise RuntimeError("planner did not start")
-            time.sleep(0.01)
-        self.url = "http://127.0.0.1:" + open(port_file).read().strip()
-        for i in range(2):
-            self.procs.append(subprocess.Popen(
-                [self.volo, "worker", "--planner", self.url, "--id", f"s{i}", "--ops", "exec",
-                 "--slots", str(slots), "--sandbox", sandbox, "--port", "-1",
-                 "--work-dir", tempfile.mkdtemp(prefix=f"work-{sandbox}-{i}-", dir=self.tmp),
-                 "--log-level", "warn", *extra],
-                stderr=subprocess.DEVNULL))
-        deadline = time.time() + 30
-        while call("GET", self.url + "/api/v1/status")["workers"] < 2:
-            if time.time() > deadline:
-                raise RuntimeError("workers did not register")
-            time.sleep(0.01)
+        self.planner()
+        self.workers(2, slots=slots, ops="exec", extra=["--sandbox", sandbox, *extra],
+                     work_dirs=True)
         return self.url
 
     def run(self, tasks):
@@ -63,18 +46,6 @@ class Fleet:
                 if bad:
                     raise RuntimeError("a task failed: " + json.dumps(bad[0])[:300])
                 return
-
-    def stop(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in reversed(self.procs):
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.procs = []
 
 
 def commands_per_s(volo, tmp, sandbox, n, runs, extra=()):

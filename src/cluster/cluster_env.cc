@@ -22,6 +22,7 @@
 #include "api/views.h"
 #include "cluster/progress.h"
 #include "common/sha256.h"
+#include "fly/remote.h"
 #include "net/client.h"
 #include "wire/messages.h"
 
@@ -678,42 +679,11 @@ class ClusterEnvironment : public fly::Environment {
     }
   }
 
-  // "instance I: message" -> instance I failed with message; the chunk's instances before it
-  // ran (their results are lost with the chunk, but the fly fails anyway), those after did not.
-  // A poison chunk's history ("crashed 2 times: instance I: killed by SIGFPE on w1; ...") names
-  // the instance inside: it is the one that failed, and the history reads better without it.
+  // The chunk's instances get the results fly::FailedChunkResults reads from the error.
   void FailChunk(ChunkRef& chunk, const std::string& error) {
-    size_t failed = chunk.first;
-    std::string message = error;
-    for (size_t at = error.find("instance "); at != std::string::npos;
-         at = error.find("instance ", at + 1)) {
-      if (at != 0 && (at < 2 || error.compare(at - 2, 2, ": ") != 0)) continue;
-      size_t digits = at + 9, end = digits;
-      while (end < error.size() && std::isdigit(static_cast<unsigned char>(error[end]))) ++end;
-      if (end == digits || error.compare(end, 2, ": ") != 0) continue;
-      size_t i = std::strtoull(error.c_str() + digits, nullptr, 10);
-      if (i < chunk.first || i >= chunk.first + chunk.count) continue;
-      failed = i;
-      std::string tag = error.substr(at, end + 2 - at);
-      message.clear();
-      for (size_t from = 0;;) {
-        size_t hit = error.find(tag, from);
-        message += error.substr(from, hit == std::string::npos ? hit : hit - from);
-        if (hit == std::string::npos) break;
-        from = hit + tag.size();
-      }
-      break;
-    }
-    LaunchState& launch = *chunk.launch;
+    auto results = fly::FailedChunkResults(error, chunk.first, chunk.count);
     for (size_t k = 0; k < chunk.count; ++k) {
-      size_t i = chunk.first + k;
-      if (i < failed) {
-        launch.Complete(i, std::string("null"));
-      } else if (i == failed) {
-        launch.Complete(i, Internal(message));
-      } else {
-        launch.Complete(i, Cancelled("not run: instance " + std::to_string(failed) + " failed"));
-      }
+      chunk.launch->Complete(chunk.first + k, std::move(results[k]));
     }
   }
 

@@ -1,5 +1,7 @@
 #include "fly/remote.h"
 
+#include <cctype>
+#include <cstdlib>
 #include <map>
 #include <ostream>
 #include <sstream>
@@ -328,6 +330,43 @@ ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, si
   res.output_offset = printed.forwarded();
   res.output = printed.TakeRest();
   return res;
+}
+
+std::vector<Result<std::string>> FailedChunkResults(const std::string& error, size_t first,
+                                                    size_t count) {
+  size_t failed = first;
+  std::string message = error;
+  for (size_t at = error.find("instance "); at != std::string::npos;
+       at = error.find("instance ", at + 1)) {
+    if (at != 0 && (at < 2 || error.compare(at - 2, 2, ": ") != 0)) continue;
+    size_t digits = at + 9, end = digits;
+    while (end < error.size() && std::isdigit(static_cast<unsigned char>(error[end]))) ++end;
+    if (end == digits || error.compare(end, 2, ": ") != 0) continue;
+    size_t i = std::strtoull(error.c_str() + digits, nullptr, 10);
+    if (i < first || i >= first + count) continue;
+    failed = i;
+    std::string tag = error.substr(at, end + 2 - at);
+    message.clear();
+    for (size_t from = 0;;) {
+      size_t hit = error.find(tag, from);
+      message += error.substr(from, hit == std::string::npos ? hit : hit - from);
+      if (hit == std::string::npos) break;
+      from = hit + tag.size();
+    }
+    break;
+  }
+  std::vector<Result<std::string>> results;
+  results.reserve(count);
+  for (size_t i = first; i < first + count; ++i) {
+    if (i < failed) {
+      results.emplace_back(std::string("null"));
+    } else if (i == failed) {
+      results.emplace_back(Internal(message));
+    } else {
+      results.emplace_back(Cancelled("not run: instance " + std::to_string(failed) + " failed"));
+    }
+  }
+  return results;
 }
 
 }  // namespace volo::fly

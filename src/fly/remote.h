@@ -64,6 +64,15 @@ struct ChunkResult {
   std::string error;           // ... and its error (message and FLY stack trace)
 };
 
+// The launching side's reading of a failed chunk (instances first .. first + count - 1): the
+// error names the failed instance as "instance I: message", possibly inside a crash history
+// ("crashed 2 times: instance I: killed by SIGFPE on w1; ..."). Instance I gets the error without
+// that tag, the instances before it ran (null: their results are lost with the chunk, but the
+// fly fails anyway), those after it did not (cancelled). An error that names no instance of the
+// chunk fails the first. One result per instance, in order.
+std::vector<Result<std::string>> FailedChunkResults(const std::string& error, size_t first,
+                                                    size_t count);
+
 // Receives a chunk's output as it is printed: `text` is whole lines (or a piece of a line
 // longer than kLiveOutputPiece) starting at byte `offset` of the chunk's output.
 using LiveOutputFn = std::function<void(uint64_t offset, std::string_view text)>;

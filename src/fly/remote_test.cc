@@ -78,5 +78,41 @@ TEST(RemoteOutputTest, ALongLineWithoutANewlineIsHandedOnInPieces) {
   EXPECT_LT(r.output.size(), kLiveOutputPiece);
 }
 
+TEST(FailedChunkResultsTest, TheNamedInstanceFailsThoseBeforeRanThoseAfterDidNot) {
+  auto r = FailedChunkResults("instance 12: division by zero\n  at f (t.fly:3:5)", 10, 4);
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(*r[0], "null");
+  EXPECT_EQ(*r[1], "null");
+  ASSERT_FALSE(r[2].ok());
+  EXPECT_EQ(r[2].status().code(), StatusCode::kInternal);
+  EXPECT_EQ(r[2].status().message(), "division by zero\n  at f (t.fly:3:5)");
+  ASSERT_FALSE(r[3].ok());
+  EXPECT_EQ(r[3].status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(r[3].status().message(), "not run: instance 12 failed");
+}
+
+TEST(FailedChunkResultsTest, ACrashHistoryNamesTheInstanceAndLosesTheTag) {
+  auto r = FailedChunkResults(
+      "crashed 2 times: instance 5: killed by SIGFPE on w1; instance 5: killed by SIGFPE on w2", 4,
+      3);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(*r[0], "null");
+  ASSERT_FALSE(r[1].ok());
+  EXPECT_EQ(r[1].status().message(),
+            "crashed 2 times: killed by SIGFPE on w1; killed by SIGFPE on w2");
+  EXPECT_EQ(r[2].status().code(), StatusCode::kCancelled);
+}
+
+TEST(FailedChunkResultsTest, AnErrorNamingNoInstanceOfTheChunkFailsTheFirst) {
+  for (const char* error : {"the chunk was cancelled", "instance 99: outside the chunk",
+                            "see instance 2: not after a colon", "instance x: no number"}) {
+    auto r = FailedChunkResults(error, 0, 3);
+    ASSERT_EQ(r.size(), 3u) << error;
+    ASSERT_FALSE(r[0].ok()) << error;
+    EXPECT_EQ(r[0].status().message(), error);
+    EXPECT_EQ(r[1].status().message(), "not run: instance 0 failed") << error;
+  }
+}
+
 }  // namespace
 }  // namespace volo::fly

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <map>
 
+#include "planner/rest_testing.h"
 #include "web/web.h"
 
 namespace volo::planner {
@@ -14,57 +15,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
-
-class NullLink : public WorkerLink {
- public:
-  void Assign(const Task& t, std::string_view) override { assigned.push_back(t.id.value()); }
-  void Cancel(TaskId) override {}
-  void Drop(std::string_view) override {}
-  std::vector<uint64_t> assigned;
-};
-
-class FakeEnv : public RestEnv {
- public:
-  explicit FakeEnv(FakeClock& clock) : clock_(clock) {}
-  std::function<void()> After(Nanos delay, std::function<void()> fn) override {
-    uint64_t id = next_++;
-    timers_.emplace(id, Timer{clock_.Now() + delay, std::move(fn)});
-    return [this, id] { timers_.erase(id); };
-  }
-  void Durable(std::function<void(const Status&)> ack) override { ack(Status::Ok()); }
-  Status EnrolHttpWorker(const std::string&, const std::string&,
-                         std::vector<std::string>) override {
-    return Unavailable("not here");
-  }
-  bool stopping() const override { return false; }
-  // Advances in steps of `step`, running the timers due after each.
-  void Advance(Nanos d, Nanos step = 10ms) {
-    for (Nanos done{0}; done < d; done += step) {
-      clock_.Advance(step);
-      std::vector<uint64_t> due;
-      for (const auto& [id, t] : timers_) {
-        if (t.at <= clock_.Now()) due.push_back(id);
-      }
-      for (uint64_t id : due) {
-        auto it = timers_.find(id);
-        if (it == timers_.end()) continue;
-        auto fn = std::move(it->second.fn);
-        timers_.erase(it);
-        fn();
-      }
-    }
-  }
-  size_t pending() const { return timers_.size(); }
-
- private:
-  struct Timer {
-    TimePoint at;
-    std::function<void()> fn;
-  };
-  FakeClock& clock_;
-  std::map<uint64_t, Timer> timers_;
-  uint64_t next_ = 1;
-};
 
 struct Answer {
   int status = 0;
@@ -142,7 +92,7 @@ class DashboardTest : public ::testing::Test {
   FakeClock clock_;
   Core core_{clock_};
   BlobStore blobs_;
-  FakeEnv env_{clock_};
+  FakeRestEnv env_{clock_};
   Dashboard dash_{core_, env_};
   std::unique_ptr<RestContext> ctx_;
   NullLink link_;
@@ -258,7 +208,7 @@ TEST_F(DashboardTest, LastPageClosingStopsThePushesAndTheTap) {
   EXPECT_EQ(b.size(), 2u);
   dash_.Unsubscribe(ib);
   EXPECT_FALSE(core_.has_finished_tap());
-  EXPECT_EQ(env_.pending(), 1u);  // the history sampler only
+  EXPECT_EQ(env_.pending_timers(), 1u);  // the history sampler only
   env_.Advance(1s);
   EXPECT_EQ(b.size(), 2u);
 }

@@ -9,66 +9,13 @@
 #include <vector>
 
 #include "common/sha256.h"
+#include "planner/rest_testing.h"
 
 namespace volo::planner {
 namespace {
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
-
-class NullLink : public WorkerLink {
- public:
-  void Assign(const Task& t, std::string_view) override { assigned.push_back(t.id.value()); }
-  void Cancel(TaskId) override {}
-  void Drop(std::string_view) override {}
-  std::vector<uint64_t> assigned;
-};
-
-// Timers run when the test advances the fake clock past them.
-class FakeEnv : public RestEnv {
- public:
-  explicit FakeEnv(FakeClock& clock, Core& core) : clock_(clock), core_(core) {}
-  std::function<void()> After(Nanos delay, std::function<void()> fn) override {
-    uint64_t id = next_++;
-    timers_.emplace(id, Timer{clock_.Now() + delay, std::move(fn)});
-    return [this, id] { timers_.erase(id); };
-  }
-  void Durable(std::function<void(const Status&)> ack) override { ack(Status::Ok()); }
-  Status EnrolHttpWorker(const std::string& id, const std::string&,
-                         std::vector<std::string> ops) override {
-    auto r = core_.AddWorker(WorkerId(id), WorkerKind::kHttp, ops, 1, &link);
-    return r.ok() ? Status::Ok() : r.status();
-  }
-  bool stopping() const override { return false; }
-
-  void Advance(Nanos d) {
-    clock_.Advance(d);
-    // A timer's function may cancel other timers: collect the due ones first.
-    std::vector<uint64_t> due;
-    for (const auto& [id, t] : timers_) {
-      if (t.at <= clock_.Now()) due.push_back(id);
-    }
-    for (uint64_t id : due) {
-      auto it = timers_.find(id);
-      if (it == timers_.end()) continue;
-      auto fn = std::move(it->second.fn);
-      timers_.erase(it);
-      fn();
-    }
-  }
-  size_t pending_timers() const { return timers_.size(); }
-  NullLink link;
-
- private:
-  struct Timer {
-    TimePoint at;
-    std::function<void()> fn;
-  };
-  FakeClock& clock_;
-  Core& core_;
-  std::map<uint64_t, Timer> timers_;
-  uint64_t next_ = 1;
-};
 
 struct Answer {
   bool answered = false;
@@ -107,7 +54,7 @@ class RestTest : public ::testing::Test {
   FakeClock clock_;
   Core core_{clock_};
   BlobStore blobs_;
-  FakeEnv env_{clock_, core_};
+  FakeRestEnv env_{clock_, &core_};
   RestContext ctx_;
 };
 

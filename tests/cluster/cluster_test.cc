@@ -16,18 +16,6 @@
 namespace volo::itest {
 namespace {
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
-
 // A seeded Monte Carlo with consts, a declaration-seeded random global, return values (thenall)
 // and channel messages: its output depends on every stream and on no order of arrival.
 constexpr const char* kSeeded = R"(var local = [type="smp", nthread=4]
@@ -263,7 +251,7 @@ TEST_F(ClusterTest, PiecesKeepTheirPortionIndexAndTypeOnTheWorkers) {
   std::string dir = TempPath("pieces");
   ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
   for (const char* data : {"people.csv", "lines.txt"}) {
-    WriteFile(dir + "/" + data, ReadAll(std::string(VOLO_SOURCE_DIR) + "/tests/fly/data/" + data));
+    WriteFile(dir + "/" + data, ReadFile(std::string(VOLO_SOURCE_DIR) + "/tests/fly/data/" + data));
   }
   std::string file = dir + "/pieces.fly";
   WriteFile(file, kPieces);
@@ -286,7 +274,7 @@ TEST_F(ClusterTest, EveryExamplePrintsTheSameOnAClusterWithTheSameSlots) {
   std::map<int, std::vector<std::string>> by_threads;
   for (const auto& e : std::filesystem::directory_iterator(examples)) {
     if (e.path().extension() != ".fly") continue;
-    std::string text = ReadAll(e.path());
+    std::string text = ReadFile(e.path());
     if (text.find("var local = [type=\"smp\"") == std::string::npos) continue;
     by_threads[DeclaredThreads(text)].push_back(e.path());
   }
@@ -357,7 +345,7 @@ TEST_F(ClusterTest, AFlyWithNoWorkerLeftFailsAfterTheWaitAndGoesOnWhenOneReturns
   h_.Kill(*only);
   ASSERT_TRUE(h_.WaitExit(*run, seconds(60))) << "the fly waited forever without workers";
   EXPECT_EQ(run->ExitCode(), 1);
-  std::string log = ReadAll(run->log_path);
+  std::string log = ReadFile(run->log_path);
   EXPECT_NE(log.find("no worker with the fly operation was connected to the planner at " + p.url +
                      " for 1 s"),
             std::string::npos)
@@ -377,7 +365,7 @@ TEST_F(ClusterTest, AFlyWithNoWorkerLeftFailsAfterTheWaitAndGoesOnWhenOneReturns
   ASSERT_NE(FlyWorker(p, "second", 1), nullptr);
   ASSERT_TRUE(h_.WaitExit(*run2, seconds(120)));
   EXPECT_EQ(run2->ExitCode(), 0);
-  std::string log2 = ReadAll(run2->log_path);
+  std::string log2 = ReadFile(run2->log_path);
   EXPECT_NE(log2.find(expected), std::string::npos) << "expected " << expected << "got " << log2;
 }
 
@@ -409,8 +397,8 @@ TEST_F(ClusterTest, InterruptingARunCancelsItsChunksAndFreesTheWorkers) {
   h_.Signal(*run, SIGINT);
   ASSERT_TRUE(h_.WaitExit(*run, seconds(30)));
   EXPECT_EQ(run->ExitCode(), 130);
-  EXPECT_NE(ReadAll(run->log_path).find("cancelled 2 chunks"), std::string::npos)
-      << ReadAll(run->log_path);
+  EXPECT_NE(ReadFile(run->log_path).find("cancelled 2 chunks"), std::string::npos)
+      << ReadFile(run->log_path);
   EXPECT_TRUE(
       PollUntil([&] { return NumAt(Status(p), "cancelled") == 2; }, seconds(10), milliseconds(20)))
       << "the planner still holds the interrupted program's chunks";
@@ -433,7 +421,7 @@ TEST_F(ClusterTest, InterruptingVoloUpStopsTheProgramAndTheFleet) {
   std::string url;
   ASSERT_TRUE(PollUntil(
       [&] {
-        std::string log = ReadAll(up->log_path);
+        std::string log = ReadFile(up->log_path);
         size_t at = log.find("planner at ");
         if (at == std::string::npos || log.find(" on them") == std::string::npos) return false;
         url = log.substr(at + 11, log.find_first_of(" ,\n", at + 11) - at - 11);
@@ -447,7 +435,7 @@ TEST_F(ClusterTest, InterruptingVoloUpStopsTheProgramAndTheFleet) {
   h_.Signal(*up, SIGINT);
   ASSERT_TRUE(h_.WaitExit(*up, seconds(30)));
   EXPECT_EQ(up->ExitCode(), 130);
-  EXPECT_NE(ReadAll(up->log_path).find("stopping the fleet"), std::string::npos);
+  EXPECT_NE(ReadFile(up->log_path).find("stopping the fleet"), std::string::npos);
   EXPECT_EQ(Get(url + "/healthz").status, 0) << "the fleet's planner still answers";
 }
 
@@ -493,7 +481,7 @@ TEST_F(ClusterTest, KillingAWorkerMidRunStillGivesTheRightAnswer) {
   h_.Kill(*victim);
   ASSERT_TRUE(h_.WaitExit(*run, seconds(120)));
   EXPECT_EQ(run->ExitCode(), 0);
-  std::string log = ReadAll(run->log_path);
+  std::string log = ReadFile(run->log_path);
   EXPECT_NE(log.find(expected), std::string::npos) << "expected " << expected << "got " << log;
 }
 

@@ -16,18 +16,6 @@
 namespace volo::itest {
 namespace {
 
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // The live (not zombie) child processes of `parent`, from /proc; with `running_only`, only
 // those on a CPU or waiting for one (a runner computing, not one waiting for work).
 std::vector<pid_t> ChildrenOf(pid_t parent, bool running_only = false) {
@@ -37,7 +25,7 @@ std::vector<pid_t> ChildrenOf(pid_t parent, bool running_only = false) {
   while (dirent* e = ::readdir(d)) {
     pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
     if (pid <= 0) continue;
-    std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
     size_t paren = stat.rfind(')');
     if (paren == std::string::npos || paren + 4 >= stat.size()) continue;
     std::istringstream rest(stat.substr(paren + 2));
@@ -54,7 +42,7 @@ bool Alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 
 // CPU time (user + system, in clock ticks) that `pid` has used, from /proc; -1 when it is gone.
 long CpuTicks(pid_t pid) {
-  std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
   size_t paren = stat.rfind(')');
   if (paren == std::string::npos) return -1;
   std::istringstream rest(stat.substr(paren + 2));
@@ -217,7 +205,7 @@ TEST_F(CrashTest, ARunnerKilledMidChunkFailsOnlyThatChunkAndIsReplaced) {
   }
   ASSERT_TRUE(h_.WaitExit(*run, seconds(60)));
   EXPECT_EQ(run->ExitCode(), 1);
-  std::string log = ReadAll(run->log_path);
+  std::string log = ReadFile(run->log_path);
   EXPECT_NE(log.find("fly 'f': instance 0 failed"), std::string::npos) << log;
   EXPECT_NE(log.find("crashed 2 times: killed by SIGSEGV on " + victims[0] +
                      "; killed by SIGKILL on " + victims[1]),
@@ -325,7 +313,7 @@ TEST_F(CrashTest, TheKnownCrashingProgramsEndCleanlyOnAFleet) {
   }
   ASSERT_GE(files.size(), 5u) << "tests/fly/crashes is missing";
   for (const auto& name : files) {
-    std::string text = ReadAll(dir + name);
+    std::string text = ReadFile(dir + name);
     std::vector<std::string> args = {"run", dir + name};
     std::istringstream lines(text);
     for (std::string line; std::getline(lines, line);) {
@@ -381,16 +369,16 @@ TEST_F(CrashTest, AnInstancesLinesReachTheClientWhileItRuns) {
       "run", {"run", Program("gated.fly", GatedProgram(gate)), "--env", "cloud=cluster:" + p_.url});
   ASSERT_NE(run, nullptr);
   bool seen =
-      PollUntil([&] { return ReadAll(run->log_path).find("started 0\n") != std::string::npos; },
+      PollUntil([&] { return ReadFile(run->log_path).find("started 0\n") != std::string::npos; },
                 seconds(60), milliseconds(10));
   // Released either way, so the run ends.
   WriteFile(gate, "");
   ASSERT_TRUE(seen) << "the line did not arrive before the chunk ended:\n"
-                    << ReadAll(run->log_path);
+                    << ReadFile(run->log_path);
   ASSERT_TRUE(h_.WaitExit(*run, seconds(60)));
-  EXPECT_EQ(run->ExitCode(), 0) << ReadAll(run->log_path);
-  EXPECT_NE(ReadAll(run->log_path).find("started 0\nreleased 0\nend\n"), std::string::npos)
-      << ReadAll(run->log_path);
+  EXPECT_EQ(run->ExitCode(), 0) << ReadFile(run->log_path);
+  EXPECT_NE(ReadFile(run->log_path).find("started 0\nreleased 0\nend\n"), std::string::npos)
+      << ReadFile(run->log_path);
 }
 
 TEST_F(CrashTest, AChunkRetriedAfterItsRunnerDiedPrintsItsLinesOnce) {
@@ -400,9 +388,9 @@ TEST_F(CrashTest, AChunkRetriedAfterItsRunnerDiedPrintsItsLinesOnce) {
       "run", {"run", Program("gated.fly", GatedProgram(gate)), "--env", "cloud=cluster:" + p_.url});
   ASSERT_NE(run, nullptr);
   ASSERT_TRUE(
-      PollUntil([&] { return ReadAll(run->log_path).find("started 0\n") != std::string::npos; },
+      PollUntil([&] { return ReadFile(run->log_path).find("started 0\n") != std::string::npos; },
                 seconds(60), milliseconds(10)))
-      << ReadAll(run->log_path);
+      << ReadFile(run->log_path);
   // The first attempt has printed; its runner dies (as in a crash) and the chunk runs again,
   // printing the same line again, which the client has already shown.
   Child* busy = Busy();
@@ -421,7 +409,7 @@ TEST_F(CrashTest, AChunkRetriedAfterItsRunnerDiedPrintsItsLinesOnce) {
       seconds(60), milliseconds(10)));
   WriteFile(gate, "");
   ASSERT_TRUE(h_.WaitExit(*run, seconds(60)));
-  std::string log = ReadAll(run->log_path);
+  std::string log = ReadFile(run->log_path);
   EXPECT_EQ(run->ExitCode(), 0) << log;
   EXPECT_EQ(Count(log, "started 0\n"), 1u) << log;
   EXPECT_EQ(Count(log, "released 0\n"), 1u) << log;

@@ -81,18 +81,6 @@ TEST_F(CliTest, SubmitOfBadArgumentsFailsWithMessage) {
   EXPECT_EQ(NumAt(Status(planner), "queued"), 0) << "a refused submit queued a task";
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void Spit(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
-
 // Counts the lines of `text` that start with `prefix`.
 int LinesStartingWith(const std::string& text, const std::string& prefix) {
   int n = 0;
@@ -142,11 +130,11 @@ TEST_F(CliTest, HelpDescribesVoloAndEachCommand) {
 // Every bad flag value is a usage error: exit 2 and a message, never a crash or a hang.
 TEST_F(CliTest, BadFlagValuesAreUsageErrors) {
   const std::string prog = TempPath("two.fly");
-  Spit(prog,
-       "var local = [type=\"smp\", nthread=2]\n"
-       "func f(x) { return x }\n"
-       "fly f in [0:4] on local\n"
-       "println \"ran\"\n");
+  WriteFile(prog,
+            "var local = [type=\"smp\", nthread=2]\n"
+            "func f(x) { return x }\n"
+            "fly f in [0:4] on local\n"
+            "println \"ran\"\n");
   const std::string url = "http://127.0.0.1:1";  // nothing listens; none of these may call it
   const std::vector<std::vector<std::string>> cases = {
       {"submit"},
@@ -217,11 +205,11 @@ TEST_F(CliTest, ThreadsTheMachineRefusesAreAClearError) {
   GTEST_SKIP() << "AddressSanitizer needs more address space than this test allows";
 #else
   const std::string prog = TempPath("many.fly");
-  Spit(prog,
-       "var local = [type=\"smp\", nthread=2]\n"
-       "func f(x) { return x }\n"
-       "fly f in [0:4] on local\n"
-       "println \"ran\"\n");
+  WriteFile(prog,
+            "var local = [type=\"smp\", nthread=2]\n"
+            "func f(x) { return x }\n"
+            "fly f in [0:4] on local\n"
+            "println \"ran\"\n");
   // 1 GiB of address space holds far fewer than 4,000 thread stacks.
   Child* c = h_.Spawn("limited",
                       {"-c", "ulimit -v 1048576 && exec \"$0\" run \"$1\" --env local=smp:4000",
@@ -229,7 +217,7 @@ TEST_F(CliTest, ThreadsTheMachineRefusesAreAClearError) {
                       {}, "/bin/sh");
   ASSERT_NE(c, nullptr);
   ASSERT_TRUE(h_.WaitExit(*c, seconds(60)));
-  const std::string log = Slurp(c->log_path);
+  const std::string log = ReadFile(c->log_path);
   EXPECT_GT(c->ExitCode(), 0) << log;  // an exit code, not a signal
   EXPECT_NE(log.find("bind fewer"), std::string::npos) << log;
   EXPECT_EQ(log.find("ran"), std::string::npos) << log;
@@ -252,7 +240,7 @@ TEST_F(CliTest, RuntimeFailuresExit1) {
   EXPECT_EQ(wait_missing.exit_code, 1) << wait_missing.err;
 
   const std::string prog = TempPath("fails.fly");
-  Spit(prog, "var x = 1 / 0\n");
+  WriteFile(prog, "var x = 1 / 0\n");
   const CommandResult runtime = h_.RunVolo({"run", prog});
   EXPECT_EQ(runtime.exit_code, 1) << runtime.err;
 }
@@ -343,12 +331,12 @@ TEST_F(CliTest, StatusWatchRepeatsUntilInterrupted) {
   Child* watch =
       h_.Spawn("watch", {"status", "--watch", "--interval", "0.2", "--planner", planner.url});
   ASSERT_NE(watch, nullptr);
-  ASSERT_TRUE(
-      PollUntil([&] { return LinesStartingWith(Slurp(watch->log_path), "volo status of ") >= 3; },
-                seconds(30)))
-      << Slurp(watch->log_path);
+  ASSERT_TRUE(PollUntil(
+      [&] { return LinesStartingWith(ReadFile(watch->log_path), "volo status of ") >= 3; },
+      seconds(30)))
+      << ReadFile(watch->log_path);
   EXPECT_FALSE(h_.Reap(*watch)) << "the watch ended by itself";
-  const std::string log = Slurp(watch->log_path);
+  const std::string log = ReadFile(watch->log_path);
   EXPECT_EQ(log.find("\x1b["), std::string::npos) << "terminal codes in piped output";
   EXPECT_GE(LinesStartingWith(log, "w-1 "), 3) << log;
   h_.Signal(*watch, SIGINT);
@@ -362,23 +350,23 @@ TEST_F(CliTest, WorkerWithoutPlannerUsesTheDefaultAndSaysWhere) {
   ASSERT_NE(w, nullptr);
   EXPECT_TRUE(PollUntil(
       [&] {
-        return Slurp(w->log_path).find("connecting to the planner at http://127.0.0.1:3000") !=
+        return ReadFile(w->log_path).find("connecting to the planner at http://127.0.0.1:3000") !=
                std::string::npos;
       },
       seconds(20)))
-      << Slurp(w->log_path);
+      << ReadFile(w->log_path);
   h_.Kill(*w);
   Child* named = h_.Spawn("worker-env", {"worker", "--id", "named", "--port", "-1"},
                           {{"VOLO_PLANNER", "http://127.0.0.1:1"}});
   ASSERT_NE(named, nullptr);
   EXPECT_TRUE(PollUntil(
       [&] {
-        const std::string log = Slurp(named->log_path);
+        const std::string log = ReadFile(named->log_path);
         return log.find("connecting to the planner at http://127.0.0.1:1") != std::string::npos &&
                log.find("(the default") == std::string::npos;
       },
       seconds(20)))
-      << Slurp(named->log_path);
+      << ReadFile(named->log_path);
 }
 
 }  // namespace

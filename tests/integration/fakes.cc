@@ -1,36 +1,16 @@
 #include "fakes.h"
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <future>
 
+#include "io_thread.h"
 #include "net/client.h"
 
 namespace volo::itest {
 
 namespace asio = boost::asio;
-
-namespace {
-
-// Runs `fn` on `io`'s thread and waits for it.
-template <typename Fn>
-void RunOn(asio::io_context& io, Fn fn) {
-  std::promise<void> done;
-  asio::post(io, [&] {
-    fn();
-    done.set_value();
-  });
-  done.get_future().wait();
-}
-
-void RunIo(asio::io_context& io) {
-  auto guard = asio::make_work_guard(io);
-  io.run();
-}
-
-}  // namespace
 
 FakeHttpWorker::FakeHttpWorker(FakeHttpWorkerOptions options)
     : options_(std::move(options)), io_(std::make_unique<asio::io_context>()) {

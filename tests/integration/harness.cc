@@ -63,14 +63,19 @@ int Child::ExitCode() const {
   return std::numeric_limits<int>::min();
 }
 
-namespace {
-
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+namespace {
 
 // Variables volo reads; a test sets them explicitly or not at all.
 bool IsVoloVariable(std::string_view name) {

@@ -116,6 +116,13 @@ class Harness {
   std::vector<std::unique_ptr<Child>> children_;
 };
 
+// ---- files ----------------------------------------------------------------------------------
+
+// The whole file ("" when it cannot be read).
+std::string ReadFile(const std::string& path);
+// Replaces the file's contents with `text`.
+void WriteFile(const std::string& path, const std::string& text);
+
 // ---- HTTP and JSON --------------------------------------------------------------------------
 
 struct Reply {

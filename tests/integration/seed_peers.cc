@@ -1,11 +1,11 @@
 #include "seed_peers.h"
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <future>
 
+#include "io_thread.h"
 #include "net/client.h"
 
 namespace volo::itest {
@@ -13,21 +13,6 @@ namespace volo::itest {
 namespace asio = boost::asio;
 
 namespace {
-
-template <typename Fn>
-void RunOn(asio::io_context& io, Fn fn) {
-  std::promise<void> done;
-  asio::post(io, [&] {
-    fn();
-    done.set_value();
-  });
-  done.get_future().wait();
-}
-
-void RunIo(asio::io_context& io) {
-  auto guard = asio::make_work_guard(io);
-  io.run();
-}
 
 net::HttpResponse Text(int status, std::string body, std::string type = "text/plain") {
   return net::HttpResponse{

@@ -16,13 +16,6 @@ namespace {
 
 class UpTest : public VoloTest {};
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The processes whose parent is `parent` and that have not exited (zombies do not count).
 std::vector<pid_t> LiveChildrenOf(pid_t parent) {
   std::vector<pid_t> out;
@@ -31,7 +24,7 @@ std::vector<pid_t> LiveChildrenOf(pid_t parent) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     // /proc/PID/stat: "PID (COMM) STATE PPID ...", COMM may hold spaces and parentheses.
-    const std::string stat = Slurp(entry.path().string() + "/stat");
+    const std::string stat = ReadFile(entry.path().string() + "/stat");
     const size_t close = stat.rfind(')');
     if (close == std::string::npos) continue;
     std::istringstream rest(stat.substr(close + 1));
@@ -43,7 +36,7 @@ std::vector<pid_t> LiveChildrenOf(pid_t parent) {
 }
 
 bool Alive(pid_t pid) {
-  const std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
   const size_t close = stat.rfind(')');
   return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
 }
@@ -117,20 +110,20 @@ TEST_F(UpTest, PipedOutputArrivesAsItHappensAndCtrlCPrintsThePartialSummary) {
   const std::regex progress("volo up: [0-9]+/12 done, [0-9]+ running, 0 failed, [0-9]+s elapsed");
   ASSERT_TRUE(PollUntil(
       [&] {
-        const std::string log = Slurp(up->log_path);
+        const std::string log = ReadFile(up->log_path);
         return std::regex_search(log, url) && std::regex_search(log, progress);
       },
       seconds(60)))
-      << Slurp(up->log_path);
+      << ReadFile(up->log_path);
   EXPECT_FALSE(h_.Reap(*up)) << "volo up had already finished; nothing shows the output came "
                                 "before the end:\n"
-                             << Slurp(up->log_path);
-  EXPECT_EQ(Slurp(up->log_path).find("\x1b["), std::string::npos) << "terminal codes in a file";
+                             << ReadFile(up->log_path);
+  EXPECT_EQ(ReadFile(up->log_path).find("\x1b["), std::string::npos) << "terminal codes in a file";
 
   h_.Signal(*up, SIGINT);
-  ASSERT_TRUE(h_.WaitExit(*up, seconds(60))) << Slurp(up->log_path);
+  ASSERT_TRUE(h_.WaitExit(*up, seconds(60))) << ReadFile(up->log_path);
   EXPECT_EQ(up->ExitCode(), 130);
-  const std::string log = Slurp(up->log_path);
+  const std::string log = ReadFile(up->log_path);
   EXPECT_NE(log.find("interrupted; the summary so far"), std::string::npos) << log;
   EXPECT_TRUE(std::regex_search(log, std::regex("\nw-1 +add,mult +[0-9]+ ")))
       << "no worker table:\n"
@@ -155,7 +148,7 @@ TEST_F(UpTest, ItsPlannerAndWorkersEndWhenUpIsKilled) {
       },
       seconds(60)))
       << fleet.size() << " children of volo up\n"
-      << Slurp(up->log_path);
+      << ReadFile(up->log_path);
   kill(up->pid, SIGKILL);  // volo up alone, not its process group
   ASSERT_TRUE(h_.WaitExit(*up, seconds(20)));
   const bool ended = PollUntil(

@@ -14,18 +14,6 @@
 namespace volo::itest {
 namespace {
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
-
 std::string Replace(std::string text, const std::string& from, const std::string& to) {
   for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
     text.replace(at, from.size(), to);
@@ -69,9 +57,9 @@ class OutputTest : public VoloTest {
   bool WaitForLog(Child& c, const std::string& re, milliseconds timeout = seconds(60)) {
     std::regex pattern(re);
     bool seen =
-        PollUntil([&] { return std::regex_search(ReadAll(c.log_path), pattern) || h_.Reap(c); },
+        PollUntil([&] { return std::regex_search(ReadFile(c.log_path), pattern) || h_.Reap(c); },
                   timeout, milliseconds(50));
-    return seen && std::regex_search(ReadAll(c.log_path), pattern);
+    return seen && std::regex_search(ReadFile(c.log_path), pattern);
   }
 
   std::string gate_ = TempPath("gate");
@@ -82,12 +70,12 @@ TEST_F(OutputTest, PrintlnReachesAPipeLineByLineWhileTheProgramRuns) {
   // volo's standard output is a pipe into cat, whose output is the log.
   Child* c = h_.Spawn("run", {"-c", "\"$0\" run \"$1\" | cat", VoloBinary(), file}, {}, "/bin/sh");
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(WaitForLog(*c, "first line\n")) << ReadAll(c->log_path);
+  ASSERT_TRUE(WaitForLog(*c, "first line\n")) << ReadFile(c->log_path);
   EXPECT_FALSE(h_.Reap(*c)) << "the program cannot end before the gate opens";
   OpenGate();
   ASSERT_TRUE(h_.WaitExit(*c, seconds(60)));
   EXPECT_EQ(c->ExitCode(), 0);
-  EXPECT_EQ(ReadAll(c->log_path), "first line\nafter the gate\n");
+  EXPECT_EQ(ReadFile(c->log_path), "first line\nafter the gate\n");
 }
 
 TEST_F(OutputTest, APipedClusterFlyPrintsPlainProgressLines) {
@@ -100,13 +88,13 @@ TEST_F(OutputTest, APipedClusterFlyPrintsPlainProgressLines) {
   // One slot: one instance runs while the others wait, and nothing ends before the gate opens.
   ASSERT_TRUE(
       WaitForLog(*c, "volo: fly 'spin': 0/4 done, [1-4] running, 0 failed, [0-9.]+ s elapsed\n"))
-      << ReadAll(c->log_path);
-  std::string before = ReadAll(c->log_path);
+      << ReadFile(c->log_path);
+  std::string before = ReadFile(c->log_path);
   EXPECT_EQ(before.find('\r'), std::string::npos) << "no carriage returns in a pipe: " << before;
   EXPECT_EQ(before.find("left"), std::string::npos) << "no estimate before anything ended";
   OpenGate();
   ASSERT_TRUE(h_.WaitExit(*c, seconds(60)));
-  std::string log = ReadAll(c->log_path);
+  std::string log = ReadFile(c->log_path);
   EXPECT_EQ(c->ExitCode(), 0) << log;
   EXPECT_NE(log.find("volo: fly 'spin': 4/4 done, 0 running, 0 failed"), std::string::npos) << log;
   EXPECT_NE(log.find("all spun\n"), std::string::npos) << log;
@@ -121,19 +109,19 @@ TEST_F(OutputTest, AFlyThatWaitsForAFreeSlotSaysSo) {
   Child* first = h_.Spawn("first", {"run", busy, "--env", "fleet=cluster:" + p.url});
   ASSERT_NE(first, nullptr);
   ASSERT_TRUE(PollUntil([&] { return NumAt(Status(p), "running") >= 1; }, seconds(60)))
-      << ReadAll(first->log_path);
+      << ReadFile(first->log_path);
   std::string second_file = Program("second.fly", kSpinners, 3);
   Child* second = h_.Spawn("second", {"run", second_file, "--env", "fleet=cluster:" + p.url});
   ASSERT_NE(second, nullptr);
   ASSERT_TRUE(
       WaitForLog(*second, "volo: fly 'spin' is waiting for a free fly slot: the one fly slot at " +
                               p.url + " is busy with other work \\(3 instances queued\\)\n"))
-      << ReadAll(second->log_path);
+      << ReadFile(second->log_path);
   OpenGate();
   ASSERT_TRUE(h_.WaitExit(*first, seconds(60)));
   ASSERT_TRUE(h_.WaitExit(*second, seconds(60)));
-  EXPECT_EQ(first->ExitCode(), 0) << ReadAll(first->log_path);
-  std::string log = ReadAll(second->log_path);
+  EXPECT_EQ(first->ExitCode(), 0) << ReadFile(first->log_path);
+  std::string log = ReadFile(second->log_path);
   EXPECT_EQ(second->ExitCode(), 0) << log;
   EXPECT_NE(log.find("all spun\n"), std::string::npos) << log;
 }

@@ -19,13 +19,11 @@ import math
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import unittest
 import urllib.error
 import urllib.request
@@ -34,26 +32,18 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Child  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VOLO = os.environ.get("VOLO_BINARY", os.path.join(ROOT, "build", "release", "volo"))
 PATIENCE = float(os.environ.get("VOLO_TEST_PATIENCE", "1"))
 
 
 def wait_for(cond, timeout=30.0, what="a condition", interval=0.05):
-    """Calls cond() until it returns something truthy or `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout * PATIENCE
-    last_error = None
-    while True:
-        try:
-            v = cond()
-            if v:
-                return v
-        except Exception as e:  # the page may be between renders
-            last_error = e
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}" +
-                                 (f" (last error: {last_error})" if last_error else ""))
-        time.sleep(interval)
+    """harness.wait_for with the playground's longer default (a page compiles WebAssembly)."""
+    return harness.wait_for(cond, timeout, what, interval)
 
 
 def free_port():
@@ -69,34 +59,6 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-class Child:
-    """A volo process in its own process group, its output in a log file."""
-
-    def __init__(self, name, args, out_dir):
-        self.name = name
-        self.log_path = os.path.join(out_dir, f"{name}.log")
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait()
-        self.log.close()
-
-    def output(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
 
 
 def encode_program(text):

@@ -17,6 +17,7 @@
 
 #include "common/json_text.h"
 #include "common/status.h"
+#include "fly/remote.h"
 
 extern "C" {
 // playground.js, each over the Web Worker's Fleet (worker.ts). Each returns a string from
@@ -364,40 +365,12 @@ class FleetEnvironment : public fly::Environment {
     }
   }
 
-  // "instance I: message" (possibly inside a crash history) -> instance I failed with message;
-  // the chunk's instances before it ran, those after it did not (as src/cluster does).
+  // The chunk's instances get the results fly::FailedChunkResults reads from the error (as
+  // src/cluster does).
   static void FailChunk(const Chunk& chunk, const std::string& error) {
-    size_t failed = chunk.first;
-    std::string message = error;
-    for (size_t at = error.find("instance "); at != std::string::npos;
-         at = error.find("instance ", at + 1)) {
-      if (at != 0 && (at < 2 || error.compare(at - 2, 2, ": ") != 0)) continue;
-      size_t digits = at + 9, end = digits;
-      while (end < error.size() && std::isdigit(static_cast<unsigned char>(error[end]))) ++end;
-      if (end == digits || error.compare(end, 2, ": ") != 0) continue;
-      size_t i = std::strtoull(error.c_str() + digits, nullptr, 10);
-      if (i < chunk.first || i >= chunk.first + chunk.count) continue;
-      failed = i;
-      std::string tag = error.substr(at, end + 2 - at);
-      message.clear();
-      for (size_t from = 0;;) {
-        size_t hit = error.find(tag, from);
-        message += error.substr(from, hit == std::string::npos ? hit : hit - from);
-        if (hit == std::string::npos) break;
-        from = hit + tag.size();
-      }
-      break;
-    }
+    auto results = fly::FailedChunkResults(error, chunk.first, chunk.count);
     for (size_t k = 0; k < chunk.count; ++k) {
-      size_t i = chunk.first + k;
-      if (i < failed) {
-        chunk.job->Complete(i, std::string("null"));
-      } else if (i == failed) {
-        chunk.job->Complete(i, Internal(message));
-      } else {
-        chunk.job->Complete(i,
-                            Cancelled("not run: instance " + std::to_string(failed) + " failed"));
-      }
+      chunk.job->Complete(chunk.first + k, std::move(results[k]));
     }
   }
 
