@@ -1,4 +1,4 @@
-// `volo fn deploy|invoke|ls|show|rm|rollback|usage`: functions as a service
+// `volo fn deploy|invoke|ls|show|rm|rollback|logs|usage`: functions as a service
 // (docs/functions.md; the planner's side is src/planner/functions.h).
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
@@ -219,6 +219,39 @@ int Show(const std::string& planner, const std::string& name) {
   return 0;
 }
 
+// Prints the function's log from the start (what the planner still keeps); with `follow`, keeps
+// printing what comes until interrupted.
+int Logs(const std::string& planner, const std::string& name, bool follow) {
+  uint64_t offset = 0;
+  for (;;) {
+    int exit_code = 0;
+    auto r = Call(planner, "GET",
+                  "/api/v1/functions/" + name + "/logs?offset=" + std::to_string(offset) +
+                      (follow ? "&follow=1" : ""),
+                  "", &exit_code, 60);
+    if (!r || !r->is_object()) return exit_code ? exit_code : 1;
+    const json::object& o = r->as_object();
+    const json::value* text = o.if_contains("text");
+    const json::value* start = o.if_contains("start");
+    const json::value* next = o.if_contains("next");
+    if (!text || !text->is_string() || !next || !next->is_number() || !start ||
+        !start->is_number()) {
+      std::cerr << "volo: the planner's answer has no log\n";
+      return 1;
+    }
+    const auto first = start->to_number<uint64_t>();
+    if (first > offset && offset > 0) {
+      std::cerr << "volo: " << first - offset << " bytes of the log were dropped meanwhile\n";
+    }
+    std::cout << std::string_view(text->get_string()) << std::flush;
+    const auto after = next->to_number<uint64_t>();
+    const bool more = after != offset;
+    offset = after;
+    if (!follow && !more) return 0;
+    if (!follow && o.at("size").to_number<uint64_t>() <= offset) return 0;
+  }
+}
+
 int Usage(const std::string& planner, const std::string& name, const std::string& from,
           const std::string& to, bool as_json) {
   std::string path = "/api/v1/functions/" + name + "/usage";
@@ -375,6 +408,18 @@ void AddFunctionCommands(CLI::App& app, int* exit_code) {
                 << "\n";
     }
   });
+
+  // ---- logs ----
+  auto lname = std::make_shared<std::string>();
+  auto lfollow = std::make_shared<bool>(false);
+  auto* logs = fn->add_subcommand(
+      "logs",
+      "What a function's instances wrote on stderr (the planner keeps the last MiB per "
+      "function), each line with its time, revision and instance");
+  logs->add_option("name", *lname, "The function")->required();
+  logs->add_flag("-f,--follow", *lfollow, "Keep printing new lines until interrupted");
+  AddPlannerFlags(*logs, planner.get());
+  logs->callback([=] { *exit_code = Logs(*planner, *lname, *lfollow); });
 
   // ---- usage ----
   auto uname = std::make_shared<std::string>();

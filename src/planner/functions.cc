@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <random>
 
 #include "common/json_text.h"
@@ -302,6 +303,9 @@ struct FunctionService::Function {
   std::array<uint64_t, kBuckets> buckets[2] = {};
   double duration_sum[2] = {0, 0};
   double created = 0;
+  // Its instances' stderr, prefixed lines; log_begin is the offset of log[0] (bytes dropped).
+  std::string log;
+  uint64_t log_begin = 0;
   const FunctionSpec& spec() const { return revisions[current].spec; }
   // Records one answered call (counters, histogram, usage).
   void Meter(const Clock& clock, const Held& call, int status, const wire::FnAnswer* answer,
@@ -1027,6 +1031,64 @@ std::string FunctionService::ListJson() const {
   }
   out += "]}";
   return out;
+}
+
+namespace {
+
+// "2026-12-02T09:40:01.123Z": UTC, milliseconds.
+std::string LogTime(double wall) {
+  double whole = std::floor(wall);
+  auto secs = static_cast<time_t>(whole);
+  int ms = std::clamp(static_cast<int>((wall - whole) * 1000), 0, 999);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return buf;
+}
+
+}  // namespace
+
+void FunctionService::OnLog(WorkerIndex /*w*/, const wire::FnLog& m) {
+  Function* f = Find(m.function);
+  if (!f || m.text.empty()) return;
+  const std::string prefix = LogTime(clock_.Wall()) + " " + m.revision.substr(0, 12) + " i" +
+                             std::to_string(m.instance) + " | ";
+  for (size_t at = 0; at < m.text.size();) {
+    size_t nl = m.text.find('\n', at);
+    size_t end = nl == std::string::npos ? m.text.size() : nl;
+    f->log += prefix;
+    f->log.append(m.text, at, end - at);
+    f->log += '\n';
+    at = end + 1;
+  }
+  if (f->log.size() > log_limit_) {
+    // Whole lines go, the oldest first.
+    size_t cut = f->log.size() - log_limit_;
+    size_t nl = f->log.find('\n', cut == 0 ? 0 : cut - 1);
+    cut = nl == std::string::npos ? f->log.size() : nl + 1;
+    f->log.erase(0, cut);
+    f->log_begin += cut;
+  }
+}
+
+Result<FunctionService::LogSlice> FunctionService::Logs(const std::string& name, uint64_t offset,
+                                                        size_t max) const {
+  auto it = functions_.find(name);
+  if (it == functions_.end()) return NotFound("no function " + name);
+  const Function& f = *it->second;
+  LogSlice s;
+  s.start = f.log_begin;
+  s.end = f.log_begin + f.log.size();
+  if (offset > s.end) {
+    return InvalidArgument("offset " + std::to_string(offset) + " is beyond the log's end (" +
+                           std::to_string(s.end) + " bytes)");
+  }
+  uint64_t from = std::max(offset, s.start);
+  s.text = f.log.substr(from - f.log_begin, max);
+  s.next = from + s.text.size();
+  return s;
 }
 
 std::optional<std::string> FunctionService::UsageJson(const std::string& name, double from,

@@ -185,6 +185,24 @@ class FunctionService {
   void OnReady(WorkerIndex w, const wire::FnReady& m);
   void OnAnswer(WorkerIndex w, const wire::FnAnswer& m);
   void OnExited(WorkerIndex w, const wire::FnExited& m);
+  // Stderr of an instance (fn_log): kept in the function's log (FunctionLog), each line
+  // prefixed with the time it arrived, the revision and the instance. Dropped when no such
+  // function is deployed.
+  void OnLog(WorkerIndex w, const wire::FnLog& m);
+
+  // A slice of a function's log (`GET /api/v1/functions/NAME/logs`). Offsets count the bytes
+  // the log ever held; the oldest lines go once it holds more than log_limit() bytes.
+  struct LogSlice {
+    std::string text;    // from max(offset, start), at most `max` bytes
+    uint64_t start = 0;  // the offset of the oldest byte kept (the bytes dropped so far)
+    uint64_t next = 0;   // the offset after `text`
+    uint64_t end = 0;    // the log's size: the offset of its next byte
+  };
+  // NotFound: no such function; InvalidArgument: `offset` lies beyond the log's end.
+  Result<LogSlice> Logs(const std::string& name, uint64_t offset, size_t max) const;
+  static constexpr size_t kLogBytes = 1 << 20;
+  size_t log_limit() const { return log_limit_; }
+  void set_log_limit(size_t bytes) { log_limit_ = bytes; }
   // Expires held calls and slow starts, stops idle instances, keeps `min` running.
   void Tick();
 
@@ -243,6 +261,7 @@ class FunctionService {
   size_t async_bytes_ = 0;              // their bodies' bytes
   uint64_t next_instance_ = 1;
   uint64_t next_call_ = 1;
+  size_t log_limit_ = kLogBytes;
 };
 
 }  // namespace volo::planner

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <chrono>
 #include <cstdlib>
 #include <limits>
 
@@ -36,6 +38,35 @@ bool ParseTime(const std::string& s, double fallback, double* out) {
   if (end == s.c_str() || *end != '\0' || !(d >= 0)) return false;
   *out = d;
   return true;
+}
+
+constexpr size_t kMaxLogSlice = 4 << 20;
+constexpr auto kFollowPoll = std::chrono::milliseconds(200);
+constexpr int kFollowPolls = 125;  // a follow answers after about 25 s without news
+
+// GET /api/v1/functions/NAME/logs: the bytes from `offset`; with follow, waits (polling) until
+// there are some, the function goes, or the polls run out (an empty answer).
+void ServeFnLogs(RestContext& ctx, const std::string& name, uint64_t offset, bool follow,
+                 int polls_left, const Reply& reply) {
+  auto slice = ctx.functions->Logs(name, offset, kMaxLogSlice);
+  if (!slice.ok()) {
+    return reply(HttpResponse::Error(slice.status().code() == StatusCode::kNotFound ? 404 : 400,
+                                     slice.status().message()));
+  }
+  if (follow && slice->text.empty() && polls_left > 0) {
+    ctx.env.After(kFollowPoll, [&ctx, name, offset, polls_left, reply] {
+      ServeFnLogs(ctx, name, offset, true, polls_left - 1, reply);
+    });
+    return;
+  }
+  std::string body = "{\"function\":";
+  AppendJsonString(body, name);
+  body += ",\"start\":" + std::to_string(slice->start) +
+          ",\"next\":" + std::to_string(slice->next) + ",\"size\":" + std::to_string(slice->end) +
+          ",\"text\":";
+  AppendJsonString(body, slice->text);
+  body += '}';
+  reply(HttpResponse::Json(200, std::move(body)));
 }
 
 void Call(RestContext& ctx, const HttpRequest& req, bool authorized, const Reply& reply) {
@@ -202,8 +233,23 @@ void HandleFunctionRequest(RestContext& ctx, const HttpRequest& req, bool author
     if (!j) return reply(HttpResponse::Error(404, "no function " + name));
     return reply(HttpResponse::Json(200, *j));
   }
+  if (action == "logs") {
+    if (m != "GET") return reply(HttpResponse::Error(405, "use GET on " + p));
+    uint64_t offset = 0;
+    const std::string off = req.Query("offset", "0");
+    auto [ptr, ec] = std::from_chars(off.data(), off.data() + off.size(), offset);
+    if (ec != std::errc() || ptr != off.data() + off.size()) {
+      return reply(
+          HttpResponse::Error(400, "offset: a byte offset (0 or more), not '" + off + "'"));
+    }
+    const std::string follow = req.Query("follow", "0");
+    if (follow != "0" && follow != "1" && follow != "true" && follow != "false") {
+      return reply(HttpResponse::Error(400, "follow: 1 or 0, not '" + follow + "'"));
+    }
+    return ServeFnLogs(ctx, name, offset, follow == "1" || follow == "true", kFollowPolls, reply);
+  }
   return reply(HttpResponse::Error(
-      404, "unknown action '" + action + "' (known: rollback, usage, calls/ID)"));
+      404, "unknown action '" + action + "' (known: rollback, usage, logs, calls/ID)"));
 }
 
 }  // namespace volo::planner

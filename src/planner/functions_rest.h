@@ -7,6 +7,7 @@
 //   DELETE /api/v1/functions/NAME             remove
 //   POST   /api/v1/functions/NAME/rollback    the previous revision becomes current
 //   GET    /api/v1/functions/NAME/usage?from=&to=   metered totals, per caller
+//   GET    /api/v1/functions/NAME/logs?offset=&follow=  its instances' stderr
 //
 // Threading: the planner's io thread.
 #pragma once

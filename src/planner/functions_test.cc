@@ -179,6 +179,36 @@ TEST_F(FunctionServiceTest, AsyncAnswersAreKeptThenDropped) {
   EXPECT_EQ(status, 404);
 }
 
+TEST_F(FunctionServiceTest, LogRingDropsTheOldestWholeLines) {
+  auto rev = svc.Deploy(Spec()).revision;
+  svc.set_log_limit(300);
+  svc.OnLog(w0, {7, "echo", rev, "line one\nline two\n"});
+  svc.OnLog(w0, {7, "nothere", rev, "dropped: no such function\n"});
+  auto first = svc.Logs("echo", 0, 1 << 20);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->start, 0u);
+  EXPECT_NE(first->text.find(" " + rev.substr(0, 12) + " i7 | line one\n"), std::string::npos)
+      << first->text;
+  const uint64_t size_two = first->end;
+  for (int i = 0; i < 20; ++i) svc.OnLog(w0, {8, "echo", rev, "more " + std::to_string(i)});
+  auto all = svc.Logs("echo", 0, 1 << 20);
+  ASSERT_TRUE(all.ok());
+  EXPECT_LE(all->text.size(), 300u);
+  EXPECT_GT(all->start, size_two);  // the first lines went
+  EXPECT_EQ(all->text.find("line one"), std::string::npos);
+  EXPECT_NE(all->text.find("i8 | more 19\n"), std::string::npos) << all->text;
+  // It starts with a whole line: its time.
+  ASSERT_FALSE(all->text.empty());
+  EXPECT_TRUE(all->text[0] >= '0' && all->text[0] <= '9') << all->text;
+  EXPECT_EQ(all->text[4], '-') << all->text;
+  EXPECT_EQ(all->end, all->start + all->text.size());
+  // An offset inside what was dropped starts at the oldest kept; one beyond the end is refused.
+  EXPECT_EQ(svc.Logs("echo", 1, 1 << 20)->text, all->text);
+  EXPECT_EQ(svc.Logs("echo", all->end, 1 << 20)->text, "");
+  EXPECT_EQ(svc.Logs("echo", all->end + 1, 1 << 20).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(svc.Logs("nothere", 0, 1).status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(FunctionServiceTest, UnknownFunctionIs404) {
   Answers a;
   svc.Invoke("nope", "", "api", a.Sink());

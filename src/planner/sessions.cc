@@ -91,6 +91,8 @@ void OnWorkerMessage(SessionContext& ctx, WorkerIndex w, const wire::WorkerMessa
           if (ctx.functions) ctx.functions->OnAnswer(w, m);
         } else if constexpr (std::is_same_v<T, wire::FnExited>) {
           if (ctx.functions) ctx.functions->OnExited(w, m);
+        } else if constexpr (std::is_same_v<T, wire::FnLog>) {
+          if (ctx.functions) ctx.functions->OnLog(w, m);
         }
       },
       msg);

@@ -192,6 +192,19 @@ std::string EncodeFnExited(const FnExited& m) {
   return out;
 }
 
+std::string EncodeFnLog(const FnLog& m) {
+  std::string out;
+  AppendInstance(out, "fn_log", m.instance);
+  out += ",\"function\":";
+  AppendJsonString(out, m.function);
+  out += ",\"revision\":";
+  AppendJsonString(out, m.revision);
+  out += ",\"text\":";
+  AppendJsonString(out, m.text);
+  out += '}';
+  return out;
+}
+
 Result<FnPlannerMessage> ParseFnPlannerMessage(std::string_view t, const json::object& o) {
   uint64_t instance = 0;
   if (!GetU64(o, "instance", &instance)) {
@@ -297,6 +310,16 @@ Result<FnWorkerMessage> ParseFnWorkerMessage(std::string_view t, const json::obj
   if (t == "fn_exited") {
     FnExited m{instance, ""};
     if (!GetString(o, "error", &m.error)) return InvalidArgument("fn_exited: error is a string");
+    return FnWorkerMessage(std::move(m));
+  }
+  if (t == "fn_log") {
+    FnLog m;
+    m.instance = instance;
+    if (!GetString(o, "function", &m.function) || !GetString(o, "revision", &m.revision) ||
+        !GetString(o, "text", &m.text)) {
+      return InvalidArgument("fn_log: function, revision and text are strings");
+    }
+    if (m.text.size() > 4 * kFnLogMaxText) return InvalidArgument("fn_log: text is too long");
     return FnWorkerMessage(std::move(m));
   }
   return InvalidArgument("unknown message type '" + std::string(t) + "'");

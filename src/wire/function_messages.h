@@ -11,6 +11,7 @@
 //                       fn_answer {call, instance, ok, status, body (base64), error, wall, cpu,
 //                                  max_rss, crashed, headers: [[name, value], ...]}
 //                       fn_exited {instance, error}
+//                       fn_log    {instance, function, revision, text}
 //
 // Bodies travel base64-encoded, so binary requests and answers arrive intact. Parsing validates
 // shape and types and returns InvalidArgument naming the field.
@@ -89,15 +90,27 @@ struct FnExited {
   std::string error;  // why it could not start or stopped on its own
 };
 
+// Output an instance wrote on stderr (an http instance's server as it runs, each call of a cmd
+// instance): whole lines (a line longer than kFnLogMaxText is cut), at most kFnLogMaxText bytes
+// of them per message. Valid UTF-8 (the worker replaces other bytes with '?').
+struct FnLog {
+  uint64_t instance = 0;
+  std::string function;
+  std::string revision;
+  std::string text;
+};
+inline constexpr size_t kFnLogMaxText = 16 << 10;
+
 std::string EncodeFnStart(const FnStart& m);
 std::string EncodeFnCall(const FnCall& m);
 std::string EncodeFnStop(const FnStop& m);
 std::string EncodeFnReady(const FnReady& m);
 std::string EncodeFnAnswer(const FnAnswer& m);
 std::string EncodeFnExited(const FnExited& m);
+std::string EncodeFnLog(const FnLog& m);
 
 using FnPlannerMessage = std::variant<FnStart, FnCall, FnStop>;
-using FnWorkerMessage = std::variant<FnReady, FnAnswer, FnExited>;
+using FnWorkerMessage = std::variant<FnReady, FnAnswer, FnExited, FnLog>;
 // `t` is the message's type ("fn_start", ...); `o` the whole message.
 Result<FnPlannerMessage> ParseFnPlannerMessage(std::string_view t, const boost::json::object& o);
 Result<FnWorkerMessage> ParseFnWorkerMessage(std::string_view t, const boost::json::object& o);

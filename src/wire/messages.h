@@ -159,7 +159,7 @@ class OutputEncoder {
   size_t count_ = 0;
 };
 using WorkerMessage = std::variant<Register, Heartbeat, Results, Refused, Leaving, Logs, Output,
-                                   FnReady, FnAnswer, FnExited>;
+                                   FnReady, FnAnswer, FnExited, FnLog>;
 Result<WorkerMessage> ParseWorkerMessage(std::string_view text);
 
 std::string EncodeRegister(const Register& r);

@@ -159,6 +159,12 @@ TEST(FunctionMessageTest, RoundTrip) {
   auto exited = ParseWorkerMessage(EncodeFnExited({9, "no bundle"}));
   ASSERT_TRUE(exited.ok());
   EXPECT_EQ(std::get<FnExited>(*exited).error, "no bundle");
+  auto log = ParseWorkerMessage(EncodeFnLog({9, "f", "r1", "a \"line\"\n"}));
+  ASSERT_TRUE(log.ok()) << log.status().message();
+  EXPECT_EQ(std::get<FnLog>(*log).function, "f");
+  EXPECT_EQ(std::get<FnLog>(*log).revision, "r1");
+  EXPECT_EQ(std::get<FnLog>(*log).text, "a \"line\"\n");
+  EXPECT_FALSE(ParseWorkerMessage(R"({"t":"fn_log","instance":1,"text":3})").ok());
 }
 
 TEST(FunctionMessageTest, BadMessagesNameTheField) {

@@ -330,9 +330,11 @@ void HttpInstance::Monitor() {
         open[s] = false;
         if (!partial[s].empty() && options_.on_output) options_.on_output(partial[s]);
         partial[s].clear();
+        if (s == 1 && options_.on_stderr) options_.on_stderr({});
         return;
       }
       std::string_view data(buf, static_cast<size_t>(n));
+      if (s == 1 && options_.on_stderr) options_.on_stderr(data);
       {
         std::lock_guard lock(mu_);
         tail_.append(data);

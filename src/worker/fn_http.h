@@ -43,6 +43,9 @@ struct HttpInstanceOptions {
   // Each line the process writes on stdout or stderr (without its newline), from the
   // instance's own thread.
   std::function<void(std::string_view line)> on_output;
+  // The bytes the process writes on stderr as they are read, from the instance's own thread;
+  // an empty view once stderr has ended.
+  std::function<void(std::string_view data)> on_stderr;
   // The process ended without Stop or Kill (a crash, an exit): its description ("killed by
   // SIGSEGV: <output tail>"), once, from the instance's own thread.
   std::function<void(const std::string& why)> on_exit;

@@ -51,16 +51,9 @@ void RemoveTree(const std::string& dir) {
   if (ec) spdlog::warn("functions: cannot remove {}: {}", dir, ec.message());
 }
 
-// The stderr tail for an error message: trimmed, valid UTF-8 is the planner's concern (it
-// escapes what it sends as JSON).
-std::string Trim(std::string t) {
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-  if (t.size() >= kStderrTail) {
-    size_t nl = t.find('\n');
-    if (nl != std::string::npos && nl + 1 < t.size()) t = "..." + t.substr(nl + 1);
-  }
-  // Bytes that are not UTF-8 would make the JSON text invalid: keep ASCII and well-formed
-  // multi-byte sequences only, replacing the rest with '?'.
+// Bytes that are not UTF-8 would make the JSON text invalid: keeps ASCII and well-formed
+// multi-byte sequences only, replacing the rest with '?'.
+std::string Utf8Only(std::string_view t) {
   std::string out;
   out.reserve(t.size());
   for (size_t i = 0; i < t.size();) {
@@ -78,6 +71,46 @@ std::string Trim(std::string t) {
   }
   return out;
 }
+
+// The stderr tail for an error message: trimmed, valid UTF-8 is the planner's concern (it
+// escapes what it sends as JSON).
+std::string Trim(std::string t) {
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+  if (t.size() >= kStderrTail) {
+    size_t nl = t.find('\n');
+    if (nl != std::string::npos && nl + 1 < t.size()) t = "..." + t.substr(nl + 1);
+  }
+  return Utf8Only(t);
+}
+
+// Cuts an instance's stderr into fn_log texts: whole lines, at most wire::kFnLogMaxText bytes
+// in one (a longer line is cut there). Add passes on what is complete, End the rest.
+class LogLines {
+ public:
+  using Emit = std::function<void(std::string text)>;
+  void Add(std::string_view data, const Emit& emit) {
+    pending_.append(data);
+    for (;;) {
+      size_t nl = pending_.rfind('\n', wire::kFnLogMaxText - 1);
+      if (nl != std::string::npos) {
+        emit(Utf8Only(std::string_view(pending_).substr(0, nl + 1)));
+        pending_.erase(0, nl + 1);
+      } else if (pending_.size() >= wire::kFnLogMaxText) {
+        emit(Utf8Only(std::string_view(pending_).substr(0, wire::kFnLogMaxText - 1)) + "\n");
+        pending_.erase(0, wire::kFnLogMaxText - 1);
+      } else {
+        return;
+      }
+    }
+  }
+  void End(const Emit& emit) {
+    if (!pending_.empty()) emit(Utf8Only(pending_) + "\n");
+    pending_.clear();
+  }
+
+ private:
+  std::string pending_;
+};
 
 std::string SecondsText(double s) {
   char buf[32];
@@ -252,6 +285,18 @@ void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_
   ho.max_response = options_.max_response;
   const uint64_t id = m.instance;
   ho.on_exit = [this, id](const std::string& why) { HttpExited(id, why); };
+  // Its stderr goes to the planner (`volo fn logs`) line by line as it comes.
+  ho.on_stderr = [this, id, function = m.function, revision = m.revision, epoch,
+                  lines = std::make_shared<LogLines>()](std::string_view data) {
+    auto emit = [&](std::string text) {
+      send_(wire::EncodeFnLog({id, function, revision, std::move(text)}), epoch);
+    };
+    if (data.empty()) {
+      lines->End(emit);
+    } else {
+      lines->Add(data, emit);
+    }
+  };
   LaunchSpec& ls = ho.spec;
   ls.argv = m.argv;
   ls.env = base_env_;
@@ -570,6 +615,12 @@ void FunctionHost::Execute(Running& run, const Instance& instance, const wire::F
   ::fcntl(fds.err[0], F_SETFL, O_NONBLOCK);
 
   std::string out, err_tail;
+  // Its stderr goes to the planner (`volo fn logs`) as it comes, whole lines.
+  LogLines log;
+  const LogLines::Emit emit_log = [&](std::string text) {
+    send_(wire::EncodeFnLog({m.instance, spec.function, spec.revision, std::move(text)}),
+          run.epoch);
+  };
   bool too_large = false, timed_out = false, stopping = false, exited = false;
   auto deadline = spec.timeout > 0 ? started + std::chrono::duration_cast<Clock::duration>(
                                                    std::chrono::duration<double>(spec.timeout))
@@ -657,6 +708,7 @@ void FunctionHost::Execute(Running& run, const Instance& instance, const wire::F
             out.append(data);
           }
         } else {
+          log.Add(data, emit_log);
           err_tail.append(data);
           if (err_tail.size() > 2 * kStderrTail) {
             err_tail.erase(0, err_tail.size() - kStderrTail);
@@ -672,6 +724,7 @@ void FunctionHost::Execute(Running& run, const Instance& instance, const wire::F
     }
   }
   if (!exited) result = proc.Wait();
+  log.End(emit_log);
   answer.cpu = result.cpu_seconds;
   answer.max_rss = result.max_rss_bytes;
   if (err_tail.size() > kStderrTail) err_tail.erase(0, err_tail.size() - kStderrTail);

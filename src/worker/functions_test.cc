@@ -18,15 +18,23 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// What the host sent, parsed, with a wait for the next one.
+// What the host sent, parsed, with a wait for the next one; fn_log messages apart.
 class Outbox {
  public:
   void Send(std::string msg, uint64_t epoch) {
     std::lock_guard<std::mutex> lock(mu_);
     auto m = wire::ParseWorkerMessage(msg);
     ASSERT_TRUE(m.ok()) << m.status().message() << ": " << msg;
+    if (auto* log = std::get_if<wire::FnLog>(&*m)) {
+      logs_.push_back(*log);
+      return;
+    }
     got_.push_back({std::move(*m), epoch});
     cv_.notify_all();
+  }
+  std::vector<wire::FnLog> logs() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return logs_;
   }
   // The next message, waiting up to 30 s (a failure and nullopt after).
   std::optional<std::pair<wire::WorkerMessage, uint64_t>> Next() {
@@ -42,6 +50,7 @@ class Outbox {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::pair<wire::WorkerMessage, uint64_t>> got_;
+  std::vector<wire::FnLog> logs_;
   size_t read_ = 0;
 };
 
@@ -140,6 +149,30 @@ TEST_F(FunctionHostTest, FailuresCrashesAndTimeoutsSayWhat) {
   wire::FnAnswer fine = Call(1, 5, "ok\n");
   EXPECT_TRUE(fine.ok) << fine.error;
   EXPECT_EQ(fine.body, "fine\n");
+}
+
+TEST_F(FunctionHostTest, ACallsStderrIsSentAsWholeLines) {
+  // A line, a line of 20,000 bytes (cut at the message's limit), bytes that are not UTF-8 and
+  // a last line without its newline; the answer comes after all of it was sent.
+  StartShell(1,
+             "echo first >&2; head -c 20000 /dev/zero | tr '\\0' x >&2; echo >&2; "
+             "printf 'bad \\377 byte\\nlast' >&2; echo out");
+  wire::FnAnswer a = Call(1, 1, "");
+  EXPECT_TRUE(a.ok) << a.error;
+  EXPECT_EQ(a.body, "out\n");
+  std::string all;
+  for (const wire::FnLog& log : out_.logs()) {
+    EXPECT_EQ(log.instance, 1u);
+    EXPECT_EQ(log.function, "f");
+    EXPECT_EQ(log.revision, "r");
+    EXPECT_LE(log.text.size(), wire::kFnLogMaxText);
+    ASSERT_FALSE(log.text.empty());
+    EXPECT_EQ(log.text.back(), '\n');
+    all += log.text;
+  }
+  const std::string xs(20000, 'x');
+  const size_t cut = wire::kFnLogMaxText - 1;
+  EXPECT_EQ(all, "first\n" + xs.substr(0, cut) + "\n" + xs.substr(cut) + "\nbad ? byte\nlast\n");
 }
 
 TEST_F(FunctionHostTest, AStoppedOrUnknownInstanceTakesNoCalls) {

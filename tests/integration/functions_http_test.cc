@@ -89,6 +89,7 @@ class H(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = any
     def log_message(self, fmt, *args):
         sys.stderr.write("request " + (fmt % args) + "\n")
+sys.stderr.write("serving on port " + os.environ["PORT"] + "\n")
 if os.environ.get("PIDDIR"):
     open(os.path.join(os.environ["PIDDIR"], str(os.getpid())), "w").close()
 http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
@@ -387,6 +388,66 @@ TEST_F(FunctionsHttpTest, BadSpecsAreRefused) {
   CommandResult c = Volo({"fn", "deploy", "bad", "--ready", "/x", "--cmd", "--", "cat"});
   EXPECT_EQ(c.exit_code, 2);
   EXPECT_NE(c.err.find("--http"), std::string::npos) << c.err;
+}
+
+}  // namespace
+}  // namespace volo::itest
+
+namespace volo::itest {
+namespace {
+
+// The server's stderr reaches the planner as it runs (fn_log): `volo fn logs` shows its start
+// line and a line per request, each tagged with the revision and the instance; a follow (REST
+// and `volo fn logs --follow`) receives a line written after it started.
+TEST_F(FunctionsHttpTest, FnLogsShowTheServersStderr) {
+  Start();
+  Deploy("talky");
+  ASSERT_EQ(Get("talky", "/version").status, 200);
+  const std::string rev = Str(Function("talky"), "revision").substr(0, 12);
+  CommandResult logs;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        logs = Volo({"fn", "logs", "talky"});
+        return logs.out.find("\"GET /version") != std::string::npos;
+      },
+      seconds(20)))
+      << logs.out << logs.err;
+  EXPECT_EQ(logs.exit_code, 0);
+  EXPECT_NE(logs.out.find("serving on port"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find(" " + rev + " i"), std::string::npos) << logs.out;
+
+  // `volo fn logs --follow` keeps printing: a request made after it started shows.
+  Child* follow = h_.Spawn("follow", {"fn", "logs", "--planner", planner_.url, "--token-file",
+                                      api_file_, "talky", "--follow"});
+  ASSERT_NE(follow, nullptr);
+  ASSERT_TRUE(PollUntil(
+      [&] { return ReadFile(follow->log_path).find("serving on port") != std::string::npos; },
+      seconds(20)))
+      << ReadFile(follow->log_path);
+  // The REST follow from the log's end waits for the next line.
+  Reply now = Api("GET", "/functions/talky/logs");
+  ASSERT_EQ(now.status, 200) << now.Describe();
+  auto end = static_cast<uint64_t>(NumAt(now.obj(), "size"));
+  std::thread later([&] { Get("talky", "/echo/after-the-follow"); });
+  std::string seen;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (seen.find("/echo/after-the-follow") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    Reply r = Api("GET", "/functions/talky/logs?follow=1&offset=" + std::to_string(end));
+    ASSERT_EQ(r.status, 200) << r.Describe();
+    seen += Str(r.obj(), "text");
+    end = static_cast<uint64_t>(NumAt(r.obj(), "next"));
+  }
+  later.join();
+  EXPECT_NE(seen.find("/echo/after-the-follow"), std::string::npos) << seen;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        return ReadFile(follow->log_path).find("/echo/after-the-follow") != std::string::npos;
+      },
+      seconds(20)))
+      << ReadFile(follow->log_path);
+  EXPECT_FALSE(h_.Reap(*follow));  // still following
+  h_.Kill(*follow);
 }
 
 }  // namespace

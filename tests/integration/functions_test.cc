@@ -460,3 +460,44 @@ TEST_F(FunctionsTest, PathQueryAndHeadersReachACmdFunction) {
 
 }  // namespace
 }  // namespace volo::itest
+
+namespace volo::itest {
+namespace {
+
+// A cmd function's stderr, each call's, reaches `volo fn logs`; unknown functions are 404 and
+// bad offsets 400.
+TEST_F(FunctionsTest, FnLogsShowEachCallsStderr) {
+  Start();
+  Deploy("noisy", "echo \"noise for $(cat)\" >&2\necho done\n");
+  ASSERT_EQ(CallFn("noisy", "first").status, 200);
+  ASSERT_EQ(CallFn("noisy", "second").status, 200);
+  CommandResult logs;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        logs = Volo({"fn", "logs", "noisy"});
+        return logs.out.find("noise for second") != std::string::npos;
+      },
+      seconds(20)))
+      << logs.out << logs.err;
+  EXPECT_NE(logs.out.find("noise for first"), std::string::npos) << logs.out;
+  EXPECT_LT(logs.out.find("noise for first"), logs.out.find("noise for second")) << logs.out;
+  EXPECT_EQ(logs.out.find("done"), std::string::npos) << logs.out;  // stdout is the answer
+  const std::string rev = Str(Function("noisy"), "revision").substr(0, 12);
+  EXPECT_NE(logs.out.find(" " + rev + " i"), std::string::npos) << logs.out;
+
+  EXPECT_EQ(Api("GET", "/functions/nothere/logs").status, 404);
+  CommandResult missing = Volo({"fn", "logs", "nothere"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("no function nothere"), std::string::npos) << missing.err;
+  EXPECT_EQ(Api("GET", "/functions/noisy/logs?offset=x").status, 400);
+  EXPECT_EQ(Api("GET", "/functions/noisy/logs?offset=-1").status, 400);
+  EXPECT_EQ(Api("GET", "/functions/noisy/logs?offset=99999999").status, 400);
+  EXPECT_EQ(Api("GET", "/functions/noisy/logs?follow=maybe").status, 400);
+  Reply all = Api("GET", "/functions/noisy/logs?offset=0");
+  ASSERT_EQ(all.status, 200) << all.Describe();
+  EXPECT_EQ(NumAt(all.obj(), "start"), 0);
+  EXPECT_EQ(NumAt(all.obj(), "next"), NumAt(all.obj(), "size"));
+}
+
+}  // namespace
+}  // namespace volo::itest
