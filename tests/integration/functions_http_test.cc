@@ -350,31 +350,20 @@ TEST_F(FunctionsHttpTest, ADeployDuringAStreamOfCallsFailsNone) {
   Start();
   Deploy("ver", {"--max", "2", "--env", "VERSION=v1"});
   ASSERT_EQ(Get("ver", "/version").body, "v1");
-  std::atomic<bool> stop{false};
-  std::atomic<int> ok{0}, failed{0};
   std::atomic<bool> saw_v2{false};
-  std::string last_failure;
-  std::thread caller([&] {
-    while (!stop) {
-      Reply r = Get("ver", "/version");
-      if (r.status == 200 && (r.body == "v1" || r.body == "v2")) {
-        ++ok;
-        if (r.body == "v2") saw_v2 = true;
-      } else {
-        ++failed;
-        last_failure = r.Describe();
-      }
-    }
-  });
-  ASSERT_TRUE(PollUntil([&] { return ok >= 3; }, seconds(30)));
+  CallStream calls([&] { return Get("ver", "/version"); },
+                   [&](const Reply& r) {
+                     if (r.status == 200 && r.body == "v2") saw_v2 = true;
+                     return r.status == 200 && (r.body == "v1" || r.body == "v2");
+                   });
+  ASSERT_TRUE(PollUntil([&] { return calls.ok() >= 3; }, seconds(30)));
   Deploy("ver", {"--max", "2", "--env", "VERSION=v2"});
   bool switched = PollUntil([&] { return saw_v2.load(); }, seconds(60));
-  int at_switch = ok;
-  PollUntil([&] { return ok >= at_switch + 20; }, seconds(30));
-  stop = true;
-  caller.join();
+  int at_switch = calls.ok();
+  PollUntil([&] { return calls.ok() >= at_switch + 20; }, seconds(30));
+  calls.Stop();
   EXPECT_TRUE(switched);
-  EXPECT_EQ(failed.load(), 0) << last_failure;
+  EXPECT_EQ(calls.failed(), 0) << calls.last_failure();
   EXPECT_EQ(Get("ver", "/version").body, "v2");
   EXPECT_EQ(NumAt(Function("ver"), "errors"), 0);
 }

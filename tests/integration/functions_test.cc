@@ -282,31 +282,20 @@ TEST_F(FunctionsTest, ADeployDuringAStreamOfCallsFailsNoneAndRollbackReturns) {
   Start();
   Deploy("ver", "echo v1\n", {"--max", "2"});
   ASSERT_EQ(CallFn("ver", "").body, "v1\n");
-  std::atomic<bool> stop{false};
-  std::atomic<int> ok{0}, failed{0};
   std::atomic<bool> saw_v2{false};
-  std::string last_failure;
-  std::thread caller([&] {
-    while (!stop) {
-      Reply r = CallFn("ver", "");
-      if (r.status == 200 && (r.body == "v1\n" || r.body == "v2\n")) {
-        ++ok;
-        if (r.body == "v2\n") saw_v2 = true;
-      } else {
-        ++failed;
-        last_failure = r.Describe();
-      }
-    }
-  });
-  ASSERT_TRUE(PollUntil([&] { return ok >= 3; }, seconds(30)));
+  CallStream calls([&] { return CallFn("ver", ""); },
+                   [&](const Reply& r) {
+                     if (r.status == 200 && r.body == "v2\n") saw_v2 = true;
+                     return r.status == 200 && (r.body == "v1\n" || r.body == "v2\n");
+                   });
+  ASSERT_TRUE(PollUntil([&] { return calls.ok() >= 3; }, seconds(30)));
   Deploy("ver", "echo v2\n", {"--max", "2"});
   bool switched = PollUntil([&] { return saw_v2.load(); }, seconds(30));
-  int at_switch = ok;
-  PollUntil([&] { return ok >= at_switch + 3; }, seconds(30));
-  stop = true;
-  caller.join();
+  int at_switch = calls.ok();
+  PollUntil([&] { return calls.ok() >= at_switch + 3; }, seconds(30));
+  calls.Stop();
   EXPECT_TRUE(switched);
-  EXPECT_EQ(failed.load(), 0) << last_failure;
+  EXPECT_EQ(calls.failed(), 0) << calls.last_failure();
   EXPECT_EQ(CallFn("ver", "").body, "v2\n");
 
   CommandResult rb = Volo({"fn", "rollback", "ver"});

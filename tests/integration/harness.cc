@@ -333,6 +333,30 @@ Reply Http(const std::string& method, const std::string& url, const std::string&
   return reply;
 }
 
+CallStream::CallStream(std::function<Reply()> call, std::function<bool(const Reply&)> good)
+    : thread_([this, call = std::move(call), good = std::move(good)] {
+        while (!stop_) {
+          Reply r = call();
+          if (good(r)) {
+            ++ok_;
+            continue;
+          }
+          std::lock_guard<std::mutex> lock(mu_);
+          last_failure_ = r.Describe();
+          ++failed_;
+        }
+      }) {}
+
+std::string CallStream::last_failure() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_failure_;
+}
+
+void CallStream::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
 json::value ParseJson(const std::string& text) {
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);

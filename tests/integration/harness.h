@@ -13,15 +13,18 @@
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace volo::itest {
@@ -146,6 +149,27 @@ inline Reply Post(const std::string& url, const std::string& body,
                   milliseconds timeout = seconds(10)) {
   return Http("POST", url, body, timeout);
 }
+
+// Calls `call` over and over on its own thread until Stop() (or destruction), counting the
+// answers `good` accepts and the others, keeping the last refused one for failure messages.
+class CallStream {
+ public:
+  CallStream(std::function<Reply()> call, std::function<bool(const Reply&)> good);
+  ~CallStream() { Stop(); }
+  CallStream(const CallStream&) = delete;
+  CallStream& operator=(const CallStream&) = delete;
+  int ok() const { return ok_; }
+  int failed() const { return failed_; }
+  std::string last_failure() const;
+  void Stop();
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> ok_{0}, failed_{0};
+  mutable std::mutex mu_;
+  std::string last_failure_;  // guarded by mu_
+  std::thread thread_;
+};
 
 // Parses `text`; null on error.
 json::value ParseJson(const std::string& text);
