@@ -15,26 +15,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "bench", "peers")
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from fleet import Fleet  # noqa: E402
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return json.load(r)
-
-
-def post(url, body):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as r:
-        return json.load(r)
+from fleet import Fleet, get_json, post_json  # noqa: E402
 
 
 def rss_kib(pid):
@@ -107,10 +94,10 @@ def volo_workflows(volo, tmp, quick, runs):
 
     def run(url, name, payload):
         t0 = time.perf_counter()
-        r = post(url + f"/api/v1/workflows/{name}/runs", {"payload": payload})
+        r = post_json(url + f"/api/v1/workflows/{name}/runs", {"payload": payload})
         # The long-poll answers once the run has ended (as Celery's result.get() waits).
         while True:
-            v = get(url + f"/api/v1/runs/{r['id']}/wait?timeout=300")
+            v = get_json(url + f"/api/v1/runs/{r['id']}/wait?timeout=300")
             if v["state"] not in ("queued", "running"):
                 break
         wall = time.perf_counter() - t0
@@ -138,7 +125,7 @@ def volo_workflows(volo, tmp, quick, runs):
     try:
         url = f.planner()
         f.workers(2, slots=1, ops="noop,echo")
-        post(url + "/api/v1/workflows", {"text": text})
+        post_json(url + "/api/v1/workflows", {"text": text})
         items = {"items": list(range(group_n))}
         for key, name, payload, steps in (("chain", "bench.CHAIN", {}, chain_n),
                                           ("chord", "bench.CHORD", {}, group_n + 1),
@@ -156,7 +143,7 @@ def volo_workflows(volo, tmp, quick, runs):
     try:
         url = f.planner()
         f.workers(2, slots=1, ops="noop,echo")
-        post(url + "/api/v1/workflows", {"text": text})
+        post_json(url + "/api/v1/workflows", {"text": text})
         res["big_map"] = big_map_peak(f, url, big)
     finally:
         f.stop()
@@ -164,10 +151,10 @@ def volo_workflows(volo, tmp, quick, runs):
     f = Fleet(volo, tmp)
     try:
         url = f.planner()
-        post(url + "/api/v1/workflows", {"text": text})
+        post_json(url + "/api/v1/workflows", {"text": text})
         before = rss_kib(f.pid)
         # The answer comes once the run and all its element tasks exist.
-        post(url + "/api/v1/workflows/bench.MAP/runs", {"payload": {"items": list(range(big))}})
+        post_json(url + "/api/v1/workflows/bench.MAP/runs", {"payload": {"items": list(range(big))}})
         after = rss_kib(f.pid)
         res["pending_bytes_per_step"] = (after - before) * 1024 / big
     finally:
@@ -195,10 +182,10 @@ def volo_commands(volo, tmp, n, runs):
         rates = []
         for _ in range(runs):
             t0 = time.perf_counter()
-            a = post(url + "/api/v1/tasks", {"array": {"op": "exec", "args": {"cmd": ["/bin/true"]}},
+            a = post_json(url + "/api/v1/tasks", {"array": {"op": "exec", "args": {"cmd": ["/bin/true"]}},
                                               "each": {"var": "i", "from": 1, "to": n}})["array"]
             while True:
-                s = get(f"{url}/api/v1/arrays/{a}")
+                s = get_json(f"{url}/api/v1/arrays/{a}")
                 if s["finished"]:
                     break
                 time.sleep(0.005)
@@ -247,8 +234,8 @@ def peer_instance(volo, tmp, runs):
         f.workers(instance.WORKERS, ops="add,mult")
         for _ in range(runs):
             t0 = time.perf_counter()
-            ids = post(url + "/api/v1/tasks", body)["ids"]
-            while not post(url + "/api/v1/wait", {"ids": ids, "timeout": 60})["complete"]:
+            ids = post_json(url + "/api/v1/tasks", body)["ids"]
+            while not post_json(url + "/api/v1/wait", {"ids": ids, "timeout": 60})["complete"]:
                 pass
             spans.append(time.perf_counter() - t0)
     finally:
