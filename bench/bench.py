@@ -368,6 +368,17 @@ def report(v, peers, fly, cluster=""):
     return "\n".join(lines)
 
 
+def run_suite(name, switch, what, *args, when=lambda: True):
+    """bench/NAME/run.sh ARGS... unless it is missing, $SWITCH is 0 or `when()` is false: its
+    markdown, or a line saying how it failed ("" when it did not run). `what` goes to stderr."""
+    script = os.path.join(ROOT, "bench", name, "run.sh")
+    if not os.path.exists(script) or os.environ.get(switch, "1") == "0" or not when():
+        return ""
+    print(what, file=sys.stderr, flush=True)
+    r = subprocess.run([script, *args], capture_output=True, text=True)
+    return r.stdout if r.returncode == 0 else f"(bench/{name}/run.sh failed: {r.stderr[-500:]})"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build/release")
@@ -390,50 +401,21 @@ def main():
     peers = {}
     if os.environ.get("BENCH_PEERS", "1") != "0":
         peers = run_peers(tmp, quick)
-    fly = ""
-    fly_script = os.path.join(ROOT, "bench", "fly", "run.sh")
-    if os.path.exists(fly_script) and os.environ.get("BENCH_FLY", "1") != "0":
-        print("fly: interpreter against Lua and CPython", file=sys.stderr, flush=True)
-        r = subprocess.run([fly_script, volo], capture_output=True, text=True)
-        fly = r.stdout if r.returncode == 0 else f"(bench/fly/run.sh failed: {r.stderr[-500:]})"
-    cluster = ""
-    cluster_script = os.path.join(ROOT, "bench", "cluster", "run.sh")
-    if os.path.exists(cluster_script) and os.environ.get("BENCH_CLUSTER", "1") != "0":
-        print("cluster: pi 10^9 on smp:2 and on 2 local workers; fan-out overhead",
-              file=sys.stderr, flush=True)
-        r = subprocess.run([cluster_script, volo], capture_output=True, text=True)
-        cluster = r.stdout if r.returncode == 0 else f"(bench/cluster/run.sh failed: {r.stderr[-500:]})"
-    sandbox = ""
-    sandbox_script = os.path.join(ROOT, "bench", "sandbox", "run.sh")
-    if os.path.exists(sandbox_script) and os.environ.get("BENCH_SANDBOX", "1") != "0":
-        print("sandbox: commands under bwrap and bare; a 100 MiB bundle to 2 workers",
-              file=sys.stderr, flush=True)
-        r = subprocess.run([sandbox_script, volo], capture_output=True, text=True)
-        sandbox = r.stdout if r.returncode == 0 else f"(bench/sandbox/run.sh failed: {r.stderr[-500:]})"
-    dashboard = ""
-    dashboard_script = os.path.join(ROOT, "bench", "dashboard", "run.sh")
-    if os.path.exists(dashboard_script) and os.environ.get("BENCH_DASHBOARD", "1") != "0":
-        print("dashboard: size, first render, throughput with a page open", file=sys.stderr,
-              flush=True)
-        r = subprocess.run([dashboard_script, build, "--runs", str(5 if not quick else 2)],
-                           capture_output=True, text=True)
-        dashboard = r.stdout if r.returncode == 0 else f"(bench/dashboard/run.sh failed: {r.stderr[-500:]})"
-    playground = ""
-    playground_script = os.path.join(ROOT, "bench", "playground", "run.sh")
-    if (os.path.exists(playground_script) and os.environ.get("BENCH_PLAYGROUND", "1") != "0"
-            and subprocess.run([volo, "lite", "build", "--help"], capture_output=True).returncode == 0):
-        print("playground: fib(27) in headless Chromium against volo run; sizes",
-              file=sys.stderr, flush=True)
-        r = subprocess.run([playground_script, volo], capture_output=True, text=True)
-        playground = (r.stdout if r.returncode == 0
-                      else f"(bench/playground/run.sh failed: {r.stderr[-500:]})")
-    functions = ""
-    functions_script = os.path.join(ROOT, "bench", "functions", "run.sh")
-    if os.path.exists(functions_script) and os.environ.get("BENCH_FUNCTIONS", "1") != "0":
-        print("functions: cold start, warm latency and throughput through the planner",
-              file=sys.stderr, flush=True)
-        r = subprocess.run([functions_script, volo], capture_output=True, text=True)
-        functions = r.stdout if r.returncode == 0 else f"(bench/functions/run.sh failed: {r.stderr[-500:]})"
+    fly = run_suite("fly", "BENCH_FLY", "fly: interpreter against Lua and CPython", volo)
+    cluster = run_suite("cluster", "BENCH_CLUSTER",
+                        "cluster: pi 10^9 on smp:2 and on 2 local workers; fan-out overhead", volo)
+    sandbox = run_suite("sandbox", "BENCH_SANDBOX",
+                        "sandbox: commands under bwrap and bare; a 100 MiB bundle to 2 workers", volo)
+    dashboard = run_suite("dashboard", "BENCH_DASHBOARD",
+                          "dashboard: size, first render, throughput with a page open",
+                          build, "--runs", str(5 if not quick else 2))
+    playground = run_suite(
+        "playground", "BENCH_PLAYGROUND", "playground: fib(27) in headless Chromium against volo run; sizes",
+        volo, when=lambda: subprocess.run([volo, "lite", "build", "--help"],
+                                          capture_output=True).returncode == 0)
+    functions = run_suite("functions", "BENCH_FUNCTIONS",
+                          "functions: cold start, warm latency and throughput through the planner",
+                          volo)
     text = report(v, peers, fly, cluster)
     if playground:
         text += "\n### The FLY playground (bench/playground/run.sh)\n\n" + playground
