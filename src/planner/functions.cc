@@ -996,12 +996,25 @@ std::optional<std::string> FunctionService::GetJson(const std::string& name) con
   AppendJsonString(out, f.revisions[f.current].id);
   out += ",\"spec\":" + f.spec().ToJson();
   int ready = 0, starting = 0, inflight = 0;
+  // The revision new calls go to now (as Dispatch picks): the current one once it has a ready
+  // instance or while no older revision has one, else the newest older revision still serving.
+  bool current_ready = false;
+  std::optional<size_t> older_ready;
   for (uint64_t id : f.instances) {
     const Instance& inst = *instances_.at(id);
-    if (inst.state == Instance::State::kReady) ++ready;
+    if (inst.state == Instance::State::kReady) {
+      ++ready;
+      if (inst.revision == f.current) {
+        current_ready = true;
+      } else if (!older_ready || inst.revision > *older_ready) {
+        older_ready = inst.revision;
+      }
+    }
     if (inst.state == Instance::State::kStarting) ++starting;
     inflight += inst.inflight;
   }
+  out += ",\"serving\":";
+  AppendJsonString(out, f.revisions[current_ready || !older_ready ? f.current : *older_ready].id);
   out += ",\"instances\":{\"ready\":" + std::to_string(ready) +
          ",\"starting\":" + std::to_string(starting) +
          ",\"total\":" + std::to_string(f.instances.size()) + "}";

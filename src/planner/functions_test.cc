@@ -377,6 +377,11 @@ TEST_F(FunctionServiceTest, NewRevisionTakesCallsOnceReadyAndOldOneStops) {
   EXPECT_TRUE(second.changed);
   ASSERT_EQ(t.starts.size(), 2u);  // the new revision starts at once, to replace the old
   EXPECT_NE(second.revision, first.revision);
+  // Until it is ready, new calls go to the old revision, and the view says so.
+  auto serving = [&] {
+    return std::string(json::parse(*svc.GetJson("echo")).at("serving").as_string());
+  };
+  EXPECT_EQ(serving(), first.revision);
   EXPECT_FALSE(svc.Deploy(s2).changed);
   // A call now: the new revision is not ready, the old instance is busy (concurrency 1), so
   // it waits, and the new revision starts.
@@ -391,6 +396,7 @@ TEST_F(FunctionServiceTest, NewRevisionTakesCallsOnceReadyAndOldOneStops) {
   // The new revision is ready: the old instance stops once its call is done.
   uint64_t new_instance = t.starts[1].second.instance;
   svc.OnReady(w0, {new_instance, 1});
+  EXPECT_EQ(serving(), second.revision);
   EXPECT_TRUE(t.stops.empty());
   svc.OnAnswer(w0, Ok(t.calls[1].second, "2"));
   ASSERT_EQ(t.stops.size(), 1u);
@@ -407,6 +413,9 @@ TEST_F(FunctionServiceTest, NewRevisionTakesCallsOnceReadyAndOldOneStops) {
   ASSERT_EQ(t.starts.size(), 3u);
   EXPECT_EQ(t.starts[2].second.argv, std::vector<std::string>{"cat"});
   EXPECT_EQ(t.starts[2].second.revision, first.revision);
+  EXPECT_EQ(serving(), second.revision);
+  svc.OnReady(w0, {t.starts[2].second.instance, 1});
+  EXPECT_EQ(serving(), first.revision);
 }
 
 TEST_F(FunctionServiceTest, RollbackNeedsAnEarlierRevision) {
