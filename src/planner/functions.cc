@@ -503,7 +503,20 @@ void FunctionService::AddWorker(WorkerIndex w, std::string id, int capacity) {
 }
 
 void FunctionService::WorkerLeaving(WorkerIndex w) {
-  if (auto it = workers_.find(w); it != workers_.end()) it->second.leaving = true;
+  auto it = workers_.find(w);
+  if (it == workers_.end() || it->second.leaving) return;
+  it->second.leaving = true;
+  // Its instances take no new calls and stop once their calls in flight are done (the worker
+  // waits for those before it leaves); replacements start on the other workers, and calls
+  // meanwhile are held as for a cold function.
+  std::vector<uint64_t> ids;
+  for (auto& [id, inst] : instances_) {
+    if (inst->worker == w) ids.push_back(id);
+  }
+  for (uint64_t id : ids) {
+    if (auto i = instances_.find(id); i != instances_.end()) StopInstance(*i->second);
+  }
+  for (auto& [name, f] : functions_) Scale(*f);
 }
 
 void FunctionService::RemoveWorker(WorkerIndex w) {
@@ -553,10 +566,16 @@ void FunctionService::Scale(Function& f) {
   in.max = spec.max;
   in.concurrency = spec.concurrency;
   in.queued = static_cast<int>(f.queue.size());
-  int older = 0;  // an earlier revision's instances, each to be replaced by a current one
+  // An earlier revision's instances, and those a draining worker stops, each to be replaced
+  // by a current one.
+  int older = 0;
   for (uint64_t id : f.instances) {
     const Instance& inst = *instances_[id];
-    if (inst.state == Instance::State::kStopping) continue;
+    if (inst.state == Instance::State::kStopping) {
+      auto w = workers_.find(inst.worker);
+      if (w != workers_.end() && w->second.leaving) ++older;
+      continue;
+    }
     if (inst.revision != f.current) {
       ++older;
       continue;

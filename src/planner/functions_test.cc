@@ -418,6 +418,42 @@ TEST_F(FunctionServiceTest, NewRevisionTakesCallsOnceReadyAndOldOneStops) {
   EXPECT_EQ(serving(), first.revision);
 }
 
+TEST_F(FunctionServiceTest, ALeavingWorkersInstancesFinishTheirCallsAndMoveElsewhere) {
+  svc.AddWorker(w0, "w0", 8);
+  svc.Deploy(Spec());
+  Answers a;
+  svc.Invoke("echo", "1", "api", a.Sink());
+  ASSERT_EQ(t.starts.size(), 1u);
+  const uint64_t first = t.starts[0].second.instance;
+  svc.OnReady(w0, {first, 1});
+  ASSERT_EQ(t.calls.size(), 1u);
+  // w1 joins; w0 drains with the call in flight: its instance stops (the worker finishes the
+  // call) and a replacement starts on w1.
+  svc.AddWorker(w1, "w1", 8);
+  svc.WorkerLeaving(w0);
+  ASSERT_EQ(t.stops.size(), 1u);
+  EXPECT_EQ(t.stops[0], std::make_pair(w0, first));
+  ASSERT_EQ(t.starts.size(), 2u);
+  EXPECT_EQ(t.starts[1].first, w1);
+  // A new call is held until the replacement is ready, not sent to the stopping instance.
+  svc.Invoke("echo", "2", "api", a.Sink());
+  EXPECT_EQ(t.calls.size(), 1u);
+  svc.OnAnswer(w0, Ok(t.calls[0].second, "one"));
+  ASSERT_EQ(a.got.size(), 1u);
+  EXPECT_EQ(a.got[0].status, 200);
+  EXPECT_EQ(a.got[0].body, "one");
+  svc.OnReady(w1, {t.starts[1].second.instance, 1});
+  ASSERT_EQ(t.calls.size(), 2u);
+  EXPECT_EQ(t.calls[1].first, w1);
+  svc.OnAnswer(w1, Ok(t.calls[1].second, "two"));
+  ASSERT_EQ(a.got.size(), 2u);
+  EXPECT_EQ(a.got[1].body, "two");
+  // The worker leaves: nothing of it is left to answer 502.
+  svc.RemoveWorker(w0);
+  EXPECT_EQ(svc.instances("echo"), 1u);
+  for (const auto& r : a.got) EXPECT_EQ(r.status, 200);
+}
+
 TEST_F(FunctionServiceTest, RollbackNeedsAnEarlierRevision) {
   svc.Deploy(Spec());
   auto r = svc.Rollback("echo");
