@@ -302,6 +302,9 @@ struct FunctionService::Function {
   // cumulative), sums and counts.
   std::array<uint64_t, kBuckets> buckets[2] = {};
   double duration_sum[2] = {0, 0};
+  // Instances' start latency (the planner asking to its fn_ready), as the same histogram.
+  std::array<uint64_t, kBuckets> start_buckets = {};
+  double start_sum = 0;
   double created = 0;
   // Its instances' stderr, prefixed lines; log_begin is the offset of log[0] (bytes dropped).
   std::string log;
@@ -787,6 +790,11 @@ void FunctionService::OnReady(WorkerIndex w, const wire::FnReady& m) {
   Function* f = Find(inst.function);
   if (!f) return;
   ++f->counters.cold_starts;
+  const double took = Seconds(clock_.Now() - inst.started);
+  size_t b = 0;
+  while (b < std::size(kBounds) && took > kBounds[b]) ++b;
+  ++f->start_buckets[b];
+  f->start_sum += took;
   spdlog::debug("function {}: instance {} ready in {:.1f} ms", inst.function, inst.id, m.start_ms);
   Dispatch(*f);
   // An older revision's idle instances stop once the current one serves.
@@ -1203,28 +1211,40 @@ std::string FunctionService::MetricsText() const {
          [](const Function& f) { return static_cast<uint64_t>(f.instances.size()); });
   family("volo_function_queued", "gauge", "Function calls held for an instance.",
          [](const Function& f) { return static_cast<uint64_t>(f.queue.size()); });
-  // Duration histograms (seconds, arrival to answer), cold and warm calls apart.
+  // Histograms (seconds) of the calls' duration, arrival to answer, cold and warm calls apart,
+  // and of the instances' start.
+  auto histogram = [&](const std::string& name, const std::string& labels,
+                       const std::array<uint64_t, kBuckets>& counts, double sum) {
+    uint64_t acc = 0;
+    for (size_t b = 0; b < std::size(kBounds); ++b) {
+      acc += counts[b];
+      char le[32];
+      std::snprintf(le, sizeof le, "%g", kBounds[b]);
+      out += name + "_bucket{" + labels + ",le=\"" + le + "\"} " + std::to_string(acc) + "\n";
+    }
+    acc += counts[std::size(kBounds)];
+    out += name + "_bucket{" + labels + ",le=\"+Inf\"} " + std::to_string(acc) + "\n";
+    out += name + "_sum{" + labels + "} ";
+    AppendNumber(out, sum);
+    out += "\n" + name + "_count{" + labels + "} " + std::to_string(acc) + "\n";
+  };
   out +=
       "# HELP volo_function_duration_seconds Function calls' time from arrival to answer.\n"
       "# TYPE volo_function_duration_seconds histogram\n";
   for (const auto& [fname, f] : functions_) {
     for (int cold = 0; cold < 2; ++cold) {
-      std::string labels = "function=\"" + fname + "\",cold=\"" + (cold ? "true" : "false") + "\"";
-      uint64_t acc = 0;
-      for (size_t b = 0; b < std::size(kBounds); ++b) {
-        acc += f->buckets[cold][b];
-        char le[32];
-        std::snprintf(le, sizeof le, "%g", kBounds[b]);
-        out += "volo_function_duration_seconds_bucket{" + labels + ",le=\"" + le + "\"} " +
-               std::to_string(acc) + "\n";
-      }
-      acc += f->buckets[cold][std::size(kBounds)];
-      out += "volo_function_duration_seconds_bucket{" + labels + ",le=\"+Inf\"} " +
-             std::to_string(acc) + "\n";
-      out += "volo_function_duration_seconds_sum{" + labels + "} ";
-      AppendNumber(out, f->duration_sum[cold]);
-      out += "\nvolo_function_duration_seconds_count{" + labels + "} " + std::to_string(acc) + "\n";
+      histogram("volo_function_duration_seconds",
+                "function=\"" + fname + "\",cold=\"" + (cold ? "true" : "false") + "\"",
+                f->buckets[cold], f->duration_sum[cold]);
     }
+  }
+  out +=
+      "# HELP volo_function_start_seconds Function instances' start, from the planner asking a "
+      "worker to its answer that the instance is ready (bundle, sandbox, readiness check).\n"
+      "# TYPE volo_function_start_seconds histogram\n";
+  for (const auto& [fname, f] : functions_) {
+    histogram("volo_function_start_seconds", "function=\"" + fname + "\"", f->start_buckets,
+              f->start_sum);
   }
   return out;
 }

@@ -469,6 +469,7 @@ TEST_F(FunctionServiceTest, UsageSumsTheCallsPerCaller) {
   Answers a;
   const double t0 = clock.Wall();
   for (int i = 0; i < 3; ++i) svc.Invoke("echo", "x", i == 2 ? "public" : "api", a.Sink());
+  clock.Advance(30ms);  // the instance takes 30 ms to start
   svc.OnReady(w0, {t.starts[0].second.instance, 1});
   ASSERT_EQ(t.calls.size(), 3u);
   for (const auto& [w, c] : t.calls) svc.OnAnswer(w, Ok(c, "x"));
@@ -482,9 +483,21 @@ TEST_F(FunctionServiceTest, UsageSumsTheCallsPerCaller) {
   EXPECT_EQ(o.at("callers").at("public").at("calls").to_number<int>(), 1);
   auto none = svc.UsageJson("echo", t0 + 1, t0 + 2);
   EXPECT_EQ(json::parse(*none).at("calls").to_number<int>(), 0);
-  EXPECT_NE(svc.MetricsText().find("volo_function_calls_total{function=\"echo\"} 3"),
+  const std::string m = svc.MetricsText();
+  EXPECT_NE(m.find("volo_function_calls_total{function=\"echo\"} 3"), std::string::npos) << m;
+  // The start: one, in the bucket up to 50 ms and not in the one up to 25 ms.
+  EXPECT_NE(m.find("volo_function_start_seconds_bucket{function=\"echo\",le=\"0.025\"} 0\n"),
             std::string::npos)
-      << svc.MetricsText();
+      << m;
+  EXPECT_NE(m.find("volo_function_start_seconds_bucket{function=\"echo\",le=\"0.05\"} 1\n"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("volo_function_start_seconds_count{function=\"echo\"} 1\n"), std::string::npos)
+      << m;
+  // The three calls were cold: held from their arrival for the start.
+  EXPECT_NE(m.find("volo_function_duration_seconds_count{function=\"echo\",cold=\"true\"} 3\n"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(FunctionServiceTest, RemoveAnswersWaitingCallsAndStopsInstances) {
