@@ -260,6 +260,34 @@ TEST_F(FunctionsTest, FunctionsSurviveAPlannerRestart) {
   EXPECT_EQ(CallFn("keep", "").body, "one\n");
 }
 
+TEST_F(FunctionsTest, ADrainingWorkerFinishesItsCallsAndTheNextGoElsewhere) {
+  Start();
+  // The workload takes a second (a real call in flight, not a wait in the test).
+  Deploy("slow", "cat > /dev/null; sleep 1; echo finished\n", {"--max", "1"});
+  ASSERT_EQ(CallFn("slow", "").body, "finished\n");  // its instance is on fw1
+  Child* fw2 = StartWorker(planner_, {.id = "fw2",
+                                      .args = {"--ops", "exec", "--work-dir", TempPath("work2"),
+                                               "--join-token-file", join_file_}});
+  ASSERT_NE(fw2, nullptr);
+  Reply in_flight;
+  std::thread caller([&] { in_flight = CallFn("slow", ""); });
+  ASSERT_TRUE(PollUntil([&] { return NumAt(Function("slow"), "inflight") == 1; }, seconds(30)));
+  // fw1 drains with the call running: the call is answered, not lost with the worker.
+  h_.Signal(*worker_, SIGTERM);
+  Reply after = CallFn("slow", "");
+  caller.join();
+  EXPECT_EQ(in_flight.status, 200) << in_flight.Describe();
+  EXPECT_EQ(in_flight.body, "finished\n");
+  // The call made while fw1 drained waited for an instance on fw2.
+  EXPECT_EQ(after.status, 200) << after.Describe();
+  EXPECT_EQ(after.body, "finished\n");
+  ASSERT_TRUE(h_.WaitExit(*worker_, seconds(30))) << "SIGTERM did not stop fw1";
+  EXPECT_EQ(worker_->ExitCode(), 0);
+  json::object f = Function("slow");
+  EXPECT_EQ(NumAt(f, "errors"), 0) << json::serialize(f);
+  EXPECT_EQ(NumAt(f, "crashes"), 0) << json::serialize(f);
+}
+
 TEST_F(FunctionsTest, MeteringSumsEqualTheCallsMade) {
   Start();
   Deploy("count", "cat\n", {"--concurrency", "2"});
