@@ -562,7 +562,7 @@ std::optional<WorkerIndex> FunctionService::PickWorker() {
   return best;
 }
 
-void FunctionService::Scale(Function& f) {
+ScaleInput FunctionService::ScaleInputOf(const Function& f) const {
   ScaleInput in;
   const FunctionSpec& spec = f.spec();
   in.min = spec.min;
@@ -573,7 +573,7 @@ void FunctionService::Scale(Function& f) {
   // by a current one.
   int older = 0;
   for (uint64_t id : f.instances) {
-    const Instance& inst = *instances_[id];
+    const Instance& inst = *instances_.at(id);
     if (inst.state == Instance::State::kStopping) {
       auto w = workers_.find(inst.worker);
       if (w != workers_.end() && w->second.leaving) ++older;
@@ -588,7 +588,12 @@ void FunctionService::Scale(Function& f) {
     in.inflight += inst.inflight;
   }
   in.min = std::max(in.min, std::min(older, spec.max));
-  for (int n = InstancesToStart(in); n > 0; --n) {
+  return in;
+}
+
+void FunctionService::Scale(Function& f) {
+  const FunctionSpec& spec = f.spec();
+  for (int n = InstancesToStart(ScaleInputOf(f)); n > 0; --n) {
     std::optional<WorkerIndex> w = PickWorker();
     if (!w) return;  // held calls wait for a worker (or their deadline)
     auto inst = std::make_unique<Instance>();
@@ -1262,28 +1267,7 @@ std::vector<std::string> FunctionService::Bundles() const {
 int FunctionService::UnhostedInstances() const {
   // As Scale counts: what InstancesToStart still wants after Scale has placed what it could.
   int total = 0;
-  for (const auto& [name, fp] : functions_) {
-    const Function& f = *fp;
-    ScaleInput in;
-    in.min = f.spec().min;
-    in.max = f.spec().max;
-    in.concurrency = f.spec().concurrency;
-    in.queued = static_cast<int>(f.queue.size());
-    int older = 0;
-    for (uint64_t id : f.instances) {
-      const Instance& inst = *instances_.at(id);
-      if (inst.state == Instance::State::kStopping) continue;
-      if (inst.revision != f.current) {
-        ++older;
-        continue;
-      }
-      if (inst.state == Instance::State::kReady) ++in.ready;
-      if (inst.state == Instance::State::kStarting) ++in.starting;
-      in.inflight += inst.inflight;
-    }
-    in.min = std::max(in.min, std::min(older, in.max));
-    total += InstancesToStart(in);
-  }
+  for (const auto& [name, fp] : functions_) total += InstancesToStart(ScaleInputOf(*fp));
   return total;
 }
 

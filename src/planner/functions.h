@@ -233,6 +233,8 @@ class FunctionService {
   struct Held;
   struct Worker;
   Function* Find(const std::string& name);
+  // What Scale weighs for `f` (and UnhostedInstances with it, so the two count alike).
+  ScaleInput ScaleInputOf(const Function& f) const;
   void Scale(Function& f);
   void Dispatch(Function& f);
   void Send(Function& f, Instance& inst, Held call);

@@ -454,6 +454,25 @@ TEST_F(FunctionServiceTest, ALeavingWorkersInstancesFinishTheirCallsAndMoveElsew
   for (const auto& r : a.got) EXPECT_EQ(r.status, 200);
 }
 
+// The provisioner's demand counts as Scale does: an instance a draining worker stops wants a
+// replacement, and with no other worker to host it that replacement is unhosted.
+TEST_F(FunctionServiceTest, ALeavingWorkersInstanceIsUnhostedUntilAnotherWorkerTakesIt) {
+  svc.AddWorker(w0, "w0", 8);
+  svc.Deploy(Spec());
+  Answers a;
+  svc.Invoke("echo", "1", "api", a.Sink());
+  ASSERT_EQ(t.starts.size(), 1u);
+  svc.OnReady(w0, {t.starts[0].second.instance, 1});
+  EXPECT_EQ(svc.UnhostedInstances(), 0);
+  svc.WorkerLeaving(w0);
+  EXPECT_EQ(t.starts.size(), 1u);  // nowhere to start the replacement
+  EXPECT_EQ(svc.UnhostedInstances(), 1);
+  svc.AddWorker(w1, "w1", 8);
+  ASSERT_EQ(t.starts.size(), 2u);
+  EXPECT_EQ(t.starts[1].first, w1);
+  EXPECT_EQ(svc.UnhostedInstances(), 0);
+}
+
 TEST_F(FunctionServiceTest, RollbackNeedsAnEarlierRevision) {
   svc.Deploy(Spec());
   auto r = svc.Rollback("echo");
