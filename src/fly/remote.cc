@@ -371,6 +371,16 @@ std::vector<Result<std::string>> FailedChunkResults(const std::string& error, si
   return results;
 }
 
+void LaunchChunks(const std::shared_ptr<FlyJob>& job,
+                  const std::function<Status(const std::shared_ptr<FlyJob>&)>& submit) {
+  const size_t n = job->instance_count();
+  if (n == 0) return;
+  Status st = submit(job);
+  if (!st.ok()) {
+    for (size_t i = 0; i < n; ++i) job->Complete(i, st);
+  }
+}
+
 size_t ChunkSize(size_t instances, int slots) {
   return std::clamp<size_t>(instances / (16 * static_cast<size_t>(slots)), 1, kMaxChunk);
 }

@@ -97,6 +97,11 @@ inline constexpr size_t kMaxChunk = 10000;  // instances in one chunk
 
 class FlyJob;
 
+// Hands the job's chunks to submit(job) unless it has no instances; when that fails, every
+// instance ends with its error. Environment::Launch of a fleet.
+void LaunchChunks(const std::shared_ptr<FlyJob>& job,
+                  const std::function<Status(const std::shared_ptr<FlyJob>&)>& submit);
+
 // Instances per chunk for `instances` over `slots` fleet slots: many chunks per slot keep the
 // tail short when workers run at different speeds.
 size_t ChunkSize(size_t instances, int slots);

@@ -143,6 +143,40 @@ class ArgsJob : public FlyJob {
   std::string name_ = "f";
 };
 
+// An ArgsJob that keeps what Complete was told.
+class RecordingJob : public ArgsJob {
+ public:
+  using ArgsJob::ArgsJob;
+  void Complete(size_t i, Result<std::string> r) override { ended.emplace_back(i, r.status()); }
+  std::vector<std::pair<size_t, Status>> ended;
+};
+
+TEST(ChunkLaunchTest, AFailedSubmitEndsEveryInstanceWithItsError) {
+  auto job = std::make_shared<RecordingJob>(std::vector<std::string>{"1", "2"});
+  int submits = 0;
+  LaunchChunks(job, [&](const std::shared_ptr<FlyJob>&) {
+    ++submits;
+    return Unavailable("no fly worker");
+  });
+  EXPECT_EQ(submits, 1);
+  ASSERT_EQ(job->ended.size(), 2u);
+  EXPECT_EQ(job->ended[1].first, 1u);
+  EXPECT_EQ(job->ended[1].second.message(), "no fly worker");
+
+  auto fine = std::make_shared<RecordingJob>(std::vector<std::string>{"1"});
+  LaunchChunks(fine, [&](const std::shared_ptr<FlyJob>&) {
+    ++submits;
+    return Status::Ok();
+  });
+  EXPECT_TRUE(fine->ended.empty());  // the chunks' results complete it later
+  auto empty = std::make_shared<RecordingJob>(std::vector<std::string>{});
+  LaunchChunks(empty, [&](const std::shared_ptr<FlyJob>&) {
+    ++submits;
+    return Status::Ok();
+  });
+  EXPECT_EQ(submits, 2);  // a job without instances is not submitted
+}
+
 TEST(ChunkLaunchTest, ChunksAreSmallerThanTheSlotsShareAndAtMostKMaxChunk) {
   EXPECT_EQ(ChunkSize(1000, 4), 15u);  // 16 chunks a slot
   EXPECT_EQ(ChunkSize(3, 8), 1u);

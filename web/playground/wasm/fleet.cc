@@ -172,12 +172,7 @@ class FleetEnvironment : public fly::Environment {
   int parallelism() const override { return slots_; }
 
   void Launch(std::shared_ptr<fly::FlyJob> job) override {
-    size_t n = job->instance_count();
-    if (n == 0) return;
-    Status st = Submit(job);
-    if (!st.ok()) {
-      for (size_t i = 0; i < n; ++i) job->Complete(i, st);
-    }
+    fly::LaunchChunks(job, [this](const std::shared_ptr<fly::FlyJob>& j) { return Submit(j); });
   }
 
   // The program's thread waits for a fly or a message: wait (at most kPollSeconds) for chunks
