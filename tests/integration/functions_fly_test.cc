@@ -213,6 +213,23 @@ TEST_F(FunctionsFlyTest, ColdThenWarmAndEachKindOfAnswer) {
   EXPECT_EQ(Str(seen, "body"), "payload") << req.body;
 }
 
+TEST_F(FunctionsFlyTest, InAColdSandbox) {
+  // A bwrap of its own per instance, the worker's binary bound into it.
+  Start({"--sandbox-zygote=false"});
+  Deploy("cold");
+  Reply r = Call("cold", "", "sandbox");
+  EXPECT_EQ(r.status, 200) << r.Describe();
+  EXPECT_EQ(r.body, "hello sandbox");
+}
+
+TEST_F(FunctionsFlyTest, WithoutASandbox) {
+  Start({"--sandbox", "none"});
+  Deploy("bare");
+  Reply r = Call("bare", "", "host");
+  EXPECT_EQ(r.status, 200) << r.Describe();
+  EXPECT_EQ(r.body, "hello host");
+}
+
 TEST_F(FunctionsFlyTest, ARuntimeErrorIs500WithFileLineAndColumn) {
   Start();
   Deploy("errs");
