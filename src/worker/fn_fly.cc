@@ -270,11 +270,74 @@ int64_t PeakRss() {
   return static_cast<int64_t>(ru.ru_maxrss) * 1024;
 }
 
-// The calls waiting for a VM.
-struct CallQueue {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<ChildCall> calls;  // GUARDED_BY(mu)
+// The calls waiting for a VM, and the reading of them from the worker. There is no reader
+// thread: a VM with nothing to do reads the socket itself while no other VM does (and runs the
+// first call it read, handing the others to the VMs waiting), so a call reaches its VM without
+// a thread switch when one VM is idle.
+class CallQueue {
+ public:
+  // The next call, reading the worker's frames when none is queued and no other VM reads.
+  // Exits the process when the worker has gone (or sent something that is not a call).
+  ChildCall Next() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      if (!calls_.empty()) {
+        ChildCall c = std::move(calls_.front());
+        calls_.pop_front();
+        // Calls left over and no reader: another VM may take them, or become the reader.
+        if (!calls_.empty() || !reading_) cv_.notify_one();
+        return c;
+      }
+      if (reading_) {
+        cv_.wait(lock);
+        continue;
+      }
+      reading_ = true;
+      lock.unlock();
+      std::vector<ChildCall> batch = Read();
+      lock.lock();
+      reading_ = false;
+      for (ChildCall& c : batch) calls_.push_back(std::move(c));
+    }
+  }
+
+ private:
+  std::vector<ChildCall> Read() {
+    std::vector<ChildCall> batch;
+    while (batch.empty()) {
+      Result<size_t> got = frames_.Fill(kStdin, kReadChunk);
+      if (!got.ok() || *got == 0) ::_exit(0);  // the worker closed the socket: stop
+      for (std::string_view p; frames_.Next(&p);) {
+        exec::FrameReader r(p);
+        std::string_view k, method, path, query, body;
+        ChildCall c;
+        int64_t nh = 0;
+        if (!r.Next(&k) || k != "call" || !r.NextInt(&c.id) || !r.Next(&method) || !r.Next(&path) ||
+            !r.Next(&query) || !r.NextInt(&nh) || nh < 0) {
+          ::_exit(2);
+        }
+        for (int64_t h = 0; h < nh; ++h) {
+          std::string_view name, value;
+          if (!r.Next(&name) || !r.Next(&value)) ::_exit(2);
+          c.headers.emplace_back(name, value);
+        }
+        if (!r.Next(&body)) ::_exit(2);
+        c.method = method;
+        c.path = path;
+        c.query = query;
+        c.body = body;
+        batch.push_back(std::move(c));
+      }
+      if (frames_.corrupt()) ::_exit(2);
+    }
+    return batch;
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<ChildCall> calls_;  // GUARDED_BY(mu_)
+  bool reading_ = false;         // GUARDED_BY(mu_)
+  exec::FrameBuffer frames_;     // used by the VM that reads
 };
 
 // One VM: its own Runtime (globals, output) on a thread of its own. Runs the program's top
@@ -300,13 +363,7 @@ void VmMain(const fly::Program& program, int fn, const std::string& func, FrameO
   started("");
   const int arity = program.functions[static_cast<size_t>(fn)]->arity;
   for (;;) {
-    ChildCall c;
-    {
-      std::unique_lock<std::mutex> lock(queue.mu);
-      queue.cv.wait(lock, [&] { return !queue.calls.empty(); });
-      c = std::move(queue.calls.front());
-      queue.calls.pop_front();
-    }
+    ChildCall c = queue.Next();
     const int64_t cpu0 = ThreadCpuNanos();
     fly::Value args[2];
     int argc = 0;
@@ -405,44 +462,8 @@ int FnFlyMain(int, char**) {
     w.Add("ready");
     if (!out.Send(w.payload())) ::_exit(0);
   }
-  exec::FrameBuffer frames;
-  for (;;) {
-    Result<size_t> got = frames.Fill(kStdin, kReadChunk);
-    if (!got.ok() || *got == 0) ::_exit(0);  // the worker closed the socket: stop
-    std::vector<ChildCall> batch;
-    for (std::string_view p; frames.Next(&p);) {
-      exec::FrameReader r(p);
-      std::string_view k, method, path, query, body;
-      ChildCall c;
-      int64_t nh = 0;
-      if (!r.Next(&k) || k != "call" || !r.NextInt(&c.id) || !r.Next(&method) || !r.Next(&path) ||
-          !r.Next(&query) || !r.NextInt(&nh) || nh < 0) {
-        ::_exit(2);
-      }
-      for (int64_t h = 0; h < nh; ++h) {
-        std::string_view name, value;
-        if (!r.Next(&name) || !r.Next(&value)) ::_exit(2);
-        c.headers.emplace_back(name, value);
-      }
-      if (!r.Next(&body)) ::_exit(2);
-      c.method = method;
-      c.path = path;
-      c.query = query;
-      c.body = body;
-      batch.push_back(std::move(c));
-    }
-    if (frames.corrupt()) ::_exit(2);
-    if (batch.empty()) continue;
-    {
-      std::lock_guard<std::mutex> lock(queue.mu);
-      for (ChildCall& c : batch) queue.calls.push_back(std::move(c));
-    }
-    if (batch.size() == 1) {
-      queue.cv.notify_one();
-    } else {
-      queue.cv.notify_all();
-    }
-  }
+  // The VMs read and run the calls from here on (CallQueue).
+  for (;;) ::pause();
 }
 
 // ---- the worker side ----
