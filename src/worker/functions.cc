@@ -264,6 +264,45 @@ void FunctionHost::RunStart(const wire::FnStart& m) {
   send_(wire::EncodeFnReady({m.instance, Since(t0) * 1000}), epoch);
 }
 
+std::function<void(std::string_view)> FunctionHost::LogForwarder(const wire::FnStart& m,
+                                                                 uint64_t epoch) {
+  return [this, id = m.instance, function = m.function, revision = m.revision, epoch,
+          lines = std::make_shared<LogLines>()](std::string_view data) {
+    auto emit = [&](std::string text) {
+      send_(wire::EncodeFnLog({id, function, revision, std::move(text)}), epoch);
+    };
+    if (data.empty()) {
+      lines->End(emit);
+    } else {
+      lines->Add(data, emit);
+    }
+  };
+}
+
+LaunchSpec FunctionHost::InstanceSpec(const Instance& inst, const std::string& dir) const {
+  const wire::FnStart& m = inst.spec;
+  LaunchSpec ls;
+  ls.env = base_env_;
+  ls.env.push_back("HOME=" + dir);
+  ls.env.push_back("TMPDIR=" + dir);
+  ls.env.push_back("VOLO_FUNCTION=" + m.function);
+  ls.env.push_back("VOLO_FUNCTION_REVISION=" + m.revision);
+  if (inst.bundle) {
+    ls.bundle_dir = inst.bundle->dir();
+    ls.env.push_back("VOLO_BUNDLE_DIR=" + ls.bundle_dir);
+  }
+  for (const auto& [k, v] : m.env) {
+    std::string prefix = k + "=";
+    std::erase_if(ls.env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
+    ls.env.push_back(prefix + v);
+  }
+  ls.task_dir = dir;
+  ls.cwd = inst.bundle ? ls.bundle_dir : dir;
+  ls.limits.memory_bytes = m.memory_mib * (int64_t{1} << 20);
+  ls.limits.cpus = m.cpus;
+  return ls;
+}
+
 void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_point t0,
                              uint64_t epoch) {
   const wire::FnStart& m = inst->spec;
@@ -293,40 +332,13 @@ void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_
   const uint64_t id = m.instance;
   ho.on_exit = [this, id](const std::string& why) { HttpExited(id, why); };
   // Its stderr goes to the planner (`volo fn logs`) line by line as it comes.
-  ho.on_stderr = [this, id, function = m.function, revision = m.revision, epoch,
-                  lines = std::make_shared<LogLines>()](std::string_view data) {
-    auto emit = [&](std::string text) {
-      send_(wire::EncodeFnLog({id, function, revision, std::move(text)}), epoch);
-    };
-    if (data.empty()) {
-      lines->End(emit);
-    } else {
-      lines->Add(data, emit);
-    }
-  };
+  ho.on_stderr = LogForwarder(m, epoch);
+  ho.spec = InstanceSpec(*inst, dir);
   LaunchSpec& ls = ho.spec;
   ls.argv = m.argv;
-  ls.env = base_env_;
-  ls.env.push_back("HOME=" + dir);
-  ls.env.push_back("TMPDIR=" + dir);
-  ls.env.push_back("VOLO_FUNCTION=" + m.function);
-  ls.env.push_back("VOLO_FUNCTION_REVISION=" + m.revision);
-  if (inst->bundle) {
-    ls.bundle_dir = inst->bundle->dir();
-    ls.env.push_back("VOLO_BUNDLE_DIR=" + ls.bundle_dir);
-  }
-  for (const auto& [k, v] : m.env) {
-    std::string prefix = k + "=";
-    std::erase_if(ls.env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
-    ls.env.push_back(prefix + v);
-  }
   // The port is the worker's to give: the function's --env does not override it.
   std::erase_if(ls.env, [](const std::string& e) { return e.rfind("PORT=", 0) == 0; });
   ls.env.push_back("PORT=" + std::to_string(inst->port));
-  ls.task_dir = dir;
-  ls.cwd = inst->bundle ? ls.bundle_dir : dir;
-  ls.limits.memory_bytes = m.memory_mib * (int64_t{1} << 20);
-  ls.limits.cpus = m.cpus;
   auto release_port = [&] {
     std::lock_guard<std::mutex> lock(mu_);
     std::erase(ports_, inst->port);
@@ -399,38 +411,10 @@ void FunctionHost::StartFly(const std::shared_ptr<Instance>& inst, Clock::time_p
   fo.max_memory = memory > 0 ? static_cast<uint64_t>(memory) / 4 * 3 : 0;
   const uint64_t id = m.instance;
   fo.on_exit = [this, id](const std::string& why) { HttpExited(id, why); };
-  fo.on_log = [this, id, function = m.function, revision = m.revision, epoch,
-               lines = std::make_shared<LogLines>()](std::string_view data) {
-    auto emit = [&](std::string text) {
-      send_(wire::EncodeFnLog({id, function, revision, std::move(text)}), epoch);
-    };
-    if (data.empty()) {
-      lines->End(emit);
-    } else {
-      lines->Add(data, emit);
-    }
-  };
-  LaunchSpec& ls = fo.spec;
-  ls.argv = {"volo", std::string(kFnFlyCommand)};
-  ls.own_binary = true;
-  ls.env = base_env_;
-  ls.env.push_back("HOME=" + dir);
-  ls.env.push_back("TMPDIR=" + dir);
-  ls.env.push_back("VOLO_FUNCTION=" + m.function);
-  ls.env.push_back("VOLO_FUNCTION_REVISION=" + m.revision);
-  if (inst->bundle) {
-    ls.bundle_dir = inst->bundle->dir();
-    ls.env.push_back("VOLO_BUNDLE_DIR=" + ls.bundle_dir);
-  }
-  for (const auto& [k, v] : m.env) {
-    std::string prefix = k + "=";
-    std::erase_if(ls.env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
-    ls.env.push_back(prefix + v);
-  }
-  ls.task_dir = dir;
-  ls.cwd = inst->bundle ? ls.bundle_dir : dir;
-  ls.limits.memory_bytes = memory;
-  ls.limits.cpus = m.cpus;
+  fo.on_log = LogForwarder(m, epoch);
+  fo.spec = InstanceSpec(*inst, dir);
+  fo.spec.argv = {"volo", std::string(kFnFlyCommand)};
+  fo.spec.own_binary = true;
   auto started = FlyInstance::Start(std::move(fo));
   if (!started.ok()) {
     RemoveTree(dir);

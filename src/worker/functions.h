@@ -91,6 +91,13 @@ class FunctionHost {
   void RunStart(const wire::FnStart& m);
   // The http runner's start: the process, then its readiness check.
   void StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_point t0, uint64_t epoch);
+  // What an http or fly instance's process writes on stderr (and a fly program prints), to the
+  // planner as fn_log lines (`volo fn logs`); an empty view ends the last line.
+  std::function<void(std::string_view)> LogForwarder(const wire::FnStart& m, uint64_t epoch);
+  // A long-lived instance's process: its environment (the worker's base, HOME and TMPDIR in
+  // `dir`, VOLO_FUNCTION*, the bundle, the function's --env), directories and limits; argv and
+  // stdio are the caller's.
+  LaunchSpec InstanceSpec(const Instance& inst, const std::string& dir) const;
   // The fly runner's start: the child process, its program compiled and its top level run.
   void StartFly(const std::shared_ptr<Instance>& inst, Clock::time_point t0, uint64_t epoch);
   // An http or fly instance's process ended on its own (from its monitor thread).
