@@ -15,26 +15,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "bench", "peers")
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from fleet import Fleet  # noqa: E402
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return json.load(r)
-
-
-def post(url, body):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as r:
-        return json.load(r)
+from fleet import Fleet, get_json, post_json  # noqa: E402
 
 
 def rss_kib(pid):
@@ -107,10 +94,10 @@ def volo_workflows(volo, tmp, quick, runs):
 
     def run(url, name, payload):
         t0 = time.perf_counter()
-        r = post(url + f"/api/v1/workflows/{name}/runs", {"payload": payload})
+        r = post_json(url + f"/api/v1/workflows/{name}/runs", {"payload": payload})
         # The long-poll answers once the run has ended (as Celery's result.get() waits).
         while True:
-            v = get(url + f"/api/v1/runs/{r['id']}/wait?timeout=300")
+            v = get_json(url + f"/api/v1/runs/{r['id']}/wait?timeout=300")
             if v["state"] not in ("queued", "running"):
                 break
         wall = time.perf_counter() - t0
@@ -138,7 +125,7 @@ def volo_workflows(volo, tmp, quick, runs):
     try:
         url = f.planner()
         f.workers(2, slots=1, ops="noop,echo")
-        post(url + "/api/v1/workflows", {"text": text})
+        post_json(url + "/api/v1/workflows", {"text": text})
         items = {"items": list(range(group_n))}
         for key, name, payload, steps in (("chain", "bench.CHAIN", {}, chain_n),
                                           ("chord", "bench.CHORD", {}, group_n + 1),
@@ -156,7 +143,7 @@ def volo_workflows(volo, tmp, quick, runs):
     try:
         url = f.planner()
         f.workers(2, slots=1, ops="noop,echo")
-        post(url + "/api/v1/workflows", {"text": text})
+        post_json(url + "/api/v1/workflows", {"text": text})
         res["big_map"] = big_map_peak(f, url, big)
     finally:
         f.stop()
@@ -164,10 +151,10 @@ def volo_workflows(volo, tmp, quick, runs):
     f = Fleet(volo, tmp)
     try:
         url = f.planner()
-        post(url + "/api/v1/workflows", {"text": text})
+        post_json(url + "/api/v1/workflows", {"text": text})
         before = rss_kib(f.pid)
         # The answer comes once the run and all its element tasks exist.
-        post(url + "/api/v1/workflows/bench.MAP/runs", {"payload": {"items": list(range(big))}})
+        post_json(url + "/api/v1/workflows/bench.MAP/runs", {"payload": {"items": list(range(big))}})
         after = rss_kib(f.pid)
         res["pending_bytes_per_step"] = (after - before) * 1024 / big
     finally:
@@ -195,10 +182,10 @@ def volo_commands(volo, tmp, n, runs):
         rates = []
         for _ in range(runs):
             t0 = time.perf_counter()
-            a = post(url + "/api/v1/tasks", {"array": {"op": "exec", "args": {"cmd": ["/bin/true"]}},
+            a = post_json(url + "/api/v1/tasks", {"array": {"op": "exec", "args": {"cmd": ["/bin/true"]}},
                                               "each": {"var": "i", "from": 1, "to": n}})["array"]
             while True:
-                s = get(f"{url}/api/v1/arrays/{a}")
+                s = get_json(f"{url}/api/v1/arrays/{a}")
                 if s["finished"]:
                     break
                 time.sleep(0.005)
@@ -247,8 +234,8 @@ def peer_instance(volo, tmp, runs):
         f.workers(instance.WORKERS, ops="add,mult")
         for _ in range(runs):
             t0 = time.perf_counter()
-            ids = post(url + "/api/v1/tasks", body)["ids"]
-            while not post(url + "/api/v1/wait", {"ids": ids, "timeout": 60})["complete"]:
+            ids = post_json(url + "/api/v1/tasks", body)["ids"]
+            while not post_json(url + "/api/v1/wait", {"ids": ids, "timeout": 60})["complete"]:
                 pass
             spans.append(time.perf_counter() - t0)
     finally:
@@ -381,6 +368,17 @@ def report(v, peers, fly, cluster=""):
     return "\n".join(lines)
 
 
+def run_suite(name, switch, what, *args, when=lambda: True):
+    """bench/NAME/run.sh ARGS... unless it is missing, $SWITCH is 0 or `when()` is false: its
+    markdown, or a line saying how it failed ("" when it did not run). `what` goes to stderr."""
+    script = os.path.join(ROOT, "bench", name, "run.sh")
+    if not os.path.exists(script) or os.environ.get(switch, "1") == "0" or not when():
+        return ""
+    print(what, file=sys.stderr, flush=True)
+    r = subprocess.run([script, *args], capture_output=True, text=True)
+    return r.stdout if r.returncode == 0 else f"(bench/{name}/run.sh failed: {r.stderr[-500:]})"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build/release")
@@ -403,50 +401,21 @@ def main():
     peers = {}
     if os.environ.get("BENCH_PEERS", "1") != "0":
         peers = run_peers(tmp, quick)
-    fly = ""
-    fly_script = os.path.join(ROOT, "bench", "fly", "run.sh")
-    if os.path.exists(fly_script) and os.environ.get("BENCH_FLY", "1") != "0":
-        print("fly: interpreter against Lua and CPython", file=sys.stderr, flush=True)
-        r = subprocess.run([fly_script, volo], capture_output=True, text=True)
-        fly = r.stdout if r.returncode == 0 else f"(bench/fly/run.sh failed: {r.stderr[-500:]})"
-    cluster = ""
-    cluster_script = os.path.join(ROOT, "bench", "cluster", "run.sh")
-    if os.path.exists(cluster_script) and os.environ.get("BENCH_CLUSTER", "1") != "0":
-        print("cluster: pi 10^9 on smp:2 and on 2 local workers; fan-out overhead",
-              file=sys.stderr, flush=True)
-        r = subprocess.run([cluster_script, volo], capture_output=True, text=True)
-        cluster = r.stdout if r.returncode == 0 else f"(bench/cluster/run.sh failed: {r.stderr[-500:]})"
-    sandbox = ""
-    sandbox_script = os.path.join(ROOT, "bench", "sandbox", "run.sh")
-    if os.path.exists(sandbox_script) and os.environ.get("BENCH_SANDBOX", "1") != "0":
-        print("sandbox: commands under bwrap and bare; a 100 MiB bundle to 2 workers",
-              file=sys.stderr, flush=True)
-        r = subprocess.run([sandbox_script, volo], capture_output=True, text=True)
-        sandbox = r.stdout if r.returncode == 0 else f"(bench/sandbox/run.sh failed: {r.stderr[-500:]})"
-    dashboard = ""
-    dashboard_script = os.path.join(ROOT, "bench", "dashboard", "run.sh")
-    if os.path.exists(dashboard_script) and os.environ.get("BENCH_DASHBOARD", "1") != "0":
-        print("dashboard: size, first render, throughput with a page open", file=sys.stderr,
-              flush=True)
-        r = subprocess.run([dashboard_script, build, "--runs", str(5 if not quick else 2)],
-                           capture_output=True, text=True)
-        dashboard = r.stdout if r.returncode == 0 else f"(bench/dashboard/run.sh failed: {r.stderr[-500:]})"
-    playground = ""
-    playground_script = os.path.join(ROOT, "bench", "playground", "run.sh")
-    if (os.path.exists(playground_script) and os.environ.get("BENCH_PLAYGROUND", "1") != "0"
-            and subprocess.run([volo, "lite", "build", "--help"], capture_output=True).returncode == 0):
-        print("playground: fib(27) in headless Chromium against volo run; sizes",
-              file=sys.stderr, flush=True)
-        r = subprocess.run([playground_script, volo], capture_output=True, text=True)
-        playground = (r.stdout if r.returncode == 0
-                      else f"(bench/playground/run.sh failed: {r.stderr[-500:]})")
-    functions = ""
-    functions_script = os.path.join(ROOT, "bench", "functions", "run.sh")
-    if os.path.exists(functions_script) and os.environ.get("BENCH_FUNCTIONS", "1") != "0":
-        print("functions: cold start, warm latency and throughput through the planner",
-              file=sys.stderr, flush=True)
-        r = subprocess.run([functions_script, volo], capture_output=True, text=True)
-        functions = r.stdout if r.returncode == 0 else f"(bench/functions/run.sh failed: {r.stderr[-500:]})"
+    fly = run_suite("fly", "BENCH_FLY", "fly: interpreter against Lua and CPython", volo)
+    cluster = run_suite("cluster", "BENCH_CLUSTER",
+                        "cluster: pi 10^9 on smp:2 and on 2 local workers; fan-out overhead", volo)
+    sandbox = run_suite("sandbox", "BENCH_SANDBOX",
+                        "sandbox: commands under bwrap and bare; a 100 MiB bundle to 2 workers", volo)
+    dashboard = run_suite("dashboard", "BENCH_DASHBOARD",
+                          "dashboard: size, first render, throughput with a page open",
+                          build, "--runs", str(5 if not quick else 2))
+    playground = run_suite(
+        "playground", "BENCH_PLAYGROUND", "playground: fib(27) in headless Chromium against volo run; sizes",
+        volo, when=lambda: subprocess.run([volo, "lite", "build", "--help"],
+                                          capture_output=True).returncode == 0)
+    functions = run_suite("functions", "BENCH_FUNCTIONS",
+                          "functions: cold start, warm latency and throughput through the planner",
+                          volo)
     text = report(v, peers, fly, cluster)
     if playground:
         text += "\n### The FLY playground (bench/playground/run.sh)\n\n" + playground

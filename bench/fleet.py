@@ -31,9 +31,23 @@ def wait_for(cond, timeout, what, proc=None):
         time.sleep(0.01)
 
 
-def status(url):
-    with urllib.request.urlopen(url + "/api/v1/status", timeout=30) as r:
+def get_json(url, timeout=30):
+    """GET `url`; its JSON answer."""
+    with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.load(r)
+
+
+def post_json(url, body, timeout=120):
+    """POST `body` as JSON to `url`; its JSON answer. The default timeout outlasts the planner's
+    longest long poll (60 s)."""
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.load(r)
+
+
+def status(url):
+    return get_json(url + "/api/v1/status")
 
 
 class Fleet:

@@ -16,14 +16,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fleet import Fleet, wait_for  # noqa: E402
+from fleet import Fleet, post_json, wait_for  # noqa: E402
 
 
 def browser(tmp, width=1400, height=1000):
@@ -35,18 +34,6 @@ def browser(tmp, width=1400, height=1000):
         o.add_argument(a)
     return webdriver.Chrome(service=Service(os.environ.get("VOLO_CHROMEDRIVER", "/usr/bin/chromedriver")),
                             options=o)
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return json.load(r)
-
-
-def post(url, body):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.load(r)
 
 
 def throughput(build, url, n=100000):
@@ -142,7 +129,7 @@ def screenshot(volo, tmp, out):
                     batches.append([{"op": "mult", "args": {"a": 1, "b": 2}, "timeout": 0.02}])
                 for b in batches:
                     try:
-                        post(url + "/api/v1/tasks", {"tasks": b})
+                        post_json(url + "/api/v1/tasks", {"tasks": b}, timeout=60)
                     except Exception:
                         pass
                 stop.wait(0.35)

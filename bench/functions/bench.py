@@ -95,6 +95,29 @@ def wrk(url, seconds, connections=8):
     return tput, p50, p99
 
 
+def latencies_ms(url, n):
+    """The latency (ms) of each of `n` calls to `url`, one after the other."""
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call(url)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def cold_starts_ms(url, deploy, names):
+    """Deploys each function of `names` with deploy(name) and times its first call (ms), which
+    starts its first instance."""
+    out = []
+    for name in names:
+        deploy(name)
+        t0 = time.perf_counter()
+        status, _ = call(f"{url}/fn/{name}")
+        out.append((time.perf_counter() - t0) * 1000)
+        assert status == 200
+    return out
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
@@ -142,21 +165,11 @@ def main():
                             *flags, "--cmd", "--", "cat"], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-        cold = []
-        for i in range(5 if QUICK else 20):
-            deploy(f"cold-{i}")
-            t0 = time.perf_counter()
-            status, _ = call(f"{url}/fn/cold-{i}")
-            cold.append((time.perf_counter() - t0) * 1000)
-            assert status == 200
+        cold = cold_starts_ms(url, deploy, [f"cold-{i}" for i in range(5 if QUICK else 20)])
 
         deploy("warm", "--max", "4", "--concurrency", "4", "--queue", "10000")
         call(f"{url}/fn/warm")
-        warm = []
-        for _ in range(100 if QUICK else 500):
-            t0 = time.perf_counter()
-            call(f"{url}/fn/warm")
-            warm.append((time.perf_counter() - t0) * 1000)
+        warm = latencies_ms(f"{url}/fn/warm", 100 if QUICK else 500)
 
         seconds = 3 if QUICK else 10
         tput = None
@@ -200,13 +213,8 @@ def main():
                             "--http", *flags, "--cmd", "--", "python3", "server.py"],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-        http_cold = []
-        for i in range(3 if QUICK else 10):
-            deploy_http(f"hcold-{i}")
-            t0 = time.perf_counter()
-            status, _ = call(f"{url}/fn/hcold-{i}")
-            http_cold.append((time.perf_counter() - t0) * 1000)
-            assert status == 200
+        http_cold = cold_starts_ms(url, deploy_http,
+                                   [f"hcold-{i}" for i in range(3 if QUICK else 10)])
         # The server's own start, for comparison: from exec to its first answer, directly.
         own_start = []
         for _ in range(3 if QUICK else 10):
@@ -226,11 +234,7 @@ def main():
             p.wait()
         deploy_http("hwarm", "--max", "1", "--concurrency", "16", "--queue", "10000")
         call(f"{url}/fn/hwarm")
-        http_warm = []
-        for _ in range(100 if QUICK else 500):
-            t0 = time.perf_counter()
-            call(f"{url}/fn/hwarm")
-            http_warm.append((time.perf_counter() - t0) * 1000)
+        http_warm = latencies_ms(f"{url}/fn/hwarm", 100 if QUICK else 500)
         http_tput = wrk(f"{url}/fn/hwarm", seconds) if shutil.which("wrk") else (None, None, None)
         port = free_port()
         direct = subprocess.Popen([PYTHON, os.path.join(web, "server.py")],
@@ -246,11 +250,7 @@ def main():
                 if time.time() > deadline:
                     raise
                 time.sleep(0.01)
-        direct_warm = []
-        for _ in range(100 if QUICK else 500):
-            t0 = time.perf_counter()
-            call(f"http://127.0.0.1:{port}/")
-            direct_warm.append((time.perf_counter() - t0) * 1000)
+        direct_warm = latencies_ms(f"http://127.0.0.1:{port}/", 100 if QUICK else 500)
         direct_tput = (wrk(f"http://127.0.0.1:{port}/", seconds) if shutil.which("wrk")
                        else (None, None, None))
 

@@ -29,6 +29,7 @@ struct DeployFlags {
   std::string bundle_dir;
   int min = 0, max = 10, concurrency = 1, queue = 100;
   double idle = 300, timeout = 60, cpus = 0;
+  double wait = 60;  // seconds `deploy` waits for the new revision to take calls
   int64_t memory = 0;
   std::vector<std::string> env;
   bool is_public = false;
@@ -53,6 +54,34 @@ std::string ErrorOf(const std::string& body) {
     return Str(v.as_object().at("error"));
   }
   return body;
+}
+
+// Waits until the planner sends NAME's new calls to revision `rev` (its "serving" revision):
+// a deploy or rollback switches only once an instance of the new revision is ready. 0 when it
+// does within `wait` seconds (or `wait` is 0), else 1 with what still serves.
+int WaitServing(const std::string& planner, const std::string& name, const std::string& rev,
+                double wait) {
+  if (wait <= 0) return 0;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(wait * 1000));
+  std::string serving;
+  for (auto pause = std::chrono::milliseconds(5);;
+       pause = std::min(pause * 2, std::chrono::milliseconds(250))) {
+    int exit_code = 0;
+    auto r = Call(planner, "GET", "/api/v1/functions/" + name, "", &exit_code);
+    if (!r) return exit_code;
+    const json::object& o = r->as_object();
+    // A planner without the field switches the same way; there is nothing to wait on.
+    if (!o.contains("serving")) return 0;
+    serving = Str(o.at("serving"));
+    if (serving == rev) return 0;
+    if (std::chrono::steady_clock::now() + pause > deadline) break;
+    std::this_thread::sleep_for(pause);
+  }
+  std::cerr << "volo: revision " << rev.substr(0, 12) << " of " << name
+            << " is not taking calls after " << wait << " s; calls still go to revision "
+            << serving.substr(0, 12) << " (volo fn logs " << name << " shows its instances)\n";
+  return 1;
 }
 
 int Deploy(const std::string& planner, const DeployFlags& d) {
@@ -140,7 +169,8 @@ int Deploy(const std::string& planner, const DeployFlags& d) {
   bool changed = o.contains("changed") && o.at("changed").is_bool() && o.at("changed").as_bool();
   std::cout << d.name << " " << rev.substr(0, 12)
             << (changed ? " deployed" : " unchanged (already the current revision)") << "\n";
-  return 0;
+  std::cout.flush();
+  return WaitServing(planner, d.name, rev, d.wait);
 }
 
 // `volo fn result NAME ID [--wait S]`: an async call's answer (GET
@@ -387,6 +417,12 @@ void AddFunctionCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::NonNegativeNumber);
   dep->add_option("--env", d->env, "NAME=VALUE in the program's environment (repeatable)");
   dep->add_flag("--public", d->is_public, "Callable without the API token");
+  dep->add_option("--wait", d->wait,
+                  "Seconds to wait for the new revision to take the calls (its first instance "
+                  "ready, when an older revision has instances running); 0: do not wait. "
+                  "Exits 1 if it does not in time")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 604800.0));
   AddPlannerFlags(*dep, planner.get());
   dep->callback([=] { *exit_code = Deploy(*planner, *d); });
 
@@ -444,15 +480,22 @@ void AddFunctionCommands(CLI::App& app, int* exit_code) {
 
   auto bname = std::make_shared<std::string>();
   auto* rb = fn->add_subcommand(
-      "rollback", "Make the previous revision current again (it takes calls once ready)");
+      "rollback", "Make the previous revision current again; returns once it takes the calls");
   rb->add_option("name", *bname, "The function")->required();
+  auto bwait = std::make_shared<double>(60);
+  rb->add_option("--wait", *bwait,
+                 "Seconds to wait for that revision to take the calls; 0: do not wait. Exits 1 "
+                 "if it does not in time")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 604800.0));
   AddPlannerFlags(*rb, planner.get());
   rb->callback([=] {
     auto r = Call(*planner, "POST", "/api/v1/functions/" + *bname + "/rollback", "", exit_code);
-    if (r) {
-      std::cout << *bname << " rolled back to " << Str(r->as_object().at("revision")).substr(0, 12)
-                << "\n";
-    }
+    if (!r) return;
+    std::string rev = Str(r->as_object().at("revision"));
+    std::cout << *bname << " rolled back to " << rev.substr(0, 12) << "\n";
+    std::cout.flush();
+    *exit_code = WaitServing(*planner, *bname, rev, *bwait);
   });
 
   // ---- logs ----

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <thread>
 
+#include "common/exec_report.h"
+
 namespace volo::cli {
 
 Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
@@ -43,26 +45,16 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log
       dup2(log_fd, 2);
     }
     execv(args[0], args.data());
-    const int e = errno;
-    ssize_t ignored = write(report[1], &e, sizeof e);
-    (void)ignored;
-    _exit(127);
+    ExecFailed(report[1]);
   }
   const int fork_errno = errno;
-  close(report[1]);
   if (log_fd >= 0) close(log_fd);
   if (pid < 0) {
     close(report[0]);
+    close(report[1]);
     return IoError("cannot start " + argv[0] + ": fork: " + std::strerror(fork_errno));
   }
-  int exec_errno = 0;
-  ssize_t n;
-  do {
-    n = read(report[0], &exec_errno, sizeof exec_errno);
-  } while (n < 0 && errno == EINTR);
-  close(report[0]);
-  if (n == static_cast<ssize_t>(sizeof exec_errno)) {
-    waitpid(pid, nullptr, 0);
+  if (int exec_errno = AwaitExec(report, pid); exec_errno != 0) {
     return IoError("cannot start " + argv[0] + ": " + std::strerror(exec_errno));
   }
   return pid;

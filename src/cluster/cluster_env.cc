@@ -33,11 +33,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Specs above this size go to the blob store instead of into every chunk's args.
-constexpr size_t kInlineSpecBytes = 16 << 10;
 // One submit message stays under this many bytes of task arguments.
 constexpr size_t kSubmitBytes = 8 << 20;
-constexpr size_t kMaxChunk = 10000;
 
 // Instances of one launched fly, and which of them have had their messages delivered.
 struct LaunchState {
@@ -441,20 +438,13 @@ class ClusterEnvironment : public fly::Environment {
   }
 
   Status Submit(const std::shared_ptr<fly::FlyJob>& job) {
-    std::string spec = job->RemoteSpec();
-    if (spec.empty()) return FailedPrecondition("this fly cannot run on a cluster");
-    const std::string& source = job->program_source();
-    std::string hash = Sha256Hex(source);
-    VOLO_RETURN_IF_ERROR(PutBlob(hash, source));
-    std::string spec_field;
-    if (spec.size() > kInlineSpecBytes) {
-      std::string spec_hash = Sha256Hex(spec);
-      VOLO_RETURN_IF_ERROR(PutBlob(spec_hash, spec));
-      spec_field = "\"spec_blob\":\"" + spec_hash + "\"";
-    } else {
-      spec_field = "\"spec\":";
-      wire::AppendJsonString(spec_field, spec);
-    }
+    VOLO_ASSIGN_OR_RETURN(fly::ChunkCommon common,
+                          fly::StoreChunkBlobs(
+                              *job, [](const std::string& bytes) { return Sha256Hex(bytes); },
+                              [this](const std::string& hash, const std::string& bytes) {
+                                return PutBlob(hash, bytes);
+                              }));
+    const std::string& spec = common.spec;
     // Slots of the fleet now; wait for a first fly worker if there is none yet.
     int slots = 0;
     auto deadline = std::chrono::steady_clock::now() + options_.worker_wait;
@@ -479,8 +469,7 @@ class ClusterEnvironment : public fly::Environment {
     if (!Connected()) VOLO_RETURN_IF_ERROR(Connect());
 
     size_t n = job->instance_count();
-    // Many chunks per slot keep the tail short when workers run at different speeds.
-    size_t chunk = std::clamp<size_t>(n / (16 * static_cast<size_t>(slots)), 1, kMaxChunk);
+    size_t chunk = fly::ChunkSize(n, slots);
     // The spec is JSON: its file names the program in the workers' messages; without a
     // range, every instance's argument travels with its chunk.
     std::string file_name = "program.fly";
@@ -508,19 +497,8 @@ class ClusterEnvironment : public fly::Environment {
     size_t bytes = 0;
     for (size_t first = 0; first < n; first += chunk) {
       size_t count = std::min(chunk, n - first);
-      std::string args = "{\"program\":\"" + hash + "\",\"file\":" + file + "," + spec_field +
-                         ",\"first\":" + std::to_string(first) +
-                         ",\"count\":" + std::to_string(count);
-      if (ship_args) {
-        args += ",\"args\":[";
-        for (size_t i = first; i < first + count; ++i) {
-          if (i > first) args += ',';
-          VOLO_ASSIGN_OR_RETURN(std::string arg, job->SerializedArgument(i));
-          wire::AppendJsonString(args, arg);
-        }
-        args += ']';
-      }
-      args += '}';
+      VOLO_ASSIGN_OR_RETURN(std::string args,
+                            fly::ChunkArgs(common, file, ship_args, *job, first, count));
       if (bytes > 0 && bytes + args.size() > kSubmitBytes) {
         batches.emplace_back();
         bytes = 0;

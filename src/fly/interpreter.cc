@@ -42,16 +42,9 @@ void Report(const Program& program, const std::vector<Diagnostic>& diags, std::o
 }  // namespace
 
 bool ParseDuration(std::string_view text, int64_t* ms) {
-  size_t k = 0;
-  while (k < text.size() && (std::isdigit(static_cast<unsigned char>(text[k])) || text[k] == '.')) {
-    ++k;
-  }
-  if (k == 0) return false;
-  std::string number(text.substr(0, k));
-  char* end = nullptr;
-  double v = std::strtod(number.c_str(), &end);
-  if (end != number.c_str() + number.size() || !(v >= 0)) return false;
-  std::string_view unit = text.substr(k);
+  double v;
+  std::string_view unit;
+  if (!SplitNumberAndUnit(text, &v, &unit)) return false;
   double scale;
   if (unit.empty() || unit == "s") {
     scale = 1000;

@@ -63,6 +63,21 @@ TEST(Limits, DeepNestingIsAnErrorNotACrash) {
   }
 }
 
+TEST(Limits, ANumberAndItsUnitSplit) {
+  double v = 0;
+  std::string_view unit;
+  EXPECT_TRUE(SplitNumberAndUnit("1.5 GiB", &v, &unit));
+  EXPECT_EQ(v, 1.5);
+  EXPECT_EQ(unit, " GiB");
+  EXPECT_TRUE(SplitNumberAndUnit("30", &v, &unit));
+  EXPECT_EQ(v, 30);
+  EXPECT_EQ(unit, "");
+  EXPECT_FALSE(SplitNumberAndUnit("", &v, &unit));
+  EXPECT_FALSE(SplitNumberAndUnit("s", &v, &unit));
+  EXPECT_FALSE(SplitNumberAndUnit("-1s", &v, &unit));
+  EXPECT_FALSE(SplitNumberAndUnit("1.2.3s", &v, &unit));
+}
+
 TEST(Limits, ByteSizesParseAndPrint) {
   uint64_t v = 0;
   EXPECT_TRUE(ParseByteSize("512M", &v));

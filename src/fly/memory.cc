@@ -159,7 +159,7 @@ void* CountedRealloc(void* p, size_t bytes) {
 
 void CountedFree(void* p) { Deallocate(p); }
 
-bool ParseByteSize(std::string_view text, uint64_t* out) {
+bool SplitNumberAndUnit(std::string_view text, double* value, std::string_view* unit) {
   size_t k = 0;
   while (k < text.size() && (std::isdigit(static_cast<unsigned char>(text[k])) || text[k] == '.')) {
     ++k;
@@ -167,11 +167,18 @@ bool ParseByteSize(std::string_view text, uint64_t* out) {
   if (k == 0) return false;
   std::string number(text.substr(0, k));
   char* end = nullptr;
-  double v = std::strtod(number.c_str(), &end);
-  if (end != number.c_str() + number.size() || !(v >= 0)) return false;
+  *value = std::strtod(number.c_str(), &end);
+  if (end != number.c_str() + number.size() || !(*value >= 0)) return false;
+  *unit = text.substr(k);
+  return true;
+}
+
+bool ParseByteSize(std::string_view text, uint64_t* out) {
+  double v;
+  std::string_view suffix;
+  if (!SplitNumberAndUnit(text, &v, &suffix)) return false;
   std::string unit;
-  for (char c : text.substr(k))
-    unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char c : suffix) unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (!unit.empty() && unit[0] == ' ') unit.erase(0, 1);
   double scale;
   if (unit.empty() || unit == "b") {

@@ -56,6 +56,10 @@ class MemoryLimitScope {
 void* CountedRealloc(void* p, size_t bytes);
 void CountedFree(void* p);
 
+// The non-negative decimal number (digits and dots: "12", "1.5") that `text` starts with in
+// *value and what follows it in *unit; false when there is none. ParseByteSize's and
+// ParseDuration's (interpreter.h) first step.
+bool SplitNumberAndUnit(std::string_view text, double* value, std::string_view* unit);
 // "2G", "512M", "1.5GiB", "64k", "1000000" (bytes); units are binary (K = 1024).
 bool ParseByteSize(std::string_view text, uint64_t* out);
 // "2 GiB", "512 MiB", "1.5 GiB", "900 bytes".

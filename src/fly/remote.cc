@@ -1,5 +1,6 @@
 #include "fly/remote.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <map>
@@ -7,6 +8,7 @@
 #include <sstream>
 #include <streambuf>
 
+#include "common/json_text.h"
 #include "fly/compiler.h"
 #include "fly/runtime.h"
 #include "fly/serialize.h"
@@ -367,6 +369,49 @@ std::vector<Result<std::string>> FailedChunkResults(const std::string& error, si
     }
   }
   return results;
+}
+
+size_t ChunkSize(size_t instances, int slots) {
+  return std::clamp<size_t>(instances / (16 * static_cast<size_t>(slots)), 1, kMaxChunk);
+}
+
+Result<ChunkCommon> StoreChunkBlobs(
+    const FlyJob& job, const std::function<std::string(const std::string&)>& hash,
+    const std::function<Status(const std::string& hash, const std::string& bytes)>& put_blob) {
+  ChunkCommon common;
+  common.spec = job.RemoteSpec();
+  if (common.spec.empty()) return FailedPrecondition("this fly cannot run on a cluster");
+  const std::string& spec = common.spec;
+  const std::string& source = job.program_source();
+  common.program_hash = hash(source);
+  VOLO_RETURN_IF_ERROR(put_blob(common.program_hash, source));
+  if (spec.size() > kInlineSpecBytes) {
+    std::string spec_hash = hash(spec);
+    VOLO_RETURN_IF_ERROR(put_blob(spec_hash, spec));
+    common.spec_field = "\"spec_blob\":\"" + spec_hash + "\"";
+  } else {
+    common.spec_field = "\"spec\":";
+    AppendJsonString(common.spec_field, spec);
+  }
+  return common;
+}
+
+Result<std::string> ChunkArgs(const ChunkCommon& common, const std::string& file, bool ship_args,
+                              const FlyJob& job, size_t first, size_t count) {
+  std::string args = "{\"program\":\"" + common.program_hash + "\",\"file\":" + file + "," +
+                     common.spec_field + ",\"first\":" + std::to_string(first) +
+                     ",\"count\":" + std::to_string(count);
+  if (ship_args) {
+    args += ",\"args\":[";
+    for (size_t i = first; i < first + count; ++i) {
+      if (i > first) args += ',';
+      VOLO_ASSIGN_OR_RETURN(std::string arg, job.SerializedArgument(i));
+      AppendJsonString(args, arg);
+    }
+    args += ']';
+  }
+  args += '}';
+  return args;
 }
 
 }  // namespace volo::fly

@@ -84,6 +84,43 @@ inline constexpr size_t kLiveOutputPiece = 64 * 1024;
 std::string CheckStepFunction(const std::string& file, const std::string& source,
                               const std::string& func);
 
+// ---- the launching side (src/cluster's environment and the playground's web/playground/wasm/
+// fleet.cc): a fly goes to a fleet as `fly` tasks, each a chunk of consecutive instances with
+// the arguments {"program": the source's SHA-256, "file": ..., "spec": ... or "spec_blob": the
+// spec's SHA-256, "first": F, "count": C, "args": [one serialized argument per instance]}
+// ("args" only when the fly is not over a range), the program and a large spec stored in the
+// planner's blob store first.
+
+// Specs above this size go to the blob store instead of into every chunk's args.
+inline constexpr size_t kInlineSpecBytes = 16 << 10;
+inline constexpr size_t kMaxChunk = 10000;  // instances in one chunk
+
+class FlyJob;
+
+// Instances per chunk for `instances` over `slots` fleet slots: many chunks per slot keep the
+// tail short when workers run at different speeds.
+size_t ChunkSize(size_t instances, int slots);
+
+// What every chunk of one job carries: the job's spec (FlyJob::RemoteSpec()), the program's
+// hash and the spec's field, "spec":SPEC or "spec_blob":"HASH" (JSON text).
+struct ChunkCommon {
+  std::string spec;
+  std::string program_hash;
+  std::string spec_field;
+};
+
+// Stores the job's program and, when it is larger than kInlineSpecBytes, its spec with
+// put_blob(hash(bytes), bytes) and returns what the job's chunks carry. FailedPrecondition when
+// the job cannot run remotely (no spec); put_blob's error when a store fails.
+Result<ChunkCommon> StoreChunkBlobs(
+    const FlyJob& job, const std::function<std::string(const std::string&)>& hash,
+    const std::function<Status(const std::string& hash, const std::string& bytes)>& put_blob);
+
+// The args of the chunk of instances first .. first + count - 1: `file` is the program's file
+// name as a JSON string; with `ship_args` each instance's SerializedArgument from `job`.
+Result<std::string> ChunkArgs(const ChunkCommon& common, const std::string& file, bool ship_args,
+                              const FlyJob& job, size_t first, size_t count);
+
 class RemoteProgram {
  public:
   ~RemoteProgram();

@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "fly/environment.h"
 
 namespace volo::fly {
 namespace {
@@ -112,6 +115,82 @@ TEST(FailedChunkResultsTest, AnErrorNamingNoInstanceOfTheChunkFailsTheFirst) {
     EXPECT_EQ(r[0].status().message(), error);
     EXPECT_EQ(r[1].status().message(), "not run: instance 0 failed") << error;
   }
+}
+
+// The launching side: what a chunk's task carries.
+
+// A job with the given arguments (an argument "channel" cannot be serialized), source and spec.
+class ArgsJob : public FlyJob {
+ public:
+  explicit ArgsJob(std::vector<std::string> args, std::string source = "println 1",
+                   std::string spec = "{}")
+      : args_(std::move(args)), source_(std::move(source)), spec_(std::move(spec)) {}
+  size_t instance_count() const override { return args_.size(); }
+  const std::string& function_name() const override { return name_; }
+  const std::string& program_source() const override { return source_; }
+  uint64_t seed() const override { return 0; }
+  Result<std::string> SerializedArgument(size_t i) const override {
+    if (args_[i] == "channel") return InvalidArgument("a channel cannot leave this process");
+    return args_[i];
+  }
+  std::unique_ptr<InstanceRunner> NewRunner() override { return nullptr; }
+  void Complete(size_t, Result<std::string>) override {}
+  std::string RemoteSpec() const override { return spec_; }
+
+ private:
+  std::vector<std::string> args_;
+  std::string source_, spec_;
+  std::string name_ = "f";
+};
+
+TEST(ChunkLaunchTest, ChunksAreSmallerThanTheSlotsShareAndAtMostKMaxChunk) {
+  EXPECT_EQ(ChunkSize(1000, 4), 15u);  // 16 chunks a slot
+  EXPECT_EQ(ChunkSize(3, 8), 1u);
+  EXPECT_EQ(ChunkSize(size_t{1} << 30, 1), kMaxChunk);
+}
+
+TEST(ChunkLaunchTest, TheProgramGoesToTheBlobStoreAndALargeSpecToo) {
+  std::map<std::string, std::string> blobs;
+  auto hash = [](const std::string& bytes) { return "h" + std::to_string(bytes.size()); };
+  auto put = [&](const std::string& h, const std::string& bytes) {
+    blobs[h] = bytes;
+    return Status::Ok();
+  };
+  auto small = StoreChunkBlobs(ArgsJob({}, "println 1", R"({"file":"a\b.fly"})"), hash, put);
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  EXPECT_EQ(small->spec, R"({"file":"a\b.fly"})");
+  EXPECT_EQ(small->program_hash, "h9");
+  EXPECT_EQ(small->spec_field, R"("spec":"{\"file\":\"a\\b.fly\"}")");
+  EXPECT_EQ(blobs.size(), 1u);
+  EXPECT_EQ(blobs["h9"], "println 1");
+
+  const std::string large(kInlineSpecBytes + 1, ' ');
+  auto big = StoreChunkBlobs(ArgsJob({}, "println 1", large), hash, put);
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(big->spec_field, "\"spec_blob\":\"h" + std::to_string(large.size()) + "\"");
+  EXPECT_EQ(blobs.size(), 2u);
+  EXPECT_EQ(blobs["h" + std::to_string(large.size())], large);
+
+  auto refused = StoreChunkBlobs(ArgsJob({}), hash, [](const std::string&, const std::string&) {
+    return Unavailable("the planner refused the program");
+  });
+  EXPECT_EQ(refused.status().message(), "the planner refused the program");
+  auto local = StoreChunkBlobs(ArgsJob({}, "println 1", ""), hash, put);
+  EXPECT_EQ(local.status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(ChunkLaunchTest, AChunksArgsNameTheProgramAndCarryItsInstancesArguments) {
+  ChunkCommon common{"{}", "abc", R"("spec":"{}")"};
+  ArgsJob job({"1", "\"two\"", "3", "channel"});
+  auto ranged = ChunkArgs(common, R"("t.fly")", /*ship_args=*/false, job, 3, 1);
+  ASSERT_TRUE(ranged.ok());
+  EXPECT_EQ(*ranged, R"({"program":"abc","file":"t.fly","spec":"{}","first":3,"count":1})");
+  auto shipped = ChunkArgs(common, R"("t.fly")", /*ship_args=*/true, job, 0, 3);
+  ASSERT_TRUE(shipped.ok());
+  EXPECT_EQ(*shipped, R"({"program":"abc","file":"t.fly","spec":"{}","first":0,"count":3,)"
+                      R"("args":["1","\"two\"","3"]})");
+  auto bad = ChunkArgs(common, R"("t.fly")", /*ship_args=*/true, job, 2, 2);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -109,6 +109,18 @@ std::string Text(sqlite3_stmt* s, int col) {
            : std::string();
 }
 
+// Runs the query `sql` on `db` (the journal at `path`) and calls row(statement) for each row;
+// a failure to read names `what`.
+Status EachRow(sqlite3* db, const std::string& path, const char* sql, const std::string& what,
+               const std::function<void(sqlite3_stmt*)>& row) {
+  Stmt q(db, sql);
+  if (!q.ok()) return SqlError(db, "reading " + path);
+  int rc;
+  while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) row(q.get());
+  if (rc != SQLITE_DONE) return SqlError(db, "reading " + what + " from " + path);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir) {
@@ -181,70 +193,55 @@ Journal::~Journal() { Close(); }
 
 Status Journal::Load(const std::function<void(TaskRecord&&)>& task,
                      const std::function<void(HttpWorkerRecord&&)>& worker) {
-  Stmt q(db_,
-         "SELECT id, op, args, retries, timeout, priority, labels, submitted, key, key_count, "
-         "state, result, worker, attempts, started, finished, resources FROM tasks ORDER BY id");
-  if (!q.ok()) return SqlError(db_, "reading " + path_);
-  int rc;
-  while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
-    sqlite3_stmt* s = q.get();
-    TaskRecord r;
-    r.id = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
-    r.op = Text(s, 1);
-    r.args = Text(s, 2);
-    r.retries = sqlite3_column_int(s, 3);
-    r.timeout = sqlite3_column_double(s, 4);
-    r.priority = sqlite3_column_int(s, 5);
-    r.labels = Text(s, 6);
-    r.submitted = sqlite3_column_double(s, 7);
-    r.key = Text(s, 8);
-    r.key_count = sqlite3_column_int(s, 9);
-    // A number this version does not know (a newer file, or damage) reads as queued: the task
-    // runs again rather than being lost.
-    int state = sqlite3_column_int(s, 10);
-    r.state = state >= 0 && state <= static_cast<int>(StoredState::kCancelled)
-                  ? static_cast<StoredState>(state)
-                  : StoredState::kQueued;
-    r.result = Text(s, 11);
-    r.worker = Text(s, 12);
-    r.attempts = sqlite3_column_int(s, 13);
-    r.started = sqlite3_column_double(s, 14);
-    r.finished = sqlite3_column_double(s, 15);
-    r.resources = Text(s, 16);
-    task(std::move(r));
-  }
-  if (rc != SQLITE_DONE) return SqlError(db_, "reading tasks from " + path_);
-  Stmt w(db_, "SELECT id, url, ops FROM http_workers ORDER BY id");
-  if (!w.ok()) return SqlError(db_, "reading " + path_);
-  while ((rc = sqlite3_step(w.get())) == SQLITE_ROW) {
-    worker({Text(w.get(), 0), Text(w.get(), 1), Text(w.get(), 2)});
-  }
-  if (rc != SQLITE_DONE) return SqlError(db_, "reading workers from " + path_);
-  return Status::Ok();
+  VOLO_RETURN_IF_ERROR(EachRow(
+      db_, path_,
+      "SELECT id, op, args, retries, timeout, priority, labels, submitted, key, key_count, "
+      "state, result, worker, attempts, started, finished, resources FROM tasks ORDER BY id",
+      "tasks", [&](sqlite3_stmt* s) {
+        TaskRecord r;
+        r.id = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+        r.op = Text(s, 1);
+        r.args = Text(s, 2);
+        r.retries = sqlite3_column_int(s, 3);
+        r.timeout = sqlite3_column_double(s, 4);
+        r.priority = sqlite3_column_int(s, 5);
+        r.labels = Text(s, 6);
+        r.submitted = sqlite3_column_double(s, 7);
+        r.key = Text(s, 8);
+        r.key_count = sqlite3_column_int(s, 9);
+        // A number this version does not know (a newer file, or damage) reads as queued: the task
+        // runs again rather than being lost.
+        int state = sqlite3_column_int(s, 10);
+        r.state = state >= 0 && state <= static_cast<int>(StoredState::kCancelled)
+                      ? static_cast<StoredState>(state)
+                      : StoredState::kQueued;
+        r.result = Text(s, 11);
+        r.worker = Text(s, 12);
+        r.attempts = sqlite3_column_int(s, 13);
+        r.started = sqlite3_column_double(s, 14);
+        r.finished = sqlite3_column_double(s, 15);
+        r.resources = Text(s, 16);
+        task(std::move(r));
+      }));
+  return EachRow(db_, path_, "SELECT id, url, ops FROM http_workers ORDER BY id", "workers",
+                 [&](sqlite3_stmt* s) {
+                   worker({Text(s, 0), Text(s, 1), Text(s, 2)});
+                 });
 }
 
 Status Journal::LoadWorkflows(const std::function<void(WorkflowRecord&&)>& record) {
-  Stmt q(db_, "SELECT kind, run, at, body FROM workflow_log ORDER BY seq");
-  if (!q.ok()) return SqlError(db_, "reading " + path_);
-  int rc;
-  while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
-    sqlite3_stmt* s = q.get();
-    record({Text(s, 0), static_cast<uint64_t>(sqlite3_column_int64(s, 1)),
-            sqlite3_column_double(s, 2), Text(s, 3)});
-  }
-  if (rc != SQLITE_DONE) return SqlError(db_, "reading the workflow log from " + path_);
-  return Status::Ok();
+  return EachRow(db_, path_, "SELECT kind, run, at, body FROM workflow_log ORDER BY seq",
+                 "the workflow log", [&](sqlite3_stmt* s) {
+                   record({Text(s, 0), static_cast<uint64_t>(sqlite3_column_int64(s, 1)),
+                           sqlite3_column_double(s, 2), Text(s, 3)});
+                 });
 }
 
 Status Journal::LoadFunctions(const std::function<void(FunctionRecord&&)>& record) {
-  Stmt q(db_, "SELECT name, state FROM functions ORDER BY name");
-  if (!q.ok()) return SqlError(db_, "reading " + path_);
-  int rc;
-  while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
-    record({Text(q.get(), 0), Text(q.get(), 1)});
-  }
-  if (rc != SQLITE_DONE) return SqlError(db_, "reading functions from " + path_);
-  return Status::Ok();
+  return EachRow(db_, path_, "SELECT name, state FROM functions ORDER BY name", "functions",
+                 [&](sqlite3_stmt* s) {
+                   record({Text(s, 0), Text(s, 1)});
+                 });
 }
 
 void Journal::Function(FunctionRecord r) { batch_.emplace_back(std::move(r)); }

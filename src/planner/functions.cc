@@ -377,6 +377,9 @@ struct FunctionService::Function {
   // cumulative), sums and counts.
   std::array<uint64_t, kBuckets> buckets[2] = {};
   double duration_sum[2] = {0, 0};
+  // Instances' start latency (the planner asking to its fn_ready), as the same histogram.
+  std::array<uint64_t, kBuckets> start_buckets = {};
+  double start_sum = 0;
   double created = 0;
   // Its instances' stderr, prefixed lines; log_begin is the offset of log[0] (bytes dropped).
   std::string log;
@@ -578,7 +581,20 @@ void FunctionService::AddWorker(WorkerIndex w, std::string id, int capacity) {
 }
 
 void FunctionService::WorkerLeaving(WorkerIndex w) {
-  if (auto it = workers_.find(w); it != workers_.end()) it->second.leaving = true;
+  auto it = workers_.find(w);
+  if (it == workers_.end() || it->second.leaving) return;
+  it->second.leaving = true;
+  // Its instances take no new calls and stop once their calls in flight are done (the worker
+  // waits for those before it leaves); replacements start on the other workers, and calls
+  // meanwhile are held as for a cold function.
+  std::vector<uint64_t> ids;
+  for (auto& [id, inst] : instances_) {
+    if (inst->worker == w) ids.push_back(id);
+  }
+  for (uint64_t id : ids) {
+    if (auto i = instances_.find(id); i != instances_.end()) StopInstance(*i->second);
+  }
+  for (auto& [name, f] : functions_) Scale(*f);
 }
 
 void FunctionService::RemoveWorker(WorkerIndex w) {
@@ -628,10 +644,16 @@ void FunctionService::Scale(Function& f) {
   in.max = spec.max;
   in.concurrency = spec.concurrency;
   in.queued = static_cast<int>(f.queue.size());
-  int older = 0;  // an earlier revision's instances, each to be replaced by a current one
+  // An earlier revision's instances, and those a draining worker stops, each to be replaced
+  // by a current one.
+  int older = 0;
   for (uint64_t id : f.instances) {
     const Instance& inst = *instances_[id];
-    if (inst.state == Instance::State::kStopping) continue;
+    if (inst.state == Instance::State::kStopping) {
+      auto w = workers_.find(inst.worker);
+      if (w != workers_.end() && w->second.leaving) ++older;
+      continue;
+    }
     if (inst.revision != f.current) {
       ++older;
       continue;
@@ -847,6 +869,11 @@ void FunctionService::OnReady(WorkerIndex w, const wire::FnReady& m) {
   Function* f = Find(inst.function);
   if (!f) return;
   ++f->counters.cold_starts;
+  const double took = Seconds(clock_.Now() - inst.started);
+  size_t b = 0;
+  while (b < std::size(kBounds) && took > kBounds[b]) ++b;
+  ++f->start_buckets[b];
+  f->start_sum += took;
   spdlog::debug("function {}: instance {} ready in {:.1f} ms", inst.function, inst.id, m.start_ms);
   Dispatch(*f);
   // An older revision's idle instances stop once the current one serves.
@@ -1075,12 +1102,25 @@ std::optional<std::string> FunctionService::GetJson(const std::string& name) con
   AppendJsonString(out, f.revisions[f.current].id);
   out += ",\"spec\":" + f.spec().ToJson();
   int ready = 0, starting = 0, inflight = 0;
+  // The revision new calls go to now (as Dispatch picks): the current one once it has a ready
+  // instance or while no older revision has one, else the newest older revision still serving.
+  bool current_ready = false;
+  std::optional<size_t> older_ready;
   for (uint64_t id : f.instances) {
     const Instance& inst = *instances_.at(id);
-    if (inst.state == Instance::State::kReady) ++ready;
+    if (inst.state == Instance::State::kReady) {
+      ++ready;
+      if (inst.revision == f.current) {
+        current_ready = true;
+      } else if (!older_ready || inst.revision > *older_ready) {
+        older_ready = inst.revision;
+      }
+    }
     if (inst.state == Instance::State::kStarting) ++starting;
     inflight += inst.inflight;
   }
+  out += ",\"serving\":";
+  AppendJsonString(out, f.revisions[current_ready || !older_ready ? f.current : *older_ready].id);
   out += ",\"instances\":{\"ready\":" + std::to_string(ready) +
          ",\"starting\":" + std::to_string(starting) +
          ",\"total\":" + std::to_string(f.instances.size()) + "}";
@@ -1250,28 +1290,40 @@ std::string FunctionService::MetricsText() const {
          [](const Function& f) { return static_cast<uint64_t>(f.instances.size()); });
   family("volo_function_queued", "gauge", "Function calls held for an instance.",
          [](const Function& f) { return static_cast<uint64_t>(f.queue.size()); });
-  // Duration histograms (seconds, arrival to answer), cold and warm calls apart.
+  // Histograms (seconds) of the calls' duration, arrival to answer, cold and warm calls apart,
+  // and of the instances' start.
+  auto histogram = [&](const std::string& name, const std::string& labels,
+                       const std::array<uint64_t, kBuckets>& counts, double sum) {
+    uint64_t acc = 0;
+    for (size_t b = 0; b < std::size(kBounds); ++b) {
+      acc += counts[b];
+      char le[32];
+      std::snprintf(le, sizeof le, "%g", kBounds[b]);
+      out += name + "_bucket{" + labels + ",le=\"" + le + "\"} " + std::to_string(acc) + "\n";
+    }
+    acc += counts[std::size(kBounds)];
+    out += name + "_bucket{" + labels + ",le=\"+Inf\"} " + std::to_string(acc) + "\n";
+    out += name + "_sum{" + labels + "} ";
+    AppendNumber(out, sum);
+    out += "\n" + name + "_count{" + labels + "} " + std::to_string(acc) + "\n";
+  };
   out +=
       "# HELP volo_function_duration_seconds Function calls' time from arrival to answer.\n"
       "# TYPE volo_function_duration_seconds histogram\n";
   for (const auto& [fname, f] : functions_) {
     for (int cold = 0; cold < 2; ++cold) {
-      std::string labels = "function=\"" + fname + "\",cold=\"" + (cold ? "true" : "false") + "\"";
-      uint64_t acc = 0;
-      for (size_t b = 0; b < std::size(kBounds); ++b) {
-        acc += f->buckets[cold][b];
-        char le[32];
-        std::snprintf(le, sizeof le, "%g", kBounds[b]);
-        out += "volo_function_duration_seconds_bucket{" + labels + ",le=\"" + le + "\"} " +
-               std::to_string(acc) + "\n";
-      }
-      acc += f->buckets[cold][std::size(kBounds)];
-      out += "volo_function_duration_seconds_bucket{" + labels + ",le=\"+Inf\"} " +
-             std::to_string(acc) + "\n";
-      out += "volo_function_duration_seconds_sum{" + labels + "} ";
-      AppendNumber(out, f->duration_sum[cold]);
-      out += "\nvolo_function_duration_seconds_count{" + labels + "} " + std::to_string(acc) + "\n";
+      histogram("volo_function_duration_seconds",
+                "function=\"" + fname + "\",cold=\"" + (cold ? "true" : "false") + "\"",
+                f->buckets[cold], f->duration_sum[cold]);
     }
+  }
+  out +=
+      "# HELP volo_function_start_seconds Function instances' start, from the planner asking a "
+      "worker to its answer that the instance is ready (bundle, sandbox, readiness check).\n"
+      "# TYPE volo_function_start_seconds histogram\n";
+  for (const auto& [fname, f] : functions_) {
+    histogram("volo_function_start_seconds", "function=\"" + fname + "\"", f->start_buckets,
+              f->start_sum);
   }
   return out;
 }

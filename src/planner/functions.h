@@ -157,7 +157,8 @@ class FunctionService {
   void AddWorker(WorkerIndex w, std::string id, int capacity);
   // The worker is gone: its instances are forgotten and their calls in flight answered 502.
   void RemoveWorker(WorkerIndex w);
-  // The worker drains: no new instances go there.
+  // The worker drains: no new instances go there, and its instances stop as soon as their
+  // calls in flight are done (new calls wait for instances elsewhere).
   void WorkerLeaving(WorkerIndex w);
 
   // Answers `reply` once the call is done (or at once: 404, 429).

@@ -377,6 +377,11 @@ TEST_F(FunctionServiceTest, NewRevisionTakesCallsOnceReadyAndOldOneStops) {
   EXPECT_TRUE(second.changed);
   ASSERT_EQ(t.starts.size(), 2u);  // the new revision starts at once, to replace the old
   EXPECT_NE(second.revision, first.revision);
+  // Until it is ready, new calls go to the old revision, and the view says so.
+  auto serving = [&] {
+    return std::string(json::parse(*svc.GetJson("echo")).at("serving").as_string());
+  };
+  EXPECT_EQ(serving(), first.revision);
   EXPECT_FALSE(svc.Deploy(s2).changed);
   // A call now: the new revision is not ready, the old instance is busy (concurrency 1), so
   // it waits, and the new revision starts.
@@ -391,6 +396,7 @@ TEST_F(FunctionServiceTest, NewRevisionTakesCallsOnceReadyAndOldOneStops) {
   // The new revision is ready: the old instance stops once its call is done.
   uint64_t new_instance = t.starts[1].second.instance;
   svc.OnReady(w0, {new_instance, 1});
+  EXPECT_EQ(serving(), second.revision);
   EXPECT_TRUE(t.stops.empty());
   svc.OnAnswer(w0, Ok(t.calls[1].second, "2"));
   ASSERT_EQ(t.stops.size(), 1u);
@@ -407,6 +413,45 @@ TEST_F(FunctionServiceTest, NewRevisionTakesCallsOnceReadyAndOldOneStops) {
   ASSERT_EQ(t.starts.size(), 3u);
   EXPECT_EQ(t.starts[2].second.argv, std::vector<std::string>{"cat"});
   EXPECT_EQ(t.starts[2].second.revision, first.revision);
+  EXPECT_EQ(serving(), second.revision);
+  svc.OnReady(w0, {t.starts[2].second.instance, 1});
+  EXPECT_EQ(serving(), first.revision);
+}
+
+TEST_F(FunctionServiceTest, ALeavingWorkersInstancesFinishTheirCallsAndMoveElsewhere) {
+  svc.AddWorker(w0, "w0", 8);
+  svc.Deploy(Spec());
+  Answers a;
+  svc.Invoke("echo", "1", "api", a.Sink());
+  ASSERT_EQ(t.starts.size(), 1u);
+  const uint64_t first = t.starts[0].second.instance;
+  svc.OnReady(w0, {first, 1});
+  ASSERT_EQ(t.calls.size(), 1u);
+  // w1 joins; w0 drains with the call in flight: its instance stops (the worker finishes the
+  // call) and a replacement starts on w1.
+  svc.AddWorker(w1, "w1", 8);
+  svc.WorkerLeaving(w0);
+  ASSERT_EQ(t.stops.size(), 1u);
+  EXPECT_EQ(t.stops[0], std::make_pair(w0, first));
+  ASSERT_EQ(t.starts.size(), 2u);
+  EXPECT_EQ(t.starts[1].first, w1);
+  // A new call is held until the replacement is ready, not sent to the stopping instance.
+  svc.Invoke("echo", "2", "api", a.Sink());
+  EXPECT_EQ(t.calls.size(), 1u);
+  svc.OnAnswer(w0, Ok(t.calls[0].second, "one"));
+  ASSERT_EQ(a.got.size(), 1u);
+  EXPECT_EQ(a.got[0].status, 200);
+  EXPECT_EQ(a.got[0].body, "one");
+  svc.OnReady(w1, {t.starts[1].second.instance, 1});
+  ASSERT_EQ(t.calls.size(), 2u);
+  EXPECT_EQ(t.calls[1].first, w1);
+  svc.OnAnswer(w1, Ok(t.calls[1].second, "two"));
+  ASSERT_EQ(a.got.size(), 2u);
+  EXPECT_EQ(a.got[1].body, "two");
+  // The worker leaves: nothing of it is left to answer 502.
+  svc.RemoveWorker(w0);
+  EXPECT_EQ(svc.instances("echo"), 1u);
+  for (const auto& r : a.got) EXPECT_EQ(r.status, 200);
 }
 
 TEST_F(FunctionServiceTest, RollbackNeedsAnEarlierRevision) {
@@ -424,6 +469,7 @@ TEST_F(FunctionServiceTest, UsageSumsTheCallsPerCaller) {
   Answers a;
   const double t0 = clock.Wall();
   for (int i = 0; i < 3; ++i) svc.Invoke("echo", "x", i == 2 ? "public" : "api", a.Sink());
+  clock.Advance(30ms);  // the instance takes 30 ms to start
   svc.OnReady(w0, {t.starts[0].second.instance, 1});
   ASSERT_EQ(t.calls.size(), 3u);
   for (const auto& [w, c] : t.calls) svc.OnAnswer(w, Ok(c, "x"));
@@ -437,9 +483,21 @@ TEST_F(FunctionServiceTest, UsageSumsTheCallsPerCaller) {
   EXPECT_EQ(o.at("callers").at("public").at("calls").to_number<int>(), 1);
   auto none = svc.UsageJson("echo", t0 + 1, t0 + 2);
   EXPECT_EQ(json::parse(*none).at("calls").to_number<int>(), 0);
-  EXPECT_NE(svc.MetricsText().find("volo_function_calls_total{function=\"echo\"} 3"),
+  const std::string m = svc.MetricsText();
+  EXPECT_NE(m.find("volo_function_calls_total{function=\"echo\"} 3"), std::string::npos) << m;
+  // The start: one, in the bucket up to 50 ms and not in the one up to 25 ms.
+  EXPECT_NE(m.find("volo_function_start_seconds_bucket{function=\"echo\",le=\"0.025\"} 0\n"),
             std::string::npos)
-      << svc.MetricsText();
+      << m;
+  EXPECT_NE(m.find("volo_function_start_seconds_bucket{function=\"echo\",le=\"0.05\"} 1\n"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("volo_function_start_seconds_count{function=\"echo\"} 1\n"), std::string::npos)
+      << m;
+  // The three calls were cold: held from their arrival for the start.
+  EXPECT_NE(m.find("volo_function_duration_seconds_count{function=\"echo\",cold=\"true\"} 3\n"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(FunctionServiceTest, RemoveAnswersWaitingCallsAndStopsInstances) {

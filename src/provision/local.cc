@@ -10,6 +10,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/exec_report.h"
 #include "exec/process.h"
 
 extern char** environ;
@@ -94,25 +95,15 @@ Status LocalProvisioner::Start(const WorkerRequest& request) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     execve(args[0], args.data(), envp.data());
-    const int e = errno;
-    ssize_t ignored = write(report[1], &e, sizeof e);
-    (void)ignored;
-    _exit(127);
+    ExecFailed(report[1]);
   }
   const int fork_errno = errno;
-  close(report[1]);
   if (pid < 0) {
     close(report[0]);
+    close(report[1]);
     return IoError("cannot start " + request.id + ": fork: " + std::strerror(fork_errno));
   }
-  int exec_errno = 0;
-  ssize_t n;
-  do {
-    n = read(report[0], &exec_errno, sizeof exec_errno);
-  } while (n < 0 && errno == EINTR);
-  close(report[0]);
-  if (n == static_cast<ssize_t>(sizeof exec_errno)) {
-    waitpid(pid, nullptr, 0);
+  if (int exec_errno = AwaitExec(report, pid); exec_errno != 0) {
     return IoError("cannot start " + options_.binary + " for " + request.id + ": " +
                    std::strerror(exec_errno));
   }

@@ -41,7 +41,8 @@ struct Agent::Impl : std::enable_shared_from_this<Impl> {
         rng(std::random_device{}()),
         heartbeat(io),
         retry(io),
-        grace(io) {
+        grace(io),
+        fn_recheck(io) {
     if (options.id.empty()) {
       char host[64] = "worker";
       gethostname(host, sizeof host - 1);
@@ -58,6 +59,7 @@ struct Agent::Impl : std::enable_shared_from_this<Impl> {
   uint16_t http_port = 0;
   std::shared_ptr<net::WsConnection> conn;
   asio::steady_timer heartbeat, retry, grace;
+  asio::steady_timer fn_recheck;  // draining: looks again whether function calls are done
   std::chrono::milliseconds backoff{100};
   int heartbeat_ms = 1000;
   bool registered = false;
@@ -579,8 +581,19 @@ void Agent::Impl::SendHeartbeats() {
 
 void Agent::Impl::MaybeDrained() {
   if (!draining || !running.empty() || (seed && seed->busy() && !grace_over) || !on_drained) return;
+  // Function calls in flight finish too (the planner stopped this worker's instances when it
+  // said it was leaving, so no new call comes). Their answers leave from host threads, so
+  // this looks again shortly rather than counting messages.
+  if (fn_host && conn && !grace_over && fn_host->stats().busy > 0) {
+    fn_recheck.expires_after(std::chrono::milliseconds(20));
+    fn_recheck.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+      if (auto self = weak.lock(); self && !ec) self->MaybeDrained();
+    });
+    return;
+  }
   Flush();
   grace.cancel();
+  fn_recheck.cancel();
   stopped = true;
   retry.cancel();
   heartbeat.cancel();
@@ -610,6 +623,7 @@ Agent::~Agent() {
   impl_->retry.cancel();
   impl_->heartbeat.cancel();
   impl_->grace.cancel();
+  impl_->fn_recheck.cancel();
   for (auto& [id, timer] : impl_->running) {
     if (timer) timer->cancel();
   }
@@ -733,8 +747,9 @@ void Agent::Drain(std::function<void()> done) {
   s.draining = true;
   s.on_drained = std::move(done);
   if (s.seed) s.seed->StopTaking();
-  spdlog::info("draining: finishing {} running task(s), taking no more",
-               s.running.size() + (s.seed ? s.seed->working().size() : 0));
+  spdlog::info("draining: finishing {} running task(s){}, taking no more",
+               s.running.size() + (s.seed ? s.seed->working().size() : 0),
+               s.fn_host ? fmt::format(" and {} function call(s)", s.fn_host->stats().busy) : "");
   if (s.conn) s.conn->Send(wire::EncodeLeaving());
   s.grace.expires_after(s.options.drain_grace);
   s.grace.async_wait([weak = std::weak_ptr<Impl>(impl_)](boost::system::error_code ec) {

@@ -573,6 +573,7 @@ FunctionHostStats FunctionHost::stats() const {
   {
     std::lock_guard<std::mutex> lock(mu_);
     s.instances = static_cast<int64_t>(instances_.size());
+    s.busy = static_cast<int64_t>(queue_.size() + running_.size());
   }
   s.started = started_;
   s.calls = calls_;

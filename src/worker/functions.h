@@ -56,6 +56,7 @@ struct FunctionHostStats {
   int64_t started = 0;    // instances started
   int64_t calls = 0;      // calls run
   int64_t failed = 0;     // calls that failed (exit, signal, timeout)
+  int64_t busy = 0;       // calls running or waiting for a host thread, and instances stopping
 };
 
 class FunctionHost {

@@ -27,6 +27,23 @@ class SecurityTest : public ::testing::Test {
     ss << f.rdbuf();
     return ss.str();
   }
+  // `volo planner --port 0 --port-file F flags...`; its URL (`scheme`://127.0.0.1:PORT) in
+  // *url. nullptr (and a failure) when it did not start.
+  Child* StartPlanner(const std::vector<std::string>& flags, std::string* url,
+                      const std::string& scheme = "http") {
+    std::string port_file = h_.TempPath("p.port");
+    std::vector<std::string> args = {"planner", "--port", "0", "--port-file", port_file};
+    args.insert(args.end(), flags.begin(), flags.end());
+    Child* planner = h_.Spawn("planner", args);
+    if (planner == nullptr) return nullptr;
+    auto port = h_.ReadPortFile(port_file, *planner);
+    if (!port.has_value()) {
+      ADD_FAILURE() << "the planner wrote no port";
+      return nullptr;
+    }
+    *url = scheme + "://127.0.0.1:" + std::to_string(*port);
+    return planner;
+  }
   int Status(const std::string& method, const std::string& url, const std::string& token,
              std::string* body = nullptr) {
     net::Headers headers;
@@ -51,13 +68,11 @@ TEST_F(SecurityTest, RefusesToListenBeyondLoopbackWithoutTokens) {
 
 TEST_F(SecurityTest, TokensGuardTheApiAndTheFleet) {
   const std::string api = "api-secret-4242", join = "join-secret-7373";
-  std::string port_file = h_.TempPath("p.port");
-  Child* planner =
-      h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file, "--token-file",
-                           WriteFile("api", api), "--join-token-file", WriteFile("join", join)});
-  auto port = h_.ReadPortFile(port_file, *planner);
-  ASSERT_TRUE(port.has_value());
-  std::string url = "http://127.0.0.1:" + std::to_string(*port);
+  std::string url;
+  ASSERT_NE(StartPlanner({"--token-file", WriteFile("api", api), "--join-token-file",
+                          WriteFile("join", join)},
+                         &url),
+            nullptr);
 
   std::string body;
   EXPECT_EQ(Status("GET", url + "/api/v1/status", "", &body), 401);
@@ -112,13 +127,11 @@ TEST_F(SecurityTest, TokensGuardTheApiAndTheFleet) {
 // let it place a worker that would receive other users' arguments and report their results.
 TEST_F(SecurityTest, EnrolmentTakesTheJoinTokenOnly) {
   const std::string api = "api-secret-5151", join = "join-secret-6262";
-  std::string port_file = h_.TempPath("p.port");
-  Child* planner =
-      h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file, "--token-file",
-                           WriteFile("api", api), "--join-token-file", WriteFile("join", join)});
-  auto port = h_.ReadPortFile(port_file, *planner);
-  ASSERT_TRUE(port.has_value());
-  std::string url = "http://127.0.0.1:" + std::to_string(*port);
+  std::string url;
+  ASSERT_NE(StartPlanner({"--token-file", WriteFile("api", api), "--join-token-file",
+                          WriteFile("join", join)},
+                         &url),
+            nullptr);
   auto enrol = [&](const std::string& path, const std::string& id, const std::string& token) {
     net::Headers headers{{"Authorization", "Bearer " + token}};
     auto r =
@@ -139,12 +152,9 @@ TEST_F(SecurityTest, EnrolmentTakesTheJoinTokenOnly) {
 // RFC 7235: the scheme name is case-insensitive.
 TEST_F(SecurityTest, BearerSchemeInAnyCase) {
   const std::string api = "api-secret-8080";
-  std::string port_file = h_.TempPath("p.port");
-  Child* planner = h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file,
-                                        "--token-file", WriteFile("api", api)});
-  auto port = h_.ReadPortFile(port_file, *planner);
-  ASSERT_TRUE(port.has_value());
-  std::string url = "http://127.0.0.1:" + std::to_string(*port) + "/api/v1/status";
+  std::string base;
+  ASSERT_NE(StartPlanner({"--token-file", WriteFile("api", api)}, &base), nullptr);
+  const std::string url = base + "/api/v1/status";
   for (std::string scheme : {"Bearer", "bearer", "BEARER", "bEaReR"}) {
     auto r = net::HttpFetch("GET", url, "", {{"Authorization", scheme + " " + api}}, seconds(10));
     ASSERT_TRUE(r.ok());
@@ -182,12 +192,9 @@ TEST_F(SecurityTest, TlsEndToEnd) {
       "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " +
       key + " -out " + cert + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  std::string port_file = h_.TempPath("p.port");
-  Child* planner = h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file,
-                                        "--tls-cert", cert, "--tls-key", key});
-  auto port = h_.ReadPortFile(port_file, *planner);
-  ASSERT_TRUE(port.has_value());
-  std::string url = "https://127.0.0.1:" + std::to_string(*port);
+  std::string url;
+  Child* planner = StartPlanner({"--tls-cert", cert, "--tls-key", key}, &url, "https");
+  ASSERT_NE(planner, nullptr);
   EXPECT_TRUE(PollUntil(
       [&] { return Log(*planner).find("listening on https://127.0.0.1:") != std::string::npos; },
       seconds(10)))
@@ -207,11 +214,8 @@ TEST_F(SecurityTest, TlsEndToEnd) {
 }
 
 TEST_F(SecurityTest, MetricsDescribeTheQueue) {
-  std::string port_file = h_.TempPath("p.port");
-  Child* planner = h_.Spawn("planner", {"planner", "--port", "0", "--port-file", port_file});
-  auto port = h_.ReadPortFile(port_file, *planner);
-  ASSERT_TRUE(port.has_value());
-  std::string url = "http://127.0.0.1:" + std::to_string(*port);
+  std::string url;
+  ASSERT_NE(StartPlanner({}, &url), nullptr);
   ASSERT_EQ(Status("POST", url + "/api/v1/tasks", ""), 201);
   std::string metrics;
   ASSERT_EQ(Status("GET", url + "/metrics", "", &metrics), 200);

@@ -13,18 +13,14 @@
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
-#include "harness.h"
-#include "net/client.h"
+#include "functions_fixture.h"
 
 namespace volo::itest {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr const char* kApiToken = "api-secret-8181";
 
 // The function's server: Python's http.server on $PORT (threads: one per connection).
 //   GET /            200 "ready" (the readiness check)
@@ -102,44 +98,16 @@ std::string NotFoundAs503() {
   return s.replace(s.find(from), from.size(), "self.answer(503");
 }
 
-class FunctionsHttpTest : public VoloTest {
+// Python's http.server as the function: `server.py` in the bundle, deployed with --http.
+class FunctionsHttpTest : public FunctionsFixture {
  protected:
   void SetUp() override {
-    join_file_ = TempPath("join-token");
-    std::ofstream(join_file_) << "join-secret-8282\n";
-    api_file_ = TempPath("api-token");
-    std::ofstream(api_file_) << kApiToken << "\n";
+    FunctionsFixture::SetUp();
     if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "needs /usr/bin/python3";
   }
 
   void Start(const std::vector<std::string>& worker_args = {}) {
-    planner_ = StartPlanner({"--join-token-file", join_file_, "--token-file", api_file_});
-    ASSERT_NE(planner_.port, 0);
-    std::vector<std::string> wargs = {
-        "--ops", "exec", "--work-dir", TempPath("work"), "--join-token-file", join_file_};
-    wargs.insert(wargs.end(), worker_args.begin(), worker_args.end());
-    worker_ = StartWorker(planner_, {.id = "hw1", .args = wargs, .wait_registered = false});
-    ASSERT_NE(worker_, nullptr);
-    ASSERT_TRUE(PollUntil(
-        [&] { return Api("GET", "/workers").body.find("hw1") != std::string::npos; }, seconds(20)));
-  }
-
-  Reply Api(const std::string& method, const std::string& path) {
-    return Fetch(method, planner_.Api(path), "");
-  }
-  static Reply Fetch(const std::string& method, const std::string& url, const std::string& body,
-                     net::Headers h = {}) {
-    h.emplace_back("Authorization", std::string("Bearer ") + kApiToken);
-    auto r = net::HttpFetch(method, url, body, h, seconds(90));
-    Reply reply;
-    if (!r.ok()) {
-      reply.transport_error = std::string(r.status().message());
-      return reply;
-    }
-    reply.status = r->status;
-    reply.body = r->body;
-    reply.json = ParseJson(reply.body);
-    return reply;
+    StartPlannerAndWorker(/*tokens=*/true, worker_args);
   }
   Reply Get(const std::string& name, const std::string& rest) {
     return Fetch("GET", planner_.url + "/fn/" + name + rest, "");
@@ -162,26 +130,10 @@ class FunctionsHttpTest : public VoloTest {
     ::close(s);
     return out;
   }
-  CommandResult Volo(std::vector<std::string> args) {
-    args.insert(args.begin() + 2, {"--planner", planner_.url, "--token-file", api_file_});
-    return h_.RunVolo(args);
-  }
   void Deploy(const std::string& name, std::vector<std::string> flags = {},
               const std::string& server = kServer) {
-    const std::string dir = TempPath("project-" + name + std::to_string(deploys_++));
-    fs::create_directories(dir);
-    std::ofstream(dir + "/server.py") << server;
-    std::vector<std::string> args = {"fn", "deploy", name, "--bundle", dir, "--http"};
-    args.insert(args.end(), flags.begin(), flags.end());
-    args.insert(args.end(), {"--cmd", "--", "python3", "server.py"});
-    CommandResult r = Volo(args);
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    ASSERT_NE(r.out.find("deployed"), std::string::npos) << r.out;
-  }
-  json::object Function(const std::string& name) {
-    Reply r = Api("GET", "/functions/" + name);
-    EXPECT_EQ(r.status, 200) << r.Describe();
-    return r.obj();
+    flags.insert(flags.begin(), "--http");
+    DeployBundle(name, "server.py", server, flags, {"python3", "server.py"});
   }
 
   // The round trip of one request through the planner and the worker to the server and back.
@@ -189,7 +141,7 @@ class FunctionsHttpTest : public VoloTest {
     Deploy("echo", flags);
     std::string body;
     for (int i = 0; i < 256; ++i) body += static_cast<char>(i);
-    Reply r = Fetch("PUT", planner_.url + "/fn/echo/echo/a%20b/c?x=1&y=%2Fz", body,
+    Reply r = Fetch("PUT", planner_.url + "/fn/echo/echo/a%20b/c?x=1&y=%2Fz", body, true,
                     {{"X-Color", "red"}, {"Content-Type", "application/x-thing"}});
     ASSERT_EQ(r.status, 200) << r.Describe();
     json::object seen = r.obj();
@@ -235,11 +187,6 @@ class FunctionsHttpTest : public VoloTest {
     EXPECT_FALSE(h_.Reap(*worker_));
     EXPECT_GE(NumAt(Function("crashy"), "cold_starts"), 2);
   }
-
-  std::string join_file_, api_file_;
-  PlannerProc planner_;
-  Child* worker_ = nullptr;
-  int deploys_ = 0;
 };
 
 TEST_F(FunctionsHttpTest, PathQueryHeadersAndBodyRoundTrip) {
@@ -307,11 +254,8 @@ TEST_F(FunctionsHttpTest, AnInstanceThatNeverBecomesReadyIsStoppedAndReported) {
       << r.body;
   EXPECT_NE(r.body.find("GET /nothing-here answered 503"), std::string::npos) << r.body;
   // Never listens at all.
-  const std::string dir = TempPath("sleeper");
-  fs::create_directories(dir);
-  std::ofstream(dir + "/x") << "";
-  CommandResult d = Volo({"fn", "deploy", "sleeper", "--bundle", dir, "--http", "--ready-timeout",
-                          "1", "--cmd", "--", "sleep", "600"});
+  CommandResult d = Volo({"fn", "deploy", "sleeper", "--bundle", Bundle("x", ""), "--http",
+                          "--ready-timeout", "1", "--cmd", "--", "sleep", "600"});
   ASSERT_EQ(d.exit_code, 0) << d.err;
   Reply s = Get("sleeper", "");
   EXPECT_EQ(s.status, 502) << s.Describe();

@@ -5,110 +5,34 @@
 // fails none; rollback; metering sums equal the calls made; tokens and bad input.
 
 #include <atomic>
-#include <filesystem>
 #include <fstream>
 #include <thread>
 
-#include "harness.h"
-#include "net/client.h"
+#include "functions_fixture.h"
 
 namespace volo::itest {
 namespace {
 
-namespace fs = std::filesystem;
-
-constexpr const char* kApiToken = "api-secret-7171";
-
-class FunctionsTest : public VoloTest {
+// A shell script as the function: `handler.sh` in the bundle, run by `sh`.
+class FunctionsTest : public FunctionsFixture {
  protected:
-  void SetUp() override {
-    join_file_ = TempPath("join-token");
-    std::ofstream(join_file_) << "join-secret-7272\n";
-    api_file_ = TempPath("api-token");
-    std::ofstream(api_file_) << kApiToken << "\n";
-  }
-
-  // A planner; with `tokens` it also asks for the API token (the harness then cannot watch
-  // the fleet without one, so the worker is waited for here).
+  // A planner (with `tokens`, asking for the API token) and the worker, which also serves on
+  // a port of its own.
   void Start(bool tokens = false, const std::vector<std::string>& worker_args = {}) {
-    std::vector<std::string> args = {"--join-token-file", join_file_};
-    if (tokens) {
-      args.push_back("--token-file");
-      args.push_back(api_file_);
-    }
-    planner_ = StartPlanner(args);
-    ASSERT_NE(planner_.port, 0);
-    std::vector<std::string> wargs = {
-        "--ops",    "exec",   "--work-dir", TempPath("work"), "--join-token-file",
-        join_file_, "--port", "0",          "--port-file",    TempPath("worker.port")};
+    std::vector<std::string> wargs = {"--port", "0", "--port-file", TempPath("worker.port")};
     wargs.insert(wargs.end(), worker_args.begin(), worker_args.end());
-    worker_ = StartWorker(planner_, {.id = "fw1", .args = wargs, .wait_registered = !tokens});
-    ASSERT_NE(worker_, nullptr);
-    if (tokens) {
-      ASSERT_TRUE(
-          PollUntil([&] { return Api("GET", "/workers").body.find("fw1") != std::string::npos; },
-                    seconds(20)));
-    }
-  }
-
-  Reply Api(const std::string& method, const std::string& path, const std::string& body = "",
-            bool token = true) {
-    return Fetch(method, planner_.Api(path), body, token);
-  }
-  static Reply Fetch(const std::string& method, const std::string& url, const std::string& body,
-                     bool token, milliseconds timeout = seconds(60)) {
-    net::Headers h;
-    if (token) h.emplace_back("Authorization", std::string("Bearer ") + kApiToken);
-    auto r = net::HttpFetch(method, url, body, h, timeout);
-    Reply reply;
-    if (!r.ok()) {
-      reply.transport_error = std::string(r.status().message());
-      return reply;
-    }
-    reply.status = r->status;
-    reply.body = r->body;
-    reply.json = ParseJson(reply.body);
-    return reply;
+    StartPlannerAndWorker(tokens, wargs);
   }
   Reply CallFn(const std::string& name, const std::string& body, bool token = true) {
     return Fetch("POST", planner_.url + "/fn/" + name, body, token);
   }
-  // `volo fn SUB ...` with the planner's flags right after SUB (before any `--`).
-  CommandResult Volo(std::vector<std::string> args) {
-    args.insert(args.begin() + 2, {"--planner", planner_.url, "--token-file", api_file_});
-    return h_.RunVolo(args);
-  }
-  // A bundle directory with `handler.sh` holding `script`.
-  std::string Project(const std::string& name, const std::string& script) {
-    const std::string dir = TempPath(name);
-    fs::create_directories(dir);
-    std::ofstream(dir + "/handler.sh") << script;
-    return dir;
-  }
   void Deploy(const std::string& name, const std::string& script,
-              std::vector<std::string> flags = {}) {
-    std::vector<std::string> args = {
-        "fn", "deploy", name, "--bundle",
-        Project("project-" + name + std::to_string(deploys_++), script)};
-    args.insert(args.end(), flags.begin(), flags.end());
-    args.insert(args.end(), {"--cmd", "--", "sh", "handler.sh"});
-    CommandResult r = Volo(args);
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    ASSERT_NE(r.out.find("deployed"), std::string::npos) << r.out;
-  }
-  json::object Function(const std::string& name) {
-    Reply r = Api("GET", "/functions/" + name);
-    EXPECT_EQ(r.status, 200) << r.Describe();
-    return r.obj();
+              const std::vector<std::string>& flags = {}) {
+    DeployBundle(name, "handler.sh", script, flags, {"sh", "handler.sh"});
   }
   double Instances(const std::string& name, const char* which = "total") {
     return NumAt(Function(name).at("instances").as_object(), which);
   }
-
-  std::string join_file_, api_file_;
-  PlannerProc planner_;
-  Child* worker_ = nullptr;
-  int deploys_ = 0;
 };
 
 TEST_F(FunctionsTest, ColdThenWarmThroughTheCliAndHttp) {
@@ -334,6 +258,34 @@ TEST_F(FunctionsTest, FunctionsSurviveAPlannerRestart) {
   CommandResult rb = Volo({"fn", "rollback", "keep"});
   ASSERT_EQ(rb.exit_code, 0) << rb.err;
   EXPECT_EQ(CallFn("keep", "").body, "one\n");
+}
+
+TEST_F(FunctionsTest, ADrainingWorkerFinishesItsCallsAndTheNextGoElsewhere) {
+  Start();
+  // The workload takes a second (a real call in flight, not a wait in the test).
+  Deploy("slow", "cat > /dev/null; sleep 1; echo finished\n", {"--max", "1"});
+  ASSERT_EQ(CallFn("slow", "").body, "finished\n");  // its instance is on fw1
+  Child* fw2 = StartWorker(planner_, {.id = "fw2",
+                                      .args = {"--ops", "exec", "--work-dir", TempPath("work2"),
+                                               "--join-token-file", join_file_}});
+  ASSERT_NE(fw2, nullptr);
+  Reply in_flight;
+  std::thread caller([&] { in_flight = CallFn("slow", ""); });
+  ASSERT_TRUE(PollUntil([&] { return NumAt(Function("slow"), "inflight") == 1; }, seconds(30)));
+  // fw1 drains with the call running: the call is answered, not lost with the worker.
+  h_.Signal(*worker_, SIGTERM);
+  Reply after = CallFn("slow", "");
+  caller.join();
+  EXPECT_EQ(in_flight.status, 200) << in_flight.Describe();
+  EXPECT_EQ(in_flight.body, "finished\n");
+  // The call made while fw1 drained waited for an instance on fw2.
+  EXPECT_EQ(after.status, 200) << after.Describe();
+  EXPECT_EQ(after.body, "finished\n");
+  ASSERT_TRUE(h_.WaitExit(*worker_, seconds(30))) << "SIGTERM did not stop fw1";
+  EXPECT_EQ(worker_->ExitCode(), 0);
+  json::object f = Function("slow");
+  EXPECT_EQ(NumAt(f, "errors"), 0) << json::serialize(f);
+  EXPECT_EQ(NumAt(f, "crashes"), 0) << json::serialize(f);
 }
 
 TEST_F(FunctionsTest, MeteringSumsEqualTheCallsMade) {

@@ -174,6 +174,23 @@ class DashboardTest(BrowserTest):
                  what="the relaunched run's page")
         wait_for(lambda: self.text_of("#run-state") == "succeeded", what="the relaunch succeeded")
 
+    def test_FlyRunsViewFollowsAProgramOnTheFleet(self):
+        self.planner()
+        self.worker("w1", ops="fly")
+        self.open("/fly")
+        wait_for(lambda: "No FLY program has run" in (self.text_of("main") or ""),
+                 what="the empty FLY runs view")
+        program = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples",
+                               "sum_indices.fly")
+        r = subprocess.run([VOLO, "run", program, "--env", f"local=cluster:{self.url}"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "sum of indices: 4950\n")
+        # The open page shows the run, without a reload.
+        wait_for(lambda: "100 of 100 instances done" in (self.text_of("#fly-runs .fly-run") or ""),
+                 what="the run's 100 instances on the page")
+        self.assertEqual(self.text_of("#fly-runs .fly-run .badge"), "done")
+
     def call_function(self, name, data):
         """POST /fn/NAME; returns (status, body)."""
         import urllib.error

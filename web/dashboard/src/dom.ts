@@ -30,6 +30,27 @@ export function setText(el: Node, text: string): void {
   if (el.textContent !== text) el.textContent = text;
 }
 
+// A view's refresh: runs `load` now and again `ms` after each run ends, until the function it
+// returns (the view's cleanup) is called. `load` checks `stopped()` after each await; what it
+// throws is shown in `info`.
+export function refreshEvery(ms: number, info: Node, load: (stopped: () => boolean) => Promise<void>): () => void {
+  let stopped = false;
+  let timer = 0;
+  async function run() {
+    try {
+      await load(() => stopped);
+    } catch (e) {
+      setText(info, (e as Error).message);
+    }
+    if (!stopped) timer = window.setTimeout(run, ms);
+  }
+  run();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
 // A table body whose rows are kept by key: rows are added, updated in place or removed, so a
 // button in a row stays the same element while the data under it changes.
 export class KeyedRows<T> {

@@ -142,11 +142,9 @@ class Records {
   size_t at_ = 0;
 };
 
-constexpr size_t kInlineSpecBytes = 16 << 10;  // larger specs go to the blob store
-constexpr size_t kSubmitBytes = 8 << 20;       // one submit request stays under this
-constexpr size_t kMaxChunk = 10000;            // instances in one chunk
-constexpr size_t kMaxWaitIds = 10000;          // POST /api/v1/wait's limit
-constexpr double kPollSeconds = 1.0;           // how long one wait may block
+constexpr size_t kSubmitBytes = 8 << 20;  // one submit request stays under this
+constexpr size_t kMaxWaitIds = 10000;     // POST /api/v1/wait's limit
+constexpr double kPollSeconds = 1.0;      // how long one wait may block
 
 struct Chunk {
   std::shared_ptr<fly::FlyJob> job;
@@ -207,20 +205,13 @@ class FleetEnvironment : public fly::Environment {
   }
 
   Status Submit(const std::shared_ptr<fly::FlyJob>& job) {
-    std::string spec = job->RemoteSpec();
-    if (spec.empty()) return FailedPrecondition("this fly cannot run on a cluster");
-    const std::string& source = job->program_source();
-    std::string hash = Sha256Hex(source);
-    VOLO_RETURN_IF_ERROR(PutBlob(hash, source));
-    std::string spec_field;
-    if (spec.size() > kInlineSpecBytes) {
-      std::string spec_hash = Sha256Hex(spec);
-      VOLO_RETURN_IF_ERROR(PutBlob(spec_hash, spec));
-      spec_field = "\"spec_blob\":\"" + spec_hash + "\"";
-    } else {
-      spec_field = "\"spec\":";
-      AppendJsonString(spec_field, spec);
-    }
+    VOLO_ASSIGN_OR_RETURN(
+        fly::ChunkCommon common,
+        fly::StoreChunkBlobs(*job, Sha256Hex,
+                             [this](const std::string& hash, const std::string& bytes) {
+                               return PutBlob(hash, bytes);
+                             }));
+    const std::string& spec = common.spec;
     // The fleet's fly slots now (the chunk size follows them, the answer does not).
     VOLO_ASSIGN_OR_RETURN(int slots, Slots());
     if (slots <= 0) {
@@ -230,7 +221,7 @@ class FleetEnvironment : public fly::Environment {
     }
     slots_ = slots;
     size_t n = job->instance_count();
-    size_t chunk = std::clamp<size_t>(n / (16 * static_cast<size_t>(slots)), 1, kMaxChunk);
+    size_t chunk = fly::ChunkSize(n, slots);
     // The spec (JSON written by fly.cc) names the program's file first and says whether the
     // fly is over a range; without a range, every instance's argument travels with its chunk.
     std::string file;
@@ -247,20 +238,9 @@ class FleetEnvironment : public fly::Environment {
     std::vector<std::pair<std::string, std::vector<Chunk>>> batches(1);
     for (size_t first = 0; first < n; first += chunk) {
       size_t count = std::min(chunk, n - first);
-      std::string task = "{\"op\":\"fly\",\"retries\":1,\"args\":{\"program\":\"" + hash +
-                         "\",\"file\":" + file + "," + spec_field +
-                         ",\"first\":" + std::to_string(first) +
-                         ",\"count\":" + std::to_string(count);
-      if (ship_args) {
-        task += ",\"args\":[";
-        for (size_t i = first; i < first + count; ++i) {
-          if (i > first) task += ',';
-          VOLO_ASSIGN_OR_RETURN(std::string arg, job->SerializedArgument(i));
-          AppendJsonString(task, arg);
-        }
-        task += ']';
-      }
-      task += "}}";
+      VOLO_ASSIGN_OR_RETURN(std::string args,
+                            fly::ChunkArgs(common, file, ship_args, *job, first, count));
+      std::string task = "{\"op\":\"fly\",\"retries\":1,\"args\":" + args + "}";
       auto& batch = batches.back();
       if (!batch.first.empty() && batch.first.size() + task.size() > kSubmitBytes) {
         batches.emplace_back();

@@ -5,7 +5,7 @@
 // (volo_function_duration_seconds), from which p50 and p99 are estimated as Prometheus'
 // histogram_quantile does.
 import { api, text } from "../api";
-import { KeyedRows, fmtSeconds, fmtTime, h, setText } from "../dom";
+import { KeyedRows, fmtSeconds, fmtTime, h, refreshEvery, setText } from "../dom";
 import { link } from "../router";
 
 interface Fn {
@@ -140,29 +140,17 @@ export function functions(root: HTMLElement): () => void {
   root.append(h("h2", {}, "Functions"), info,
     h("table", { id: "functions" }, h("thead", {}, h("tr", {}, ...head.map((c) => h("th", {}, c)))), body),
     h("p", { class: "muted" }, "Latency: arrival to answer of warm calls since the planner started (from /metrics); usage: every metered call (GET /api/v1/functions/NAME/usage)."));
-  let stopped = false;
-  let timer = 0;
-  async function load() {
-    try {
-      const [list, buckets] = await Promise.all([
-        api<{ functions: Fn[] }>("GET", "/api/v1/functions"), durationBuckets()]);
-      const usages = await Promise.all(list.functions.map((f) =>
-        api<Usage>("GET", `/api/v1/functions/${encodeURIComponent(f.name)}/usage`).catch(() => undefined)));
-      if (stopped) return;
-      rows.update(list.functions.map((f, i) => ({
-        f, warm: latencyOf(buckets, f.name, false), cold: latencyOf(buckets, f.name, true), usage: usages[i],
-      })));
-      setText(info, list.functions.length ? "" : "No functions deployed (volo fn deploy NAME --cmd -- PROGRAM).");
-    } catch (e) {
-      setText(info, (e as Error).message);
-    }
-    if (!stopped) timer = window.setTimeout(load, 2000);
-  }
-  load();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
+  return refreshEvery(2000, info, async (stopped) => {
+    const [list, buckets] = await Promise.all([
+      api<{ functions: Fn[] }>("GET", "/api/v1/functions"), durationBuckets()]);
+    const usages = await Promise.all(list.functions.map((f) =>
+      api<Usage>("GET", `/api/v1/functions/${encodeURIComponent(f.name)}/usage`).catch(() => undefined)));
+    if (stopped()) return;
+    rows.update(list.functions.map((f, i) => ({
+      f, warm: latencyOf(buckets, f.name, false), cold: latencyOf(buckets, f.name, true), usage: usages[i],
+    })));
+    setText(info, list.functions.length ? "" : "No functions deployed (volo fn deploy NAME --cmd -- PROGRAM).");
+  });
 }
 
 // ---- one function ----
@@ -187,54 +175,42 @@ export function fn(root: HTMLElement, params: string[]): () => void {
     h("h3", {}, "Usage, all metered calls"), h("table", { id: "function-usage" }, usageHead(), usageBody),
     h("h3", {}, "Usage, the last hour"), h("table", { id: "function-usage-hour" }, usageHead(), hourBody),
     h("h3", {}, "Revisions"), revisions);
-  let stopped = false;
-  let timer = 0;
   let shownRevisions = "";
-  async function load() {
-    try {
-      const now = Math.floor(Date.now() / 1000);
-      const path = `/api/v1/functions/${encodeURIComponent(name)}`;
-      const [f, usage, hour, buckets] = await Promise.all([
-        api<Fn>("GET", path), api<Usage>("GET", `${path}/usage`),
-        api<Usage>("GET", `${path}/usage?from=${now - 3600}&to=${now + 1}`), durationBuckets()]);
-      if (stopped) return;
-      const warm = latencyOf(buckets, name, false);
-      const cold = latencyOf(buckets, name, true);
-      const pairs: [string, string][] = [
-        ["Revision", f.revision],
-        ["Program", (f.spec?.cmd ?? []).join(" ")],
-        ["Instances", `${instancesText(f)} (min ${f.spec?.min ?? 0}, max ${f.spec?.max ?? ""})`],
-        ["In flight / queued", `${f.inflight ?? 0} / ${f.queued ?? 0}`],
-        ["Calls", String(f.calls ?? 0)],
-        ["Errors", String(f.errors ?? 0)],
-        ["Cold starts", String(f.cold_starts ?? 0)],
-        ["Rejected (429)", String(f.rejected ?? 0)],
-        ["Crashes", String(f.crashes ?? 0)],
-        ["Latency p50 / p99", fmtLatency(warm)],
-        ["Cold start p50 / p99", fmtLatency(cold)],
-        ["Public", f.spec?.public ? "yes" : "no"],
-      ];
-      facts.replaceChildren(...pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-fact": k }, v)]));
-      usageBody.replaceChildren(usageRow("all", usage),
-        ...Object.entries(usage.callers ?? {}).map(([who, u]) => usageRow(who, u)));
-      hourBody.replaceChildren(usageRow("all", hour),
-        ...Object.entries(hour.callers ?? {}).map(([who, u]) => usageRow(who, u)));
-      const key = JSON.stringify(f.revisions);
-      if (key !== shownRevisions) {
-        shownRevisions = key;
-        revisions.replaceChildren(...(f.revisions ?? []).map((r) =>
-          h("li", { class: r.current ? "current" : "" }, h("code", {}, r.id.slice(0, 12)),
-            ` deployed ${fmtTime(r.deployed)}`, r.current ? " (current)" : "")));
-      }
-      setText(message, "");
-    } catch (e) {
-      setText(message, (e as Error).message);
+  return refreshEvery(2000, message, async (stopped) => {
+    const now = Math.floor(Date.now() / 1000);
+    const path = `/api/v1/functions/${encodeURIComponent(name)}`;
+    const [f, usage, hour, buckets] = await Promise.all([
+      api<Fn>("GET", path), api<Usage>("GET", `${path}/usage`),
+      api<Usage>("GET", `${path}/usage?from=${now - 3600}&to=${now + 1}`), durationBuckets()]);
+    if (stopped()) return;
+    const warm = latencyOf(buckets, name, false);
+    const cold = latencyOf(buckets, name, true);
+    const pairs: [string, string][] = [
+      ["Revision", f.revision],
+      ["Program", (f.spec?.cmd ?? []).join(" ")],
+      ["Instances", `${instancesText(f)} (min ${f.spec?.min ?? 0}, max ${f.spec?.max ?? ""})`],
+      ["In flight / queued", `${f.inflight ?? 0} / ${f.queued ?? 0}`],
+      ["Calls", String(f.calls ?? 0)],
+      ["Errors", String(f.errors ?? 0)],
+      ["Cold starts", String(f.cold_starts ?? 0)],
+      ["Rejected (429)", String(f.rejected ?? 0)],
+      ["Crashes", String(f.crashes ?? 0)],
+      ["Latency p50 / p99", fmtLatency(warm)],
+      ["Cold start p50 / p99", fmtLatency(cold)],
+      ["Public", f.spec?.public ? "yes" : "no"],
+    ];
+    facts.replaceChildren(...pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-fact": k }, v)]));
+    usageBody.replaceChildren(usageRow("all", usage),
+      ...Object.entries(usage.callers ?? {}).map(([who, u]) => usageRow(who, u)));
+    hourBody.replaceChildren(usageRow("all", hour),
+      ...Object.entries(hour.callers ?? {}).map(([who, u]) => usageRow(who, u)));
+    const key = JSON.stringify(f.revisions);
+    if (key !== shownRevisions) {
+      shownRevisions = key;
+      revisions.replaceChildren(...(f.revisions ?? []).map((r) =>
+        h("li", { class: r.current ? "current" : "" }, h("code", {}, r.id.slice(0, 12)),
+          ` deployed ${fmtTime(r.deployed)}`, r.current ? " (current)" : "")));
     }
-    if (!stopped) timer = window.setTimeout(load, 2000);
-  }
-  load();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
+    setText(message, "");
+  });
 }

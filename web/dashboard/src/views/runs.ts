@@ -1,7 +1,7 @@
 // Workflow runs: the history (GET /api/v1/runs) and a run as a graph of its steps coloured
 // by state, with Cancel and Relaunch.
 import { api } from "../api";
-import { KeyedRows, fmtSeconds, fmtTime, h, setText } from "../dom";
+import { KeyedRows, fmtSeconds, fmtTime, h, refreshEvery, setText } from "../dom";
 import { link, navigate } from "../router";
 
 interface Step {
@@ -53,24 +53,12 @@ export function runs(root: HTMLElement): () => void {
   );
   root.append(h("h2", {}, "Workflow runs"), info,
     h("table", { id: "runs" }, h("thead", {}, h("tr", {}, ...["Run", "Workflow", "State", "Trigger", "Created", "Took", "Failure"].map((c) => h("th", {}, c)))), body));
-  let stopped = false;
-  let timer = 0;
-  async function load() {
-    try {
-      const r = await api<{ runs: Run[] }>("GET", "/api/v1/runs?limit=200");
-      if (stopped) return;
-      rows.update(r.runs);
-      setText(info, r.runs.length ? "" : "No workflow runs yet (volo workflow run NAME).");
-    } catch (e) {
-      setText(info, (e as Error).message);
-    }
-    if (!stopped) timer = window.setTimeout(load, 2000);
-  }
-  load();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
+  return refreshEvery(2000, info, async (stopped) => {
+    const r = await api<{ runs: Run[] }>("GET", "/api/v1/runs?limit=200");
+    if (stopped()) return;
+    rows.update(r.runs);
+    setText(info, r.runs.length ? "" : "No workflow runs yet (volo workflow run NAME).");
+  });
 }
 
 // Steps laid out as the workflow nests them: the top level left to right (a chain), the
