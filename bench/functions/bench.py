@@ -266,20 +266,12 @@ def main():
                             "--fly", "hello.fly", "--func", "handle", *flags],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-        fly_cold = []
-        for i in range(5 if QUICK else 20):
-            deploy_fly(f"fcold-{i}")
-            t0 = time.perf_counter()
-            status, body = call(f"{url}/fn/fcold-{i}")
-            fly_cold.append((time.perf_counter() - t0) * 1000)
-            assert status == 200 and body == b"hello x", body
+        fly_cold = cold_starts_ms(url, deploy_fly,
+                                  [f"fcold-{i}" for i in range(5 if QUICK else 20)])
         deploy_fly("fwarm", "--max", "1", "--concurrency", "2", "--queue", "10000")
-        call(f"{url}/fn/fwarm")
-        fly_warm = []
-        for _ in range(100 if QUICK else 500):
-            t0 = time.perf_counter()
-            call(f"{url}/fn/fwarm")
-            fly_warm.append((time.perf_counter() - t0) * 1000)
+        status, body = call(f"{url}/fn/fwarm")
+        assert status == 200 and body == b"hello x", body
+        fly_warm = latencies_ms(f"{url}/fn/fwarm", 100 if QUICK else 500)
         fly_tput = (wrk(f"{url}/fn/fwarm", seconds, connections=16) if shutil.which("wrk")
                     else (None, None, None))
         fly_usage = get(f"{url}/api/v1/functions/fwarm/usage")

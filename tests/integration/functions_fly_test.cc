@@ -15,15 +15,12 @@
 #include <fstream>
 #include <thread>
 
-#include "harness.h"
-#include "net/client.h"
+#include "functions_fixture.h"
 
 namespace volo::itest {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr const char* kApiToken = "api-secret-9191";
 
 // The function: routes on the request's path.
 constexpr const char* kProgram = R"FLY(const greeting = "hello"
@@ -80,60 +77,21 @@ func handle(body, req) {
 }
 )FLY";
 
-class FunctionsFlyTest : public VoloTest {
+class FunctionsFlyTest : public FunctionsFixture {
  protected:
-  void SetUp() override {
-    join_file_ = TempPath("join-token");
-    std::ofstream(join_file_) << "join-secret-9292\n";
-    api_file_ = TempPath("api-token");
-    std::ofstream(api_file_) << kApiToken << "\n";
-  }
-
   void Start(const std::vector<std::string>& worker_args = {}) {
-    planner_ = StartPlanner({"--join-token-file", join_file_, "--token-file", api_file_});
-    ASSERT_NE(planner_.port, 0);
-    std::vector<std::string> wargs = {
-        "--ops", "exec", "--work-dir", TempPath("work"), "--join-token-file", join_file_};
-    wargs.insert(wargs.end(), worker_args.begin(), worker_args.end());
-    worker_ = StartWorker(planner_, {.id = "fw1", .args = wargs, .wait_registered = false});
-    ASSERT_NE(worker_, nullptr);
-    ASSERT_TRUE(PollUntil(
-        [&] { return Api("GET", "/workers").body.find("fw1") != std::string::npos; }, seconds(20)));
-  }
-
-  Reply Api(const std::string& method, const std::string& path) {
-    return Fetch(method, planner_.Api(path), "");
-  }
-  static Reply Fetch(const std::string& method, const std::string& url, const std::string& body,
-                     net::Headers h = {}) {
-    h.emplace_back("Authorization", std::string("Bearer ") + kApiToken);
-    auto r = net::HttpFetch(method, url, body, h, seconds(90));
-    Reply reply;
-    if (!r.ok()) {
-      reply.transport_error = std::string(r.status().message());
-      return reply;
-    }
-    reply.status = r->status;
-    reply.body = r->body;
-    reply.json = ParseJson(reply.body);
-    return reply;
+    StartPlannerAndWorker(/*tokens=*/true, worker_args);
   }
   Reply Call(const std::string& name, const std::string& rest, const std::string& body = "",
              net::Headers h = {}) {
-    return Fetch("POST", planner_.url + "/fn/" + name + rest, body, std::move(h));
+    return Fetch("POST", planner_.url + "/fn/" + name + rest, body, true, std::move(h));
   }
-  CommandResult Volo(std::vector<std::string> args) {
-    args.insert(args.begin() + 2, {"--planner", planner_.url, "--token-file", api_file_});
-    return h_.RunVolo(args);
-  }
-  // Deploys `program` (as handler.fly in a bundle) with F = `func`.
+  // Deploys `program` (as handler.fly in a fresh bundle) with F = `func`.
   CommandResult TryDeploy(const std::string& name, const std::string& program,
                           std::vector<std::string> flags = {}, const std::string& func = "handle") {
-    const std::string dir = TempPath("project-" + name + std::to_string(deploys_++));
-    fs::create_directories(dir);
-    std::ofstream(dir + "/handler.fly") << program;
-    std::vector<std::string> args = {"fn",    "deploy",      name,     "--bundle", dir,
-                                     "--fly", "handler.fly", "--func", func};
+    std::vector<std::string> args = {
+        "fn",    "deploy",      name,     "--bundle", Bundle("handler.fly", program),
+        "--fly", "handler.fly", "--func", func};
     args.insert(args.end(), flags.begin(), flags.end());
     return Volo(args);
   }
@@ -142,11 +100,6 @@ class FunctionsFlyTest : public VoloTest {
     CommandResult r = TryDeploy(name, program, std::move(flags));
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     ASSERT_NE(r.out.find("deployed"), std::string::npos) << r.out;
-  }
-  json::object Function(const std::string& name) {
-    Reply r = Api("GET", "/functions/" + name);
-    EXPECT_EQ(r.status, 200) << r.Describe();
-    return r.obj();
   }
   // The pids of the worker's `volo __fn-fly` children (any depth).
   std::vector<pid_t> FlyInstances() {
@@ -171,11 +124,6 @@ class FunctionsFlyTest : public VoloTest {
     }
     return out;
   }
-
-  std::string join_file_, api_file_;
-  PlannerProc planner_;
-  Child* worker_ = nullptr;
-  int deploys_ = 0;
 };
 
 TEST_F(FunctionsFlyTest, ColdThenWarmAndEachKindOfAnswer) {
