@@ -1,9 +1,10 @@
 """Functions as a service, measured on loopback (docs/functions.md).
 
 A planner and one sandboxed worker; a `cmd` function (`cat`, so the program's own work is
-nothing and what is measured is volo's path plus one sandboxed process start per call) and an
+nothing and what is measured is volo's path plus one sandboxed process start per call), an
 `http` function (a small Python HTTP/1.1 server answering its request's body, also run directly,
-outside volo, as the machine's limit for that server):
+outside volo, as the machine's limit for that server) and a `fly` function (FLY's
+`handle(body)` answering "hello " + body, in warm VMs):
 
 - cold start: from no instance to the first answer (a new function each time, so the instance,
   its bundle lease and the call all start from nothing), p50 and max over the runs;
@@ -58,6 +59,13 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"""
+
+
+# The fly function.
+FLY = """func handle(body) {
+  return "hello " + body
+}
 """
 
 
@@ -246,6 +254,28 @@ def main():
         direct_tput = (wrk(f"http://127.0.0.1:{port}/", seconds) if shutil.which("wrk")
                        else (None, None, None))
 
+        # The fly runner: cold starts, sequential calls, then wrk with keep-alive (-t2 -c16)
+        # against one instance of concurrency 2 (the machine's two cores).
+        flydir = os.path.join(tmp, "flyfn")
+        os.makedirs(flydir)
+        with open(os.path.join(flydir, "hello.fly"), "w") as f:
+            f.write(FLY)
+
+        def deploy_fly(name, *flags):
+            subprocess.run([volo, "fn", "deploy", name, "--planner", url, "--bundle", flydir,
+                            "--fly", "hello.fly", "--func", "handle", *flags],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        fly_cold = cold_starts_ms(url, deploy_fly,
+                                  [f"fcold-{i}" for i in range(5 if QUICK else 20)])
+        deploy_fly("fwarm", "--max", "1", "--concurrency", "2", "--queue", "10000")
+        status, body = call(f"{url}/fn/fwarm")
+        assert status == 200 and body == b"hello x", body
+        fly_warm = latencies_ms(f"{url}/fn/fwarm", 100 if QUICK else 500)
+        fly_tput = (wrk(f"{url}/fn/fwarm", seconds, connections=16) if shutil.which("wrk")
+                    else (None, None, None))
+        fly_usage = get(f"{url}/api/v1/functions/fwarm/usage")
+
         print("| runner | cold start p50 | cold start max | warm p50 | warm p99 | warm calls/s |")
         print("|---|---|---|---|---|---|")
         print(f"| cmd (`cat` under bwrap) | {statistics.median(cold):.1f} ms | {max(cold):.1f} ms | "
@@ -259,7 +289,16 @@ def main():
         print(f"| the same server, directly | {statistics.median(own_start):.1f} ms (its own "
               f"start) | {max(own_start):.1f} ms | {pct(direct_warm, 50):.2f} ms | "
               f"{pct(direct_warm, 99):.2f} ms | {fmt(direct_tput[0])} |")
+        print(f"| fly (`handle(body)` under bwrap) | {statistics.median(fly_cold):.1f} ms | "
+              f"{max(fly_cold):.1f} ms | {pct(fly_warm, 50):.2f} ms | "
+              f"{pct(fly_warm, 99):.2f} ms | {fmt(fly_tput[0])} |")
         print()
+        if fly_tput[0]:
+            print(f"`--fly` through volo: {fly_tput[0]:.0f} calls/s with wrk -t2 -c16 for "
+                  f"{seconds} s (goal: at least 20,000); wrk's own p50/p99: "
+                  f"{fmt(fly_tput[1], ' ms')}/{fmt(fly_tput[2], ' ms')}. The planner metered "
+                  f"{fly_usage['calls']} calls of it, {fly_usage['errors']} errors.")
+            print()
         if http_tput[0] and direct_tput[0]:
             print(f"`--http` through volo: {http_tput[0] / direct_tput[0]:.2f}x the server's "
                   f"direct throughput (goal: at least 0.5x); wrk's own p50/p99: "
@@ -271,7 +310,6 @@ def main():
         print(f"Cold start: a new function each run ({len(cold)} runs), from no instance to the "
               f"first answer. Warm: {len(warm)} sequential calls, then {how} for {seconds} s "
               f"(4 instances of concurrency 4). The planner metered {usage['calls']} warm calls.")
-        print("The `--fly` runner is not built yet, so it has no row.")
     finally:
         for p in reversed(procs):
             if p.poll() is None:

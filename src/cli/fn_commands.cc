@@ -23,6 +23,7 @@ struct DeployFlags {
   std::vector<std::string> words;
   bool cmd = false;
   bool http = false;
+  std::string fly_file, fly_function;  // --fly FILE --func F
   std::string ready;
   double ready_timeout = 0;
   std::string bundle_dir;
@@ -84,9 +85,24 @@ int WaitServing(const std::string& planner, const std::string& name, const std::
 }
 
 int Deploy(const std::string& planner, const DeployFlags& d) {
-  if (!d.cmd || d.words.empty()) {
-    std::cerr << "volo: give the function's program with --cmd: volo fn deploy " << d.name
-              << " [--http] --cmd -- PROGRAM ARGS...\n";
+  const bool fly = !d.fly_file.empty();
+  if (fly && (d.cmd || d.http || !d.words.empty())) {
+    std::cerr << "volo: --fly is a runner of its own, without --cmd, --http or a program\n";
+    return 2;
+  }
+  if (fly && d.fly_function.empty()) {
+    std::cerr << "volo: give the function each call calls: volo fn deploy " << d.name << " --fly "
+              << d.fly_file << " --func F\n";
+    return 2;
+  }
+  if (!fly && !d.fly_function.empty()) {
+    std::cerr << "volo: --func is for --fly functions\n";
+    return 2;
+  }
+  if (!fly && (!d.cmd || d.words.empty())) {
+    std::cerr << "volo: give the function's program with --cmd (or --fly FILE --func F): volo "
+                 "fn deploy "
+              << d.name << " [--http] --cmd -- PROGRAM ARGS...\n";
     return 2;
   }
   if (!d.http && (!d.ready.empty() || d.ready_timeout > 0)) {
@@ -94,12 +110,33 @@ int Deploy(const std::string& planner, const DeployFlags& d) {
     return 2;
   }
   json::object spec;
-  spec["runner"] = d.http ? "http" : "cmd";
+  spec["runner"] = fly ? "fly" : d.http ? "http" : "cmd";
   if (!d.ready.empty()) spec["ready"] = d.ready;
   if (d.ready_timeout > 0) spec["ready_timeout"] = d.ready_timeout;
-  json::array argv;
-  for (const auto& w : d.words) argv.emplace_back(w);
-  spec["cmd"] = std::move(argv);
+  if (fly) {
+    // The program travels in the spec. With --bundle, FILE is a path inside the bundle (the
+    // program then runs beside its files); without, its base name is what messages show.
+    std::string path = d.bundle_dir.empty() ? d.fly_file : d.bundle_dir + "/" + d.fly_file;
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+      std::cerr << "volo: cannot read " << path << "\n";
+      return 2;
+    }
+    std::string source{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+    std::string name = d.fly_file;
+    if (d.bundle_dir.empty()) {
+      if (auto slash = name.rfind('/'); slash != std::string::npos) name = name.substr(slash + 1);
+    }
+    json::object flyspec;
+    flyspec["file"] = name;
+    flyspec["source"] = std::move(source);
+    flyspec["function"] = d.fly_function;
+    spec["fly"] = std::move(flyspec);
+  } else {
+    json::array argv;
+    for (const auto& w : d.words) argv.emplace_back(w);
+    spec["cmd"] = std::move(argv);
+  }
   int exit_code = 0;
   if (!d.bundle_dir.empty()) {
     std::string id = PushBundle(planner, d.bundle_dir, &exit_code);
@@ -327,7 +364,9 @@ void AddFunctionCommands(CLI::App& app, int* exit_code) {
       "Deploy a function (a new revision when anything changed): volo fn deploy NAME [--bundle "
       "DIR] [--http] --cmd -- PROGRAM ARGS... Each call runs PROGRAM in the sandbox with the "
       "request body on stdin; its stdout is the answer. With --http, PROGRAM is a long-lived "
-      "HTTP server listening on 127.0.0.1:$PORT, and calls are proxied to it "
+      "HTTP server listening on 127.0.0.1:$PORT, and calls are proxied to it. Or volo fn deploy "
+      "NAME [--bundle DIR] --fly FILE --func F: each call calls the FLY function F(body) or "
+      "F(body, request) in a warm VM, and its return value is the answer "
       "(docs/functions.md, \"Runners\")");
   dep->add_option("name", d->name, "The function's name (a-z, 0-9, '-')")->required();
   dep->add_option("words", d->words, "After --: the program and its arguments");
@@ -336,6 +375,13 @@ void AddFunctionCommands(CLI::App& app, int* exit_code) {
   dep->add_flag("--http", d->http,
                 "The http runner: PROGRAM (after --cmd --) serves HTTP on 127.0.0.1:$PORT in the "
                 "sandbox; each instance is one such process, and calls are proxied to it");
+  dep->add_option("--fly", d->fly_file,
+                  "The fly runner: this FLY program (inside --bundle DIR when given) is "
+                  "compiled once per instance, and each call calls its function --func");
+  dep->add_option("--func", d->fly_function,
+                  "With --fly: the function a call calls, F(), F(body) or F(body, request); a "
+                  "String it returns is the answer's body, a map {status, headers, body} the "
+                  "whole answer");
   dep->add_option("--ready", d->ready,
                   "With --http: the path an instance must answer a GET on (any status below "
                   "500) before it takes calls (default /)");

@@ -18,6 +18,7 @@
 #include "cli/text.h"
 #include "net/client.h"
 #include "worker/fly_runner.h"
+#include "worker/fn_fly.h"
 #include "worker/limits.h"
 #include "worker/zygote.h"
 
@@ -65,6 +66,10 @@ int main(int argc, char** argv) {
   // A worker's fly runner (src/worker/fly_runner.h): not a user command, so not in --help.
   if (argc >= 2 && argv[1] == volo::worker::kFlyRunnerCommand) {
     return volo::worker::FlyRunnerMain(argc, argv);
+  }
+  // A fly function's instance on a worker (src/worker/fn_fly.h).
+  if (argc >= 2 && argv[1] == volo::worker::kFnFlyCommand) {
+    return volo::worker::FnFlyMain(argc, argv);
   }
   // The shim that puts a command under its task's limits before running it (limits.h).
   if (argc >= 2 && argv[1] == volo::worker::kLimitShimCommand) {

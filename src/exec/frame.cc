@@ -1,11 +1,13 @@
 #include "exec/frame.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <charconv>
+#include <cstring>
 
 namespace volo::exec {
 
@@ -27,6 +29,11 @@ Status SendAll(int fd, const char* data, size_t n) {
     ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        pollfd p{fd, POLLOUT, 0};
+        ::poll(&p, 1, -1);
+        continue;
+      }
       if (errno == EPIPE || errno == ECONNRESET) return Unavailable("the other process has gone");
       return IoError(std::string("send: ") + strerror(errno));
     }
@@ -92,6 +99,45 @@ Status ReceiveFrame(int fd, std::string* payload, size_t max_bytes) {
   if (n > max_bytes) return Corruption("a frame of " + std::to_string(n) + " bytes");
   payload->resize(n);
   return ReadAll(fd, payload->data(), n);
+}
+
+void AppendFrame(std::string& out, std::string_view payload) {
+  PutU32(out, static_cast<uint32_t>(payload.size()));
+  out.append(payload);
+}
+
+Status SendBytes(int fd, std::string_view bytes) { return SendAll(fd, bytes.data(), bytes.size()); }
+
+Result<size_t> FrameBuffer::Fill(int fd, size_t max_bytes) {
+  if (start_ > 0) {
+    // Keeps the unread bytes at the front, so the buffer never grows past a frame and a read.
+    std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
+    end_ -= start_;
+    start_ = 0;
+  }
+  if (buf_.size() < end_ + max_bytes) buf_.resize(end_ + max_bytes);
+  for (;;) {
+    ssize_t r = ::read(fd, buf_.data() + end_, max_bytes);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return size_t{0};
+    if (r == 0 || (r < 0 && errno == ECONNRESET)) return Unavailable("the other process has gone");
+    if (r < 0) return IoError(std::string("read: ") + strerror(errno));
+    end_ += static_cast<size_t>(r);
+    return static_cast<size_t>(r);
+  }
+}
+
+bool FrameBuffer::Next(std::string_view* payload) {
+  if (corrupt_ || end_ - start_ < 4) return false;
+  uint32_t n = GetU32(buf_.data() + start_);
+  if (n > kMaxFrameBytes) {
+    corrupt_ = true;
+    return false;
+  }
+  if (end_ - start_ - 4 < n) return false;
+  *payload = std::string_view(buf_.data() + start_ + 4, n);
+  start_ += 4 + static_cast<size_t>(n);
+  return true;
 }
 
 }  // namespace volo::exec

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -47,5 +48,33 @@ Status SendFrame(int fd, std::string_view payload);
 // Reads one frame into *payload (blocking). Unavailable at end of file (the peer closed or
 // died), Corruption for a frame above max_bytes, IoError otherwise.
 Status ReceiveFrame(int fd, std::string* payload, size_t max_bytes = kMaxFrameBytes);
+
+// Appends one frame (its length and `payload`) to `out`, so that several frames can leave in
+// one write.
+void AppendFrame(std::string& out, std::string_view payload);
+// Writes all of `bytes` (frames AppendFrame made). On a non-blocking descriptor it waits for
+// room as needed. Unavailable when the peer has gone.
+Status SendBytes(int fd, std::string_view bytes);
+
+// Frames read in bulk: Fill reads what is there (up to max_bytes at once), Next hands out the
+// complete frames it holds, in order. For a reader that takes every frame one read brought
+// rather than a read per frame.
+class FrameBuffer {
+ public:
+  // One read: the bytes read, 0 when a non-blocking descriptor has nothing now; Unavailable
+  // at end of file (the peer closed or died), IoError otherwise. Invalidates the payloads Next
+  // handed out.
+  Result<size_t> Fill(int fd, size_t max_bytes);
+  // The next complete frame's payload (valid until the next Fill); false when none is complete
+  // (or the stream is corrupt: a frame above kMaxFrameBytes).
+  bool Next(std::string_view* payload);
+  bool corrupt() const { return corrupt_; }
+
+ private:
+  std::vector<char> buf_;
+  size_t start_ = 0;  // the first byte not handed out yet
+  size_t end_ = 0;    // the end of the bytes read
+  bool corrupt_ = false;
+};
 
 }  // namespace volo::exec

@@ -13,6 +13,8 @@
 
 #include "common/json_text.h"
 #include "common/sha256.h"
+#include "fly/compiler.h"
+#include "fly/diagnostic.h"
 #include "wire/messages.h"
 
 namespace volo::planner {
@@ -79,6 +81,15 @@ std::string FunctionSpec::ToJson() const {
   AppendNumber(out, cpus);
   out += is_public ? ",\"public\":true" : ",\"public\":false";
   out += ",\"queue\":" + std::to_string(queue);
+  if (runner == "fly") {
+    out += ",\"fly\":{\"file\":";
+    AppendJsonString(out, fly_file);
+    out += ",\"source\":";
+    AppendJsonString(out, fly_source);
+    out += ",\"function\":";
+    AppendJsonString(out, fly_function);
+    out += "}";
+  }
   if (runner == "http") {
     // Only for http functions, so that a cmd function's revision id stays what it was.
     out += ",\"ready\":";
@@ -92,6 +103,25 @@ std::string FunctionSpec::ToJson() const {
 
 std::string RevisionOf(const FunctionSpec& spec) { return Sha256Hex(spec.ToJson()); }
 
+std::string CheckFlyFunction(const std::string& file, const std::string& source,
+                             const std::string& function) {
+  std::vector<fly::Diagnostic> diags;
+  auto program = fly::CompileSource(file, source, diags);
+  if (fly::HasErrors(diags)) {
+    std::string text = fly::FormatDiagnostics(file, source, diags);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    return text;
+  }
+  int fn = program->FindFunction(function);
+  if (fn <= 0) return file + " has no function '" + function + "'";
+  int arity = program->functions[static_cast<size_t>(fn)]->arity;
+  if (arity > 2) {
+    return "function '" + function + "' of " + file + " takes " + std::to_string(arity) +
+           " parameters; a call passes at most two (the body and the request)";
+  }
+  return "";
+}
+
 Result<FunctionSpec> ParseFunctionSpec(std::string_view name, std::string_view body) {
   if (!ValidFunctionName(name)) {
     return InvalidArgument("function name '" + std::string(name) +
@@ -104,9 +134,9 @@ Result<FunctionSpec> ParseFunctionSpec(std::string_view name, std::string_view b
   if (!o) return InvalidArgument("the body must be a JSON object");
   FunctionSpec s;
   s.name = std::string(name);
-  static const char* kKnown[] = {"runner",      "cmd",  "bundle",  "env",          "min",  "max",
-                                 "concurrency", "idle", "timeout", "memory",       "cpus", "public",
-                                 "queue",       "name", "ready",   "ready_timeout"};
+  static const char* kKnown[] = {
+      "runner", "cmd",  "bundle", "env",   "min",  "max",   "concurrency",   "idle", "timeout",
+      "memory", "cpus", "public", "queue", "name", "ready", "ready_timeout", "fly"};
   for (const auto& [k, val] : *o) {
     (void)val;
     if (std::none_of(std::begin(kKnown), std::end(kKnown),
@@ -152,8 +182,9 @@ Result<FunctionSpec> ParseFunctionSpec(std::string_view name, std::string_view b
     return Status::Ok();
   };
   if (const json::value* r = o->if_contains("runner")) {
-    if (!r->is_string() || (r->get_string() != "cmd" && r->get_string() != "http")) {
-      return InvalidArgument("runner: must be \"cmd\" or \"http\"");
+    if (!r->is_string() ||
+        (r->get_string() != "cmd" && r->get_string() != "http" && r->get_string() != "fly")) {
+      return InvalidArgument("runner: must be \"cmd\", \"http\" or \"fly\"");
     }
     s.runner = std::string(r->get_string());
   }
@@ -167,20 +198,64 @@ Result<FunctionSpec> ParseFunctionSpec(std::string_view name, std::string_view b
     }
     s.ready = std::string(*p);
   }
+  if (s.runner == "fly") {
+    if (const json::value* c = o->if_contains("cmd");
+        c && !(c->is_array() && c->get_array().empty())) {
+      return InvalidArgument("cmd: not for the fly runner (its program is fly.source)");
+    }
+    const json::value* fv = o->if_contains("fly");
+    const json::object* fo = fv ? fv->if_object() : nullptr;
+    if (!fo) {
+      return InvalidArgument(
+          "fly: required for the fly runner, {\"file\", \"source\", \"function\"}");
+    }
+    for (const auto& [k, val] : *fo) {
+      (void)val;
+      if (k != "file" && k != "source" && k != "function") {
+        return InvalidArgument("fly: unknown field '" + std::string(k) + "'");
+      }
+    }
+    auto text = [&](const char* key, std::string* out) -> Status {
+      const json::value* f = fo->if_contains(key);
+      if (!f || !f->is_string() || f->get_string().empty()) {
+        return InvalidArgument(std::string("fly.") + key + ": required, a non-empty string");
+      }
+      *out = std::string(f->get_string());
+      return Status::Ok();
+    };
+    VOLO_RETURN_IF_ERROR(text("file", &s.fly_file));
+    VOLO_RETURN_IF_ERROR(text("source", &s.fly_source));
+    VOLO_RETURN_IF_ERROR(text("function", &s.fly_function));
+    if (s.fly_source.size() > kMaxFlySource) {
+      return InvalidArgument("fly.source: larger than " + std::to_string(kMaxFlySource >> 20) +
+                             " MiB");
+    }
+    if (std::string why = CheckFlyFunction(s.fly_file, s.fly_source, s.fly_function);
+        !why.empty()) {
+      return InvalidArgument(why);
+    }
+  } else if (o->contains("fly")) {
+    return InvalidArgument("fly: only for the fly runner");
+  }
   const json::value* cmd = o->if_contains("cmd");
   const json::array* argv = cmd ? cmd->if_array() : nullptr;
-  if (!argv || argv->empty()) {
+  if (s.runner == "fly") {
+    // No program of its own: the worker runs the fly program.
+  } else if (!argv || argv->empty()) {
     return InvalidArgument(
         "cmd: required, a non-empty array of strings (the program and its arguments)");
   }
-  for (const json::value& a : *argv) {
+  for (size_t i = 0; argv && s.runner != "fly" && i < argv->size(); ++i) {
+    const json::value& a = (*argv)[i];
     if (!a.is_string()) return InvalidArgument("cmd: each argument is a string");
     if (a.get_string().find('\0') != json::string::npos) {
       return InvalidArgument("cmd: an argument holds a NUL character");
     }
     s.argv.emplace_back(a.get_string());
   }
-  if (s.argv[0].empty()) return InvalidArgument("cmd: the program's name is empty");
+  if (s.runner != "fly" && s.argv[0].empty()) {
+    return InvalidArgument("cmd: the program's name is empty");
+  }
   if (const json::value* b = o->if_contains("bundle"); b && !b->is_null()) {
     std::string id = b->is_string() ? std::string(b->get_string()) : "";
     bool hex = id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
@@ -618,6 +693,10 @@ void FunctionService::Scale(Function& f) {
     m.cpus = spec.cpus;
     m.ready = spec.ready;
     m.ready_timeout = spec.ready_timeout;
+    m.fly_file = spec.fly_file;
+    m.fly_source = spec.fly_source;
+    m.fly_function = spec.fly_function;
+    m.concurrency = spec.concurrency;
     spdlog::debug("function {}: starting instance {} on {}", spec.name, inst->id, workers_[*w].id);
     instances_[inst->id] = std::move(inst);
     transport_.Start(*w, m);

@@ -39,7 +39,7 @@ namespace volo::planner {
 struct FunctionSpec {
   std::string name;
   // "cmd": one process per call, body on stdin, stdout the answer; "http": a long-lived server
-  // on $PORT, calls proxied to it.
+  // on $PORT, calls proxied to it; "fly": a FLY function called in warm VMs.
   std::string runner = "cmd";
   std::vector<std::string> argv;  // the program and its arguments
   std::string bundle;             // sha256 of a bundle the planner has, or empty
@@ -57,6 +57,9 @@ struct FunctionSpec {
   // and is stopped and reported when it has not within `ready_timeout` seconds.
   std::string ready = "/";
   double ready_timeout = 30;
+  // The fly runner (argv empty): the program's file name and text, and the function each call
+  // calls (F(), F(body) or F(body, request) by its arity).
+  std::string fly_file, fly_source, fly_function;
 
   // The spec as canonical JSON (fixed field order, sorted env): what a revision is named by.
   std::string ToJson() const;
@@ -65,6 +68,12 @@ struct FunctionSpec {
 // The body of PUT /api/v1/functions/NAME (the fields of FunctionSpec, `cmd` for argv). Errors
 // name the field: `max: must be an integer from 1 to 1000`.
 Result<FunctionSpec> ParseFunctionSpec(std::string_view name, std::string_view body);
+// Whether a fly function can start: `source` compiles and has `function` with at most two
+// parameters. What is wrong ("hello.fly:3:5: expected ..."), or "" when nothing is.
+std::string CheckFlyFunction(const std::string& file, const std::string& source,
+                             const std::string& function);
+// The largest FLY program a function may hold (it travels in the spec and the journal).
+inline constexpr size_t kMaxFlySource = 1 << 20;
 // Function names: 1-64 of [a-z0-9-], starting with a letter or digit (they appear in URLs).
 bool ValidFunctionName(std::string_view name);
 // The SHA-256 (hex) of spec.ToJson().

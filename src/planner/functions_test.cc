@@ -634,7 +634,7 @@ TEST(FunctionSpecTest, ParsesAndNamesBadFields) {
   EXPECT_NE(err("f", R"({"cmd":["x"],"bundle":"abc"})").find("bundle"), std::string::npos);
   EXPECT_NE(err("f", R"({"cmd":["x"],"colour":1})").find("unknown field 'colour'"),
             std::string::npos);
-  EXPECT_NE(err("f", R"({"cmd":["x"],"runner":"fly"})").find("runner"), std::string::npos);
+  EXPECT_NE(err("f", R"({"cmd":["x"],"runner":"cmd2"})").find("runner"), std::string::npos);
   EXPECT_NE(err("f", R"({"cmd":["x"],"runner":"http","ready":"x"})").find("ready:"),
             std::string::npos);
   EXPECT_NE(err("f", R"({"cmd":["x"],"runner":"http","ready":"/a b"})").find("ready:"),
@@ -644,6 +644,60 @@ TEST(FunctionSpecTest, ParsesAndNamesBadFields) {
   EXPECT_NE(err("f", R"({"cmd":["x"],"runner":"http","ready_timeout":0})").find("ready_timeout"),
             std::string::npos);
   EXPECT_NE(err("f", "not json").find("malformed JSON"), std::string::npos);
+}
+
+// The fly runner's spec: the program travels in it and is compiled at deploy; a spec that went
+// through ToJson (the journal) parses back the same.
+TEST(FunctionSpecTest, FlySpecs) {
+  const std::string ok_body =
+      R"({"runner":"fly","fly":{"file":"h.fly","source":"func handle(b, r) {\n  return b\n}\n",)"
+      R"("function":"handle"},"concurrency":4})";
+  auto ok = ParseFunctionSpec("h", ok_body);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->runner, "fly");
+  EXPECT_TRUE(ok->argv.empty());
+  EXPECT_EQ(ok->fly_file, "h.fly");
+  EXPECT_EQ(ok->fly_function, "handle");
+  auto again = ParseFunctionSpec("h", ok->ToJson());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->ToJson(), ok->ToJson());
+  // Another program is another revision.
+  auto other = ParseFunctionSpec(
+      "h", R"({"runner":"fly","fly":{"file":"h.fly","source":"func handle(b) {\n  return b\n}\n",)"
+           R"("function":"handle"},"concurrency":4})");
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_NE(RevisionOf(*ok), RevisionOf(*other));
+
+  auto err = [](std::string_view body) {
+    auto r = ParseFunctionSpec("h", body);
+    return r.ok() ? std::string("ok") : std::string(r.status().message());
+  };
+  auto fly = [](std::string source, const std::string& function = "handle") {
+    // The source as a JSON string's text: its newlines escaped.
+    for (size_t at; (at = source.find('\n')) != std::string::npos;) source.replace(at, 1, "\\n");
+    return R"({"runner":"fly","fly":{"file":"h.fly","source":")" + source + R"(","function":")" +
+           function + R"("}})";
+  };
+  EXPECT_EQ(err(fly("func handle() {\n}\n")), "ok");
+  EXPECT_EQ(err(fly("func handle(body {\n}\n")).rfind("h.fly:1:18: expected ')'", 0), 0u)
+      << err(fly("func handle(body {\n}\n"));
+  EXPECT_EQ(err(fly("func handle(b) {\n}\n", "nope")), "h.fly has no function 'nope'");
+  EXPECT_NE(err(fly("func handle(a, b, c) {\n}\n")).find("takes 3 parameters"), std::string::npos);
+  EXPECT_NE(err(R"({"runner":"fly"})").find("fly: required"), std::string::npos);
+  EXPECT_NE(err(R"({"runner":"fly","cmd":["x"],"fly":{"file":"a","source":"func f() {\n}\n",)"
+                R"("function":"f"}})")
+                .find("cmd: not for the fly runner"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"runner":"fly","fly":{"file":"a","source":"","function":"f"}})")
+                .find("fly.source: required"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"runner":"fly","fly":{"file":"a","source":"x","function":"f","y":1}})")
+                .find("fly: unknown field 'y'"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"cmd":["x"],"fly":{}})").find("fly: only for the fly runner"),
+            std::string::npos);
+  std::string big(kMaxFlySource + 1, ' ');
+  EXPECT_NE(err(fly(big + "func handle() {\n}\n")).find("larger than 1 MiB"), std::string::npos);
 }
 
 }  // namespace

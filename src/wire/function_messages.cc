@@ -127,6 +127,15 @@ std::string EncodeFnStart(const FnStart& m) {
     out += ",\"ready_timeout\":";
     AppendJsonNumber(out, m.ready_timeout);
   }
+  if (m.runner == "fly") {
+    out += ",\"fly\":{\"file\":";
+    AppendJsonString(out, m.fly_file);
+    out += ",\"source\":";
+    AppendJsonString(out, m.fly_source);
+    out += ",\"function\":";
+    AppendJsonString(out, m.fly_function);
+    out += ",\"concurrency\":" + std::to_string(m.concurrency) + "}";
+  }
   out += '}';
   return out;
 }
@@ -220,12 +229,26 @@ Result<FnPlannerMessage> ParseFnPlannerMessage(std::string_view t, const json::o
         !GetString(o, "bundle", &m.bundle)) {
       return InvalidArgument("fn_start: revision, runner and bundle are strings");
     }
-    if (m.runner != "cmd" && m.runner != "http") {
+    if (m.runner != "cmd" && m.runner != "http" && m.runner != "fly") {
       return InvalidArgument("fn_start: runner '" + m.runner + "' is not known to this worker");
     }
     const json::value* argv = At(o, "argv");
     const json::array* a = argv ? argv->if_array() : nullptr;
-    if (!a || a->empty()) return InvalidArgument("fn_start: argv must be a non-empty array");
+    if (!a || (a->empty() && m.runner != "fly")) {
+      return InvalidArgument("fn_start: argv must be a non-empty array");
+    }
+    if (m.runner == "fly") {
+      const json::value* fv = At(o, "fly");
+      const json::object* fo = fv ? fv->if_object() : nullptr;
+      uint64_t concurrency = 0;
+      if (!fo || !GetString(*fo, "file", &m.fly_file) || !GetString(*fo, "source", &m.fly_source) ||
+          !GetString(*fo, "function", &m.fly_function) || m.fly_function.empty() ||
+          !GetU64(*fo, "concurrency", &concurrency) || concurrency < 1 || concurrency > 1000) {
+        return InvalidArgument(
+            "fn_start: fly must be {file, source, function, concurrency from 1 to 1000}");
+      }
+      m.concurrency = static_cast<int>(concurrency);
+    }
     for (const json::value& e : *a) {
       if (!e.is_string()) return InvalidArgument("fn_start: argv holds strings");
       m.argv.emplace_back(e.get_string());

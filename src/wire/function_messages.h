@@ -3,7 +3,8 @@
 // them in `register` (`functions`: how many instances they host).
 //
 //   planner -> worker   fn_start {instance, function, revision, runner, argv, bundle, env,
-//                                  timeout, memory, cpus, ready, ready_timeout}
+//                                  timeout, memory, cpus, ready, ready_timeout,
+//                                  fly: {file, source, function, concurrency}}
 //                       fn_call  {instance, call, body (base64), method, path, query,
 //                                  headers: [[name, value], ...]}
 //                       fn_stop  {instance}
@@ -37,8 +38,8 @@ struct FnStart {
   uint64_t instance = 0;
   std::string function;           // the function's name, for logs and the process's environment
   std::string revision;           // its revision id
-  std::string runner = "cmd";     // "cmd" or "http"
-  std::vector<std::string> argv;  // the program and its arguments
+  std::string runner = "cmd";     // "cmd", "http" or "fly"
+  std::vector<std::string> argv;  // the program and its arguments (not for "fly")
   std::string bundle;             // sha256 of the bundle, or empty
   std::vector<std::pair<std::string, std::string>> env;  // what the function sets
   double timeout = 0;                                    // seconds per call; 0: none
@@ -48,6 +49,10 @@ struct FnStart {
   // answer it before it is stopped and reported (seconds).
   std::string ready = "/";
   double ready_timeout = 30;
+  // The fly runner (argv is empty): the program's file name (for messages) and text, the
+  // function each call calls, and the calls an instance runs at once (one VM each).
+  std::string fly_file, fly_source, fly_function;
+  int concurrency = 1;
   bool operator==(const FnStart&) const = default;
 };
 struct FnCall {

@@ -103,6 +103,22 @@ TEST(FunctionMessageTest, RoundTrip) {
   EXPECT_FALSE(ParsePlannerMessage(R"({"t":"fn_start","instance":1,"function":"f","runner":"http",
       "argv":["x"],"ready":"nope"})")
                    .ok());
+  FnStart fly = start;
+  fly.runner = "fly";
+  fly.argv.clear();
+  fly.fly_file = "h.fly";
+  fly.fly_source = "func handle(b) {\n  return \"\\u00e9\" + b\n}\n";
+  fly.fly_function = "handle";
+  fly.concurrency = 3;
+  auto fm = ParsePlannerMessage(EncodeFnStart(fly));
+  ASSERT_TRUE(fm.ok()) << fm.status().ToString();
+  EXPECT_EQ(std::get<FnStart>(*fm), fly);
+  EXPECT_FALSE(ParsePlannerMessage(R"({"t":"fn_start","instance":1,"function":"f","runner":"fly",
+      "argv":[],"fly":{"file":"a","source":"x","function":"","concurrency":1}})")
+                   .ok());
+  EXPECT_FALSE(ParsePlannerMessage(R"({"t":"fn_start","instance":1,"function":"f","runner":"cmd",
+      "argv":[]})")
+                   .ok());
 
   std::string binary("\0\xff\x01 body", 8);
   FnCall plain;

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <set>
 
+#include "worker/fn_fly.h"
 #include "worker/fn_http.h"
 
 namespace volo::worker {
@@ -29,6 +30,8 @@ constexpr size_t kReadChunk = 64 << 10;
 constexpr size_t kStderrTail = 2 << 10;
 // After the main process ended, how long output still held open is read before giving up.
 constexpr auto kDrain = std::chrono::seconds(2);
+// How long a fly instance may take to compile its program and run its top level.
+constexpr double kFlyReadyTimeout = 30;
 
 std::string Errno(int err) { return strerrordesc_np(err) ? strerrordesc_np(err) : "error"; }
 
@@ -126,6 +129,7 @@ struct FunctionHost::Instance {
   uint64_t epoch = 0;
   uint16_t port = 0;                   // http
   std::unique_ptr<HttpInstance> http;  // http: its process
+  std::unique_ptr<FlyInstance> fly;    // fly: its process
 };
 
 struct FunctionHost::Running {
@@ -164,9 +168,11 @@ FunctionHost::~FunctionHost() {
     instances.swap(instances_);
     for (auto& [id, inst] : instances) {
       if (inst->http) inst->http->Kill();
+      if (inst->fly) inst->fly->Kill();
     }
     for (auto& [id, inst] : starting_) {
       if (inst->http) inst->http->Kill();
+      if (inst->fly) inst->fly->Kill();
     }
     for (Running* r : running_) {
       r->killed = true;
@@ -245,6 +251,7 @@ void FunctionHost::RunStart(const wire::FnStart& m) {
     inst->bundle = std::move(lease).value();
   }
   if (m.runner == "http") return StartHttp(inst, t0, epoch);
+  if (m.runner == "fly") return StartFly(inst, t0, epoch);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (epoch != epoch_ || stop_) return;          // the planner went away meanwhile
@@ -255,6 +262,45 @@ void FunctionHost::RunStart(const wire::FnStart& m) {
   spdlog::info("function {}: instance {} ready (revision {})", m.function, m.instance,
                m.revision.substr(0, 12));
   send_(wire::EncodeFnReady({m.instance, Since(t0) * 1000}), epoch);
+}
+
+std::function<void(std::string_view)> FunctionHost::LogForwarder(const wire::FnStart& m,
+                                                                 uint64_t epoch) {
+  return [this, id = m.instance, function = m.function, revision = m.revision, epoch,
+          lines = std::make_shared<LogLines>()](std::string_view data) {
+    auto emit = [&](std::string text) {
+      send_(wire::EncodeFnLog({id, function, revision, std::move(text)}), epoch);
+    };
+    if (data.empty()) {
+      lines->End(emit);
+    } else {
+      lines->Add(data, emit);
+    }
+  };
+}
+
+LaunchSpec FunctionHost::InstanceSpec(const Instance& inst, const std::string& dir) const {
+  const wire::FnStart& m = inst.spec;
+  LaunchSpec ls;
+  ls.env = base_env_;
+  ls.env.push_back("HOME=" + dir);
+  ls.env.push_back("TMPDIR=" + dir);
+  ls.env.push_back("VOLO_FUNCTION=" + m.function);
+  ls.env.push_back("VOLO_FUNCTION_REVISION=" + m.revision);
+  if (inst.bundle) {
+    ls.bundle_dir = inst.bundle->dir();
+    ls.env.push_back("VOLO_BUNDLE_DIR=" + ls.bundle_dir);
+  }
+  for (const auto& [k, v] : m.env) {
+    std::string prefix = k + "=";
+    std::erase_if(ls.env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
+    ls.env.push_back(prefix + v);
+  }
+  ls.task_dir = dir;
+  ls.cwd = inst.bundle ? ls.bundle_dir : dir;
+  ls.limits.memory_bytes = m.memory_mib * (int64_t{1} << 20);
+  ls.limits.cpus = m.cpus;
+  return ls;
 }
 
 void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_point t0,
@@ -286,40 +332,13 @@ void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_
   const uint64_t id = m.instance;
   ho.on_exit = [this, id](const std::string& why) { HttpExited(id, why); };
   // Its stderr goes to the planner (`volo fn logs`) line by line as it comes.
-  ho.on_stderr = [this, id, function = m.function, revision = m.revision, epoch,
-                  lines = std::make_shared<LogLines>()](std::string_view data) {
-    auto emit = [&](std::string text) {
-      send_(wire::EncodeFnLog({id, function, revision, std::move(text)}), epoch);
-    };
-    if (data.empty()) {
-      lines->End(emit);
-    } else {
-      lines->Add(data, emit);
-    }
-  };
+  ho.on_stderr = LogForwarder(m, epoch);
+  ho.spec = InstanceSpec(*inst, dir);
   LaunchSpec& ls = ho.spec;
   ls.argv = m.argv;
-  ls.env = base_env_;
-  ls.env.push_back("HOME=" + dir);
-  ls.env.push_back("TMPDIR=" + dir);
-  ls.env.push_back("VOLO_FUNCTION=" + m.function);
-  ls.env.push_back("VOLO_FUNCTION_REVISION=" + m.revision);
-  if (inst->bundle) {
-    ls.bundle_dir = inst->bundle->dir();
-    ls.env.push_back("VOLO_BUNDLE_DIR=" + ls.bundle_dir);
-  }
-  for (const auto& [k, v] : m.env) {
-    std::string prefix = k + "=";
-    std::erase_if(ls.env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
-    ls.env.push_back(prefix + v);
-  }
   // The port is the worker's to give: the function's --env does not override it.
   std::erase_if(ls.env, [](const std::string& e) { return e.rfind("PORT=", 0) == 0; });
   ls.env.push_back("PORT=" + std::to_string(inst->port));
-  ls.task_dir = dir;
-  ls.cwd = inst->bundle ? ls.bundle_dir : dir;
-  ls.limits.memory_bytes = m.memory_mib * (int64_t{1} << 20);
-  ls.limits.cpus = m.cpus;
   auto release_port = [&] {
     std::lock_guard<std::mutex> lock(mu_);
     std::erase(ports_, inst->port);
@@ -366,6 +385,73 @@ void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_
   if (inst->http->exited()) HttpExited(id, "ended right after it became ready");
 }
 
+void FunctionHost::StartFly(const std::shared_ptr<Instance>& inst, Clock::time_point t0,
+                            uint64_t epoch) {
+  const wire::FnStart& m = inst->spec;
+  auto exited = [&](std::string why) {
+    send_(wire::EncodeFnExited({m.instance, std::move(why)}), epoch);
+  };
+  std::string dir =
+      options_.work_dir + "/fn-" + std::to_string(m.instance) + "-" + std::to_string(serial_++);
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    return exited("cannot create the instance's directory " + dir + ": " + Errno(errno));
+  }
+  FlyInstanceOptions fo;
+  fo.launcher = options_.launcher;
+  fo.dir = dir;
+  fo.file = m.fly_file;
+  fo.source = m.fly_source;
+  fo.function = m.fly_function;
+  fo.vms = std::max(1, m.concurrency);
+  fo.timeout = m.timeout;
+  fo.kill_grace = options_.kill_grace;
+  // FLY's own limit below the instance's, so that a program that allocates too much fails
+  // with FLY's message before the kernel or the cgroup kills it.
+  const int64_t memory = m.memory_mib * (int64_t{1} << 20);
+  fo.max_memory = memory > 0 ? static_cast<uint64_t>(memory) / 4 * 3 : 0;
+  const uint64_t id = m.instance;
+  fo.on_exit = [this, id](const std::string& why) { HttpExited(id, why); };
+  fo.on_log = LogForwarder(m, epoch);
+  fo.spec = InstanceSpec(*inst, dir);
+  fo.spec.argv = {"volo", std::string(kFnFlyCommand)};
+  fo.spec.own_binary = true;
+  auto started = FlyInstance::Start(std::move(fo));
+  if (!started.ok()) {
+    RemoveTree(dir);
+    return exited("cannot start: " + std::string(started.status().message()));
+  }
+  inst->fly = std::move(started).value();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    starting_[id] = inst;
+  }
+  Status ready = inst->fly->WaitReady(kFlyReadyTimeout);
+  bool keep = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    starting_.erase(id);
+    bool stopped = stopped_early_.erase(id) > 0;
+    if (ready.ok() && !stopped && epoch == epoch_ && !stop_) {
+      instances_[id] = inst;
+      keep = true;
+    }
+  }
+  if (!keep) {
+    inst->fly->Kill();
+    if (!ready.ok() && ready.code() != StatusCode::kCancelled) {
+      spdlog::warn("function {}: instance {} did not start: {}", m.function, id, ready.message());
+      exited(std::string(ready.message()));
+    }
+    inst->fly.reset();
+    return;
+  }
+  ++started_;
+  spdlog::info("function {}: instance {} ready (fly, pid {}, revision {})", m.function, id,
+               inst->fly->pid(), m.revision.substr(0, 12));
+  send_(wire::EncodeFnReady({id, Since(t0) * 1000}), epoch);
+  if (inst->fly->exited()) HttpExited(id, "ended right after it became ready");
+}
+
 void FunctionHost::HttpExited(uint64_t instance, const std::string& why) {
   std::shared_ptr<Instance> inst;
   {
@@ -381,10 +467,11 @@ void FunctionHost::HttpExited(uint64_t instance, const std::string& why) {
 }
 
 void FunctionHost::Release(std::shared_ptr<Instance> inst) {
-  if (!inst || !inst->http) return;
-  // An http instance stops gracefully (its calls in flight finish), on a host thread: the
-  // end of its process is waited for there.
-  inst->http->Stop();
+  if (!inst || (!inst->http && !inst->fly)) return;
+  // An http or fly instance stops gracefully (its calls in flight finish), on a host thread:
+  // the end of its process is waited for there.
+  if (inst->http) inst->http->Stop();
+  if (inst->fly) inst->fly->Stop();
   Enqueue([this, inst = std::move(inst)](Running&) mutable {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -414,6 +501,19 @@ void FunctionHost::Call(wire::FnCall m) {
     send_(wire::EncodeFnAnswer(a), epoch);
     return;
   }
+  if (inst->fly) {
+    // No host thread: the instance's monitor answers.
+    const uint64_t instance = m.instance;
+    inst->fly->Call(m, [this, instance, epoch](wire::FnAnswer a) {
+      a.instance = instance;
+      ++calls_;
+      if (!a.ok) ++failed_;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (epoch != epoch_) return;  // the planner is gone: nobody waits
+      send_(wire::EncodeFnAnswer(a), epoch);
+    });
+    return;
+  }
   Enqueue(
       [this, inst, m = std::move(m)](Running& run) mutable { RunCall(run, inst, std::move(m)); });
 }
@@ -429,8 +529,10 @@ void FunctionHost::Stop(uint64_t instance) {
       spdlog::info("function instance {} stopped", instance);
     } else {
       stopped_early_.insert(instance);  // its start may still be running
-      if (auto s = starting_.find(instance); s != starting_.end() && s->second->http) {
-        s->second->http->Stop();  // ends its readiness wait
+      if (auto s = starting_.find(instance); s != starting_.end()) {
+        // Ends its readiness wait.
+        if (s->second->http) s->second->http->Stop();
+        if (s->second->fly) s->second->fly->Stop();
       }
     }
   }
@@ -447,10 +549,12 @@ void FunctionHost::StopAll() {
     instances.swap(instances_);
     for (auto& [id, inst] : instances) {
       if (inst->http) inst->http->Kill();
+      if (inst->fly) inst->fly->Kill();
       std::erase(ports_, inst->port);
     }
     for (auto& [id, inst] : starting_) {
       if (inst->http) inst->http->Kill();
+      if (inst->fly) inst->fly->Kill();
     }
     stopped_early_.clear();
     for (Running* r : running_) {

@@ -8,6 +8,10 @@
 // limits, as the `exec` operation runs), with the request body on stdin. Its stdout is the
 // answer; a non-zero exit, a signal or a timeout fails the call with the tail of its stderr.
 //
+// The `fly` runner (fn_fly.h): an instance is a child process that compiled the function's FLY
+// program once and calls its function in warm VMs, `concurrency` calls at once; calls go to it
+// over a socket without a host thread each.
+//
 // The `http` runner (fn_http.h): an instance is one long-lived process serving HTTP on $PORT,
 // started by fn_start and ready once it answers the readiness check; calls are proxied to it,
 // up to the function's concurrency at once. fn_stop lets its calls in flight finish, then
@@ -88,7 +92,16 @@ class FunctionHost {
   void RunStart(const wire::FnStart& m);
   // The http runner's start: the process, then its readiness check.
   void StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_point t0, uint64_t epoch);
-  // An http instance's process ended on its own (from its monitor thread).
+  // What an http or fly instance's process writes on stderr (and a fly program prints), to the
+  // planner as fn_log lines (`volo fn logs`); an empty view ends the last line.
+  std::function<void(std::string_view)> LogForwarder(const wire::FnStart& m, uint64_t epoch);
+  // A long-lived instance's process: its environment (the worker's base, HOME and TMPDIR in
+  // `dir`, VOLO_FUNCTION*, the bundle, the function's --env), directories and limits; argv and
+  // stdio are the caller's.
+  LaunchSpec InstanceSpec(const Instance& inst, const std::string& dir) const;
+  // The fly runner's start: the child process, its program compiled and its top level run.
+  void StartFly(const std::shared_ptr<Instance>& inst, Clock::time_point t0, uint64_t epoch);
+  // An http or fly instance's process ended on its own (from its monitor thread).
   void HttpExited(uint64_t instance, const std::string& why);
   // Lets the last reference to an instance go on a host thread (never an instance's own).
   void Release(std::shared_ptr<Instance> inst);

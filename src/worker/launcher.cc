@@ -59,7 +59,8 @@ class DirectLauncher final : public Launcher {
     if (spec.argv.empty() || spec.argv[0].empty()) return InvalidArgument("no program to run");
     exec::SpawnOptions o;
     o.argv = spec.argv;
-    o.search_path = spec.argv[0].find('/') == std::string::npos;
+    if (spec.own_binary) o.argv[0] = "/proc/self/exe";
+    o.search_path = o.argv[0].find('/') == std::string::npos;
     o.env = spec.env;
     o.cwd = spec.cwd;
     auto stdio = [](int fd, exec::Stdio* how, int* into) {
@@ -87,7 +88,7 @@ class DirectLauncher final : public Launcher {
     if (limits_ && (want.memory_bytes > 0 || want.max_processes > 0 || want.cpus > 0)) {
       // The shim joins the task's cgroup (or sets rlimits) and then execs the program.
       VOLO_ASSIGN_OR_RETURN(limit, limits_->Prepare(want));
-      std::vector<std::string> argv = spec.argv;
+      std::vector<std::string> argv = o.argv;
       if (!o.path.empty()) argv[0] = o.path;
       o.argv = limit->Wrap(argv);
       o.path.clear();

@@ -38,11 +38,18 @@ struct LaunchSpec {
   std::string cwd;                // absolute; inside task_dir or bundle_dir
   std::string bundle_dir;         // absolute, read-only; empty without a bundle
   bool network = false;           // the sandbox keeps the host's network only when set
+  // argv[0] is the worker's own binary (a `volo __...` helper such as a fly function's
+  // instance): the launcher runs it where the launched process sees it (/proc/self/exe
+  // directly; inside a sandbox the binary bound read-only at kSandboxedVolo).
+  bool own_binary = false;
   CommandLimits limits;
   // Descriptors in the worker that become the child's 0, 1 and 2 (the Launcher dups them; the
   // caller still owns and closes them).
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
 };
+
+// Where a sandboxed process finds the worker's own binary (LaunchSpec::own_binary).
+inline constexpr const char* kSandboxedVolo = "/run/volo/volo";
 
 // How a command ended, with what it used.
 struct CommandExit {

@@ -260,6 +260,8 @@ class BwrapLauncher final : public Launcher {
     }
     ZygoteRequest request;
     request.argv = spec.argv;
+    // The zygote's sandbox holds this binary already: it is the zygote.
+    if (spec.own_binary) request.argv[0] = "/run/volo/zygote";
     request.cwd = spec.cwd.empty() ? spec.task_dir : spec.cwd;
     request.env = SandboxEnv(spec);
     request.env.push_back("PWD=" + request.cwd);  // as bwrap's --chdir sets it
@@ -431,8 +433,16 @@ Result<std::vector<std::string>> BwrapArgv(const SandboxOptions& options, const 
   AddSystemView(options, a);
   add({"--tmpfs", "/tmp"});
   if (!spec.bundle_dir.empty()) add({"--ro-bind", spec.bundle_dir, spec.bundle_dir});
+  if (spec.own_binary) {
+    // bwrap opens the path from its own namespaces, where /proc/self is not this process.
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return IoError("cannot find the worker's own binary (/proc/self/exe)");
+    add({"--ro-bind", std::string(self, static_cast<size_t>(n)), kSandboxedVolo});
+  }
   add({"--bind", spec.task_dir, spec.task_dir, "--chdir", cwd, "--"});
   a.insert(a.end(), spec.argv.begin(), spec.argv.end());
+  if (spec.own_binary) a[a.size() - spec.argv.size()] = kSandboxedVolo;
   return a;
 }
 

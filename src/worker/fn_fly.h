@@ -1,0 +1,142 @@
+// One instance of a `fly` function on a worker (docs/functions.md, "Runners"): a child process
+// of the worker, `volo __fn-fly`, started through the worker's Launcher (so in the sandbox,
+// under the function's limits), that compiles the function's FLY program once and then calls
+// its function F for each request, in warm VMs.
+//
+// The child speaks exec/frame.h frames over one socket, its stdin and stdout:
+//
+//   worker -> child  init:   "init", file, source, function, vms, max_memory (bytes, 0: none)
+//                    call:   "call", call id, method, path, query, header count,
+//                            name and value per header, body
+//   child -> worker  ready:  "ready"                         (compiled, every VM's top level ran)
+//                    failed: "failed", message               (then it exits)
+//                    answer: "answer", call id, kind (0 an answer, 1 a FLY runtime error, 2 fatal:
+//                            FLY's memory limit, the child exits after it), status, content type,
+//                            header count, name and value per header, body, CPU nanoseconds of
+//                            the call, the child's peak resident bytes
+//                    log:    "log", text                     (what F prints: whole lines)
+//
+// Several frames are written at once when several are ready (answers of concurrent calls, calls
+// that arrived together), and the reading side takes them all from one read.
+//
+// `vms` VMs run calls at once, each on a thread of its own with its own Runtime (so its own
+// globals: the program's top level runs once per VM at start), which is how `--concurrency N`
+// is served. A call is F(), F(body) or F(body, request) by F's arity (request: a map of method,
+// path, query and headers); its return value is the answer (FnFlyAnswerOf in fn_fly.cc).
+//
+// The worker side (FlyInstance) writes calls to the socket from the caller's thread and reads
+// answers, logs and stderr on a monitor thread of its own, which also enforces each call's
+// timeout (a call past it is answered "timed out" and the child is killed: a VM cannot be
+// stopped from outside without that) and reports the child's end (a crash, FLY's memory limit,
+// a kill) once.
+//
+// Threading: Call from many threads at once; Stop, Kill from any thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "common/status.h"
+#include "wire/function_messages.h"
+#include "worker/launcher.h"
+
+namespace volo::worker {
+
+inline constexpr std::string_view kFnFlyCommand = "__fn-fly";
+
+// The child's main, for `volo __fn-fly` (src/cli/main.cc). Returns its exit status: 0 when the
+// worker closed the socket, 1 when the program cannot start (after "failed"), 3 after a fatal
+// answer, 2 for a bad start.
+int FnFlyMain(int argc, char** argv);
+
+struct FlyInstanceOptions {
+  std::shared_ptr<Launcher> launcher;
+  LaunchSpec spec;  // argv (the worker's binary, __fn-fly), env, directories, limits
+  std::string dir;  // the instance's own directory (HOME, TMPDIR), removed when it ends
+  std::string file, source, function;
+  int vms = 1;              // calls at once
+  uint64_t max_memory = 0;  // FLY's heap limit in the child, bytes; 0: none
+  double timeout = 0;       // seconds per call; 0: none
+  std::chrono::milliseconds kill_grace{5000};
+  // What the program prints (whole lines) and what the child writes on stderr (as read), from
+  // the monitor thread; an empty view once the child has ended.
+  std::function<void(std::string_view text)> on_log;
+  // The child ended without Stop or Kill (a crash, FLY's memory limit: its message, a call's
+  // timeout: "a call timed out after 5 s"): why, once, from the monitor thread.
+  std::function<void(const std::string& why)> on_exit;
+};
+
+class FlyInstance {
+ public:
+  using Answered = std::function<void(wire::FnAnswer answer)>;
+
+  // Starts the child and sends it the program. IoError/NotFound when it cannot start.
+  static Result<std::unique_ptr<FlyInstance>> Start(FlyInstanceOptions options);
+  // After Stop, waits for the calls in flight to be answered and the child to end (bounded by
+  // the timeout); then kills the child if it still runs, joins the monitor, removes the
+  // directory. Calls still waiting are never answered.
+  ~FlyInstance();
+  FlyInstance(const FlyInstance&) = delete;
+  FlyInstance& operator=(const FlyInstance&) = delete;
+
+  // Blocks until the child has compiled the program and run every VM's top level (OK), said
+  // why it cannot (InvalidArgument: "hello.fly:3:5: ..."), ended, `timeout` seconds passed, or
+  // Stop/Kill (Cancelled).
+  Status WaitReady(double timeout);
+
+  // Sends one call; `done` runs once with its answer, on the monitor thread (or here, failed,
+  // when the child has already ended). A FLY runtime error is an answer (500 with the error's
+  // first line). A crash, FLY's memory limit or the timeout ends the child instead: `done` never
+  // runs for the calls it was running, and on_exit reports the end, naming the cause.
+  void Call(const wire::FnCall& m, Answered done);
+
+  // Takes no more calls; the child is stopped once the calls in flight have been answered.
+  void Stop();
+  // Kills the child now; calls in flight are never answered (the caller reports the end).
+  void Kill();
+  bool exited() const;
+  pid_t pid() const;
+
+ private:
+  explicit FlyInstance(FlyInstanceOptions options);
+  void Monitor();
+  void Wake();
+  // Handles one frame from the child. False: the child broke the protocol.
+  bool OnFrame(std::string_view payload);
+
+  struct Pending {
+    Answered done;
+    std::chrono::steady_clock::time_point started, deadline;
+  };
+
+  FlyInstanceOptions options_;
+  std::unique_ptr<Launched> proc_;
+  int sock_ = -1;  // our end of the child's socket
+  int err_ = -1;   // the child's stderr (read end)
+  int wake_ = -1;  // eventfd: wakes the monitor
+  std::thread monitor_;
+
+  std::mutex write_mu_;  // one writer on sock_ at a time
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool ready_ = false;                 // GUARDED_BY(mu_)
+  bool exited_ = false;                // GUARDED_BY(mu_)
+  bool stopping_ = false;              // GUARDED_BY(mu_)
+  bool killed_ = false;                // GUARDED_BY(mu_)
+  std::string failed_;                 // GUARDED_BY(mu_); "failed" from the child, or its end
+  std::string tail_;                   // GUARDED_BY(mu_); the child's last stderr
+  std::string fatal_;                  // GUARDED_BY(mu_); a fatal answer's message
+  std::map<uint64_t, Pending> calls_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace volo::worker
