@@ -262,9 +262,13 @@ int List(const std::string& planner) {
   for (const auto& f : r->as_object().at("functions").as_array()) {
     const json::object& o = f.as_object();
     const json::object& inst = o.at("instances").as_object();
+    const json::object& spec = o.at("spec").as_object();
     std::string cmd;
-    for (const auto& w : o.at("spec").as_object().at("cmd").as_array()) {
-      cmd += (cmd.empty() ? "" : " ") + Str(w);
+    for (const auto& w : spec.at("cmd").as_array()) cmd += (cmd.empty() ? "" : " ") + Str(w);
+    if (const json::value* fly = spec.if_contains("fly"); fly && fly->is_object()) {
+      // A fly function's program: its file and function.
+      cmd = "fly " + Str(fly->as_object().at("file")) + " " + Str(fly->as_object().at("function")) +
+            "()";
     }
     rows.push_back({Str(o.at("name")), Str(o.at("revision")).substr(0, 12),
                     Str(inst.at("ready")) + "/" + Str(inst.at("total")), Str(o.at("calls")),

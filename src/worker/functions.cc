@@ -350,29 +350,8 @@ void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_
     return exited("cannot start: " + std::string(started.status().message()));
   }
   inst->http = std::move(started).value();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    // Known before it is ready, so that fn_stop or StopAll can end the wait.
-    starting_[id] = inst;
-  }
-  Status ready = inst->http->WaitReady(m.ready, m.ready_timeout);
-  bool keep = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    starting_.erase(id);
-    bool stopped = stopped_early_.erase(id) > 0;
-    if (ready.ok() && !stopped && epoch == epoch_ && !stop_) {
-      instances_[id] = inst;
-      keep = true;
-    }
-  }
-  if (!keep) {
+  if (!AwaitReady(inst, epoch, [&] { return inst->http->WaitReady(m.ready, m.ready_timeout); })) {
     inst->http->Kill();
-    if (!ready.ok() && ready.code() != StatusCode::kCancelled) {
-      spdlog::warn("function {}: instance {} did not become ready: {}", m.function, id,
-                   ready.message());
-      exited(std::string(ready.message()));
-    }
     release_port();
     inst->http.reset();
     return;
@@ -421,27 +400,8 @@ void FunctionHost::StartFly(const std::shared_ptr<Instance>& inst, Clock::time_p
     return exited("cannot start: " + std::string(started.status().message()));
   }
   inst->fly = std::move(started).value();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    starting_[id] = inst;
-  }
-  Status ready = inst->fly->WaitReady(kFlyReadyTimeout);
-  bool keep = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    starting_.erase(id);
-    bool stopped = stopped_early_.erase(id) > 0;
-    if (ready.ok() && !stopped && epoch == epoch_ && !stop_) {
-      instances_[id] = inst;
-      keep = true;
-    }
-  }
-  if (!keep) {
+  if (!AwaitReady(inst, epoch, [&] { return inst->fly->WaitReady(kFlyReadyTimeout); })) {
     inst->fly->Kill();
-    if (!ready.ok() && ready.code() != StatusCode::kCancelled) {
-      spdlog::warn("function {}: instance {} did not start: {}", m.function, id, ready.message());
-      exited(std::string(ready.message()));
-    }
     inst->fly.reset();
     return;
   }
@@ -450,6 +410,32 @@ void FunctionHost::StartFly(const std::shared_ptr<Instance>& inst, Clock::time_p
                inst->fly->pid(), m.revision.substr(0, 12));
   send_(wire::EncodeFnReady({id, Since(t0) * 1000}), epoch);
   if (inst->fly->exited()) HttpExited(id, "ended right after it became ready");
+}
+
+bool FunctionHost::AwaitReady(const std::shared_ptr<Instance>& inst, uint64_t epoch,
+                              const std::function<Status()>& wait) {
+  const wire::FnStart& m = inst->spec;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Known before it is ready, so that fn_stop or StopAll can end the wait.
+    starting_[m.instance] = inst;
+  }
+  Status ready = wait();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    starting_.erase(m.instance);
+    bool stopped = stopped_early_.erase(m.instance) > 0;
+    if (ready.ok() && !stopped && epoch == epoch_ && !stop_) {
+      instances_[m.instance] = inst;
+      return true;
+    }
+  }
+  if (!ready.ok() && ready.code() != StatusCode::kCancelled) {
+    spdlog::warn("function {}: instance {} did not become ready: {}", m.function, m.instance,
+                 ready.message());
+    send_(wire::EncodeFnExited({m.instance, std::string(ready.message())}), epoch);
+  }
+  return false;
 }
 
 void FunctionHost::HttpExited(uint64_t instance, const std::string& why) {

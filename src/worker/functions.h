@@ -99,6 +99,12 @@ class FunctionHost {
   // `dir`, VOLO_FUNCTION*, the bundle, the function's --env), directories and limits; argv and
   // stdio are the caller's.
   LaunchSpec InstanceSpec(const Instance& inst, const std::string& dir) const;
+  // Waits for a long-lived instance to become ready (`wait`), known meanwhile as starting (so
+  // that fn_stop or StopAll can end the wait). True when it is ready and still wanted: it then
+  // takes calls. Otherwise a failure to start is reported (fn_exited) and the caller lets the
+  // instance go.
+  bool AwaitReady(const std::shared_ptr<Instance>& inst, uint64_t epoch,
+                  const std::function<Status()>& wait);
   // The fly runner's start: the child process, its program compiled and its top level run.
   void StartFly(const std::shared_ptr<Instance>& inst, Clock::time_point t0, uint64_t epoch);
   // An http or fly instance's process ended on its own (from its monitor thread).

@@ -139,6 +139,8 @@ TEST_F(FunctionsFlyTest, ColdThenWarmAndEachKindOfAnswer) {
   }
   // One instance served them all: the program was compiled once.
   EXPECT_EQ(NumAt(Function("greet"), "cold_starts"), 1);
+  CommandResult ls = Volo({"fn", "ls"});
+  EXPECT_NE(ls.out.find("fly handler.fly handle()"), std::string::npos) << ls.out << ls.err;
   Reply usage = Api("GET", "/functions/greet/usage");
   EXPECT_EQ(NumAt(usage.obj(), "cold"), 1) << usage.body;
 
