@@ -173,29 +173,40 @@ int Deploy(const std::string& planner, const DeployFlags& d) {
   return WaitServing(planner, d.name, rev, d.wait);
 }
 
+// `method planner+path` with the API token and `headers`, for an answer that is the function's
+// own (not JSON): the answer, or nullopt once it has said why there is none (the planner not
+// reached, or an error status).
+std::optional<net::ClientResponse> FetchFn(const std::string& planner, const std::string& method,
+                                           const std::string& path, const std::string& body,
+                                           net::Headers headers,
+                                           std::chrono::milliseconds timeout) {
+  if (std::string token = ApiToken(); !token.empty()) {
+    headers.emplace_back("Authorization", "Bearer " + token);
+  }
+  auto r = net::HttpFetch(method, planner + path, body, headers, timeout);
+  if (!r.ok()) {
+    std::cerr << "volo: cannot reach the planner at " << planner << ": " << r.status().message()
+              << "\n";
+    return std::nullopt;
+  }
+  if (r->status >= 400) {
+    std::cerr << "volo: HTTP " << r->status << ": " << ErrorOf(r->body) << "\n";
+    return std::nullopt;
+  }
+  return std::move(*r);
+}
+
 // `volo fn result NAME ID [--wait S]`: an async call's answer (GET
 // /api/v1/functions/NAME/calls/ID); exits 1 on an error answer, 3 while the call still runs.
 int AsyncAnswer(const std::string& planner, const std::string& name, const std::string& id,
                 double wait) {
-  net::Headers headers;
-  if (std::string token = ApiToken(); !token.empty()) {
-    headers.emplace_back("Authorization", "Bearer " + token);
-  }
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(wait * 1000));
   for (auto pause = std::chrono::milliseconds(20);;
        pause = std::min(pause * 2, std::chrono::milliseconds(1000))) {
-    auto r = net::HttpFetch("GET", planner + "/api/v1/functions/" + name + "/calls/" + id, "",
-                            headers, std::chrono::seconds(60));
-    if (!r.ok()) {
-      std::cerr << "volo: cannot reach the planner at " << planner << ": " << r.status().message()
-                << "\n";
-      return 1;
-    }
-    if (r->status >= 400) {
-      std::cerr << "volo: HTTP " << r->status << ": " << ErrorOf(r->body) << "\n";
-      return 1;
-    }
+    auto r = FetchFn(planner, "GET", "/api/v1/functions/" + name + "/calls/" + id, "", {},
+                     std::chrono::seconds(60));
+    if (!r) return 1;
     if (r->status != 202) {
       std::cout << r->body;
       std::cout.flush();
@@ -216,21 +227,10 @@ int Invoke(const std::string& planner, const std::string& name, const std::strin
     std::cerr << "volo: cannot read " << data.substr(1) << "\n";
     return 1;
   }
-  net::Headers headers{{"Content-Type", "application/octet-stream"}};
-  if (std::string token = ApiToken(); !token.empty()) {
-    headers.emplace_back("Authorization", "Bearer " + token);
-  }
-  auto r = net::HttpFetch("POST", planner + "/fn/" + name + (async ? "?async=1" : ""), *body,
-                          headers, std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
-  if (!r.ok()) {
-    std::cerr << "volo: cannot reach the planner at " << planner << ": " << r.status().message()
-              << "\n";
-    return 1;
-  }
-  if (r->status >= 400) {
-    std::cerr << "volo: HTTP " << r->status << ": " << ErrorOf(r->body) << "\n";
-    return 1;
-  }
+  auto r = FetchFn(planner, "POST", "/fn/" + name + (async ? "?async=1" : ""), *body,
+                   {{"Content-Type", "application/octet-stream"}},
+                   std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
+  if (!r) return 1;
   if (async) {
     boost::system::error_code ec;
     json::value v = json::parse(r->body, ec);

@@ -5,8 +5,10 @@
 // tests need (a runner's deploy, a raw socket, ...).
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -91,6 +93,28 @@ class FunctionsFixture : public VoloTest {
     CommandResult r = Volo(args);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     ASSERT_NE(r.out.find("deployed"), std::string::npos) << r.out;
+  }
+  // A deploy during a stream of calls fails none: `call` runs over and over, answering
+  // `before`, while `redeploy` deploys the revision that answers `after`; every answer is one
+  // of the two, `after` comes, and `calls_after` more calls succeed after it. Callers wrap it
+  // in ASSERT_NO_FATAL_FAILURE.
+  void ExpectDeployDuringCallsFailsNone(const std::function<Reply()>& call,
+                                        const std::string& before, const std::string& after,
+                                        const std::function<void()>& redeploy, int calls_after) {
+    std::atomic<bool> saw_after{false};
+    CallStream calls(call, [&](const Reply& r) {
+      if (r.status == 200 && r.body == after) saw_after = true;
+      return r.status == 200 && (r.body == before || r.body == after);
+    });
+    ASSERT_TRUE(PollUntil([&] { return calls.ok() >= 3; }, seconds(30)));
+    redeploy();
+    bool switched = PollUntil([&] { return saw_after.load(); }, seconds(60));
+    int at_switch = calls.ok();
+    PollUntil([&] { return calls.ok() >= at_switch + calls_after; }, seconds(30));
+    calls.Stop();
+    EXPECT_TRUE(switched);
+    EXPECT_EQ(calls.failed(), 0) << calls.last_failure();
+    EXPECT_EQ(call().body, after);
   }
   // GET /functions/NAME (a failure unless 200).
   json::object Function(const std::string& name) {

@@ -294,21 +294,12 @@ TEST_F(FunctionsHttpTest, ADeployDuringAStreamOfCallsFailsNone) {
   Start();
   Deploy("ver", {"--max", "2", "--env", "VERSION=v1"});
   ASSERT_EQ(Get("ver", "/version").body, "v1");
-  std::atomic<bool> saw_v2{false};
-  CallStream calls([&] { return Get("ver", "/version"); },
-                   [&](const Reply& r) {
-                     if (r.status == 200 && r.body == "v2") saw_v2 = true;
-                     return r.status == 200 && (r.body == "v1" || r.body == "v2");
-                   });
-  ASSERT_TRUE(PollUntil([&] { return calls.ok() >= 3; }, seconds(30)));
-  Deploy("ver", {"--max", "2", "--env", "VERSION=v2"});
-  bool switched = PollUntil([&] { return saw_v2.load(); }, seconds(60));
-  int at_switch = calls.ok();
-  PollUntil([&] { return calls.ok() >= at_switch + 20; }, seconds(30));
-  calls.Stop();
-  EXPECT_TRUE(switched);
-  EXPECT_EQ(calls.failed(), 0) << calls.last_failure();
-  EXPECT_EQ(Get("ver", "/version").body, "v2");
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectDeployDuringCallsFailsNone([&] { return Get("ver", "/version"); }, "v1", "v2",
+                                       [&] {
+                                         Deploy("ver", {"--max", "2", "--env", "VERSION=v2"});
+                                       },
+                                       20));
   EXPECT_EQ(NumAt(Function("ver"), "errors"), 0);
 }
 

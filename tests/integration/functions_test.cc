@@ -206,21 +206,12 @@ TEST_F(FunctionsTest, ADeployDuringAStreamOfCallsFailsNoneAndRollbackReturns) {
   Start();
   Deploy("ver", "echo v1\n", {"--max", "2"});
   ASSERT_EQ(CallFn("ver", "").body, "v1\n");
-  std::atomic<bool> saw_v2{false};
-  CallStream calls([&] { return CallFn("ver", ""); },
-                   [&](const Reply& r) {
-                     if (r.status == 200 && r.body == "v2\n") saw_v2 = true;
-                     return r.status == 200 && (r.body == "v1\n" || r.body == "v2\n");
-                   });
-  ASSERT_TRUE(PollUntil([&] { return calls.ok() >= 3; }, seconds(30)));
-  Deploy("ver", "echo v2\n", {"--max", "2"});
-  bool switched = PollUntil([&] { return saw_v2.load(); }, seconds(30));
-  int at_switch = calls.ok();
-  PollUntil([&] { return calls.ok() >= at_switch + 3; }, seconds(30));
-  calls.Stop();
-  EXPECT_TRUE(switched);
-  EXPECT_EQ(calls.failed(), 0) << calls.last_failure();
-  EXPECT_EQ(CallFn("ver", "").body, "v2\n");
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectDeployDuringCallsFailsNone([&] { return CallFn("ver", ""); }, "v1\n", "v2\n",
+                                       [&] {
+                                         Deploy("ver", "echo v2\n", {"--max", "2"});
+                                       },
+                                       3));
 
   CommandResult rb = Volo({"fn", "rollback", "ver"});
   ASSERT_EQ(rb.exit_code, 0) << rb.err;
