@@ -241,6 +241,14 @@ class DashboardTest(BrowserTest):
         self.assertEqual(self.call_function("upper", "four"), (200, "FOUR"))
         wait_for(lambda: self.text_of('#function-facts dd[data-fact="Calls"]') == "4",
                  what="the fourth call on the function's page")
+        # A fly function's page names its file and function as its program.
+        self.api("PUT", "/api/v1/functions/hello", {
+            "runner": "fly", "fly": {"file": "hello.fly", "function": "handle",
+                                     "source": "func handle(body) {\n  return \"hi \" + body\n}\n"}})
+        self.open("/functions/hello")
+        wait_for(lambda: self.text_of('#function-facts dd[data-fact="Program"]') == "hello.fly: handle()",
+                 what="the fly function's program")
+        self.assertEqual(self.text_of('#function-facts dd[data-fact="Runner"]'), "fly")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ import { link } from "../router";
 interface Fn {
   name: string;
   revision: string;
-  spec?: { cmd?: string[]; runner?: string; public?: boolean; min?: number; max?: number };
+  spec?: {
+    cmd?: string[]; runner?: string; public?: boolean; min?: number; max?: number;
+    fly?: { file?: string; function?: string };
+  };
   instances?: { ready: number; starting: number; total: number };
   inflight?: number;
   queued?: number;
@@ -149,11 +152,18 @@ export function functions(root: HTMLElement): () => void {
     rows.update(list.functions.map((f, i) => ({
       f, warm: latencyOf(buckets, f.name, false), cold: latencyOf(buckets, f.name, true), usage: usages[i],
     })));
-    setText(info, list.functions.length ? "" : "No functions deployed (volo fn deploy NAME --cmd -- PROGRAM).");
+    setText(info, list.functions.length ? "" : "No functions deployed (volo fn deploy NAME --cmd -- PROGRAM, or --fly FILE --func F).");
   });
 }
 
 // ---- one function ----
+
+// What a function runs: its command, or for the fly runner its file and function.
+function programOf(f: Fn): string {
+  const fly = f.spec?.fly;
+  if (f.spec?.runner === "fly" && fly) return `${fly.file ?? ""}: ${fly.function ?? ""}()`;
+  return (f.spec?.cmd ?? []).join(" ");
+}
 
 function usageRow(who: string, u: UsageTotals): HTMLElement {
   return h("tr", { "data-caller": who },
@@ -187,7 +197,8 @@ export function fn(root: HTMLElement, params: string[]): () => void {
     const cold = latencyOf(buckets, name, true);
     const pairs: [string, string][] = [
       ["Revision", f.revision],
-      ["Program", (f.spec?.cmd ?? []).join(" ")],
+      ["Runner", f.spec?.runner ?? "cmd"],
+      ["Program", programOf(f)],
       ["Instances", `${instancesText(f)} (min ${f.spec?.min ?? 0}, max ${f.spec?.max ?? ""})`],
       ["In flight / queued", `${f.inflight ?? 0} / ${f.queued ?? 0}`],
       ["Calls", String(f.calls ?? 0)],
