@@ -297,6 +297,54 @@ TEST_F(FunctionServiceTest, ConcurrencyLetsOneInstanceTakeSeveralCalls) {
   EXPECT_EQ(svc.queued("echo"), 1u);
 }
 
+TEST(ScaleTest, OnlyAFlyFunctionsShortCallsWaitAtTheInstance) {
+  EXPECT_EQ(PrefetchCalls("fly", 2, 0.0001, 100), 2);
+  EXPECT_EQ(PrefetchCalls("fly", 3, 0.0001, kPrefetchAfterCalls), 3);
+  EXPECT_EQ(PrefetchCalls("fly", 2, 0.0001, kPrefetchAfterCalls - 1), 0);  // not known yet
+  EXPECT_EQ(PrefetchCalls("fly", 2, kPrefetchBelowSeconds, 100), 0);       // too long
+  EXPECT_EQ(PrefetchCalls("cmd", 2, 0.0001, 100), 0);
+  EXPECT_EQ(PrefetchCalls("http", 2, 0.0001, 100), 0);
+}
+
+TEST_F(FunctionServiceTest, AFlyInstanceWithShortCallsTakesAsManyMoreAsItRuns) {
+  svc.AddWorker(w0, "w0", 8);
+  FunctionSpec s = Spec("quick");
+  s.runner = "fly";
+  s.argv.clear();
+  s.fly_file = "h.fly";
+  s.fly_source = "func handle(b) {\n  return b\n}\n";
+  s.fly_function = "handle";
+  s.max = 1;
+  s.concurrency = 2;
+  svc.Deploy(s);
+  Answers a;
+  auto answer_all = [&](double wall) {
+    while (t.calls.size() > a.got.size()) {
+      wire::FnAnswer ans = Ok(t.calls[a.got.size()].second, "ok");
+      ans.wall = wall;
+      svc.OnAnswer(w0, ans);
+    }
+  };
+  // Until enough calls were answered, no more than the concurrency at once.
+  for (uint64_t i = 0; i < kPrefetchAfterCalls - 1; ++i) {
+    svc.Invoke("quick", "x", "api", a.Sink());
+    if (i == 0) svc.OnReady(w0, {t.starts[0].second.instance, 1});
+    answer_all(0.0001);
+  }
+  for (int i = 0; i < 6; ++i) svc.Invoke("quick", "x", "api", a.Sink());
+  EXPECT_EQ(t.calls.size() - a.got.size(), 2u);
+  answer_all(0.0001);  // kPrefetchAfterCalls and more answered, all short
+  // Now twice the concurrency: two run, two wait at the instance.
+  for (int i = 0; i < 6; ++i) svc.Invoke("quick", "x", "api", a.Sink());
+  EXPECT_EQ(t.calls.size() - a.got.size(), 4u);
+  EXPECT_EQ(svc.queued("quick"), 2u);
+  // Calls that became long: back to the concurrency (the queue fills again).
+  answer_all(0.05);
+  for (int i = 0; i < 6; ++i) svc.Invoke("quick", "x", "api", a.Sink());
+  EXPECT_EQ(t.calls.size() - a.got.size(), 2u);
+  for (const auto& r : a.got) EXPECT_EQ(r.status, 200);
+}
+
 TEST_F(FunctionServiceTest, CrashedCallIs502AndAnEndedInstanceIsReplaced) {
   svc.AddWorker(w0, "w0", 8);
   FunctionSpec s = Spec();
