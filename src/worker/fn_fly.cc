@@ -567,6 +567,10 @@ void FlyInstance::CallMany(std::vector<std::pair<const wire::FnCall*, Answered>>
   std::string why;
   std::string bytes;  // the frames of the calls taken, written at once
   std::vector<std::pair<const wire::FnCall*, Answered>> refused;
+  // The monitor sleeps until the earliest deadline of the calls it last saw, and only it takes
+  // calls off calls_ (then looks again): with calls already there, it wakes before these calls'
+  // deadlines (later, with the same timeout) without being told.
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (exited_ || killed_) {
@@ -579,6 +583,7 @@ void FlyInstance::CallMany(std::vector<std::pair<const wire::FnCall*, Answered>>
         refused.emplace_back(m, std::move(done));
         continue;
       }
+      if (calls_.empty()) wake = options_.timeout > 0;
       Pending p;
       p.done = std::move(done);
       p.started = now;
@@ -609,7 +614,7 @@ void FlyInstance::CallMany(std::vector<std::pair<const wire::FnCall*, Answered>>
   std::lock_guard<std::mutex> lock(write_mu_);
   // A child that has gone fails the write; its end is reported by the monitor.
   (void)exec::SendBytes(sock_, bytes);
-  if (options_.timeout > 0) Wake();  // the monitor's next deadline may be one of these calls'
+  if (wake) Wake();
 }
 
 void FlyInstance::Stop() {
