@@ -323,6 +323,12 @@ bool StopWhenIdle(double idle_for, double idle_limit, int instances, int min) {
   return idle_for >= idle_limit && instances - 1 >= min;
 }
 
+int PrefetchCalls(const std::string& runner, int concurrency, double recent_call_seconds,
+                  uint64_t answered) {
+  if (runner != "fly" || answered < kPrefetchAfterCalls) return 0;
+  return recent_call_seconds < kPrefetchBelowSeconds ? concurrency : 0;
+}
+
 int RetryAfterSeconds(int queued, int capacity, double mean_call_seconds) {
   double mean = mean_call_seconds > 0 ? mean_call_seconds : 1;
   double s = std::ceil(queued * mean / std::max(1, capacity));
@@ -373,6 +379,8 @@ struct FunctionService::Function {
   FunctionCounters counters;
   double call_seconds_sum = 0;  // answered calls' worker time, for Retry-After
   uint64_t call_seconds_n = 0;
+  // Answered calls' recent worker time (a moving average), for PrefetchCalls.
+  double recent_call_seconds = 0;
   // The duration histogram, warm [0] and cold [1] calls apart: counts per bucket (not
   // cumulative), sums and counts.
   std::array<uint64_t, kBuckets> buckets[2] = {};
@@ -410,6 +418,8 @@ void FunctionService::Function::Meter(const Clock& clock, const Held& call, int 
     rec.run = answer->wall;
     rec.cpu = answer->cpu;
     rec.max_rss = answer->max_rss;
+    recent_call_seconds =
+        call_seconds_n == 0 ? answer->wall : 0.875 * recent_call_seconds + 0.125 * answer->wall;
     call_seconds_sum += answer->wall;
     ++call_seconds_n;
   }
@@ -832,7 +842,9 @@ void FunctionService::Dispatch(Function& f) {
       Instance& inst = *instances_[id];
       if (inst.state != Instance::State::kReady) continue;
       if (inst.revision != f.current && current_ready) continue;
-      int limit = f.revisions[inst.revision].spec.concurrency;
+      const FunctionSpec& spec = f.revisions[inst.revision].spec;
+      const int limit = spec.concurrency + PrefetchCalls(spec.runner, spec.concurrency,
+                                                         f.recent_call_seconds, f.call_seconds_n);
       if (inst.inflight >= limit) continue;
       // The least loaded instance, the current revision first.
       if (!target || (target->revision != f.current && inst.revision == f.current) ||

@@ -97,6 +97,17 @@ bool StopWhenIdle(double idle_for, double idle_limit, int instances, int min);
 // The Retry-After (whole seconds, at least 1) a full queue answers with: about the time for
 // the calls ahead to drain at the function's capacity.
 int RetryAfterSeconds(int queued, int capacity, double mean_call_seconds);
+// The calls a ready instance is sent beyond its concurrency, to wait at the instance: a `fly`
+// instance whose function's recent calls were short (under kPrefetchBelowSeconds on the worker,
+// waiting there included, over at least kPrefetchAfterCalls answered calls) takes as many more
+// as it runs at once, so that a VM that ends a call finds the next one there instead of waiting
+// a round trip through the planner, and calls that arrive together travel together
+// (fn_batch). Otherwise none: behind a long call a waiting call would be held while another
+// instance may be free sooner.
+inline constexpr double kPrefetchBelowSeconds = 0.002;
+inline constexpr uint64_t kPrefetchAfterCalls = 20;
+int PrefetchCalls(const std::string& runner, int concurrency, double recent_call_seconds,
+                  uint64_t answered);
 
 // How the service reaches workers (the server sends protocol messages; tests record them).
 class FunctionTransport {

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <map>
+
+#include "planner/links.h"
 
 namespace volo::planner {
 namespace {
@@ -292,6 +295,54 @@ TEST_F(FunctionServiceTest, ConcurrencyLetsOneInstanceTakeSeveralCalls) {
   svc.OnReady(w0, {t.starts[0].second.instance, 1});
   EXPECT_EQ(t.calls.size(), 3u);
   EXPECT_EQ(svc.queued("echo"), 1u);
+}
+
+TEST(ScaleTest, OnlyAFlyFunctionsShortCallsWaitAtTheInstance) {
+  EXPECT_EQ(PrefetchCalls("fly", 2, 0.0001, 100), 2);
+  EXPECT_EQ(PrefetchCalls("fly", 3, 0.0001, kPrefetchAfterCalls), 3);
+  EXPECT_EQ(PrefetchCalls("fly", 2, 0.0001, kPrefetchAfterCalls - 1), 0);  // not known yet
+  EXPECT_EQ(PrefetchCalls("fly", 2, kPrefetchBelowSeconds, 100), 0);       // too long
+  EXPECT_EQ(PrefetchCalls("cmd", 2, 0.0001, 100), 0);
+  EXPECT_EQ(PrefetchCalls("http", 2, 0.0001, 100), 0);
+}
+
+TEST_F(FunctionServiceTest, AFlyInstanceWithShortCallsTakesAsManyMoreAsItRuns) {
+  svc.AddWorker(w0, "w0", 8);
+  FunctionSpec s = Spec("quick");
+  s.runner = "fly";
+  s.argv.clear();
+  s.fly_file = "h.fly";
+  s.fly_source = "func handle(b) {\n  return b\n}\n";
+  s.fly_function = "handle";
+  s.max = 1;
+  s.concurrency = 2;
+  svc.Deploy(s);
+  Answers a;
+  auto answer_all = [&](double wall) {
+    while (t.calls.size() > a.got.size()) {
+      wire::FnAnswer ans = Ok(t.calls[a.got.size()].second, "ok");
+      ans.wall = wall;
+      svc.OnAnswer(w0, ans);
+    }
+  };
+  // Until enough calls were answered, no more than the concurrency at once.
+  for (uint64_t i = 0; i < kPrefetchAfterCalls - 1; ++i) {
+    svc.Invoke("quick", "x", "api", a.Sink());
+    if (i == 0) svc.OnReady(w0, {t.starts[0].second.instance, 1});
+    answer_all(0.0001);
+  }
+  for (int i = 0; i < 6; ++i) svc.Invoke("quick", "x", "api", a.Sink());
+  EXPECT_EQ(t.calls.size() - a.got.size(), 2u);
+  answer_all(0.0001);  // kPrefetchAfterCalls and more answered, all short
+  // Now twice the concurrency: two run, two wait at the instance.
+  for (int i = 0; i < 6; ++i) svc.Invoke("quick", "x", "api", a.Sink());
+  EXPECT_EQ(t.calls.size() - a.got.size(), 4u);
+  EXPECT_EQ(svc.queued("quick"), 2u);
+  // Calls that became long: back to the concurrency (the queue fills again).
+  answer_all(0.05);
+  for (int i = 0; i < 6; ++i) svc.Invoke("quick", "x", "api", a.Sink());
+  EXPECT_EQ(t.calls.size() - a.got.size(), 2u);
+  for (const auto& r : a.got) EXPECT_EQ(r.status, 200);
 }
 
 TEST_F(FunctionServiceTest, CrashedCallIs502AndAnEndedInstanceIsReplaced) {
@@ -698,6 +749,76 @@ TEST(FunctionSpecTest, FlySpecs) {
             std::string::npos);
   std::string big(kMaxFlySource + 1, ' ');
   EXPECT_NE(err(fly(big + "func handle() {\n}\n")).find("larger than 1 MiB"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace volo::planner
+
+namespace volo::planner {
+namespace {
+
+// A worker's connection that keeps what is sent on it.
+class RecordingConn : public net::WsConnection {
+ public:
+  void Send(std::string text) override { sent.push_back(std::move(text)); }
+  void Close(std::string_view) override {}
+  bool open() const override { return true; }
+  const std::string& remote() const override { return remote_; }
+  size_t queued_bytes() const override { return 0; }
+  boost::asio::awaitable<bool> Read(std::string_view*) override { co_return false; }
+  std::vector<std::string> sent;
+
+ private:
+  std::string remote_ = "127.0.0.1:1";
+};
+
+std::string CallMessage(uint64_t instance, uint64_t call) {
+  wire::FnCall m;
+  m.instance = instance;
+  m.call = call;
+  m.body = "b" + std::to_string(call);
+  return wire::EncodeFnCall(m);
+}
+
+TEST(WsWorkerLinkTest, FunctionMessagesOfOneTurnLeaveAsOneBatchInOrder) {
+  boost::asio::io_context io;
+  auto conn = std::make_shared<RecordingConn>();
+  auto link = std::make_shared<WsWorkerLink>(io, conn);
+  link->fn_batch = true;
+  link->SendFn(CallMessage(1, 10));
+  link->SendFn(CallMessage(1, 11));
+  link->SendFn(wire::EncodeFnStop({1}));
+  EXPECT_TRUE(conn->sent.empty());  // not before the turn ends
+  io.run();
+  ASSERT_EQ(conn->sent.size(), 1u);
+  auto m = wire::ParsePlannerMessage(conn->sent[0]);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const auto& batch = std::get<wire::FnPlannerBatch>(*m);
+  ASSERT_EQ(batch.messages.size(), 3u);
+  EXPECT_EQ(std::get<wire::FnCall>(batch.messages[0]).call, 10u);
+  EXPECT_EQ(std::get<wire::FnCall>(batch.messages[0]).body, "b10");
+  EXPECT_EQ(std::get<wire::FnCall>(batch.messages[1]).call, 11u);
+  EXPECT_EQ(std::get<wire::FnStop>(batch.messages[2]).instance, 1u);
+
+  // A lone message of a later turn goes as it is.
+  link->SendFn(CallMessage(1, 12));
+  io.restart();
+  io.run();
+  ASSERT_EQ(conn->sent.size(), 2u);
+  EXPECT_EQ(conn->sent[1], CallMessage(1, 12));
+}
+
+TEST(WsWorkerLinkTest, AWorkerThatDoesNotReadBatchesGetsEachMessageAtOnce) {
+  boost::asio::io_context io;
+  auto conn = std::make_shared<RecordingConn>();
+  auto link = std::make_shared<WsWorkerLink>(io, conn);
+  link->SendFn(CallMessage(2, 20));
+  link->SendFn(CallMessage(2, 21));
+  ASSERT_EQ(conn->sent.size(), 2u);
+  EXPECT_EQ(conn->sent[0], CallMessage(2, 20));
+  EXPECT_EQ(conn->sent[1], CallMessage(2, 21));
+  io.run();
+  EXPECT_EQ(conn->sent.size(), 2u);
 }
 
 }  // namespace

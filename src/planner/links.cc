@@ -37,6 +37,12 @@ void WsWorkerLink::SendNow(std::string message) {
   if (auto c = conn_.lock()) c->Send(std::move(message));
 }
 
+void WsWorkerLink::SendFn(std::string message) {
+  if (!fn_batch) return SendNow(std::move(message));
+  fn_.Add(std::move(message));
+  ScheduleFlush();
+}
+
 void WsWorkerLink::ScheduleFlush() {
   if (flush_pending_) return;
   flush_pending_ = true;
@@ -47,6 +53,9 @@ void WsWorkerLink::Flush() {
   flush_pending_ = false;
   auto c = conn_.lock();
   if (!c) return;
+  if (!fn_.empty()) {
+    for (std::string& m : fn_.Finish()) c->Send(std::move(m));
+  }
   if (!tasks_.empty()) c->Send(tasks_.Finish());
   if (!cancels_.empty()) {
     c->Send(wire::EncodeCancel(cancels_));

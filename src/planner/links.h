@@ -32,10 +32,15 @@ class WsWorkerLink final : public WorkerLink, public std::enable_shared_from_thi
   void Assign(const Task& t, std::string_view op) override;
   void Cancel(TaskId id) override;
   void Drop(std::string_view reason) override;
-  // Sends a message now, outside the batched task frames (function messages).
+  // Sends a message now, outside the batched task frames.
   void SendNow(std::string message);
+  // A function message (wire/function_messages.h): to a worker that reads fn_batch, it leaves
+  // with the other function messages of this turn of the event loop, in order, as one fn_batch;
+  // to one that does not, now.
+  void SendFn(std::string message);
 
   WorkerIndex index = kNoWorker;  // the worker's slot in Core, once registered
+  bool fn_batch = false;          // the worker said it reads fn_batch (register)
 
  private:
   void ScheduleFlush();
@@ -45,6 +50,7 @@ class WsWorkerLink final : public WorkerLink, public std::enable_shared_from_thi
   std::weak_ptr<net::WsConnection> conn_;
   wire::TasksEncoder tasks_;
   std::vector<uint64_t> cancels_;
+  wire::FnBatcher fn_;
   bool flush_pending_ = false;
 };
 

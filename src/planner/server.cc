@@ -75,7 +75,8 @@ std::string WorkerUrl(const PlannerOptions& o, uint16_t port) {
 
 }  // namespace
 
-// Function messages to native workers, sent as they are made (functions.h).
+// Function messages to native workers: those made in one turn of the event loop leave together
+// (WsWorkerLink::SendFn; functions.h).
 class WsFunctionTransport final : public FunctionTransport {
  public:
   explicit WsFunctionTransport(
@@ -87,7 +88,7 @@ class WsFunctionTransport final : public FunctionTransport {
 
  private:
   void Send(WorkerIndex w, std::string msg) {
-    if (auto it = links_.find(w); it != links_.end()) it->second->SendNow(std::move(msg));
+    if (auto it = links_.find(w); it != links_.end()) it->second->SendFn(std::move(msg));
   }
   std::unordered_map<WorkerIndex, std::shared_ptr<WsWorkerLink>>& links_;
 };

@@ -31,7 +31,7 @@ bool Register(SessionContext& ctx, WorkerState& st, const ConnPtr& conn,
   }
   auto link = std::make_shared<WsWorkerLink>(ctx.io, conn);
   // Welcome goes out before any task the registration lets the scheduler send.
-  conn->Send(wire::EncodeWelcome({ctx.heartbeat_ms}));
+  conn->Send(wire::EncodeWelcome({ctx.heartbeat_ms, /*fn_batch=*/true}));
   auto r = ctx.core.AddWorker(WorkerId(reg.id), WorkerKind::kNative, reg.ops, reg.slots, link.get(),
                               reg.resources);
   if (!r.ok()) {
@@ -39,6 +39,7 @@ bool Register(SessionContext& ctx, WorkerState& st, const ConnPtr& conn,
     return false;
   }
   link->index = *r;
+  link->fn_batch = reg.fn_batch;
   st.link = link;
   ctx.worker_links[*r] = link;
   if (ctx.functions && reg.functions > 0) {
@@ -47,6 +48,25 @@ bool Register(SessionContext& ctx, WorkerState& st, const ConnPtr& conn,
   spdlog::info("worker {} joined from {} (ops {}, slots {}, function instances {})", reg.id,
                conn->remote(), fmt::join(reg.ops, ","), reg.slots, reg.functions);
   return true;
+}
+
+// One function message of a registered worker.
+void OnFnMessage(SessionContext& ctx, WorkerIndex w, const wire::FnWorkerMessage& msg) {
+  if (!ctx.functions) return;
+  std::visit(
+      [&](auto&& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, wire::FnReady>) {
+          ctx.functions->OnReady(w, m);
+        } else if constexpr (std::is_same_v<T, wire::FnAnswer>) {
+          ctx.functions->OnAnswer(w, m);
+        } else if constexpr (std::is_same_v<T, wire::FnExited>) {
+          ctx.functions->OnExited(w, m);
+        } else if constexpr (std::is_same_v<T, wire::FnLog>) {
+          ctx.functions->OnLog(w, m);
+        }
+      },
+      msg);
 }
 
 // One message of a registered worker.
@@ -85,14 +105,12 @@ void OnWorkerMessage(SessionContext& ctx, WorkerIndex w, const wire::WorkerMessa
           spdlog::info("worker {} is leaving", ctx.core.worker(w).id.value());
           ctx.core.OnLeaving(w);
           if (ctx.functions) ctx.functions->WorkerLeaving(w);
-        } else if constexpr (std::is_same_v<T, wire::FnReady>) {
-          if (ctx.functions) ctx.functions->OnReady(w, m);
-        } else if constexpr (std::is_same_v<T, wire::FnAnswer>) {
-          if (ctx.functions) ctx.functions->OnAnswer(w, m);
-        } else if constexpr (std::is_same_v<T, wire::FnExited>) {
-          if (ctx.functions) ctx.functions->OnExited(w, m);
-        } else if constexpr (std::is_same_v<T, wire::FnLog>) {
-          if (ctx.functions) ctx.functions->OnLog(w, m);
+        } else if constexpr (std::is_same_v<T, wire::FnWorkerBatch>) {
+          for (const auto& fm : m.messages) OnFnMessage(ctx, w, fm);
+        } else if constexpr (std::is_same_v<T, wire::FnReady> ||
+                             std::is_same_v<T, wire::FnAnswer> ||
+                             std::is_same_v<T, wire::FnExited> || std::is_same_v<T, wire::FnLog>) {
+          OnFnMessage(ctx, w, m);
         }
       },
       msg);

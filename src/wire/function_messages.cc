@@ -348,4 +348,84 @@ Result<FnWorkerMessage> ParseFnWorkerMessage(std::string_view t, const json::obj
   return InvalidArgument("unknown message type '" + std::string(t) + "'");
 }
 
+namespace {
+
+// The elements of an fn_batch's `messages`, each an object with a `t` that `ok_type` accepts.
+Result<std::vector<std::pair<std::string_view, const json::object*>>> BatchItems(
+    const json::object& o) {
+  const json::value* mv = At(o, "messages");
+  const json::array* a = mv ? mv->if_array() : nullptr;
+  if (!a || a->empty()) return InvalidArgument("fn_batch: messages must be a non-empty array");
+  std::vector<std::pair<std::string_view, const json::object*>> out;
+  out.reserve(a->size());
+  for (const json::value& e : *a) {
+    const json::object* m = e.if_object();
+    const json::value* t = m ? m->if_contains("t") : nullptr;
+    if (!t || !t->is_string()) {
+      return InvalidArgument("fn_batch: each message is an object with a string t");
+    }
+    std::string_view type(t->get_string().data(), t->get_string().size());
+    if (type == "fn_batch" || !type.starts_with("fn_")) {
+      return InvalidArgument("fn_batch: '" + std::string(type) + "' cannot be in a batch");
+    }
+    out.emplace_back(type, m);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<FnPlannerBatch> ParseFnPlannerBatch(const json::object& o) {
+  VOLO_ASSIGN_OR_RETURN(auto items, BatchItems(o));
+  FnPlannerBatch out;
+  out.messages.reserve(items.size());
+  for (const auto& [t, m] : items) {
+    VOLO_ASSIGN_OR_RETURN(FnPlannerMessage pm, ParseFnPlannerMessage(t, *m));
+    out.messages.push_back(std::move(pm));
+  }
+  return out;
+}
+
+Result<FnWorkerBatch> ParseFnWorkerBatch(const json::object& o) {
+  VOLO_ASSIGN_OR_RETURN(auto items, BatchItems(o));
+  FnWorkerBatch out;
+  out.messages.reserve(items.size());
+  for (const auto& [t, m] : items) {
+    VOLO_ASSIGN_OR_RETURN(FnWorkerMessage wm, ParseFnWorkerMessage(t, *m));
+    out.messages.push_back(std::move(wm));
+  }
+  return out;
+}
+
+void FnBatcher::Add(std::string message) { pending_.push_back(std::move(message)); }
+
+std::vector<std::string> FnBatcher::Finish() {
+  std::vector<std::string> out;
+  const size_t n = pending_.size();
+  for (size_t i = 0; i < n;) {
+    // pending_[i, j) go together: as many as fit in kFnBatchBytes (at least one).
+    size_t j = i + 1, bytes = pending_[i].size();
+    while (j < n && bytes + pending_[j].size() + 1 <= kFnBatchBytes) {
+      bytes += pending_[j++].size() + 1;
+    }
+    if (j - i == 1) {
+      out.push_back(std::move(pending_[i]));
+    } else {
+      constexpr std::string_view kHead = "{\"t\":\"fn_batch\",\"messages\":[";
+      std::string batch;
+      batch.reserve(kHead.size() + bytes + 2);
+      batch += kHead;
+      for (size_t k = i; k < j; ++k) {
+        if (k > i) batch += ',';
+        batch += pending_[k];
+      }
+      batch += "]}";
+      out.push_back(std::move(batch));
+    }
+    i = j;
+  }
+  pending_.clear();
+  return out;
+}
+
 }  // namespace volo::wire

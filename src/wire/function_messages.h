@@ -13,6 +13,12 @@
 //                                  max_rss, crashed, headers: [[name, value], ...]}
 //                       fn_exited {instance, error}
 //                       fn_log    {instance, function, revision, text}
+//   either way          fn_batch  {messages: [fn_* message, ...]}
+//
+// fn_batch carries several of the other fn_* messages of one direction, each as it would be
+// sent alone (its `t` included), in order: what one side made in one turn of its event loop
+// leaves in one WebSocket message (one send, one receive) instead of one each. A side sends it
+// only to a peer that said it reads it (`fn_batch: true` in register and welcome).
 //
 // Bodies travel base64-encoded, so binary requests and answers arrive intact. Parsing validates
 // shape and types and returns InvalidArgument naming the field.
@@ -116,8 +122,32 @@ std::string EncodeFnLog(const FnLog& m);
 
 using FnPlannerMessage = std::variant<FnStart, FnCall, FnStop>;
 using FnWorkerMessage = std::variant<FnReady, FnAnswer, FnExited, FnLog>;
-// `t` is the message's type ("fn_start", ...); `o` the whole message.
+// An fn_batch, parsed: its messages in order (never another fn_batch).
+struct FnPlannerBatch {
+  std::vector<FnPlannerMessage> messages;
+};
+struct FnWorkerBatch {
+  std::vector<FnWorkerMessage> messages;
+};
+// `t` is the message's type ("fn_start", ...); `o` the whole message. An fn_batch is parsed by
+// ParseFnPlannerBatch / ParseFnWorkerBatch.
 Result<FnPlannerMessage> ParseFnPlannerMessage(std::string_view t, const boost::json::object& o);
 Result<FnWorkerMessage> ParseFnWorkerMessage(std::string_view t, const boost::json::object& o);
+Result<FnPlannerBatch> ParseFnPlannerBatch(const boost::json::object& o);
+Result<FnWorkerBatch> ParseFnWorkerBatch(const boost::json::object& o);
+
+// Joins encoded fn_* messages (each as Encode* made it) into fn_batch messages of at most about
+// kFnBatchBytes each, in order; a lone message (or one larger than the limit) stays as it was.
+inline constexpr size_t kFnBatchBytes = 1 << 20;
+class FnBatcher {
+ public:
+  void Add(std::string message);
+  bool empty() const { return pending_.empty(); }
+  // The messages to send, in order; the batcher is empty after.
+  std::vector<std::string> Finish();
+
+ private:
+  std::vector<std::string> pending_;
+};
 
 }  // namespace volo::wire

@@ -674,6 +674,10 @@ Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
   VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "message"));
   std::string_view t = TypeOf(*o);
   if (t == "heartbeat") return WorkerMessage(Heartbeat{});
+  if (t == "fn_batch") {
+    VOLO_ASSIGN_OR_RETURN(FnWorkerBatch b, ParseFnWorkerBatch(*o));
+    return WorkerMessage(std::move(b));
+  }
   if (t.starts_with("fn_")) {
     VOLO_ASSIGN_OR_RETURN(FnWorkerMessage fm, ParseFnWorkerMessage(t, *o));
     return std::visit([](auto&& m) { return WorkerMessage(std::move(m)); }, std::move(fm));
@@ -774,6 +778,9 @@ Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
       }
       r.functions = static_cast<int>(n);
     }
+    if (const json::value* b = o->if_contains("fn_batch"); b && b->is_bool()) {
+      r.fn_batch = b->get_bool();
+    }
     return WorkerMessage(std::move(r));
   }
   if (t == "refused") {
@@ -803,6 +810,7 @@ std::string EncodeRegister(const Register& r) {
     AppendResources(out, r.resources);
   }
   if (r.functions > 0) out += ",\"functions\":" + std::to_string(r.functions);
+  if (r.fn_batch) out += ",\"fn_batch\":true";
   out += '}';
   return out;
 }
@@ -924,6 +932,10 @@ Result<PlannerMessage> ParsePlannerMessage(std::string_view text) {
   VOLO_ASSIGN_OR_RETURN(json::value v, ParseJson(text));
   VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "message"));
   std::string_view t = TypeOf(*o);
+  if (t == "fn_batch") {
+    VOLO_ASSIGN_OR_RETURN(FnPlannerBatch b, ParseFnPlannerBatch(*o));
+    return PlannerMessage(std::move(b));
+  }
   if (t.starts_with("fn_")) {
     VOLO_ASSIGN_OR_RETURN(FnPlannerMessage fm, ParseFnPlannerMessage(t, *o));
     return std::visit([](auto&& m) { return PlannerMessage(std::move(m)); }, std::move(fm));
@@ -962,6 +974,9 @@ Result<PlannerMessage> ParsePlannerMessage(std::string_view text) {
     if (const json::value* h = o->if_contains("heartbeat_ms"); h && ToInt64(*h, &hb) && hb > 0) {
       w.heartbeat_ms = static_cast<int>(std::min<int64_t>(hb, 3'600'000));
     }
+    if (const json::value* b = o->if_contains("fn_batch"); b && b->is_bool()) {
+      w.fn_batch = b->get_bool();
+    }
     return PlannerMessage(w);
   }
   if (t == "cancel") {
@@ -978,7 +993,8 @@ Result<PlannerMessage> ParsePlannerMessage(std::string_view text) {
 
 std::string EncodeWelcome(const Welcome& w) {
   return "{\"t\":\"welcome\",\"v\":" + std::to_string(kProtocolVersion) +
-         ",\"heartbeat_ms\":" + std::to_string(w.heartbeat_ms) + "}";
+         ",\"heartbeat_ms\":" + std::to_string(w.heartbeat_ms) +
+         (w.fn_batch ? ",\"fn_batch\":true}" : "}");
 }
 
 std::string EncodeCancel(const std::vector<uint64_t>& ids) {

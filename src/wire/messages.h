@@ -99,8 +99,9 @@ struct Register {
   std::string id;
   std::vector<std::string> ops;
   int slots = 1;
-  Resources resources;  // what the worker has for tasks that ask for resources
-  int functions = 0;    // function instances it hosts at once (version 2); 0: none
+  Resources resources;    // what the worker has for tasks that ask for resources
+  int functions = 0;      // function instances it hosts at once (version 2); 0: none
+  bool fn_batch = false;  // it reads fn_batch (function_messages.h); optional, false when absent
 };
 struct Heartbeat {};
 struct TaskResult {
@@ -159,7 +160,7 @@ class OutputEncoder {
   size_t count_ = 0;
 };
 using WorkerMessage = std::variant<Register, Heartbeat, Results, Refused, Leaving, Logs, Output,
-                                   FnReady, FnAnswer, FnExited, FnLog>;
+                                   FnReady, FnAnswer, FnExited, FnLog, FnWorkerBatch>;
 Result<WorkerMessage> ParseWorkerMessage(std::string_view text);
 
 std::string EncodeRegister(const Register& r);
@@ -202,6 +203,7 @@ bool Base64Decode(std::string_view text, std::string* out);
 // ---- planner -> worker ----
 struct Welcome {
   int heartbeat_ms = 1000;
+  bool fn_batch = false;  // the planner reads fn_batch (function_messages.h)
 };
 struct Assignment {
   uint64_t id = 0;
@@ -219,7 +221,8 @@ struct Cancel {
 struct Error {
   std::string message;
 };
-using PlannerMessage = std::variant<Welcome, Tasks, Cancel, Error, FnStart, FnCall, FnStop>;
+using PlannerMessage =
+    std::variant<Welcome, Tasks, Cancel, Error, FnStart, FnCall, FnStop, FnPlannerBatch>;
 Result<PlannerMessage> ParsePlannerMessage(std::string_view text);
 
 std::string EncodeWelcome(const Welcome& w);

@@ -192,6 +192,140 @@ TEST(FunctionMessageTest, BadMessagesNameTheField) {
   EXPECT_FALSE(ParseWorkerMessage(R"({"t":"fn_nothing","instance":1})").ok());
 }
 
+TEST(FunctionMessageTest, BatchesRoundTripInOrder) {
+  // Planner -> worker: a start, calls and a stop in one fn_batch, in the order they were made.
+  FnBatcher out;
+  FnStart start;
+  start.instance = 3;
+  start.function = "f";
+  start.argv = {"cat"};
+  out.Add(EncodeFnStart(start));
+  for (uint64_t c = 1; c <= 3; ++c) {
+    FnCall call;
+    call.instance = 3;
+    call.call = c;
+    call.body = "body " + std::to_string(c) + std::string(1, '\0');
+    out.Add(EncodeFnCall(call));
+  }
+  out.Add(EncodeFnStop({3}));
+  std::vector<std::string> sent = out.Finish();
+  EXPECT_TRUE(out.empty());
+  ASSERT_EQ(sent.size(), 1u);
+  auto pm = ParsePlannerMessage(sent[0]);
+  ASSERT_TRUE(pm.ok()) << pm.status().ToString();
+  const auto& pb = std::get<FnPlannerBatch>(*pm);
+  ASSERT_EQ(pb.messages.size(), 5u);
+  EXPECT_EQ(std::get<FnStart>(pb.messages[0]), start);
+  for (uint64_t c = 1; c <= 3; ++c) {
+    const auto& call = std::get<FnCall>(pb.messages[c]);
+    EXPECT_EQ(call.call, c);
+    EXPECT_EQ(call.instance, 3u);
+    EXPECT_EQ(call.body, "body " + std::to_string(c) + std::string(1, '\0'));
+  }
+  EXPECT_EQ(std::get<FnStop>(pb.messages[4]).instance, 3u);
+
+  // Worker -> planner: answers, a log and an exit.
+  FnBatcher back;
+  FnAnswer a;
+  a.instance = 3;
+  a.call = 1;
+  a.body = "hello";
+  back.Add(EncodeFnAnswer(a));
+  a.call = 2;
+  a.ok = false;
+  a.error = "boom";
+  back.Add(EncodeFnAnswer(a));
+  back.Add(EncodeFnLog({3, "f", "r", "line\n"}));
+  back.Add(EncodeFnExited({3, "gone"}));
+  sent = back.Finish();
+  ASSERT_EQ(sent.size(), 1u);
+  auto wm = ParseWorkerMessage(sent[0]);
+  ASSERT_TRUE(wm.ok()) << wm.status().ToString();
+  const auto& wb = std::get<FnWorkerBatch>(*wm);
+  ASSERT_EQ(wb.messages.size(), 4u);
+  EXPECT_EQ(std::get<FnAnswer>(wb.messages[0]).body, "hello");
+  EXPECT_TRUE(std::get<FnAnswer>(wb.messages[0]).ok);
+  EXPECT_EQ(std::get<FnAnswer>(wb.messages[1]).call, 2u);
+  EXPECT_EQ(std::get<FnAnswer>(wb.messages[1]).error, "boom");
+  EXPECT_EQ(std::get<FnLog>(wb.messages[2]).text, "line\n");
+  EXPECT_EQ(std::get<FnExited>(wb.messages[3]).error, "gone");
+}
+
+TEST(FunctionMessageTest, BatcherSendsALoneMessageAsItIsAndSplitsLargeBatches) {
+  FnBatcher one;
+  one.Add(EncodeFnStop({4}));
+  std::vector<std::string> sent = one.Finish();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0], EncodeFnStop({4}));  // an older peer reads it
+
+  // Three calls of 300 KiB (400 KiB in base64): no message goes over kFnBatchBytes but for a single
+  // message larger than it, and the order holds across the pieces.
+  FnBatcher big;
+  for (uint64_t c = 1; c <= 3; ++c) {
+    FnCall call;
+    call.instance = 1;
+    call.call = c;
+    call.body = std::string(300 << 10, 'a');
+    big.Add(EncodeFnCall(call));
+  }
+  FnCall huge;
+  huge.instance = 1;
+  huge.call = 4;
+  huge.body = std::string(kFnBatchBytes, 'b');
+  big.Add(EncodeFnCall(huge));
+  sent = big.Finish();
+  ASSERT_EQ(sent.size(), 3u);
+  std::vector<uint64_t> order;
+  for (const std::string& m : sent) {
+    auto p = ParsePlannerMessage(m);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    if (auto* b = std::get_if<FnPlannerBatch>(&*p)) {
+      EXPECT_LE(m.size(), kFnBatchBytes + 64);
+      for (const auto& x : b->messages) order.push_back(std::get<FnCall>(x).call);
+    } else {
+      order.push_back(std::get<FnCall>(*p).call);
+    }
+  }
+  EXPECT_EQ(order, (std::vector<uint64_t>{1, 2, 3, 4}));
+}
+
+TEST(FunctionMessageTest, BadBatchesAreRefused) {
+  EXPECT_FALSE(ParsePlannerMessage(R"({"t":"fn_batch"})").ok());
+  EXPECT_FALSE(ParsePlannerMessage(R"({"t":"fn_batch","messages":[]})").ok());
+  EXPECT_FALSE(ParsePlannerMessage(R"({"t":"fn_batch","messages":[3]})").ok());
+  // No nesting, no other messages, and each message is checked as it would be alone.
+  auto nested = ParsePlannerMessage(
+      R"({"t":"fn_batch","messages":[{"t":"fn_batch","messages":[{"t":"fn_stop","instance":1}]}]})");
+  ASSERT_FALSE(nested.ok());
+  EXPECT_NE(nested.status().message().find("fn_batch"), std::string::npos);
+  EXPECT_FALSE(
+      ParsePlannerMessage(R"({"t":"fn_batch","messages":[{"t":"tasks","tasks":[]}]})").ok());
+  auto bad = ParsePlannerMessage(
+      R"({"t":"fn_batch","messages":[{"t":"fn_stop","instance":1},{"t":"fn_call","instance":1,"call":2,"body":"!!"}]})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("body"), std::string::npos);
+  // A worker's batch holds worker messages only.
+  EXPECT_FALSE(
+      ParseWorkerMessage(R"({"t":"fn_batch","messages":[{"t":"fn_stop","instance":1}]})").ok());
+}
+
+TEST(FunctionMessageTest, RegisterAndWelcomeSayWhetherTheyReadBatches) {
+  Register r{"w-1", {"exec"}, 1, {}, 2, true};
+  auto m = ParseWorkerMessage(EncodeRegister(r));
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(std::get<Register>(*m).fn_batch);
+  // An older worker says nothing: false.
+  auto old = ParseWorkerMessage(R"({"t":"register","v":2,"id":"w","ops":["exec"],"functions":1})");
+  ASSERT_TRUE(old.ok());
+  EXPECT_FALSE(std::get<Register>(*old).fn_batch);
+  auto w = ParsePlannerMessage(EncodeWelcome({500, true}));
+  ASSERT_TRUE(w.ok());
+  EXPECT_TRUE(std::get<Welcome>(*w).fn_batch);
+  auto old_w = ParsePlannerMessage(R"({"t":"welcome","v":2,"heartbeat_ms":500})");
+  ASSERT_TRUE(old_w.ok());
+  EXPECT_FALSE(std::get<Welcome>(*old_w).fn_batch);
+}
+
 TEST(WorkerMessageTest, ResultsRoundTrip) {
   ResultsEncoder enc;
   enc.Add({7, true, R"({"res":3})", 1.5, 2.5});

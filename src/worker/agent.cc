@@ -87,6 +87,17 @@ struct Agent::Impl : std::enable_shared_from_this<Impl> {
   std::shared_ptr<BundleCache> bundles;       // with exec
   std::unique_ptr<FunctionHost> fn_host;      // with exec and functions > 0
   uint64_t fn_epoch = 0;                      // FunctionHost::StopAll calls so far
+  bool planner_fn_batch = false;              // the planner reads fn_batch (welcome)
+  // The function host's messages on their way to the io thread (from the host's threads and
+  // instances' monitors): whatever piled up while the io thread was busy leaves in one fn_batch.
+  struct FnOutbox {
+    std::mutex mu;
+    std::vector<std::pair<std::string, uint64_t>> messages;  // GUARDED_BY(mu); with their epoch
+    bool posted = false;                                     // GUARDED_BY(mu)
+  };
+  std::shared_ptr<FnOutbox> fn_outbox = std::make_shared<FnOutbox>();
+  void OnFn(wire::FnPlannerMessage m);
+  void SendFnOutbox();
   // Commands' output on its way to the planner. Slot threads wait while `pending` (bytes
   // handed over and not yet written to the connection) is over kMaxPendingLogs, so a command
   // writing faster than the planner takes it waits on its pipe instead of growing the worker.
@@ -274,7 +285,8 @@ void Agent::Impl::Connect() {
         self->conn = *r;
         self->conn->Send(wire::EncodeRegister(
             {self->options.id, std::vector<std::string>(self->ops.begin(), self->ops.end()),
-             self->options.slots, self->advertised, self->fn_host ? self->options.functions : 0}));
+             self->options.slots, self->advertised, self->fn_host ? self->options.functions : 0,
+             /*fn_batch=*/true}));
       });
 }
 
@@ -341,6 +353,7 @@ void Agent::Impl::RetryLater() {
 void Agent::Impl::OnClosed(const Status& why) {
   bool was_registered = registered;
   registered = false;
+  planner_fn_batch = false;
   conn.reset();
   heartbeat.cancel();
   // The planner has queued again whatever this connection held.
@@ -376,6 +389,7 @@ void Agent::Impl::OnMessage(std::string_view text) {
           registered = true;
           backoff = 100ms;
           heartbeat_ms = m.heartbeat_ms;
+          planner_fn_batch = m.fn_batch;
           spdlog::info("registered with {} as {} (ops {}, slots {}, offering {})",
                        options.planner_url, options.id, fmt::join(ops, ","), options.slots,
                        wire::DescribeResources(advertised));
@@ -392,7 +406,31 @@ void Agent::Impl::OnMessage(std::string_view text) {
           MaybeDrained();
         } else if constexpr (std::is_same_v<T, wire::Error>) {
           spdlog::error("planner: {}", m.message);
-        } else if constexpr (std::is_same_v<T, wire::FnStart>) {
+        } else if constexpr (std::is_same_v<T, wire::FnPlannerBatch>) {
+          // Calls next to each other go to the host together (a fly instance's in one write).
+          std::vector<wire::FnCall> calls;
+          for (auto& fm : m.messages) {
+            if (auto* c = std::get_if<wire::FnCall>(&fm); c && fn_host) {
+              calls.push_back(std::move(*c));
+              continue;
+            }
+            if (!calls.empty()) fn_host->CallMany(std::exchange(calls, {}));
+            OnFn(std::move(fm));
+          }
+          if (!calls.empty()) fn_host->CallMany(std::move(calls));
+        } else if constexpr (std::is_same_v<T, wire::FnStart> || std::is_same_v<T, wire::FnCall> ||
+                             std::is_same_v<T, wire::FnStop>) {
+          OnFn(std::move(m));
+        }
+      },
+      *msg);
+}
+
+void Agent::Impl::OnFn(wire::FnPlannerMessage msg) {
+  std::visit(
+      [&](auto&& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, wire::FnStart>) {
           if (fn_host) {
             fn_host->Start(std::move(m));
           } else if (conn) {
@@ -405,7 +443,27 @@ void Agent::Impl::OnMessage(std::string_view text) {
           if (fn_host) fn_host->Stop(m.instance);
         }
       },
-      *msg);
+      std::move(msg));
+}
+
+void Agent::Impl::SendFnOutbox() {
+  std::vector<std::pair<std::string, uint64_t>> messages;
+  {
+    std::lock_guard<std::mutex> lock(fn_outbox->mu);
+    messages.swap(fn_outbox->messages);
+    fn_outbox->posted = false;
+  }
+  if (!conn) return;
+  wire::FnBatcher batch;
+  for (auto& [m, epoch] : messages) {
+    if (epoch != fn_epoch) continue;  // made for a planner connection that is gone
+    if (planner_fn_batch) {
+      batch.Add(std::move(m));
+    } else {
+      conn->Send(std::move(m));
+    }
+  }
+  for (std::string& m : batch.Finish()) conn->Send(std::move(m));
 }
 
 void Agent::Impl::Abandon(uint64_t id, const std::unique_ptr<asio::steady_timer>& timer) {
@@ -720,12 +778,17 @@ Status Agent::Start() {
       fo.launcher = launcher;
       fo.bundles = impl_->bundles;
       fo.kill_grace = impl_->options.kill_grace;
-      auto send = [weak = std::weak_ptr<Impl>(impl_), &io = impl_->io](std::string msg,
-                                                                       uint64_t epoch) {
-        asio::post(io, [weak, msg = std::move(msg), epoch]() mutable {
-          auto self = weak.lock();
-          if (!self || !self->conn || epoch != self->fn_epoch) return;
-          self->conn->Send(std::move(msg));
+      // One post per pile of messages, not one per message (FnOutbox).
+      auto send = [weak = std::weak_ptr<Impl>(impl_), box = impl_->fn_outbox, &io = impl_->io](
+                      std::string msg, uint64_t epoch) {
+        {
+          std::lock_guard<std::mutex> lock(box->mu);
+          box->messages.emplace_back(std::move(msg), epoch);
+          if (box->posted) return;
+          box->posted = true;
+        }
+        asio::post(io, [weak] {
+          if (auto self = weak.lock()) self->SendFnOutbox();
         });
       };
       VOLO_ASSIGN_OR_RETURN(impl_->fn_host, FunctionHost::Create(std::move(fo), send));

@@ -553,44 +553,68 @@ Status FlyInstance::WaitReady(double timeout) {
 }
 
 void FlyInstance::Call(const wire::FnCall& m, Answered done) {
+  std::vector<std::pair<const wire::FnCall*, Answered>> one;
+  one.emplace_back(&m, std::move(done));
+  CallMany(std::move(one));
+}
+
+void FlyInstance::CallMany(std::vector<std::pair<const wire::FnCall*, Answered>> calls) {
   const auto now = Clock::now();
+  const Clock::time_point deadline =
+      options_.timeout > 0 ? now + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(options_.timeout))
+                           : Clock::time_point::max();
   std::string why;
+  std::string bytes;  // the frames of the calls taken, written at once
+  std::vector<std::pair<const wire::FnCall*, Answered>> refused;
+  // The monitor sleeps until the earliest deadline of the calls it last saw, and only it takes
+  // calls off calls_ (then looks again): with calls already there, it wakes before these calls'
+  // deadlines (later, with the same timeout) without being told.
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (exited_ || killed_) {
       why = "its instance has ended" + (failed_.empty() ? "" : ": " + failed_);
     } else if (stopping_ || !ready_) {
       why = "its instance is stopping";
-    } else {
+    }
+    for (auto& [m, done] : calls) {
+      if (!why.empty()) {
+        refused.emplace_back(m, std::move(done));
+        continue;
+      }
+      if (calls_.empty()) wake = options_.timeout > 0;
       Pending p;
       p.done = std::move(done);
       p.started = now;
-      p.deadline = options_.timeout > 0 ? now + std::chrono::duration_cast<Clock::duration>(
-                                                    std::chrono::duration<double>(options_.timeout))
-                                        : Clock::time_point::max();
-      calls_[m.call] = std::move(p);
+      p.deadline = deadline;
+      calls_[m->call] = std::move(p);
     }
   }
-  if (!why.empty()) {
+  if (why.empty()) {
+    for (const auto& c : calls) {
+      const wire::FnCall& m = *c.first;
+      exec::FrameWriter w;
+      w.Add("call").Add(static_cast<int64_t>(m.call)).Add(m.method).Add(m.path).Add(m.query);
+      w.Add(static_cast<int64_t>(m.headers.size()));
+      for (const auto& [k, v] : m.headers) w.Add(k).Add(v);
+      w.Add(m.body);
+      exec::AppendFrame(bytes, w.payload());
+    }
+  }
+  for (auto& [m, done] : refused) {
     wire::FnAnswer a;
-    a.call = m.call;
-    a.instance = m.instance;
+    a.call = m->call;
+    a.instance = m->instance;
     a.ok = false;
     a.error = why;
     done(std::move(a));
-    return;
   }
-  exec::FrameWriter w;
-  w.Add("call").Add(static_cast<int64_t>(m.call)).Add(m.method).Add(m.path).Add(m.query);
-  w.Add(static_cast<int64_t>(m.headers.size()));
-  for (const auto& [k, v] : m.headers) w.Add(k).Add(v);
-  w.Add(m.body);
-  std::string bytes;
-  exec::AppendFrame(bytes, w.payload());
+  if (bytes.empty()) return;
   std::lock_guard<std::mutex> lock(write_mu_);
   // A child that has gone fails the write; its end is reported by the monitor.
   (void)exec::SendBytes(sock_, bytes);
-  if (options_.timeout > 0) Wake();  // the monitor's next deadline may be this call's
+  if (wake) Wake();
 }
 
 void FlyInstance::Stop() {

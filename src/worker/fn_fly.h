@@ -44,6 +44,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 #include "wire/function_messages.h"
@@ -98,6 +100,8 @@ class FlyInstance {
   // first line). A crash, FLY's memory limit or the timeout ends the child instead: `done` never
   // runs for the calls it was running, and on_exit reports the end, naming the cause.
   void Call(const wire::FnCall& m, Answered done);
+  // Sends several calls (that arrived together) in one write, each answered as by Call.
+  void CallMany(std::vector<std::pair<const wire::FnCall*, Answered>> calls);
 
   // Takes no more calls; the child is stopped once the calls in flight have been answered.
   void Stop();

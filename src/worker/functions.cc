@@ -489,19 +489,47 @@ void FunctionHost::Call(wire::FnCall m) {
   }
   if (inst->fly) {
     // No host thread: the instance's monitor answers.
-    const uint64_t instance = m.instance;
-    inst->fly->Call(m, [this, instance, epoch](wire::FnAnswer a) {
-      a.instance = instance;
-      ++calls_;
-      if (!a.ok) ++failed_;
-      std::lock_guard<std::mutex> lock(mu_);
-      if (epoch != epoch_) return;  // the planner is gone: nobody waits
-      send_(wire::EncodeFnAnswer(a), epoch);
-    });
+    inst->fly->Call(m, FlyAnswered(m.instance, epoch));
     return;
   }
   Enqueue(
       [this, inst, m = std::move(m)](Running& run) mutable { RunCall(run, inst, std::move(m)); });
+}
+
+std::function<void(wire::FnAnswer)> FunctionHost::FlyAnswered(uint64_t instance, uint64_t epoch) {
+  return [this, instance, epoch](wire::FnAnswer a) {
+    a.instance = instance;
+    ++calls_;
+    if (!a.ok) ++failed_;
+    std::string msg = wire::EncodeFnAnswer(a);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (epoch != epoch_) return;  // the planner is gone: nobody waits
+    send_(std::move(msg), epoch);
+  };
+}
+
+void FunctionHost::CallMany(std::vector<wire::FnCall> calls) {
+  if (calls.size() == 1) return Call(std::move(calls[0]));
+  std::vector<std::shared_ptr<Instance>> insts(calls.size());
+  uint64_t epoch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < calls.size(); ++i) {
+      auto it = instances_.find(calls[i].instance);
+      if (it != instances_.end()) insts[i] = it->second;
+    }
+    epoch = epoch_;
+  }
+  // A fly instance's calls go to it in one write, in order; any other call as Call sends it.
+  std::map<FlyInstance*, std::vector<std::pair<const wire::FnCall*, FlyInstance::Answered>>> fly;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    if (insts[i] && insts[i]->fly) {
+      fly[insts[i]->fly.get()].emplace_back(&calls[i], FlyAnswered(calls[i].instance, epoch));
+    } else {
+      Call(std::move(calls[i]));
+    }
+  }
+  for (auto& [instance, group] : fly) instance->CallMany(std::move(group));
 }
 
 void FunctionHost::Stop(uint64_t instance) {

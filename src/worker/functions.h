@@ -76,6 +76,8 @@ class FunctionHost {
 
   void Start(wire::FnStart m);
   void Call(wire::FnCall m);
+  // Calls that arrived together (one fn_batch): each as Call, a fly instance's in one write.
+  void CallMany(std::vector<wire::FnCall> calls);
   // The instance takes no more calls; those running finish and are answered.
   void Stop(uint64_t instance);
   // The planner is gone: every instance goes and running calls are killed unanswered.
@@ -88,6 +90,8 @@ class FunctionHost {
   struct Running;
   explicit FunctionHost(FunctionHostOptions options, Send send);
   void Enqueue(std::function<void(Running&)> work);
+  // A fly call's answer callback: counts it and sends its fn_answer (from the monitor thread).
+  std::function<void(wire::FnAnswer)> FlyAnswered(uint64_t instance, uint64_t epoch);
   void Loop();
   void RunStart(const wire::FnStart& m);
   // The http runner's start: the process, then its readiness check.

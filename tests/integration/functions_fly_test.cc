@@ -277,6 +277,43 @@ TEST_F(FunctionsFlyTest, OneInstanceRunsConcurrencyCallsAtOnce) {
   EXPECT_EQ(NumAt(Function("conc").at("instances").as_object(), "total"), 1);
 }
 
+// Many callers at once: the planner sends the calls of one turn to the worker as one fn_batch and
+// the worker its answers likewise (docs/protocol.md, "Functions"); each caller still gets the
+// answer to its own call, with its own request, and none fails.
+TEST_F(FunctionsFlyTest, ManyConcurrentCallsEachGetTheirOwnAnswer) {
+  Start();
+  Deploy("many", kProgram, {"--max", "1", "--concurrency", "2", "--queue", "10000"});
+  ASSERT_EQ(Call("many", "", "warm").status, 200);
+  constexpr int kCallers = 16, kEach = 40;
+  std::vector<std::string> wrong(kCallers);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kCallers; ++i) {
+    callers.emplace_back([&, i] {
+      for (int k = 0; k < kEach && wrong[i].empty(); ++k) {
+        const std::string body = "caller " + std::to_string(i) + " call " + std::to_string(k);
+        if (k % 2 == 0) {
+          Reply r = Call("many", "", body);
+          if (r.status != 200 || r.body != "hello " + body) wrong[i] = body + ": " + r.Describe();
+        } else {
+          // The request's parts travel with their call too.
+          const std::string q = "n=" + std::to_string(i * 1000 + k);
+          Reply r = Call("many", "/req?" + q, body, {{"X-Color", std::to_string(i)}});
+          if (r.status != 200 || !r.json.is_object() || Str(r.obj(), "body") != body ||
+              Str(r.obj(), "query") != q || Str(r.obj(), "color") != std::to_string(i)) {
+            wrong[i] = body + ": " + r.Describe();
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  for (int i = 0; i < kCallers; ++i) EXPECT_EQ(wrong[i], "") << "caller " << i;
+  Reply usage = Api("GET", "/functions/many/usage");
+  ASSERT_EQ(usage.status, 200) << usage.Describe();
+  EXPECT_EQ(NumAt(usage.obj(), "calls"), kCallers * kEach + 1) << usage.body;
+  EXPECT_EQ(NumAt(usage.obj(), "errors"), 0) << usage.body;
+}
+
 TEST_F(FunctionsFlyTest, ADeployDuringAStreamOfCallsFailsNone) {
   Start();
   auto version = [](const std::string& v) {

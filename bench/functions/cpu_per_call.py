@@ -1,0 +1,154 @@
+"""CPU per warm `--fly` call, per process (docs/functions.md, "Measured").
+
+usage: python3 bench/functions/cpu_per_call.py VOLO [SECONDS] [CONNECTIONS]
+
+Starts a planner and one worker (as bench.py does), deploys bench.py's `fly` function with one
+instance of concurrency 2 (env CONCURRENCY), warms it, then runs wrk (keep-alive, POST "x") against
+`/fn/NAME` for SECONDS (default 5) with CONNECTIONS connections (default 16). Prints calls/s
+and, for the planner, the worker, the instance (every process below the worker: the sandbox
+and `volo __fn-fly`) and wrk, the CPU time each used during the run (utime + stime from
+/proc/PID/stat, all threads) divided by the calls the planner answered, in microseconds. The
+load average is printed with it: on a shared machine the numbers mean little without it.
+Processes are started and stopped by pid.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import FLY, call, get  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def stat(pid):
+    """(ppid, utime + stime in seconds) of pid, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return None
+    # The command name is in parentheses and may hold spaces: fields start after the last ')'.
+    w = text[text.rindex(")") + 2:].split()
+    return int(w[1]), (int(w[11]) + int(w[12])) / TICK
+
+
+def descendants(root):
+    """The pids below root (children, their children, ...)."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        s = stat(int(name))
+        if s:
+            children.setdefault(s[0], []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def cpu(pids):
+    return sum((stat(p) or (0, 0.0))[1] for p in pids)
+
+
+def main():
+    volo = sys.argv[1]
+    seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    connections = int(sys.argv[3]) if len(sys.argv) > 3 else 16
+    if not shutil.which("wrk"):
+        sys.exit("cpu_per_call.py needs wrk (Debian package wrk)")
+    tmp = tempfile.mkdtemp(prefix="volo-fn-cpu-")
+    procs = []
+    try:
+        port_file = os.path.join(tmp, "planner.port")
+        planner = subprocess.Popen([volo, "planner", "--port", "0", "--port-file", port_file,
+                                    "--log-level", "warn"], stderr=subprocess.DEVNULL)
+        procs.append(planner)
+        deadline = time.time() + 20
+        while not (os.path.exists(port_file) and open(port_file).read().strip()):
+            if time.time() > deadline or planner.poll() is not None:
+                raise RuntimeError("planner did not start")
+            time.sleep(0.01)
+        url = "http://127.0.0.1:" + open(port_file).read().strip()
+        worker = subprocess.Popen([volo, "worker", "--planner", url, "--ops", "exec", "--slots",
+                                   "2", "--port", "-1", "--work-dir", os.path.join(tmp, "work"),
+                                   "--log-level", "warn"], stderr=subprocess.DEVNULL)
+        procs.append(worker)
+        deadline = time.time() + 30
+        while get(url + "/api/v1/status")["workers"] < 1:
+            if time.time() > deadline:
+                raise RuntimeError("worker did not register")
+            time.sleep(0.01)
+        flydir = os.path.join(tmp, "flyfn")
+        os.makedirs(flydir)
+        with open(os.path.join(flydir, "hello.fly"), "w") as f:
+            f.write(FLY)
+        subprocess.run([volo, "fn", "deploy", "fwarm", "--planner", url, "--bundle", flydir,
+                        "--fly", "hello.fly", "--func", "handle", "--max", "1", "--concurrency",
+                        os.environ.get("CONCURRENCY", "2"), "--queue", "10000"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        status, body = call(f"{url}/fn/fwarm")
+        assert status == 200 and body == b"hello x", body
+        for _ in range(200):  # warm: the VMs, the connections' buffers
+            call(f"{url}/fn/fwarm")
+
+        script = os.path.join(tmp, "post.lua")
+        with open(script, "w") as f:
+            f.write('wrk.method = "POST"\nwrk.body = "x"\n')
+        instance = descendants(worker.pid)
+        calls0 = get(f"{url}/api/v1/functions/fwarm/usage")["calls"]
+        p0, w0, i0 = cpu([planner.pid]), cpu([worker.pid]), cpu(instance)
+        load0 = os.getloadavg()
+        t0 = time.time()
+        wrk = subprocess.Popen(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", script,
+                                f"{url}/fn/fwarm"], stdout=subprocess.PIPE, text=True)
+        out = wrk.stdout.read()
+        _, _, ru = os.wait4(wrk.pid, 0)
+        wrk.returncode = 0
+        elapsed = time.time() - t0
+        p1, w1, i1 = cpu([planner.pid]), cpu([worker.pid]), cpu(instance)
+        load1 = os.getloadavg()
+        usage = get(f"{url}/api/v1/functions/fwarm/usage")
+        calls = usage["calls"] - calls0
+        if calls <= 0:
+            raise RuntimeError("no calls were answered:\n" + out)
+        rps = next((float(line.split()[1]) for line in out.splitlines()
+                    if line.startswith("Requests/sec:")), calls / elapsed)
+        wrk_cpu = ru.ru_utime + ru.ru_stime
+        rows = [("planner", p1 - p0), ("worker", w1 - w0), ("instance", i1 - i0),
+                ("wrk", wrk_cpu)]
+        print(f"fly calls/s (wrk -t2 -c{connections}, {seconds} s): {rps:.0f}; "
+              f"{calls} calls metered, {usage['errors']} errors; "
+              f"load average {load0[0]:.2f} before, {load1[0]:.2f} after")
+        total = 0.0
+        for name, secs in rows:
+            us = secs / calls * 1e6
+            total += us
+            print(f"  {name:9s} {us:7.1f} us CPU per call")
+        print(f"  {'all':9s} {total:7.1f} us CPU per call "
+              f"(2 cores: at most {2e6 / total:.0f} calls/s)")
+        print(json.dumps({"calls_per_s": round(rps), "load": round(load1[0], 2),
+                          **{n: round(s / calls * 1e6, 1) for n, s in rows}}))
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in reversed(procs):
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
