@@ -132,6 +132,21 @@ def free_port():
     return port
 
 
+def stop_all(procs, tmp):
+    """Ends the processes a run started (SIGTERM, newest first; SIGKILL after 15 s) and removes
+    its directory."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in reversed(procs):
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     volo = sys.argv[1]
     tmp = tempfile.mkdtemp(prefix="volo-fn-bench-")
@@ -311,16 +326,7 @@ def main():
               f"first answer. Warm: {len(warm)} sequential calls, then {how} for {seconds} s "
               f"(4 instances of concurrency 4). The planner metered {usage['calls']} warm calls.")
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in reversed(procs):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(procs, tmp)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,13 @@ Processes are started and stopped by pid.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import FLY, call, get  # noqa: E402
+from bench import FLY, call, get, stop_all  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -138,16 +137,7 @@ def main():
         print(json.dumps({"calls_per_s": round(rps), "load": round(load1[0], 2),
                           **{n: round(s / calls * 1e6, 1) for n, s in rows}}))
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in reversed(procs):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(procs, tmp)
 
 
 if __name__ == "__main__":
