@@ -41,10 +41,12 @@ test: build ## Build and run every test (unit, FLY corpus, integration, manifest
 # fuzz smoke tests build and run the same sanitized libFuzzer binaries (build/fuzz) whatever the
 # preset, so `make test` has run them already. The browser tests (label browser) drive Chromium
 # through Selenium against the planner's pages; what they exercise in volo is its HTTP layer,
-# which the integration tests cover here, so they are left out too.
+# which the integration tests cover here, so they are left out too. tests/lsan.supp names the
+# leaks of libraries (libedit) that are not volo's.
 test-asan: ## Run every test under ASan+UBSan+LSan (-O1 build in build/asan)
 	@echo "test-asan: the fuzz smoke tests (label fuzz) and browser tests (label browser) run in make test, not here"
 	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  $(MAKE) --no-print-directory test PRESET=asan TEST_TIMEOUT=1800 CTEST_FLAGS="-LE '(fuzz|browser)'"
 
 bench: ## Benchmarks: volo and the peers (Celery, RQ, Dask, Lua, Python) side by side

@@ -213,8 +213,13 @@ TEST_F(LimitsTest, HugeStreamMessageIsRefusedWithoutBuildingIt) {
   EXPECT_NE(error.find("at most 100000"), std::string::npos) << error;
   const double peak = MemoryMiB(planner.child->pid, "VmHWM");
   const double now = MemoryMiB(planner.child->pid, "VmRSS");
+#if !defined(__SANITIZE_ADDRESS__)  // AddressSanitizer's shadow memory and quarantine dwarf it
   EXPECT_LT(peak, 200) << "planner peak RSS " << peak << " MiB";
   EXPECT_LT(now, 200) << "planner RSS " << now << " MiB";
+#else
+  (void)peak;
+  (void)now;
+#endif
 
   // The same connection still submits.
   client.Send(R"({"t":"submit","tag":8,"tasks":[{"op":"noop"}]})");
