@@ -4,7 +4,13 @@
 // crashes and failures are 502s and the worker lives on; a deploy during a stream of calls
 // fails none; rollback; metering sums equal the calls made; tokens and bad input.
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -252,29 +258,44 @@ TEST_F(FunctionsTest, FunctionsSurviveAPlannerRestart) {
 }
 
 TEST_F(FunctionsTest, ADrainingWorkerFinishesItsCallsAndTheNextGoElsewhere) {
-  Start();
-  // The workload takes a second (a real call in flight, not a wait in the test).
-  Deploy("slow", "cat > /dev/null; sleep 1; echo finished\n", {"--max", "1"});
-  ASSERT_EQ(CallFn("slow", "").body, "finished\n");  // its instance is on fw1
+  // fw1 runs its instances outside the sandbox, so that a call with the body "hold" can wait on
+  // a FIFO of this test: it stays in flight until the test releases it.
+  Start(false, {"--sandbox", "none"});
+  const std::string gate = TempPath("gate");
+  ASSERT_EQ(::mkfifo(gate.c_str(), 0600), 0) << std::strerror(errno);
+  Deploy("gated",
+         "read -r body\n"
+         "if [ \"$body\" = hold ]; then read -r go < \"$GATE\"; fi\n"
+         "echo finished\n",
+         {"--max", "1", "--env", "GATE=" + gate});
+  ASSERT_EQ(CallFn("gated", "").body, "finished\n");  // its instance is on fw1
   Child* fw2 = StartWorker(planner_, {.id = "fw2",
                                       .args = {"--ops", "exec", "--work-dir", TempPath("work2"),
                                                "--join-token-file", join_file_}});
   ASSERT_NE(fw2, nullptr);
-  Reply in_flight;
-  std::thread caller([&] { in_flight = CallFn("slow", ""); });
-  ASSERT_TRUE(PollUntil([&] { return NumAt(Function("slow"), "inflight") == 1; }, seconds(30)));
-  // fw1 drains with the call running: the call is answered, not lost with the worker.
+  Reply held;
+  std::thread caller([&] { held = CallFn("gated", "hold"); });
+  ASSERT_TRUE(PollUntil([&] { return NumAt(Function("gated"), "inflight") == 1; }, seconds(30)));
+  // fw1 drains with the call held: a new call goes to an instance started on fw2 meanwhile.
   h_.Signal(*worker_, SIGTERM);
-  Reply after = CallFn("slow", "");
-  caller.join();
-  EXPECT_EQ(in_flight.status, 200) << in_flight.Describe();
-  EXPECT_EQ(in_flight.body, "finished\n");
-  // The call made while fw1 drained waited for an instance on fw2.
+  Reply after = CallFn("gated", "");
   EXPECT_EQ(after.status, 200) << after.Describe();
   EXPECT_EQ(after.body, "finished\n");
+  // Released now, the held call is answered, not lost with its draining worker.
+  int fd = -1;
+  EXPECT_TRUE(PollUntil([&] { return (fd = ::open(gate.c_str(), O_WRONLY | O_NONBLOCK)) >= 0; },
+                        seconds(30)))
+      << "the held call never opened the gate";
+  if (fd >= 0) {
+    EXPECT_EQ(::write(fd, "go\n", 3), 3);
+    ::close(fd);
+  }
+  caller.join();
+  EXPECT_EQ(held.status, 200) << held.Describe();
+  EXPECT_EQ(held.body, "finished\n");
   ASSERT_TRUE(h_.WaitExit(*worker_, seconds(30))) << "SIGTERM did not stop fw1";
   EXPECT_EQ(worker_->ExitCode(), 0);
-  json::object f = Function("slow");
+  json::object f = Function("gated");
   EXPECT_EQ(NumAt(f, "errors"), 0) << json::serialize(f);
   EXPECT_EQ(NumAt(f, "crashes"), 0) << json::serialize(f);
 }
