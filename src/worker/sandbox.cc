@@ -261,7 +261,7 @@ class BwrapLauncher final : public Launcher {
     ZygoteRequest request;
     request.argv = spec.argv;
     // The zygote's sandbox holds this binary already: it is the zygote.
-    if (spec.own_binary) request.argv[0] = "/run/volo/zygote";
+    if (spec.own_binary) request.argv[0] = kZygoteProgram;
     request.cwd = spec.cwd.empty() ? spec.task_dir : spec.cwd;
     request.env = SandboxEnv(spec);
     request.env.push_back("PWD=" + request.cwd);  // as bwrap's --chdir sets it
@@ -466,8 +466,8 @@ std::vector<std::string> ZygoteArgv(const SandboxOptions& options, const std::st
   // bundle after the work directory, so that it is read-only even when it lies inside.
   add({"--bind", work_dir, work_dir});
   if (!bundle_dir.empty()) add({"--ro-bind", bundle_dir, bundle_dir});
-  add({"--ro-bind", options.zygote_program, "/run/volo/zygote", "--chdir", "/", "--",
-       "/run/volo/zygote", std::string(kZygoteCommand)});
+  add({"--ro-bind", options.zygote_program, kZygoteProgram, "--chdir", "/", "--", kZygoteProgram,
+       std::string(kZygoteCommand)});
   return a;
 }
 

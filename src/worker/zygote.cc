@@ -336,8 +336,10 @@ Result<std::unique_ptr<Launched>> Zygote::Spawn(const ZygoteRequest& request, in
   // Two messages, in either order: the task init's pidfd from the zygote, and "ready" (or
   // why not) from the task init itself.
   int pidfd = -1;
+  pid_t pid = -1;
   bool ready = false;
   std::string why;
+  Status joined = Status::Ok();
   while (!(pidfd >= 0 && ready) && why.empty()) {
     std::string data;
     std::vector<int> got;
@@ -349,6 +351,12 @@ Result<std::unique_ptr<Launched>> Zygote::Spawn(const ZygoteRequest& request, in
     }
     if (data[0] == 'P' && got.size() == 1 && pidfd < 0) {
       pidfd = got[0];
+      pid = PidOf(pidfd);
+      // The task init joins its cgroup now, while it sets up its mounts, rather than after:
+      // moving a process between cgroups can wait for an RCU grace period (milliseconds, tens
+      // on a busy machine), and nothing of the command runs before "G" anyway.
+      if (*limit) joined = (*limit)->Join(pid);
+      if (!joined.ok()) break;
       continue;
     }
     for (int fd : got) ::close(fd);
@@ -360,7 +368,6 @@ Result<std::unique_ptr<Launched>> Zygote::Spawn(const ZygoteRequest& request, in
       why = "the command's sandbox answered nonsense";
     }
   }
-  const pid_t pid = pidfd >= 0 ? PidOf(pidfd) : -1;
   auto abandon = [&](Status s) -> Result<std::unique_ptr<Launched>> {
     if (pidfd >= 0) {
       ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
@@ -368,14 +375,11 @@ Result<std::unique_ptr<Launched>> Zygote::Spawn(const ZygoteRequest& request, in
     }
     return give_up(std::move(s));
   };
+  if (!joined.ok()) return abandon(joined);
   if (!why.empty()) {
     // No answer at all: the zygote is gone (start another); else this command cannot start.
     return abandon(pidfd < 0 && !ready && why.rfind("cannot", 0) != 0 ? Unavailable(why)
                                                                       : IoError(why));
-  }
-  if (*limit) {
-    Status joined = (*limit)->Join(pid);
-    if (!joined.ok()) return abandon(joined);
   }
   if (!Send(task, "G")) {
     return abandon(Unavailable(std::string("the command's sandbox is gone: ") + strerror(errno)));

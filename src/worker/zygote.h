@@ -43,10 +43,29 @@
 
 namespace volo::worker {
 
+// Where the zygote's own binary (the worker's) is inside the sandbox; a request whose argv[0]
+// is this path runs the worker's binary (LaunchSpec::own_binary).
+inline constexpr const char* kZygoteProgram = "/run/volo/zygote";
+
+// A helper of the volo binary (`volo __fn-fly`) that the zygote runs in a fork of itself rather
+// than by exec, when a request runs it from the zygote's own binary (argv[0] kZygoteProgram,
+// argv[1] `name`): the program is the same, already loaded, linked and initialised, so the
+// command starts without the exec, the dynamic linker and the static initialisers of a large
+// binary (several milliseconds of CPU). Everything else is as for an exec'd command: the same
+// namespaces, mounts, cgroup and rlimits, stdio, session, working directory, no capabilities,
+// no_new_privs, signal dispositions reset, exactly the request's environment. The difference:
+// the process shares the zygote's address-space layout (ASLR is per zygote, not per command),
+// as Android's zygote does; the zygote holds no other command's data (requests are read by
+// each task init after it is cloned).
+struct ZygoteBuiltin {
+  std::string_view name;
+  int (*main)(int argc, char** argv);
+};
+
 // The `volo __zygote` entry point, run by bwrap as the sandbox's program (argv[1] ==
 // kZygoteCommand). Returns when the worker closes the control socket.
 inline constexpr std::string_view kZygoteCommand = "__zygote";
-int ZygoteMain(int argc, char** argv);
+int ZygoteMain(int argc, char** argv, std::vector<ZygoteBuiltin> builtins = {});
 
 // One command for a zygote: what the task init needs to set up and start it.
 struct ZygoteRequest {
