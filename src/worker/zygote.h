@@ -97,8 +97,20 @@ class Zygote : public std::enable_shared_from_this<Zygote> {
   // `*limit` (may be null): the task init joins its cgroup before the command starts; the
   // Launched takes it on success (on failure it stays the caller's). Unavailable when the zygote
   // has died (start another); InvalidArgument or NotFound for a command that cannot start.
+  // `*from_spare` (may be null) says whether a spare task init (below) took the command.
   Result<std::unique_ptr<Launched>> Spawn(const ZygoteRequest& request, int stdin_fd, int stdout_fd,
-                                          int stderr_fd, std::unique_ptr<TaskLimit>* limit);
+                                          int stderr_fd, std::unique_ptr<TaskLimit>* limit,
+                                          bool* from_spare = nullptr);
+  // Spare task inits: moving a process into a cgroup (TaskLimit::Join) waits for an RCU grace
+  // period, several milliseconds and tens on a busy machine, which a command's start would
+  // wait for. A spare is a task init started ahead of its command and moved into `limit`'s
+  // cgroup meanwhile; the next Spawn whose limit has the same limits (CommandLimits) takes it,
+  // sets it up as it would a new one (its namespaces are new, its mounts made for the command)
+  // and lets the caller's own prepared limit go. One spare at most; Ok when there is one now.
+  // Blocks for the cgroup move: call it from a thread no command waits for.
+  Status PrepareSpare(std::unique_ptr<TaskLimit> limit);
+  bool HasSpare() const;
+
   // Whether the sandbox still runs (no: its control socket hung up or bwrap ended).
   bool Alive() const;
   pid_t pid() const { return pid_; }  // bwrap's
@@ -121,6 +133,17 @@ class Zygote : public std::enable_shared_from_this<Zygote> {
   };
   std::mutex graves_mu_;
   std::vector<Grave> graves_;  // GUARDED_BY(graves_mu_)
+  struct Spare {
+    int task = -1, pidfd = -1;
+    pid_t pid = -1;
+    std::unique_ptr<TaskLimit> limit;
+  };
+  // Takes the spare when its limits are `want`'s (null: none).
+  std::unique_ptr<Spare> TakeSpare(const TaskLimit& want);
+  // Lets a spare go: its task init ends, its cgroup goes once it has.
+  void DropSpare(std::unique_ptr<Spare> spare);
+  mutable std::mutex spare_mu_;
+  std::unique_ptr<Spare> spare_;  // GUARDED_BY(spare_mu_)
 };
 
 }  // namespace volo::worker

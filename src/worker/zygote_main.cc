@@ -401,10 +401,28 @@ void SignalTree(int sig) {
   ::_exit(0);
 }
 
-// One 'S' request: clone3 a task init into new namespaces and hand its pidfd to the worker.
-void Spawn(int control, int sfd, const std::vector<int>& fds, bool has_stdin, const Self& self) {
-  const int task = fds[0], request = fds[1], out = fds[2], err = fds[3];
-  const int in = has_stdin ? fds[4] : -1;
+// A spare task init (a 'W' request): waits for its command ('C' on its task socket, with the
+// descriptors an 'S' request brings but the task socket), then is that command's task init. Its
+// worker has meanwhile moved it into its cgroup, so the command does not wait for that.
+[[noreturn]] void SpareTaskInit(int task, const Self& self) {
+  std::string data;
+  std::vector<int> fds;
+  ssize_t got;
+  do {
+    got = Receive(task, &data, &fds);
+  } while (got < 0 && errno == EINTR);
+  // The worker let it go (or the zygote ends): nothing ran here.
+  if (got < 2 || data[0] != 'C' || fds.size() != (data[1] ? 4u : 3u)) ::_exit(0);
+  TaskInit(task, fds[0], data[1] ? fds[3] : -1, fds[1], fds[2], self);
+}
+
+// One 'S' request (or 'W', `spare`): clone3 a task init into new namespaces and hand its pidfd
+// to the worker.
+void Spawn(int control, int sfd, const std::vector<int>& fds, bool has_stdin, bool spare,
+           const Self& self) {
+  const int task = fds[0];
+  const int request = spare ? -1 : fds[1], out = spare ? -1 : fds[2], err = spare ? -1 : fds[3];
+  const int in = has_stdin && !spare ? fds[4] : -1;
   int pidfd = -1;
   clone_args ca{};
   ca.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_PIDFD;
@@ -417,6 +435,7 @@ void Spawn(int control, int sfd, const std::vector<int>& fds, bool has_stdin, co
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (spare) SpareTaskInit(task, self);
     TaskInit(task, request, in, out, err, self);
   }
   if (pid < 0) {
@@ -461,7 +480,9 @@ int ZygoteMain(int argc, char** argv, std::vector<ZygoteBuiltin> builtins) {
     // The worker closed its end (or died): the sandbox ends, and with it what runs in it.
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EMSGSIZE)) return 0;
     if (n >= 2 && data[0] == 'S' && fds.size() == (data[1] ? 5u : 4u)) {
-      Spawn(control, sfd, fds, data[1] != 0, self);
+      Spawn(control, sfd, fds, data[1] != 0, /*spare=*/false, self);
+    } else if (n == 1 && data[0] == 'W' && fds.size() == 1) {
+      Spawn(control, sfd, fds, false, /*spare=*/true, self);
     } else {
       for (int fd : fds) ::close(fd);
     }
