@@ -303,9 +303,10 @@ class BwrapLauncher final : public Launcher {
         ++warm_starts_;
         if (from_spare) ++spare_starts_;
         failures_ = 0;
-        if (limits) {
+        if (limits && options_.limits->mode() != LimitMode::kRlimit) {
           // The next command like this one (most are: a function's calls and instances, a
-          // workflow's steps) finds a spare task init in its cgroup already.
+          // workflow's steps) finds a spare task init in its cgroup already (rlimits need no
+          // cgroup move, so no spare).
           std::lock_guard lock(mu_);
           auto it = zygotes_.find(key);
           if (it != zygotes_.end() && it->second.zygote == zygote) {
