@@ -77,7 +77,9 @@ int main(int argc, char** argv) {
   }
   // The warm sandbox's init, run by bubblewrap inside it (zygote.h).
   if (argc >= 2 && argv[1] == volo::worker::kZygoteCommand) {
-    return volo::worker::ZygoteMain(argc, argv);
+    // A fly function's instance starts there in a fork of the zygote rather than by exec.
+    return volo::worker::ZygoteMain(argc, argv,
+                                    {{volo::worker::kFnFlyCommand, volo::worker::FnFlyMain}});
   }
   // Output as it happens: piped or redirected, stdout is still flushed line by line (a
   // terminal already is), so `volo up | cat`, CI logs and `tee` see each line when it is made.

@@ -559,20 +559,20 @@ void FlyInstance::Call(const wire::FnCall& m, Answered done) {
 }
 
 void FlyInstance::CallMany(std::vector<std::pair<const wire::FnCall*, Answered>> calls) {
-  const auto now = Clock::now();
-  const Clock::time_point deadline =
-      options_.timeout > 0 ? now + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(options_.timeout))
-                           : Clock::time_point::max();
   std::string why;
   std::string bytes;  // the frames of the calls taken, written at once
   std::vector<std::pair<const wire::FnCall*, Answered>> refused;
-  // The monitor sleeps until the earliest deadline of the calls it last saw, and only it takes
-  // calls off calls_ (then looks again): with calls already there, it wakes before these calls'
-  // deadlines (later, with the same timeout) without being told.
-  bool wake = false;
+  // The monitor is not woken for a call: it never sleeps past the earliest deadline of the
+  // calls it last saw, nor, with none, past one timeout from when it looked (Monitor), and a
+  // call's deadline is one timeout from a time after that look (taken under the same lock).
+  // So it wakes in time for every call's deadline, without a wake-up write per call.
   {
     std::lock_guard<std::mutex> lock(mu_);
+    const auto now = Clock::now();
+    const Clock::time_point deadline =
+        options_.timeout > 0 ? now + std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double>(options_.timeout))
+                             : Clock::time_point::max();
     if (exited_ || killed_) {
       why = "its instance has ended" + (failed_.empty() ? "" : ": " + failed_);
     } else if (stopping_ || !ready_) {
@@ -583,7 +583,6 @@ void FlyInstance::CallMany(std::vector<std::pair<const wire::FnCall*, Answered>>
         refused.emplace_back(m, std::move(done));
         continue;
       }
-      if (calls_.empty()) wake = options_.timeout > 0;
       Pending p;
       p.done = std::move(done);
       p.started = now;
@@ -614,7 +613,6 @@ void FlyInstance::CallMany(std::vector<std::pair<const wire::FnCall*, Answered>>
   std::lock_guard<std::mutex> lock(write_mu_);
   // A child that has gone fails the write; its end is reported by the monitor.
   (void)exec::SendBytes(sock_, bytes);
-  if (wake) Wake();
 }
 
 void FlyInstance::Stop() {
@@ -774,6 +772,11 @@ void FlyInstance::Monitor() {
           next = std::min(next, it->second.deadline);
           ++it;
         }
+      }
+      // With no call, it still looks again within one timeout (CallMany).
+      if (calls_.empty() && options_.timeout > 0) {
+        next = std::min(next, now + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(options_.timeout)));
       }
       stop_now = stopping_ && calls_.empty() && !closed_write;
       if (killed_) next = std::min(next, now + std::chrono::milliseconds(100));

@@ -29,6 +29,7 @@ struct CommandLimits {
   int64_t memory_bytes = 0;  // resident memory of the whole tree
   int max_processes = 0;     // processes and threads the tree may hold at once
   double cpus = 0;           // CPU share (cgroup cpu.max); not enforced with rlimits alone
+  bool operator==(const CommandLimits&) const = default;
 };
 
 struct LaunchSpec {

@@ -20,6 +20,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -233,6 +234,7 @@ class BwrapLauncher final : public Launcher {
     s.zygotes_started = zygotes_started_;
     s.warm_starts = warm_starts_;
     s.cold_starts = cold_starts_;
+    s.spare_starts = spare_starts_;
     std::lock_guard lock(mu_);
     s.zygotes_running = static_cast<int64_t>(zygotes_.size());
     return s;
@@ -261,7 +263,7 @@ class BwrapLauncher final : public Launcher {
     ZygoteRequest request;
     request.argv = spec.argv;
     // The zygote's sandbox holds this binary already: it is the zygote.
-    if (spec.own_binary) request.argv[0] = "/run/volo/zygote";
+    if (spec.own_binary) request.argv[0] = kZygoteProgram;
     request.cwd = spec.cwd.empty() ? spec.task_dir : spec.cwd;
     request.env = SandboxEnv(spec);
     request.env.push_back("PWD=" + request.cwd);  // as bwrap's --chdir sets it
@@ -289,13 +291,30 @@ class BwrapLauncher final : public Launcher {
           if (!started.ok()) return started.status();
           zygote = *started;
           ++zygotes_started_;
-          zygotes_.emplace(key, Warm{zygote, spec.bundle_dir, bundle_inode});
+          zygotes_.emplace(key, Warm{zygote, spec.bundle_dir, bundle_inode, std::nullopt});
         }
       }
-      auto launched = zygote->Spawn(request, spec.stdin_fd, spec.stdout_fd, spec.stderr_fd, &limit);
+      std::optional<CommandLimits> limits;
+      if (limit) limits = limit->limits();
+      bool from_spare = false;
+      auto launched = zygote->Spawn(request, spec.stdin_fd, spec.stdout_fd, spec.stderr_fd, &limit,
+                                    &from_spare);
       if (launched.ok()) {
         ++warm_starts_;
+        if (from_spare) ++spare_starts_;
         failures_ = 0;
+        if (limits && options_.limits->mode() != LimitMode::kRlimit) {
+          // The next command like this one (most are: a function's calls and instances, a
+          // workflow's steps) finds a spare task init in its cgroup already (rlimits need no
+          // cgroup move, so no spare).
+          std::lock_guard lock(mu_);
+          auto it = zygotes_.find(key);
+          if (it != zygotes_.end() && it->second.zygote == zygote) {
+            it->second.spare_limits = limits;
+            spares_wanted_ = true;
+          }
+          cv_.notify_all();
+        }
         return launched;
       }
       if (launched.status().code() != StatusCode::kUnavailable) return launched;
@@ -312,11 +331,18 @@ class BwrapLauncher final : public Launcher {
     const auto period = std::clamp<std::chrono::milliseconds>(
         options_.zygote_idle / 4, std::chrono::milliseconds(10), std::chrono::seconds(5));
     std::unique_lock lock(mu_);
+    auto next_sweep = std::chrono::steady_clock::now() + period;
     while (!stop_) {
-      cv_.wait_for(lock, period);
+      cv_.wait_until(lock, next_sweep, [&] { return stop_ || spares_wanted_; });
       if (stop_) break;
-      std::vector<std::shared_ptr<Zygote>> done;
+      if (spares_wanted_) {
+        spares_wanted_ = false;
+        PrepareSpares(lock);
+      }
       const auto now = std::chrono::steady_clock::now();
+      if (stop_ || now < next_sweep) continue;
+      next_sweep = now + period;
+      std::vector<std::shared_ptr<Zygote>> done;
       for (auto it = zygotes_.begin(); it != zygotes_.end();) {
         const Warm& w = it->second;
         // Held only by the map: no command runs in it, none is being started. Idle, or its
@@ -337,6 +363,25 @@ class BwrapLauncher final : public Launcher {
       done.clear();  // ends them (and waits for their bwrap) outside the lock
       lock.lock();
     }
+  }
+
+  // Gives each warm sandbox that has run a command with limits a spare task init in a cgroup
+  // with those limits (Zygote::PrepareSpare), outside the lock: moving it into its cgroup
+  // waits for the kernel, which is why it is done here rather than when a command starts.
+  void PrepareSpares(std::unique_lock<std::mutex>& lock) {
+    std::vector<std::pair<std::shared_ptr<Zygote>, CommandLimits>> todo;
+    for (auto& [key, w] : zygotes_) {
+      if (w.spare_limits && !w.zygote->HasSpare()) todo.emplace_back(w.zygote, *w.spare_limits);
+    }
+    if (todo.empty() || !options_.limits) return;
+    lock.unlock();
+    for (auto& [zygote, limits] : todo) {
+      auto limit = options_.limits->Prepare(limits);
+      Status s = limit.ok() ? zygote->PrepareSpare(std::move(limit).value()) : limit.status();
+      if (!s.ok()) spdlog::debug("exec: no spare task init for the warm sandbox: {}", s.message());
+    }
+    todo.clear();  // outside the lock: a zygote let go meanwhile ends here
+    lock.lock();
   }
 
   // A bwrap of its own for this command (under the limit shim when it has limits).
@@ -401,11 +446,14 @@ class BwrapLauncher final : public Launcher {
   struct Warm {
     std::shared_ptr<Zygote> zygote;
     std::string bundle_dir, bundle_inode;  // empty without a bundle
+    // The limits of the last command with limits started in it: its spare's.
+    std::optional<CommandLimits> spare_limits;
   };
   std::map<std::string, Warm> zygotes_;  // GUARDED_BY(mu_)
+  bool spares_wanted_ = false;           // GUARDED_BY(mu_); the janitor prepares spares
   std::thread janitor_;
   std::atomic<int> failures_{0};  // zygotes that failed in a row
-  std::atomic<int64_t> zygotes_started_{0}, warm_starts_{0}, cold_starts_{0};
+  std::atomic<int64_t> zygotes_started_{0}, warm_starts_{0}, cold_starts_{0}, spare_starts_{0};
 };
 
 }  // namespace
@@ -466,8 +514,8 @@ std::vector<std::string> ZygoteArgv(const SandboxOptions& options, const std::st
   // bundle after the work directory, so that it is read-only even when it lies inside.
   add({"--bind", work_dir, work_dir});
   if (!bundle_dir.empty()) add({"--ro-bind", bundle_dir, bundle_dir});
-  add({"--ro-bind", options.zygote_program, "/run/volo/zygote", "--chdir", "/", "--",
-       "/run/volo/zygote", std::string(kZygoteCommand)});
+  add({"--ro-bind", options.zygote_program, kZygoteProgram, "--chdir", "/", "--", kZygoteProgram,
+       std::string(kZygoteCommand)});
   return a;
 }
 

@@ -64,6 +64,7 @@ struct SandboxStats {
   int64_t zygotes_running = 0;  // warm now
   int64_t warm_starts = 0;      // commands forked in a warm sandbox
   int64_t cold_starts = 0;      // commands that started a bwrap of their own
+  int64_t spare_starts = 0;     // warm starts that took a spare task init (zygote.h)
 };
 
 // OK when bwrap is installed and can create the namespaces here (unprivileged user namespaces

@@ -239,6 +239,14 @@ Result<std::shared_ptr<Zygote>> Zygote::Start(const std::vector<std::string>& bw
 }
 
 Zygote::~Zygote() {
+  {
+    std::unique_ptr<Spare> spare;
+    {
+      std::lock_guard lock(spare_mu_);
+      spare = std::move(spare_);
+    }
+    DropSpare(std::move(spare));
+  }
   // Its end of the control socket closing is the zygote's signal to end (and the sandbox's).
   if (control_ >= 0) ::close(control_);
   if (pid_ > 0) {
@@ -279,6 +287,71 @@ void Zygote::Sweep() {
   // Their cgroups are removed here, outside the lock.
 }
 
+Status Zygote::PrepareSpare(std::unique_ptr<TaskLimit> limit) {
+  if (HasSpare()) return Status::Ok();
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    return IoError(std::string("socketpair: ") + strerror(errno));
+  }
+  bool sent = Send(control_, "W", {sv[1]});
+  ::close(sv[1]);
+  auto spare = std::make_unique<Spare>();
+  spare->task = sv[0];
+  spare->limit = std::move(limit);
+  std::string data;
+  std::vector<int> got;
+  if (!sent || !WaitReadable(spare->task, kSetupTimeout) ||
+      Receive(spare->task, &data, &got) <= 0 || data != "P" || got.size() != 1) {
+    for (int fd : got) ::close(fd);
+    DropSpare(std::move(spare));
+    return Unavailable("the warm sandbox did not start a spare task init");
+  }
+  spare->pidfd = got[0];
+  spare->pid = PidOf(spare->pidfd);
+  // The slow part, which no command waits for now.
+  Status joined = spare->limit ? spare->limit->Join(spare->pid) : Status::Ok();
+  if (!joined.ok()) {
+    DropSpare(std::move(spare));
+    return joined;
+  }
+  std::unique_ptr<Spare> extra;
+  {
+    std::lock_guard lock(spare_mu_);
+    if (spare_) {
+      extra = std::move(spare);
+    } else {
+      spare_ = std::move(spare);
+    }
+  }
+  DropSpare(std::move(extra));
+  return Status::Ok();
+}
+
+bool Zygote::HasSpare() const {
+  std::lock_guard lock(spare_mu_);
+  return spare_ != nullptr;
+}
+
+std::unique_ptr<Zygote::Spare> Zygote::TakeSpare(const TaskLimit& want) {
+  std::lock_guard lock(spare_mu_);
+  if (!spare_ || !spare_->limit || !(spare_->limit->limits() == want.limits())) return nullptr;
+  return std::move(spare_);
+}
+
+void Zygote::DropSpare(std::unique_ptr<Spare> spare) {
+  if (!spare) return;
+  // Its socket closing ends it (it has run nothing); killed as well, should it not notice.
+  if (spare->task >= 0) ::close(spare->task);
+  if (spare->pidfd >= 0) {
+    ::syscall(SYS_pidfd_send_signal, spare->pidfd, SIGKILL, nullptr, 0);
+    if (spare->limit) {
+      Bury(spare->pidfd, std::move(spare->limit));
+    } else {
+      ::close(spare->pidfd);
+    }
+  }
+}
+
 bool Zygote::Alive() const {
   pollfd p[2] = {{control_, POLLIN, 0}, {pidfd_, POLLIN, 0}};
   if (::poll(p, pidfd_ >= 0 ? 2 : 1, 0) <= 0) return true;
@@ -292,7 +365,9 @@ Clock::time_point Zygote::last_used() const {
 
 Result<std::unique_ptr<Launched>> Zygote::Spawn(const ZygoteRequest& request, int stdin_fd,
                                                 int stdout_fd, int stderr_fd,
-                                                std::unique_ptr<TaskLimit>* limit) {
+                                                std::unique_ptr<TaskLimit>* limit,
+                                                bool* from_spare) {
+  if (from_spare) *from_spare = false;
   last_used_ns_ = NowNs();
   Sweep();
   std::string encoded = EncodeZygoteRequest(request);
@@ -319,7 +394,37 @@ Result<std::unique_ptr<Launched>> Zygote::Spawn(const ZygoteRequest& request, in
   std::vector<int> fds = {sv[1], memfd, stdout_fd >= 0 ? stdout_fd : null_out,
                           stderr_fd >= 0 ? stderr_fd : null_out};
   if (stdin_fd >= 0) fds.push_back(stdin_fd);
-  std::string msg = {'S', static_cast<char>(stdin_fd >= 0 ? 1 : 0)};
+  const char has_stdin = static_cast<char>(stdin_fd >= 0 ? 1 : 0);
+  // A spare task init, already in a cgroup with these limits, takes the command when there is
+  // one; one that does not answer is let go, and a new task init started as without it.
+  if (std::unique_ptr<Spare> spare = *limit ? TakeSpare(**limit) : nullptr) {
+    std::vector<int> cfds(fds.begin() + 1, fds.end());
+    std::string data;
+    std::vector<int> got;
+    bool ready = Send(spare->task, std::string{'C', has_stdin}, cfds) &&
+                 WaitReadable(spare->task, kSetupTimeout) && Receive(spare->task, &data, &got) > 0;
+    for (int fd : got) ::close(fd);
+    if (ready && data == "R" && Send(spare->task, "G")) {
+      ::close(sv[0]);
+      ::close(sv[1]);
+      ::close(memfd);
+      if (null_out >= 0) ::close(null_out);
+      if (from_spare) *from_spare = true;
+      const int task = spare->task, pidfd = spare->pidfd;
+      spare->task = spare->pidfd = -1;
+      return std::unique_ptr<Launched>(std::make_unique<ZygoteLaunched>(
+          shared_from_this(), task, pidfd, spare->pid, std::move(spare->limit)));
+    }
+    DropSpare(std::move(spare));
+    if (ready && data[0] == 'E') {
+      ::close(sv[0]);
+      ::close(sv[1]);
+      ::close(memfd);
+      if (null_out >= 0) ::close(null_out);
+      return IoError("cannot start the command in its sandbox: " + data.substr(1));
+    }
+  }
+  std::string msg = {'S', has_stdin};
   bool sent = Send(control_, msg, fds);
   int send_errno = errno;
   ::close(sv[1]);
@@ -336,8 +441,10 @@ Result<std::unique_ptr<Launched>> Zygote::Spawn(const ZygoteRequest& request, in
   // Two messages, in either order: the task init's pidfd from the zygote, and "ready" (or
   // why not) from the task init itself.
   int pidfd = -1;
+  pid_t pid = -1;
   bool ready = false;
   std::string why;
+  Status joined = Status::Ok();
   while (!(pidfd >= 0 && ready) && why.empty()) {
     std::string data;
     std::vector<int> got;
@@ -349,6 +456,12 @@ Result<std::unique_ptr<Launched>> Zygote::Spawn(const ZygoteRequest& request, in
     }
     if (data[0] == 'P' && got.size() == 1 && pidfd < 0) {
       pidfd = got[0];
+      pid = PidOf(pidfd);
+      // The task init joins its cgroup now, while it sets up its mounts, rather than after:
+      // moving a process between cgroups can wait for an RCU grace period (milliseconds, tens
+      // on a busy machine), and nothing of the command runs before "G" anyway.
+      if (*limit) joined = (*limit)->Join(pid);
+      if (!joined.ok()) break;
       continue;
     }
     for (int fd : got) ::close(fd);
@@ -360,7 +473,6 @@ Result<std::unique_ptr<Launched>> Zygote::Spawn(const ZygoteRequest& request, in
       why = "the command's sandbox answered nonsense";
     }
   }
-  const pid_t pid = pidfd >= 0 ? PidOf(pidfd) : -1;
   auto abandon = [&](Status s) -> Result<std::unique_ptr<Launched>> {
     if (pidfd >= 0) {
       ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
@@ -368,14 +480,11 @@ Result<std::unique_ptr<Launched>> Zygote::Spawn(const ZygoteRequest& request, in
     }
     return give_up(std::move(s));
   };
+  if (!joined.ok()) return abandon(joined);
   if (!why.empty()) {
     // No answer at all: the zygote is gone (start another); else this command cannot start.
     return abandon(pidfd < 0 && !ready && why.rfind("cannot", 0) != 0 ? Unavailable(why)
                                                                       : IoError(why));
-  }
-  if (*limit) {
-    Status joined = (*limit)->Join(pid);
-    if (!joined.ok()) return abandon(joined);
   }
   if (!Send(task, "G")) {
     return abandon(Unavailable(std::string("the command's sandbox is gone: ") + strerror(errno)));

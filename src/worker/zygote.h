@@ -43,10 +43,29 @@
 
 namespace volo::worker {
 
+// Where the zygote's own binary (the worker's) is inside the sandbox; a request whose argv[0]
+// is this path runs the worker's binary (LaunchSpec::own_binary).
+inline constexpr const char* kZygoteProgram = "/run/volo/zygote";
+
+// A helper of the volo binary (`volo __fn-fly`) that the zygote runs in a fork of itself rather
+// than by exec, when a request runs it from the zygote's own binary (argv[0] kZygoteProgram,
+// argv[1] `name`): the program is the same, already loaded, linked and initialised, so the
+// command starts without the exec, the dynamic linker and the static initialisers of a large
+// binary (several milliseconds of CPU). Everything else is as for an exec'd command: the same
+// namespaces, mounts, cgroup and rlimits, stdio, session, working directory, no capabilities,
+// no_new_privs, signal dispositions reset, exactly the request's environment. The difference:
+// the process shares the zygote's address-space layout (ASLR is per zygote, not per command),
+// as Android's zygote does; the zygote holds no other command's data (requests are read by
+// each task init after it is cloned).
+struct ZygoteBuiltin {
+  std::string_view name;
+  int (*main)(int argc, char** argv);
+};
+
 // The `volo __zygote` entry point, run by bwrap as the sandbox's program (argv[1] ==
 // kZygoteCommand). Returns when the worker closes the control socket.
 inline constexpr std::string_view kZygoteCommand = "__zygote";
-int ZygoteMain(int argc, char** argv);
+int ZygoteMain(int argc, char** argv, std::vector<ZygoteBuiltin> builtins = {});
 
 // One command for a zygote: what the task init needs to set up and start it.
 struct ZygoteRequest {
@@ -78,8 +97,20 @@ class Zygote : public std::enable_shared_from_this<Zygote> {
   // `*limit` (may be null): the task init joins its cgroup before the command starts; the
   // Launched takes it on success (on failure it stays the caller's). Unavailable when the zygote
   // has died (start another); InvalidArgument or NotFound for a command that cannot start.
+  // `*from_spare` (may be null) says whether a spare task init (below) took the command.
   Result<std::unique_ptr<Launched>> Spawn(const ZygoteRequest& request, int stdin_fd, int stdout_fd,
-                                          int stderr_fd, std::unique_ptr<TaskLimit>* limit);
+                                          int stderr_fd, std::unique_ptr<TaskLimit>* limit,
+                                          bool* from_spare = nullptr);
+  // Spare task inits: moving a process into a cgroup (TaskLimit::Join) waits for an RCU grace
+  // period, several milliseconds and tens on a busy machine, which a command's start would
+  // wait for. A spare is a task init started ahead of its command and moved into `limit`'s
+  // cgroup meanwhile; the next Spawn whose limit has the same limits (CommandLimits) takes it,
+  // sets it up as it would a new one (its namespaces are new, its mounts made for the command)
+  // and lets the caller's own prepared limit go. One spare at most; Ok when there is one now.
+  // Blocks for the cgroup move: call it from a thread no command waits for.
+  Status PrepareSpare(std::unique_ptr<TaskLimit> limit);
+  bool HasSpare() const;
+
   // Whether the sandbox still runs (no: its control socket hung up or bwrap ended).
   bool Alive() const;
   pid_t pid() const { return pid_; }  // bwrap's
@@ -102,6 +133,17 @@ class Zygote : public std::enable_shared_from_this<Zygote> {
   };
   std::mutex graves_mu_;
   std::vector<Grave> graves_;  // GUARDED_BY(graves_mu_)
+  struct Spare {
+    int task = -1, pidfd = -1;
+    pid_t pid = -1;
+    std::unique_ptr<TaskLimit> limit;
+  };
+  // Takes the spare when its limits are `want`'s (null: none).
+  std::unique_ptr<Spare> TakeSpare(const TaskLimit& want);
+  // Lets a spare go: its task init ends, its cgroup goes once it has.
+  void DropSpare(std::unique_ptr<Spare> spare);
+  mutable std::mutex spare_mu_;
+  std::unique_ptr<Spare> spare_;  // GUARDED_BY(spare_mu_)
 };
 
 }  // namespace volo::worker

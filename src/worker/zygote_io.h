@@ -5,8 +5,11 @@
 //   zygote -> worker  'Z'                       the zygote is up
 //   worker -> zygote  'S' + has_stdin (1 byte)  fds: task socket, request memfd, stdout,
 //                                               stderr[, stdin]: start one command
+//   worker -> zygote  'W'                       fd: task socket: start a spare task init, which
+//                                               waits for its command ('C')
 // Task socket (one per command):
 //   zygote -> worker     'P' + fd: the task init's pidfd   or 'E' + message: cannot start
+//   worker -> spare      'C' + has_stdin: fds: request memfd, stdout, stderr[, stdin]
 //   task init -> worker  'R': namespaces and mounts ready  or 'E' + message
 //   worker -> task init  'G': go (it is in its cgroup); 'K' + int32: signal the whole tree
 //   task init -> worker  'X' + TaskExit: the command ended; nothing of its tree is left

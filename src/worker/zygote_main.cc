@@ -165,17 +165,34 @@ std::string Lookup(const std::string& name, const std::string& path) {
   return "";
 }
 
+// The zygote's own: the builtins it runs in a fork, and its argv (whose text is the process's
+// command line, which a builtin's process rewrites to its own name).
+struct Self {
+  std::vector<ZygoteBuiltin> builtins;
+  int argc = 0;
+  char** argv = nullptr;
+};
+
 // What the command's process needs, made before vfork: the child may only make system calls.
 struct Exec {
   std::string program;  // resolved; empty: not found (message in `not_found`)
   std::vector<char*> argv, envp;
   std::string not_found;
   std::string cwd;
+  // Set: the command is this builtin of the zygote's own binary, run in a fork (zygote.h).
+  const ZygoteBuiltin* builtin = nullptr;
+  const Self* self = nullptr;
 };
 
-Exec PrepareExec(const ZygoteRequest& r) {
+Exec PrepareExec(const ZygoteRequest& r, const Self& self) {
   Exec e;
   e.cwd = r.cwd;
+  e.self = &self;
+  if (r.argv.size() >= 2 && r.argv[0] == kZygoteProgram) {
+    for (const ZygoteBuiltin& b : self.builtins) {
+      if (r.argv[1] == b.name) e.builtin = &b;
+    }
+  }
   e.program = r.argv[0];
   if (e.program.find('/') == std::string::npos) {
     std::string path = "/usr/local/bin:/usr/bin:/bin";
@@ -206,8 +223,41 @@ Exec PrepareExec(const ZygoteRequest& r) {
   ::_exit(127);
 }
 
-// In the command's own process (vforked from the task init): stdio, session, no capabilities,
-// then exec. Only system calls here.
+// A builtin (zygote.h) in the command's process, forked (not vforked) from the task init, once
+// ExecCommand has set it up as for an exec: what exec would also do (signal dispositions back
+// to their defaults, the request's environment alone, dumpable again as exec makes it for a
+// process without privileges), then the builtin's main; its return ends the process as main's
+// would.
+[[noreturn]] void RunBuiltin(const Exec& e) {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction old {};
+    if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler != SIG_IGN &&
+        old.sa_handler != SIG_DFL) {
+      ::sigaction(sig, &dfl, nullptr);
+    }
+  }
+  ::clearenv();
+  for (char* v : e.envp) {
+    if (v) ::putenv(v);
+  }
+  ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  // `ps` and /proc/PID/cmdline show the zygote's command line (`/run/volo/zygote __zygote`):
+  // its second word becomes the builtin's name where it fits (`__fn-fly` does), so the process
+  // reads as what it runs.
+  const Self& self = *e.self;
+  if (self.argc >= 2 && e.builtin->name.size() <= strlen(self.argv[1])) {
+    const size_t room = strlen(self.argv[1]);
+    memset(self.argv[1], 0, room);
+    memcpy(self.argv[1], e.builtin->name.data(), e.builtin->name.size());
+  }
+  int argc = static_cast<int>(e.argv.size()) - 1;
+  std::exit(e.builtin->main(argc, const_cast<char**>(e.argv.data())));
+}
+
+// In the command's own process (vforked from the task init; forked for a builtin): stdio,
+// session, no capabilities, then exec. Only system calls here but for a builtin.
 [[noreturn]] void ExecCommand(const Exec& e, int in, int out, int err) {
   if (in < 0) in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   ::dup2(in, 0);
@@ -232,6 +282,7 @@ Exec PrepareExec(const ZygoteRequest& r) {
   __user_cap_data_struct data[2] = {};
   if (::syscall(SYS_capset, &hdr, data) != 0) Die("drop capabilities");
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Die("no_new_privs");
+  if (e.builtin) RunBuiltin(e);
   if (e.program.empty()) {
     (void)!::write(2, e.not_found.data(), e.not_found.size());
     ::_exit(127);
@@ -250,7 +301,7 @@ void SignalTree(int sig) {
 }
 
 // PID 1 of a command's namespaces. Never returns.
-[[noreturn]] void TaskInit(int task, int request_fd, int in, int out, int err) {
+[[noreturn]] void TaskInit(int task, int request_fd, int in, int out, int err, const Self& self) {
   auto fail = [&](const std::string& why) {
     Send(task, "E" + why);
     ::_exit(1);
@@ -289,9 +340,11 @@ void SignalTree(int sig) {
   sigaddset(&chld, SIGCHLD);
   ::sigprocmask(SIG_BLOCK, &chld, nullptr);
   int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-  const Exec exec = PrepareExec(r);
-  // vfork: the command does not pay for a copy of this process's page tables.
-  pid_t command = ::vfork();
+  const Exec exec = PrepareExec(r, self);
+  // vfork: the command does not pay for a copy of this process's page tables. A builtin runs
+  // on in the child, which vfork does not allow: fork (this process is small, and single
+  // threaded).
+  pid_t command = exec.builtin ? ::fork() : ::vfork();
   if (command < 0) fail(Why("fork"));
   if (command == 0) ExecCommand(exec, in, out, err);
   for (int fd : {in, out, err}) {
@@ -348,10 +401,28 @@ void SignalTree(int sig) {
   ::_exit(0);
 }
 
-// One 'S' request: clone3 a task init into new namespaces and hand its pidfd to the worker.
-void Spawn(int control, int sfd, const std::vector<int>& fds, bool has_stdin) {
-  const int task = fds[0], request = fds[1], out = fds[2], err = fds[3];
-  const int in = has_stdin ? fds[4] : -1;
+// A spare task init (a 'W' request): waits for its command ('C' on its task socket, with the
+// descriptors an 'S' request brings but the task socket), then is that command's task init. Its
+// worker has meanwhile moved it into its cgroup, so the command does not wait for that.
+[[noreturn]] void SpareTaskInit(int task, const Self& self) {
+  std::string data;
+  std::vector<int> fds;
+  ssize_t got;
+  do {
+    got = Receive(task, &data, &fds);
+  } while (got < 0 && errno == EINTR);
+  // The worker let it go (or the zygote ends): nothing ran here.
+  if (got < 2 || data[0] != 'C' || fds.size() != (data[1] ? 4u : 3u)) ::_exit(0);
+  TaskInit(task, fds[0], data[1] ? fds[3] : -1, fds[1], fds[2], self);
+}
+
+// One 'S' request (or 'W', `spare`): clone3 a task init into new namespaces and hand its pidfd
+// to the worker.
+void Spawn(int control, int sfd, const std::vector<int>& fds, bool has_stdin, bool spare,
+           const Self& self) {
+  const int task = fds[0];
+  const int request = spare ? -1 : fds[1], out = spare ? -1 : fds[2], err = spare ? -1 : fds[3];
+  const int in = has_stdin && !spare ? fds[4] : -1;
   int pidfd = -1;
   clone_args ca{};
   ca.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_PIDFD;
@@ -364,7 +435,8 @@ void Spawn(int control, int sfd, const std::vector<int>& fds, bool has_stdin) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    TaskInit(task, request, in, out, err);
+    if (spare) SpareTaskInit(task, self);
+    TaskInit(task, request, in, out, err, self);
   }
   if (pid < 0) {
     Send(task, "E" + Why("clone3"));
@@ -377,7 +449,8 @@ void Spawn(int control, int sfd, const std::vector<int>& fds, bool has_stdin) {
 
 }  // namespace
 
-int ZygoteMain(int argc, char** argv) {
+int ZygoteMain(int argc, char** argv, std::vector<ZygoteBuiltin> builtins) {
+  const Self self{std::move(builtins), argc, argv};
   // volo __zygote (no arguments: everything comes over the control socket)
   const int control = zygote_io::kControlFd;
   ::fcntl(control, F_SETFD, FD_CLOEXEC);
@@ -407,7 +480,9 @@ int ZygoteMain(int argc, char** argv) {
     // The worker closed its end (or died): the sandbox ends, and with it what runs in it.
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EMSGSIZE)) return 0;
     if (n >= 2 && data[0] == 'S' && fds.size() == (data[1] ? 5u : 4u)) {
-      Spawn(control, sfd, fds, data[1] != 0);
+      Spawn(control, sfd, fds, data[1] != 0, /*spare=*/false, self);
+    } else if (n == 1 && data[0] == 'W' && fds.size() == 1) {
+      Spawn(control, sfd, fds, false, /*spare=*/true, self);
     } else {
       for (int fd : fds) ::close(fd);
     }

@@ -12,10 +12,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "common/poll_testing.h"
 #include "worker/command.h"
+#include "worker/limits.h"
 #include "worker/sandbox.h"
 #include "worker/temp_dir_testing.h"
 
@@ -226,6 +229,89 @@ TEST_F(ZygoteTest, ABundleUnpackedAnewGetsANewZygote) {
   EXPECT_EQ(BwrapStats(*launcher).zygotes_started, 2);
   // The stale one (binding the old, deleted files) is stopped without waiting to be idle.
   EXPECT_TRUE(Eventually([&] { return BwrapStats(*launcher).zygotes_running == 1; }));
+}
+
+// A command's cgroup as its first line of output says (`pids:` in v1, `0::` in v2), and the
+// host's path to it. Waits for the command's end.
+std::string CgroupOf(const std::string& proc_self_cgroup) {
+  std::istringstream in(proc_self_cgroup);
+  for (std::string line; std::getline(in, line);) {
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string rest = line.substr(colon + 1);
+    if (rest.rfind("pids:", 0) == 0) return "/sys/fs/cgroup/pids" + rest.substr(5);
+    if (rest.rfind(":", 0) == 0) return "/sys/fs/cgroup" + rest.substr(1);
+  }
+  return "";
+}
+
+// Commands with limits: after the first, a spare task init is moved into a cgroup with the same
+// limits ahead of time, and the next such command starts in it, with those limits in force
+// from its start; a command with other limits starts as before, in a cgroup of its own.
+TEST_F(ZygoteTest, ASpareTaskInitInItsCgroupTakesTheNextCommandWithTheSameLimits) {
+  std::shared_ptr<Limits> limits = Limits::Probe(VOLO_BINARY);
+  if (limits->mode() == LimitMode::kRlimit) GTEST_SKIP() << "no cgroups to limit commands with";
+  options_.limits = limits;
+  options_.max_processes = 40;
+  auto launcher = MakeBwrapLauncher(options_);
+  // Prints its cgroup, then waits for its stdin to close, so its cgroup can be looked at.
+  auto run = [&](LaunchSpec spec, std::string* pids_max) {
+    int out[2], in[2];
+    EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
+    EXPECT_EQ(::pipe2(in, O_CLOEXEC), 0);
+    spec.stdout_fd = out[1];
+    spec.stdin_fd = in[0];
+    auto l = launcher->Launch(spec);
+    ::close(out[1]);
+    ::close(in[0]);
+    if (!l.ok()) {
+      ::close(out[0]);
+      ::close(in[1]);
+      ADD_FAILURE() << l.status().message();
+      return std::string();
+    }
+    std::string text;
+    char buf[4096];
+    while (text.find("end\n") == std::string::npos) {
+      ssize_t n = ::read(out[0], buf, sizeof buf);
+      if (n <= 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    std::string dir = CgroupOf(text);
+    *pids_max = "";
+    std::ifstream f(dir + "/pids.max");
+    std::getline(f, *pids_max);
+    ::close(in[1]);
+    Drain(out[0]);
+    ::close(out[0]);
+    EXPECT_TRUE((*l)->Wait().status.ok());
+    return dir;
+  };
+  const std::string script = "cat /proc/self/cgroup; echo end; cat >/dev/null";
+  std::string pids_max;
+  std::string first = run(Spec(script), &pids_max);
+  ASSERT_NE(first, "");
+  EXPECT_EQ(pids_max, "41");  // the command's 40 and its task init
+  EXPECT_EQ(BwrapStats(*launcher).spare_starts, 0);
+  // The spare is made in the background: the next commands take it once it is there.
+  std::set<std::string> seen = {first};
+  ASSERT_TRUE(Eventually([&] {
+    std::string dir = run(Spec(script), &pids_max);
+    EXPECT_TRUE(seen.insert(dir).second) << dir << " twice";
+    EXPECT_EQ(pids_max, "41") << dir;
+    return BwrapStats(*launcher).spare_starts >= 1;
+  }));
+  const int64_t spares = BwrapStats(*launcher).spare_starts;
+  // Other limits: a cgroup of its own, made for it.
+  LaunchSpec other = Spec(script);
+  other.limits.max_processes = 9;
+  std::string dir = run(other, &pids_max);
+  EXPECT_TRUE(seen.insert(dir).second) << dir;
+  EXPECT_EQ(pids_max, "10");
+  EXPECT_EQ(BwrapStats(*launcher).spare_starts, spares);
+  launcher.reset();
+  // The spare's task init and its cgroup go with the launcher.
+  EXPECT_TRUE(Eventually([] { return LiveDescendants().empty(); })) << Describe(LiveDescendants());
 }
 
 TEST_F(ZygoteTest, AThousandCommandsLeaveNoProcessAndNoDirectoryBehind) {

@@ -172,6 +172,54 @@ TEST_F(FunctionsFlyTest, InAColdSandbox) {
   EXPECT_EQ(r.body, "hello sandbox");
 }
 
+// In the warm sandbox (the default) an instance starts in a fork of the sandbox's zygote, not
+// by exec (sandbox.h, zygote.h): still a process of its own per instance, in PID namespaces of
+// its own, with its own globals, its memory limit and timeout, and the next cold start after a
+// crash works.
+TEST_F(FunctionsFlyTest, InTheWarmSandboxEachInstanceIsAForkOfItsOwnWithItsOwnGlobalsAndLimits) {
+  Start();
+  const std::string counter =
+      "const state = {n = 0}\nfunc handle(body) {\n  state[\"n\"] = state[\"n\"] + 1\n"
+      "  return body + \" \" + state[\"n\"]\n}\n";
+  Deploy("one", counter, {"--max", "1"});
+  Deploy("two", counter, {"--max", "1"});
+  Reply first = Call("one", "", "a");
+  ASSERT_EQ(first.status, 200) << first.Describe();
+  EXPECT_EQ(first.body, "a 1");
+  EXPECT_EQ(Call("one", "", "a").body, "a 2");
+  // The second function's instance has its own globals, not the first's.
+  EXPECT_EQ(Call("two", "", "b").body, "b 1");
+  EXPECT_EQ(Call("one", "", "a").body, "a 3");
+  // Two processes, each shown as what it runs, each PID 2 of a PID namespace of its own (its
+  // task init is 1).
+  std::vector<pid_t> pids;
+  ASSERT_TRUE(PollUntil([&] { return (pids = FlyInstances()).size() == 2; }, seconds(20)))
+      << pids.size();
+  for (pid_t pid : pids) {
+    std::string status = ReadFile("/proc/" + std::to_string(pid) + "/status");
+    size_t at = status.find("NSpid:");
+    ASSERT_NE(at, std::string::npos) << status;
+    std::string line = status.substr(at, status.find('\n', at) - at);
+    EXPECT_EQ(line.substr(line.find_last_of(" \t") + 1), "2") << line;
+  }
+
+  Deploy("limited", kProgram, {"--memory", "256", "--timeout", "5", "--max", "1"});
+  ASSERT_EQ(Call("limited", "", "a").body, "hello a");
+#if !defined(__SANITIZE_ADDRESS__)  // the instance's own memory would exceed the limit
+  Reply hog = Call("limited", "/hog");
+  EXPECT_EQ(hog.status, 502) << hog.Describe();
+  EXPECT_NE(hog.body.find("out of memory"), std::string::npos) << hog.body;
+  EXPECT_EQ(Call("limited", "", "b").body, "hello b");
+#endif
+  Reply forever = Call("limited", "/forever");
+  EXPECT_EQ(forever.status, 502) << forever.Describe();
+  EXPECT_NE(forever.body.find("timed out after 5 s"), std::string::npos) << forever.body;
+  Reply again = Call("limited", "", "c");
+  EXPECT_EQ(again.status, 200) << again.Describe();
+  EXPECT_EQ(again.body, "hello c");
+  EXPECT_FALSE(h_.Reap(*worker_));
+}
+
 TEST_F(FunctionsFlyTest, WithoutASandbox) {
   Start({"--sandbox", "none"});
   Deploy("bare");
