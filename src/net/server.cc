@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -18,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <charconv>
 #include <exception>
 #include <limits>
 #include <list>
@@ -58,6 +60,55 @@ constexpr auto kWsHandshakeTimeout = std::chrono::seconds(10);
 constexpr size_t kMaxPipelinedBytes = 64 << 10;
 // A TLS client must finish its handshake within this.
 constexpr auto kTlsHandshakeTimeout = std::chrono::seconds(10);
+
+// Whether a response with this status carries a body (and Content-Length): not 1xx, 204, 304.
+bool HasBody(int status) { return !(status / 100 == 1 || status == 204 || status == 304); }
+
+bool HasLineBreak(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+
+bool FramingHeader(std::string_view name) {
+  return beast::iequals(name, "Content-Length") || beast::iequals(name, "Transfer-Encoding") ||
+         beast::iequals(name, "Connection");
+}
+
+void AppendHeader(std::string_view name, std::string_view value, std::string* out) {
+  out->append(name);
+  out->append(": ");
+  out->append(value);
+  out->append("\r\n");
+}
+
+}  // namespace
+
+void FormatResponseHead(const HttpResponse& response, std::string_view server_name, bool keep_alive,
+                        unsigned version, std::string* out) {
+  const int status = response.status >= 100 && response.status <= 999 ? response.status : 500;
+  char digits[24];
+  out->clear();
+  out->append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  out->append(digits, std::to_chars(digits, digits + sizeof digits, status).ptr);
+  out->push_back(' ');
+  out->append(http::obsolete_reason(static_cast<http::status>(status)));
+  out->append("\r\n");
+  AppendHeader("Server", server_name, out);
+  if (!response.content_type.empty() && !HasLineBreak(response.content_type)) {
+    AppendHeader("Content-Type", response.content_type, out);
+  }
+  for (const auto& [name, value] : response.headers) {
+    if (name.empty() || FramingHeader(name) || HasLineBreak(name) || HasLineBreak(value)) continue;
+    AppendHeader(name, value, out);
+  }
+  if (version == 10 && keep_alive) AppendHeader("Connection", "keep-alive", out);
+  if (version != 10 && !keep_alive) AppendHeader("Connection", "close", out);
+  if (HasBody(status)) {
+    out->append("Content-Length: ");
+    out->append(digits, std::to_chars(digits, digits + sizeof digits, response.body.size()).ptr);
+    out->append("\r\n");
+  }
+  out->append("\r\n");
+}
+
+namespace {
 
 bool IsHttpParseError(const beast::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_method).category();
@@ -183,6 +234,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool evicted_ = false;  // closed to make room; counted nowhere
   uint64_t request_id_ = 0;
   std::optional<HttpResponse> response_;
+  std::string head_;  // the response head being written, reused across requests
   bool peer_gone_ = false;
   bool stopping_ = false;
   bool finished_ = false;
@@ -467,21 +519,11 @@ awaitable<void> HttpConnection::WatchPeer() {
 }
 
 awaitable<bool> HttpConnection::Write(HttpResponse& response, bool keep_alive, unsigned version) {
-  http::response<http::string_body> message;
-  message.version(version);
-  message.result(response.status >= 100 && response.status <= 999
-                     ? static_cast<unsigned>(response.status)
-                     : 500u);
-  message.set(http::field::server, server_->options.server_name);
-  if (!response.content_type.empty()) {
-    message.set(http::field::content_type, response.content_type);
-  }
-  for (const auto& [name, value] : response.headers) message.insert(name, value);
-  message.keep_alive(keep_alive);
-  message.body() = std::move(response.body);
-  message.prepare_payload();
+  FormatResponseHead(response, server_->options.server_name, keep_alive, version, &head_);
+  std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(response.body)};
+  if (!HasBody(response.status)) buffers[1] = asio::const_buffer();
   stream_.next_layer().expires_after(kWriteTimeout);
-  auto [ec, n] = co_await http::async_write(stream_, message, kAsTuple);
+  auto [ec, n] = co_await asio::async_write(stream_, buffers, kAsTuple);
   co_return !ec;
 }
 
