@@ -7,7 +7,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -209,8 +208,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   awaitable<void> Serve();
   awaitable<void> OnReadError(beast::error_code ec, size_t body_limit = 0);
   awaitable<void> Dispatch(HttpRequest& request);
-  awaitable<void> WaitForWake();
-  awaitable<void> WatchPeer();
+  // Reads what the peer sends while a response is pending (into buffer_, for the next request)
+  // and sets peer_gone_ when it goes away; wakes Dispatch when it stops.
+  void WatchPeer();
   awaitable<bool> Write(HttpResponse& response, bool keep_alive, unsigned version);
   awaitable<void> RejectAndClose(int status, const std::string& message);
   awaitable<void> LingeringClose();
@@ -236,6 +236,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::optional<HttpResponse> response_;
   std::string head_;  // the response head being written, reused across requests
   bool peer_gone_ = false;
+  bool watching_ = false;  // WatchPeer's read is in flight
   bool stopping_ = false;
   bool finished_ = false;
   bool upgraded_ = false;  // stream_ has been moved into a WsSession
@@ -471,50 +472,52 @@ awaitable<void> HttpConnection::Dispatch(HttpRequest& request) {
     }
   }
   if (response_ || stopping_) co_return;
-  // Long-poll: wait for Respond, and meanwhile watch the socket so that alive() turns false
-  // when the client disconnects.
-  using namespace asio::experimental::awaitable_operators;
+  // Long-poll (a function call is always one): wait for Respond, and meanwhile watch the socket
+  // so that alive() turns false when the client disconnects. The watch is a plain read with a
+  // callback and the wait is on one timer, which both sides cancel: no coroutines or parallel
+  // group to set up per request.
   stream_.next_layer().expires_never();
-  co_await (WaitForWake() || WatchPeer());
-}
-
-awaitable<void> HttpConnection::WaitForWake() {
-  while (!response_ && !stopping_) {
+  WatchPeer();
+  bool cancelled_watch = false;
+  for (;;) {
+    const bool done = response_ || stopping_ || peer_gone_;
+    if (done && !watching_) break;
+    if (done && !cancelled_watch) {
+      // The pending read ends with operation_aborted (or with bytes it already had, which are
+      // kept in order). Cancel at the socket: a TLS read ignores per-operation cancellation,
+      // since beast::tcp_stream below it does; the TLS stream stays usable for the next request.
+      cancelled_watch = true;
+      beast::error_code ignored;
+      stream_.socket().cancel(ignored);
+    }
     wake_.expires_at(asio::steady_timer::time_point::max());
     co_await wake_.async_wait(kAsTuple);
-    auto cs = co_await asio::this_coro::cancellation_state;
-    if (cs.cancelled() != asio::cancellation_type::none) co_return;
   }
-  // A TLS read (WatchPeer) ignores per-operation cancellation, since beast::tcp_stream below it
-  // does; cancel it at the socket. The TLS stream stays usable for the next request.
-  if (stream_.tls()) {
-    beast::error_code ignored;
-    stream_.socket().cancel(ignored);
-  }
+  if (peer_gone_) response_.reset();  // nobody to answer: the connection ends
 }
 
-awaitable<void> HttpConnection::WatchPeer() {
-  for (;;) {
-    if (buffer_.size() >= kMaxPipelinedBytes) {
-      // Wait (until cancelled by the response) without reading further.
-      asio::steady_timer forever(stream_.get_executor(), asio::steady_timer::time_point::max());
-      co_await forever.async_wait(kAsTuple);
-      co_return;
-    }
-    // Plain: the raw socket, not the tcp_stream: its operations honour per-operation
-    // cancellation, which the || above relies on. TLS: see WaitForWake.
-    beast::error_code ec;
-    size_t n = 0;
-    if (stream_.tls()) {
-      std::tie(ec, n) = co_await stream_.async_read_some(buffer_.prepare(4096), kAsTuple);
-    } else {
-      std::tie(ec, n) = co_await stream_.socket().async_read_some(buffer_.prepare(4096), kAsTuple);
-    }
+void HttpConnection::WatchPeer() {
+  // Beyond this much pipelined data the peer is clearly alive: stop reading until the response.
+  if (buffer_.size() >= kMaxPipelinedBytes) return;
+  watching_ = true;
+  auto on_read = [self = shared_from_this()](beast::error_code ec, size_t n) {
+    self->watching_ = false;
     if (ec) {
-      if (ec != asio::error::operation_aborted) peer_gone_ = true;
-      co_return;
+      if (ec != asio::error::operation_aborted && !self->response_) self->peer_gone_ = true;
+      self->wake_.cancel();
+      return;
     }
-    buffer_.commit(n);
+    self->buffer_.commit(n);
+    if (self->response_ || self->stopping_) {
+      self->wake_.cancel();
+      return;
+    }
+    self->WatchPeer();
+  };
+  if (stream_.tls()) {
+    stream_.async_read_some(buffer_.prepare(4096), std::move(on_read));
+  } else {
+    stream_.socket().async_read_some(buffer_.prepare(4096), std::move(on_read));
   }
 }
 
