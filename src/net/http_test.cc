@@ -81,5 +81,62 @@ TEST(ParseTargetTest, DecodesPathAndQuery) {
   EXPECT_FALSE(internal::ParseTarget("/bad%zz", &path, &query));
 }
 
+TEST(FormatResponseHeadTest, WritesStatusLineFieldsAndLength) {
+  HttpResponse response = HttpResponse::Json(200, "{\"ok\":true}");
+  response.headers.emplace_back("X-Volo-Call", "abc");
+  std::string head = "left over from the last response";
+  internal::FormatResponseHead(response, "volo", /*keep_alive=*/true, 11, &head);
+  EXPECT_EQ(head,
+            "HTTP/1.1 200 OK\r\nServer: volo\r\nContent-Type: application/json\r\n"
+            "X-Volo-Call: abc\r\nContent-Length: 11\r\n\r\n");
+  response.status = 404;
+  response.content_type.clear();
+  response.body.clear();
+  internal::FormatResponseHead(response, "s", /*keep_alive=*/false, 11, &head);
+  EXPECT_EQ(head,
+            "HTTP/1.1 404 Not Found\r\nServer: s\r\nX-Volo-Call: abc\r\n"
+            "Connection: close\r\nContent-Length: 0\r\n\r\n");
+}
+
+TEST(FormatResponseHeadTest, Http10SaysKeepAliveAndClosesByDefault) {
+  HttpResponse response = HttpResponse::Json(201, "x");
+  std::string head;
+  internal::FormatResponseHead(response, "v", /*keep_alive=*/true, 10, &head);
+  EXPECT_EQ(head,
+            "HTTP/1.0 201 Created\r\nServer: v\r\nContent-Type: application/json\r\n"
+            "Connection: keep-alive\r\nContent-Length: 1\r\n\r\n");
+  internal::FormatResponseHead(response, "v", /*keep_alive=*/false, 10, &head);
+  EXPECT_EQ(head.find("Connection"), std::string::npos) << head;
+}
+
+TEST(FormatResponseHeadTest, NoLengthWhereThereIsNoBodyAndBadStatusIs500) {
+  HttpResponse response;
+  response.status = 204;
+  response.content_type.clear();
+  std::string head;
+  internal::FormatResponseHead(response, "v", true, 11, &head);
+  EXPECT_EQ(head, "HTTP/1.1 204 No Content\r\nServer: v\r\n\r\n");
+  response.status = 304;
+  internal::FormatResponseHead(response, "v", true, 11, &head);
+  EXPECT_EQ(head.find("Content-Length"), std::string::npos) << head;
+  response.status = 42;
+  internal::FormatResponseHead(response, "v", true, 11, &head);
+  EXPECT_TRUE(head.starts_with("HTTP/1.1 500 Internal Server Error\r\n")) << head;
+  EXPECT_NE(head.find("Content-Length: 0\r\n"), std::string::npos) << head;
+}
+
+TEST(FormatResponseHeadTest, DropsFramingFieldsAndLineBreaks) {
+  HttpResponse response = HttpResponse::Json(200, "abc");
+  response.headers = {{"content-length", "99"}, {"Transfer-Encoding", "chunked"},
+                      {"Connection", "close"},  {"X-Evil", "a\r\nSet-Cookie: b"},
+                      {"X-Bad\nName", "c"},     {"", "empty"},
+                      {"X-Good", "d"}};
+  std::string head;
+  internal::FormatResponseHead(response, "v", true, 11, &head);
+  EXPECT_EQ(head,
+            "HTTP/1.1 200 OK\r\nServer: v\r\nContent-Type: application/json\r\n"
+            "X-Good: d\r\nContent-Length: 3\r\n\r\n");
+}
+
 }  // namespace
 }  // namespace volo::net

@@ -3,10 +3,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,6 +18,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <charconv>
 #include <exception>
 #include <limits>
 #include <list>
@@ -58,6 +59,55 @@ constexpr auto kWsHandshakeTimeout = std::chrono::seconds(10);
 constexpr size_t kMaxPipelinedBytes = 64 << 10;
 // A TLS client must finish its handshake within this.
 constexpr auto kTlsHandshakeTimeout = std::chrono::seconds(10);
+
+// Whether a response with this status carries a body (and Content-Length): not 1xx, 204, 304.
+bool HasBody(int status) { return !(status / 100 == 1 || status == 204 || status == 304); }
+
+bool HasLineBreak(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+
+bool FramingHeader(std::string_view name) {
+  return beast::iequals(name, "Content-Length") || beast::iequals(name, "Transfer-Encoding") ||
+         beast::iequals(name, "Connection");
+}
+
+void AppendHeader(std::string_view name, std::string_view value, std::string* out) {
+  out->append(name);
+  out->append(": ");
+  out->append(value);
+  out->append("\r\n");
+}
+
+}  // namespace
+
+void FormatResponseHead(const HttpResponse& response, std::string_view server_name, bool keep_alive,
+                        unsigned version, std::string* out) {
+  const int status = response.status >= 100 && response.status <= 999 ? response.status : 500;
+  char digits[24];
+  out->clear();
+  out->append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  out->append(digits, std::to_chars(digits, digits + sizeof digits, status).ptr);
+  out->push_back(' ');
+  out->append(http::obsolete_reason(static_cast<http::status>(status)));
+  out->append("\r\n");
+  AppendHeader("Server", server_name, out);
+  if (!response.content_type.empty() && !HasLineBreak(response.content_type)) {
+    AppendHeader("Content-Type", response.content_type, out);
+  }
+  for (const auto& [name, value] : response.headers) {
+    if (name.empty() || FramingHeader(name) || HasLineBreak(name) || HasLineBreak(value)) continue;
+    AppendHeader(name, value, out);
+  }
+  if (version == 10 && keep_alive) AppendHeader("Connection", "keep-alive", out);
+  if (version != 10 && !keep_alive) AppendHeader("Connection", "close", out);
+  if (HasBody(status)) {
+    out->append("Content-Length: ");
+    out->append(digits, std::to_chars(digits, digits + sizeof digits, response.body.size()).ptr);
+    out->append("\r\n");
+  }
+  out->append("\r\n");
+}
+
+namespace {
 
 bool IsHttpParseError(const beast::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_method).category();
@@ -158,8 +208,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   awaitable<void> Serve();
   awaitable<void> OnReadError(beast::error_code ec, size_t body_limit = 0);
   awaitable<void> Dispatch(HttpRequest& request);
-  awaitable<void> WaitForWake();
-  awaitable<void> WatchPeer();
+  // Reads what the peer sends while a response is pending (into buffer_, for the next request)
+  // and sets peer_gone_ when it goes away; wakes Dispatch when it stops.
+  void WatchPeer();
   awaitable<bool> Write(HttpResponse& response, bool keep_alive, unsigned version);
   awaitable<void> RejectAndClose(int status, const std::string& message);
   awaitable<void> LingeringClose();
@@ -183,7 +234,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool evicted_ = false;  // closed to make room; counted nowhere
   uint64_t request_id_ = 0;
   std::optional<HttpResponse> response_;
+  std::string head_;  // the response head being written, reused across requests
   bool peer_gone_ = false;
+  bool watching_ = false;  // WatchPeer's read is in flight
   bool stopping_ = false;
   bool finished_ = false;
   bool upgraded_ = false;  // stream_ has been moved into a WsSession
@@ -419,69 +472,61 @@ awaitable<void> HttpConnection::Dispatch(HttpRequest& request) {
     }
   }
   if (response_ || stopping_) co_return;
-  // Long-poll: wait for Respond, and meanwhile watch the socket so that alive() turns false
-  // when the client disconnects.
-  using namespace asio::experimental::awaitable_operators;
+  // Long-poll (a function call is always one): wait for Respond, and meanwhile watch the socket
+  // so that alive() turns false when the client disconnects. The watch is a plain read with a
+  // callback and the wait is on one timer, which both sides cancel: no coroutines or parallel
+  // group to set up per request.
   stream_.next_layer().expires_never();
-  co_await (WaitForWake() || WatchPeer());
-}
-
-awaitable<void> HttpConnection::WaitForWake() {
-  while (!response_ && !stopping_) {
+  WatchPeer();
+  bool cancelled_watch = false;
+  for (;;) {
+    const bool done = response_ || stopping_ || peer_gone_;
+    if (done && !watching_) break;
+    if (done && !cancelled_watch) {
+      // The pending read ends with operation_aborted (or with bytes it already had, which are
+      // kept in order). Cancel at the socket: a TLS read ignores per-operation cancellation,
+      // since beast::tcp_stream below it does; the TLS stream stays usable for the next request.
+      cancelled_watch = true;
+      beast::error_code ignored;
+      stream_.socket().cancel(ignored);
+    }
     wake_.expires_at(asio::steady_timer::time_point::max());
     co_await wake_.async_wait(kAsTuple);
-    auto cs = co_await asio::this_coro::cancellation_state;
-    if (cs.cancelled() != asio::cancellation_type::none) co_return;
   }
-  // A TLS read (WatchPeer) ignores per-operation cancellation, since beast::tcp_stream below it
-  // does; cancel it at the socket. The TLS stream stays usable for the next request.
-  if (stream_.tls()) {
-    beast::error_code ignored;
-    stream_.socket().cancel(ignored);
-  }
+  if (peer_gone_) response_.reset();  // nobody to answer: the connection ends
 }
 
-awaitable<void> HttpConnection::WatchPeer() {
-  for (;;) {
-    if (buffer_.size() >= kMaxPipelinedBytes) {
-      // Wait (until cancelled by the response) without reading further.
-      asio::steady_timer forever(stream_.get_executor(), asio::steady_timer::time_point::max());
-      co_await forever.async_wait(kAsTuple);
-      co_return;
-    }
-    // Plain: the raw socket, not the tcp_stream: its operations honour per-operation
-    // cancellation, which the || above relies on. TLS: see WaitForWake.
-    beast::error_code ec;
-    size_t n = 0;
-    if (stream_.tls()) {
-      std::tie(ec, n) = co_await stream_.async_read_some(buffer_.prepare(4096), kAsTuple);
-    } else {
-      std::tie(ec, n) = co_await stream_.socket().async_read_some(buffer_.prepare(4096), kAsTuple);
-    }
+void HttpConnection::WatchPeer() {
+  // Beyond this much pipelined data the peer is clearly alive: stop reading until the response.
+  if (buffer_.size() >= kMaxPipelinedBytes) return;
+  watching_ = true;
+  auto on_read = [self = shared_from_this()](beast::error_code ec, size_t n) {
+    self->watching_ = false;
     if (ec) {
-      if (ec != asio::error::operation_aborted) peer_gone_ = true;
-      co_return;
+      if (ec != asio::error::operation_aborted && !self->response_) self->peer_gone_ = true;
+      self->wake_.cancel();
+      return;
     }
-    buffer_.commit(n);
+    self->buffer_.commit(n);
+    if (self->response_ || self->stopping_) {
+      self->wake_.cancel();
+      return;
+    }
+    self->WatchPeer();
+  };
+  if (stream_.tls()) {
+    stream_.async_read_some(buffer_.prepare(4096), std::move(on_read));
+  } else {
+    stream_.socket().async_read_some(buffer_.prepare(4096), std::move(on_read));
   }
 }
 
 awaitable<bool> HttpConnection::Write(HttpResponse& response, bool keep_alive, unsigned version) {
-  http::response<http::string_body> message;
-  message.version(version);
-  message.result(response.status >= 100 && response.status <= 999
-                     ? static_cast<unsigned>(response.status)
-                     : 500u);
-  message.set(http::field::server, server_->options.server_name);
-  if (!response.content_type.empty()) {
-    message.set(http::field::content_type, response.content_type);
-  }
-  for (const auto& [name, value] : response.headers) message.insert(name, value);
-  message.keep_alive(keep_alive);
-  message.body() = std::move(response.body);
-  message.prepare_payload();
+  FormatResponseHead(response, server_->options.server_name, keep_alive, version, &head_);
+  std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(response.body)};
+  if (!HasBody(response.status)) buffers[1] = asio::const_buffer();
   stream_.next_layer().expires_after(kWriteTimeout);
-  auto [ec, n] = co_await http::async_write(stream_, message, kAsTuple);
+  auto [ec, n] = co_await asio::async_write(stream_, buffers, kAsTuple);
   co_return !ec;
 }
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <memory>
 #include <optional>
 #include <string>
@@ -149,6 +150,111 @@ TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
   ASSERT_NE(slow, std::string::npos) << out;
   ASSERT_NE(fast, std::string::npos) << out;
   EXPECT_LT(slow, fast);
+}
+
+// Splits `data` into complete responses (head and Content-Length body); what is left of an
+// incomplete one stays in `data`.
+std::vector<std::pair<std::string, std::string>> TakeResponses(std::string* data) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (;;) {
+    auto end = data->find("\r\n\r\n");
+    if (end == std::string::npos) break;
+    std::string head = data->substr(0, end + 4);
+    auto at = head.find("Content-Length: ");
+    if (at == std::string::npos) break;
+    size_t length = std::stoul(head.substr(at + 16));
+    if (data->size() < end + 4 + length) break;
+    out.emplace_back(head, data->substr(end + 4, length));
+    data->erase(0, end + 4 + length);
+  }
+  return out;
+}
+
+TEST_F(ServerTest, ManyRequestsOfVariedSizesOnOneKeepAliveConnection) {
+  // The connection reuses its buffers from one request to the next: every request, small after
+  // large, large head after small, pipelined in bursts or one at a time, answered long-polled
+  // or at once, must come back whole and in order.
+  std::vector<std::string> remotes;  // io thread only
+  handler_ = [&](HttpRequest request, Respond respond) {
+    remotes.push_back(request.remote);
+    std::string body = request.method + " " + request.path + " " + request.Query("i") + " " +
+                       std::to_string(request.body.size()) + " " +
+                       std::to_string(request.Header("X-Pad").size()) + " " +
+                       (request.body.empty() ? "" : request.body.substr(0, 1)) +
+                       request.body.substr(request.body.empty() ? 0 : request.body.size() - 1);
+    HttpResponse response = HttpResponse::Json(200, std::move(body));
+    response.headers.emplace_back("X-Echo", std::string(request.Header("X-Pad").size() % 97, 'e'));
+    if (std::stoi(request.Query("i")) % 3 == 0) {
+      // Long-poll: answered from a later turn of the io loop.
+      boost::asio::post(io_.io(), [respond, response] { respond(response); });
+    } else {
+      respond(std::move(response));
+    }
+  };
+  Start();
+  RawSocket socket = RawSocket::Connect(port_);
+  ASSERT_TRUE(socket.valid());
+  const std::vector<size_t> bodies = {0, 1, 200000, 3, 0, 70000, 5, 1 << 20, 0, 17};
+  const std::vector<size_t> pads = {0, 9000, 10, 0, 12000, 1, 300, 0, 15000, 2};
+  std::vector<std::string> expected;
+  std::string data;
+  std::vector<std::pair<std::string, std::string>> got;
+  int sent = 0;
+  for (int round = 0; round < 4; ++round) {
+    // Rounds 0 and 2 send one request at a time; 1 and 3 pipeline the whole batch.
+    std::string burst;
+    for (size_t k = 0; k < bodies.size(); ++k, ++sent) {
+      const size_t body_size = bodies[(k + static_cast<size_t>(round)) % bodies.size()];
+      const size_t pad = pads[(k * 3 + static_cast<size_t>(round)) % pads.size()];
+      std::string body(body_size, 'b');
+      if (!body.empty()) {
+        body.front() = static_cast<char>('a' + sent % 26);
+        body.back() = static_cast<char>('A' + sent % 26);
+      }
+      const std::string method = body.empty() && sent % 2 ? "GET" : "POST";
+      std::string request = method + " /r/" + std::to_string(sent) + "?i=" + std::to_string(sent) +
+                            " HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(pad, 'p') +
+                            "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                            body;
+      std::string first_last =
+          body.empty() ? "" : std::string(1, body.front()) + std::string(1, body.back());
+      expected.push_back(method + " /r/" + std::to_string(sent) + " " + std::to_string(sent) + " " +
+                         std::to_string(body.size()) + " " + std::to_string(pad) + " " +
+                         first_last);
+      if (round % 2 == 0) {
+        ASSERT_TRUE(socket.Send(request));
+        const size_t want = got.size() + 1;
+        data += socket.ReadUntil([&](const std::string& more) {
+          std::string all = data + more;
+          return got.size() + TakeResponses(&all).size() >= want;
+        });
+        for (auto& r : TakeResponses(&data)) got.push_back(std::move(r));
+        ASSERT_EQ(got.size(), want) << "request " << sent << "; read: " << data.substr(0, 300);
+      } else {
+        burst += request;
+      }
+    }
+    if (!burst.empty()) {
+      ASSERT_TRUE(socket.Send(burst));
+      const size_t want = got.size() + bodies.size();
+      data += socket.ReadUntil([&](const std::string& more) {
+        std::string all = data + more;
+        return got.size() + TakeResponses(&all).size() >= want;
+      });
+      for (auto& r : TakeResponses(&data)) got.push_back(std::move(r));
+      ASSERT_EQ(got.size(), want) << "read: " << data.substr(0, 300);
+    }
+  }
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t k = 0; k < got.size(); ++k) {
+    EXPECT_TRUE(got[k].first.starts_with("HTTP/1.1 200 OK\r\n")) << got[k].first;
+    EXPECT_EQ(got[k].first.find("Connection: close"), std::string::npos) << got[k].first;
+    EXPECT_EQ(got[k].second, expected[k]) << "response " << k;
+  }
+  EXPECT_TRUE(data.empty()) << data.substr(0, 300);
+  auto seen = io_.Run([&] { return remotes; });
+  ASSERT_EQ(seen.size(), expected.size());
+  for (const auto& r : seen) EXPECT_EQ(r, seen[0]);
 }
 
 TEST_F(ServerTest, BodyOverLimitGets413) {

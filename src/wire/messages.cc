@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 
 namespace volo::wire {
@@ -670,7 +671,15 @@ std::string OutputEncoder::Finish() {
 }
 
 Result<WorkerMessage> ParseWorkerMessage(std::string_view text) {
-  VOLO_ASSIGN_OR_RETURN(json::value v, ParseJson(text));
+  // The planner parses one of these per WebSocket message from each worker (a batch of function
+  // answers, results, heartbeats). Nothing below keeps a json::value beyond this call, so the
+  // tree lives in one arena, its first block on the stack, freed at once on return: no malloc
+  // and free per string, object and array.
+  alignas(std::max_align_t) unsigned char first_block[4096];
+  json::monotonic_resource arena(first_block, sizeof first_block);
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(text.data(), text.size()), ec, &arena);
+  if (ec) return InvalidArgument("malformed JSON: " + ec.message());
   VOLO_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "message"));
   std::string_view t = TypeOf(*o);
   if (t == "heartbeat") return WorkerMessage(Heartbeat{});

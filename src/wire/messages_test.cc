@@ -50,6 +50,34 @@ TEST(TaskSpecTest, RejectsBadInput) {
   EXPECT_FALSE(ParseSubmitBody("[1,2]", &batch).ok());
 }
 
+TEST(WorkerMessageTest, ResultsFarLargerThanTheParsersFirstBlockRoundTrip) {
+  // ParseWorkerMessage parses into an arena whose first block is small; what it returns must
+  // own its data (copied out of the arena) however large the message.
+  ResultsEncoder encoder;
+  std::vector<TaskResult> sent;
+  for (uint64_t i = 1; i <= 300; ++i) {
+    TaskResult r;
+    r.id = i;
+    r.ok = i % 7 != 0;
+    r.value = r.ok ? "{\"n\":" + std::to_string(i) + ",\"s\":\"" + std::string(i * 3, 'v') + "\"}"
+                   : "error " + std::string(i, 'e');
+    r.started = static_cast<double>(i);
+    r.finished = static_cast<double>(i) + 0.5;
+    encoder.Add(r);
+    sent.push_back(r);
+  }
+  auto m = ParseWorkerMessage(encoder.Finish());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const auto& got = std::get<Results>(*m).results;
+  ASSERT_EQ(got.size(), sent.size());
+  for (size_t k = 0; k < got.size(); ++k) {
+    EXPECT_EQ(got[k].id, sent[k].id);
+    EXPECT_EQ(got[k].ok, sent[k].ok);
+    EXPECT_EQ(got[k].value, sent[k].value) << k;
+    EXPECT_EQ(got[k].finished, sent[k].finished);
+  }
+}
+
 TEST(WorkerMessageTest, RegisterRoundTrips) {
   std::string text = EncodeRegister({"w-1", {"add", "mult"}, 4, {}, 0});
   auto m = ParseWorkerMessage(text);
