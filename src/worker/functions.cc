@@ -384,6 +384,7 @@ void FunctionHost::StartFly(const std::shared_ptr<Instance>& inst, Clock::time_p
   fo.vms = std::max(1, m.concurrency);
   fo.timeout = m.timeout;
   fo.kill_grace = options_.kill_grace;
+  fo.io = options_.io;
   // FLY's own limit below the instance's, so that a program that allocates too much fails
   // with FLY's message before the kernel or the cgroup kills it.
   const int64_t memory = m.memory_mib * (int64_t{1} << 20);
