@@ -510,6 +510,9 @@ bool FlyInstance::ReadFrames() {
       if (!OnFrame(p)) return broke();
     }
     if (frames_.corrupt()) return broke();
+    // A read short of the chunk emptied the socket: no read only to hear "nothing more" (bytes
+    // that come after it make the socket readable again, and poll sees them as well).
+    if (*got < kReadChunk) return true;
   }
 }
 
