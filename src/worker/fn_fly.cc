@@ -657,6 +657,7 @@ void FlyInstance::CallMany(std::vector<std::pair<const wire::FnCall*, Answered>>
       p.done = std::move(done);
       p.started = now;
       p.deadline = deadline;
+      p.instance = m->instance;
       calls_[m->call] = std::move(p);
     }
   }
@@ -771,6 +772,7 @@ bool FlyInstance::OnFrame(std::string_view payload) {
     }
     done = std::move(it->second.done);
     started = it->second.started;
+    a.instance = it->second.instance;
     calls_.erase(it);
     last = stopping_ && calls_.empty();
   }

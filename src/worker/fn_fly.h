@@ -109,7 +109,8 @@ class FlyInstance {
   // Stop/Kill (Cancelled).
   Status WaitReady(double timeout);
 
-  // Sends one call; `done` runs once with its answer, on the thread that reads the answers
+  // Sends one call; `done` runs once with its answer (m.call and m.instance in it), on the
+  // thread that reads the answers
   // (options.io's or the monitor; or here, failed,
   // when the child has already ended). A FLY runtime error is an answer (500 with the error's
   // first line). A crash, FLY's memory limit or the timeout ends the child instead: `done` never
@@ -141,6 +142,7 @@ class FlyInstance {
 
   struct Pending {
     Answered done;
+    uint64_t instance = 0;  // the call's, given back in its answer
     std::chrono::steady_clock::time_point started, deadline;
   };
 

@@ -158,6 +158,7 @@ TEST_F(FlyInstanceIoTest, AnswersInOneReadEachReachTheirOwnCallerOnTheLoopsThrea
   for (const auto& [call, body] : want) {
     const wire::FnAnswer& a = answers_[call];
     EXPECT_TRUE(a.ok) << call;
+    EXPECT_EQ(a.instance, 1u);
     EXPECT_EQ(a.status, 200);
     EXPECT_EQ(a.body, body);
     EXPECT_EQ(a.max_rss, 4096);

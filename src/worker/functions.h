@@ -97,8 +97,9 @@ class FunctionHost {
   struct Running;
   explicit FunctionHost(FunctionHostOptions options, Send send);
   void Enqueue(std::function<void(Running&)> work);
-  // A fly call's answer callback: counts it and sends its fn_answer (from the monitor thread).
-  std::function<void(wire::FnAnswer)> FlyAnswered(uint64_t instance, uint64_t epoch);
+  // A fly call's answer callback: counts it and sends its fn_answer (on the thread that reads
+  // the instance's answers).
+  std::function<void(wire::FnAnswer)> FlyAnswered(uint64_t epoch);
   void Loop();
   void RunStart(const wire::FnStart& m);
   // The http runner's start: the process, then its readiness check.
