@@ -7,8 +7,11 @@ instance of concurrency 2 (env CONCURRENCY), warms it, then runs wrk (keep-alive
 `/fn/NAME` for SECONDS (default 5) with CONNECTIONS connections (default 16). Prints calls/s
 and, for the planner, the worker, the instance (every process below the worker: the sandbox
 and `volo __fn-fly`) and wrk, the CPU time each used during the run (utime + stime from
-/proc/PID/stat, all threads) divided by the calls the planner answered, in microseconds. The
-load average is printed with it: on a shared machine the numbers mean little without it.
+/proc/PID/stat, all threads) divided by the calls the planner answered, in microseconds, and
+the planner's, the worker's and the instance's context switches per call (voluntary and not,
+all threads, from /proc/PID/task/*/status: a thread that hands work to another and sleeps
+until it answers shows here, whatever the load). The load average is printed with it: on a
+shared machine the CPU numbers mean little without it.
 Processes are started and stopped by pid.
 """
 import json
@@ -58,6 +61,25 @@ def cpu(pids):
     return sum((stat(p) or (0, 0.0))[1] for p in pids)
 
 
+def switches(pids):
+    """Context switches so far (voluntary and not) of every thread of pids."""
+    total = 0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/status") as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+    return total
+
+
 def main():
     volo = sys.argv[1]
     seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
@@ -105,6 +127,7 @@ def main():
         instance = descendants(worker.pid)
         calls0 = get(f"{url}/api/v1/functions/fwarm/usage")["calls"]
         p0, w0, i0 = cpu([planner.pid]), cpu([worker.pid]), cpu(instance)
+        sw0 = [switches([planner.pid]), switches([worker.pid]), switches(instance)]
         load0 = os.getloadavg()
         t0 = time.time()
         wrk = subprocess.Popen(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", script,
@@ -114,6 +137,7 @@ def main():
         wrk.returncode = 0
         elapsed = time.time() - t0
         p1, w1, i1 = cpu([planner.pid]), cpu([worker.pid]), cpu(instance)
+        sw1 = [switches([planner.pid]), switches([worker.pid]), switches(instance)]
         load1 = os.getloadavg()
         usage = get(f"{url}/api/v1/functions/fwarm/usage")
         calls = usage["calls"] - calls0
@@ -134,8 +158,13 @@ def main():
             print(f"  {name:9s} {us:7.1f} us CPU per call")
         print(f"  {'all':9s} {total:7.1f} us CPU per call "
               f"(2 cores: at most {2e6 / total:.0f} calls/s)")
+        per = [(b - a) / calls for a, b in zip(sw0, sw1)]
+        print(f"  context switches per call: planner {per[0]:.2f}, worker {per[1]:.2f}, "
+              f"instance {per[2]:.2f}")
         print(json.dumps({"calls_per_s": round(rps), "load": round(load1[0], 2),
-                          **{n: round(s / calls * 1e6, 1) for n, s in rows}}))
+                          **{n: round(s / calls * 1e6, 1) for n, s in rows},
+                          "switches": {n: round(x, 2) for n, x in
+                                       zip(["planner", "worker", "instance"], per)}}))
     finally:
         stop_all(procs, tmp)
 

@@ -778,6 +778,8 @@ Status Agent::Start() {
       fo.launcher = launcher;
       fo.bundles = impl_->bundles;
       fo.kill_grace = impl_->options.kill_grace;
+      // Fly instances' answers are read on the io thread: no thread switch per warm call.
+      fo.io = &impl_->io;
       // One post per pile of messages, not one per message (FnOutbox).
       auto send = [weak = std::weak_ptr<Impl>(impl_), box = impl_->fn_outbox, &io = impl_->io](
                       std::string msg, uint64_t epoch) {

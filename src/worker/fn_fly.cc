@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -468,6 +471,51 @@ int FnFlyMain(int, char**) {
 
 // ---- the worker side ----
 
+// Reads the child's socket on options.io's thread. The loop's handlers hold it, so it outlives
+// the instance until they have run; the instance detaches itself (owner) before it goes.
+struct FlyInstance::IoReader {
+  IoReader(boost::asio::io_context& io, int fd) : sd(io, fd) {}
+  boost::asio::posix::stream_descriptor sd;  // a duplicate of sock_, closed on the loop's thread
+  std::mutex mu;
+  FlyInstance* owner = nullptr;  // GUARDED_BY(mu); null once the instance is going
+};
+
+void FlyInstance::ReadAndWait(const std::shared_ptr<IoReader>& reader) {
+  {
+    std::lock_guard<std::mutex> lock(reader->mu);
+    if (!reader->owner || !reader->owner->ReadFrames()) return;
+  }
+  // Read to the end of what was there, so the next bytes make the socket readable again (the
+  // loop's epoll is edge-triggered; on its one thread no wait for them starts between the two).
+  reader->sd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                        [reader](const boost::system::error_code& ec) {
+                          if (!ec) ReadAndWait(reader);
+                        });
+}
+
+bool FlyInstance::ReadFrames() {
+  auto broke = [&] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (broke_.empty()) broke_ = "broke the protocol";
+    }
+    (void)proc_->Signal(SIGKILL);
+    return false;
+  };
+  for (;;) {
+    Result<size_t> got = frames_.Fill(sock_, kReadChunk);
+    if (!got.ok()) return false;
+    if (*got == 0) return true;
+    for (std::string_view p; frames_.Next(&p);) {
+      if (!OnFrame(p)) return broke();
+    }
+    if (frames_.corrupt()) return broke();
+    // A read short of the chunk emptied the socket: no read only to hear "nothing more" (bytes
+    // that come after it make the socket readable again, and poll sees them as well).
+    if (*got < kReadChunk) return true;
+  }
+}
+
 Result<std::unique_ptr<FlyInstance>> FlyInstance::Start(FlyInstanceOptions options) {
   std::unique_ptr<FlyInstance> inst(new FlyInstance(std::move(options)));
   FlyInstanceOptions& o = inst->options_;
@@ -500,6 +548,18 @@ Result<std::unique_ptr<FlyInstance>> FlyInstance::Start(FlyInstanceOptions optio
   // then what the monitor reports.
   (void)exec::SendFrame(inst->sock_, w.payload());
   ::fcntl(inst->sock_, F_SETFL, O_NONBLOCK);
+  if (o.io) {
+    // The loop's descriptor is a duplicate, so that it is closed on the loop's thread while
+    // this one is closed with the instance.
+    int fd = ::fcntl(inst->sock_, F_DUPFD_CLOEXEC, 0);
+    if (fd >= 0) {
+      inst->io_reader_ = std::make_shared<IoReader>(*o.io, fd);
+      inst->io_reader_->owner = inst.get();
+      boost::asio::post(*o.io, [reader = inst->io_reader_] { ReadAndWait(reader); });
+    } else {
+      spdlog::warn("functions: dup: {}; the monitor reads the instance's answers", Errno(errno));
+    }
+  }
   inst->monitor_ = std::thread([p = inst.get()] { p->Monitor(); });
   return inst;
 }
@@ -520,6 +580,16 @@ FlyInstance::~FlyInstance() {
   }
   Kill();
   if (monitor_.joinable()) monitor_.join();
+  if (io_reader_) {
+    {
+      std::lock_guard<std::mutex> lock(io_reader_->mu);
+      io_reader_->owner = nullptr;
+    }
+    boost::asio::post(*options_.io, [reader = io_reader_] {
+      boost::system::error_code ec;
+      reader->sd.close(ec);
+    });
+  }
   proc_.reset();
   for (int fd : {sock_, err_, wake_}) {
     if (fd >= 0) ::close(fd);
@@ -587,6 +657,7 @@ void FlyInstance::CallMany(std::vector<std::pair<const wire::FnCall*, Answered>>
       p.done = std::move(done);
       p.started = now;
       p.deadline = deadline;
+      p.instance = m->instance;
       calls_[m->call] = std::move(p);
     }
   }
@@ -688,6 +759,7 @@ bool FlyInstance::OnFrame(std::string_view payload) {
   if (!ctype.empty()) a.headers.emplace_back("Content-Type", ctype);
   Answered done;
   Clock::time_point started;
+  bool last = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = calls_.find(a.call);
@@ -700,8 +772,12 @@ bool FlyInstance::OnFrame(std::string_view payload) {
     }
     done = std::move(it->second.done);
     started = it->second.started;
+    a.instance = it->second.instance;
     calls_.erase(it);
+    last = stopping_ && calls_.empty();
   }
+  // A stopping instance's monitor ends the child once its last call is answered.
+  if (last && io_reader_) Wake();
   a.wall = std::chrono::duration<double>(Clock::now() - started).count();
   a.cpu = static_cast<double>(cpu_ns) / 1e9;
   a.max_rss = rss;
@@ -712,32 +788,13 @@ bool FlyInstance::OnFrame(std::string_view payload) {
 }
 
 void FlyInstance::Monitor() {
-  exec::FrameBuffer frames;
   std::string timed_out;  // why the monitor killed the child
-  bool sock_open = true, err_open = true, exited = false, closed_write = false;
+  // With options.io, the loop's thread reads the socket.
+  bool sock_open = !io_reader_, err_open = true, exited = false, closed_write = false;
   Clock::time_point kill_at = Clock::time_point::max();
   std::vector<char> buf(64 << 10);
   auto read_frames = [&] {
-    for (;;) {
-      Result<size_t> s = frames.Fill(sock_, kReadChunk);
-      if (!s.ok()) {
-        sock_open = false;
-      } else if (*s > 0) {
-        for (std::string_view p; frames.Next(&p);) {
-          if (!OnFrame(p)) {
-            timed_out = "broke the protocol";
-            (void)proc_->Signal(SIGKILL);
-          }
-        }
-        if (frames.corrupt()) {
-          timed_out = "broke the protocol";
-          (void)proc_->Signal(SIGKILL);
-          sock_open = false;
-        }
-        continue;
-      }
-      break;
-    }
+    if (!ReadFrames()) sock_open = false;
   };
   auto read_err = [&] {
     for (;;) {
@@ -833,6 +890,12 @@ void FlyInstance::Monitor() {
     if (p[exit_i].revents) {
       // What it wrote before it ended still counts (answers included).
       if (sock_open) read_frames();
+      if (io_reader_) {
+        // Taken from the loop's reader (its lock keeps the two from reading at once), so the
+        // end is reported after them even when the loop is busy or no longer runs.
+        std::lock_guard<std::mutex> lock(io_reader_->mu);
+        if (io_reader_->owner) ReadFrames();
+      }
       if (err_open) read_err();
       CommandExit e = proc_->Wait();
       std::string why;
@@ -843,6 +906,8 @@ void FlyInstance::Monitor() {
         report = !killed_ && !(stopping_ && closed_write && e.status.ok());
         if (!timed_out.empty()) {
           why = timed_out;
+        } else if (!broke_.empty()) {
+          why = broke_;
         } else if (!fatal_.empty()) {
           why = fatal_;
         } else if (e.status.ok() && !failed_.empty()) {

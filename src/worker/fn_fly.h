@@ -24,13 +24,19 @@
 // is served. A call is F(), F(body) or F(body, request) by F's arity (request: a map of method,
 // path, query and headers); its return value is the answer (FnFlyAnswerOf in fn_fly.cc).
 //
-// The worker side (FlyInstance) writes calls to the socket from the caller's thread and reads
-// answers, logs and stderr on a monitor thread of its own, which also enforces each call's
-// timeout (a call past it is answered "timed out" and the child is killed: a VM cannot be
-// stopped from outside without that) and reports the child's end (a crash, FLY's memory limit,
-// a kill) once.
+// The worker side (FlyInstance) writes calls to the socket from the caller's thread. Given an
+// io_context (the worker's: options.io), that loop's thread also reads the socket: it waits for
+// the socket to be readable with the loop's other sockets, takes every frame one read brought
+// and answers each call from there, so a warm call costs the worker no thread switch. Without
+// one, the monitor thread reads it. The monitor thread (one per instance) reads the child's
+// stderr, enforces each call's timeout (a call past it is answered "timed out" and the child
+// is killed: a VM cannot be stopped from outside without that) and reports the child's end (a
+// crash, FLY's memory limit, a kill) once, after every frame the child wrote before it ended
+// has been taken.
 //
-// Threading: Call from many threads at once; Stop, Kill from any thread.
+// Threading: Call from many threads at once; Stop, Kill from any thread. With options.io, the
+// answers' callbacks run on the loop's thread (those the child wrote just before it ended on
+// the monitor thread), one at a time.
 #pragma once
 
 #include <sys/types.h>
@@ -48,8 +54,13 @@
 #include <vector>
 
 #include "common/status.h"
+#include "exec/frame.h"
 #include "wire/function_messages.h"
 #include "worker/launcher.h"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace volo::worker {
 
@@ -69,6 +80,9 @@ struct FlyInstanceOptions {
   uint64_t max_memory = 0;  // FLY's heap limit in the child, bytes; 0: none
   double timeout = 0;       // seconds per call; 0: none
   std::chrono::milliseconds kill_grace{5000};
+  // The loop whose thread reads the answers (run by one thread; it must outlive the instance);
+  // null: the monitor thread reads them.
+  boost::asio::io_context* io = nullptr;
   // What the program prints (whole lines) and what the child writes on stderr (as read), from
   // the monitor thread; an empty view once the child has ended.
   std::function<void(std::string_view text)> on_log;
@@ -95,7 +109,9 @@ class FlyInstance {
   // Stop/Kill (Cancelled).
   Status WaitReady(double timeout);
 
-  // Sends one call; `done` runs once with its answer, on the monitor thread (or here, failed,
+  // Sends one call; `done` runs once with its answer (m.call and m.instance in it), on the
+  // thread that reads the answers
+  // (options.io's or the monitor; or here, failed,
   // when the child has already ended). A FLY runtime error is an answer (500 with the error's
   // first line). A crash, FLY's memory limit or the timeout ends the child instead: `done` never
   // runs for the calls it was running, and on_exit reports the end, naming the cause.
@@ -111,14 +127,22 @@ class FlyInstance {
   pid_t pid() const;
 
  private:
+  struct IoReader;
   explicit FlyInstance(FlyInstanceOptions options);
   void Monitor();
   void Wake();
+  // On options.io's thread: reads what the socket holds, then waits for it to be readable
+  // again (IoReader).
+  static void ReadAndWait(const std::shared_ptr<IoReader>& reader);
+  // Takes what the socket holds until it has nothing more (every frame, each handled), on the
+  // thread that reads it. False once the socket has ended (or the child broke the protocol).
+  bool ReadFrames();
   // Handles one frame from the child. False: the child broke the protocol.
   bool OnFrame(std::string_view payload);
 
   struct Pending {
     Answered done;
+    uint64_t instance = 0;  // the call's, given back in its answer
     std::chrono::steady_clock::time_point started, deadline;
   };
 
@@ -128,6 +152,8 @@ class FlyInstance {
   int err_ = -1;   // the child's stderr (read end)
   int wake_ = -1;  // eventfd: wakes the monitor
   std::thread monitor_;
+  exec::FrameBuffer frames_;             // by the thread that reads the socket
+  std::shared_ptr<IoReader> io_reader_;  // with options.io
 
   std::mutex write_mu_;  // one writer on sock_ at a time
 
@@ -140,6 +166,7 @@ class FlyInstance {
   std::string failed_;                 // GUARDED_BY(mu_); "failed" from the child, or its end
   std::string tail_;                   // GUARDED_BY(mu_); the child's last stderr
   std::string fatal_;                  // GUARDED_BY(mu_); a fatal answer's message
+  std::string broke_;                  // GUARDED_BY(mu_); why the child was killed by the reader
   std::map<uint64_t, Pending> calls_;  // GUARDED_BY(mu_)
 };
 

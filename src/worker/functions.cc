@@ -384,6 +384,7 @@ void FunctionHost::StartFly(const std::shared_ptr<Instance>& inst, Clock::time_p
   fo.vms = std::max(1, m.concurrency);
   fo.timeout = m.timeout;
   fo.kill_grace = options_.kill_grace;
+  fo.io = options_.io;
   // FLY's own limit below the instance's, so that a program that allocates too much fails
   // with FLY's message before the kernel or the cgroup kills it.
   const int64_t memory = m.memory_mib * (int64_t{1} << 20);
@@ -489,16 +490,16 @@ void FunctionHost::Call(wire::FnCall m) {
   }
   if (inst->fly) {
     // No host thread: the instance's monitor answers.
-    inst->fly->Call(m, FlyAnswered(m.instance, epoch));
+    inst->fly->Call(m, FlyAnswered(epoch));
     return;
   }
   Enqueue(
       [this, inst, m = std::move(m)](Running& run) mutable { RunCall(run, inst, std::move(m)); });
 }
 
-std::function<void(wire::FnAnswer)> FunctionHost::FlyAnswered(uint64_t instance, uint64_t epoch) {
-  return [this, instance, epoch](wire::FnAnswer a) {
-    a.instance = instance;
+std::function<void(wire::FnAnswer)> FunctionHost::FlyAnswered(uint64_t epoch) {
+  // Two words, kept inside the std::function: no allocation per call.
+  return [this, epoch](wire::FnAnswer a) {
     ++calls_;
     if (!a.ok) ++failed_;
     std::string msg = wire::EncodeFnAnswer(a);
@@ -524,7 +525,7 @@ void FunctionHost::CallMany(std::vector<wire::FnCall> calls) {
   std::map<FlyInstance*, std::vector<std::pair<const wire::FnCall*, FlyInstance::Answered>>> fly;
   for (size_t i = 0; i < calls.size(); ++i) {
     if (insts[i] && insts[i]->fly) {
-      fly[insts[i]->fly.get()].emplace_back(&calls[i], FlyAnswered(calls[i].instance, epoch));
+      fly[insts[i]->fly.get()].emplace_back(&calls[i], FlyAnswered(epoch));
     } else {
       Call(std::move(calls[i]));
     }

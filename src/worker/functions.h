@@ -19,7 +19,7 @@
 //
 // Threading: Start, Call, Stop and StopAll from any thread (the worker's io thread); the work
 // runs on the host's own threads (one per call running, up to max_threads), and `send` is
-// called on them.
+// called on them (and on options.io's thread for fly instances' answers).
 #pragma once
 
 #include <atomic>
@@ -40,6 +40,10 @@
 #include "worker/bundle_cache.h"
 #include "worker/launcher.h"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace volo::worker {
 
 struct FunctionHostOptions {
@@ -49,6 +53,9 @@ struct FunctionHostOptions {
   std::chrono::milliseconds kill_grace{5000};
   int max_threads = 64;           // calls running at once; more wait for a thread
   size_t max_response = 8 << 20;  // bytes of stdout a call may answer with
+  // The worker's loop: fly instances' answers are read on its thread (FlyInstanceOptions::io),
+  // and `send` is called there for them. Null: on each instance's monitor thread.
+  boost::asio::io_context* io = nullptr;
 };
 
 struct FunctionHostStats {
@@ -90,8 +97,9 @@ class FunctionHost {
   struct Running;
   explicit FunctionHost(FunctionHostOptions options, Send send);
   void Enqueue(std::function<void(Running&)> work);
-  // A fly call's answer callback: counts it and sends its fn_answer (from the monitor thread).
-  std::function<void(wire::FnAnswer)> FlyAnswered(uint64_t instance, uint64_t epoch);
+  // A fly call's answer callback: counts it and sends its fn_answer (on the thread that reads
+  // the instance's answers).
+  std::function<void(wire::FnAnswer)> FlyAnswered(uint64_t epoch);
   void Loop();
   void RunStart(const wire::FnStart& m);
   // The http runner's start: the process, then its readiness check.
