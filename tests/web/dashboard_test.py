@@ -15,6 +15,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BrowserTest, VOLO, wait_for  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 
 
 class DashboardTest(BrowserTest):
@@ -49,7 +50,7 @@ class DashboardTest(BrowserTest):
         self.assertEqual(self.text_of("#task-result"), "42")
         self.assertIn("w1", self.text_of("dl.details"))
         # The overview counts it.
-        self.css('nav a[href="/"]')[0].click()
+        self.click('nav a[href="/"]')
         wait_for(lambda: self.text_of("#count-done b") == "1", what="done = 1 on the overview")
 
     def test_CancelButtonCancels(self):
@@ -61,7 +62,7 @@ class DashboardTest(BrowserTest):
                  what="the queue's waiting reason")
         self.open(f"/tasks/{tid}")
         wait_for(lambda: self.text_of("#task-state") == "queued", what="the task shown queued")
-        self.css("#cancel")[0].click()
+        self.click("#cancel")
         wait_for(lambda: self.text_of("#task-state") == "cancelled", what="the task shown cancelled")
         self.assertEqual(self.api("GET", f"/api/v1/tasks/{tid}")["state"], "cancelled")
         self.assertFalse(self.css("#cancel")[0].is_enabled())
@@ -74,15 +75,15 @@ class DashboardTest(BrowserTest):
         rows = lambda: [tr.get_attribute("data-task") for tr in self.css("#tasks tbody tr")]
         wait_for(lambda: len(rows()) == 50, what="the first page of 50")
         self.assertEqual(rows()[0], "65")  # newest first
-        self.css("#older")[0].click()
+        self.click("#older")
         wait_for(lambda: rows() and rows()[0] == "15", what="the second page")
         self.assertEqual(len(rows()), 15)
         self.assertFalse(self.css("#older")[0].is_enabled())
-        self.css("#newer")[0].click()
+        self.click("#newer")
         wait_for(lambda: rows() and rows()[0] == "65", what="back on the first page")
         op = self.css("#filter-op")[0]
         op.send_keys("mult")
-        self.css(".filters button[type=submit]")[0].click()
+        self.click(".filters button[type=submit]")
         wait_for(lambda: rows() == ["65", "64", "63", "62", "61"], what="only the mult tasks")
         self.assertIn("op=mult", self.driver.current_url)
 
@@ -94,21 +95,21 @@ class DashboardTest(BrowserTest):
         wait_for(lambda: self.css("#login #token"), what="the token prompt")
         self.assertFalse(self.css("#workers"), "the dashboard showed before the login")
         self.css("#token")[0].send_keys("not-the-token")
-        self.css("#login-button")[0].click()
+        self.click("#login-button")
         wait_for(lambda: "wrong token" in (self.text_of("#login-error") or ""),
                  what="the wrong token refused")
         self.assertFalse(self.css("#workers"))
         box = self.css("#token")[0]
         box.clear()
         box.send_keys("api-secret-1")
-        self.css("#login-button")[0].click()
+        self.click("#login-button")
         wait_for(lambda: self.worker_rows() == {"w1"}, what="the dashboard after the login")
         cookie = self.driver.get_cookie("volo_session")
         self.assertTrue(cookie["httpOnly"])
         self.assertEqual(cookie.get("sameSite"), "Strict")
         self.assertEqual(self.driver.execute_script("return document.cookie"), "")
         # An action in the session (it carries the CSRF token): drain the worker.
-        self.css('button[data-drain="w1"]')[0].click()
+        self.click('button[data-drain="w1"]')
         wait_for(lambda: self.api("GET", "/api/v1/workers/w1")["state"] == "draining",
                  what="the worker drained")
         wait_for(lambda: "draining" in self.css('tr[data-worker="w1"]')[0].text,
@@ -116,7 +117,7 @@ class DashboardTest(BrowserTest):
         # A reload keeps the session; logging out ends it.
         self.driver.refresh()
         wait_for(lambda: self.worker_rows() == {"w1"}, what="the dashboard after a reload")
-        self.css("#logout")[0].click()
+        self.click("#logout")
         wait_for(lambda: self.css("#login #token"), what="the token prompt after logging out")
 
     def test_TaskStreamGrowsWhileVoloUpRuns(self):
@@ -164,12 +165,12 @@ class DashboardTest(BrowserTest):
         rid = run["id"]
         self.open("/runs")
         wait_for(lambda: self.css(f'#runs tr[data-run="{rid}"]'), what="the run in the list")
-        self.css(f'#runs tr[data-run="{rid}"] a')[0].click()
+        self.click(f'#runs tr[data-run="{rid}"] a')
         wait_for(lambda: self.text_of("#run-state") == "succeeded", what="the run succeeded")
         steps = self.css("#run-graph .node")
         self.assertGreaterEqual(len(steps), 2)
         self.assertTrue(all("succeeded" in s.get_attribute("class") for s in steps))
-        self.css("#run-relaunch")[0].click()
+        self.click("#run-relaunch")
         wait_for(lambda: self.driver.current_url.rstrip("/").split("/")[-1] != str(rid),
                  what="the relaunched run's page")
         wait_for(lambda: self.text_of("#run-state") == "succeeded", what="the relaunch succeeded")
@@ -203,9 +204,15 @@ class DashboardTest(BrowserTest):
             return e.code, e.read().decode()
 
     def function_cell(self, name, column):
-        heads = [th.text for th in self.css("#functions thead th")]
-        cells = self.css(f'#functions tr[data-function="{name}"] td')
-        return cells[heads.index(column)].text if cells else None
+        # The table re-renders as updates arrive: read it again if it changed under the read.
+        for _ in range(50):
+            try:
+                heads = [th.text for th in self.css("#functions thead th")]
+                cells = self.css(f'#functions tr[data-function="{name}"] td')
+                return cells[heads.index(column)].text if cells else None
+            except StaleElementReferenceException:
+                continue
+        raise AssertionError(f"the functions table kept changing while reading {name}'s {column}")
 
     def test_FunctionsViewCountsCalls(self):
         self.planner()
@@ -231,7 +238,7 @@ class DashboardTest(BrowserTest):
         wait_for(lambda: re.match(r"^[0-9.]+ (µs|ms|s) / [0-9.]+ (µs|ms|s)$",
                                   self.function_cell("upper", "Latency p50 / p99") or ""),
                  what="upper's latency")
-        self.css('#functions tr[data-function="upper"] a')[0].click()
+        self.click('#functions tr[data-function="upper"] a')
         wait_for(lambda: self.text_of('#function-facts dd[data-fact="Calls"]') == "3",
                  what="the function's page")
         wait_for(lambda: [td.text for td in self.css('#function-usage tr[data-caller="all"] td')][:2]

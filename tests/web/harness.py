@@ -189,3 +189,15 @@ class BrowserTest(unittest.TestCase):
     def text_of(self, selector):
         els = self.css(selector)
         return els[0].text if els else None
+
+    def click(self, selector):
+        """Clicks the first element matching selector once there is one. The live views re-render
+        their tables as updates arrive, so an element found a moment ago can be gone (stale) when
+        clicked: find and click again until the click lands, within wait_for's deadline."""
+        def once():
+            els = self.css(selector)
+            if not els:
+                return False
+            els[0].click()
+            return True
+        wait_for(once, what=f"a click on {selector}")
