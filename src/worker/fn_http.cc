@@ -617,12 +617,17 @@ Status HttpInstance::WaitReady(const std::string& path, double timeout) {
     } else {
       last = fd == -ESRCH ? "its sandbox was not found yet" : "connect: " + Errno(-fd);
     }
-    // Until then: wait a little (longer and longer), or for the process's end.
+    // Until then: wait a little, or for the process's end. A check costs tens of microseconds
+    // and the first call waits for the first check that passes, so the first seconds (where
+    // most servers get ready) are checked every few milliseconds; a slower starter is checked
+    // less and less often, up to every 50 ms.
     auto left = deadline - Clock::now();
     auto wait = std::min<Clock::duration>(pause, std::max<Clock::duration>(left, {}));
     ended = EndedWith(std::chrono::duration_cast<std::chrono::milliseconds>(wait));
     if (!ended.empty()) return Unavailable("ended before it was ready: " + ended);
-    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+    if (Clock::now() - t0 > std::chrono::seconds(2)) {
+      pause = std::min(pause * 2, std::chrono::milliseconds(50));
+    }
   }
   Kill();
   return DeadlineExceeded("did not answer GET " + path + " within " + SecondsText(timeout) + " (" +
