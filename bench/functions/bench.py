@@ -147,29 +147,37 @@ def stop_all(procs, tmp):
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def start_fleet(volo, tmp, procs, worker_args=()):
+    """Starts a planner on a free port and one worker (ops exec, 2 slots) under `tmp`, appends
+    both to `procs` (for stop_all) and returns the planner's URL once the worker is registered."""
+    port_file = os.path.join(tmp, "planner.port")
+    planner = subprocess.Popen([volo, "planner", "--port", "0", "--port-file", port_file,
+                                "--log-level", "warn"], stderr=subprocess.DEVNULL)
+    procs.append(planner)
+    deadline = time.time() + 20
+    while not (os.path.exists(port_file) and open(port_file).read().strip()):
+        if time.time() > deadline or planner.poll() is not None:
+            raise RuntimeError("planner did not start")
+        time.sleep(0.01)
+    url = "http://127.0.0.1:" + open(port_file).read().strip()
+    procs.append(subprocess.Popen([volo, "worker", "--planner", url, "--ops", "exec", "--slots",
+                                   "2", "--port", "-1", "--work-dir", os.path.join(tmp, "work"),
+                                   "--log-level", "warn", *worker_args],
+                                  stderr=subprocess.DEVNULL))
+    deadline = time.time() + 30
+    while get(url + "/api/v1/status")["workers"] < 1:
+        if time.time() > deadline:
+            raise RuntimeError("worker did not register")
+        time.sleep(0.01)
+    return url
+
+
 def main():
     volo = sys.argv[1]
     tmp = tempfile.mkdtemp(prefix="volo-fn-bench-")
     procs = []
     try:
-        port_file = os.path.join(tmp, "planner.port")
-        procs.append(subprocess.Popen([volo, "planner", "--port", "0", "--port-file", port_file,
-                                       "--log-level", "warn"], stderr=subprocess.DEVNULL))
-        deadline = time.time() + 20
-        while not (os.path.exists(port_file) and open(port_file).read().strip()):
-            if time.time() > deadline:
-                raise RuntimeError("planner did not start")
-            time.sleep(0.01)
-        url = "http://127.0.0.1:" + open(port_file).read().strip()
-        procs.append(subprocess.Popen([volo, "worker", "--planner", url, "--ops", "exec",
-                                       "--slots", "2", "--port", "-1", "--work-dir",
-                                       os.path.join(tmp, "work"), "--log-level", "warn"],
-                                      stderr=subprocess.DEVNULL))
-        deadline = time.time() + 30
-        while get(url + "/api/v1/status")["workers"] < 1:
-            if time.time() > deadline:
-                raise RuntimeError("worker did not register")
-            time.sleep(0.01)
+        url = start_fleet(volo, tmp, procs)
         bundle = os.path.join(tmp, "fn")
         os.makedirs(bundle)
         with open(os.path.join(bundle, "handler.sh"), "w") as f:

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import FLY, call, get, stop_all  # noqa: E402
+from bench import FLY, call, get, start_fleet, stop_all  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -89,25 +89,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="volo-fn-cpu-")
     procs = []
     try:
-        port_file = os.path.join(tmp, "planner.port")
-        planner = subprocess.Popen([volo, "planner", "--port", "0", "--port-file", port_file,
-                                    "--log-level", "warn"], stderr=subprocess.DEVNULL)
-        procs.append(planner)
-        deadline = time.time() + 20
-        while not (os.path.exists(port_file) and open(port_file).read().strip()):
-            if time.time() > deadline or planner.poll() is not None:
-                raise RuntimeError("planner did not start")
-            time.sleep(0.01)
-        url = "http://127.0.0.1:" + open(port_file).read().strip()
-        worker = subprocess.Popen([volo, "worker", "--planner", url, "--ops", "exec", "--slots",
-                                   "2", "--port", "-1", "--work-dir", os.path.join(tmp, "work"),
-                                   "--log-level", "warn"], stderr=subprocess.DEVNULL)
-        procs.append(worker)
-        deadline = time.time() + 30
-        while get(url + "/api/v1/status")["workers"] < 1:
-            if time.time() > deadline:
-                raise RuntimeError("worker did not register")
-            time.sleep(0.01)
+        url = start_fleet(volo, tmp, procs)
+        planner, worker = procs[-2], procs[-1]
         flydir = os.path.join(tmp, "flyfn")
         os.makedirs(flydir)
         with open(os.path.join(flydir, "hello.fly"), "w") as f:
