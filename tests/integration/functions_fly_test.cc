@@ -86,6 +86,17 @@ class FunctionsFlyTest : public FunctionsFixture {
              net::Headers h = {}) {
     return Fetch("POST", planner_.url + "/fn/" + name + rest, body, true, std::move(h));
   }
+  // A call to `rest` that ends its instance is a 502 naming `why`, and the next call (body
+  // `next`) is answered by a new instance.
+  void ExpectEndsWith502(const std::string& name, const std::string& rest, const std::string& why,
+                         const std::string& next) {
+    Reply ended = Call(name, rest);
+    EXPECT_EQ(ended.status, 502) << ended.Describe();
+    EXPECT_NE(ended.body.find(why), std::string::npos) << ended.body;
+    Reply after = Call(name, "", next);
+    EXPECT_EQ(after.status, 200) << after.Describe();
+    EXPECT_EQ(after.body, "hello " + next);
+  }
   // Deploys `program` (as handler.fly in a fresh bundle) with F = `func`.
   CommandResult TryDeploy(const std::string& name, const std::string& program,
                           std::vector<std::string> flags = {}, const std::string& func = "handle") {
@@ -206,17 +217,9 @@ TEST_F(FunctionsFlyTest, InTheWarmSandboxEachInstanceIsAForkOfItsOwnWithItsOwnGl
   Deploy("limited", kProgram, {"--memory", "256", "--timeout", "5", "--max", "1"});
   ASSERT_EQ(Call("limited", "", "a").body, "hello a");
 #if !defined(__SANITIZE_ADDRESS__)  // the instance's own memory would exceed the limit
-  Reply hog = Call("limited", "/hog");
-  EXPECT_EQ(hog.status, 502) << hog.Describe();
-  EXPECT_NE(hog.body.find("out of memory"), std::string::npos) << hog.body;
-  EXPECT_EQ(Call("limited", "", "b").body, "hello b");
+  ExpectEndsWith502("limited", "/hog", "out of memory", "b");
 #endif
-  Reply forever = Call("limited", "/forever");
-  EXPECT_EQ(forever.status, 502) << forever.Describe();
-  EXPECT_NE(forever.body.find("timed out after 5 s"), std::string::npos) << forever.body;
-  Reply again = Call("limited", "", "c");
-  EXPECT_EQ(again.status, 200) << again.Describe();
-  EXPECT_EQ(again.body, "hello c");
+  ExpectEndsWith502("limited", "/forever", "timed out after 5 s", "c");
   EXPECT_FALSE(h_.Reap(*worker_));
 }
 
@@ -275,17 +278,8 @@ TEST_F(FunctionsFlyTest, MemoryLimitTimeoutAndAKilledInstanceAre502ThenTheNextCa
   Deploy("crashy", kProgram, {"--memory", "256", "--timeout", "5", "--max", "1"});
   ASSERT_EQ(Call("crashy", "", "a").status, 200);
 
-  Reply hog = Call("crashy", "/hog");
-  EXPECT_EQ(hog.status, 502) << hog.Describe();
-  EXPECT_NE(hog.body.find("out of memory"), std::string::npos) << hog.body;
-  Reply after = Call("crashy", "", "b");
-  EXPECT_EQ(after.status, 200) << after.Describe();
-  EXPECT_EQ(after.body, "hello b");
-
-  Reply forever = Call("crashy", "/forever");
-  EXPECT_EQ(forever.status, 502) << forever.Describe();
-  EXPECT_NE(forever.body.find("timed out after 5 s"), std::string::npos) << forever.body;
-  EXPECT_EQ(Call("crashy", "", "c").body, "hello c");
+  ExpectEndsWith502("crashy", "/hog", "out of memory", "b");
+  ExpectEndsWith502("crashy", "/forever", "timed out after 5 s", "c");
 
   // An instance killed mid-call (by pid): that call is a 502 naming the signal.
   std::atomic<bool> done{false};
