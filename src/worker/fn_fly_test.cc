@@ -5,8 +5,10 @@
 // the protocol ends the instance (reported once) and the test process lives on.
 #include "worker/fn_fly.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -173,11 +175,27 @@ TEST_F(FlyInstanceIoTest, AnAnswerSplitAcrossReadsIsPutTogether) {
   Write("part1", both.substr(0, cut));
   Write("part2", both.substr(cut, 50 << 10));
   Write("part3", both.substr(cut + (50 << 10)));
-  // The child pauses between the parts, so the worker reads them apart.
+  // The child waits at a gate (a FIFO the test opens and closes) after each part, so the parts
+  // reach the worker as separate writes.
+  for (const char* gate : {"gate1", "gate2"}) {
+    ASSERT_EQ(::mkfifo((root_ + "/" + gate).c_str(), 0600), 0);
+  }
   StartChild("head -c " + std::to_string(CallsBytes(2).size()) +
-             " >/dev/null && cat part1 && sleep 0.1 && cat part2 && sleep 0.1 && cat part3 && "
+             " >/dev/null && cat part1 && cat gate1 && cat part2 && cat gate2 && cat part3 && "
              "cat >/dev/null");
   CallMany(2);
+  for (const char* gate : {"gate1", "gate2"}) {
+    // Opens once the child waits there (its part before is written), within a deadline.
+    const std::string path = root_ + "/" + gate;
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    int fd;
+    while ((fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0 && errno == ENXIO &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    ASSERT_GE(fd, 0) << "the child never reached " << gate;
+    ::close(fd);
+  }
   ASSERT_TRUE(WaitFor([&] { return answers_.size() == 2; }));
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_EQ(answers_[1].body, std::string(100 << 10, 'x'));
