@@ -29,6 +29,7 @@
 #include "worker/agent.h"
 #include "worker/sandbox.h"
 #include "worker/seed.h"
+#include "workflow/definition.h"
 
 namespace volo::cli {
 namespace asio = boost::asio;
@@ -286,6 +287,11 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(int64_t{1}, wire::kMaxMemoryMib));
   w->add_option("--resource", *wres,
                 "A named resource the worker has, NAME=AMOUNT like gpus=2 (repeatable)");
+  auto wqueues = std::make_shared<std::vector<std::string>>();
+  w->add_option("--queue,--queues", *wqueues,
+                "Also run the steps of workflows with `queue: NAME` (Celery Director's queues; "
+                "repeatable or comma-separated): offers the resource queue:NAME, one per slot")
+      ->delimiter(',');
   CLI::Option* wprocs =
       w->add_option("--task-processes", wopts->task_processes,
                     "Most processes and threads one task's command may hold at once (0: no "
@@ -378,6 +384,17 @@ void AddFleetCommands(CLI::App& app, int* exit_code) {
                              "--memory, and named resources above 0 here");
       }
       if (!st.ok()) throw CLI::ValidationError("--resource", st.message());
+      for (auto& p : named.named) wopts->resources.push_back(std::move(p));
+    }
+    for (const auto& queue : *wqueues) {
+      wire::Resources named;
+      Status st = wire::AddResourceText(named, std::string(workflow::kQueueResourcePrefix) + queue +
+                                                   "=" + std::to_string(wopts->slots));
+      if (!st.ok()) {
+        throw CLI::ValidationError("--queue", "'" + queue +
+                                                  "': must be 1-122 characters of letters, "
+                                                  "digits, _ . : -");
+      }
       for (auto& p : named.named) wopts->resources.push_back(std::move(p));
     }
     wopts->kill_grace = std::chrono::milliseconds(static_cast<int64_t>(*wgrace * 1000));

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 #include <filesystem>
@@ -58,6 +59,22 @@ class WorkflowService::Sink final : public workflow::StepSink {
     spec.timeout = call.timeout;
     spec.priority = call.priority;
     spec.labels = call.labels;
+    if (spec.op == "exec") {
+      // A command step's cpus, memory and resources count for placement, as a submitted exec
+      // task's do (wire::ParseTaskSpec); the definition's parser checked them.
+      boost::system::error_code ec;
+      json::value args = json::parse(spec.args, ec);
+      if (!ec && args.is_object()) {
+        VOLO_RETURN_IF_ERROR(wire::AddExecRequest(args.as_object(), "args", spec.resources));
+      }
+    }
+    if (!call.queue.empty()) {
+      // Director's queue as a resource only workers serving the queue offer (--queue).
+      spec.resources.named.emplace_back(std::string(workflow::kQueueResourcePrefix) + call.queue,
+                                        1);
+      std::sort(spec.resources.named.begin(), spec.resources.named.end());
+      spec.labels.emplace_back("queue", call.queue);
+    }
     std::vector<wire::TaskSpec> specs;
     specs.push_back(std::move(spec));
     return core_.Submit(std::move(specs), kClientId);

@@ -238,8 +238,24 @@ class Parser {
         ++kinds;
         def.kind = TaskKind::kCommand;
         if (auto s = String(v, "shell")) args["shell"] = *s;
-      } else if (*key == "env" || *key == "stdin" || *key == "cwd" || *key == "bundle" ||
-                 *key == "resources") {
+      } else if (*key == "resources") {
+        // The task's request as a submitted task writes it ({cpus: 2, memory: 512, gpus: 1});
+        // an exec task carries cpus and memory as fields of their own and the rest by name.
+        auto j = ToJson(v);
+        if (!j.ok() || !j->is_object()) {
+          Error(v, "resources: must be a mapping like {cpus: 2, memory: 512, gpus: 1}");
+          continue;
+        }
+        json::object named;
+        for (const auto& [name, amount] : j->as_object()) {
+          if (name == "cpus" || name == "memory") {
+            args[name] = amount;
+          } else {
+            named[name] = amount;
+          }
+        }
+        if (!named.empty()) args["resources"] = std::move(named);
+      } else if (*key == "env" || *key == "stdin" || *key == "cwd" || *key == "bundle") {
         auto j = ToJson(v);
         if (!j.ok())
           Error(v, *key + ": " + j.status().message());
@@ -288,7 +304,14 @@ class Parser {
     if (def.kind != TaskKind::kFly && !def.fly_func.empty()) {
       Error(n, "task '" + def.name + "': func goes with fly");
     }
-    if (def.kind == TaskKind::kCommand) def.op = "exec";
+    if (def.kind == TaskKind::kCommand) {
+      def.op = "exec";
+      // Checked as the planner checks a submitted exec task, so a step never fails on its shape.
+      wire::Resources request;
+      Status s = wire::ValidateExecArgs(args, "");
+      if (s.ok()) s = wire::AddExecRequest(args, "", request);
+      if (!s.ok()) Error(n, "task '" + def.name + "': " + s.message());
+    }
     if (def.kind == TaskKind::kOp && wire::IsBuiltinOp(def.op)) {
       if (Status s = wire::ValidateBuiltinArgs(def.op, args, "args"); !s.ok()) {
         Error(n, "task '" + def.name + "': " + s.message());
@@ -325,7 +348,14 @@ class Parser {
       } else if (*k == "schema") {
         SchemaField(v, w);
       } else if (*k == "queue") {
-        if (auto s = String(v, "queue")) w.queue = *s;
+        if (auto s = String(v, "queue")) {
+          // It becomes the resource name queue:NAME, which must be a valid name too.
+          if (wire::ValidName(*s) && s->size() + kQueueResourcePrefix.size() <= 128) {
+            w.queue = *s;
+          } else {
+            Error(v, "queue: must be 1-122 characters of letters, digits, _ . : -");
+          }
+        }
       } else if (*k == "concurrency") {
         if (auto i = Integer(v, "concurrency", 0, 1000000)) w.concurrency = static_cast<int>(*i);
       } else {
@@ -444,9 +474,10 @@ class Parser {
     for (const auto& kv : n) {
       auto k = String(kv.first, "a key");
       if (!k) continue;
-      if (*k == "interval") {
+      // `schedule` is Director's older name for interval.
+      if (*k == "interval" || *k == "schedule") {
         ++found;
-        if (auto i = Integer(kv.second, "interval", 1, 366LL * 86400)) {
+        if (auto i = Integer(kv.second, *k, 1, 366LL * 86400)) {
           out.kind = Schedule::Kind::kInterval;
           out.interval = std::chrono::seconds(*i);
         }
@@ -500,10 +531,21 @@ class Parser {
   void SchemaField(const YAML::Node& n, Workflow& w) {
     std::string text;
     if (n.IsScalar()) {
-      auto r =
-          read_ ? read_(n.Scalar()) : Result<std::string>(NotFound("no files can be read here"));
+      const std::string& name = n.Scalar();
+      auto read = [&](const std::string& path) {
+        return read_ ? read_(path) : Result<std::string>(NotFound("no files can be read here"));
+      };
+      auto r = read(name);
+      // Director's layout: `schema: order` is schemas/order.json beside workflows.yml.
+      std::string director = "schemas/" + name + ".json";
+      if (!r.ok() && !name.ends_with(".json")) {
+        auto d = read(director);
+        if (d.ok()) r = std::move(d);
+      }
       if (!r.ok()) {
-        Error(n, "cannot read schema '" + n.Scalar() + "': " + r.status().message());
+        Error(n, "cannot read schema '" + name + "'" +
+                     (name.ends_with(".json") ? "" : " (nor " + director + ", as in Director)") +
+                     ": " + r.status().message());
         return;
       }
       text = std::move(*r);

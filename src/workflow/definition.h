@@ -83,6 +83,10 @@ struct Step {
   Position where;
 };
 
+// The named resource a step of a workflow with `queue: NAME` asks one unit of is this prefix
+// and NAME; `volo worker --queue NAME` offers it.
+inline constexpr std::string_view kQueueResourcePrefix = "queue:";
+
 struct Workflow {
   std::string name;  // PROJECT.NAME
   Step root;         // a chain
@@ -90,8 +94,10 @@ struct Workflow {
   std::string periodic_payload = "{}";  // the payload of scheduled runs
   std::string on_success, on_failure;   // task names; empty: none
   std::string schema;                   // the payload's JSON Schema as JSON text; empty: any
-  std::string queue;                    // Director's queue; kept and shown
-  int concurrency = 0;                  // runs at once; 0: no limit
+  // Director's queue: every step of a run asks for one unit of the named resource
+  // `queue:NAME`, which workers started with `--queue NAME` offer; empty: any worker.
+  std::string queue;
+  int concurrency = 0;  // runs at once; 0: no limit
   Position where;
 };
 

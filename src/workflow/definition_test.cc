@@ -77,6 +77,60 @@ ovh.GROUP_ETL:
   EXPECT_EQ(g.root.steps[0].where.col, 7);
 }
 
+// Director keeps schemas as schemas/NAME.json beside workflows.yml and names them without the
+// folder and extension; its periodic `schedule` is the older name of `interval`.
+TEST(WorkflowParseTest, DirectorsSchemaNamesAndOlderScheduleKey) {
+  const std::string schema = R"({"type": "object", "required": ["user"]})";
+  ParseResult r = ParseWorkflowFile(
+      R"(
+product.ORDER:
+  tasks: [noop]
+  schema: order
+product.NESTED:
+  tasks: [noop]
+  schema: foo/bar/baz
+users.UPDATE_CACHE:
+  tasks: [noop]
+  periodic:
+    schedule: 3600
+    payload: {"user": False}
+)",
+      Files({{"schemas/order.json", schema}, {"schemas/foo/bar/baz.json", schema}}));
+  ASSERT_TRUE(r.ok()) << r.errors[0].Format("w.yml");
+  EXPECT_EQ(r.file.workflows[0].schema, schema);
+  EXPECT_EQ(r.file.workflows[1].schema, schema);
+  const Workflow& cache = r.file.workflows[2];
+  EXPECT_EQ(cache.periodic.kind, Schedule::Kind::kInterval);
+  EXPECT_EQ(cache.periodic.interval, std::chrono::seconds(3600));
+  EXPECT_EQ(cache.periodic_payload, R"({"user":false})");
+  EXPECT_EQ(Errors("a.B:\n  tasks: [noop]\n  schema: gone\n"),
+            (std::vector<std::string>{"w.yml:3:11: cannot read schema 'gone' (nor "
+                                      "schemas/gone.json, as in Director): no such file"}));
+}
+
+// A command's resources are written as a submitted task's ({cpus, memory, NAME}) and carried
+// as an exec task carries them; its fields are checked as the planner checks an exec task.
+TEST(WorkflowParseTest, CommandFieldsAreCheckedAndResourcesCarriedAsForAnExecTask) {
+  ParseResult r = ParseWorkflowFile(
+      "tasks:\n  T: {shell: run, resources: {cpus: 2, memory: 512, gpus: 1}}\na.B:\n  tasks: "
+      "[T]\n",
+      Files({}));
+  ASSERT_TRUE(r.ok()) << r.errors[0].Format("w.yml");
+  EXPECT_EQ(r.file.Task("T")->args,
+            R"({"shell":"run","cpus":2,"memory":512,"resources":{"gpus":1}})");
+  EXPECT_EQ(Errors("tasks:\n  T: {shell: run, env: {A: [1]}}\na.B:\n  tasks: [T]\n"),
+            (std::vector<std::string>{"w.yml:2:6: task 'T': env.A: must be a string"}));
+  EXPECT_EQ(Errors("tasks:\n  T: {cmd: [ls], cwd: /etc}\na.B:\n  tasks: [T]\n"),
+            (std::vector<std::string>{"w.yml:2:6: task 'T': cwd: must be a relative path inside "
+                                      "the task's directory, not '/etc'"}));
+  EXPECT_EQ(Errors("tasks:\n  T: {cmd: [ls], resources: {gpus: -1}}\na.B:\n  tasks: [T]\n"),
+            (std::vector<std::string>{
+                "w.yml:2:6: task 'T': resources.gpus: must be a number, 0 or more"}));
+  EXPECT_EQ(Errors("tasks:\n  T: {cmd: [ls], resources: 4}\na.B:\n  tasks: [T]\n"),
+            (std::vector<std::string>{
+                "w.yml:2:29: resources: must be a mapping like {cpus: 2, memory: 512, gpus: 1}"}));
+}
+
 TEST(WorkflowParseTest, BeyondDirectorNestingMapsConcurrencyAndCommands) {
   ParseResult r = ParseWorkflowFile(R"(
 tasks:
@@ -219,6 +273,9 @@ TEST(WorkflowParseTest, LayoutMistakes) {
   EXPECT_EQ(Errors(""), (std::vector<std::string>{"w.yml:1:1: the file defines no workflows"}));
   EXPECT_EQ(Errors("a.B:\n  tasks:\n    - G: {type: grop, tasks: [noop]}\n"),
             (std::vector<std::string>{"w.yml:3:17: unknown step type 'grop' (group, chain, map)"}));
+  EXPECT_EQ(Errors("a.B:\n  tasks: [noop]\n  queue: \"two words\"\n"),
+            (std::vector<std::string>{
+                "w.yml:3:10: queue: must be 1-122 characters of letters, digits, _ . : -"}));
 }
 
 TEST(PayloadSchemaTest, ChecksAndNamesTheFailingPath) {

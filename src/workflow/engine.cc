@@ -395,6 +395,8 @@ void Engine::StartTask(Run& run, uint32_t n) {
   }
   call.labels.emplace_back("workflow", run.workflow);
   call.labels.emplace_back("run", std::to_string(run.id.value()));
+  // Director's queue holds for the whole run: nested workflows' steps and hooks too.
+  call.queue = run.def->queue;
   std::string inputs;
   if (element) {
     // Not the payload: a map over a long payload list would copy it into every element.
@@ -629,8 +631,8 @@ Status Engine::Cancel(RunId id) {
     return Status::Ok();
   }
   if (run->state != RunState::kRunning) {
-    return FailedPrecondition("run " + std::to_string(id.value()) + " has already " +
-                              std::string(RunStateName(run->state)));
+    return FailedPrecondition("run " + std::to_string(id.value()) + " has already ended (" +
+                              std::string(RunStateName(run->state)) + ")");
   }
   EndRun(*run, RunState::kCancelled);
   Forget();

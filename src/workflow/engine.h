@@ -52,6 +52,7 @@ struct StepCall {
   double timeout = 0;
   int priority = 0;
   std::vector<std::pair<std::string, std::string>> labels;
+  std::string queue;  // the run's workflow's queue (Workflow::queue); empty: none
 };
 
 class StepSink {

@@ -331,6 +331,7 @@ TEST_F(EngineTest, CancelStopsTheRunAndItsTasks) {
   EXPECT_EQ(sink.cancelled, std::vector<uint64_t>{extract});
   EXPECT_TRUE(sink.running.empty());  // no hook for a cancelled run
   EXPECT_EQ(engine.Cancel(*run).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(engine.Cancel(*run).message(), "run 1 has already ended (cancelled)");
   EXPECT_EQ(engine.Cancel(RunId(999)).code(), StatusCode::kNotFound);
 }
 
@@ -391,6 +392,37 @@ TEST_F(EngineTest, SchedulesFireOnceEvenAfterDowntime) {
   EXPECT_EQ(sink.running.size(), 2u);
   ASSERT_EQ(engine.NextScheduled().size(), 1u);
   EXPECT_DOUBLE_EQ(engine.NextScheduled()[0].second - clock.Wall(), 60);
+}
+
+// Director's queue: every task of the run carries it, nested workflows' and hooks' included.
+TEST_F(EngineTest, TheQueueGoesWithEveryTaskOfTheRun) {
+  engine.Define(Load(R"(
+tasks:
+  HOOK: {op: hook}
+  FIRST: {op: first}
+  INNER: {op: inner}
+x.INNER:
+  queue: other
+  tasks: [INNER]
+x.OUTER:
+  queue: etl
+  tasks: [FIRST, x.INNER]
+  hooks: {success: HOOK}
+)"));
+  auto run = engine.Start("x.OUTER", "{}");
+  uint64_t first = sink.Find("FIRST");
+  EXPECT_EQ(sink.calls[first].queue, "etl");
+  sink.Done(engine, first, true, "1");
+  uint64_t inner = sink.Find("INNER");
+  EXPECT_EQ(sink.calls[inner].queue, "etl");
+  sink.Done(engine, inner, true, "2");
+  uint64_t hook = sink.Find("HOOK");
+  ASSERT_NE(hook, 0u);
+  EXPECT_EQ(sink.calls[hook].queue, "etl");
+  EXPECT_EQ(engine.FindRun(*run)->state, RunState::kSucceeded);
+  // Started on its own, the inner workflow's steps go to its own queue.
+  ASSERT_TRUE(engine.Start("x.INNER", "{}").ok());
+  EXPECT_EQ(sink.calls[sink.Find("INNER")].queue, "other");
 }
 
 TEST_F(EngineTest, ASubmitErrorFailsTheStep) {
