@@ -132,4 +132,39 @@ std::string Bar(uint64_t done, uint64_t total, int width) {
   return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
 }
 
+std::vector<std::string> FitToTerminal(std::vector<std::string> lines,
+                                       const std::vector<bool>& keep, int rows, int cols,
+                                       std::string_view noun) {
+  if (rows > 1 && lines.size() > static_cast<size_t>(rows - 1)) {
+    // The first line, then `room` others (one row goes to the "more" line).
+    size_t room = static_cast<size_t>(rows - 3 < 0 ? 0 : rows - 3);
+    std::vector<bool> shown(lines.size(), false);
+    size_t n = 0;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (size_t i = 1; i < lines.size() && n < room; ++i) {
+        if (!shown[i] && (pass == 1 || (i < keep.size() && keep[i]))) {
+          shown[i] = true;
+          ++n;
+        }
+      }
+    }
+    std::vector<std::string> out{std::move(lines[0])};
+    for (size_t i = 1; i < lines.size(); ++i) {
+      if (shown[i]) out.push_back(std::move(lines[i]));
+    }
+    out.push_back("... " + std::to_string(lines.size() - 1 - n) + " more " + std::string(noun));
+    lines = std::move(out);
+  }
+  if (cols > 1) {
+    size_t width = static_cast<size_t>(cols - 1);
+    for (std::string& l : lines) {
+      if (l.size() <= width) continue;
+      size_t cut = width;
+      while (cut > 0 && (static_cast<unsigned char>(l[cut]) & 0xC0) == 0x80) --cut;
+      l.resize(cut);
+    }
+  }
+  return lines;
+}
+
 }  // namespace volo::cli

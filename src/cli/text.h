@@ -26,5 +26,13 @@ std::string ShortDuration(double seconds);
 std::string PlainDecimal(double v, int digits = -1);
 // `[#####.....]` of `width` characters for done/total (full when total is 0).
 std::string Bar(uint64_t done, uint64_t total, int width);
+// Fits a frame redrawn in place to a terminal of `rows` by `cols` (0: unknown, no limit), so
+// that moving the cursor up one row per line erases it: each line is cut to `cols - 1`
+// characters (at a UTF-8 boundary), and when there are more than `rows - 1` lines the first
+// line stays, then as many of the others as fit, those `keep` marks first, in their order, and
+// a last line "... N more NOUN". `keep` has one flag per line (the first line's is ignored).
+std::vector<std::string> FitToTerminal(std::vector<std::string> lines,
+                                       const std::vector<bool>& keep, int rows, int cols,
+                                       std::string_view noun);
 
 }  // namespace volo::cli

@@ -57,5 +57,18 @@ TEST(TextTest, ShortDurationAndBar) {
   EXPECT_EQ(Bar(0, 0, 4), "[####]");
 }
 
+TEST(TextTest, FitToTerminalKeepsTheHeaderTheMarkedLinesAndSaysWhatIsLeftOut) {
+  std::vector<std::string> lines{"run 1", "a", "b", "c", "d", "e", "f"};
+  std::vector<bool> keep{false, false, false, true, false, true, false};
+  // 6 rows: the header, 3 lines (c and e first, then a), the "more" line.
+  EXPECT_EQ(FitToTerminal(lines, keep, 6, 80, "steps"),
+            (std::vector<std::string>{"run 1", "a", "c", "e", "... 3 more steps"}));
+  EXPECT_EQ(FitToTerminal(lines, keep, 0, 0, "steps"), lines);   // unknown size: as it is
+  EXPECT_EQ(FitToTerminal(lines, keep, 8, 80, "steps"), lines);  // it fits
+  // Lines are cut so that none wraps, never inside a UTF-8 character.
+  EXPECT_EQ(FitToTerminal({"abcdef", "ab\u00e9cd"}, {}, 0, 4, "x"),
+            (std::vector<std::string>{"abc", "ab"}));
+}
+
 }  // namespace
 }  // namespace volo::cli

@@ -1,5 +1,6 @@
 // `volo workflow ...`: check workflow files locally, define them on a planner, start, watch,
 // cancel and relaunch runs (docs/workflows.md).
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -109,7 +110,16 @@ int Watch(const std::string& planner, uint64_t id) {
       std::string frame;
       for (size_t i = 0; i < drawn; ++i) frame += "\x1b[1A\x1b[2K";
       std::vector<std::string> lines{RunHeader(*run)};
-      for (const auto& s : run->steps) lines.push_back("  " + StepLine(s));
+      std::vector<bool> keep{true};
+      for (const auto& s : run->steps) {
+        lines.push_back("  " + StepLine(s));
+        keep.push_back(s.state == "running" || s.state == "failed");
+      }
+      // A frame taller or wider than the terminal would scroll, and moving up would then
+      // erase the wrong rows: a long chain shows what runs and what failed first.
+      winsize ws{};
+      if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0) ws = {};
+      lines = FitToTerminal(std::move(lines), keep, ws.ws_row, ws.ws_col, "steps");
       for (const auto& l : lines) frame += l + "\n";
       drawn = lines.size();
       std::cout << frame << std::flush;

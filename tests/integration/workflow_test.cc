@@ -2,6 +2,10 @@
 // `volo workflow apply`, runs started and followed from the CLI and the REST API, failures,
 // hooks, relaunch, and the bad inputs (docs/workflows.md).
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <future>
 #include <string>
@@ -339,6 +343,218 @@ demo.W:
   CommandResult refused = h_.RunVolo({"workflow", "apply", wrong, "--planner", p.url});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("score.fly has no function 'nope'"), std::string::npos) << refused.err;
+}
+
+// Runs argv[2:] on a pty of argv[1] rows and 60 columns, copies what it prints to stdout, and
+// exits with its exit code.
+constexpr const char* kPtyRunner = R"(
+import fcntl, os, pty, struct, sys, termios
+pid, fd = pty.fork()
+if pid == 0:
+    fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", int(sys.argv[1]), 60, 0, 0))
+    os.execv(sys.argv[2], sys.argv[2:])
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    os.write(1, chunk)
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+)";
+
+// Ends the `cat GATE` a step runs: opens the FIFO for writing once the step's reader has it
+// open, and closes it (the reader sees the end). False when no reader came in time.
+bool OpenGate(const std::string& fifo) {
+  return PollUntil(
+      [&] {
+        int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) return false;  // ENXIO: the step has not opened it yet
+        ::close(fd);
+        return true;
+      },
+      seconds(30));
+}
+
+// Every `volo workflow` command a user types: run with --payload @FILE and --wait (piped: a line
+// per change; on a terminal: the tree redrawn in place), relaunch --from-failed, cancel, runs,
+// list and schedules.
+TEST_F(WorkflowTest, EveryCliCommandOnAPipeAndOnATerminal) {
+  PlannerProc p = StartPlanner();
+  ASSERT_NE(p.port, 0);
+  StartWorker(p, {.id = "w1", .args = {"--slots", "2", "--sandbox", "none"}});
+  const std::string gate = TempPath("gate");
+  ASSERT_EQ(::mkfifo(gate.c_str(), 0600), 0);
+  const std::string flag = TempPath("flag");
+  std::string file = Write("cli.yml", "tasks:\n  GATE: {shell: \"cat " + gate +
+                                          "\"}\n  FLAKY: {shell: \"test -e " + flag +
+                                          "\"}\n"
+                                          "demo.GATED:\n  tasks: [noop, GATE, echo]\n"
+                                          "demo.FLAKY:\n  tasks: [noop, FLAKY]\n"
+                                          "demo.EVERY:\n  periodic: {interval: 3600}\n"
+                                          "  tasks: [noop]\n");
+  ASSERT_EQ(h_.RunVolo({"workflow", "apply", file, "--planner", p.url}).exit_code, 0);
+
+  // --payload @FILE; the run fails; once the flag exists, --from-failed runs only FLAKY.
+  std::string payload = Write("payload.json", R"({"who": "a file"})");
+  CommandResult failed = h_.RunVolo(
+      {"workflow", "run", "demo.FLAKY", "--payload", "@" + payload, "--wait", "--planner", p.url});
+  EXPECT_EQ(failed.exit_code, 1) << failed.out << failed.err;
+  EXPECT_NE(failed.out.find("FLAKY  failed"), std::string::npos) << failed.out;
+  EXPECT_NE(failed.out.find("run 1 of demo.FLAKY: failed"), std::string::npos) << failed.out;
+  EXPECT_EQ(json::serialize(Run(p, 1).at("payload")), R"({"who":"a file"})");
+  CommandResult no_file = h_.RunVolo({"workflow", "run", "demo.FLAKY", "--payload",
+                                      "@" + TempPath("none.json"), "--planner", p.url});
+  EXPECT_EQ(no_file.exit_code, 2);
+  EXPECT_NE(no_file.err.find("none.json"), std::string::npos) << no_file.err;
+  WriteFile(flag, "");
+  CommandResult relaunched =
+      h_.RunVolo({"workflow", "relaunch", "1", "--from-failed", "--wait", "--planner", p.url});
+  EXPECT_EQ(relaunched.exit_code, 0) << relaunched.out << relaunched.err;
+  json::object second = Run(p, 2);
+  EXPECT_EQ(Str(second, "state"), "succeeded");
+  EXPECT_EQ(Str(second, "trigger"), "relaunch from failed of 1");
+  ASSERT_NE(Step(second, "noop"), nullptr);
+  EXPECT_TRUE(Step(second, "noop")->at("task").is_null()) << json::serialize(second);
+  EXPECT_EQ(json::serialize(second.at("payload")), R"({"who":"a file"})");
+
+  // On a terminal (a pty of 4 rows): the tree is drawn, then redrawn in place as GATE starts
+  // and ends; it keeps to the terminal's rows, the running step first.
+  Child* tty = h_.Spawn("tty",
+                        {"-c", kPtyRunner, "4", VoloBinary(), "workflow", "run", "demo.GATED",
+                         "--wait", "--planner", p.url},
+                        {}, "/usr/bin/python3");
+  ASSERT_NE(tty, nullptr);
+  ASSERT_TRUE(
+      PollUntil([&] { return ReadFile(tty->log_path).find("GATE  running") != std::string::npos; },
+                seconds(30)))
+      << ReadFile(tty->log_path);
+  ASSERT_TRUE(OpenGate(gate));
+  ASSERT_TRUE(h_.WaitExit(*tty, seconds(30)));
+  EXPECT_EQ(tty->ExitCode(), 0);
+  std::string screen = ReadFile(tty->log_path);
+  EXPECT_NE(screen.find("\x1b[1A\x1b[2K"), std::string::npos) << screen;  // redrawn in place
+  EXPECT_NE(screen.find("run 3 of demo.GATED: succeeded"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("... 2 more steps"), std::string::npos) << screen;
+  EXPECT_EQ(screen.find("[GATE]"), std::string::npos) << screen;  // not the piped lines
+
+  // cancel: the run and its running step end; a second cancel says it has ended.
+  CommandResult started = h_.RunVolo({"workflow", "run", "demo.GATED", "--planner", p.url});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  EXPECT_EQ(started.out, "4\n");
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        json::object run = Run(p, 4);  // Step points into it
+        const json::object* g = Step(run, "GATE");
+        return g && Str(*g, "state") == "running";
+      },
+      seconds(30)));
+  CommandResult cancel = h_.RunVolo({"workflow", "cancel", "4", "--planner", p.url});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_EQ(cancel.out, "cancelled run 4\n");
+  json::object cancelled = Run(p, 4);
+  EXPECT_EQ(Str(cancelled, "state"), "cancelled");
+  EXPECT_EQ(Str(*Step(cancelled, "GATE"), "state"), "cancelled");
+  EXPECT_EQ(Str(*Step(cancelled, "echo"), "state"), "cancelled");
+  CommandResult twice = h_.RunVolo({"workflow", "cancel", "4", "--planner", p.url});
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_NE(twice.err.find("run 4 has already ended (cancelled)"), std::string::npos) << twice.err;
+
+  // runs, list, schedules.
+  CommandResult runs = h_.RunVolo({"workflow", "runs", "demo.FLAKY", "--planner", p.url});
+  EXPECT_EQ(runs.exit_code, 0) << runs.err;
+  EXPECT_NE(runs.out.find("2    demo.FLAKY  succeeded  relaunch from failed of 1"),
+            std::string::npos)
+      << runs.out;
+  EXPECT_EQ(runs.out.find("demo.GATED"), std::string::npos) << runs.out;
+  CommandResult list = h_.RunVolo({"workflow", "list", "--planner", p.url});
+  EXPECT_NE(list.out.find("demo.EVERY  every 3600 s"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("noop, GATE, echo"), std::string::npos) << list.out;
+  CommandResult sched = h_.RunVolo({"workflow", "schedules", "--planner", p.url});
+  EXPECT_EQ(sched.exit_code, 0) << sched.err;
+  EXPECT_NE(sched.out.find("demo.EVERY  every 3600 s"), std::string::npos) << sched.out;
+  EXPECT_EQ(sched.out.find("demo.GATED"), std::string::npos) << sched.out;
+}
+
+// `volo workflow validate` names each kind of problem the issue lists at its place.
+TEST_F(WorkflowTest, ValidateNamesEachKindOfProblemAtItsPlace) {
+  struct Case {
+    const char* text;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"demo.A:\n  tasks: [NOPE]\n", "v.yml:2:11: unknown task 'NOPE'"},
+      {"demo.A:\n  tasks: [demo.B]\ndemo.B:\n  tasks: [demo.A]\n",
+       "v.yml:4:11: workflows nest in a cycle: demo.A -> demo.B -> demo.A"},
+      {"demo.A:\n  tasks: [noop]\n  periodic: {crontab: \"61 * * * *\"}\n",
+       "v.yml:3:23: crontab: minute: 61 is out of range 0-59"},
+      {"tasks:\n  SUM: {op: add, args: {a: 1, b: 2}}\ndemo.A:\n  tasks:\n    - SUM\n"
+       "    - EACH: {type: map, over: SUM, task: noop}\n",
+       "v.yml:6:7: map 'EACH' runs over 'SUM', whose result (add) is a number or null, not a "
+       "list"},
+      {"demo.A:\n  tasks: [noop\n", "v.yml:3:1: "},
+  };
+  for (const Case& c : cases) {
+    std::string file = Write("v.yml", c.text);
+    CommandResult v = h_.RunVolo({"workflow", "validate", file});
+    EXPECT_EQ(v.exit_code, 1) << c.text;
+    EXPECT_NE(v.err.find(c.expect), std::string::npos) << c.text << "\n" << v.err;
+  }
+}
+
+// Director's `queue: NAME`: every step of the workflow's runs goes to a worker started with
+// `--queue NAME`, none to the others; with no such worker the run waits and the planner says
+// why. `concurrency: 1` holds a second run queued behind the first.
+TEST_F(WorkflowTest, DirectorsQueueRoutesStepsToTheWorkersServingIt) {
+  PlannerProc p = StartPlanner();
+  ASSERT_NE(p.port, 0);
+  StartWorker(p, {.id = "plain", .args = {"--slots", "4"}});
+  std::string file = Write("q.yml", R"(tasks:
+  FIRST: {op: echo, args: {n: 1}}
+demo.Q:
+  tasks:
+    - FIRST
+    - EACH: {type: map, over: payload.items, task: echo}
+    - G: {type: group, tasks: [noop, noop]}
+  queue: etl
+  concurrency: 1
+)");
+  ASSERT_EQ(h_.RunVolo({"workflow", "apply", file, "--planner", p.url}).exit_code, 0);
+  const std::string items = R"({"payload": {"items": [1, 2, 3, 4, 5, 6]}})";
+  ASSERT_EQ(Post(p.Api("/workflows/demo.Q/runs"), items).status, 201);
+  ASSERT_EQ(Post(p.Api("/workflows/demo.Q/runs"), items).status, 201);
+  // Only `plain` is up: FIRST waits, and the status says for what.
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        json::object st = Status(p);
+        return st.contains("waiting") &&
+               json::serialize(st.at("waiting")).find("queue:etl") != std::string::npos;
+      },
+      seconds(20)))
+      << json::serialize(Status(p));
+  EXPECT_EQ(Str(*Step(Run(p, 1), "FIRST"), "state"), "running");
+  EXPECT_EQ(Str(Run(p, 2), "state"), "queued");
+
+  Child* etl = StartWorker(p, {.id = "etl", .args = {"--slots", "2", "--queues", "etl,other"}});
+  ASSERT_NE(etl, nullptr);
+  for (uint64_t id : {1, 2}) {
+    Reply done = Get(p.Api("/runs/" + std::to_string(id) + "/wait?timeout=60"), seconds(70));
+    ASSERT_EQ(done.status, 200) << done.Describe();
+    EXPECT_EQ(Str(done.obj(), "state"), "succeeded") << done.Describe();
+  }
+  json::value tasks = ParseJson(Get(p.Api("/tasks?limit=1000")).body);
+  size_t steps = 0;
+  for (const auto& t : tasks.at("tasks").as_array()) {
+    const json::object& o = t.as_object();
+    EXPECT_EQ(Str(o, "worker"), "etl") << json::serialize(o);
+    EXPECT_EQ(Str(o.at("labels").as_object(), "queue"), "etl") << json::serialize(o);
+    ++steps;
+  }
+  EXPECT_EQ(steps, 2u * (1 + 6 + 2));
+  std::optional<json::object> w = FindWorker(p, "etl");
+  ASSERT_TRUE(w.has_value());
+  EXPECT_EQ(NumAt(w->at("resources").as_object(), "queue:other"), 2);
 }
 
 TEST_F(WorkflowTest, TheExamplesAreValid) {
