@@ -218,8 +218,13 @@ Status WorkflowService::Replay(std::vector<journal::WorkflowRecord> log) {
         return it->second;
       };
       auto names = Apply(str("filename"), str("text"), read);
-      if (!names.ok())
+      if (!names.ok()) {
         spdlog::warn("workflow log: a definition no longer applies: {}", names.status().message());
+        continue;
+      }
+      // Its schedules count from when it was applied, not from this start: a planner that was
+      // down past a start time of a schedule that had not fired yet starts one run at once.
+      for (const std::string& name : *names) engine_.SetLastFired(name, r.at);
     } else if (r.kind == "run") {
       std::unordered_map<std::string, std::string> reuse;
       if (const json::value* f = o.if_contains("reuse"); f && f->is_object()) {
