@@ -245,13 +245,16 @@ def peer_instance(volo, tmp, runs):
             "ratio": med / bound}
 
 
-def run_peers(tmp, quick):
-    """Runs bench/peers/peers.py (Celery, RQ, Dask, GNU parallel, xargs) and returns its JSON."""
+def run_peers(tmp, quick, only=None):
+    """Runs bench/peers/peers.py (Celery, RQ, Dask, GNU parallel, xargs; or only the peers
+    `only` names, comma-separated) and returns its JSON."""
     out = os.path.join(tmp, "peers.json")
     argv = [sys.executable, os.path.join(PEERS, "peers.py"), "--out", out]
     if quick:
         argv.append("--quick")
-    print("peers: Celery, RQ, Dask, GNU parallel, xargs", file=sys.stderr, flush=True)
+    if only:
+        argv += ["--only", only]
+    print(f"peers: {only or 'Celery, RQ, Dask, GNU parallel, xargs'}", file=sys.stderr, flush=True)
     r = subprocess.run(argv, stdout=subprocess.DEVNULL)
     if r.returncode != 0:
         print(f"peers: peers.py failed ({r.returncode}); the table shows what it measured",
@@ -264,6 +267,32 @@ def run_peers(tmp, quick):
 
 def fmt(x, nd=0):
     return f"{x:,.{nd}f}"
+
+
+def workflows_report(wf, cv):
+    """The workflows section: volo's runs against Celery's canvas (`cv`, may be None)."""
+    lines = []
+    w = lines.append
+    if wf:
+        w("### Workflows against Celery's canvas (2 workers; time per step, median)\n")
+        w("| shape | steps | volo µs/step | Celery µs/step | Celery ÷ volo |")
+        w("|---|---:|---:|---:|---:|")
+        for key, label in (("chain", "chain of no-ops"), ("chord", "group of no-ops, then one step (chord)"),
+                           ("map", "map over a list (Celery: a group)")):
+            mine = wf[key]
+            theirs = (cv or {}).get(key)
+            ratio = f"{theirs['us_per_step'] / mine['us_per_step']:,.0f}x" if theirs else "–"
+            w(f"| {label} | {fmt(mine['steps'])} | {fmt(mine['us_per_step'], 1)} | "
+              f"{fmt(theirs['us_per_step'], 1) if theirs else '–'} | {ratio} |")
+        bm, bh = wf["big_map"], wf.get("big_map_after_history")
+        hist = (f"; {bh['peak_rss_mib']:.0f} MiB on the planner that ran the runs above and "
+                f"keeps their tasks" if bh else "")
+        w(f"\nGoal: Celery ÷ volo ≥ 100x on each. A {fmt(bm['elements'])}-element map: "
+          f"{bm['seconds']:.2f} s, peak RSS of a fresh planner {bm['peak_rss_mib']:.0f} MiB "
+          f"(goal < 100 MiB){hist}; "
+          f"planner memory per pending step {wf['pending_bytes_per_step']:.0f} bytes "
+          f"(goal ≤ 512).\n")
+    return lines
 
 
 def report(v, peers, fly, cluster=""):
@@ -339,26 +368,7 @@ def report(v, peers, fly, cluster=""):
             w(f"| GNU parallel -j2 | {fmt(pr)} | {vr / pr:.1f}x |")
         w(f"\nGoals: ≥ 0.75x `xargs -P2`, ≥ 3x GNU parallel. volo runs: "
           f"{', '.join(fmt(x) for x in c['volo']['runs'])}.\n")
-    wf, cv = v.get("workflows"), peers.get("canvas")
-    if wf:
-        w("### Workflows against Celery's canvas (2 workers; time per step, median)\n")
-        w("| shape | steps | volo µs/step | Celery µs/step | Celery ÷ volo |")
-        w("|---|---:|---:|---:|---:|")
-        for key, label in (("chain", "chain of no-ops"), ("chord", "group of no-ops, then one step (chord)"),
-                           ("map", "map over a list (Celery: a group)")):
-            mine = wf[key]
-            theirs = (cv or {}).get(key)
-            ratio = f"{theirs['us_per_step'] / mine['us_per_step']:,.0f}x" if theirs else "–"
-            w(f"| {label} | {fmt(mine['steps'])} | {fmt(mine['us_per_step'], 1)} | "
-              f"{fmt(theirs['us_per_step'], 1) if theirs else '–'} | {ratio} |")
-        bm, bh = wf["big_map"], wf.get("big_map_after_history")
-        hist = (f"; {bh['peak_rss_mib']:.0f} MiB on the planner that ran the runs above and "
-                f"keeps their tasks" if bh else "")
-        w(f"\nGoal: Celery ÷ volo ≥ 100x on each. A {fmt(bm['elements'])}-element map: "
-          f"{bm['seconds']:.2f} s, peak RSS of a fresh planner {bm['peak_rss_mib']:.0f} MiB "
-          f"(goal < 100 MiB){hist}; "
-          f"planner memory per pending step {wf['pending_bytes_per_step']:.0f} bytes "
-          f"(goal ≤ 512).\n")
+    lines += workflows_report(v.get("workflows"), peers.get("canvas"))
     if fly:
         w("### FLY interpreter (bench/fly/run.sh)\n")
         w(fly)
@@ -388,6 +398,17 @@ def main():
     quick = os.environ.get("BENCH_QUICK") == "1"
     runs = 3 if not quick else 1
     tmp = tempfile.mkdtemp(prefix="volo-bench-")
+    if os.environ.get("BENCH_ONLY") == "workflows":
+        # Only the workflows and their peer, Celery's canvas (docs/workflows.md, "Measured").
+        print("volo: workflows (chain, chord, map)", file=sys.stderr, flush=True)
+        wf = volo_workflows(volo, tmp, quick, runs)
+        peers = run_peers(tmp, quick, "canvas") if os.environ.get("BENCH_PEERS", "1") != "0" else {}
+        print("\n".join(workflows_report(wf, peers.get("canvas"))))
+        print(json.dumps({"workflows": wf, "canvas": peers.get("canvas")}, default=str))
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    elif os.environ.get("BENCH_ONLY"):
+        sys.exit(f"BENCH_ONLY={os.environ['BENCH_ONLY']}: the one part that runs alone is workflows")
     print("volo: engine throughput, latency, memory", file=sys.stderr, flush=True)
     v = volo_engine(volo, build, tmp, runs)
     print("volo: command tasks against xargs and GNU parallel", file=sys.stderr, flush=True)
