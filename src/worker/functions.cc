@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 
 #include "worker/fn_fly.h"
 #include "worker/fn_http.h"
+#include "worker/process_watch.h"
 
 namespace volo::worker {
 namespace fs = std::filesystem;
@@ -26,10 +26,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr size_t kReadChunk = 64 << 10;
 constexpr size_t kStderrTail = 2 << 10;
-// After the main process ended, how long output still held open is read before giving up.
-constexpr auto kDrain = std::chrono::seconds(2);
 // How long a fly instance may take to compile its program and run its top level.
 constexpr double kFlyReadyTimeout = 30;
 
@@ -734,128 +731,56 @@ void FunctionHost::Execute(Running& run, const Instance& instance, const wire::F
   ::fcntl(fds.out[0], F_SETFL, O_NONBLOCK);
   ::fcntl(fds.err[0], F_SETFL, O_NONBLOCK);
 
-  std::string out, err_tail;
+  std::string out;
+  OutputTail err_tail(kStderrTail);
   // Its stderr goes to the planner (`volo fn logs`) as it comes, whole lines.
   LogLines log;
   const LogLines::Emit emit_log = [&](std::string text) {
     send_(wire::EncodeFnLog({m.instance, spec.function, spec.revision, std::move(text)}),
           run.epoch);
   };
-  bool too_large = false, timed_out = false, stopping = false, exited = false;
-  auto deadline = spec.timeout > 0 ? started + std::chrono::duration_cast<Clock::duration>(
-                                                   std::chrono::duration<double>(spec.timeout))
-                                   : Clock::time_point::max();
-  Clock::time_point kill_at = Clock::time_point::max();
-  Clock::time_point drain_until = Clock::time_point::max();
-  CommandExit result;
-  std::vector<char> buf(kReadChunk);
-  bool open[2] = {true, true};
-  int pipe_fd[2] = {fds.out[0], fds.err[0]};
-  auto stop = [&] {
-    if (stopping) return;
-    stopping = true;
-    (void)proc.Signal(SIGTERM);
-    kill_at = Clock::now() + options_.kill_grace;
-  };
-  while (open[0] || open[1] || !exited) {
-    auto now = Clock::now();
-    if (!exited && !stopping && now >= deadline) {
-      timed_out = true;
-      stop();
-    }
-    if (!exited && stopping && now >= kill_at) {
-      (void)proc.Signal(SIGKILL);
-      kill_at = Clock::time_point::max();
-    }
-    if (exited && now >= drain_until) break;
-    if (run.killed && !stopping) {
-      // The planner went away or the worker stops: no one waits for this answer.
-      stopping = true;
-      (void)proc.Signal(SIGKILL);
-    }
-    auto next = std::min({deadline, kill_at, drain_until});
-    int timeout_ms = -1;
-    if (next != Clock::time_point::max()) {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;
-      timeout_ms = static_cast<int>(std::clamp<int64_t>(ms, 0, 60000));
-    }
-    pollfd p[4];
-    int n = 0;
-    int idx[2] = {-1, -1};
-    for (int s = 0; s < 2; ++s) {
-      if (open[s]) {
-        idx[s] = n;
-        p[n++] = {pipe_fd[s], POLLIN, 0};
-      }
-    }
-    int exit_idx = -1;
-    if (!exited) {
-      exit_idx = n;
-      p[n++] = {proc.exit_fd(), POLLIN, 0};
-    }
-    const int wake_idx = n;
-    p[n++] = {run.wake, POLLIN, 0};
-    int r = ::poll(p, static_cast<nfds_t>(n), timeout_ms);
-    if (r < 0 && errno != EINTR) {
-      spdlog::error("functions: poll: {}", Errno(errno));
-      stop();
-      continue;
-    }
-    if (r <= 0) continue;
-    if (p[wake_idx].revents) {
-      uint64_t drain;
-      while (::read(run.wake, &drain, sizeof drain) > 0) {
-      }
-    }
-    for (int s = 0; s < 2; ++s) {
-      if (idx[s] < 0 || !p[idx[s]].revents) continue;
-      for (;;) {
-        ssize_t got = ::read(pipe_fd[s], buf.data(), buf.size());
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0 && errno == EAGAIN) break;
-        if (got <= 0) {
-          open[s] = false;
-          break;
-        }
-        std::string_view data(buf.data(), static_cast<size_t>(got));
-        if (s == 0) {
-          if (out.size() + data.size() > options_.max_response) {
-            if (!too_large) {
-              too_large = true;
-              stop();
-            }
-          } else {
-            out.append(data);
-          }
-        } else {
-          log.Add(data, emit_log);
-          err_tail.append(data);
-          if (err_tail.size() > 2 * kStderrTail) {
-            err_tail.erase(0, err_tail.size() - kStderrTail);
-          }
-        }
-        if (static_cast<size_t>(got) < buf.size()) break;
-      }
-    }
-    if (exit_idx >= 0 && p[exit_idx].revents) {
-      result = proc.Wait();
-      exited = true;
-      drain_until = Clock::now() + kDrain;
-    }
+  bool too_large = false;
+  WatchOptions watch;
+  watch.out_fd = fds.out[0];
+  watch.err_fd = fds.err[0];
+  watch.wake_fd = run.wake;  // written after `killed`
+  if (spec.timeout > 0) {
+    watch.deadline = started + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(spec.timeout));
   }
-  if (!exited) result = proc.Wait();
-  log.End(emit_log);
+  watch.kill_grace = options_.kill_grace;
+  // The planner went away or the worker stops: no one waits for this answer.
+  watch.check = [&] { return run.killed ? WatchRequest::kKill : WatchRequest::kNone; };
+  watch.on_output = [&](int s, std::string_view data) {
+    if (s == 1) {
+      if (data.empty()) {
+        log.End(emit_log);
+        return true;
+      }
+      log.Add(data, emit_log);
+      err_tail.Add(data);
+      return true;
+    }
+    if (too_large || out.size() + data.size() <= options_.max_response) {
+      if (!too_large) out.append(data);
+      return true;
+    }
+    too_large = true;
+    return false;
+  };
+  const WatchResult watched = WatchProcess(proc, watch);
+  const CommandExit& result = watched.exit;
   answer.cpu = result.cpu_seconds;
   answer.max_rss = result.max_rss_bytes;
-  if (err_tail.size() > kStderrTail) err_tail.erase(0, err_tail.size() - kStderrTail);
-  std::string tail = Trim(err_tail);
+  std::string tail = Trim(err_tail.Get());
   auto with_tail = [&](std::string why) { return tail.empty() ? why : why + ": " + tail; };
   if (run.killed) return finish(false, "stopped");
   if (too_large) {
     return finish(false, "its answer is larger than the limit of " +
                              std::to_string(options_.max_response) + " bytes");
   }
-  if (timed_out) return finish(false, with_tail("timed out after " + SecondsText(spec.timeout)));
+  if (watched.timed_out)
+    return finish(false, with_tail("timed out after " + SecondsText(spec.timeout)));
   if (!result.status.ok() || result.memory_exceeded) {
     answer.crashed = !result.status.exited() || result.memory_exceeded;
     return finish(false, with_tail(result.Describe(ls.limits)));
