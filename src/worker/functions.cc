@@ -236,15 +236,9 @@ void FunctionHost::RunStart(const wire::FnStart& m) {
   inst->spec = m;
   inst->epoch = epoch;
   if (!m.bundle.empty()) {
-    if (!options_.bundles) {
-      send_(wire::EncodeFnExited({m.instance, "this worker keeps no bundles"}), epoch);
-      return;
-    }
+    if (!options_.bundles) return Exited(m.instance, epoch, "this worker keeps no bundles");
     auto lease = options_.bundles->Acquire(m.bundle);
-    if (!lease.ok()) {
-      send_(wire::EncodeFnExited({m.instance, std::string(lease.status().message())}), epoch);
-      return;
-    }
+    if (!lease.ok()) return Exited(m.instance, epoch, std::string(lease.status().message()));
     inst->bundle = std::move(lease).value();
   }
   if (m.runner == "http") return StartHttp(inst, t0, epoch);
@@ -255,10 +249,27 @@ void FunctionHost::RunStart(const wire::FnStart& m) {
     if (stopped_early_.erase(m.instance)) return;  // stopped before it was ready
     instances_[m.instance] = inst;
   }
+  Ready(m, t0, epoch, "");
+}
+
+void FunctionHost::Exited(uint64_t instance, uint64_t epoch, std::string why) {
+  send_(wire::EncodeFnExited({instance, std::move(why)}), epoch);
+}
+
+void FunctionHost::Ready(const wire::FnStart& m, Clock::time_point t0, uint64_t epoch,
+                         const std::string& where) {
   ++started_;
-  spdlog::info("function {}: instance {} ready (revision {})", m.function, m.instance,
+  spdlog::info("function {}: instance {} ready{} (revision {})", m.function, m.instance, where,
                m.revision.substr(0, 12));
   send_(wire::EncodeFnReady({m.instance, Since(t0) * 1000}), epoch);
+}
+
+std::string FunctionHost::MakeInstanceDir(const wire::FnStart& m, uint64_t epoch) {
+  std::string dir =
+      options_.work_dir + "/fn-" + std::to_string(m.instance) + "-" + std::to_string(serial_++);
+  if (::mkdir(dir.c_str(), 0700) == 0) return dir;
+  Exited(m.instance, epoch, "cannot create the instance's directory " + dir + ": " + Errno(errno));
+  return "";
 }
 
 std::function<void(std::string_view)> FunctionHost::LogForwarder(const wire::FnStart& m,
@@ -303,14 +314,8 @@ LaunchSpec FunctionHost::InstanceSpec(const Instance& inst, const std::string& d
 void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_point t0,
                              uint64_t epoch) {
   const wire::FnStart& m = inst->spec;
-  auto exited = [&](std::string why) {
-    send_(wire::EncodeFnExited({m.instance, std::move(why)}), epoch);
-  };
-  std::string dir =
-      options_.work_dir + "/fn-" + std::to_string(m.instance) + "-" + std::to_string(serial_++);
-  if (::mkdir(dir.c_str(), 0700) != 0) {
-    return exited("cannot create the instance's directory " + dir + ": " + Errno(errno));
-  }
+  const std::string dir = MakeInstanceDir(m, epoch);
+  if (dir.empty()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
     inst->port = PickPort(ports_);
@@ -318,7 +323,7 @@ void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_
   }
   if (!inst->port) {
     RemoveTree(dir);
-    return exited("no free port on the worker's loopback");
+    return Exited(m.instance, epoch, "no free port on the worker's loopback");
   }
   HttpInstanceOptions ho;
   ho.launcher = options_.launcher;
@@ -344,7 +349,7 @@ void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_
   if (!started.ok()) {
     release_port();
     RemoveTree(dir);
-    return exited("cannot start: " + std::string(started.status().message()));
+    return Exited(m.instance, epoch, "cannot start: " + std::string(started.status().message()));
   }
   inst->http = std::move(started).value();
   if (!AwaitReady(inst, epoch, [&] { return inst->http->WaitReady(m.ready, m.ready_timeout); })) {
@@ -353,10 +358,7 @@ void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_
     inst->http.reset();
     return;
   }
-  ++started_;
-  spdlog::info("function {}: instance {} ready on port {} (revision {})", m.function, id,
-               inst->port, m.revision.substr(0, 12));
-  send_(wire::EncodeFnReady({id, Since(t0) * 1000}), epoch);
+  Ready(m, t0, epoch, " on port " + std::to_string(inst->port));
   // It may have ended between its answer and now, unseen (its end found no instance).
   if (inst->http->exited()) HttpExited(id, "ended right after it became ready");
 }
@@ -364,14 +366,8 @@ void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_
 void FunctionHost::StartFly(const std::shared_ptr<Instance>& inst, Clock::time_point t0,
                             uint64_t epoch) {
   const wire::FnStart& m = inst->spec;
-  auto exited = [&](std::string why) {
-    send_(wire::EncodeFnExited({m.instance, std::move(why)}), epoch);
-  };
-  std::string dir =
-      options_.work_dir + "/fn-" + std::to_string(m.instance) + "-" + std::to_string(serial_++);
-  if (::mkdir(dir.c_str(), 0700) != 0) {
-    return exited("cannot create the instance's directory " + dir + ": " + Errno(errno));
-  }
+  const std::string dir = MakeInstanceDir(m, epoch);
+  if (dir.empty()) return;
   FlyInstanceOptions fo;
   fo.launcher = options_.launcher;
   fo.dir = dir;
@@ -395,7 +391,7 @@ void FunctionHost::StartFly(const std::shared_ptr<Instance>& inst, Clock::time_p
   auto started = FlyInstance::Start(std::move(fo));
   if (!started.ok()) {
     RemoveTree(dir);
-    return exited("cannot start: " + std::string(started.status().message()));
+    return Exited(m.instance, epoch, "cannot start: " + std::string(started.status().message()));
   }
   inst->fly = std::move(started).value();
   if (!AwaitReady(inst, epoch, [&] { return inst->fly->WaitReady(kFlyReadyTimeout); })) {
@@ -403,10 +399,7 @@ void FunctionHost::StartFly(const std::shared_ptr<Instance>& inst, Clock::time_p
     inst->fly.reset();
     return;
   }
-  ++started_;
-  spdlog::info("function {}: instance {} ready (fly, pid {}, revision {})", m.function, id,
-               inst->fly->pid(), m.revision.substr(0, 12));
-  send_(wire::EncodeFnReady({id, Since(t0) * 1000}), epoch);
+  Ready(m, t0, epoch, " (fly, pid " + std::to_string(inst->fly->pid()) + ")");
   if (inst->fly->exited()) HttpExited(id, "ended right after it became ready");
 }
 
@@ -431,7 +424,7 @@ bool FunctionHost::AwaitReady(const std::shared_ptr<Instance>& inst, uint64_t ep
   if (!ready.ok() && ready.code() != StatusCode::kCancelled) {
     spdlog::warn("function {}: instance {} did not become ready: {}", m.function, m.instance,
                  ready.message());
-    send_(wire::EncodeFnExited({m.instance, std::string(ready.message())}), epoch);
+    Exited(m.instance, epoch, std::string(ready.message()));
   }
   return false;
 }
@@ -446,7 +439,7 @@ void FunctionHost::HttpExited(uint64_t instance, const std::string& why) {
     instances_.erase(it);
   }
   spdlog::warn("function {}: instance {} ended: {}", inst->spec.function, instance, why);
-  send_(wire::EncodeFnExited({instance, why}), inst->epoch);
+  Exited(instance, inst->epoch, why);
   Release(std::move(inst));
 }
 
