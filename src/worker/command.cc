@@ -227,8 +227,7 @@ CommandExecutor::CommandExecutor(CommandExecutorOptions options, LogSink sink)
 CommandExecutor::~CommandExecutor() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    queue_.clear();
+    queue_.StopLocked();
     for (auto& slot : slots_) {
       if (slot->running) {
         slot->cancelled = true;
@@ -237,7 +236,7 @@ CommandExecutor::~CommandExecutor() {
       }
     }
   }
-  cv_.notify_all();
+  queue_.WakeAll();
   for (auto& t : threads_) t.join();
   for (auto& slot : slots_) ::close(slot->wake);
   // A work directory this worker made goes with it (it is empty: each task's is removed).
@@ -245,22 +244,12 @@ CommandExecutor::~CommandExecutor() {
 }
 
 void CommandExecutor::Submit(uint64_t id, std::string args, Done done) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) return;
-    queue_.push_back({id, std::move(args), std::move(done)});
-  }
-  cv_.notify_one();
+  queue_.Push({id, std::move(args), std::move(done)});
 }
 
 void CommandExecutor::Cancel(uint64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-    if (it->id == id) {
-      queue_.erase(it);
-      return;
-    }
-  }
+  if (queue_.DropLocked(id)) return;
   for (auto& slot : slots_) {
     if (slot->running == id) {
       slot->cancelled = true;
@@ -279,10 +268,9 @@ void CommandExecutor::Loop(Slot& slot) {
     Item item;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
-      item = std::move(queue_.front());
-      queue_.pop_front();
+      std::optional<Item> taken = queue_.TakeLocked(lock);
+      if (!taken) return;
+      item = std::move(*taken);
       slot.running = item.id;
       slot.cancelled = false;
       uint64_t drain;
@@ -294,7 +282,7 @@ void CommandExecutor::Loop(Slot& slot) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       slot.running = 0;
-      cancelled = slot.cancelled || stop_;
+      cancelled = slot.cancelled || queue_.stopped_locked();
     }
     if (!cancelled && item.done) item.done(std::move(outcome));
   }
