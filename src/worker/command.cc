@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -345,57 +344,26 @@ CommandOutcome CommandExecutor::Run(Slot& slot, const Item& item) {
   }
 
   // stdin from a memory file; stdout and stderr through pipes read here.
-  struct Fds {
-    int in = -1, out[2] = {-1, -1}, err[2] = {-1, -1};
-    ~Fds() {
-      for (int fd : {in, out[0], out[1], err[0], err[1]}) {
-        if (fd >= 0) ::close(fd);
-      }
-    }
-  } fds;
-  if (a.has_stdin) {
-    fds.in = ::memfd_create("volo-stdin", MFD_CLOEXEC);
-    if (fds.in < 0) return fail("memfd_create: " + Errno(errno));
-    size_t off = 0;
-    while (off < a.stdin_text.size()) {
-      ssize_t n = ::write(fds.in, a.stdin_text.data() + off, a.stdin_text.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return fail("cannot buffer the task's stdin: " + Errno(errno));
-      off += static_cast<size_t>(n);
-    }
-    ::lseek(fds.in, 0, SEEK_SET);
+  ChildPipes pipes;
+  if (Status st = pipes.Open(a.has_stdin ? &a.stdin_text : nullptr); !st.ok()) {
+    return fail(std::string(st.message()));
   }
-  if (::pipe2(fds.out, O_CLOEXEC) != 0 || ::pipe2(fds.err, O_CLOEXEC) != 0) {
-    return fail("pipe: " + Errno(errno));
-  }
-  spec.stdin_fd = fds.in;
-  spec.stdout_fd = fds.out[1];
-  spec.stderr_fd = fds.err[1];
-
-  auto launched = options_.launcher->Launch(spec);
-  ::close(fds.out[1]);
-  ::close(fds.err[1]);
-  fds.out[1] = fds.err[1] = -1;
+  auto launched = pipes.Launch(*options_.launcher, spec);
   if (!launched.ok()) {
     ++failed_;
     return fail(std::string(launched.status().message()));
   }
   ++started_;
   Launched& proc = **launched;
-  ::fcntl(fds.out[0], F_SETFL, O_NONBLOCK);
-  ::fcntl(fds.err[0], F_SETFL, O_NONBLOCK);
 
   std::string inline_out[2];
   bool truncated[2] = {false, false};
   OutputTail err_tail(kStderrTail);
   WatchOptions watch;
-  watch.out_fd = fds.out[0];
-  watch.err_fd = fds.err[0];
+  watch.out_fd = pipes.out();
+  watch.err_fd = pipes.err();
   watch.wake_fd = slot.wake;  // written by Cancel and the destructor, after `cancelled`
-  if (a.timeout > 0) {
-    watch.deadline = started + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(a.timeout));
-  }
+  watch.deadline = DeadlineAfter(started, a.timeout);
   watch.kill_grace = options_.kill_grace;
   watch.check = [&] { return slot.cancelled ? WatchRequest::kStop : WatchRequest::kNone; };
   watch.on_output = [&](int s, std::string_view data) {

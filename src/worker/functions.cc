@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -690,39 +689,13 @@ void FunctionHost::Execute(Running& run, const Instance& instance, const wire::F
   ls.limits.memory_bytes = spec.memory_mib * (int64_t{1} << 20);
   ls.limits.cpus = spec.cpus;
 
-  struct Fds {
-    int in = -1, out[2] = {-1, -1}, err[2] = {-1, -1};
-    ~Fds() {
-      for (int fd : {in, out[0], out[1], err[0], err[1]}) {
-        if (fd >= 0) ::close(fd);
-      }
-    }
-  } fds;
-  fds.in = ::memfd_create("volo-fn-body", MFD_CLOEXEC);
-  if (fds.in < 0) return finish(false, "memfd_create: " + Errno(errno));
-  for (size_t off = 0; off < m.body.size();) {
-    ssize_t n = ::write(fds.in, m.body.data() + off, m.body.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return finish(false, "cannot buffer the request body: " + Errno(errno));
-    off += static_cast<size_t>(n);
-  }
-  ::lseek(fds.in, 0, SEEK_SET);
-  if (::pipe2(fds.out, O_CLOEXEC) != 0 || ::pipe2(fds.err, O_CLOEXEC) != 0) {
-    return finish(false, "pipe: " + Errno(errno));
-  }
-  ls.stdin_fd = fds.in;
-  ls.stdout_fd = fds.out[1];
-  ls.stderr_fd = fds.err[1];
-  auto launched = options_.launcher->Launch(ls);
-  ::close(fds.out[1]);
-  ::close(fds.err[1]);
-  fds.out[1] = fds.err[1] = -1;
+  ChildPipes pipes;
+  if (Status st = pipes.Open(&m.body); !st.ok()) return finish(false, std::string(st.message()));
+  auto launched = pipes.Launch(*options_.launcher, ls);
   if (!launched.ok()) {
     return finish(false, "cannot start: " + std::string(launched.status().message()));
   }
   Launched& proc = **launched;
-  ::fcntl(fds.out[0], F_SETFL, O_NONBLOCK);
-  ::fcntl(fds.err[0], F_SETFL, O_NONBLOCK);
 
   std::string out;
   OutputTail err_tail(kStderrTail);
@@ -734,13 +707,10 @@ void FunctionHost::Execute(Running& run, const Instance& instance, const wire::F
   };
   bool too_large = false;
   WatchOptions watch;
-  watch.out_fd = fds.out[0];
-  watch.err_fd = fds.err[0];
+  watch.out_fd = pipes.out();
+  watch.err_fd = pipes.err();
   watch.wake_fd = run.wake;  // written after `killed`
-  if (spec.timeout > 0) {
-    watch.deadline = started + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(spec.timeout));
-  }
+  watch.deadline = DeadlineAfter(started, spec.timeout);
   watch.kill_grace = options_.kill_grace;
   // The planner went away or the worker stops: no one waits for this answer.
   watch.check = [&] { return run.killed ? WatchRequest::kKill : WatchRequest::kNone; };
@@ -772,8 +742,9 @@ void FunctionHost::Execute(Running& run, const Instance& instance, const wire::F
     return finish(false, "its answer is larger than the limit of " +
                              std::to_string(options_.max_response) + " bytes");
   }
-  if (watched.timed_out)
+  if (watched.timed_out) {
     return finish(false, with_tail("timed out after " + SecondsText(spec.timeout)));
+  }
   if (!result.status.ok() || result.memory_exceeded) {
     answer.crashed = !result.status.exited() || result.memory_exceeded;
     return finish(false, with_tail(result.Describe(ls.limits)));

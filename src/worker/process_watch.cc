@@ -1,14 +1,17 @@
 #include "worker/process_watch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace volo::worker {
@@ -19,7 +22,54 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kNever = Clock::time_point::max();
 constexpr size_t kReadChunk = 64 << 10;
 
+std::string Errno(int err) { return strerrordesc_np(err) ? strerrordesc_np(err) : "error"; }
+
 }  // namespace
+
+ChildPipes::~ChildPipes() {
+  for (int fd : {in_, out_[0], out_[1], err_[0], err_[1]}) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+Status ChildPipes::Open(const std::string* input) {
+  if (input) {
+    in_ = ::memfd_create("volo-stdin", MFD_CLOEXEC);
+    if (in_ < 0) return IoError("memfd_create: " + Errno(errno));
+    for (size_t off = 0; off < input->size();) {
+      ssize_t n = ::write(in_, input->data() + off, input->size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return IoError("cannot buffer the child's stdin: " + Errno(errno));
+      off += static_cast<size_t>(n);
+    }
+    ::lseek(in_, 0, SEEK_SET);
+  }
+  if (::pipe2(out_, O_CLOEXEC) != 0 || ::pipe2(err_, O_CLOEXEC) != 0) {
+    return IoError("pipe: " + Errno(errno));
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Launched>> ChildPipes::Launch(Launcher& launcher, LaunchSpec& spec) {
+  spec.stdin_fd = in_;
+  spec.stdout_fd = out_[1];
+  spec.stderr_fd = err_[1];
+  auto launched = launcher.Launch(spec);
+  // The child has its own copies: the pipes end when it (and what it started) closes them.
+  for (int* fd : {&out_[1], &err_[1]}) {
+    ::close(*fd);
+    *fd = -1;
+  }
+  ::fcntl(out_[0], F_SETFL, O_NONBLOCK);
+  ::fcntl(err_[0], F_SETFL, O_NONBLOCK);
+  return launched;
+}
+
+Clock::time_point DeadlineAfter(Clock::time_point start, double seconds) {
+  if (seconds <= 0) return kNever;
+  return start +
+         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
 
 WatchResult WatchProcess(Launched& proc, const WatchOptions& o) {
   WatchResult res;

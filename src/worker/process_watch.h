@@ -16,9 +16,11 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "common/status.h"
 #include "worker/launcher.h"
 
 namespace volo::worker {
@@ -71,6 +73,31 @@ class OutputTail {
   size_t n_;
   std::string buf_;
 };
+
+// A child's stdio for WatchProcess: its stdin from memory (a memfd) or none, its stdout and
+// stderr on pipes whose read ends stay here, non-blocking once launched. Closes what it holds.
+class ChildPipes {
+ public:
+  ChildPipes() = default;
+  ~ChildPipes();
+  ChildPipes(const ChildPipes&) = delete;
+  ChildPipes& operator=(const ChildPipes&) = delete;
+
+  // Makes the pipes, and a memfd holding `input` when it is given. IoError when it cannot.
+  Status Open(const std::string* input);
+  // Launches `spec` with them as its stdin, stdout and stderr (the launcher's errors as they are);
+  // the write ends are closed here either way.
+  Result<std::unique_ptr<Launched>> Launch(Launcher& launcher, LaunchSpec& spec);
+  int out() const { return out_[0]; }
+  int err() const { return err_[0]; }
+
+ private:
+  int in_ = -1, out_[2] = {-1, -1}, err_[2] = {-1, -1};
+};
+
+// `seconds` after `start`; never (time_point::max) when it is not positive.
+std::chrono::steady_clock::time_point DeadlineAfter(std::chrono::steady_clock::time_point start,
+                                                    double seconds);
 
 // Returns once the main process has ended (reaped by Launched::Wait) and its streams have ended
 // or the drain has passed.

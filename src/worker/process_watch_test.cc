@@ -78,6 +78,13 @@ class Child {
   int out_ = -1, err_ = -1;
 };
 
+// The watch stopped the child, and `signal` ended it.
+void ExpectStoppedBy(const WatchResult& r, int signal, bool timed_out) {
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(r.timed_out, timed_out);
+  EXPECT_EQ(r.exit.status.signal, signal) << r.exit.status.Describe();
+}
+
 class ProcessWatchTest : public ::testing::Test {
  protected:
   TempDir dir_{"volo-watch"};
@@ -104,9 +111,7 @@ TEST_F(ProcessWatchTest, TheDeadlineSendsSigterm) {
   WatchOptions o = c.Options();
   o.deadline = Clock::now() + 100ms;
   WatchResult r = WatchProcess(c.proc(), o);
-  EXPECT_TRUE(r.timed_out);
-  EXPECT_TRUE(r.stopped);
-  EXPECT_EQ(r.exit.status.signal, SIGTERM);
+  ExpectStoppedBy(r, SIGTERM, /*timed_out=*/true);
 }
 
 TEST_F(ProcessWatchTest, SigkillFollowsTheGraceWhenSigtermIsIgnored) {
@@ -119,9 +124,7 @@ TEST_F(ProcessWatchTest, SigkillFollowsTheGraceWhenSigtermIsIgnored) {
     return c.out[0].find("ready") != std::string::npos ? WatchRequest::kStop : WatchRequest::kNone;
   };
   WatchResult r = WatchProcess(c.proc(), o);
-  EXPECT_TRUE(r.stopped);
-  EXPECT_FALSE(r.timed_out);
-  EXPECT_EQ(r.exit.status.signal, SIGKILL);
+  ExpectStoppedBy(r, SIGKILL, /*timed_out=*/false);
 }
 
 TEST_F(ProcessWatchTest, OutputRefusedPastACapStopsTheChild) {
@@ -136,9 +139,7 @@ TEST_F(ProcessWatchTest, OutputRefusedPastACapStopsTheChild) {
     return seen <= kCap;
   };
   WatchResult r = WatchProcess(c.proc(), o);
-  EXPECT_TRUE(r.stopped);
-  EXPECT_FALSE(r.timed_out);
-  EXPECT_EQ(r.exit.status.signal, SIGTERM);
+  ExpectStoppedBy(r, SIGTERM, /*timed_out=*/false);
   EXPECT_GT(seen, kCap);
   EXPECT_EQ(ends, 2u);
 }
@@ -168,9 +169,7 @@ TEST_F(ProcessWatchTest, AWakeMakesItAskAndKill) {
   canceller.join();
   ::close(wake);
   EXPECT_TRUE(cancelled);
-  EXPECT_TRUE(r.stopped);
-  EXPECT_FALSE(r.timed_out);
-  EXPECT_EQ(r.exit.status.signal, SIGKILL);
+  ExpectStoppedBy(r, SIGKILL, /*timed_out=*/false);
 }
 
 TEST_F(ProcessWatchTest, OutputHeldOpenByAGrandchildIsDrainedThenLeft) {
