@@ -275,21 +275,27 @@ TEST_F(FunctionsTest, ADrainingWorkerFinishesItsCallsAndTheNextGoElsewhere) {
   ASSERT_NE(fw2, nullptr);
   Reply held;
   std::thread caller([&] { held = CallFn("gated", "hold"); });
-  ASSERT_TRUE(PollUntil([&] { return NumAt(Function("gated"), "inflight") == 1; }, seconds(30)));
+  // The held call runs on fw1 once its shell has opened the gate to read: a writer can open the
+  // FIFO only then. The test keeps the gate open and writes only after the drain and the next
+  // call (so a call that reached fw1 after the SIGTERM, and went elsewhere, cannot be mistaken
+  // for the held one).
+  int fd = -1;
+  if (!PollUntil([&] { return (fd = ::open(gate.c_str(), O_WRONLY | O_NONBLOCK)) >= 0; },
+                 seconds(30))) {
+    ADD_FAILURE() << "the held call never opened the gate: " << json::serialize(Function("gated"));
+    h_.KillAll();  // ends the held call, so its caller returns
+    caller.join();
+    return;
+  }
+  EXPECT_EQ(NumAt(Function("gated"), "inflight"), 1);
   // fw1 drains with the call held: a new call goes to an instance started on fw2 meanwhile.
   h_.Signal(*worker_, SIGTERM);
   Reply after = CallFn("gated", "");
   EXPECT_EQ(after.status, 200) << after.Describe();
   EXPECT_EQ(after.body, "finished\n");
   // Released now, the held call is answered, not lost with its draining worker.
-  int fd = -1;
-  EXPECT_TRUE(PollUntil([&] { return (fd = ::open(gate.c_str(), O_WRONLY | O_NONBLOCK)) >= 0; },
-                        seconds(30)))
-      << "the held call never opened the gate";
-  if (fd >= 0) {
-    EXPECT_EQ(::write(fd, "go\n", 3), 3);
-    ::close(fd);
-  }
+  EXPECT_EQ(::write(fd, "go\n", 3), 3);
+  ::close(fd);
   caller.join();
   EXPECT_EQ(held.status, 200) << held.Describe();
   EXPECT_EQ(held.body, "finished\n");
