@@ -194,6 +194,24 @@ class DashboardTest(BrowserTest):
         self.assertFalse(self.css("#run-cancel")[0].is_enabled())
         wait_for(lambda: self.css("#run-relaunch")[0].is_enabled(), what="Relaunch offered")
 
+    def test_FailuresFromBeforeThePageOpenedAreListed(self):
+        self.planner()
+        self.worker("w1", ops="exec", extra=["--sandbox", "none",
+                                             "--work-dir", os.path.join(self.tmp, "work")])
+        wait_for(lambda: self.live_workers() == {"w1"}, what="the worker to join")
+        early = self.api("POST", "/api/v1/tasks", {"op": "exec", "args": {"shell": "exit 3"}})["id"]
+        wait_for(lambda: self.api("GET", f"/api/v1/tasks/{early}")["state"] == "failed",
+                 what="the task to fail")
+        # No page was open when it failed; the overview lists it all the same.
+        self.open("/")
+        wait_for(lambda: f"#{early}" in (self.text_of("#failures tbody") or ""),
+                 what="the earlier failure listed")
+        self.assertEqual(self.text_of("#count-failed b"), "1")
+        # One that fails while the page is open joins it, listed first.
+        late = self.api("POST", "/api/v1/tasks", {"op": "exec", "args": {"shell": "exit 4"}})["id"]
+        wait_for(lambda: [tr.text.split()[0] for tr in self.css("#failures tbody tr")]
+                 == [f"#{late}", f"#{early}"], what="both failures, the latest first")
+
     def test_TaskPageFollowsACommandsOutputLive(self):
         gate = os.path.join(self.tmp, "gate")
         os.mkfifo(gate)
