@@ -153,6 +153,21 @@ class DashboardTest(BrowserTest):
             stop.set()
             t.join()
 
+    def test_TaskStreamShowsTasksFromBeforeThePageOpened(self):
+        self.planner()
+        self.worker("w1", ops="add")
+        wait_for(lambda: self.live_workers() == {"w1"}, what="the worker to join")
+        ids = self.api("POST", "/api/v1/tasks", {"tasks": [{"op": "add", "args": {"a": i, "b": 1}}
+                                                           for i in range(12)]})["ids"]
+        wait_for(lambda: self.api("GET", "/api/v1/status")["done"] == 12, what="the 12 tasks done")
+        # No page was open while they ran; the task stream draws them all the same.
+        self.open("/stream")
+        total = lambda: int(self.css("#stream")[0].get_attribute("data-total") or 0)
+        wait_for(lambda: total() == 12, what="the 12 earlier tasks in the stream")
+        self.assertRegex(self.text_of("#stream-info"), r"^12 tasks shown on [12] lanes$")
+        self.assertIn("add", self.text_of(".legend"))
+        self.assertEqual(len(ids), 12)
+
     def test_RunPageShowsStepsAndRelaunches(self):
         wf = os.path.join(self.tmp, "wf.yml")
         with open(wf, "w") as f:
