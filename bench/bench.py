@@ -428,8 +428,10 @@ def main():
     sandbox = run_suite("sandbox", "BENCH_SANDBOX",
                         "sandbox: commands under bwrap and bare; a 100 MiB bundle to 2 workers", volo)
     dashboard = run_suite("dashboard", "BENCH_DASHBOARD",
-                          "dashboard: size, first render, throughput with a page open",
-                          build, "--runs", str(5 if not quick else 2))
+                          "dashboard: size, first render, throughput with a page open, the task "
+                          "list with a million tasks",
+                          build, "--runs", str(5 if not quick else 2),
+                          "--tasks", str(1_000_000 if not quick else 100_000))
     playground = run_suite(
         "playground", "BENCH_PLAYGROUND", "playground: fib(27) in headless Chromium against volo run; sizes",
         volo, when=lambda: subprocess.run([volo, "lite", "build", "--help"],

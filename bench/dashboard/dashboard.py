@@ -1,7 +1,9 @@
 """The dashboard's numbers (make bench; docs/dashboard.md): the page's size, its first render on
 loopback, and what an open dashboard costs a planner running the no-op throughput benchmark.
 
-usage: dashboard.py BUILD_DIR [--runs N]              prints a markdown section
+usage: dashboard.py BUILD_DIR [--runs N] [--tasks N]  prints a markdown section (--tasks: how
+                                                      many tasks the task-list measurement
+                                                      fills the planner with; 0 leaves it out)
        dashboard.py BUILD_DIR --screenshot OUT.png    a screenshot of a real fleet's overview
 """
 import argparse
@@ -103,6 +105,71 @@ def with_and_without(volo, build, tmp, runs):
         f.stop()
 
 
+def ms_of(conn, path, n=20):
+    """The median and the slowest of `n` GETs of `path` on a kept-alive connection, in ms."""
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        conn.request("GET", path)
+        r = conn.getresponse()
+        body = json.loads(r.read())
+        times.append((time.perf_counter() - start) * 1000)
+        assert r.status == 200, body
+    return statistics.median(times), max(times), body
+
+
+def task_list(volo, tmp, n):
+    """The task list's answer times with `n` tasks queued in the planner (no worker runs them):
+    99 % add, 1 % mult. Each query is GET /api/v1/dashboard/tasks as the page sends it (50 a
+    page); then the page itself: Older clicked on /tasks?op=mult, to the new rows drawn."""
+    import http.client
+    f = Fleet(volo, tmp)
+    d = None
+    try:
+        url = f.planner()
+        batch = [{"op": "add", "args": {"a": 1, "b": 2}}] * 990 + \
+                [{"op": "mult", "args": {"a": 1, "b": 2}}] * 10
+        start = time.monotonic()
+        for _ in range(n // len(batch)):
+            post_json(url + "/api/v1/tasks", {"tasks": batch})
+        fill_s = time.monotonic() - start
+        host = url.split("//")[1]
+        conn = http.client.HTTPConnection(host, timeout=60)
+        base = "/api/v1/dashboard/tasks?limit=50"
+        rows = []
+        for name, q in [("the newest page", ""),
+                        ("op=mult (1 % match)", "&op=mult"),
+                        ("a page half-way down (cursor)", f"&cursor={n // 2}"),
+                        ("state=done (nothing matches: one answer scans its bound)", "&state=done")]:
+            med, worst, body = ms_of(conn, base + q)
+            rows.append((name, med, worst, len(body["tasks"]), body["scanned"]))
+        conn.close()
+        d = browser(tmp)
+        d.get(url + "/tasks?op=mult")
+        wait_for(lambda: len(d.find_elements("css selector", "#tasks tbody tr")) == 50, 60,
+                 "the first page")
+        clicks = []
+        for _ in range(5):
+            clicks.append(d.execute_async_script("""
+                const done = arguments[arguments.length - 1];
+                const body = document.querySelector('#tasks tbody');
+                const first = body.firstElementChild.dataset.task;
+                const t = performance.now();
+                const seen = new MutationObserver(() => {
+                  if (body.firstElementChild && body.firstElementChild.dataset.task !== first) {
+                    seen.disconnect();
+                    requestAnimationFrame(() => done(performance.now() - t));
+                  }
+                });
+                seen.observe(body, {childList: true, subtree: true});
+                document.querySelector('#older').click();"""))
+        return fill_s, rows, statistics.median(clicks), max(clicks)
+    finally:
+        if d:
+            d.quit()
+        f.stop()
+
+
 def screenshot(volo, tmp, out):
     """The overview and the task stream of a `volo up` fleet under a mixed load."""
     f = Fleet(volo, tmp)
@@ -153,6 +220,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--tasks", type=int, default=1_000_000)
     ap.add_argument("--screenshot")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
@@ -172,6 +240,18 @@ def main():
         print(f"| no-op throughput, no page open | {bare:,.0f} tasks/s (runs: {', '.join(f'{x:,.0f}' for x in bare_runs)}) |")
         print(f"| no-op throughput, headless Chromium on the overview | {opened:,.0f} tasks/s (runs: {', '.join(f'{x:,.0f}' for x in open_runs)}) |")
         print(f"| with ÷ without | **{opened / bare:.3f}** (goal ≥ 0.95) |")
+        if a.tasks:
+            fill_s, rows, click_med, click_max = task_list(volo, tmp, a.tasks)
+            print()
+            print(f"The task list with {a.tasks:,} tasks in the planner (submitted in "
+                  f"{fill_s:.0f} s; 20 requests each):")
+            print()
+            print("| GET /api/v1/dashboard/tasks, 50 a page | median | slowest | rows | tasks scanned |")
+            print("|---|---:|---:|---:|---:|")
+            for name, med, worst, n_rows, scanned in rows:
+                print(f"| {name} | {med:.1f} ms | {worst:.1f} ms | {n_rows} | {scanned:,} |")
+            print(f"| the page: Older clicked on /tasks?op=mult, to the next 50 rows drawn "
+                  f"| {click_med:.0f} ms | {click_max:.0f} ms | 50 | |")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -6,10 +6,10 @@
 #include <map>
 #include <ostream>
 #include <sstream>
-#include <streambuf>
 
 #include "common/json_text.h"
 #include "fly/compiler.h"
+#include "fly/line_output.h"
 #include "fly/runtime.h"
 #include "fly/serialize.h"
 #include "fly/vm.h"
@@ -37,48 +37,6 @@ class StubEnvironment : public Environment {
 };
 
 std::string Text(Value v) { return v.Is(ObjKind::kString) ? AsStr(v)->s : ""; }
-
-// Collects what a chunk prints. With a live hook, each run of whole lines goes to the hook
-// when the runtime flushes it (Runtime::Write flushes at every newline), and a line that grows
-// past kLiveOutputPiece goes in pieces, so no more than that is held; the rest (an
-// unterminated last line) stays for the chunk's result. Without one, everything stays.
-class ChunkOutput : public std::streambuf {
- public:
-  explicit ChunkOutput(const LiveOutputFn* live) : live_(live) {}
-  std::string TakeRest() { return std::exchange(pending_, {}); }
-  uint64_t forwarded() const { return forwarded_; }
-
- protected:
-  std::streamsize xsputn(const char* s, std::streamsize n) override {
-    pending_.append(s, static_cast<size_t>(n));
-    if (live_ && pending_.size() >= kLiveOutputPiece) Forward(pending_.size());
-    return n;
-  }
-  int_type overflow(int_type c) override {
-    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
-    char ch = traits_type::to_char_type(c);
-    xsputn(&ch, 1);
-    return c;
-  }
-  int sync() override {
-    if (live_) {
-      size_t nl = pending_.rfind('\n');
-      if (nl != std::string::npos) Forward(nl + 1);
-    }
-    return 0;
-  }
-
- private:
-  void Forward(size_t n) {
-    (*live_)(forwarded_, std::string_view(pending_).substr(0, n));
-    forwarded_ += n;
-    pending_.erase(0, n);
-  }
-
-  const LiveOutputFn* live_;
-  std::string pending_;
-  uint64_t forwarded_ = 0;
-};
 
 }  // namespace
 
@@ -146,7 +104,9 @@ ChunkResult RemoteProgram::RunChunk(std::string_view spec_text, size_t first, si
   bool seed_forced = MapField(spec, "seed_forced").IsBool() && MapField(spec, "seed_forced").b;
   Value range_lo = MapField(spec, "range_lo");
 
-  ChunkOutput printed(live);
+  // What the chunk prints: whole lines to the live hook as they are printed; the rest (an
+  // unterminated last line, or everything without a hook) stays for the chunk's result.
+  LineOutput printed(kLiveOutputPiece, live ? *live : LineOutput::Forward());
   std::ostream out(&printed);
   std::ostringstream err;
   RunOptions options;

@@ -2,12 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +17,7 @@
 
 #include "common/clock.h"
 #include "wire/messages.h"
+#include "worker/process_watch.h"
 
 namespace volo::worker {
 namespace json = boost::json;
@@ -27,11 +26,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr size_t kReadChunk = 64 << 10;
 constexpr size_t kStderrTail = 2 << 10;  // of stderr, in a failed attempt's error
-// After the main process ended (and its group was killed), how long output still in the
-// pipes, or held open by a process that left the group, is read before giving up.
-constexpr auto kDrain = std::chrono::seconds(2);
 
 std::string Errno(int err) { return strerrordesc_np(err) ? strerrordesc_np(err) : "error"; }
 
@@ -51,21 +46,6 @@ void RemoveTree(const std::string& dir) {
   fs::remove_all(dir, ec);
   if (ec) spdlog::warn("exec: cannot remove {}: {}", dir, ec.message());
 }
-
-// The last `n` bytes of what went by.
-class Tail {
- public:
-  explicit Tail(size_t n) : n_(n) {}
-  void Add(std::string_view d) {
-    buf_.append(d);
-    if (buf_.size() > 2 * n_) buf_.erase(0, buf_.size() - n_);
-  }
-  std::string Get() const { return buf_.size() > n_ ? buf_.substr(buf_.size() - n_) : buf_; }
-
- private:
-  size_t n_;
-  std::string buf_;
-};
 
 // The stderr tail for an error message: whole lines, trimmed.
 std::string ErrorTail(const std::string& tail) {
@@ -246,8 +226,7 @@ CommandExecutor::CommandExecutor(CommandExecutorOptions options, LogSink sink)
 CommandExecutor::~CommandExecutor() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    queue_.clear();
+    queue_.StopLocked();
     for (auto& slot : slots_) {
       if (slot->running) {
         slot->cancelled = true;
@@ -256,7 +235,7 @@ CommandExecutor::~CommandExecutor() {
       }
     }
   }
-  cv_.notify_all();
+  queue_.WakeAll();
   for (auto& t : threads_) t.join();
   for (auto& slot : slots_) ::close(slot->wake);
   // A work directory this worker made goes with it (it is empty: each task's is removed).
@@ -264,22 +243,12 @@ CommandExecutor::~CommandExecutor() {
 }
 
 void CommandExecutor::Submit(uint64_t id, std::string args, Done done) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) return;
-    queue_.push_back({id, std::move(args), std::move(done)});
-  }
-  cv_.notify_one();
+  queue_.Push({id, std::move(args), std::move(done)});
 }
 
 void CommandExecutor::Cancel(uint64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-    if (it->id == id) {
-      queue_.erase(it);
-      return;
-    }
-  }
+  if (queue_.DropLocked(id)) return;
   for (auto& slot : slots_) {
     if (slot->running == id) {
       slot->cancelled = true;
@@ -298,10 +267,9 @@ void CommandExecutor::Loop(Slot& slot) {
     Item item;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
-      item = std::move(queue_.front());
-      queue_.pop_front();
+      std::optional<Item> taken = queue_.TakeLocked(lock);
+      if (!taken) return;
+      item = std::move(*taken);
       slot.running = item.id;
       slot.cancelled = false;
       uint64_t drain;
@@ -313,7 +281,7 @@ void CommandExecutor::Loop(Slot& slot) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       slot.running = 0;
-      cancelled = slot.cancelled || stop_;
+      cancelled = slot.cancelled || queue_.stopped_locked();
     }
     if (!cancelled && item.done) item.done(std::move(outcome));
   }
@@ -376,148 +344,46 @@ CommandOutcome CommandExecutor::Run(Slot& slot, const Item& item) {
   }
 
   // stdin from a memory file; stdout and stderr through pipes read here.
-  struct Fds {
-    int in = -1, out[2] = {-1, -1}, err[2] = {-1, -1};
-    ~Fds() {
-      for (int fd : {in, out[0], out[1], err[0], err[1]}) {
-        if (fd >= 0) ::close(fd);
-      }
-    }
-  } fds;
-  if (a.has_stdin) {
-    fds.in = ::memfd_create("volo-stdin", MFD_CLOEXEC);
-    if (fds.in < 0) return fail("memfd_create: " + Errno(errno));
-    size_t off = 0;
-    while (off < a.stdin_text.size()) {
-      ssize_t n = ::write(fds.in, a.stdin_text.data() + off, a.stdin_text.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return fail("cannot buffer the task's stdin: " + Errno(errno));
-      off += static_cast<size_t>(n);
-    }
-    ::lseek(fds.in, 0, SEEK_SET);
+  ChildPipes pipes;
+  if (Status st = pipes.Open(a.has_stdin ? &a.stdin_text : nullptr); !st.ok()) {
+    return fail(std::string(st.message()));
   }
-  if (::pipe2(fds.out, O_CLOEXEC) != 0 || ::pipe2(fds.err, O_CLOEXEC) != 0) {
-    return fail("pipe: " + Errno(errno));
-  }
-  spec.stdin_fd = fds.in;
-  spec.stdout_fd = fds.out[1];
-  spec.stderr_fd = fds.err[1];
-
-  auto launched = options_.launcher->Launch(spec);
-  ::close(fds.out[1]);
-  ::close(fds.err[1]);
-  fds.out[1] = fds.err[1] = -1;
+  auto launched = pipes.Launch(*options_.launcher, spec);
   if (!launched.ok()) {
     ++failed_;
     return fail(std::string(launched.status().message()));
   }
   ++started_;
   Launched& proc = **launched;
-  ::fcntl(fds.out[0], F_SETFL, O_NONBLOCK);
-  ::fcntl(fds.err[0], F_SETFL, O_NONBLOCK);
 
   std::string inline_out[2];
   bool truncated[2] = {false, false};
-  Tail err_tail(kStderrTail);
-  auto deadline = a.timeout > 0 ? started + std::chrono::duration_cast<Clock::duration>(
-                                                std::chrono::duration<double>(a.timeout))
-                                : Clock::time_point::max();
-  Clock::time_point kill_at = Clock::time_point::max();
-  Clock::time_point drain_until = Clock::time_point::max();
-  bool timed_out = false, stopping = false, exited = false;
-  CommandExit result;
-  std::vector<char> buf(kReadChunk);
-  bool open[2] = {true, true};
-  int pipe_fd[2] = {fds.out[0], fds.err[0]};
-
-  auto stop = [&] {
-    if (stopping) return;
-    stopping = true;
-    (void)proc.Signal(SIGTERM);
-    kill_at = Clock::now() + options_.kill_grace;
+  OutputTail err_tail(kStderrTail);
+  WatchOptions watch;
+  watch.out_fd = pipes.out();
+  watch.err_fd = pipes.err();
+  watch.wake_fd = slot.wake;  // written by Cancel and the destructor, after `cancelled`
+  watch.deadline = DeadlineAfter(started, a.timeout);
+  watch.kill_grace = options_.kill_grace;
+  watch.check = [&] { return slot.cancelled ? WatchRequest::kStop : WatchRequest::kNone; };
+  watch.on_output = [&](int s, std::string_view data) {
+    if (data.empty()) return true;
+    if (inline_out[s].size() < options_.inline_bytes) {
+      size_t take = std::min(data.size(), options_.inline_bytes - inline_out[s].size());
+      inline_out[s].append(data.substr(0, take));
+      if (take < data.size()) truncated[s] = true;
+    } else {
+      truncated[s] = true;
+    }
+    if (s == 1) err_tail.Add(data);
+    log_bytes_ += static_cast<int64_t>(data.size());
+    if (sink_) sink_(item.id, s + 1, data, slot.cancelled);
+    return true;
   };
-  while (open[0] || open[1] || !exited) {
-    auto now = Clock::now();
-    if (!exited && !stopping && now >= deadline) {
-      timed_out = true;
-      stop();
-    }
-    if (!exited && stopping && now >= kill_at) {
-      (void)proc.Signal(SIGKILL);
-      kill_at = Clock::time_point::max();
-    }
-    if (exited && now >= drain_until) break;
-    if (slot.cancelled && !stopping) stop();
-    auto next = std::min({deadline, kill_at, drain_until});
-    if (stopping) next = std::min(next, kill_at);
-    int timeout_ms = -1;
-    if (next != Clock::time_point::max()) {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;
-      timeout_ms = static_cast<int>(std::clamp<int64_t>(ms, 0, 60000));
-    }
-    pollfd p[4];
-    int n = 0;
-    int idx[2] = {-1, -1};
-    for (int s = 0; s < 2; ++s) {
-      if (open[s]) {
-        idx[s] = n;
-        p[n++] = {pipe_fd[s], POLLIN, 0};
-      }
-    }
-    int exit_idx = -1;
-    if (!exited) {
-      exit_idx = n;
-      p[n++] = {proc.exit_fd(), POLLIN, 0};
-    }
-    const int wake_idx = n;
-    p[n++] = {slot.wake, POLLIN, 0};
-    int r = ::poll(p, static_cast<nfds_t>(n), timeout_ms);
-    if (r < 0 && errno != EINTR) {
-      spdlog::error("exec: poll: {}", Errno(errno));
-      stop();
-      continue;
-    }
-    if (r <= 0) continue;
-    if (p[wake_idx].revents) {
-      uint64_t drain;
-      while (::read(slot.wake, &drain, sizeof drain) > 0) {
-      }
-      if (!exited) stop();
-    }
-    for (int s = 0; s < 2; ++s) {
-      if (idx[s] < 0 || !p[idx[s]].revents) continue;
-      for (;;) {
-        ssize_t got = ::read(pipe_fd[s], buf.data(), buf.size());
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0 && errno == EAGAIN) break;
-        if (got <= 0) {
-          open[s] = false;
-          break;
-        }
-        std::string_view data(buf.data(), static_cast<size_t>(got));
-        if (inline_out[s].size() < options_.inline_bytes) {
-          size_t take = std::min(data.size(), options_.inline_bytes - inline_out[s].size());
-          inline_out[s].append(data.substr(0, take));
-          if (take < data.size()) truncated[s] = true;
-        } else {
-          truncated[s] = true;
-        }
-        if (s == 1) err_tail.Add(data);
-        log_bytes_ += got;
-        if (sink_) sink_(item.id, s + 1, data, slot.cancelled);
-        if (static_cast<size_t>(got) < buf.size()) break;
-      }
-    }
-    if (exit_idx >= 0 && p[exit_idx].revents) {
-      // The main process ended: Wait kills what is left of its group and reaps it.
-      result = proc.Wait();
-      exited = true;
-      drain_until = Clock::now() + kDrain;
-    }
-  }
-  if (!exited) result = proc.Wait();
+  const WatchResult watched = WatchProcess(proc, watch);
+  const CommandExit& result = watched.exit;
   // Stopped, or its output still held open after it ended: something may have left its group.
-  if (stopping || open[0] || open[1]) {
+  if (watched.stopped || watched.held_open) {
     if (int n = SweepStragglers(dir); n > 0) {
       spdlog::info("exec: task {}: killed {} process(es) that had left its process group", item.id,
                    n);
@@ -528,7 +394,7 @@ CommandOutcome CommandExecutor::Run(Slot& slot, const Item& item) {
     ++killed_;
     return fail("cancelled");
   }
-  if (timed_out) {
+  if (watched.timed_out) {
     ++killed_;
     ++failed_;
     std::string why = "timed out after " + Seconds(a.timeout);

@@ -23,9 +23,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -37,6 +35,7 @@
 #include "common/status.h"
 #include "worker/bundle_cache.h"
 #include "worker/launcher.h"
+#include "worker/task_queue.h"
 
 namespace volo::worker {
 
@@ -100,9 +99,7 @@ class CommandExecutor {
   std::string hostname_;
   std::vector<std::string> base_env_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;       // GUARDED_BY(mu_)
-  std::deque<Item> queue_;  // GUARDED_BY(mu_)
+  TaskQueue<Item> queue_{mu_};
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::thread> threads_;
   std::atomic<uint64_t> serial_{0};

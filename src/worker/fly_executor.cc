@@ -63,34 +63,23 @@ FlyExecutor::FlyExecutor(FlyExecutorOptions options) : options_(std::move(option
 FlyExecutor::~FlyExecutor() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    queue_.clear();
+    queue_.StopLocked();
     for (auto& slot : slots_) {
       if (slot->pid > 0) ::kill(slot->pid, SIGKILL);
       slot->killed = true;
     }
   }
-  cv_.notify_all();
+  queue_.WakeAll();
   for (auto& t : threads_) t.join();
 }
 
 void FlyExecutor::Submit(uint64_t id, std::string args, Done done, Output output) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) return;
-    queue_.push_back({id, std::move(args), std::move(done), std::move(output)});
-  }
-  cv_.notify_one();
+  queue_.Push({id, std::move(args), std::move(done), std::move(output)});
 }
 
 void FlyExecutor::Cancel(uint64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-    if (it->id == id) {
-      queue_.erase(it);
-      return;
-    }
-  }
+  if (queue_.DropLocked(id)) return;
   // The VM would stop at its next loop turn, but a chunk can be inside a long native call;
   // killing the runner stops it now, and a new runner costs a few milliseconds.
   for (auto& slot : slots_) {
@@ -182,7 +171,7 @@ void FlyExecutor::Loop(Slot& slot) {
     ++started_;
     std::lock_guard<std::mutex> lock(mu_);
     slot.pid = slot.process.pid();
-    if (stop_) {
+    if (queue_.stopped_locked()) {
       ::kill(slot.pid, SIGKILL);
       slot.killed = true;
     }
@@ -193,10 +182,9 @@ void FlyExecutor::Loop(Slot& slot) {
     Item item;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (stop_) break;
-      item = std::move(queue_.front());
-      queue_.pop_front();
+      std::optional<Item> taken = queue_.TakeLocked(lock);
+      if (!taken) break;
+      item = std::move(*taken);
       slot.running = item.id;
       slot.killed = false;
     }
@@ -286,7 +274,7 @@ void FlyExecutor::Loop(Slot& slot) {
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) break;
+      if (queue_.stopped_locked()) break;
     }
     (void)start();  // replace a runner that died, before the next chunk arrives
   }

@@ -27,9 +27,7 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -39,6 +37,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "worker/task_queue.h"
 
 namespace volo::worker {
 
@@ -111,9 +110,7 @@ class FlyExecutor {
 
   FlyExecutorOptions options_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;       // GUARDED_BY(mu_)
-  std::deque<Item> queue_;  // GUARDED_BY(mu_)
+  TaskQueue<Item> queue_{mu_};
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::thread> threads_;
   std::mutex cache_mu_;                       // held while fetching, so a blob is fetched once

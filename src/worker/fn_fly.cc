@@ -23,12 +23,12 @@
 #include <deque>
 #include <filesystem>
 #include <ostream>
-#include <streambuf>
 #include <vector>
 
 #include "exec/frame.h"
 #include "fly/compiler.h"
 #include "fly/diagnostic.h"
+#include "fly/line_output.h"
 #include "fly/memory.h"
 #include "fly/runtime.h"
 #include "fly/serialize.h"
@@ -92,41 +92,16 @@ class FrameOut {
 };
 
 // What a VM prints goes to the worker as "log" frames, whole lines at a time (the Runtime
-// flushes at every newline); an unterminated line waits for the next flush.
-class LogSink : public std::streambuf {
+// flushes at every newline); an unterminated line waits for the next flush, or the VM's end.
+class LogSink : public fly::LineOutput {
  public:
-  explicit LogSink(FrameOut& out) : out_(out) {}
-  ~LogSink() override {
-    if (!pending_.empty()) Forward(pending_.size());
-  }
-
- protected:
-  std::streamsize xsputn(const char* s, std::streamsize n) override {
-    pending_.append(s, static_cast<size_t>(n));
-    if (pending_.size() >= 16 << 10) Forward(pending_.size());
-    return n;
-  }
-  int_type overflow(int_type c) override {
-    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
-    char ch = traits_type::to_char_type(c);
-    xsputn(&ch, 1);
-    return c;
-  }
-  int sync() override {
-    size_t nl = pending_.rfind('\n');
-    if (nl != std::string::npos) Forward(nl + 1);
-    return 0;
-  }
-
- private:
-  void Forward(size_t n) {
-    exec::FrameWriter w;
-    w.Add("log").Add(std::string_view(pending_).substr(0, n));
-    out_.Send(w.payload());
-    pending_.erase(0, n);
-  }
-  FrameOut& out_;
-  std::string pending_;
+  explicit LogSink(FrameOut& out)
+      : LineOutput(16 << 10, [&out](uint64_t, std::string_view text) {
+          exec::FrameWriter w;
+          w.Add("log").Add(text);
+          out.Send(w.payload());
+        }) {}
+  ~LogSink() override { ForwardRest(); }
 };
 
 struct ChildCall {

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -28,6 +27,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "worker/process_watch.h"
+
 namespace volo::worker {
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -36,7 +37,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr size_t kTail = 2 << 10;      // output kept for error messages
 constexpr size_t kMaxLine = 16 << 10;  // a longer output line is cut into pieces
 constexpr int kMaxIdle = 64;           // keep-alive connections kept per instance
 
@@ -318,107 +318,46 @@ pid_t HttpInstance::pid() const { return proc_ ? proc_->pid() : -1; }
 
 void HttpInstance::Monitor() {
   std::string partial[2];
-  int fds[2] = {out_, err_};
-  bool open[2] = {true, true};
-  char buf[16 << 10];
-  auto read_output = [&](int s) {
-    for (;;) {
-      ssize_t n = ::read(fds[s], buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return;  // EAGAIN
-      if (n == 0) {
-        open[s] = false;
-        if (!partial[s].empty() && options_.on_output) options_.on_output(partial[s]);
-        partial[s].clear();
-        if (s == 1 && options_.on_stderr) options_.on_stderr({});
-        return;
-      }
-      std::string_view data(buf, static_cast<size_t>(n));
-      if (s == 1 && options_.on_stderr) options_.on_stderr(data);
-      {
-        std::lock_guard lock(mu_);
-        tail_.append(data);
-        if (tail_.size() > 2 * kTail) tail_.erase(0, tail_.size() - kTail);
-      }
-      for (char c : data) {
-        if (c == '\n' || partial[s].size() >= kMaxLine) {
-          if (options_.on_output) options_.on_output(partial[s]);
-          partial[s].clear();
-          if (c == '\n') continue;
-        }
-        partial[s] += c;
-      }
-    }
+  WatchOptions watch;
+  watch.out_fd = out_;
+  watch.err_fd = err_;
+  watch.wake_fd = wake_;
+  watch.kill_grace = options_.kill_grace;
+  // Stopped once the calls in flight have finished (the last one wakes the watch).
+  watch.check = [&] {
+    std::lock_guard lock(mu_);
+    return killed_                       ? WatchRequest::kKill
+           : stopping_ && inflight_ == 0 ? WatchRequest::kStop
+                                         : WatchRequest::kNone;
   };
-  bool term_sent = false, kill_sent = false;
-  Clock::time_point kill_at = Clock::time_point::max();
-  for (;;) {
-    bool stop_now, kill_now;
+  watch.on_output = [&](int s, std::string_view data) {
+    if (data.empty()) {
+      if (!partial[s].empty() && options_.on_output) options_.on_output(partial[s]);
+      partial[s].clear();
+      if (s == 1 && options_.on_stderr) options_.on_stderr({});
+      return true;
+    }
+    if (s == 1 && options_.on_stderr) options_.on_stderr(data);
     {
       std::lock_guard lock(mu_);
-      stop_now = stopping_ && inflight_ == 0;
-      kill_now = killed_;
+      tail_.Add(data);
     }
-    if (kill_now && !kill_sent) {
-      (void)proc_->Signal(SIGKILL);
-      kill_sent = true;
-    } else if (stop_now && !term_sent) {
-      (void)proc_->Signal(SIGTERM);
-      term_sent = true;
-      kill_at = Clock::now() + options_.kill_grace;
-    }
-    if (!kill_sent && Clock::now() >= kill_at) {
-      (void)proc_->Signal(SIGKILL);
-      kill_sent = true;
-    }
-    pollfd p[4];
-    int n = 0;
-    int idx[2] = {-1, -1};
-    for (int s = 0; s < 2; ++s) {
-      if (open[s]) {
-        idx[s] = n;
-        p[n++] = {fds[s], POLLIN, 0};
+    for (char c : data) {
+      if (c == '\n' || partial[s].size() >= kMaxLine) {
+        if (options_.on_output) options_.on_output(partial[s]);
+        partial[s].clear();
+        if (c == '\n') continue;
       }
+      partial[s] += c;
     }
-    const int exit_idx = n;
-    p[n++] = {proc_->exit_fd(), POLLIN, 0};
-    const int wake_idx = n;
-    p[n++] = {wake_, POLLIN, 0};
-    int timeout_ms = -1;
-    if (kill_at != Clock::time_point::max() && !kill_sent) {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(kill_at - Clock::now());
-      timeout_ms = static_cast<int>(std::clamp<int64_t>(ms.count() + 1, 0, 60000));
-    }
-    int r = ::poll(p, static_cast<nfds_t>(n), timeout_ms);
-    if (r < 0 && errno != EINTR) {
-      spdlog::error("functions: poll: {}", Errno(errno));
-      (void)proc_->Signal(SIGKILL);
-      kill_sent = true;
-    }
-    if (r <= 0) continue;
-    if (p[wake_idx].revents) {
-      uint64_t drain;
-      while (::read(wake_, &drain, sizeof drain) > 0) {
-      }
-    }
-    for (int s = 0; s < 2; ++s) {
-      if (idx[s] >= 0 && p[idx[s]].revents) read_output(s);
-    }
-    if (p[exit_idx].revents) break;
-  }
-  CommandExit result = proc_->Wait();
-  // The tree is gone: what it wrote is all in the pipes.
-  for (int s = 0; s < 2; ++s) {
-    if (open[s]) {
-      ::fcntl(fds[s], F_SETFL, 0);
-      while (open[s]) read_output(s);
-    }
-  }
+    return true;
+  };
+  const CommandExit result = WatchProcess(*proc_, watch).exit;
   std::string why = result.Describe(options_.spec.limits);
   bool report;
   {
     std::lock_guard lock(mu_);
-    std::string tail = tail_.size() > kTail ? tail_.substr(tail_.size() - kTail) : tail_;
+    std::string tail = tail_.Get();
     while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
     if (!tail.empty()) why += ": " + tail;
     report = !stopping_ && !killed_;

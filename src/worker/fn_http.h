@@ -30,6 +30,7 @@
 #include "common/status.h"
 #include "wire/function_messages.h"
 #include "worker/launcher.h"
+#include "worker/process_watch.h"
 
 namespace volo::worker {
 
@@ -101,14 +102,14 @@ class HttpInstance {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool exited_ = false;    // GUARDED_BY(mu_)
-  bool stopping_ = false;  // GUARDED_BY(mu_)
-  bool killed_ = false;    // GUARDED_BY(mu_)
-  bool ended_ = false;     // GUARDED_BY(mu_); the monitor is done
-  int inflight_ = 0;       // GUARDED_BY(mu_)
-  std::string why_;        // GUARDED_BY(mu_); the end's description
-  std::string tail_;       // GUARDED_BY(mu_); the last output, for error messages
-  std::vector<int> idle_;  // GUARDED_BY(mu_); keep-alive connections
+  bool exited_ = false;       // GUARDED_BY(mu_)
+  bool stopping_ = false;     // GUARDED_BY(mu_)
+  bool killed_ = false;       // GUARDED_BY(mu_)
+  bool ended_ = false;        // GUARDED_BY(mu_); the monitor is done
+  int inflight_ = 0;          // GUARDED_BY(mu_)
+  std::string why_;           // GUARDED_BY(mu_); the end's description
+  OutputTail tail_{2 << 10};  // GUARDED_BY(mu_); the last output, for error messages
+  std::vector<int> idle_;     // GUARDED_BY(mu_); keep-alive connections
 
   std::mutex connector_mu_;
   enum class Route { kUnknown, kDirect, kConnector } route_ = Route::kUnknown;  // connector_mu_

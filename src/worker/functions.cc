@@ -2,12 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +17,7 @@
 
 #include "worker/fn_fly.h"
 #include "worker/fn_http.h"
+#include "worker/process_watch.h"
 
 namespace volo::worker {
 namespace fs = std::filesystem;
@@ -26,10 +25,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr size_t kReadChunk = 64 << 10;
 constexpr size_t kStderrTail = 2 << 10;
-// After the main process ended, how long output still held open is read before giving up.
-constexpr auto kDrain = std::chrono::seconds(2);
 // How long a fly instance may take to compile its program and run its top level.
 constexpr double kFlyReadyTimeout = 30;
 
@@ -239,15 +235,9 @@ void FunctionHost::RunStart(const wire::FnStart& m) {
   inst->spec = m;
   inst->epoch = epoch;
   if (!m.bundle.empty()) {
-    if (!options_.bundles) {
-      send_(wire::EncodeFnExited({m.instance, "this worker keeps no bundles"}), epoch);
-      return;
-    }
+    if (!options_.bundles) return Exited(m.instance, epoch, "this worker keeps no bundles");
     auto lease = options_.bundles->Acquire(m.bundle);
-    if (!lease.ok()) {
-      send_(wire::EncodeFnExited({m.instance, std::string(lease.status().message())}), epoch);
-      return;
-    }
+    if (!lease.ok()) return Exited(m.instance, epoch, std::string(lease.status().message()));
     inst->bundle = std::move(lease).value();
   }
   if (m.runner == "http") return StartHttp(inst, t0, epoch);
@@ -258,10 +248,27 @@ void FunctionHost::RunStart(const wire::FnStart& m) {
     if (stopped_early_.erase(m.instance)) return;  // stopped before it was ready
     instances_[m.instance] = inst;
   }
+  Ready(m, t0, epoch, "");
+}
+
+void FunctionHost::Exited(uint64_t instance, uint64_t epoch, std::string why) {
+  send_(wire::EncodeFnExited({instance, std::move(why)}), epoch);
+}
+
+void FunctionHost::Ready(const wire::FnStart& m, Clock::time_point t0, uint64_t epoch,
+                         const std::string& where) {
   ++started_;
-  spdlog::info("function {}: instance {} ready (revision {})", m.function, m.instance,
+  spdlog::info("function {}: instance {} ready{} (revision {})", m.function, m.instance, where,
                m.revision.substr(0, 12));
   send_(wire::EncodeFnReady({m.instance, Since(t0) * 1000}), epoch);
+}
+
+std::string FunctionHost::MakeInstanceDir(const wire::FnStart& m, uint64_t epoch) {
+  std::string dir =
+      options_.work_dir + "/fn-" + std::to_string(m.instance) + "-" + std::to_string(serial_++);
+  if (::mkdir(dir.c_str(), 0700) == 0) return dir;
+  Exited(m.instance, epoch, "cannot create the instance's directory " + dir + ": " + Errno(errno));
+  return "";
 }
 
 std::function<void(std::string_view)> FunctionHost::LogForwarder(const wire::FnStart& m,
@@ -306,14 +313,8 @@ LaunchSpec FunctionHost::InstanceSpec(const Instance& inst, const std::string& d
 void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_point t0,
                              uint64_t epoch) {
   const wire::FnStart& m = inst->spec;
-  auto exited = [&](std::string why) {
-    send_(wire::EncodeFnExited({m.instance, std::move(why)}), epoch);
-  };
-  std::string dir =
-      options_.work_dir + "/fn-" + std::to_string(m.instance) + "-" + std::to_string(serial_++);
-  if (::mkdir(dir.c_str(), 0700) != 0) {
-    return exited("cannot create the instance's directory " + dir + ": " + Errno(errno));
-  }
+  const std::string dir = MakeInstanceDir(m, epoch);
+  if (dir.empty()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
     inst->port = PickPort(ports_);
@@ -321,7 +322,7 @@ void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_
   }
   if (!inst->port) {
     RemoveTree(dir);
-    return exited("no free port on the worker's loopback");
+    return Exited(m.instance, epoch, "no free port on the worker's loopback");
   }
   HttpInstanceOptions ho;
   ho.launcher = options_.launcher;
@@ -347,7 +348,7 @@ void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_
   if (!started.ok()) {
     release_port();
     RemoveTree(dir);
-    return exited("cannot start: " + std::string(started.status().message()));
+    return Exited(m.instance, epoch, "cannot start: " + std::string(started.status().message()));
   }
   inst->http = std::move(started).value();
   if (!AwaitReady(inst, epoch, [&] { return inst->http->WaitReady(m.ready, m.ready_timeout); })) {
@@ -356,10 +357,7 @@ void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_
     inst->http.reset();
     return;
   }
-  ++started_;
-  spdlog::info("function {}: instance {} ready on port {} (revision {})", m.function, id,
-               inst->port, m.revision.substr(0, 12));
-  send_(wire::EncodeFnReady({id, Since(t0) * 1000}), epoch);
+  Ready(m, t0, epoch, " on port " + std::to_string(inst->port));
   // It may have ended between its answer and now, unseen (its end found no instance).
   if (inst->http->exited()) HttpExited(id, "ended right after it became ready");
 }
@@ -367,14 +365,8 @@ void FunctionHost::StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_
 void FunctionHost::StartFly(const std::shared_ptr<Instance>& inst, Clock::time_point t0,
                             uint64_t epoch) {
   const wire::FnStart& m = inst->spec;
-  auto exited = [&](std::string why) {
-    send_(wire::EncodeFnExited({m.instance, std::move(why)}), epoch);
-  };
-  std::string dir =
-      options_.work_dir + "/fn-" + std::to_string(m.instance) + "-" + std::to_string(serial_++);
-  if (::mkdir(dir.c_str(), 0700) != 0) {
-    return exited("cannot create the instance's directory " + dir + ": " + Errno(errno));
-  }
+  const std::string dir = MakeInstanceDir(m, epoch);
+  if (dir.empty()) return;
   FlyInstanceOptions fo;
   fo.launcher = options_.launcher;
   fo.dir = dir;
@@ -398,7 +390,7 @@ void FunctionHost::StartFly(const std::shared_ptr<Instance>& inst, Clock::time_p
   auto started = FlyInstance::Start(std::move(fo));
   if (!started.ok()) {
     RemoveTree(dir);
-    return exited("cannot start: " + std::string(started.status().message()));
+    return Exited(m.instance, epoch, "cannot start: " + std::string(started.status().message()));
   }
   inst->fly = std::move(started).value();
   if (!AwaitReady(inst, epoch, [&] { return inst->fly->WaitReady(kFlyReadyTimeout); })) {
@@ -406,10 +398,7 @@ void FunctionHost::StartFly(const std::shared_ptr<Instance>& inst, Clock::time_p
     inst->fly.reset();
     return;
   }
-  ++started_;
-  spdlog::info("function {}: instance {} ready (fly, pid {}, revision {})", m.function, id,
-               inst->fly->pid(), m.revision.substr(0, 12));
-  send_(wire::EncodeFnReady({id, Since(t0) * 1000}), epoch);
+  Ready(m, t0, epoch, " (fly, pid " + std::to_string(inst->fly->pid()) + ")");
   if (inst->fly->exited()) HttpExited(id, "ended right after it became ready");
 }
 
@@ -434,7 +423,7 @@ bool FunctionHost::AwaitReady(const std::shared_ptr<Instance>& inst, uint64_t ep
   if (!ready.ok() && ready.code() != StatusCode::kCancelled) {
     spdlog::warn("function {}: instance {} did not become ready: {}", m.function, m.instance,
                  ready.message());
-    send_(wire::EncodeFnExited({m.instance, std::string(ready.message())}), epoch);
+    Exited(m.instance, epoch, std::string(ready.message()));
   }
   return false;
 }
@@ -449,7 +438,7 @@ void FunctionHost::HttpExited(uint64_t instance, const std::string& why) {
     instances_.erase(it);
   }
   spdlog::warn("function {}: instance {} ended: {}", inst->spec.function, instance, why);
-  send_(wire::EncodeFnExited({instance, why}), inst->epoch);
+  Exited(instance, inst->epoch, why);
   Release(std::move(inst));
 }
 
@@ -700,162 +689,62 @@ void FunctionHost::Execute(Running& run, const Instance& instance, const wire::F
   ls.limits.memory_bytes = spec.memory_mib * (int64_t{1} << 20);
   ls.limits.cpus = spec.cpus;
 
-  struct Fds {
-    int in = -1, out[2] = {-1, -1}, err[2] = {-1, -1};
-    ~Fds() {
-      for (int fd : {in, out[0], out[1], err[0], err[1]}) {
-        if (fd >= 0) ::close(fd);
-      }
-    }
-  } fds;
-  fds.in = ::memfd_create("volo-fn-body", MFD_CLOEXEC);
-  if (fds.in < 0) return finish(false, "memfd_create: " + Errno(errno));
-  for (size_t off = 0; off < m.body.size();) {
-    ssize_t n = ::write(fds.in, m.body.data() + off, m.body.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return finish(false, "cannot buffer the request body: " + Errno(errno));
-    off += static_cast<size_t>(n);
-  }
-  ::lseek(fds.in, 0, SEEK_SET);
-  if (::pipe2(fds.out, O_CLOEXEC) != 0 || ::pipe2(fds.err, O_CLOEXEC) != 0) {
-    return finish(false, "pipe: " + Errno(errno));
-  }
-  ls.stdin_fd = fds.in;
-  ls.stdout_fd = fds.out[1];
-  ls.stderr_fd = fds.err[1];
-  auto launched = options_.launcher->Launch(ls);
-  ::close(fds.out[1]);
-  ::close(fds.err[1]);
-  fds.out[1] = fds.err[1] = -1;
+  ChildPipes pipes;
+  if (Status st = pipes.Open(&m.body); !st.ok()) return finish(false, std::string(st.message()));
+  auto launched = pipes.Launch(*options_.launcher, ls);
   if (!launched.ok()) {
     return finish(false, "cannot start: " + std::string(launched.status().message()));
   }
   Launched& proc = **launched;
-  ::fcntl(fds.out[0], F_SETFL, O_NONBLOCK);
-  ::fcntl(fds.err[0], F_SETFL, O_NONBLOCK);
 
-  std::string out, err_tail;
+  std::string out;
+  OutputTail err_tail(kStderrTail);
   // Its stderr goes to the planner (`volo fn logs`) as it comes, whole lines.
   LogLines log;
   const LogLines::Emit emit_log = [&](std::string text) {
     send_(wire::EncodeFnLog({m.instance, spec.function, spec.revision, std::move(text)}),
           run.epoch);
   };
-  bool too_large = false, timed_out = false, stopping = false, exited = false;
-  auto deadline = spec.timeout > 0 ? started + std::chrono::duration_cast<Clock::duration>(
-                                                   std::chrono::duration<double>(spec.timeout))
-                                   : Clock::time_point::max();
-  Clock::time_point kill_at = Clock::time_point::max();
-  Clock::time_point drain_until = Clock::time_point::max();
-  CommandExit result;
-  std::vector<char> buf(kReadChunk);
-  bool open[2] = {true, true};
-  int pipe_fd[2] = {fds.out[0], fds.err[0]};
-  auto stop = [&] {
-    if (stopping) return;
-    stopping = true;
-    (void)proc.Signal(SIGTERM);
-    kill_at = Clock::now() + options_.kill_grace;
+  bool too_large = false;
+  WatchOptions watch;
+  watch.out_fd = pipes.out();
+  watch.err_fd = pipes.err();
+  watch.wake_fd = run.wake;  // written after `killed`
+  watch.deadline = DeadlineAfter(started, spec.timeout);
+  watch.kill_grace = options_.kill_grace;
+  // The planner went away or the worker stops: no one waits for this answer.
+  watch.check = [&] { return run.killed ? WatchRequest::kKill : WatchRequest::kNone; };
+  watch.on_output = [&](int s, std::string_view data) {
+    if (s == 1) {
+      if (data.empty()) {
+        log.End(emit_log);
+        return true;
+      }
+      log.Add(data, emit_log);
+      err_tail.Add(data);
+      return true;
+    }
+    if (too_large || out.size() + data.size() <= options_.max_response) {
+      if (!too_large) out.append(data);
+      return true;
+    }
+    too_large = true;
+    return false;
   };
-  while (open[0] || open[1] || !exited) {
-    auto now = Clock::now();
-    if (!exited && !stopping && now >= deadline) {
-      timed_out = true;
-      stop();
-    }
-    if (!exited && stopping && now >= kill_at) {
-      (void)proc.Signal(SIGKILL);
-      kill_at = Clock::time_point::max();
-    }
-    if (exited && now >= drain_until) break;
-    if (run.killed && !stopping) {
-      // The planner went away or the worker stops: no one waits for this answer.
-      stopping = true;
-      (void)proc.Signal(SIGKILL);
-    }
-    auto next = std::min({deadline, kill_at, drain_until});
-    int timeout_ms = -1;
-    if (next != Clock::time_point::max()) {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;
-      timeout_ms = static_cast<int>(std::clamp<int64_t>(ms, 0, 60000));
-    }
-    pollfd p[4];
-    int n = 0;
-    int idx[2] = {-1, -1};
-    for (int s = 0; s < 2; ++s) {
-      if (open[s]) {
-        idx[s] = n;
-        p[n++] = {pipe_fd[s], POLLIN, 0};
-      }
-    }
-    int exit_idx = -1;
-    if (!exited) {
-      exit_idx = n;
-      p[n++] = {proc.exit_fd(), POLLIN, 0};
-    }
-    const int wake_idx = n;
-    p[n++] = {run.wake, POLLIN, 0};
-    int r = ::poll(p, static_cast<nfds_t>(n), timeout_ms);
-    if (r < 0 && errno != EINTR) {
-      spdlog::error("functions: poll: {}", Errno(errno));
-      stop();
-      continue;
-    }
-    if (r <= 0) continue;
-    if (p[wake_idx].revents) {
-      uint64_t drain;
-      while (::read(run.wake, &drain, sizeof drain) > 0) {
-      }
-    }
-    for (int s = 0; s < 2; ++s) {
-      if (idx[s] < 0 || !p[idx[s]].revents) continue;
-      for (;;) {
-        ssize_t got = ::read(pipe_fd[s], buf.data(), buf.size());
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0 && errno == EAGAIN) break;
-        if (got <= 0) {
-          open[s] = false;
-          break;
-        }
-        std::string_view data(buf.data(), static_cast<size_t>(got));
-        if (s == 0) {
-          if (out.size() + data.size() > options_.max_response) {
-            if (!too_large) {
-              too_large = true;
-              stop();
-            }
-          } else {
-            out.append(data);
-          }
-        } else {
-          log.Add(data, emit_log);
-          err_tail.append(data);
-          if (err_tail.size() > 2 * kStderrTail) {
-            err_tail.erase(0, err_tail.size() - kStderrTail);
-          }
-        }
-        if (static_cast<size_t>(got) < buf.size()) break;
-      }
-    }
-    if (exit_idx >= 0 && p[exit_idx].revents) {
-      result = proc.Wait();
-      exited = true;
-      drain_until = Clock::now() + kDrain;
-    }
-  }
-  if (!exited) result = proc.Wait();
-  log.End(emit_log);
+  const WatchResult watched = WatchProcess(proc, watch);
+  const CommandExit& result = watched.exit;
   answer.cpu = result.cpu_seconds;
   answer.max_rss = result.max_rss_bytes;
-  if (err_tail.size() > kStderrTail) err_tail.erase(0, err_tail.size() - kStderrTail);
-  std::string tail = Trim(err_tail);
+  std::string tail = Trim(err_tail.Get());
   auto with_tail = [&](std::string why) { return tail.empty() ? why : why + ": " + tail; };
   if (run.killed) return finish(false, "stopped");
   if (too_large) {
     return finish(false, "its answer is larger than the limit of " +
                              std::to_string(options_.max_response) + " bytes");
   }
-  if (timed_out) return finish(false, with_tail("timed out after " + SecondsText(spec.timeout)));
+  if (watched.timed_out) {
+    return finish(false, with_tail("timed out after " + SecondsText(spec.timeout)));
+  }
   if (!result.status.ok() || result.memory_exceeded) {
     answer.crashed = !result.status.exited() || result.memory_exceeded;
     return finish(false, with_tail(result.Describe(ls.limits)));

@@ -102,6 +102,14 @@ class FunctionHost {
   std::function<void(wire::FnAnswer)> FlyAnswered(uint64_t epoch);
   void Loop();
   void RunStart(const wire::FnStart& m);
+  // fn_exited for an instance that could not start (or ended), in `epoch`.
+  void Exited(uint64_t instance, uint64_t epoch, std::string why);
+  // An instance takes calls: counted, logged (`where` after "ready": " on port 8080"), fn_ready.
+  void Ready(const wire::FnStart& m, Clock::time_point t0, uint64_t epoch,
+             const std::string& where);
+  // A long-lived instance's own directory (its HOME and TMPDIR), made; empty when it cannot be,
+  // after fn_exited said why.
+  std::string MakeInstanceDir(const wire::FnStart& m, uint64_t epoch);
   // The http runner's start: the process, then its readiness check.
   void StartHttp(const std::shared_ptr<Instance>& inst, Clock::time_point t0, uint64_t epoch);
   // What an http or fly instance's process writes on stderr (and a fly program prints), to the

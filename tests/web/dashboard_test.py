@@ -153,6 +153,21 @@ class DashboardTest(BrowserTest):
             stop.set()
             t.join()
 
+    def test_TaskStreamShowsTasksFromBeforeThePageOpened(self):
+        self.planner()
+        self.worker("w1", ops="add")
+        wait_for(lambda: self.live_workers() == {"w1"}, what="the worker to join")
+        ids = self.api("POST", "/api/v1/tasks", {"tasks": [{"op": "add", "args": {"a": i, "b": 1}}
+                                                           for i in range(12)]})["ids"]
+        wait_for(lambda: self.api("GET", "/api/v1/status")["done"] == 12, what="the 12 tasks done")
+        # No page was open while they ran; the task stream draws them all the same.
+        self.open("/stream")
+        total = lambda: int(self.css("#stream")[0].get_attribute("data-total") or 0)
+        wait_for(lambda: total() == 12, what="the 12 earlier tasks in the stream")
+        self.assertRegex(self.text_of("#stream-info"), r"^12 tasks shown on [12] lanes$")
+        self.assertIn("add", self.text_of(".legend"))
+        self.assertEqual(len(ids), 12)
+
     def test_RunPageShowsStepsAndRelaunches(self):
         wf = os.path.join(self.tmp, "wf.yml")
         with open(wf, "w") as f:
@@ -174,6 +189,100 @@ class DashboardTest(BrowserTest):
         wait_for(lambda: self.driver.current_url.rstrip("/").split("/")[-1] != str(rid),
                  what="the relaunched run's page")
         wait_for(lambda: self.text_of("#run-state") == "succeeded", what="the relaunch succeeded")
+
+    def test_RunCancelButtonCancelsTheRun(self):
+        wf = os.path.join(self.tmp, "wf.yml")
+        with open(wf, "w") as f:
+            f.write("tasks:\n  ADD: {op: add, args: {a: 1, b: 2}}\n  MULT: {op: mult, args: {a: 2, b: 3}}\n"
+                    "demo.CHAIN:\n  tasks: [ADD, MULT, ADD]\n")
+        self.planner(extra=["--workflows", wf])
+        self.worker("w1", ops="add")  # nobody runs mult: the run waits at its second step
+        rid = self.api("POST", "/api/v1/workflows/demo.CHAIN/runs", {})["id"]
+        self.open(f"/runs/{rid}")
+        wait_for(lambda: self.text_of("#run-state") == "running", what="the run shown running")
+        wait_for(lambda: any("succeeded" in n.get_attribute("class") for n in self.css("#run-graph .node")),
+                 what="the first step shown succeeded")
+        self.assertFalse(self.css("#run-relaunch")[0].is_enabled(), "Relaunch offered on a running run")
+        self.click("#run-cancel")
+        wait_for(lambda: self.text_of("#run-state") == "cancelled", what="the run shown cancelled")
+        self.assertEqual(self.api("GET", f"/api/v1/runs/{rid}")["state"], "cancelled")
+        self.assertFalse(self.css("#run-cancel")[0].is_enabled())
+        wait_for(lambda: self.css("#run-relaunch")[0].is_enabled(), what="Relaunch offered")
+
+    def test_FailuresFromBeforeThePageOpenedAreListed(self):
+        self.planner()
+        self.worker("w1", ops="exec", extra=["--sandbox", "none",
+                                             "--work-dir", os.path.join(self.tmp, "work")])
+        wait_for(lambda: self.live_workers() == {"w1"}, what="the worker to join")
+        early = self.api("POST", "/api/v1/tasks", {"op": "exec", "args": {"shell": "exit 3"}})["id"]
+        wait_for(lambda: self.api("GET", f"/api/v1/tasks/{early}")["state"] == "failed",
+                 what="the task to fail")
+        # No page was open when it failed; the overview lists it all the same.
+        self.open("/")
+        wait_for(lambda: f"#{early}" in (self.text_of("#failures tbody") or ""),
+                 what="the earlier failure listed")
+        self.assertEqual(self.text_of("#count-failed b"), "1")
+        # One that fails while the page is open joins it, listed first.
+        late = self.api("POST", "/api/v1/tasks", {"op": "exec", "args": {"shell": "exit 4"}})["id"]
+        wait_for(lambda: [tr.text.split()[0] for tr in self.css("#failures tbody tr")]
+                 == [f"#{late}", f"#{early}"], what="both failures, the latest first")
+
+    def test_TaskPageFollowsACommandsOutputLive(self):
+        gate = os.path.join(self.tmp, "gate")
+        os.mkfifo(gate)
+        self.planner()
+        self.worker("w1", ops="exec", extra=["--sandbox", "none",
+                                             "--work-dir", os.path.join(self.tmp, "work")])
+        wait_for(lambda: self.live_workers() == {"w1"}, what="the worker to join")  # exec is its op
+        tid = self.api("POST", "/api/v1/tasks", {"op": "exec", "args": {
+            "shell": f'echo first line; read go < "{gate}"; echo "second line $go"'}})["id"]
+        self.open(f"/tasks/{tid}")
+        self.driver.execute_script("window.__sameDocument = true")
+        # The command waits at the gate: its first line is on the page while it runs.
+        wait_for(lambda: self.text_of("#task-logs") == "first line", what="the first line, live")
+        self.assertEqual(self.text_of("#task-state"), "running")
+
+        def release():
+            try:
+                fd = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO until the command reads
+            except OSError:
+                return False
+            os.write(fd, b"now\n")
+            os.close(fd)
+            return True
+        wait_for(release, what="the command to open its gate")
+        wait_for(lambda: self.text_of("#task-state") == "done", what="the task shown done")
+        wait_for(lambda: self.text_of("#task-logs") == "first line\nsecond line now",
+                 what="the whole output")
+        self.assertTrue(self.driver.execute_script("return window.__sameDocument === true"),
+                        "the page reloaded")
+
+    def test_ActionsWithoutTheSessionsCsrfTokenAreRefused(self):
+        self.planner(token="api-secret-2", join="join-secret-2")
+        tid = self.api("POST", "/api/v1/tasks", {"op": "mult", "args": {"a": 2, "b": 3}})["id"]
+        self.open("/")
+        wait_for(lambda: self.css("#login #token"), what="the token prompt")
+        self.css("#token")[0].send_keys("api-secret-2")
+        self.click("#login-button")
+        wait_for(lambda: self.text_of("#live") == "live", what="the dashboard after the login")
+        # The page's own origin, with the session cookie but without X-Volo-CSRF: refused.
+        post = """const done = arguments[arguments.length - 1];
+            fetch(arguments[0], {method: 'POST', headers: arguments[1]})
+              .then(r => r.text().then(t => done([r.status, t])), e => done([0, String(e)]));"""
+        status, body = self.driver.execute_async_script(post, f"/api/v1/tasks/{tid}/cancel", {})
+        self.assertEqual(status, 403, body)
+        status, body = self.driver.execute_async_script(
+            post, f"/api/v1/tasks/{tid}/cancel", {"X-Volo-CSRF": "not-the-csrf-token"})
+        self.assertEqual(status, 403, body)
+        self.assertEqual(self.api("GET", f"/api/v1/tasks/{tid}")["state"], "queued")
+        # Reading needs no CSRF token; the page's Cancel button carries it and works.
+        status, _ = self.driver.execute_async_script(
+            post.replace("'POST'", "'GET'"), f"/api/v1/tasks/{tid}", {})
+        self.assertEqual(status, 200)
+        self.open(f"/tasks/{tid}")
+        wait_for(lambda: self.text_of("#task-state") == "queued", what="the task shown queued")
+        self.click("#cancel")
+        wait_for(lambda: self.text_of("#task-state") == "cancelled", what="the task shown cancelled")
 
     def test_FlyRunsViewFollowsAProgramOnTheFleet(self):
         self.planner()

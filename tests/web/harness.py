@@ -136,9 +136,9 @@ class BrowserTest(unittest.TestCase):
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 
-    def worker(self, wid, ops="add,mult", slots=2, scale="0.02", join=None):
+    def worker(self, wid, ops="add,mult", slots=2, scale="0.02", join=None, extra=()):
         args = ["worker", "--planner", self.url, "--id", wid, "--ops", ops, "--slots", str(slots),
-                "--port", "-1", "--duration-scale", scale, "--log-level", "info"]
+                "--port", "-1", "--duration-scale", scale, "--log-level", "info", *extra]
         if join:
             path = os.path.join(self.tmp, "join")
             args += ["--join-token-file", path]

@@ -239,6 +239,35 @@ class PlaygroundTest(unittest.TestCase):
         code, out = self.run_program()
         self.assertEqual((code, out.strip()), ("0", "again"))
 
+    def test_ExampleMenuAndHighlighting(self):
+        """An example is one click away in the menu; the editor colours FLY's syntax."""
+        from selenium.webdriver.support.ui import Select
+        d = self.open(self.serve(self.build_site()))
+        Select(self.el("examples")).select_by_value("sum_indices")
+        with open(os.path.join(ROOT, "examples", "sum_indices.fly")) as f:
+            first_code_line = "var local = [type=\"smp\", nthread=4]"
+            self.assertIn(first_code_line, f.read())
+        wait_for(lambda: first_code_line in d.execute_script(
+            "return document.querySelector('.cm-content').innerText"), what="the example in the editor")
+        self.assertTrue(d.current_url.endswith("#example=sum_indices"), d.current_url)
+        # Each kind of token has its own colour, unlike plain text (the line's colour).
+        colours = d.execute_script("""
+            const plain = getComputedStyle(document.querySelector('.cm-line')).color;
+            const of = (text) => {
+              for (const s of document.querySelectorAll('.cm-content .cm-line span')) {
+                if (s.textContent === text) return getComputedStyle(s).color;
+              }
+              return null;
+            };
+            return {plain, keyword: of('func'), string: of('"smp"'), number: of('100'),
+                    comment: of('//   volo run examples/sum_indices.fly')};""")
+        for kind in ["keyword", "string", "number", "comment"]:
+            self.assertIsNotNone(colours[kind], f"no {kind} token coloured: {colours}")
+            self.assertNotEqual(colours[kind], colours["plain"], f"{kind}: {colours}")
+        self.assertNotEqual(colours["keyword"], colours["string"], colours)
+        code, out = self.run_program()
+        self.assertEqual((code, out.strip()), ("0", "sum of indices: 4950"))
+
     def test_ShareLinkCarriesTheProgram(self):
         """Share puts the program in the URL fragment; opening the link restores it."""
         url = self.serve(self.build_site())

@@ -16,6 +16,9 @@ export type WorkerMessage =
   // then the output comes on the BroadcastChannel `channel`, as {seq, stream, text} numbered
   // from 0 per run, and `done` says how many pieces there were.
   | { kind: "ready"; threads: boolean; channel: string }
+  // The warm-up ended after `runs` runs and `ms` since the module was loaded; `optimized`: its
+  // runs reached the optimized code's speed (else it stopped at its time limit).
+  | { kind: "warm"; runs: number; ms: number; optimized: boolean }
   | { kind: "output"; stream: 1 | 2; text: string }
   | { kind: "done"; code: number; ms: number; emitted: number }
   | { kind: "crashed"; message: string }

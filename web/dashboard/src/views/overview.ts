@@ -131,6 +131,24 @@ export function overview(root: HTMLElement): () => void {
   window.addEventListener("resize", resize);
   resize();
 
+  // The feed's tasks are the ones that finished while a page was open: the failures from
+  // before come once from the task list, then both together, the latest to fail first.
+  let earlier: TaskRow[] = [];
+  let stopped = false;
+  function showFailures() {
+    const byId = new Map<number, TaskRow>();
+    for (const t of earlier) byId.set(t.id, t);
+    for (const t of feed.recent) if (t.state === "failed") byId.set(t.id, t);
+    failures.update([...byId.values()].sort((a, b) => (b.finished ?? 0) - (a.finished ?? 0) || b.id - a.id).slice(0, 20));
+  }
+  api<{ tasks: TaskRow[] }>("GET", "/api/v1/dashboard/tasks?state=failed&limit=20")
+    .then((page) => {
+      if (stopped) return;
+      earlier = page.tasks;
+      showFailures();
+    })
+    .catch(() => undefined);  // the feed's failures still show
+
   let lastChart = 0;
   const off = feed.on((s: Snapshot) => {
     setText(cards.workers, String(s.workers.length));
@@ -141,7 +159,7 @@ export function overview(root: HTMLElement): () => void {
     workers.update(s.workers);
     noWorkers.style.display = s.workers.length ? "none" : "";
     queues.update(s.queues);
-    failures.update(feed.recent.filter((t) => t.state === "failed").slice(-20).reverse());
+    showFailures();
     if (last && last[0] !== lastChart) {
       lastChart = last[0];
       const x = hist.map((p) => p[0]);
@@ -150,6 +168,7 @@ export function overview(root: HTMLElement): () => void {
     }
   });
   return () => {
+    stopped = true;
     off();
     window.removeEventListener("resize", resize);
     tputPlot.destroy();

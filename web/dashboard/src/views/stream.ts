@@ -1,4 +1,5 @@
 // Task stream: one lane per worker slot, a bar per task over time, coloured by operation.
+import { api } from "../api";
 import { feed, Snapshot, TaskRow } from "../feed";
 import { h, opColour, setText } from "../dom";
 
@@ -130,8 +131,26 @@ export function stream(root: HTMLElement): () => void {
     }
   }
 
-  for (const t of feed.recent) place(t, feed.last?.t ?? 0);
-  const off = feed.on(ingest);
+  // The feed has the tasks that finished while a page was open; the ones from before (a fleet
+  // that ran before anyone looked) come once from the task list, the newest 1,000. Lanes are
+  // assigned in order of start, so both are placed together, oldest first, before the feed's
+  // updates are taken.
+  let off = () => {};
+  let stopped = false;
+  api<{ tasks: TaskRow[] }>("GET", "/api/v1/dashboard/tasks?limit=1000")
+    .then((page) => page.tasks, () => [] as TaskRow[])
+    .then((earlier) => {
+      if (stopped) return;
+      const seen = new Set(feed.recent.map((t) => t.id));
+      const all = [...earlier.filter((t) => !seen.has(t.id)), ...feed.recent];
+      all.sort((a, b) => (a.started ?? 0) - (b.started ?? 0));
+      for (const t of all) place(t, feed.last?.t ?? 0);
+      if (feed.last) draw(feed.last.t);
+      off = feed.on(ingest);
+    });
   windowSel.addEventListener("change", () => feed.last && draw(feed.last.t));
-  return off;
+  return () => {
+    stopped = true;
+    off();
+  };
 }
