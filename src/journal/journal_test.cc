@@ -22,7 +22,23 @@ class JournalTest : public ::testing::Test {
     j.Commit([&](const Status& s) { p.set_value(s); });
     return p.get_future().get();
   }
+  // Copies a kept data directory's volo.db (under tests/durability/fixtures) into the test's
+  // directory, opens it and reads its tasks and seed workers.
+  void OpenFixture(const std::string& db) {
+    std::filesystem::copy_file(std::string(VOLO_SOURCE_DIR) + "/tests/durability/fixtures/" + db,
+                               dir_ + "/volo.db");
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE(j.ok()) << j.status().message();
+    fixture_ = std::move(j).value();
+    ASSERT_TRUE(fixture_
+                    ->Load([&](TaskRecord&& r) { tasks_.push_back(std::move(r)); },
+                           [&](HttpWorkerRecord&& w) { workers_.push_back(std::move(w)); })
+                    .ok());
+  }
   std::string dir_;
+  std::unique_ptr<Journal> fixture_;
+  std::vector<TaskRecord> tasks_;
+  std::vector<HttpWorkerRecord> workers_;
 };
 
 TaskRecord Task(uint64_t id, std::string key = "") {
@@ -107,17 +123,10 @@ TEST_F(JournalTest, UnusableFileIsAClearError) {
 // and kept as tests/durability/fixtures/journal-v1): it opens, loses nothing, and gains the
 // workflow log.
 TEST_F(JournalTest, OpensTheFormatBeforeNumbersWithNothingLost) {
-  std::filesystem::copy_file(
-      std::string(VOLO_SOURCE_DIR) + "/tests/durability/fixtures/journal-v1/volo.db",
-      dir_ + "/volo.db");
   {
-    auto j = Journal::Open(dir_);
-    ASSERT_TRUE(j.ok()) << j.status().message();
-    std::vector<TaskRecord> tasks;
-    std::vector<HttpWorkerRecord> workers;
-    ASSERT_TRUE((*j)->Load([&](TaskRecord&& r) { tasks.push_back(std::move(r)); },
-                           [&](HttpWorkerRecord&& w) { workers.push_back(std::move(w)); })
-                    .ok());
+    ASSERT_NO_FATAL_FAILURE(OpenFixture("journal-v1/volo.db"));
+    const auto& tasks = tasks_;
+    const auto& workers = workers_;
     ASSERT_EQ(tasks.size(), 4u);
     EXPECT_EQ(tasks[0].op, "add");
     EXPECT_EQ(tasks[0].state, StoredState::kDone);
@@ -131,8 +140,9 @@ TEST_F(JournalTest, OpensTheFormatBeforeNumbersWithNothingLost) {
     EXPECT_EQ(tasks[3].state, StoredState::kQueued);
     ASSERT_EQ(workers.size(), 1u);
     EXPECT_EQ(workers[0].id, "seed-w1");
-    (*j)->Workflow({"define", 0, 5, R"({"text":"x"})"});
-    ASSERT_TRUE(CommitAndWait(**j).ok());
+    fixture_->Workflow({"define", 0, 5, R"({"text":"x"})"});
+    ASSERT_TRUE(CommitAndWait(*fixture_).ok());
+    fixture_.reset();
   }
   auto j = Journal::Open(dir_);
   ASSERT_TRUE(j.ok());
@@ -147,16 +157,9 @@ TEST_F(JournalTest, OpensTheFormatBeforeNumbersWithNothingLost) {
 // make-journal-fixture; its README lists what it holds): every record reads back, field by
 // field. A loader that drops or misreads a column, or an upgrade that loses a table, fails here.
 TEST_F(JournalTest, OpensFormatThreeWithNothingLost) {
-  std::filesystem::copy_file(
-      std::string(VOLO_SOURCE_DIR) + "/tests/durability/fixtures/journal-v3/data/volo.db",
-      dir_ + "/volo.db");
-  auto j = Journal::Open(dir_);
-  ASSERT_TRUE(j.ok()) << j.status().message();
-  std::vector<TaskRecord> tasks;
-  std::vector<HttpWorkerRecord> workers;
-  ASSERT_TRUE((*j)->Load([&](TaskRecord&& r) { tasks.push_back(std::move(r)); },
-                         [&](HttpWorkerRecord&& w) { workers.push_back(std::move(w)); })
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(OpenFixture("journal-v3/data/volo.db"));
+  const auto& tasks = tasks_;
+  const auto& workers = workers_;
   ASSERT_EQ(tasks.size(), 11u);
   for (size_t i = 0; i < tasks.size(); ++i) EXPECT_EQ(tasks[i].id, i + 1);
   // 1: done, every optional field set, with an idempotency key.
@@ -224,7 +227,8 @@ TEST_F(JournalTest, OpensFormatThreeWithNothingLost) {
   EXPECT_EQ(workers[0].ops, "fixture-op");
 
   std::vector<FunctionRecord> fns;
-  ASSERT_TRUE((*j)->LoadFunctions([&](FunctionRecord&& r) { fns.push_back(std::move(r)); }).ok());
+  ASSERT_TRUE(
+      fixture_->LoadFunctions([&](FunctionRecord&& r) { fns.push_back(std::move(r)); }).ok());
   ASSERT_EQ(fns.size(), 1u);
   EXPECT_EQ(fns[0].name, "fixture-upper");
   EXPECT_EQ(
@@ -236,7 +240,8 @@ TEST_F(JournalTest, OpensFormatThreeWithNothingLost) {
       << fns[0].state;
 
   std::vector<WorkflowRecord> log;
-  ASSERT_TRUE((*j)->LoadWorkflows([&](WorkflowRecord&& r) { log.push_back(std::move(r)); }).ok());
+  ASSERT_TRUE(
+      fixture_->LoadWorkflows([&](WorkflowRecord&& r) { log.push_back(std::move(r)); }).ok());
   std::vector<std::string> kinds;
   for (const auto& r : log) kinds.push_back(r.kind);
   EXPECT_EQ(kinds,
