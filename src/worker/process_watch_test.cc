@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -85,8 +87,13 @@ void ExpectStoppedBy(const WatchResult& r, int signal, bool timed_out) {
   EXPECT_EQ(r.exit.status.signal, signal) << r.exit.status.Describe();
 }
 
+// The children that must not end by themselves block opening `never`, a FIFO no one ever opens
+// for writing, until the watcher's signal ends them (no sleeping workload).
 class ProcessWatchTest : public ::testing::Test {
  protected:
+  void SetUp() override {
+    ASSERT_EQ(::mkfifo((dir_.path() + "/never").c_str(), 0600), 0) << std::strerror(errno);
+  }
   TempDir dir_{"volo-watch"};
 };
 
@@ -106,7 +113,7 @@ TEST_F(ProcessWatchTest, ReadsBothStreamsToTheirEndsAndTheExit) {
 }
 
 TEST_F(ProcessWatchTest, TheDeadlineSendsSigterm) {
-  Child c(dir_.path(), "exec sleep 60");
+  Child c(dir_.path(), "exec cat never");
   ASSERT_TRUE(c.ok());
   WatchOptions o = c.Options();
   o.deadline = Clock::now() + 100ms;
@@ -117,7 +124,7 @@ TEST_F(ProcessWatchTest, TheDeadlineSendsSigterm) {
 TEST_F(ProcessWatchTest, SigkillFollowsTheGraceWhenSigtermIsIgnored) {
   // The stop is asked for only once the shell has said it ignores SIGTERM (its children
   // inherit that), so the grace's SIGKILL is what ends it.
-  Child c(dir_.path(), "trap '' TERM; echo ready; while :; do sleep 5; done");
+  Child c(dir_.path(), "trap '' TERM; echo ready; read -r x < never");
   ASSERT_TRUE(c.ok());
   WatchOptions o = c.Options();
   o.check = [&] {
@@ -145,7 +152,7 @@ TEST_F(ProcessWatchTest, OutputRefusedPastACapStopsTheChild) {
 }
 
 TEST_F(ProcessWatchTest, AWakeMakesItAskAndKill) {
-  Child c(dir_.path(), "echo ready; exec sleep 60");
+  Child c(dir_.path(), "echo ready; exec cat never");
   ASSERT_TRUE(c.ok());
   int wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   ASSERT_GE(wake, 0);
@@ -179,7 +186,7 @@ TEST_F(ProcessWatchTest, OutputHeldOpenByAGrandchildIsDrainedThenLeft) {
   const std::string fifo = dir_.path() + "/gate";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   Child c(dir_.path(),
-          "setsid sh -c 'echo $$ > gate; exec sleep 60' & read pid < gate; echo \"$pid\"; exit 0");
+          "setsid sh -c 'echo $$ > gate; exec cat never' & read pid < gate; echo \"$pid\"; exit 0");
   ASSERT_TRUE(c.ok());
   WatchOptions o = c.Options();
   o.drain = 300ms;
