@@ -12,9 +12,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <random>
+#include <string>
 #include <thread>
 
 #include "cli/api.h"
@@ -68,6 +70,7 @@ struct Child {
   std::string name;
   pid_t pid = 0;
   std::string log;
+  bool ended = false;  // exited and reaped
 };
 
 class Fleet {
@@ -82,19 +85,32 @@ class Fleet {
   }
   // Workers first (they drain), then the planner.
   void StopAll() {
-    for (auto it = children_.rbegin(); it != children_.rend(); ++it) Signal(it->pid, SIGTERM);
     for (auto it = children_.rbegin(); it != children_.rend(); ++it) {
-      if (!WaitExit(it->pid, 10)) {
+      if (!it->ended) Signal(it->pid, SIGTERM);
+    }
+    for (auto it = children_.rbegin(); it != children_.rend(); ++it) {
+      if (!it->ended && !WaitExit(it->pid, 10)) {
         Signal(it->pid, SIGKILL);
         WaitExit(it->pid, 5);
       }
     }
     children_.clear();
   }
+  // The name of a child that has already ended (reaped here, so never signalled again), or "".
+  std::string Ended() {
+    for (auto& c : children_) {
+      if (!c.ended && WaitExit(c.pid, 0)) c.ended = true;
+      if (c.ended) return c.name;
+    }
+    return "";
+  }
   void PrintLogs(std::ostream& os) const {
     for (const auto& c : children_) {
       std::ifstream f(c.log);
-      os << "---- " << c.name << " (" << c.log << ")\n" << f.rdbuf() << "\n";
+      std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      // (Streaming an empty file's rdbuf would set failbit on `os` and silence the rest.)
+      os << "---- " << c.name << (c.ended ? ", ended" : "") << " (" << c.log << ")\n"
+         << (text.empty() ? "(nothing logged)\n" : text) << "\n";
     }
   }
 
@@ -104,6 +120,9 @@ class Fleet {
 };
 
 bool Interrupted() { return g_interrupted.load(); }
+
+// How long volo up waits for a live planner to listen and live workers to register.
+constexpr auto kStartPatience = std::chrono::minutes(3);
 
 std::optional<json::value> Get(const std::string& url) {
   auto r = net::HttpFetch("GET", url, "", {}, std::chrono::seconds(10));
@@ -231,14 +250,19 @@ int RunUp(const UpOptions& o) {
   auto planner = fleet.Start(
       "planner", {self, "planner", "--port", "0", "--port-file", port_file, "--log-level", "warn"});
   if (!planner.ok()) return fail(planner.status().message());
+  // The waits below end early when a child has died; a live one that is slow (a loaded
+  // machine, a sanitizer build) gets minutes, and the user hears why the fleet is not up yet.
+  const auto started = std::chrono::steady_clock::now();
+  auto waited = [&] { return std::chrono::steady_clock::now() - started; };
+  bool said_slow = false;
   std::string port;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (port.empty()) {
     std::ifstream f(port_file);
     std::getline(f, port);
     if (!port.empty()) break;
     if (Interrupted()) return 130;
-    if (std::chrono::steady_clock::now() > deadline) return fail("the planner did not start");
+    if (!fleet.Ended().empty()) return fail("the planner exited before it listened");
+    if (waited() > kStartPatience) return fail("the planner did not listen within 3 minutes");
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   std::string url = "http://127.0.0.1:" + port;
@@ -262,13 +286,22 @@ int RunUp(const UpOptions& o) {
     if (!pid.ok()) return fail(pid.status().message());
   }
   // Wait until every worker has registered, so the run measures scheduling, not start-up.
-  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (true) {
     auto st = Get(url + "/api/v1/status");
-    if (st && st->at("workers").to_number<int64_t>() == total_workers) break;
+    int64_t registered = st ? st->at("workers").to_number<int64_t>() : 0;
+    if (registered == total_workers) break;
     if (Interrupted()) return 130;
-    if (std::chrono::steady_clock::now() > deadline) {
-      return fail("the workers did not all register with the planner");
+    if (std::string gone = fleet.Ended(); !gone.empty()) {
+      return fail(gone + " exited while the fleet was starting");
+    }
+    if (waited() > kStartPatience) {
+      return fail(std::to_string(registered) + " of " + Count(total_workers, "worker") +
+                  " registered with the planner within 3 minutes");
+    }
+    if (!said_slow && waited() > std::chrono::seconds(10)) {
+      said_slow = true;
+      std::cerr << "volo up: waiting for the workers to register (" << registered << " of "
+                << total_workers << " so far)\n";
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

@@ -135,6 +135,20 @@ TEST_F(UpTest, PipedOutputArrivesAsItHappensAndCtrlCPrintsThePartialSummary) {
   EXPECT_TRUE(PollUntil([&] { return LiveChildrenOf(up->pid).empty(); }, seconds(20)));
 }
 
+// A fleet member that dies while the fleet starts is reported at once, with its log (not after
+// a timeout, and not hidden by an empty log before it).
+TEST_F(UpTest, AFleetMemberThatDiesAtStartIsReportedWithItsLog) {
+  const CommandResult r =
+      h_.RunVolo({"up", "--workers", "1", "--tasks", "3"}, {{"VOLO_BIND", "256.1.1.1"}}, seconds(60));
+  ASSERT_TRUE(r.finished) << "volo up waited on a planner that had exited\n" << r.err;
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("volo up: the planner exited before it listened"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("---- planner, ended"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("256.1.1.1"), std::string::npos) << "the planner's own error is not shown\n"
+                                                        << r.err;
+}
+
 // `volo up` killed outright (SIGKILL, a crash, a CI timeout) cannot stop its fleet in order; its
 // planner and workers still end instead of running on unowned.
 TEST_F(UpTest, ItsPlannerAndWorkersEndWhenUpIsKilled) {
