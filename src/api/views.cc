@@ -114,6 +114,32 @@ std::vector<View> ParseArray(Reader& r, std::string_view key, ParseOne parse_one
   return out;
 }
 
+json::object StringObject(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  json::object o;
+  for (const auto& [k, v] : pairs) o[k] = v;
+  return o;
+}
+
+// An object of strings (labels, a workflow's task queues), in its order.
+std::vector<std::pair<std::string, std::string>> StringPairs(Reader& r, std::string_view key) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const json::value* v = r.Any(key);
+  if (!v) return out;
+  const json::object* o = v->if_object();
+  if (!o) {
+    r.Fail(key, "must be an object");
+    return out;
+  }
+  for (const auto& kv : *o) {
+    if (!kv.value().is_string()) {
+      r.Fail(key, "values must be strings");
+      break;
+    }
+    out.emplace_back(std::string(kv.key()), std::string(kv.value().get_string()));
+  }
+  return out;
+}
+
 Result<TaskView> ParseTaskAt(const json::value& v, std::string where) {
   Reader r(v, std::move(where));
   TaskView t;
@@ -135,19 +161,7 @@ Result<TaskView> ParseTaskAt(const json::value& v, std::string where) {
   t.retries = r.Int("retries");
   t.priority = r.Int("priority");
   t.timeout = r.NumberOrNull("timeout");
-  if (const json::value* labels = r.Any("labels")) {
-    if (const json::object* lo = labels->if_object()) {
-      for (const auto& kv : *lo) {
-        if (!kv.value().is_string()) {
-          r.Fail("labels", "values must be strings");
-          break;
-        }
-        t.labels.emplace_back(std::string(kv.key()), std::string(kv.value().get_string()));
-      }
-    } else {
-      r.Fail("labels", "must be an object");
-    }
-  }
+  t.labels = StringPairs(r, "labels");
   t.submitted = r.NumberOrNull("submitted");
   t.started = r.NumberOrNull("started");
   t.finished = r.NumberOrNull("finished");
@@ -280,9 +294,7 @@ json::value ToValue(const TaskView& t) {
   o["retries"] = t.retries;
   o["priority"] = t.priority;
   o["timeout"] = NumberOrNull(t.timeout);
-  json::object labels;
-  for (const auto& [k, v] : t.labels) labels[k] = v;
-  o["labels"] = std::move(labels);
+  o["labels"] = StringObject(t.labels);
   o["submitted"] = NumberOrNull(t.submitted);
   o["started"] = NumberOrNull(t.started);
   o["finished"] = NumberOrNull(t.finished);
@@ -562,6 +574,7 @@ Result<WorkflowView> ParseWorkflowAt(const json::value& v, std::string where) {
   w.next_run = r.NumberOrNull("next_run");
   w.concurrency = r.Int("concurrency");
   w.queue = r.String("queue");
+  w.task_queues = StringPairs(r, "task_queues");
   w.on_success = r.StringOrNull("on_success");
   w.on_failure = r.StringOrNull("on_failure");
   w.schema = r.Bool("schema");
@@ -611,6 +624,7 @@ json::value ToValue(const WorkflowView& w) {
                       {"next_run", NumberOrNull(w.next_run)},
                       {"concurrency", w.concurrency},
                       {"queue", w.queue},
+                      {"task_queues", StringObject(w.task_queues)},
                       {"on_success", StringOrNull(w.on_success)},
                       {"on_failure", StringOrNull(w.on_failure)},
                       {"schema", w.schema}};

@@ -196,7 +196,9 @@ struct WorkflowView {
   std::optional<std::string> schedule;  // "every 60 s", "cron 0 * * * *"
   std::optional<double> next_run;       // Unix seconds
   int concurrency = 0;
-  std::string queue;
+  std::string queue;  // "": any worker
+  // Director's per-task routing: a step of one of these tasks goes to its queue instead.
+  std::vector<std::pair<std::string, std::string>> task_queues;
   std::optional<std::string> on_success, on_failure;
   bool schema = false;  // the payload is checked against a schema
 };

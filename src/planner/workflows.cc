@@ -435,6 +435,7 @@ api::WorkflowView WorkflowService::WorkflowViewOf(const workflow::Workflow& w) c
   }
   v.concurrency = w.concurrency;
   v.queue = w.queue;
+  v.task_queues.assign(w.task_queues.begin(), w.task_queues.end());
   if (!w.on_success.empty()) v.on_success = w.on_success;
   if (!w.on_failure.empty()) v.on_failure = w.on_failure;
   v.schema = !w.schema.empty();

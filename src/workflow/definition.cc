@@ -29,6 +29,11 @@ const Workflow* WorkflowFile::Find(std::string_view name) const {
   return nullptr;
 }
 
+const std::string& Workflow::QueueOf(std::string_view task) const {
+  auto it = task_queues.find(std::string(task));
+  return it == task_queues.end() ? queue : it->second;
+}
+
 const TaskDef* WorkflowFile::Task(std::string_view name) const {
   auto it = tasks.find(std::string(name));
   return it == tasks.end() ? nullptr : &it->second;
@@ -348,14 +353,7 @@ class Parser {
       } else if (*k == "schema") {
         SchemaField(v, w);
       } else if (*k == "queue") {
-        if (auto s = String(v, "queue")) {
-          // It becomes the resource name queue:NAME, which must be a valid name too.
-          if (wire::ValidName(*s) && s->size() + kQueueResourcePrefix.size() <= 128) {
-            w.queue = *s;
-          } else {
-            Error(v, "queue: must be 1-122 characters of letters, digits, _ . : -");
-          }
-        }
+        Queue(v, w);
       } else if (*k == "concurrency") {
         if (auto i = Integer(v, "concurrency", 0, 1000000)) w.concurrency = static_cast<int>(*i);
       } else {
@@ -462,6 +460,46 @@ class Parser {
       if (s.task.empty()) Error(item, "map '" + s.name + "' needs task: what runs per element");
     }
     return true;
+  }
+
+  // A queue's name becomes the resource name queue:NAME, which must be a valid name too.
+  std::optional<std::string> QueueName(const YAML::Node& n, const std::string& what) {
+    auto s = String(n, what);
+    if (!s) return std::nullopt;
+    if (wire::ValidName(*s) && s->size() + kQueueResourcePrefix.size() <= 128) return s;
+    Error(n, what + ": must be 1-122 characters of letters, digits, _ . : -");
+    return std::nullopt;
+  }
+
+  // `queue: Q`, or Director's per-task routing `queue: {default: Q, customs: {TASK: Q2}}`
+  // (without a default, the other tasks run anywhere, as Director's default queue does).
+  void Queue(const YAML::Node& n, Workflow& w) {
+    if (!n.IsMap()) {
+      if (auto s = QueueName(n, "queue")) w.queue = *s;
+      return;
+    }
+    for (const auto& kv : n) {
+      auto k = String(kv.first, "a key");
+      if (!k) continue;
+      if (*k == "default") {
+        if (auto s = QueueName(kv.second, "queue.default")) w.queue = *s;
+      } else if (*k == "customs") {
+        if (!kv.second.IsMap()) {
+          Error(kv.second, "queue.customs must be a mapping of task names to queues");
+          continue;
+        }
+        for (const auto& c : kv.second) {
+          auto task = String(c.first, "a task's name");
+          if (!task) continue;
+          auto q = QueueName(c.second, "queue.customs." + *task);
+          if (!q) continue;
+          w.task_queues[*task] = *q;
+          queue_task_nodes_.emplace_back(At(c.first), *task);
+        }
+      } else {
+        Error(kv.first, "queue: unknown key '" + *k + "' (default, customs)");
+      }
+    }
   }
 
   void Periodic(const YAML::Node& n, Workflow& w) {
@@ -677,6 +715,7 @@ class Parser {
 
   void Check(WorkflowFile& f) {
     for (const auto& [where, name] : hook_nodes_) CheckName(f, name, where);
+    for (const auto& [where, name] : queue_task_nodes_) CheckName(f, name, where);
     for (const Workflow& w : f.workflows) {
       std::set<std::string> done;
       CheckSteps(f, w, w.root, done, w.schema);
@@ -689,6 +728,7 @@ class Parser {
   const FlyCheck& check_fly_;
   std::vector<Diagnostic>& errors_;
   std::vector<std::pair<Position, std::string>> hook_nodes_;
+  std::vector<std::pair<Position, std::string>> queue_task_nodes_;  // queue.customs' task names
 };
 
 }  // namespace

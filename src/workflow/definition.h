@@ -97,6 +97,11 @@ struct Workflow {
   // Director's queue: every step of a run asks for one unit of the named resource
   // `queue:NAME`, which workers started with `--queue NAME` offer; empty: any worker.
   std::string queue;
+  // Director's per-task routing (`queue: {default: Q, customs: {TASK: Q2}}`): a step or hook
+  // running one of these task names goes to its queue instead of `queue`.
+  std::map<std::string, std::string> task_queues;
+  // The queue a step running `task` goes to; empty: any worker.
+  const std::string& QueueOf(std::string_view task) const;
   int concurrency = 0;  // runs at once; 0: no limit
   Position where;
 };

@@ -278,6 +278,55 @@ TEST(WorkflowParseTest, LayoutMistakes) {
                 "w.yml:3:10: queue: must be 1-122 characters of letters, digits, _ . : -"}));
 }
 
+// Director's per-task routing (its 0.6 release): `queue: {default: Q, customs: {TASK: Q2}}`.
+TEST(WorkflowParseTest, DirectorsPerTaskQueues) {
+  ParseResult r = ParseWorkflowFile(R"(
+tasks:
+  TASK_A: {op: echo}
+  TASK_B: {op: echo}
+  TASK_C: {op: echo}
+example.TASK_ROUTING:
+  tasks:
+    - TASK_A
+    - EXAMPLE_GROUP:
+        type: group
+        tasks:
+          - TASK_B
+          - TASK_C
+  queue:
+    default: q1
+    customs:
+      TASK_B: q2
+example.ONLY_CUSTOMS:
+  tasks: [TASK_A, TASK_B]
+  queue: {customs: {TASK_A: q3}}
+)",
+                                    Files({}));
+  ASSERT_TRUE(r.ok()) << r.errors[0].Format("w.yml");
+  const Workflow& w = *r.file.Find("example.TASK_ROUTING");
+  EXPECT_EQ(w.queue, "q1");
+  EXPECT_EQ(w.QueueOf("TASK_A"), "q1");
+  EXPECT_EQ(w.QueueOf("TASK_B"), "q2");
+  EXPECT_EQ(w.QueueOf("TASK_C"), "q1");
+  const Workflow& only = *r.file.Find("example.ONLY_CUSTOMS");
+  EXPECT_EQ(only.QueueOf("TASK_A"), "q3");
+  EXPECT_EQ(only.QueueOf("TASK_B"), "");  // anywhere, as Director's default queue
+
+  EXPECT_EQ(Errors(R"(
+a.B:
+  tasks: [noop]
+  queue:
+    default: "two words"
+    customs: {NOPE: q2, noop: [q]}
+    other: x
+)"),
+            (std::vector<std::string>{
+                "w.yml:5:14: queue.default: must be 1-122 characters of letters, digits, _ . : -",
+                "w.yml:6:15: unknown task 'NOPE': define it under tasks: (op, cmd, shell or fly)",
+                "w.yml:6:31: queue.customs.noop must be a string",
+                "w.yml:7:5: queue: unknown key 'other' (default, customs)"}));
+}
+
 TEST(PayloadSchemaTest, ChecksAndNamesTheFailingPath) {
   auto s = PayloadSchema::Compile(R"({"type":"object","required":["user"],
     "properties":{"user":{"type":"integer"},"tags":{"type":"array","items":{"type":"string"}}}})");

@@ -395,8 +395,9 @@ void Engine::StartTask(Run& run, uint32_t n) {
   }
   call.labels.emplace_back("workflow", run.workflow);
   call.labels.emplace_back("run", std::to_string(run.id.value()));
-  // Director's queue holds for the whole run: nested workflows' steps and hooks too.
-  call.queue = run.def->queue;
+  // Director's queue holds for the whole run: nested workflows' steps and hooks too, each
+  // task name to its own queue where `queue.customs` names one.
+  call.queue = run.def->QueueOf(task);
   std::string inputs;
   if (element) {
     // Not the payload: a map over a long payload list would copy it into every element.

@@ -425,6 +425,37 @@ x.OUTER:
   EXPECT_EQ(sink.calls[sink.Find("INNER")].queue, "other");
 }
 
+// Director's per-task routing: a task named under queue.customs goes to its own queue,
+// wherever it runs (a group member, a hook); the others to the default.
+TEST_F(EngineTest, PerTaskQueuesRouteTheirTasks) {
+  engine.Define(Load(R"(
+tasks:
+  A: {op: a}
+  B: {op: b}
+  C: {op: c}
+  HOOK: {op: hook}
+x.ROUTED:
+  tasks:
+    - A
+    - G: {type: group, tasks: [B, C]}
+  hooks: {success: HOOK}
+  queue: {default: q1, customs: {B: q2, HOOK: q3}}
+)"));
+  auto run = engine.Start("x.ROUTED", "{}");
+  ASSERT_TRUE(run.ok());
+  uint64_t a = sink.Find("A");
+  EXPECT_EQ(sink.calls[a].queue, "q1");
+  sink.Done(engine, a, true, "1");
+  uint64_t b = sink.Find("B"), c = sink.Find("C");
+  EXPECT_EQ(sink.calls[b].queue, "q2");
+  EXPECT_EQ(sink.calls[c].queue, "q1");
+  sink.Done(engine, b, true, "2");
+  sink.Done(engine, c, true, "3");
+  uint64_t hook = sink.Find("HOOK");
+  ASSERT_NE(hook, 0u);
+  EXPECT_EQ(sink.calls[hook].queue, "q3");
+}
+
 TEST_F(EngineTest, ASubmitErrorFailsTheStep) {
   engine.Define(Load("x.E:\n  tasks: [noop]\n"));
   sink.fail_submit = true;

@@ -24,11 +24,12 @@ using SysSeconds = std::chrono::sys_seconds;
 
 class CronExpr {
  public:
-  // InvalidArgument names the field and what is wrong (`hour: 24 is out of range 0-23`).
+  // InvalidArgument names the field and what is wrong (`hour: 24 is out of range 0-23`), or
+  // that the expression names no date at all (`0 0 30 2 *`, February 30th).
   static Result<CronExpr> Parse(std::string_view text);
 
   // The first matching minute strictly after `t`; nullopt when none exists within 5 years
-  // (`0 0 30 2 *`, February 30th).
+  // (`0 0 29 2 *` at the turn of a century without a leap year).
   std::optional<SysSeconds> Next(SysSeconds t) const;
   const std::string& text() const { return text_; }
 
