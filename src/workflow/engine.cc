@@ -212,19 +212,19 @@ uint32_t Engine::AddNode(Run& run, uint32_t parent, const Step* step, std::strin
 }
 
 std::string Engine::Path(const Run& run, uint32_t n) {
-  std::string path;
+  // Parts from the step up to the root, joined in reverse: prepending to the path at each
+  // level would cost the square of the depth (nested workflows nest without a limit).
+  std::vector<std::string> parts;
   while (n != 0 && n != UINT32_MAX) {
     const Node& node = run.nodes[n];
-    std::string part;
     const Node* parent = node.parent == UINT32_MAX ? nullptr : &run.nodes[node.parent];
     if (parent && parent->kind == Step::Kind::kMap) {
       // "EACH[3]": the element's place joins its map's name.
-      part = "[" + std::to_string(node.index) + "]";
-      path = part + path;
+      parts.push_back("[" + std::to_string(node.index) + "]");
       n = node.parent;
       continue;
     }
-    part = node.name;
+    std::string part = node.name;
     if (parent) {
       // Two steps of one name under one parent are told apart by their place.
       for (uint32_t sibling : parent->children) {
@@ -234,8 +234,13 @@ std::string Engine::Path(const Run& run, uint32_t n) {
         }
       }
     }
-    path = path.empty() || path.front() == '[' ? part + path : part + "/" + path;
+    parts.push_back(std::move(part));
     n = node.parent;
+  }
+  std::string path;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    if (!path.empty() && it->front() != '[') path += '/';
+    path += *it;
   }
   return path;
 }
