@@ -194,9 +194,7 @@ class Parser {
       def.where = At(kv.first);
       // Kept even when it has errors, so that its uses are not reported as unknown too.
       Task(kv.second, def);
-      if (!file.tasks.emplace(def.name, std::move(def)).second) {
-        Error(kv.first, "task '" + *name + "' is defined twice");
-      }
+      file.tasks.emplace(def.name, std::move(def));  // a second one: CheckDuplicateKeys
     }
   }
 
@@ -731,6 +729,38 @@ class Parser {
   std::vector<std::pair<Position, std::string>> queue_task_nodes_;  // queue.customs' task names
 };
 
+// A key written twice in one mapping: YAML readers disagree on which wins (yaml-cpp kept both,
+// so `tasks:` twice ran both lists), so it is an error, as a repeated key is in a request body.
+// Walks with an explicit stack, and visits a node that aliases share once (as the billion laughs
+// would otherwise make it visit 10^9).
+void CheckDuplicateKeys(const YAML::Node& root, std::vector<Diagnostic>& errors) {
+  std::vector<YAML::Node> stack{root};
+  std::set<std::pair<int, int>> visited;  // collections, by position: aliases share theirs
+  while (!stack.empty()) {
+    YAML::Node n = stack.back();
+    stack.pop_back();
+    if (!n.IsMap() && !n.IsSequence()) continue;
+    Position p = At(n);
+    if (p.line > 0 && !visited.insert({p.line, p.col}).second) continue;
+    if (n.IsSequence()) {
+      for (const YAML::Node& e : n) stack.push_back(e);
+      continue;
+    }
+    std::map<std::string, Position> keys;
+    for (const auto& kv : n) {
+      if (kv.first.IsScalar()) {
+        auto [it, fresh] = keys.emplace(kv.first.Scalar(), At(kv.first));
+        if (!fresh) {
+          errors.push_back({At(kv.first), "'" + kv.first.Scalar() + "' is given twice (first at " +
+                                              std::to_string(it->second.line) + ":" +
+                                              std::to_string(it->second.col) + ")"});
+        }
+      }
+      stack.push_back(kv.second);
+    }
+  }
+}
+
 }  // namespace
 
 ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
@@ -746,6 +776,7 @@ ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
     return out;
   }
   Parser parser(read, check_fly, out.errors);
+  CheckDuplicateKeys(root, out.errors);
   if (root.IsNull()) {
     out.errors.push_back({{1, 1}, "the file defines no workflows"});
     return out;
@@ -769,10 +800,7 @@ ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
                                    "two names), or tasks: for task definitions");
         continue;
       }
-      if (!seen.insert(*key).second) {
-        parser.Error(kv.first, "workflow '" + *key + "' is defined twice");
-        continue;
-      }
+      if (!seen.insert(*key).second) continue;  // reported by CheckDuplicateKeys
       Workflow w;
       w.name = *key;
       parser.WorkflowEntry(kv.first, kv.second, w);

@@ -278,6 +278,27 @@ TEST(WorkflowParseTest, LayoutMistakes) {
                 "w.yml:3:10: queue: must be 1-122 characters of letters, digits, _ . : -"}));
 }
 
+// yaml-cpp keeps both entries of a key written twice (a workflow's `tasks:` twice ran both
+// lists); PyYAML keeps the last. Either way the file is not what its author meant.
+TEST(WorkflowParseTest, AKeyGivenTwiceIsAnError) {
+  EXPECT_EQ(
+      Errors(R"(
+tasks:
+  X: {op: echo, op: noop}
+  X: {op: echo}
+a.B:
+  tasks: [noop]
+  tasks: [echo]
+a.B:
+  tasks: [noop]
+)"),
+      (std::vector<std::string>{"w.yml:3:6: task 'X' needs exactly one of op, cmd, shell or fly",
+                                "w.yml:3:17: 'op' is given twice (first at 3:7)",
+                                "w.yml:4:3: 'X' is given twice (first at 3:3)",
+                                "w.yml:7:3: 'tasks' is given twice (first at 6:3)",
+                                "w.yml:8:1: 'a.B' is given twice (first at 5:1)"}));
+}
+
 // Director's per-task routing (its 0.6 release): `queue: {default: Q, customs: {TASK: Q2}}`.
 TEST(WorkflowParseTest, DirectorsPerTaskQueues) {
   ParseResult r = ParseWorkflowFile(R"(
