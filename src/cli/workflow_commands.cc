@@ -125,7 +125,8 @@ int Watch(const std::string& planner, uint64_t id) {
       std::cout << frame << std::flush;
     } else {
       for (const auto& s : run->steps) {
-        std::string key = s.path;
+        // A hook may run a task a step runs too, under the same path.
+        std::string key = (s.kind == "hook" ? "hook:" : "") + s.path;
         std::string state = s.state + (s.kind == "map" ? std::to_string(s.succeeded) : "");
         if (seen[key] != state) {
           seen[key] = state;

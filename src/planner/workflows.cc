@@ -504,13 +504,23 @@ bool ParseId(std::string_view s, uint64_t* out) {
   return ec == std::errc() && p == s.data() + s.size() && *out > 0;
 }
 
-Result<json::object> Body(const HttpRequest& req, bool empty_ok) {
+// A request's JSON object. A field outside `known` is an error, as in a task's body: a
+// misspelt `paylod` would otherwise start a run with an empty payload.
+Result<json::object> Body(const HttpRequest& req, bool empty_ok,
+                          std::initializer_list<std::string_view> known) {
   if (req.body.empty() && empty_ok) return json::object();
   VOLO_RETURN_IF_ERROR(wire::CheckJson(req.body));
   boost::system::error_code ec;
   json::value v = json::parse(req.body, ec);
   if (ec) return InvalidArgument("body: malformed JSON: " + ec.message());
   if (!v.is_object()) return InvalidArgument("body: must be a JSON object");
+  for (const auto& kv : v.as_object()) {
+    if (std::find(known.begin(), known.end(), kv.key()) != known.end()) continue;
+    std::string list;
+    for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+    return InvalidArgument("body: unknown field '" + std::string(kv.key()) + "' (known: " + list +
+                           ")");
+  }
   return std::move(v.as_object());
 }
 
@@ -540,7 +550,7 @@ HttpResponse Workflows(WorkflowService& s, const HttpRequest& req) {
       return HttpResponse::Json(200, api::Encode(l));
     }
     if (m != "POST") return MethodNotAllowed("GET or POST", p);
-    auto body = Body(req, false);
+    auto body = Body(req, false, {"text", "filename", "files"});
     if (!body.ok()) return HttpResponse::Error(400, body.status().message());
     const json::value* text = body->if_contains("text");
     if (!text || !text->is_string()) {
@@ -590,7 +600,7 @@ HttpResponse Workflows(WorkflowService& s, const HttpRequest& req) {
   }
   if (action == "runs") {
     if (m == "POST") {
-      auto body = Body(req, true);
+      auto body = Body(req, true, {"payload"});
       if (!body.ok()) return HttpResponse::Error(400, body.status().message());
       return StartRun(s, rest, *body, "api");
     }
@@ -645,7 +655,7 @@ HttpResponse Runs(WorkflowService& s, const HttpRequest& req) {
   }
   if (action == "relaunch") {
     if (m != "POST") return MethodNotAllowed("POST", p);
-    auto body = Body(req, true);
+    auto body = Body(req, true, {"from_failed"});
     if (!body.ok()) return HttpResponse::Error(400, body.status().message());
     bool from_failed = false;
     if (const json::value* f = body->if_contains("from_failed")) {
@@ -679,9 +689,10 @@ HttpResponse HandleWorkflowRequest(WorkflowService* s, const HttpRequest& req) {
     return HttpResponse::Json(200, api::Serialize(json::object{{"schedules", std::move(out)}}));
   }
   if (p == "/api/workflows") {
-    // Director's own API: {"project": "ovh", "name": "ETL", "payload": {...}}.
+    // Director's own API: {"project": "ovh", "name": "ETL", "payload": {...}}; Director 0.8's
+    // optional "comment" is accepted (its clients send it) but not kept.
     if (req.method != "POST") return MethodNotAllowed("POST", p);
-    auto body = Body(req, false);
+    auto body = Body(req, false, {"project", "name", "payload", "comment"});
     if (!body.ok()) return HttpResponse::Error(400, body.status().message());
     const json::value* project = body->if_contains("project");
     const json::value* name = body->if_contains("name");

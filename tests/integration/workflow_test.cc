@@ -218,6 +218,18 @@ TEST_F(WorkflowTest, BadFilesPayloadsAndIdsGetClearErrors) {
   EXPECT_EQ(payload.status, 400);
   EXPECT_EQ(Str(payload.obj(), "error").rfind("payload.n: ", 0), 0u) << payload.Describe();
   EXPECT_EQ(Post(p.Api("/workflows/demo.S/runs"), R"({"payload": [1]})").status, 400);
+  // A misspelt field is refused, not ignored (the run would start with an empty payload).
+  Reply typo = Post(p.Api("/workflows/demo.S/runs"), R"({"paylod": {"n": 1}})");
+  EXPECT_EQ(typo.status, 400);
+  EXPECT_EQ(Str(typo.obj(), "error"), "body: unknown field 'paylod' (known: payload)")
+      << typo.Describe();
+  EXPECT_EQ(
+      Post(p.Api("/workflows"), R"({"text": "demo.T:\n  tasks: [noop]\n", "file": "x"})").status,
+      400);
+  EXPECT_EQ(
+      Post(p.url + "/api/workflows", R"({"project": "demo", "name": "S", "paylod": {}})").status,
+      400);
+  EXPECT_EQ(Get(p.Api("/runs")).obj().at("runs").as_array().size(), 0u);
   EXPECT_EQ(Post(p.Api("/workflows/demo.NOPE/runs"), "{}").status, 404);
   EXPECT_EQ(Get(p.Api("/runs/abc")).status, 400);
   EXPECT_EQ(Get(p.Api("/runs/99")).status, 404);
@@ -229,9 +241,11 @@ TEST_F(WorkflowTest, BadFilesPayloadsAndIdsGetClearErrors) {
   EXPECT_EQ(Post(p.Api("/runs/1/cancel"), "").status, 200);
   EXPECT_EQ(Str(Run(p, 1), "state"), "cancelled");
   EXPECT_EQ(Post(p.Api("/runs/1/cancel"), "").status, 409);
-  // Director's own route starts a run too.
+  EXPECT_EQ(Post(p.Api("/runs/1/relaunch"), R"({"fromFailed": true})").status, 400);
+  // Director's own route starts a run too; Director 0.8's optional comment is accepted.
   Reply director =
-      Post(p.url + "/api/workflows", R"({"project": "demo", "name": "S", "payload": {"n": 2}})");
+      Post(p.url + "/api/workflows",
+           R"({"project": "demo", "name": "S", "payload": {"n": 2}, "comment": "hi"})");
   EXPECT_EQ(director.status, 201) << director.Describe();
   EXPECT_EQ(Get(p.url + "/healthz").status, 200);
 }
@@ -392,6 +406,7 @@ TEST_F(WorkflowTest, EveryCliCommandOnAPipeAndOnATerminal) {
                                           "\"}\n"
                                           "demo.GATED:\n  tasks: [noop, GATE, echo]\n"
                                           "demo.FLAKY:\n  tasks: [noop, FLAKY]\n"
+                                          "  hooks: {failure: noop}\n"
                                           "demo.EVERY:\n  periodic: {interval: 3600}\n"
                                           "  tasks: [noop]\n");
   ASSERT_EQ(h_.RunVolo({"workflow", "apply", file, "--planner", p.url}).exit_code, 0);
@@ -403,6 +418,14 @@ TEST_F(WorkflowTest, EveryCliCommandOnAPipeAndOnATerminal) {
   EXPECT_EQ(failed.exit_code, 1) << failed.out << failed.err;
   EXPECT_NE(failed.out.find("FLAKY  failed"), std::string::npos) << failed.out;
   EXPECT_NE(failed.out.find("run 1 of demo.FLAKY: failed"), std::string::npos) << failed.out;
+  // The failure hook runs noop, as the first step does: both have their line, once.
+  auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(failed.out, "noop (hook)  succeeded"), 1u) << failed.out;
+  EXPECT_EQ(count(failed.out, "noop  succeeded"), 1u) << failed.out;
   EXPECT_EQ(json::serialize(Run(p, 1).at("payload")), R"({"who":"a file"})");
   CommandResult no_file = h_.RunVolo({"workflow", "run", "demo.FLAKY", "--payload",
                                       "@" + TempPath("none.json"), "--planner", p.url});
