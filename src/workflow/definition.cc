@@ -41,7 +41,8 @@ const TaskDef* WorkflowFile::Task(std::string_view name) const {
 
 namespace {
 
-constexpr int kMaxDepth = 64;  // nesting of groups and chains in one workflow
+constexpr int kMaxDepth = 64;            // nesting of groups and chains in one workflow
+constexpr size_t kMaxSteps = 1'000'000;  // steps of all the file's workflows
 
 Position At(const YAML::Node& n) {
   const YAML::Mark m = n.Mark();
@@ -49,10 +50,20 @@ Position At(const YAML::Node& n) {
   return {m.line + 1, m.column + 1};
 }
 
+// Most values one YAML value may expand to. Aliases share a node, but each use is a copy in
+// JSON: ten aliases of ten aliases ... of a list (the billion laughs) would be 10^9 values
+// from a few hundred bytes of YAML.
+constexpr size_t kMaxJsonValues = 1'000'000;
+
 // YAML to JSON: plain scalars are typed as YAML 1.2's core schema reads them (null, booleans,
 // integers, floats), quoted ones stay strings.
-Result<json::value> ToJson(const YAML::Node& n, int depth = 0) {
+Result<json::value> ToJson(const YAML::Node& n, int depth, size_t& budget) {
   if (depth > 100) return InvalidArgument("nested more than 100 levels");
+  if (budget == 0) {
+    return InvalidArgument("more than " + std::to_string(kMaxJsonValues) +
+                           " values (aliases that repeat each other?)");
+  }
+  --budget;
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -76,7 +87,7 @@ Result<json::value> ToJson(const YAML::Node& n, int depth = 0) {
     case YAML::NodeType::Sequence: {
       json::array a;
       for (const YAML::Node& e : n) {
-        VOLO_ASSIGN_OR_RETURN(json::value v, ToJson(e, depth + 1));
+        VOLO_ASSIGN_OR_RETURN(json::value v, ToJson(e, depth + 1, budget));
         a.push_back(std::move(v));
       }
       return json::value(std::move(a));
@@ -85,13 +96,18 @@ Result<json::value> ToJson(const YAML::Node& n, int depth = 0) {
       json::object o;
       for (const auto& kv : n) {
         if (!kv.first.IsScalar()) return InvalidArgument("a key must be a plain string");
-        VOLO_ASSIGN_OR_RETURN(json::value v, ToJson(kv.second, depth + 1));
+        VOLO_ASSIGN_OR_RETURN(json::value v, ToJson(kv.second, depth + 1, budget));
         o[kv.first.Scalar()] = std::move(v);
       }
       return json::value(std::move(o));
     }
   }
   return json::value(nullptr);
+}
+
+Result<json::value> ToJson(const YAML::Node& n) {
+  size_t budget = kMaxJsonValues;
+  return ToJson(n, 0, budget);
 }
 
 bool IsWorkflowName(std::string_view s) {
@@ -375,6 +391,16 @@ class Parser {
 
   bool ParseStep(const YAML::Node& item, Step& s, int depth) {
     s.where = At(item);
+    // Aliases of lists of aliases would otherwise expand to 10^9 steps from a short file.
+    if (steps_left_ == 0) {
+      if (!too_many_steps_) {
+        Error(item, "more than " + std::to_string(kMaxSteps) +
+                        " steps in the file (aliases that repeat each other?)");
+      }
+      too_many_steps_ = true;
+      return false;
+    }
+    --steps_left_;
     if (depth > kMaxDepth) {
       Error(item,
             "groups and chains are nested more than " + std::to_string(kMaxDepth) + " levels deep");
@@ -726,6 +752,8 @@ class Parser {
   const FlyCheck& check_fly_;
   std::vector<Diagnostic>& errors_;
   std::vector<std::pair<Position, std::string>> hook_nodes_;
+  size_t steps_left_ = kMaxSteps;
+  bool too_many_steps_ = false;
   std::vector<std::pair<Position, std::string>> queue_task_nodes_;  // queue.customs' task names
 };
 

@@ -299,6 +299,37 @@ a.B:
                                 "w.yml:8:1: 'a.B' is given twice (first at 5:1)"}));
 }
 
+// A few hundred bytes of aliases of lists of aliases (the billion laughs) expand to 10^9 values
+// or steps: refused at the first million, rather than holding the planner for ever.
+TEST(WorkflowParseTest, AliasesThatExpandBeyondAMillionAreRefused) {
+  auto laughs = [](const std::string& base) {
+    std::string y = "      l0: &l0 " + base + "\n";
+    for (int i = 1; i <= 8; ++i) {
+      y += "      l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+      for (int j = 0; j < 10; ++j) y += (j ? ", *l" : "*l") + std::to_string(i - 1);
+      y += "]\n";
+    }
+    return y;
+  };
+  auto e = Errors("tasks:\n  X:\n    op: echo\n    args:\n" +
+                  laughs("[a, b, c, d, e, f, g, h, i, j]") + "a.B:\n  tasks: [X]\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0],
+            "w.yml:5:7: args must be a mapping: more than 1000000 values (aliases that "
+            "repeat each other?)");
+  // Steps: each level a group whose tasks are ten of the level below.
+  std::string steps = "a.B:\n  tasks:\n    - &g0 {G: {type: group, tasks: [noop, noop]}}\n";
+  for (int i = 1; i <= 21; ++i) {
+    steps += "    - &g" + std::to_string(i) + " {G: {type: group, tasks: [*g" +
+             std::to_string(i - 1) + ", *g" + std::to_string(i - 1) + "]}}\n";
+  }
+  auto s = Errors(steps);
+  ASSERT_FALSE(s.empty());
+  EXPECT_NE(s[0].find("more than 1000000 steps in the file (aliases that repeat each other?)"),
+            std::string::npos)
+      << s[0];
+}
+
 // Director's per-task routing (its 0.6 release): `queue: {default: Q, customs: {TASK: Q2}}`.
 TEST(WorkflowParseTest, DirectorsPerTaskQueues) {
   ParseResult r = ParseWorkflowFile(R"(
