@@ -757,6 +757,67 @@ class Parser {
   std::vector<std::pair<Position, std::string>> queue_task_nodes_;  // queue.customs' task names
 };
 
+// YAML 1.1's merge key, which PyYAML (and so Director) reads: `<<: *defaults` (or a list of
+// aliases) adds the keys of those mappings that the mapping does not have itself, the earlier
+// mapping winning. yaml-cpp leaves `<<` an ordinary key, so it is resolved here, in place
+// (the keys keep their positions), mappings merged into others first.
+void ResolveMergeKeys(const YAML::Node& root, std::vector<Diagnostic>& errors) {
+  std::vector<std::pair<YAML::Node, bool>> stack{{root, false}};  // (node, children done)
+  std::set<std::pair<int, int>> visited;  // collections, by position: aliases share theirs
+  while (!stack.empty()) {
+    auto [n, children_done] = stack.back();
+    stack.pop_back();
+    if (!n.IsMap() && !n.IsSequence()) continue;
+    if (!children_done) {
+      Position p = At(n);
+      if (p.line > 0 && !visited.insert({p.line, p.col}).second) continue;
+      stack.emplace_back(n, true);
+      if (n.IsSequence()) {
+        for (const YAML::Node& e : n) stack.emplace_back(e, false);
+      } else {
+        for (const auto& kv : n) stack.emplace_back(kv.second, false);
+      }
+      continue;
+    }
+    if (!n.IsMap()) continue;
+    std::vector<YAML::Node> sources;
+    std::set<std::string> own;
+    bool has_merge = false;
+    for (const auto& kv : n) {
+      if (!kv.first.IsScalar()) continue;
+      if (kv.first.Scalar() != "<<") {
+        own.insert(kv.first.Scalar());
+        continue;
+      }
+      has_merge = true;
+      if (kv.second.IsMap()) {
+        sources.push_back(kv.second);
+      } else if (kv.second.IsSequence()) {
+        for (const YAML::Node& e : kv.second) {
+          if (e.IsMap()) {
+            sources.push_back(e);
+          } else {
+            errors.push_back({At(e), "'<<' merges mappings; this is not one"});
+          }
+        }
+      } else {
+        errors.push_back({At(kv.second), "'<<' merges a mapping or a list of mappings"});
+      }
+    }
+    if (!has_merge) continue;
+    std::vector<std::pair<YAML::Node, YAML::Node>> merged;
+    for (const YAML::Node& src : sources) {
+      for (const auto& kv : src) {
+        if (kv.first.IsScalar() && own.insert(kv.first.Scalar()).second) {
+          merged.emplace_back(kv.first, kv.second);
+        }
+      }
+    }
+    n.remove("<<");
+    for (auto& [k, v] : merged) n.force_insert(k, v);
+  }
+}
+
 // A key written twice in one mapping: YAML readers disagree on which wins (yaml-cpp kept both,
 // so `tasks:` twice ran both lists), so it is an error, as a repeated key is in a request body.
 // Walks with an explicit stack, and visits a node that aliases share once (as the billion laughs
@@ -805,6 +866,7 @@ ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
   }
   Parser parser(read, check_fly, out.errors);
   CheckDuplicateKeys(root, out.errors);
+  ResolveMergeKeys(root, out.errors);
   if (root.IsNull()) {
     out.errors.push_back({{1, 1}, "the file defines no workflows"});
     return out;
@@ -822,10 +884,14 @@ ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
         parser.Tasks(kv.second, out.file);
         continue;
       }
+      // `.defaults: &defaults {...}`: a template for aliases and `<<:` merges, as in GitLab
+      // CI; not a workflow.
+      if (key->starts_with(".")) continue;
       if (!IsWorkflowName(*key)) {
         parser.Error(kv.first, "'" + *key +
                                    "' is not a workflow name: write PROJECT.NAME (a dot between "
-                                   "two names), or tasks: for task definitions");
+                                   "two names), tasks: for task definitions, or .NAME for a "
+                                   "template to merge with <<");
         continue;
       }
       if (!seen.insert(*key).second) continue;  // reported by CheckDuplicateKeys

@@ -252,8 +252,8 @@ a.TWO:
 TEST(WorkflowParseTest, LayoutMistakes) {
   EXPECT_EQ(Errors("ETL:\n  tasks: [noop]\n"),
             (std::vector<std::string>{"w.yml:1:1: 'ETL' is not a workflow name: write "
-                                      "PROJECT.NAME (a dot between two names), or tasks: for "
-                                      "task definitions"}));
+                                      "PROJECT.NAME (a dot between two names), tasks: for task "
+                                      "definitions, or .NAME for a template to merge with <<"}));
   EXPECT_EQ(Errors("a.B:\n  taks: [noop]\n"),
             (std::vector<std::string>{
                 "w.yml:1:1: workflow 'a.B' has no tasks list",
@@ -328,6 +328,50 @@ TEST(WorkflowParseTest, AliasesThatExpandBeyondAMillionAreRefused) {
   EXPECT_NE(s[0].find("more than 1000000 steps in the file (aliases that repeat each other?)"),
             std::string::npos)
       << s[0];
+}
+
+// PyYAML, and so Director, reads YAML 1.1's merge key; yaml-cpp does not. A `.NAME` at the top
+// is a template (as in GitLab CI), not a workflow.
+TEST(WorkflowParseTest, MergeKeysAndTemplates) {
+  ParseResult r = ParseWorkflowFile(R"(
+.defaults: &defaults
+  queue: etl
+  hooks: {failure: ALERT}
+  concurrency: 1
+.retry: &retry {retries: 3, timeout: 60}
+tasks:
+  BASE: &base {op: echo, priority: 2}
+  A:
+    <<: [*retry, *base]
+    timeout: 5
+  ALERT: {op: noop}
+ovh.ONE:
+  <<: *defaults
+  tasks: [A]
+ovh.TWO:
+  <<: *defaults
+  concurrency: 2
+  tasks: [BASE]
+)",
+                                    Files({}));
+  ASSERT_TRUE(r.ok()) << r.errors[0].Format("w.yml");
+  ASSERT_EQ(r.file.workflows.size(), 2u);
+  const Workflow& one = *r.file.Find("ovh.ONE");
+  EXPECT_EQ(one.queue, "etl");
+  EXPECT_EQ(one.on_failure, "ALERT");
+  EXPECT_EQ(one.concurrency, 1);
+  EXPECT_EQ(r.file.Find("ovh.TWO")->concurrency, 2);  // its own key wins
+  const TaskDef& a = *r.file.Task("A");
+  EXPECT_EQ(a.op, "echo");
+  EXPECT_EQ(a.retries, 3);
+  EXPECT_EQ(a.timeout, 5);  // its own key wins
+  EXPECT_EQ(a.priority, 2);
+  // A merged key keeps its place for errors.
+  EXPECT_EQ(Errors(".d: &d {queue: \"two words\"}\na.B:\n  <<: *d\n  tasks: [noop]\n"),
+            (std::vector<std::string>{
+                "w.yml:1:16: queue: must be 1-122 characters of letters, digits, _ . : -"}));
+  EXPECT_EQ(Errors("a.B:\n  <<: 3\n  tasks: [noop]\n"),
+            (std::vector<std::string>{"w.yml:2:7: '<<' merges a mapping or a list of mappings"}));
 }
 
 // Director's per-task routing (its 0.6 release): `queue: {default: Q, customs: {TASK: Q2}}`.
