@@ -146,18 +146,22 @@ std::string Str(const json::value& v) {
   return wire::ToJson(v);
 }
 
-std::string Timestamp(const json::value& v) {
+std::string Timestamp(const json::value& v, bool utc) {
   if (!v.is_number()) return "-";
   double t = v.to_number<double>();
   if (t <= 0) return "-";
   std::time_t secs = static_cast<std::time_t>(t);
   std::tm tm{};
-  localtime_r(&secs, &tm);
+  if (utc) {
+    gmtime_r(&secs, &tm);
+  } else {
+    localtime_r(&secs, &tm);
+  }
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
   int ms = static_cast<int>((t - static_cast<double>(secs)) * 1000);
   char out[80];
-  std::snprintf(out, sizeof out, "%s.%03d", buf, std::clamp(ms, 0, 999));
+  std::snprintf(out, sizeof out, "%s.%03d%s", buf, std::clamp(ms, 0, 999), utc ? " UTC" : "");
   return out;
 }
 

@@ -47,8 +47,9 @@ std::optional<std::string> CallRaw(const std::string& planner, const std::string
 
 // A JSON scalar as table text: strings bare, null as "-", numbers as written.
 std::string Str(const boost::json::value& v);
-// A Unix time as local "YYYY-MM-DD HH:MM:SS.mmm", or "-" for null/0.
-std::string Timestamp(const boost::json::value& v);
+// A Unix time as local "YYYY-MM-DD HH:MM:SS.mmm", or "-" for null/0; with `utc`, in UTC and
+// saying so ("... UTC"), as when it answers a schedule written in UTC.
+std::string Timestamp(const boost::json::value& v, bool utc = false);
 // Rows of cells, columns padded to their widest cell, to a string (each row ends in '\n').
 std::string Table(const std::vector<std::vector<std::string>>& rows);
 // Serializes `v` like boost::json::serialize but writes every double as a plain decimal

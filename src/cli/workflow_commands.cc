@@ -238,7 +238,7 @@ void AddWorkflowCommands(CLI::App& app, int* exit_code) {
         }
       }
       rows.push_back({w.name, w.schedule.value_or("-"),
-                      w.next_run ? Timestamp(json::value(*w.next_run)) : "-", steps});
+                      w.next_run ? Timestamp(json::value(*w.next_run), true) : "-", steps});
     }
     std::cout << Table(rows);
   });
@@ -362,7 +362,9 @@ void AddWorkflowCommands(CLI::App& app, int* exit_code) {
     if (const json::array* a = v->as_object().at("schedules").if_array()) {
       for (const auto& s : *a) {
         const json::object& o = s.as_object();
-        rows.push_back({Str(o.at("workflow")), Str(o.at("schedule")), Timestamp(o.at("next_run"))});
+        // UTC, as the schedules are: a cron "0 */3 * * *" next at "06:00:00 UTC".
+        rows.push_back(
+            {Str(o.at("workflow")), Str(o.at("schedule")), Timestamp(o.at("next_run"), true)});
       }
     }
     std::cout << Table(rows);

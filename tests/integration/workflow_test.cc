@@ -494,9 +494,26 @@ TEST_F(WorkflowTest, EveryCliCommandOnAPipeAndOnATerminal) {
   CommandResult list = h_.RunVolo({"workflow", "list", "--planner", p.url});
   EXPECT_NE(list.out.find("demo.EVERY  every 3600 s"), std::string::npos) << list.out;
   EXPECT_NE(list.out.find("noop, GATE, echo"), std::string::npos) << list.out;
-  CommandResult sched = h_.RunVolo({"workflow", "schedules", "--planner", p.url});
+  // Next runs in UTC, as schedules are, whatever the local zone.
+  CommandResult sched =
+      h_.RunVolo({"workflow", "schedules", "--planner", p.url}, {{"TZ", "America/New_York"}});
   EXPECT_EQ(sched.exit_code, 0) << sched.err;
   EXPECT_NE(sched.out.find("demo.EVERY  every 3600 s"), std::string::npos) << sched.out;
+  double next = Get(p.Api("/schedules"))
+                    .obj()
+                    .at("schedules")
+                    .as_array()
+                    .at(0)
+                    .as_object()
+                    .at("next_run")
+                    .to_number<double>();
+  std::time_t secs = static_cast<std::time_t>(next);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char utc[32];
+  std::strftime(utc, sizeof utc, "%Y-%m-%d %H:%M:%S", &tm);
+  EXPECT_NE(sched.out.find(std::string(utc) + ".000 UTC"), std::string::npos) << utc << "\n"
+                                                                              << sched.out;
   EXPECT_EQ(sched.out.find("demo.GATED"), std::string::npos) << sched.out;
 }
 
