@@ -757,6 +757,25 @@ class Parser {
   std::vector<std::pair<Position, std::string>> queue_task_nodes_;  // queue.customs' task names
 };
 
+// yaml-cpp says "illegal map value" or the like for a tab in an indentation, a common mistake
+// in a file edited with tabs; this names the line (up to the error's) that has one.
+std::string TabHint(std::string_view text, int upto_line) {
+  int line = 1;
+  for (size_t start = 0; start < text.size() && (upto_line <= 0 || line <= upto_line); ++line) {
+    size_t end = std::min(text.find('\n', start), text.size());
+    size_t i = start;
+    while (i < end && (text[i] == ' ' || text[i] == '\t')) {
+      if (text[i] == '\t') {
+        return " (line " + std::to_string(line) + " is indented with a tab: YAML indents with " +
+               "spaces only)";
+      }
+      ++i;
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
 // YAML 1.1's merge key, which PyYAML (and so Director) reads: `<<: *defaults` (or a list of
 // aliases) adds the keys of those mappings that the mapping does not have itself, the earlier
 // mapping winning. yaml-cpp leaves `<<` an ordinary key, so it is resolved here, in place
@@ -861,7 +880,7 @@ ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
   } catch (const YAML::Exception& e) {
     Position p;
     if (!e.mark.is_null()) p = {e.mark.line + 1, e.mark.column + 1};
-    out.errors.push_back({p, e.msg});
+    out.errors.push_back({p, e.msg + TabHint(text, p.line)});
     return out;
   }
   Parser parser(read, check_fly, out.errors);

@@ -196,6 +196,10 @@ TEST(WorkflowParseTest, YamlSyntaxErrorsArePositioned) {
   auto e = Errors("ovh.A:\n  tasks: [a, b\n");
   ASSERT_EQ(e.size(), 1u);
   EXPECT_TRUE(e[0].starts_with("w.yml:3:1: ")) << e[0];
+  // A tab in an indentation is named, as yaml-cpp's own message does not say it.
+  EXPECT_EQ(Errors("ovh.A:\n\ttasks: [noop]\n"),
+            (std::vector<std::string>{"w.yml:2:7: illegal map value (line 2 is indented with a "
+                                      "tab: YAML indents with spaces only)"}));
 }
 
 TEST(WorkflowParseTest, MapMustRunOverAnEarlierStepOrAPayloadList) {
