@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/text.h"
 #include "fly/remote.h"
+#include "wire/messages.h"
 #include "workflow/definition.h"
 
 namespace volo::cli {
@@ -147,6 +148,16 @@ int Watch(const std::string& planner, uint64_t id) {
   }
 }
 
+// A workflow name as the planner can hold one (it goes in the URL as it is); otherwise an
+// error that says so, rather than a bad URL.
+bool NameOk(const std::string& name, int* exit_code) {
+  if (wire::ValidName(name)) return true;
+  std::cerr << "volo: no workflow is named '" << name
+            << "': names are PROJECT.NAME of letters, digits, _ . : -\n";
+  *exit_code = 2;
+  return false;
+}
+
 Result<std::string> PayloadText(const std::string& arg) {
   std::string text = arg;
   if (!arg.empty() && arg[0] == '@') {
@@ -253,6 +264,7 @@ void AddWorkflowCommands(CLI::App& app, int* exit_code) {
   run->add_flag("--wait", *rwait, "Follow the run until it ends; exit 0 only if it succeeded");
   AddPlannerFlags(*run, planner.get());
   run->callback([=] {
+    if (!NameOk(*rname, exit_code)) return;
     auto p = PayloadText(*payload);
     if (!p.ok()) {
       std::cerr << "volo: " << p.status().message() << "\n";
@@ -281,6 +293,7 @@ void AddWorkflowCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::PositiveNumber);
   AddPlannerFlags(*runs, planner.get());
   runs->callback([=] {
+    if (!wname->empty() && !NameOk(*wname, exit_code)) return;
     std::string path = "/api/v1/runs?limit=" + std::to_string(*limit);
     if (!wname->empty()) path += "&workflow=" + *wname;
     auto answer = Call(*planner, "GET", path, "", exit_code);

@@ -309,7 +309,7 @@ Result<std::vector<std::string>> WorkflowService::Apply(const std::string& filen
     return content;
   };
   workflow::ParseResult parsed =
-      workflow::ParseWorkflowFile(text, recording, fly::CheckStepFunction);
+      workflow::ParseWorkflowFile(text, recording, fly::CheckStepFunction, replaying_);
   if (!parsed.ok()) {
     std::string all;
     for (const auto& d : parsed.errors) all += (all.empty() ? "" : "\n") + d.Format(filename);

@@ -118,8 +118,9 @@ bool IsWorkflowName(std::string_view s) {
 
 class Parser {
  public:
-  Parser(const FileReader& read, const FlyCheck& check_fly, std::vector<Diagnostic>& errors)
-      : read_(read), check_fly_(check_fly), errors_(errors) {}
+  Parser(const FileReader& read, const FlyCheck& check_fly, std::vector<Diagnostic>& errors,
+         bool replay)
+      : read_(read), check_fly_(check_fly), errors_(errors), replay_(replay) {}
 
   void Error(const YAML::Node& n, std::string message) {
     errors_.push_back({At(n), std::move(message)});
@@ -549,6 +550,10 @@ class Parser {
           auto e = CronExpr::Parse(*s);
           if (!e.ok()) {
             Error(kv.second, "crontab: " + e.status().message());
+          } else if (!replay_ && e->NamesNoDate()) {
+            Error(kv.second,
+                  "crontab: never runs: none of the days of month it names falls in a month it "
+                  "names (February has 29 days at most; April, June, September and November 30)");
           } else {
             out.kind = Schedule::Kind::kCron;
             out.cron = std::move(*e);
@@ -751,6 +756,7 @@ class Parser {
   const FileReader& read_;
   const FlyCheck& check_fly_;
   std::vector<Diagnostic>& errors_;
+  const bool replay_;  // ParseWorkflowFile's `replay`
   std::vector<std::pair<Position, std::string>> hook_nodes_;
   size_t steps_left_ = kMaxSteps;
   bool too_many_steps_ = false;
@@ -872,7 +878,7 @@ void CheckDuplicateKeys(const YAML::Node& root, std::vector<Diagnostic>& errors)
 }  // namespace
 
 ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
-                              const FlyCheck& check_fly) {
+                              const FlyCheck& check_fly, bool replay) {
   ParseResult out;
   YAML::Node root;
   try {
@@ -883,8 +889,8 @@ ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
     out.errors.push_back({p, e.msg + TabHint(text, p.line)});
     return out;
   }
-  Parser parser(read, check_fly, out.errors);
-  CheckDuplicateKeys(root, out.errors);
+  Parser parser(read, check_fly, out.errors, replay);
+  if (!replay) CheckDuplicateKeys(root, out.errors);
   ResolveMergeKeys(root, out.errors);
   if (root.IsNull()) {
     out.errors.push_back({{1, 1}, "the file defines no workflows"});
@@ -911,6 +917,13 @@ ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
                                    "' is not a workflow name: write PROJECT.NAME (a dot between "
                                    "two names), tasks: for task definitions, or .NAME for a "
                                    "template to merge with <<");
+        continue;
+      }
+      if (!replay && !wire::ValidName(*key)) {
+        // It goes in URLs (/api/v1/workflows/NAME/runs) and command lines as it is.
+        parser.Error(kv.first, "workflow name '" + *key +
+                                   "' must be 1-128 of A-Z a-z 0-9 _ . : - (a dot between "
+                                   "PROJECT and NAME)");
         continue;
       }
       if (!seen.insert(*key).second) continue;  // reported by CheckDuplicateKeys

@@ -132,7 +132,11 @@ struct ParseResult {
 // wrong, or "" when nothing is.
 using FlyCheck = std::function<std::string(const std::string& file, const std::string& source,
                                            const std::string& func)>;
+//
+// `replay`: the text is a definition the journal kept, accepted by the release that wrote it.
+// The checks added since (a key given twice, a workflow name outside 1-128 of [A-Za-z0-9_.:-],
+// a crontab that names no date) are skipped, so that its workflows and runs are not lost.
 ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
-                              const FlyCheck& check_fly = {});
+                              const FlyCheck& check_fly = {}, bool replay = false);
 
 }  // namespace volo::workflow

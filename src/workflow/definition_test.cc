@@ -258,6 +258,13 @@ TEST(WorkflowParseTest, LayoutMistakes) {
             (std::vector<std::string>{"w.yml:1:1: 'ETL' is not a workflow name: write "
                                       "PROJECT.NAME (a dot between two names), tasks: for task "
                                       "definitions, or .NAME for a template to merge with <<"}));
+  // A workflow's name goes in URLs and command lines as it is.
+  EXPECT_EQ(Errors("\"a.B C\":\n  tasks: [noop]\na.b/c:\n  tasks: [noop]\n"),
+            (std::vector<std::string>{
+                "w.yml:1:1: workflow name 'a.B C' must be 1-128 of A-Z a-z 0-9 _ . : - (a dot "
+                "between PROJECT and NAME)",
+                "w.yml:3:1: workflow name 'a.b/c' must be 1-128 of A-Z a-z 0-9 _ . : - (a dot "
+                "between PROJECT and NAME)"}));
   EXPECT_EQ(Errors("a.B:\n  taks: [noop]\n"),
             (std::vector<std::string>{
                 "w.yml:1:1: workflow 'a.B' has no tasks list",
@@ -376,6 +383,29 @@ ovh.TWO:
                 "w.yml:1:16: queue: must be 1-122 characters of letters, digits, _ . : -"}));
   EXPECT_EQ(Errors("a.B:\n  <<: 3\n  tasks: [noop]\n"),
             (std::vector<std::string>{"w.yml:2:7: '<<' merges a mapping or a list of mappings"}));
+}
+
+// Valid field by field, but no such date: it would never run (and left the schedules).
+TEST(WorkflowParseTest, ACrontabThatNamesNoDateIsAnError) {
+  EXPECT_EQ(Errors("a.B:\n  tasks: [noop]\n  periodic: {crontab: \"0 0 31 2 *\"}\n"),
+            (std::vector<std::string>{
+                "w.yml:3:23: crontab: never runs: none of the days of month it names falls in a "
+                "month it names (February has 29 days at most; April, June, September and "
+                "November 30)"}));
+}
+
+// A definition the journal kept from an earlier release is read as that release accepted it:
+// the checks added since do not drop its workflows (and their runs) on an upgrade.
+TEST(WorkflowParseTest, AReplayedDefinitionSkipsTheChecksAddedSince) {
+  constexpr std::string_view kOld =
+      "\"a.B C\":\n  tasks: [noop]\n"
+      "a.D:\n  tasks: [noop]\n  tasks: [echo]\n  periodic: {crontab: \"0 0 31 2 *\"}\n";
+  EXPECT_EQ(Errors(kOld).size(), 3u);  // the name, `tasks` twice, the crontab
+  ParseResult r = ParseWorkflowFile(kOld, Files({}), {}, /*replay=*/true);
+  ASSERT_TRUE(r.ok()) << r.errors[0].Format("w.yml");
+  EXPECT_NE(r.file.Find("a.B C"), nullptr);
+  ASSERT_NE(r.file.Find("a.D"), nullptr);
+  EXPECT_EQ(r.file.Find("a.D")->root.steps.size(), 2u);  // as yaml-cpp read it then
 }
 
 // Director's per-task routing (its 0.6 release): `queue: {default: Q, customs: {TASK: Q2}}`.

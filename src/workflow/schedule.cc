@@ -150,22 +150,19 @@ Result<CronExpr> CronExpr::Parse(std::string_view text) {
   if (bits[4][7]) e.weekdays_[0] = true;  // 7 is Sunday too
   e.any_day_ = star[2];
   e.any_weekday_ = star[4];
-  // `0 0 31 2 *` is valid field by field but names no date: say so rather than never run.
-  // (With the day of week restricted too, a day matching either runs, so some day always does.)
-  if (!e.any_day_ && e.any_weekday_) {
-    constexpr std::array<unsigned, 13> kLongest = {0,  31, 29, 31, 30, 31, 30,
-                                                   31, 31, 30, 31, 30, 31};
-    bool some = false;
-    for (unsigned m = 1; m <= 12 && !some; ++m) {
-      for (unsigned d = 1; d <= kLongest[m] && !some; ++d) some = e.months_[m] && e.days_[d];
-    }
-    if (!some) {
-      return InvalidArgument(
-          "never runs: none of the days of month it names falls in a month it names (February "
-          "has 29 days at most; April, June, September and November 30)");
+  return e;
+}
+
+bool CronExpr::NamesNoDate() const {
+  // With the day of week restricted too, a day matching either runs, so some day always does.
+  if (any_day_ || !any_weekday_) return false;
+  constexpr std::array<unsigned, 13> kLongest = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  for (unsigned m = 1; m <= 12; ++m) {
+    for (unsigned d = 1; d <= kLongest[m]; ++d) {
+      if (months_[m] && days_[d]) return false;
     }
   }
-  return e;
+  return true;
 }
 
 std::optional<SysSeconds> CronExpr::Next(SysSeconds t) const {

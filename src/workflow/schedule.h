@@ -24,12 +24,15 @@ using SysSeconds = std::chrono::sys_seconds;
 
 class CronExpr {
  public:
-  // InvalidArgument names the field and what is wrong (`hour: 24 is out of range 0-23`), or
-  // that the expression names no date at all (`0 0 30 2 *`, February 30th).
+  // InvalidArgument names the field and what is wrong (`hour: 24 is out of range 0-23`).
   static Result<CronExpr> Parse(std::string_view text);
 
+  // Whether it is valid field by field but names no date at all (`0 0 30 2 *`, February
+  // 30th), and so never runs.
+  bool NamesNoDate() const;
+
   // The first matching minute strictly after `t`; nullopt when none exists within 5 years
-  // (`0 0 29 2 *` at the turn of a century without a leap year).
+  // (`0 0 30 2 *`).
   std::optional<SysSeconds> Next(SysSeconds t) const;
   const std::string& text() const { return text_; }
 

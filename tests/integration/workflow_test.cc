@@ -427,6 +427,10 @@ TEST_F(WorkflowTest, EveryCliCommandOnAPipeAndOnATerminal) {
   EXPECT_EQ(count(failed.out, "noop (hook)  succeeded"), 1u) << failed.out;
   EXPECT_EQ(count(failed.out, "noop  succeeded"), 1u) << failed.out;
   EXPECT_EQ(json::serialize(Run(p, 1).at("payload")), R"({"who":"a file"})");
+  // A name no workflow can have is said so, not a bad URL.
+  CommandResult spaced = h_.RunVolo({"workflow", "run", "demo.A B", "--planner", p.url});
+  EXPECT_EQ(spaced.exit_code, 2);
+  EXPECT_NE(spaced.err.find("no workflow is named 'demo.A B'"), std::string::npos) << spaced.err;
   CommandResult no_file = h_.RunVolo({"workflow", "run", "demo.FLAKY", "--payload",
                                       "@" + TempPath("none.json"), "--planner", p.url});
   EXPECT_EQ(no_file.exit_code, 2);
