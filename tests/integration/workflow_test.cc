@@ -599,6 +599,28 @@ demo.Q:
   std::optional<json::object> w = FindWorker(p, "etl");
   ASSERT_TRUE(w.has_value());
   EXPECT_EQ(NumAt(w->at("resources").as_object(), "queue:other"), 2);
+
+  // Director's per-task routing: LOAD goes to `other`, the rest to `etl`.
+  std::string routed = Write("routed.yml", R"(tasks:
+  LOAD: {op: echo}
+demo.ROUTED:
+  tasks: [noop, LOAD]
+  queue: {default: etl, customs: {LOAD: other}}
+)");
+  ASSERT_EQ(h_.RunVolo({"workflow", "apply", routed, "--planner", p.url}).exit_code, 0);
+  json::object view = Get(p.Api("/workflows/demo.ROUTED")).obj();
+  EXPECT_EQ(json::serialize(view.at("task_queues")), R"({"LOAD":"other"})");
+  ASSERT_EQ(Post(p.Api("/workflows/demo.ROUTED/runs"), "{}").status, 201);
+  Reply done = Get(p.Api("/runs/3/wait?timeout=60"), seconds(70));
+  ASSERT_EQ(Str(done.obj(), "state"), "succeeded") << done.Describe();
+  auto queue_of = [&](const char* step) {
+    json::object run = Run(p, 3);
+    uint64_t task = Step(run, step)->at("task").to_number<uint64_t>();
+    json::object t = Get(p.Api("/tasks/" + std::to_string(task))).obj();
+    return Str(t.at("labels").as_object(), "queue") + " " + json::serialize(t.at("resources"));
+  };
+  EXPECT_EQ(queue_of("noop"), R"(etl {"queue:etl":1})");
+  EXPECT_EQ(queue_of("LOAD"), R"(other {"queue:other":1})");
 }
 
 TEST_F(WorkflowTest, TheExamplesAreValid) {
