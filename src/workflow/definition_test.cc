@@ -464,9 +464,9 @@ TEST(PayloadSchemaTest, ChecksAndNamesTheFailingPath) {
   EXPECT_TRUE(s->Check(R"({"user": 3, "tags": ["a"]})").ok());
   Status bad = s->Check(R"({"user": "x"})");
   EXPECT_FALSE(bad.ok());
-  EXPECT_TRUE(bad.message().starts_with("payload.user: ")) << bad.message();
+  EXPECT_EQ(bad.message(), R"(payload.user: must be integer, not a string ("x"))");
   Status item = s->Check(R"({"user": 1, "tags": ["a", 2]})");
-  EXPECT_TRUE(item.message().starts_with("payload.tags[1]: ")) << item.message();
+  EXPECT_EQ(item.message(), "payload.tags[1]: a number (2) is not of a type the schema allows");
   EXPECT_FALSE(s->Check(R"({})").ok());
   EXPECT_FALSE(s->Check("not json").ok());
   EXPECT_EQ(s->TypeAt("tags"), "array");

@@ -2,6 +2,7 @@
 
 #define VALIJSON_USE_EXCEPTIONS 1
 #include <boost/json.hpp>
+#include <charconv>
 #include <exception>
 #include <valijson/adapters/boost_json_adapter.hpp>
 #include <valijson/schema.hpp>
@@ -63,6 +64,9 @@ Status PayloadSchema::Check(std::string_view payload_json) const {
     }
   }
   std::string path = "payload";
+  std::string fields;  // "a.b" when the path has no index, for TypeAt
+  bool indexed = false;
+  const json::value* at = &payload;  // the value at fault
   for (const std::string& part : best.context) {
     if (part == "<root>") continue;
     // valijson writes "[name]" for properties and "[3]" for items.
@@ -70,8 +74,37 @@ Status PayloadSchema::Check(std::string_view payload_json) const {
     if (p.size() >= 2 && p.front() == '[' && p.back() == ']') p = p.substr(1, p.size() - 2);
     bool index = !p.empty() && p.find_first_not_of("0123456789") == std::string::npos;
     path += index ? "[" + p + "]" : "." + p;
+    indexed |= index;
+    fields += (fields.empty() ? "" : ".") + p;
+    size_t i = 0;
+    if (at && index && at->is_array() &&
+        std::from_chars(p.data(), p.data() + p.size(), i).ec == std::errc() &&
+        i < at->as_array().size()) {
+      at = &at->as_array()[i];
+    } else if (at && !index && at->is_object()) {
+      at = at->as_object().if_contains(p);
+    } else {
+      at = nullptr;
+    }
   }
-  return InvalidArgument(path + ": " + (any ? best.description : "does not match the schema"));
+  std::string what = any ? best.description : "does not match the schema";
+  if (any && at && what.find("'type' constraint") != std::string::npos) {
+    // valijson's "Value type not permitted by 'type' constraint." names neither type.
+    std::string want = indexed ? "" : TypeAt(fields);
+    std::string have = at->is_null()     ? "null"
+                       : at->is_bool()   ? "a boolean"
+                       : at->is_number() ? "a number"
+                       : at->is_string() ? "a string"
+                       : at->is_array()  ? "an array"
+                                         : "an object";
+    if (at->is_string() || at->is_number() || at->is_bool()) {
+      std::string v = json::serialize(*at);
+      have += " (" + (v.size() > 40 ? v.substr(0, 37) + "..." : v) + ")";
+    }
+    what = want.empty() ? have + " is not of a type the schema allows"
+                        : "must be " + want + ", not " + have;
+  }
+  return InvalidArgument(path + ": " + what);
 }
 
 std::string PayloadSchema::TypeAt(std::string_view path) const {
