@@ -890,8 +890,10 @@ ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
     return out;
   }
   Parser parser(read, check_fly, out.errors, replay);
-  if (!replay) CheckDuplicateKeys(root, out.errors);
-  ResolveMergeKeys(root, out.errors);
+  if (!replay) {
+    CheckDuplicateKeys(root, out.errors);
+    ResolveMergeKeys(root, out.errors);
+  }
   if (root.IsNull()) {
     out.errors.push_back({{1, 1}, "the file defines no workflows"});
     return out;

@@ -134,8 +134,9 @@ using FlyCheck = std::function<std::string(const std::string& file, const std::s
                                            const std::string& func)>;
 //
 // `replay`: the text is a definition the journal kept, accepted by the release that wrote it.
-// The checks added since (a key given twice, a workflow name outside 1-128 of [A-Za-z0-9_.:-],
-// a crontab that names no date) are skipped, so that its workflows and runs are not lost.
+// What changed since is not applied to it: the checks added since (a key given twice, a
+// workflow name outside 1-128 of [A-Za-z0-9_.:-], a crontab that names no date) are skipped,
+// so that its workflows and runs are not lost, and `<<` stays the plain key it was then.
 ParseResult ParseWorkflowFile(std::string_view text, const FileReader& read,
                               const FlyCheck& check_fly = {}, bool replay = false);
 
