@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <set>
+#include <sstream>
 
 #include "wire/messages.h"
 #include "workflow/schema.h"
@@ -527,6 +528,21 @@ class Parser {
     }
   }
 
+  // A 5-field cron line (or @daily...) at `n`, into `out`; `what` names the key for errors.
+  void Cron(const YAML::Node& n, const std::string& text, const std::string& what, Schedule& out) {
+    auto e = CronExpr::Parse(text);
+    if (!e.ok()) {
+      Error(n, what + ": " + e.status().message());
+    } else if (!replay_ && e->NamesNoDate()) {
+      Error(n, what +
+                   ": never runs: none of the days of month it names falls in a month it names "
+                   "(February has 29 days at most; April, June, September and November 30)");
+    } else {
+      out.kind = Schedule::Kind::kCron;
+      out.cron = std::move(*e);
+    }
+  }
+
   void Periodic(const YAML::Node& n, Workflow& w) {
     Schedule& out = w.periodic;
     if (!n.IsMap()) {
@@ -537,28 +553,41 @@ class Parser {
     for (const auto& kv : n) {
       auto k = String(kv.first, "a key");
       if (!k) continue;
-      // `schedule` is Director's older name for interval.
       if (*k == "interval" || *k == "schedule") {
+        // `schedule` is Director's older key: seconds, or a cron line in its own field order
+        // (minute hour day-of-week day-of-month month), as Director's build_celery_schedule
+        // reads it.
         ++found;
-        if (auto i = Integer(kv.second, *k, 1, 366LL * 86400)) {
+        const YAML::Node& v = kv.second;
+        double secs = 0;
+        bool number = false;
+        if (v.IsScalar()) {
+          const std::string& t = v.Scalar();
+          auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), secs);
+          number = ec == std::errc() && p == t.data() + t.size();
+        }
+        if (*k == "schedule" && v.IsScalar() && !number) {
+          std::vector<std::string> f;
+          std::istringstream in(v.Scalar());
+          for (std::string part; in >> part;) f.push_back(part);
+          if (f.size() != 5) {
+            Error(v,
+                  "schedule: seconds, or a cron line in Director's order (minute hour "
+                  "day-of-week day-of-month month)");
+          } else {
+            Cron(v, f[0] + " " + f[1] + " " + f[3] + " " + f[4] + " " + f[2], "schedule", out);
+          }
+        } else if (number && secs >= 1 && secs <= 366.0 * 86400 && secs == std::floor(secs)) {
+          // Director takes a float (interval: 60.0); volo counts whole seconds.
           out.kind = Schedule::Kind::kInterval;
-          out.interval = std::chrono::seconds(*i);
+          out.interval = std::chrono::seconds(static_cast<int64_t>(secs));
+        } else {
+          Error(v,
+                *k + " must be a whole number of seconds from 1 to " + std::to_string(366 * 86400));
         }
       } else if (*k == "crontab") {
         ++found;
-        if (auto s = String(kv.second, "crontab")) {
-          auto e = CronExpr::Parse(*s);
-          if (!e.ok()) {
-            Error(kv.second, "crontab: " + e.status().message());
-          } else if (!replay_ && e->NamesNoDate()) {
-            Error(kv.second,
-                  "crontab: never runs: none of the days of month it names falls in a month it "
-                  "names (February has 29 days at most; April, June, September and November 30)");
-          } else {
-            out.kind = Schedule::Kind::kCron;
-            out.cron = std::move(*e);
-          }
-        }
+        if (auto s = String(kv.second, "crontab")) Cron(kv.second, *s, "crontab", out);
       } else if (*k == "payload") {
         // Director allows a fixed payload for periodic runs.
         auto j = ToJson(kv.second);

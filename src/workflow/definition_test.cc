@@ -385,6 +385,30 @@ ovh.TWO:
             (std::vector<std::string>{"w.yml:2:7: '<<' merges a mapping or a list of mappings"}));
 }
 
+// Director reads `interval` as a float, and its older `schedule` as seconds or a cron line in
+// its own field order (minute hour day-of-week day-of-month month).
+TEST(WorkflowParseTest, DirectorsIntervalFloatsAndOlderScheduleCronLines) {
+  ParseResult r = ParseWorkflowFile(R"(
+a.FLOAT:
+  tasks: [noop]
+  periodic: {interval: 60.0}
+a.LEGACY:
+  tasks: [noop]
+  periodic: {schedule: "30 3 1 * *"}
+)",
+                                    Files({}));
+  ASSERT_TRUE(r.ok()) << r.errors[0].Format("w.yml");
+  EXPECT_EQ(r.file.Find("a.FLOAT")->periodic.Describe(), "every 60 s");
+  EXPECT_EQ(r.file.Find("a.LEGACY")->periodic.Describe(), "cron 30 3 * * 1");  // Mondays
+  EXPECT_EQ(Errors("a.B:\n  tasks: [noop]\n  periodic: {interval: 2.5}\n"),
+            (std::vector<std::string>{
+                "w.yml:3:24: interval must be a whole number of seconds from 1 to 31622400"}));
+  EXPECT_EQ(Errors("a.B:\n  tasks: [noop]\n  periodic: {schedule: \"0 3 *\"}\n"),
+            (std::vector<std::string>{
+                "w.yml:3:24: schedule: seconds, or a cron line in Director's order (minute hour "
+                "day-of-week day-of-month month)"}));
+}
+
 // Valid field by field, but no such date: it would never run (and left the schedules).
 TEST(WorkflowParseTest, ACrontabThatNamesNoDateIsAnError) {
   EXPECT_EQ(Errors("a.B:\n  tasks: [noop]\n  periodic: {crontab: \"0 0 31 2 *\"}\n"),
