@@ -260,7 +260,10 @@ void AddWorkflowCommands(CLI::App& app, int* exit_code) {
   auto payload = std::make_shared<std::string>("{}");
   auto rwait = std::make_shared<bool>(false);
   run->add_option("NAME", *rname, "PROJECT.NAME")->required();
-  run->add_option("--payload", *payload, "JSON object, or @FILE");
+  auto* payload_flag = run->add_option("--payload", *payload, "JSON object, or @FILE");
+  // `director workflow run NAME '{"user": 1}'`: the payload as Director's CLI takes it.
+  run->add_option("PAYLOAD", *payload, "The payload, as Director's CLI takes it (or --payload)")
+      ->excludes(payload_flag);
   run->add_flag("--wait", *rwait, "Follow the run until it ends; exit 0 only if it succeeded");
   AddPlannerFlags(*run, planner.get());
   run->callback([=] {

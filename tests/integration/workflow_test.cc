@@ -519,6 +519,16 @@ TEST_F(WorkflowTest, EveryCliCommandOnAPipeAndOnATerminal) {
   EXPECT_NE(sched.out.find(std::string(utc) + ".000 UTC"), std::string::npos) << utc << "\n"
                                                                               << sched.out;
   EXPECT_EQ(sched.out.find("demo.GATED"), std::string::npos) << sched.out;
+  // The payload as Director's CLI takes it, after the name.
+  CommandResult director =
+      h_.RunVolo({"workflow", "run", "demo.FLAKY", R"({"who": "director"})", "--planner", p.url});
+  ASSERT_EQ(director.exit_code, 0) << director.err;
+  uint64_t director_run = std::stoull(director.out);
+  EXPECT_EQ(json::serialize(Run(p, director_run).at("payload")), R"({"who":"director"})");
+  EXPECT_EQ(
+      h_.RunVolo({"workflow", "run", "demo.FLAKY", "{}", "--payload", "{}", "--planner", p.url})
+          .exit_code,
+      2);
 }
 
 // `volo workflow validate` names each kind of problem the issue lists at its place.
