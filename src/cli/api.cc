@@ -83,7 +83,8 @@ std::string ApiToken() { return Secret(g_token_file, "VOLO_TOKEN"); }
 
 std::optional<json::value> Call(const std::string& planner, const std::string& method,
                                 const std::string& path, const std::string& body, int* exit_code,
-                                double timeout_s) {
+                                double timeout_s, bool* unreachable) {
+  if (unreachable) *unreachable = false;
   net::Headers headers{{"Content-Type", "application/json"}};
   std::string token = Secret(g_token_file, "VOLO_TOKEN");
   if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
@@ -96,6 +97,7 @@ std::optional<json::value> Call(const std::string& planner, const std::string& m
   if (!r.ok()) {
     std::cerr << "volo: cannot reach the planner at " << planner << ": " << r.status().message()
               << "\n";
+    if (unreachable) *unreachable = true;
     return failed();
   }
   if (r->status == 401) {

@@ -36,10 +36,12 @@ std::string ApiToken();
 
 // Calls the planner's REST API and parses the JSON answer. On failure prints one line to
 // stderr (the planner's own error message when it gave one), sets *exit_code (when given) to 1
-// and returns nullopt; success leaves *exit_code alone.
+// and returns nullopt; success leaves *exit_code alone. `unreachable`, when given, tells whether
+// the failure was that no answer came (the planner down or restarting).
 std::optional<boost::json::value> Call(const std::string& planner, const std::string& method,
                                        const std::string& path, const std::string& body,
-                                       int* exit_code, double timeout_s = 10);
+                                       int* exit_code, double timeout_s = 10,
+                                       bool* unreachable = nullptr);
 
 // Like Call, for an answer that is not JSON (command logs): its body as it came.
 std::optional<std::string> CallRaw(const std::string& planner, const std::string& method,

@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/text.h"
 #include "fly/remote.h"
+#include "net/client.h"
 #include "wire/messages.h"
 #include "workflow/definition.h"
 
@@ -85,8 +86,10 @@ std::string RunHeader(const api::RunView& r) {
   return out;
 }
 
-std::optional<api::RunView> GetRun(const std::string& planner, uint64_t id, int* exit_code) {
-  auto v = Call(planner, "GET", "/api/v1/runs/" + std::to_string(id), "", exit_code);
+std::optional<api::RunView> GetRun(const std::string& planner, uint64_t id, int* exit_code,
+                                   bool* unreachable = nullptr) {
+  auto v =
+      Call(planner, "GET", "/api/v1/runs/" + std::to_string(id), "", exit_code, 10, unreachable);
   if (!v) return std::nullopt;
   auto run = api::ParseRun(*v);
   if (!run.ok()) {
@@ -97,6 +100,22 @@ std::optional<api::RunView> GetRun(const std::string& planner, uint64_t id, int*
   return std::move(*run);
 }
 
+// After the planner stopped answering: whether it answers again within `limit`. Runs survive
+// a restart (with --data), so a watcher waits for it rather than give up on the run.
+bool PlannerBack(const std::string& planner, std::chrono::seconds limit) {
+  std::cerr << "volo: waiting up to " << limit.count() << " s for the planner to come back\n";
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    auto r = net::HttpFetch("GET", planner + "/healthz", "", {}, std::chrono::seconds(1));
+    if (r.ok() && r->status == 200) {
+      std::cerr << "volo: the planner is back\n";
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return false;
+}
+
 // Follows a run until it ends: on a terminal the tree is redrawn in place; piped, one line per
 // step that changes state. The exit code is 0 when it succeeded.
 int Watch(const std::string& planner, uint64_t id) {
@@ -105,8 +124,15 @@ int Watch(const std::string& planner, uint64_t id) {
   size_t drawn = 0;
   int code = 0;
   while (true) {
-    auto run = GetRun(planner, id, &code);
-    if (!run) return 1;
+    bool unreachable = false;
+    auto run = GetRun(planner, id, &code, &unreachable);
+    if (!run) {
+      if (unreachable && PlannerBack(planner, std::chrono::seconds(60))) {
+        drawn = 0;  // the messages moved the cursor: draw the tree afresh below them
+        continue;
+      }
+      return 1;
+    }
     if (tty) {
       std::string frame;
       for (size_t i = 0; i < drawn; ++i) frame += "\x1b[1A\x1b[2K";

@@ -283,5 +283,40 @@ demo.LONG:
   EXPECT_EQ(of_run, 1005u);
 }
 
+// `volo workflow run --wait` follows its run across a planner restart: it waits for the planner
+// to answer again rather than give up on a run that survives the restart.
+TEST_F(DurabilityTest, RunWaitFollowsItsRunAcrossAPlannerRestart) {
+  StartPlanner();
+  h_.Spawn("worker", {"worker", "--planner", url_, "--id", "w1", "--slots", "2", "--port", "-1",
+                      "--ops", "sleep,echo,noop"});
+  const std::string file = R"(tasks:
+  HOLD: {op: sleep, args: {seconds: 1}}
+demo.W:
+  tasks: [noop, HOLD, echo]
+)";
+  ASSERT_EQ(Post(url_ + "/api/v1/workflows", json::serialize(json::object{{"text", file}})).status,
+            200);
+  Child* watch = h_.Spawn("watch", {"workflow", "run", "demo.W", "--wait", "--planner", url_});
+  ASSERT_NE(watch, nullptr);
+  ASSERT_TRUE(PollUntil(
+      [&] { return ReadFile(watch->log_path).find("HOLD  running") != std::string::npos; },
+      seconds(30)))
+      << ReadFile(watch->log_path);
+  h_.Kill(*planner_);
+  // It has seen the planner gone (or, before it waited, given up) before the planner is back.
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return ReadFile(watch->log_path).find("cannot reach the planner") != std::string::npos;
+      },
+      seconds(30)))
+      << ReadFile(watch->log_path);
+  StartPlanner();
+  ASSERT_TRUE(h_.WaitExit(*watch, seconds(60))) << ReadFile(watch->log_path);
+  std::string out = ReadFile(watch->log_path);
+  EXPECT_EQ(watch->ExitCode(), 0) << out;
+  EXPECT_NE(out.find("volo: the planner is back"), std::string::npos) << out;
+  EXPECT_NE(out.find("run 1 of demo.W: succeeded"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace volo::itest
