@@ -16,6 +16,8 @@ const app = document.getElementById("app")!;
 
 function login(message = ""): void {
   const input = h("input", { type: "password", id: "token", placeholder: "API token", autocomplete: "current-password", autofocus: true }) as HTMLInputElement;
+  // A password field wants a user name beside it (for password managers); the token has none.
+  const user = h("input", { type: "text", name: "username", autocomplete: "username", value: "volo", hidden: true });
   const error = h("p", { class: "error", id: "login-error" }, message);
   const form = h("form", {
     class: "login",
@@ -35,6 +37,7 @@ function login(message = ""): void {
   },
   h("h1", {}, "volo"),
   h("p", {}, "This planner asks for its API token (the contents of its --token-file). The page keeps a session; the token is not stored."),
+  user,
   input,
   h("button", { type: "submit", id: "login-button" }, "Log in"),
   error);

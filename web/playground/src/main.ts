@@ -165,6 +165,10 @@ let chunksEnded = 0;
 
 async function probeFleet() {
   try {
+    // A planner marks the pages it serves; a static host has no API to ask (and would answer
+    // the probe with a 404 the console reports).
+    const page = await fetch(location.href.split("#")[0], { method: "HEAD", credentials: "same-origin" });
+    if (!page.headers.get("X-Volo-Planner")) return;
     const res = await fetch(api + "session", { credentials: "same-origin" });
     if (!res.ok) return;
     const s = await res.json() as { token_required?: boolean; authenticated?: boolean; csrf?: string };
@@ -424,12 +428,34 @@ function stop() {
   status.dataset.exit = "stopped";
 }
 
-async function loadExample(name: string) {
+async function loadExample(name: string): Promise<boolean> {
   const ex = index.examples.find((e) => e.name === name);
-  if (!ex) return;
+  if (!ex) return false;
   const res = await fetch(`examples/${ex.file}`);
   setProgram(await res.text());
   history.replaceState(null, "", `#example=${encodeURIComponent(name)}`);
+  return true;
+}
+
+// The program the URL fragment names (#code=... or #example=NAME, else pi); what it cannot
+// read it says in the status line rather than opening an empty editor.
+async function loadFragment(): Promise<string> {
+  const params = fragmentParams();
+  const code = params.get("code");
+  if (code !== null) {
+    const program = decodeProgram(code);
+    if (program !== null) {
+      setProgram(program);
+      examples.value = "";
+      return "ready";
+    }
+  }
+  const name = params.get("example") ?? "pi";
+  const found = await loadExample(name);
+  examples.value = found ? name : "pi";
+  if (!found) await loadExample("pi");
+  if (code !== null) return "the link's program is not base64url UTF-8 (a cut link?): showing pi";
+  return found ? "ready" : `no example named '${name}' (the Example menu lists them): showing pi`;
 }
 
 function share() {
@@ -464,20 +490,22 @@ async function init() {
     opt.title = ex.title;
     examples.append(opt);
   }
-  const params = fragmentParams();
-  const code = params.get("code");
-  const program = code !== null ? decodeProgram(code) : null;
-  if (program !== null) {
-    setProgram(program);
-    examples.value = "";
-  } else {
-    const name = params.get("example") ?? "pi";
-    examples.value = name;
-    await loadExample(name);
-  }
+  const loaded = await loadFragment();
   await probeFleet();
-  setRunning(false, "ready");
+  setRunning(false, loaded);
   document.body.dataset.loaded = "true";
+  // A link pasted into this tab's address bar changes only the fragment: no page load, so the
+  // program is read again here. (Share and the Example menu replace the fragment, which fires
+  // no hashchange.)
+  window.addEventListener("hashchange", () => {
+    if (running) stop();
+    void loadFragment().then((text) => {
+      output.textContent = "";
+      diagList.replaceChildren();
+      delete status.dataset.exit;
+      status.textContent = text;
+    });
+  });
 }
 
 void init();
