@@ -442,13 +442,14 @@ class DashboardTest(BrowserTest):
             f.write("""<!doctype html><title>elsewhere</title><script>
               const planner = new URLSearchParams(location.search).get("planner");
               fetch(planner + "/api/v1/tasks", {method: "POST", mode: "no-cors",
-                    body: JSON.stringify({op: "exec", args: {shell: "touch /tmp/pwned"}})})
+                    body: JSON.stringify({op: "exec", args: {shell: "echo pwned"}})})
                 .finally(() => fetch(planner + "/api/v1/workers/w1/drain",
                                      {method: "POST", mode: "no-cors"}))
                 .finally(() => { document.title = "sent"; });
             </script>""")
         evil = self.spawn_static(site)
-        self.worker("w1", ops="add")
+        self.worker("w1", ops="exec", extra=["--sandbox", "none",
+                                             "--work-dir", os.path.join(self.tmp, "work")])
         wait_for(lambda: self.live_workers() == {"w1"}, what="the worker to join")
         self.driver.get(f"{evil}/index.html?planner={self.url}")
         wait_for(lambda: self.driver.title == "sent", what="the other page's requests")
