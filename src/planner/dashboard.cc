@@ -83,8 +83,9 @@ json::object CountsObject(const Counts& c) {
 }
 
 // The latency at quantile `q` of a histogram (counts per upper bound in Core::kLatencyBounds,
-// the last bucket open-ended), interpolated within its bucket; 0 without samples.
-double Quantile(const std::array<uint64_t, 13>& buckets, double q) {
+// the last bucket open-ended), interpolated within its bucket and never above `max`, the
+// longest latency seen; 0 without samples.
+double Quantile(const Core::LatencyHistogram& buckets, double q, double max) {
   uint64_t total = 0;
   for (uint64_t b : buckets) total += b;
   if (total == 0) return 0;
@@ -96,11 +97,11 @@ double Quantile(const std::array<uint64_t, 13>& buckets, double q) {
       double lo = i == 0 ? 0 : Core::kLatencyBounds[i - 1];
       double hi = i < Core::kLatencyBounds.size() ? Core::kLatencyBounds[i] : lo * 2;
       double frac = (want - seen) / static_cast<double>(buckets[i]);
-      return lo + (hi - lo) * std::clamp(frac, 0.0, 1.0);
+      return std::min(lo + (hi - lo) * std::clamp(frac, 0.0, 1.0), max);
     }
     seen += static_cast<double>(buckets[i]);
   }
-  return Core::kLatencyBounds.back();
+  return std::min(Core::kLatencyBounds.back(), max);
 }
 
 double Round(double v, double unit) { return std::round(v / unit) * unit; }
@@ -252,18 +253,19 @@ void Dashboard::Sample() {
   uint64_t next = core_.next_id();
   uint64_t finished = next - 1 - c.queued - c.running;
   const auto& lat = core_.dispatch_latency();
+  double max = core_.TakeDispatchLatencyMax();  // since the previous sample
   if (sampled_ && now > last_t_) {
     double dt = now - last_t_;
     Point p;
     p.t = now;
     p.finished_per_s = finished >= last_finished_ ? (finished - last_finished_) / dt : 0;
     p.submitted_per_s = next >= last_next_id_ ? (next - last_next_id_) / dt : 0;
-    std::array<uint64_t, 13> delta{};
+    Core::LatencyHistogram delta{};
     for (size_t i = 0; i < delta.size(); ++i) {
       delta[i] = lat[i] >= last_latency_[i] ? lat[i] - last_latency_[i] : 0;
     }
-    p.p50 = Quantile(delta, 0.5);
-    p.p99 = Quantile(delta, 0.99);
+    p.p50 = Quantile(delta, 0.5, max);
+    p.p99 = Quantile(delta, 0.99, max);
     p.queued = c.queued;
     p.running = c.running;
     history_.push_back(p);

@@ -136,7 +136,7 @@ class Dashboard {
   // The counters at the previous sample.
   double last_t_ = 0;
   uint64_t last_finished_ = 0, last_next_id_ = 0;
-  std::array<uint64_t, 13> last_latency_{};
+  Core::LatencyHistogram last_latency_{};
   bool sampled_ = false;
   // Finished task ids since the last snapshot (a ring; `finished_seen_` counts every one).
   std::vector<uint64_t> ring_;
