@@ -462,6 +462,33 @@ class DashboardTest(BrowserTest):
         wait_for(lambda: [w["state"] for w in self.api("GET", "/api/v1/workers")["workers"]]
                  == ["draining"], what="the dashboard's Drain to work")
 
+    def test_AfterAPlannerRestartThePageAsksForTheTokenAgain(self):
+        """Sessions live in the planner's memory: once it is back, the open page asks for the
+        token (instead of reconnecting in vain) and, logged in again, is live again."""
+        self.planner(token="api-secret-3", join="join-secret-3")
+        port = self.url.rsplit(":", 1)[1]
+        self.open("/")  # the overview reads only the live feed, which a browser cannot see refused
+        wait_for(lambda: self.css("#login #token"), what="the token prompt")
+        self.css("#token")[0].send_keys("api-secret-3")
+        self.click("#login-button")
+        wait_for(lambda: self.text_of("#live") == "live", what="the dashboard after the login")
+        self.planner_child.stop()
+        wait_for(lambda: self.text_of("#live") != "live", what="the page to lose the planner")
+        self.spawn("planner-again", ["planner", "--port", port, "--log-level", "info",
+                                     "--token-file", os.path.join(self.tmp, "token"),
+                                     "--join-token-file", os.path.join(self.tmp, "join")])
+        wait_for(lambda: "log in again" in (self.text_of("#login-error") or ""),
+                 what="the prompt saying to log in again")
+        tid = self.api("POST", "/api/v1/tasks", {"op": "mult", "args": {"a": 6, "b": 7}})["id"]
+        self.css("#token")[0].send_keys("api-secret-3")
+        self.click("#login-button")
+        wait_for(lambda: self.text_of("#live") == "live", what="live again after the new login")
+        wait_for(lambda: self.text_of("#count-queued b") == "1",
+                 what="the overview drawn on the new page")
+        self.click('nav a[href="/tasks"]')
+        wait_for(lambda: [tr.get_attribute("data-task") for tr in self.css("#tasks tbody tr")]
+                 == [str(tid)], what="the task list")
+
     def spawn_static(self, directory):
         """A static file server on another loopback port (another origin); returns its URL."""
         port_file = os.path.join(self.tmp, "static.port")

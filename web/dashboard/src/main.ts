@@ -4,7 +4,7 @@ import "./style.css";
 import { api, ApiError, SessionInfo, setCsrf, whenUnauthorized } from "./api";
 import { feed } from "./feed";
 import { h } from "./dom";
-import { link, render, route, startRouter } from "./router";
+import { link, route, startRouter } from "./router";
 import { overview } from "./views/overview";
 import { task, tasks } from "./views/tasks";
 import { stream } from "./views/stream";
@@ -15,7 +15,13 @@ import { fn, functions } from "./views/functions";
 const app = document.getElementById("app")!;
 
 function login(message = ""): void {
-  const input = h("input", { type: "password", id: "token", placeholder: "API token", autocomplete: "current-password", autofocus: true }) as HTMLInputElement;
+  // Already asking (views still polling get 401s too): keep what is being typed.
+  const shown = document.getElementById("login-error");
+  if (shown) {
+    if (message) shown.textContent = message;
+    return;
+  }
+  const input = h("input", { type: "password", id: "token", placeholder: "API token", autocomplete: "current-password" }) as HTMLInputElement;
   // A password field wants a user name beside it (for password managers); the token has none.
   const user = h("input", { type: "text", name: "username", autocomplete: "username", value: "volo", hidden: true });
   const error = h("p", { class: "error", id: "login-error" }, message);
@@ -90,12 +96,20 @@ function start(withSession: boolean): void {
     feed.start();
     startRouter(main);
   } else {
-    render();
+    // Logged in again (the session had ended): the views draw into the new page body.
+    feed.start();
+    startRouter(main);
   }
 }
 
 async function boot(): Promise<void> {
   whenUnauthorized((message) => login(message));
+  feed.whenRefused(async () => {
+    const s = await api<SessionInfo>("GET", "/api/v1/session");
+    if (!s.token_required || s.authenticated) return true;
+    login("The planner restarted or the session ended: log in again.");
+    return false;
+  });
   try {
     const s = await api<SessionInfo>("GET", "/api/v1/session");
     if (s.csrf) setCsrf(s.csrf);
