@@ -403,6 +403,20 @@ class DashboardTest(BrowserTest):
         wait_for(lambda: self.text_of("#task-result") == "3", what="the add's result")
         self.assertNotIn("Labels", self.text_of("dl.details"))  # none given: no empty row
         self.assertFalse(self.css("#task-stderr")[0].is_displayed())
+        # The playground is one click away when this volo has it.
+        try:
+            has_playground = urllib.request.urlopen(self.url + "/playground/", timeout=10).status == 200
+        except urllib.error.HTTPError:
+            has_playground = False
+        self.open("/")
+        if has_playground:
+            self.click("#playground-link")
+            wait_for(lambda: self.driver.execute_script("return document.body.dataset.loaded") == "true",
+                     timeout=60, what="the playground opened from the dashboard")
+            self.assertEqual(self.console_errors(), [])
+        else:
+            wait_for(lambda: self.text_of("#live") == "live", what="the overview")
+            self.assertEqual(self.css("#playground-link"), [])
         # No view there: the page says so, and the planner answers 404 (the API's paths stay
         # JSON errors).
         self.open("/nonexistent")

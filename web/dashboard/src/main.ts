@@ -69,14 +69,15 @@ function start(withSession: boolean): void {
       }, "Log out")
     : null;
   const main = h("main", {});
-  app.replaceChildren(
-    h("header", {},
-      h("b", { class: "brand" }, "volo"),
-      h("nav", {},
-        link("/", "Overview"), link("/tasks", "Tasks"), link("/stream", "Task stream"),
-        link("/fly", "FLY runs"), link("/runs", "Workflow runs"), link("/functions", "Functions")),
-      status, logout),
-    main);
+  const nav = h("nav", {},
+    link("/", "Overview"), link("/tasks", "Tasks"), link("/stream", "Task stream"),
+    link("/fly", "FLY runs"), link("/runs", "Workflow runs"), link("/functions", "Functions"));
+  app.replaceChildren(h("header", {}, h("b", { class: "brand" }, "volo"), nav, status, logout), main);
+  // The FLY playground the planner serves beside the dashboard (a page of its own), when this
+  // volo was built with it.
+  fetch("/playground/", { method: "HEAD" })
+    .then((r) => r.ok && nav.append(h("a", { href: "/playground/", id: "playground-link", title: "FLY in the browser; Run on this fleet sends its flies here" }, "Playground")))
+    .catch(() => undefined);
   if (!started) {
     started = true;
     route(/^\/$/, overview);
