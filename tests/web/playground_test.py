@@ -318,6 +318,31 @@ class PlaygroundTest(unittest.TestCase):
         wait_for(lambda: "not base64url" in self.el("status").text, what="an unreadable link")
         self.assertEqual(self.console_errors(), [])
 
+    def test_EnvBindsAnEnvironmentAsVoloRunDoes(self):
+        """pi_slides declares an "azure" environment: the page says so and fills the Env box
+        with the binding volo run asks for; with it, the answer is volo run's for the seed."""
+        url = self.serve(self.build_site())
+        self.open(f"{url}#example=pi_slides")
+        self.set_seed(7)
+        code, out = self.run_program()
+        self.assertEqual(code, "2", out)
+        self.assertIn("bind it at launch with --env cloud=smp:N", out)
+        self.assertEqual(self.el("env").get_attribute("value"), "cloud=smp:4")
+        self.assertIn("Env set to cloud=smp:4", self.el("status").text)
+        code, out = self.run_program(timeout=120)
+        self.assertEqual(code, "0", out)
+        native_code, native_out = self.native("examples/pi_slides.fly", "--seed", "7",
+                                              "--env", "cloud=smp:4")
+        self.assertEqual(native_code, 0, native_out)
+        self.assertEqual(out.strip(), native_out.strip())
+        # A binding the interpreter cannot take is its own error, as volo run's.
+        box = self.el("env")
+        box.clear()
+        box.send_keys("cloud=gpu:9")
+        code, out = self.run_program()
+        self.assertNotEqual(code, "0", out)
+        self.assertIn("cloud=gpu:9", out)
+
     def test_LiteBuildWritesTheSiteAndRefusesAFile(self):
         """volo lite build writes every file again over an older build; a file as OUT is an error."""
         site = os.path.join(self.tmp, "site")

@@ -113,6 +113,7 @@ const runButton = $<HTMLButtonElement>("run");
 const stopButton = $<HTMLButtonElement>("stop");
 const examples = $<HTMLSelectElement>("examples");
 const seedInput = $<HTMLInputElement>("seed");
+const envInput = $<HTMLInputElement>("env");
 const diagList = $<HTMLUListElement>("diagnostics");
 const fleetSwitch = $<HTMLLabelElement>("fleet-switch");
 const fleetBox = $<HTMLInputElement>("fleet");
@@ -308,7 +309,9 @@ function finish(m: Extract<WorkerMessage, { kind: "done" }>) {
   endWaiting = null;
   openChunks.clear();
   showDiagnostics();
-  setRunning(false, `exit ${m.code} · ${(m.ms / 1000).toFixed(2)} s`);
+  const suggested = m.code !== 0 ? suggestBinding() : null;
+  setRunning(false, `exit ${m.code} · ${(m.ms / 1000).toFixed(2)} s` +
+    (suggested ? ` · Env set to ${suggested} (as volo run --env): Run again` : ""));
   status.dataset.ms = m.ms.toFixed(1);  // the run alone, without loading (bench/playground)
   status.dataset.exit = String(m.code);
 }
@@ -375,8 +378,18 @@ function restartWorker() {
   startWorker();
 }
 
+// The Env box: `volo run --env` bindings (NAME=smp:N), separated by spaces or commas.
 function bindings(): string[] {
-  return [];
+  return envInput.value.split(/[\s,]+/).filter((b) => b !== "");
+}
+
+// A program whose environment volo cannot run directly (pi_slides' "azure") says to bind it
+// with --env NAME=smp:N: here that is the Env box, so fill it in for the next Run.
+function suggestBinding(): string | null {
+  const m = /bind it at launch with --env ([A-Za-z_][A-Za-z0-9_]*)=smp:N/.exec(stderrText);
+  if (!m || envInput.value.trim() !== "") return null;
+  envInput.value = `${m[1]}=smp:4`;
+  return envInput.value;
 }
 
 function start() {
