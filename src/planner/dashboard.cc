@@ -451,7 +451,8 @@ bool Dashboard::HandlePublic(RestContext& ctx, const HttpRequest& req, const Rep
       r.headers.emplace_back(
           "Set-Cookie", std::string(kCookie) + "=" + c.id +
                             "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
-                            std::to_string(static_cast<int64_t>(SessionStore::kLifetimeSeconds)));
+                            std::to_string(static_cast<int64_t>(SessionStore::kLifetimeSeconds)) +
+                            (options_.secure_cookie ? "; Secure" : ""));
       r.headers.emplace_back("Cache-Control", "no-store");
       reply(std::move(r));
       return true;
@@ -460,8 +461,9 @@ bool Dashboard::HandlePublic(RestContext& ctx, const HttpRequest& req, const Rep
       // Logging out needs no CSRF token: at worst a forged request logs someone out.
       if (!cookie.empty()) sessions_.Remove(cookie);
       HttpResponse r = HttpResponse::Json(200, "{\"ok\":true}");
-      r.headers.emplace_back(
-          "Set-Cookie", std::string(kCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+      r.headers.emplace_back("Set-Cookie", std::string(kCookie) +
+                                               "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0" +
+                                               (options_.secure_cookie ? "; Secure" : ""));
       reply(std::move(r));
       return true;
     }

@@ -70,6 +70,8 @@ struct DashboardOptions {
   size_t max_running_per_worker = 64;
   // A page whose connection has this much unsent is skipped until it catches up.
   size_t max_backlog_bytes = 4 << 20;
+  // The planner serves HTTPS: the session cookie is `Secure` (never sent over plain HTTP).
+  bool secure_cookie = false;
 };
 
 // GET /api/v1/dashboard/fly: the FLY programs run on the fleet, from their `fly` tasks among

@@ -305,6 +305,29 @@ TEST_F(DashboardTest, SessionCookieStandsInForTheTokenWithCsrfOnActions) {
   EXPECT_EQ(Send("GET", "/api/v1/status", "", {}, with_cookie).status, 401);
 }
 
+TEST_F(DashboardTest, SessionCookieIsSecureWhenThePlannerServesHttps) {
+  Dashboard https(core_, env_, DashboardOptions{.secure_cookie = true});
+  RestContext ctx{core_, blobs_, env_, Token("api-secret"), Token("join-secret")};
+  ctx.dashboard = &https;
+  net::HttpRequest req;
+  req.method = "POST";
+  req.path = "/api/v1/session";
+  req.body = R"({"token": "api-secret"})";
+  std::string cookie;
+  HandleRequest(ctx, req, [&](net::HttpResponse r) {
+    EXPECT_EQ(r.status, 200) << r.body;
+    for (const auto& [k, v] : r.headers) {
+      if (k == "Set-Cookie") cookie = v;
+    }
+  });
+  EXPECT_TRUE(cookie.ends_with("; Secure")) << cookie;
+  EXPECT_NE(cookie.find("HttpOnly; SameSite=Strict"), std::string::npos) << cookie;
+  // Plain HTTP (the default): a Secure cookie would never come back.
+  Reset("api-secret");
+  auto login = Send("POST", "/api/v1/session", R"({"token": "api-secret"})");
+  EXPECT_EQ(login.Header("Set-Cookie").find("Secure"), std::string::npos);
+}
+
 TEST_F(DashboardTest, SessionsExpire) {
   Reset("api-secret");
   auto ok = Send("POST", "/api/v1/session", R"({"token":"api-secret"})");

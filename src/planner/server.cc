@@ -120,7 +120,7 @@ struct PlannerServer::Impl final : RestEnv {
                  static_cast<int>(options.heartbeat_interval.count()),
                  ws_links,
                  next_client},
-        dashboard(core, *this) {
+        dashboard(core, *this, DashboardOptions{.secure_cookie = !options.tls_cert_file.empty()}) {
     rest.dashboard = &dashboard;
     workflows.SetBlobSink([this](const std::string& sha256, std::string bytes) {
       return blobs.Put(sha256, std::move(bytes));
