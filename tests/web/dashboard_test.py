@@ -403,6 +403,14 @@ class DashboardTest(BrowserTest):
         wait_for(lambda: self.text_of("#task-result") == "3", what="the add's result")
         self.assertNotIn("Labels", self.text_of("dl.details"))  # none given: no empty row
         self.assertFalse(self.css("#task-stderr")[0].is_displayed())
+        # A function that is not deployed: said once (no request every 2 s, each a console error).
+        self.open("/functions/nope")
+        wait_for(lambda: "No function named nope" in (self.text_of("main") or ""),
+                 what="the page saying there is no such function")
+        self.assertEqual(len(self.console_errors()), 1)  # the one 404
+        self.assertEqual(self.driver.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('/api/v1/functions/nope')).length"), 1)
         # The playground is one click away when this volo has it.
         try:
             has_playground = urllib.request.urlopen(self.url + "/playground/", timeout=10).status == 200
