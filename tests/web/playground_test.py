@@ -288,6 +288,17 @@ class PlaygroundTest(unittest.TestCase):
         self.open(link)
         self.assertEqual(
             d.execute_script("return document.querySelector('.cm-content').innerText"), program)
+        # With a seed and a binding set, the link carries them too (the same answer for all).
+        self.set_seed(7)
+        self.el("env").send_keys("local=smp:2")
+        self.el("share").click()
+        link = wait_for(lambda: "seed=7" in (self.el("share-link").get_attribute("value") or "")
+                        and self.el("share-link").get_attribute("value"), what="the new link")
+        d.get("about:blank")
+        self.open(link)
+        self.assertEqual(self.el("seed").get_attribute("value"), "7")
+        self.assertEqual(self.el("env").get_attribute("value"), "local=smp:2")
+        self.assertEqual(self.editor_text(), program)
 
 
     def test_StaticSiteLoadsAndRunsWithoutConsoleErrors(self):

@@ -454,6 +454,8 @@ async function loadExample(name: string): Promise<boolean> {
 // read it says in the status line rather than opening an empty editor.
 async function loadFragment(): Promise<string> {
   const params = fragmentParams();
+  if (params.has("seed")) seedInput.value = params.get("seed") ?? "";
+  if (params.has("env")) envInput.value = params.get("env") ?? "";
   const code = params.get("code");
   if (code !== null) {
     const program = decodeProgram(code);
@@ -472,7 +474,13 @@ async function loadFragment(): Promise<string> {
 }
 
 function share() {
-  const link = `${location.origin}${location.pathname}#code=${encodeProgram(view.state.doc.toString())}`;
+  // The program, and the seed and bindings that give its answer when set.
+  const params = new URLSearchParams();
+  if (seedInput.value.trim()) params.set("seed", seedInput.value.trim());
+  if (envInput.value.trim()) params.set("env", envInput.value.trim());
+  const extra = params.toString();
+  const link = `${location.origin}${location.pathname}#code=${encodeProgram(view.state.doc.toString())}` +
+    (extra ? `&${extra}` : "");
   history.replaceState(null, "", link);
   const shareBox = $<HTMLInputElement>("share-link");
   shareBox.value = link;
