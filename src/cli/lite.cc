@@ -109,7 +109,6 @@ std::optional<net::HttpResponse> PlaygroundPage(const net::HttpRequest& req) {
                            "frame-ancestors 'none'");
     r.headers.emplace_back("X-Frame-Options", "DENY");
   }
-  if (req.method == "HEAD") r.body.clear();
   return r;
 }
 

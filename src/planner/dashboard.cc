@@ -504,7 +504,6 @@ bool Dashboard::HandlePublic(RestContext& ctx, const HttpRequest& req, const Rep
     r.headers.emplace_back("X-Frame-Options", "DENY");
     r.headers.emplace_back("Referrer-Policy", "no-referrer");
   }
-  if (m == "HEAD") r.body.clear();
   reply(std::move(r));
   return true;
 }
