@@ -98,6 +98,8 @@ std::optional<net::HttpResponse> PlaygroundPage(const net::HttpRequest& req) {
   r.headers.emplace_back("Cross-Origin-Opener-Policy", "same-origin");
   r.headers.emplace_back("Cross-Origin-Embedder-Policy", "require-corp");
   r.headers.emplace_back("Cross-Origin-Resource-Policy", "same-origin");
+  // The page offers "Run on this fleet" only where this says a planner's API is beside it.
+  r.headers.emplace_back("X-Volo-Planner", "1");
   if (std::string_view(asset->content_type).starts_with("text/html")) {
     // The page runs only its own scripts (and WebAssembly, which its worker inherits the
     // policy for) and talks only to this planner.
@@ -107,7 +109,6 @@ std::optional<net::HttpResponse> PlaygroundPage(const net::HttpRequest& req) {
                            "frame-ancestors 'none'");
     r.headers.emplace_back("X-Frame-Options", "DENY");
   }
-  if (req.method == "HEAD") r.body.clear();
   return r;
 }
 

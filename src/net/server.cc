@@ -211,7 +211,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // Reads what the peer sends while a response is pending (into buffer_, for the next request)
   // and sets peer_gone_ when it goes away; wakes Dispatch when it stops.
   void WatchPeer();
-  awaitable<bool> Write(HttpResponse& response, bool keep_alive, unsigned version);
+  // `head_only`: the request was a HEAD, so the body stays unsent.
+  awaitable<bool> Write(HttpResponse& response, bool keep_alive, unsigned version,
+                        bool head_only = false);
   awaitable<void> RejectAndClose(int status, const std::string& message);
   awaitable<void> LingeringClose();
   awaitable<void> Upgrade(http::request<http::string_body>& request);
@@ -369,6 +371,7 @@ awaitable<void> HttpConnection::Serve() {
     http::request<http::string_body> message = parser.release();
     const bool keep_alive = message.keep_alive();
     const unsigned version = message.version();
+    const bool head_only = message.method() == http::verb::head;
     HttpRequest request;
     if (!ToHttpRequest(message, std::move(message.body()), &request)) {
       std::string error = "malformed request target: " + std::string(message.target());
@@ -377,7 +380,7 @@ awaitable<void> HttpConnection::Serve() {
     }
     co_await Dispatch(request);
     if (!response_) co_return;  // the client went away or the server is stopping
-    bool written = co_await Write(*response_, keep_alive, version);
+    bool written = co_await Write(*response_, keep_alive, version, head_only);
     if (!written) co_return;
     if (!keep_alive) {
       beast::error_code ignored;
@@ -521,10 +524,13 @@ void HttpConnection::WatchPeer() {
   }
 }
 
-awaitable<bool> HttpConnection::Write(HttpResponse& response, bool keep_alive, unsigned version) {
+awaitable<bool> HttpConnection::Write(HttpResponse& response, bool keep_alive, unsigned version,
+                                      bool head_only) {
   FormatResponseHead(response, server_->options.server_name, keep_alive, version, &head_);
   std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(response.body)};
-  if (!HasBody(response.status)) buffers[1] = asio::const_buffer();
+  // A HEAD answer is the GET's head (its Content-Length too) without the body, whatever the
+  // handler put there: bytes after it would be read as the start of the next response.
+  if (!HasBody(response.status) || head_only) buffers[1] = asio::const_buffer();
   stream_.next_layer().expires_after(kWriteTimeout);
   auto [ec, n] = co_await asio::async_write(stream_, buffers, kAsTuple);
   co_return !ec;

@@ -152,6 +152,26 @@ TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_LT(slow, fast);
 }
 
+TEST_F(ServerTest, HeadIsAnsweredWithTheHeadAlone) {
+  // Whatever the handler answers a HEAD with (here a body), only the head goes out, with the
+  // body's length; the next request on the connection is answered cleanly after it.
+  handler_ = [&](HttpRequest request, Respond respond) {
+    respond(HttpResponse::Json(request.method == "HEAD" ? 405 : 200, "{\"x\":\"0123456789\"}"));
+  };
+  Start();
+  RawSocket socket = RawSocket::Connect(port_);
+  ASSERT_TRUE(socket.valid());
+  ASSERT_TRUE(socket.Send("HEAD /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string out = socket.ReadUntil(
+      [](const std::string& s) { return s.find("0123456789\"}") != std::string::npos; });
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 405 Method Not Allowed\r\n")) << out;
+  auto second = out.find("HTTP/1.1 200 OK\r\n");
+  ASSERT_NE(second, std::string::npos) << out;
+  std::string first = out.substr(0, second);
+  EXPECT_TRUE(first.ends_with("Content-Length: 18\r\n\r\n")) << first;  // the GET's length
+  EXPECT_TRUE(out.ends_with("\r\n\r\n{\"x\":\"0123456789\"}")) << out;
+}
+
 // Splits `data` into complete responses (head and Content-Length body); what is left of an
 // incomplete one stays in `data`.
 std::vector<std::pair<std::string, std::string>> TakeResponses(std::string* data) {

@@ -14,6 +14,26 @@ std::array<unsigned char, 32> Digest(std::string_view s) {
 
 char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
+// The host of a Host header or of an origin's authority, without the port, lower case.
+std::string HostName(std::string_view authority) {
+  if (authority.starts_with("[")) {
+    size_t close = authority.find(']');
+    authority = authority.substr(0, close == std::string_view::npos ? authority.size() : close + 1);
+  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    authority = authority.substr(0, colon);
+  }
+  std::string out;
+  for (char c : authority) out += Lower(c);
+  return out;
+}
+
+bool LoopbackName(std::string_view host) {
+  if (host == "localhost" || host.ends_with(".localhost") || host == "[::1]") return true;
+  if (!host.starts_with("127.")) return false;
+  // 127.x.y.z as digits and dots only (not "127.evil.example").
+  return host.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
 }  // namespace
 
 Token::Token(std::string_view secret) : empty_(secret.empty()) {
@@ -53,6 +73,37 @@ net::HttpResponse Unauthorized(std::string_view what) {
       net::HttpResponse::Error(401, "missing or wrong bearer token for " + std::string(what));
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
+}
+
+bool UnsafeMethod(std::string_view method) {
+  return method != "GET" && method != "HEAD" && method != "OPTIONS";
+}
+
+std::optional<net::HttpResponse> RefuseForeignBrowser(const net::HttpRequest& req,
+                                                      const Token& api_token, bool any_method) {
+  std::string_view host = req.Header("Host");
+  std::string_view origin = req.Header("Origin");
+  if (!origin.empty() && (any_method || UnsafeMethod(req.method))) {
+    size_t scheme = origin.find("://");
+    std::string_view from = scheme == std::string_view::npos ? "" : origin.substr(scheme + 3);
+    if (from.empty() || from != host) {
+      return net::HttpResponse::Error(
+          403, "refused a request from the page at " + std::string(origin) +
+                   ": only the planner's own pages (at " + std::string(host) +
+                   ") may change something through a browser; programs send no Origin header");
+    }
+  }
+  const bool browser = !origin.empty() || !req.Header("Sec-Fetch-Site").empty();
+  if (api_token.empty() && browser && !host.empty() && !LoopbackName(HostName(host))) {
+    return net::HttpResponse::Error(
+        403,
+        "this planner has no API token, so browsers reach it only at a loopback address "
+        "(http://127.0.0.1:PORT/ or http://localhost:PORT/), not as '" +
+            std::string(host) +
+            "' (a page under another name could be a DNS-rebinding attack); give the "
+            "planner --token-file to open it under other names");
+  }
+  return std::nullopt;
 }
 
 }  // namespace volo::planner

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,5 +34,19 @@ std::string_view BearerToken(const net::HttpRequest& req);
 bool BearerMatches(const net::HttpRequest& req, const Token& token);
 // 401 with `WWW-Authenticate: Bearer`, naming what the token is for.
 net::HttpResponse Unauthorized(std::string_view what);
+
+// POST, PUT, PATCH, DELETE and the rest: any method but GET, HEAD and OPTIONS.
+bool UnsafeMethod(std::string_view method);
+
+// What keeps other web sites from using a browser to reach the planner (docs/security.md,
+// "Browsers"): the 403 to answer, or nullopt.
+//  - A request with an `Origin` from elsewhere (a page on another site, or "null") is refused
+//    when it changes something (POST, PUT, PATCH, DELETE) or, with `any_method`, at all (a
+//    WebSocket upgrade). Programs send no Origin; the planner's own pages send their own.
+//  - Without an API token, a browser's request (one with `Origin` or `Sec-Fetch-Site`) is
+//    answered only at a loopback name (localhost, 127.x.x.x, [::1]): a page under another
+//    name that resolves to this machine (DNS rebinding) would otherwise be same-origin.
+std::optional<net::HttpResponse> RefuseForeignBrowser(const net::HttpRequest& req,
+                                                      const Token& api_token, bool any_method);
 
 }  // namespace volo::planner

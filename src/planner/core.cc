@@ -780,6 +780,7 @@ bool Core::DispatchOne(uint32_t wi) {
     while (b < kLatencyBounds.size() && waited > kLatencyBounds[b]) ++b;
     ++latency_buckets_[b];
     latency_sum_ += waited;
+    latency_max_ = std::max(latency_max_, waited);
   }
   --counts_.queued;
   ++counts_.running;

@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -263,11 +264,18 @@ class Core {
   size_t task_count() const { return tasks_.size(); }
   uint64_t next_id() const { return first_id_ + tasks_.size(); }
   uint64_t first_id() const { return first_id_; }  // the oldest id Core may still hold
-  // Time from submission to first dispatch, as a histogram: counts per upper bound in seconds.
-  static constexpr std::array<double, 12> kLatencyBounds = {
-      50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 50e-3, 0.1, 1, 10};
-  const std::array<uint64_t, 13>& dispatch_latency() const { return latency_buckets_; }
+  // Time from submission to first dispatch, as a histogram: counts per upper bound in seconds
+  // (the last bucket open-ended). Bounds about 2.5x apart, so a quantile estimated inside a
+  // bucket is off by less than that (the dashboard's latency chart, /metrics).
+  static constexpr std::array<double, 19> kLatencyBounds = {
+      50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3,
+      0.1,   0.25,   0.5,    1,      2.5,  5,      10,   30,    60};
+  using LatencyHistogram = std::array<uint64_t, kLatencyBounds.size() + 1>;
+  const LatencyHistogram& dispatch_latency() const { return latency_buckets_; }
   double dispatch_latency_sum() const { return latency_sum_; }
+  // The longest time from submission to first dispatch since the previous call (0 when no
+  // task was dispatched): the dashboard's sampler caps its quantiles with it.
+  double TakeDispatchLatencyMax() { return std::exchange(latency_max_, 0.0); }
   // Queued tasks per operation name.
   std::vector<std::pair<std::string, size_t>> QueuedByOp() const;
 
@@ -327,7 +335,8 @@ class Core {
   JournalSink* journal_ = nullptr;
   // Idempotency keys: key -> (first id, task count) of the submission that used it.
   std::unordered_map<std::string, std::pair<uint64_t, size_t>> keys_;
-  std::array<uint64_t, 13> latency_buckets_{};
+  LatencyHistogram latency_buckets_{};
+  double latency_max_ = 0;  // since the last TakeDispatchLatencyMax
   double latency_sum_ = 0;
   std::vector<std::string> op_names_;
   std::unordered_map<std::string, uint32_t> op_index_;

@@ -46,10 +46,6 @@ bool ParseU64(std::string_view s, uint64_t* out) {
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
-bool Unsafe(const HttpRequest& req) {
-  return req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS";
-}
-
 // Constant-time comparison of two CSRF tokens of the same length.
 bool SameSecret(std::string_view a, std::string_view b) {
   if (a.size() != b.size() || a.empty()) return false;
@@ -63,6 +59,21 @@ std::string Truncated(std::string_view s, size_t max) {
   return std::string(s.substr(0, max)) + "…";
 }
 
+// A parameter the endpoint does not know is a mistake to report (`?stat=done` would otherwise
+// list every task as if no filter were given): the 400 naming it, or nullopt.
+std::optional<HttpResponse> UnknownParameter(const HttpRequest& req,
+                                             std::initializer_list<std::string_view> known) {
+  for (const auto& [name, value] : req.query) {
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    std::string list;
+    for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+    return HttpResponse::Error(400,
+                               "unknown parameter '" + Truncated(name, 64) + "' on " + req.path +
+                                   (known.size() ? " (known: " + list + ")" : " (it takes none)"));
+  }
+  return std::nullopt;
+}
+
 json::object CountsObject(const Counts& c) {
   return {{"queued", c.queued},
           {"running", c.running},
@@ -72,8 +83,9 @@ json::object CountsObject(const Counts& c) {
 }
 
 // The latency at quantile `q` of a histogram (counts per upper bound in Core::kLatencyBounds,
-// the last bucket open-ended), interpolated within its bucket; 0 without samples.
-double Quantile(const std::array<uint64_t, 13>& buckets, double q) {
+// the last bucket open-ended), interpolated within its bucket and never above `max`, the
+// longest latency seen; 0 without samples.
+double Quantile(const Core::LatencyHistogram& buckets, double q, double max) {
   uint64_t total = 0;
   for (uint64_t b : buckets) total += b;
   if (total == 0) return 0;
@@ -85,11 +97,11 @@ double Quantile(const std::array<uint64_t, 13>& buckets, double q) {
       double lo = i == 0 ? 0 : Core::kLatencyBounds[i - 1];
       double hi = i < Core::kLatencyBounds.size() ? Core::kLatencyBounds[i] : lo * 2;
       double frac = (want - seen) / static_cast<double>(buckets[i]);
-      return lo + (hi - lo) * std::clamp(frac, 0.0, 1.0);
+      return std::min(lo + (hi - lo) * std::clamp(frac, 0.0, 1.0), max);
     }
     seen += static_cast<double>(buckets[i]);
   }
-  return Core::kLatencyBounds.back();
+  return std::min(Core::kLatencyBounds.back(), max);
 }
 
 double Round(double v, double unit) { return std::round(v / unit) * unit; }
@@ -108,6 +120,25 @@ json::object TaskRow(const Core& core, const Task& t) {
   if (t.attempts) o["attempts"] = t.attempts;
   if (t.state != TaskState::kDone && !t.result.empty()) o["error"] = Truncated(t.result, 300);
   return o;
+}
+
+// The page's routes (web/dashboard/src/main.ts registers the same): /, /tasks, /tasks/ID,
+// /stream, /fly, /runs, /runs/ID, /functions, /functions/NAME (a trailing slash allowed on
+// the lists).
+bool IsPageRoute(std::string_view p) {
+  if (p == "/") return true;
+  for (std::string_view list : {"/tasks", "/stream", "/fly", "/runs", "/functions"}) {
+    if (p.starts_with(list) && (p.size() == list.size() || p.substr(list.size()) == "/")) {
+      return true;
+    }
+  }
+  auto item = [&](std::string_view prefix, bool digits) {
+    if (!p.starts_with(prefix) || p.size() == prefix.size()) return false;
+    std::string_view rest = p.substr(prefix.size());
+    if (rest.find('/') != std::string_view::npos) return false;
+    return !digits || rest.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  return item("/tasks/", true) || item("/runs/", true) || item("/functions/", false);
 }
 
 json::object WorkerRow(const Core& core, const WorkerInfo& w) {
@@ -222,18 +253,19 @@ void Dashboard::Sample() {
   uint64_t next = core_.next_id();
   uint64_t finished = next - 1 - c.queued - c.running;
   const auto& lat = core_.dispatch_latency();
+  double max = core_.TakeDispatchLatencyMax();  // since the previous sample
   if (sampled_ && now > last_t_) {
     double dt = now - last_t_;
     Point p;
     p.t = now;
     p.finished_per_s = finished >= last_finished_ ? (finished - last_finished_) / dt : 0;
     p.submitted_per_s = next >= last_next_id_ ? (next - last_next_id_) / dt : 0;
-    std::array<uint64_t, 13> delta{};
+    Core::LatencyHistogram delta{};
     for (size_t i = 0; i < delta.size(); ++i) {
       delta[i] = lat[i] >= last_latency_[i] ? lat[i] - last_latency_[i] : 0;
     }
-    p.p50 = Quantile(delta, 0.5);
-    p.p99 = Quantile(delta, 0.99);
+    p.p50 = Quantile(delta, 0.5, max);
+    p.p99 = Quantile(delta, 0.99, max);
     p.queued = c.queued;
     p.running = c.running;
     history_.push_back(p);
@@ -419,7 +451,8 @@ bool Dashboard::HandlePublic(RestContext& ctx, const HttpRequest& req, const Rep
       r.headers.emplace_back(
           "Set-Cookie", std::string(kCookie) + "=" + c.id +
                             "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
-                            std::to_string(static_cast<int64_t>(SessionStore::kLifetimeSeconds)));
+                            std::to_string(static_cast<int64_t>(SessionStore::kLifetimeSeconds)) +
+                            (options_.secure_cookie ? "; Secure" : ""));
       r.headers.emplace_back("Cache-Control", "no-store");
       reply(std::move(r));
       return true;
@@ -428,8 +461,9 @@ bool Dashboard::HandlePublic(RestContext& ctx, const HttpRequest& req, const Rep
       // Logging out needs no CSRF token: at worst a forged request logs someone out.
       if (!cookie.empty()) sessions_.Remove(cookie);
       HttpResponse r = HttpResponse::Json(200, "{\"ok\":true}");
-      r.headers.emplace_back(
-          "Set-Cookie", std::string(kCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+      r.headers.emplace_back("Set-Cookie", std::string(kCookie) +
+                                               "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0" +
+                                               (options_.secure_cookie ? "; Secure" : ""));
       reply(std::move(r));
       return true;
     }
@@ -438,16 +472,30 @@ bool Dashboard::HandlePublic(RestContext& ctx, const HttpRequest& req, const Rep
   }
   if (m != "GET" && m != "HEAD") return false;
   // `GET /fn/NAME` calls the function NAME (docs/functions.md), it is no page.
-  if (p.starts_with("/api/") || p.starts_with("/fn/") || p == "/metrics" || p == "/register") {
+  if (p == "/api" || p.starts_with("/api/") || p.starts_with("/fn/") || p == "/metrics" ||
+      p == "/register") {
     return false;
   }
   const web::Asset* a = web::Find(p);
+  bool missing = false;
   if (!a && p.find('.') == std::string::npos && web::Find("/index.html")) {
     // The page's own routes (/tasks, /tasks/12, /stream): the page reads the path itself.
+    // Another path gets the page too, which says there is nothing there, as a 404.
     a = web::Find("/index.html");
+    missing = !IsPageRoute(p);
   }
   if (!a) return false;
-  HttpResponse r = web::Serve(*a, req);
+  HttpResponse r;
+  if (missing) {
+    HttpRequest fresh = req;  // never a 304 for a 404
+    std::erase_if(fresh.headers,
+                  [](const auto& h) { return strcasecmp(h.first.c_str(), "If-None-Match") == 0; });
+    r = web::Serve(*a, fresh);
+    r.status = 404;
+    std::erase_if(r.headers, [](const auto& h) { return h.first == "ETag"; });
+  } else {
+    r = web::Serve(*a, req);
+  }
   if (std::string_view(a->content_type).starts_with("text/html")) {
     // The page runs only its own scripts and talks only to this planner.
     r.headers.emplace_back("Content-Security-Policy",
@@ -456,7 +504,6 @@ bool Dashboard::HandlePublic(RestContext& ctx, const HttpRequest& req, const Rep
     r.headers.emplace_back("X-Frame-Options", "DENY");
     r.headers.emplace_back("Referrer-Policy", "no-referrer");
   }
-  if (m == "HEAD") r.body.clear();
   reply(std::move(r));
   return true;
 }
@@ -473,7 +520,7 @@ std::optional<HttpResponse> Dashboard::Authorize(const RestContext& ctx,
         {"error", "the dashboard session has expired or the planner restarted: log in again"}});
     return r;
   }
-  if (Unsafe(req) && !SameSecret(req.Header(kCsrfHeader), s->csrf)) {
+  if (UnsafeMethod(req.method) && !SameSecret(req.Header(kCsrfHeader), s->csrf)) {
     return HttpResponse::Error(403,
                                "missing or wrong X-Volo-CSRF header: a request with the "
                                "session cookie that changes something must carry the "
@@ -505,6 +552,10 @@ bool Dashboard::HandleApi(RestContext& ctx, const HttpRequest& req, const Reply&
   if (p == "/api/v1/dashboard/tasks") {
     if (m != "GET") {
       reply(HttpResponse::Error(405, "use GET on " + p));
+      return true;
+    }
+    if (auto bad = UnknownParameter(req, {"state", "op", "worker", "limit", "cursor"})) {
+      reply(std::move(*bad));
       return true;
     }
     std::optional<TaskState> state;
@@ -578,6 +629,10 @@ bool Dashboard::HandleApi(RestContext& ctx, const HttpRequest& req, const Reply&
   if (p == "/api/v1/dashboard/fly") {
     if (m != "GET") {
       reply(HttpResponse::Error(405, "use GET on " + p));
+      return true;
+    }
+    if (auto bad = UnknownParameter(req, {})) {
+      reply(std::move(*bad));
       return true;
     }
     reply(HttpResponse::Json(200, FlyRuns(core_, kScanBudget)));
@@ -684,16 +739,10 @@ std::string FlyRuns(const Core& core, uint64_t scan) {
 
 std::variant<net::WsHandlers, HttpResponse> AcceptFeed(Dashboard& dashboard, const RestContext& ctx,
                                                        const HttpRequest& req) {
-  if (auto denied = dashboard.Authorize(ctx, req)) return std::move(*denied);
   // Browsers send Origin on every WebSocket; a page elsewhere must not read the feed with
   // this planner's cookie (SameSite=Strict already keeps the cookie off such requests).
-  if (std::string_view origin = req.Header("Origin"); !origin.empty()) {
-    size_t scheme = origin.find("://");
-    std::string_view host = scheme == std::string_view::npos ? "" : origin.substr(scheme + 3);
-    if (host != req.Header("Host")) {
-      return HttpResponse::Error(403, "the live feed answers only pages served by this planner");
-    }
-  }
+  if (auto refused = RefuseForeignBrowser(req, ctx.api_token, true)) return std::move(*refused);
+  if (auto denied = dashboard.Authorize(ctx, req)) return std::move(*denied);
   struct State {
     uint64_t id = 0;
   };

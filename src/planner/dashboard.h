@@ -70,6 +70,8 @@ struct DashboardOptions {
   size_t max_running_per_worker = 64;
   // A page whose connection has this much unsent is skipped until it catches up.
   size_t max_backlog_bytes = 4 << 20;
+  // The planner serves HTTPS: the session cookie is `Secure` (never sent over plain HTTP).
+  bool secure_cookie = false;
 };
 
 // GET /api/v1/dashboard/fly: the FLY programs run on the fleet, from their `fly` tasks among
@@ -136,7 +138,7 @@ class Dashboard {
   // The counters at the previous sample.
   double last_t_ = 0;
   uint64_t last_finished_ = 0, last_next_id_ = 0;
-  std::array<uint64_t, 13> last_latency_{};
+  Core::LatencyHistogram last_latency_{};
   bool sampled_ = false;
   // Finished task ids since the last snapshot (a ring; `finished_seen_` counts every one).
   std::vector<uint64_t> ring_;

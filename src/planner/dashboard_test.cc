@@ -196,6 +196,27 @@ TEST_F(DashboardTest, HistoryHoldsThroughputAndDispatchLatencyPerSecond) {
   EXPECT_EQ(got.back().at("point").at(1).to_number<double>(), 0);
 }
 
+TEST_F(DashboardTest, DispatchLatencyQuantilesStayWithinWhatWasSeen) {
+  // 100 tasks wait 1.4 s for a worker. Inside their bucket (1 s to 2.5 s) a linear estimate
+  // would put p99 near 2.5 s; the chart says no more than the longest wait.
+  dash_.Start();
+  Submit("noop", 100);
+  env_.Advance(1400ms);
+  AddWorker("w1", {"noop"}, 1000);
+  core_.Tick();
+  ASSERT_EQ(core_.counts().running, 100u);
+  env_.Advance(1s);
+  std::vector<json::value> got;
+  Open(&got);
+  const json::array& h = got[0].at("history").as_array();
+  ASSERT_FALSE(h.empty());
+  const json::array& p = h.back().as_array();
+  EXPECT_GE(p.at(3).to_number<double>(), 1.0);  // p50
+  EXPECT_LE(p.at(3).to_number<double>(), 1.41);
+  EXPECT_GE(p.at(4).to_number<double>(), 1.0);  // p99
+  EXPECT_LE(p.at(4).to_number<double>(), 1.41);
+}
+
 TEST_F(DashboardTest, LastPageClosingStopsThePushesAndTheTap) {
   dash_.Start();
   std::vector<json::value> a, b;
@@ -284,6 +305,29 @@ TEST_F(DashboardTest, SessionCookieStandsInForTheTokenWithCsrfOnActions) {
   EXPECT_EQ(Send("GET", "/api/v1/status", "", {}, with_cookie).status, 401);
 }
 
+TEST_F(DashboardTest, SessionCookieIsSecureWhenThePlannerServesHttps) {
+  Dashboard https(core_, env_, DashboardOptions{.secure_cookie = true});
+  RestContext ctx{core_, blobs_, env_, Token("api-secret"), Token("join-secret")};
+  ctx.dashboard = &https;
+  net::HttpRequest req;
+  req.method = "POST";
+  req.path = "/api/v1/session";
+  req.body = R"({"token": "api-secret"})";
+  std::string cookie;
+  HandleRequest(ctx, req, [&](net::HttpResponse r) {
+    EXPECT_EQ(r.status, 200) << r.body;
+    for (const auto& [k, v] : r.headers) {
+      if (k == "Set-Cookie") cookie = v;
+    }
+  });
+  EXPECT_TRUE(cookie.ends_with("; Secure")) << cookie;
+  EXPECT_NE(cookie.find("HttpOnly; SameSite=Strict"), std::string::npos) << cookie;
+  // Plain HTTP (the default): a Secure cookie would never come back.
+  Reset("api-secret");
+  auto login = Send("POST", "/api/v1/session", R"({"token": "api-secret"})");
+  EXPECT_EQ(login.Header("Set-Cookie").find("Secure"), std::string::npos);
+}
+
 TEST_F(DashboardTest, SessionsExpire) {
   Reset("api-secret");
   auto ok = Send("POST", "/api/v1/session", R"({"token":"api-secret"})");
@@ -337,6 +381,13 @@ TEST_F(DashboardTest, TaskListIsNewestFirstFilteredAndPagedByCursor) {
   EXPECT_EQ(Send("GET", "/api/v1/dashboard/tasks", "", {{"state", "bogus"}}).status, 400);
   EXPECT_EQ(Send("GET", "/api/v1/dashboard/tasks", "", {{"cursor", "x"}}).status, 400);
   EXPECT_EQ(Send("GET", "/api/v1/dashboard/tasks", "", {{"limit", "0"}}).status, 400);
+  // A misspelt filter is an error, not every task.
+  auto typo = Send("GET", "/api/v1/dashboard/tasks", "", {{"stat", "done"}});
+  EXPECT_EQ(typo.status, 400);
+  EXPECT_EQ(typo.body.at("error").as_string(),
+            "unknown parameter 'stat' on /api/v1/dashboard/tasks (known: state, op, worker, "
+            "limit, cursor)");
+  EXPECT_EQ(Send("GET", "/api/v1/dashboard/fly", "", {{"x", "1"}}).status, 400);
 }
 
 TEST_F(DashboardTest, TaskListLooksAtABoundedNumberOfTasksPerRequest) {
@@ -413,11 +464,25 @@ TEST_F(DashboardTest, ServesThePageItsRoutesAndAssetsBeforeAuthentication) {
   EXPECT_EQ(Send("GET", "/app.js").raw, web::Find("/app.js")->body());
   EXPECT_EQ(Send("GET", "/missing.js").status, 401);
   EXPECT_EQ(Send("GET", "/api/v1/nothing").status, 401);
+  EXPECT_EQ(Send("GET", "/api").status, 401);
+  // A path that is no route of the page: the page (it says there is nothing there), as a 404.
+  for (std::string route : {"/tasks", "/tasks/", "/stream", "/fly/", "/runs", "/runs/3",
+                            "/functions", "/functions/upper"}) {
+    EXPECT_EQ(Send("GET", route).status, 200) << route;
+  }
+  for (std::string other : {"/nonexistent", "/tasks/abc", "/tasks/12/", "/runs/1/x", "/metrics/x",
+                            "/playground/missing"}) {
+    auto a = Send("GET", other, "", {}, {{"If-None-Match", page.Header("ETag")}});
+    EXPECT_EQ(a.status, 404) << other;
+    EXPECT_EQ(a.raw, page.raw) << other;
+    EXPECT_TRUE(a.Header("ETag").empty()) << other;
+  }
   auto again = Send("GET", "/", "", {}, {{"If-None-Match", page.Header("ETag")}});
   EXPECT_EQ(again.status, 304);
+  // A HEAD is answered as the GET (the server sends its head alone, with the GET's length).
   auto head = Send("HEAD", "/");
   EXPECT_EQ(head.status, 200);
-  EXPECT_TRUE(head.raw.empty());
+  EXPECT_EQ(head.raw, page.raw);
   EXPECT_EQ(Send("POST", "/").status, 401);
 }
 
@@ -437,6 +502,32 @@ TEST_F(DashboardTest, FeedUpgradeNeedsCredentialsAndThePlannersOwnOrigin) {
   EXPECT_EQ(std::get<net::HttpResponse>(foreign).status, 403);
   req.headers.back().second = "http://127.0.0.1:3000";
   EXPECT_TRUE(std::holds_alternative<net::WsHandlers>(AcceptFeed(dash_, *ctx_, req)));
+}
+
+TEST_F(DashboardTest, AnotherSitesPageCannotSubmitOrActWithoutAToken) {
+  // A planner without a token on loopback: any program may submit, but a page on another site
+  // open in the same browser may not (a form or a no-cors fetch would run its command).
+  net::Headers evil{{"Host", "127.0.0.1:3000"}, {"Origin", "http://evil.example"}};
+  auto refused =
+      Send("POST", "/api/v1/tasks", R"({"op": "add", "args": {"a": 1, "b": 2}})", {}, evil);
+  EXPECT_EQ(refused.status, 403) << refused.raw;
+  EXPECT_EQ(core_.next_id(), 1u);  // nothing submitted
+  AddWorker("w1", {"add"});
+  EXPECT_EQ(Send("POST", "/api/v1/workers/w1/drain", "", {}, evil).status, 403);
+  EXPECT_EQ(
+      Send("POST", "/register", R"({"url": "http://evil.example", "id": "w9"})", {}, evil).status,
+      403);
+  // The planner's own page, and a program with no Origin.
+  net::Headers own{{"Host", "127.0.0.1:3000"}, {"Origin", "http://127.0.0.1:3000"}};
+  EXPECT_EQ(
+      Send("POST", "/api/v1/tasks", R"({"op": "add", "args": {"a": 1, "b": 2}})", {}, own).status,
+      201);
+  EXPECT_EQ(Send("POST", "/api/v1/tasks", R"({"op": "add", "args": {"a": 1, "b": 2}})").status,
+            201);
+  // A page under another name that resolves here (DNS rebinding) reads nothing either.
+  net::Headers rebound{{"Host", "evil.example:3000"}, {"Sec-Fetch-Site", "same-origin"}};
+  EXPECT_EQ(Send("GET", "/api/v1/tasks", "", {}, rebound).status, 403);
+  EXPECT_EQ(Send("GET", "/", "", {}, rebound).status, 403);
 }
 
 }  // namespace

@@ -173,6 +173,12 @@ void HandleRequest(RestContext& ctx, const HttpRequest& req, const Reply& reply)
     return reply(ctx.env.stopping() ? HttpResponse::Error(503, "stopping")
                                     : HttpResponse::Json(200, "{\"ready\":true}"));
   }
+  // Function calls are the user's own HTTP API, which any page may call (docs/functions.md).
+  if (!IsFunctionPath(p)) {
+    if (auto refused = RefuseForeignBrowser(req, ctx.api_token, false)) {
+      return reply(std::move(*refused));
+    }
+  }
   // The web pages take GETs but the API's and function calls' (`GET /fn/NAME` calls NAME).
   if (ctx.pages && *ctx.pages && (m == "GET" || m == "HEAD") && p.rfind("/api/", 0) != 0 &&
       p.rfind("/fn/", 0) != 0) {

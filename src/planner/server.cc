@@ -120,7 +120,7 @@ struct PlannerServer::Impl final : RestEnv {
                  static_cast<int>(options.heartbeat_interval.count()),
                  ws_links,
                  next_client},
-        dashboard(core, *this) {
+        dashboard(core, *this, DashboardOptions{.secure_cookie = !options.tls_cert_file.empty()}) {
     rest.dashboard = &dashboard;
     workflows.SetBlobSink([this](const std::string& sha256, std::string bytes) {
       return blobs.Put(sha256, std::move(bytes));
@@ -245,11 +245,13 @@ void PlannerServer::Impl::Handle(HttpRequest req, net::Respond respond) {
 }
 
 std::variant<net::WsHandlers, HttpResponse> PlannerServer::Impl::AcceptWs(const HttpRequest& req) {
+  if (req.path == "/api/v1/events") return AcceptFeed(dashboard, rest, req);
+  // No page elsewhere may connect a browser as a worker or a streaming client.
+  if (auto refused = RefuseForeignBrowser(req, rest.api_token, true)) return std::move(*refused);
   if (req.path == "/api/v1/workers/connect") {
     if (!BearerMatches(req, rest.join_token)) return Unauthorized("workers");
     return WorkerSession(sessions);
   }
-  if (req.path == "/api/v1/events") return AcceptFeed(dashboard, rest, req);
   if (req.path == "/api/v1/stream") {
     if (!BearerMatches(req, rest.api_token)) return Unauthorized("the API");
     return StreamSession(sessions);

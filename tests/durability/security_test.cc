@@ -224,6 +224,33 @@ TEST_F(SecurityTest, MetricsDescribeTheQueue) {
   EXPECT_NE(metrics.find("volo_dispatch_latency_seconds_bucket{le=\"+Inf\"} 0"), std::string::npos);
 }
 
+TEST_F(SecurityTest, PagesOfOtherSitesCannotUseABrowserAgainstATokenlessPlanner) {
+  // A planner without tokens on loopback takes any program's request, but not what a page on
+  // another site (or under another name that resolves here) makes a browser send.
+  std::string url;
+  ASSERT_NE(StartPlanner({}, &url), nullptr);
+  const std::string submit = R"({"op":"noop"})";
+  auto foreign = net::HttpFetch("POST", url + "/api/v1/tasks", submit,
+                                {{"Origin", "http://evil.example"}}, seconds(10));
+  ASSERT_TRUE(foreign.ok()) << foreign.status().message();
+  EXPECT_EQ(foreign->status, 403) << foreign->body;
+  EXPECT_NE(foreign->body.find("http://evil.example"), std::string::npos) << foreign->body;
+  std::string status;
+  ASSERT_EQ(Status("GET", url + "/api/v1/status", "", &status), 200);
+  EXPECT_NE(status.find("\"queued\":0"), std::string::npos) << status;  // nothing submitted
+  // The planner's own page, and a program.
+  std::string own = "http://" + url.substr(url.find("://") + 3);
+  auto same = net::HttpFetch("POST", url + "/api/v1/tasks", submit, {{"Origin", own}}, seconds(10));
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->status, 201) << same->body;
+  EXPECT_EQ(Status("POST", url + "/api/v1/tasks", ""), 201);
+  // The dashboard's paths: no view there is a 404, a misspelt parameter a 400.
+  EXPECT_EQ(Status("GET", url + "/nonexistent", ""), 404);
+  std::string typo;
+  EXPECT_EQ(Status("GET", url + "/api/v1/dashboard/tasks?stat=done", "", &typo), 400);
+  EXPECT_NE(typo.find("unknown parameter 'stat'"), std::string::npos) << typo;
+}
+
 TEST_F(SecurityTest, UnusableDataDirectoryIsAClearError) {
   std::string file = WriteFile("not-a-dir", "x");
   CommandResult r = h_.RunVolo({"planner", "--port", "0", "--data", file}, {}, seconds(20));

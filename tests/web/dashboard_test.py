@@ -11,9 +11,11 @@ import sys
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BrowserTest, VOLO, wait_for  # noqa: E402
+from harness import BrowserTest, Child, VOLO, wait_for  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 
@@ -366,6 +368,163 @@ class DashboardTest(BrowserTest):
                  what="the fly function's program")
         self.assertEqual(self.text_of('#function-facts dd[data-fact="Runner"]'), "fly")
 
+
+    def console_errors(self):
+        """The browser console's errors since the last call (a JavaScript error, a failed load)."""
+        return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+
+    def test_EveryViewOpensWithoutConsoleErrors(self):
+        """Each view on a planner with tasks of every kind: no error in the console; a failed
+        command's stderr on its page; a path that is no view says so, as a 404."""
+        self.planner()
+        self.worker("w1", ops="add,exec", extra=["--sandbox", "none",
+                                                 "--work-dir", os.path.join(self.tmp, "work")])
+        wait_for(lambda: self.live_workers() == {"w1"}, what="the worker to join")
+        done = self.api("POST", "/api/v1/tasks", {"op": "add", "args": {"a": 1, "b": 2}})["id"]
+        failed = self.api("POST", "/api/v1/tasks", {"op": "exec", "args": {
+            "shell": "echo to stdout; echo to stderr >&2; exit 3"}})["id"]
+        self.api("POST", "/api/v1/tasks", {"op": "mult", "args": {"a": 2, "b": 3}})  # waits
+        wait_for(lambda: self.api("GET", f"/api/v1/tasks/{failed}")["state"] == "failed",
+                 what="the command to fail")
+        views = {"/": "#workers tbody tr", "/tasks": "#tasks tbody tr", f"/tasks/{done}":
+                 "#task-result", "/stream": "#stream", "/fly": "#fly-runs", "/runs": "#runs",
+                 "/functions": "h2"}
+        for path, selector in views.items():
+            self.open(path)
+            wait_for(lambda: self.text_of("#live") == "live" and self.css(selector),
+                     what=f"{path} drawn")
+            self.assertEqual(self.console_errors(), [], path)
+        self.open(f"/tasks/{failed}")
+        wait_for(lambda: self.text_of("#task-state") == "failed", what="the failed task")
+        wait_for(lambda: self.text_of("#task-stderr") == "to stderr", what="its stderr")
+        self.assertEqual(self.text_of("#task-logs"), "to stdout")
+        self.assertEqual(self.console_errors(), [])
+        self.open(f"/tasks/{done}")
+        wait_for(lambda: self.text_of("#task-result") == "3", what="the add's result")
+        self.assertNotIn("Labels", self.text_of("dl.details"))  # none given: no empty row
+        self.assertFalse(self.css("#task-stderr")[0].is_displayed())
+        # A function that is not deployed: said once (no request every 2 s, each a console error).
+        self.open("/functions/nope")
+        wait_for(lambda: "No function named nope" in (self.text_of("main") or ""),
+                 what="the page saying there is no such function")
+        self.assertEqual(len(self.console_errors()), 1)  # the one 404
+        self.assertEqual(self.driver.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('/api/v1/functions/nope')).length"), 1)
+        # The playground is one click away when this volo has it.
+        try:
+            has_playground = urllib.request.urlopen(self.url + "/playground/", timeout=10).status == 200
+        except urllib.error.HTTPError:
+            has_playground = False
+        self.open("/")
+        if has_playground:
+            self.click("#playground-link")
+            wait_for(lambda: self.driver.execute_script("return document.body.dataset.loaded") == "true",
+                     timeout=60, what="the playground opened from the dashboard")
+            self.assertEqual(self.console_errors(), [])
+        else:
+            wait_for(lambda: self.text_of("#live") == "live", what="the overview")
+            self.assertEqual(self.css("#playground-link"), [])
+        # No view there: the page says so, and the planner answers 404 (the API's paths stay
+        # JSON errors).
+        self.open("/nonexistent")
+        wait_for(lambda: "Nothing at /nonexistent" in self.driver.find_element(By.TAG_NAME, "main").text,
+                 what="the page saying there is nothing there")
+        for path, kind in [("/nonexistent", "text/html"), ("/tasks/abc", "text/html"),
+                           ("/api", "application/json"), ("/api/v1/nothing", "application/json")]:
+            try:
+                urllib.request.urlopen(self.url + path, timeout=10)
+                self.fail(f"{path} answered 200")
+            except urllib.error.HTTPError as e:
+                self.assertEqual(e.code, 404, path)
+                self.assertTrue(e.headers["Content-Type"].startswith(kind), (path, e.headers))
+
+    def test_TaskListSaysWhatItIgnoresInALink(self):
+        self.planner()
+        ids = [self.api("POST", "/api/v1/tasks", {"op": "mult", "args": {"a": 1, "b": i}})["id"]
+               for i in range(3)]
+        self.open("/tasks?state=bogus&cursor=abc")
+        wait_for(lambda: len(self.css("#tasks tbody tr")) == 3, what="every task listed")
+        warning = self.text_of("#tasks-warning")
+        self.assertIn("state=bogus", warning)
+        self.assertIn("cursor=abc", warning)
+        self.assertEqual(self.console_errors(), [])  # no request with cursor=NaN
+        self.open(f"/tasks?cursor={ids[-1]}")
+        wait_for(lambda: [tr.get_attribute("data-task") for tr in self.css("#tasks tbody tr")]
+                 == [str(ids[1]), str(ids[0])], what="the tasks before the cursor")
+        self.assertEqual(self.text_of("#tasks-warning"), "")
+
+    def test_AnotherSitesPageCannotSubmitTasks(self):
+        """A planner without a token on loopback: a page on another site, open in the same
+        browser, posts a command to it (a no-cors fetch and a form need no CORS); refused."""
+        self.planner()
+        site = os.path.join(self.tmp, "evil")
+        os.makedirs(site)
+        with open(os.path.join(site, "index.html"), "w") as f:
+            f.write("""<!doctype html><title>elsewhere</title><script>
+              const planner = new URLSearchParams(location.search).get("planner");
+              fetch(planner + "/api/v1/tasks", {method: "POST", mode: "no-cors",
+                    body: JSON.stringify({op: "exec", args: {shell: "echo pwned"}})})
+                .finally(() => fetch(planner + "/api/v1/workers/w1/drain",
+                                     {method: "POST", mode: "no-cors"}))
+                .finally(() => { document.title = "sent"; });
+            </script>""")
+        evil = self.spawn_static(site)
+        self.worker("w1", ops="exec", extra=["--sandbox", "none",
+                                             "--work-dir", os.path.join(self.tmp, "work")])
+        wait_for(lambda: self.live_workers() == {"w1"}, what="the worker to join")
+        self.driver.get(f"{evil}/index.html?planner={self.url}")
+        wait_for(lambda: self.driver.title == "sent", what="the other page's requests")
+        self.assertEqual(self.api("GET", "/api/v1/tasks")["tasks"], [])
+        self.assertEqual([w["state"] for w in self.api("GET", "/api/v1/workers")["workers"]],
+                         ["live"])
+        # The dashboard itself, on the planner's own origin, still acts.
+        self.open("/")
+        self.click('button[data-drain="w1"]')
+        wait_for(lambda: [w["state"] for w in self.api("GET", "/api/v1/workers")["workers"]]
+                 == ["draining"], what="the dashboard's Drain to work")
+
+    def test_AfterAPlannerRestartThePageAsksForTheTokenAgain(self):
+        """Sessions live in the planner's memory: once it is back, the open page asks for the
+        token (instead of reconnecting in vain) and, logged in again, is live again."""
+        self.planner(token="api-secret-3", join="join-secret-3")
+        port = self.url.rsplit(":", 1)[1]
+        self.open("/")  # the overview reads only the live feed, which a browser cannot see refused
+        wait_for(lambda: self.css("#login #token"), what="the token prompt")
+        self.css("#token")[0].send_keys("api-secret-3")
+        self.click("#login-button")
+        wait_for(lambda: self.text_of("#live") == "live", what="the dashboard after the login")
+        self.planner_child.stop()
+        wait_for(lambda: self.text_of("#live") != "live", what="the page to lose the planner")
+        self.spawn("planner-again", ["planner", "--port", port, "--log-level", "info",
+                                     "--token-file", os.path.join(self.tmp, "token"),
+                                     "--join-token-file", os.path.join(self.tmp, "join")])
+        wait_for(lambda: "log in again" in (self.text_of("#login-error") or ""),
+                 what="the prompt saying to log in again")
+        tid = self.api("POST", "/api/v1/tasks", {"op": "mult", "args": {"a": 6, "b": 7}})["id"]
+        self.css("#token")[0].send_keys("api-secret-3")
+        self.click("#login-button")
+        wait_for(lambda: self.text_of("#live") == "live", what="live again after the new login")
+        wait_for(lambda: self.text_of("#count-queued b") == "1",
+                 what="the overview drawn on the new page")
+        self.click('nav a[href="/tasks"]')
+        wait_for(lambda: [tr.get_attribute("data-task") for tr in self.css("#tasks tbody tr")]
+                 == [str(tid)], what="the task list")
+
+    def spawn_static(self, directory):
+        """A static file server on another loopback port (another origin); returns its URL."""
+        port_file = os.path.join(self.tmp, "static.port")
+        code = ("import http.server, functools, sys\n"
+                "h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n"
+                "s = http.server.HTTPServer(('127.0.0.1', 0), h)\n"
+                "open(sys.argv[2] + '.tmp', 'w').write(str(s.server_address[1]))\n"
+                "import os; os.rename(sys.argv[2] + '.tmp', sys.argv[2])\n"
+                "s.serve_forever()\n")
+        c = Child("static", [sys.executable, "-c", code, directory, port_file], self.out)
+        self.children.append(c)
+        port = wait_for(lambda: os.path.exists(port_file) and open(port_file).read(),
+                        what="the static server's port")
+        return f"http://127.0.0.1:{port}"
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -129,9 +129,17 @@ class PlaygroundTest(unittest.TestCase):
         for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                   "--window-size=1280,900", f"--user-data-dir={self.tmp}/chrome"]:
             opts.add_argument(a)
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         service = Service(os.environ.get("VOLO_CHROMEDRIVER", "/usr/bin/chromedriver"))
         self.driver = webdriver.Chrome(service=service, options=opts)
         return self.driver
+
+    def console_errors(self):
+        """The browser console's errors since the last call (a JavaScript error, a failed load)."""
+        return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+
+    def editor_text(self):
+        return self.driver.execute_script("return document.querySelector('.cm-content').innerText")
 
     def open(self, url):
         d = self.driver or self.browser()
@@ -280,7 +288,71 @@ class PlaygroundTest(unittest.TestCase):
         self.open(link)
         self.assertEqual(
             d.execute_script("return document.querySelector('.cm-content').innerText"), program)
+        # With a seed and a binding set, the link carries them too (the same answer for all).
+        self.set_seed(7)
+        self.el("env").send_keys("local=smp:2")
+        self.el("share").click()
+        link = wait_for(lambda: "seed=7" in (self.el("share-link").get_attribute("value") or "")
+                        and self.el("share-link").get_attribute("value"), what="the new link")
+        d.get("about:blank")
+        self.open(link)
+        self.assertEqual(self.el("seed").get_attribute("value"), "7")
+        self.assertEqual(self.el("env").get_attribute("value"), "local=smp:2")
+        self.assertEqual(self.editor_text(), program)
 
+
+    def test_StaticSiteLoadsAndRunsWithoutConsoleErrors(self):
+        """On a static host the page asks no API (no 404 in the console) and offers no fleet."""
+        url = self.serve(self.build_site())
+        self.open(f"{url}#example=sum_indices")
+        code, out = self.run_program()
+        self.assertEqual((code, out.strip()), ("0", "sum of indices: 4950"))
+        self.assertFalse(self.el("fleet-switch").is_displayed())
+        self.assertEqual(self.console_errors(), [])
+
+    def test_LinkPastedIntoTheSameTabLoadsItsProgram(self):
+        """Only the fragment changes (no page load): the page reads the program again; a link
+        it cannot read says so."""
+        url = self.serve(self.build_site())
+        d = self.open(f"{url}#example=sum_indices")
+        d.execute_script("window.__sameDocument = true")
+        d.get(f"{url}#code={encode_program('println 6 * 7')}")
+        wait_for(lambda: self.editor_text().strip() == "println 6 * 7", what="the pasted program")
+        self.assertTrue(d.execute_script("return window.__sameDocument === true"), "a page load")
+        code, out = self.run_program()
+        self.assertEqual((code, out.strip()), ("0", "42"))
+        d.get(f"{url}#example=nope")
+        wait_for(lambda: "no example named 'nope'" in self.el("status").text,
+                 what="the status to name the missing example")
+        self.assertIn("fly pi in [0:1000000]", self.editor_text())
+        d.get(f"{url}#code=%%%")
+        wait_for(lambda: "not base64url" in self.el("status").text, what="an unreadable link")
+        self.assertEqual(self.console_errors(), [])
+
+    def test_EnvBindsAnEnvironmentAsVoloRunDoes(self):
+        """pi_slides declares an "azure" environment: the page says so and fills the Env box
+        with the binding volo run asks for; with it, the answer is volo run's for the seed."""
+        url = self.serve(self.build_site())
+        self.open(f"{url}#example=pi_slides")
+        self.set_seed(7)
+        code, out = self.run_program()
+        self.assertEqual(code, "2", out)
+        self.assertIn("bind it at launch with --env cloud=smp:N", out)
+        self.assertEqual(self.el("env").get_attribute("value"), "cloud=smp:4")
+        self.assertIn("Env set to cloud=smp:4", self.el("status").text)
+        code, out = self.run_program(timeout=120)
+        self.assertEqual(code, "0", out)
+        native_code, native_out = self.native("examples/pi_slides.fly", "--seed", "7",
+                                              "--env", "cloud=smp:4")
+        self.assertEqual(native_code, 0, native_out)
+        self.assertEqual(out.strip(), native_out.strip())
+        # A binding the interpreter cannot take is its own error, as volo run's.
+        box = self.el("env")
+        box.clear()
+        box.send_keys("cloud=gpu:9")
+        code, out = self.run_program()
+        self.assertNotEqual(code, "0", out)
+        self.assertIn("cloud=gpu:9", out)
 
     def test_LiteBuildWritesTheSiteAndRefusesAFile(self):
         """volo lite build writes every file again over an older build; a file as OUT is an error."""

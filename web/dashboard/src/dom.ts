@@ -31,18 +31,19 @@ export function setText(el: Node, text: string): void {
 }
 
 // A view's refresh: runs `load` now and again `ms` after each run ends, until the function it
-// returns (the view's cleanup) is called. `load` checks `stopped()` after each await; what it
-// throws is shown in `info`.
-export function refreshEvery(ms: number, info: Node, load: (stopped: () => boolean) => Promise<void>): () => void {
+// returns (the view's cleanup) is called or `load` returns false (nothing left to follow).
+// `load` checks `stopped()` after each await; what it throws is shown in `info`.
+export function refreshEvery(ms: number, info: Node, load: (stopped: () => boolean) => Promise<void | boolean>): () => void {
   let stopped = false;
   let timer = 0;
   async function run() {
+    let again = true;
     try {
-      await load(() => stopped);
+      again = (await load(() => stopped)) !== false;
     } catch (e) {
       setText(info, (e as Error).message);
     }
-    if (!stopped) timer = window.setTimeout(run, ms);
+    if (!stopped && again) timer = window.setTimeout(run, ms);
   }
   run();
   return () => {

@@ -49,18 +49,40 @@ export class Feed {
   private listeners = new Set<Listener>();
   private statusListeners = new Set<(up: boolean) => void>();
   private backoff = 250;
+  private running = false;
+  private refused: () => Promise<boolean> = async () => true;
 
   start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.connect();
+  }
+
+  // Called when a connection is refused before it opens (the browser does not say why): true
+  // to keep trying, false to stop until start() (the page asks for the token again).
+  whenRefused(fn: () => Promise<boolean>): void {
+    this.refused = fn;
+  }
+
+  private connect(): void {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${proto}//${location.host}/api/v1/events`);
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       ws.send("subscribe");
       this.backoff = 250;
     };
     ws.onmessage = (e) => this.onSnapshot(JSON.parse(e.data as string) as Snapshot);
-    ws.onclose = () => {
+    ws.onclose = async () => {
       this.setConnected(false);
-      setTimeout(() => this.start(), this.backoff);
+      // A planner that restarted has forgotten the session: reconnecting would be refused
+      // forever, so ask (once the planner answers again) whether to log in first.
+      if (!opened && !(await this.refused().catch(() => true))) {
+        this.running = false;
+        return;
+      }
+      setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 5000);
     };
   }

@@ -4,7 +4,7 @@ import "./style.css";
 import { api, ApiError, SessionInfo, setCsrf, whenUnauthorized } from "./api";
 import { feed } from "./feed";
 import { h } from "./dom";
-import { link, render, route, startRouter } from "./router";
+import { link, route, startRouter } from "./router";
 import { overview } from "./views/overview";
 import { task, tasks } from "./views/tasks";
 import { stream } from "./views/stream";
@@ -15,7 +15,15 @@ import { fn, functions } from "./views/functions";
 const app = document.getElementById("app")!;
 
 function login(message = ""): void {
-  const input = h("input", { type: "password", id: "token", placeholder: "API token", autocomplete: "current-password", autofocus: true }) as HTMLInputElement;
+  // Already asking (views still polling get 401s too): keep what is being typed.
+  const shown = document.getElementById("login-error");
+  if (shown) {
+    if (message) shown.textContent = message;
+    return;
+  }
+  const input = h("input", { type: "password", id: "token", placeholder: "API token", autocomplete: "current-password" }) as HTMLInputElement;
+  // A password field wants a user name beside it (for password managers); the token has none.
+  const user = h("input", { type: "text", name: "username", autocomplete: "username", value: "volo", hidden: true });
   const error = h("p", { class: "error", id: "login-error" }, message);
   const form = h("form", {
     class: "login",
@@ -35,6 +43,7 @@ function login(message = ""): void {
   },
   h("h1", {}, "volo"),
   h("p", {}, "This planner asks for its API token (the contents of its --token-file). The page keeps a session; the token is not stored."),
+  user,
   input,
   h("button", { type: "submit", id: "login-button" }, "Log in"),
   error);
@@ -60,14 +69,15 @@ function start(withSession: boolean): void {
       }, "Log out")
     : null;
   const main = h("main", {});
-  app.replaceChildren(
-    h("header", {},
-      h("b", { class: "brand" }, "volo"),
-      h("nav", {},
-        link("/", "Overview"), link("/tasks", "Tasks"), link("/stream", "Task stream"),
-        link("/fly", "FLY runs"), link("/runs", "Workflow runs"), link("/functions", "Functions")),
-      status, logout),
-    main);
+  const nav = h("nav", {},
+    link("/", "Overview"), link("/tasks", "Tasks"), link("/stream", "Task stream"),
+    link("/fly", "FLY runs"), link("/runs", "Workflow runs"), link("/functions", "Functions"));
+  app.replaceChildren(h("header", {}, h("b", { class: "brand" }, "volo"), nav, status, logout), main);
+  // The FLY playground the planner serves beside the dashboard (a page of its own), when this
+  // volo was built with it.
+  fetch("/playground/", { method: "HEAD" })
+    .then((r) => r.ok && nav.append(h("a", { href: "/playground/", id: "playground-link", title: "FLY in the browser; Run on this fleet sends its flies here" }, "Playground")))
+    .catch(() => undefined);
   if (!started) {
     started = true;
     route(/^\/$/, overview);
@@ -87,12 +97,20 @@ function start(withSession: boolean): void {
     feed.start();
     startRouter(main);
   } else {
-    render();
+    // Logged in again (the session had ended): the views draw into the new page body.
+    feed.start();
+    startRouter(main);
   }
 }
 
 async function boot(): Promise<void> {
   whenUnauthorized((message) => login(message));
+  feed.whenRefused(async () => {
+    const s = await api<SessionInfo>("GET", "/api/v1/session");
+    if (!s.token_required || s.authenticated) return true;
+    login("The planner restarted or the session ended: log in again.");
+    return false;
+  });
   try {
     const s = await api<SessionInfo>("GET", "/api/v1/session");
     if (s.csrf) setCsrf(s.csrf);

@@ -47,8 +47,11 @@ export function render(): void {
   root.append(h("p", {}, `Nothing at ${path}.`));
 }
 
+let listening = false;
+// Draws the current path's view into `el` (again after a new login, into the new page body).
 export function startRouter(el: HTMLElement): void {
   root = el;
-  window.addEventListener("popstate", render);
+  if (!listening) window.addEventListener("popstate", render);
+  listening = true;
   render();
 }

@@ -113,6 +113,7 @@ const runButton = $<HTMLButtonElement>("run");
 const stopButton = $<HTMLButtonElement>("stop");
 const examples = $<HTMLSelectElement>("examples");
 const seedInput = $<HTMLInputElement>("seed");
+const envInput = $<HTMLInputElement>("env");
 const diagList = $<HTMLUListElement>("diagnostics");
 const fleetSwitch = $<HTMLLabelElement>("fleet-switch");
 const fleetBox = $<HTMLInputElement>("fleet");
@@ -165,6 +166,10 @@ let chunksEnded = 0;
 
 async function probeFleet() {
   try {
+    // A planner marks the pages it serves; a static host has no API to ask (and would answer
+    // the probe with a 404 the console reports).
+    const page = await fetch(location.href.split("#")[0], { method: "HEAD", credentials: "same-origin" });
+    if (!page.headers.get("X-Volo-Planner")) return;
     const res = await fetch(api + "session", { credentials: "same-origin" });
     if (!res.ok) return;
     const s = await res.json() as { token_required?: boolean; authenticated?: boolean; csrf?: string };
@@ -304,7 +309,9 @@ function finish(m: Extract<WorkerMessage, { kind: "done" }>) {
   endWaiting = null;
   openChunks.clear();
   showDiagnostics();
-  setRunning(false, `exit ${m.code} · ${(m.ms / 1000).toFixed(2)} s`);
+  const suggested = m.code !== 0 ? suggestBinding() : null;
+  setRunning(false, `exit ${m.code} · ${(m.ms / 1000).toFixed(2)} s` +
+    (suggested ? ` · Env set to ${suggested} (as volo run --env): Run again` : ""));
   status.dataset.ms = m.ms.toFixed(1);  // the run alone, without loading (bench/playground)
   status.dataset.exit = String(m.code);
 }
@@ -371,8 +378,18 @@ function restartWorker() {
   startWorker();
 }
 
+// The Env box: `volo run --env` bindings (NAME=smp:N), separated by spaces or commas.
 function bindings(): string[] {
-  return [];
+  return envInput.value.split(/[\s,]+/).filter((b) => b !== "");
+}
+
+// A program whose environment volo cannot run directly (pi_slides' "azure") says to bind it
+// with --env NAME=smp:N: here that is the Env box, so fill it in for the next Run.
+function suggestBinding(): string | null {
+  const m = /bind it at launch with --env ([A-Za-z_][A-Za-z0-9_]*)=smp:N/.exec(stderrText);
+  if (!m || envInput.value.trim() !== "") return null;
+  envInput.value = `${m[1]}=smp:4`;
+  return envInput.value;
 }
 
 function start() {
@@ -424,16 +441,46 @@ function stop() {
   status.dataset.exit = "stopped";
 }
 
-async function loadExample(name: string) {
+async function loadExample(name: string): Promise<boolean> {
   const ex = index.examples.find((e) => e.name === name);
-  if (!ex) return;
+  if (!ex) return false;
   const res = await fetch(`examples/${ex.file}`);
   setProgram(await res.text());
   history.replaceState(null, "", `#example=${encodeURIComponent(name)}`);
+  return true;
+}
+
+// The program the URL fragment names (#code=... or #example=NAME, else pi); what it cannot
+// read it says in the status line rather than opening an empty editor.
+async function loadFragment(): Promise<string> {
+  const params = fragmentParams();
+  if (params.has("seed")) seedInput.value = params.get("seed") ?? "";
+  if (params.has("env")) envInput.value = params.get("env") ?? "";
+  const code = params.get("code");
+  if (code !== null) {
+    const program = decodeProgram(code);
+    if (program !== null) {
+      setProgram(program);
+      examples.value = "";
+      return "ready";
+    }
+  }
+  const name = params.get("example") ?? "pi";
+  const found = await loadExample(name);
+  examples.value = found ? name : "pi";
+  if (!found) await loadExample("pi");
+  if (code !== null) return "the link's program is not base64url UTF-8 (a cut link?): showing pi";
+  return found ? "ready" : `no example named '${name}' (the Example menu lists them): showing pi`;
 }
 
 function share() {
-  const link = `${location.origin}${location.pathname}#code=${encodeProgram(view.state.doc.toString())}`;
+  // The program, and the seed and bindings that give its answer when set.
+  const params = new URLSearchParams();
+  if (seedInput.value.trim()) params.set("seed", seedInput.value.trim());
+  if (envInput.value.trim()) params.set("env", envInput.value.trim());
+  const extra = params.toString();
+  const link = `${location.origin}${location.pathname}#code=${encodeProgram(view.state.doc.toString())}` +
+    (extra ? `&${extra}` : "");
   history.replaceState(null, "", link);
   const shareBox = $<HTMLInputElement>("share-link");
   shareBox.value = link;
@@ -464,20 +511,22 @@ async function init() {
     opt.title = ex.title;
     examples.append(opt);
   }
-  const params = fragmentParams();
-  const code = params.get("code");
-  const program = code !== null ? decodeProgram(code) : null;
-  if (program !== null) {
-    setProgram(program);
-    examples.value = "";
-  } else {
-    const name = params.get("example") ?? "pi";
-    examples.value = name;
-    await loadExample(name);
-  }
+  const loaded = await loadFragment();
   await probeFleet();
-  setRunning(false, "ready");
+  setRunning(false, loaded);
   document.body.dataset.loaded = "true";
+  // A link pasted into this tab's address bar changes only the fragment: no page load, so the
+  // program is read again here. (Share and the Example menu replace the fragment, which fires
+  // no hashchange.)
+  window.addEventListener("hashchange", () => {
+    if (running) stop();
+    void loadFragment().then((text) => {
+      output.textContent = "";
+      diagList.replaceChildren();
+      delete status.dataset.exit;
+      status.textContent = text;
+    });
+  });
 }
 
 void init();

@@ -4,7 +4,7 @@
 // /api/v1/functions/NAME, /usage) and the latency histogram of /metrics
 // (volo_function_duration_seconds), from which p50 and p99 are estimated as Prometheus'
 // histogram_quantile does.
-import { api, text } from "../api";
+import { api, ApiError, text } from "../api";
 import { KeyedRows, fmtSeconds, fmtTime, h, refreshEvery, setText } from "../dom";
 import { link } from "../router";
 
@@ -189,10 +189,20 @@ export function fn(root: HTMLElement, params: string[]): () => void {
   return refreshEvery(2000, message, async (stopped) => {
     const now = Math.floor(Date.now() / 1000);
     const path = `/api/v1/functions/${encodeURIComponent(name)}`;
+    // A name that is not deployed: said once, not asked again every 2 s.
+    const known = await api<Fn>("GET", path).catch((e) => {
+      if (e instanceof ApiError && e.status === 404) return null;
+      throw e;
+    });
+    if (stopped()) return true;
+    if (known === null) {
+      setText(message, `No function named ${name} is deployed (volo fn deploy ${name} ...; the Functions view lists those that are).`);
+      return false;
+    }
     const [f, usage, hour, buckets] = await Promise.all([
-      api<Fn>("GET", path), api<Usage>("GET", `${path}/usage`),
+      Promise.resolve(known), api<Usage>("GET", `${path}/usage`),
       api<Usage>("GET", `${path}/usage?from=${now - 3600}&to=${now + 1}`), durationBuckets()]);
-    if (stopped()) return;
+    if (stopped()) return true;
     const warm = latencyOf(buckets, name, false);
     const cold = latencyOf(buckets, name, true);
     const pairs: [string, string][] = [
@@ -223,5 +233,6 @@ export function fn(root: HTMLElement, params: string[]): () => void {
           ` deployed ${fmtTime(r.deployed)}`, r.current ? " (current)" : "")));
     }
     setText(message, "");
+    return true;
   });
 }

@@ -13,12 +13,19 @@ interface Page {
 
 export function tasks(root: HTMLElement): () => void {
   const q = new URLSearchParams(location.search);
-  const state = h("select", { id: "filter-state" }, ...["", "queued", "running", "done", "failed", "cancelled"].map((s) => h("option", { value: s }, s || "any state"))) as HTMLSelectElement;
+  const states = ["", "queued", "running", "done", "failed", "cancelled"];
+  const state = h("select", { id: "filter-state" }, ...states.map((s) => h("option", { value: s }, s || "any state"))) as HTMLSelectElement;
   state.value = q.get("state") ?? "";
   const op = h("input", { id: "filter-op", placeholder: "operation", value: q.get("op") ?? "" }) as HTMLInputElement;
   const worker = h("input", { id: "filter-worker", placeholder: "worker", value: q.get("worker") ?? "" }) as HTMLInputElement;
-  const cursors: (number | null)[] = [q.get("cursor") ? Number(q.get("cursor")) : null];
-  const info = h("span", { class: "muted" });
+  // A link's parameters the list cannot take are said, not silently dropped.
+  const ignored: string[] = [];
+  if (!states.includes(q.get("state") ?? "")) ignored.push(`state=${q.get("state")} (not a task state)`);
+  const cursorParam = q.get("cursor") ?? "";
+  if (cursorParam && !/^\d+$/.test(cursorParam)) ignored.push(`cursor=${cursorParam} (not a task id)`);
+  const cursors: (number | null)[] = [/^\d+$/.test(cursorParam) ? Number(cursorParam) : null];
+  const info = h("span", { class: "muted", id: "tasks-info" });
+  const warning = h("p", { class: "error", id: "tasks-warning" }, ignored.length ? `Ignored in the link: ${ignored.join("; ")}.` : "");
   const newer = h("button", { class: "small", id: "newer" }, "← Newer") as HTMLButtonElement;
   const older = h("button", { class: "small", id: "older" }, "Older →") as HTMLButtonElement;
   const body = h("tbody");
@@ -46,6 +53,7 @@ export function tasks(root: HTMLElement): () => void {
       e.preventDefault();
       cursors.length = 1;
       cursors[0] = null;
+      setText(warning, "");
       const p = new URLSearchParams();
       if (state.value) p.set("state", state.value);
       if (op.value) p.set("op", op.value);
@@ -55,7 +63,7 @@ export function tasks(root: HTMLElement): () => void {
     },
   }, state, op, worker, h("button", { type: "submit" }, "Filter"), newer, older, info);
   state.addEventListener("change", () => (form as HTMLFormElement).requestSubmit());
-  root.append(h("h2", {}, "Tasks"), form,
+  root.append(h("h2", {}, "Tasks"), form, warning,
     h("table", { id: "tasks" }, h("thead", {}, h("tr", {}, ...["Task", "Operation", "State", "Worker", "Submitted", "Took", "Attempts", "Error"].map((c) => h("th", {}, c)))), body));
 
   let next: number | null = null;
@@ -127,17 +135,23 @@ export function task(root: HTMLElement, params: string[]): () => void {
   const args = h("pre", { id: "task-args" });
   const outcome = h("pre", { id: "task-result" });
   const logs = h("pre", { id: "task-logs", class: "logs" });
+  const errLogs = h("pre", { id: "task-stderr", class: "logs stderr" });
+  const errSection = h("section", { hidden: true }, h("h3", {}, "Standard error"), errLogs);
   root.append(
     h("h2", {}, `Task #${id} `, state, " ", cancel, " ", message),
     details,
     h("h3", {}, "Arguments"), args,
     h("h3", {}, "Result"), outcome,
     h("h3", {}, "Output"), logs,
+    errSection,
   );
   let stopped = false;
   let timer = 0;
-  let logOffset = 0;
-  let logDone = false;
+  // A command task's stdout and stderr, each read on from where the last read ended.
+  const streams = [
+    { name: "stdout", el: logs, offset: 0, done: false },
+    { name: "stderr", el: errLogs, offset: 0, done: false },
+  ];
   cancel.addEventListener("click", async () => {
     cancel.disabled = true;
     try {
@@ -152,16 +166,19 @@ export function task(root: HTMLElement, params: string[]): () => void {
     return [h("dt", {}, k), h("dd", {}, v)];
   }
   async function fetchLogs(finished: boolean) {
-    if (logDone) return;
-    const r = await text(`/api/v1/tasks/${id}/logs?offset=${logOffset}`);
-    if (r.status === 200) {
-      logs.textContent += r.body;
-      logOffset += new TextEncoder().encode(r.body).length;
-    } else if (r.status === 404 || r.status === 400) {
-      logDone = true;
-      if (!logs.textContent) logs.textContent = "(no output recorded for this task)";
+    for (const s of streams) {
+      if (s.done) continue;
+      const r = await text(`/api/v1/tasks/${id}/logs?stream=${s.name}&offset=${s.offset}`);
+      if (r.status === 200) {
+        s.el.textContent += r.body;
+        s.offset += new TextEncoder().encode(r.body).length;
+      } else if (r.status === 404 || r.status === 400) {
+        s.done = true;
+      }
+      if (finished) s.done = true;
     }
-    if (finished) logDone = true;
+    errSection.hidden = !errLogs.textContent;
+    if (streams[0].done && !logs.textContent) logs.textContent = finished ? "(no output)" : "(no output recorded for this task)";
   }
   async function refresh() {
     clearTimeout(timer);
@@ -181,7 +198,7 @@ export function task(root: HTMLElement, params: string[]): () => void {
         ...row("Started", t.started ? `${fmtTime(t.started)} (+${fmtSeconds(t.started - (t.submitted ?? t.started))})` : "–"),
         ...row("Finished", t.finished ? `${fmtTime(t.finished)} (ran ${fmtSeconds(t.finished - (t.started ?? t.finished))})` : "–"),
         ...(t.waiting ? row("Waiting because", t.waiting) : []),
-        ...(t.labels ? row("Labels", Object.entries(t.labels).map(([k, v]) => `${k}=${v}`).join(", ")) : []),
+        ...(t.labels && Object.keys(t.labels).length ? row("Labels", Object.entries(t.labels).map(([k, v]) => `${k}=${v}`).join(", ")) : []),
       );
       setText(args, JSON.stringify(t.args, null, 2));
       setText(outcome, t.state === "done" ? JSON.stringify(t.result, null, 2) : t.error ?? (fin ? "" : "(not finished)"));
