@@ -138,8 +138,8 @@ TEST_F(UpTest, PipedOutputArrivesAsItHappensAndCtrlCPrintsThePartialSummary) {
 // A fleet member that dies while the fleet starts is reported at once, with its log (not after
 // a timeout, and not hidden by an empty log before it).
 TEST_F(UpTest, AFleetMemberThatDiesAtStartIsReportedWithItsLog) {
-  const CommandResult r =
-      h_.RunVolo({"up", "--workers", "1", "--tasks", "3"}, {{"VOLO_BIND", "256.1.1.1"}}, seconds(60));
+  const CommandResult r = h_.RunVolo({"up", "--workers", "1", "--tasks", "3"},
+                                     {{"VOLO_BIND", "256.1.1.1"}}, seconds(60));
   ASSERT_TRUE(r.finished) << "volo up waited on a planner that had exited\n" << r.err;
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("volo up: the planner exited before it listened"), std::string::npos)
